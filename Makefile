@@ -1,0 +1,47 @@
+# goat-gateway. `make` alone lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+GO ?= go
+LISTEN ?= localhost:8080
+DATA_DIR ?= ./data
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/goat-gateway
+	$(GO) build -o bin/goat-gateway ./cmd/goat-gateway
+
+.PHONY: run
+run: build ## start a gateway on localhost:8080 (data in ./data) and print its URL
+	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+.PHONY: test
+test: lint check-generated ## everything CI runs: lint, generated-code check, race tests, vectors
+	$(GO) test -race ./...
+	node tools/vectors/verify-commits.mjs
+
+.PHONY: generate
+generate: ## regenerate generated code (gen/, TypeScript types)
+	$(GO) generate ./...
+
+.PHONY: check-generated
+check-generated: generate ## fail when generated code is stale
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+		git status --porcelain -- gen; git diff --stat -- gen; \
+		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+.PHONY: bench
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,22 @@
+// Command goat-gateway runs the goat-gateway sync server and its tools.
+//
+//	goat-gateway [serve] [flags]   run a gateway node (the default)
+//	goat-gateway version           print the version
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "goat-gateway:", err)
+		os.Exit(1)
+	}
+}

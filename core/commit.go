@@ -1,0 +1,377 @@
+package core
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// MergeAuthor is the author of merge commits, which carry no signature: any
+// peer verifies one by recomputing it from its parents.
+const MergeAuthor = "merge"
+
+// Commit is one immutable change to one item (DESIGN section 3).
+//
+// Its JSON form is an object with the fields below; the id is the lowercase
+// hex SHA-256 of the RFC 8785 canonical JSON of the object without "id" and
+// "sig", and sig is the unpadded base64url Ed25519 signature over the 32 id
+// bytes. MarshalJSON always writes the canonical form (with id and sig), so
+// stored and transmitted commits are byte-identical everywhere.
+type Commit struct {
+	ID      CommitID
+	Repo    string
+	Key     string
+	Parents []CommitID // sorted ascending, unique; empty for a key's first commit
+	Author  string     // session id, or MergeAuthor
+	TS      int64      // unix milliseconds
+	Schema  string     // "ns/version"
+	Data    map[string]any
+	Delta   *Delta
+	Sig     []byte
+}
+
+// IsMerge reports whether c is a merge commit.
+func (c *Commit) IsMerge() bool { return c.Author == MergeAuthor }
+
+// IsDeleted reports whether c's full data marks the item deleted.
+func IsDeleted(data map[string]any) bool {
+	d, _ := data["isDeleted"].(bool)
+	return d
+}
+
+// ComputeID returns the id c's content hashes to, after checking that c is
+// well formed.
+func (c *Commit) ComputeID() (CommitID, error) {
+	b, err := c.appendJSON(nil, false)
+	if err != nil {
+		return CommitID{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// Seal sets c.ID from c's content.
+func (c *Commit) Seal() error {
+	id, err := c.ComputeID()
+	if err != nil {
+		return err
+	}
+	c.ID = id
+	return nil
+}
+
+// Sign seals c and signs its id with priv.
+func (c *Commit) Sign(priv ed25519.PrivateKey) error {
+	if c.IsMerge() {
+		return fmt.Errorf("%w: merge commits are not signed", ErrInvalid)
+	}
+	if err := c.Seal(); err != nil {
+		return err
+	}
+	c.Sig = ed25519.Sign(priv, c.ID[:])
+	return nil
+}
+
+// VerifySig checks that c's id recomputes and that sig is pub's signature
+// over it.
+func (c *Commit) VerifySig(pub ed25519.PublicKey) error {
+	id, err := c.ComputeID()
+	if err != nil {
+		return err
+	}
+	if id != c.ID {
+		return fmt.Errorf("%w: id: does not match the content (computed %s)", ErrInvalid, id)
+	}
+	if len(pub) != ed25519.PublicKeySize || len(c.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, c.ID[:], c.Sig) {
+		return fmt.Errorf("%w: commit %s", ErrBadSignature, c.ID)
+	}
+	return nil
+}
+
+// MarshalJSON writes the canonical JSON of c including id and sig.
+func (c *Commit) MarshalJSON() ([]byte, error) { return c.appendJSON(nil, true) }
+
+// CanonicalBytes returns what c's id is the SHA-256 of.
+func (c *Commit) CanonicalBytes() ([]byte, error) { return c.appendJSON(nil, false) }
+
+// check validates everything about c that does not need other commits.
+func (c *Commit) check() error {
+	if err := ValidateRepoName(c.Repo); err != nil {
+		return fmt.Errorf("repo: %w", err)
+	}
+	if err := ValidateKey(c.Key); err != nil {
+		return fmt.Errorf("key: %w", err)
+	}
+	if c.Author != MergeAuthor {
+		if err := ValidateAuthor(c.Author); err != nil {
+			return fmt.Errorf("author: %w", err)
+		}
+	}
+	if c.TS < 0 || c.TS > MaxTS {
+		return fmt.Errorf("%w: ts: %d is outside [0, 2^53)", ErrInvalid, c.TS)
+	}
+	if _, _, err := ParseSchemaRef(c.Schema); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if len(c.Parents) > MaxParents {
+		return fmt.Errorf("%w: parents: more than %d", ErrTooLarge, MaxParents)
+	}
+	for i := 1; i < len(c.Parents); i++ {
+		if c.Parents[i-1].Compare(c.Parents[i]) >= 0 {
+			return fmt.Errorf("%w: parents: must be sorted ascending and unique", ErrInvalid)
+		}
+	}
+	if (c.Data == nil) == (c.Delta == nil) {
+		return fmt.Errorf("%w: exactly one of data and delta must be present", ErrInvalid)
+	}
+	if c.Delta != nil {
+		if c.IsMerge() {
+			return fmt.Errorf("%w: delta: merge commits carry full data", ErrInvalid)
+		}
+		if err := c.Delta.check(); err != nil {
+			return fmt.Errorf("delta: %w", err)
+		}
+	}
+	if c.IsMerge() {
+		if c.Sig != nil {
+			return fmt.Errorf("%w: sig: merge commits are not signed", ErrInvalid)
+		}
+		if len(c.Parents) < 2 {
+			return fmt.Errorf("%w: parents: a merge commit has at least two", ErrInvalid)
+		}
+	} else if c.Sig != nil && len(c.Sig) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: sig: must be %d bytes", ErrInvalid, ed25519.SignatureSize)
+	}
+	return nil
+}
+
+func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	// Keys in RFC 8785 order (all ASCII, so byte order):
+	// author data delta id key parents repo schema sig ts.
+	dst = append(dst, `{"author":`...)
+	dst = appendString(dst, c.Author)
+	var err error
+	if c.Data != nil {
+		dst = append(dst, `,"data":`...)
+		if dst, err = AppendCanonical(dst, c.Data); err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+	} else {
+		dst = append(dst, `,"delta":`...)
+		if dst, err = c.Delta.appendJSON(dst); err != nil {
+			return nil, fmt.Errorf("delta: %w", err)
+		}
+	}
+	if withIDSig {
+		dst = append(dst, `,"id":"`...)
+		dst = append(dst, c.ID.String()...)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"key":`...)
+	dst = appendString(dst, c.Key)
+	dst = append(dst, `,"parents":[`...)
+	for i, p := range c.Parents {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, p.String()...)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `],"repo":`...)
+	dst = appendString(dst, c.Repo)
+	dst = append(dst, `,"schema":`...)
+	dst = appendString(dst, c.Schema)
+	if withIDSig && c.Sig != nil {
+		dst = append(dst, `,"sig":"`...)
+		dst = base64.RawURLEncoding.AppendEncode(dst, c.Sig)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, c.TS, 10)
+	dst = append(dst, '}')
+	if len(dst) > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(dst), MaxCommitBytes)
+	}
+	return dst, nil
+}
+
+var commitFields = []string{"author", "data", "delta", "id", "key", "parents", "repo", "schema", "sig", "ts"}
+
+// DecodeCommit parses a commit strictly: unknown fields, missing fields,
+// fields of the wrong type, bad hex or base64, unsorted or duplicate parents,
+// both or neither of data and delta, oversized input, and an id that does not
+// recompute are errors naming the field. It does not verify the signature
+// (that needs the author's session key: see VerifySig).
+func DecodeCommit(b []byte) (*Commit, error) {
+	c, err := decodeCommit(b)
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.ComputeID()
+	if err != nil {
+		return nil, err
+	}
+	if id != c.ID {
+		return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+	}
+	return c, nil
+}
+
+// DecodeCommitTrusted parses a commit that this process itself wrote and
+// checksummed (a storage record), skipping the id recomputation. Anything
+// from outside goes through DecodeCommit.
+func DecodeCommitTrusted(b []byte) (*Commit, error) {
+	c, err := decodeCommit(b)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.check()
+}
+
+func decodeCommit(b []byte) (*Commit, error) {
+	if len(b) > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
+	}
+	v, err := ParseJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return CommitFromValue(v)
+}
+
+// CommitFromValue builds a commit from a parsed JSON value with the checks
+// of DecodeCommit except the id recomputation.
+func CommitFromValue(v any) (*Commit, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: commit must be a JSON object", ErrInvalid)
+	}
+	for k := range m {
+		if !slices.Contains(commitFields, k) {
+			return nil, fmt.Errorf("%w: %s: unknown field", ErrInvalid, k)
+		}
+	}
+	c := &Commit{}
+	var err error
+	if c.ID, err = idField(m, "id"); err != nil {
+		return nil, err
+	}
+	if c.Repo, err = stringField(m, "repo"); err != nil {
+		return nil, err
+	}
+	if c.Key, err = stringField(m, "key"); err != nil {
+		return nil, err
+	}
+	if c.Author, err = stringField(m, "author"); err != nil {
+		return nil, err
+	}
+	if c.Schema, err = stringField(m, "schema"); err != nil {
+		return nil, err
+	}
+	ts, ok := m["ts"].(float64)
+	if !ok {
+		return nil, fieldErr("ts", m["ts"], "an integer")
+	}
+	if ts != math.Trunc(ts) || ts < 0 || ts > MaxTS {
+		return nil, fmt.Errorf("%w: ts: must be an integer in [0, 2^53)", ErrInvalid)
+	}
+	c.TS = int64(ts)
+	ps, ok := m["parents"].([]any)
+	if !ok {
+		return nil, fieldErr("parents", m["parents"], "an array of commit ids")
+	}
+	if len(ps) > MaxParents {
+		return nil, fmt.Errorf("%w: parents: more than %d", ErrTooLarge, MaxParents)
+	}
+	c.Parents = make([]CommitID, len(ps))
+	for i, p := range ps {
+		s, ok := p.(string)
+		if !ok {
+			return nil, fieldErr(fmt.Sprintf("parents[%d]", i), p, "a commit id")
+		}
+		if c.Parents[i], err = ParseCommitID(s); err != nil {
+			return nil, fmt.Errorf("parents[%d]: %w", i, err)
+		}
+	}
+	if d, present := m["data"]; present {
+		obj, ok := d.(map[string]any)
+		if !ok {
+			return nil, fieldErr("data", d, "an object")
+		}
+		c.Data = obj
+	}
+	if d, present := m["delta"]; present {
+		if c.Delta, err = deltaFromValue(d); err != nil {
+			return nil, fmt.Errorf("delta: %w", err)
+		}
+	}
+	if s, present := m["sig"]; present {
+		str, ok := s.(string)
+		if !ok {
+			return nil, fieldErr("sig", s, "a base64url string")
+		}
+		if c.Sig, err = base64.RawURLEncoding.DecodeString(str); err != nil || len(c.Sig) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("%w: sig: must be %d bytes of unpadded base64url", ErrInvalid, ed25519.SignatureSize)
+		}
+	} else if c.Author != MergeAuthor {
+		return nil, fmt.Errorf("%w: sig: missing (only merge commits are unsigned)", ErrInvalid)
+	}
+	return c, nil
+}
+
+func stringField(m map[string]any, name string) (string, error) {
+	v, present := m[name]
+	if !present {
+		return "", fmt.Errorf("%w: %s: missing", ErrInvalid, name)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fieldErr(name, v, "a string")
+	}
+	return s, nil
+}
+
+func idField(m map[string]any, name string) (CommitID, error) {
+	s, err := stringField(m, name)
+	if err != nil {
+		return CommitID{}, err
+	}
+	id, err := ParseCommitID(s)
+	if err != nil {
+		return CommitID{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return id, nil
+}
+
+func fieldErr(name string, v any, want string) error {
+	if v == nil {
+		return fmt.Errorf("%w: %s: missing or null, want %s", ErrInvalid, name, want)
+	}
+	return fmt.Errorf("%w: %s: got %s, want %s", ErrInvalid, name, jsonKind(v), want)
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
