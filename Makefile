@@ -32,8 +32,15 @@ check-generated: generate ## fail when generated code is stale
 		git status --porcelain -- gen; git diff --stat -- gen; \
 		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
 
+REDOCLY := tools/openapi-lint/node_modules/.bin/redocly
+
+$(REDOCLY): tools/openapi-lint/package-lock.json
+	npm ci --prefix tools/openapi-lint --no-audit --no-fund
+	@touch $@
+
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck
+lint: $(REDOCLY) ## gofmt, go vet, staticcheck, OpenAPI lint
+	$(REDOCLY) lint --config tools/openapi-lint/redocly.yaml openapi.yaml
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...

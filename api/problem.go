@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// ProblemBase prefixes every problem type URI. The slugs are stable: clients
+// and the SDKs switch on them (docs/api.md lists them).
+const ProblemBase = "https://goat-gateway.dev/problems/"
+
+// Problem is an RFC 9457 problem detail, the body of every error response.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+}
+
+type problemKind struct {
+	sentinel error
+	status   int
+	slug     string
+	title    string
+}
+
+// problemKinds maps the core sentinels to statuses and types. This table is
+// the only place an error becomes a status code; the SDKs map the slugs back
+// to the same sentinels.
+var problemKinds = []problemKind{
+	{core.ErrMustReconcile, http.StatusConflict, "must-reconcile", "Cursor or event id cannot be served here; reconcile"},
+	{core.ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Too large"},
+	{core.ErrSchema, http.StatusUnprocessableEntity, "schema-violation", "Data does not match its schema"},
+	{core.ErrBadSignature, http.StatusUnprocessableEntity, "bad-signature", "Signature does not verify"},
+	{core.ErrMissingParents, http.StatusUnprocessableEntity, "missing-parents", "Parent commits are missing"},
+	{core.ErrInvalid, http.StatusBadRequest, "invalid-request", "Invalid request"},
+	{core.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Authentication required"},
+	{core.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},
+	{core.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
+	{core.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
+	{core.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Shutting down"},
+}
+
+// ProblemFor maps an error to its problem. Unknown errors are 500s whose
+// detail does not leak internals.
+func ProblemFor(err error) Problem {
+	for _, k := range problemKinds {
+		if errors.Is(err, k.sentinel) {
+			return Problem{Type: ProblemBase + k.slug, Title: k.title, Status: k.status, Detail: err.Error()}
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Problem{Type: ProblemBase + "unavailable", Title: "Request did not complete", Status: http.StatusServiceUnavailable, Detail: err.Error()}
+	}
+	return Problem{Type: ProblemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "internal error; see the gateway log"}
+}
+
+// ProblemSlug returns the slug of a problem type ("not-found").
+func ProblemSlug(err error) string {
+	p := ProblemFor(err)
+	return p.Type[len(ProblemBase):]
+}
