@@ -1,0 +1,374 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// Keys of structured log attributes.
+const (
+	logKeyRepo    = "repo"
+	logKeyItem    = "item"
+	logKeyFile    = "file"
+	logKeyRecords = "records"
+	logKeyOffset  = "offset"
+	logKeyBytes   = "bytes"
+	logKeyReason  = "reason"
+	logKeyDropped = "dropped_records"
+	logKeyDamaged = "damaged_copy"
+	logKeyErr     = "err"
+	logKeyElapsed = "elapsed"
+)
+
+// Config configures a Store. The zero value of every field but Dir is a
+// usable default.
+type Config struct {
+	// Dir is the data directory; created if absent.
+	Dir string
+	// FS is the filesystem; nil means the operating system's.
+	FS FS
+	// NoSync skips every fsync. For tests and benchmarks only: with it an
+	// acknowledged append can be lost to a power failure (not to a crash
+	// of the process alone).
+	NoSync bool
+	// IdleTimeout is how long a repository stays open after its last
+	// release; 0 means 5 minutes, a negative value means forever.
+	IdleTimeout time.Duration
+	// MaxBatchBytes bounds the record bytes of one group commit; 0 means
+	// 4 MiB. A single append larger than this still goes in one write.
+	MaxBatchBytes int
+	// SeqBlock is how many sequence numbers one NODE file write leases;
+	// 0 means 65536.
+	SeqBlock uint64
+	// Verify, if set, is called for each commit that Append is about to
+	// append (signatures, schemas, authorization: not storage's business).
+	// An error rejects that commit alone.
+	Verify func(*core.Commit) error
+	// Merger, if set, is asked for a merge commit whenever an append
+	// leaves an item with several heads.
+	Merger Merger
+	// OnAppend, if set, is called after records are durable and indexed,
+	// with the records of one write, across all repositories of the store
+	// in strictly increasing sequence order. It must not block (buffer and
+	// drop, as SSE subscribers do) and must not modify the records.
+	OnAppend func(repo string, recs []Record)
+	// Logger receives warnings about recovery and failed writes; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for idle accounting; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.FS == nil {
+		c.FS = OSFS()
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 4 << 20
+	}
+	if c.SeqBlock == 0 {
+		c.SeqBlock = 1 << 16
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Store is the set of repositories in one data directory. Repositories are
+// opened on first use and closed when idle. Its methods are safe for
+// concurrent use.
+type Store struct {
+	cfg    Config
+	seq    *sequencer
+	lock   io.Closer
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	repos  map[string]*Repo
+	busy   map[string]chan struct{} // a repository being opened or closed
+	closed bool
+	opens  sync.WaitGroup
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open opens the data directory: takes its lock (a second Store on the
+// same directory fails with core.ErrConflict), reads or creates the node file,
+// and starts the idle closer.
+func Open(cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("%w: storage: no data directory", core.ErrInvalid)
+	}
+	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open data directory: %w", err)
+	}
+	lock, err := cfg.FS.Lock(filepath.Join(cfg.Dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("open data directory %s: %w", cfg.Dir, err)
+	}
+	seq, err := openSequencer(cfg.FS, cfg.Dir, cfg.SeqBlock, cfg.NoSync)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open data directory %s: %w", cfg.Dir, err)
+	}
+	s := &Store{
+		cfg: cfg, seq: seq, lock: lock, logger: cfg.Logger,
+		repos: map[string]*Repo{}, busy: map[string]chan struct{}{},
+	}
+	s.removeTemps()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if cfg.IdleTimeout > 0 {
+		s.wg.Add(1)
+		go s.closeIdleLoop(ctx)
+	}
+	return s, nil
+}
+
+// removeTemps removes the temporary files of creations or rewrites that a
+// crash interrupted: they were never renamed into place, so no data is in
+// them alone.
+func (s *Store) removeTemps() {
+	names, err := s.cfg.FS.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tmp") {
+			if err := s.cfg.FS.Remove(filepath.Join(s.cfg.Dir, n)); err == nil {
+				s.logger.Info("removed an interrupted temporary file", logKeyFile, n)
+			}
+		}
+	}
+}
+
+// Close closes every repository (appends already handed to a writer
+// finish first) and releases the directory. Repositories still held by
+// callers return core.ErrClosed from then on.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	repos := s.repos
+	s.repos = map[string]*Repo{}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.opens.Wait()
+	var errs []error
+	for _, r := range repos {
+		errs = append(errs, r.close())
+	}
+	errs = append(errs, s.lock.Close())
+	return errors.Join(errs...)
+}
+
+// NodeID returns the node id of the data directory.
+func (s *Store) NodeID() NodeID { return s.seq.Node() }
+
+// LastSeq returns the largest sequence number handed out so far.
+func (s *Store) LastSeq() uint64 { return s.seq.Last() }
+
+// openMode says what acquire does when the log file does or does not exist.
+type openMode int
+
+const (
+	modeOpen   openMode = iota // must exist: core.ErrNotFound otherwise
+	modeCreate                 // must not exist: core.ErrConflict otherwise
+	modeEnsure                 // open, creating it if needed
+)
+
+// Repo returns the named repository, opening it if needed (core.ErrNotFound
+// if it was never created). Call release when done with it: a repository
+// is only closed for idleness once every holder has released it. release
+// is idempotent.
+func (s *Store) Repo(name string) (r *Repo, release func(), err error) {
+	return s.acquire(name, modeOpen)
+}
+
+// Create creates the named repository and returns it like Repo
+// (core.ErrConflict if it exists, core.ErrInvalid for a bad name).
+func (s *Store) Create(name string) (r *Repo, release func(), err error) {
+	return s.acquire(name, modeCreate)
+}
+
+// Ensure returns the named repository like Repo, creating it if needed.
+func (s *Store) Ensure(name string) (r *Repo, release func(), err error) {
+	return s.acquire(name, modeEnsure)
+}
+
+func (s *Store) path(name string) string { return filepath.Join(s.cfg.Dir, name+".log") }
+
+func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
+	if err := core.ValidateRepoName(name); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	for {
+		if s.closed {
+			s.mu.Unlock()
+			return nil, nil, fmt.Errorf("repo %q: %w", name, core.ErrClosed)
+		}
+		if r := s.repos[name]; r != nil {
+			if mode == modeCreate {
+				s.mu.Unlock()
+				return nil, nil, fmt.Errorf("%w: repository %q exists", core.ErrConflict, name)
+			}
+			r.refs++
+			s.mu.Unlock()
+			return r, s.releaser(r), nil
+		}
+		ch := s.busy[name]
+		if ch == nil {
+			break
+		}
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	ch := make(chan struct{})
+	s.busy[name] = ch
+	s.opens.Add(1)
+	s.mu.Unlock()
+
+	r, err := s.open(name, mode)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.busy, name)
+	close(ch)
+	s.opens.Done()
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.closed {
+		r.close()
+		return nil, nil, fmt.Errorf("repo %q: %w", name, core.ErrClosed)
+	}
+	s.repos[name] = r
+	r.refs++
+	return r, s.releaser(r), nil
+}
+
+func (s *Store) open(name string, mode openMode) (*Repo, error) {
+	path := s.path(name)
+	if mode != modeOpen {
+		err := createLog(s.cfg.FS, path, s.cfg.NoSync)
+		switch {
+		case err == nil:
+			s.logger.Info("created repository", logKeyRepo, name)
+		case mode == modeEnsure && errors.Is(err, core.ErrConflict):
+		default:
+			return nil, fmt.Errorf("create repo %q: %w", name, err)
+		}
+	}
+	start := time.Now()
+	r, err := openRepo(name, path, &s.cfg, s.seq, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	if d := time.Since(start); d > time.Second {
+		s.logger.Info("opened a large repository", logKeyRepo, name, logKeyRecords, r.Count(), logKeyElapsed, d)
+	}
+	return r, nil
+}
+
+func (s *Store) releaser(r *Repo) func() {
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if r.refs--; r.refs == 0 {
+			r.idleSince = s.cfg.Now()
+		}
+	})
+}
+
+// List returns the names of all repositories in the data directory, sorted.
+func (s *Store) List() ([]string, error) {
+	return listRepos(s.cfg.FS, s.cfg.Dir)
+}
+
+func listRepos(fsys FS, dir string) ([]string, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		repo, ok := strings.CutSuffix(n, ".log")
+		if ok && core.ValidateRepoName(repo) == nil {
+			out = append(out, repo)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) closeIdleLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(max(s.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.closeIdle()
+		}
+	}
+}
+
+// closeIdle closes the repositories released longer than IdleTimeout ago
+// and returns how many it closed.
+func (s *Store) closeIdle() int {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	var idle []*Repo
+	var chans []chan struct{}
+	for name, r := range s.repos {
+		if r.refs == 0 && now.Sub(r.idleSince) >= s.cfg.IdleTimeout {
+			delete(s.repos, name)
+			ch := make(chan struct{})
+			s.busy[name] = ch // reopening waits until the file is closed
+			idle = append(idle, r)
+			chans = append(chans, ch)
+		}
+	}
+	s.mu.Unlock()
+	for i, r := range idle {
+		if err := r.close(); err != nil {
+			s.logger.Warn("close idle repository", logKeyRepo, r.name, logKeyErr, err)
+		}
+		s.mu.Lock()
+		delete(s.busy, r.name)
+		close(chans[i])
+		s.mu.Unlock()
+	}
+	return len(idle)
+}
+
+// Open repositories, for tests and metrics.
+func (s *Store) openCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.repos)
+}

@@ -1,0 +1,330 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+func TestStore_RepoLifecycle(t *testing.T) {
+	s := openStore(t, NewMemFS(), nil)
+	if _, _, err := s.Repo("absent"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("Repo(absent) err=%v, want ErrNotFound", err)
+	}
+	for _, bad := range []string{"", "A", "a/b", "a..b", ".a", "-a", string(make([]byte, 200))} {
+		if _, _, err := s.Ensure(bad); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("Ensure(%q) err=%v, want ErrInvalid", bad, err)
+		}
+	}
+	r, release, err := s.Create("b.notes")
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	release()
+	release() // idempotent
+	if _, _, err := s.Create("b.notes"); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("Create twice err=%v, want ErrConflict", err)
+	}
+	r2, release2, err := s.Repo("b.notes")
+	if err != nil || r2 != r {
+		t.Fatalf("Repo after Create: %v, same=%v", err, r2 == r)
+	}
+	release2()
+	repo(t, s, "a")
+	repo(t, s, "c_1-x")
+	names, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b.notes", "c_1-x"}; !slices.Equal(names, want) {
+		t.Fatalf("List=%v, want %v", names, want)
+	}
+}
+
+func TestStore_CreateIsDurable(t *testing.T) {
+	fsys := NewMemFS()
+	s := openStore(t, fsys, nil)
+	repo(t, s, "r")
+	// A crash right after Create returned: the repository exists.
+	img := fsys.Crash(rand.New(rand.NewPCG(1, 1)), CrashDropUnsynced)
+	if _, _, err := reopen(t, img); err != nil {
+		t.Fatalf("repository lost by a crash after Create: %v", err)
+	}
+}
+
+func TestStore_Lock(t *testing.T) {
+	fsys := NewMemFS()
+	openStore(t, fsys, nil)
+	if _, err := Open(Config{Dir: "/data", FS: fsys, Logger: quietLogger()}); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("second Open err=%v, want ErrConflict", err)
+	}
+	if _, err := FsckFS(fsys, "/data", false); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("Fsck on an open directory err=%v, want ErrConflict", err)
+	}
+}
+
+func TestStore_IdleClose(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	fsys := NewMemFS()
+	// The background loop runs too (on the fake clock); the test calls
+	// closeIdle itself and asserts on what is open, whoever closed it.
+	s := openStore(t, fsys, func(c *Config) { c.IdleTimeout = time.Minute; c.Now = clock })
+
+	r, release, err := s.Ensure("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mkCommit(t, "r", "a", 1, map[string]any{})
+	mustAppend(t, r, c)
+	held, releaseHeld, _ := s.Ensure("held")
+	release()
+
+	advance(30 * time.Second)
+	s.closeIdle()
+	if got, want := s.openCount(), 2; got != want {
+		t.Fatalf("%d open before the timeout, want %d", got, want)
+	}
+	advance(time.Minute)
+	s.closeIdle()
+	if got, want := s.openCount(), 1; got != want {
+		t.Fatalf("%d open after the timeout, want %d (the held one)", got, want)
+	}
+	if _, err := r.Append(context.Background(), []*core.Commit{mkCommit(t, "r", "b", 1, map[string]any{})}); !errors.Is(err, core.ErrClosed) {
+		t.Fatalf("Append on a closed idle repository: %v", err)
+	}
+	if _, err := held.ReadLog(0, 1); err != nil {
+		t.Fatalf("a held repository was closed: %v", err)
+	}
+	releaseHeld()
+	r2, release2, err := s.Repo("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release2()
+	if r2 == r || !r2.Has(c.ID) {
+		t.Fatalf("reopened repository: new=%v has=%v", r2 != r, r2.Has(c.ID))
+	}
+}
+
+func TestStore_ConcurrentOpen(t *testing.T) {
+	s := openStore(t, NewMemFS(), nil)
+	var wg sync.WaitGroup
+	got := make([]*Repo, 16)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, release, err := s.Ensure("r")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer release()
+			got[i] = r
+		}()
+	}
+	wg.Wait()
+	for _, r := range got {
+		if r != got[0] {
+			t.Fatalf("concurrent opens returned different repositories")
+		}
+	}
+}
+
+// Sequence numbers increase across repositories, restarts and crashes,
+// whatever the lease block size.
+func TestStore_SequenceAcrossRestarts(t *testing.T) {
+	fsys := NewMemFS()
+	rng := rand.New(rand.NewPCG(3, 3))
+	var last uint64
+	var node NodeID
+	for round := range 6 {
+		s := openStore(t, fsys, func(c *Config) { c.SeqBlock = 3 })
+		if round == 0 {
+			node = s.NodeID()
+		} else if s.NodeID() != node {
+			t.Fatalf("round %d: node id changed", round)
+		}
+		for i := range 10 {
+			name := []string{"a", "b"}[i%2]
+			r, release, err := s.Ensure(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := mustAppend(t, r, mkCommit(t, name, fmt.Sprintf("k%d-%d", round, i), 1, map[string]any{}))
+			release()
+			if res[0].Seq <= last {
+				t.Fatalf("round %d: seq %d after %d", round, res[0].Seq, last)
+			}
+			last = res[0].Seq
+		}
+		if round%2 == 0 {
+			s.Close()
+			continue
+		}
+		fsys = fsys.Crash(rng, CrashRandom) // every append was acknowledged: all survive
+	}
+	wiped := openStore(t, NewMemFS(), nil)
+	if wiped.NodeID() == node {
+		t.Fatalf("a new data directory got the old node id")
+	}
+}
+
+// OnAppend sees every record once, in strictly increasing sequence order
+// across repositories, although they reach the disk in any order.
+func TestStore_OnAppendOrder(t *testing.T) {
+	var mu sync.Mutex
+	var seqs []uint64
+	s := openStore(t, NewMemFS(), func(c *Config) {
+		c.OnAppend = func(_ string, recs []Record) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range recs {
+				seqs = append(seqs, r.Seq)
+			}
+		}
+	})
+	const repos, per = 4, 50
+	var wg sync.WaitGroup
+	for i := range repos {
+		name := fmt.Sprintf("r%d", i)
+		r := repo(t, s, name)
+		for j := range per {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mustAppend(t, r, mkCommit(t, name, fmt.Sprintf("k%d", j), 1, map[string]any{}))
+			}()
+		}
+	}
+	wg.Wait()
+	waitFor(t, "every record delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqs) == repos*per })
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Fatalf("delivery %d: seq %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+}
+
+func TestSequencer_DeliveryOrder(t *testing.T) {
+	fsys := NewMemFS()
+	fsys.MkdirAll("/d", 0o755)
+	s, err := openSequencer(fsys, "/d", 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []uint64
+	var ts []*ticket
+	for range 5 {
+		tk, err := s.reserve(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tk)
+	}
+	// Complete in the order 3, 1, 0, 4, 2: nothing runs before 0.
+	for _, i := range []int{3, 1, 0, 4, 2} {
+		tk := ts[i]
+		s.complete(tk, func() { order = append(order, tk.first) })
+		if i == 3 || i == 1 {
+			if len(order) != 0 {
+				t.Fatalf("delivered %v before the first ticket completed", order)
+			}
+		}
+	}
+	if want := []uint64{1, 3, 5, 7, 9}; !slices.Equal(order, want) {
+		t.Fatalf("order=%v, want %v", order, want)
+	}
+	// The lease was persisted: a new sequencer starts past it.
+	s2, err := openSequencer(fsys, "/d", 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := s2.reserve(1)
+	if tk.first <= 10 {
+		t.Fatalf("after restart first=%d, want > 10", tk.first)
+	}
+	s2.observe(1000)
+	if tk, _ := s2.reserve(1); tk.first <= 1000 {
+		t.Fatalf("after observe(1000) first=%d", tk.first)
+	}
+}
+
+func TestSequencer_CorruptNodeFile(t *testing.T) {
+	fsys := NewMemFS()
+	fsys.MkdirAll("/d", 0o755)
+	fsys.WriteFile("/d/NODE", []byte("GOATNODE garbage garbage garbage garbage"))
+	if _, err := openSequencer(fsys, "/d", 10, false); !errors.Is(err, core.ErrCorrupt) {
+		t.Fatalf("err=%v, want ErrCorrupt", err)
+	}
+}
+
+func TestMemFS_Crash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, mode := range []CrashMode{CrashDropUnsynced, CrashKeepPrefix, CrashZeroTail, CrashReorderPages} {
+		t.Run(mode.String(), func(t *testing.T) {
+			for range 20 {
+				fsys := NewMemFS()
+				fsys.MkdirAll("/d", 0o755)
+				f, _ := fsys.OpenFile("/d/f", 0x42 /* O_RDWR|O_CREATE */, 0o644)
+				synced := make([]byte, 1000+rng.IntN(5000))
+				for i := range synced {
+					synced[i] = byte(1 + rng.IntN(255))
+				}
+				f.WriteAt(synced, 0)
+				f.Sync()
+				fsys.SyncDir("/d")
+				extra := make([]byte, rng.IntN(10000))
+				for i := range extra {
+					extra[i] = byte(1 + rng.IntN(255))
+				}
+				f.WriteAt(extra, int64(len(synced)))
+				fsys.OpenFile("/d/unsynced-entry", 0x42, 0o644)
+
+				img := fsys.Crash(rng, mode)
+				got, err := img.ReadFile("/d/f")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := img.ReadFile("/d/unsynced-entry"); err == nil {
+					t.Fatalf("a directory entry that was never synced survived")
+				}
+				if len(got) < len(synced) || !slices.Equal(got[:len(synced)], synced) {
+					t.Fatalf("synced bytes lost")
+				}
+				tail := got[len(synced):]
+				for i, b := range tail {
+					if b != 0 && b != extra[i] {
+						t.Fatalf("byte %d of the tail is neither written nor zero", i)
+					}
+				}
+				switch mode {
+				case CrashDropUnsynced:
+					if len(tail) != 0 {
+						t.Fatalf("unsynced bytes kept")
+					}
+				case CrashKeepPrefix:
+					if !slices.Equal(tail, extra[:len(tail)]) {
+						t.Fatalf("not a prefix")
+					}
+				case CrashZeroTail, CrashReorderPages:
+					if len(tail) != len(extra) {
+						t.Fatalf("size %d, want %d", len(tail), len(extra))
+					}
+				}
+			}
+		})
+	}
+}
