@@ -87,6 +87,29 @@ type CommitMeta struct {
 	Deleted bool // its resolved value is a tombstone
 }
 
+// VerifyFunc checks one commit before it is appended: signatures,
+// schemas, authorization, merge recomputation (not storage's business).
+// data is the commit's full value (its delta applied); v sees the
+// repository and the other commits of the same batch, so a merge commit or
+// a delta whose parents arrive in the same batch can be checked. An error
+// rejects that commit alone.
+type VerifyFunc func(v View, c *core.Commit, data map[string]any) error
+
+// batchView is a View over the repository plus a batch being prepared.
+type batchView struct {
+	r       *Repo
+	inBatch map[core.CommitID]*pending
+}
+
+func (b batchView) Name() string { return b.r.name }
+
+func (b batchView) Commit(id core.CommitID) (*core.Commit, bool) {
+	if p := b.inBatch[id]; p != nil {
+		return p.c, true
+	}
+	return b.r.Commit(id)
+}
+
 // View is the read access a Merger gets to a repository. *Repo implements
 // it; its Commit method also makes it a merge.Graph.
 type View interface {
@@ -155,6 +178,7 @@ type pending struct {
 	res    Result
 	settle bool     // res is final before the writer sees it
 	same   *pending // a repeat, within one group, of this earlier item
+	data   map[string]any // the commit's full value (delta applied), for Verify
 }
 
 func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logger) (*Repo, error) {
@@ -281,8 +305,15 @@ func (r *Repo) LogID() LogID { return r.log.id }
 // error some commits may have been appended; appending them again is
 // harmless.
 func (r *Repo) Append(ctx context.Context, commits []*core.Commit) ([]Result, error) {
+	return r.AppendVerified(ctx, commits, r.cfg.Verify)
+}
+
+// AppendVerified is Append with verify in place of Config.Verify, for
+// callers whose checks depend on where the commits came from (a client's
+// push is authorized against the rules; a peer node's replication is not).
+func (r *Repo) AppendVerified(ctx context.Context, commits []*core.Commit, verify VerifyFunc) ([]Result, error) {
 	results := make([]Result, len(commits))
-	items := r.prepare(commits)
+	items := r.prepare(commits, verify)
 	var send []*pending
 	size := 0
 	for _, p := range items {
@@ -332,7 +363,7 @@ func reject(p *pending, err error) {
 // the caller's goroutine so that it runs in parallel: the duplicate check,
 // id recomputation, the Verify hook, encoding, delta validation, and a
 // topological order of the batch.
-func (r *Repo) prepare(commits []*core.Commit) []*pending {
+func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 	items := make([]*pending, len(commits))
 	inBatch := make(map[core.CommitID]*pending, len(commits))
 	for i, c := range commits {
@@ -366,12 +397,6 @@ func (r *Repo) prepare(commits []*core.Commit) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: id does not match the content (computed %s)", core.ErrInvalid, c.ID, id))
 			continue
 		}
-		if r.cfg.Verify != nil {
-			if err := r.cfg.Verify(c); err != nil {
-				reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
-				continue
-			}
-		}
 		if p.json, err = c.MarshalJSON(); err != nil {
 			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
 			continue
@@ -386,7 +411,14 @@ func (r *Repo) prepare(commits []*core.Commit) []*pending {
 		}
 		if err := r.encode(p, inBatch); err != nil {
 			reject(p, err)
+			continue
 		}
+		if verify != nil {
+			if err := verify(batchView{r, inBatch}, p.c, p.data); err != nil {
+				reject(p, fmt.Errorf("commit %s: %w", p.c.ID, err))
+			}
+		}
+		p.data = nil
 	}
 	return topoOrder(items, inBatch)
 }
@@ -428,6 +460,7 @@ func (r *Repo) encode(p *pending, inBatch map[core.CommitID]*pending) error {
 	if core.IsDeleted(data) {
 		p.flags |= flagDeleted
 	}
+	p.data = data
 	m := commitMeta{id: c.ID, ts: c.TS, flags: p.flags, parents: c.Parents, key: c.Key}
 	if c.Delta != nil {
 		m.base = c.Delta.Base

@@ -159,7 +159,7 @@ func TestRepo_Append(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, NewMemFS(), func(c *Config) {
-				c.Verify = func(c *core.Commit) error {
+				c.Verify = func(_ View, c *core.Commit, _ map[string]any) error {
 					if c.Key == "refuse-me" {
 						return errNope
 					}
@@ -629,5 +629,46 @@ func TestRepo_Closed(t *testing.T) {
 	}
 	if _, _, err := s.Repo("r"); !errors.Is(err, core.ErrClosed) {
 		t.Fatalf("Store.Repo after Close: %v", err)
+	}
+}
+
+func TestRepo_AppendVerifiedSeesBatchAndResolvedData(t *testing.T) {
+	s := openStore(t, NewMemFS(), nil)
+	r := repo(t, s, "r")
+	base := mkCommit(t, "r", "k", 1, map[string]any{"a": 1.0, "b": "x"})
+	delta := mkDelta(t, "r", "k", 2, base.ID, "a", 2.0, base.ID)
+	other := mkCommit(t, "r", "k", 3, map[string]any{"c": true}, base.ID)
+	merged := mkMerge(t, "r", "k", 3, map[string]any{"c": true}, delta.ID, other.ID)
+	seen := map[core.CommitID]map[string]any{}
+	verify := func(v View, c *core.Commit, data map[string]any) error {
+		for _, p := range c.Parents {
+			if _, ok := v.Commit(p); !ok {
+				t.Errorf("commit %s: parent %s not visible to verify", c.ID, p)
+			}
+		}
+		seen[c.ID] = data
+		return nil
+	}
+	res, err := r.AppendVerified(t.Context(), []*core.Commit{merged, other, delta, base}, verify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		if x.Status != Appended {
+			t.Fatalf("result %d: %v %v", i, x.Status, x.Err)
+		}
+	}
+	if got, want := seen[delta.ID], map[string]any{"a": 2.0, "b": "x"}; !core.EqualJSON(got, want) {
+		t.Fatalf("verify saw delta data %v, want %v", got, want)
+	}
+
+	refuse := func(View, *core.Commit, map[string]any) error { return errNope }
+	late := mkCommit(t, "r", "k", 4, map[string]any{"d": 1.0}, merged.ID)
+	res, err = r.AppendVerified(t.Context(), []*core.Commit{late}, refuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != Rejected || !errors.Is(res[0].Err, errNope) || r.Has(late.ID) {
+		t.Fatalf("refused commit: %+v, present=%v", res[0], r.Has(late.ID))
 	}
 }

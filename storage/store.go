@@ -51,8 +51,9 @@ type Config struct {
 	SeqBlock uint64
 	// Verify, if set, is called for each commit that Append is about to
 	// append (signatures, schemas, authorization: not storage's business).
-	// An error rejects that commit alone.
-	Verify func(*core.Commit) error
+	// An error rejects that commit alone. AppendVerified overrides it per
+	// call.
+	Verify VerifyFunc
 	// Merger, if set, is asked for a merge commit whenever an append
 	// leaves an item with several heads.
 	Merger Merger
