@@ -14,13 +14,14 @@ build: ## build bin/goat-gateway
 	$(GO) build -o bin/goat-gateway ./cmd/goat-gateway
 
 .PHONY: run
-run: build ## start a gateway on localhost:8080 (data in ./data) and print its URL
-	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its URL and a token
+	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR) --dev --print-token dev
 
 .PHONY: test
 test: lint check-generated ## everything CI runs: lint, generated-code check, race tests, vectors
 	$(GO) test -race ./...
 	node tools/vectors/verify-commits.mjs
+	node merge/testdata/verify-merge.mjs
 
 .PHONY: generate
 generate: ## regenerate generated code (gen/, TypeScript types)

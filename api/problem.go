@@ -43,7 +43,11 @@ var problemKinds = []problemKind{
 	{core.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{core.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
 	{core.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Shutting down"},
+	{errRateLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 }
+
+// errRateLimited is the 429 of the per-caller stream limit.
+var errRateLimited = errors.New("rate limited")
 
 // ProblemFor maps an error to its problem. Unknown errors are 500s whose
 // detail does not leak internals.

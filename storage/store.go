@@ -367,8 +367,8 @@ func (s *Store) closeIdle() int {
 	return len(idle)
 }
 
-// Open repositories, for tests and metrics.
-func (s *Store) openCount() int {
+// OpenCount returns how many repositories are open (for metrics).
+func (s *Store) OpenCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.repos)

@@ -91,12 +91,12 @@ func TestStore_IdleClose(t *testing.T) {
 
 	advance(30 * time.Second)
 	s.closeIdle()
-	if got, want := s.openCount(), 2; got != want {
+	if got, want := s.OpenCount(), 2; got != want {
 		t.Fatalf("%d open before the timeout, want %d", got, want)
 	}
 	advance(time.Minute)
 	s.closeIdle()
-	if got, want := s.openCount(), 1; got != want {
+	if got, want := s.OpenCount(), 1; got != want {
 		t.Fatalf("%d open after the timeout, want %d (the held one)", got, want)
 	}
 	if _, err := r.Append(context.Background(), []*core.Commit{mkCommit(t, "r", "b", 1, map[string]any{})}); !errors.Is(err, core.ErrClosed) {

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
-	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,19 +14,25 @@ var version = "dev"
 
 // run dispatches to a subcommand. It is main without the process: tests
 // call it directly.
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, os.Stdout, nil)
+		return serve(ctx, args, os.Getenv, stdout, stderr, nil)
+	case "token":
+		return token(args, stdout)
+	case "fsck":
+		return fsck(args, stdout)
+	case "export":
+		return export(ctx, args, stdout)
 	case "version":
-		fmt.Println(versionString())
+		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help":
-		fmt.Print(usage)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
 		return nil
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
@@ -42,7 +42,10 @@ func run(ctx context.Context, args []string) error {
 const usage = `usage: goat-gateway [command] [flags]
 
 commands:
-  serve     run a gateway node (default)
+  serve     run a gateway node (default); see 'goat-gateway serve -h'
+  token     print a token signed by the dev issuer: --data-dir DIR --sub NAME [--role R]... [--ttl D]
+  fsck      check every repository log: --data-dir DIR [--repair]
+  export    write a repository as NDJSON: --data-dir DIR --repo R [--history]
   version   print the version
 `
 
@@ -52,50 +55,4 @@ func versionString() string {
 		v = bi.Main.Version
 	}
 	return "goat-gateway " + v
-}
-
-// serve runs a node until ctx is done. ready, when not nil, receives the
-// bound address once the listener is up, so tests can bind port 0.
-func serve(ctx context.Context, args []string, stdout io.Writer, ready chan<- string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", "localhost:8080", "address to listen on")
-	dataDir := fs.String("data-dir", "./data", "directory for repository logs and keys")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("listening", "addr", ln.Addr().String(), "data_dir", *dataDir)
-	fmt.Fprintf(stdout, "goat-gateway listening on http://%s\n", ln.Addr())
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -11,10 +11,16 @@ func TestServe_Healthz(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
+	env := map[string]string{"GOAT_DATA_DIR": t.TempDir()}
 	go func() {
-		done <- serve(ctx, []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, io.Discard, ready)
+		done <- serve(ctx, []string{"--listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, io.Discard, ready)
 	}()
-	addr := <-ready
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)

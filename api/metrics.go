@@ -1,0 +1,79 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are per server (not the global registry) so that several nodes
+// can live in one test process.
+type metrics struct {
+	reg             *prometheus.Registry
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	commitsIngested prometheus.Counter
+	rounds          *prometheus.CounterVec
+	handler         http.Handler
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "goat_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "goat_http_request_duration_seconds", Help: "HTTP request latency by route (streams excluded).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"route", "method"})
+	m.commitsIngested = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "goat_commits_ingested_total", Help: "Commits appended durably to this node's logs.",
+	})
+	m.rounds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "goat_sync_rounds_total", Help: "Reconciliation rounds served, by outcome.",
+	}, []string{"in_sync"})
+	m.reg.MustRegister(m.requests, m.latency, m.commitsIngested, m.rounds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "goat_sse_subscribers", Help: "Open SSE streams.",
+		}, func() float64 { return float64(s.hub.subscribers()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "goat_open_repositories", Help: "Repositories open in memory.",
+		}, func() float64 { return float64(s.store.OpenCount()) }),
+		prometheus.NewGoCollector(),
+		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+	)
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// middleware records every request under its route template, so that the
+// label set stays bounded whatever the URLs.
+func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := 0
+		if rw, uerr := echo.UnwrapResponse(c.Response()); uerr == nil {
+			status = rw.Status
+		}
+		if err != nil {
+			status = ProblemFor(err).Status
+			if he, ok := err.(echo.HTTPStatusCoder); ok {
+				status = he.StatusCode()
+			}
+		}
+		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		if route != "/v1/events" {
+			m.latency.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		}
+		return err
+	}
+}
