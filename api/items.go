@@ -315,4 +315,3 @@ func (l *streamLimiter) release(key string) {
 		delete(l.count, key)
 	}
 }
-

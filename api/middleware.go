@@ -208,7 +208,7 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 		panic(fmt.Sprintf("embedded openapi.yaml does not route: %v", err))
 	}
 	opts := &openapi3filter.Options{
-		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 		ExcludeResponseBody: true,
 		// The generated handlers bind the value validated here, so a
 		// merge-patch body needs no extra binder.
