@@ -68,11 +68,15 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	}
 	p := ProblemFor(err)
 	var he *echo.HTTPError
-	if errors.As(err, &he) {
+	var sc echo.HTTPStatusCoder
+	switch {
+	case errors.As(err, &he):
 		p = problemForStatus(he.Code, he.Message)
-		if he.Code == http.StatusNotFound {
-			p.Detail = "no such route: " + c.Request().Method + " " + c.Request().URL.Path
-		}
+	case errors.As(err, &sc):
+		p = problemForStatus(sc.StatusCode(), "")
+	}
+	if p.Status == http.StatusNotFound && (he != nil || sc != nil) {
+		p.Detail = "no such route: " + c.Request().Method + " " + c.Request().URL.Path
 	}
 	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
