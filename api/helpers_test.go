@@ -30,6 +30,8 @@ type testNode struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
+	// proxied is set for a node reached through nginx.
+	proxied bool
 }
 
 func startNode(tb testing.TB, mod func(*Config)) *testNode {
