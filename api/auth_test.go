@@ -100,3 +100,56 @@ func TestAuth_RuleBoundaries(t *testing.T) {
 		wantStatus(t, n.call("GET", "/v1/repos/sys.sessions", alice.token, nil), 200)
 	})
 }
+
+func TestAuth_SessionRevocation(t *testing.T) {
+	n := startNode(t, nil)
+	alice, bob := n.newClient("alice"), n.newClient("bob")
+	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
+	before := alice.commit(t, "r", "k", 1, map[string]any{"v": 1.0})
+	push(t, n, alice, "r", before)
+
+	wantStatus(t, n.call("GET", "/v1/sessions/"+alice.id, bob.token, nil), 200)
+	wantStatus(t, n.call("DELETE", "/v1/sessions/"+alice.id, bob.token, nil), 404)
+	wantStatus(t, n.call("DELETE", "/v1/sessions/s_nosuchsession", alice.token, nil), 404)
+	r := n.call("DELETE", "/v1/sessions/"+alice.id, alice.token, nil)
+	wantStatus(t, r, 200)
+	var s gen.Session
+	r.json(t, &s)
+	if s.Revoked == nil {
+		t.Fatal("revoked session has no revoked time")
+	}
+
+	after := alice.commit(t, "r", "k", 2, map[string]any{"v": 2.0}, before.ID)
+	pr := n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(after))
+	var res gen.PushResponse
+	pr.json(t, &res)
+	if res.Results[0].Status != "rejected" || *res.Results[0].ProblemType != gen.ProblemTypeUnauthenticated {
+		t.Fatalf("commit by a revoked session: %+v %s", res.Results[0], deref(res.Results[0].Reason))
+	}
+	wantStatus(t, n.call("GET", "/v1/repos/r/commits/"+before.ID.String(), alice.token, nil), 200)
+
+	// A new session for the same owner works.
+	alice2 := n.newClient("alice")
+	push(t, n, alice2, "r", alice2.commit(t, "r", "k", 3, map[string]any{"v": 3.0}, before.ID))
+}
+
+func TestEvents_TokenExpiryEndsStream(t *testing.T) {
+	n := startNode(t, nil)
+	alice := setupRepo(t, n)
+	tok, err := n.srv.DevIssuer().Mint("alice", nil, 2*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := n.subscribe(t, tok, "repo=r")
+	sub.waitReady(t)
+	_ = alice
+	ev := sub.next(t)
+	if ev.Name != "expired" {
+		t.Fatalf("got %s, want expired", ev.Name)
+	}
+	select {
+	case <-sub.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream stayed open after the token expired")
+	}
+}

@@ -104,13 +104,15 @@ func negotiate(accepted map[string]float64, order []*coder) *coder {
 // compressMiddleware wraps next with response compression.
 func compressMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range []string{"If-None-Match", "If-Match"} {
+			if v := r.Header.Get(h); v != "" {
+				r.Header.Set(h, stripCodingSuffixes(v))
+			}
+		}
 		ae := r.Header.Get("Accept-Encoding")
 		if ae == "" || r.Method == http.MethodHead {
 			next.ServeHTTP(w, r)
 			return
-		}
-		if inm := r.Header.Get("If-None-Match"); inm != "" {
-			r.Header.Set("If-None-Match", stripCodingSuffixes(inm))
 		}
 		cw := &compressWriter{ResponseWriter: w, accepted: acceptedCodings(ae)}
 		defer cw.finish()

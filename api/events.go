@@ -82,10 +82,12 @@ type eventStream struct {
 }
 
 func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
-	defer e.s.streams.release(e.limitKey)
 	s := e.s
 	sub, watermark := s.hub.subscribe(e.repos, s.cfg.SubscriberBuffer)
-	defer s.hub.unsubscribe(sub)
+	defer func() {
+		s.streams.release(e.limitKey)
+		s.hub.unsubscribe(sub)
+	}()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

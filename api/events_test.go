@@ -286,3 +286,38 @@ func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 	}
 	waitFor(t, "stalled subscribers to be dropped", func() bool { return n.srv.hub.subscribers() == 1 })
 }
+
+func TestEvents_LargeCommitsAnnouncedByID(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.InlineLimit = 1024 })
+	alice := setupRepo(t, n)
+	sub := n.subscribe(t, alice.token, "repo=r")
+	sub.waitReady(t)
+	small := alice.commit(t, "r", "small", 1, map[string]any{"v": "x"})
+	large := alice.commit(t, "r", "large", 2, map[string]any{"v": strings.Repeat("x", 2048)})
+	push(t, n, alice, "r", small, large)
+	if _, id := sub.nextCommit(t); id != small.ID.String() {
+		t.Fatalf("inline commit %s", id)
+	}
+	ev := sub.next(t)
+	var d struct {
+		Repo string
+		IDs  []string
+	}
+	if err := json.Unmarshal([]byte(ev.Data), &d); err != nil || ev.Name != "commits" || len(d.IDs) != 1 || d.IDs[0] != large.ID.String() || d.Repo != "r" {
+		t.Fatalf("large commit event: %s %s", ev.Name, ev.Data)
+	}
+	wantStatus(t, n.call("GET", "/v1/repos/r/commits/"+d.IDs[0], alice.token, nil), 200)
+}
+
+func TestEvents_StreamsPerCallerAreLimited(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.MaxStreamsPerCaller = 2 })
+	alice := setupRepo(t, n)
+	a := n.subscribe(t, alice.token, "repo=r")
+	b := n.subscribe(t, alice.token, "repo=r")
+	a.waitReady(t)
+	b.waitReady(t)
+	wantStatus(t, n.call("GET", "/v1/events?repo=r", alice.token, nil), 429)
+	a.close()
+	waitFor(t, "a stream slot to free", func() bool { return n.srv.hub.subscribers() == 1 })
+	n.subscribe(t, alice.token, "repo=r").waitReady(t)
+}

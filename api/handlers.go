@@ -85,6 +85,7 @@ func (h handlers) GetInfo(ctx context.Context, _ gen.GetInfoRequestObject) (gen.
 	node := h.s.store.NodeID().String()
 	return gen.GetInfo200JSONResponse{
 		NodeId:       node,
+		Audience:     h.s.cfg.Audience,
 		Version:      h.s.cfg.Version,
 		LogId:        node,
 		Capabilities: []string{"sync-v1", "log-v1", "sse-v1", "merge-v1", "compression"},
@@ -648,12 +649,7 @@ func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionReques
 		return nil, fmt.Errorf("%w: registering a session needs a token", core.ErrUnauthenticated)
 	}
 	body := req.Body
-	var expires time.Time
-	if body.Expires != nil {
-		expires = time.UnixMilli(*body.Expires).UTC()
-	} else {
-		return nil, fmt.Errorf("%w: expires: missing (the proof signs it)", core.ErrInvalid)
-	}
+	expires := time.UnixMilli(body.Expires).UTC()
 	sreq := auth.SessionRequest{PublicKey: body.PublicKey, Proof: body.Proof, Expires: expires.Format(core.DateLayout)}
 	reg := auth.Registrar{Audience: h.s.cfg.Audience, Root: h.s.root}
 	sess, err := reg.Register(sreq, p, h.s.now())
@@ -676,5 +672,46 @@ func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionReques
 }
 
 func toGenSession(s auth.Session) gen.Session {
-	return gen.Session{Id: s.ID, Owner: s.Owner, PublicKey: b64url(s.PublicKey), Expires: s.Expires.UnixMilli()}
+	out := gen.Session{Id: s.ID, Owner: s.Owner, PublicKey: b64url(s.PublicKey), Expires: s.Expires.UnixMilli()}
+	if !s.Revoked.IsZero() {
+		r := s.Revoked.UnixMilli()
+		out.Revoked = &r
+	}
+	return out
+}
+
+func (h handlers) GetSession(ctx context.Context, req gen.GetSessionRequestObject) (gen.GetSessionResponseObject, error) {
+	if !principalFrom(ctx).Authenticated() {
+		return nil, fmt.Errorf("%w: reading sessions needs a token", core.ErrUnauthenticated)
+	}
+	sess, err := h.s.sessions.Session(req.Id)
+	if err != nil || sess.Node {
+		return nil, fmt.Errorf("%w: session %q", core.ErrNotFound, req.Id)
+	}
+	return gen.GetSession200JSONResponse(toGenSession(sess)), nil
+}
+
+// RevokeSession revokes one of the caller's sessions (an admin may revoke
+// any). Commits the session signed before stay valid; new ones are
+// refused everywhere the revocation has replicated.
+func (h handlers) RevokeSession(ctx context.Context, req gen.RevokeSessionRequestObject) (gen.RevokeSessionResponseObject, error) {
+	p := principalFrom(ctx)
+	if !p.Authenticated() {
+		return nil, fmt.Errorf("%w: revoking a session needs a token", core.ErrUnauthenticated)
+	}
+	sess, err := h.s.sessions.Session(req.Id)
+	if err != nil || sess.Node || (sess.Owner != p.Sub && !p.HasRole(auth.AdminRole)) {
+		return nil, fmt.Errorf("%w: session %q", core.ErrNotFound, req.Id)
+	}
+	if sess.Revoked.IsZero() {
+		sess = sess.RevokeAt(h.s.now())
+		if err := h.s.writeAsNode(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
+			return nil, err
+		}
+		if err := h.s.sessions.Put(sess); err != nil {
+			return nil, err
+		}
+		h.s.custody.forget(sess.ID)
+	}
+	return gen.RevokeSession200JSONResponse(toGenSession(sess)), nil
 }

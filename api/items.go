@@ -287,6 +287,18 @@ func (c *custody) signer(ctx context.Context, p auth.Principal) (string, ed25519
 	return sess.ID, priv, nil
 }
 
+// forget drops a cached custodial session (after it was revoked), so the
+// next write derives and registers a fresh one.
+func (c *custody) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.keys {
+		if v.id == id {
+			delete(c.keys, k)
+		}
+	}
+}
+
 // streamLimiter bounds concurrent SSE streams per caller.
 type streamLimiter struct {
 	mu    stdsync.Mutex

@@ -140,10 +140,11 @@ type ClientInterface interface {
 	// | `commits` | `EventCommits` | new commits too large to inline: fetch them with `getCommit` |
 	// | `reset` | `EventReset` | this repository cannot be caught up from `Last-Event-ID`: reconcile (`syncRound`) |
 	// | `ready` | `EventReady` | replay after `Last-Event-ID` is done; live from here |
+	// | `expired` | `EventExpired` | the stream's token expired; the server ends the stream after this event |
 	//
 	// Every event has an `id` (the node's event-log identity and a
-	// sequence number; `ready` repeats the id of the last event before it,
-	// so resuming from it loses nothing). Reconnecting with `Last-Event-ID`
+	// sequence number; `ready` and `expired` repeat the id of the last
+	// event before them, so resuming from them loses nothing). Reconnecting with `Last-Event-ID`
 	// (browsers do this themselves) or `lastEventId` replays exactly what
 	// was missed, then sends `ready`. The stream starts with a `retry:` line, sends a comment
 	// line (`: ping`) every 15 seconds, and is sent with
@@ -155,6 +156,12 @@ type ClientInterface interface {
 	// strings end up in access logs; use short-lived tokens). Every listed
 	// repository must be readable, otherwise the answer is `404`.
 	//
+	// The stream lives no longer than its token: when the token expires
+	// the server sends `expired` and closes the connection. Reconnect with
+	// a fresh token and `Last-Event-ID` (with `EventSource`, which only
+	// reconnects with the same URL, close it and open a new one with the
+	// new `access_token` and `lastEventId`).
+	//
 	// The response schema below describes the stream after parsing: the
 	// events in order, each with `data` JSON-decoded.
 	//
@@ -163,7 +170,9 @@ type ClientInterface interface {
 
 	// GetInfo Node information
 	//
-	// The node's identity, build version, event-log identity, capabilities and limits. No authentication needed.
+	// The node's identity, build version, event-log identity, the
+	// `audience` that session proofs name (see `createSession`),
+	// capabilities and limits. No authentication needed.
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -451,26 +460,54 @@ type ClientInterface interface {
 	// CreateSessionWithBody Register a session key
 	//
 	// Registers an Ed25519 public key that will sign the caller's commits.
-	// The gateway records `{id, owner, publicKey, expires}` in the system
-	// repository `sys.sessions` (replicated, so every peer can verify
-	// every commit); `owner` is the token's `sub`.
+	// The session id is derived from the key (`SessionId`). The gateway
+	// records the session in the system repository `sys.sessions`
+	// (replicated, so every peer can verify every commit), signed by its
+	// root key; `owner` is the token's `sub`. docs/security.md describes
+	// the record.
 	//
-	// `proof` shows possession of the private key: the Ed25519 signature,
-	// base64url without padding, over the UTF-8 bytes of
+	// `proof` shows possession of the private key and binds the request:
+	// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+	// padding, over the UTF-8 bytes of these five lines joined by a single
+	// line feed (0x0A), with no trailing line feed:
 	//
 	// ```
-	// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+	// goat-gateway session v1
+	// <audience>
+	// <owner>
+	// <publicKey>
+	// <expires>
 	// ```
 	//
-	// joined by single line feeds (no trailing one), where `<sub>` is the
-	// token's subject, `<publicKey>` the field exactly as sent, and
-	// `<expires>` the decimal `expires` as sent, or empty when absent.
+	// - `<audience>`: the deployment's token audience, as `getInfo`
+	//   reports it in `audience` (the dev issuer's is `goat-gateway`);
+	// - `<owner>`: the `sub` of the token the request is sent with;
+	// - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+	//   `publicKey` field);
+	// - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+	//   with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+	//   `new Date(expires).toISOString()`).
 	//
-	// `201` for a new session. Registering the same key for the same owner
-	// again answers `200` with the existing session; a key registered to
-	// another owner is a `409`. Without `expires` the session lasts the
-	// server's default (30 days), and the server may shorten any
-	// `expires` to its maximum.
+	// For the example request, signed by the key of seed
+	// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+	//
+	// ```
+	// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+	// ```
+	//
+	// Binding the owner stops a captured proof from registering the key
+	// under another account, binding the audience makes a proof for one
+	// deployment useless at another, and binding `expires` stops anyone
+	// from extending the session.
+	//
+	// `expires` is required and must be in the future and at most 30 days
+	// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+	// key of full order is a `400` too, and a proof that does not verify
+	// is a `422` (`bad-signature`). `201` for a new session. Registering
+	// a key that is already registered to the caller answers `200` with
+	// the existing session unchanged (so a retry is harmless); a key
+	// registered to another owner is a `409`. Node tokens cannot register
+	// sessions (`403`): nodes sign with their root key.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -480,31 +517,88 @@ type ClientInterface interface {
 	// CreateSession Register a session key
 	//
 	// Registers an Ed25519 public key that will sign the caller's commits.
-	// The gateway records `{id, owner, publicKey, expires}` in the system
-	// repository `sys.sessions` (replicated, so every peer can verify
-	// every commit); `owner` is the token's `sub`.
+	// The session id is derived from the key (`SessionId`). The gateway
+	// records the session in the system repository `sys.sessions`
+	// (replicated, so every peer can verify every commit), signed by its
+	// root key; `owner` is the token's `sub`. docs/security.md describes
+	// the record.
 	//
-	// `proof` shows possession of the private key: the Ed25519 signature,
-	// base64url without padding, over the UTF-8 bytes of
+	// `proof` shows possession of the private key and binds the request:
+	// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+	// padding, over the UTF-8 bytes of these five lines joined by a single
+	// line feed (0x0A), with no trailing line feed:
 	//
 	// ```
-	// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+	// goat-gateway session v1
+	// <audience>
+	// <owner>
+	// <publicKey>
+	// <expires>
 	// ```
 	//
-	// joined by single line feeds (no trailing one), where `<sub>` is the
-	// token's subject, `<publicKey>` the field exactly as sent, and
-	// `<expires>` the decimal `expires` as sent, or empty when absent.
+	// - `<audience>`: the deployment's token audience, as `getInfo`
+	//   reports it in `audience` (the dev issuer's is `goat-gateway`);
+	// - `<owner>`: the `sub` of the token the request is sent with;
+	// - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+	//   `publicKey` field);
+	// - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+	//   with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+	//   `new Date(expires).toISOString()`).
 	//
-	// `201` for a new session. Registering the same key for the same owner
-	// again answers `200` with the existing session; a key registered to
-	// another owner is a `409`. Without `expires` the session lasts the
-	// server's default (30 days), and the server may shorten any
-	// `expires` to its maximum.
+	// For the example request, signed by the key of seed
+	// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+	//
+	// ```
+	// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+	// ```
+	//
+	// Binding the owner stops a captured proof from registering the key
+	// under another account, binding the audience makes a proof for one
+	// deployment useless at another, and binding `expires` stops anyone
+	// from extending the session.
+	//
+	// `expires` is required and must be in the future and at most 30 days
+	// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+	// key of full order is a `400` too, and a proof that does not verify
+	// is a `422` (`bad-signature`). `201` for a new session. Registering
+	// a key that is already registered to the caller answers `200` with
+	// the existing session unchanged (so a retry is harmless); a key
+	// registered to another owner is a `409`. Node tokens cannot register
+	// sessions (`403`): nodes sign with their root key.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
 	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeSession Revoke a session
+	//
+	// Revokes the session now: the gateway records `revoked` in its
+	// `sys.sessions` record and answers `200` with the session. From then
+	// on nothing new signed by the session is accepted, whatever `ts` it
+	// claims; the commits it signed before, which the system already
+	// holds, stay valid and keep replicating (docs/security.md).
+	// Revocation is final: revoking a revoked session changes nothing and
+	// answers `200` with the earlier `revoked`.
+	//
+	// Only the session's owner (the token's `sub`) or a caller with role
+	// `admin` may revoke it. For any other caller the session answers
+	// `404`, exactly as an unknown id does (never `403`), so that the
+	// answer does not depend on whose session it is.
+	//
+	// Corresponds with DELETE /v1/sessions/{id} (the `RevokeSession` operationId).
+	RevokeSession(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSession Get a session
+	//
+	// A registered session: its owner, public key, expiry and, once it is
+	// revoked, `revoked`. Any authenticated caller may read any session:
+	// the records are readable by every authenticated caller in
+	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// An unknown id is a `404`.
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSession(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetHealthz Liveness
@@ -595,10 +689,11 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 // | `commits` | `EventCommits` | new commits too large to inline: fetch them with `getCommit` |
 // | `reset` | `EventReset` | this repository cannot be caught up from `Last-Event-ID`: reconcile (`syncRound`) |
 // | `ready` | `EventReady` | replay after `Last-Event-ID` is done; live from here |
+// | `expired` | `EventExpired` | the stream's token expired; the server ends the stream after this event |
 //
 // Every event has an `id` (the node's event-log identity and a
-// sequence number; `ready` repeats the id of the last event before it,
-// so resuming from it loses nothing). Reconnecting with `Last-Event-ID`
+// sequence number; `ready` and `expired` repeat the id of the last
+// event before them, so resuming from them loses nothing). Reconnecting with `Last-Event-ID`
 // (browsers do this themselves) or `lastEventId` replays exactly what
 // was missed, then sends `ready`. The stream starts with a `retry:` line, sends a comment
 // line (`: ping`) every 15 seconds, and is sent with
@@ -609,6 +704,12 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 // also be given as `access_token` in the query string (beware: query
 // strings end up in access logs; use short-lived tokens). Every listed
 // repository must be readable, otherwise the answer is `404`.
+//
+// The stream lives no longer than its token: when the token expires
+// the server sends `expired` and closes the connection. Reconnect with
+// a fresh token and `Last-Event-ID` (with `EventSource`, which only
+// reconnects with the same URL, close it and open a new one with the
+// new `access_token` and `lastEventId`).
 //
 // The response schema below describes the stream after parsing: the
 // events in order, each with `data` JSON-decoded.
@@ -628,7 +729,9 @@ func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEdit
 
 // GetInfo Node information
 //
-// The node's identity, build version, event-log identity, capabilities and limits. No authentication needed.
+// The node's identity, build version, event-log identity, the
+// `audience` that session proofs name (see `createSession`),
+// capabilities and limits. No authentication needed.
 //
 // Corresponds with GET /v1/info (the `GetInfo` operationId).
 func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1126,26 +1229,54 @@ func (c *Client) PutSchema(ctx context.Context, ns SchemaNamespace, version int3
 // CreateSessionWithBody Register a session key
 //
 // Registers an Ed25519 public key that will sign the caller's commits.
-// The gateway records `{id, owner, publicKey, expires}` in the system
-// repository `sys.sessions` (replicated, so every peer can verify
-// every commit); `owner` is the token's `sub`.
+// The session id is derived from the key (`SessionId`). The gateway
+// records the session in the system repository `sys.sessions`
+// (replicated, so every peer can verify every commit), signed by its
+// root key; `owner` is the token's `sub`. docs/security.md describes
+// the record.
 //
-// `proof` shows possession of the private key: the Ed25519 signature,
-// base64url without padding, over the UTF-8 bytes of
+// `proof` shows possession of the private key and binds the request:
+// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+// padding, over the UTF-8 bytes of these five lines joined by a single
+// line feed (0x0A), with no trailing line feed:
 //
 // ```
-// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+// goat-gateway session v1
+// <audience>
+// <owner>
+// <publicKey>
+// <expires>
 // ```
 //
-// joined by single line feeds (no trailing one), where `<sub>` is the
-// token's subject, `<publicKey>` the field exactly as sent, and
-// `<expires>` the decimal `expires` as sent, or empty when absent.
+//   - `<audience>`: the deployment's token audience, as `getInfo`
+//     reports it in `audience` (the dev issuer's is `goat-gateway`);
+//   - `<owner>`: the `sub` of the token the request is sent with;
+//   - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+//     `publicKey` field);
+//   - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+//     with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+//     `new Date(expires).toISOString()`).
 //
-// `201` for a new session. Registering the same key for the same owner
-// again answers `200` with the existing session; a key registered to
-// another owner is a `409`. Without `expires` the session lasts the
-// server's default (30 days), and the server may shorten any
-// `expires` to its maximum.
+// For the example request, signed by the key of seed
+// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+//
+// ```
+// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+// ```
+//
+// Binding the owner stops a captured proof from registering the key
+// under another account, binding the audience makes a proof for one
+// deployment useless at another, and binding `expires` stops anyone
+// from extending the session.
+//
+// `expires` is required and must be in the future and at most 30 days
+// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+// key of full order is a `400` too, and a proof that does not verify
+// is a `422` (`bad-signature`). `201` for a new session. Registering
+// a key that is already registered to the caller answers `200` with
+// the existing session unchanged (so a retry is harmless); a key
+// registered to another owner is a `409`. Node tokens cannot register
+// sessions (`403`): nodes sign with their root key.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1165,32 +1296,109 @@ func (c *Client) CreateSessionWithBody(ctx context.Context, contentType string, 
 // CreateSession Register a session key
 //
 // Registers an Ed25519 public key that will sign the caller's commits.
-// The gateway records `{id, owner, publicKey, expires}` in the system
-// repository `sys.sessions` (replicated, so every peer can verify
-// every commit); `owner` is the token's `sub`.
+// The session id is derived from the key (`SessionId`). The gateway
+// records the session in the system repository `sys.sessions`
+// (replicated, so every peer can verify every commit), signed by its
+// root key; `owner` is the token's `sub`. docs/security.md describes
+// the record.
 //
-// `proof` shows possession of the private key: the Ed25519 signature,
-// base64url without padding, over the UTF-8 bytes of
+// `proof` shows possession of the private key and binds the request:
+// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+// padding, over the UTF-8 bytes of these five lines joined by a single
+// line feed (0x0A), with no trailing line feed:
 //
 // ```
-// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+// goat-gateway session v1
+// <audience>
+// <owner>
+// <publicKey>
+// <expires>
 // ```
 //
-// joined by single line feeds (no trailing one), where `<sub>` is the
-// token's subject, `<publicKey>` the field exactly as sent, and
-// `<expires>` the decimal `expires` as sent, or empty when absent.
+//   - `<audience>`: the deployment's token audience, as `getInfo`
+//     reports it in `audience` (the dev issuer's is `goat-gateway`);
+//   - `<owner>`: the `sub` of the token the request is sent with;
+//   - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+//     `publicKey` field);
+//   - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+//     with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+//     `new Date(expires).toISOString()`).
 //
-// `201` for a new session. Registering the same key for the same owner
-// again answers `200` with the existing session; a key registered to
-// another owner is a `409`. Without `expires` the session lasts the
-// server's default (30 days), and the server may shorten any
-// `expires` to its maximum.
+// For the example request, signed by the key of seed
+// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+//
+// ```
+// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+// ```
+//
+// Binding the owner stops a captured proof from registering the key
+// under another account, binding the audience makes a proof for one
+// deployment useless at another, and binding `expires` stops anyone
+// from extending the session.
+//
+// `expires` is required and must be in the future and at most 30 days
+// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+// key of full order is a `400` too, and a proof that does not verify
+// is a `422` (`bad-signature`). `201` for a new session. Registering
+// a key that is already registered to the caller answers `200` with
+// the existing session unchanged (so a retry is harmless); a key
+// registered to another owner is a `409`. Node tokens cannot register
+// sessions (`403`): nodes sign with their root key.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/sessions (the `CreateSession` operationId).
 func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeSession Revoke a session
+//
+// Revokes the session now: the gateway records `revoked` in its
+// `sys.sessions` record and answers `200` with the session. From then
+// on nothing new signed by the session is accepted, whatever `ts` it
+// claims; the commits it signed before, which the system already
+// holds, stay valid and keep replicating (docs/security.md).
+// Revocation is final: revoking a revoked session changes nothing and
+// answers `200` with the earlier `revoked`.
+//
+// Only the session's owner (the token's `sub`) or a caller with role
+// `admin` may revoke it. For any other caller the session answers
+// `404`, exactly as an unknown id does (never `403`), so that the
+// answer does not depend on whose session it is.
+//
+// Corresponds with DELETE /v1/sessions/{id} (the `RevokeSession` operationId).
+func (c *Client) RevokeSession(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeSessionRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSession Get a session
+//
+// A registered session: its owner, public key, expiry and, once it is
+// revoked, `revoked`. Any authenticated caller may read any session:
+// the records are readable by every authenticated caller in
+// `sys.sessions` anyway, since peers need the keys to verify commits.
+// An unknown id is a `404`.
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *Client) GetSession(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSessionRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2373,6 +2581,74 @@ func NewCreateSessionRequestWithBody(server string, contentType string, body io.
 	return req, nil
 }
 
+// NewRevokeSessionRequest constructs an http.Request for the RevokeSession method
+func NewRevokeSessionRequest(server string, id SessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSessionRequest constructs an http.Request for the GetSession method
+func NewGetSessionRequest(server string, id SessionId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2473,10 +2749,11 @@ type ClientWithResponsesInterface interface {
 	// | `commits` | `EventCommits` | new commits too large to inline: fetch them with `getCommit` |
 	// | `reset` | `EventReset` | this repository cannot be caught up from `Last-Event-ID`: reconcile (`syncRound`) |
 	// | `ready` | `EventReady` | replay after `Last-Event-ID` is done; live from here |
+	// | `expired` | `EventExpired` | the stream's token expired; the server ends the stream after this event |
 	//
 	// Every event has an `id` (the node's event-log identity and a
-	// sequence number; `ready` repeats the id of the last event before it,
-	// so resuming from it loses nothing). Reconnecting with `Last-Event-ID`
+	// sequence number; `ready` and `expired` repeat the id of the last
+	// event before them, so resuming from them loses nothing). Reconnecting with `Last-Event-ID`
 	// (browsers do this themselves) or `lastEventId` replays exactly what
 	// was missed, then sends `ready`. The stream starts with a `retry:` line, sends a comment
 	// line (`: ping`) every 15 seconds, and is sent with
@@ -2488,6 +2765,12 @@ type ClientWithResponsesInterface interface {
 	// strings end up in access logs; use short-lived tokens). Every listed
 	// repository must be readable, otherwise the answer is `404`.
 	//
+	// The stream lives no longer than its token: when the token expires
+	// the server sends `expired` and closes the connection. Reconnect with
+	// a fresh token and `Last-Event-ID` (with `EventSource`, which only
+	// reconnects with the same URL, close it and open a new one with the
+	// new `access_token` and `lastEventId`).
+	//
 	// The response schema below describes the stream after parsing: the
 	// events in order, each with `data` JSON-decoded.
 	//
@@ -2498,7 +2781,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetInfoWithResponse Node information
 	//
-	// The node's identity, build version, event-log identity, capabilities and limits. No authentication needed.
+	// The node's identity, build version, event-log identity, the
+	// `audience` that session proofs name (see `createSession`),
+	// capabilities and limits. No authentication needed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2808,26 +3093,54 @@ type ClientWithResponsesInterface interface {
 	// CreateSessionWithBodyWithResponse Register a session key
 	//
 	// Registers an Ed25519 public key that will sign the caller's commits.
-	// The gateway records `{id, owner, publicKey, expires}` in the system
-	// repository `sys.sessions` (replicated, so every peer can verify
-	// every commit); `owner` is the token's `sub`.
+	// The session id is derived from the key (`SessionId`). The gateway
+	// records the session in the system repository `sys.sessions`
+	// (replicated, so every peer can verify every commit), signed by its
+	// root key; `owner` is the token's `sub`. docs/security.md describes
+	// the record.
 	//
-	// `proof` shows possession of the private key: the Ed25519 signature,
-	// base64url without padding, over the UTF-8 bytes of
+	// `proof` shows possession of the private key and binds the request:
+	// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+	// padding, over the UTF-8 bytes of these five lines joined by a single
+	// line feed (0x0A), with no trailing line feed:
 	//
 	// ```
-	// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+	// goat-gateway session v1
+	// <audience>
+	// <owner>
+	// <publicKey>
+	// <expires>
 	// ```
 	//
-	// joined by single line feeds (no trailing one), where `<sub>` is the
-	// token's subject, `<publicKey>` the field exactly as sent, and
-	// `<expires>` the decimal `expires` as sent, or empty when absent.
+	// - `<audience>`: the deployment's token audience, as `getInfo`
+	//   reports it in `audience` (the dev issuer's is `goat-gateway`);
+	// - `<owner>`: the `sub` of the token the request is sent with;
+	// - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+	//   `publicKey` field);
+	// - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+	//   with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+	//   `new Date(expires).toISOString()`).
 	//
-	// `201` for a new session. Registering the same key for the same owner
-	// again answers `200` with the existing session; a key registered to
-	// another owner is a `409`. Without `expires` the session lasts the
-	// server's default (30 days), and the server may shorten any
-	// `expires` to its maximum.
+	// For the example request, signed by the key of seed
+	// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+	//
+	// ```
+	// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+	// ```
+	//
+	// Binding the owner stops a captured proof from registering the key
+	// under another account, binding the audience makes a proof for one
+	// deployment useless at another, and binding `expires` stops anyone
+	// from extending the session.
+	//
+	// `expires` is required and must be in the future and at most 30 days
+	// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+	// key of full order is a `400` too, and a proof that does not verify
+	// is a `422` (`bad-signature`). `201` for a new session. Registering
+	// a key that is already registered to the caller answers `200` with
+	// the existing session unchanged (so a retry is harmless); a key
+	// registered to another owner is a `409`. Node tokens cannot register
+	// sessions (`403`): nodes sign with their root key.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2837,31 +3150,92 @@ type ClientWithResponsesInterface interface {
 	// CreateSessionWithResponse Register a session key
 	//
 	// Registers an Ed25519 public key that will sign the caller's commits.
-	// The gateway records `{id, owner, publicKey, expires}` in the system
-	// repository `sys.sessions` (replicated, so every peer can verify
-	// every commit); `owner` is the token's `sub`.
+	// The session id is derived from the key (`SessionId`). The gateway
+	// records the session in the system repository `sys.sessions`
+	// (replicated, so every peer can verify every commit), signed by its
+	// root key; `owner` is the token's `sub`. docs/security.md describes
+	// the record.
 	//
-	// `proof` shows possession of the private key: the Ed25519 signature,
-	// base64url without padding, over the UTF-8 bytes of
+	// `proof` shows possession of the private key and binds the request:
+	// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+	// padding, over the UTF-8 bytes of these five lines joined by a single
+	// line feed (0x0A), with no trailing line feed:
 	//
 	// ```
-	// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+	// goat-gateway session v1
+	// <audience>
+	// <owner>
+	// <publicKey>
+	// <expires>
 	// ```
 	//
-	// joined by single line feeds (no trailing one), where `<sub>` is the
-	// token's subject, `<publicKey>` the field exactly as sent, and
-	// `<expires>` the decimal `expires` as sent, or empty when absent.
+	// - `<audience>`: the deployment's token audience, as `getInfo`
+	//   reports it in `audience` (the dev issuer's is `goat-gateway`);
+	// - `<owner>`: the `sub` of the token the request is sent with;
+	// - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+	//   `publicKey` field);
+	// - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+	//   with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+	//   `new Date(expires).toISOString()`).
 	//
-	// `201` for a new session. Registering the same key for the same owner
-	// again answers `200` with the existing session; a key registered to
-	// another owner is a `409`. Without `expires` the session lasts the
-	// server's default (30 days), and the server may shorten any
-	// `expires` to its maximum.
+	// For the example request, signed by the key of seed
+	// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+	//
+	// ```
+	// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+	// ```
+	//
+	// Binding the owner stops a captured proof from registering the key
+	// under another account, binding the audience makes a proof for one
+	// deployment useless at another, and binding `expires` stops anyone
+	// from extending the session.
+	//
+	// `expires` is required and must be in the future and at most 30 days
+	// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+	// key of full order is a `400` too, and a proof that does not verify
+	// is a `422` (`bad-signature`). `201` for a new session. Registering
+	// a key that is already registered to the caller answers `200` with
+	// the existing session unchanged (so a retry is harmless); a key
+	// registered to another owner is a `409`. Node tokens cannot register
+	// sessions (`403`): nodes sign with their root key.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/sessions (the `CreateSession` operationId).
 	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// RevokeSessionWithResponse Revoke a session
+	//
+	// Revokes the session now: the gateway records `revoked` in its
+	// `sys.sessions` record and answers `200` with the session. From then
+	// on nothing new signed by the session is accepted, whatever `ts` it
+	// claims; the commits it signed before, which the system already
+	// holds, stay valid and keep replicating (docs/security.md).
+	// Revocation is final: revoking a revoked session changes nothing and
+	// answers `200` with the earlier `revoked`.
+	//
+	// Only the session's owner (the token's `sub`) or a caller with role
+	// `admin` may revoke it. For any other caller the session answers
+	// `404`, exactly as an unknown id does (never `403`), so that the
+	// answer does not depend on whose session it is.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/sessions/{id} (the `RevokeSession` operationId).
+	RevokeSessionWithResponse(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*RevokeSessionResponse, error)
+
+	// GetSessionWithResponse Get a session
+	//
+	// A registered session: its owner, public key, expiry and, once it is
+	// revoked, `revoked`. Any authenticated caller may read any session:
+	// the records are readable by every authenticated caller in
+	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// An unknown id is a `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+	GetSessionWithResponse(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*GetSessionResponse, error)
 }
 
 type GetHealthzResponse struct {
@@ -4821,6 +5195,8 @@ type CreateSessionResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -4857,6 +5233,11 @@ func (r CreateSessionResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r CreateSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateSessionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -4912,6 +5293,186 @@ func (r CreateSessionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeSessionResponse401Headers the declared response headers of an HTTP 401 response for RevokeSession
+type RevokeSessionResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RevokeSessionResponse429Headers the declared response headers of an HTTP 429 response for RevokeSession
+type RevokeSessionResponse429Headers struct {
+	RetryAfter int32
+}
+
+type RevokeSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Session
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeSessionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeSessionResponse) GetJSON200() *Session {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSessionResponse401Headers the declared response headers of an HTTP 401 response for GetSession
+type GetSessionResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetSessionResponse429Headers the declared response headers of an HTTP 429 response for GetSession
+type GetSessionResponse429Headers struct {
+	RetryAfter int32
+}
+
+type GetSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Session
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSessionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSessionResponse) GetJSON200() *Session {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4998,10 +5559,11 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 // | `commits` | `EventCommits` | new commits too large to inline: fetch them with `getCommit` |
 // | `reset` | `EventReset` | this repository cannot be caught up from `Last-Event-ID`: reconcile (`syncRound`) |
 // | `ready` | `EventReady` | replay after `Last-Event-ID` is done; live from here |
+// | `expired` | `EventExpired` | the stream's token expired; the server ends the stream after this event |
 //
 // Every event has an `id` (the node's event-log identity and a
-// sequence number; `ready` repeats the id of the last event before it,
-// so resuming from it loses nothing). Reconnecting with `Last-Event-ID`
+// sequence number; `ready` and `expired` repeat the id of the last
+// event before them, so resuming from them loses nothing). Reconnecting with `Last-Event-ID`
 // (browsers do this themselves) or `lastEventId` replays exactly what
 // was missed, then sends `ready`. The stream starts with a `retry:` line, sends a comment
 // line (`: ping`) every 15 seconds, and is sent with
@@ -5012,6 +5574,12 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 // also be given as `access_token` in the query string (beware: query
 // strings end up in access logs; use short-lived tokens). Every listed
 // repository must be readable, otherwise the answer is `404`.
+//
+// The stream lives no longer than its token: when the token expires
+// the server sends `expired` and closes the connection. Reconnect with
+// a fresh token and `Last-Event-ID` (with `EventSource`, which only
+// reconnects with the same URL, close it and open a new one with the
+// new `access_token` and `lastEventId`).
 //
 // The response schema below describes the stream after parsing: the
 // events in order, each with `data` JSON-decoded.
@@ -5029,7 +5597,9 @@ func (c *ClientWithResponses) GetEventsWithResponse(ctx context.Context, params 
 
 // GetInfoWithResponse Node information
 //
-// The node's identity, build version, event-log identity, capabilities and limits. No authentication needed.
+// The node's identity, build version, event-log identity, the
+// `audience` that session proofs name (see `createSession`),
+// capabilities and limits. No authentication needed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5465,26 +6035,54 @@ func (c *ClientWithResponses) PutSchemaWithResponse(ctx context.Context, ns Sche
 // CreateSessionWithBodyWithResponse Register a session key
 //
 // Registers an Ed25519 public key that will sign the caller's commits.
-// The gateway records `{id, owner, publicKey, expires}` in the system
-// repository `sys.sessions` (replicated, so every peer can verify
-// every commit); `owner` is the token's `sub`.
+// The session id is derived from the key (`SessionId`). The gateway
+// records the session in the system repository `sys.sessions`
+// (replicated, so every peer can verify every commit), signed by its
+// root key; `owner` is the token's `sub`. docs/security.md describes
+// the record.
 //
-// `proof` shows possession of the private key: the Ed25519 signature,
-// base64url without padding, over the UTF-8 bytes of
+// `proof` shows possession of the private key and binds the request:
+// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+// padding, over the UTF-8 bytes of these five lines joined by a single
+// line feed (0x0A), with no trailing line feed:
 //
 // ```
-// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+// goat-gateway session v1
+// <audience>
+// <owner>
+// <publicKey>
+// <expires>
 // ```
 //
-// joined by single line feeds (no trailing one), where `<sub>` is the
-// token's subject, `<publicKey>` the field exactly as sent, and
-// `<expires>` the decimal `expires` as sent, or empty when absent.
+//   - `<audience>`: the deployment's token audience, as `getInfo`
+//     reports it in `audience` (the dev issuer's is `goat-gateway`);
+//   - `<owner>`: the `sub` of the token the request is sent with;
+//   - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+//     `publicKey` field);
+//   - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+//     with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+//     `new Date(expires).toISOString()`).
 //
-// `201` for a new session. Registering the same key for the same owner
-// again answers `200` with the existing session; a key registered to
-// another owner is a `409`. Without `expires` the session lasts the
-// server's default (30 days), and the server may shorten any
-// `expires` to its maximum.
+// For the example request, signed by the key of seed
+// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+//
+// ```
+// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+// ```
+//
+// Binding the owner stops a captured proof from registering the key
+// under another account, binding the audience makes a proof for one
+// deployment useless at another, and binding `expires` stops anyone
+// from extending the session.
+//
+// `expires` is required and must be in the future and at most 30 days
+// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+// key of full order is a `400` too, and a proof that does not verify
+// is a `422` (`bad-signature`). `201` for a new session. Registering
+// a key that is already registered to the caller answers `200` with
+// the existing session unchanged (so a retry is harmless); a key
+// registered to another owner is a `409`. Node tokens cannot register
+// sessions (`403`): nodes sign with their root key.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5500,26 +6098,54 @@ func (c *ClientWithResponses) CreateSessionWithBodyWithResponse(ctx context.Cont
 // CreateSessionWithResponse Register a session key
 //
 // Registers an Ed25519 public key that will sign the caller's commits.
-// The gateway records `{id, owner, publicKey, expires}` in the system
-// repository `sys.sessions` (replicated, so every peer can verify
-// every commit); `owner` is the token's `sub`.
+// The session id is derived from the key (`SessionId`). The gateway
+// records the session in the system repository `sys.sessions`
+// (replicated, so every peer can verify every commit), signed by its
+// root key; `owner` is the token's `sub`. docs/security.md describes
+// the record.
 //
-// `proof` shows possession of the private key: the Ed25519 signature,
-// base64url without padding, over the UTF-8 bytes of
+// `proof` shows possession of the private key and binds the request:
+// the Ed25519 signature (pure Ed25519, RFC 8032), base64url without
+// padding, over the UTF-8 bytes of these five lines joined by a single
+// line feed (0x0A), with no trailing line feed:
 //
 // ```
-// goat-gateway session v1\n<sub>\n<publicKey>\n<expires>
+// goat-gateway session v1
+// <audience>
+// <owner>
+// <publicKey>
+// <expires>
 // ```
 //
-// joined by single line feeds (no trailing one), where `<sub>` is the
-// token's subject, `<publicKey>` the field exactly as sent, and
-// `<expires>` the decimal `expires` as sent, or empty when absent.
+//   - `<audience>`: the deployment's token audience, as `getInfo`
+//     reports it in `audience` (the dev issuer's is `goat-gateway`);
+//   - `<owner>`: the `sub` of the token the request is sent with;
+//   - `<publicKey>`: the unpadded base64url of the 32 raw key bytes (the
+//     `publicKey` field);
+//   - `<expires>`: the `expires` field (unix milliseconds) as a UTC date
+//     with milliseconds, `YYYY-MM-DDTHH:MM:SS.mmmZ` (JavaScript's
+//     `new Date(expires).toISOString()`).
 //
-// `201` for a new session. Registering the same key for the same owner
-// again answers `200` with the existing session; a key registered to
-// another owner is a `409`. Without `expires` the session lasts the
-// server's default (30 days), and the server may shorten any
-// `expires` to its maximum.
+// For the example request, signed by the key of seed
+// `sha256("goat-gateway example key: alice phone")` (docs/api.md):
+//
+// ```
+// goat-gateway session v1\ngoat-gateway\nalice\nkf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8\n2025-12-22T08:26:40.000Z
+// ```
+//
+// Binding the owner stops a captured proof from registering the key
+// under another account, binding the audience makes a proof for one
+// deployment useless at another, and binding `expires` stops anyone
+// from extending the session.
+//
+// `expires` is required and must be in the future and at most 30 days
+// ahead, otherwise `400`; a `publicKey` that is not a valid Ed25519
+// key of full order is a `400` too, and a proof that does not verify
+// is a `422` (`bad-signature`). `201` for a new session. Registering
+// a key that is already registered to the caller answers `200` with
+// the existing session unchanged (so a retry is harmless); a key
+// registered to another owner is a `409`. Node tokens cannot register
+// sessions (`403`): nodes sign with their root key.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5530,6 +6156,51 @@ func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParseCreateSessionResponse(rsp)
+}
+
+// RevokeSessionWithResponse Revoke a session
+//
+// Revokes the session now: the gateway records `revoked` in its
+// `sys.sessions` record and answers `200` with the session. From then
+// on nothing new signed by the session is accepted, whatever `ts` it
+// claims; the commits it signed before, which the system already
+// holds, stay valid and keep replicating (docs/security.md).
+// Revocation is final: revoking a revoked session changes nothing and
+// answers `200` with the earlier `revoked`.
+//
+// Only the session's owner (the token's `sub`) or a caller with role
+// `admin` may revoke it. For any other caller the session answers
+// `404`, exactly as an unknown id does (never `403`), so that the
+// answer does not depend on whose session it is.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/sessions/{id} (the `RevokeSession` operationId).
+func (c *ClientWithResponses) RevokeSessionWithResponse(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*RevokeSessionResponse, error) {
+	rsp, err := c.RevokeSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeSessionResponse(rsp)
+}
+
+// GetSessionWithResponse Get a session
+//
+// A registered session: its owner, public key, expiry and, once it is
+// revoked, `revoked`. Any authenticated caller may read any session:
+// the records are readable by every authenticated caller in
+// `sys.sessions` anyway, since peers need the keys to verify commits.
+// An unknown id is a `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
+func (c *ClientWithResponses) GetSessionWithResponse(ctx context.Context, id SessionId, reqEditors ...RequestEditorFn) (*GetSessionResponse, error) {
+	rsp, err := c.GetSession(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSessionResponse(rsp)
 }
 
 // ParseGetHealthzResponse parses an HTTP response from a GetHealthzWithResponse call
@@ -7414,6 +8085,13 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7471,6 +8149,174 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeSessionResponse parses an HTTP response from a RevokeSessionWithResponse call
+func ParseRevokeSessionResponse(rsp *http.Response) (*RevokeSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Session
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeSessionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetSessionResponse parses an HTTP response from a GetSessionWithResponse call
+func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Session
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetSessionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSessionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

@@ -1,6 +1,7 @@
 package gen_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,14 +11,17 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
 	"github.com/getkin/kin-openapi/openapi3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/gen"
 )
 
 // The examples in openapi.yaml are real: commit ids recompute, signatures
@@ -120,22 +124,81 @@ func exampleCommits(tb testing.TB) map[core.CommitID]*core.Commit {
 	return out
 }
 
+// apiSessionKeys are the members of the Session schema.
+var apiSessionKeys = []string{"id", "owner", "publicKey", "expires", "revoked"}
+
+// exampleAPISessions returns every Session object in the examples
+// (createSession, getSession and revokeSession answers).
+func exampleAPISessions(tb testing.TB) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	walkExamples(rawSpec(tb), func(m map[string]any) {
+		if !hasKeys(m, "id", "owner", "publicKey", "expires") {
+			return
+		}
+		for k := range m {
+			if !slices.Contains(apiSessionKeys, k) {
+				return
+			}
+		}
+		out = append(out, m)
+	})
+	return out
+}
+
+// sessionRecord is an example item of sys.sessions.
+type sessionRecord struct {
+	session auth.Session
+	data    map[string]any
+	head    string
+	ts      int64
+}
+
+// exampleRecords returns the sys.sessions items in the examples by session id.
+func exampleRecords(tb testing.TB) map[string]sessionRecord {
+	tb.Helper()
+	out := map[string]sessionRecord{}
+	walkExamples(rawSpec(tb), func(m map[string]any) {
+		if m["schema"] != auth.SessionSchemaRef || !hasKeys(m, "key", "data", "head", "ts") {
+			return
+		}
+		// Decode as JSON would, so that the record's values have the
+		// types core and auth work with.
+		var item struct {
+			Key  string         `json:"key"`
+			Data map[string]any `json:"data"`
+			Head string         `json:"head"`
+			TS   int64          `json:"ts"`
+		}
+		if err := json.Unmarshal(toJSON(tb, m), &item); err != nil {
+			tb.Fatal(err)
+		}
+		s, err := auth.SessionFromData(item.Key, item.Data)
+		if err != nil {
+			tb.Errorf("sys.sessions item %s: %v", item.Key, err)
+			return
+		}
+		out[item.Key] = sessionRecord{session: s, data: item.Data, head: item.Head, ts: item.TS}
+	})
+	return out
+}
+
 // exampleSessions returns the public key of every session in the examples
-// (createSession answers and sys.sessions items) by session id.
+// (Session answers and sys.sessions items) by session id.
 func exampleSessions(tb testing.TB) map[string]ed25519.PublicKey {
 	tb.Helper()
 	out := map[string]ed25519.PublicKey{}
-	walkExamples(rawSpec(tb), func(m map[string]any) {
-		if len(m) != 4 || !hasKeys(m, "id", "owner", "publicKey", "expires") {
-			return
-		}
+	for _, m := range exampleAPISessions(tb) {
 		key, err := base64.RawURLEncoding.DecodeString(m["publicKey"].(string))
 		if err != nil || len(key) != ed25519.PublicKeySize {
 			tb.Errorf("session %v: bad public key %v", m["id"], m["publicKey"])
-			return
+			continue
 		}
 		out[m["id"].(string)] = key
-	})
+	}
+	for id, r := range exampleRecords(tb) {
+		out[id] = r.session.PublicKey
+	}
 	return out
 }
 
@@ -208,7 +271,19 @@ func operationExample(tb testing.TB, operationID, status string) map[string]any 
 	return nil
 }
 
+// exampleKey returns the example key of a documented label (docs/api.md,
+// "Examples").
+func exampleKey(label string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("goat-gateway example key: " + label))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// The root key of the example gateway, which signs session records and,
+// as the node session, the sys.sessions commits.
+var exampleRoot = exampleKey("gateway node-1")
+
 func TestExamples_SessionProof(t *testing.T) {
+	info := operationExample(t, "getInfo", "200")
 	req := operationExample(t, "createSession", "")
 	resp := operationExample(t, "createSession", "201")
 	pub, err := base64.RawURLEncoding.DecodeString(req["publicKey"].(string))
@@ -219,14 +294,119 @@ func TestExamples_SessionProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The challenge exactly as the createSession description defines it.
-	challenge := "goat-gateway session v1\n" + resp["owner"].(string) + "\n" + req["publicKey"].(string) + "\n" +
-		strconv.FormatFloat(req["expires"].(float64), 'f', -1, 64)
-	if !ed25519.Verify(pub, []byte(challenge), proof) {
+	expires := time.UnixMilli(int64(req["expires"].(float64)))
+	// The challenge as the gateway builds it (auth.Registrar.Register).
+	challenge, err := auth.SessionChallenge(info["audience"].(string), resp["owner"].(string), pub, expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ed25519.Verify(pub, challenge, proof) {
 		t.Fatalf("proof does not verify over %q", challenge)
+	}
+	// The description spells the example's challenge out, with \n for LF.
+	var description string
+	for _, o := range operations(loadSpec(t)) {
+		if o.op.OperationID == "createSession" {
+			description = o.op.Description
+		}
+	}
+	if want := strings.ReplaceAll(string(challenge), "\n", `\n`); !strings.Contains(description, want) {
+		t.Errorf("createSession's description does not show the example challenge %s", want)
 	}
 	if got, want := resp["publicKey"], req["publicKey"]; got != want {
 		t.Fatalf("session publicKey=%v, want %v", got, want)
+	}
+	if got, want := resp["expires"], req["expires"]; got != want {
+		t.Fatalf("session expires=%v, want %v", got, want)
+	}
+	if got, want := resp["id"], auth.SessionID(pub); got != want {
+		t.Fatalf("session id=%v, want %v (derived from the key)", got, want)
+	}
+}
+
+// The example sessions are what the gateway would record: ids derived from
+// the keys, records that auth.Registrar.Register (or auth.CustodialSession)
+// produces, signed by the example root key, each the first commit of its
+// item by the root's node session, and Session answers that agree with
+// them.
+func TestExamples_SessionsAreReal(t *testing.T) {
+	records := exampleRecords(t)
+	if got, want := len(records), 3; got != want {
+		t.Fatalf("found %d sys.sessions records, want %d", got, want)
+	}
+	rootPub := exampleRoot.Public().(ed25519.PublicKey)
+	registrar := auth.Registrar{Audience: operationExample(t, "getInfo", "200")["audience"].(string), Root: exampleRoot}
+	schema := auth.SessionSchema()
+	for id, r := range records {
+		t.Run(id, func(t *testing.T) {
+			s := r.session
+			if got, want := id, auth.SessionID(s.PublicKey); got != want {
+				t.Errorf("id=%s, want %s (derived from the key)", got, want)
+			}
+			if err := s.VerifyRecord(rootPub); err != nil {
+				t.Error(err)
+			}
+			if err := schema.Validate(r.data); err != nil {
+				t.Errorf("record does not fit %s: %v", auth.SessionSchemaRef, err)
+			}
+			c := &core.Commit{Repo: auth.SessionsRepo, Key: id, Parents: []core.CommitID{}, Author: auth.NodeSessionID(rootPub),
+				TS: r.ts, Schema: auth.SessionSchemaRef, Data: r.data}
+			if err := c.Seal(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := r.head, c.ID.String(); got != want {
+				t.Errorf("head=%s, want %s (the node session's commit of this record at ts %d)", got, want, r.ts)
+			}
+			p := auth.Principal{Sub: s.Owner, Issuer: s.Issuer, Roles: s.Roles}
+			var want auth.Session
+			if s.Custodial {
+				var err error
+				if want, _, err = auth.CustodialSession(exampleRoot, p, s.Expires); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// Registered at the record's ts with the key of a documented
+				// seed: re-register it.
+				var priv ed25519.PrivateKey
+				for _, label := range []string{"alice laptop", "alice phone"} {
+					if k := exampleKey(label); k.Public().(ed25519.PublicKey).Equal(s.PublicKey) {
+						priv = k
+					}
+				}
+				if priv == nil {
+					t.Fatalf("key %x is not derived from a documented seed", s.PublicKey)
+				}
+				req, err := auth.NewSessionRequest(priv, registrar.Audience, s.Owner, s.Expires)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want, err = registrar.Register(req, p, time.UnixMilli(r.ts)); err != nil {
+					t.Fatalf("registering at ts %d: %v", r.ts, err)
+				}
+			}
+			if got, want := toJSON(t, r.data), toJSON(t, want.Data()); !bytes.Equal(got, want) {
+				t.Errorf("record\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+	for _, m := range exampleAPISessions(t) {
+		id := m["id"].(string)
+		r, ok := records[id]
+		if !ok {
+			t.Errorf("Session %s has no sys.sessions record in the examples", id)
+			continue
+		}
+		var s gen.Session
+		if err := json.Unmarshal(toJSON(t, m), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Owner != r.session.Owner || s.PublicKey != base64.RawURLEncoding.EncodeToString(r.session.PublicKey) ||
+			s.Expires != r.session.Expires.UnixMilli() {
+			t.Errorf("Session %v disagrees with its record %v", m, r.data)
+		}
+		if s.Revoked != nil && (*s.Revoked <= r.ts || *s.Revoked >= s.Expires) {
+			t.Errorf("Session %s: revoked=%d, want a time while it was valid (after %d, before %d)", id, *s.Revoked, r.ts, s.Expires)
+		}
 	}
 }
 
@@ -319,17 +499,27 @@ func TestExamples_SyncFilters(t *testing.T) {
 }
 
 // The example sessions' private keys are derived from public seeds, so that
-// anyone can sign new example commits (docs/api.md, "Examples").
+// anyone can sign new example commits (docs/api.md, "Examples"): directly,
+// or through auth.CustodialSession from the root key's seed.
 func TestExamples_SessionKeysFromSeeds(t *testing.T) {
 	sessions := exampleSessions(t)
 	if got, want := len(sessions), 3; got != want {
 		t.Fatalf("found %d example sessions, want %d", got, want)
 	}
 	var derived []string
-	for _, label := range []string{"alice laptop", "alice phone", "gateway node-1"} {
-		seed := sha256.Sum256([]byte("goat-gateway example key: " + label))
-		pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
-		derived = append(derived, base64.RawURLEncoding.EncodeToString(pub))
+	for _, label := range []string{"alice laptop", "alice phone"} {
+		derived = append(derived, base64.RawURLEncoding.EncodeToString(exampleKey(label).Public().(ed25519.PublicKey)))
+	}
+	for _, r := range exampleRecords(t) {
+		if !r.session.Custodial {
+			continue
+		}
+		s := r.session
+		c, _, err := auth.CustodialSession(exampleRoot, auth.Principal{Sub: s.Owner, Issuer: s.Issuer, Roles: s.Roles}, s.Expires)
+		if err != nil {
+			t.Fatal(err)
+		}
+		derived = append(derived, base64.RawURLEncoding.EncodeToString(c.PublicKey))
 	}
 	for id, pub := range sessions {
 		if !slices.Contains(derived, base64.RawURLEncoding.EncodeToString(pub)) {

@@ -21,6 +21,7 @@ import (
 const (
 	EventEventCommit  EventEvent = "commit"
 	EventEventCommits EventEvent = "commits"
+	EventEventExpired EventEvent = "expired"
 	EventEventReady   EventEvent = "ready"
 	EventEventReset   EventEvent = "reset"
 )
@@ -31,6 +32,8 @@ func (e EventEvent) Valid() bool {
 	case EventEventCommit:
 		return true
 	case EventEventCommits:
+		return true
+	case EventEventExpired:
 		return true
 	case EventEventReady:
 		return true
@@ -256,7 +259,7 @@ func (e SchemaUpgradeOp) Valid() bool {
 
 // Author The session id that signed a commit, or `merge` for merge commits.
 //
-// Example: s_dl21A0IxRW-chFPkdmobqA
+// Example: s_rI5I4APsLyJaKvKU52A3dGHD
 type Author = string
 
 // BloomFilter A Bloom filter of commit ids (github.com/bits-and-blooms/bloom/v3).
@@ -266,7 +269,7 @@ type Author = string
 // position `i&63`; its decoded length must be exactly
 // `8*ceil(m/64)` bytes.
 //
-// Example: {"bits":"AAAACAAAAUgAAAAAAAQIAgAAAAAAIASCAUAAAAAEAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
+// Example: {"bits":"AAAgEAEAAAAAAABAABQAAAAAAAEAEAQQBAEAAEBCAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
 type BloomFilter struct {
 	// Bits The bitset words, standard padded base64.
 	Bits string `json:"bits"`
@@ -293,11 +296,11 @@ type BloomFilter struct {
 //   - `id` recomputes from the content; the whole canonical JSON is at
 //     most 1 MiB.
 //
-// Example: {"author":"s_dl21A0IxRW-chFPkdmobqA","data":{"done":false,"tags":["errands"],"title":"Buy milk"},"id":"e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac","key":"task-1","parents":[],"repo":"user.alice.notes","schema":"task/2","sig":"jMhAExeb9D_eXZWhJRfKkiYXrzwOtzDKdsIg78l2Zw70e0M9wWCWdnhH1BkitSnLu6GO5EFoZX4XBlP0MxIZBQ","ts":1763800000000}
+// Example: {"author":"s_rI5I4APsLyJaKvKU52A3dGHD","data":{"done":false,"tags":["errands"],"title":"Buy milk"},"id":"0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b","key":"task-1","parents":[],"repo":"user.alice.notes","schema":"task/2","sig":"fcocfzN32qjubuzhrSazSsJdBNCC1DcC8dyZhYZlrfpgSPEdJCfUoveHQBkxRNUKAJRh97Cqe7xyiO6IQqcXAg","ts":1763800000000}
 type Commit struct {
 	// Author The session id that signed a commit, or `merge` for merge commits.
 	//
-	// Example: s_dl21A0IxRW-chFPkdmobqA
+	// Example: s_rI5I4APsLyJaKvKU52A3dGHD
 	Author Author `json:"author"`
 
 	// Data The item's full value (absent when `delta` is present).
@@ -308,7 +311,7 @@ type Commit struct {
 
 	// Id A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 	//
-	// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Id CommitId `json:"id"`
 
 	// Key An item key, unique within its repository.
@@ -331,7 +334,7 @@ type Commit struct {
 
 	// Sig A 64-byte Ed25519 signature, base64url without padding.
 	//
-	// Example: kVM5wpzQMwDAKAk6uqaa1W04VKdX67dPbeTrUdCCLzPS7qqT_GMal84ezXm64zwwiJdraBRMv7ReqPQ0p0_FCg
+	// Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
 	Sig *Signature `json:"sig,omitempty"`
 
 	// Ts Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
@@ -342,7 +345,7 @@ type Commit struct {
 
 // CommitId A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 //
-// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 type CommitId = string
 
 // Cursor An opaque log position. It carries the identity of the log it belongs to; clients store and send it back unchanged.
@@ -354,14 +357,14 @@ type Cursor = string
 type Delta struct {
 	// Base A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 	//
-	// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Base CommitId `json:"base"`
 	Ops  []Op     `json:"ops"`
 }
 
 // Digest XOR of the 32-byte ids of all commits of a repository, in lowercase hex; all zeros for an empty repository.
 //
-// Example: f38f313bf5a5785f8d1243a9c46838c1f21b1875c08036faba268c04cf243c11
+// Example: 23ffc74d6a334ef660b5542de8ccdbdd49a9ed30a513f5117413e8838651d3d7
 type Digest = string
 
 // Event One Server-Sent Event, with `data` JSON-decoded.
@@ -398,7 +401,7 @@ type EventCommit struct {
 	//   most 1 MiB.
 	//
 	//
-	// Example: {"author":"s_dl21A0IxRW-chFPkdmobqA","data":{"done":false,"tags":["errands"],"title":"Buy milk"},"id":"e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac","key":"task-1","parents":[],"repo":"user.alice.notes","schema":"task/2","sig":"jMhAExeb9D_eXZWhJRfKkiYXrzwOtzDKdsIg78l2Zw70e0M9wWCWdnhH1BkitSnLu6GO5EFoZX4XBlP0MxIZBQ","ts":1763800000000}
+	// Example: {"author":"s_rI5I4APsLyJaKvKU52A3dGHD","data":{"done":false,"tags":["errands"],"title":"Buy milk"},"id":"0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b","key":"task-1","parents":[],"repo":"user.alice.notes","schema":"task/2","sig":"fcocfzN32qjubuzhrSazSsJdBNCC1DcC8dyZhYZlrfpgSPEdJCfUoveHQBkxRNUKAJRh97Cqe7xyiO6IQqcXAg","ts":1763800000000}
 	Commit Commit `json:"commit"`
 
 	// Repo A repository name, one URL path segment; hierarchy by convention with dots. The server also refuses names containing `..`.
@@ -415,6 +418,12 @@ type EventCommits struct {
 	//
 	// Example: user.alice.notes
 	Repo RepoName `json:"repo"`
+}
+
+// EventExpired Data of an `expired` event, the last of a stream whose token expired.
+type EventExpired struct {
+	// Reason Why the stream ends, for humans.
+	Reason string `json:"reason"`
 }
 
 // EventId An opaque event id (the node's event-log identity and a sequence number).
@@ -460,12 +469,20 @@ type HistoryPage struct {
 
 	// Next A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 	//
-	// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Next *CommitId `json:"next,omitempty"`
 }
 
 // Info defines model for Info.
 type Info struct {
+	// Audience The deployment's token audience (`aud`), the second line of every
+	// session proof (`createSession`). The dev issuer's is
+	// `goat-gateway`.
+	//
+	//
+	// Example: goat-gateway
+	Audience string `json:"audience"`
+
 	// Capabilities Protocol features this node supports.
 	Capabilities []string `json:"capabilities"`
 
@@ -494,7 +511,7 @@ type Item struct {
 
 	// Head A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 	//
-	// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Head CommitId `json:"head"`
 
 	// Key An item key, unique within its repository.
@@ -692,7 +709,7 @@ type PushResponse struct {
 type PushResult struct {
 	// Id A commit id, the lowercase hex SHA-256 of the commit's RFC 8785 canonical JSON without `id` and `sig`.
 	//
-	// Example: e5d7c764f39fcb3ec0e2e8909c5fd46ede9b821f31bcaa9724d3b58dad8ba3ac
+	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Id CommitId `json:"id"`
 
 	// ProblemType A problem type URI; `docs/api.md` lists what each one means.
@@ -720,7 +737,7 @@ type RepoInfo struct {
 
 	// Digest XOR of the 32-byte ids of all commits of a repository, in lowercase hex; all zeros for an empty repository.
 	//
-	// Example: f38f313bf5a5785f8d1243a9c46838c1f21b1875c08036faba268c04cf243c11
+	// Example: 23ffc74d6a334ef660b5542de8ccdbdd49a9ed30a513f5117413e8838651d3d7
 	Digest Digest `json:"digest"`
 
 	// Items Number of items that are not deleted.
@@ -841,16 +858,22 @@ type SchemaUpgradeConversion string
 // SchemaUpgradeOp defines model for SchemaUpgrade.Op.
 type SchemaUpgradeOp string
 
-// Session defines model for Session.
+// Session A registered session. `expires` and `revoked` are unix milliseconds;
+// `revoked`, present once the session has been revoked, is when
+// (`revokeSession`). The session signs nothing from `expires` or
+// `revoked` on, whichever comes first.
 type Session struct {
 	// Expires Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
 	//
 	// Example: 1763800000000
 	Expires Timestamp `json:"expires"`
 
-	// Id A session id, chosen by the gateway when the session is registered.
+	// Id A session id, derived from the session's public key: `s_` and the
+	// unpadded base64url of the first 18 bytes of SHA-256 of the 32 raw
+	// key bytes (26 characters).
 	//
-	// Example: s_ZNASS6H1yBSGbQ6UeNF6zw
+	//
+	// Example: s_6nKoWz9jY_-yd_WQWiUhZJNE
 	Id SessionId `json:"id"`
 
 	// Owner The `sub` of the token that registered the session.
@@ -860,23 +883,32 @@ type Session struct {
 	//
 	// Example: kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8
 	PublicKey PublicKey `json:"publicKey"`
+
+	// Revoked Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
+	//
+	// Example: 1763800000000
+	Revoked *Timestamp `json:"revoked,omitempty"`
 }
 
-// SessionId A session id, chosen by the gateway when the session is registered.
+// SessionId A session id, derived from the session's public key: `s_` and the
+// unpadded base64url of the first 18 bytes of SHA-256 of the 32 raw
+// key bytes (26 characters).
 //
-// Example: s_ZNASS6H1yBSGbQ6UeNF6zw
+// Example: s_6nKoWz9jY_-yd_WQWiUhZJNE
 type SessionId = string
 
-// SessionRequest defines model for SessionRequest.
+// SessionRequest A session registration (`createSession`). `expires` is required
+// because `proof` signs it (as a UTC date); it must be in the future
+// and at most 30 days ahead.
 type SessionRequest struct {
 	// Expires Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
 	//
 	// Example: 1763800000000
-	Expires *Timestamp `json:"expires,omitempty"`
+	Expires Timestamp `json:"expires"`
 
 	// Proof A 64-byte Ed25519 signature, base64url without padding.
 	//
-	// Example: kVM5wpzQMwDAKAk6uqaa1W04VKdX67dPbeTrUdCCLzPS7qqT_GMal84ezXm64zwwiJdraBRMv7ReqPQ0p0_FCg
+	// Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
 	Proof Signature `json:"proof"`
 
 	// PublicKey A 32-byte Ed25519 public key, base64url without padding.
@@ -887,7 +919,7 @@ type SessionRequest struct {
 
 // Signature A 64-byte Ed25519 signature, base64url without padding.
 //
-// Example: kVM5wpzQMwDAKAk6uqaa1W04VKdX67dPbeTrUdCCLzPS7qqT_GMal84ezXm64zwwiJdraBRMv7ReqPQ0p0_FCg
+// Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
 type Signature = string
 
 // SyncRequest defines model for SyncRequest.
@@ -900,7 +932,7 @@ type SyncRequest struct {
 
 	// Digest XOR of the 32-byte ids of all commits of a repository, in lowercase hex; all zeros for an empty repository.
 	//
-	// Example: f38f313bf5a5785f8d1243a9c46838c1f21b1875c08036faba268c04cf243c11
+	// Example: 23ffc74d6a334ef660b5542de8ccdbdd49a9ed30a513f5117413e8838651d3d7
 	Digest Digest `json:"digest"`
 
 	// Filter A Bloom filter of commit ids (github.com/bits-and-blooms/bloom/v3).
@@ -911,7 +943,7 @@ type SyncRequest struct {
 	// `8*ceil(m/64)` bytes.
 	//
 	//
-	// Example: {"bits":"AAAACAAAAUgAAAAAAAQIAgAAAAAAIASCAUAAAAAEAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
+	// Example: {"bits":"AAAgEAEAAAAAAABAABQAAAAAAAEAEAQQBAEAAEBCAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
 	Filter *BloomFilter `json:"filter,omitempty"`
 
 	// Limit The most commits the response may carry.
@@ -928,7 +960,7 @@ type SyncResponse struct {
 
 	// Digest XOR of the 32-byte ids of all commits of a repository, in lowercase hex; all zeros for an empty repository.
 	//
-	// Example: f38f313bf5a5785f8d1243a9c46838c1f21b1875c08036faba268c04cf243c11
+	// Example: 23ffc74d6a334ef660b5542de8ccdbdd49a9ed30a513f5117413e8838651d3d7
 	Digest Digest `json:"digest"`
 
 	// Filter A Bloom filter of commit ids (github.com/bits-and-blooms/bloom/v3).
@@ -939,7 +971,7 @@ type SyncResponse struct {
 	// `8*ceil(m/64)` bytes.
 	//
 	//
-	// Example: {"bits":"AAAACAAAAUgAAAAAAAQIAgAAAAAAIASCAUAAAAAEAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
+	// Example: {"bits":"AAAgEAEAAAAAAABAABQAAAAAAAEAEAQQBAEAAEBCAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
 	Filter *BloomFilter `json:"filter,omitempty"`
 
 	// InSync The client's and the server's count and digest are equal.
@@ -1061,7 +1093,8 @@ type ListItemsParams struct {
 type DeleteItemParams struct {
 	// IfMatch The quoted head id (the `ETag` of `getItem`) of the version this
 	// write edits. The write is then merged 3-way with anything newer.
-	// An id that is not a commit of this item is a `409`.
+	// An id that is not a commit of this item is a `409`. The tag of a
+	// compressed response (`"<id>-zstd"`) is accepted as well.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1075,7 +1108,8 @@ type GetItemParams struct {
 type PatchItemParams struct {
 	// IfMatch The quoted head id (the `ETag` of `getItem`) of the version this
 	// write edits. The write is then merged 3-way with anything newer.
-	// An id that is not a commit of this item is a `409`.
+	// An id that is not a commit of this item is a `409`. The tag of a
+	// compressed response (`"<id>-zstd"`) is accepted as well.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1083,7 +1117,8 @@ type PatchItemParams struct {
 type PutItemParams struct {
 	// IfMatch The quoted head id (the `ETag` of `getItem`) of the version this
 	// write edits. The write is then merged 3-way with anything newer.
-	// An id that is not a commit of this item is a `409`.
+	// An id that is not a commit of this item is a `409`. The tag of a
+	// compressed response (`"<id>-zstd"`) is accepted as well.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1236,6 +1271,32 @@ func (t *Event_Data) MergeEventReady(v EventReady) error {
 	return err
 }
 
+// AsEventExpired returns the union data inside the Event_Data as a EventExpired
+func (t Event_Data) AsEventExpired() (EventExpired, error) {
+	var body EventExpired
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEventExpired overwrites any union data inside the Event_Data as the provided EventExpired
+func (t *Event_Data) FromEventExpired(v EventExpired) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeEventExpired performs a merge with any union data inside the Event_Data, using the provided EventExpired
+func (t *Event_Data) MergeEventExpired(v EventExpired) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 func (t Event_Data) MarshalJSON() ([]byte, error) {
 	b, err := t.union.MarshalJSON()
 	return b, err
@@ -1251,307 +1312,341 @@ func (t *Event_Data) UnmarshalJSON(b []byte) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Ld9q49i/+r+hy7lqF+Rpi3pCsWedH0rRN26RpkjadDr21bMvgxkjUskNIJ/dv/y1tSX6AIZCkcx63",
-	"s9Y5JWDrsbW1tbUfn/2j5LDJlFFCI17a/VEaE+ySED4eYGdMDhiNQhYcTSZxhO2AiB9cwp3Qn0Y+o6Vd",
-	"+Zj4CXksJNck3EPWNLYD37HENygkU8b9iIU+4Uj8PmeUoAmeo5Bg10DWNPSvcUQsxKIxCWc+J7WSUSI3",
-	"eDIV/ZXU7waa4JsqHpHfm/V2s2OapoH8ZFhGKSTfYz8kbmk3CmNilLgzJhMsxktoPCnt/lmSo7qvnY26",
-	"+2KUovlUjI5HoU9Hpbs7I0+wiEyWaXVGrnHguzgiaOZHY2QdedUTRkn1GEfO2EI2ETREIYk52ctQxiYO",
-	"jjlBfkQmHOGQIEYDSUDZkBMSl9DIxwFfQTzKqo4Y32aUWnrr3gm/ZaPl+SZsA5zgxUGApnhEOBJDIDwi",
-	"avgW9iISWqiMOTzpsMnEj3jFQJYegWSmaExQhH3ZDMLUhW+L2mRxpJvNUAQYW4xD/MvjyQSH89JuaZCO",
-	"rWSUrnEQb8x4d0ZJDCjf3kV2mJkWE3IK6v2tDGuUNl/KEwZ/LS+nmFZI+JRRTtAk5hGiLEK2YtiU7qFm",
-	"c5/RPDtuxYXrR3x4gUcHwCfFA5U8hHwX+RR9j1lEOCpjxKOQ0RESmyWaowiPKvkRDkuk7XadbqflNfue",
-	"YzeJY5IG6fXNvtP23FaHuKRv9xp1r1m3HYz73UbLbdrtnovdno2b2BmW1s5uiqOIhGKU/2dY+tOs9nHV",
-	"+/Kj07oblv53adVEXxHsFk9TiIRnHAm5/fAp9xu9RrvV9VzHbPT6/U6r23B7xMOm7Xlmt+c1Oo1eh7Qx",
-	"bnWcVq/nELeFTWy2+27DJi2n/zOm/G6Kv8cFTDhYnk8iGsR220M4mOE5R5zQCDEqt3Y52QoVKS4WSXDS",
-	"+OP2j4vg2/Hkw80f386uTi4/ND77rdu33w5nxwOYYDqhCb55S+goGpd2603TWJjg//pH9f9++VE36o3e",
-	"yhmekSicD4R4Wp7hOXEYdTmKGJphP0pPhSic+3SUG3ljHd09Fk5wVNot+TRqNkpGaeJTfyI2l5mMyacR",
-	"GZEQBnV5eTmIo7EgrIOjFQIAp0/4jCLojaDy2YsD1Om2zQXe2ic4JEIJwMHk92FpxHBUHeGIzPB8WDIQ",
-	"CUMW/j4s+RQkxteIXRG6OTfJ1suo9lvln0V0vhNLE+IJiZROc+TBSVs8M9gxrtxKvovKgqMswYoWYh6y",
-	"RiQSp7pVEX+J365JyAUJorHPh3QW+hFBxPUjXkOiOfmFz8WzFE1IOCIualZneC4PPUzn0dinI0TJjIS1",
-	"IR1Q0W00xpF4S4hWrLc09Ohz2O3iR4ysltm3akP6M3ayLygiNUFxcOCJaPvIk1pK6VE7+8gT+s6KRThM",
-	"djRHXsgmCFNEcBj4wEHy3NlDGE3E6whTPiMhR1bTbFk1dEnwlXy1bF3uDEu1Wm1YsgyEOcKuS1xkzwU1",
-	"pyHhXFB9GrIbn/AKaBGBzyOpWGHHIdOIuD/lVFhF2FQHXCVmWma/k5Mz5eHwt7/KlzuVf2qJ89uwVEa/",
-	"Gei3xW8rv1WKF+MNma8+VNAVmeeJEGF+Va3raUxxNE4ncUXmazft/w6JV9ot/WMnvW7syF/5jthVYihi",
-	"SG/9lQd6gMMRETpHPLFJKLYEoRHcKnyaSP/ciOumqQb7PSbhPB1tAL1kx+cSD8dBpN5ZFpz4RgrOutCr",
-	"UjlaL5SjZ2TKVmlP6jI0R2IoefrGnIQ1HPgOqVFxdhdTWjTxYFKLkZ2Idu6kBir3FIjGfeyeSQ1a/OUw",
-	"GhEKH/F0GihpvzMNmR2Qyf9842JKP9LBi8lKPTiVuGgoCT0s7epFA6XRJghHaMJ4hAQ5BQ3EMcBLu39m",
-	"mln/RtJJspp3XwS5eISpI8i0c13fAWrvLJJ1B25R/4S3fm/L5niEo5iLbSZORj+C9TiSh5K+WKRbaBxF",
-	"U767s5M9zWouudbk4TvqPKvqV+82XaBT2YJcnyL+gfbEETDBgWBT4qJyesYZSF3gEQuRzdx5pSb6PmDU",
-	"C3znsSurjwDgXY5cr+c02i2322mbhHh13OnV3Xav27OdVsN1ep7TwbjjNZqdlmk3mnarb3dNIS6J2/Q6",
-	"LdNAs7HvjAsPOy1q0oXppwuTTGeLFXH0O0+9FLphLk91IYicOAyF8ikGT2ABDgWDP5L6mCIhZEKKA6k3",
-	"IeZAT+4e8iM0xhzZhFAUsNFIX6wTfnGRWX/9/FPrspchajvP7dm2t2N2+eaTkHZAUUzJzZQ4QheT8yxb",
-	"ugvLQG3TrCCl71PmEmQTcZzHFF9jPwBjQ9nK/AWvNOU+eMFC23ddQh+7FEKaJDYsZMfyJiw1Pnlrr4XE",
-	"8acgxFMebqbkToeyBaW95KWn4mIHB4GQsnoqUf6Q0jNzGeifQMTjmEdn4ori+JIsjyCkE4echUICgL4X",
-	"sBGqOyZp213cdxtei3R6htR8Yak5Ca8Jh8e6XhP3nQap2y23TTreKlkhRovCZLhbEFucPNX0zSejuJyy",
-	"TQJGR3DJwxQsn3KKgrPFV4gFLgnFVPfS4StrGZ9T54zF1LVgQU5Y9EL89ci1AKVvKLW8/rAE6+6JdoV+",
-	"VaCbpORupeQ+0S9tQ2nKoqp86SmIfMIQj51xho0NUGiN5HwJ5a0VG+Ijo0QK7XQniJmL3aCpe8xc3/OJ",
-	"u1KnCwknNJIXYricCIm0aNz1OeKRHwT6eBDKX8bcLi6aKyxZ6jhJDR4/5XLydOYNsSYXjL0VCvsjmVIf",
-	"YEKXQeTGIcTlqN7pdruNegfZ8wVWrGck7AVj8s6wDStGjFXlS0+tJ4gZAMNhBOZgsav8yEgmhRFopMBz",
-	"F4wdYzpX+jh/JA0nLBQsjilqm3o4HE1JiDhYmqTsBSnrBL7oJEPRRkaWnuGIyFGSrfZ3iCNS1e89CV0Z",
-	"QxNM58ls9qR1DIHBH1lgXasOpFNBTpIvbLfMI6sGop7eydjqYCwfKI6jMQv9W/JYmQv2LiEZyM0UbnNZ",
-	"sVpPKS+71Ia5rYgfL7z6RCLWloY9mEBGjmKhKxCp0F+T0PfmqMz9EcVRHBID4WDEQj8aTwzkcx6T0EA4",
-	"dn1CHWJIGswrCwt1eXlZXbRKrlutRSOmWrJpyBzCufZhPmbNML/aaewizyeBKw5MsUbDkljF5FJefKXV",
-	"P6tXxSXOB2OUuNAy0HHFzdXFEd6RKy8utelWbKQMcQ6LhK59FsDIt+EIucDV9N2nYIlLEgRVeSE1QG0U",
-	"Z6qYSYYftO8Tj7C4qSM/4uokRmVrcVRWRQrLhHuWGcuysVtNfrekjv+B8ng6ZWFE3GPi+vgCyPKoFT+Q",
-	"r1ZFU2LByU20Mw2wT+WqiyElfRpCVULDXB+ibXnEJudUO7u3k5fRRIwYwUputcWTFqrQQhVe/Rkn2DOO",
-	"rCw5LE0Auf19jtiUhFITkqZUcWlIRgI7egDSs1jX4YSDTV0bwsXqEjexDYCkscCWLh3C8FH7i/NqEf/q",
-	"Bo36wDy6ObusOuMXp1fuhNnfB9KcpxWcTgvMeYm+k9N2/hxUP+PqrVntf60KlafTuivQd4zSfsDY5IUf",
-	"qMMEu64v5oSD01CQI/IJL+16OOBk6bqL4F3kwcuIeakTj6PyyI/GsV1z2GTH9iNexdSt2uJ5vgP/7Fw3",
-	"K7UhPcTOGJGATISW6HNkcRxE6K+/kO9aqNxD8CfoSoZ0Roi92WygEM+Q7w4p/FSpIUt0YimXBeIRpi4O",
-	"XTRV9nPMSaelnR+WQ/ygPNnptCrWkIoXSYRmLHS5gYgYD0a2P6oS6vqYotinUadlINuPkOVbQvcRzyLL",
-	"H8am2STy/zsWwtGQgtoumED+2uh0mtYeCAuXOEwMJYDVSmyD5AY7UTAfUqv3W2ZYcsoLPpIfJTFWQfnB",
-	"YHAg/u/DaCD/e380UB+PBucHgw/w8XAwGPxeMkpXpd22UZqUdhvtjlESFC3tllpmm/RIs9fs2F0Tk7bg",
-	"hWlmyXVnRZyeJ1kxsWt5Xq3X671Wr97IcWwr7xb4527KtP+z8+VH667y29KXjbvff/8r/1Xz7vdCHxrM",
-	"fHH8J4kJfoz5GHkxdcQvsAFX286bjfWWcyDv6q5stcOzHXRa2Q463brZ66kdvaYbuXqLPfVQiKnLJpJt",
-	"BIsGbEZCB3OCxuTGQM6YcUKRPYcNIHfsM47s2BdX9cW16uTlSt57k7jK6p27Yt9Mat//szQB/lPjNiRP",
-	"pTERzP5GpF0zDYfYQgK9oySNE0HOGNMRQREDgQ4mgfLzw/OjlydCj4Zd2azU0FkcEJASQ6oOcAdTcQyQ",
-	"G3CwCWIR50p63SDoC00JCXeHdEirer9CF8xDllATLOlvBWc93I+kY85ySSB+9DlSt+w90YI1xeJKzC3w",
-	"2XF5eGLuCHFDR/BmTP3vsdAqJ9NoLuOlPFAorsj8GR9ShDw/BPutIJpslfujbFeIUTV4JZTFXW0a5Q8d",
-	"0VLZkjeCXTQswY/DklXR5u0xvgb3RUAwj1A0Y0gN3pCzldM3RDswYzEr8j3GgViFaEz8MHF9yRfhETlg",
-	"IeBDIo70WPCsusiJscERvQd/zMZMrCymjPoODtDr83cn4ESORJ/Sq4KO/f0lSYnVQb3uKBWDh73EKEk4",
-	"LMIjofoKJRhTVzKr0nb24zma+MGV4FffLe0+2nYh9gaZZ92Tiryl3T+/GNJdVuhb07qRUujFN/6otFv6",
-	"djweHN4Qu//8K/n0+XL8+sx7c+X/8Sm8nb2Lbp+/cfnRqNsLGp9nXZOYx/3Z5cGlS8ev6vtXfnRO38ad",
-	"l+/ahy/Y50+tT/vBqXl8c/R5/73Y5Ly0W+92mj1T/bd0WuBEM1qnrin96S5D/FVhQel2QmVsA0/PhAKw",
-	"vK3g2rUkUeCx+8bzHB5S67n+USmhjuAWeiW9zxt5hjOLujrWiysFlBLksSBgM3GuLogGMUvw/20z0gm+",
-	"OZLvwOGvqITDEM9LRkkKGvVAFMbkTnPdpr7YTfV0eek7Ix684o/ufV5fjSBK8d4pX/gTwiM8mS4dQL5b",
-	"MrTjWXr69XIYmmehg2Qiq0+nI7copCtRekFBzR+86PzVoNpod7TmKZ99xtHZiwPU6/bai6ItCf8U0hFE",
-	"qpDr+cvBE0id1ZeITqv4sF91fTgAl0ABXShiEAUHHg+tFtfQUYQcHELogyCI7yrLsCKQeBjCxrSHYU/Z",
-	"9TjiEQtl3Cwn1IWnsHOFYirP/YWol1UxcfnJw57Y4ApV+/p/d+EW1Wh3iunwXEubLdQXsf2lgMNcRl+B",
-	"SiH0Z8tAmCJMHSKmnQulIojjCRGqgLxmanJmDmRUBuHHERUqgFCMfFqpoXdTjsTdfi4URBYqxW9B6cec",
-	"bCNf2BRe20guvZvmJVLd1BEp+osFAbW4l2Fwss+iXfrcH6kQkDydP70706RrNqpCRYYrKvMQDoJEAIs/",
-	"846XBS16Dx6/JSGTkd6YKgUtfSnPg16z5zXrTdtr43a31/Z6br3RauK+0+r0mj2n7jXqdr3XbTtmz2x2",
-	"PGzjRqfnmC3Ha7SaTr3+pBv18FpbkLbTr89JeE3C6rk4f6ENQ3nyJKcJqVVVd9tlbtKHPKPknQcGxXX8",
-	"Ac2ri8CdsfGzfLOHzwgn0aaPYndeuvtyZ5SIJpuO7JbsUjLUBw6ni2hZ/Cte+1JA/Pu1C+hXbKmi40sO",
-	"QulMRZyfpdx2S/wcR1iyviUnZCHobXktnaT5+2VDaWs9YmHa6sBWfd4zZf7YOXM16T3kkcgZSyOQ5PIR",
-	"UZ1YyxTx3c1lX04nWy3wnoZsvstX06xQi0lOa6BDEkJMmUuecfllFc5mfV6LcxgjTr7HhDpExcgtBFA3",
-	"r773P0eXjZv97uSkNT2r1c1W42cdwJmN+2BugA2seAGVE/kuCVhRVpJsg+YqIkth84iBcLJ6J4YEK4t/",
-	"1mhjNloFZHkKdlL9reSo8ygkeFJ8vZG05PCEcnFOcQhRzGVOCGwwaIRblT3EpH135ofiGgj2YPBYSAaU",
-	"rVgb34PkkXe3vMde+CRwYcZFKRrSKCT9XBRPyB6yfP6cBCQiriVdZRDM46ZpXWxi8wgub8FihIM0Hmxt",
-	"t//6JWPA//LDNDrNYr5/RXAQje9ltQVZPibO1Rqx+WNpjy71uxD+LiSmS6aEuoQ682dcBhCissWuLHlv",
-	"H8NA58WXde1dSs9ZdgX30yQWrjiTKsutqo0iNn3lCzV6foplUMc2lEpPmAXjLpkRHklD3JY38yKWpOQm",
-	"2vwMWZi5HmTR1I+ox7adM55i2w/8RIvLTfw0ZBFzWIA8Ahd0ng1yk748niPIAudneV3y9xf1b21n92t1",
-	"Ha9vYL2AUI171+Gtr/TGUsBGR/cqZ2/hIbFKzCVHhbFUigLPOIgMcIrYAUHYCRkHiRFhRZftHXi19R48",
-	"lctTLH+V01Xb+nXiz70DWb/VFB3SvjUhjTzzJOtRyJkqz3gblyPV1kEdWAb359UXjxUXbgPF01GIXeKi",
-	"iCHlv7dWmRGF4C/aB2B8NEAVgkSGrKU+ORJc5YkQV0x1ZxpjnjtSxMtZsWgzFhAMsQ1jlTz5cwyTDzDd",
-	"PcYUJ81vqlN1m1FThIZXMUlhro9iBXRF5oZymIDKDqFpfOWdPLG0Zw84ZYXYRAn9/6QWaprFe1EM9wGn",
-	"TCIrNzpFYOM88AzJJizl7pnQ8aoVOE8YZUvrgc4zBLUWUi+m2BFSEtZO9LW8d0HzWquc3M+toOEpa1P2",
-	"3awuk06RbtjqiZ6AtHwRWsSWcxSxaTUg1yRIg6V0ah6k9CHrG2fUQiEZ+VxoxHDXEvI5qvoUWZjOd+rW",
-	"ComgBNfGzCJH/kG9dY9HIH+arHaH9/V/9+aT5U4Nnjsx1Dqv4rnL0I/I1iEpYAUF5pKW1YjJ1IZa3j2o",
-	"z4ci117iXIN1WI6LuOdsgYwWCO9YChpbe9BsLYwX1d+cXC2i6mvO6EcJ5/BDTE6Z5GgcSA1bpeMtCrUf",
-	"+ht5yc9+k/Llj6XuUv5cElVfjIJdA/4PdTpbYkwW8qkTxOKQLvsUYYqsd1NrV2bPkJlaYI+FQ2qJ6/Ie",
-	"ArwAn46MJNEyRGqIcCxb0ziywBBO6OD0CDVrpnL+DynHczQUVAGpJFqQVBmWkOuHxImCuYHGYOyAGCKg",
-	"32IWsyTgTXXEqpm9EHrYIT/uSjpHdFt7lXwpo2YT6rHQkUAA08Vr2z5z5/sQXL6whWXAyfogFnwjtYlH",
-	"N8BPSZjJyVydzr+qGRmStq+otf0wxCmcZORu3/0l9iMFZvAQOIJcCEx2TZZovIJmC3NYGtMijYr2+1t9",
-	"tynwsWf8bhi8buWs8+OZTFQSBzeVVkAV/p81CIpHKtKjBx44Lu/5iRtPKGFwqOU1sILsp6eOaXzLRk95",
-	"1VerIx1Co9Rz9ndc+aV7NYPUs7yWgCcUEuyMiUyCI9TN+lPLfoRmWIa6iuOxsgcxNj6NdVLWDPuRBSvM",
-	"Z37kjOFSlBrmihSRFRYINSs13CKmPCbhiJwWgygM5CEAjyB4RoJzdJv9TmVPnwohmbBrIvSoCRFSfvFo",
-	"h2geKYllvMyueO+uYCzvpg9QaYkrPbFg7hMqTA2B9evKpy5c7XSIWDQmnKgxclTGdD5U2XLyO9ALqcwT",
-	"rUB42V+ITdFfySt/Kf1RjBv9hYjnESdCfw3pX9VqNfc/8SqcgegvZMG5KD6Jw0y38bs6LuWjMVUP5x+S",
-	"lHXVQ9h10/a4+MhJJMYho3U1NoV8WL66/vl88+IsFo9fkbllZEY9wYIGV2SejLm88lSvqLZcEiRt5ZrI",
-	"d8mnge/IQWLB8PCegSyfwnAjciPGK2/8qlFHnLeQ4MARjjJ/IuZ5Yn6yJQhN9iknYaSaEwsN5B7ShCKZ",
-	"gL/yh4sX1XpHNhhTSO1zSVjJxP+BPgMjHlItYTmbEIm8Upbjk9HHyITgcugYQhkn02heWQ6KA5AIsGnA",
-	"wQWrDtBWGrKBl3ZLI8wReNmFTIX+l3VgHK2/INTNVq/d7aw/J9VAnqAdNZEf641YaoI/CuKEV6GJCE4S",
-	"fFQGdlUck72ZpW2wadZ8LT3CsM9KhhAx4EcRzCh0thi8uSQoGZrCRV7ja62rrzshUqVev5E3JCy1unm4",
-	"BZvqW1qhJNepF1ub8FRmvJDs/Va7WzEk3hXmyFqV3lLgfdUpLovLdjnGEZpBuCBgbflUxdZJxAFI1xKX",
-	"gXE8wXTRIiuxapZopjOilkACqetf+26MA5TCxiEP+0EcEm4kClFI5N4n1yTEgYIAmCtBgiOE0TTADtlY",
-	"qVCkl9AMizE1y5pGii3yY02OzBRHY3FMuQggZyoSmEb2lOA1oCXbca/ebxSQLPXoLPf46uLiFMkHQACu",
-	"j71v58wMLbNQAqiLfIE7b8zCCCl8Q60W6VmJdvbSmCrBFjJoOmWWxdj4Rm+lY2KjNYOcrsWdprOmlK9Q",
-	"0c7QPL5m9yXoHFsouunOud9/nAGrKVpJKsimiMo8T8WwA/8YkqHEToP0RpQ0VSuIAVjuWCcVrlAST+Xv",
-	"Cr2tb9YryKcy6jyX9bW4fkXTXFiN+6muE/MWR5blK/Th7GgPWS5z+A6e+rWJaymsrpmQUBBjAnCyRIkh",
-	"fXRsD9FjPCCX1tgKs8PYCgrB2AbUxtgez8LYKhveeHgaovGQlNRNXsplf25GApluW02jl7dMXt+QSRJ/",
-	"u7ENfM6S+mKUbqqCoavXOAS7v+BshUqV2jiWc8Oz2DIJOIiRhU3KY7hk0BpW5M8aKuH4Y2aB9rF7nqH+",
-	"saTtaULaMxxJwwuM6UOOKkfJnIU8AMCcYgdVEmx66Dba7XpfoetIj5VMkovDIAn5ngoJvgCRWbry6jQ4",
-	"fPV18vKqNTPH/quDK+9D/8bev5h9PO39cVUPyLf57GI6+tZbUGSa+Uy75hpDSmuFu/005uOMDe9hppQt",
-	"jST56OBttNV1QRByJhIxbsuphITHQZFV6B0FROE4iACPYhrzMXGTXF+fJqfQdvYiNdQ4KLAZLYVnyaGt",
-	"mXEcRA8ISmdx5DClD4kjKje3GsTJgQMLEhSm6ZEob7g6A03bQWTWjtRpIH7KCsk3wMgqjKncxt09zR/H",
-	"G6tfRiaGbvH2MM9kaoDdTI92zbVhhfK0Sge2tDvQ2gVPhqAjZTPkxqEQMkJriOU9iFi7CAcQl4iuKJvR",
-	"vQz1dlFIPECvlqF0alkqWWVC9ySUSd0mXEVlG/dHVfkZYI8iRjsjU/aQGCMW02hdymwmL3618b/wKuAk",
-	"KSmbWVbdJG1gbaaYfOous41XDV1C3UNyhtgPAEImYz0eMJstA5RUUOODwj3hZUMtTUIXPeFMiI8k3Spu",
-	"eOtvfV5sYgrP5pyBp2Lj00UP6pBG4XwDqSraXjc52c6WM3z0wqwa0ao41gW8VgMk+Yezt/JaxsloAhHv",
-	"Y5+EOHTGcwkyTK+FNsao9Ay4TCNCQ8RriHDAmZI6XEFpOoxG2KcAG1arWffiwi5epld7e/LRgV9rEBtY",
-	"b3SLtRWp5e2zrQPAk5Bfl3g+lfANEZPaGh+jchK2AnJaR7SInZ2A90bjyr9DHMvPjQ1ZYMo14RvZsW9r",
-	"mlBYxivDK5As16A9jWmEDaQIp8EXnh8hKwKlpCwkMI2DQKLspJPI9Kezv5fibaLCq/5F0rU0IfmiwxuV",
-	"1LiQ0wnxgWOiUu/DOCBLuASN3JmdXKFUwIWRjAeCO4SMBsgfQ1mZJ3gqNoSQofce5/Dr6jV7gOzOoONs",
-	"HL2m4snuE8W66dXjTSOyVkfyJ/t3ORJwG98zrt4uiKJVYcppjM7qQYXEI2BfRBblO0qoWHs5cH4Ay5ep",
-	"s9cEKZ0guS8GBIOxDRISl6e2s5Bp081PrrnB5Hb+rAvxK2TwD9PorZvsh1TybOlOdYkT4BDDFHlEphII",
-	"QpPgpFoXsvjEgMRVn7hJ6mqxw3SFjzTnz4R9K305sPmVp5LrX8D7nfw2A+u9TEZRMATa4ykYS7YYsolo",
-	"MGLgfQTvtPwS2hJfl0MyDbADp2TErMqy21R1/hdyQzZNByOfg4M5jPLjl18C46C/kHokeXMvQWtUqBqa",
-	"pgruRD0v5iV6nEovaUHaH10ZYG5F7BwYQcjYWK6BTxfln1B4De2x5QjzIR2WojAmw9LOsASMMSxVgHxS",
-	"h7a0x5ejMQskKopsSnZiDGmmNWTu1OXb+/JLC5WX29fOY3jjf/2OzIoxpGL8JLJUoRnRj03ExVfsO0ZJ",
-	"VeNScRLtQT62kFJCw1fDG1KfJzAN1EUuSe5YrhiSjrKBHsAmrDBqQLmibEjlAslvDYn9irkeTMTAJa39",
-	"uOp00DQXm1ERDD7uJ2cEzArSAGX3hc7FDU5auWNgaywcoYm/dZ2gT7OsxBshm2z1Qt6dqh2o6oqSeFIV",
-	"ExfOMGJbdLjs+iw8dCTE25YnpATI3CZwfpOMYTUWlYY/o6tcNBaPbUv7aCRoJ1xNdfSxChpS6HW1e/Mz",
-	"lz01WRvoetOWfrDQyCDnkG3PSEi3ZjGKUTlSML5F8CtlyE5VyORRnqHJIh7f55PB+XnnVX2+f/7Sft/5",
-	"QE5edG5nPyF2Tc3qYXbXh3DaNGTM2wqO5QkWPLvGcgCFK5z0WrDCnVbeup6Bat3UuP7xuD2b3r4/nj0f",
-	"vBlcdeLvGNcvzdbHN+6nTtc9tclF+ME9OHh7e3re/f794uvLYxz0WuT206TTup3N/NduiPfPjq+7Z+T7",
-	"6Xtzan59cTBa8I7n90+vs4YpeitSm8/n1Hm0Hb44pBFUAwBYQTYJfHKtrjDquh9g54o/INRx0Yq/GJCw",
-	"wvp3kYzmGc/Uynm4KXBb056X4GCuez4LmalTDnOXSShOURBMxBLMNq781LogIZ4Djst8fSTERhV88j6R",
-	"nCmvcI8Bcz3INbKSuyRmSDJVpTanCG96iSW5wVkSsSkL2Ai0xqcKsF3DZZK/i7jMUFnqPhUkAzUsjSh4",
-	"xv/dmdGnYkHv2VraIpFQASglVVjoHqxbAORXnIQ0YUUyOUXTmGGOnBhCmyzYHuI2ooJfQ6jLMPODANmg",
-	"5orGirvZ1PeWh0dSa7Xsg8vjyPmRDDujjMrsy6d2zy3b0eXaZKFjgJBF2zI9opcm/4H6NyjyJ2B/nPhB",
-	"4CuYeCOpNNX4P+1mtY44k6qejGl6ja/xObQDgJZp8QeO/MRbly9ClkX8W4de2jfNbr3fb7Rb3ZbZ79fv",
-	"zY/gxIlDP5qD9UCFlDoO4fxCKKgr9iyeEPT68kKbXSHKSN2V9tIMO3uejV2HnNxaqbiWmuxSVm5MGRBP",
-	"fZUfK4HiB7HEV5B/vdBEeH15UVo2JYvxyfp/KApjKOkr0eJRWYFFJHl+LrlWv+0OqZUNslBqerXKYxvJ",
-	"gj3VasgCGXzOQqtSQwcB9iccrKG7UscXF1rxELcMZJGbqfgHx67KUZLFLsX+gmnkMbolfLav3Hhg0ZcV",
-	"txShcoObYB8s/iQUHByHwRqg72WkCIj9G5weid2afdpAGPE5dRL93GMhCpiDg6oEO8XTKa8N6ZAeKEC4",
-	"K0Km8gnByuLaDSBev2Wrdv9WQ4cSBVVevCHkfkgT0FhDo3T/Jvfkb4K5sBAqVUgiVJJlFOLpGNImkoIm",
-	"LuCnSpuuSyISCo7nkTjAgnkNnekROZDGEE9Vseuk4jjA4uER4UNaFvz6lo2sCtRAk1qrBNAICKAHyGgX",
-	"X4aXggDlqJyppQNh40PKIzxHgX9NEBPn7xJ0l3gpg7dSQxdjnyYAe0L8O0JpdgSJYi4NR0AGQl0ZA6+B",
-	"YWW5qAQ6jWbK0DzjyCZjHHiwWICM4DIn1gDfkarDysT2TxBUAPFFypfaQsyc3O1DmvFnkRuAsOeqIBE3",
-	"UMDoCE1ZEECegKCyxtJdDPdUPJQ4uvjukFYRhFHKKpqrY5AzIcuqDKr2MIgdP6QIWfeHTIntWEUHKVJ6",
-	"eurK/jutBQxJZ4xD7EQk5Hsg9uFYgGdFl7E4DbKnALSfc/+tKBGUViFtmS3LUGCBVstsyjGepVGUPpFj",
-	"U7FkYk24f0tQ2Xp5eIF2rus7QnZY0GmolFuJ/FDZA3BgCQMs6/pl+q1DV4JLCMgEnyMFrYOj7GX9GUds",
-	"RhEL/ZFPUdma4CuCwphaQnIKmu/u7IAkGDMe7fbMnin2EpeVv1L2k+GXlCFLaj5cyUadBZxdtUyq8m6p",
-	"XjNrpk76xlO/tFtq1sxaE9BEozGcXzsS4OZWfB6RqCg1XE27YZqW2EcB0dwpjiFdIUwISMiqS2pGAFpP",
-	"iq4jFiPBTgLEq1sZ85GULzhyS7ullyR6pUa0UC6zYZprqkoUVJPQcSwldrV5prICJlpRmEFPWghkIbFq",
-	"CzbJopaTSeyowPeMIiERk9My9m/9a0IJ56UU0ZnPeUQmpS/itZ0JiULf4SsX61j+rnWN0xASb0jMZZYQ",
-	"uUmQ/qXUQmUrra2xp/0Xv5s1s9ZasTqqi/tXJ204ty6lf6BXh29P4RT9qkTxV3ltIe7XiEU4QPqen2hH",
-	"ECOdTfUUB1FtSP+BLv44PVzbFuizJBzSNQ/94CwOHfL7sDSN+XhYukN1s9UQzadD5Zx85bEtqA0G+XdT",
-	"QovOKodRShQ4f36Aiy2McDwialyLv9W7qfqDCxJiltnzQB3xikWemjMzrDRJOKCQR5Wwqc3xJFjJqGIz",
-	"6Xz2RNDl7JxYYv/IC7gBJQLg3BUfChlTNbed2NCDzIgNrU8+hXi9u8uXPF5IKcpk9NeaCR0KcBaKpdEi",
-	"AZ96zXNa0Krlhii/zY8PZb0GQAAHU3l8JFXFdgEvGUuVV5BV6BnGkIJ6O4mDyK/Cmy6ZBmw+ASAj0dzJ",
-	"4OI8s/PE2/G0ht6Jq/vM52RIrbbZtNKCsR72hdIlDyluJHdOjAKGXWTjAFOHhGI4Uy5018ino6HM1FB4",
-	"BvIQXmJDebQ9+vBKse4ojtQhZpQUddIz7WmPOBg7cFHbbD5yvHo1wOW3ctzZ0P0nmMCJUhLnT70VziBs",
-	"Yc3JfF2XcI+rz+Z3lBThQmbZFuorySp76WWwht6puwRcNyADR+GdcsjTtawh9d1dVAhcOqTw7K669Qyp",
-	"iyO8i34MIWJwWNodLkW7DUvGUBl7hqXdH7Va7e5OdTOkf6m+/5Klxv6CRCCxkwqDFzQ471/IyiDfQpY3",
-	"hBCnceeBTwnKvsQX34Iv0pc4inS5SRQx1cKugsKNxmSyBIWbBC/olPMU8xTyqMd+FoBLBxzYQk7Fo3Ek",
-	"bsNgI7HeYh5V4eXq0XOIZ9bVYvO3W90fwLOm/ak/IbQiKaCYbxPCGxgle/JeDN2mmdnSNiDXYYwhHR+Q",
-	"9zcBvx3SBfTbvWSEIZkSHGmE+wSLAfNI9WUTj0FUiTGkEFDJ44lYehieH6GAcan7i2tspYYg30UJAbUa",
-	"+WkOadkO2YyLA0IVPIal4yS4JhzK0Vmif4UAbCma8UyQPo6GVOgKE59z4qqUdk6oy/W8VCSoxHKVgIbJ",
-	"PRhqWO5aSPCOoV6Tlc8IjYaSKcvWLpr6dGRVlEWy3kap6ZK68vpHI2h0SK0D7IxJ9YDRKGTBLqKsCuYT",
-	"lXfwqTpwHBJU92PPI0KXE09YNTRAqfo3pAoiHxgQDEbxFFjC54qiKnQj1BRWUxLbAhbMd+GGuq+o+0wx",
-	"3znouZZuGkoSqDKO6gwkuTqT4uY9pBA+axM0ErcTmfCcMUFaRZZNVLbJDIdkV347pDo0RvQoJiOL1XFA",
-	"bOF7UMIPcl6rguFd2TuvaDuYuAITN2dN0aXIxCJLmxjTp7201oDiAYkbLbOVXtgT75UKabNJwGZIimpb",
-	"+xELgH93pQyWQj6J5zKyqNsF2PLFOoK8KpQyeaq6bmX+NE4PASHiZImVPbVPVQyvel8mAWNnnLOE/1kU",
-	"ybxQLf0LhCsEzE3gR4pszgmmsnYUyEfT83rjkHYdKbOQ/L06Y6oYMZVHc1mtgIUTgO0qqPeWK5gqCKRt",
-	"htntBXtASNCBKjEra2Hq9N+yhM1KrfxQ3hZ0BMlBZAE+nMxfj+2Xjv/Of/3i8+HZxfvzI35Ez9rOwVHn",
-	"6Gr66ePB636NzF/fupdH4qGx/TL49lk8NHlR/ywemrjXf3x6H31uvDA/f3LHBH772BINHF84jePb0ez4",
-	"9o/Z8Suz5jQCak9emO6n18Fm3oLCmtMyGf4eKNVl9uTxhKhNAqJbo7DfQ+yFQ0DKZ0XumU8VIJPNhIhO",
-	"E7PuB2mvr6BA5gQpbapiJoUNFC6aaupt0tTz99DJNmRBZTgm7PmCMNZ+vVSYV7aYrCRcOtsccZ9wvq9k",
-	"P3dfNjP8ZHXc3FXhzxSKMK3NkKl7VjVPXPf5hT2pXjf27U613T2d/PF+qe6ZAv1TqviYqVQTdWe/xJL6",
-	"BE0DTCVmMtQ+w71G02v3TKfeJbjpdHpdbDbr/X4b2zZump2u2yaNfqvd7pjNptP1Gn0HO90W9np1GxOX",
-	"5GufNXO1z0q9vts3Tdwn3WazaTfdZrPR79l1p9nAZrvTabpt7Hh1p47rnVan47WbTr3u9pqY9E2vQ7x6",
-	"6UHV0zpe/SMdOd1G4B0O4mrvJPAObvZ79YMTFk+m5+/9T7f96feXH+wZxzcvz/+4PT9lt++m3pu38R/O",
-	"W7NvBi9M8nFE6DXu0yv88c33T/HBIF89rdFR1dNWDS+tOZKWGgGCF1dTgG0j1zPzpqxEsumLspDFnyXX",
-	"6zmNdsvtdtomIV4dd3p1t93r9myn1XCdnud0MO54jWanZdqNpt3q213TaXsucZtep2VmqL5wNC5Niq8b",
-	"XDM3OJ2pWdJ4ZsxD+eZVliYYufZQFibg3tHo0i0rx9KSdaw33/qqGMIKQ1O2HAJkjfBIaOFsSuhC7fCc",
-	"8ntf4XB4WD17wuAvMcslFbnAfEiCgCM68ukN+Boihmx4OqO+5WUoXa++6IhdyoqSUQRVWlLOrTck7OME",
-	"JgBeqd//Sq62PbzUuv+lBGNAvNDo3//CBWPHmM7V4PjjrSM/cmEGf34RvJ+Lhfjzy92Sa6PAXp6zp1An",
-	"taZoM+xK87G66OrrrZGHijcKbsAGysK8wwVKuvtq6IShDKaDzyiihKjiUEvqOyQOP9rAlytX8GcpYGAo",
-	"k6E2RNNGRfmm8h/Cb0g4ItUpoBEaJV2XWjBuWkcgD6la73S73QZUyF3ASk2hygoxUFXsXh7YNFP1N4dY",
-	"mjycgyFtmmk+8JKwKqXVCeADgJynJvbrxMa+mSyDlSm0C7oECY4KJ7AgtX/dxsltisVxrbEuJsnDhRsi",
-	"f1fMe87FsQphZWm5XgmAJC+wAJWARwSq02Lw1dfQKeb5YM9nHFmU3ESWvP8L7RbShEYkUtDGNxE0U3Tl",
-	"fevzCEZ435X3HQ3mKkFXFqOPcBhpq72fpJiU4bYr9xKyMsqIVVmZyLvicjANieffrLoYPWGq7/JNITPZ",
-	"zG1BLEdZOtjJtc9iDlRNyL96gt9YDAAvK66BooeNrwPZnO7iJ9NllGVJNrkY3CMRZTp9keqreP/PJLJr",
-	"STVKflnWTL/cbTNrSCUtkCDv9C5hXt46X/o7dYO/UWJlDm4eJVa23Nwz0krBD+SE1c4P8c/d2kM8B95s",
-	"ga9eGUplcJGFymKgOCQZm/6cxSFE1kRsSK8om4krNETpzlmsU9zFSVqR3sE0Whqs6WCqMlJH3jM+pEuG",
-	"ckg7wn6ggrVQeSokoh8tiD8dAwdDCYlDIIxNbOwkjHwKATCutJKLwTJaWek7nD6BYiHjx3sppMiqsrKt",
-	"NMz3Scp+KhtgIz3uC1CzV+7TbXbpqnP+LLUPQyDik99Oft0EFsXDIskLhMLSoX/PgQLbQJwn07hAbByE",
-	"BEdEaydJ574ndmcSfUZufB7V0JFLJlMWgQfUaph1aW0bUgWS5EBbrpENTxB7XGEXQSPEhetBDp1xSE8I",
-	"cbkKKFWeDAXjCLpVTF11GU1jAcM4gDjOpZ0vZ/Rr8z9y8+fPk6VFFJ005D7cmp5mhp7Hl8ezzxcf/ZPG",
-	"Yfvz89eTk5cfGu8OWrMsPc1H/pfS00zpWXdM0ra7uO82vBbp9ArpqbXAn0HRzI75e9UeGYyy/qUUgvE/",
-	"RnTKfZ+La9xMpdrJ5LA9VLSyoprj7zyPhDwTYZEVYdJRY0NmgM+z0BaZNLgh1UlLqpVn4gIDJnK4jNoE",
-	"ERwGPuSqpRjG0GpF1iQYUpW/kK1ABToVyHiOfOn4nkzjiHADvkrSaNE1CX3PJ3xIE4+45KZnPMmZBmx0",
-	"Fmp8DImCrZBuZN8VaHZI9dAzjijZIUS/6FJJPKmVBGOBnWVoNXJIVbcyHFxdyuXJkT/DEh91xnctzyUx",
-	"E1aUPbacLmZIH7U8yzibSAxvjZy3B9z2TcUbydh5GbahLvs6H21IYUlqaCCj3+E6npyuE6yibJClg2uU",
-	"Ox1HUG9ekHVIrZYYfZItMWZBEupXQymcoFL4E/DAVHcOyZAqeME0djDx4KvAi6Ij9TTm44NMqXPoU6Ns",
-	"bSb+YXfZuuRHJipyxrLV9xMWBoBUyS+yvmopg4WfbNg/c84uN2jUB+bRzdll1Rm/OL1yJ8z+PlhydmmY",
-	"p229XY92SK3xdj3IVzW6OHa92fl0djn5dHYSfDw9Onvzzj160YzqX/8wX9NXb1/0qrdvP1c/vJ80D8P9",
-	"g9v62ffv9dPJu9br/pXXNge30ZvnLz80X4YRP2oddY+u95+PFnxVpvRV/fIq/od4FeGIY+F0jGl+pw0S",
-	"PNMx40TvrWyUeCKQxhiAVR6+30gg+cDGHKI42m7X6XZaXrPvOXaTOCZpkF7f7Dttz211iEv6dq9R95p1",
-	"28G432203Kbd7rnY7dm4iR0QSLJ7Xa4EOEwXKCEZ6SAjWtIHgf3UgxJBRhfI0CwJNi3gPNJvmR237ogh",
-	"tTqtnlnvYZe0m/1us9d3PNtp4haxOy3X6ROzS/pu3cTNpmPXcd3B9W4zz3n1POc9mggP4jz/9e3heDY9",
-	"JZ+bo6vxmJCPra+zUdx8s397PR29/8OZN3rHh/wra4xvu58/uBf22RTj1sX+6/D7+3fcnB/hg/PjVx/P",
-	"5vbR1eBtP6Sz8cH7POeZCedtrCdnYaXv8knTKiTp4Te3VUfNO0pyYbJCBciyv77ijLGbZf4kAf3PH092",
-	"DiQR2wk0L9RKfCLpl7Seov2uEwupBlNWIM+L6UGgrgAOiI6TIzSqrCXSE2ylHLDzg9Dxk7ABJeweuwWR",
-	"L+WjT9HiFtwDgGyJARmC9riskWeXJgFffsC2UUAdK+zqG2i1/3X3zXpzo/umrBEAL7Q3mUhBJYF/1e1W",
-	"rLzOU0/DZ7RuleDer7vf7vzw3bu1CRWaX3RAOMDQsZC4tTSJMAQcQSGGq9h1Q8K5jJ7OJ9SzpbtFmvXu",
-	"sVDclIa0bE3wTRWPyO/NerspDhEDJY1Ye8iSjil558m6SmToOKNkSFOXrDUN/Wu48CShyxUjzVHyXYWq",
-	"x+gIWYcXeGSt8Bsc6JCr7YwBR94Jo+QYNvrj3HcK7ETpUEUanAy4l49kpPAv3eyXblasm90ZJS8OgnX8",
-	"BFWzVT3+7Thq3e2ahCGmCiK6oM62XNrHs+DKpX3Qwnw7Hg8Ob4jdf/6VfPp8OX595r258v/4FN7O3kW3",
-	"z9+4/GjU7QWNz7OuSczj/uzy4NKl41f1/Ss/Oqdv487Ld+3DF+zzp9an/eDUPL45+ry/uDCmXhiwlC2u",
-	"TNZ8Vrgg8q31V25NfGPp8i3WgOEovw79Rq/RbnU91zEbvX6/0+o23B7xsGl7ntnteY1Oo9chbYxbHafV",
-	"6znEbWETm+2+27BJy+mv3WJuz+13COk0G/VOo9l2Oi3PxY0usXv1drvjNPpd3CZunzSa7Var6XXrTrve",
-	"rJu9TqveJq7dLRmPFwFbMkPBNtpYU9OIZMVuAFVF5Yn8qUf6zBQrKU62+14Wz2QH2NxQ4Tpmru/5Wq37",
-	"5bdNN+xLEsF9Mtmwy5rZw/y2hbk42qK/gFD6BHLUl7elaJy6w3x3bazvZmV64BxfUkyTNKdCjVRjMAD6",
-	"kFQM8nF3V2ReEHaHZNTdHppizof03rA7bVBPY+7QR9kZGMxVPQU3cUiTmbhHKQO9xtNOsvCvKJvxGnou",
-	"a73I6JghLUdsYvOIUcIrEkSHeBFicYRiCvBOlk+dIHaJeg9SVgWlV8X/HalyLPfH/8lCNGBa9/kSHD4q",
-	"W0LcWZAdCmp/MiX5y05jMUhOYeYXhcUprlgR/tdtbYA3X14EnK/8c/Pwvysyf0T0X3JqPT7iTyyPgrxd",
-	"gnAIOIMMTJTwhGITVFaJj5oHBAPkx6iUq6IB5hmolEfKWF/g4m+KSpSVInQIdk7fOUtxqPUDcuFk3G7W",
-	"FsXnvKafyZmglDDJZEQlSMj1bqfT7Dc0hiEoO2u8GApIuwT6QQ6MerfU8m567gl7f/3x2+nRwW3j1efm",
-	"+/pzv3P6nV69fv71/dWL6tv6m0k7PngvDhVx4pZ2S6bdd7tew2mRDu7Vm+0uhHK0vI7dc01cd5qk7XXN",
-	"fsNuuR2vh03xI4YfvQZuOZ1Es1oz6kR/UdTZqWdUmG6/byaenBX0qS/QZ6XCv44+b9pe9Omk333+dvT6",
-	"+R+DN++i572bD98nF92zCd8PDt+P5lX7Zfw1Optl6NMmddx0unZfTFhM3enZdbfptXFX6HJ2w215Hdxz",
-	"6qRpt92u15cksjtuzxNvZuizctT30UdOX7C4Cp1d2ZY4+oWwWGDiIy1pMVgH83EIa9j0cZq7ouDT6+6b",
-	"6MPGj0e7/NT4n97pt3b8je1dFmJ5T/GI3BfPDAtc+6UiF0Y+OxmdLmvAlH8/OLhxpXK58+OKzO+UPY1E",
-	"BYDFl6EPISfpcazU612Z+aEGLKthyAPa5+qU3YUj2qoN6Suf66DNOd8DrEMAIpnGoKpZEuaYp2iaNnau",
-	"aiiH56RibGSJhpxqgMpaKVA9VvZkNUEJcCmfASeNz4dU+7HUKzI4JkESkcAlql/tn6gh68irgu1SDIOF",
-	"V1AjxafpDIo0UUkG8fMDrKVPYSmF5SwyPyVLpEWSvOXvlgb8CmFbaN6AzsH8QOLgSj7MyKoDHARKVMn6",
-	"KsD/uTaV6GrZzXa3bhOPuKTRJ/2uixvNDnH6XhN7fbtl4ma959hOx7bdbq9FSKPXazQ6Zou0sFl3vbzo",
-	"atwnuuo9lT28udhaZYZYYLMFe8SmloRXggx/cyz3z3cpmRuIyKQi9b9Kpkom1yKgUJ6uTBYRjzzjeQFn",
-	"oI2vu0Oave9Kh4rG9hXckRophBj5Hov9BzWdGB1V9iR2hR8NqRCEIGiOvOoJo0RJIZ0NZzXNVhYoFUSd",
-	"z1FMJZqzayAWAqRdKsEQy8itHQtSO9VnN5FY0AOHGjC+Mx4mlbHmLAZgZ+LW0CCRodBtDit3hfPogcLw",
-	"qVxHywLxP1OvfALhViDRHm5hhX6MB4jEX6bVpzCtrhNwD7Sq3vMcWG++gMFKxhEtWHEgXJvrmnTH4K05",
-	"hTheAAjvNvudipahRZIWlYXYUg9o2UPxRBUvSGSZIT1BLmpWAcgVPL90LlU5IZxDY0gXVDVAgtdqn7J/",
-	"xgEk22WBAmvIonEQWEMqS6mJX8EzK0PTQeQBLpjM/imKC9aS9ZHq3ybxxJk0/f8pEnoZYad0PTG5jSUJ",
-	"rOCpHNMTx6PdJ5P/7W/JTyWNE9MslEuW6Gq/9M2H6pt/c8xTY5OXFaK79kX+ayKlQAqvPTGKEiETOwDE",
-	"QUgZvSAwDZX7ImV0NnRUq8QL1S9QGetHqmMSJMZtyFxJGkleggouFchbqaJLVbUuo9YqfXw5FUgldC8c",
-	"NEOKQBPn0pIhpyRL0BIOYJ+QsCJ19pDUdK9pl7toWBrGptl0QKP3XfiDDEtWpkUopwIqs/Qy4cSFtCtG",
-	"4Ed6nLInHKXUFFcAL1Xrx5hD4VxX0JP71CGGJCtKCA2ngDzUoMfMqQgxYZlzcbHAtmimVVFAn1EcUp5W",
-	"5Fb3XwAATvJa4ecrAgHBiKZpKhK4VWe5JsFmNSRYCCwsuqYrVM/SWoA+/hklqUlG35KyRplFY1DWZlZD",
-	"q1Nlc6lPBTk80d90Um9qo3kSk8zi+bXVYQV7/m8/7/8fu4NlTn3JtWXB7LDtDLH9MZ1XHq0JbJ2K/PM4",
-	"Ui3ao4H0trQKNp520XLZyb/UtF9q2lOraZfyBFuppt3j0tkZS4/LWjycKzJPq3WiTBAOSkSQuDlD4IRb",
-	"0QkbEJ3OCWLekGZgbSTupAw3kgXQhD6T5mrvIpyc5sEMz6Fjwoc0AXpPFLYaerEYdATRSsUYYUNazoPI",
-	"qyAWgCZXCdYQ0CQ7WmeZVG6qjQKHkrThfDyNT5VNuKoTXRJg542ibJ4gDrQo/EXOvfSAyLS/D5KrMI3y",
-	"VxzvvyCON5/OvLKu+0Mi25dW4wkI9u+WuPDxfNL86nc/NG6n4/n46+vZ/rd6b9pu2DfvOo2Tdnj7xyu/",
-	"9Zy8P5yYjm1HM/d6Yr8b3F5OPn+7DuvfeO+V580OP3TP6LQTTz+fhgenH54vpDObzYVwnEfTcfOKOFJK",
-	"bhLskVSC/mW2XzjfBzQxR+ii2sqXqOEc/l5TfpE+EbDRWv0hB0yRVwR01HB66YY0y0RHgJjfRDeoGJlb",
-	"kMLA0/HH5aQmusLnHBOqyqVLW9AA/ebFQfCbZLoy5rKqUXI+c11fu6IgSKRnlO8qRBYOtiAZurJQTkVG",
-	"7v2lMucMtC4fTyb54YUUOjSQwwLDTkhE88o8Q9OiN2ykPcO/RdgPfhvSsiU+6GiWXOEXK6nxsoc4k+al",
-	"uexE2R+IK6cD5jFJRUOhGqjDWBXKhKq0UlcDZ7WysNTAzDWk1gz70e8nFiQ7y/RYVQlkefBgvhOLHk8B",
-	"qfDEGlJVtwbFNPKDjPYXhv414aicLUgrl/JA1qoFgx2b4u8xkRV3cahKtAZslEFhFtRV3CKry+r66TAb",
-	"9a3QoVngAvTMKMeqWYd131IVdbJ1cJE1iXlUTdDSrV3kiRst+OTFLNP6SyuUyreAs7xWmbyEUksRg7Xx",
-	"aSxYeIWqaECNIjljS5WHGkkgR6tSQwNZuX1CMOUov2vyOuYKkLbbJ4ntlmu4jeK4FAOu0JwFUcYscLMV",
-	"6xPLYyihhjJ2RxjmkCZyI89eyDKtZMFxhBh1iHTkJfgG8kdwF3LGqDRv55kWVkA5GRGZTKO5xO2E7aeH",
-	"NqSy8jyUBQS+SEjfaBeTWOy04pj0hZryzUa2pnzTvK+K/N+dlluURQkeAyWcxdr8vor/hrFpNjogrH9v",
-	"VjLC9V6wlV+3hH/5LWFD0KOnNCX6P8eQ+Mjs2MPvzxvmOW5/uJ7Tg+qbfWbWrycfxm86hMzPbvZHLy/f",
-	"N8c3b/zzqXf8eVL97ozfBDE1O9OXM+fo5I8wGB9ydvxuMDsatPlp35+5V93BrNic+YgV+DkhoP7PifjM",
-	"bp2nq8CyxaKa7y4OI/wJv3x3MnjZfB60mrEX1T8GwfEljT95H3ovw7O3rfHz1rfu7dvv5/zylU+ev68e",
-	"XeJp/eT2D35wNWq+qu+TGZl2ztwWaX5kZ4tXOhW5ml7pVshJ2I3YD9RSynQLf0HsXmhI6Q0Eb2NR8GoV",
-	"8xeo3C9QuV+gchuAyt23ZVvJlgX36eZZNW/ZaBM7i7obPVU8p7i2bBHO+Q6uav+NAZ2buLOOYx6dJQW1",
-	"/mXpQ2yEHKHFV+PpE+bXF9qFoG7Qk6MBUyIx3SHhOxRLIDibkygpV+bLYkkLgSuoXdlDmM5VxH1a5x1q",
-	"W4t25D1PlohUdXfFhbGoAoQxpAxGhINgjjDaD5i4ZXtQkMiS+Ws8jd1XRXnTKtIQsk8Cn1zr6q5QhEqh",
-	"w+VKyURgkZGWrOS6PqTyhWccyT4Tp5a2CMCMKgl6r2rfp2L4PDOSDEiVNU0Bai2AsRzSsqUw6ayKqmOs",
-	"L8cJkjGb0VU0snx6PqeOBdM35M1XIb8J5pCVMJKL+eIU5UqkUyxT8Jx5uYu+iiqSj1SMYuRnQ1zlJ4xH",
-	"2sanyDVBZWvCQl3v0omjioqnkvMaUr2kOd4IGJtqe5WeYpFl51zbfUqPCPr5pVD93QrVF0ND7Dcz8Pm9",
-	"dotg7NbbjVbd7rRsT/zrul6z73TrxOs4vX6z37Nxy2l1HLtnO32n1yZdp036vY7TEKqP5CVADYMVLQ0G",
-	"g8GB+L8Po4H87/3RQH08GpwfDD7Ax8PBYPC7oGhpt22UJqXdRrtjlDgWh0CpZbZJjzR7zY7dNTFpiyUM",
-	"ZO2z9hahLMCrPwlKdA0b/3Ia/vs6DY1flrNflrNflrNflrP/MsvZL4PJf5DBJC0e9ZSFoZY1saOjwdHo",
-	"anDwfjAYjPyj/XOhhu3jwcFgdDieDQYDtv+eHb7YP1itibldu9dpOL26h12HNB1gArgdJDJBXDaSP/4m",
-	"SPQvW+qAq3Gx04vkM4647yY2JXl9/ve20fz3g1tL2PKcDSRUt8/icta6evOq4J3DaxLO12P0GSrw16cj",
-	"eZrFfhBVfYosTOc7dYhFcInK9Urx8sCSoFqsFULznSeVpR9370jmqJGVuazvT2GT0LnsnGoBn5R5ricI",
-	"y9CvdMD/WEJwXEDU05T+kfxAIlgl6E5h/q3qQx409wPNGSVX+lrUDy6UJkj0i+T7iNxEq4aUHF33Tmlh",
-	"8ArZQtIzZJPSrqSNwp8OiforEqeK7ENGbuTnVARyjV0XDH8JfRrbyC74d1WlXAhjp2xGFTfrUMP/qHq3",
-	"abH1ZDurbxZ39M4Pyu92fihC3hUYYQsE+wKm5Wq4yjywKeUPBjaVa3aieyzCecyMLCmijxEEC0LZXBnC",
-	"khtro3CYmqnWjXV1BE1f/5cJpKkXBNKsqg96GtuBz8eEI4vyHTUWq4bOc1OTEW1JOIsKLOQKb2pIZUCb",
-	"gwPkEs+nPoh4qPKWz3oUJHJ9zyOhDOLTzw6pLAGKdcPEzY1HFp6DMLcastROt5DM8sQqUZV5KcqLpT5U",
-	"65ZYCiaD5hLoU04IsuQUP6jGKmBIHdLMBHxdHkFnjlgATil5xMpVz6Qu2I2JiwL/igwpmO7TfM0VWZ25",
-	"9lYkdZ5rzNUH22n/A+T4T5fdW0prIPLPMDb+OlPXnKnbJDeqbbEqxTGRR0pEzzBP6j8lIuZhRW5/LeHf",
-	"soSZhcsv2L9ztumv5NGnqoYEK47wgoq1VsPMIE8Xe+g1CjUAWhy6jXa73lcpEoADATkOMz8IoBBTHrtD",
-	"JwJJp7UOuRaX2tDlyPrhu4asV2ugBC7ZQAqB+c5KioUB3vWQZnQHK4t4baFySFRRNxfqLAHsBZoSEkJk",
-	"ABTsnUPV2lDniFT2kAV9JwB9EbsiVCOOSNiLaciYZyE+ZjMu1NQEqkS75yFFRNBBwolo+iS1go0htTEn",
-	"nVYcBkinZ0yxK27YBmLXysz44eJFtYfseUQ4aGRDalnWkGbLuiUwKdf14ZBKABIe2wp8RH+TkHHhe0VT",
-	"9a1sfUi/MV9BrnCfjgKCAp8S5IHaVaYMRSH2A6GuMgployAA31roW9NvSDUBeWx/I05k6EcXBiVxUkA2",
-	"5opqQeFjyKexCgYt33KJ409wgCz1m5W+yUIVm5/JFcqAl3gsVLg1ipA1pFlbWzt0jd0kjwm+ACYZ0gLF",
-	"PK2jBWBgohnV9h7C0FCYQrhHLM1UkTWas+p5AmyTzEuGkcglDzCP+EKgiBIVqNw0kYvnvJJUg9bRIRPB",
-	"NGMh0qiMlMk0ziAmQl2IipRoWTj8XA7gMYr0Krx52Fql3dLVx+P2bHr7/nj2fPBmcNWJv2NcvzRbH9+4",
-	"nzpd99QmF+EH9+Dg7e3peff794uvL49x0GuR20+TTut2NvNfuyHePzu+7p6R76fvzan59cXBaAGA/cqr",
-	"0+Dw1dfJy6vWzBz7rw6uvA/9G3v/YvbxtPfHVT0g3+azi+noW2/zjEhFnJ/pZr8HrH+lu30dGP3PpMVK",
-	"Yw2Z57TJ3L7InBkPUy7/W6ikt7ugVEqhv1l/+6WNPY02pg8XoY6pdb0i86wuplUvhbdPnDj0ozncOWyC",
-	"QxIO4mhc2v3zi7guqLcWtbNXBAfR2IBqjz4lnBtoQqLQd7iMxuNT4ghRTwIPjgcw9ftUmsaUtV7XqQEt",
-	"qyAx7yxTZFK2GlOJayaj/jQHSR8FWHUiFuIRyTQOqltB2wXljPY0EBhoGxJuJ006XtAwJaRcpiOZN722",
-	"QtQoxNOxAYmhOnYWRj2NpW0uX1A007YOeirIXUxDWAs8NhJZJfCvCTqHo7l6LuZ8eA2wJ9kVoE4h/fNq",
-	"ilYyobAPqN+geS+PN+GwtYZYKWnCOSpvZrer1BZrG/HS3Ze7/z8AAP//",
+	"7L2Jd9q69i/+r+hx31qF8zXEzJCss+6PDG3TIU0znA7HfbFsC3BjJGrZIbTN+9t/S1uSBzAEkpxzh9eu",
+	"e08SsDVsSVt7/OwfJZdNpowSGvHS7o/SmGCPhPDrAXbH5IDRKGTB8WQSR9gJiPjCI9wN/WnkM1ralY+J",
+	"r9CQheSGhHvInsZO4Lu2+ASFZMq4H7HQJxyJ7+eMEjTBcxQS7BnInob+DY6IjVg0JuHM56RWMkrkFk+m",
+	"or+S+t5AE3xbxSPye7PebnZM0zSQnwzLKIXkW+yHxCvtRmFMjBJ3x2SCxXgJjSel3T9LclT3tbNRd1+M",
+	"UjSfitHxKPTpqHR3Z+QJFpHJMq3OyA0OfA9HBM38aIzs42H1hFFSfYsjd2wjhwgaopDEnOxlKOMQF8ec",
+	"ID8iE45wSBCjgSSgbMgNiUdo5OOAryAeZVVXjG8zSi29de+E37DR8nyTbQM7YRgHAZriEeFIDIHwiKjh",
+	"23gYkdBGZczhSZdNJn7EKway9QjkZorGBEXYl80gTD34tKhNFke62QxFYGOLcYifPJ5McDgv7ZYG6dhK",
+	"RukGB/HGG+/OKIkB5du7yA4z02JCTkG9v3XDGqXNl/KEwV/LyymmFRI+ZZQTNIl5hCiLkKM2bEr3UG9z",
+	"n9H8dtxqF64f8dEFHh3APikeqNxDyPeQT9G3mEWEozJGPAoZHSFxWKI5ivCosoeweHgaEi4moSf4jItv",
+	"kYtD4FwRNOn5dGQgtUttMYSXBHt2fpJWyST15pCQZr3dJS3S8fq9boN0ei3Scx3iDJ1et+mQbqM7dLtD",
+	"r07Mft3sOmbX62Gz1fC6jlVaS6ApjiISion+H6v0p1nt4+rwy49O665cLY+++9OfTvjzO4+8SuWfVul/",
+	"l1ZRTwy9mHaCzzzjSFwGm9OxhgZFdEQ+R5gCbxd3QUg4oRFsDQNxhvxoFZ1R2bZKVmyaTdf34CepillZ",
+	"JdtAdtUJ4YeYr13Zg/c4CW9IiLDrkmnEEfGh0yELJ2LsgtkqPisYxwLvXVzCet/xnEbPabkecZq4QxzS",
+	"6mOTuEPSabUauN91idnptJtO3+2a/Tbudvv9ZgPXG57Z8Lz237OE76b4W1xwUgfL65PwT8GT9hAOZnjO",
+	"kVgMxKjkf+WEX1QkT10kyknj0/dPF8HXt5PL209fz65PPlw2Pvut72++Hs3eDmDK6RQn+PYNoaNoXNqt",
+	"N01jYcr/6x/V//vlR92oN3p3q2Z4RqJwPhA8fHmG58Rl1OMoYmiG/Si9OqNw7tNRbuSNdSshtgeOSrsl",
+	"n0bNRskoTXzqTwQHMpMx+TQiIxLCoD58+DCIo7EgrIujFVwSp0/4jCLojaDy2fMD1Om2zUqesPsEh3A6",
+	"cDD53SqNGI6qIxyRGZ5bJQORMGTh71bJp8BWryJ2Tejm+0u2Xka13yr/LKLznViaEE9IpAS/4yEcieKZ",
+	"AQfwJGvwPVQWOwoYoY3YENkjEgnRx66Iv8R3NyTkggTR2OcWnYV+RBDx/IjXkGhOfuDDuadoQsIR8VCz",
+	"OsNzKRlgOo/GghlQMiNhzaIDKrqNxjgSb4n7B2sWBT36HLgXcB1kt8y+LTsSJ4ANEbZoEY9azWoq0BJw",
+	"FOIJzj8jQVCz6F/BLnxBZCmBiwsbT0TbmmuVnph9HA8F91ux0kcJ2+BoGLIJwhQRHAY+bFNJNHFvTsTr",
+	"CFM+IyFHdtNs2TX0geBr+WrZ/rBjlWq1GvBszBH2POIhZ55cFGJppyG79QmvAFsOfB5JEVcT/S+5XFeR",
+	"Or0RVvGyltnv5JhZ2bJ++1n+sCNILdnab1apjH4z0G+Ln1Z+qxQvxmsyX30To2syzxMhwvy6WtfTmOJo",
+	"nE7imszXcob/HZJhabf0j51U8duR3/IdcXTFUMSQ3vgrRasAhyMipL944pBQHCtCI7i9fZpcMbkR101T",
+	"DfZbTMJ5OtoAesmOzyNDHAeRemeZO+NbyZ3rQsJNmXW9kFmfkSlbJccqtXSOxFDy9I05CWs48F1So0Lg",
+	"Kaa0aOLBpBYjOxHt3EldQJ4p4L/72DuTuoz4y2U0IhR+xdNpoK6UnWnInIBM/ucrF1P6kQ5eTFZqJClb",
+	"R5YktFXa1YsG4rtDEI7QhPEICXIKGoi7hpd2/8w0s/6NpJNkNe++CHLxCFNXkGnnpr4D1N5ZJOsO6LP/",
+	"hLd+b8vmeISjmItjJq5fP4L1OJY3n1bx0iM0jqIp393ZyV6ZNY/caPLwHXVpVvWrd5su0KlsQa5P0f6B",
+	"9sTtMMGB2KbEQ+X0IjWQMqUgFiKHefNKTfR9wOgw8N3Hrqy+FGDvctQkTqfebRC318f9ttPqterNtke6",
+	"Pdwye03H9BrEMb1uv2HWW6SJXdxxuk2v32uQYavfMocGmo19d1x4o2pWky5MP12YZDpbrIir33nqpdAN",
+	"cyk6gCYRh6GQcMXgCSzAkdjgj6Q+pkgwmZDiQApniLnQk7eH/AiNMUcOIRQFbDTSJo5kv3jIrL86/Nj6",
+	"0MsQtZ3f7dm2t9vs8s0nIe2AopiS2ylxheQj51m2dRe2gdqmWUFKqaDMI8gh4jqPKb7BfgBmn7Kd+Qte",
+	"acpz8JyFju95hD52KQQ3SayJyImlTUKKldJ+UguJ60+Biad7uJmSOx3KFpQeJi891S52cRAILqunEuUv",
+	"KT0zj4GQC0R8G/PoTOhBri/J8ghCunHIWSg4AMh7ARuhumuSttPFfa8xbJFOz5DiNSw1qNocHusOm7jv",
+	"NkjdaXlt0hmu4hVitChMhrsFscXNU03ffDKKyyk7JGB0BJqktlPAFMXOFh8hFngkFFPdS4ev7JZ8Tt0z",
+	"FlPPhgU5YdFz8dcj1wKEPktKeX2rBOs+FO0K+apANknJ3UrJfaJf2obSlEVV+dJTEPmEIR6748w2NkCg",
+	"NZL7JZSqMTbEr4wSybTTkyBmLk6Dpu5b5vlDn3grZbqMeUkqJ4IjLZrZfY545AeBvh6E8JdxfAhtdoVN",
+	"UV0nqVXlL1FOns6GItbkgrE3QmB/5KbUF5iQZRC5dQnxOKp3ut1uo95BznxhK9YzHPaCMakzbLMVI8aq",
+	"8qWnlhPEDGDDYQSGeXGq/MhIJoURSKSw5y4Ye4vpXMnj/JE0nLBQbHFMUdvUw+FoSkLEwZwleS9wWTfw",
+	"RScZijYyvPQMR0SOkmx1vkMckap+70noyhiaYDpPZrMnTXAIXC/IBhNedSDdO3KSfOG4ZR5ZNRD19E7G",
+	"IAhjuaQ4jsYs9L+Tx/JcMKoJzkBup6DNZdlqPaW87FJb/7Yifrzw6hOxWEdaD2ECGT6KhaxApEB/Q0J/",
+	"OEdl7o8ojuKQGAgHIxb60XhiIJ/zmIQGwrHnE+oSQ9JgXllYqA8fPlQXTZ/rVmvRUqqWbBoyl3CuvcmP",
+	"WTPMr3cau2jok8ATF6ZYI6skVjFRyotVWv21elUocT4Yo4RCy0DGFZqrhyO8I1deKLXpUWykG+IcFgnd",
+	"+CyAkW+zI+QCV9N3n2JLfCBBUJUKqQFio7hTxUwy+0F7ofEIC00dvDCyaVS2F0dlVySzTHbP8sayHexV",
+	"k+9tKeNfUh5PpyyMiPeWeD6+ALI8asUP5KtV0ZRYcHIb7UwD7FO56mJISZ+GEJWQletDtC2v2OSeamfP",
+	"dvIymogRI1jJrY540kIVWqjCq3/FDfaMIztLDlsTQB5/nyM2JaGUhJRHrAY2MdWXGMoAuGexrMMJB8O9",
+	"traL1SVeYhsATmODwV665uFX7bnPi0X8KjxuH7cGp/zN/BV+ffP6st0YNL0XLw+lQU+LOJ0WGPQSiScn",
+	"7/w5qH7G1e9mtX9VFUJPp3VXIPEYpf2AsclzP1DXCfY8X8wKB6ehIEjkE17aHeKAkyWFF8G7aAgvIzZM",
+	"fZ8clUd+NI6dmssmO44f8SqmXtURz/Md+LFz06zULHqE3TEiAZkIOdHnyOY4iNDPn8j3bFTuIfgTpCVD",
+	"+jzE6Ww2UIhnyPcsCl9VasgWndjKM4J4hKmHQw9NlQUdc9JpaR+L7RI/KE92Oq2KbVHxIonQjIUeNxAR",
+	"48HI8UdVQj0fUxT7NOq0DOT4EbJ9W0g/4llk+9LzIf/bsRGOLAqCu9gG8ttGp9O094BdeMRlYigBrFZi",
+	"HSS32I2CuUXt3m+ZYckpL/hNfpTEWAXlB4PR0eBoIP/tDwb779Xv4tP37/fFd0f7B4PB4PeSUbou7baN",
+	"0qS022h3jJKgaGm31DLbpEeavWbH6ZqYtMVemGaWXHdWtNfzJCsmdi2/V+v1eq/VqzdyO7aVdwz8czfd",
+	"tP+z8+VH667y29KHjbvff/+Z/6h593uhqw5mvjj+k8QIP8Z8jIYxdcU3cARXW8+bjfW2cyDv6q4cdcaz",
+	"HXRa2Q463brZ66kTvaYbuXqLPfVQiKnHJnLbiC0asBkJXcwJGpNbA7ljxglFzhwOgDyxzzhyYl8o64tr",
+	"1cnzlbz/JnGf1Tt3xd6Z1ML/Z2kC+0+N25B7Ko1PYc5XIi2baWjKFhzoHSVpzA5yx5iOCIoYsHQwCpQP",
+	"j86PX5wISRpOZbNSQ2dxIOMmLKqucBdTcRGQW3CxCWIR91r63SAAD00JCXctatGqPq/QBRsiWwgKtnTr",
+	"QkwAaEjSNWd7JBBf+hwpPXtPtGBPsVCKuQ1eOy6vT8xdwW7oCN6Mqf8tFnLlZBrNZezaEESKazJ/xi2K",
+	"0NAPwYIriCZb5f4o2xViVA1eMWWhrU2j/LUjWirbUifYRVYJvrRKdkUbuMf4BhwYAcE8QtGMITV4Q85W",
+	"Tt8Q7cCMxazItxgHYhWiMfHDxPklX4RH5IAFgw+JuNRjsWeVKifGBpe0DFGZjZlYWUwZ9V0coFfn707A",
+	"wxyJPqVfBb3195c4JVZX9frLVAwfThOjJNljER4J8VcIwph6crsqiWc/nqOJH1yLHet7pd1H2y/E6SDz",
+	"rItSEbi0++cXQ7rMCv1rWj5SQr34xB+VdktDl7nD7yfNxrevsRN/H4fn+Ps5f+Xtnxwc1A/dg543/zz+",
+	"9DkIh9PR+emR9+pgeMluyMv3+9e3ZyeXrwevzsb97sE30r2d++86x++/uR8HQswXQ6p3O82eqf4t3Rc4",
+	"kY7WiWxKhrrLEH9VPFV6oFAZO7CrZ0IEWD5YoHot8RR47L7xHMJDaj3XPyp51DFootfSA72RdzizqKsj",
+	"77gSQilBQxYEbCZu1gXmIGYJPsBtRjrBt8fyHbj+FZVwGOJ5yShJVqMeiMKY3Oldt6k/dlNZXSp+Z2QI",
+	"r/ije5/X6hHEjN475Qt/QniEJ9OlK8j3SoZ2Pktvv14OQ+9Z6CCZyOr76dgrih1LxF4QUfNXLzp/Oag2",
+	"2h0te8pnn3F09vwA9bq99iJzS4JxBX8Epio4e15BeAKus1qN6LSKr/tVCsQBuAUK6EIRg3A78HpowbiG",
+	"jqNc8KLvKeuwIpB4GOLTtJdhT9n2OOIRC2UUMyfUg6ewe41iKm/+hciXVcF3+cnDmdhAiapd/d9d0KMa",
+	"7U4xHQ41t9lCgBHHXzI4zGWYFwgVQoK2DYQpwtQlYtq5mC2COJ4QIQxIVVOTM3MlozIwP46oEAKEaOTT",
+	"Sg29m3Ik9Pu5EBFZqES/BbEfc7INf2FTeG0jvvRumudIdVNHpegPFhjU4lmGwck+i07poT9SYSB5On98",
+	"d6ZJ12xUhZAMSiobIhwECQMWf+adLwty9B48/p2ETEY0Y6pEtPSl/B5sNIdDt9vyOrjZbJFhp2M67Xar",
+	"4ZGe63qO57X6uE+8ponb9eawXa93W/Um6fWavU677jW97pMe1KMbbUXaTsI+hzDh6rm4f6ENQ3nz5E4T",
+	"XKuqtNvl3aQveUbJuyEYFdftD2heqQJ3xsbP8s0ePiOcRJs+ir35Zo8eKQP43Zc7o0Q0jXVQvtxbJUP9",
+	"wuEqEsMQP0UfYrvIBr4UrNn9QgmMQZzEoltPDkeJWkUHJkvw7XbGIY6wPDG2nJqNoLflLeAmzd/PUkpb",
+	"ix8L01b3vOrzninzx86Zq0nvoSGJ3LG0HsnDMSKqE3uZIr63OcvMiXKr+eTTkM33+Gqa6Y3+QJpRZKud",
+	"roimpCWhWQJNeRQSPBEqHyfSPaOdS8sUDAlWZu8FY/54rgyA0BahnlBVWYjG8QRLI0/W0GE2WvcZMFRP",
+	"K6lSKBImog9MNAn8pswjz7j8sAqCjhZ+hFCDESffYkJdooIOF8Lem9ff+p+jD43b/e7kpDU9q9XNVuOv",
+	"kmYyXPDBZwQYnFpsVE4uS0nAilqLbIPmKiJLzv2IgXCymj+le+m+rfE0h+y+HXUOe7dYV5S0VLtb+oyn",
+	"OISw8DInBNgONMLtyh5i0lw+80OhU4N5HVxAcgPKVuyNlUopP9wtc57nPgk8mHFRYo20sUnHIcUTsods",
+	"nx+SgESCE4DvEaKjvDRjkU0cHoEmHCyGjEhLzNZukKsvGX/Ilx+m0WkW7/uXBAfR+N6ttnDDjYl7veYy",
+	"+bF0Rpf6XcgnEPeIR6aEeoS682dcRmSiss2ubWkEGcNA58WWD+2uS+UQdg3KfhJcWJwkmN2tqo2ibfrS",
+	"FzrJ/BTLKJltKJXeuwu2cjIjPJJ2zS3NHEVbkpLbaPObdWHmepBFUz+mQ7blnHWcQPGJ9sg0YPMJodEz",
+	"rm49/QLYZj27YqhsPQh5CXxpeQbjrkW123EaMjZEZdsNCY7IufzUrshkHo/cqKiFZxz53KJ21iVrL6bn",
+	"ZL+8935Z2skunmLHD/xEA8hN+TRkEXNZgIYEjDs8GyQpfcE8t/4LBz17tOVx/qJ+1nZ2r6rrjvYGli8I",
+	"9bl3273xlc5RCtjo+F4J/Q08JDYl88hxYSyeosAzDhwSXGpOQBB2Q8aBQUZY0WV7929tvf9XJZwVb061",
+	"CbSnSGen3TuQ9ZxF0SHtWxPSSM/Kwj5KlqbwTCrwgG1811QbmXWMIphhVuuvK+w2BoqnoxB7xEMRQyoU",
+	"xF5ljRZXXtGRABu2AUIg5MRkXT7JZegpl5Yfca16jzHPXabi5eyF4DAWEAxhMmOVvPzX2LcfYAF+jEVX",
+	"WnFVp0q7VVOEhldtksK0MbUV0DWZG8rzBiocRDnylaadxGGTZY/KmLWJ+P3/SfnbNIuPpRjuA+7XhG1u",
+	"dH/CwXng7ZnNfcvZHaDjVStwnmyULY1QOi8WBHrI4pliVzBMWDvR1/LZBZlzrVh2/24F2VYZLbPvZqW4",
+	"dIp0w1ZP9ASkAZXQom05RxGbVgNyQ4I07i6bWouR/ZUzaqOQjHwudAHQMgWrjqo+RTam8526vYIjKMa1",
+	"8WaRI79Ub93jWMpfLKvjKvr6372pibkLhOcuD7XOq/bch9CPyNaxTWBMh80lDfQRk1kytbyfWd8PRR7i",
+	"xEcL67AcYHPP3QLJURAntBR/uPai2ZoZLwr+Ob5aRNVXnNE/JEbLDzE5ZdmlcSB1C5XZucjUfuhPpHkj",
+	"+0m6L38sdZfuzyVW9cUoODXgRlO3sy3GZCOfukEsLumyT8ES9W5q78pELDJTCzxkoUVtTiJ7TxqjALtE",
+	"5+yGSA1RQplM48gGfwqhg9Nj1KyZKorEohzPkSWoAlxJtCCpYpWQ54fEjYK5gcYg30MwGtBvUQaXBLyt",
+	"jlg1cxbCIXbJj7uSTjfe1n4pX8pI3IQOWehK4IrposK6z7z5PuQpLBxhGbm0PhoK30pp4tEN8FMSZtJ7",
+	"V8NPrGpGxjbuK2ptPwxxCyfJ3dt3/wH7kQLfeAh8Ri6WKrsmSzReQbOFOSyNaZFGRef9jVZzCkI1Mu5b",
+	"DM7bctaH9kzmvImLm0r7p8okyZpCxSMV6RgGRy6XFo7EGyyEMLjU8hJYQSLdUwfHvmGjpzRyqNWRfsVR",
+	"6oD9O4wd0kufgd9aXksACQsJdsdE5lMS6mXd8mU/QjMso6bF9VjZg2Atn8Y6v2+G/ciGFeYzP3LHoBSl",
+	"JskiQWSF7UXNSg23aFO+JeGInBbjcQzkJQCPIHhGgsl0m/1OZU/fCiGZsBsi5KgJEVx+8WqHoDDJiWXY",
+	"1a54765gLO+mDxBpiScd+mDoFCJMDYHd79qnHqh2OtYwGhNO1Bg5KmM6t1TipfxMQkbJlOMKxCn+RGyK",
+	"fiav/FTyoxg3+onIcEjcCP206M9qtZr7v3gV7kD0E9lwL4rfxGWm2/hdXZfy0Ziqh/MPScp66iHseWl7",
+	"XPzKSSTGIcO+NcyJfFi+uv75fPPiLhaPX5O5bWRGPcGCBtdknoy5vPJWr6i2PBIkbeWayHfJp4HvykFi",
+	"seHhPQPZPoXhRuRWjFdq/KpRV9y3kCvDEY4yfyI2HIr5yZYgxt2nnISRak4sNJDboglFMpGj5cuL59V6",
+	"RzYYU8gS9UhYyQSSgjwDI7ao5rCcTYhECirL8ckwdmRCngJ0DDGxk2k0ryxHVwLeCNg04OKCVQe8Oo3+",
+	"wUu7pRHmCII1BE+F/pdlYBytVxDqZqvX7nbW35NqIE/QjprIj/uMnL7U9JYDzlcB04idJPZRGbar2jFZ",
+	"zSxtg02zhnsZKwDnrGQIFgMeJLEZhcwWg3efBCVDU7goiuBGy+rrbohUqNdv5A0JS61uHrXDplpLK+Tk",
+	"OotnaxOeAlkQnL3fancrhsRnwxzZqzKlCrzxOltq2ZeMIzSDqFPAhvOpCtGU4BWQ+bfStSxhj5ZoppPr",
+	"lpA/qeff+F6MA5RiQaIh9oM4JNxIBKKQyLNPbkiIA4UmMVeMBEcIo2mAXbKxUKFIL1E+FkOzliWNFKbm",
+	"x5p0qymOxuKa8hCgF1UkxpHsKYH+QEtm5F693yggWerLWu7x5cXFKZIPAANcn8TRzpkZWmYhB1CKfIEj",
+	"c8zCCCnQUi0W6VmJdvbS0DyxLWT0fbpZFmMPGr2VPoqN1gzSAxdPmk7AU15SRTtD7/E1py8BetlC0E1P",
+	"zv2e8wzuUdFKUkE2RVQ2HKpkCNg/htxQ4qRBpixKmqoVeKeWO9b5qSuExFP5vUIb7Jv1CvKpTF/IJRA+",
+	"IHbkfqrrHM/FkWX3Fbo8O95DtsdcvoOnfm3i2Qr2bSY4FMQcAUY0UWxIXx3boz0ZD0jLNraCfzG2QtUw",
+	"tsFHMraHRjG2AlYwHp7Rajwku3mTl3KJxJuRQGZuV9Mg+C1xEDbcJEmkgbENEtOS+GKUbqtiQ1dvcAh2",
+	"f7GzFcBZauNYhhnIwhQlODNGFoErDweUAf5YkYptqNz1PzILtI+98wz130raniakPcORNLzAmC5zVDlO",
+	"5iz4AWAvFTuokpjlI6/Rbtf7CqhJeqxktmUcBknmwFRw8AVI19L1sE6Do5dXkxfXrZk59l8eXA8v+7fO",
+	"/sXsj9Pep+t6QL7OZxfT0dfegiDTzKdsNtcYUlorPO+nMR9nbHgPM6VsaSTJB5lvI62uC/+QM5Hgg1tO",
+	"JSQ8DoqsQu8owITHQQTQJtOYj4mXpI37NLmFtrMXqaHGQYHNaCkwTQ5tzYzjIHpAbgOLI5cpeUhcUbm5",
+	"1SBCEBxYkOcyTa9EqeHqVEZtB5HJX1KmgcgxOyRfAW6tMMZ2G3f3NH8dbyx+GfdGoqrEjRnmSI9224jU",
+	"1TKwrd2B9i54MgQdKZshLw4FkxFSQyz1IGLvIhxARCa6pmxG9zLU20UhGQIkvQwiVMtSyQoTuichTOo2",
+	"QRWVbdwfT+ZnMGKKNtoZmbIHRFe5LKbRutzrDMTCauN/oSrgJplNm1lWvST7ZG3CoXzqLnOMVw1d1q+A",
+	"HB9xHgDPTsZ6PGA2W8YqqXDOBwW6wsuGWpqELnrCabSPIvCq3fDG3/q+2MQUnk1dBE/FxreLHtQRjcL5",
+	"BlxVtL1ucrKdLWf46IVZNaJVEbwL0L8GcPLLszdSLeNkNIEMiLFPQhy647nEq6Y3QhpjVHoGPKYRzHXR",
+	"gYAzxXW4QmV1GY2wTwGBrlaz74UYXlSmV3t78oGCVzUIE6w3usXSipTy9tnWoe9JsLNHhj6VOCARk9Ia",
+	"H6NyErYCfFpHtIiTneBAR+PKv0Mcy18bG7KwKdeEb2THvq1pQsFirwyvQLIGi/Y0phE2kGmeBl8M/QjZ",
+	"EQglZcGBaRwEErApnUSmPw0isBRvExWq+hdJ19KE5IsOb3Vhj3xqMMQHjonCcAjjgCwBXDRyd3aiQqmA",
+	"CyMZDwR3CB4N6FGGsjJP8FQcCMFD773O4dvVa/YA3p0BWto4ek3Fk93HinXTq8ebRmStzmFIzu9yJOA2",
+	"vmdc/b7AilZFLKcxOqsHFZIhAfsisinfUUzF3ssVk4DiDjID+4YgJRMk+mJAMBjbIK91eWo7CzlG3fzk",
+	"mhtMbufPumC/ggf/MI3eusleppxnS3eqR9wAhximyCMylYgimgQn1brgxScG5D/7xEsyoIsdpit8pDl/",
+	"Jpxb6cuBw688lVx/A97v5LsZWO9lGo5Cs9AeT7GxZIshm4gGIwbeR/BOyw+hLfFxOSTTALtwS0bMriy7",
+	"TVXnP5EXsmk6GPkcXMxhlB+//BA2DvqJ1CPJm3sJ8KeCZ9E0Vbg56nkxL9HjVHpJC9JA6cpYczti57AR",
+	"BI+N5Rr4dJH/CYHX0B5bjjC3qFWKwphYpR2rBBvDKlWAfFKGtrXHl6MxCyS8jmxKdmJYNNMaMnfq8u19",
+	"+aGNysvta+cxvPG/fkdmxbCoGD+JbFXoSfTjEKH4inPHKKlqgDNOoj1I6xdcSkj4angW9XmC9kE95JFE",
+	"x/LEkHSUDfQANmEFdgTCFWUWlQskPzUkjDDmejARA5e09uOq20HTXBxGRTD4dT+5I2BWkBYquy90Lm5w",
+	"08oTA0dj4QpN/K3rGH2aXybeCNlkqxfy7lTtQFUqSuJJVZu4cIYR26LDZddn4aUjE3S2FjB1pC/xNOBg",
+	"TafVcmVGCckNuyaeNKHE1L9FEz8IfAUmu2fR5AkjAxalohF1OlGCya+eNcTpFrKSRcvq/YUcI/0m90cU",
+	"QoQguAB4cDpACLFMBsiowpmSGBVwXmQCWAH7UG1skTSwSfa8moRCspjRVe4pm8eOrf1TMksL1PLMemTI",
+	"V9s+a2qatf+uN+vpB2GnASkfiY0j550dg5GQe83mLQbDSXEwDeSR0IfETo3tpb58xjMm7F1k8ytbC7cW",
+	"jWkORzAOA013CXpW7ymUOzZcBNeRuJAWvSZz9Uy50RFMMcRuREK+GMhS4lcd+pp9+N7/+umqOveuPrz/",
+	"4F+OP786OfoLggkV2TY1hK8irNxyCqm0IOEvPW0ZXF+L6pqoNmQK2uqc+hEUEcXo8uIACZWgkio+TqKX",
+	"DuMoDolFIUtdlbNpmsjDc47wmGDvqQ4sjG0rYKiHnJuFM1C07fVQCrd/0n/B9u+08q6aDIT0hp6am158",
+	"+errNfs0cE+9N9dvb77i4H0wbhL3yhuTV6f8+2W78y5+UZ9en33C/a+fbmbT1qeG2Rz7zc+fnXorej16",
+	"4857R+YfV+3PB7Pn7Xn3YLYQapFnSL3Omg3dW4EQcD6n7qOdOsXxsSBnAugTckjgkxulDyvbUYDda/6A",
+	"uNlFl9BidMsKU/JFMppnPFPD6+F25W3txMMEnXfd81kgX53KmrNMQNGcgsg0liBJchX0oEvW4jlgS83X",
+	"h9VsVFks72DL2YULzxhsrgf52VbuLoljlExV6WAp7qReYklu8LxFbMoCNgIV5KmitdfsMrm/i3aZocAe",
+	"fCpIBjJ9Gp7yjP+7b0afigW952hp81ZCBaCU1Iege5BoAV60OKNtwop4cgrVM8McuTHEydlwPIRqq0vt",
+	"Qr2YmR8EyAGdSTRW3M2mjtw8ZJtaq2WHbh7b0o9kDCNlVKbyPrWvd9kpI9cmi1AFhCw6lullvTT5S6Fp",
+	"RP4EhIasxmEkIkPj/7Sb1TriTMrOMkDuFb7B59AOwOymRWlAOFGu33xxxCwK6TpM5b5pduv9fqPd6rbM",
+	"fr9+b7INJ24c+tEcTFEqPtl1CecXQuJfcWbxhKBXHy60rAQha0rx3kvTNZ15NhECErxrpeIaj7JLWbY2",
+	"3YB46iuhXxawGMQSpkT+9VwT4dWHi9Ky7CjGJ+uSoiiMoei7xINAZYW5kiSNplgRuws4EUrvqVZ57CBZ",
+	"SKxaDVkgMxlYKITPgwD7Ew6m9V2pNBlC42MB4bYBoqn4gWNPJbzJSr/ifME08rUDJKy/r3zC4B6SlQAV",
+	"oXKDm2Af3EckFDs4DoM1BQiWAVcgkHRweixOa/ZpA2HE59TVSAjguQ+Yi4Oq1EbwdMprFrXogQKpvCZk",
+	"Kp8QWznwXQyaym+JF80n/LcaOpLYzNKKA/kbFk2grA1dPeA3eSZ/E5sLC6ZShYxUxVlGIZ6OIQcnKbTk",
+	"AaqzdBB4JCKh2PE8EhdYMK+hMz0iF3Ji4qk0IEHZeECcAKhOPCJc6PkjEr1hI7sCtRml1CpxaAICqBQy",
+	"dMqXmggwUI7KmRpfkINgUR7hOQr8G4KYuH+X4ATFSxnYohq6GPs0Af0U7N8VQrMrSCQ0mEjXeSXUkwkV",
+	"Gq5alrFL4BxppjzWM44cMsbBEBYLEDc85sa67ECkilAzcfwTICIATpL8pbYQgClPu0UzzlFyC6U1uCqU",
+	"xg0UMDpCUxYEkHQiqKwRvhdjh9UeSrymfNeiVQQxubK67+qA9kz8u6oBrd1V4sRbFCH7/vg7cRyr6CCt",
+	"35DeurL/TmsB1zbVqveA7cO1AM+KLpfsTtB+zpe8onRZWh25ZbZsQwGY2i2zKcd4lobk+kSOTQUmijXh",
+	"/neCyvaLowu0c1PfEbzDhk5DJdxKGJHKHkCWS3ByWW80028duhK7hABP8DlSCFVYVodJYVHYjCIW+iNf",
+	"qOITfE1QGFNbcE5B892dHeAEY8aj3Z7ZM8VZ4rIiYbr9ZCwvZciWkg9XvFGnlC/A8SRG9FK9ZtZMjSCA",
+	"p35pt9SsmbUmIBxHY7i/diRO1Hfx+4hERTgDatoN07TFOQqI3p3iGtKVCwWDhBTNpJYNgF6lIFViMRII",
+	"MgCO+y4DiJKyKsdeabf0gkQv1YgWyvg2THNNtZuCKjc6KKrErjdPe1f4XisKxuhJC4YsOFZtwcBd1HIy",
+	"iR2VRZERJCSKu8oZgATsG0IJ56UUZZ7PeUQmpS/itZ0JiULf5SsX6638XssapyFkcZGYy5QzcpvUH5Fc",
+	"C5XttObPnnaG/W7WzFprxeqoLu5fnbTh3LqU/oFeHr05hVv0SrHiK6m2EO8qYhEOkNbzE+kIAu6zecPi",
+	"IqpZ9B/o4tPp0dq2QJ4loUXXPPSDszh0ye9WaRrzsVW6Q3Wz1RDNp0PlnFzx2BHUBu/OuymhRXeVyygl",
+	"qmRIfoCLLYxwPCJqXIvf1bup+IMLsquWt+eBuuLVFnnqnZnZSpNkBxTuUcVsanM8CVZuVHGYNDhCwugy",
+	"rBN0MZA54ZYywFwL9674pXBjqua2Yxt6kBm2oeXJp2Cvd3f5UuwL+WkZeIhaM6FDAWhHMTdaJOBTr3lO",
+	"Clq13BAyuvn1oaJpAF3CxVReH0m1w13AcMdS5BVkFXKGYVEQbydxEPlVeDMFxZPYdyeDi/PMyRNvx9Ma",
+	"eidU95nPiUXtttm000LWQ+wLoUteUtxIdE6MAoY95OAAU5eEYjhTLmTXyKcjS6b9KHAMeQkvbUN5tT36",
+	"8kohIymO1CVmlBR10jvtaa84GDvsorbZfOR49WqA/3jluLN5IE8wgRMlJM6f+iicQQzMmpv5pi5RU1ff",
+	"ze8oKYJXzW5bqPsmq3+mymANvVO6BKgbkM6lYIM5JH3btkV9bxcV4v9aFJ7dVVqPRT0c4V30w4LwU6u0",
+	"ay2FTlolw1LGHqu0+6NWq93dqW4s+lP1/VOWQPwJWWXiJBVGwmjk75/IzsBqA2QAxKOnSQwAW5l9iS++",
+	"BR+kL3EU6TK4KGKqhV2Fsx2NyWQJZzuJhNH4BSl0MCTlj/0smpuOXnEEn4pH40how9Jd/QbzqAovV48P",
+	"ITheV7HOa7e6P0A5TvtTf0KcTlLYNd8mxMowSvakXgzd6jT/nxmcbN3oUfpBim6d4IWqx/eyPhIilPEM",
+	"ErYcBtBALbBYbWmFkB+MMaBIQN2RTdCqLboAV72X0ALiEJJJhGRKlOLkp3gimEdq7yKHDGWhXzIBTh0S",
+	"Hk+S6AFY64BxkkQVVGoI8rYU/1EbIU9hi5adkM24uJtUDXhoiZPghnCo0GmLMSgMb1stF88km+DIokJM",
+	"mficE09BM3AgrJqoinyQFJYYnYkKDmV9d23AazXUa7IYJKGRJc9D2d5FU5+O7IoyhtbbKLWaUk9qnjSC",
+	"Ri1qH2B3TKoHjEYhC3YRZVWw3CiCf6wOXJcE1f14OCRCjBRP2DU0QKnkaVFVMQT2Ptiq4insRp8riqoQ",
+	"pFBTWE1JnEjAavc9UI73FXWfqS16DiK2rZuGCi2qsq26fkmu9K5Q+i0KYeAOQSOhGMnE/Yz10y4yqqKy",
+	"Q2Y4JLvyU4vqEC/Ro5iMrN/JAXmI70FVU8jdrgYQjAAt84o2wQntm3g5Q472fotFluY4pgUNaSgCmQcS",
+	"kFpmK7UVqI0gugF9PmB0BIcOSyhJ6Hk3FZKyp5eLlUlOr9plyRECI5g8AyoGT10pmZOgNglGw5DwsYYS",
+	"FhtjgfeU5XnJrpo2oDEazAUp8kufpLVfnr0x5DiQLx0zUoYDts0oSR63qPhkYS1hLNkzV0kol7gcVVCr",
+	"QwI2Q/J+dUgBI1Og57uyM3kzJxGdRrYOQ0GRkmLBTup3pUymui6CnBeh0ptb3EuyVtdelskl70sYAOyO",
+	"c+6LP4tyGWQMQi0krj+VUTfkdhowLwEgKnIUJHjy2rsjH02FrI2TWnSs3AL8w+qcyWL4ZB7NQaUasnAC",
+	"wH0FpUNz1bcFgbShN8uYgHuIy2ig6pXLwsoaAKAsgfNS1wzUSgfBTu4gslA6gcxfjZ0Xrv/Of/X889HZ",
+	"xfvzY35Mz9ruwXHn+Hr68Y+DV/0amb/67n04Fg+NnRfB18/iocnz+mfx0MS7+fTxffS58dz8/NEbE/ju",
+	"j5Zo4O2F23j7fTR7+/3T7O1Ls+Y2AupMnpvex1fBZi6edMWW4DDuwVVe3p48npDl29737iH2ApOQN5si",
+	"98ynCpLNYeJyS1Mz7y9QUV9BgQwfKG2qFySlbhQyomrqTdLU4XvoZBuyoDJcsM584RrTztiUF1a2mKwk",
+	"XDrbHHGfcL4vZT93Xzaz1mUVk5x+92cKRppW68mU0HxxUv12clF12R/s5vv1dPap/fW2MXn1YqmEpgL+",
+	"VBrUmKl0M2Vq+YAl/QmaBphKCHUoo+l1nD4Z4h7GPdOpd4ZuC/c6nbbX6JJGh+C206j3SX2I+9hrN702",
+	"rtfb7bbZJY2m0+72AfovU0azmSujWXL6pE6anmm2W06jbfYdt9fpdEzc7vSbuEVaPeKarVa73nUdr1Nv",
+	"eo1mwyXdPml3nE7f9FqlBxXi/EbP4rfh8ZHLjw/Db0fzwz9IGzcZGx/v81b14wj3pr73x/mcv+3Gh50B",
+	"exNckfrN26vg4t0NvTqeYvf5B/PqjwE7fO5FX3G1fv0yHgzyhTgbHVWIc9Xw0opUaSEqIHhxLRk4OHI9",
+	"M2/qOlWbvSiLG/1ZahKnU+82iNvr437bafVa9WbbI90ebpm9pmN6DeKYXrffMOst0sQu7jjdptfvNciw",
+	"1W+ZwwzVFy7HpUnxdYNr5gans7VLGtOQDVG+eZWpDbbJPZSFCrl3NLqw18qxtFaMJavFIRyhhtloV+v1",
+	"aqNxYfZ3G53dllkzTfNztjNdNWx9d1+24jWq8swKc2S29gxEifJIKExCBKwp+HUisa1yesqqntXzO/Cw",
+	"evaEwV9inkvaTIGRmQQBR3Tk01vwSEUMOfB0Rl7MM226Xl7SSQKUFeW/Caq0JGNdb27axwkyCbxSv/8V",
+	"iV8iJB3iyZda97+UwJqIFxr9+1+4YOwtpnM1OP54G9qPXDDKn1/E9s5FzPz55W7JAVbgVclZ3aib2ty0",
+	"sX6lk0EZKbRpwsgXqjAKrBeG1BlsXWrClsJQrpCKTElW/syFCGvDotnSFKDWSK9yDZ0wlMGhEc1RQlar",
+	"HAB38FhLclpeZtGVka/E8mcpYGCrldFeRBNeTTy9yyACjIQjUp0CuqpRcgLGJjs3TXEq0hIpeYjoeqfb",
+	"7TagdPwC9nMKvViI6azCR/NAzZly+DkE5uThHKxy00zxDZY4YSktvAK/QNGG1Mtzk7h5NmOUsGaFpmmP",
+	"ILFdwwksVe1fdypzJ25xXGsM3AkYQuFpy2u++eANISJAZGNax14Cukl1HKBf8IhA2XYM4SI1dIp5Pt74",
+	"GUc2JbeRLe1AQlaHtMcRiRRU+20EzRSdpjc+j2CE9ynw72gwV4AD8txHOIy04cJPUubKoLvLU4bsjGBl",
+	"V1YCE6xQdaYhGfq3q9S8J4QuWNZ7MpPN6D5iOcoyxoPc+CzmQNWE/Ksn+JXFAFi1QqkVPWys3GQxKoqf",
+	"TJdRVlzaRM25h1dKeJAiMV7t/T+T4MIlMS/5ZlnK/nK3zawhNb6Ag7zTp4QN8w6i0t8pePyNHCsjFfAo",
+	"sbbm5p7hVgpOJcesdn6IH3drJYQcGL0N4SLKFinj22xUFgPFygMhWcGcxSEEd0XMoteUzdBsTCBQfM5i",
+	"DdkhblJVnC0N2AeHDhjejNSX/IxbdMmDAiZg7AcqXhCVp4Ij+tEC+9NhmDCUkLgEIinFwU4yGaYQg6Xy",
+	"7MRgGa2sdF9PHy9yqBSGXgqRtKraeiuNNH+SatjKotlIr/uCKgArz+k2p3TVPX+W+gkgFvbJVZ9fasYi",
+	"e1gkeQFTWLr077lQ4BiI+2QaF7CNA5D4tXSSdO4PxelMAiDJrc+jGjr2yGTKInDC2w2zbqs8aQX6JrUH",
+	"z8hGyIgzrrDYoBHigeqQQ5u16AkhHlcxzcqjpWBpQbaKqac03TQcNYwDCCVeOvlyRr8O/yMPf/4+WVpE",
+	"0UlDnsOt6Wlm6Pn2w9vZ54s//JPGUfvz4avJyYvLxruD1ixLT/OR/1J6mik9665J2k4X973GsEU6vUJ6",
+	"ainwr6Bo5sT8vWKPjIda/1IKKfsfwzrluc+F1m4mUu1k0igfyloZLwqTGg5JyDNBPlkWJt1ODiSn+DwL",
+	"1ZPJxLSozptTrTwTCgyY+0EZdQgiOAx8SJdMndfQakXWWLGoSqHJVtQDmQp4PEe+DICYTOOIcAM+SjK5",
+	"0Q0J/aFPuEWTyAi5m57xxIwEtR5YqPF+JKq/Qu6SfVegWYvqoWfcarJDCMDSpd94UvsNxgIny0hBE1Jg",
+	"BQBzADrImyN/hyUe90wMg7yXxExYUQLjcsaiIT3u8i7jbCJrEmgk0D3YbV9VyJtM30hDF0LCdUqkRWFJ",
+	"amggEzBAHU9u1wlWgV7I1vFdKjgAi9szALJa1G6J0ScJO2MWJNGmNZTCoyqBPwFDTWXnkFhUwaWmkRlJ",
+	"PIIKwCm6Uk9jPj5I/A+qT40auBn7h9Pl6BJGmcDcGUuzmIbpFgbAZ7lfJBhGKVPbIzmwf+Zcd+Fx+7g1",
+	"OOVv5q/w65vXl+3GoOm9eHm45LrTwHXb+u4e7V5b47t7kOeNHryIx+HH28Er9vnb4Gxy2jKfj1qX+PgQ",
+	"D0dn5wcf5+/mvSN23nw34XQye+W9r1/Hn/Zpe3T1ouHjd653/BXPuofXgw47fd+fnO6P+GC24Hkzpeft",
+	"l5f0P8ZLCtccC6djTPOnbZBgNI8ZJ/p8ZZMVEqY0xgAW9ZgzRwK5ExzMxWKbpN4cEtKst7ukRTpev9dt",
+	"kE6vRXquQ5yh0+s2HdJtdIdud+jVidmvm13H7Ho9bLYaXtcBtiQHoIswwR7TZZdIhkfIKJ30QdiA6kGJ",
+	"i6XL/uhNCZYt2HvtxrBX7/b69aHX7jQaXm9Imk3XHbrtDum3POw2sEM67brZdhvterfjDEnD6ZrDpoe9",
+	"RttdOOX1/N57NBEetPe6w9fmy5POzaD+tVvvtlvfjiavBi/93hvefttrHHrn9e+9/fb7r5/nHf4tbnwe",
+	"zq5N8/lN+P7VxbfTd4eHrw/5p9vh4Ns5PZ+5Ez46vL1u7y/sPTPZextLy1mw/Lt89r4Ks3q4/rbqwnlH",
+	"SS5eWwgC2QOgFZ0x9rLbP0FC+PPHk90FSepAAjgOFWCfiP8lracY5usYQyrHlBV0/WKeGggtAEijY/8I",
+	"jSprifQERykHV/+gmh9J8IFid489gsiXHNKnaPEI7gHsv0S2DUGGXJbLs0uTQMo/4NgoxJgV1vUNZNv/",
+	"Oq2z3txI65SVT+CF9iYTKaiP8q/SccXKa8CENCBIS1dJNY91Wu7OD9+7W5vZo/eLTg8AcE0WEq+WZrOG",
+	"EJkt2HAVe15IOJex9HlkB7akYaTwC0MWCn3JomV7gm+reER+b9bbTXGJGChpxN5DtnRPSc0n6zCRiQSM",
+	"Eoumjll7Gvo3oPYkgewVI43t9j2FFcroCNlHF3hkr/AeHOggsu1MAsfDE0bJWzjoj3PiKdQdJUMVyXAy",
+	"/UI+kuHCv6SzX9LZKunszigN4yBYt6PE92CQecCeWqdlkzDEVIHfK/VvP56jiR9cJ2rfE2zClYv7oKUZ",
+	"uswdfj9pNr59jZ34+zg8x9/P+Stv/+TgoH7oHvS8+efxp89BOJyOzk+PvFcHw0t2Q16+37++PTu5fD14",
+	"dTbudw++ke7t3H/XOX7/zf04GC0sjamXBmxmi2uTNaQVLol8a73irYlvLKngYg0YjvLrUO87ntPoOS3X",
+	"I04Td4hDWn1sEndIOq1WA/e7LjE7nXbT6btds9/G3W6/32zgesMzG57XXnvInuAE41a90W7iZrM3bONu",
+	"u96s9023h5sNxzMds0s6rjlsN1puszes43ar3zJxs9vx+m6z0247rd6257TgIG0srWl4vGKHgKoP9USe",
+	"1WN9b4qVFLfbfS+LZ7IDbG4odL1lnj/0tWj3y4ObHtgXJAKdMjmwy9LZwzy4hTlG2rbv5QOZnoCP+lJj",
+	"isapY8z31oYUb1aADG7yJeE0Sd8qlEo1IAhAYUnRIB+Bd03mBQF4SMbf7aEp5irpcG0Anjatp9F36A/Z",
+	"GZjOVaUYL3FNk5nQpZSpXlcKSCAhrimb8Ro6lFWsZJyMRcsRmzg8YpTwikR0IsMIsThCMQWsMdunbhB7",
+	"RL0H+dOC0qsiAY9Voan7IwFliS0wsvt8qdAHKtuC3dmQLwyifzIl+c1OYzFcTlUDKQqQU7tiRSBgt7VB",
+	"JY3yYimNyj83DwS8JvNHxAEmt9bjY//E8igk5iU8kYAzyMlFyZ5Q20TnrXp6D4gNkB+jEq6KBpjfQKU8",
+	"bMv60j1/U3yirIGjg7Fz8s55Av3tstDjctFk9G7WFsXnvKYbMPRezny4U99DAGKnY4VrEy9nqlIMJ5MN",
+	"loB4l2ROSgNyUnrZnBSjJOEiF+LPqx65SbDld0sgTOQw5retSQogkkpkZSw6B1HUmX+Ig9bJt+pJfdbY",
+	"H54Q2h59+3hJr/z5RfNjdfrZefvx9ujy67ejb2zf719w9q71af513LgcTM9P2Mt2cPTi8M2H6ITU61X3",
+	"zdnk7TkeALy1EAaEGtKtE9LHjkfquO12e62O2a23u02nZXYapE4IHvbaXQf3+96w03AauN3F2Ky3Pa/Z",
+	"6/TbqfC9Fmo+Ea5yq7UgYzW0yylJ1Yt5xDwfB/raWVyterXRujDNXfjfY1er36hPb5z9b59Pg+7x0Zvn",
+	"ncvTHr9pfLhwr26qr0jv8s3r7s2V9wmHs1Wr1f/wrtn6GB1dkD++7s/M9vvxYaN/9f7187P3c+/T8cHr",
+	"7+39XuPNwO28+ePy9dlz1z3oXZye/jFvvfr+1fz2/vvp0fej0+Hx6OroOu6+JJPupxeHg8xqmW7fbLvN",
+	"uun0idk1h/VOq4l7juc2241ho9cb9ttNz2t0zb7X8ojTwKbXaXjtTsttNpt1p51ZrTXOvE1Wq760WquO",
+	"Uv0pFud1exh9POl3D9+MXh1+Grx+Fx32bi+/TS66ZxO+Hxy9H82rzov4KjpbuThu8K3b+dj98OHEfE97",
+	"r//go8Hkbf2mGY2u9xufxmz89Y9vX7+dV8+vXu933tS92eQs9oJPvjNovpo133nfX7OrD5Or3tH1VcTd",
+	"ww+vzybf97OL02x67V7Xa7st3Og3W6TeaXlu2/EIwY1G3Wu3hqTb7XbdTtPFptlu4rbZwEOXNL0mMc1u",
+	"dnHWqNv3Lk63369L5fKLoQPC17QoBFlx9S2w5GMtN2Cwd+fja9Yw1MfpoYqST6+JbqLdGT8e7cZW4396",
+	"R/ba8Te2d8KJ5T3FI3JfnD4scO2XwlcY0e9mNJSsSV7+/eCg3ZWq0s6PazK/UxZiEhVgwX8IfQilSoVL",
+	"pSzuyowmNWBZtUqKmz5XMuMuCJx2zaIvfa6Dked8D2BkAeNpGoPiYUsEeZ4CFTvYva6hHFSeih2TMDA5",
+	"QReVtYireqzsyaq/EjtYPgNuR59bVHtm1Ssy6CutvwRITapf7XGrIft4WAVrvBgGC6+hlplP0xkU6VWS",
+	"DOLrB9j/n8L2D8tZZExNlkizJGmz2i0N+DXCjtAjAX2I+YGEGJf7MMOrDnAQKFYl66DB/s+1qVhXv9lu",
+	"e612v9skjW6332zXO16v3nU83CH1frtf77u4bjpev+8M68O+2eiTRs/sYsdxsCcRIjKsq3Ef66r3VIb/",
+	"5mxrlVFtYZstWNc2tYu9FGT4m3MU/nonqbkBizxgdBj4sg7Cv4Snyk2uWUAhP12ZBCUeecbzDM5AGxtv",
+	"LJq13kgXoYZNF7sjNbkJNvItZlB7S3oUK3sSYcaPLCoYITCa42H1hFGiuJDO8rSbZiuLQQ2szucophIo",
+	"3zOggpxqQL3LMnxrx4aUZfW7l3As6IHjuYS5spIKlnMWA2Y+8WpokPBQ6DYHQ74qf/thzPCpnKHLDPE/",
+	"U658AuZWwNEe7i+AfowHsMRfjoKncBSsY3AP9BHc8xzYIr+A+VVGxi3YJCENgevasW/B93gK8elQe6Hb",
+	"7HcqmocWcVpUFmxLPaB5D8UTVRcm4WWG9Gt6qFkFjGyIZaBzKcoJ5hwaFl0Q1aDIhhb7lDU/DiCJNIvB",
+	"WkM2jYPAtqgseSq+hUgDmXIBLA9wD2VWW1G8u+asjxT/NomTz8BP/E8R08swOyXricltzElgBU/lmJ44",
+	"wvI+nvxvryU/FTdOHA1CWY4kBuIvefOh8ubfHMXX2ORlVSxDe9b/NbF/wIXX3hhFCb6JHQDieiSPXmCY",
+	"hsrpkjw6GwytReKFwkKojPUj1TEJkgLNkJGVNJK8BMWxJAJqFX1QBUEzYq2Sx5dT3BRQwcJFY1EEkjiX",
+	"lgw5JVkqnnAAM4ZELCmzh6Sme0273EVWyYpNs+mCRO978AexSnamRahUBSKz9JnixCG6K0bgR3qcsicc",
+	"pdQUKsAwFevHmEOBew9B0WjqEgXMhBJCwy0gLzXoMXMrQpRj5l5E5cOj8+MXJ4jLeG3RTKuigIyjOKSy",
+	"GXW9grQI2OpJvjZ8fU0gxB3RNP1KYlPr7O0kfLKGxBYCC4uuvQ6FCbUUoK9/AMXVJhmtJWWNMovGoKzN",
+	"rIZWp4DnUvoKctOiv+mm3tRG8yQmmcX7a6vLCs78337f/z+mg2Vufblry2Kzw7EzxPHHdF55tCSwdYr9",
+	"X7cjtWvrsWCXW1oFG0+7aLms+19i2i8x7anFtA/yBlsppt3j0tkZS4/LWpynazJPCyGjTEgZSliQ0Jwh",
+	"DMir6BQkyLfgBLGhRTNwTRIbVgbPSWh8Ic+kGAS7CCe3eTDDc+iYcIuqWhapIMRr6PliCB3E3hVj31m0",
+	"nC+UoUKyoPSCAg6A8DzZ0TrLpHJTbRQGl6TD56PDfKpswlWdupXAr28UM/bokOTiYC4599ID4iz/Pqi5",
+	"wtTgX1Hp/4Ko9HyS/poorIdkaiytxxNs+X+3VJymc/5uPoiiF6+Cnn/9uXfM+u9vg+eHEWVh9UXLf3N5",
+	"ddi/Gu9Pzl68Ofe+Xn/w9qfNj5+ex3x2ekk67+MrHB+Sz8Ghv9/8eh7hN57/9nAxFae5EJLzaDpuXm5M",
+	"8slNwj2SMvu/DPcLN/yAJgYJSSNDexM1UMnfa8wvkigCNlorQeQgV/KigI6CT9VuSB1OpASIYU+kg4qR",
+	"0YMUuqOOpy/rolYaeXZMKMIOJzSS1qAB+m0YB8FvctOVMZcl45IbmiMbMJjtigLXkb5RvquwhjhYg2Tw",
+	"ykLBKBkx+FNlgxpoXY6pTFzFC2mhaCCHBaadkIjmlYGGpqW92Ej7hn+LsB/8ZtGyLX7R8Sy50lZ2UsVq",
+	"D3EmDUxz2YmyQBBPTgcMZJKKhsLqUNexqkIMJb+ltAbuamVjqYGhy6L2DPvR7yc2JPDLlG9VsWd58GDA",
+	"E4seTwGD88S2qKrMhWIa+UFG/gtDKPhUzlb7lkt5IAuBg8mOTfG3mMhKTjhU9a8DNsqAlwvqqt0iS3dj",
+	"CgYnORv1qZCiWeABqNIot1WzLuu+rcpBZYuMI3sS86ia1DSwd9FQ6LTglRezTIvbrRAr3wCC+Fpx8gPU",
+	"sYsYrI1PY7GFVwiLBlRhkzO2Ve29kYQotSs1NIBDAQUIOcqfmryUuQJ+8PuT5CrINdxGdFzKaVA45YIo",
+	"YxZ4ipHIHahtj6EE0cpYHmGYFk34Rn57Idu0kwXHEWLUJdKVl2B2yC/BYcgZo9LAnd+0sALKzYjIZBrN",
+	"JSItHD89NItG/oSomquwLxLSN9rFJBYnrTjHwjRKEooccjKippAyJvjWn8ST0m5T1pySf5hJJoZPIzIi",
+	"m63BE6eaF+UFg89AMWexNr+v2n9WbJqNDjDr35uVDHO9F0Lol57wL9cTNgbzekpzov/XGBMfme/dbe2/",
+	"/X550ZyOjsanL8/P2dHx/tUIv6mPrsJT/92365uXHq6+f/Xh1Owffgx5f3R7E7/6/rH9NQ5GTdw5vTqe",
+	"fT/o9T71XvzxgY7bx5NxtCj/p/kSj1iDvyYQ1P9r4j4zx+cJayVtsawn7ZN37z51Pj3fn81OqvXq86PP",
+	"rXef226r/fr75atG++TFcHZ8+PHV5/OP1897199aV4OTj1X++h1/dR0ffT75ehN32pfTF/TS//B88vLb",
+	"H5eNxuGsMH41VetW8Eo4kdgP1FLKpAt/gfVeaMD0DZhvY5H5ajHzF2TiL8jEX5CJG0Im3ndsW8mxBUfq",
+	"5vk1b9hoE3uL0pGeKrJTqC9bBHa+A5XtvzG0cxPH1tuYR2dJ+bt/WSIRGyFXSPPVePqEuBGF9iGojPXk",
+	"eNeUyKoFAGQQiiUQO5uTKCku6MtSYQshLKhd2UOYzlXsvYuprA4N9hFoR+p7sqSrKhktFMeiGieGRRmM",
+	"CAfBHGG0HzChbQ+h5JYtM9l4GsWvyo+npfoheJ8EPrnR1ZhloWqJfJgrlhSBZUZatBK13aLyhWccyT4T",
+	"95a2DMCM0orQqn2fiuHzzEgyAGz2NIVgtgGk1aJlW+Et2hVVsV0ryQlWN5vRVTSyfXo+p64N0zekBqxQ",
+	"DcXmMFT1baWgL05RrkQ6xTIFH9owp/Cr+CL5SMUoxjY3hEo/YTzStj5Frgkq2xMW6vq0bhxVVGSVnJdF",
+	"9ZLm9kbA2FTbrfQUiyw859r+U3pE+M8voervF6q+GLqMRDNTIoK0TWxiB5tDYpr9Vh879a7jtupdp9nx",
+	"HLftOm2z1W50e23TJHXsmJ7bJyZxSb0+7Pc6Tskoyd0EiHiwpqXBYDA6GhwN5L/9wWD/vfpdfPr+/b74",
+	"7mj/YDAY/C4oWtptG6VJabfR7hgljsU1UGqZbdIjzV6z43RNTNpiCQNZ36+9RVgL7Na/CCh3zUb+5UD8",
+	"d3YgGr+saL+saL+saL+saP+FVrRfppP/KNNJWijtKYugLUtk7wevDwaD/RdHR8f7g/cvBu8Hg7Mz83Iw",
+	"eP9+8GY0OPrjeDAYvBcfr5TIvK7T6zTcXn2IPZc0XdgEoCckXEGoHckffxPw/5ctZcHV6O+pSvmMI+57",
+	"iXVJKtL/3taa/34IdwnOn7OGhEoPLa4LryuVrwrnOboh4Xw9CqWhgoF9OpL3WewHUdWnyMZ0vlOH6ASP",
+	"qPyvFBESbAqqxVoh+OR5UkX9cfpHMkeNHi6auTNKFA4JncvOqWbwSUnzeoIiDv1Kl/yPJYzSBcxITekf",
+	"yRckglWC7hSq5ao+5EVzP5SiUfKk50V94UEBjkTCSD6PyG20akjJ1XXvlBYGr9AuJD1DNhEquqCNwlgP",
+	"iforEreK7EPGcuTnVATkjj0PTIAJfRrb8C74uaoqNIS2Uzajajfr4MP/qNrOPDkSyXFWnyye6J0flN/t",
+	"/FCEvCswxxYw9gXU1tWArHnoXsofDN0r1+xE91iEZJoZmZqNgTCC8EEoES2DWnJjbRQOU2+qdWNdHVPT",
+	"1/8yoTX1gtCaVbVwT2Mn8PmYcGRTvqPGYtfQeW5qMsYtCXBRoYZcYVBZVIa4uThAHhn61AcWDxUN85mQ",
+	"gkSePxySUIb16WctKsvdYt0w8XLjkUUWIfCthmx10m0kMz+xSl5lwxT5xVa/VOu2WAomw+gScF9OCLLl",
+	"FC9VYxUwqVo0MwFfFwHR2SQ2gA7KPWLnKsVSDyzIxEOBf00sCkb8NIdzRaZnrr0ViZ7nGlX4wRbb/wA+",
+	"/pfz7i25NRD5rzA6/rpT19yp2yQ8qmOxKu0x4UeKRc8wT6qcJSzmYQWdfy3h37KEmYXLL9i/cwbqr4TS",
+	"p6r5BSuO8IKItVbCzGCrF/vqz8jI5xFEVFN05DXa7XpfJU0ANgRkPcz8IIByY3k8D50apN3XEvvDh0QH",
+	"j4T+DfHSIHaoDm0rWPdjT8kWOnTbohroPco2pWrmLcG+21ncd9ui5ZCo2oYelBsDrAw0JSSEIAKoXj1X",
+	"nyalqFX9NGcui1KHjEVilHvIBtjpBO0vYteEaviS2hKcPJIEdUhSWkJMRGJtTEPGhjbiYzbjQg5O8FF0",
+	"JABkpQBthLjk+NTjWdf5rmxSr0taj7s8Ff9Vnxvo7PkB6pnNRsVADuak04rDAKkEEotOsSdUfgOxG2X3",
+	"vLx4Xu0hZx4RXW2ZEzQUMnrgU8LRV+Yr0mDEfToKiEXFN2hIiIfK5q050NXUKENRiP1AiL3JI7swe9u2",
+	"aBbUO1nXm7pFJe4Kjj2fUJco4BX1KdA//1GC/J3/WCGM6w+hS4tWkV3UvC2BYjwyDdh8IuMWYHGRfs6A",
+	"GIsRiY7pkNkWRbDpwohDohFFtn7QlhnBHrlBEr/8GYfC4tnp2pW9zFAyc1LjgP2kt4IcRzZqQmcLCSpn",
+	"G1qghGoshlUWa5asv2q52UAhnsEekwteVpgzdtKSLXHRcuPNUVaPWH2onkflmPq3aOIHga8yhSoy5eLy",
+	"4gCJG110A7sk+4yB7E+fPn2qvn1bPTy8ePly9+3b3fPz2mQy+Wyj8it8g8+BQT3jMEpKZugQR6SsOq/U",
+	"InZ8/u4crvZyRQEK6YRzHZKjqJg95ZoLQSgS8Sxq8zFutDtlKwc9nzRxTea7CKzsaDpmlFilio3KcPzx",
+	"1K9NvMr92zz/jWVRaM+y6BaFICyLrqpEkez4fZ8mVj1ZDp9HbArZL3gqOIaHgBdJfhwqpq/fuCbzRNtU",
+	"+VfYBVu+ATxJP6d3P5rga8CSUm2yEEH5xfRkoZjL6C8c6SaNhMWJ5tKtpAZKZQVHGB+5jUjaqyKn5KjJ",
+	"az5HWuiTaAcxj5BD9J0xjIFPAu6QiitqmsjDc25RPIYSkQmyEYKK+ntCm84cCYU3DcFQoE77nma4FlX7",
+	"CPJiJEKA1sZNG0WMyclqAuXL/MvbyKLqjUbDRmXbwV41Ye/icpQ4TYK0EqJLUwGdpYtnUZxe0n4qzev1",
+	"TWFu5Z2dNzyodDl5anwO0E566ybws6jMZfnfKJxDliAOJ2JhK4JcsG/ynen9Izdh1kRxwjzF5ri4lAUl",
+	"9KsW1Xc5Ktsts2lXdsFqzaXQoZGi/BDpS7rIMHAAcC5KwniMcSApW1HvdjrNvgw4MqEEMRNC200vvnz1",
+	"9Zp9Grin3pvrtzdfcfA+GDeJe+WNyatT/v2y3XkXv6hPr88+4f7XTzezaetTw2yO/ebnz069Fb0evXHn",
+	"vSPzj6v254PZ8/a8ezB7RKWYzTV5SZy/MoRoFfHAZ7Y2lOip6uZsS42VJmgyz+nIq07Vw1Tm/x46aZ4h",
+	"aJXS6Jde+v+IXqrvI6EqqJ1wTeZZrVQroUtqaVKDelXxijNyw65JXimkbLabA6fUmqMdwtOeLWQAUOny",
+	"aqJ6cBmLMC0LnVyyz5XaSi0KXSa4iwvyZKKpcqR9+EYKPWnrOHI3wP6E7+Viqf0oaUsBLso8/ozGqziP",
+	"RccsEHIzj/BcSSJiEteETJHWfMX4ykulzmoWFTSUbEiMcuhTHOwiIBV4KpCiWjIVha2Qradh0RX0IjgM",
+	"fDFRTXoQ0gBeKUOdZ1yJA+UldRqqDGItnkC7IRPapo29iU9tJCt6i8aRH0lcKUznUnbTr2UXIkkBBxD7",
+	"XPFyLMQa6Vf0PSmOlSWchJQ5VKFyCZCgp5yKbRJwQeItMJ5ZeiF6FckjcvNm5ZH/7HtVzABWOQn8aZpb",
+	"gfJtdo8Yekf+gpwp4LVwEhJOW8xlVxTFGGQlGPX4rk6jEPpZavYT52bqSyeeAUALcpsLaR/WxsgceTSg",
+	"c0AOlv6FiHj6YOpy/HBkdY9ZK5n0oYpHxBUmmKq00RW25tMljo7pfIbnhgTTBXsfR5QQT2u14FFU1r/U",
+	"WjnIMQKto6wsefHfc4Kf+KT+OqDFxRzuO533R3ckpvR8XMfaTfK0hZoTQz1UahZzVFIFDNkhOCThII7G",
+	"pd0/v9x9SSa6OJuXBAfR2IAj7lPCuYEmJAp9l8vEMj4lrmBBJBiCSAOxaj6VsR0q3EyXEgaZqABr5kz7",
+	"BXyiWo2pBOuWCWx6H0kZCMISIhbiEck0Dr6FgrYLKk7vaXRrQLCRGLIpjtaCi0TipGc6klBga4t4j0I8",
+	"HRuAdaTTQGHU01gGlyipMQFmS9rW2TsFcDxpNmZByKGECw38G4LOIWC0ei7mfHQDWJ7ZFaBuIf0Tg5Re",
+	"6JGCIVdCZtaHIbmykLLAtrM8i+SorI0vkldZOEflzcJRKrXFotS8dPfl7v8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

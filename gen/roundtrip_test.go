@@ -24,7 +24,7 @@ const head = "9282547fdc028996472d8efa0bff078f26286e5aa46c488ced4a0a059d2be4c9"
 
 func (s stubServer) GetInfo(context.Context, gen.GetInfoRequestObject) (gen.GetInfoResponseObject, error) {
 	return gen.GetInfo200JSONResponse{
-		NodeId: "node-1", Version: "test", LogId: "L1", Capabilities: []string{"sync"},
+		NodeId: "node-1", Version: "test", LogId: "L1", Audience: "goat-gateway", Capabilities: []string{"sync"},
 		Limits: gen.Limits{MaxBodyBytes: 1 << 24, MaxCommitBytes: 1 << 20, MaxCommitsPerRequest: 1000, MaxPageLimit: 1000, MaxWaitSeconds: 30, MaxFilterBits: 1 << 26},
 	}, nil
 }
@@ -50,6 +50,19 @@ func (s stubServer) PatchItem(_ context.Context, req gen.PatchItemRequestObject)
 		Body:    gen.Item{Key: req.Key, Schema: "task/2", Data: data, Head: head, Ts: 1763800260000},
 		Headers: gen.PatchItem200ResponseHeaders{ETag: `"` + head + `"`},
 	}, nil
+}
+
+const sessionID = "s_6nKoWz9jY_-yd_WQWiUhZJNE"
+
+func (s stubServer) RevokeSession(_ context.Context, req gen.RevokeSessionRequestObject) (gen.RevokeSessionResponseObject, error) {
+	if req.Id != sessionID {
+		return gen.RevokeSession404ApplicationProblemPlusJSONResponse{NotFoundApplicationProblemPlusJSONResponse: gen.NotFoundApplicationProblemPlusJSONResponse{
+			Type: gen.ProblemTypeNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no session " + req.Id,
+		}}, nil
+	}
+	revoked := int64(1763800300000)
+	return gen.RevokeSession200JSONResponse{Id: req.Id, Owner: "alice", PublicKey: "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
+		Expires: 1766392000000, Revoked: &revoked}, nil
 }
 
 func (s stubServer) GetLog(context.Context, gen.GetLogRequestObject) (gen.GetLogResponseObject, error) {
@@ -147,6 +160,30 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 		}
 		if got, want := resp.JSON200.Data["done"], true; got != want {
 			t.Fatalf("done=%v, want %v", got, want)
+		}
+	})
+	t.Run("RevokeSession", func(t *testing.T) {
+		resp, err := client.RevokeSessionWithResponse(ctx, sessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.JSON200 == nil || resp.JSON200.Revoked == nil {
+			t.Fatalf("status %d, body %s", resp.StatusCode(), resp.Body)
+		}
+		if got, want := *resp.JSON200.Revoked, int64(1763800300000); got != want {
+			t.Fatalf("revoked=%d, want %d", got, want)
+		}
+	})
+	t.Run("RevokeUnknownSession", func(t *testing.T) {
+		resp, err := client.RevokeSessionWithResponse(ctx, "s_unknown")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ApplicationproblemJSON404 == nil {
+			t.Fatalf("status %d, body %s", resp.StatusCode(), resp.Body)
+		}
+		if got, want := resp.ApplicationproblemJSON404.Type, gen.ProblemTypeNotFound; got != want {
+			t.Fatalf("type=%s, want %s", got, want)
 		}
 	})
 	t.Run("GetLogMustReconcile", func(t *testing.T) {

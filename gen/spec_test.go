@@ -91,7 +91,7 @@ func TestSpec_Loads(t *testing.T) {
 	if got, want := doc.OpenAPI, "3.0.3"; got != want {
 		t.Fatalf("openapi=%q, want %q (3.0.3 is what oapi-codegen and kin-openapi both support fully)", got, want)
 	}
-	if got, want := len(operations(doc)), 22; got != want {
+	if got, want := len(operations(doc)), 24; got != want {
 		t.Fatalf("operations=%d, want %d (DESIGN section 10); update this test when the surface grows", got, want)
 	}
 }
@@ -491,7 +491,13 @@ func TestSpec_RejectsMalformedRequests(t *testing.T) {
 		{name: "FilterKTooLarge", method: "POST", target: "/v1/repos/r/sync", contentType: "application/json", body: `{"count":0,"digest":"` + strings.Repeat("0", 64) + `","filter":{"m":64,"k":33,"salt":"0011223344556677","bits":"AAAAAAAAAAA="}}`, wantErr: true},
 		{name: "FilterBitsNotBase64", method: "POST", target: "/v1/repos/r/sync", contentType: "application/json", body: `{"count":0,"digest":"` + strings.Repeat("0", 64) + `","filter":{"m":64,"k":3,"salt":"0011223344556677","bits":"AAAA_AAAAAA="}}`, wantErr: true},
 		{name: "FilterMTooLarge", method: "POST", target: "/v1/repos/r/sync", contentType: "application/json", body: `{"count":0,"digest":"` + strings.Repeat("0", 64) + `","filter":{"m":67108865,"k":3,"salt":"0011223344556677","bits":"AAAAAAAAAAA="}}`, wantErr: true},
-		{name: "SessionKeyPadded", method: "POST", target: "/v1/sessions", contentType: "application/json", body: `{"publicKey":"` + strings.Repeat("A", 42) + `=","proof":"` + strings.Repeat("A", 86) + `"}`, wantErr: true},
+		{name: "SessionValid", method: "POST", target: "/v1/sessions", contentType: "application/json", body: `{"publicKey":"` + strings.Repeat("A", 43) + `","expires":1766392000000,"proof":"` + strings.Repeat("A", 86) + `"}`},
+		{name: "SessionKeyPadded", method: "POST", target: "/v1/sessions", contentType: "application/json", body: `{"publicKey":"` + strings.Repeat("A", 42) + `=","expires":1766392000000,"proof":"` + strings.Repeat("A", 86) + `"}`, wantErr: true},
+		{name: "SessionWithoutExpires", method: "POST", target: "/v1/sessions", contentType: "application/json", body: `{"publicKey":"` + strings.Repeat("A", 43) + `","proof":"` + strings.Repeat("A", 86) + `"}`, wantErr: true},
+		{name: "SessionExpiresAsDate", method: "POST", target: "/v1/sessions", contentType: "application/json", body: `{"publicKey":"` + strings.Repeat("A", 43) + `","expires":"2025-12-22T08:26:40.000Z","proof":"` + strings.Repeat("A", 86) + `"}`, wantErr: true},
+		{name: "GetSession", method: "GET", target: "/v1/sessions/s_6nKoWz9jY_-yd_WQWiUhZJNE"},
+		{name: "RevokeSession", method: "DELETE", target: "/v1/sessions/s_6nKoWz9jY_-yd_WQWiUhZJNE"},
+		{name: "SessionIdWithDot", method: "DELETE", target: "/v1/sessions/s.x", wantErr: true},
 		{name: "SchemaFieldUnknownType", method: "PUT", target: "/v1/schemas/task/3", contentType: "application/json", body: `{"fields":{"title":{"type":"str"}}}`, wantErr: true},
 		{name: "SchemaVersionZero", method: "PUT", target: "/v1/schemas/task/0", contentType: "application/json", body: `{"fields":{}}`, wantErr: true},
 	}
