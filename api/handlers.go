@@ -464,7 +464,11 @@ func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMe
 		at = append(at, i)
 	}
 	if len(batch) > 0 {
-		res, err := r.Append(ctx, batch)
+		verify := h.s.verifyFromClient
+		if principalFrom(ctx).Node {
+			verify = h.s.verifyReplicated
+		}
+		res, err := r.AppendVerified(ctx, batch, verify)
 		if err != nil {
 			return nil, err
 		}

@@ -35,6 +35,34 @@ func (s *Server) verifyFromClient(v storage.View, c *core.Commit, data map[strin
 	return s.validate(c.Schema, data)
 }
 
+// verifyReplicated checks a commit that another node replicates (over
+// NATS, node-to-node sync, or a push by a node principal): it must verify
+// against a session valid at its ts, but is not authorized against the
+// rules again (its author's rights were checked where it entered), so a
+// revoked session's earlier commits keep replicating.
+func (s *Server) verifyReplicated(v storage.View, c *core.Commit, data map[string]any) error {
+	if c.IsMerge() {
+		return merge.Verify(v, s.reg, c)
+	}
+	if err := auth.VerifyReplicatedCommit(c, s.sessions); err != nil {
+		return err
+	}
+	return s.validate(c.Schema, data)
+}
+
+// IngestReplicated appends commits that another node replicated, creating
+// the repository if needed. System repositories are ingested in an order
+// that lets sessions arrive before the commits they sign: callers send
+// sys.sessions first.
+func (s *Server) IngestReplicated(ctx context.Context, repo string, commits []*core.Commit) ([]storage.Result, error) {
+	r, release, err := s.store.Ensure(repo)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return r.AppendVerified(ctx, commits, s.verifyReplicated)
+}
+
 func (s *Server) validate(ref string, data map[string]any) error {
 	sc, err := s.reg.Get(ref)
 	if err != nil {
@@ -109,6 +137,25 @@ func (s *Server) onAppend(repo string, recs []storage.Record) {
 	}
 	if strings.HasPrefix(repo, "sys.") {
 		s.sysq.push(repo, recs)
+		if repo == auth.SessionsRepo {
+			s.applySessionsNow(recs)
+		}
+	}
+	if s.cfg.OnAppend != nil {
+		s.cfg.OnAppend(repo, recs)
+	}
+}
+
+// applySessionsNow loads session records that arrive whole (full data, as
+// this node and its peers write them) at once, so a commit signed by a new
+// session can follow it without waiting for sysLoop.
+func (s *Server) applySessionsNow(recs []storage.Record) {
+	for _, rec := range recs {
+		c, err := rec.Commit()
+		if err != nil || c.Data == nil || c.IsMerge() {
+			continue
+		}
+		_ = s.sessions.PutData(c.Key, c.Data)
 	}
 }
 

@@ -68,6 +68,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// IdleTimeout closes idle repositories; default 5 min.
 	IdleTimeout time.Duration
+	// OnAppend, if set, sees every durable append of this node, in node
+	// sequence order (scale-out publishes them). It must not block.
+	OnAppend func(repo string, recs []storage.Record)
 }
 
 func (c *Config) setDefaults() {
