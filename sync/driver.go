@@ -1,0 +1,213 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// Transport is what the driver needs from the network: the two protocol
+// endpoints of one peer. The Go SDK implements it over HTTP, node-to-node
+// sync over its own client; tests over a Server in memory.
+type Transport interface {
+	// Log returns up to limit commits of repo's log after cursor ("" for
+	// the start). A cursor the peer cannot serve is an error wrapping
+	// core.ErrMustReconcile.
+	Log(ctx context.Context, repo, cursor string, limit int) (*LogPage, error)
+	// Sync runs one reconciliation round.
+	Sync(ctx context.Context, repo string, req *Request) (*Response, error)
+}
+
+// LogPage is one page of a log: commits in log order, the cursor after the
+// last of them, and whether more may follow (false at the tail of the log).
+type LogPage struct {
+	Commits []json.RawMessage
+	Next    string
+	More    bool
+}
+
+// Local is the driver's side of a repository: a Set it can also add to.
+type Local interface {
+	Set
+	// Ingest stores commits, given in topological order, skipping those
+	// already present. It stores every commit it can; commits whose
+	// parents are missing are left out and reported by an error wrapping
+	// core.ErrMissingParents, which the driver tolerates (a later round
+	// supplies the parents and the commits again). Any other error stops
+	// the driver.
+	Ingest(ctx context.Context, commits []*core.Commit) error
+}
+
+// Driver runs the client side of the protocol against one Transport:
+// Clone catches up from the log, Heal reconciles. It holds no state between
+// calls and may be shared by goroutines working on different Locals.
+type Driver struct {
+	Transport Transport
+	// Rand supplies filter salts; nil means crypto/rand.
+	Rand io.Reader
+	// Policy sizes the client's filters.
+	Policy FilterPolicy
+	// PageLimit is the number of commits asked per log page; zero means
+	// DefaultPageLimit.
+	PageLimit int
+	// Limit is the limit asked for each sync response; zero means
+	// MaxCommits, the most, since every further round costs a filter.
+	Limit int
+	// PushLimit and PushBytes cap each push (see Client).
+	PushLimit, PushBytes int
+	// MaxRounds bounds the sync rounds of one Heal; zero means
+	// DefaultMaxRounds.
+	MaxRounds int
+}
+
+// Driver defaults.
+const (
+	DefaultPageLimit = MaxCommits // the API's maxPageLimit
+	DefaultMaxRounds = 100
+)
+
+// Stats describes what one Clone or Heal did. Bytes are those of the
+// compact JSON messages as MarshalJSON writes them (for log pages, of the
+// commits only), before any content encoding.
+type Stats struct {
+	Pages         int    // log pages fetched
+	Rounds        int    // sync round trips
+	Pushed        int    // commits sent to the peer
+	Received      int    // commits received from the peer
+	BytesSent     int64  // request bytes of sync rounds
+	BytesReceived int64  // response bytes of sync rounds and commit bytes of log pages
+	Cursor        string // Clone: the cursor to resume from; "" after a fall back to Heal
+	Healed        bool   // Clone: fell back to Heal
+}
+
+func (s *Stats) add(o Stats) {
+	s.Pages += o.Pages
+	s.Rounds += o.Rounds
+	s.Pushed += o.Pushed
+	s.Received += o.Received
+	s.BytesSent += o.BytesSent
+	s.BytesReceived += o.BytesReceived
+}
+
+func (d *Driver) rand() io.Reader {
+	if d.Rand != nil {
+		return d.Rand
+	}
+	return rand.Reader
+}
+
+// Clone pages repo's log into local, starting after cursor ("" for the start
+// of the log), and returns the cursor to resume from in Stats.Cursor. Log
+// pages are cacheable, so a clone costs the peer almost nothing. If the peer
+// refuses the cursor (core.ErrMustReconcile: another node or an older log),
+// or a page cannot be ingested for missing parents (a saved cursor ahead of
+// what local holds), Clone falls back to Heal.
+func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (Stats, error) {
+	var st Stats
+	limit := orDefault(d.PageLimit, DefaultPageLimit)
+	heal := false
+	for {
+		page, err := d.Transport.Log(ctx, repo, cursor, limit)
+		if errors.Is(err, core.ErrMustReconcile) {
+			heal = true
+			break
+		}
+		if err != nil {
+			return st, fmt.Errorf("clone %q: log: %w", repo, err)
+		}
+		st.Pages++
+		commits, n, err := decodeCommits(page.Commits)
+		st.BytesReceived += n
+		if err != nil {
+			return st, fmt.Errorf("clone %q: log page: %w", repo, err)
+		}
+		st.Received += len(commits)
+		if len(commits) > 0 {
+			if err := local.Ingest(ctx, commits); errors.Is(err, core.ErrMissingParents) {
+				heal = true
+			} else if err != nil {
+				return st, fmt.Errorf("clone %q: ingest: %w", repo, err)
+			}
+		}
+		if page.Next != "" {
+			cursor = page.Next
+		}
+		// An empty page is the tail whatever it claims, so a peer cannot
+		// keep the loop spinning without progress.
+		if !page.More || len(commits) == 0 || page.Next == "" {
+			break
+		}
+	}
+	st.Cursor = cursor
+	if heal {
+		hs, err := d.Heal(ctx, local, repo)
+		st.add(hs)
+		st.Healed, st.Cursor = true, ""
+		return st, err
+	}
+	return st, nil
+}
+
+// Heal reconciles local with the peer: a digest round, which is all it
+// costs when already in sync, then rounds with filters until the sets are
+// equal (typically two round trips in all). It fails, wrapping
+// core.ErrConflict, if the sets are still different after MaxRounds (for
+// example because the peer keeps rejecting a pushed commit).
+func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, error) {
+	var st Stats
+	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: orDefault(d.Limit, MaxCommits), PushLimit: d.PushLimit, PushBytes: d.PushBytes}
+	maxRounds := orDefault(d.MaxRounds, DefaultMaxRounds)
+	req := c.Start(local)
+	for {
+		if st.Rounds == maxRounds {
+			return st, fmt.Errorf("heal %q: %w: not in sync after %d rounds", repo, core.ErrConflict, st.Rounds)
+		}
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		resp, err := d.Transport.Sync(ctx, repo, req)
+		if err != nil {
+			return st, fmt.Errorf("heal %q: round %d: %w", repo, st.Rounds+1, err)
+		}
+		st.Rounds++
+		st.Pushed += len(req.Commits)
+		st.BytesSent += int64(req.EncodedLen())
+		st.BytesReceived += int64(resp.EncodedLen())
+		commits, _, err := decodeCommits(resp.Commits)
+		if err != nil {
+			return st, fmt.Errorf("heal %q: round %d: %w", repo, st.Rounds, err)
+		}
+		st.Received += len(commits)
+		if len(commits) > 0 {
+			if err := local.Ingest(ctx, commits); err != nil && !errors.Is(err, core.ErrMissingParents) {
+				return st, fmt.Errorf("heal %q: ingest: %w", repo, err)
+			}
+		}
+		var done bool
+		if req, done, err = c.Next(local, resp); err != nil {
+			return st, fmt.Errorf("heal %q: round %d: %w", repo, st.Rounds, err)
+		} else if done {
+			return st, nil
+		}
+	}
+}
+
+// decodeCommits decodes raw commits strictly and returns their total size.
+func decodeCommits(raw []json.RawMessage) ([]*core.Commit, int64, error) {
+	out := make([]*core.Commit, 0, len(raw))
+	var n int64
+	for i, b := range raw {
+		n += int64(len(b))
+		c, err := core.DecodeCommit(b)
+		if err != nil {
+			return nil, n, fmt.Errorf("commits[%d]: %w", i, err)
+		}
+		out = append(out, c)
+	}
+	return out, n, nil
+}

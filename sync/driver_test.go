@@ -1,0 +1,198 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// fakeTransport is a Transport with function fields.
+type fakeTransport struct {
+	log  func(ctx context.Context, repo, cursor string, limit int) (*LogPage, error)
+	sync func(ctx context.Context, repo string, req *Request) (*Response, error)
+}
+
+func (f *fakeTransport) Log(ctx context.Context, repo, cursor string, limit int) (*LogPage, error) {
+	return f.log(ctx, repo, cursor, limit)
+}
+
+func (f *fakeTransport) Sync(ctx context.Context, repo string, req *Request) (*Response, error) {
+	return f.sync(ctx, repo, req)
+}
+
+// fakeLocal wraps a memSet with an overridable Ingest.
+type fakeLocal struct {
+	*memSet
+	ingest func(ctx context.Context, cs []*core.Commit) error
+}
+
+func (f *fakeLocal) Ingest(ctx context.Context, cs []*core.Commit) error { return f.ingest(ctx, cs) }
+
+func TestDriver_Clone(t *testing.T) {
+	all := makeCommits(t, "s", 1, 25, 3)
+	ctx := context.Background()
+
+	t.Run("FromStart", func(t *testing.T) {
+		server, client := newMemSet(nil, all), newMemSet(nil, nil)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client, logID: LogID{1}}
+		d := &Driver{Transport: mt, PageLimit: 10, Rand: seededRand(2)}
+		st, err := d.Clone(ctx, client, "r", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(all))
+		if got, want := st.Pages, 3; got != want {
+			t.Fatalf("pages=%d, want %d", got, want)
+		}
+		if got, want := st.Received, 25; got != want {
+			t.Fatalf("received=%d, want %d", got, want)
+		}
+		if got, want := st.Cursor, EncodeCursor(LogID{1}, 25); got != want {
+			t.Fatalf("cursor=%q, want %q", got, want)
+		}
+		if st.Healed || st.Rounds != 0 {
+			t.Fatalf("clone from the log healed: %+v", st)
+		}
+	})
+	t.Run("FromSavedCursor", func(t *testing.T) {
+		server, client := newMemSet(nil, all), newMemSet(nil, all[:20])
+		mt := &memTransport{tb: t, server: server, logID: LogID{1}}
+		d := &Driver{Transport: mt, PageLimit: 10}
+		st, err := d.Clone(ctx, client, "r", EncodeCursor(LogID{1}, 20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(all))
+		if got, want := st.Received, 5; got != want {
+			t.Fatalf("received=%d, want %d", got, want)
+		}
+	})
+	t.Run("StaleCursorHeals", func(t *testing.T) {
+		extra := makeCommits(t, "c", 1, 4, 2)
+		server, client := newMemSet(nil, all), newMemSet(nil, append(append([]*core.Commit{}, all[:20]...), extra...))
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client, logID: LogID{1}}
+		d := &Driver{Transport: mt, Rand: seededRand(2)}
+		st, err := d.Clone(ctx, client, "r", EncodeCursor(LogID{2}, 20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(all, extra))
+		if !st.Healed || st.Cursor != "" || st.Rounds == 0 {
+			t.Fatalf("stats=%+v, want a heal and no cursor", st)
+		}
+	})
+	t.Run("MissingParentsHeals", func(t *testing.T) {
+		// The cursor skips commits the client does not have; later pages
+		// need them as parents.
+		server, client := newMemSet(nil, all), newMemSet(nil, nil)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client, logID: LogID{1}}
+		d := &Driver{Transport: mt, Rand: seededRand(2)}
+		st, err := d.Clone(ctx, client, "r", EncodeCursor(LogID{1}, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(all))
+		if !st.Healed {
+			t.Fatalf("stats=%+v, want a heal", st)
+		}
+	})
+	t.Run("EmptyPageEndsLoop", func(t *testing.T) {
+		calls := 0
+		ft := &fakeTransport{log: func(context.Context, string, string, int) (*LogPage, error) {
+			calls++
+			return &LogPage{Next: EncodeCursor(LogID{}, 0), More: true}, nil
+		}}
+		st, err := (&Driver{Transport: ft}).Clone(ctx, newMemSet(nil, nil), "r", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 || st.Pages != 1 {
+			t.Fatalf("calls=%d pages=%d, want 1", calls, st.Pages)
+		}
+	})
+	t.Run("BadCommitFails", func(t *testing.T) {
+		ft := &fakeTransport{log: func(context.Context, string, string, int) (*LogPage, error) {
+			return &LogPage{Commits: []json.RawMessage{[]byte(`{"id":"nope"}`)}}, nil
+		}}
+		if _, err := (&Driver{Transport: ft}).Clone(ctx, newMemSet(nil, nil), "r", ""); !errors.Is(err, core.ErrInvalid) {
+			t.Fatalf("err=%v, want ErrInvalid", err)
+		}
+	})
+	t.Run("TransportErrorFails", func(t *testing.T) {
+		boom := errors.New("boom")
+		ft := &fakeTransport{log: func(context.Context, string, string, int) (*LogPage, error) { return nil, boom }}
+		if _, err := (&Driver{Transport: ft}).Clone(ctx, newMemSet(nil, nil), "r", ""); !errors.Is(err, boom) {
+			t.Fatalf("err=%v, want boom", err)
+		}
+	})
+}
+
+func TestDriver_Heal(t *testing.T) {
+	ctx := context.Background()
+	cOwn := makeCommits(t, "c", 1, 30, 3)
+	sOwn := makeCommits(t, "s", 1, 30, 3)
+
+	t.Run("Converges", func(t *testing.T) {
+		client, server := newMemSet(nil, cOwn), newMemSet(nil, sOwn)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client}
+		st, err := (&Driver{Transport: mt, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(cOwn, sOwn))
+		if got, want := st.Rounds, 2; got != want {
+			t.Fatalf("rounds=%d, want %d", got, want)
+		}
+		if st.Pushed != 30 || st.Received != 30 {
+			t.Fatalf("pushed=%d received=%d, want 30 each", st.Pushed, st.Received)
+		}
+		if st.BytesSent <= 0 || st.BytesReceived <= 0 {
+			t.Fatalf("bytes not counted: %+v", st)
+		}
+	})
+	t.Run("MaxRounds", func(t *testing.T) {
+		// A server that never takes the pushed commits.
+		client, server := newMemSet(nil, cOwn), newMemSet(nil, nil)
+		srv := &Server{Rand: seededRand(1)}
+		ft := &fakeTransport{sync: func(_ context.Context, _ string, req *Request) (*Response, error) {
+			return srv.Answer(server, req)
+		}}
+		st, err := (&Driver{Transport: ft, Rand: seededRand(2), MaxRounds: 5}).Heal(ctx, client, "r")
+		if !errors.Is(err, core.ErrConflict) {
+			t.Fatalf("err=%v, want ErrConflict", err)
+		}
+		if got, want := st.Rounds, 5; got != want {
+			t.Fatalf("rounds=%d, want %d", got, want)
+		}
+	})
+	t.Run("IngestErrorStops", func(t *testing.T) {
+		client, server := newMemSet(nil, nil), newMemSet(nil, sOwn)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server}
+		local := &fakeLocal{memSet: client, ingest: func(context.Context, []*core.Commit) error { return core.ErrSchema }}
+		if _, err := (&Driver{Transport: mt, Rand: seededRand(2)}).Heal(ctx, local, "r"); !errors.Is(err, core.ErrSchema) {
+			t.Fatalf("err=%v, want ErrSchema", err)
+		}
+	})
+	t.Run("InvalidResponseStops", func(t *testing.T) {
+		ft := &fakeTransport{sync: func(context.Context, string, *Request) (*Response, error) {
+			return &Response{Count: -1}, nil
+		}}
+		if _, err := (&Driver{Transport: ft}).Heal(ctx, newMemSet(nil, cOwn), "r"); !errors.Is(err, core.ErrInvalid) {
+			t.Fatalf("err=%v, want ErrInvalid", err)
+		}
+	})
+	t.Run("CanceledContext", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		ft := &fakeTransport{sync: func(context.Context, string, *Request) (*Response, error) {
+			t.Fatal("round after cancel")
+			return nil, nil
+		}}
+		if _, err := (&Driver{Transport: ft}).Heal(cctx, newMemSet(nil, cOwn), "r"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err=%v, want Canceled", err)
+		}
+	})
+}
