@@ -176,8 +176,8 @@ type pending struct {
 	json   []byte // aliases body
 	flags  byte
 	res    Result
-	settle bool     // res is final before the writer sees it
-	same   *pending // a repeat, within one group, of this earlier item
+	settle bool           // res is final before the writer sees it
+	same   *pending       // a repeat, within one group, of this earlier item
 	data   map[string]any // the commit's full value (delta applied), for Verify
 }
 
