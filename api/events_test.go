@@ -263,7 +263,6 @@ func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		},
 	}).DialContext}}
-	var stalled []*http.Response
 	for i := 0; i < 10; i++ {
 		req, _ := http.NewRequest("GET", n.url+"/v1/events?repo=r", nil)
 		req.Header.Set("Authorization", "Bearer "+alice.token)
@@ -271,8 +270,7 @@ func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stalled = append(stalled, resp) // never read
-		defer resp.Body.Close()
+		defer resp.Body.Close() // never read
 	}
 	healthy := n.subscribe(t, alice.token, "repo=r")
 	healthy.waitReady(t)
