@@ -17,12 +17,11 @@ import (
 // Response compression, negotiated from Accept-Encoding.
 //
 // Which coding: the client's q-values decide; among equally acceptable
-// codings the server prefers zstd, then br, then gzip for dynamic bodies
-// (zstd compresses our JSON about as well as brotli-4 at five times the
-// speed), and br first for bodies marked cacheable-forever
-// (Cache-Control: immutable), which are compressed once and then served by
-// caches many times. Levels are in compressionLevels, chosen from
-// BenchmarkCompress on our own payloads (docs/decisions.md).
+// codings the server prefers zstd, then br, then gzip. Levels are in
+// compressionLevels, chosen from BenchmarkCompress on a page of real signed
+// commits (docs/decisions.md): random ids and signatures cap every coder
+// near a 3.5x ratio, so the fastest level of each wins; zstd's fastest
+// level also has the best ratio.
 //
 // What is not compressed: the SSE stream (every event must reach the client
 // at once; a compressor would hold it back), bodies already encoded, HEAD
@@ -38,7 +37,7 @@ const minCompressSize = 1024
 var compressionLevels = struct {
 	gzip, brotli int
 	zstd         zstd.EncoderLevel
-}{gzip: 5, brotli: 4, zstd: zstd.SpeedDefault}
+}{gzip: 1, brotli: 1, zstd: zstd.SpeedFastest}
 
 type coder struct {
 	name string
@@ -62,8 +61,7 @@ var (
 		w, _ := zstd.NewWriter(io.Discard, zstd.WithEncoderLevel(compressionLevels.zstd), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 		return w
 	}}}
-	dynamicOrder   = []*coder{zstdCoder, brotliCoder, gzipCoder}
-	cacheableOrder = []*coder{brotliCoder, zstdCoder, gzipCoder}
+	preference = []*coder{zstdCoder, brotliCoder, gzipCoder}
 )
 
 // acceptedCodings parses Accept-Encoding into coding -> q.
@@ -121,7 +119,7 @@ func compressMiddleware(next http.Handler) http.Handler {
 }
 
 func stripCodingSuffixes(inm string) string {
-	for _, c := range dynamicOrder {
+	for _, c := range preference {
 		inm = strings.ReplaceAll(inm, "-"+c.name+`"`, `"`)
 	}
 	return inm
@@ -186,11 +184,7 @@ func (w *compressWriter) decide(want bool) {
 	h := w.Header()
 	h.Add("Vary", "Accept-Encoding")
 	if want && w.eligible() {
-		order := dynamicOrder
-		if strings.Contains(h.Get("Cache-Control"), "immutable") {
-			order = cacheableOrder
-		}
-		if c := negotiate(w.accepted, order); c != nil {
+		if c := negotiate(w.accepted, preference); c != nil {
 			w.coder = c
 			w.enc = c.pool.Get().(resetWriter)
 			w.enc.Reset(w.ResponseWriter)

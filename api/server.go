@@ -71,6 +71,9 @@ type Config struct {
 	// OnAppend, if set, sees every durable append of this node, in node
 	// sequence order (scale-out publishes them). It must not block.
 	OnAppend func(repo string, recs []storage.Record)
+	// Middleware, if set, wraps the node's HTTP handler (scale-out holds a
+	// write's acknowledgement until the write has left the node).
+	Middleware func(http.Handler) http.Handler
 }
 
 func (c *Config) setDefaults() {
@@ -197,6 +200,9 @@ func Open(cfg Config) (*Server, error) {
 	go func() { defer s.wg.Done(); s.sysLoop(s.ctx) }()
 	s.echo = s.newEcho()
 	s.handler = compressMiddleware(s.echo)
+	if cfg.Middleware != nil {
+		s.handler = cfg.Middleware(s.handler)
+	}
 	if cfg.Dev {
 		s.log.Warn("DEV MODE: every authenticated caller may read and write every repository; never run this in production")
 	}
