@@ -18,10 +18,19 @@ run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its
 	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR) --dev --print-token dev
 
 .PHONY: test
-test: lint check-generated ## everything CI runs: lint, generated-code check, race tests, vectors
+test: lint check-generated check-compose ## everything CI runs: lint, generated-code check, race tests, vectors, cluster
 	$(GO) test -race ./...
 	node tools/vectors/verify-commits.mjs
 	node merge/testdata/verify-merge.mjs
+	$(MAKE) test-cluster
+
+.PHONY: test-cluster
+test-cluster: ## multi-process cluster test: nats-server, nginx and three gateways on loopback
+	$(GO) test -tags cluster -count=1 -v ./tests/cluster/
+
+.PHONY: check-compose
+check-compose: ## validate docker-compose.yml (Debian's docker-compose; no engine needed)
+	docker-compose -f docker-compose.yml config -q
 
 .PHONY: generate
 generate: ## regenerate generated code (gen/, TypeScript types)
@@ -44,7 +53,9 @@ lint: $(REDOCLY) ## gofmt, go vet, staticcheck, OpenAPI lint
 	$(REDOCLY) lint --config tools/openapi-lint/redocly.yaml openapi.yaml
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags cluster ./tests/cluster/
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags cluster ./tests/cluster/
 
 .PHONY: bench
 bench: ## run the benchmarks

@@ -18,6 +18,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/cluster"
 )
 
 // fileConfig is the optional YAML config file (--config). Flags win over
@@ -35,6 +36,14 @@ type fileConfig struct {
 	NoDevIssuer bool `yaml:"noDevIssuer"`
 	// PrintToken prints a dev token for a subject at start (make run).
 	PrintToken string `yaml:"printToken"`
+	// Scale-out (package cluster, docs/scale-out.md).
+	NATSURL         string   `yaml:"natsURL"`
+	Peers           []string `yaml:"peers"`
+	NodeToken       string   `yaml:"nodeToken"`
+	NodeTokenFile   string   `yaml:"nodeTokenFile"`
+	NodeKey         string   `yaml:"nodeKey"`
+	HealInterval    string   `yaml:"healInterval"`
+	ReplicationWait string   `yaml:"replicationWait"`
 }
 
 type issuerConfig struct {
@@ -76,6 +85,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	rules := fs.String("rules", "", "authorization rules YAML file (env GOAT_RULES)")
 	printToken := fs.String("print-token", "", "print a dev token for this subject at start (env GOAT_PRINT_TOKEN)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env GOAT_LOG_LEVEL; default info)")
+	natsURL := fs.String("nats-url", "", "NATS server for live fan-out between nodes, e.g. nats://nats:4222 (env GOAT_NATS_URL; default none: no fan-out)")
+	peers := fs.String("peers", "", "comma-separated base URLs of the other nodes for node-to-node sync; may include this node's own (env GOAT_PEERS)")
+	nodeToken := fs.String("node-token", "", "bearer token with role "+auth.NodeRole+" for calls to peers (env GOAT_NODE_TOKEN; default: minted with the node issuer key)")
+	nodeTokenFile := fs.String("node-token-file", "", "file holding the node token, reread at every use (env GOAT_NODE_TOKEN_FILE)")
+	nodeKey := fs.String("node-key", "", "node issuer key shared by the nodes (env GOAT_NODE_KEY; default KEYS_DIR/"+cluster.NodeKeyFile+", created if absent)")
+	healInterval := fs.String("heal-interval", "", "period of full node-to-node reconciliation (env GOAT_HEAL_INTERVAL; default 30s)")
+	replicationWait := fs.String("replication-wait", "", "how long a write's acknowledgement waits for NATS to hold it; 0 to not wait (env GOAT_REPLICATION_WAIT; default 2s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,6 +146,49 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if !cfg.Dev && cfg.Rules == nil {
 		cfg.Logger.Warn("no --rules and no --dev: every repository is closed to every caller (default deny)")
 	}
+	ccfg := cluster.Config{
+		NATSURL:       pick("nats-url", *natsURL, "GOAT_NATS_URL", fc.NATSURL, ""),
+		NodeToken:     pick("node-token", *nodeToken, "GOAT_NODE_TOKEN", fc.NodeToken, ""),
+		NodeTokenFile: pick("node-token-file", *nodeTokenFile, "GOAT_NODE_TOKEN_FILE", fc.NodeTokenFile, ""),
+		Logger:        cfg.Logger,
+	}
+	for _, p := range strings.Split(pick("peers", *peers, "GOAT_PEERS", strings.Join(fc.Peers, ","), ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			ccfg.Peers = append(ccfg.Peers, p)
+		}
+	}
+	if v := pick("heal-interval", *healInterval, "GOAT_HEAL_INTERVAL", fc.HealInterval, ""); v != "" {
+		if ccfg.HealInterval, err = time.ParseDuration(v); err != nil || ccfg.HealInterval <= 0 {
+			return fmt.Errorf("heal interval %q: want a positive duration such as 30s", v)
+		}
+	}
+	if v := pick("replication-wait", *replicationWait, "GOAT_REPLICATION_WAIT", fc.ReplicationWait, ""); v != "" {
+		if ccfg.ReplicationWait, err = time.ParseDuration(v); err != nil || ccfg.ReplicationWait < 0 {
+			return fmt.Errorf("replication wait %q: want a duration such as 2s, or 0", v)
+		}
+		if ccfg.ReplicationWait == 0 {
+			ccfg.ReplicationWait = -1 // acknowledge without waiting
+		}
+	}
+	clustered := ccfg.NATSURL != "" || len(ccfg.Peers) > 0
+	if clustered && ccfg.NodeToken == "" && ccfg.NodeTokenFile == "" {
+		path := pick("node-key", *nodeKey, "GOAT_NODE_KEY", fc.NodeKey, "")
+		if path == "" {
+			path = filepath.Join(keysDirFor(cfg.DataDir, cfg.KeysDir), cluster.NodeKeyFile)
+		}
+		if ccfg.NodeKey, err = auth.LoadOrCreateKey(path); err != nil {
+			return fmt.Errorf("node issuer key: %w", err)
+		}
+	}
+	node, err := cluster.New(ccfg)
+	if err != nil {
+		return err
+	}
+	if clustered {
+		cfg.OnAppend = node.OnAppend
+		cfg.Middleware = node.Middleware
+		cfg.Issuers = append(cfg.Issuers, node.Issuers()...)
+	}
 	srv, err := api.Open(cfg)
 	if err != nil {
 		return err
@@ -138,6 +197,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	if clustered {
+		// Started once the port is bound, so that the first reconciliation
+		// pass recognizes this node in the peer list; closed before the
+		// storage (defers run last in, first out).
+		if err := node.Start(srv); err != nil {
+			ln.Close()
+			return err
+		}
+		defer node.Close()
 	}
 	url := "http://" + ln.Addr().String()
 	cfg.Logger.Info("listening", "url", url, "data_dir", cfg.DataDir, "dev", cfg.Dev)

@@ -1,0 +1,418 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/goat-gateway/goat-gateway/api"
+	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// waitFor retries cond until it holds, failing the test after 20 s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// natsServer is an embedded NATS server on a loopback port that can be
+// stopped and started again on the same port.
+type natsServer struct {
+	tb   testing.TB
+	port int
+	srv  *server.Server
+}
+
+func startNATS(tb testing.TB) *natsServer {
+	tb.Helper()
+	ns := &natsServer{tb: tb, port: -1}
+	ns.start()
+	tb.Cleanup(ns.stop)
+	return ns
+}
+
+func (ns *natsServer) start() {
+	ns.tb.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: ns.port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+	if err != nil {
+		ns.tb.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		ns.tb.Fatal("nats server not ready")
+	}
+	ns.srv = srv
+	ns.port = srv.Addr().(*net.TCPAddr).Port
+}
+
+func (ns *natsServer) stop() {
+	if ns.srv != nil {
+		ns.srv.Shutdown()
+		ns.srv.WaitForShutdown()
+		ns.srv = nil
+	}
+}
+
+func (ns *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", ns.port) }
+
+// testNode is a gateway with a cluster node, on a loopback port.
+type testNode struct {
+	tb      testing.TB
+	srv     *api.Server
+	node    *Node
+	url     string
+	keysDir string
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// clusterOpts shape startCluster's nodes.
+type clusterOpts struct {
+	nats   string // NATS URL; "" for none
+	peers  bool   // give every node every node's URL (itself included)
+	config func(i int, c *Config)
+}
+
+// startCluster starts n nodes that share one keys directory, as the nodes
+// of a deployment must (root key, dev issuer, node issuer).
+func startCluster(tb testing.TB, n int, o clusterOpts) []*testNode {
+	tb.Helper()
+	keys := tb.TempDir()
+	lns := make([]net.Listener, n)
+	var urls []string
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lns[i] = ln
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	nodes := make([]*testNode, n)
+	for i := range nodes {
+		var peers []string
+		if o.peers {
+			peers = urls
+		}
+		nodes[i] = startNode(tb, keys, lns[i], o.nats, peers, func(c *Config) {
+			if o.config != nil {
+				o.config(i, c)
+			}
+		})
+	}
+	if o.peers {
+		// Tests count what reconciliation moves: let the start-up passes
+		// finish first.
+		waitFor(tb, "start-up reconciliation", func() bool {
+			for _, n := range nodes {
+				if n.node.Stats().HealPasses == 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	return nodes
+}
+
+// startNode starts one node serving on ln with its own data directory.
+func startNode(tb testing.TB, keysDir string, ln net.Listener, natsURL string, peers []string, mod func(*Config)) *testNode {
+	tb.Helper()
+	key, err := LoadNodeKey(keysDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cc := Config{NATSURL: natsURL, Peers: peers, NodeKey: key, HealInterval: time.Hour, ReconnectWait: 50 * time.Millisecond, Logger: testLogger()}
+	if mod != nil {
+		mod(&cc)
+	}
+	node, err := New(cc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := api.Open(api.Config{
+		DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: slog.New(slog.DiscardHandler),
+		OnAppend: node.OnAppend, Middleware: node.Middleware, Issuers: node.Issuers(),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := node.Start(srv); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{tb: tb, srv: srv, node: node, url: "http://" + ln.Addr().String(), keysDir: keysDir, cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- srv.Serve(ctx, ln) }()
+	tb.Cleanup(tn.stop)
+	return tn
+}
+
+func (n *testNode) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	<-n.done
+	n.node.Close()
+	n.srv.Close()
+	n.cancel = nil
+}
+
+// state returns a repository's count and digest on the node; count is -1
+// if the repository does not exist.
+func (n *testNode) state(repo string) (int, [32]byte) {
+	r, release, err := n.srv.Store().Repo(repo)
+	if err != nil {
+		return -1, [32]byte{}
+	}
+	defer release()
+	return r.State()
+}
+
+func (n *testNode) has(repo string, id core.CommitID) bool {
+	r, release, err := n.srv.Store().Repo(repo)
+	if err != nil {
+		return false
+	}
+	defer release()
+	return r.Has(id)
+}
+
+// inSync reports whether every node has repo, with the same commits.
+func inSync(nodes []*testNode, repo string) bool {
+	c0, d0 := nodes[0].state(repo)
+	if c0 < 0 {
+		return false
+	}
+	for _, n := range nodes[1:] {
+		if c, d := n.state(repo); c != c0 || d != d0 {
+			return false
+		}
+	}
+	return true
+}
+
+// do sends a request and returns status and body.
+func do(tb testing.TB, method, url, token string, body []byte) (int, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	st, b, err := doErr(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, b
+}
+
+// httpClient bounds every request of the tests, so that a request the
+// gateway holds fails the test instead of hanging it.
+var httpClient = &http.Client{Timeout: 20 * time.Second}
+
+func doErr(req *http.Request) (int, []byte, error) {
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// writer is a client with a registered session.
+type writer struct {
+	token string
+	priv  ed25519.PrivateKey
+	id    string
+}
+
+func newWriter(tb testing.TB, n *testNode, sub string) writer {
+	tb.Helper()
+	tok, err := n.srv.DevIssuer().Mint(sub, nil, time.Hour, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(nil)
+	w := writer{token: tok, priv: priv, id: auth.SessionID(priv.Public().(ed25519.PublicKey))}
+	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, sub, expires)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
+	if st, b := do(tb, "POST", n.url+"/v1/sessions", tok, body); st != http.StatusCreated {
+		tb.Fatalf("create session: %d %s", st, b)
+	}
+	return w
+}
+
+func (w writer) commit(tb testing.TB, repo, key string, data map[string]any, parents ...core.CommitID) *core.Commit {
+	tb.Helper()
+	c := &core.Commit{Repo: repo, Key: key, Parents: parents, Author: w.id, TS: time.Now().UnixMilli(), Schema: core.AnySchema, Data: data}
+	if err := c.Sign(w.priv); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// push sends commits to a node and fails unless each is accepted.
+func (w writer) push(tb testing.TB, n *testNode, cs ...*core.Commit) {
+	tb.Helper()
+	if err := w.pushErr(n, cs...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// pushErr is push for goroutines other than the test's.
+func (w writer) pushErr(n *testNode, cs ...*core.Commit) error {
+	var b bytes.Buffer
+	b.WriteString(`{"commits":[`)
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		j, _ := c.MarshalJSON()
+		b.Write(j)
+	}
+	b.WriteString("]}")
+	req, _ := http.NewRequest("POST", n.url+"/v1/repos/"+cs[0].Repo+"/commits", &b)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	st, body, err := doErr(req)
+	if err != nil {
+		return err
+	}
+	if st != 200 {
+		return fmt.Errorf("push: %d %s", st, body)
+	}
+	var res struct {
+		Results []struct{ Status, Reason string }
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return err
+	}
+	for _, r := range res.Results {
+		if r.Status != "accepted" && r.Status != "duplicate" {
+			return fmt.Errorf("push: %s: %s", r.Status, r.Reason)
+		}
+	}
+	return nil
+}
+
+func (w writer) createRepo(tb testing.TB, n *testNode, repo string) {
+	tb.Helper()
+	if st, b := do(tb, "PUT", n.url+"/v1/repos/"+repo, w.token, nil); st != 200 && st != 201 {
+		tb.Fatalf("create repo: %d %s", st, b)
+	}
+}
+
+// subscription reads the commit ids of an SSE stream.
+type subscription struct {
+	ids   chan string
+	ready chan struct{}
+}
+
+func subscribe(tb testing.TB, n *testNode, token, repo string) *subscription {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.url+"/v1/events?repo="+repo, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		cancel()
+		tb.Fatalf("events: %d", resp.StatusCode)
+	}
+	s := &subscription{ids: make(chan string, 10000), ready: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var name, data string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				switch name {
+				case "ready":
+					close(s.ready)
+				case "commit":
+					var ev struct {
+						Commit struct{ ID string }
+					}
+					if json.Unmarshal([]byte(data), &ev) == nil {
+						s.ids <- ev.Commit.ID
+					}
+				}
+				name, data = "", ""
+			case strings.HasPrefix(line, "event:"):
+				name = strings.TrimSpace(line[len("event:"):])
+			case strings.HasPrefix(line, "data:"):
+				data = strings.TrimSpace(line[len("data:"):])
+			}
+		}
+	}()
+	tb.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
+	select {
+	case <-s.ready:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no ready event")
+	}
+	return s
+}
+
+// next returns the next commit id, failing after 10 s.
+func (s *subscription) next(tb testing.TB) string {
+	tb.Helper()
+	select {
+	case id := <-s.ids:
+		return id
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no commit event")
+		return ""
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CLUSTER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
