@@ -587,6 +587,9 @@ func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject)
 }
 
 func (h handlers) ListSchemas(ctx context.Context, _ gen.ListSchemasRequestObject) (gen.ListSchemasResponseObject, error) {
+	if !h.s.cfg.Rules.CanRead(principalFrom(ctx), auth.SchemasRepo) {
+		return nil, fmt.Errorf("%w: reading schemas needs a token", core.ErrUnauthenticated)
+	}
 	out := gen.ListSchemas200JSONResponse{Schemas: []gen.ItemSchema{}}
 	for _, sc := range h.s.reg.List() {
 		var is gen.ItemSchema
@@ -606,9 +609,14 @@ func (h handlers) PutSchema(ctx context.Context, req gen.PutSchemaRequestObject)
 			return nil, err
 		}
 	}
-	var body map[string]any
-	if err := json.Unmarshal(rawBody(ctx), &body); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", core.ErrInvalid, err)
+	// Strictly, like every other body: a duplicate key must not pass.
+	parsed, err := core.ParseJSON(rawBody(ctx))
+	if err != nil {
+		return nil, err
+	}
+	body, ok := parsed.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: body: not an object", core.ErrInvalid)
 	}
 	body["ns"], body["version"] = req.Ns, req.Version
 	b, _ := json.Marshal(body)
@@ -651,6 +659,10 @@ func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionReques
 	p := principalFrom(ctx)
 	if !p.Authenticated() {
 		return nil, fmt.Errorf("%w: registering a session needs a token", core.ErrUnauthenticated)
+	}
+	// The generated binding is lenient (duplicate keys, last wins).
+	if _, err := core.ParseJSON(rawBody(ctx)); err != nil {
+		return nil, err
 	}
 	body := req.Body
 	expires := time.UnixMilli(body.Expires).UTC()
