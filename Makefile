@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 GO ?= go
 LISTEN ?= localhost:8080
+TRIALS ?= 20
+FUZZTIME ?= 3s
 DATA_DIR ?= ./data
 
 .PHONY: help
@@ -20,6 +22,7 @@ run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its
 .PHONY: test
 test: lint check-generated check-compose ## everything CI runs: lint, generated-code check, race tests, vectors, cluster
 	$(GO) test -race ./...
+	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 	node tools/vectors/verify-commits.mjs
 	node merge/testdata/verify-merge.mjs
 	$(MAKE) test-cluster
@@ -31,6 +34,14 @@ test-cluster: ## multi-process cluster test: nats-server, nginx and three gatewa
 .PHONY: check-compose
 check-compose: ## validate docker-compose.yml (Debian's docker-compose; no engine needed)
 	docker-compose -f docker-compose.yml config -q
+
+.PHONY: crash-test
+crash-test: build ## SIGKILL the real binary TRIALS times under writes (TRIALS=200 for the full run); nothing acknowledged may be lost
+	$(GO) run ./cmd/goat-crashtest --bin bin/goat-gateway --trials $(TRIALS)
+
+.PHONY: fuzz
+fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
+	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 
 .PHONY: generate
 generate: ## regenerate generated code (gen/, TypeScript types)

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every Fuzz target of the module for a bounded time and prints how many
+# inputs each one executed.
+#
+#   reliability/fuzz.sh                 # FUZZTIME=3s each (make test)
+#   FUZZTIME=2m reliability/fuzz.sh     # longer
+#   reliability/fuzz.sh ./sync/...      # only some packages
+#
+# Go fuzzes one target of one package per `go test` run, so targets run one
+# after the other. A target that finds a failure writes the input to its
+# package's testdata/fuzz/ (commit it: it becomes a regression seed) and the
+# script exits 1 after running the rest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME="${FUZZTIME:-3s}"
+GO="${GO:-go}"
+pkgs=("$@")
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+
+list=$("$GO" test -list '^Fuzz' "${pkgs[@]}" 2>&1)
+status=$?
+targets=()   # "pkg name"
+names=()
+while IFS= read -r line; do
+	case "$line" in
+	Fuzz*) names+=("$line") ;;
+	ok*)
+		pkg=$(awk '{print $2}' <<<"$line")
+		for n in "${names[@]}"; do targets+=("$pkg $n"); done
+		names=()
+		;;
+	*) names=() ;;
+	esac
+done <<<"$list"
+if [ $status -ne 0 ]; then
+	echo "fuzz.sh: listing the targets failed:" >&2
+	grep -v '^Fuzz\|^ok' <<<"$list" >&2
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz.sh: no Fuzz targets found" >&2
+	exit 1
+fi
+
+echo "fuzzing ${#targets[@]} targets for $FUZZTIME each"
+failed=0
+total=0
+for t in "${targets[@]}"; do
+	read -r pkg name <<<"$t"
+	out=$("$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1)
+	rc=$?
+	execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1 | awk '{print $2}')
+	execs=${execs:-0}
+	total=$((total + execs))
+	if [ $rc -eq 0 ]; then
+		printf '%-44s %-24s %10s execs\n' "${pkg#github.com/goat-gateway/goat-gateway/}" "$name" "$execs"
+	else
+		printf '%-44s %-24s %10s execs  FAILED\n' "${pkg#github.com/goat-gateway/goat-gateway/}" "$name" "$execs"
+		echo "$out" | tail -30
+		failed=$((failed + 1))
+	fi
+done
+echo "fuzz: ${#targets[@]} targets, $total execs, $failed failed"
+[ $failed -eq 0 ] && [ $status -eq 0 ]
