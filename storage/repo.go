@@ -699,6 +699,7 @@ func (r *Repo) writeGroup(g *group) ([]string, error) {
 	}
 	recs := make([]Record, len(g.items))
 	var touched []string
+	seen := make(map[string]struct{}, len(g.items))
 	r.mu.Lock()
 	for i, p := range g.items {
 		c := p.c
@@ -719,7 +720,8 @@ func (r *Repo) writeGroup(g *group) ([]string, error) {
 			flags: p.flags, base: base,
 		}, []byte(c.Key), parents)
 		recs[i] = Record{Offset: p.res.Offset, Seq: p.res.Seq, ID: c.ID, Key: c.Key, JSON: p.json}
-		if !slices.Contains(touched, c.Key) {
+		if _, ok := seen[c.Key]; !ok {
+			seen[c.Key] = struct{}{}
 			touched = append(touched, c.Key)
 		}
 	}
