@@ -25,6 +25,7 @@ test: lint check-generated check-compose ## everything CI runs: lint, generated-
 	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 	node tools/vectors/verify-commits.mjs
 	node merge/testdata/verify-merge.mjs
+	npm test --prefix sdk/ts
 	$(MAKE) test-cluster
 
 .PHONY: test-cluster
@@ -43,14 +44,24 @@ crash-test: build ## SIGKILL the real binary TRIALS times under writes (TRIALS=2
 fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
 	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 
+SDKTS_DEPS := sdk/ts/node_modules/.package-lock.json
+$(SDKTS_DEPS): sdk/ts/package-lock.json
+	npm ci --prefix sdk/ts --no-audit --no-fund
+	@touch $@
+
 .PHONY: generate
-generate: ## regenerate generated code (gen/, TypeScript types)
+generate: $(SDKTS_DEPS) ## regenerate generated code (gen/, TypeScript types)
 	$(GO) generate ./...
+	npm run gen --prefix sdk/ts
+
+.PHONY: demo
+demo: $(SDKTS_DEPS) ## the TS SDK's shared todo list on a local dev gateway: http://127.0.0.1:8081/?list=groceries
+	npm run demo --prefix sdk/ts
 
 .PHONY: check-generated
 check-generated: generate ## fail when generated code is stale
-	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
-		git status --porcelain -- gen; git diff --stat -- gen; \
+	@if [ -n "$$(git status --porcelain -- gen sdk/ts/src/gen)" ]; then \
+		git status --porcelain -- gen sdk/ts/src/gen; git diff --stat -- gen sdk/ts/src/gen; \
 		echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
 
 REDOCLY := tools/openapi-lint/node_modules/.bin/redocly
@@ -74,4 +85,4 @@ bench: ## run the benchmarks
 
 .PHONY: clean
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin sdk/ts/dist sdk/ts/.demo-data

@@ -1,0 +1,12 @@
+// Prints the size of the browser bundle: minified, and minified + gzipped
+// (level 9, as CDNs serve it). Run: npm run size (after npm run build).
+import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { bundle } from "./bundle.mjs";
+
+await bundle();
+const min = readFileSync(fileURLToPath(new URL("../dist/browser/goat.min.js", import.meta.url)));
+const gz = gzipSync(min, { level: 9 });
+const kb = (n) => (n / 1024).toFixed(1) + " KiB";
+console.log(`dist/browser/goat.min.js: ${kb(min.length)} minified, ${kb(gz.length)} minified + gzipped (${min.length} / ${gz.length} bytes)`);

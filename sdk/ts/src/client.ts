@@ -1,0 +1,580 @@
+// Goat: the client that owns the replicas, the session key, the one event
+// stream for all open repositories, and the sync loop (DESIGN section 5,
+// client states): clone (log catch-up), live (SSE), heal (digest, then
+// reconciliation) after every (re)connect, after a reset, after a gap and
+// periodically; a long-poll fallback when a proxy buffers the stream; and
+// the offline queue, pushed whenever the gateway is reachable.
+
+import { fromBase64url, fromHex, toBase64url, toHex } from "./bytes.js";
+import { exportSeed, generateKeyPair, keyPairFromSeed, sessionChallenge, sessionId, sign } from "./crypto.js";
+import { GoatError, isCode } from "./errors.js";
+import { GatewayClient, type HTTPOptions } from "./http.js";
+import { localOf, Replica } from "./replica.js";
+import { Registry, type Schema } from "./schema.js";
+import { EventStream } from "./sse.js";
+import { MemoryStore, type Persistence, type StoredSession } from "./store.js";
+import { clone, reconcile, type Transport } from "./sync.js";
+
+/** Connection status. */
+export type Status = "offline" | "connecting" | "live" | "polling" | "closed";
+
+/** Options of Goat.open. */
+export interface GoatOptions extends HTTPOptions {
+  /** Where replicas live (default: MemoryStore). */
+  persistence?: Persistence;
+  /** Schemas the app knows (they are also fetched from the gateway). */
+  schemas?: Schema[];
+  /** Session lifetime in ms (default and maximum 30 days). */
+  sessionTTL?: number;
+  /** ms without `ready` before falling back to long polling (default 10 s). */
+  readyTimeout?: number;
+  /** ms between periodic heals (default 5 minutes). */
+  healInterval?: number;
+  /** Logger for background errors (default: none). */
+  log?: (msg: string, ...args: unknown[]) => void;
+  /** Clock (tests). */
+  now?: () => number;
+}
+
+const day = 24 * 3600 * 1000;
+
+/**
+ * Goat is a connection to one gateway and the local replicas of the
+ * repositories opened through it. Reads and writes on replicas never wait
+ * for the network; the sync loop runs in the background.
+ */
+export class Goat {
+  readonly http: GatewayClient;
+  readonly registry: Registry;
+  private readonly store: Persistence;
+  private readonly replicas = new Map<string, Promise<Replica>>();
+  private readonly opened = new Map<string, Replica>();
+  private readonly dirty = new Set<Replica>();
+  private stream?: EventStream;
+  private session?: StoredSession & { privateKey: CryptoKey };
+  private sessionPromise?: Promise<StoredSession & { privateKey: CryptoKey }>;
+  private registered?: Promise<void>;
+  private statusValue: Status = "connecting";
+  private statusListeners = new Set<(s: Status) => void>();
+  private closedFlag = false;
+  private pushing?: Promise<void>;
+  private pushAgain = false;
+  private healing = new Map<Replica, Promise<void>>();
+  private healAgain = new Set<Replica>();
+  private created = new Map<Replica, Promise<void>>();
+  private streamed = new Set<string>();
+  private rejectListeners = new Set<(repo: string, ids: string[], reason: string) => void>();
+  private polling = new Map<string, AbortController>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private schemaFetch?: Promise<void>;
+  private readonly log: (msg: string, ...args: unknown[]) => void;
+  private readonly now: () => number;
+  private readonly onOnline = () => this.wakeUp();
+  // Browsers keep a stream open for a while after going offline; drop it so
+  // the status says offline now and the stream reconnects when back.
+  private readonly onOffline = () => {
+    this.setStatus("offline");
+    this.stream?.drop();
+  };
+  private idle = new Set<() => void>();
+
+  private constructor(private readonly opts: GoatOptions) {
+    this.http = new GatewayClient(opts);
+    this.registry = new Registry(opts.schemas ?? []);
+    this.store = opts.persistence ?? new MemoryStore();
+    this.log = opts.log ?? (() => {});
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** open creates a client. It does not wait for the network. */
+  static async open(opts: GoatOptions): Promise<Goat> {
+    const g = new Goat(opts);
+    await g.loadSession();
+    g.timers.push(setInterval(() => g.healAll(), opts.healInterval ?? 5 * 60_000));
+    globalThis.addEventListener?.("online", g.onOnline);
+    globalThis.addEventListener?.("offline", g.onOffline);
+    return g;
+  }
+
+  /** status is the connection state. */
+  get status(): Status {
+    return this.statusValue;
+  }
+
+  /** onStatus calls cb on every status change; it returns the unsubscribe function. */
+  onStatus(cb: (s: Status) => void): () => void {
+    this.statusListeners.add(cb);
+    return () => this.statusListeners.delete(cb);
+  }
+
+  private setStatus(s: Status): void {
+    if (this.statusValue === s || this.statusValue === "closed") return;
+    this.statusValue = s;
+    for (const cb of [...this.statusListeners]) cb(s);
+  }
+
+  /** sessionId is the id of the session that signs this client's commits. */
+  get sessionId(): string | undefined {
+    return this.session?.id;
+  }
+
+  /**
+   * repo opens the replica of a repository: local state is loaded before
+   * it resolves, the network catches up in the background. The gateway
+   * creates the repository when it is first opened.
+   */
+  repo(name: string): Promise<Replica> {
+    let p = this.replicas.get(name);
+    if (!p) {
+      p = this.openRepo(name);
+      this.replicas.set(name, p);
+    }
+    return p;
+  }
+
+  private async openRepo(name: string): Promise<Replica> {
+    const r = new Replica(name, {
+      registry: this.registry,
+      persistence: this.store,
+      session: () => this.signingSession(),
+      onLocalCommit: (rep) => this.schedulePush(rep),
+      onGap: (rep) => this.heal(rep),
+      ensureSchemas: (refs) => this.ensureSchemas(refs),
+      now: this.now,
+      log: this.log,
+    });
+    await r.load();
+    this.opened.set(name, r);
+    if (r.unpushedCommits().length) this.dirty.add(r);
+    this.startStream();
+    void this.heal(r); // joins the stream once the gateway has the repository
+    return r;
+  }
+
+  // ---- session --------------------------------------------------------------
+
+  private async loadSession(): Promise<void> {
+    const s = await this.store.loadSession();
+    if (s && s.expires > this.now() + day) {
+      const privateKey = s.privateKey ?? (s.seed ? (await keyPairFromSeed(fromHex(s.seed, 32), true)).privateKey : undefined);
+      if (privateKey) this.session = { ...s, privateKey };
+    }
+  }
+
+  private signingSession(): Promise<StoredSession & { privateKey: CryptoKey }> {
+    if (this.session) return Promise.resolve(this.session);
+    this.sessionPromise ??= (async () => {
+      const kp = await generateKeyPair(this.store.extractableKeys);
+      const ttl = Math.min(this.opts.sessionTTL ?? 30 * day, 30 * day) - 60_000;
+      const s: StoredSession & { privateKey: CryptoKey } = {
+        id: await sessionId(kp.publicKeyBytes),
+        publicKey: toBase64url(kp.publicKeyBytes),
+        privateKey: kp.privateKey,
+        expires: this.now() + ttl,
+        registeredAt: "",
+      };
+      if (this.store.extractableKeys) {
+        const { privateKey: _k, ...rest } = s;
+        await this.store.saveSession({ ...rest, seed: toHex(await exportSeed(kp.privateKey)) });
+      } else await this.store.saveSession(s);
+      this.session = s;
+      this.registered = undefined;
+      return s;
+    })();
+    return this.sessionPromise;
+  }
+
+  /** register makes sure the signing session is registered with the gateway (before any push). */
+  private ensureRegistered(): Promise<void> {
+    this.registered ??= (async () => {
+      const s = await this.signingSession();
+      if (s.registeredAt === this.http.url) return;
+      const info = await this.http.info();
+      const pub = fromBase64url(s.publicKey);
+      const owner = subjectOf(await this.http.token());
+      const proof = await sign(s.privateKey, sessionChallenge(info.audience, owner, pub, s.expires));
+      await this.http.createSession(s.publicKey, s.expires, toBase64url(proof));
+      s.registeredAt = this.http.url;
+      const { privateKey, ...rest } = s;
+      const stored = await this.store.loadSession();
+      await this.store.saveSession(this.store.extractableKeys ? { ...rest, seed: stored?.seed } : { ...rest, privateKey });
+    })().catch((e) => {
+      this.registered = undefined;
+      throw e;
+    });
+    return this.registered;
+  }
+
+  // ---- schemas -------------------------------------------------------------
+
+  private ensureSchemas(refs: string[]): Promise<void> {
+    if (refs.every((r) => this.registry.has(r))) return Promise.resolve();
+    return this.refreshSchemas();
+  }
+
+  /** refreshSchemas loads every schema the gateway knows. */
+  refreshSchemas(): Promise<void> {
+    this.schemaFetch ??= (async () => {
+      try {
+        const list = await this.http.schemas();
+        list.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.version - b.version));
+        let n = 0;
+        for (const s of list) {
+          if (this.registry.has(`${s.ns}/${s.version}`)) continue;
+          try {
+            this.registry.add(s);
+            n++;
+          } catch (e) {
+            this.log("schema %s/%d: %s", s.ns, s.version, (e as Error).message);
+          }
+        }
+        if (n) for (const r of this.opened.values()) r.invalidate();
+      } finally {
+        this.schemaFetch = undefined;
+      }
+    })();
+    return this.schemaFetch;
+  }
+
+  /** publishSchema registers a schema with the gateway (idempotent) and locally. */
+  async publishSchema(s: Schema): Promise<void> {
+    await this.http.putSchema(s);
+    if (!this.registry.has(`${s.ns}/${s.version}`)) this.registry.add(s);
+  }
+
+  // ---- the sync loop ---------------------------------------------------------
+
+  private transport(r: Replica): Transport {
+    return {
+      log: (repo, cursor, limit) => this.http.log(repo, cursor, limit),
+      sync: async (repo, req) => {
+        const resp = await this.http.sync(repo, req);
+        this.handleRejections(r, resp.results ?? []);
+        return resp;
+      },
+    };
+  }
+
+  // A commit the gateway refuses for a reason that will not change (schema,
+  // authorization, signature) is dropped locally, with what was built on
+  // it; otherwise every heal would push it again and never get in sync.
+  // Missing parents and unavailability are transient and retried.
+  private handleRejections(r: Replica, results: { id: string; status: string; reason?: string; problemType?: string }[]): void {
+    if (results.some((x) => x.status === "rejected" && /unauthenticated/.test(x.problemType ?? "")) && this.session) {
+      // The gateway does not know the session (a new data directory behind
+      // the same URL): register it again; the commits are pushed again.
+      this.session.registeredAt = "";
+      this.registered = undefined;
+    }
+    const final = results.filter((x) => x.status === "rejected" && !/missing-parents|unavailable|rate-limited|internal|unauthenticated/.test(x.problemType ?? ""));
+    if (final.length === 0) return;
+    for (const x of final) this.log("%s: commit %s rejected: %s", r.name, x.id, x.reason);
+    const dropped = r.reject(final.map((x) => x.id));
+    if (dropped.length) this.rejectListeners.forEach((cb) => cb(r.name, dropped, final[0].reason ?? ""));
+  }
+
+  /** onReject calls cb when the gateway refuses local commits for good (they are dropped locally). */
+  onReject(cb: (repo: string, ids: string[], reason: string) => void): () => void {
+    this.rejectListeners.add(cb);
+    return () => this.rejectListeners.delete(cb);
+  }
+
+  private startStream(): void {
+    if (this.stream || this.closedFlag) return;
+    this.stream = new EventStream(
+      this.http,
+      [],
+      {
+        onReady: () => {
+          this.setStatus("live");
+          this.healAll();
+        },
+        onDown: (e) => {
+          if (this.closedFlag || this.statusValue === "polling") return;
+          const offline = unreachable(e) || globalThis.navigator?.onLine === false;
+          this.setStatus(offline ? "offline" : "connecting");
+        },
+        onFallback: () => this.fallBackToPolling(),
+        onEvent: (name, data) => this.onEvent(name, data),
+      },
+      { readyTimeout: this.opts.readyTimeout },
+    );
+    this.stream.start();
+  }
+
+  private onEvent(name: string, data: unknown): void {
+    const d = data as { repo?: string; commit?: unknown; ids?: string[] };
+    const r = d.repo ? this.opened.get(d.repo) : undefined;
+    switch (name) {
+      case "commit":
+        if (r) void r.ingest([d.commit]).catch((e) => this.log("ingest: %s", (e as Error).message));
+        break;
+      case "commits":
+        if (r && d.ids) void this.fetchCommits(r, d.ids);
+        break;
+      case "reset":
+        if (r) this.heal(r);
+        break;
+    }
+  }
+
+  private async fetchCommits(r: Replica, ids: string[]): Promise<void> {
+    try {
+      const cs = [];
+      for (const id of ids) if (!r.get_(id)) cs.push(await this.http.getCommit(r.name, id));
+      await r.ingest(cs);
+    } catch (e) {
+      this.log("fetch commits: %s", (e as Error).message);
+      this.heal(r);
+    }
+  }
+
+  private fallBackToPolling(): void {
+    if (this.statusValue === "polling" || this.closedFlag) return;
+    this.log("no ready event in time: a proxy buffers the stream; long polling instead");
+    this.setStatus("polling");
+    const s = this.stream;
+    this.stream = undefined;
+    void s?.close();
+    // Repos opened from now on are polled too.
+    this.startStream = () => {
+      for (const r of this.opened.values()) this.poll(r);
+    };
+    this.startStream();
+    this.healAll();
+  }
+
+  private poll(r: Replica): void {
+    if (this.polling.has(r.name) || this.closedFlag) return;
+    const ac = new AbortController();
+    this.polling.set(r.name, ac);
+    void (async () => {
+      let cursor = "";
+      let backoff = 500;
+      while (!ac.signal.aborted) {
+        try {
+          if (!cursor) {
+            await this.heal(r);
+            cursor = (await this.http.getRepo(r.name)).cursor;
+          }
+          const page = await this.http.log(r.name, cursor, 1000, 25, ac.signal);
+          if (page.commits.length) await r.ingest(page.commits);
+          cursor = page.next || cursor;
+          backoff = 500;
+          this.setStatus("polling");
+        } catch (e) {
+          if (ac.signal.aborted) return;
+          if (isCode(e, "must-reconcile")) cursor = "";
+          else {
+            this.log("poll %s: %s", r.name, (e as Error).message);
+            await new Promise((res) => setTimeout(res, backoff));
+            backoff = Math.min(backoff * 2, 5000);
+          }
+        }
+      }
+    })();
+  }
+
+  private wakeUp(): void {
+    this.stream?.reconnectNow();
+    this.healAll();
+  }
+
+  private healAll(): void {
+    for (const r of this.opened.values()) this.heal(r);
+  }
+
+  /**
+   * heal brings one replica in sync with the gateway: catch up from the log
+   * (clone from the saved cursor, which falls back to reconciliation),
+   * then reconcile, which also pushes the offline queue. One heal per
+   * replica at a time; a request during one runs another after it.
+   */
+  private heal(r: Replica): Promise<void> {
+    const running = this.healing.get(r);
+    if (running) {
+      this.healAgain.add(r);
+      return running;
+    }
+    const p = (async () => {
+      for (let attempt = 0; !this.closedFlag; attempt++) {
+        this.healAgain.delete(r);
+        try {
+          await this.ensureRegistered();
+          await this.ensureRepo(r);
+          const local = localOf(r);
+          if (r.digest().count === 0 || r.cursor) {
+            const st = await clone(this.transport(r), local, r.name, r.cursor);
+            r.setCursor(st.cursor);
+          }
+          await r.flush();
+          await this.pushNow(r);
+          const before = r.unpushedCommits().map((c) => c.id);
+          await reconcile(this.transport(r), local, r.name);
+          r.acknowledge(before); // the gateway now holds everything local held
+          // In sync: the tail cursor of a repository state equal to ours is
+          // where the next start can resume paging the log.
+          const info = await this.http.getRepo(r.name);
+          if (r.digest().equals(info.count, info.digest)) r.setCursor(info.cursor);
+          this.joinStream(r);
+          if (this.statusValue === "offline" || this.statusValue === "connecting") this.setStatus(this.stream ? "connecting" : "polling");
+          if (!this.healAgain.has(r)) break;
+        } catch (e) {
+          this.log("heal %s: %s", r.name, (e as Error).message);
+          if (unreachable(e)) this.setStatus("offline");
+          // The next (re)connect or the periodic timer heals again; a
+          // transient failure is retried a few times here.
+          if (attempt >= 2 || unreachable(e)) break;
+          await new Promise((res) => setTimeout(res, 500 * (attempt + 1)));
+        }
+      }
+    })().finally(() => {
+      this.healing.delete(r);
+      this.notifyIdle();
+    });
+    this.healing.set(r, p);
+    return p;
+  }
+
+  // joinStream adds a repository to the event stream once the gateway has
+  // it: the stream answers 404 as a whole if any repository is missing or
+  // unreadable, so one bad name must not keep the others from going live.
+  private joinStream(r: Replica): void {
+    if (this.streamed.has(r.name)) return;
+    this.streamed.add(r.name);
+    this.stream?.setRepos([...this.streamed]);
+  }
+
+  // ensureRepo creates the repository at the gateway once per replica (PUT
+  // is idempotent); a caller that may not create it may still write to it.
+  private ensureRepo(r: Replica): Promise<void> {
+    let p = this.created.get(r);
+    if (!p) {
+      p = this.http.createRepo(r.name).then(
+        () => {},
+        (e) => {
+          if (isCode(e, "forbidden")) return;
+          this.created.delete(r);
+          throw e;
+        },
+      );
+      this.created.set(r, p);
+    }
+    return p;
+  }
+
+  private schedulePush(r: Replica): void {
+    this.dirty.add(r);
+    if (this.pushing) {
+      this.pushAgain = true;
+      return;
+    }
+    this.pushing = (async () => {
+      do {
+        this.pushAgain = false;
+        for (const rep of [...this.dirty]) {
+          this.dirty.delete(rep);
+          try {
+            await this.pushNow(rep);
+          } catch (e) {
+            this.log("push %s: %s", rep.name, (e as Error).message);
+            if (unreachable(e)) this.setStatus("offline");
+            // Left in the offline queue; the next heal pushes it.
+          }
+        }
+      } while (this.pushAgain && !this.closedFlag);
+    })().finally(() => {
+      this.pushing = undefined;
+      this.notifyIdle();
+    });
+  }
+
+  private async pushNow(r: Replica): Promise<void> {
+    const cs = r.unpushedCommits();
+    if (cs.length === 0) return;
+    await this.ensureRegistered();
+    await this.ensureRepo(r);
+    for (let i = 0; i < cs.length; i += 1000) {
+      const batch = cs.slice(i, i + 1000);
+      const results = await this.http.push(r.name, batch);
+      r.acknowledge(results.filter((x) => x.status !== "rejected").map((x) => x.id));
+      this.handleRejections(r, results);
+    }
+  }
+
+  /**
+   * synced resolves once every open replica (or the one named) has no local
+   * commit waiting to be pushed and a heal has confirmed it equals the
+   * gateway. It rejects if that is not reached within timeout ms.
+   */
+  async synced(repo?: string, timeout = 30_000): Promise<void> {
+    const deadline = this.now() + timeout;
+    for (;;) {
+      const reps = repo ? [await this.repo(repo)] : [...this.opened.values()];
+      for (const r of reps) await r.flush();
+      let ok = true;
+      for (const r of reps) {
+        if (r.pendingCount > 0 || this.healing.has(r)) {
+          ok = false;
+          if (!this.healing.has(r)) void this.heal(r);
+          continue;
+        }
+        try {
+          const d = r.digest();
+          const resp = await this.http.sync(r.name, { count: d.count, digest: d.hex(), limit: 1 });
+          if (!resp.inSync) {
+            ok = false;
+            this.heal(r);
+          }
+        } catch {
+          ok = false;
+        }
+      }
+      if (ok) return;
+      if (this.now() > deadline) throw new GoatError("conflict", `not in sync after ${timeout} ms`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, 200);
+        this.idle.add(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+  }
+
+  private notifyIdle(): void {
+    const fs = [...this.idle];
+    this.idle.clear();
+    for (const f of fs) f();
+  }
+
+  /** close stops the sync loop and closes the persistence. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.setStatus("closed");
+    this.statusValue = "closed";
+    globalThis.removeEventListener?.("online", this.onOnline);
+    globalThis.removeEventListener?.("offline", this.onOffline);
+    for (const t of this.timers) clearInterval(t);
+    for (const ac of this.polling.values()) ac.abort();
+    await this.stream?.close();
+    await Promise.allSettled([...this.healing.values(), this.pushing]);
+    for (const r of this.opened.values()) await r.flush();
+    await this.store.close();
+  }
+}
+
+/** subjectOf reads a JWT's sub claim (the session owner), without verifying it: the gateway does. */
+export function subjectOf(token: string): string {
+  const part = token.split(".")[1];
+  if (!part) throw new GoatError("unauthenticated", "token is not a JWT");
+  const json = new TextDecoder().decode(fromBase64url(part.replace(/=+$/, "")));
+  const sub = (JSON.parse(json) as { sub?: unknown }).sub;
+  if (typeof sub !== "string") throw new GoatError("unauthenticated", "token has no sub");
+  return sub;
+}
+
+// unreachable: the gateway cannot be reached now (no network, or a proxy
+// answering for a gateway that is down).
+const unreachable = (e: unknown): boolean => isCode(e, "network") || isCode(e, "unavailable");

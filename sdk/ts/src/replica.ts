@@ -1,0 +1,545 @@
+// A local replica of one repository: the commit graph, each item's heads
+// and value, the set digest, local writes and live queries.
+//
+// Reads and writes are synchronous on local state. A write shows at once
+// (it is held as a pending value) and is sealed (hashed and signed with
+// WebCrypto, which is asynchronous) in write order right after; the sealed
+// commit joins the graph and the offline queue (RepoMeta.unpushed), which
+// the client pushes whenever it is online. The parents of a write are the
+// heads the writer saw, so concurrent edits merge 3-way exactly as on the
+// Go side. Values of items with several heads are the deterministic merge
+// of those heads (merge.ts); the gateway writes the merge commit itself and
+// it arrives like any other commit.
+
+import { decodeCommit, isDeleted, isMerge, parseSchemaRef, signCommit, validKey, compareCommits, type Commit, type UnsealedCommit } from "./commit.js";
+import { encode } from "./delta.js";
+import { Digest } from "./digest.js";
+import { GoatError } from "./errors.js";
+import { canonicalize, clone, compareStrings, equalJSON, isObject, type JSONObject } from "./json.js";
+import { planMerge, valueOf, verifyMerge, type Graph } from "./merge.js";
+import { AnySchema, validate, withDefaults, type Registry, type Schema } from "./schema.js";
+import type { Local } from "./sync.js";
+import { emptyMeta, type Persistence, type RepoMeta } from "./store.js";
+
+/** An item as readers see it. */
+export interface Item<T extends JSONObject = JSONObject> {
+  key: string;
+  /** The value, upgraded to the newest schema version known, with defaults filled in. */
+  value: T;
+  /** The schema the value is at. */
+  schema: string;
+  /** The item's head commit ids (more than one while a merge is pending); empty for a write not sealed yet. */
+  heads: string[];
+  /** Largest ts among the heads (or the pending write's). */
+  ts: number;
+  deleted: boolean;
+  /** True while the latest local write is not acknowledged by the gateway. */
+  pending: boolean;
+}
+
+/** What a replica needs from its client. */
+export interface ReplicaContext {
+  registry: Registry;
+  persistence: Persistence;
+  /** The signing session (id and private key). */
+  session(): Promise<{ id: string; privateKey: CryptoKey }>;
+  /** Called after a local commit is sealed, so the client can push. */
+  onLocalCommit(repo: Replica): void;
+  /** Called when ingesting found commits with missing parents (a heal is due). */
+  onGap(repo: Replica): void;
+  /** Loads unknown schemas (from the gateway) before values of that schema are read. */
+  ensureSchemas(refs: string[]): Promise<void>;
+  now(): number;
+  log(msg: string, ...args: unknown[]): void;
+}
+
+interface KeyState {
+  heads: string[];
+  cached?: { value: JSONObject; schema: string; ts: number } | null;
+}
+
+interface PendingWrite {
+  key: string;
+  schema: string;
+  data: JSONObject;
+  ts: number;
+  parents: string[];
+  after?: PendingWrite;
+  commit?: Commit;
+  error?: unknown;
+}
+
+/** A live query. */
+export interface Query<T extends JSONObject = JSONObject> {
+  /** Keep items this returns true for (deleted items are never listed). */
+  where?: (item: Item<T>) => boolean;
+  /** Order (default: by key). */
+  sort?: (a: Item<T>, b: Item<T>) => number;
+}
+
+/** Replica is one repository's local state. Get one from Goat.repo(). */
+export class Replica {
+  private commits = new Map<string, Commit>();
+  private order: string[] = [];
+  private keyState = new Map<string, KeyState>();
+  private dig = new Digest();
+  private meta: RepoMeta = emptyMeta();
+  private unpushed = new Set<string>();
+  private pendingByKey = new Map<string, PendingWrite>();
+  private sealing: Promise<void> = Promise.resolve();
+  private listeners = new Set<(keys: Set<string>) => void>();
+  private changed = new Set<string>();
+  private notifyScheduled = false;
+  private persistQueue: Promise<void> = Promise.resolve();
+  private ingesting: Promise<void> = Promise.resolve();
+  private readonly graph: Graph = (id) => this.commits.get(id);
+
+  /** @internal */
+  constructor(readonly name: string, private readonly ctx: ReplicaContext) {}
+
+  /** @internal load restores the saved state (trusted: it was verified when first stored). */
+  async load(): Promise<void> {
+    const { commits, meta } = await this.ctx.persistence.load(this.name);
+    const refs = new Set<string>();
+    for (const c of commits) refs.add(c.schema);
+    // Not awaited: a reload must show local state before the network
+    // answers; values are recomputed (invalidate) when schemas arrive.
+    void this.ctx.ensureSchemas([...refs]).catch(() => {});
+    const rejected = new Set(meta.rejected ?? []);
+    for (const c of topological(commits)) if (!this.commits.has(c.id) && !rejected.has(c.id)) this.addToGraph(c);
+    this.meta = meta;
+    this.unpushed = new Set(meta.unpushed.filter((id) => this.commits.has(id)));
+    for (const k of this.keyState.keys()) this.changed.add(k);
+    this.scheduleNotify();
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  /** get returns an item's value, or undefined if it does not exist or is deleted. */
+  get<T extends JSONObject = JSONObject>(key: string): T | undefined {
+    const it = this.item<T>(key);
+    return it && !it.deleted ? it.value : undefined;
+  }
+
+  /** item returns an item with its metadata (deleted items too), or undefined. */
+  item<T extends JSONObject = JSONObject>(key: string): Item<T> | undefined {
+    const p = this.pendingByKey.get(key);
+    if (p) {
+      const ks = this.keyState.get(key);
+      return this.view(key, p.data, p.schema, p.ts, ks?.heads ?? [], true) as Item<T>;
+    }
+    const ks = this.keyState.get(key);
+    if (!ks) return undefined;
+    const v = this.value(key, ks);
+    if (!v) return undefined;
+    return this.view(key, v.value, v.schema, v.ts, ks.heads, ks.heads.some((h) => this.unpushed.has(h))) as Item<T>;
+  }
+
+  private view(key: string, data: JSONObject, schema: string, ts: number, heads: string[], pending: boolean): Item {
+    const latest = this.ctx.registry.latest(parseSchemaRef(schema).ns);
+    let value = data, at = schema;
+    if (latest && this.ctx.registry.has(schema) && latest.version > parseSchemaRef(schema).version) {
+      value = this.ctx.registry.upgrade(data, schema, `${latest.ns}/${latest.version}`);
+      at = `${latest.ns}/${latest.version}`;
+    }
+    if (this.ctx.registry.has(at)) value = withDefaults(this.ctx.registry.get(at), value);
+    return { key, value: clone(value), schema: at, heads: [...heads], ts, deleted: isDeleted(value), pending };
+  }
+
+  private value(key: string, ks: KeyState): { value: JSONObject; schema: string; ts: number } | null {
+    if (ks.cached !== undefined) return ks.cached;
+    let r: KeyState["cached"] = null;
+    try {
+      if (ks.heads.length === 1) {
+        const c = this.commits.get(ks.heads[0])!;
+        r = { value: valueOf(this.graph, c), schema: c.schema, ts: c.ts };
+      } else if (ks.heads.length > 1) {
+        const p = planMerge(this.graph, this.ctx.registry, this.name, key, ks.heads);
+        r = { value: p.data, schema: p.schema, ts: p.ts };
+      }
+    } catch (e) {
+      // An unknown schema (not loaded yet) or a bad delta: fall back to the
+      // newest head's own value rather than hiding the item.
+      this.ctx.log("value of %s/%s: %s", this.name, key, (e as Error).message);
+      const newest = ks.heads.map((h) => this.commits.get(h)!).sort(compareCommits).pop();
+      if (newest?.data) r = { value: newest.data, schema: newest.schema, ts: newest.ts };
+    }
+    ks.cached = r;
+    return r;
+  }
+
+  /** keys returns the keys of items that exist (not deleted), sorted. */
+  keys(): string[] {
+    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
+    return [...all].filter((k) => this.item(k)?.deleted === false).sort(compareStrings);
+  }
+
+  /** items returns the items that exist, by key, optionally filtered and sorted. */
+  items<T extends JSONObject = JSONObject>(q: Query<T> = {}): Item<T>[] {
+    const out: Item<T>[] = [];
+    for (const k of this.keys()) {
+      const it = this.item<T>(k)!;
+      if (!q.where || q.where(it)) out.push(it);
+    }
+    return q.sort ? out.sort(q.sort) : out;
+  }
+
+  // ---- writes -------------------------------------------------------------
+
+  /**
+   * put writes an item's whole value (validated against schema, default
+   * any/1). It is visible to reads at once and sealed, stored and pushed in
+   * the background; `await replica.flush()` waits for the sealing.
+   */
+  put(key: string, value: JSONObject, schema?: string): void {
+    if (!validKey(key)) throw new GoatError("invalid", `item key ${JSON.stringify(key)} must match ^[A-Za-z0-9._~:@-]{1,200}$`);
+    if (!isObject(value)) throw new GoatError("invalid", "value must be a JSON object");
+    const cur = this.item(key);
+    const ref = schema ?? cur?.schema ?? AnySchema;
+    const s: Schema = this.ctx.registry.get(ref);
+    const data = clone(value);
+    canonicalize(data); // refuses what is not JSON, now rather than when sealing
+    validate(s, data);
+    if (cur && !this.pendingByKey.has(key) && cur.heads.length === 1) {
+      const c = this.commits.get(cur.heads[0])!;
+      if (c.schema === ref && equalJSON(valueOf(this.graph, c), data)) return; // nothing changes
+    }
+    const prev = this.pendingByKey.get(key);
+    if (prev && prev.schema === ref && equalJSON(prev.data, data)) return; // the same write again
+    const w: PendingWrite = {
+      key,
+      schema: ref,
+      data,
+      ts: Math.max(this.ctx.now(), prev?.ts ?? 0),
+      parents: prev ? [] : [...(this.keyState.get(key)?.heads ?? [])].sort(compareStrings),
+      after: prev,
+    };
+    this.pendingByKey.set(key, w);
+    this.markChanged(key);
+    this.sealing = this.sealing.then(() => this.seal(w));
+  }
+
+  /** update writes fn(current value) (current is {} for a new item). */
+  update(key: string, fn: (cur: JSONObject) => JSONObject, schema?: string): void {
+    this.put(key, fn(clone(this.get(key) ?? {})), schema);
+  }
+
+  /** delete writes a tombstone: the current value with isDeleted: true. */
+  delete(key: string): void {
+    const cur = this.item(key);
+    if (!cur || cur.deleted) return;
+    this.put(key, { ...cur.value, isDeleted: true }, cur.schema);
+  }
+
+  /** flush resolves when every write made so far is sealed and stored locally. */
+  async flush(): Promise<void> {
+    await this.sealing;
+    await this.persistQueue;
+  }
+
+  private async seal(w: PendingWrite): Promise<void> {
+    try {
+      const parentsOf = (x: PendingWrite): string[] => (x.after ? (x.after.commit ? [x.after.commit.id] : parentsOf(x.after)) : x.parents);
+      const parents = parentsOf(w);
+      const session = await this.ctx.session();
+      const s = this.ctx.registry.get(w.schema);
+      let base: Commit | undefined;
+      if (parents.length === 1) {
+        const p = this.commits.get(parents[0]);
+        base = p?.data ? p : p?.delta ? this.commits.get(p.delta.base) : undefined;
+        if (base && base.schema !== w.schema) base = undefined;
+      }
+      const body = encode(s, base?.id, base?.data, w.data);
+      const u: UnsealedCommit = { repo: this.name, key: w.key, parents: [...parents].sort(compareStrings), author: session.id, ts: w.ts, schema: w.schema, ...body };
+      const c = await signCommit(u, session.privateKey);
+      w.commit = c;
+      if (!this.commits.has(c.id)) {
+        this.addToGraph(c);
+        this.unpushed.add(c.id);
+        this.persist([c]);
+      }
+    } catch (e) {
+      w.error = e;
+      this.ctx.log("write %s/%s failed: %s", this.name, w.key, (e as Error).message);
+    } finally {
+      if (this.pendingByKey.get(w.key) === w) this.pendingByKey.delete(w.key);
+      this.markChanged(w.key);
+    }
+    if (w.commit) this.ctx.onLocalCommit(this);
+  }
+
+  // ---- graph --------------------------------------------------------------
+
+  private addToGraph(c: Commit): void {
+    this.commits.set(c.id, c);
+    this.order.push(c.id);
+    this.dig.add(c.id);
+    let ks = this.keyState.get(c.key);
+    if (!ks) this.keyState.set(c.key, (ks = { heads: [] }));
+    const ps = new Set(c.parents);
+    ks.heads = [...ks.heads.filter((h) => !ps.has(h)), c.id].sort(compareStrings);
+    ks.cached = undefined;
+    this.markChanged(c.key);
+  }
+
+  private persist(commits: Commit[]): void {
+    const meta: RepoMeta = { ...this.meta, unpushed: this.order.filter((id) => this.unpushed.has(id)) };
+    this.meta = meta;
+    const p = this.ctx.persistence;
+    this.persistQueue = this.persistQueue
+      .then(async () => {
+        if (commits.length) await p.append(this.name, commits);
+        await p.saveMeta(this.name, meta);
+      })
+      .catch((e) => this.ctx.log("persist %s: %s", this.name, (e as Error).message));
+  }
+
+  /** @internal setCursor records the log cursor to resume catch-up from. */
+  setCursor(cursor: string): void {
+    if (cursor === this.meta.cursor) return;
+    this.meta = { ...this.meta, cursor };
+    this.persist([]);
+  }
+
+  /** @internal the saved log cursor. */
+  get cursor(): string {
+    return this.meta.cursor;
+  }
+
+  /** @internal unpushedCommits returns the offline queue in order. */
+  unpushedCommits(): Commit[] {
+    return this.order.filter((id) => this.unpushed.has(id)).map((id) => this.commits.get(id)!);
+  }
+
+  /** @internal acknowledge removes commits the gateway has from the offline queue. */
+  acknowledge(ids: Iterable<string>): void {
+    let n = 0;
+    for (const id of ids) {
+      if (this.unpushed.delete(id)) {
+        n++;
+        this.markChanged(this.commits.get(id)!.key);
+      }
+    }
+    if (n) this.persist([]);
+  }
+
+  /**
+   * @internal reject removes local commits the gateway refused for good
+   * (a schema or authorization failure) and every local commit built on
+   * them, so the replica can equal the gateway again. Items fall back to
+   * the heads that remain.
+   */
+  reject(ids: Iterable<string>): string[] {
+    const drop = new Set<string>();
+    for (const id of ids) if (this.unpushed.has(id)) drop.add(id);
+    if (drop.size === 0) return [];
+    for (const id of this.order) {
+      const c = this.commits.get(id)!;
+      if (this.unpushed.has(id) && (c.parents.some((p) => drop.has(p)) || (c.delta && drop.has(c.delta.base)))) drop.add(id);
+    }
+    const keys = new Set<string>();
+    for (const id of drop) {
+      keys.add(this.commits.get(id)!.key);
+      this.commits.delete(id);
+      this.unpushed.delete(id);
+      this.dig.remove(id);
+    }
+    this.order = this.order.filter((id) => !drop.has(id));
+    for (const key of keys) {
+      const ofKey = this.order.filter((id) => this.commits.get(id)!.key === key);
+      const parents = new Set(ofKey.flatMap((id) => this.commits.get(id)!.parents));
+      const heads = ofKey.filter((id) => !parents.has(id)).sort(compareStrings);
+      if (heads.length) this.keyState.set(key, { heads });
+      else this.keyState.delete(key);
+      this.markChanged(key);
+    }
+    this.meta = { ...this.meta, rejected: [...(this.meta.rejected ?? []), ...drop] };
+    this.persist([]);
+    return [...drop];
+  }
+
+  /** pendingCount is the number of local commits not yet acknowledged (plus writes not sealed yet). */
+  get pendingCount(): number {
+    return this.unpushed.size + this.pendingByKey.size;
+  }
+
+  // Local (sync driver) ---------------------------------------------------
+
+  /** digest returns the count and XOR of all commit ids held. */
+  digest(): Digest {
+    return this.dig;
+  }
+
+  /** ids yields all commit ids in a topological order. */
+  ids(): Iterable<string> {
+    return this.order;
+  }
+
+  /** commit returns a commit by id (Local.get). */
+  get_(id: string): Commit | undefined {
+    return this.commits.get(id);
+  }
+
+  /**
+   * ingest verifies and stores commits from the gateway (topological
+   * order): each must decode strictly with an id that recomputes; a merge
+   * commit must recompute from its parents. Commits whose parents are
+   * missing are left out and counted.
+   */
+  ingest(raw: unknown[]): Promise<{ added: number; missing: number }> {
+    // One ingest at a time: checks and additions must not interleave (an
+    // SSE event and a heal can bring the same commit at once).
+    const p = this.ingesting.then(() => this.ingestNow(raw));
+    this.ingesting = p.then(
+      () => {},
+      () => {},
+    );
+    return p;
+  }
+
+  private async ingestNow(raw: unknown[]): Promise<{ added: number; missing: number }> {
+    const added: Commit[] = [];
+    let missing = 0;
+    const refs = new Set<string>();
+    for (const r of raw) if (isObject(r) && typeof r.schema === "string") refs.add(r.schema);
+    if (refs.size) await this.ctx.ensureSchemas([...refs]).catch(() => {});
+    for (const r of raw) {
+      let c: Commit;
+      try {
+        c = await decodeCommit(r);
+      } catch (e) {
+        this.ctx.log("%s: refused a commit: %s", this.name, (e as Error).message);
+        continue;
+      }
+      if (c.repo !== this.name || this.commits.has(c.id)) continue;
+      if (!c.parents.every((p) => this.commits.has(p)) || (c.delta && !this.commits.has(c.delta.base))) {
+        missing++;
+        continue;
+      }
+      if (isMerge(c)) {
+        try {
+          await verifyMerge(this.graph, this.ctx.registry, c);
+        } catch (e) {
+          this.ctx.log("%s: refused merge commit %s: %s", this.name, c.id, (e as Error).message);
+          continue;
+        }
+      }
+      this.addToGraph(c);
+      added.push(c);
+    }
+    if (added.length) {
+      // Commits from the gateway are acknowledged by definition.
+      for (const c of added) this.unpushed.delete(c.id);
+      this.persist(added);
+    }
+    if (missing) this.ctx.onGap(this);
+    return { added: added.length, missing };
+  }
+
+  // ---- live queries -------------------------------------------------------
+
+  /**
+   * subscribe calls listener with the keys that changed, after every batch
+   * of changes (local writes, commits from the gateway), once per microtask.
+   */
+  subscribe(listener: (keys: Set<string>) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * live runs a query now and again after every change that could affect
+   * it, calling cb with the current result each time. It returns the
+   * unsubscribe function.
+   */
+  live<T extends JSONObject = JSONObject>(q: Query<T>, cb: (items: Item<T>[]) => void): () => void {
+    cb(this.items(q));
+    return this.subscribe(() => cb(this.items(q)));
+  }
+
+  /** watch calls cb with an item's current state now and whenever it changes. */
+  watch<T extends JSONObject = JSONObject>(key: string, cb: (item: Item<T> | undefined) => void): () => void {
+    cb(this.item<T>(key));
+    return this.subscribe((keys) => {
+      if (keys.has(key)) cb(this.item<T>(key));
+    });
+  }
+
+  private markChanged(key: string): void {
+    this.changed.add(key);
+    this.scheduleNotify();
+  }
+
+  private scheduleNotify(): void {
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    queueMicrotask(() => {
+      this.notifyScheduled = false;
+      const keys = this.changed;
+      this.changed = new Set();
+      if (keys.size === 0) return;
+      for (const l of [...this.listeners]) {
+        try {
+          l(keys);
+        } catch (e) {
+          this.ctx.log("listener: %s", (e as Error).message);
+        }
+      }
+    });
+  }
+
+  /** @internal forgets a cached value (schemas changed). */
+  invalidate(): void {
+    for (const [k, ks] of this.keyState) {
+      ks.cached = undefined;
+      this.changed.add(k);
+    }
+    this.scheduleNotify();
+  }
+}
+
+// Replica implements Local with get() meaning "item value" for app code;
+// the driver uses this adapter.
+/** @internal */
+export function localOf(r: Replica): Local {
+  return {
+    digest: () => r.digest(),
+    ids: () => r.ids(),
+    get: (id) => r.get_(id),
+    ingest: (cs) => r.ingest(cs),
+  };
+}
+
+/**
+ * topological orders commits parents first, keeping the given order where
+ * it already is one (stores may return commits in any order, for example
+ * IndexedDB by id). Commits whose parents are absent keep their place
+ * relative to the rest.
+ */
+export function topological(commits: readonly Commit[]): Commit[] {
+  const byId = new Map(commits.map((c) => [c.id, c]));
+  const done = new Set<string>();
+  const out: Commit[] = [];
+  for (const start of commits) {
+    if (done.has(start.id)) continue;
+    // Iterative depth-first walk: emit a commit after its present parents.
+    const stack: [Commit, number][] = [[start, 0]];
+    done.add(start.id);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const [c, i] = top;
+      if (i < c.parents.length) {
+        top[1]++;
+        const p = byId.get(c.parents[i]);
+        if (p && !done.has(p.id)) {
+          done.add(p.id);
+          stack.push([p, 0]);
+        }
+        continue;
+      }
+      stack.pop();
+      out.push(c);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+// Command gosdkpeer is a client of the Go SDK (sdk/go) for the TypeScript
+// SDK's integration tests: it opens a repository in memory, waits for the
+// clone, writes the items given with -put, syncs, and prints what it holds
+// as JSON: {"count", "digest", "values": {key: data}, "session"}. It lives
+// under testdata so that `go test ./...` and `go vet ./...` skip it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/core"
+	goat "github.com/goat-gateway/goat-gateway/sdk/go"
+)
+
+type puts []string
+
+func (p *puts) String() string     { return strings.Join(*p, ",") }
+func (p *puts) Set(v string) error { *p = append(*p, v); return nil }
+
+func main() {
+	url := flag.String("url", "", "gateway URL")
+	token := flag.String("token", "", "bearer token")
+	repo := flag.String("repo", "", "repository")
+	schema := flag.String("schema", core.AnySchema, "schema of written items")
+	var ps puts
+	flag.Var(&ps, "put", "key=JSON object to write (repeatable)")
+	flag.Parse()
+	if err := run(*url, *token, *repo, *schema, ps); err != nil {
+		fmt.Fprintln(os.Stderr, "gosdkpeer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(url, token, name, schema string, ps puts) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// The schemas the items are written with, as an application would
+	// bring them (the SDK learns the gateway's in the background, which
+	// may be after the first Set).
+	schemas, err := gatewaySchemas(ctx, url, token)
+	if err != nil {
+		return err
+	}
+	c, err := goat.Open(goat.Config{URL: url, Token: token, Schemas: schemas, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.Repo(name)
+	if err != nil {
+		return err
+	}
+	if err := r.Sync(ctx); err != nil {
+		return fmt.Errorf("first sync: %w", err)
+	}
+	for _, p := range ps {
+		key, val, ok := strings.Cut(p, "=")
+		if !ok {
+			return fmt.Errorf("-put %q: want key=JSON", p)
+		}
+		var data map[string]any
+		if err := json.Unmarshal([]byte(val), &data); err != nil {
+			return fmt.Errorf("-put %q: %w", p, err)
+		}
+		if err := r.Set(key, schema, data); err != nil {
+			return err
+		}
+	}
+	if err := r.Sync(ctx); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	items, err := r.Items()
+	if err != nil {
+		return err
+	}
+	values := map[string]any{}
+	for _, it := range items {
+		values[it.Key] = it.Data
+	}
+	count, digest := r.Digest()
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": count, "digest": digest, "values": values, "session": c.SessionID()})
+}
+
+func gatewaySchemas(ctx context.Context, url, token string) ([]*core.Schema, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(url, "/")+"/v1/schemas", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Schemas []json.RawMessage `json:"schemas"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("schemas: %w", err)
+	}
+	var out []*core.Schema
+	for _, raw := range list.Schemas {
+		s, err := core.DecodeSchema(raw)
+		if err != nil {
+			return nil, err
+		}
+		if s.Ref() != core.AnySchema {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
