@@ -80,8 +80,12 @@ lint: $(REDOCLY) ## gofmt, go vet, staticcheck, OpenAPI lint
 	$(GO) tool staticcheck -tags cluster ./tests/cluster/
 
 .PHONY: bench
-bench: ## run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## Go micro-benchmarks + six load scenarios + PouchDB side by side; results in bench/results/ (about 30 min)
+	bench/run.sh
+
+.PHONY: bench-quick
+bench-quick: ## every benchmark scenario at a small size, peer included (under 2 min); results in bench/results/quick/
+	bench/run.sh --quick
 
 .PHONY: clean
 clean: ## remove build output
