@@ -274,7 +274,7 @@ func (e *env) runHeal(ctx context.Context, r *Result) (any, error) {
 		"in-sync: the client holds exactly the server's commits: one digest round",
 		"client: the client lacks the server's newest N commits; server: the client holds N new commits the server lacks (the heal pushes them, the gateway verifies their signatures); both: N on each side",
 		fmt.Sprintf("N in %v; %d repetitions each (Bloom-filter salts are random, so rounds vary); every heal must end with the client's digest equal to the server's", e.cfg.HealMissing, e.cfg.HealReps),
-		"payload bytes: the JSON bodies both ways, uncompressed; wire bytes: everything on the TCP connection, HTTP headers (a ~330-byte bearer token among them) and compression included",
+		fmt.Sprintf("payload bytes: the JSON bodies both ways, uncompressed; wire bytes: everything on the TCP connection, HTTP headers (the %d-byte bearer token among them) and compression included", len(f.signer.token)),
 	}
 	run := 0
 	for _, n := range e.cfg.HealMissing {

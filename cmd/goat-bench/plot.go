@@ -263,19 +263,40 @@ type frame struct {
 	left, top, right, bott int
 }
 
-func newFrame(title, ylabel, xlabel string, legend []string) frame {
+func newFrame(title, ylabel, xlabel string, legend []string, hlines []HLine) frame {
 	c := newCanvas(plotWidth, plotHeight)
 	f := frame{c: c, left: 100, top: 50, right: plotWidth - 30, bott: plotHeight - 70}
 	c.text((plotWidth-textWidth(title))/2, 12, title, colInk)
-	if len(legend) > 0 {
-		f.top += lineH
-		x := f.left
-		for i, name := range legend {
-			col := palette[i%len(palette)]
-			c.rect(x, 50+4, x+18, 50+16, col)
-			c.text(x+24, 50, name, colInk)
-			x += 24 + textWidth(name) + 30
+	// The legend flows left to right and wraps: series first, then the
+	// reference lines (red, dashed), so no label covers data or another.
+	type entry struct {
+		name string
+		col  int // palette index, or -1 for a reference line
+	}
+	var entries []entry
+	for i, name := range legend {
+		entries = append(entries, entry{name, i % len(palette)})
+	}
+	for _, h := range hlines {
+		entries = append(entries, entry{h.Label, -1})
+	}
+	x, y := f.left, 50
+	for _, e := range entries {
+		w := 24 + textWidth(e.name)
+		if x > f.left && x+w > f.right {
+			x, y = f.left, y+lineH
 		}
+		if e.col >= 0 {
+			c.rect(x, y+4, x+18, y+16, palette[e.col])
+			c.text(x+24, y, e.name, colInk)
+		} else {
+			c.line(x, y+9, x+18, y+9, 2, colTarget, true)
+			c.text(x+24, y, e.name, colTarget)
+		}
+		x += w + 30
+	}
+	if len(entries) > 0 {
+		f.top = y + lineH + 8
 	}
 	if ylabel != "" {
 		c.textUp(12, (f.top+f.bott)/2+textWidth(ylabel)/2, ylabel, colInk)
@@ -296,19 +317,10 @@ func (f frame) yAxis(a axis, hlines []HLine) {
 		l := tickLabel(t)
 		f.c.text(f.left-8-textWidth(l), y-glyphH*textScale/2+2, l, colInk)
 	}
-	// Reference lines are labelled in the legend row, right-aligned, so
-	// that no label covers data.
-	lx := f.right
 	for _, h := range hlines {
-		y := a.px(h.Y)
-		if y < f.top || y > f.bott {
-			continue
+		if y := a.px(h.Y); y >= f.top && y <= f.bott {
+			f.c.line(f.left, y, f.right, y, 2, colTarget, true)
 		}
-		f.c.line(f.left, y, f.right, y, 2, colTarget, true)
-		lx -= textWidth(h.Label)
-		f.c.text(lx, 50, h.Label, colTarget)
-		f.c.line(lx-34, 50+8, lx-8, 50+8, 2, colTarget, true)
-		lx -= 50
 	}
 	f.c.line(f.left, f.top, f.left, f.bott, 2, colInk, false)
 	f.c.line(f.left, f.bott, f.right, f.bott, 2, colInk, false)
@@ -345,7 +357,7 @@ func (lc LineChart) Render() ([]byte, error) {
 	for _, h := range lc.HLines {
 		ys = append(ys, h.Y)
 	}
-	f := newFrame(lc.Title, lc.YLabel, lc.XLabel, names)
+	f := newFrame(lc.Title, lc.YLabel, lc.XLabel, names, lc.HLines)
 	xlo, xhi := valueRange(xs, lc.LogX)
 	if !lc.LogX && len(xs) > 0 {
 		xlo = xs[0]
@@ -392,7 +404,7 @@ func (bc BarChart) Render() ([]byte, error) {
 	for _, h := range bc.HLines {
 		vals = append(vals, h.Y)
 	}
-	f := newFrame(bc.Title, bc.YLabel, "", names)
+	f := newFrame(bc.Title, bc.YLabel, "", names, bc.HLines)
 	lo, hi := valueRange(vals, bc.LogY)
 	ya := newAxis(lo, hi*1.12, bc.LogY, f.bott, f.top)
 	f.yAxis(ya, bc.HLines)
