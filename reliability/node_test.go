@@ -206,11 +206,13 @@ func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool
 // the timeout passes (false).
 func retryUntil(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 	return true
 }

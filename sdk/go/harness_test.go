@@ -103,11 +103,13 @@ func (g *gatewayNode) start() error {
 	var err error
 	// The port was ours a moment ago; the kernel may need a moment to
 	// let it go.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if ln, err = net.Listen("tcp", g.addr); err == nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 	if err != nil {
 		return fmt.Errorf("listen again on %s: %w", g.addr, err)
@@ -337,11 +339,13 @@ func noteSchema() *core.Schema {
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			tb.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 }
 
@@ -361,6 +365,8 @@ func inSync(g *gatewayNode, name string, repos ...*goat.Repo) bool {
 // commits, then checks that they show the same values.
 func waitInSync(tb testing.TB, g *gatewayNode, name string, repos ...*goat.Repo) {
 	tb.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for !inSync(g, name, repos...) {
 		if time.Now().After(deadline) {
@@ -375,7 +381,7 @@ func waitInSync(tb testing.TB, g *gatewayNode, name string, repos ...*goat.Repo)
 			}
 			tb.Fatal(msg)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-tick.C
 	}
 	want := g.items(tb, name)
 	for i, r := range repos {
@@ -390,7 +396,7 @@ func waitInSync(tb testing.TB, g *gatewayNode, name string, repos ...*goat.Repo)
 			if time.Now().After(deadline) {
 				tb.Fatalf("replica %d of %s shows\n%v\nthe gateway\n%v", i, name, got, want)
 			}
-			time.Sleep(5 * time.Millisecond)
+			<-tick.C
 			want = g.items(tb, name)
 		}
 	}
