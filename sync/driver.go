@@ -63,6 +63,10 @@ type Driver struct {
 	// MaxRounds bounds the sync rounds of one Heal; zero means
 	// DefaultMaxRounds.
 	MaxRounds int
+	// OnRejected, if set, sees every pushed commit the peer rejected (the
+	// response's results), so a refusal is reported rather than showing
+	// only as a heal that never converges.
+	OnRejected func(repo string, r PushResult)
 }
 
 // Driver defaults.
@@ -81,6 +85,7 @@ type Stats struct {
 	Received      int    // commits received from the peer
 	BytesSent     int64  // request bytes of sync rounds
 	BytesReceived int64  // response bytes of sync rounds and commit bytes of log pages
+	Rejected      int    // pushed commits the peer rejected
 	Cursor        string // Clone: the cursor to resume from; "" after a fall back to Heal
 	Healed        bool   // Clone: fell back to Heal
 }
@@ -90,6 +95,7 @@ func (s *Stats) add(o Stats) {
 	s.Rounds += o.Rounds
 	s.Pushed += o.Pushed
 	s.Received += o.Received
+	s.Rejected += o.Rejected
 	s.BytesSent += o.BytesSent
 	s.BytesReceived += o.BytesReceived
 }
@@ -163,8 +169,12 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: orDefault(d.Limit, MaxCommits), PushLimit: d.PushLimit, PushBytes: d.PushBytes}
 	maxRounds := orDefault(d.MaxRounds, DefaultMaxRounds)
 	req := c.Start(local)
+	var firstRejected *PushResult
 	for {
 		if st.Rounds == maxRounds {
+			if firstRejected != nil {
+				return st, fmt.Errorf("heal %q: %w: not in sync after %d rounds; the peer rejected %d commits, first %s: %s", repo, core.ErrConflict, st.Rounds, st.Rejected, firstRejected.ID, firstRejected.Reason)
+			}
 			return st, fmt.Errorf("heal %q: %w: not in sync after %d rounds", repo, core.ErrConflict, st.Rounds)
 		}
 		if err := ctx.Err(); err != nil {
@@ -178,6 +188,18 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 		st.Pushed += len(req.Commits)
 		st.BytesSent += int64(req.EncodedLen())
 		st.BytesReceived += int64(resp.EncodedLen())
+		for _, x := range resp.Results {
+			if x.Status != StatusRejected {
+				continue
+			}
+			st.Rejected++
+			if firstRejected == nil {
+				firstRejected = &x
+			}
+			if d.OnRejected != nil {
+				d.OnRejected(repo, x)
+			}
+		}
 		commits, _, err := decodeCommits(resp.Commits)
 		if err != nil {
 			return st, fmt.Errorf("heal %q: round %d: %w", repo, st.Rounds, err)

@@ -73,7 +73,9 @@ type Request struct {
 // request had no filter and count 0), in topological order, and more is true
 // if that list was cut by a limit. filter, present when the server cannot
 // tell that the client will hold nothing the server lacks, is the server's
-// own Filter so the client can push those.
+// own Filter so the client can push those. results, present when the
+// request pushed commits, has one PushResult per pushed commit, in the
+// request's order.
 type Response struct {
 	Count   int64
 	Digest  Sum
@@ -81,7 +83,28 @@ type Response struct {
 	Commits []json.RawMessage
 	More    bool
 	Filter  *Filter
+	Results []PushResult
 }
+
+// PushResult is the server's verdict on one pushed commit:
+//
+//	{"id": "64 hex", "status": "accepted" | "duplicate" | "rejected", "reason": "...", "problemType": "https://..."}
+//
+// reason and problemType are present exactly when status is rejected. The
+// same object answers POST /v1/repos/{repo}/commits.
+type PushResult struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+	ProblemType string `json:"problemType,omitempty"`
+}
+
+// Push result statuses.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
 
 // digest returns the request's count and digest as a Digest.
 func (r *Request) digest() Digest { return Digest{Count: r.Count, XOR: r.Digest} }
@@ -113,6 +136,16 @@ func (r *Response) Validate() error {
 	}
 	if r.More && len(r.Commits) == 0 {
 		return fmt.Errorf("%w: more without commits", core.ErrInvalid)
+	}
+	if len(r.Results) > MaxCommits {
+		return fmt.Errorf("%w: %d results, more than %d", core.ErrInvalid, len(r.Results), MaxCommits)
+	}
+	for i, x := range r.Results {
+		switch x.Status {
+		case StatusAccepted, StatusDuplicate, StatusRejected:
+		default:
+			return fmt.Errorf("%w: results[%d]: status %q", core.ErrInvalid, i, x.Status)
+		}
 	}
 	return checkCommitsRaw(r.Commits)
 }
@@ -178,6 +211,14 @@ func (r Response) MarshalJSON() ([]byte, error) {
 		fb, _ := r.Filter.MarshalJSON()
 		b = append(b, fb...)
 	}
+	if len(r.Results) > 0 {
+		b = append(b, `,"results":`...)
+		rb, err := json.Marshal(r.Results)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, rb...)
+	}
 	return append(b, '}'), nil
 }
 
@@ -187,6 +228,10 @@ func (r *Response) EncodedLen() int {
 		len(`,"commits":`) + commitsLen(r.Commits) + len(`,"more":`) + len(strconv.FormatBool(r.More)) + 1
 	if r.Filter != nil {
 		n += len(`,"filter":`) + r.Filter.EncodedLen()
+	}
+	if len(r.Results) > 0 {
+		rb, _ := json.Marshal(r.Results)
+		n += len(`,"results":`) + len(rb)
 	}
 	return n
 }
@@ -237,6 +282,7 @@ type responseWire struct {
 	Commits []json.RawMessage `json:"commits"`
 	More    *bool             `json:"more"`
 	Filter  *Filter           `json:"filter"`
+	Results []PushResult      `json:"results"`
 }
 
 // UnmarshalJSON decodes and validates a request. Unknown fields are errors:
@@ -273,7 +319,7 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	if w.Count == nil || w.Digest == nil || w.InSync == nil || w.Commits == nil || w.More == nil {
 		return fmt.Errorf("%w: response: count, digest, inSync, commits and more are required", core.ErrInvalid)
 	}
-	v := Response{Count: *w.Count, Digest: *w.Digest, InSync: *w.InSync, Commits: w.Commits, More: *w.More, Filter: w.Filter}
+	v := Response{Count: *w.Count, Digest: *w.Digest, InSync: *w.InSync, Commits: w.Commits, More: *w.More, Filter: w.Filter, Results: w.Results}
 	if err := v.Validate(); err != nil {
 		return fmt.Errorf("response: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -315,4 +316,31 @@ func TestServer_AnswerMissingCommit(t *testing.T) {
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("err=%v, want ErrNotFound", err)
 	}
+}
+
+func TestResponse_Results(t *testing.T) {
+	resp := Response{Count: 1, Commits: []json.RawMessage{}, Results: []PushResult{
+		{ID: strings.Repeat("a", 64), Status: StatusAccepted},
+		{ID: strings.Repeat("b", 64), Status: StatusRejected, Reason: "no", ProblemType: "https://goat-gateway.dev/problems/bad-signature"},
+	}}
+	b, err := resp.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resp.EncodedLen(), len(b); got != want {
+		t.Fatalf("EncodedLen=%d, want %d", got, want)
+	}
+	got, err := DecodeResponse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Results, resp.Results) {
+		t.Fatalf("results=%+v, want %+v", got.Results, resp.Results)
+	}
+	t.Run("BadStatus", func(t *testing.T) {
+		bad := strings.Replace(string(b), `"accepted"`, `"maybe"`, 1)
+		if _, err := DecodeResponse([]byte(bad)); !errors.Is(err, core.ErrInvalid) {
+			t.Fatalf("err=%v, want ErrInvalid", err)
+		}
+	})
 }
