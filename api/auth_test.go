@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 const testRules = `
@@ -64,7 +64,7 @@ func TestAuth_RuleBoundaries(t *testing.T) {
 	}
 
 	t.Run("ListShowsOnlyReadable", func(t *testing.T) {
-		var list gen.RepoList
+		var list models.RepoList
 		n.call("GET", "/v1/repos", bob.token, nil).json(t, &list)
 		for _, r := range list.Repos {
 			if r.Name == "user.alice.notes" {
@@ -86,9 +86,9 @@ func TestAuth_RuleBoundaries(t *testing.T) {
 		alices := alice.commit(t, "user.alice.notes", "k2", 1, map[string]any{})
 		r := n.call("POST", "/v1/repos/user.alice.notes/commits", alice.token, commitsBody(bobs, alices))
 		wantStatus(t, r, 200)
-		var res gen.PushResponse
+		var res models.PushResponse
 		r.json(t, &res)
-		if res.Results[0].Status != "rejected" || *res.Results[0].ProblemType != gen.ProblemTypeForbidden {
+		if res.Results[0].Status != "rejected" || *res.Results[0].ProblemType != models.ProblemTypeForbidden {
 			t.Fatalf("bob's commit in alice's repo: %+v %v", res.Results[0], deref(res.Results[0].Reason))
 		}
 		if res.Results[1].Status != "accepted" {
@@ -113,7 +113,7 @@ func TestAuth_SessionRevocation(t *testing.T) {
 	wantStatus(t, n.call("DELETE", "/v1/sessions/s_nosuchsession", alice.token, nil), 404)
 	r := n.call("DELETE", "/v1/sessions/"+alice.id, alice.token, nil)
 	wantStatus(t, r, 200)
-	var s gen.Session
+	var s models.Session
 	r.json(t, &s)
 	if s.Revoked == nil {
 		t.Fatal("revoked session has no revoked time")
@@ -121,9 +121,9 @@ func TestAuth_SessionRevocation(t *testing.T) {
 
 	after := alice.commit(t, "r", "k", 2, map[string]any{"v": 2.0}, before.ID)
 	pr := n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(after))
-	var res gen.PushResponse
+	var res models.PushResponse
 	pr.json(t, &res)
-	if res.Results[0].Status != "rejected" || *res.Results[0].ProblemType != gen.ProblemTypeUnauthenticated {
+	if res.Results[0].Status != "rejected" || *res.Results[0].ProblemType != models.ProblemTypeUnauthenticated {
 		t.Fatalf("commit by a revoked session: %+v %s", res.Results[0], deref(res.Results[0].Reason))
 	}
 	wantStatus(t, n.call("GET", "/v1/repos/r/commits/"+before.ID.String(), alice.token, nil), 200)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 func TestServer_Probes(t *testing.T) {
@@ -23,7 +24,7 @@ func TestServer_Probes(t *testing.T) {
 	if string(spec.body) != string(gen.Spec) {
 		t.Fatal("served spec differs from the embedded one")
 	}
-	var info gen.Info
+	var info models.Info
 	r := n.call("GET", "/v1/info", "", nil)
 	wantStatus(t, r, 200)
 	r.json(t, &info)
@@ -38,7 +39,7 @@ func TestServer_ReposAndItems(t *testing.T) {
 	wantStatus(t, n.call("PUT", "/v1/repos/user.alice.notes", tok, nil), 201)
 	wantStatus(t, n.call("PUT", "/v1/repos/user.alice.notes", tok, nil), 200)
 
-	var list gen.RepoList
+	var list models.RepoList
 	r := n.call("GET", "/v1/repos?prefix=user.", tok, nil)
 	wantStatus(t, r, 200)
 	r.json(t, &list)
@@ -48,7 +49,7 @@ func TestServer_ReposAndItems(t *testing.T) {
 
 	put := n.call("PUT", "/v1/repos/user.alice.notes/items/task-1", tok, `{"schema":"any/1","data":{"title":"Buy milk","done":false}}`)
 	wantStatus(t, put, 201)
-	var it gen.Item
+	var it models.Item
 	put.json(t, &it)
 	etag := put.Header.Get("ETag")
 	if etag != `"`+it.Head+`"` {
@@ -80,7 +81,7 @@ func TestServer_ReposAndItems(t *testing.T) {
 
 	wantStatus(t, n.call("DELETE", "/v1/repos/user.alice.notes/items/task-1", tok, nil), 200)
 	wantStatus(t, n.call("GET", "/v1/repos/user.alice.notes/items/task-1", tok, nil), 404)
-	var page gen.ItemPage
+	var page models.ItemPage
 	l := n.call("GET", "/v1/repos/user.alice.notes/items?includeDeleted=true", tok, nil)
 	wantStatus(t, l, 200)
 	l.json(t, &page)
@@ -107,7 +108,7 @@ func TestServer_IfMatchEditsMerge(t *testing.T) {
 	wantStatus(t, n.call("PUT", "/v1/repos/r/items/k", tok, `{"schema":"any/1","data":{"title":"final","done":false,"n":1}}`, "If-Match", etag), 200)
 	r := n.call("PUT", "/v1/repos/r/items/k", tok, `{"schema":"any/1","data":{"title":"draft","done":true,"n":1}}`, "If-Match", etag)
 	wantStatus(t, r, 200)
-	var it gen.Item
+	var it models.Item
 	r.json(t, &it)
 	if it.Data["title"] != "final" || it.Data["done"] != true {
 		t.Fatalf("merged value %v: both edits must survive", it.Data)
@@ -128,18 +129,18 @@ func TestServer_PushCommitsAndGet(t *testing.T) {
 	other := alice.commit(t, "elsewhere", "d", 1000, map[string]any{})
 	r := n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(c2, forged, c1, orphan, other, c1))
 	wantStatus(t, r, 200)
-	var res gen.PushResponse
+	var res models.PushResponse
 	r.json(t, &res)
-	want := []gen.PushResultStatus{"accepted", "rejected", "accepted", "rejected", "rejected", "duplicate"}
+	want := []models.PushResultStatus{"accepted", "rejected", "accepted", "rejected", "rejected", "duplicate"}
 	for i, w := range want {
 		if res.Results[i].Status != w {
 			t.Errorf("result %d: %s (%v), want %s", i, res.Results[i].Status, deref(res.Results[i].Reason), w)
 		}
 	}
-	if pt := *res.Results[1].ProblemType; pt != gen.ProblemTypeBadSignature {
+	if pt := *res.Results[1].ProblemType; pt != models.ProblemTypeBadSignature {
 		t.Errorf("forged commit problem type %s", pt)
 	}
-	if pt := *res.Results[3].ProblemType; pt != gen.ProblemTypeMissingParents {
+	if pt := *res.Results[3].ProblemType; pt != models.ProblemTypeMissingParents {
 		t.Errorf("orphan problem type %s", pt)
 	}
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiserver"
 	"github.com/goat-gateway/goat-gateway/storage"
 )
 
@@ -23,7 +23,7 @@ const maxReplay = 10000
 // sseRetry is the reconnect delay the stream asks for, in milliseconds.
 const sseRetry = 2000
 
-func (h handlers) GetEvents(ctx context.Context, req gen.GetEventsRequestObject) (gen.GetEventsResponseObject, error) {
+func (h handlers) GetEvents(ctx context.Context, req apiserver.GetEventsRequestObject) (apiserver.GetEventsResponseObject, error) {
 	p := principalFrom(ctx)
 	repos := slices.Clone(req.Params.Repo)
 	slices.Sort(repos)

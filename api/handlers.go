@@ -16,6 +16,8 @@ import (
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiserver"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
@@ -25,7 +27,7 @@ import (
 // Server.errorHandler.
 type handlers struct{ s *Server }
 
-var _ gen.StrictServerInterface = handlers{}
+var _ apiserver.StrictServerInterface = handlers{}
 
 const (
 	defaultLimit = 100
@@ -35,7 +37,7 @@ const (
 	maxWait        = 30 * time.Second
 )
 
-func limitOf(p *gen.Limit) int {
+func limitOf(p *models.Limit) int {
 	if p == nil || *p <= 0 {
 		return defaultLimit
 	}
@@ -54,18 +56,18 @@ func (h handlers) repo(ctx context.Context, name string, write bool) (*storage.R
 	return h.s.store.Repo(name)
 }
 
-func (h handlers) GetHealthz(ctx context.Context, _ gen.GetHealthzRequestObject) (gen.GetHealthzResponseObject, error) {
-	return gen.GetHealthz200JSONResponse{Status: gen.HealthStatusOk}, nil
+func (h handlers) GetHealthz(ctx context.Context, _ apiserver.GetHealthzRequestObject) (apiserver.GetHealthzResponseObject, error) {
+	return apiserver.GetHealthz200JSONResponse{Status: models.HealthStatusOk}, nil
 }
 
-func (h handlers) GetReadyz(ctx context.Context, _ gen.GetReadyzRequestObject) (gen.GetReadyzResponseObject, error) {
+func (h handlers) GetReadyz(ctx context.Context, _ apiserver.GetReadyzRequestObject) (apiserver.GetReadyzResponseObject, error) {
 	if h.s.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: shutting down", core.ErrClosed)
 	}
-	return gen.GetReadyz200JSONResponse{Status: gen.HealthStatusOk}, nil
+	return apiserver.GetReadyz200JSONResponse{Status: models.HealthStatusOk}, nil
 }
 
-func (h handlers) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {
+func (h handlers) GetMetrics(ctx context.Context, _ apiserver.GetMetricsRequestObject) (apiserver.GetMetricsResponseObject, error) {
 	return metricsResponse{h.s.metrics}, nil
 }
 
@@ -77,19 +79,19 @@ func (r metricsResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
 	return nil
 }
 
-func (h handlers) GetOpenAPI(ctx context.Context, _ gen.GetOpenAPIRequestObject) (gen.GetOpenAPIResponseObject, error) {
-	return gen.GetOpenAPI200ApplicationyamlResponse{Body: bytes.NewReader(gen.Spec), ContentLength: int64(len(gen.Spec))}, nil
+func (h handlers) GetOpenAPI(ctx context.Context, _ apiserver.GetOpenAPIRequestObject) (apiserver.GetOpenAPIResponseObject, error) {
+	return apiserver.GetOpenAPI200ApplicationyamlResponse{Body: bytes.NewReader(gen.Spec), ContentLength: int64(len(gen.Spec))}, nil
 }
 
-func (h handlers) GetInfo(ctx context.Context, _ gen.GetInfoRequestObject) (gen.GetInfoResponseObject, error) {
+func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject) (apiserver.GetInfoResponseObject, error) {
 	node := h.s.store.NodeID().String()
-	return gen.GetInfo200JSONResponse{
+	return apiserver.GetInfo200JSONResponse{
 		NodeId:       node,
 		Audience:     h.s.cfg.Audience,
 		Version:      h.s.cfg.Version,
 		LogId:        node,
 		Capabilities: []string{"sync-v1", "log-v1", "sse-v1", "merge-v1", "compression"},
-		Limits: gen.Limits{
+		Limits: models.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,
 			MaxCommitsPerRequest: maxPushCommits,
@@ -100,14 +102,14 @@ func (h handlers) GetInfo(ctx context.Context, _ gen.GetInfoRequestObject) (gen.
 	}, nil
 }
 
-func (h handlers) ListRepos(ctx context.Context, req gen.ListReposRequestObject) (gen.ListReposResponseObject, error) {
+func (h handlers) ListRepos(ctx context.Context, req apiserver.ListReposRequestObject) (apiserver.ListReposResponseObject, error) {
 	names, err := h.s.store.List()
 	if err != nil {
 		return nil, err
 	}
 	p := principalFrom(ctx)
 	limit := limitOf(req.Params.Limit)
-	out := gen.ListRepos200JSONResponse{Repos: []gen.RepoListEntry{}}
+	out := apiserver.ListRepos200JSONResponse{Repos: []models.RepoListEntry{}}
 	for _, n := range names {
 		if req.Params.Prefix != nil && !strings.HasPrefix(n, *req.Params.Prefix) {
 			continue
@@ -123,14 +125,14 @@ func (h handlers) ListRepos(ctx context.Context, req gen.ListReposRequestObject)
 			out.Next = &next
 			break
 		}
-		out.Repos = append(out.Repos, gen.RepoListEntry{Name: n})
+		out.Repos = append(out.Repos, models.RepoListEntry{Name: n})
 	}
 	return out, nil
 }
 
-func (h handlers) repoInfo(r *storage.Repo) gen.RepoInfo {
+func (h handlers) repoInfo(r *storage.Repo) models.RepoInfo {
 	count, digest := r.State()
-	return gen.RepoInfo{
+	return models.RepoInfo{
 		Name:   r.Name(),
 		Count:  int64(count),
 		Digest: hex.EncodeToString(digest[:]),
@@ -140,16 +142,16 @@ func (h handlers) repoInfo(r *storage.Repo) gen.RepoInfo {
 	}
 }
 
-func (h handlers) GetRepo(ctx context.Context, req gen.GetRepoRequestObject) (gen.GetRepoResponseObject, error) {
+func (h handlers) GetRepo(ctx context.Context, req apiserver.GetRepoRequestObject) (apiserver.GetRepoResponseObject, error) {
 	r, release, err := h.repo(ctx, req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	return gen.GetRepo200JSONResponse{Body: h.repoInfo(r), Headers: gen.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
+	return apiserver.GetRepo200JSONResponse{Body: h.repoInfo(r), Headers: apiserver.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
 }
 
-func (h handlers) CreateRepo(ctx context.Context, req gen.CreateRepoRequestObject) (gen.CreateRepoResponseObject, error) {
+func (h handlers) CreateRepo(ctx context.Context, req apiserver.CreateRepoRequestObject) (apiserver.CreateRepoResponseObject, error) {
 	if err := core.ValidateRepoName(req.Repo); err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func (h handlers) CreateRepo(ctx context.Context, req gen.CreateRepoRequestObjec
 	r, release, err := h.s.store.Create(req.Repo)
 	if err == nil {
 		defer release()
-		return gen.CreateRepo201JSONResponse(h.repoInfo(r)), nil
+		return apiserver.CreateRepo201JSONResponse(h.repoInfo(r)), nil
 	}
 	if !isConflict(err) {
 		return nil, err
@@ -169,7 +171,7 @@ func (h handlers) CreateRepo(ctx context.Context, req gen.CreateRepoRequestObjec
 		return nil, err
 	}
 	defer release()
-	return gen.CreateRepo200JSONResponse(h.repoInfo(r)), nil
+	return apiserver.CreateRepo200JSONResponse(h.repoInfo(r)), nil
 }
 
 func isConflict(err error) bool { return err != nil && errorsIs(err, core.ErrConflict) }
@@ -220,7 +222,7 @@ func etagMatches(inm *string, etag string) bool {
 	return false
 }
 
-func (h handlers) GetCommit(ctx context.Context, req gen.GetCommitRequestObject) (gen.GetCommitResponseObject, error) {
+func (h handlers) GetCommit(ctx context.Context, req apiserver.GetCommitRequestObject) (apiserver.GetCommitResponseObject, error) {
 	id, err := core.ParseCommitID(req.Id)
 	if err != nil {
 		return nil, err
@@ -236,7 +238,7 @@ func (h handlers) GetCommit(ctx context.Context, req gen.GetCommitRequestObject)
 		return nil, fmt.Errorf("%w: commit %s in %s", core.ErrNotFound, id, req.Repo)
 	}
 	if etagMatches(req.Params.IfNoneMatch, etag) {
-		return gen.GetCommit304Response{Headers: gen.NotModifiedResponseHeaders{ETag: &etag}}, nil
+		return apiserver.GetCommit304Response{Headers: apiserver.NotModifiedResponseHeaders{ETag: &etag}}, nil
 	}
 	rec, err := r.GetRecord(id)
 	if err != nil {
@@ -257,7 +259,7 @@ func appendCommitsJSON(dst []byte, recs []storage.Record) []byte {
 	return append(dst, ']')
 }
 
-func (h handlers) GetLog(ctx context.Context, req gen.GetLogRequestObject) (gen.GetLogResponseObject, error) {
+func (h handlers) GetLog(ctx context.Context, req apiserver.GetLogRequestObject) (apiserver.GetLogResponseObject, error) {
 	r, release, err := h.repo(ctx, req.Repo, false)
 	if err != nil {
 		return nil, err
@@ -314,7 +316,7 @@ func (r logNotModified) VisitGetLogResponse(w http.ResponseWriter) error {
 	return nil
 }
 
-func (h handlers) GetItemHistory(ctx context.Context, req gen.GetItemHistoryRequestObject) (gen.GetItemHistoryResponseObject, error) {
+func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHistoryRequestObject) (apiserver.GetItemHistoryResponseObject, error) {
 	if err := core.ValidateKey(req.Key); err != nil {
 		return nil, err
 	}
@@ -352,7 +354,7 @@ func (h handlers) GetItemHistory(ctx context.Context, req gen.GetItemHistoryRequ
 	return rawResponse{status: 200, headers: map[string]string{"Cache-Control": "private, no-cache"}, body: body}, nil
 }
 
-func (h handlers) ListItems(ctx context.Context, req gen.ListItemsRequestObject) (gen.ListItemsResponseObject, error) {
+func (h handlers) ListItems(ctx context.Context, req apiserver.ListItemsRequestObject) (apiserver.ListItemsResponseObject, error) {
 	r, release, err := h.repo(ctx, req.Repo, false)
 	if err != nil {
 		return nil, err
@@ -364,7 +366,7 @@ func (h handlers) ListItems(ctx context.Context, req gen.ListItemsRequestObject)
 	if req.Params.After != nil {
 		after = *req.Params.After
 	}
-	out := gen.ListItems200JSONResponse{Items: []gen.Item{}}
+	out := apiserver.ListItems200JSONResponse{Items: []models.Item{}}
 	for len(out.Items) < limit {
 		vals, err := r.Items(after, limit, withDeleted)
 		if err != nil {
@@ -396,12 +398,12 @@ func (h handlers) ListItems(ctx context.Context, req gen.ListItemsRequestObject)
 
 // item renders a value as an Item, with schema defaults applied for
 // readers.
-func (h handlers) item(v storage.Value) gen.Item {
+func (h handlers) item(v storage.Value) models.Item {
 	data := v.Data
 	if sc, err := h.s.reg.Get(v.Schema); err == nil && !v.Deleted {
 		data = sc.WithDefaults(data)
 	}
-	it := gen.Item{Key: v.Key, Schema: v.Schema, Data: data, Head: v.Head.String(), Ts: v.TS}
+	it := models.Item{Key: v.Key, Schema: v.Schema, Data: data, Head: v.Head.String(), Ts: v.TS}
 	if v.Deleted {
 		t := true
 		it.Deleted = &t
@@ -409,7 +411,7 @@ func (h handlers) item(v storage.Value) gen.Item {
 	return it
 }
 
-func (h handlers) GetItem(ctx context.Context, req gen.GetItemRequestObject) (gen.GetItemResponseObject, error) {
+func (h handlers) GetItem(ctx context.Context, req apiserver.GetItemRequestObject) (apiserver.GetItemResponseObject, error) {
 	if err := core.ValidateKey(req.Key); err != nil {
 		return nil, err
 	}
@@ -428,9 +430,9 @@ func (h handlers) GetItem(ctx context.Context, req gen.GetItemRequestObject) (ge
 	etag := `"` + v.Head.String() + `"`
 	cc := "private, no-cache"
 	if etagMatches(req.Params.IfNoneMatch, etag) {
-		return gen.GetItem304Response{Headers: gen.NotModifiedResponseHeaders{ETag: &etag}}, nil
+		return apiserver.GetItem304Response{Headers: apiserver.NotModifiedResponseHeaders{ETag: &etag}}, nil
 	}
-	return gen.GetItem200JSONResponse{Body: h.item(v), Headers: gen.GetItem200ResponseHeaders{ETag: etag, CacheControl: cc}}, nil
+	return apiserver.GetItem200JSONResponse{Body: h.item(v), Headers: apiserver.GetItem200ResponseHeaders{ETag: etag, CacheControl: cc}}, nil
 }
 
 // decodeCommits parses the commits of a push or sync body strictly (the
@@ -447,12 +449,12 @@ func decodeCommits(raws []json.RawMessage) ([]*core.Commit, []error) {
 
 // ingest appends client commits and reports a verdict per commit, in the
 // request's order.
-func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMessage) ([]gen.PushResult, error) {
+func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMessage) ([]models.PushResult, error) {
 	if len(raws) > maxPushCommits {
 		return nil, fmt.Errorf("%w: %d commits in one request, more than %d", core.ErrTooLarge, len(raws), maxPushCommits)
 	}
 	commits, errs := decodeCommits(raws)
-	results := make([]gen.PushResult, len(raws))
+	results := make([]models.PushResult, len(raws))
 	var batch []*core.Commit
 	var at []int
 	for i, c := range commits {
@@ -476,9 +478,9 @@ func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMe
 			i := at[j]
 			switch x.Status {
 			case storage.Appended:
-				results[i] = gen.PushResult{Id: x.ID.String(), Status: gen.PushResultStatusAccepted}
+				results[i] = models.PushResult{Id: x.ID.String(), Status: models.PushResultStatusAccepted}
 			case storage.Duplicate:
-				results[i] = gen.PushResult{Id: x.ID.String(), Status: gen.PushResultStatusDuplicate}
+				results[i] = models.PushResult{Id: x.ID.String(), Status: models.PushResultStatusDuplicate}
 			default:
 				results[i] = rejected(x.ID.String(), x.Err)
 			}
@@ -487,10 +489,10 @@ func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMe
 	return results, nil
 }
 
-func rejected(id string, err error) gen.PushResult {
+func rejected(id string, err error) models.PushResult {
 	reason := err.Error()
-	pt := gen.ProblemType(ProblemFor(err).Type)
-	return gen.PushResult{Id: id, Status: gen.PushResultStatusRejected, Reason: &reason, ProblemType: &pt}
+	pt := models.ProblemType(ProblemFor(err).Type)
+	return models.PushResult{Id: id, Status: models.PushResultStatusRejected, Reason: &reason, ProblemType: &pt}
 }
 
 // idOf digs the claimed id out of a commit that did not decode, for the
@@ -507,7 +509,7 @@ func idOf(raw json.RawMessage) string {
 	return core.ZeroID.String()
 }
 
-func (h handlers) PushCommits(ctx context.Context, req gen.PushCommitsRequestObject) (gen.PushCommitsResponseObject, error) {
+func (h handlers) PushCommits(ctx context.Context, req apiserver.PushCommitsRequestObject) (apiserver.PushCommitsResponseObject, error) {
 	r, release, err := h.repo(ctx, req.Repo, true)
 	if err != nil {
 		return nil, err
@@ -523,7 +525,7 @@ func (h handlers) PushCommits(ctx context.Context, req gen.PushCommitsRequestObj
 	if err != nil {
 		return nil, err
 	}
-	return gen.PushCommits200JSONResponse{Results: results}, nil
+	return apiserver.PushCommits200JSONResponse{Results: results}, nil
 }
 
 // repoSet adapts a repository to the sync protocol's Set.
@@ -552,7 +554,7 @@ func (s *repoSet) Walk(fn func(core.CommitID) bool) {
 
 func (s *repoSet) Get(id core.CommitID) (*core.Commit, bool) { return s.r.Commit(id) }
 
-func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject) (gen.SyncRoundResponseObject, error) {
+func (h handlers) SyncRound(ctx context.Context, req apiserver.SyncRoundRequestObject) (apiserver.SyncRoundResponseObject, error) {
 	write := req.Body != nil && req.Body.Commits != nil && len(*req.Body.Commits) > 0
 	r, release, err := h.repo(ctx, req.Repo, write)
 	if err != nil {
@@ -563,7 +565,7 @@ func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject)
 	if err != nil {
 		return nil, err
 	}
-	var results []gen.PushResult
+	var results []models.PushResult
 	if len(sreq.Commits) > 0 {
 		if results, err = h.ingest(ctx, r, sreq.Commits); err != nil {
 			return nil, err
@@ -586,13 +588,13 @@ func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject)
 	return rawResponse{status: 200, headers: map[string]string{"Cache-Control": "no-store"}, body: body}, nil
 }
 
-func (h handlers) ListSchemas(ctx context.Context, _ gen.ListSchemasRequestObject) (gen.ListSchemasResponseObject, error) {
+func (h handlers) ListSchemas(ctx context.Context, _ apiserver.ListSchemasRequestObject) (apiserver.ListSchemasResponseObject, error) {
 	if !h.s.cfg.Rules.CanRead(principalFrom(ctx), auth.SchemasRepo) {
 		return nil, fmt.Errorf("%w: reading schemas needs a token", core.ErrUnauthenticated)
 	}
-	out := gen.ListSchemas200JSONResponse{Schemas: []gen.ItemSchema{}}
+	out := apiserver.ListSchemas200JSONResponse{Schemas: []models.ItemSchema{}}
 	for _, sc := range h.s.reg.List() {
-		var is gen.ItemSchema
+		var is models.ItemSchema
 		b, _ := json.Marshal(sc)
 		if err := json.Unmarshal(b, &is); err != nil {
 			return nil, err
@@ -602,7 +604,7 @@ func (h handlers) ListSchemas(ctx context.Context, _ gen.ListSchemasRequestObjec
 	return out, nil
 }
 
-func (h handlers) PutSchema(ctx context.Context, req gen.PutSchemaRequestObject) (gen.PutSchemaResponseObject, error) {
+func (h handlers) PutSchema(ctx context.Context, req apiserver.PutSchemaRequestObject) (apiserver.PutSchemaResponseObject, error) {
 	p := principalFrom(ctx)
 	if !(h.s.cfg.Dev && p.Authenticated()) {
 		if err := h.s.cfg.Rules.Authorize(p, auth.SchemasRepo, true); err != nil {
@@ -628,7 +630,7 @@ func (h handlers) PutSchema(ctx context.Context, req gen.PutSchemaRequestObject)
 		if err := h.s.reg.Add(sc); err != nil {
 			return nil, err
 		}
-		return gen.PutSchema200JSONResponse(toGenSchema(old)), nil
+		return apiserver.PutSchema200JSONResponse(toGenSchema(old)), nil
 	}
 	if sc.Version > 1 {
 		if _, err := h.s.reg.Get(core.SchemaRef(sc.NS, sc.Version-1)); err != nil {
@@ -645,17 +647,17 @@ func (h handlers) PutSchema(ctx context.Context, req gen.PutSchemaRequestObject)
 	if err := h.s.reg.Add(sc); err != nil {
 		return nil, err
 	}
-	return gen.PutSchema201JSONResponse(toGenSchema(sc)), nil
+	return apiserver.PutSchema201JSONResponse(toGenSchema(sc)), nil
 }
 
-func toGenSchema(sc *core.Schema) gen.ItemSchema {
-	var is gen.ItemSchema
+func toGenSchema(sc *core.Schema) models.ItemSchema {
+	var is models.ItemSchema
 	b, _ := json.Marshal(sc)
 	_ = json.Unmarshal(b, &is)
 	return is
 }
 
-func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionRequestObject) (gen.CreateSessionResponseObject, error) {
+func (h handlers) CreateSession(ctx context.Context, req apiserver.CreateSessionRequestObject) (apiserver.CreateSessionResponseObject, error) {
 	p := principalFrom(ctx)
 	if !p.Authenticated() {
 		return nil, fmt.Errorf("%w: registering a session needs a token", core.ErrUnauthenticated)
@@ -676,7 +678,7 @@ func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionReques
 		if old.Owner != sess.Owner {
 			return nil, fmt.Errorf("%w: this key is registered to another owner", core.ErrConflict)
 		}
-		return gen.CreateSession200JSONResponse(toGenSession(old)), nil
+		return apiserver.CreateSession200JSONResponse(toGenSession(old)), nil
 	}
 	if err := h.s.writeAsNode(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
 		return nil, err
@@ -684,11 +686,11 @@ func (h handlers) CreateSession(ctx context.Context, req gen.CreateSessionReques
 	if err := h.s.sessions.Put(sess); err != nil {
 		return nil, err
 	}
-	return gen.CreateSession201JSONResponse(toGenSession(sess)), nil
+	return apiserver.CreateSession201JSONResponse(toGenSession(sess)), nil
 }
 
-func toGenSession(s auth.Session) gen.Session {
-	out := gen.Session{Id: s.ID, Owner: s.Owner, PublicKey: b64url(s.PublicKey), Expires: s.Expires.UnixMilli()}
+func toGenSession(s auth.Session) models.Session {
+	out := models.Session{Id: s.ID, Owner: s.Owner, PublicKey: b64url(s.PublicKey), Expires: s.Expires.UnixMilli()}
 	if !s.Revoked.IsZero() {
 		r := s.Revoked.UnixMilli()
 		out.Revoked = &r
@@ -696,7 +698,7 @@ func toGenSession(s auth.Session) gen.Session {
 	return out
 }
 
-func (h handlers) GetSession(ctx context.Context, req gen.GetSessionRequestObject) (gen.GetSessionResponseObject, error) {
+func (h handlers) GetSession(ctx context.Context, req apiserver.GetSessionRequestObject) (apiserver.GetSessionResponseObject, error) {
 	if !principalFrom(ctx).Authenticated() {
 		return nil, fmt.Errorf("%w: reading sessions needs a token", core.ErrUnauthenticated)
 	}
@@ -704,13 +706,13 @@ func (h handlers) GetSession(ctx context.Context, req gen.GetSessionRequestObjec
 	if err != nil || sess.Node {
 		return nil, fmt.Errorf("%w: session %q", core.ErrNotFound, req.Id)
 	}
-	return gen.GetSession200JSONResponse(toGenSession(sess)), nil
+	return apiserver.GetSession200JSONResponse(toGenSession(sess)), nil
 }
 
 // RevokeSession revokes one of the caller's sessions (an admin may revoke
 // any). Commits the session signed before stay valid; new ones are
 // refused everywhere the revocation has replicated.
-func (h handlers) RevokeSession(ctx context.Context, req gen.RevokeSessionRequestObject) (gen.RevokeSessionResponseObject, error) {
+func (h handlers) RevokeSession(ctx context.Context, req apiserver.RevokeSessionRequestObject) (apiserver.RevokeSessionResponseObject, error) {
 	p := principalFrom(ctx)
 	if !p.Authenticated() {
 		return nil, fmt.Errorf("%w: revoking a session needs a token", core.ErrUnauthenticated)
@@ -729,5 +731,5 @@ func (h handlers) RevokeSession(ctx context.Context, req gen.RevokeSessionReques
 		}
 		h.s.custody.forget(sess.ID)
 	}
-	return gen.RevokeSession200JSONResponse(toGenSession(sess)), nil
+	return apiserver.RevokeSession200JSONResponse(toGenSession(sess)), nil
 }

@@ -12,7 +12,8 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiserver"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/storage"
 )
 
@@ -35,20 +36,20 @@ type itemEdit func(cur *storage.Value, base map[string]any, baseSchema string) (
 // the new value, signs it with the caller's custodial session and appends
 // it; the storage merges it with anything newer. It returns the item after
 // the write and whether the key was new.
-func (h handlers) writeItem(ctx context.Context, repo, key string, ifMatch *string, edit itemEdit) (gen.Item, bool, error) {
+func (h handlers) writeItem(ctx context.Context, repo, key string, ifMatch *string, edit itemEdit) (models.Item, bool, error) {
 	if err := core.ValidateKey(key); err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	r, release, err := h.repo(ctx, repo, true)
 	if err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	defer release()
 	var cur *storage.Value
 	if v, err := r.Value(key); err == nil {
 		cur = &v
 	} else if !errors.Is(err, core.ErrNotFound) {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	parents := r.Heads(key)
 	var base map[string]any
@@ -59,27 +60,27 @@ func (h handlers) writeItem(ctx context.Context, repo, key string, ifMatch *stri
 	if ifMatch != nil {
 		id, err := parseETag(*ifMatch)
 		if err != nil {
-			return gen.Item{}, false, err
+			return models.Item{}, false, err
 		}
 		m, ok := r.Meta(id)
 		if !ok || m.Key != key {
-			return gen.Item{}, false, fmt.Errorf("%w: If-Match: %s is not a version of %q", core.ErrConflict, id, key)
+			return models.Item{}, false, fmt.Errorf("%w: If-Match: %s is not a version of %q", core.ErrConflict, id, key)
 		}
 		c, err := r.Get(id)
 		if err != nil {
-			return gen.Item{}, false, err
+			return models.Item{}, false, err
 		}
 		if base, err = r.Data(id); err != nil {
-			return gen.Item{}, false, err
+			return models.Item{}, false, err
 		}
 		parents, baseSchema = []core.CommitID{id}, c.Schema
 	}
 	schema, data, err := edit(cur, core.CloneObject(base), baseSchema)
 	if err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	if err := h.s.validate(schema, data); err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	created := cur == nil
 	if cur != nil && cur.Heads == 1 && ifMatch == nil && cur.Schema == schema && core.EqualJSON(cur.Data, data) {
@@ -87,7 +88,7 @@ func (h handlers) writeItem(ctx context.Context, repo, key string, ifMatch *stri
 	}
 	sess, priv, err := h.s.custody.signer(ctx, principalFrom(ctx))
 	if err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	c := &core.Commit{Repo: repo, Key: key, Parents: parents, Author: sess, TS: h.s.now().UnixMilli(), Schema: schema, Data: data}
 	for _, p := range parents {
@@ -102,14 +103,14 @@ func (h handlers) writeItem(ctx context.Context, repo, key string, ifMatch *stri
 		}
 	}
 	if err := c.Sign(priv); err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	if err := appendOne(ctx, r, c); err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	v, err := r.Value(key)
 	if err != nil {
-		return gen.Item{}, false, err
+		return models.Item{}, false, err
 	}
 	return h.item(v), created, nil
 }
@@ -147,7 +148,7 @@ func bodyObject(ctx context.Context) (map[string]any, error) {
 	return m, nil
 }
 
-func (h handlers) PutItem(ctx context.Context, req gen.PutItemRequestObject) (gen.PutItemResponseObject, error) {
+func (h handlers) PutItem(ctx context.Context, req apiserver.PutItemRequestObject) (apiserver.PutItemResponseObject, error) {
 	body, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err
@@ -165,9 +166,9 @@ func (h handlers) PutItem(ctx context.Context, req gen.PutItemRequestObject) (ge
 	}
 	etag := `"` + it.Head + `"`
 	if created {
-		return gen.PutItem201JSONResponse{Body: it, Headers: gen.PutItem201ResponseHeaders{ETag: etag}}, nil
+		return apiserver.PutItem201JSONResponse{Body: it, Headers: apiserver.PutItem201ResponseHeaders{ETag: etag}}, nil
 	}
-	return gen.PutItem200JSONResponse{Body: it, Headers: gen.PutItem200ResponseHeaders{ETag: etag}}, nil
+	return apiserver.PutItem200JSONResponse{Body: it, Headers: apiserver.PutItem200ResponseHeaders{ETag: etag}}, nil
 }
 
 // applyMergePatch implements RFC 7396.
@@ -190,7 +191,7 @@ func applyMergePatch(target, patch any) any {
 	return tm
 }
 
-func (h handlers) PatchItem(ctx context.Context, req gen.PatchItemRequestObject) (gen.PatchItemResponseObject, error) {
+func (h handlers) PatchItem(ctx context.Context, req apiserver.PatchItemRequestObject) (apiserver.PatchItemResponseObject, error) {
 	patch, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err
@@ -204,10 +205,10 @@ func (h handlers) PatchItem(ctx context.Context, req gen.PatchItemRequestObject)
 	if err != nil {
 		return nil, err
 	}
-	return gen.PatchItem200JSONResponse{Body: it, Headers: gen.PatchItem200ResponseHeaders{ETag: `"` + it.Head + `"`}}, nil
+	return apiserver.PatchItem200JSONResponse{Body: it, Headers: apiserver.PatchItem200ResponseHeaders{ETag: `"` + it.Head + `"`}}, nil
 }
 
-func (h handlers) DeleteItem(ctx context.Context, req gen.DeleteItemRequestObject) (gen.DeleteItemResponseObject, error) {
+func (h handlers) DeleteItem(ctx context.Context, req apiserver.DeleteItemRequestObject) (apiserver.DeleteItemResponseObject, error) {
 	it, _, err := h.writeItem(ctx, req.Repo, req.Key, req.Params.IfMatch, func(cur *storage.Value, base map[string]any, schema string) (string, map[string]any, error) {
 		if cur == nil {
 			return "", nil, fmt.Errorf("%w: item %q", core.ErrNotFound, req.Key)
@@ -218,7 +219,7 @@ func (h handlers) DeleteItem(ctx context.Context, req gen.DeleteItemRequestObjec
 	if err != nil {
 		return nil, err
 	}
-	return gen.DeleteItem200JSONResponse{Body: it, Headers: gen.DeleteItem200ResponseHeaders{ETag: `"` + it.Head + `"`}}, nil
+	return apiserver.DeleteItem200JSONResponse{Body: it, Headers: apiserver.DeleteItem200ResponseHeaders{ETag: `"` + it.Head + `"`}}, nil
 }
 
 // writeAsNode writes data to a system repository as this node (signed by

@@ -20,6 +20,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiserver"
 )
 
 type ctxKey int
@@ -55,7 +56,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.Use(s.bodyMiddleware)
 	e.Use(s.authMiddleware)
 	e.Use(s.validationMiddleware())
-	gen.RegisterHandlers(e, gen.NewStrictHandler(handlers{s}, nil))
+	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(handlers{s}, nil))
 	return e
 }
 

@@ -3,7 +3,7 @@ package api
 import (
 	"testing"
 
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 func TestServer_Schemas(t *testing.T) {
@@ -19,7 +19,7 @@ func TestServer_Schemas(t *testing.T) {
 	        "upgrade":[{"op":"rename","from":"title","to":"name"},{"op":"convert","field":"prio","conversion":"toNumber"}]}`
 	wantStatus(t, n.call("PUT", "/v1/schemas/task/2", tok, v2), 201)
 
-	var list gen.SchemaList
+	var list models.SchemaList
 	n.call("GET", "/v1/schemas", tok, nil).json(t, &list)
 	refs := map[string]bool{}
 	for _, s := range list.Schemas {

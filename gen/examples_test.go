@@ -21,7 +21,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 // The examples in openapi.yaml are real: commit ids recompute, signatures
@@ -396,7 +396,7 @@ func TestExamples_SessionsAreReal(t *testing.T) {
 			t.Errorf("Session %s has no sys.sessions record in the examples", id)
 			continue
 		}
-		var s gen.Session
+		var s models.Session
 		if err := json.Unmarshal(toJSON(t, m), &s); err != nil {
 			t.Fatal(err)
 		}

@@ -10,34 +10,36 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/labstack/echo/v5"
 
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiclient"
+	"github.com/goat-gateway/goat-gateway/gen/apiserver"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 // stubServer implements the few operations these tests call; the embedded
 // nil interface makes any other call panic.
 type stubServer struct {
-	gen.StrictServerInterface
+	apiserver.StrictServerInterface
 	t *testing.T
 }
 
 const head = "9282547fdc028996472d8efa0bff078f26286e5aa46c488ced4a0a059d2be4c9"
 
-func (s stubServer) GetInfo(context.Context, gen.GetInfoRequestObject) (gen.GetInfoResponseObject, error) {
-	return gen.GetInfo200JSONResponse{
+func (s stubServer) GetInfo(context.Context, apiserver.GetInfoRequestObject) (apiserver.GetInfoResponseObject, error) {
+	return apiserver.GetInfo200JSONResponse{
 		NodeId: "node-1", Version: "test", LogId: "L1", Audience: "goat-gateway", Capabilities: []string{"sync"},
-		Limits: gen.Limits{MaxBodyBytes: 1 << 24, MaxCommitBytes: 1 << 20, MaxCommitsPerRequest: 1000, MaxPageLimit: 1000, MaxWaitSeconds: 30, MaxFilterBits: 1 << 26},
+		Limits: models.Limits{MaxBodyBytes: 1 << 24, MaxCommitBytes: 1 << 20, MaxCommitsPerRequest: 1000, MaxPageLimit: 1000, MaxWaitSeconds: 30, MaxFilterBits: 1 << 26},
 	}, nil
 }
 
-func (s stubServer) PutItem(_ context.Context, req gen.PutItemRequestObject) (gen.PutItemResponseObject, error) {
+func (s stubServer) PutItem(_ context.Context, req apiserver.PutItemRequestObject) (apiserver.PutItemResponseObject, error) {
 	if req.Params.IfMatch == nil || *req.Params.IfMatch != `"`+head+`"` {
 		s.t.Errorf("If-Match=%v, want the quoted head", req.Params.IfMatch)
 	}
-	item := gen.Item{Key: req.Key, Schema: req.Body.Schema, Data: req.Body.Data, Head: head, Ts: 1763800060000}
-	return gen.PutItem201JSONResponse{Body: item, Headers: gen.PutItem201ResponseHeaders{ETag: `"` + head + `"`}}, nil
+	item := models.Item{Key: req.Key, Schema: req.Body.Schema, Data: req.Body.Data, Head: head, Ts: 1763800060000}
+	return apiserver.PutItem201JSONResponse{Body: item, Headers: apiserver.PutItem201ResponseHeaders{ETag: `"` + head + `"`}}, nil
 }
 
-func (s stubServer) PatchItem(_ context.Context, req gen.PatchItemRequestObject) (gen.PatchItemResponseObject, error) {
+func (s stubServer) PatchItem(_ context.Context, req apiserver.PatchItemRequestObject) (apiserver.PatchItemResponseObject, error) {
 	data := map[string]any{"title": "Water the plants"}
 	for k, v := range *req.Body {
 		if v == nil {
@@ -46,28 +48,28 @@ func (s stubServer) PatchItem(_ context.Context, req gen.PatchItemRequestObject)
 			data[k] = v
 		}
 	}
-	return gen.PatchItem200JSONResponse{
-		Body:    gen.Item{Key: req.Key, Schema: "task/2", Data: data, Head: head, Ts: 1763800260000},
-		Headers: gen.PatchItem200ResponseHeaders{ETag: `"` + head + `"`},
+	return apiserver.PatchItem200JSONResponse{
+		Body:    models.Item{Key: req.Key, Schema: "task/2", Data: data, Head: head, Ts: 1763800260000},
+		Headers: apiserver.PatchItem200ResponseHeaders{ETag: `"` + head + `"`},
 	}, nil
 }
 
 const sessionID = "s_6nKoWz9jY_-yd_WQWiUhZJNE"
 
-func (s stubServer) RevokeSession(_ context.Context, req gen.RevokeSessionRequestObject) (gen.RevokeSessionResponseObject, error) {
+func (s stubServer) RevokeSession(_ context.Context, req apiserver.RevokeSessionRequestObject) (apiserver.RevokeSessionResponseObject, error) {
 	if req.Id != sessionID {
-		return gen.RevokeSession404ApplicationProblemPlusJSONResponse{NotFoundApplicationProblemPlusJSONResponse: gen.NotFoundApplicationProblemPlusJSONResponse{
-			Type: gen.ProblemTypeNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no session " + req.Id,
+		return apiserver.RevokeSession404ApplicationProblemPlusJSONResponse{NotFoundApplicationProblemPlusJSONResponse: apiserver.NotFoundApplicationProblemPlusJSONResponse{
+			Type: models.ProblemTypeNotFound, Title: "Not found", Status: http.StatusNotFound, Detail: "no session " + req.Id,
 		}}, nil
 	}
 	revoked := int64(1763800300000)
-	return gen.RevokeSession200JSONResponse{Id: req.Id, Owner: "alice", PublicKey: "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
+	return apiserver.RevokeSession200JSONResponse{Id: req.Id, Owner: "alice", PublicKey: "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
 		Expires: 1766392000000, Revoked: &revoked}, nil
 }
 
-func (s stubServer) GetLog(context.Context, gen.GetLogRequestObject) (gen.GetLogResponseObject, error) {
-	return gen.GetLog409ApplicationProblemPlusJSONResponse{MustReconcileApplicationProblemPlusJSONResponse: gen.MustReconcileApplicationProblemPlusJSONResponse{
-		Type: gen.ProblemTypeMustReconcile, Title: "Must reconcile", Status: http.StatusConflict, Detail: "cursor is from another log",
+func (s stubServer) GetLog(context.Context, apiserver.GetLogRequestObject) (apiserver.GetLogResponseObject, error) {
+	return apiserver.GetLog409ApplicationProblemPlusJSONResponse{MustReconcileApplicationProblemPlusJSONResponse: apiserver.MustReconcileApplicationProblemPlusJSONResponse{
+		Type: models.ProblemTypeMustReconcile, Title: "Must reconcile", Status: http.StatusConflict, Detail: "cursor is from another log",
 	}}, nil
 }
 
@@ -76,7 +78,7 @@ func (s stubServer) GetLog(context.Context, gen.GetLogRequestObject) (gen.GetLog
 // handler to bind.
 func validator(t *testing.T) echo.MiddlewareFunc {
 	t.Helper()
-	doc, err := gen.GetSwagger()
+	doc, err := apiserver.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +102,14 @@ func validator(t *testing.T) echo.MiddlewareFunc {
 	}
 }
 
-func startServer(t *testing.T, middleware ...echo.MiddlewareFunc) *gen.ClientWithResponses {
+func startServer(t *testing.T, middleware ...echo.MiddlewareFunc) *apiclient.ClientWithResponses {
 	t.Helper()
 	e := echo.New()
 	e.Use(middleware...)
-	gen.RegisterHandlers(e, gen.NewStrictHandler(stubServer{t: t}, nil))
+	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(stubServer{t: t}, nil))
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	client, err := gen.NewClientWithResponses(srv.URL)
+	client, err := apiclient.NewClientWithResponses(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +136,8 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 	})
 	t.Run("PutItem", func(t *testing.T) {
 		etag := `"` + head + `"`
-		resp, err := client.PutItemWithResponse(ctx, "user.alice.notes", "task-2", &gen.PutItemParams{IfMatch: &etag},
-			gen.ItemWrite{Schema: "task/2", Data: map[string]any{"title": "Call the plumber", "done": false}})
+		resp, err := client.PutItemWithResponse(ctx, "user.alice.notes", "task-2", &models.PutItemParams{IfMatch: &etag},
+			models.ItemWrite{Schema: "task/2", Data: map[string]any{"title": "Call the plumber", "done": false}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +153,7 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 	})
 	t.Run("PatchItem", func(t *testing.T) {
 		resp, err := client.PatchItemWithApplicationMergePatchPlusJSONBodyWithResponse(ctx, "user.alice.notes", "task-3", nil,
-			gen.MergePatch{"done": true, "notes": nil})
+			models.MergePatch{"done": true, "notes": nil})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,13 +184,13 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 		if resp.ApplicationproblemJSON404 == nil {
 			t.Fatalf("status %d, body %s", resp.StatusCode(), resp.Body)
 		}
-		if got, want := resp.ApplicationproblemJSON404.Type, gen.ProblemTypeNotFound; got != want {
+		if got, want := resp.ApplicationproblemJSON404.Type, models.ProblemTypeNotFound; got != want {
 			t.Fatalf("type=%s, want %s", got, want)
 		}
 	})
 	t.Run("GetLogMustReconcile", func(t *testing.T) {
 		after := "N2YzYTljMmUxYjRkNWU2Zi4z"
-		resp, err := client.GetLogWithResponse(ctx, "user.alice.notes", &gen.GetLogParams{After: &after})
+		resp, err := client.GetLogWithResponse(ctx, "user.alice.notes", &models.GetLogParams{After: &after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +200,7 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 		if got, want := resp.HTTPResponse.Header.Get("Content-Type"), "application/problem+json"; got != want {
 			t.Fatalf("Content-Type=%s, want %s", got, want)
 		}
-		if got, want := resp.ApplicationproblemJSON409.Type, gen.ProblemTypeMustReconcile; got != want {
+		if got, want := resp.ApplicationproblemJSON409.Type, models.ProblemTypeMustReconcile; got != want {
 			t.Fatalf("type=%s, want %s", got, want)
 		}
 	})
@@ -210,7 +212,7 @@ func TestRoundTrip_ClientServer(t *testing.T) {
 func TestRoundTrip_MergePatchNeedsValidatedBody(t *testing.T) {
 	client := startServer(t)
 	resp, err := client.PatchItemWithApplicationMergePatchPlusJSONBodyWithResponse(context.Background(), "user.alice.notes", "task-3", nil,
-		gen.MergePatch{"done": true})
+		models.MergePatch{"done": true})
 	if err != nil {
 		t.Fatal(err)
 	}

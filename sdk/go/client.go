@@ -19,7 +19,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/merge"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
@@ -545,7 +545,7 @@ func (c *Client) ensureSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.gw.createSession(ctx, gen.SessionRequest{PublicKey: sr.PublicKey, Proof: sr.Proof, Expires: key.expires.UnixMilli()}); err != nil {
+	if err := c.gw.createSession(ctx, models.SessionRequest{PublicKey: sr.PublicKey, Proof: sr.Proof, Expires: key.expires.UnixMilli()}); err != nil {
 		return err
 	}
 	c.sessMu.Lock()

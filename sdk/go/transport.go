@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/gen/apiclient"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // gateway is the SDK's HTTP side. Requests are built by the generated
-// client (gen.Client: paths, parameters, headers from openapi.yaml);
+// client (apiclient.Client: paths, parameters, headers from openapi.yaml);
 // response bodies are read here as bytes, because commits must stay the
 // canonical bytes the gateway stored (the generated models would re-encode
 // them) and because log pages and sync rounds are decoded by the sync
 // package's strict decoders.
 type gateway struct {
-	gc      *gen.Client
+	gc      *apiclient.Client
 	token   func(context.Context) (string, error)
 	timeout time.Duration
 }
@@ -32,17 +33,17 @@ type gateway struct {
 const maxResponseBytes = 32 << 20
 
 func newGateway(baseURL string, hc *http.Client, token func(context.Context) (string, error), timeout time.Duration) (*gateway, error) {
-	gc, err := gen.NewClient(baseURL, gen.WithHTTPClient(hc))
+	gc, err := apiclient.NewClient(baseURL, apiclient.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("%w: base URL: %v", core.ErrInvalid, err)
 	}
 	return &gateway{gc: gc, token: token, timeout: timeout}, nil
 }
 
-type sendFunc func(ctx context.Context, auth gen.RequestEditorFn) (*http.Response, error)
+type sendFunc func(ctx context.Context, auth apiclient.RequestEditorFn) (*http.Response, error)
 
 // authEditor returns a request editor setting the bearer token.
-func (g *gateway) authEditor(ctx context.Context) (gen.RequestEditorFn, error) {
+func (g *gateway) authEditor(ctx context.Context) (apiclient.RequestEditorFn, error) {
 	tok, err := g.token(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("token: %w", err)
@@ -93,13 +94,13 @@ func (g *gateway) do(ctx context.Context, send sendFunc) ([]byte, int, error) {
 
 // audience returns the deployment's session audience (GET /v1/info).
 func (g *gateway) audience(ctx context.Context) (string, error) {
-	body, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.GetInfo(ctx, a)
 	})
 	if err != nil {
 		return "", fmt.Errorf("info: %w", err)
 	}
-	var info gen.Info
+	var info models.Info
 	if err := json.Unmarshal(body, &info); err != nil {
 		return "", fmt.Errorf("%w: info: %v", core.ErrInvalid, err)
 	}
@@ -108,8 +109,8 @@ func (g *gateway) audience(ctx context.Context) (string, error) {
 
 // createSession registers a session key (POST /v1/sessions); registering
 // a key that is already registered to the same owner answers 200.
-func (g *gateway) createSession(ctx context.Context, body gen.SessionRequest) error {
-	_, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+func (g *gateway) createSession(ctx context.Context, body models.SessionRequest) error {
+	_, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.CreateSession(ctx, body, a)
 	})
 	if err != nil {
@@ -120,7 +121,7 @@ func (g *gateway) createSession(ctx context.Context, body gen.SessionRequest) er
 
 // createRepo creates a repository (idempotent).
 func (g *gateway) createRepo(ctx context.Context, repo string) error {
-	_, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	_, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.CreateRepo(ctx, repo, a)
 	})
 	if err != nil {
@@ -131,13 +132,13 @@ func (g *gateway) createRepo(ctx context.Context, repo string) error {
 
 // repoCursor returns the log cursor at the end of a repository's log.
 func (g *gateway) repoCursor(ctx context.Context, repo string) (string, error) {
-	body, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.GetRepo(ctx, repo, a)
 	})
 	if err != nil {
 		return "", fmt.Errorf("repository %q: %w", repo, err)
 	}
-	var info gen.RepoInfo
+	var info models.RepoInfo
 	if err := json.Unmarshal(body, &info); err != nil {
 		return "", fmt.Errorf("%w: repository info: %v", core.ErrInvalid, err)
 	}
@@ -146,7 +147,7 @@ func (g *gateway) repoCursor(ctx context.Context, repo string) (string, error) {
 
 // schemas lists the gateway's schemas.
 func (g *gateway) schemas(ctx context.Context) ([]*core.Schema, error) {
-	body, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.ListSchemas(ctx, a)
 	})
 	if err != nil {
@@ -182,7 +183,7 @@ func (g *gateway) putSchema(ctx context.Context, sc *core.Schema) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	_, _, err = g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.PutSchemaWithBody(ctx, sc.NS, int32(sc.Version), "application/json", bytes.NewReader(body), a)
 	})
 	if err != nil {
@@ -216,7 +217,7 @@ func (g *gateway) push(ctx context.Context, repo string, raws [][]byte) ([]pushR
 		b.Write(raw)
 	}
 	b.WriteString(`]}`)
-	body, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.PushCommitsWithBody(ctx, repo, "application/json", bytes.NewReader(b.Bytes()), a)
 	})
 	if err != nil {
@@ -237,7 +238,7 @@ func (g *gateway) push(ctx context.Context, repo string, raws [][]byte) ([]pushR
 // commit fetches one commit by id (for `commits` events, which announce
 // commits too large to inline).
 func (g *gateway) commit(ctx context.Context, repo string, id string) (*core.Commit, error) {
-	body, _, err := g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return g.gc.GetCommit(ctx, repo, id, nil, a)
 	})
 	if err != nil {
@@ -254,7 +255,7 @@ func (g *gateway) events(ctx context.Context, repos []string, lastID string) (*h
 	if err != nil {
 		return nil, err
 	}
-	params := &gen.GetEventsParams{Repo: repos}
+	params := &models.GetEventsParams{Repo: repos}
 	if lastID != "" {
 		params.LastEventIDHeader = &lastID
 	}
@@ -286,7 +287,7 @@ type syncTransport struct {
 var _ gsync.Transport = (*syncTransport)(nil)
 
 func (t *syncTransport) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
-	params := &gen.GetLogParams{}
+	params := &models.GetLogParams{}
 	if cursor != "" {
 		params.After = &cursor
 	}
@@ -294,7 +295,7 @@ func (t *syncTransport) Log(ctx context.Context, repo, cursor string, limit int)
 		l := int32(limit)
 		params.Limit = &l
 	}
-	body, _, err := t.g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := t.g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return t.g.gc.GetLog(ctx, repo, params, a)
 	})
 	if err != nil {
@@ -316,7 +317,7 @@ func (t *syncTransport) Sync(ctx context.Context, repo string, req *gsync.Reques
 	if err != nil {
 		return nil, err
 	}
-	body, _, err := t.g.do(ctx, func(ctx context.Context, a gen.RequestEditorFn) (*http.Response, error) {
+	body, _, err := t.g.do(ctx, func(ctx context.Context, a apiclient.RequestEditorFn) (*http.Response, error) {
 		return t.g.gc.SyncRoundWithBody(ctx, repo, "application/json", bytes.NewReader(b), a)
 	})
 	if err != nil {
