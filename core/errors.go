@@ -38,4 +38,7 @@ var (
 	ErrMustReconcile = errors.New("must reconcile")
 	// ErrClosed: the component has been closed.
 	ErrClosed = errors.New("closed")
+	// ErrRateLimited: the caller is over a quota or a rate; it may retry
+	// later.
+	ErrRateLimited = errors.New("rate limited")
 )
