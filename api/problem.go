@@ -43,11 +43,11 @@ var problemKinds = []problemKind{
 	{core.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{core.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
 	{core.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Shutting down"},
-	{errRateLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests"},
+	{core.ErrRateLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 }
 
 // errRateLimited is the 429 of the per-caller stream limit.
-var errRateLimited = errors.New("rate limited")
+var errRateLimited = core.ErrRateLimited
 
 // ProblemFor maps an error to its problem. Unknown errors are 500s whose
 // detail does not leak internals.
@@ -61,6 +61,17 @@ func ProblemFor(err error) Problem {
 		return Problem{Type: ProblemBase + "unavailable", Title: "Request did not complete", Status: http.StatusServiceUnavailable, Detail: err.Error()}
 	}
 	return Problem{Type: ProblemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "internal error; see the gateway log"}
+}
+
+// ProblemSlugs lists every slug the server answers with: the table's, the
+// middleware's unsupported-media-type and ProblemFor's fallback, internal.
+// client/problems_test.go holds it to the spec's ProblemType enum.
+func ProblemSlugs() []string {
+	slugs := []string{"unsupported-media-type", "internal"}
+	for _, k := range problemKinds {
+		slugs = append(slugs, k.slug)
+	}
+	return slugs
 }
 
 // ProblemSlug returns the slug of a problem type ("not-found").
