@@ -24,7 +24,7 @@ func rulesNode(t *testing.T) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNode(t, func(c *Config) { c.Dev = false; c.Rules = rules })
+	return startNode(t, func(c *testConfig) { c.Dev = false; c.Rules = rules })
 }
 
 func TestAuth_RuleBoundaries(t *testing.T) {
@@ -73,7 +73,7 @@ func TestAuth_RuleBoundaries(t *testing.T) {
 		}
 	})
 	t.Run("ExpiredToken", func(t *testing.T) {
-		tok, err := n.srv.DevIssuer().Mint("alice", nil, time.Minute, time.Now().Add(-time.Hour))
+		tok, err := n.node.DevIssuer().Mint("alice", nil, time.Minute, time.Now().Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestAuth_SessionRevocation(t *testing.T) {
 func TestEvents_TokenExpiryEndsStream(t *testing.T) {
 	n := startNode(t, nil)
 	alice := setupRepo(t, n)
-	tok, err := n.srv.DevIssuer().Mint("alice", nil, 2*time.Second, time.Now())
+	tok, err := n.node.DevIssuer().Mint("alice", nil, 2*time.Second, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 // Bad input gets a 4xx problem (checkSpec also fails any 5xx and any body
 // that does not match openapi.yaml), and leaves the data as it was.
 func TestServer_BadInput(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.BodyLimit = 64 << 10 })
+	n := startNode(t, func(c *testConfig) { c.API.BodyLimit = 64 << 10 })
 	alice := n.newClient("alice")
 	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
 	wantStatus(t, n.call("PUT", "/v1/repos/r/items/k", alice.token, `{"schema":"any/1","data":{"v":1}}`), 201)

@@ -6,19 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
-	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen/apiserver"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 )
-
-// maxReplay bounds the records replayed after Last-Event-ID per repository;
-// a client further behind gets `reset` and heals by reconciliation, which
-// is cheaper for it and for us than a long replay.
-const maxReplay = 10000
 
 // sseRetry is the reconnect delay the stream asks for, in milliseconds.
 const sseRetry = 2000
@@ -28,17 +21,6 @@ func (h handlers) GetEvents(ctx context.Context, req apiserver.GetEventsRequestO
 	repos := slices.Clone(req.Params.Repo)
 	slices.Sort(repos)
 	repos = slices.Compact(repos)
-	if len(repos) == 0 {
-		return nil, fmt.Errorf("%w: repo: name at least one repository", core.ErrInvalid)
-	}
-	for _, name := range repos {
-		r, release, err := h.repo(ctx, name, false)
-		if err != nil {
-			return nil, err
-		}
-		_ = r
-		release()
-	}
 	last := ""
 	if req.Params.LastEventIDQuery != nil {
 		last = *req.Params.LastEventIDQuery
@@ -46,27 +28,22 @@ func (h handlers) GetEvents(ctx context.Context, req apiserver.GetEventsRequestO
 	if req.Params.LastEventIDHeader != nil {
 		last = *req.Params.LastEventIDHeader
 	}
-	var after *resumePoint
+	sub, err := h.s.node.Subscribe(p, repos, h.s.cfg.SubscriberBuffer)
+	if err != nil {
+		return nil, err
+	}
 	if last != "" {
-		node, seq, err := parseEventID(last)
-		if err != nil {
+		if _, _, err := node.ParseEventID(last); err != nil {
+			sub.Close()
 			return nil, err
 		}
-		after = &resumePoint{node: node, seq: seq}
 	}
-	key := "sub:" + p.Sub
-	if p.Anonymous {
-		key = "anonymous"
+	release, err := h.s.node.AcquireStream(p)
+	if err != nil {
+		sub.Close()
+		return nil, err
 	}
-	if !h.s.streams.acquire(key) {
-		return nil, fmt.Errorf("%w: more than %d concurrent streams for this caller", errRateLimited, h.s.cfg.MaxStreamsPerCaller)
-	}
-	return &eventStream{s: h.s, ctx: ctx, repos: repos, after: after, principal: p, limitKey: key}, nil
-}
-
-type resumePoint struct {
-	node string
-	seq  uint64
+	return &eventStream{s: h.s, ctx: ctx, repos: repos, last: last, principal: p, sub: sub, release: release}, nil
 }
 
 // eventStream is the response of GET /v1/events: it writes the stream when
@@ -76,17 +53,17 @@ type eventStream struct {
 	s         *Server
 	ctx       context.Context
 	repos     []string
-	after     *resumePoint
+	last      string // Last-Event-ID, if any
 	principal auth.Principal
-	limitKey  string
+	sub       *node.Subscription
+	release   func()
 }
 
 func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	s := e.s
-	sub, watermark := s.hub.subscribe(e.repos, s.cfg.SubscriberBuffer)
 	defer func() {
-		s.streams.release(e.limitKey)
-		s.hub.unsubscribe(sub)
+		e.sub.Close()
+		e.release()
 	}()
 
 	h := w.Header()
@@ -103,23 +80,18 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		}
 		return rc.Flush()
 	}
-	node := s.store.NodeID().String()
-	position := eventID(node, watermark)
+	id := s.node.ID()
+	watermark := e.sub.Watermark
 	fmt.Fprintf(bw, "retry: %d\n\n", sseRetry)
 
 	lastSent := watermark
-	if e.after != nil {
-		if e.after.node != node || e.after.seq > watermark {
-			// Another node's (or an older) event log: nothing can be
-			// replayed; every repository must reconcile.
-			for _, repo := range e.repos {
-				writeEvent(bw, position, "reset", resetData(repo, "event id from another event log"))
-			}
-		} else if err := e.replay(bw, node, position, watermark); err != nil {
+	if e.last != "" {
+		err := s.node.Replay(e.sub, e.repos, e.last, func(ev node.Event) { writeEvent(bw, ev.ID, ev.Name, ev.Data) })
+		if err != nil {
 			return err
 		}
 	}
-	writeEvent(bw, position, "ready", []byte("{}"))
+	writeEvent(bw, node.EventID(id, watermark), "ready", []byte("{}"))
 	if err := flush(); err != nil {
 		return nil
 	}
@@ -132,14 +104,15 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		defer t.Stop()
 		expiry = t.C
 	}
+	events := e.sub.Events()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return nil
-		case <-sub.gone:
+		case <-e.sub.Gone():
 			return nil
 		case <-expiry:
-			writeEvent(bw, eventID(node, lastSent), "expired", []byte(`{"reason":"the token expired; reconnect with a fresh one"}`))
+			writeEvent(bw, node.EventID(id, lastSent), "expired", []byte(`{"reason":"the token expired; reconnect with a fresh one"}`))
 			_ = flush()
 			return nil
 		case <-heartbeat.C:
@@ -147,7 +120,7 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 			if err := flush(); err != nil {
 				return nil
 			}
-		case ev := <-sub.ch:
+		case ev := <-events:
 			// Take everything already queued, then flush once.
 			for {
 				if ev.Seq > lastSent {
@@ -155,7 +128,7 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 					lastSent = ev.Seq
 				}
 				select {
-				case ev = <-sub.ch:
+				case ev = <-events:
 					continue
 				default:
 				}
@@ -166,69 +139,6 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 			}
 		}
 	}
-}
-
-// replay writes the commits of every repository with sequence numbers in
-// (after, watermark], in sequence order; a repository too far behind gets
-// `reset` instead.
-func (e *eventStream) replay(bw *bufio.Writer, node, position string, watermark uint64) error {
-	var evs []event
-	for _, name := range e.repos {
-		r, release, err := e.s.store.Repo(name)
-		if err != nil {
-			writeEvent(bw, position, "reset", resetData(name, "repository unavailable"))
-			continue
-		}
-		from := r.FirstAfterSeq(e.after.seq)
-		var recs []storage.Record
-		tooFar := false
-		for off := from; ; {
-			page, err := r.ReadLog(off, 1000)
-			if err != nil {
-				release()
-				return err
-			}
-			for _, rec := range page {
-				if rec.Seq > watermark {
-					break
-				}
-				recs = append(recs, rec)
-			}
-			if len(page) < 1000 || page[len(page)-1].Seq > watermark {
-				break
-			}
-			if len(recs) > maxReplay {
-				tooFar = true
-				break
-			}
-			off += int64(len(page))
-		}
-		release()
-		if tooFar || len(recs) > maxReplay {
-			writeEvent(bw, position, "reset", resetData(name, "too far behind to replay; reconcile"))
-			continue
-		}
-		for _, rec := range recs {
-			evs = append(evs, e.s.commitEvent(node, name, rec))
-		}
-	}
-	slices.SortFunc(evs, func(a, b event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	for _, ev := range evs {
-		writeEvent(bw, ev.ID, ev.Name, ev.Data)
-	}
-	return nil
-}
-
-func resetData(repo, reason string) []byte {
-	return []byte(`{"reason":` + strconv.Quote(reason) + `,"repo":` + strconv.Quote(repo) + `}`)
 }
 
 // writeEvent writes one SSE event. data is one line of JSON (canonical

@@ -236,7 +236,7 @@ func TestEvents_LiveAndReplay(t *testing.T) {
 }
 
 func TestEvents_HeartbeatAndShutdown(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.Heartbeat = 20 * time.Millisecond })
+	n := startNode(t, func(c *testConfig) { c.API.Heartbeat = 20 * time.Millisecond })
 	alice := setupRepo(t, n)
 	sub := n.subscribe(t, alice.token, "repo=r")
 	sub.waitReady(t)
@@ -257,7 +257,7 @@ func TestEvents_HeartbeatAndShutdown(t *testing.T) {
 func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 	// A buffer the healthy reader keeps up with even on a loaded machine;
 	// the stalled ones still go: their writes hit the 1 s deadline.
-	n := startNode(t, func(c *Config) { c.SubscriberBuffer = 256; c.WriteTimeout = time.Second })
+	n := startNode(t, func(c *testConfig) { c.API.SubscriberBuffer = 256; c.API.WriteTimeout = time.Second })
 	alice := setupRepo(t, n)
 	// Stalled clients: tiny receive buffers, and they never read.
 	stalledClient := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
@@ -284,11 +284,11 @@ func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 	for i := 0; i < total; i++ {
 		healthy.nextCommit(t)
 	}
-	waitFor(t, "stalled subscribers to be dropped", func() bool { return n.srv.hub.subscribers() == 1 })
+	waitFor(t, "stalled subscribers to be dropped", func() bool { return n.node.Subscribers() == 1 })
 }
 
 func TestEvents_LargeCommitsAnnouncedByID(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.InlineLimit = 1024 })
+	n := startNode(t, func(c *testConfig) { c.InlineLimit = 1024 })
 	alice := setupRepo(t, n)
 	sub := n.subscribe(t, alice.token, "repo=r")
 	sub.waitReady(t)
@@ -310,7 +310,7 @@ func TestEvents_LargeCommitsAnnouncedByID(t *testing.T) {
 }
 
 func TestEvents_StreamsPerCallerAreLimited(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.MaxStreamsPerCaller = 2 })
+	n := startNode(t, func(c *testConfig) { c.MaxStreamsPerCaller = 2 })
 	alice := setupRepo(t, n)
 	a := n.subscribe(t, alice.token, "repo=r")
 	b := n.subscribe(t, alice.token, "repo=r")
@@ -318,6 +318,6 @@ func TestEvents_StreamsPerCallerAreLimited(t *testing.T) {
 	b.waitReady(t)
 	wantStatus(t, n.call("GET", "/v1/events?repo=r", alice.token, nil), 429)
 	a.close()
-	waitFor(t, "a stream slot to free", func() bool { return n.srv.hub.subscribers() == 1 })
+	waitFor(t, "a stream slot to free", func() bool { return n.node.Subscribers() == 1 })
 	n.subscribe(t, alice.token, "repo=r").waitReady(t)
 }

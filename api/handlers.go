@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,12 +17,13 @@ import (
 	"github.com/goat-gateway/goat-gateway/gen"
 	"github.com/goat-gateway/goat-gateway/gen/apiserver"
 	"github.com/goat-gateway/goat-gateway/gen/models"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // handlers implements the strict server interface generated from
-// openapi.yaml. Errors are returned as errors and rendered as problems by
+// openapi.yaml: each parses its request, calls the node, and maps the
+// result. Errors are returned as errors and rendered as problems by
 // Server.errorHandler.
 type handlers struct{ s *Server }
 
@@ -32,9 +32,7 @@ var _ apiserver.StrictServerInterface = handlers{}
 const (
 	defaultLimit = 100
 	maxLimit     = 1000
-	// maxPushCommits bounds the commits of one push or sync request.
-	maxPushCommits = 1000
-	maxWait        = 30 * time.Second
+	maxWait      = 30 * time.Second
 )
 
 func limitOf(p *models.Limit) int {
@@ -44,25 +42,13 @@ func limitOf(p *models.Limit) int {
 	return min(int(*p), maxLimit)
 }
 
-// repo opens a repository for the caller: 404 if it does not exist or the
-// caller may not read it, 403 if write is asked and not allowed.
-func (h handlers) repo(ctx context.Context, name string, write bool) (*storage.Repo, func(), error) {
-	if err := core.ValidateRepoName(name); err != nil {
-		return nil, nil, err
-	}
-	if err := h.s.cfg.Rules.Authorize(principalFrom(ctx), name, write); err != nil {
-		return nil, nil, err
-	}
-	return h.s.store.Repo(name)
-}
-
 func (h handlers) GetHealthz(ctx context.Context, _ apiserver.GetHealthzRequestObject) (apiserver.GetHealthzResponseObject, error) {
 	return apiserver.GetHealthz200JSONResponse{Status: models.HealthStatusOk}, nil
 }
 
 func (h handlers) GetReadyz(ctx context.Context, _ apiserver.GetReadyzRequestObject) (apiserver.GetReadyzResponseObject, error) {
-	if h.s.ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: shutting down", core.ErrClosed)
+	if err := h.s.node.Ready(); err != nil {
+		return nil, err
 	}
 	return apiserver.GetReadyz200JSONResponse{Status: models.HealthStatusOk}, nil
 }
@@ -84,17 +70,17 @@ func (h handlers) GetOpenAPI(ctx context.Context, _ apiserver.GetOpenAPIRequestO
 }
 
 func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject) (apiserver.GetInfoResponseObject, error) {
-	node := h.s.store.NodeID().String()
+	id := h.s.node.ID()
 	return apiserver.GetInfo200JSONResponse{
-		NodeId:       node,
-		Audience:     h.s.cfg.Audience,
+		NodeId:       id,
+		Audience:     h.s.node.Audience(),
 		Version:      h.s.cfg.Version,
-		LogId:        node,
+		LogId:        id,
 		Capabilities: []string{"sync-v1", "log-v1", "sse-v1", "merge-v1", "compression"},
 		Limits: models.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,
-			MaxCommitsPerRequest: maxPushCommits,
+			MaxCommitsPerRequest: node.MaxCommitsPerRequest,
 			MaxFilterBits:        gsync.MaxFilterBits,
 			MaxPageLimit:         maxLimit,
 			MaxWaitSeconds:       int32(maxWait / time.Second),
@@ -103,78 +89,58 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 }
 
 func (h handlers) ListRepos(ctx context.Context, req apiserver.ListReposRequestObject) (apiserver.ListReposResponseObject, error) {
-	names, err := h.s.store.List()
+	var prefix, after string
+	if req.Params.Prefix != nil {
+		prefix = *req.Params.Prefix
+	}
+	if req.Params.After != nil {
+		after = *req.Params.After
+	}
+	names, more, err := h.s.node.ListRepos(principalFrom(ctx), prefix, after, limitOf(req.Params.Limit))
 	if err != nil {
 		return nil, err
 	}
-	p := principalFrom(ctx)
-	limit := limitOf(req.Params.Limit)
-	out := apiserver.ListRepos200JSONResponse{Repos: []models.RepoListEntry{}}
+	out := apiserver.ListRepos200JSONResponse{Repos: make([]models.RepoListEntry, 0, len(names))}
 	for _, n := range names {
-		if req.Params.Prefix != nil && !strings.HasPrefix(n, *req.Params.Prefix) {
-			continue
-		}
-		if req.Params.After != nil && n <= *req.Params.After {
-			continue
-		}
-		if !h.s.cfg.Rules.CanRead(p, n) {
-			continue
-		}
-		if len(out.Repos) == limit {
-			next := out.Repos[len(out.Repos)-1].Name
-			out.Next = &next
-			break
-		}
 		out.Repos = append(out.Repos, models.RepoListEntry{Name: n})
+	}
+	if more && len(names) > 0 {
+		next := names[len(names)-1]
+		out.Next = &next
 	}
 	return out, nil
 }
 
-func (h handlers) repoInfo(r *storage.Repo) models.RepoInfo {
-	count, digest := r.State()
+func repoInfo(ri node.RepoInfo) models.RepoInfo {
 	return models.RepoInfo{
-		Name:   r.Name(),
-		Count:  int64(count),
-		Digest: hex.EncodeToString(digest[:]),
-		Items:  int64(r.ItemCount()),
-		LogId:  r.LogID().String(),
-		Cursor: gsync.EncodeCursor(gsync.LogID(r.LogID()), uint64(r.LogLen())),
+		Name:   ri.Name,
+		Count:  int64(ri.Count),
+		Digest: hex.EncodeToString(ri.Digest[:]),
+		Items:  int64(ri.Items),
+		LogId:  ri.LogID,
+		Cursor: ri.Cursor,
 	}
 }
 
 func (h handlers) GetRepo(ctx context.Context, req apiserver.GetRepoRequestObject) (apiserver.GetRepoResponseObject, error) {
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	return apiserver.GetRepo200JSONResponse{Body: h.repoInfo(r), Headers: apiserver.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
+	defer r.Release()
+	return apiserver.GetRepo200JSONResponse{Body: repoInfo(r.Info()), Headers: apiserver.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
 }
 
 func (h handlers) CreateRepo(ctx context.Context, req apiserver.CreateRepoRequestObject) (apiserver.CreateRepoResponseObject, error) {
-	if err := core.ValidateRepoName(req.Repo); err != nil {
-		return nil, err
-	}
-	if err := h.s.cfg.Rules.Authorize(principalFrom(ctx), req.Repo, true); err != nil {
-		return nil, err
-	}
-	r, release, err := h.s.store.Create(req.Repo)
-	if err == nil {
-		defer release()
-		return apiserver.CreateRepo201JSONResponse(h.repoInfo(r)), nil
-	}
-	if !isConflict(err) {
-		return nil, err
-	}
-	r, release, err = h.s.store.Repo(req.Repo)
+	ri, created, err := h.s.node.CreateRepo(ctx, principalFrom(ctx), req.Repo)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	return apiserver.CreateRepo200JSONResponse(h.repoInfo(r)), nil
+	if created {
+		return apiserver.CreateRepo201JSONResponse(repoInfo(ri)), nil
+	}
+	return apiserver.CreateRepo200JSONResponse(repoInfo(ri)), nil
 }
-
-func isConflict(err error) bool { return err != nil && errorsIs(err, core.ErrConflict) }
 
 // rawResponse writes stored canonical commit JSON as it is, which the
 // generated encoders (encoding/json over structs) would re-encode.
@@ -202,7 +168,7 @@ func (r rawResponse) VisitSyncRoundResponse(w http.ResponseWriter) error      { 
 
 // immutableCacheControl is public for repositories anyone may read.
 func (h handlers) immutableCacheControl(repo string) string {
-	if h.s.cfg.Rules.CanRead(auth.Anonymous(), repo) {
+	if h.s.node.CanRead(auth.Anonymous(), repo) {
 		return "public, max-age=31536000, immutable"
 	}
 	return "private, max-age=31536000, immutable"
@@ -227,28 +193,25 @@ func (h handlers) GetCommit(ctx context.Context, req apiserver.GetCommitRequestO
 	if err != nil {
 		return nil, err
 	}
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer r.Release()
+	rec, err := r.Record(id)
+	if err != nil {
+		return nil, err
+	}
 	etag := `"` + req.Id + `"`
 	cc := h.immutableCacheControl(req.Repo)
-	if !r.Has(id) {
-		return nil, fmt.Errorf("%w: commit %s in %s", core.ErrNotFound, id, req.Repo)
-	}
 	if etagMatches(req.Params.IfNoneMatch, etag) {
 		return apiserver.GetCommit304Response{Headers: apiserver.NotModifiedResponseHeaders{ETag: &etag}}, nil
-	}
-	rec, err := r.GetRecord(id)
-	if err != nil {
-		return nil, err
 	}
 	return rawResponse{status: 200, headers: map[string]string{"ETag": etag, "Cache-Control": cc}, body: rec.JSON}, nil
 }
 
 // appendCommitsJSON writes {"commits":[...]<rest>} from stored records.
-func appendCommitsJSON(dst []byte, recs []storage.Record) []byte {
+func appendCommitsJSON(dst []byte, recs []node.Record) []byte {
 	dst = append(dst, `{"commits":[`...)
 	for i, rec := range recs {
 		if i > 0 {
@@ -260,12 +223,12 @@ func appendCommitsJSON(dst []byte, recs []storage.Record) []byte {
 }
 
 func (h handlers) GetLog(ctx context.Context, req apiserver.GetLogRequestObject) (apiserver.GetLogResponseObject, error) {
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	logID := gsync.LogID(r.LogID())
+	defer r.Release()
+	logID := r.LogID()
 	var from uint64
 	if req.Params.After != nil {
 		cur, err := gsync.DecodeCursor(*req.Params.After)
@@ -281,7 +244,7 @@ func (h handlers) GetLog(ctx context.Context, req apiserver.GetLogRequestObject)
 	if req.Params.Wait != nil && *req.Params.Wait > 0 && int64(from) >= r.LogLen() {
 		wait := min(time.Duration(*req.Params.Wait)*time.Second, maxWait)
 		wctx, cancel := context.WithTimeout(ctx, wait)
-		err := r.Wait(wctx, int64(from))
+		err := r.WaitLog(wctx, int64(from))
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -298,7 +261,7 @@ func (h handlers) GetLog(ctx context.Context, req apiserver.GetLogRequestObject)
 	headers := map[string]string{"Cache-Control": "no-cache"}
 	if full && req.Params.After != nil {
 		headers["Cache-Control"] = h.immutableCacheControl(req.Repo)
-		etag := fmt.Sprintf(`"%s-%d-%d"`, r.LogID(), from, len(recs))
+		etag := fmt.Sprintf(`"%s-%d-%d"`, r.Info().LogID, from, len(recs))
 		headers["ETag"] = etag
 		if etagMatches(req.Params.IfNoneMatch, etag) {
 			return logNotModified{etag: etag, cc: headers["Cache-Control"]}, nil
@@ -320,11 +283,11 @@ func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHisto
 	if err := core.ValidateKey(req.Key); err != nil {
 		return nil, err
 	}
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer r.Release()
 	limit := limitOf(req.Params.Limit)
 	all, err := r.History(req.Key, 1<<30)
 	if err != nil {
@@ -339,7 +302,7 @@ func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHisto
 		if err != nil {
 			return nil, err
 		}
-		i := slices.IndexFunc(all, func(rec storage.Record) bool { return rec.ID == id })
+		i := slices.IndexFunc(all, func(rec node.Record) bool { return rec.ID == id })
 		if i < 0 {
 			return nil, fmt.Errorf("%w: before: %s is not a commit of %q", core.ErrInvalid, id, req.Key)
 		}
@@ -355,55 +318,37 @@ func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHisto
 }
 
 func (h handlers) ListItems(ctx context.Context, req apiserver.ListItemsRequestObject) (apiserver.ListItemsResponseObject, error) {
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	limit := limitOf(req.Params.Limit)
-	withDeleted := req.Params.IncludeDeleted != nil && *req.Params.IncludeDeleted
-	after := ""
+	defer r.Release()
+	var after, schema string
 	if req.Params.After != nil {
 		after = *req.Params.After
 	}
-	out := apiserver.ListItems200JSONResponse{Items: []models.Item{}}
-	for len(out.Items) < limit {
-		vals, err := r.Items(after, limit, withDeleted)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range vals {
-			if req.Params.Schema != nil && v.Schema != *req.Params.Schema && !strings.HasPrefix(v.Schema, *req.Params.Schema+"/") {
-				continue
-			}
-			if len(out.Items) == limit {
-				break
-			}
-			out.Items = append(out.Items, h.item(v))
-		}
-		if len(vals) < limit {
-			return out, nil
-		}
-		after = vals[len(vals)-1].Key
-		if len(out.Items) == limit {
-			break
-		}
+	if req.Params.Schema != nil {
+		schema = *req.Params.Schema
 	}
-	if len(out.Items) > 0 {
-		next := out.Items[len(out.Items)-1].Key
+	withDeleted := req.Params.IncludeDeleted != nil && *req.Params.IncludeDeleted
+	vals, more, err := r.Items(after, limitOf(req.Params.Limit), withDeleted, schema)
+	if err != nil {
+		return nil, err
+	}
+	out := apiserver.ListItems200JSONResponse{Items: make([]models.Item, 0, len(vals))}
+	for _, v := range vals {
+		out.Items = append(out.Items, item(v))
+	}
+	if more && len(vals) > 0 {
+		next := vals[len(vals)-1].Key
 		out.Next = &next
 	}
 	return out, nil
 }
 
-// item renders a value as an Item, with schema defaults applied for
-// readers.
-func (h handlers) item(v storage.Value) models.Item {
-	data := v.Data
-	if sc, err := h.s.reg.Get(v.Schema); err == nil && !v.Deleted {
-		data = sc.WithDefaults(data)
-	}
-	it := models.Item{Key: v.Key, Schema: v.Schema, Data: data, Head: v.Head.String(), Ts: v.TS}
+// item renders a value as an Item.
+func item(v node.Value) models.Item {
+	it := models.Item{Key: v.Key, Schema: v.Schema, Data: v.Data, Head: v.Head.String(), Ts: v.TS}
 	if v.Deleted {
 		t := true
 		it.Deleted = &t
@@ -412,14 +357,11 @@ func (h handlers) item(v storage.Value) models.Item {
 }
 
 func (h handlers) GetItem(ctx context.Context, req apiserver.GetItemRequestObject) (apiserver.GetItemResponseObject, error) {
-	if err := core.ValidateKey(req.Key); err != nil {
-		return nil, err
-	}
-	r, release, err := h.repo(ctx, req.Repo, false)
+	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer r.Release()
 	v, err := r.Value(req.Key)
 	if err != nil {
 		return nil, err
@@ -432,222 +374,146 @@ func (h handlers) GetItem(ctx context.Context, req apiserver.GetItemRequestObjec
 	if etagMatches(req.Params.IfNoneMatch, etag) {
 		return apiserver.GetItem304Response{Headers: apiserver.NotModifiedResponseHeaders{ETag: &etag}}, nil
 	}
-	return apiserver.GetItem200JSONResponse{Body: h.item(v), Headers: apiserver.GetItem200ResponseHeaders{ETag: etag, CacheControl: cc}}, nil
+	return apiserver.GetItem200JSONResponse{Body: item(v), Headers: apiserver.GetItem200ResponseHeaders{ETag: etag, CacheControl: cc}}, nil
 }
 
-// decodeCommits parses the commits of a push or sync body strictly (the
-// generated binding is lenient: duplicate keys, case-insensitive names).
-// A commit that does not decode is reported as rejected, by index.
-func decodeCommits(raws []json.RawMessage) ([]*core.Commit, []error) {
-	commits := make([]*core.Commit, len(raws))
-	errs := make([]error, len(raws))
-	for i, raw := range raws {
-		commits[i], errs[i] = core.DecodeCommit(raw)
-	}
-	return commits, errs
+// decodedCommits are the commits of a push or sync body: those that
+// decoded, for the node, and a verdict slot for each commit of the body.
+type decodedCommits struct {
+	batch   []*core.Commit
+	at      []int // index in the body of each of batch
+	results []gsync.PushResult
 }
 
-// ingest appends client commits and reports a verdict per commit, in the
-// request's order.
-func (h handlers) ingest(ctx context.Context, r *storage.Repo, raws []json.RawMessage) ([]models.PushResult, error) {
-	if len(raws) > maxPushCommits {
-		return nil, fmt.Errorf("%w: %d commits in one request, more than %d", core.ErrTooLarge, len(raws), maxPushCommits)
-	}
-	commits, errs := decodeCommits(raws)
-	results := make([]models.PushResult, len(raws))
-	var batch []*core.Commit
-	var at []int
-	for i, c := range commits {
-		if errs[i] != nil {
-			results[i] = rejected(idOf(raws[i]), errs[i])
+// decodeCommits decodes n commits strictly; one that does not decode is
+// rejected by index (with the id it claims, if any), and the rest go on.
+func decodeCommits(n int, decode func(i int) (*core.Commit, error), claimed func(i int) string) decodedCommits {
+	d := decodedCommits{results: make([]gsync.PushResult, n)}
+	for i := range n {
+		c, err := decode(i)
+		if err != nil {
+			d.results[i] = rejected(claimed(i), err)
 			continue
 		}
-		batch = append(batch, c)
-		at = append(at, i)
+		d.batch = append(d.batch, c)
+		d.at = append(d.at, i)
 	}
-	if len(batch) > 0 {
-		verify := h.s.verifyFromClient
-		if principalFrom(ctx).Node {
-			verify = h.s.verifyReplicated
+	return d
+}
+
+// verdicts fills in the node's results for the decoded commits.
+func (d decodedCommits) verdicts(res []node.Result) []gsync.PushResult {
+	for j, x := range res {
+		i := d.at[j]
+		switch x.Status {
+		case node.Appended:
+			d.results[i] = gsync.PushResult{ID: x.ID.String(), Status: gsync.StatusAccepted}
+		case node.Duplicate:
+			d.results[i] = gsync.PushResult{ID: x.ID.String(), Status: gsync.StatusDuplicate}
+		default:
+			d.results[i] = rejected(x.ID.String(), x.Err)
 		}
-		res, err := r.AppendVerified(ctx, batch, verify)
-		if err != nil {
-			return nil, err
-		}
-		for j, x := range res {
-			i := at[j]
-			switch x.Status {
-			case storage.Appended:
-				results[i] = models.PushResult{Id: x.ID.String(), Status: models.PushResultStatusAccepted}
-			case storage.Duplicate:
-				results[i] = models.PushResult{Id: x.ID.String(), Status: models.PushResultStatusDuplicate}
-			default:
-				results[i] = rejected(x.ID.String(), x.Err)
+	}
+	return d.results
+}
+
+func rejected(id string, err error) gsync.PushResult {
+	return gsync.PushResult{ID: id, Status: gsync.StatusRejected, Reason: err.Error(), ProblemType: ProblemFor(err).Type}
+}
+
+// claimedID is the id a commit that did not decode claims, for its
+// verdict; the zero id when it claims none.
+func claimedID(v any) string {
+	if m, ok := v.(map[string]any); ok {
+		if s, ok := m["id"].(string); ok {
+			if id, err := core.ParseCommitID(s); err == nil {
+				return id.String()
 			}
-		}
-	}
-	return results, nil
-}
-
-func rejected(id string, err error) models.PushResult {
-	reason := err.Error()
-	pt := models.ProblemType(ProblemFor(err).Type)
-	return models.PushResult{Id: id, Status: models.PushResultStatusRejected, Reason: &reason, ProblemType: &pt}
-}
-
-// idOf digs the claimed id out of a commit that did not decode, for the
-// verdict; the zero id when there is none.
-func idOf(raw json.RawMessage) string {
-	var probe struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &probe) == nil {
-		if _, err := core.ParseCommitID(probe.ID); err == nil {
-			return probe.ID
 		}
 	}
 	return core.ZeroID.String()
 }
 
 func (h handlers) PushCommits(ctx context.Context, req apiserver.PushCommitsRequestObject) (apiserver.PushCommitsResponseObject, error) {
-	r, release, err := h.repo(ctx, req.Repo, true)
+	body, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	var body struct {
-		Commits []json.RawMessage `json:"commits"`
-	}
-	if err := json.Unmarshal(rawBody(ctx), &body); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", core.ErrInvalid, err)
-	}
-	results, err := h.ingest(ctx, r, body.Commits)
+	commits, _ := body["commits"].([]any)
+	d := decodeCommits(len(commits),
+		func(i int) (*core.Commit, error) { return core.DecodeCommitValue(commits[i]) },
+		func(i int) string { return claimedID(commits[i]) })
+	res, err := h.s.node.Push(ctx, principalFrom(ctx), req.Repo, d.batch)
 	if err != nil {
 		return nil, err
 	}
-	return apiserver.PushCommits200JSONResponse{Results: results}, nil
+	return pushResponse{d.verdicts(res)}, nil
 }
 
-// repoSet adapts a repository to the sync protocol's Set.
-type repoSet struct {
-	r     *storage.Repo
-	count int
-	xor   [32]byte
-	end   int64
-}
+type pushResponse struct{ results []gsync.PushResult }
 
-func newRepoSet(r *storage.Repo) *repoSet {
-	end := r.LogLen()
-	count, xor := r.State()
-	return &repoSet{r: r, count: count, xor: xor, end: end}
+func (r pushResponse) VisitPushCommitsResponse(w http.ResponseWriter) error {
+	b, err := json.Marshal(struct {
+		Results []gsync.PushResult `json:"results"`
+	}{r.results})
+	if err != nil {
+		return err
+	}
+	return rawResponse{status: 200, body: b}.visit(w)
 }
-
-func (s *repoSet) Digest() gsync.Digest {
-	return gsync.Digest{Count: int64(s.count), XOR: gsync.Sum(s.xor)}
-}
-
-func (s *repoSet) Walk(fn func(core.CommitID) bool) {
-	s.r.EachID(0, func(off int64, id core.CommitID) bool {
-		return off < s.end && fn(id)
-	})
-}
-
-func (s *repoSet) Get(id core.CommitID) (*core.Commit, bool) { return s.r.Commit(id) }
 
 func (h handlers) SyncRound(ctx context.Context, req apiserver.SyncRoundRequestObject) (apiserver.SyncRoundResponseObject, error) {
-	write := req.Body != nil && req.Body.Commits != nil && len(*req.Body.Commits) > 0
-	r, release, err := h.repo(ctx, req.Repo, write)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	sreq, err := gsync.DecodeRequest(rawBody(ctx))
 	if err != nil {
 		return nil, err
 	}
-	var results []models.PushResult
-	if len(sreq.Commits) > 0 {
-		if results, err = h.ingest(ctx, r, sreq.Commits); err != nil {
-			return nil, err
-		}
-	}
-	srv := gsync.Server{Rand: rand.Reader}
-	resp, err := srv.Answer(newRepoSet(r), sreq)
+	d := decodeCommits(len(sreq.Commits),
+		func(i int) (*core.Commit, error) { return core.DecodeCommit(sreq.Commits[i]) },
+		func(i int) string {
+			var v any
+			_ = json.Unmarshal(sreq.Commits[i], &v)
+			return claimedID(v)
+		})
+	resp, res, err := h.s.node.SyncRound(ctx, principalFrom(ctx), req.Repo, sreq, d.batch)
 	if err != nil {
 		return nil, err
+	}
+	if len(sreq.Commits) > 0 {
+		resp.Results = d.verdicts(res)
 	}
 	h.s.metrics.rounds.WithLabelValues(strconv.FormatBool(resp.InSync)).Inc()
 	body, err := resp.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	if results != nil {
-		rb, _ := json.Marshal(results)
-		body = append(append(append(body[:len(body)-1], `,"results":`...), rb...), '}')
-	}
 	return rawResponse{status: 200, headers: map[string]string{"Cache-Control": "no-store"}, body: body}, nil
 }
 
 func (h handlers) ListSchemas(ctx context.Context, _ apiserver.ListSchemasRequestObject) (apiserver.ListSchemasResponseObject, error) {
-	if !h.s.cfg.Rules.CanRead(principalFrom(ctx), auth.SchemasRepo) {
-		return nil, fmt.Errorf("%w: reading schemas needs a token", core.ErrUnauthenticated)
+	list, err := h.s.node.Schemas(principalFrom(ctx))
+	if err != nil {
+		return nil, err
 	}
-	out := apiserver.ListSchemas200JSONResponse{Schemas: []models.ItemSchema{}}
-	for _, sc := range h.s.reg.List() {
-		var is models.ItemSchema
-		b, _ := json.Marshal(sc)
-		if err := json.Unmarshal(b, &is); err != nil {
-			return nil, err
-		}
-		out.Schemas = append(out.Schemas, is)
+	out := apiserver.ListSchemas200JSONResponse{Schemas: make([]models.ItemSchema, 0, len(list))}
+	for _, sc := range list {
+		out.Schemas = append(out.Schemas, toGenSchema(sc))
 	}
 	return out, nil
 }
 
 func (h handlers) PutSchema(ctx context.Context, req apiserver.PutSchemaRequestObject) (apiserver.PutSchemaResponseObject, error) {
-	p := principalFrom(ctx)
-	if !(h.s.cfg.Dev && p.Authenticated()) {
-		if err := h.s.cfg.Rules.Authorize(p, auth.SchemasRepo, true); err != nil {
-			return nil, err
-		}
-	}
-	// Strictly, like every other body: a duplicate key must not pass.
-	parsed, err := core.ParseJSON(rawBody(ctx))
+	def, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err
 	}
-	body, ok := parsed.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: body: not an object", core.ErrInvalid)
-	}
-	body["ns"], body["version"] = req.Ns, req.Version
-	b, _ := json.Marshal(body)
-	sc, err := core.DecodeSchema(b)
+	sc, created, err := h.s.node.PutSchema(ctx, principalFrom(ctx), req.Ns, int(req.Version), def)
 	if err != nil {
 		return nil, err
 	}
-	if old, err := h.s.reg.Get(sc.Ref()); err == nil {
-		if err := h.s.reg.Add(sc); err != nil {
-			return nil, err
-		}
-		return apiserver.PutSchema200JSONResponse(toGenSchema(old)), nil
+	if created {
+		return apiserver.PutSchema201JSONResponse(toGenSchema(sc)), nil
 	}
-	if sc.Version > 1 {
-		if _, err := h.s.reg.Get(core.SchemaRef(sc.NS, sc.Version-1)); err != nil {
-			return nil, fmt.Errorf("%w: publish %s first: upgrades go one version at a time", core.ErrSchema, core.SchemaRef(sc.NS, sc.Version-1))
-		}
-	}
-	data, err := core.Normalize(body)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.s.writeAsNode(ctx, auth.SchemasRepo, schemaKey(sc.NS, sc.Version), core.AnySchema, data.(map[string]any)); err != nil {
-		return nil, err
-	}
-	if err := h.s.reg.Add(sc); err != nil {
-		return nil, err
-	}
-	return apiserver.PutSchema201JSONResponse(toGenSchema(sc)), nil
+	return apiserver.PutSchema200JSONResponse(toGenSchema(sc)), nil
 }
 
 func toGenSchema(sc *core.Schema) models.ItemSchema {
@@ -658,35 +524,25 @@ func toGenSchema(sc *core.Schema) models.ItemSchema {
 }
 
 func (h handlers) CreateSession(ctx context.Context, req apiserver.CreateSessionRequestObject) (apiserver.CreateSessionResponseObject, error) {
-	p := principalFrom(ctx)
-	if !p.Authenticated() {
-		return nil, fmt.Errorf("%w: registering a session needs a token", core.ErrUnauthenticated)
-	}
-	// The generated binding is lenient (duplicate keys, last wins).
-	if _, err := core.ParseJSON(rawBody(ctx)); err != nil {
-		return nil, err
-	}
-	body := req.Body
-	expires := time.UnixMilli(body.Expires).UTC()
-	sreq := auth.SessionRequest{PublicKey: body.PublicKey, Proof: body.Proof, Expires: expires.Format(core.DateLayout)}
-	reg := auth.Registrar{Audience: h.s.cfg.Audience, Root: h.s.root}
-	sess, err := reg.Register(sreq, p, h.s.now())
+	// The body was validated against SessionRequest: the fields are there
+	// and of their types.
+	body, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if old, err := h.s.sessions.Session(sess.ID); err == nil {
-		if old.Owner != sess.Owner {
-			return nil, fmt.Errorf("%w: this key is registered to another owner", core.ErrConflict)
-		}
-		return apiserver.CreateSession200JSONResponse(toGenSession(old)), nil
-	}
-	if err := h.s.writeAsNode(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
+	pub, _ := body["publicKey"].(string)
+	proof, _ := body["proof"].(string)
+	ms, _ := body["expires"].(float64)
+	expires := time.UnixMilli(int64(ms)).UTC()
+	sreq := auth.SessionRequest{PublicKey: pub, Proof: proof, Expires: expires.Format(core.DateLayout)}
+	sess, created, err := h.s.node.RegisterSession(ctx, principalFrom(ctx), sreq)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.s.sessions.Put(sess); err != nil {
-		return nil, err
+	if created {
+		return apiserver.CreateSession201JSONResponse(toGenSession(sess)), nil
 	}
-	return apiserver.CreateSession201JSONResponse(toGenSession(sess)), nil
+	return apiserver.CreateSession200JSONResponse(toGenSession(sess)), nil
 }
 
 func toGenSession(s auth.Session) models.Session {
@@ -699,37 +555,17 @@ func toGenSession(s auth.Session) models.Session {
 }
 
 func (h handlers) GetSession(ctx context.Context, req apiserver.GetSessionRequestObject) (apiserver.GetSessionResponseObject, error) {
-	if !principalFrom(ctx).Authenticated() {
-		return nil, fmt.Errorf("%w: reading sessions needs a token", core.ErrUnauthenticated)
-	}
-	sess, err := h.s.sessions.Session(req.Id)
-	if err != nil || sess.Node {
-		return nil, fmt.Errorf("%w: session %q", core.ErrNotFound, req.Id)
+	sess, err := h.s.node.Session(principalFrom(ctx), req.Id)
+	if err != nil {
+		return nil, err
 	}
 	return apiserver.GetSession200JSONResponse(toGenSession(sess)), nil
 }
 
-// RevokeSession revokes one of the caller's sessions (an admin may revoke
-// any). Commits the session signed before stay valid; new ones are
-// refused everywhere the revocation has replicated.
 func (h handlers) RevokeSession(ctx context.Context, req apiserver.RevokeSessionRequestObject) (apiserver.RevokeSessionResponseObject, error) {
-	p := principalFrom(ctx)
-	if !p.Authenticated() {
-		return nil, fmt.Errorf("%w: revoking a session needs a token", core.ErrUnauthenticated)
-	}
-	sess, err := h.s.sessions.Session(req.Id)
-	if err != nil || sess.Node || (sess.Owner != p.Sub && !p.HasRole(auth.AdminRole)) {
-		return nil, fmt.Errorf("%w: session %q", core.ErrNotFound, req.Id)
-	}
-	if sess.Revoked.IsZero() {
-		sess = sess.RevokeAt(h.s.now())
-		if err := h.s.writeAsNode(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
-			return nil, err
-		}
-		if err := h.s.sessions.Put(sess); err != nil {
-			return nil, err
-		}
-		h.s.custody.forget(sess.ID)
+	sess, err := h.s.node.RevokeSession(ctx, principalFrom(ctx), req.Id)
+	if err != nil {
+		return nil, err
 	}
 	return apiserver.RevokeSession200JSONResponse(toGenSession(sess)), nil
 }

@@ -21,12 +21,15 @@ import (
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // testNode is a real gateway on a loopback port.
 type testNode struct {
 	t      testing.TB
+	node   *node.Node
 	srv    *Server
+	dir    string
 	url    string
 	cancel context.CancelFunc
 	done   chan error
@@ -34,22 +37,35 @@ type testNode struct {
 	proxied bool
 }
 
-func startNode(tb testing.TB, mod func(*Config)) *testNode {
+// testConfig configures both halves of a test node: the node, and its
+// HTTP face (API).
+type testConfig struct {
+	node.Config
+	API Config
+}
+
+func startNode(tb testing.TB, mod func(*testConfig)) *testNode {
 	tb.Helper()
-	cfg := Config{DataDir: tb.TempDir(), Dev: true, NoSync: true, Logger: slog.New(slog.DiscardHandler)}
+	log := slog.New(slog.DiscardHandler)
+	cfg := testConfig{Config: node.Config{DataDir: tb.TempDir(), Dev: true, NoSync: true, Logger: log}, API: Config{Logger: log}}
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := Open(cfg)
+	nd, err := node.Open(cfg.Config)
 	if err != nil {
-		tb.Fatalf("Open: %v", err)
+		tb.Fatalf("node.Open: %v", err)
+	}
+	srv, err := New(nd, cfg.API)
+	if err != nil {
+		nd.Close()
+		tb.Fatalf("New: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &testNode{t: tb, srv: srv, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	n := &testNode{t: tb, node: nd, srv: srv, dir: cfg.DataDir, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- srv.Serve(ctx, ln) }()
 	tb.Cleanup(n.stop)
 	return n
@@ -61,13 +77,13 @@ func (n *testNode) stop() {
 	}
 	n.cancel()
 	<-n.done
-	n.srv.Close()
+	n.node.Close()
 	n.cancel = nil
 }
 
 func (n *testNode) token(sub string, roles ...string) string {
 	n.t.Helper()
-	tok, err := n.srv.DevIssuer().Mint(sub, roles, time.Hour, time.Now())
+	tok, err := n.node.DevIssuer().Mint(sub, roles, time.Hour, time.Now())
 	if err != nil {
 		n.t.Fatal(err)
 	}

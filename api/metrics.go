@@ -9,20 +9,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // metrics are per server (not the global registry) so that several nodes
 // can live in one test process.
 type metrics struct {
-	reg             *prometheus.Registry
-	requests        *prometheus.CounterVec
-	latency         *prometheus.HistogramVec
-	commitsIngested prometheus.Counter
-	rounds          *prometheus.CounterVec
-	handler         http.Handler
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	rounds   *prometheus.CounterVec
+	handler  http.Handler
 }
 
-func newMetrics(s *Server) *metrics {
+func newMetrics(n *node.Node) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "goat_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -31,19 +32,19 @@ func newMetrics(s *Server) *metrics {
 		Name: "goat_http_request_duration_seconds", Help: "HTTP request latency by route (streams excluded).",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"route", "method"})
-	m.commitsIngested = prometheus.NewCounter(prometheus.CounterOpts{
+	commitsIngested := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "goat_commits_ingested_total", Help: "Commits appended durably to this node's logs.",
-	})
+	}, func() float64 { return float64(n.Ingested()) })
 	m.rounds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "goat_sync_rounds_total", Help: "Reconciliation rounds served, by outcome.",
 	}, []string{"in_sync"})
-	m.reg.MustRegister(m.requests, m.latency, m.commitsIngested, m.rounds,
+	m.reg.MustRegister(m.requests, m.latency, commitsIngested, m.rounds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "goat_sse_subscribers", Help: "Open SSE streams.",
-		}, func() float64 { return float64(s.hub.subscribers()) }),
+		}, func() float64 { return float64(n.Subscribers()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "goat_open_repositories", Help: "Repositories open in memory.",
-		}, func() float64 { return float64(s.store.OpenCount()) }),
+		}, func() float64 { return float64(n.OpenRepos()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -28,6 +30,7 @@ type ctxKey int
 const (
 	principalKey ctxKey = iota
 	rawBodyKey
+	bodyValueKey
 )
 
 // principalFrom returns the caller of the request (anonymous when the
@@ -40,10 +43,24 @@ func principalFrom(ctx context.Context) auth.Principal {
 }
 
 // rawBody returns the request body as received (bounded by the body
-// limit), for handlers that parse commits strictly themselves.
+// limit), for the operations whose protocol decoders read the bytes
+// themselves (pushes and sync rounds: commits must keep their bytes).
 func rawBody(ctx context.Context) []byte {
 	b, _ := ctx.Value(rawBodyKey).([]byte)
 	return b
+}
+
+// bodyValue returns the request body parsed (once, strictly, by
+// core.ParseJSON) and validated against the operation's schema.
+func bodyValue(ctx context.Context) any { return ctx.Value(bodyValueKey) }
+
+// bodyObject returns the parsed body as an object.
+func bodyObject(ctx context.Context) (map[string]any, error) {
+	m, ok := bodyValue(ctx).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: body must be a JSON object", core.ErrInvalid)
+	}
+	return m, nil
 }
 
 func (s *Server) newEcho() *echo.Echo {
@@ -53,10 +70,10 @@ func (s *Server) newEcho() *echo.Echo {
 	})
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{}))
 	e.Use(s.metrics.middleware)
-	e.Use(s.bodyMiddleware)
 	e.Use(s.authMiddleware)
+	e.Use(s.bodyMiddleware)
 	e.Use(s.validationMiddleware())
-	apiserver.RegisterHandlers(e, apiserver.NewStrictHandler(handlers{s}, nil))
+	apiserver.RegisterHandlers(e, rawBodies{apiserver.NewStrictHandler(handlers{s}, nil), handlers{s}})
 	return e
 }
 
@@ -139,8 +156,8 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 }
 
 // bodyMiddleware reads the request body up to the body limit (413 past it)
-// and keeps it for handlers that decode commits themselves; validation and
-// binding then read it again from memory.
+// and keeps the bytes for the validation middleware and the handlers; the
+// body is read once, after the caller was authenticated.
 func (s *Server) bodyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		r := c.Request()
@@ -201,7 +218,7 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		p := auth.Anonymous()
 		if tok != "" {
-			if p, err = s.verifier.Verify(r.Context(), tok, s.now()); err != nil {
+			if p, err = s.verifier.Verify(r.Context(), tok, s.cfg.Now()); err != nil {
 				return err
 			}
 		}
@@ -210,8 +227,16 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// protocolBodies are the operations whose bodies their own protocol
+// decoder (gsync.DecodeRequest) reads strictly and completely (unknown
+// fields, types, sizes): they are not parsed a second time here.
+var protocolBodies = map[string]bool{"syncRound": true}
+
 // validationMiddleware checks every request against openapi.yaml before a
-// handler sees it. Unknown routes fall through to echo's 404/405.
+// handler sees it: parameters and headers, the content type, and the body,
+// which it parses once (core.ParseJSON: duplicate keys, depth, UTF-8) and
+// validates as a value against the operation's schema, for the handler to
+// use. Unknown routes fall through to echo's 404/405.
 func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(gen.Spec)
@@ -224,10 +249,8 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 	}
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+		ExcludeRequestBody:  true,
 		ExcludeResponseBody: true,
-		// The generated handlers bind the value validated here, so a
-		// merge-patch body needs no extra binder.
-		KeepValidatedValue: true,
 		// Without this, every schema error's message embeds the offending
 		// value, JSON-indented: a 20 KB body of 10,000 nested arrays made
 		// a 200 MB message and took seconds of CPU per request.
@@ -247,21 +270,66 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				return validationProblem(err)
 			}
+			if rb := route.Operation.RequestBody; rb != nil && rb.Value != nil {
+				v, err := validateBody(r, rb.Value, route.Operation.OperationID)
+				if err != nil {
+					return err
+				}
+				if v != nil {
+					c.SetRequest(r.WithContext(context.WithValue(r.Context(), bodyValueKey, v)))
+				}
+			}
 			return next(c)
 		}
 	}
+}
+
+// validateBody checks the content type and, except for protocolBodies,
+// parses the body and validates the value against the schema.
+func validateBody(r *http.Request, rb *openapi3.RequestBody, op string) (any, error) {
+	raw := rawBody(r.Context())
+	if len(raw) == 0 {
+		if rb.Required {
+			return nil, fmt.Errorf("%w: request body: a JSON body is required", core.ErrInvalid)
+		}
+		return nil, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || rb.Content.Get(mt) == nil {
+		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, fmt.Sprintf("request body: Content-Type %q is not accepted here; send %s", ct, strings.Join(mediaTypes(rb), " or ")))
+	}
+	if protocolBodies[op] {
+		return nil, nil
+	}
+	v, err := core.ParseJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("request body: %w", err)
+	}
+	if sr := rb.Content.Get(mt).Schema; sr != nil && sr.Value != nil {
+		if err := sr.Value.VisitJSON(v, openapi3.DisableSchemaErrorDetails()); err != nil {
+			return nil, fmt.Errorf("%w: request body: %s", core.ErrInvalid, shortMessage(err.Error()))
+		}
+	}
+	return v, nil
+}
+
+func mediaTypes(rb *openapi3.RequestBody) []string {
+	var out []string
+	for mt := range rb.Content {
+		out = append(out, mt)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func validationProblem(err error) error {
 	var re *openapi3filter.RequestError
 	if errors.As(err, &re) {
 		if re.Parameter != nil {
-			return fmt.Errorf("%w: parameter %q (%s): %s", core.ErrInvalid, re.Parameter.Name, re.Parameter.In, shortReason(re))
+			return fmt.Errorf("%w: parameter %q (%s): %s", core.ErrInvalid, re.Parameter.Name, re.Parameter.In, shortMessage(re.Error()))
 		}
-		if strings.Contains(re.Error(), "header Content-Type has unexpected value") || strings.Contains(re.Reason, "unsupported content type") {
-			return echo.NewHTTPError(http.StatusUnsupportedMediaType, re.Error())
-		}
-		return fmt.Errorf("%w: request body: %s", core.ErrInvalid, shortReason(re))
+		return fmt.Errorf("%w: request: %s", core.ErrInvalid, shortMessage(re.Error()))
 	}
 	var se *openapi3filter.SecurityRequirementsError
 	if errors.As(err, &se) {
@@ -270,10 +338,9 @@ func validationProblem(err error) error {
 	return fmt.Errorf("%w: %v", core.ErrInvalid, err)
 }
 
-// shortReason keeps a validation error readable: kin-openapi appends the
+// shortMessage keeps a validation error readable: kin-openapi appends the
 // whole schema to some messages.
-func shortReason(re *openapi3filter.RequestError) string {
-	msg := re.Error()
+func shortMessage(msg string) string {
 	if i := strings.Index(msg, "\nSchema:"); i >= 0 {
 		msg = msg[:i]
 	}

@@ -89,9 +89,9 @@ http {
 // which turns nginx's buffering off for the stream in configurations that
 // would hold events back (slow clients, larger proxy buffers).
 func TestEvents_ThroughNginx(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.Heartbeat = time.Hour })
+	n := startNode(t, func(c *testConfig) { c.API.Heartbeat = time.Hour })
 	alice := setupRepo(t, n)
-	proxied := &testNode{t: t, srv: n.srv, url: startNginx(t, n.url), proxied: true}
+	proxied := &testNode{t: t, node: n.node, srv: n.srv, url: startNginx(t, n.url), proxied: true}
 	sub := proxied.subscribe(t, alice.token, "repo=r")
 	sub.waitReady(t)
 	for i := 0; i < 3; i++ {

@@ -36,9 +36,9 @@ func TestServer_Schemas(t *testing.T) {
 	wantStatus(t, n.call("PUT", "/v1/repos/r/items/t3", tok, `{"schema":"task/1","data":{"title":"a","tags":["y","x"]}}`), 422)
 
 	// Schemas survive a restart: they live in sys.schemas.
-	dir := n.srv.cfg.DataDir
+	dir := n.dir
 	n.stop()
-	n2 := startNode(t, func(c *Config) { c.DataDir = dir })
+	n2 := startNode(t, func(c *testConfig) { c.DataDir = dir })
 	tok2 := n2.token("alice")
 	wantStatus(t, n2.call("PUT", "/v1/repos/r/items/t4", tok2, `{"schema":"task/2","data":{"name":"b","prio":3}}`), 201)
 }

@@ -103,16 +103,17 @@ const (
 	logErr  = "err"
 )
 
-// Node is the scale-out side of one gateway node: it publishes the
+// Cluster is the scale-out side of one gateway node: it publishes the
 // node's appends on NATS, ingests the other nodes' publications, and
-// reconciles with its peers. Build it with New, wire OnAppend, Middleware
-// and Issuers into the api.Config, open the server, then Start.
-type Node struct {
+// reconciles with its peers. Build it with New, give it to node.Open as the
+// node's Observer and Barrier (and its Issuers to the HTTP face), open the
+// node, then Start.
+type Cluster struct {
 	cfg   Config
 	log   *slog.Logger
 	peers []*peerState
 
-	srv    Server
+	node   Node
 	nodeID string
 
 	nc    *nats.Conn
@@ -120,10 +121,7 @@ type Node struct {
 	pubq  chan pubItem
 	inq   chan inMsg
 	ack   *acker
-	repl  *replicated
 	dirty *dirtySet
-	// lastSeq is the highest sequence number OnAppend has seen.
-	lastSeq atomic.Uint64
 	// fullHeal asks the heal loop for a full pass (NATS reconnected,
 	// messages dropped).
 	fullHeal chan struct{}
@@ -147,12 +145,11 @@ type peerState struct {
 }
 
 // New checks cfg and returns a Node that is not started yet.
-func New(cfg Config) (*Node, error) {
+func New(cfg Config) (*Cluster, error) {
 	cfg.setDefaults()
-	n := &Node{
+	n := &Cluster{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		repl:     newReplicated(),
 		dirty:    newDirtySet(),
 		fullHeal: make(chan struct{}, 1),
 		pubStop:  make(chan struct{}),
@@ -191,11 +188,11 @@ func New(cfg Config) (*Node, error) {
 }
 
 // Enabled reports whether the node has anything to do (NATS or peers).
-func (n *Node) Enabled() bool { return n.cfg.NATSURL != "" || len(n.peers) > 0 }
+func (n *Cluster) Enabled() bool { return n.cfg.NATSURL != "" || len(n.peers) > 0 }
 
 // Issuers returns the token issuers the node's server must trust for node
 // tokens: the node issuer, if the node has its key.
-func (n *Node) Issuers() []auth.IssuerConfig {
+func (n *Cluster) Issuers() []auth.IssuerConfig {
 	if n.cfg.NodeKey == nil || !n.Enabled() {
 		return nil
 	}
@@ -203,14 +200,14 @@ func (n *Node) Issuers() []auth.IssuerConfig {
 }
 
 // Start connects to NATS (retrying in the background if it is not up) and
-// starts the publisher, the ingester and the heal loop. srv is the opened
-// server whose OnAppend is this node's.
-func (n *Node) Start(srv Server) error {
+// starts the publisher, the ingester and the heal loop. nd is the opened
+// node whose Observer and Barrier this cluster is.
+func (n *Cluster) Start(nd Node) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("cluster: Start called twice")
 	}
-	n.srv = srv
-	n.nodeID = srv.Store().NodeID().String()
+	n.node = nd
+	n.nodeID = nd.ID()
 	if n.cfg.NATSURL != "" {
 		if err := n.connect(); err != nil {
 			return err
@@ -230,9 +227,9 @@ func (n *Node) Start(srv Server) error {
 }
 
 // Close stops the heal loop and the ingester, publishes what is queued,
-// and closes the NATS connection. Call it after the server stopped
-// serving and before it closes its storage.
-func (n *Node) Close() error {
+// and closes the NATS connection. Call it after the HTTP server stopped
+// and before the node closes.
+func (n *Cluster) Close() error {
 	n.closeOnce.Do(func() {
 		if n.sub != nil {
 			_ = n.sub.Unsubscribe()
@@ -253,12 +250,12 @@ func (n *Node) Close() error {
 
 // HealAll reconciles every repository with every peer once, now, and
 // returns the first error (peers that are down included).
-func (n *Node) HealAll(ctx context.Context) error {
+func (n *Cluster) HealAll(ctx context.Context) error {
 	return n.healPass(ctx, nil)
 }
 
 // requestFullHeal asks the heal loop for a full pass soon.
-func (n *Node) requestFullHeal() {
+func (n *Cluster) requestFullHeal() {
 	select {
 	case n.fullHeal <- struct{}{}:
 	default:
@@ -266,9 +263,9 @@ func (n *Node) requestFullHeal() {
 }
 
 // markDirty schedules repo for reconciliation after DirtyDelay.
-func (n *Node) markDirty(repo string) { n.dirty.add(repo) }
+func (n *Cluster) markDirty(repo string) { n.dirty.add(repo) }
 
-// Stats counts what the node did since it started.
+// Stats counts what the cluster did since it started.
 type Stats struct {
 	Published      int64 // commits published on NATS
 	PublishDropped int64 // commits not published (queue full, NATS refused, too large)
@@ -289,7 +286,7 @@ type counters struct {
 }
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats {
+func (n *Cluster) Stats() Stats {
 	c := &n.stats
 	return Stats{
 		Published: c.published.Load(), PublishDropped: c.publishDropped.Load(),

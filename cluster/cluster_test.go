@@ -9,7 +9,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // A commit written on one node reaches the SSE subscribers of the others
@@ -19,7 +19,7 @@ func TestNode_FanOut(t *testing.T) {
 	nodes := startCluster(t, 3, clusterOpts{nats: ns.url()})
 	waitFor(t, "nodes connected", func() bool {
 		for _, n := range nodes {
-			if !n.node.nc.IsConnected() {
+			if !n.cl.nc.IsConnected() {
 				return false
 			}
 		}
@@ -43,7 +43,7 @@ func TestNode_FanOut(t *testing.T) {
 	waitFor(t, "notes in sync", func() bool { return inSync(nodes, "notes") })
 	waitFor(t, "sessions in sync", func() bool { return inSync(nodes, auth.SessionsRepo) })
 
-	s0, s1, s2 := nodes[0].node.Stats(), nodes[1].node.Stats(), nodes[2].node.Stats()
+	s0, s1, s2 := nodes[0].cl.Stats(), nodes[1].cl.Stats(), nodes[2].cl.Stats()
 	if got, want := s0.Published, int64(writes+1); got != want { // + the session record
 		t.Errorf("node 0 published %d commits, want %d", got, want)
 	}
@@ -108,7 +108,7 @@ func TestNode_ConcurrentWritesConverge(t *testing.T) {
 	// before receiving it.
 	var published int64
 	for _, n := range nodes {
-		published += n.node.Stats().Published
+		published += n.cl.Stats().Published
 	}
 	if max := int64(written + merges*len(nodes)); published < written || published > max {
 		t.Errorf("published %d commits in all, want %d to %d", published, written, max)
@@ -130,7 +130,7 @@ func TestNode_HealAll(t *testing.T) {
 	cb := wb.commit(t, "only-b", "k", map[string]any{"from": "b"})
 	wb.push(t, b, cb)
 
-	if err := a.node.HealAll(context.Background()); err != nil {
+	if err := a.cl.HealAll(context.Background()); err != nil {
 		t.Fatalf("HealAll: %v", err)
 	}
 	for _, repo := range []string{auth.SessionsRepo, "only-a", "only-b", "empty"} {
@@ -141,13 +141,13 @@ func TestNode_HealAll(t *testing.T) {
 	if !b.has("only-a", ca.ID) || !a.has("only-b", cb.ID) {
 		t.Fatal("commits did not move both ways")
 	}
-	if _, _, err := b.srv.Store().Repo("empty"); err != nil {
+	if _, err := b.nd.State("empty"); err != nil {
 		t.Fatalf("empty repository: %v", err)
 	}
-	if _, _, err := a.srv.Store().Repo("empty"); err != nil {
+	if _, err := a.nd.State("empty"); err != nil {
 		t.Fatalf("empty repository not created on a: %v", err)
 	}
-	st := a.node.Stats()
+	st := a.cl.Stats()
 	if st.HealPulled < 2 || st.HealPushed < 2 { // a session and a commit each way
 		t.Errorf("stats %+v, want at least 2 pulled and 2 pushed", st)
 	}
@@ -155,10 +155,10 @@ func TestNode_HealAll(t *testing.T) {
 		t.Errorf("%d heal errors", st.HealErrors)
 	}
 	// A second pass has nothing to move.
-	if err := a.node.HealAll(context.Background()); err != nil {
+	if err := a.cl.HealAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st2 := a.node.Stats(); st2.HealPulled != st.HealPulled || st2.HealPushed != st.HealPushed {
+	if st2 := a.cl.Stats(); st2.HealPulled != st.HealPulled || st2.HealPushed != st.HealPushed {
 		t.Errorf("second pass moved commits: %+v then %+v", st, st2)
 	}
 }
@@ -192,7 +192,7 @@ func TestNode_EmptyNodeRefillsAtStart(t *testing.T) {
 	all := append(nodes, c)
 	waitFor(t, "new node refilled", func() bool { return inSync(all, "big") && inSync(all, auth.SessionsRepo) })
 	// The commits came by reconciliation (NATS carries only new ones).
-	waitFor(t, "pulled counted", func() bool { return c.node.Stats().HealPulled >= 1101 })
+	waitFor(t, "pulled counted", func() bool { return c.cl.Stats().HealPulled >= 1101 })
 }
 
 // NATS going away and coming back: writes made meanwhile on each side end
@@ -203,12 +203,12 @@ func TestNode_NATSRestart(t *testing.T) {
 	w := newWriter(t, nodes[0], "alice")
 	w.createRepo(t, nodes[0], "r")
 	waitFor(t, "session everywhere", func() bool { return inSync(nodes, auth.SessionsRepo) && inSync(nodes, "r") })
-	passes := nodes[2].node.Stats().HealPasses
+	passes := nodes[2].cl.Stats().HealPasses
 
 	ns.stop()
 	waitFor(t, "nodes disconnected", func() bool {
 		for _, n := range nodes {
-			if n.node.nc.IsConnected() {
+			if n.cl.nc.IsConnected() {
 				return false
 			}
 		}
@@ -229,7 +229,7 @@ func TestNode_NATSRestart(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "a reconciliation after reconnecting", func() bool { return nodes[2].node.Stats().HealPasses > passes })
+	waitFor(t, "a reconciliation after reconnecting", func() bool { return nodes[2].cl.Stats().HealPasses > passes })
 }
 
 // A commit that arrives over NATS before its parent is rejected, and the
@@ -243,20 +243,20 @@ func TestNode_MissingParentsHealPromptly(t *testing.T) {
 	waitFor(t, "session on b", func() bool { return inSync(nodes, auth.SessionsRepo) })
 	c1 := w.commit(t, "r", "k", map[string]any{"n": 1.0})
 	// c1 enters a as a replica does, so a does not publish it.
-	if res, err := a.node.ingest(context.Background(), "r", []*core.Commit{c1}); err != nil || res[0].Status != storage.Appended {
+	if res, err := a.nd.Ingest(context.Background(), "r", []*core.Commit{c1}, node.OriginReplica); err != nil || res[0].Status != node.Appended {
 		t.Fatalf("ingest c1: %v %+v", err, res)
 	}
 	c2 := w.commit(t, "r", "k", map[string]any{"n": 2.0}, c1.ID)
 	w.push(t, a, c2) // published alone: b lacks its parent
 	waitFor(t, "b healed r", func() bool { return b.has("r", c1.ID) && b.has("r", c2.ID) })
-	waitFor(t, "b's pass counted", func() bool { return b.node.Stats().HealPulled > 0 })
-	if st := b.node.Stats(); st.Rejected == 0 {
+	waitFor(t, "b's pass counted", func() bool { return b.cl.Stats().HealPulled > 0 })
+	if st := b.cl.Stats(); st.Rejected == 0 {
 		t.Errorf("b stats %+v: want c2 rejected over NATS first", st)
 	}
 }
 
 // A write is acknowledged only after the NATS server confirmed the
-// publication (a flush round trip), when NATS is up.
+// publication of its own commits (a flush round trip), when NATS is up.
 func TestNode_AckWaitsForFlush(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 2, clusterOpts{nats: ns.url()})
@@ -265,11 +265,20 @@ func TestNode_AckWaitsForFlush(t *testing.T) {
 	for i := range 5 {
 		c := w.commit(t, "r", "k", map[string]any{"i": float64(i)})
 		w.push(t, nodes[0], c)
-		a := nodes[0].node.ack
+		a := nodes[0].cl.ack
 		a.mu.Lock()
 		flushed := a.flushed
 		a.mu.Unlock()
-		if seq := nodes[0].node.lastSeq.Load(); flushed < seq {
+		r, err := nodes[0].nd.Open(auth.Principal{Sub: "alice"}, "r", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Record(c.ID)
+		r.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq := rec.Seq; flushed < seq {
 			t.Fatalf("write %d acknowledged with seq %d not flushed (flushed %d)", i, seq, flushed)
 		}
 	}

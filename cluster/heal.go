@@ -13,6 +13,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/node"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
@@ -60,7 +61,7 @@ func (d *dirtySet) take() []string {
 // here), then every HealInterval and whenever NATS (re)connects or drops
 // messages, and a pass over the dirty repositories DirtyDelay after one is
 // marked.
-func (n *Node) healLoop(ctx context.Context) {
+func (n *Cluster) healLoop(ctx context.Context) {
 	full := true
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -109,7 +110,7 @@ func jitter(d time.Duration) time.Duration {
 // each peer) with every peer, peers in parallel. sys.sessions goes first,
 // so that the sessions that signed the other repositories' commits are
 // known when those arrive, then sys.schemas.
-func (n *Node) healPass(ctx context.Context, repos []string) error {
+func (n *Cluster) healPass(ctx context.Context, repos []string) error {
 	defer n.stats.healPasses.Add(1)
 	errs := make([]error, len(n.peers))
 	var wg stdsync.WaitGroup
@@ -124,7 +125,7 @@ func (n *Node) healPass(ctx context.Context, repos []string) error {
 	return errors.Join(errs...)
 }
 
-func (n *Node) healPeer(ctx context.Context, p *peerState, only []string) error {
+func (n *Cluster) healPeer(ctx context.Context, p *peerState, only []string) error {
 	id, err := p.info(ctx)
 	if err != nil {
 		if !p.down.Swap(true) {
@@ -145,7 +146,7 @@ func (n *Node) healPeer(ctx context.Context, p *peerState, only []string) error 
 			n.stats.healErrors.Add(1)
 			return fmt.Errorf("peer %s: list repositories: %w", p.base, err)
 		}
-		mine, err := n.srv.Store().List()
+		mine, err := n.node.Repos()
 		if err != nil {
 			return err
 		}
@@ -232,16 +233,17 @@ func healOrder(names []string) []string {
 // lacks is created and, the first time, filled from the peer's log (cheap,
 // cacheable pages); one the peer lacks is created there so that its
 // commits can be pushed.
-func (n *Node) healRepo(ctx context.Context, p *peer, repo string) (gsync.Stats, error) {
+func (n *Cluster) healRepo(ctx context.Context, p *peer, repo string) (gsync.Stats, error) {
 	var total gsync.Stats
-	r, release, err := n.srv.Store().Ensure(repo)
+	l, release, err := n.node.Local(repo, node.OriginReplica)
 	if err != nil {
 		return total, err
 	}
 	defer release()
-	l := &local{n: n, repo: repo, r: r}
-	d := gsync.Driver{Transport: p}
-	if r.Count() == 0 {
+	d := gsync.Driver{Transport: p, OnRejected: func(repo string, r gsync.PushResult) {
+		n.log.Warn("peer rejected a commit", logPeer, p.base, logRepo, repo, "commit", r.ID, "problem", r.ProblemType, "reason", r.Reason)
+	}}
+	if l.Digest().Count == 0 {
 		st, err := d.Clone(ctx, l, repo, "")
 		addStats(&total, st)
 		if errors.Is(err, core.ErrNotFound) {

@@ -21,6 +21,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // waitFor retries cond until it holds, failing the test after 90 s: a
@@ -83,7 +84,8 @@ func (ns *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n
 type testNode struct {
 	tb      testing.TB
 	srv     *api.Server
-	node    *Node
+	nd      *node.Node
+	cl      *Cluster
 	url     string
 	keysDir string
 	cancel  context.CancelFunc
@@ -129,7 +131,7 @@ func startCluster(tb testing.TB, n int, o clusterOpts) []*testNode {
 		// finish first.
 		waitFor(tb, "start-up reconciliation", func() bool {
 			for _, n := range nodes {
-				if n.node.Stats().HealPasses == 0 {
+				if n.cl.Stats().HealPasses == 0 {
 					return false
 				}
 			}
@@ -150,22 +152,24 @@ func startNode(tb testing.TB, keysDir string, ln net.Listener, natsURL string, p
 	if mod != nil {
 		mod(&cc)
 	}
-	node, err := New(cc)
+	cl, err := New(cc)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := api.Open(api.Config{
-		DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: slog.New(slog.DiscardHandler),
-		OnAppend: node.OnAppend, Middleware: node.Middleware, Issuers: node.Issuers(),
-	})
+	log := slog.New(slog.DiscardHandler)
+	nd, err := node.Open(node.Config{DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: log, Observer: cl, Barrier: cl})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := node.Start(srv); err != nil {
+	srv, err := api.New(nd, api.Config{Logger: log, Issuers: cl.Issuers()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cl.Start(nd); err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &testNode{tb: tb, srv: srv, node: node, url: "http://" + ln.Addr().String(), keysDir: keysDir, cancel: cancel, done: make(chan error, 1)}
+	tn := &testNode{tb: tb, srv: srv, nd: nd, cl: cl, url: "http://" + ln.Addr().String(), keysDir: keysDir, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- srv.Serve(ctx, ln) }()
 	tb.Cleanup(tn.stop)
 	return tn
@@ -177,30 +181,22 @@ func (n *testNode) stop() {
 	}
 	n.cancel()
 	<-n.done
-	n.node.Close()
-	n.srv.Close()
+	n.cl.Close()
+	n.nd.Close()
 	n.cancel = nil
 }
 
 // state returns a repository's count and digest on the node; count is -1
 // if the repository does not exist.
 func (n *testNode) state(repo string) (int, [32]byte) {
-	r, release, err := n.srv.Store().Repo(repo)
+	ri, err := n.nd.State(repo)
 	if err != nil {
 		return -1, [32]byte{}
 	}
-	defer release()
-	return r.State()
+	return ri.Count, ri.Digest
 }
 
-func (n *testNode) has(repo string, id core.CommitID) bool {
-	r, release, err := n.srv.Store().Repo(repo)
-	if err != nil {
-		return false
-	}
-	defer release()
-	return r.Has(id)
-}
+func (n *testNode) has(repo string, id core.CommitID) bool { return n.nd.Has(repo, id) }
 
 // inSync reports whether every node has repo, with the same commits.
 func inSync(nodes []*testNode, repo string) bool {
@@ -263,7 +259,7 @@ type writer struct {
 
 func newWriter(tb testing.TB, n *testNode, sub string) writer {
 	tb.Helper()
-	tok, err := n.srv.DevIssuer().Mint(sub, nil, time.Hour, time.Now())
+	tok, err := n.nd.DevIssuer().Mint(sub, nil, time.Hour, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // inMsg is one decoded message from another node.
@@ -31,7 +31,7 @@ const (
 // connect opens the NATS connection and subscribes. An unreachable server
 // is not an error: the client keeps trying, and every (re)connection
 // triggers a full reconciliation for what was missed meanwhile.
-func (n *Node) connect() error {
+func (n *Cluster) connect() error {
 	opts := []nats.Option{
 		nats.Name("goat-gateway " + n.nodeID),
 		nats.NoEcho(), // a node never ingests its own publications
@@ -76,7 +76,7 @@ func (n *Node) connect() error {
 
 // onMessage decodes a message and queues it for the ingester; a full
 // queue drops it and marks the repository for reconciliation.
-func (n *Node) onMessage(m *nats.Msg) {
+func (n *Cluster) onMessage(m *nats.Msg) {
 	repo, commits, err := DecodeMessage(m.Subject, m.Data)
 	if err != nil {
 		n.stats.badMessages.Add(1)
@@ -99,7 +99,7 @@ func (n *Node) onMessage(m *nats.Msg) {
 // first, then sys.schemas, then the other repositories in parallel, so that
 // a session arriving in the same drain as the commits it signed is known
 // before they are verified.
-func (n *Node) ingestLoop(ctx context.Context) {
+func (n *Cluster) ingestLoop(ctx context.Context) {
 	for {
 		var first inMsg
 		select {
@@ -145,16 +145,14 @@ func (n *Node) ingestLoop(ctx context.Context) {
 // ingestMessage appends commits received over NATS. Anything rejected
 // (a parent or the session not here yet, or a bad commit) marks the
 // repository for reconciliation, which fetches what was missing.
-func (n *Node) ingestMessage(ctx context.Context, repo string, commits []*core.Commit) {
+func (n *Cluster) ingestMessage(ctx context.Context, repo string, commits []*core.Commit) {
 	if len(commits) == 0 { // an announcement: the repository exists
-		if _, release, err := n.srv.Store().Ensure(repo); err != nil {
+		if _, err := n.node.Ensure(ctx, repo, node.OriginReplica); err != nil {
 			n.log.Warn("create announced repository", logRepo, repo, logErr, err)
-		} else {
-			release()
 		}
 		return
 	}
-	res, err := n.ingest(ctx, repo, commits)
+	res, err := n.node.Ingest(ctx, repo, commits, node.OriginReplica)
 	if err != nil {
 		if ctx.Err() == nil {
 			n.log.Warn("ingest replicated commits", logRepo, repo, logErr, err)
@@ -166,9 +164,9 @@ func (n *Node) ingestMessage(ctx context.Context, repo string, commits []*core.C
 	var why error
 	for _, x := range res {
 		switch x.Status {
-		case storage.Appended:
+		case node.Appended:
 			appended++
-		case storage.Rejected:
+		case node.Rejected:
 			rejected++
 			why = x.Err
 		}
@@ -179,11 +177,4 @@ func (n *Node) ingestMessage(ctx context.Context, repo string, commits []*core.C
 		n.log.Debug("replicated commits rejected; reconciling", logRepo, repo, "rejected", rejected, logErr, why)
 		n.markDirty(repo)
 	}
-}
-
-// ingest appends commits as a replica without publishing them again.
-func (n *Node) ingest(ctx context.Context, repo string, commits []*core.Commit) ([]storage.Result, error) {
-	n.repl.add(commits)
-	defer n.repl.remove(commits)
-	return n.srv.IngestReplicated(ctx, repo, commits)
 }

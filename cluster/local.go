@@ -2,74 +2,26 @@ package cluster
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
-// Server is what the cluster needs of the node it runs in (*api.Server).
-type Server interface {
-	// IngestReplicated appends commits another node replicated, verified
-	// as a replica, creating the repository if needed.
-	IngestReplicated(ctx context.Context, repo string, commits []*core.Commit) ([]storage.Result, error)
-	// Store is the node's storage.
-	Store() *storage.Store
+// Node is what the cluster needs of the node it runs in (*node.Node).
+// Everything the cluster appends, it appends as a replica's
+// (node.OriginReplica): verified, never published again.
+type Node interface {
+	// ID is the node id (peers recognize themselves by it).
+	ID() string
+	// Repos lists the node's repositories.
+	Repos() ([]string, error)
+	// Ensure creates a repository another node announced.
+	Ensure(ctx context.Context, repo string, origin node.Origin) (bool, error)
+	// Ingest appends commits that another node replicated.
+	Ingest(ctx context.Context, repo string, commits []*core.Commit, origin node.Origin) ([]node.Result, error)
+	// Local opens a repository, creating it, as the local side of a heal.
+	Local(repo string, origin node.Origin) (*gsync.LogSet, func(), error)
 }
 
-// local is the driver's side of node-to-node sync: one repository of this
-// node, ingesting through the server's replica verification.
-type local struct {
-	n    *Node
-	repo string
-	r    *storage.Repo
-}
-
-var _ gsync.Local = (*local)(nil)
-
-func (l *local) Digest() gsync.Digest {
-	count, xor := l.r.State()
-	return gsync.Digest{Count: int64(count), XOR: gsync.Sum(xor)}
-}
-
-func (l *local) Walk(fn func(core.CommitID) bool) {
-	l.r.EachID(0, func(_ int64, id core.CommitID) bool { return fn(id) })
-}
-
-func (l *local) Get(id core.CommitID) (*core.Commit, bool) { return l.r.Commit(id) }
-
-// Ingest implements gsync.Local: commits are appended as replicas and are
-// not published again (their origin published them). Commits rejected for
-// missing parents are left for a later round; any other rejection (a
-// session this node does not know yet, a bad commit) stops this heal with
-// that error, and the next heal tries again after sys.sessions.
-func (l *local) Ingest(ctx context.Context, commits []*core.Commit) error {
-	res, err := l.n.ingest(ctx, l.repo, commits)
-	if err != nil {
-		return err
-	}
-	var missing, rejected int
-	var first error
-	for _, x := range res {
-		if x.Status != storage.Rejected {
-			continue
-		}
-		if errors.Is(x.Err, core.ErrMissingParents) {
-			missing++
-			continue
-		}
-		rejected++
-		if first == nil {
-			first = fmt.Errorf("commit %s: %w", x.ID, x.Err)
-		}
-	}
-	switch {
-	case rejected > 0:
-		return fmt.Errorf("%d of %d commits rejected, first %w", rejected, len(commits), first)
-	case missing > 0:
-		return fmt.Errorf("%d of %d commits: %w", missing, len(commits), core.ErrMissingParents)
-	}
-	return nil
-}
+var _ Node = (*node.Node)(nil)

@@ -3,18 +3,15 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"strings"
 	stdsync "sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/storage"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
-// pubItem is one append of the node, as OnAppend saw it: the commits to
+// pubItem is one append of the node, as Appended saw it: the commits to
 // publish (possibly none) and the append's last sequence number.
 type pubItem struct {
 	repo   string
@@ -22,26 +19,29 @@ type pubItem struct {
 	maxSeq uint64
 }
 
-// OnAppend is the server's append hook (api.Config.OnAppend): it queues
-// the commits this node appended for publication, except those it
-// ingested as a replica (their origin published them). Merge commits are
-// published too: which merges a node makes depends on the order in which
-// concurrent commits reached it. It never blocks:
-// when the queue is full the batch is dropped and the repository is marked
-// for reconciliation, which pushes it to the peers.
-func (n *Node) OnAppend(repo string, recs []storage.Record) {
+var (
+	_ node.Observer = (*Cluster)(nil)
+	_ node.Barrier  = (*Cluster)(nil)
+)
+
+// Appended implements node.Observer: it queues the commits the node
+// appended for publication, except a replica's (their origin published
+// them). Merge commits are published too: which merges a node makes
+// depends on the order in which concurrent commits reached it. It never
+// blocks: when the queue is full the batch is dropped and the repository
+// is marked for reconciliation, which pushes it to the peers.
+func (n *Cluster) Appended(repo string, recs []node.Record) {
 	if n.pubq == nil || len(recs) == 0 {
 		return
 	}
 	var out []json.RawMessage
 	for _, r := range recs {
-		if n.repl.has(r.ID) {
+		if node.Origin(r.Origin) == node.OriginReplica {
 			continue
 		}
 		out = append(out, r.JSON)
 	}
 	maxSeq := recs[len(recs)-1].Seq
-	n.lastSeq.Store(maxSeq)
 	select {
 	case n.pubq <- pubItem{repo: repo, recs: out, maxSeq: maxSeq}:
 	default:
@@ -51,9 +51,40 @@ func (n *Node) OnAppend(repo string, recs []storage.Record) {
 	}
 }
 
+// Created implements node.Observer: a repository created here (not one
+// another node announced) is announced to the other nodes, before any of
+// its commits can be published.
+func (n *Cluster) Created(repo string, origin node.Origin) {
+	if n.nc == nil || origin == node.OriginReplica {
+		return
+	}
+	msg := AppendMessage(nil, Message{Node: n.nodeID, Repo: repo})
+	if err := n.nc.Publish(Subject(repo), msg); err != nil {
+		n.markDirty(repo)
+	}
+}
+
+// Wait implements node.Barrier: it holds a write's acknowledgement until
+// the NATS server holds the write (its own appends, up to w.Seq, and the
+// announcement of a repository it created), at most ReplicationWait, not
+// at all if that is negative or NATS is not configured. Once the NATS
+// server has it, the write reaches the other nodes even if this one dies
+// the next instant.
+func (n *Cluster) Wait(ctx context.Context, w node.Write) {
+	if n.ack == nil || n.cfg.ReplicationWait < 0 {
+		return
+	}
+	if w.Seq > 0 {
+		n.ack.wait(ctx, n.nc, w.Seq, n.cfg.ReplicationWait)
+	}
+	if w.Created && n.nc.IsConnected() {
+		_ = n.nc.FlushTimeout(max(n.cfg.ReplicationWait, 100*time.Millisecond))
+	}
+}
+
 // publishLoop publishes queued appends in order until Close, then
 // publishes what is left in the queue.
-func (n *Node) publishLoop() {
+func (n *Cluster) publishLoop() {
 	for {
 		select {
 		case it := <-n.pubq:
@@ -71,7 +102,7 @@ func (n *Node) publishLoop() {
 	}
 }
 
-func (n *Node) publish(it pubItem) {
+func (n *Cluster) publish(it pubItem) {
 	if len(it.recs) > 0 {
 		limit := int(n.nc.MaxPayload())
 		if limit <= 0 {
@@ -93,52 +124,6 @@ func (n *Node) publish(it pubItem) {
 		n.stats.published.Add(int64(sent))
 	}
 	n.ack.publishedUpTo(it.maxSeq)
-}
-
-// announce tells the other nodes that repo was created here, and waits
-// (at most ReplicationWait) until the NATS server has the announcement.
-func (n *Node) announce(repo string) {
-	msg := AppendMessage(nil, Message{Node: n.nodeID, Repo: repo})
-	if err := n.nc.Publish(Subject(repo), msg); err != nil {
-		n.markDirty(repo)
-		return
-	}
-	if n.nc.IsConnected() && n.cfg.ReplicationWait >= 0 {
-		_ = n.nc.FlushTimeout(max(n.cfg.ReplicationWait, 100*time.Millisecond))
-	}
-}
-
-// replicated counts the commits being ingested as replicas, so that
-// OnAppend, which runs during the ingest, does not publish them again.
-type replicated struct {
-	mu  stdsync.Mutex
-	ids map[core.CommitID]int
-}
-
-func newReplicated() *replicated { return &replicated{ids: map[core.CommitID]int{}} }
-
-func (r *replicated) add(cs []*core.Commit) {
-	r.mu.Lock()
-	for _, c := range cs {
-		r.ids[c.ID]++
-	}
-	r.mu.Unlock()
-}
-
-func (r *replicated) remove(cs []*core.Commit) {
-	r.mu.Lock()
-	for _, c := range cs {
-		if r.ids[c.ID]--; r.ids[c.ID] <= 0 {
-			delete(r.ids, c.ID)
-		}
-	}
-	r.mu.Unlock()
-}
-
-func (r *replicated) has(id core.CommitID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ids[id] > 0
 }
 
 // natsConn is what the acker needs of the NATS connection.
@@ -266,83 +251,3 @@ func (a *acker) wait(ctx context.Context, nc natsConn, seq uint64, timeout time.
 		}
 	}
 }
-
-// Middleware holds the acknowledgement of a request that appended
-// something (its response headers) until the NATS server holds the
-// appends, at most ReplicationWait (not at all if it is negative), and
-// announces the repositories that PUT /v1/repos/{repo} creates. Reads pass
-// through untouched. Without NATS it returns next.
-func (n *Node) Middleware(next http.Handler) http.Handler {
-	if n.ack == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			next.ServeHTTP(w, r)
-			return
-		}
-		aw := &ackWriter{ResponseWriter: w, n: n, ctx: r.Context(), start: n.lastSeq.Load()}
-		if r.Method == http.MethodPut {
-			if name, ok := strings.CutPrefix(r.URL.Path, "/v1/repos/"); ok && core.ValidateRepoName(name) == nil {
-				aw.created = name
-			}
-		}
-		next.ServeHTTP(aw, r)
-	})
-}
-
-// ackWriter delays the response's first byte until the request's appends
-// reached NATS. The handler has appended everything before it writes the
-// status, and OnAppend ran before each append returned, so lastSeq then
-// covers them (and perhaps other requests' appends, which costs nothing
-// but the wait for them).
-type ackWriter struct {
-	http.ResponseWriter
-	n     *Node
-	ctx   context.Context
-	start uint64
-	held  bool
-	// created is the repository a PUT /v1/repos/{repo} creates: its 201
-	// is announced to the other nodes.
-	created string
-}
-
-func (a *ackWriter) hold(status int) {
-	if a.held {
-		return
-	}
-	a.held = true
-	if status >= 300 || a.n.nc == nil {
-		return
-	}
-	if status == http.StatusCreated && a.created != "" {
-		a.n.announce(a.created)
-	}
-	if a.n.cfg.ReplicationWait < 0 {
-		return
-	}
-	if seq := a.n.lastSeq.Load(); seq != a.start {
-		a.n.ack.wait(a.ctx, a.n.nc, seq, a.n.cfg.ReplicationWait)
-	}
-}
-
-func (a *ackWriter) WriteHeader(status int) {
-	a.hold(status)
-	a.ResponseWriter.WriteHeader(status)
-}
-
-func (a *ackWriter) Write(b []byte) (int, error) {
-	a.hold(http.StatusOK)
-	return a.ResponseWriter.Write(b)
-}
-
-func (a *ackWriter) Flush() {
-	a.hold(http.StatusOK)
-	if f, ok := a.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (a *ackWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }

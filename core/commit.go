@@ -224,6 +224,31 @@ func DecodeCommit(b []byte) (*Commit, error) {
 	return c, nil
 }
 
+// DecodeCommitValue is DecodeCommit for a commit already parsed by
+// ParseJSON (as part of a larger body): the same checks, the size limit
+// applying to its canonical form.
+func DecodeCommitValue(v any) (*Commit, error) {
+	c, err := CommitFromValue(v)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
+	}
+	id, err := c.ComputeID()
+	if err != nil {
+		return nil, err
+	}
+	if id != c.ID {
+		return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+	}
+	return c, nil
+}
+
 // DecodeCommitTrusted parses a commit that this process itself wrote and
 // checksummed (a storage record), skipping the id recomputation. Anything
 // from outside goes through DecodeCommit.

@@ -56,6 +56,10 @@ type Record struct {
 	ID     core.CommitID
 	Key    string
 	JSON   []byte // the commit's canonical JSON; shared: never modify it
+	// Origin is what the appender passed to AppendFrom, for Config.OnAppend
+	// (a node tells its own writes from a replica's). It is not stored:
+	// merge commits the store makes and records read back have 0.
+	Origin uint8
 }
 
 // Commit decodes the record's commit. The JSON was checksummed by this
@@ -179,6 +183,7 @@ type pending struct {
 	settle bool           // res is final before the writer sees it
 	same   *pending       // a repeat, within one group, of this earlier item
 	data   map[string]any // the commit's full value (delta applied), for Verify
+	origin uint8          // Record.Origin
 }
 
 func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logger) (*Repo, error) {
@@ -312,6 +317,12 @@ func (r *Repo) Append(ctx context.Context, commits []*core.Commit) ([]Result, er
 // callers whose checks depend on where the commits came from (a client's
 // push is authorized against the rules; a peer node's replication is not).
 func (r *Repo) AppendVerified(ctx context.Context, commits []*core.Commit, verify VerifyFunc) ([]Result, error) {
+	return r.AppendFrom(ctx, commits, verify, 0)
+}
+
+// AppendFrom is AppendVerified whose records carry origin (Record.Origin)
+// when Config.OnAppend sees them.
+func (r *Repo) AppendFrom(ctx context.Context, commits []*core.Commit, verify VerifyFunc, origin uint8) ([]Result, error) {
 	results := make([]Result, len(commits))
 	items := r.prepare(commits, verify)
 	var send []*pending
@@ -321,6 +332,7 @@ func (r *Repo) AppendVerified(ctx context.Context, commits []*core.Commit, verif
 			results[p.in] = p.res
 			continue
 		}
+		p.origin = origin
 		send = append(send, p)
 		size += len(p.body)
 	}
@@ -719,7 +731,7 @@ func (r *Repo) writeGroup(g *group) ([]string, error) {
 			id: c.ID, seq: p.res.Seq, ts: c.TS, pos: positions[i], size: uint32(end - positions[i]),
 			flags: p.flags, base: base,
 		}, []byte(c.Key), parents)
-		recs[i] = Record{Offset: p.res.Offset, Seq: p.res.Seq, ID: c.ID, Key: c.Key, JSON: p.json}
+		recs[i] = Record{Offset: p.res.Offset, Seq: p.res.Seq, ID: c.ID, Key: c.Key, JSON: p.json, Origin: p.origin}
 		if _, ok := seen[c.Key]; !ok {
 			seen[c.Key] = struct{}{}
 			touched = append(touched, c.Key)

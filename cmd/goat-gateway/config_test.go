@@ -355,7 +355,8 @@ func TestSettings_Names(t *testing.T) {
 func TestServeConfig_Build(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	t.Run("ReplicationWaitZeroDoesNotWait", func(t *testing.T) {
-		_, ccfg, err := serveConfig{DataDir: t.TempDir(), ReplicationWait: 0}.build(logger)
+		cfgs, err := serveConfig{DataDir: t.TempDir(), ReplicationWait: 0}.build(logger)
+		ccfg := cfgs.cluster
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,11 +368,15 @@ func TestServeConfig_Build(t *testing.T) {
 		c := serveConfig{DataDir: "/d", KeysDir: "/k", Dev: true, BodyLimit: 7, NoDevIssuer: true,
 			Issuers: []auth.IssuerConfig{{Issuer: "x"}}, NodeToken: "t", Peers: []string{"http://p:1"},
 			NATSURL: "nats://n:1", HealInterval: time.Minute, ReplicationWait: time.Second}
-		cfg, ccfg, err := c.build(logger)
+		cfgs, err := c.build(logger)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.DataDir != "/d" || cfg.KeysDir != "/k" || !cfg.Dev || cfg.BodyLimit != 7 || !cfg.NoDevIssuer || len(cfg.Issuers) != 1 {
+		ncfg, cfg, ccfg := cfgs.node, cfgs.api, cfgs.cluster
+		if ncfg.DataDir != "/d" || ncfg.KeysDir != "/k" || !ncfg.Dev {
+			t.Fatalf("node config %+v", ncfg)
+		}
+		if cfg.BodyLimit != 7 || !cfg.NoDevIssuer || len(cfg.Issuers) != 1 {
 			t.Fatalf("api config %+v", cfg)
 		}
 		if ccfg.NodeToken != "t" || len(ccfg.Peers) != 1 || ccfg.NATSURL != "nats://n:1" || ccfg.HealInterval != time.Minute || ccfg.ReplicationWait != time.Second || ccfg.NodeKey != nil {
@@ -380,7 +385,8 @@ func TestServeConfig_Build(t *testing.T) {
 	})
 	t.Run("ClusteredCreatesTheNodeKeyInKeysDir", func(t *testing.T) {
 		dir := t.TempDir()
-		_, ccfg, err := serveConfig{DataDir: dir, Peers: []string{"http://p:1"}}.build(logger)
+		cfgs, err := serveConfig{DataDir: dir, Peers: []string{"http://p:1"}}.build(logger)
+		ccfg := cfgs.cluster
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +399,7 @@ func TestServeConfig_Build(t *testing.T) {
 	})
 	t.Run("AloneCreatesNothing", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
-		if _, _, err := (serveConfig{DataDir: dir}).build(logger); err != nil {
+		if _, err := (serveConfig{DataDir: dir}).build(logger); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
@@ -401,7 +407,7 @@ func TestServeConfig_Build(t *testing.T) {
 		}
 	})
 	t.Run("MissingRules", func(t *testing.T) {
-		if _, _, err := (serveConfig{DataDir: t.TempDir(), Rules: "does-not-exist.yaml"}).build(logger); err == nil {
+		if _, err := (serveConfig{DataDir: t.TempDir(), Rules: "does-not-exist.yaml"}).build(logger); err == nil {
 			t.Fatal("missing rules file accepted")
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/cluster"
+	"github.com/goat-gateway/goat-gateway/node"
 )
 
 // serve runs a node until ctx is done. ready, when not nil, receives the
@@ -29,38 +30,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer ln.Close() // for the early returns; Serve closes it too
-	cfg, ccfg, err := c.build(logger)
+	cfgs, err := c.build(logger)
 	if err != nil {
 		return err
 	}
-	node, err := cluster.New(ccfg)
+	cl, err := cluster.New(cfgs.cluster)
 	if err != nil {
 		return err
 	}
 	if c.clustered() {
-		cfg.OnAppend = node.OnAppend
-		cfg.Middleware = node.Middleware
-		cfg.Issuers = append(cfg.Issuers, node.Issuers()...)
+		cfgs.node.Observer, cfgs.node.Barrier = cl, cl
+		cfgs.api.Issuers = append(cfgs.api.Issuers, cl.Issuers()...)
 	}
-	srv, err := api.Open(cfg)
+	nd, err := node.Open(cfgs.node)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer nd.Close()
+	srv, err := api.New(nd, cfgs.api)
+	if err != nil {
+		return err
+	}
 	if c.clustered() {
 		// Started once the port is bound, so that the first reconciliation
 		// pass recognizes this node in the peer list; closed before the
-		// storage (defers run last in, first out).
-		if err := node.Start(srv); err != nil {
+		// node (defers run last in, first out).
+		if err := cl.Start(nd); err != nil {
 			return err
 		}
-		defer node.Close()
+		defer cl.Close()
 	}
 	url := "http://" + ln.Addr().String()
-	logger.Info("listening", "url", url, "data_dir", cfg.DataDir, "dev", cfg.Dev)
+	logger.Info("listening", "url", url, "data_dir", cfgs.node.DataDir, "dev", cfgs.node.Dev)
 	fmt.Fprintf(stdout, "goat-gateway listening on %s\n", url)
 	if sub := c.PrintToken; sub != "" {
-		tok, err := srv.DevIssuer().Mint(sub, nil, 30*24*time.Hour, time.Now())
+		tok, err := nd.DevIssuer().Mint(sub, nil, 30*24*time.Hour, time.Now())
 		if err != nil {
 			return err
 		}
@@ -76,15 +80,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // clustered says whether the node works with other nodes.
 func (c serveConfig) clustered() bool { return c.NATSURL != "" || len(c.Peers) > 0 }
 
-// build turns the settings into the configurations of the HTTP node and of
-// its scale-out. It is the one place that knows how settings map onto
-// them. It may create the node issuer key, so serve calls it only once
-// the port is bound.
-func (c serveConfig) build(logger *slog.Logger) (api.Config, cluster.Config, error) {
+// configs are what a gateway process is built from: the node, its HTTP
+// face, and its scale-out.
+type configs struct {
+	node    node.Config
+	api     api.Config
+	cluster cluster.Config
+}
+
+// build turns the settings into the configurations of the node, of its
+// HTTP face and of its scale-out. It is the one place that knows how
+// settings map onto them. It may create the node issuer key, so serve
+// calls it only once the port is bound.
+func (c serveConfig) build(logger *slog.Logger) (configs, error) {
+	ncfg := node.Config{
+		DataDir: c.DataDir,
+		KeysDir: c.KeysDir,
+		Dev:     c.Dev,
+		Logger:  logger,
+	}
 	cfg := api.Config{
-		DataDir:     c.DataDir,
-		KeysDir:     c.KeysDir,
-		Dev:         c.Dev,
 		Issuers:     c.Issuers,
 		NoDevIssuer: c.NoDevIssuer,
 		BodyLimit:   c.BodyLimit,
@@ -104,12 +119,13 @@ func (c serveConfig) build(logger *slog.Logger) (api.Config, cluster.Config, err
 		ccfg.ReplicationWait = -1 // acknowledge without waiting
 	}
 	var err error
+	out := func() configs { return configs{node: ncfg, api: cfg, cluster: ccfg} }
 	if c.Rules != "" {
-		if cfg.Rules, err = auth.LoadRules(c.Rules); err != nil {
-			return cfg, ccfg, err
+		if ncfg.Rules, err = auth.LoadRules(c.Rules); err != nil {
+			return out(), err
 		}
 	}
-	if !cfg.Dev && cfg.Rules == nil {
+	if !ncfg.Dev && ncfg.Rules == nil {
 		logger.Warn("no --rules and no --dev: every repository is closed to every caller (default deny)")
 	}
 	if c.clustered() && ccfg.NodeToken == "" && ccfg.NodeTokenFile == "" {
@@ -118,10 +134,10 @@ func (c serveConfig) build(logger *slog.Logger) (api.Config, cluster.Config, err
 			path = filepath.Join(keysDirFor(c.DataDir, c.KeysDir), cluster.NodeKeyFile)
 		}
 		if ccfg.NodeKey, err = auth.LoadOrCreateKey(path); err != nil {
-			return cfg, ccfg, fmt.Errorf("node issuer key: %w", err)
+			return out(), fmt.Errorf("node issuer key: %w", err)
 		}
 	}
-	return cfg, ccfg, nil
+	return out(), nil
 }
 
 // keysDirFor resolves the keys directory the way serve does.

@@ -1,19 +1,21 @@
-package api
+package node
 
 import (
 	stdsync "sync"
 )
 
-// event is one SSE event, already encoded.
-type event struct {
+// Event is one live event, already encoded (DESIGN section 5): Name is
+// "commit" (Data {"commit", "repo"}) or "commits" (Data {"ids", "repo"})
+// for appends, and the HTTP face adds "reset", "ready" and "expired".
+type Event struct {
 	Seq  uint64 // node-wide sequence number; 0 for events outside the log
-	ID   string // the SSE id: "<node>.<seq>"
+	ID   string // the event id: "<node>.<seq>"
 	Repo string
-	Name string // "commit", "commits", "reset", "ready", "expired"
+	Name string
 	Data []byte
 }
 
-// hub fans events out to SSE subscribers without ever blocking the
+// hub fans events out to live subscribers without ever blocking the
 // publisher: each subscriber has a bounded buffer, and one whose buffer is
 // full is dropped (its stream ends; the client reconnects with
 // Last-Event-ID and replays from the durable log). A slow client therefore
@@ -31,7 +33,7 @@ type hub struct {
 
 type subscriber struct {
 	repos []string
-	ch    chan event
+	ch    chan Event
 	// gone is closed when the hub drops the subscriber (slow, or the hub
 	// closed); the stream handler then ends the response.
 	gone     chan struct{}
@@ -46,7 +48,7 @@ func newHub() *hub { return &hub{byRepo: map[string]map[*subscriber]struct{}{}} 
 // subscription: later events arrive on the channel, earlier ones are
 // replayed from the log.
 func (h *hub) subscribe(repos []string, buf int) (*subscriber, uint64) {
-	s := &subscriber{repos: repos, ch: make(chan event, buf), gone: make(chan struct{})}
+	s := &subscriber{repos: repos, ch: make(chan Event, buf), gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -87,7 +89,7 @@ func (h *hub) removeLocked(s *subscriber) {
 
 // publish offers ev to every subscriber of ev.Repo. Publishers call it in
 // sequence order.
-func (h *hub) publish(ev event) {
+func (h *hub) publish(ev Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.Seq > h.published {

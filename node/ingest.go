@@ -1,0 +1,161 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/merge"
+	"github.com/goat-gateway/goat-gateway/storage"
+)
+
+// merger makes the node's merge commits (storage.Merger).
+type merger struct{ reg *core.Registry }
+
+func (m merger) Merge(v storage.View, key string, heads []core.CommitID) (*core.Commit, error) {
+	return merge.Merge(v, m.reg, v.Name(), key, heads)
+}
+
+// verifyFromClient checks a commit pushed by a client: merge commits are
+// recomputed; any other commit must verify against its session, whose
+// owner may write the repository, and its value must fit its schema.
+func (n *Node) verifyFromClient(v storage.View, c *core.Commit, data map[string]any) error {
+	if c.IsMerge() {
+		return merge.Verify(v, n.reg, c)
+	}
+	if err := auth.VerifyCommit(c, n.sessions, n.now(), n.cfg.Rules.CanWrite); err != nil {
+		return err
+	}
+	return n.validate(c.Schema, data)
+}
+
+// verifyReplicated checks a commit another node replicates: it must verify
+// against a session valid at its ts, but is not authorized against the
+// rules again.
+func (n *Node) verifyReplicated(v storage.View, c *core.Commit, data map[string]any) error {
+	if c.IsMerge() {
+		return merge.Verify(v, n.reg, c)
+	}
+	if err := auth.VerifyReplicatedCommit(c, n.sessions); err != nil {
+		return err
+	}
+	return n.validate(c.Schema, data)
+}
+
+func (n *Node) validate(ref string, data map[string]any) error {
+	sc, err := n.reg.Get(ref)
+	if err != nil {
+		return err
+	}
+	return sc.Validate(data)
+}
+
+// Ingest appends commits to repo, verified as their origin requires, and
+// returns a Result per commit in the order given. A client's commits need
+// the repository to exist (callers authorize first, see Authorize); a
+// replica's create it. The error is for the call as a whole (the node is
+// closing, an I/O error, ctx ended); after one, some commits may have been
+// appended, and ingesting them again is harmless.
+func (n *Node) Ingest(ctx context.Context, repo string, commits []*core.Commit, origin Origin) ([]Result, error) {
+	if err := core.ValidateRepoName(repo); err != nil {
+		return nil, err
+	}
+	var (
+		r       *storage.Repo
+		release func()
+		created bool
+		err     error
+	)
+	if origin == OriginReplica {
+		r, release, created, err = n.ensure(repo, origin)
+	} else {
+		r, release, err = n.store.Repo(repo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res, err := n.ingestInto(ctx, r, commits, origin)
+	if err != nil {
+		return nil, err
+	}
+	if origin != OriginReplica {
+		n.barrier(ctx, repo, res, created)
+	}
+	return res, nil
+}
+
+// ingestInto appends to an open repository. Barriers are the caller's.
+func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, origin Origin) ([]Result, error) {
+	var verify storage.VerifyFunc
+	switch origin {
+	case OriginClient:
+		verify = n.verifyFromClient
+	case OriginReplica:
+		verify = n.verifyReplicated
+	case OriginGateway:
+		// Built from validated values and signed here.
+	default:
+		return nil, fmt.Errorf("%w: unknown origin %d", core.ErrInvalid, origin)
+	}
+	return r.AppendFrom(ctx, commits, verify, uint8(origin))
+}
+
+// barrier waits for the write's replication, if a Barrier is configured.
+func (n *Node) barrier(ctx context.Context, repo string, res []Result, created bool) {
+	if n.cfg.Barrier == nil {
+		return
+	}
+	w := Write{Repo: repo, Created: created}
+	for _, x := range res {
+		if x.Status != storage.Rejected {
+			w.Seq = max(w.Seq, x.Seq)
+		}
+	}
+	if w.Seq > 0 || w.Created {
+		n.cfg.Barrier.Wait(ctx, w)
+	}
+}
+
+// ensure opens repo, creating it if absent, and tells the observer of a
+// creation.
+func (n *Node) ensure(repo string, origin Origin) (*storage.Repo, func(), bool, error) {
+	r, release, err := n.store.Repo(repo)
+	if err == nil {
+		return r, release, false, nil
+	}
+	if !errors.Is(err, core.ErrNotFound) {
+		return nil, nil, false, err
+	}
+	r, release, err = n.store.Create(repo)
+	switch {
+	case err == nil:
+		if o := n.cfg.Observer; o != nil {
+			o.Created(repo, origin)
+		}
+		return r, release, true, nil
+	case errors.Is(err, core.ErrConflict): // created meanwhile
+		r, release, err = n.store.Repo(repo)
+		return r, release, false, err
+	}
+	return nil, nil, false, err
+}
+
+// Ensure creates repo if it does not exist (for replicas: a repository
+// another node announced), and reports whether it did.
+func (n *Node) Ensure(ctx context.Context, repo string, origin Origin) (bool, error) {
+	if err := core.ValidateRepoName(repo); err != nil {
+		return false, err
+	}
+	_, release, created, err := n.ensure(repo, origin)
+	if err != nil {
+		return false, err
+	}
+	release()
+	if created && origin != OriginReplica {
+		n.barrier(ctx, repo, nil, true)
+	}
+	return created, nil
+}

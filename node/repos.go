@@ -1,0 +1,324 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/storage"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
+)
+
+// Authorize checks that repo is a valid name and that p may read it (and
+// write it, with write). A repository p may not read is core.ErrNotFound,
+// as if it did not exist; one p may read but not write is
+// core.ErrForbidden on writes.
+func (n *Node) Authorize(p auth.Principal, repo string, write bool) error {
+	if err := core.ValidateRepoName(repo); err != nil {
+		return err
+	}
+	return n.cfg.Rules.Authorize(p, repo, write)
+}
+
+// CanRead reports whether p may read repo.
+func (n *Node) CanRead(p auth.Principal, repo string) bool { return n.cfg.Rules.CanRead(p, repo) }
+
+// Repo is a read-only handle on one open repository. Release it when done.
+type Repo struct {
+	n       *Node
+	r       *storage.Repo
+	release func()
+	stored  bool // values as stored, without schema defaults (Peek)
+}
+
+// Open opens repo for p after Authorize(p, repo, write).
+func (n *Node) Open(p auth.Principal, repo string, write bool) (*Repo, error) {
+	if err := n.Authorize(p, repo, write); err != nil {
+		return nil, err
+	}
+	r, release, err := n.store.Repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{n: n, r: r, release: release}, nil
+}
+
+// Peek opens repo without authorization, for operators' tools and tests:
+// its values are as stored, without schema defaults.
+func (n *Node) Peek(repo string) (*Repo, error) {
+	r, release, err := n.store.Repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{n: n, r: r, release: release, stored: true}, nil
+}
+
+// Release gives the handle back; the repository may then close when idle.
+func (r *Repo) Release() { r.release() }
+
+// RepoInfo describes a repository's state.
+type RepoInfo struct {
+	Name   string
+	Count  int
+	Digest [32]byte
+	Items  int
+	LogID  string
+	LogLen int64
+	// Cursor is the log cursor at the end of the log.
+	Cursor string
+}
+
+// Info returns the repository's state as of one instant.
+func (r *Repo) Info() RepoInfo {
+	count, digest := r.r.State()
+	end := r.r.LogLen()
+	return RepoInfo{
+		Name: r.r.Name(), Count: count, Digest: digest, Items: r.r.ItemCount(),
+		LogID: r.r.LogID().String(), LogLen: end,
+		Cursor: gsync.EncodeCursor(gsync.LogID(r.r.LogID()), uint64(end)),
+	}
+}
+
+// LogID returns the identity of the repository's log, as cursors carry it.
+func (r *Repo) LogID() gsync.LogID { return gsync.LogID(r.r.LogID()) }
+
+// LogLen returns the number of records in the log.
+func (r *Repo) LogLen() int64 { return r.r.LogLen() }
+
+// ReadLog returns up to limit records from offset from on, in log order.
+func (r *Repo) ReadLog(from int64, limit int) ([]Record, error) { return r.r.ReadLog(from, limit) }
+
+// WaitLog blocks until the log has more than n records, or ctx is done.
+func (r *Repo) WaitLog(ctx context.Context, n int64) error { return r.r.Wait(ctx, n) }
+
+// Record returns the stored record of a commit (core.ErrNotFound if
+// absent).
+func (r *Repo) Record(id core.CommitID) (Record, error) {
+	if !r.r.Has(id) {
+		return Record{}, fmt.Errorf("%w: commit %s in %s", core.ErrNotFound, id, r.r.Name())
+	}
+	return r.r.GetRecord(id)
+}
+
+// History returns up to limit commits of an item, newest first.
+func (r *Repo) History(key string, limit int) ([]Record, error) { return r.r.History(key, limit) }
+
+// Value returns an item's current value, as readers see it (schema
+// defaults applied).
+func (r *Repo) Value(key string) (Value, error) {
+	if err := core.ValidateKey(key); err != nil {
+		return Value{}, err
+	}
+	v, err := r.r.Value(key)
+	if err != nil {
+		return Value{}, err
+	}
+	return r.readable(v), nil
+}
+
+func (r *Repo) readable(v Value) Value {
+	if r.stored {
+		return v
+	}
+	return r.n.readable(v)
+}
+
+// Items returns up to limit items with keys after after, sorted by key, as
+// readers see them; schema, if not empty, keeps the items of that schema
+// ("task/2") or namespace ("task").
+func (r *Repo) Items(after string, limit int, withDeleted bool, schema string) (items []Value, more bool, err error) {
+	for len(items) < limit {
+		vals, err := r.r.Items(after, limit, withDeleted)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, v := range vals {
+			if schema != "" && v.Schema != schema && !strings.HasPrefix(v.Schema, schema+"/") {
+				continue
+			}
+			if len(items) == limit {
+				return items, true, nil
+			}
+			items = append(items, r.readable(v))
+		}
+		if len(vals) < limit {
+			return items, false, nil
+		}
+		after = vals[len(vals)-1].Key
+	}
+	return items, true, nil
+}
+
+// readable applies schema defaults for readers.
+func (n *Node) readable(v Value) Value {
+	if sc, err := n.reg.Get(v.Schema); err == nil && !v.Deleted {
+		v.Data = sc.WithDefaults(v.Data)
+	}
+	return v
+}
+
+// ListRepos returns up to limit repositories p may read, sorted, with
+// names after after and the given prefix; more is set when the list was
+// cut.
+func (n *Node) ListRepos(p auth.Principal, prefix, after string, limit int) (names []string, more bool, err error) {
+	all, err := n.store.List()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, name := range all {
+		if !strings.HasPrefix(name, prefix) || name <= after || !n.cfg.Rules.CanRead(p, name) {
+			continue
+		}
+		if len(names) == limit {
+			return names, true, nil
+		}
+		names = append(names, name)
+	}
+	return names, false, nil
+}
+
+// CreateRepo creates repo for p (idempotent) and returns its state and
+// whether it was created.
+func (n *Node) CreateRepo(ctx context.Context, p auth.Principal, repo string) (RepoInfo, bool, error) {
+	if err := n.Authorize(p, repo, true); err != nil {
+		return RepoInfo{}, false, err
+	}
+	origin := OriginClient
+	if p.Node {
+		origin = OriginReplica
+	}
+	r, release, created, err := n.ensure(repo, origin)
+	if err != nil {
+		return RepoInfo{}, false, err
+	}
+	defer release()
+	if created && origin != OriginReplica {
+		n.barrier(ctx, repo, nil, true)
+	}
+	return (&Repo{n: n, r: r}).Info(), created, nil
+}
+
+// OriginOf is the origin of commits p sends: a node principal's are a
+// replica's.
+func OriginOf(p auth.Principal) Origin {
+	if p.Node {
+		return OriginReplica
+	}
+	return OriginClient
+}
+
+// MaxCommitsPerRequest bounds the commits of one push or sync round.
+const MaxCommitsPerRequest = gsync.MaxCommits
+
+// Push ingests the commits p sends to repo, verified as OriginOf(p)
+// requires, and returns a Result per commit in the order given.
+func (n *Node) Push(ctx context.Context, p auth.Principal, repo string, commits []*core.Commit) ([]Result, error) {
+	if err := n.Authorize(p, repo, true); err != nil {
+		return nil, err
+	}
+	r, release, err := n.store.Repo(repo)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return n.pushInto(ctx, r, commits, OriginOf(p))
+}
+
+func (n *Node) pushInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, origin Origin) ([]Result, error) {
+	if len(commits) > MaxCommitsPerRequest {
+		return nil, fmt.Errorf("%w: %d commits in one request, more than %d", core.ErrTooLarge, len(commits), MaxCommitsPerRequest)
+	}
+	if len(commits) == 0 {
+		return nil, nil
+	}
+	res, err := n.ingestInto(ctx, r, commits, origin)
+	if err != nil {
+		return nil, err
+	}
+	if origin != OriginReplica {
+		n.barrier(ctx, r.Name(), res, false)
+	}
+	return res, nil
+}
+
+// SyncRound answers one reconciliation round (DESIGN section 5) for p:
+// it ingests commits, the request's commits as the caller decoded them
+// (which needs write access when the request carried any; results as Push
+// returns them), then answers from a snapshot of the repository.
+func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req *gsync.Request, commits []*core.Commit) (*gsync.Response, []Result, error) {
+	if err := n.Authorize(p, repo, len(req.Commits) > 0); err != nil {
+		return nil, nil, err
+	}
+	r, release, err := n.store.Repo(repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	results, err := n.pushInto(ctx, r, commits, OriginOf(p))
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := gsync.Server{Rand: rand.Reader}
+	resp, err := srv.Answer(gsync.SetOf(r), req)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, results, nil
+}
+
+// Local opens repo, creating it if absent, as this node's side of a heal
+// with a peer (gsync.Driver): a live gsync.Local whose Ingest verifies
+// commits as origin requires (OriginReplica for node-to-node sync). Its
+// Ingest follows gsync.Local's contract: commits whose parents are missing
+// are reported by an error wrapping core.ErrMissingParents; any other
+// rejection is an error naming the first one.
+func (n *Node) Local(repo string, origin Origin) (*gsync.LogSet, func(), error) {
+	if err := core.ValidateRepoName(repo); err != nil {
+		return nil, nil, err
+	}
+	r, release, _, err := n.ensure(repo, origin)
+	if err != nil {
+		return nil, nil, err
+	}
+	ingest := func(ctx context.Context, commits []*core.Commit) error {
+		res, err := n.ingestInto(ctx, r, commits, origin)
+		if err != nil {
+			return err
+		}
+		return IngestError(res)
+	}
+	return gsync.LocalOf(r, ingest), release, nil
+}
+
+// IngestError sums up results as gsync.Local.Ingest reports them: nil when
+// nothing was rejected, an error wrapping core.ErrMissingParents when the
+// only rejections were for missing parents, else an error naming the first
+// other rejection.
+func IngestError(res []Result) error {
+	var missing, rejected int
+	var first error
+	for _, x := range res {
+		if x.Status != Rejected {
+			continue
+		}
+		if errors.Is(x.Err, core.ErrMissingParents) {
+			missing++
+			continue
+		}
+		rejected++
+		if first == nil {
+			first = fmt.Errorf("commit %s: %w", x.ID, x.Err)
+		}
+	}
+	switch {
+	case rejected > 0:
+		return fmt.Errorf("%d of %d commits rejected, first %w", rejected, len(res), first)
+	case missing > 0:
+		return fmt.Errorf("%d of %d commits: %w", missing, len(res), core.ErrMissingParents)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	stdsync "sync"
+
+	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/storage"
+)
+
+// The system repositories replicate like any other; this node keeps their
+// effect in memory (the session directory, the schema registry). A record
+// reaches memory by one of two paths: writeSystem applies what this node
+// writes before returning, and onAppend/sysLoop applies what arrives from
+// clients and other nodes.
+
+// schemaKey is the item key of a schema in sys.schemas ("task:2"; keys
+// cannot hold a slash).
+func schemaKey(ns string, version int) string { return ns + ":" + strconv.Itoa(version) }
+
+// loadSystemRepos creates sys.sessions and sys.schemas if needed and loads
+// them into the session directory and the schema registry.
+func (n *Node) loadSystemRepos() error {
+	for _, name := range []string{auth.SessionsRepo, auth.SchemasRepo} {
+		r, release, err := n.store.Ensure(name)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", name, err)
+		}
+		after := ""
+		for {
+			vals, err := r.Items(after, 1000, true)
+			if err != nil {
+				release()
+				return fmt.Errorf("load %s: %w", name, err)
+			}
+			for _, v := range vals {
+				n.applySystemValue(name, v.Key, v.Data, v.Deleted)
+			}
+			if len(vals) < 1000 {
+				break
+			}
+			after = vals[len(vals)-1].Key
+		}
+		release()
+	}
+	return nil
+}
+
+func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted bool) {
+	switch repo {
+	case auth.SessionsRepo:
+		if err := n.sessions.PutData(key, data); err != nil {
+			n.log.Warn("session record not loaded", "session", key, "err", err)
+		}
+	case auth.SchemasRepo:
+		if deleted {
+			return
+		}
+		b, err := json.Marshal(data)
+		if err == nil {
+			var sc *core.Schema
+			if sc, err = core.DecodeSchema(b); err == nil {
+				err = n.reg.Add(sc)
+			}
+		}
+		if err != nil {
+			n.log.Warn("schema not loaded", "schema", key, "err", err)
+		}
+	}
+}
+
+// writeSystem writes data to a system repository as this node (signed by
+// its root key), replacing the key's current value, and puts it in effect
+// here before returning.
+func (n *Node) writeSystem(ctx context.Context, repo, key, schema string, data map[string]any) error {
+	r, release, err := n.store.Ensure(repo)
+	if err != nil {
+		return err
+	}
+	defer release()
+	c := &core.Commit{Repo: repo, Key: key, Parents: r.Heads(key), Author: n.rootID, TS: n.now().UnixMilli(), Schema: schema, Data: data}
+	if err := c.Sign(n.root); err != nil {
+		return err
+	}
+	res, err := n.ingestInto(ctx, r, []*core.Commit{c}, OriginGateway)
+	if err != nil {
+		return err
+	}
+	if res[0].Status == storage.Rejected {
+		return res[0].Err
+	}
+	n.barrier(ctx, repo, res, false)
+	v, err := r.Value(key)
+	if err != nil {
+		return err
+	}
+	n.applySystemValue(repo, key, v.Data, v.Deleted)
+	return nil
+}
+
+// onAppend runs on storage's writer goroutines, in node sequence order,
+// after records are durable: it fans them out to live subscribers, queues
+// changes to the system repositories, and tells the observer. It never
+// blocks.
+func (n *Node) onAppend(repo string, recs []storage.Record) {
+	n.ingested.Add(uint64(len(recs)))
+	node := n.store.NodeID().String()
+	for _, rec := range recs {
+		n.hub.publish(n.commitEvent(node, repo, rec))
+	}
+	if strings.HasPrefix(repo, "sys.") {
+		n.sysq.push(repo, recs)
+		if repo == auth.SessionsRepo {
+			n.applySessionsNow(recs)
+		}
+	}
+	if o := n.cfg.Observer; o != nil {
+		o.Appended(repo, recs)
+	}
+}
+
+// applySessionsNow loads session records that arrive whole (full data, as
+// nodes write them) at once, so a commit signed by a new session can
+// follow it without waiting for sysLoop.
+func (n *Node) applySessionsNow(recs []storage.Record) {
+	for _, rec := range recs {
+		c, err := rec.Commit()
+		if err != nil || c.Data == nil || c.IsMerge() {
+			continue
+		}
+		_ = n.sessions.PutData(c.Key, c.Data)
+	}
+}
+
+// sysQueue carries appended system records from the writer goroutines to
+// sysLoop, which may block on storage reads. It is unbounded: system
+// writes are rare and must not be dropped.
+type sysQueue struct {
+	mu      stdsync.Mutex
+	pending []sysUpdate
+	signal  chan struct{}
+}
+
+type sysUpdate struct {
+	repo string
+	keys []string
+}
+
+func newSysQueue() *sysQueue { return &sysQueue{signal: make(chan struct{}, 1)} }
+
+func (q *sysQueue) push(repo string, recs []storage.Record) {
+	u := sysUpdate{repo: repo}
+	for _, r := range recs {
+		u.keys = append(u.keys, r.Key)
+	}
+	q.mu.Lock()
+	q.pending = append(q.pending, u)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *sysQueue) take() []sysUpdate {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := q.pending
+	q.pending = nil
+	return p
+}
+
+// sysLoop applies system repository changes until ctx is done.
+func (n *Node) sysLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.sysq.signal:
+		}
+		for _, u := range n.sysq.take() {
+			r, release, err := n.store.Repo(u.repo)
+			if err != nil {
+				n.log.Warn("system repository", "repo", u.repo, "err", err)
+				continue
+			}
+			for _, key := range u.keys {
+				if v, err := r.Value(key); err == nil {
+					n.applySystemValue(u.repo, key, v.Data, v.Deleted)
+				}
+			}
+			release()
+		}
+	}
+}
