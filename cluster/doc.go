@@ -18,19 +18,19 @@
 //     ingested whole (a commit that arrived before its parent or its
 //     session). NATS is an accelerator; correctness does not depend on it.
 //   - A write acknowledged while NATS is connected has reached the NATS
-//     server (Middleware holds the response until a flush round trip
-//     confirms it, at most ReplicationWait), so every other node connected
-//     to NATS receives it even if the node that took it dies the next
-//     instant and loses its disk.
+//     server (the cluster is the node's node.Barrier: the node holds each
+//     write's acknowledgement until a flush round trip covering that
+//     write's own sequence numbers confirms it, at most ReplicationWait),
+//     so every other node connected to NATS receives it even if the node
+//     that took it dies the next instant and loses its disk.
 //   - No publication loops: a node publishes a commit at most once, when it
 //     first appends it, and never publishes what it ingested as a replica
-//     (from NATS or by its own reconciliation). A commit that a peer pushed
-//     to it during that peer's reconciliation is published once more; that
-//     extra hop is bounded by one publication per node per commit, because
-//     a node appends a commit once. Merge commits are published like any
-//     other: which merges a node makes depends on the order in which
-//     concurrent commits reached it.
-//   - Nothing blocks the storage: OnAppend and the NATS callback only queue
+//     (from NATS, by its own reconciliation, or pushed by a peer's): the
+//     node tells the cluster (its node.Observer) the origin of every
+//     record. Merge commits are published like any other: which merges a
+//     node makes depends on the order in which concurrent commits reached
+//     it.
+//   - Nothing blocks the storage: Appended and the NATS callback only queue
 //     into bounded buffers; a full buffer drops, counts, and marks the
 //     repository for reconciliation.
 //
@@ -44,7 +44,8 @@
 // order, at most MaxMessageCommits and at most the server's max_payload
 // bytes per message; a commit too large for one message is left to
 // reconciliation. A message without commits announces a repository created
-// by PUT /v1/repos/{repo}. See Message and DecodeMessage.
+// on the publishing node (node.Observer's Created). See Message and
+// DecodeMessage.
 //
 // # Node credentials
 //
