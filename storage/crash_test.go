@@ -94,6 +94,9 @@ func TestCrash_ConcurrentWorkloads(t *testing.T) {
 		var mu sync.Mutex
 		st := crashState{acked: map[core.CommitID]string{}, generated: map[core.CommitID][]byte{}}
 		stop := make(chan struct{})
+		target := 5 + rng.IntN(80)
+		reached := make(chan struct{})
+		var once sync.Once
 		var wg sync.WaitGroup
 		for g := range 4 {
 			wrng := rand.New(rand.NewPCG(uint64(run), uint64(g)))
@@ -137,12 +140,22 @@ func TestCrash_ConcurrentWorkloads(t *testing.T) {
 							st.acked[x.ID] = name
 						}
 					}
+					if len(st.acked) >= target {
+						once.Do(func() { close(reached) })
+					}
 					mu.Unlock()
 				}
 			}()
 		}
-		target := 5 + rng.IntN(80)
-		waitFor(t, "some acknowledged appends", func() bool { mu.Lock(); defer mu.Unlock(); return len(st.acked) >= target })
+		exited := make(chan struct{})
+		go func() { wg.Wait(); close(exited) }()
+		// The writers announce reaching the target: the power loss hits
+		// while appends are in flight, whatever the machine's speed.
+		select {
+		case <-reached:
+		case <-exited:
+			t.Fatalf("%s: the writers stopped before %d acknowledged appends", label, target)
+		}
 		mu.Lock()
 		snap := crashState{acked: clone(st.acked), generated: st.generated}
 		mu.Unlock()

@@ -7,10 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
+
+// The tests of this package wait on signals (channels, OnAppend,
+// testing/synctest), never on goattest.WaitFor: goattest runs a gateway,
+// which imports this package, so these internal tests cannot import it.
+// The conformance suite runs in the external package storage_test.
 
 // fakeSig stands in for a signature: storage checks a signature's length,
 // never its validity (that is Config.Verify's job).
@@ -100,21 +104,6 @@ func mustAppend(tb testing.TB, r *Repo, cs ...*core.Commit) []Result {
 }
 
 func logPath(name string) string { return filepath.Join("/data", name+".log") }
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline. Tests never sleep for a fixed time.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // recordSpans returns the byte spans [start, end) of every record of a
 // log image, by walking its frames.

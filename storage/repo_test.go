@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -500,7 +501,14 @@ func TestRepo_Merger(t *testing.T) {
 
 // Group commit: while one fsync is in progress, every append that arrives
 // waits for the next write, and all of them share it.
+//
+// It runs in a synctest bubble: "every append has queued" is the moment
+// every goroutine of the bubble is blocked, which synctest.Wait observes.
 func TestRepo_GroupCommit(t *testing.T) {
+	synctest.Test(t, testGroupCommit)
+}
+
+func testGroupCommit(t *testing.T) {
 	fsys := NewMemFS()
 	gate := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -530,7 +538,10 @@ func TestRepo_GroupCommit(t *testing.T) {
 			mustAppend(t, r, mkCommit(t, "r", fmt.Sprintf("k%d", i), 1, map[string]any{}))
 		}()
 	}
-	waitFor(t, "all appends queued", func() bool { return len(r.reqs) == n })
+	synctest.Wait()
+	if got := len(r.reqs); got != n {
+		t.Fatalf("%d appends queued behind the held writer, want %d", got, n)
+	}
 	close(gate)
 	wg.Wait()
 	if got, want := r.Count(), 3+n; got != want {

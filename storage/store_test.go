@@ -183,8 +183,10 @@ func TestStore_SequenceAcrossRestarts(t *testing.T) {
 // OnAppend sees every record once, in strictly increasing sequence order
 // across repositories, although they reach the disk in any order.
 func TestStore_OnAppendOrder(t *testing.T) {
+	const repos, per = 4, 50
 	var mu sync.Mutex
 	var seqs []uint64
+	delivered := make(chan struct{}) // closed when every record was seen
 	s := openStore(t, NewMemFS(), func(c *Config) {
 		c.OnAppend = func(_ string, recs []Record) {
 			mu.Lock()
@@ -192,9 +194,11 @@ func TestStore_OnAppendOrder(t *testing.T) {
 			for _, r := range recs {
 				seqs = append(seqs, r.Seq)
 			}
+			if len(seqs) == repos*per {
+				close(delivered)
+			}
 		}
 	})
-	const repos, per = 4, 50
 	var wg sync.WaitGroup
 	for i := range repos {
 		name := fmt.Sprintf("r%d", i)
@@ -208,7 +212,7 @@ func TestStore_OnAppendOrder(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, "every record delivered", func() bool { mu.Lock(); defer mu.Unlock(); return len(seqs) == repos*per })
+	<-delivered
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 1; i < len(seqs); i++ {
