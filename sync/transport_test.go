@@ -21,6 +21,9 @@ type memTransport struct {
 	client *memSet // for the oracle checks; may be nil
 	logID  LogID
 
+	// repo, if set, is the one repository served: others are not found.
+	repo string
+
 	rounds      int
 	commitBytes int64 // bytes of commits carried by sync rounds
 	trace       []roundTrace
@@ -37,6 +40,9 @@ func (m *memTransport) Sync(ctx context.Context, repo string, req *Request) (*Re
 	m.tb.Helper()
 	if m.sync != nil {
 		return m.sync(ctx, repo, req)
+	}
+	if m.repo != "" && repo != m.repo {
+		return nil, fmt.Errorf("sync %q: %w", repo, core.ErrNotFound)
 	}
 	m.rounds++
 	b, err := json.Marshal(req)
@@ -57,18 +63,29 @@ func (m *memTransport) Sync(ctx context.Context, repo string, req *Request) (*Re
 		if err != nil {
 			m.tb.Fatalf("decode pushed commit: %v", err)
 		}
-		if m.server.has(c.ID) {
+		if m.client != nil && m.server.has(c.ID) {
 			m.tb.Fatalf("round %d: pushed commit %s the server has", m.rounds, c.ID)
 		}
 		pushed[i] = c
 	}
-	if err := m.server.Ingest(ctx, pushed); err != nil && !errors.Is(err, core.ErrMissingParents) {
-		m.tb.Fatalf("server ingest: %v", err)
+	// One verdict per pushed commit, as the gateway gives them.
+	var results []PushResult
+	for _, c := range pushed {
+		r := PushResult{ID: c.ID.String(), Status: StatusAccepted}
+		if m.server.has(c.ID) {
+			r.Status = StatusDuplicate
+		} else if err := m.server.Ingest(ctx, []*core.Commit{c}); errors.Is(err, core.ErrMissingParents) {
+			r.Status, r.Reason, r.ProblemType = StatusRejected, err.Error(), problemMissingParents
+		} else if err != nil {
+			m.tb.Fatalf("server ingest: %v", err)
+		}
+		results = append(results, r)
 	}
 	resp, err := m.srv.Answer(m.server, dreq)
 	if err != nil {
 		return nil, err
 	}
+	resp.Results = results
 	rb, err := json.Marshal(resp)
 	if err != nil {
 		m.tb.Fatalf("marshal response: %v", err)
@@ -99,8 +116,15 @@ func (m *memTransport) Sync(ctx context.Context, repo string, req *Request) (*Re
 	return dresp, nil
 }
 
+// problemMissingParents is the gateway's problem type for a commit whose
+// parents are missing (api/problem.go; this package cannot import it).
+const problemMissingParents = "https://goat-gateway.dev/problems/missing-parents"
+
 // Log serves the server's log; only materialized commits can be served.
-func (m *memTransport) Log(_ context.Context, _ string, cursor string, limit int) (*LogPage, error) {
+func (m *memTransport) Log(_ context.Context, repo string, cursor string, limit int) (*LogPage, error) {
+	if m.repo != "" && repo != m.repo {
+		return nil, fmt.Errorf("log %q: %w", repo, core.ErrNotFound)
+	}
 	var off uint64
 	if cursor != "" {
 		c, err := DecodeCursor(cursor)
