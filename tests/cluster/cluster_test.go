@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
@@ -66,9 +66,9 @@ func (h *harness) testFanOut(t *testing.T) {
 	local := make([]time.Duration, 0, n)
 	var prev []core.CommitID
 	for i := range n {
-		cm := w.commit(t, "live", "ticker", map[string]any{"i": float64(i)}, prev...)
+		cm := w.Commit("live", "ticker", map[string]any{"i": float64(i)}, prev...)
 		start := time.Now()
-		if _, err := h.push(a.url, w.token, cm); err != nil {
+		if _, err := h.push(a.url, w.Token, cm); err != nil {
 			t.Fatalf("write %d on A: %v", i, err)
 		}
 		evC := subC.next(t)
@@ -98,21 +98,20 @@ func (h *harness) testRoamingClient(t *testing.T) {
 	h.waitRepoEverywhere(t, repo)
 
 	replica := newReplica()
-	tr := &lbTransport{h: h, token: client.token, upstreams: map[string]int{}}
+	tr := &lbTransport{h: h, token: client.Token, upstreams: map[string]int{}}
 	d := gsync.Driver{Transport: tr, MaxRounds: 10}
 	heal := func() {
 		t.Helper()
 		var err error
-		for range 50 {
-			if _, err = d.Heal(context.Background(), replica, repo); err == nil {
-				return
-			}
-			// A node that has not yet received the client's session
-			// rejects its commits; the next heal (often on another node)
-			// delivers them.
-			waitBriefly()
+		// A node that has not yet received the client's session rejects
+		// its commits; the next heal (often on another node) delivers
+		// them.
+		if !goattest.Eventually(goattest.Patience, func() bool {
+			_, err = d.Heal(context.Background(), replica, repo)
+			return err == nil
+		}) {
+			t.Fatalf("heal through the load balancer: %v", err)
 		}
-		t.Fatalf("heal through the load balancer: %v", err)
 	}
 
 	var mine, theirs []core.CommitID
@@ -124,7 +123,7 @@ func (h *harness) testRoamingClient(t *testing.T) {
 			if j == 3 {
 				key = "shared"
 			}
-			cm := client.commit(t, repo, key, map[string]any{"round": float64(round), "j": float64(j)}, replica.parent(key)...)
+			cm := client.Commit(repo, key, map[string]any{"round": float64(round), "j": float64(j)}, replica.parent(key)...)
 			if err := replica.Ingest(context.Background(), []*core.Commit{cm}); err != nil {
 				t.Fatal(err)
 			}
@@ -133,8 +132,8 @@ func (h *harness) testRoamingClient(t *testing.T) {
 		// Another writer edits the shared item directly on A and C:
 		// concurrent edits that the nodes merge.
 		node := h.nodes[2*(round%2)]
-		cm := other.commit(t, repo, "shared", map[string]any{"other": float64(round)}, otherPrev...)
-		h.pushEventually(t, node.url, other.token, cm)
+		cm := other.Commit(repo, "shared", map[string]any{"other": float64(round)}, otherPrev...)
+		h.pushEventually(t, node.url, other.Token, cm)
 		otherPrev = []core.CommitID{cm.ID}
 		theirs = append(theirs, cm.ID)
 
@@ -144,15 +143,12 @@ func (h *harness) testRoamingClient(t *testing.T) {
 		// refuses another node's cursor (409); the driver heals instead.
 		var st gsync.Stats
 		var err error
-		for range 50 {
+		if !goattest.Eventually(goattest.Patience, func() bool {
 			if st, err = d.Clone(context.Background(), replica, repo, ""); err == nil {
-				if st, err = d.Clone(context.Background(), replica, repo, st.Cursor); err == nil {
-					break
-				}
+				st, err = d.Clone(context.Background(), replica, repo, st.Cursor)
 			}
-			waitBriefly()
-		}
-		if err != nil {
+			return err == nil
+		}) {
 			t.Fatalf("log catch-up: %v", err)
 		}
 		if st.Healed {
@@ -205,16 +201,20 @@ func (h *harness) testKillWipeRestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Paces the retries of a write while B is down or a parent is
+			// still in flight.
+			retry := time.NewTicker(20 * time.Millisecond)
+			defer retry.Stop()
 			var prev []core.CommitID
 			for i := 0; ; i++ {
-				cm := w.commitErr(repo, fmt.Sprintf("w%d", wi), map[string]any{"i": float64(i)}, prev...)
+				cm := w.Commit(repo, fmt.Sprintf("w%d", wi), map[string]any{"i": float64(i)}, prev...)
 				for {
 					select {
 					case <-stop:
 						return
 					default:
 					}
-					upstream, err := h.push(h.lb, w.token, cm)
+					upstream, err := h.push(h.lb, w.Token, cm)
 					if err == nil {
 						ackMu.Lock()
 						acked = append(acked, cm.ID)
@@ -224,7 +224,11 @@ func (h *harness) testKillWipeRestart(t *testing.T) {
 						}
 						break
 					}
-					waitBriefly() // B is down or a parent is still in flight: retry
+					select {
+					case <-stop:
+						return
+					case <-retry.C:
+					}
 				}
 				prev = []core.CommitID{cm.ID}
 			}
@@ -239,15 +243,15 @@ func (h *harness) testKillWipeRestart(t *testing.T) {
 		wg.Wait()
 	}()
 
-	waitFor(t, 30*time.Second, "B to acknowledge writes", func() bool { return ackedByB.Load() >= 30 && ackedCount() >= 100 })
+	goattest.WaitFor(t, "B to acknowledge writes", func() bool { return ackedByB.Load() >= 30 && ackedCount() >= 100 })
 	b.proc.kill(t)
 	atKill, byBAtKill := ackedCount(), ackedByB.Load()
 	if err := os.RemoveAll(b.dataDir); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "writes to go on without B", func() bool { return ackedCount() >= atKill+100 })
+	goattest.WaitFor(t, "writes to go on without B", func() bool { return ackedCount() >= atKill+100 })
 	h.startGateway(t, b)
-	waitFor(t, 30*time.Second, "B to acknowledge writes again", func() bool { return ackedByB.Load() > byBAtKill+10 })
+	goattest.WaitFor(t, "B to acknowledge writes again", func() bool { return ackedByB.Load() > byBAtKill+10 })
 	close(stop)
 	wg.Wait()
 
@@ -290,8 +294,8 @@ func (h *harness) testNATSRestart(t *testing.T) {
 	var fromA, all []core.CommitID
 	for i := range 10 {
 		for _, n := range []*gnode{a, c} {
-			cm := w.commit(t, repo, fmt.Sprintf("%s-%d", n.name, i), map[string]any{"i": float64(i)})
-			h.pushEventually(t, n.url, w.token, cm)
+			cm := w.Commit(repo, fmt.Sprintf("%s-%d", n.name, i), map[string]any{"i": float64(i)})
+			h.pushEventually(t, n.url, w.Token, cm)
 			all = append(all, cm.ID)
 			if n == a {
 				fromA = append(fromA, cm.ID)
@@ -315,8 +319,8 @@ func (h *harness) testNATSRestart(t *testing.T) {
 		}
 	}
 	// Live fan-out works again.
-	cm := w.commit(t, repo, "after", map[string]any{})
-	h.pushEventually(t, a.url, w.token, cm)
+	cm := w.Commit(repo, "after", map[string]any{})
+	h.pushEventually(t, a.url, w.Token, cm)
 	for !seen[cm.ID.String()] {
 		seen[sub.next(t).id] = true
 	}
@@ -375,11 +379,7 @@ func newHarness(t *testing.T) *harness {
 	h.keysDir = filepath.Join(h.dir, "keys")
 	// Minting first creates the shared keys directory's dev issuer key;
 	// the gateways then load it (and add the root and node issuer keys).
-	tok, err := exec.Command(h.gateway, "token", "--keys-dir", h.keysDir, "--data-dir", h.dir, "--sub", "tester", "--ttl", "1h").Output()
-	if err != nil {
-		t.Fatalf("goat-gateway token: %v", err)
-	}
-	h.token = strings.TrimSpace(string(tok))
+	h.token = h.mint(t, "tester")
 
 	h.natsPort, h.natsHTTPPort = freePort(t), freePort(t)
 	h.startNATS(t)
@@ -461,7 +461,7 @@ func (h *harness) startNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.nats = startProc(t, h.dir, "nats", nil, h.natsBin, "-c", path)
-	waitFor(t, 20*time.Second, "nats-server", func() bool {
+	goattest.WaitFor(t, "nats-server", func() bool {
 		resp, err := h.client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", h.natsHTTPPort))
 		if err != nil {
 			return false
@@ -483,7 +483,7 @@ func (h *harness) startGatewayWithPeers(t *testing.T, n *gnode, peers string) {
 	n.proc = startProc(t, h.dir, fmt.Sprintf("gateway-%s-%d", n.name, n.starts), env, h.gateway,
 		"serve", "--listen", n.addr, "--data-dir", n.dataDir, "--keys-dir", h.keysDir, "--dev", "--heal-interval", "10s")
 	h.runs = append(h.runs, n.proc)
-	waitFor(t, 30*time.Second, "gateway "+n.name, func() bool {
+	goattest.WaitFor(t, "gateway "+n.name, func() bool {
 		resp, err := h.client.Get(n.url + "/readyz")
 		if err != nil {
 			return false
@@ -553,7 +553,7 @@ http {
 	}
 	h.nginx = startProc(t, h.dir, "nginx", nil, bin, "-c", path, "-p", dir)
 	h.lb = fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, 20*time.Second, "nginx", func() bool {
+	goattest.WaitFor(t, "nginx", func() bool {
 		resp, err := h.client.Get(h.lb + "/healthz")
 		if err != nil {
 			return false
@@ -647,23 +647,6 @@ func (p *proc) tail(n int) string {
 
 // ------------------------------------------------------------------ HTTP
 
-// waitFor retries cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		<-tick.C
-	}
-}
-
-// waitBriefly paces a retry loop.
-func waitBriefly() { <-time.After(20 * time.Millisecond) }
-
 func (h *harness) do(method, url, token string, body []byte) (status int, respBody []byte, upstream string, err error) {
 	var rd io.Reader
 	if body != nil {
@@ -734,7 +717,7 @@ func (h *harness) state(t *testing.T, base, repo string) repoState {
 
 func (h *harness) waitRepoEverywhere(t *testing.T, repo string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, repo+" on every node", func() bool {
+	goattest.WaitFor(t, repo+" on every node", func() bool {
 		for _, n := range h.nodes {
 			if _, err := h.stateErr(n.url, repo); err != nil {
 				return false
@@ -748,7 +731,7 @@ func (h *harness) waitRepoEverywhere(t *testing.T, repo string) {
 func (h *harness) waitInSync(t *testing.T, repo string) {
 	t.Helper()
 	var last []repoState
-	waitFor(t, 45*time.Second, repo+" in sync on every node", func() bool {
+	goattest.WaitFor(t, repo+" in sync on every node", func() bool {
 		last = last[:0]
 		for _, n := range h.nodes {
 			s, err := h.stateErr(n.url, repo)
@@ -796,38 +779,39 @@ func (h *harness) logIDs(t *testing.T, base, repo string) map[core.CommitID]bool
 	}
 }
 
-// author is a client with a registered session key.
-type author struct {
-	sub, token, id string
-	priv           ed25519.PrivateKey
+// endpoint is a node, or the load balancer, as goattest's authors see it:
+// tokens come from the built binary's token command.
+type endpoint struct {
+	h   *harness
+	t   *testing.T
+	url string
 }
 
-func (h *harness) newAuthor(t *testing.T, sub, base string) author {
+func (e endpoint) URL() string { return e.url }
+
+func (e endpoint) Token(sub string, _ ...string) string { return e.h.mint(e.t, sub) }
+
+// mint returns a dev token for sub from the shared keys directory.
+func (h *harness) mint(t *testing.T, sub string) string {
 	t.Helper()
 	out, err := exec.Command(h.gateway, "token", "--keys-dir", h.keysDir, "--data-dir", h.dir, "--sub", sub, "--ttl", "1h").Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("goat-gateway token: %v", err)
 	}
-	_, priv, _ := ed25519.GenerateKey(nil)
-	a := author{sub: sub, token: strings.TrimSpace(string(out)), priv: priv, id: auth.SessionID(priv.Public().(ed25519.PublicKey))}
-	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, sub, expires)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
-	st, b, _, err := h.do("POST", base+"/v1/sessions", a.token, body)
-	if err != nil || st != http.StatusCreated {
-		t.Fatalf("create session: %d %s %v", st, b, err)
-	}
-	return a
+	return strings.TrimSpace(string(out))
 }
 
-func (h *harness) waitSessionEverywhere(t *testing.T, a author) {
+// newAuthor registers a session key for sub through base.
+func (h *harness) newAuthor(t *testing.T, sub, base string) *goattest.Author {
 	t.Helper()
-	waitFor(t, 20*time.Second, "session "+a.id+" on every node", func() bool {
+	return goattest.NewAuthor(t, endpoint{h: h, t: t, url: base}, sub)
+}
+
+func (h *harness) waitSessionEverywhere(t *testing.T, a *goattest.Author) {
+	t.Helper()
+	goattest.WaitFor(t, "session "+a.ID+" on every node", func() bool {
 		for _, n := range h.nodes {
-			if st, _, _, err := h.do("GET", n.url+"/v1/sessions/"+a.id, a.token, nil); err != nil || st != 200 {
+			if st, _, _, err := h.do("GET", n.url+"/v1/sessions/"+a.ID, a.Token, nil); err != nil || st != 200 {
 				return false
 			}
 		}
@@ -835,34 +819,11 @@ func (h *harness) waitSessionEverywhere(t *testing.T, a author) {
 	})
 }
 
-func (a author) commitErr(repo, key string, data map[string]any, parents ...core.CommitID) *core.Commit {
-	c := &core.Commit{Repo: repo, Key: key, Parents: parents, Author: a.id, TS: time.Now().UnixMilli(), Schema: core.AnySchema, Data: data}
-	if err := c.Sign(a.priv); err != nil {
-		panic(err)
-	}
-	return c
-}
-
-func (a author) commit(t *testing.T, repo, key string, data map[string]any, parents ...core.CommitID) *core.Commit {
-	t.Helper()
-	return a.commitErr(repo, key, data, parents...)
-}
-
 // push sends commits to POST /v1/repos/{repo}/commits; nil error means
 // every one was acknowledged (accepted or duplicate). It returns the node
 // that answered (through nginx).
 func (h *harness) push(base, token string, cs ...*core.Commit) (upstream string, err error) {
-	var b bytes.Buffer
-	b.WriteString(`{"commits":[`)
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		j, _ := c.MarshalJSON()
-		b.Write(j)
-	}
-	b.WriteString("]}")
-	st, body, upstream, err := h.do("POST", base+"/v1/repos/"+cs[0].Repo+"/commits", token, b.Bytes())
+	st, body, upstream, err := h.do("POST", base+"/v1/repos/"+cs[0].Repo+"/commits", token, goattest.PushBody(cs...))
 	if err != nil {
 		return upstream, err
 	}
@@ -883,17 +844,14 @@ func (h *harness) push(base, token string, cs ...*core.Commit) (upstream string,
 	return upstream, nil
 }
 
-// pushEventually pushes until the node acknowledges, for up to 10 s: a
-// node may not have received a parent or the session yet.
+// pushEventually pushes until the node acknowledges: a node may not have
+// received a parent or the session yet.
 func (h *harness) pushEventually(t *testing.T, base, token string, cs ...*core.Commit) {
 	t.Helper()
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); waitBriefly() {
-		if _, err = h.push(base, token, cs...); err == nil {
-			return
-		}
+	if !goattest.Eventually(goattest.Patience, func() bool { _, err = h.push(base, token, cs...); return err == nil }) {
+		t.Fatal(err)
 	}
-	t.Fatal(err)
 }
 
 // ------------------------------------------------------------------ SSE
@@ -1039,61 +997,6 @@ func (l *lbTransport) Sync(ctx context.Context, repo string, req *gsync.Request)
 		return nil, fmt.Errorf("sync: %d %s", st, b)
 	}
 	return gsync.DecodeResponse(b)
-}
-
-// replica is a client's local copy of a repository, in memory, in a
-// topological order.
-type replica struct {
-	order []core.CommitID
-	byID  map[core.CommitID]*core.Commit
-	head  map[string][]core.CommitID // per key: commits without children
-}
-
-func newReplica() *replica {
-	return &replica{byID: map[core.CommitID]*core.Commit{}, head: map[string][]core.CommitID{}}
-}
-
-func (r *replica) Digest() gsync.Digest { return gsync.DigestOf(r.order...) }
-
-func (r *replica) Walk(fn func(core.CommitID) bool) {
-	for _, id := range r.order {
-		if !fn(id) {
-			return
-		}
-	}
-}
-
-func (r *replica) Get(id core.CommitID) (*core.Commit, bool) {
-	c, ok := r.byID[id]
-	return c, ok
-}
-
-// Ingest adds commits whose parents it holds, in order.
-func (r *replica) Ingest(_ context.Context, cs []*core.Commit) error {
-	missing := 0
-	for _, c := range cs {
-		if _, ok := r.byID[c.ID]; ok {
-			continue
-		}
-		ok := true
-		for _, p := range c.Parents {
-			if _, have := r.byID[p]; !have {
-				ok = false
-			}
-		}
-		if !ok {
-			missing++
-			continue
-		}
-		r.byID[c.ID] = c
-		r.order = append(r.order, c.ID)
-		heads := slices.DeleteFunc(r.head[c.Key], func(h core.CommitID) bool { return slices.Contains(c.Parents, h) })
-		r.head[c.Key] = append(heads, c.ID)
-	}
-	if missing > 0 {
-		return fmt.Errorf("%d commits: %w", missing, core.ErrMissingParents)
-	}
-	return nil
 }
 
 // parent returns the parents of a new edit of key: the key's latest head

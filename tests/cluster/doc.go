@@ -9,4 +9,8 @@
 // on any race it reports); -cluster.writes sets the number of writes timed
 // for the cross-node latency. GOAT_NATS_SERVER names a nats-server binary
 // to use instead of building the one go.mod pins.
+//
+// The in-memory replica the roaming client syncs into runs goattest's
+// conformance suite of gsync.Local without the tag, with the module's
+// other tests.
 package cluster
