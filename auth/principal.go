@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -114,24 +113,13 @@ func checkTokenSyntax(tok string) (string, error) {
 	return tok, nil
 }
 
-// validLabel reports whether s is usable as a subject or role: non-empty,
-// at most max bytes of UTF-8 without control characters. Session proofs are
-// line-based, so a newline in a subject must be impossible.
-func validLabel(s string, max int) bool {
-	if s == "" || len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
-}
+// validLabel reports whether s is usable as a subject or role
+// (core.ValidLabel, which session proofs rely on).
+func validLabel(s string, max int) bool { return core.ValidLabel(s, max) }
 
 // Limits on claims.
 const (
-	MaxSubBytes  = 256
+	MaxSubBytes  = core.MaxLabelBytes
 	MaxRoleBytes = 128
 	MaxRoles     = 64
 )

@@ -64,14 +64,9 @@ type Session struct {
 	Node bool
 }
 
-// SessionID derives a session id from its public key: "s_" and the unpadded
-// base64url of the first 18 bytes of SHA-256(publicKey), 26 characters that
-// match core's author pattern. 144 bits keep collisions out of reach, and a
-// derived id cannot be claimed for someone else's key.
-func SessionID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
-	return "s_" + base64.RawURLEncoding.EncodeToString(h[:18])
-}
+// SessionID derives a session id from its public key (core.SessionID, which
+// clients use too).
+func SessionID(pub ed25519.PublicKey) string { return core.SessionID(pub) }
 
 // Principal is the identity a session's commits act as.
 func (s Session) Principal() Principal {
@@ -321,46 +316,20 @@ func SessionFromData(id string, data map[string]any) (Session, error) {
 	return s, nil
 }
 
-// sessionProofContext is the first line of every session proof.
-const sessionProofContext = "goat-gateway session v1"
-
 // SessionChallenge returns the bytes a client signs with its new session key
-// to prove it holds the key and asks for this session (docs/security.md):
-//
-//	goat-gateway session v1 LF audience LF owner LF publicKey LF expires
-//
-// publicKey is the unpadded base64url of the 32-byte key, expires an
-// RFC 3339 UTC date with milliseconds, LF a single 0x0A, with no trailing
-// newline. Binding owner means a captured proof cannot register the key
-// under another account; binding audience means a proof for one deployment
-// is useless at another.
+// (core.SessionChallenge: clients build the same bytes).
 func SessionChallenge(audience, owner string, pub ed25519.PublicKey, expires time.Time) ([]byte, error) {
-	if !validLabel(audience, MaxSubBytes) || !validLabel(owner, MaxSubBytes) {
-		return nil, fmt.Errorf("%w: audience and owner must be 1 to %d bytes without control characters", core.ErrInvalid, MaxSubBytes)
-	}
-	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: publicKey must be %d bytes", core.ErrInvalid, ed25519.PublicKeySize)
-	}
-	return []byte(strings.Join([]string{sessionProofContext, audience, owner, b64(pub), formatDate(expires)}, "\n")), nil
+	return core.SessionChallenge(audience, owner, pub, expires)
 }
 
-// SessionRequest is the body of POST /v1/sessions.
-type SessionRequest struct {
-	PublicKey string `json:"publicKey"` // unpadded base64url, 32 bytes
-	Expires   string `json:"expires"`   // 2026-11-22T10:00:00.000Z
-	Proof     string `json:"proof"`     // unpadded base64url Ed25519 signature of SessionChallenge
-}
+// SessionRequest is a registration request as the proof signs it (expires
+// as a date).
+type SessionRequest = core.SessionRequest
 
 // NewSessionRequest builds a registration request for priv's public key
-// (the client side; the Go SDK and tests use it).
+// (core.NewSessionRequest, the client side).
 func NewSessionRequest(priv ed25519.PrivateKey, audience, owner string, expires time.Time) (SessionRequest, error) {
-	pub := priv.Public().(ed25519.PublicKey)
-	expires = expires.Truncate(time.Millisecond)
-	ch, err := SessionChallenge(audience, owner, pub, expires)
-	if err != nil {
-		return SessionRequest{}, err
-	}
-	return SessionRequest{PublicKey: b64(pub), Expires: formatDate(expires), Proof: b64(ed25519.Sign(priv, ch))}, nil
+	return core.NewSessionRequest(priv, audience, owner, expires)
 }
 
 // DefaultMaxSessionTTL bounds how far ahead a session may expire.
