@@ -17,9 +17,8 @@ import (
 	stdsync "sync"
 	"time"
 
-	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/merge"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
@@ -133,7 +132,8 @@ type Status struct {
 type Client struct {
 	cfg    Config
 	log    *slog.Logger
-	gw     *gateway
+	api    *client.Client
+	token  func(context.Context) (string, error)
 	driver *gsync.Driver
 	reg    *core.Registry
 	store  *storage.Store
@@ -211,14 +211,17 @@ func Open(cfg Config) (*Client, error) {
 		hc = &http.Client{Transport: c.ownTransport}
 	}
 	var err error
-	if c.gw, err = newGateway(cfg.URL, hc, token, cfg.RequestTimeout); err != nil {
+	c.token = token
+	if c.api, err = client.New(cfg.URL, client.Options{HTTPClient: hc, Token: token, Timeout: cfg.RequestTimeout}); err != nil {
 		return nil, err
 	}
-	tr := &syncTransport{g: c.gw, rejected: c.onRejected}
 	// MaxRounds is lower than the driver's default: a heal that keeps
 	// failing (a commit the gateway rejects) is retried with backoff
 	// rather than spending a hundred whole-set filters each time.
-	c.driver = &gsync.Driver{Transport: tr, MaxRounds: 32}
+	// Commits the gateway rejects inside a sync round are reported to
+	// onRejected (they would otherwise only show as a heal that never
+	// converges).
+	c.driver = &gsync.Driver{Transport: c.api, MaxRounds: 32, OnRejected: c.onRejected}
 
 	for _, sc := range cfg.Schemas {
 		if err := c.reg.Add(sc); err != nil {
@@ -529,11 +532,11 @@ func (c *Client) ensureSession(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	aud, err := c.gw.audience(ctx)
+	info, err := c.api.Info(ctx)
 	if err != nil {
 		return err
 	}
-	tok, err := c.gw.token(ctx)
+	tok, err := c.token(ctx)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
@@ -541,11 +544,11 @@ func (c *Client) ensureSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sr, err := auth.NewSessionRequest(key.priv, aud, sub, key.expires)
+	body, err := client.SessionBody(key.priv, info.Audience, sub, key.expires)
 	if err != nil {
 		return err
 	}
-	if err := c.gw.createSession(ctx, models.SessionRequest{PublicKey: sr.PublicKey, Proof: sr.Proof, Expires: key.expires.UnixMilli()}); err != nil {
+	if _, _, err := c.api.CreateSession(ctx, body); err != nil {
 		return err
 	}
 	c.sessMu.Lock()
@@ -589,7 +592,7 @@ func (c *Client) ensureSchemas(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	remote, err := c.gw.schemas(ctx)
+	remote, err := c.api.ListSchemas(ctx)
 	if err != nil {
 		return err
 	}
@@ -604,7 +607,7 @@ func (c *Client) ensureSchemas(ctx context.Context) error {
 		if have[sc.Ref()] {
 			continue
 		}
-		if err := c.gw.putSchema(ctx, sc); err != nil {
+		if err := c.api.PutSchema(ctx, sc); err != nil {
 			if isOffline(err) || isCanceled(err) {
 				return err
 			}
@@ -637,8 +640,8 @@ func (c *Client) resetRemote() {
 }
 
 // onRejected records a commit the gateway refused in a sync round.
-func (c *Client) onRejected(repo string, res pushResult) {
-	err := res.err(repo)
+func (c *Client) onRejected(repo string, res gsync.PushResult) {
+	err := client.RejectedError(repo, res)
 	if errors.Is(err, core.ErrUnauthenticated) {
 		// Possibly our session, on a gateway that lost it: register again.
 		c.sessMu.Lock()
@@ -714,4 +717,4 @@ func (m localMerger) Merge(v storage.View, key string, heads []core.CommitID) (*
 	return cm, err
 }
 
-func sessionIDOf(k sessionKey) string { return auth.SessionID(k.public()) }
+func sessionIDOf(k sessionKey) string { return core.SessionID(k.public()) }

@@ -10,6 +10,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
@@ -774,10 +775,11 @@ func (r *Repo) advanceCursor(ctx context.Context) {
 	if r.c.dir == "" {
 		return
 	}
-	cursor, err := r.c.gw.repoCursor(ctx, r.name)
+	info, err := r.c.api.GetRepo(ctx, r.name)
 	if err != nil {
 		return // an optimization only
 	}
+	cursor := info.Cursor
 	r.mu.Lock()
 	changed := r.cursor != cursor
 	r.cursor = cursor
@@ -808,7 +810,7 @@ func (r *Repo) ensureCreated(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	err := r.c.gw.createRepo(ctx, r.name)
+	_, _, err := r.c.api.CreateRepo(ctx, r.name)
 	if errors.Is(err, core.ErrForbidden) {
 		// A reader may not create: the repository has to exist already,
 		// which the log and sync requests find out.
@@ -858,7 +860,7 @@ func (r *Repo) pushOutbox(ctx context.Context) error {
 		if len(raws) == 0 {
 			continue
 		}
-		results, err := r.c.gw.push(ctx, r.name, raws)
+		results, err := r.c.api.PushCommits(ctx, r.name, raws)
 		if err != nil {
 			return err
 		}
@@ -871,7 +873,7 @@ func (r *Repo) pushOutbox(ctx context.Context) error {
 				done = append(done, sent[i])
 				continue
 			}
-			rerr := res.err(r.name)
+			rerr := client.RejectedError(r.name, res)
 			switch {
 			case errors.Is(rerr, core.ErrMissingParents):
 				// The gateway lacks history (it lost data, or a parent

@@ -2,13 +2,11 @@ package goat
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
 
-	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/core"
 )
 
@@ -103,59 +101,4 @@ func FuzzSSEReader(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestProblemFromResponse(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		status      int
-		contentType string
-		body        string
-		want        error
-	}{
-		{"NotFound", 404, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/not-found","title":"Not found","status":404,"detail":"x"}`, core.ErrNotFound},
-		{"MustReconcile", 409, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/must-reconcile","status":409}`, core.ErrMustReconcile},
-		{"Conflict", 409, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/conflict","status":409}`, core.ErrConflict},
-		{"Schema", 422, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/schema-violation"}`, core.ErrSchema},
-		{"MissingParents", 422, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/missing-parents"}`, core.ErrMissingParents},
-		{"BadSignature", 422, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/bad-signature"}`, core.ErrBadSignature},
-		{"Unauthenticated", 401, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/unauthenticated"}`, core.ErrUnauthenticated},
-		{"Forbidden", 403, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/forbidden"}`, core.ErrForbidden},
-		{"TooLarge", 413, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/too-large"}`, core.ErrTooLarge},
-		{"Invalid", 400, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/invalid-request"}`, core.ErrInvalid},
-		{"Unavailable", 503, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/unavailable"}`, core.ErrClosed},
-		{"RateLimited", 429, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/rate-limited"}`, ErrRateLimited},
-		{"ProxyPage", 404, "text/html", `<html>nope</html>`, core.ErrNotFound},
-		{"Internal", 500, "application/problem+json", `{"type":"https://goat-gateway.dev/problems/internal"}`, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := problemFromResponse(tc.status, tc.contentType, []byte(tc.body))
-			if got := p.Unwrap(); got != tc.want {
-				t.Fatalf("sentinel %v, want %v", got, tc.want)
-			}
-			if tc.want != nil && !errors.Is(error(p), tc.want) {
-				t.Fatalf("errors.Is(%v, %v) is false", p, tc.want)
-			}
-			if p.Error() == "" {
-				t.Fatal("empty message")
-			}
-		})
-	}
-}
-
-// The table mirrors the gateway's: every sentinel the gateway maps to a
-// problem type comes back as itself.
-func TestProblemSentinels_MirrorGateway(t *testing.T) {
-	for _, s := range []error{
-		core.ErrNotFound, core.ErrInvalid, core.ErrTooLarge, core.ErrConflict, core.ErrBadSignature,
-		core.ErrMissingParents, core.ErrSchema, core.ErrUnauthenticated, core.ErrForbidden,
-		core.ErrMustReconcile, core.ErrClosed,
-	} {
-		t.Run(s.Error(), func(t *testing.T) {
-			p := api.ProblemFor(fmt.Errorf("context: %w", s))
-			if got := sentinelForType(p.Type); got != s {
-				t.Fatalf("problem type %s maps back to %v, want %v", p.Type, got, s)
-			}
-		})
-	}
 }

@@ -10,6 +10,7 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 )
 
@@ -129,7 +130,7 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 	if len(names) == 0 {
 		return false, fmt.Errorf("%w: no repository can be followed", core.ErrForbidden)
 	}
-	resp, err := c.gw.events(ctx, names, *lastID)
+	resp, err := c.api.Events(ctx, names, *lastID)
 	if errors.Is(err, core.ErrNotFound) {
 		// One of them cannot be read (or vanished): find which, and
 		// follow the others.
@@ -137,7 +138,7 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 		if len(names) == 0 {
 			return false, err
 		}
-		resp, err = c.gw.events(ctx, names, *lastID)
+		resp, err = c.api.Events(ctx, names, *lastID)
 	}
 	if err != nil {
 		return false, err
@@ -211,7 +212,7 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 		readErr = nil
 	}
 	if readErr != nil && ctx.Err() == nil {
-		readErr = netErr(ctx, readErr)
+		readErr = client.NetError(ctx, readErr)
 	}
 	if readErr == nil && ctx.Err() != nil {
 		readErr = ctx.Err()
@@ -225,7 +226,7 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 func (c *Client) followable(ctx context.Context, names []string, byName map[string]*Repo) []string {
 	var out []string
 	for _, name := range names {
-		_, err := c.gw.repoCursor(ctx, name)
+		_, err := c.api.GetRepo(ctx, name)
 		if err == nil {
 			out = append(out, name)
 			continue
@@ -302,7 +303,7 @@ func (c *Client) handleEvents(ctx context.Context, repos map[string]*Repo, batch
 				if r.st.Has(cid) {
 					continue
 				}
-				cm, err := c.gw.commit(ctx, d.Repo, id)
+				cm, err := c.fetchCommit(ctx, d.Repo, id)
 				if err != nil || cm.Repo != d.Repo {
 					r.requestHeal()
 					break
@@ -330,4 +331,14 @@ func (c *Client) handleEvents(ctx context.Context, repos map[string]*Repo, batch
 		}
 	}
 	return ready, expired
+}
+
+// fetchCommit gets one commit by id (for `commits` events, which announce
+// commits too large to inline).
+func (c *Client) fetchCommit(ctx context.Context, repo, id string) (*core.Commit, error) {
+	raw, err := c.api.GetCommit(ctx, repo, id)
+	if err != nil {
+		return nil, err
+	}
+	return core.DecodeCommit(raw)
 }
