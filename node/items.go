@@ -149,26 +149,40 @@ func (c *custody) signer(ctx context.Context, p auth.Principal) (string, ed25519
 	c.mu.Lock()
 	k, ok := c.keys[ident]
 	c.mu.Unlock()
-	if ok && k.expires.Equal(expires) {
-		return k.id, k.priv, nil
-	}
-	sess, priv, err := auth.CustodialSession(c.n.root, p, expires)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := c.n.sessions.Session(sess.ID); err != nil {
-		if err := c.n.writeSystem(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
-			return "", nil, fmt.Errorf("register custodial session: %w", err)
+	if !ok || !k.expires.Equal(expires) {
+		sess, priv, err := auth.CustodialSession(c.n.root, p, expires)
+		if err != nil {
+			return "", nil, err
 		}
+		if _, err := c.n.sessions.Session(sess.ID); err != nil {
+			if err := c.n.writeSystem(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
+				return "", nil, fmt.Errorf("register custodial session: %w", err)
+			}
+		}
+		k = custodial{id: sess.ID, priv: priv, expires: expires}
+		c.mu.Lock()
+		c.keys[ident] = k
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	c.keys[ident] = custodial{id: sess.ID, priv: priv, expires: expires}
-	c.mu.Unlock()
-	return sess.ID, priv, nil
+	// The commits signed here are not verified again (OriginGateway), so
+	// this is where a revoked custodial session is refused. Its key is
+	// derived deterministically per period, so deriving it again after a
+	// revocation (here or on another node) yields the same revoked session:
+	// the caller's REST writes stay blocked until the next period
+	// (docs/security.md).
+	sess, err := c.n.sessions.Session(k.id)
+	if err != nil {
+		return "", nil, fmt.Errorf("custodial session: %w", err)
+	}
+	if err := sess.ValidAt(now); err != nil {
+		return "", nil, fmt.Errorf("custodial session: %w", err)
+	}
+	return k.id, k.priv, nil
 }
 
-// forget drops a cached custodial session (after it was revoked), so the
-// next write derives and registers a fresh one.
+// forget drops a cached custodial session after it was revoked. The next
+// write derives the same session again until the period ends, and signer
+// refuses it.
 func (c *custody) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
