@@ -62,6 +62,9 @@ func (n *Node) Ingest(ctx context.Context, repo string, commits []*core.Commit, 
 	if err := core.ValidateRepoName(repo); err != nil {
 		return nil, err
 	}
+	if err := checkOrigin(origin); err != nil {
+		return nil, err
+	}
 	var (
 		r       *storage.Repo
 		release func()
@@ -85,6 +88,16 @@ func (n *Node) Ingest(ctx context.Context, repo string, commits []*core.Commit, 
 		n.barrier(ctx, repo, res, created)
 	}
 	return res, nil
+}
+
+// checkOrigin refuses an origin that is none of the three, before it can
+// open or create anything.
+func checkOrigin(origin Origin) error {
+	switch origin {
+	case OriginGateway, OriginClient, OriginReplica:
+		return nil
+	}
+	return fmt.Errorf("%w: unknown origin %d", core.ErrInvalid, origin)
 }
 
 // ingestInto appends to an open repository. Barriers are the caller's.

@@ -280,6 +280,9 @@ func (n *Node) Local(repo string, origin Origin) (*gsync.LogSet, func(), error) 
 	if err := core.ValidateRepoName(repo); err != nil {
 		return nil, nil, err
 	}
+	if err := checkOrigin(origin); err != nil {
+		return nil, nil, err
+	}
 	r, release, _, err := n.ensure(repo, origin)
 	if err != nil {
 		return nil, nil, err
