@@ -1,0 +1,314 @@
+package node_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/node"
+)
+
+// eventCommit decodes the commit of a "commit" event and checks its repo.
+func eventCommit(tb testing.TB, ev node.Event) *core.Commit {
+	tb.Helper()
+	if got, want := ev.Name, "commit"; got != want {
+		tb.Fatalf("event name=%q, want %q", got, want)
+	}
+	var body struct {
+		Commit json.RawMessage `json:"commit"`
+		Repo   string          `json:"repo"`
+	}
+	if err := json.Unmarshal(ev.Data, &body); err != nil {
+		tb.Fatalf("event data %s: %v", ev.Data, err)
+	}
+	if got, want := body.Repo, ev.Repo; got != want {
+		tb.Fatalf("event data names repo %q, event %q", got, want)
+	}
+	c, err := core.DecodeCommit(body.Commit)
+	if err != nil {
+		tb.Fatalf("event commit: %v", err)
+	}
+	return c
+}
+
+func TestNode_Subscribe(t *testing.T) {
+	alice := user("alice")
+
+	t.Run("AnAppendAfterSubscribeArrives", func(t *testing.T) {
+		e := openDev(t)
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		sub, err := e.n.Subscribe(alice, []string{"notes"}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		if got, want := sub.Watermark, e.n.LastSeq(); got != want {
+			t.Fatalf("watermark=%d, want the last seq %d", got, want)
+		}
+		if got, want := e.n.Subscribers(), 1; got != want {
+			t.Fatalf("Subscribers()=%d, want %d", got, want)
+		}
+		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"x": "y"})
+		res := e.mustAppend(t, "notes", node.OriginClient, c)
+		ev := recv(t, sub.Events(), "the event of the append")
+		if ev.Seq != res[0].Seq || ev.Repo != "notes" || ev.ID != node.EventID(e.n.ID(), res[0].Seq) {
+			t.Fatalf("event %+v, want seq %d of notes with id %s", ev, res[0].Seq, node.EventID(e.n.ID(), res[0].Seq))
+		}
+		if got := eventCommit(t, ev); got.ID != c.ID {
+			t.Fatalf("event carries %s, want %s", got.ID, c.ID)
+		}
+	})
+
+	t.Run("OnlyItsRepositories", func(t *testing.T) {
+		e := openDev(t)
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		e.createRepo(t, alice, "other")
+		sub, err := e.n.Subscribe(alice, []string{"notes"}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		ts := e.clock.UnixMilli()
+		e.mustAppend(t, "other", node.OriginClient, a.commit(t, ts, "other", "k", "", map[string]any{}))
+		c := a.commit(t, ts, "notes", "k", "", map[string]any{})
+		e.mustAppend(t, "notes", node.OriginClient, c)
+		if got := eventCommit(t, recv(t, sub.Events(), "an event")); got.ID != c.ID {
+			t.Fatalf("first event is for %s of %s, want %s of notes", got.ID, got.Repo, c.ID)
+		}
+	})
+
+	t.Run("EventsInSequenceOrderWithMerges", func(t *testing.T) {
+		e := openDev(t)
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		sub, err := e.n.Subscribe(alice, []string{"notes"}, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		ts := e.clock.UnixMilli()
+		base := a.commit(t, ts, "notes", "k", "", map[string]any{"v": 0.0})
+		l := a.commit(t, ts+1, "notes", "k", "", map[string]any{"v": 1.0}, base.ID)
+		r := a.commit(t, ts+2, "notes", "k", "", map[string]any{"v": 2.0}, base.ID)
+		e.mustAppend(t, "notes", node.OriginClient, base, l, r)
+		var got []core.CommitID
+		var prev uint64
+		for range 4 { // base, l, r and the merge
+			ev := recv(t, sub.Events(), "an event")
+			if ev.Seq <= prev {
+				t.Fatalf("event seq %d after %d", ev.Seq, prev)
+			}
+			prev = ev.Seq
+			got = append(got, eventCommit(t, ev).ID)
+		}
+		if head := e.peekValue(t, "notes", "k").Head; got[3] != head {
+			t.Fatalf("last event is %s, want the merge commit %s", got[3], head)
+		}
+	})
+
+	t.Run("LargeCommitsAreAnnouncedByID", func(t *testing.T) {
+		e := open(t, node.Config{Dev: true, InlineLimit: 64})
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		sub, err := e.n.Subscribe(alice, []string{"notes"}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"text": strings.Repeat("x", 100)})
+		e.mustAppend(t, "notes", node.OriginClient, c)
+		ev := recv(t, sub.Events(), "an event")
+		var body struct {
+			IDs  []string `json:"ids"`
+			Repo string   `json:"repo"`
+		}
+		if err := json.Unmarshal(ev.Data, &body); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Name != "commits" || body.Repo != "notes" || !slices.Equal(body.IDs, []string{c.ID.String()}) {
+			t.Fatalf("event %s %s, want commits {ids: [%s], repo: notes}", ev.Name, ev.Data, c.ID)
+		}
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		e := openWithRules(t)
+		e.createRepo(t, alice, "user.alice.notes")
+		_, err := e.n.Subscribe(alice, nil, 8)
+		wantErr(t, "no repositories", err, core.ErrInvalid)
+		_, err = e.n.Subscribe(user("bob"), []string{"user.alice.notes"}, 8)
+		wantErr(t, "bob subscribes to alice's repository", err, core.ErrNotFound)
+		_, err = e.n.Subscribe(alice, []string{"user.alice.notes", "user.alice.missing"}, 8)
+		wantErr(t, "a missing repository", err, core.ErrNotFound)
+		if got := e.n.Subscribers(); got != 0 {
+			t.Fatalf("Subscribers()=%d after refused subscriptions, want 0", got)
+		}
+	})
+
+	t.Run("ASlowSubscriberIsDropped", func(t *testing.T) {
+		e := openDev(t)
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		slow, err := e.n.Subscribe(alice, []string{"notes"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reader, err := e.n.Subscribe(alice, []string{"notes"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		ts := e.clock.UnixMilli()
+		for i, key := range []string{"a", "b"} {
+			e.mustAppend(t, "notes", node.OriginClient, a.commit(t, ts, "notes", key, "", map[string]any{}))
+			recv(t, reader.Events(), "the reader's event "+key)
+			if i == 0 {
+				select {
+				case <-slow.Gone():
+					t.Fatal("dropped with room left in its buffer")
+				default:
+				}
+			}
+		}
+		recv(t, slow.Gone(), "the slow subscriber to be dropped")
+		select {
+		case <-reader.Gone():
+			t.Fatal("a subscriber that reads was dropped with the slow one")
+		default:
+		}
+		if got, want := e.n.Subscribers(), 1; got != want {
+			t.Fatalf("Subscribers()=%d, want %d", got, want)
+		}
+	})
+
+	t.Run("Close", func(t *testing.T) {
+		e := openDev(t)
+		e.createRepo(t, alice, "notes")
+		sub, err := e.n.Subscribe(alice, []string{"notes"}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub.Close()
+		sub.Close()
+		recv(t, sub.Gone(), "Gone to close")
+		if got := e.n.Subscribers(); got != 0 {
+			t.Fatalf("Subscribers()=%d after Close, want 0", got)
+		}
+	})
+}
+
+func TestNode_Replay(t *testing.T) {
+	alice := user("alice")
+	e := openDev(t)
+	a := e.newAuthor(t, alice)
+	e.createRepo(t, alice, "ra")
+	e.createRepo(t, alice, "rb")
+	ts := e.clock.UnixMilli()
+	commit := func(repo, key string) (*core.Commit, uint64) {
+		c := a.commit(t, ts, repo, key, "", map[string]any{})
+		return c, e.mustAppend(t, repo, node.OriginClient, c)[0].Seq
+	}
+	_, s1 := commit("ra", "a1")
+	lastID := node.EventID(e.n.ID(), s1)
+	b1, _ := commit("rb", "b1")
+	a2, _ := commit("ra", "a2")
+	b2, _ := commit("rb", "b2")
+	sub, err := e.n.Subscribe(alice, []string{"ra", "rb"}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	a3, s3 := commit("ra", "a3") // after the subscription: live, not replayed
+	repos := []string{"ra", "rb"}
+
+	replay := func(t *testing.T, repos []string, lastID string) []node.Event {
+		t.Helper()
+		var evs []node.Event
+		if err := e.n.Replay(sub, repos, lastID, func(ev node.Event) { evs = append(evs, ev) }); err != nil {
+			t.Fatalf("Replay after %s: %v", lastID, err)
+		}
+		return evs
+	}
+
+	t.Run("EmitsWhatWasMissedInSeqOrder", func(t *testing.T) {
+		evs := replay(t, repos, lastID)
+		want := []*core.Commit{b1, a2, b2}
+		if len(evs) != len(want) {
+			t.Fatalf("replayed %d events, want %d: %+v", len(evs), len(want), evs)
+		}
+		var prev uint64
+		for i, ev := range evs {
+			if got := eventCommit(t, ev); got.ID != want[i].ID {
+				t.Fatalf("event %d is %s of %s, want %s of %s", i, got.ID, got.Repo, want[i].ID, want[i].Repo)
+			}
+			if ev.Seq <= prev || ev.Seq > sub.Watermark || ev.ID != node.EventID(e.n.ID(), ev.Seq) {
+				t.Fatalf("event %d: seq %d id %s, after %d, watermark %d", i, ev.Seq, ev.ID, prev, sub.Watermark)
+			}
+			prev = ev.Seq
+		}
+	})
+
+	t.Run("TheLiveEventFollows", func(t *testing.T) {
+		ev := recv(t, sub.Events(), "the live event")
+		if got := eventCommit(t, ev); got.ID != a3.ID || ev.Seq != s3 {
+			t.Fatalf("live event %s seq %d, want %s seq %d", got.ID, ev.Seq, a3.ID, s3)
+		}
+	})
+
+	t.Run("FromTheWatermarkEmitsNothing", func(t *testing.T) {
+		if evs := replay(t, repos, node.EventID(e.n.ID(), sub.Watermark)); len(evs) != 0 {
+			t.Fatalf("replayed %+v, want nothing", evs)
+		}
+	})
+
+	t.Run("OnlyTheNamedRepositories", func(t *testing.T) {
+		evs := replay(t, []string{"ra"}, lastID)
+		if len(evs) != 1 || eventCommit(t, evs[0]).ID != a2.ID {
+			t.Fatalf("replayed %+v, want a2 alone", evs)
+		}
+	})
+
+	resets := func(t *testing.T, evs []node.Event, repos ...string) {
+		t.Helper()
+		var got []string
+		for _, ev := range evs {
+			if ev.Name != "reset" || ev.ID != node.EventID(e.n.ID(), sub.Watermark) {
+				t.Fatalf("event %+v, want a reset at the watermark", ev)
+			}
+			got = append(got, ev.Repo)
+		}
+		if !slices.Equal(got, repos) {
+			t.Fatalf("resets for %v, want %v", got, repos)
+		}
+	}
+
+	t.Run("AnotherNodesEventIDResetsEveryRepository", func(t *testing.T) {
+		resets(t, replay(t, repos, "othernode.1"), repos...)
+	})
+
+	t.Run("AnIDBeyondTheWatermarkResets", func(t *testing.T) {
+		resets(t, replay(t, repos, node.EventID(e.n.ID(), sub.Watermark+100)), repos...)
+	})
+
+	t.Run("AMissingRepositoryResets", func(t *testing.T) {
+		evs := replay(t, []string{"gone"}, lastID)
+		resets(t, evs, "gone")
+	})
+
+	t.Run("MalformedID", func(t *testing.T) {
+		for _, id := range []string{"", "nodot", ".5", "node.x", "node.-1"} {
+			err := e.n.Replay(sub, repos, id, func(node.Event) { t.Fatalf("emitted for %q", id) })
+			wantErr(t, "Replay after "+id, err, core.ErrInvalid)
+		}
+	})
+}
+
+func TestParseEventID(t *testing.T) {
+	node1, seq, err := node.ParseEventID(node.EventID("n1", 42))
+	if err != nil || node1 != "n1" || seq != 42 {
+		t.Fatalf("ParseEventID(EventID(n1, 42)) = %q, %d, %v", node1, seq, err)
+	}
+}
