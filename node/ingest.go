@@ -159,6 +159,9 @@ func (n *Node) ensure(repo string, origin Origin) (*storage.Repo, func(), bool, 
 // Ensure creates repo if it does not exist (for replicas: a repository
 // another node announced), and reports whether it did.
 func (n *Node) Ensure(ctx context.Context, repo string, origin Origin) (bool, error) {
+	if err := checkOrigin(origin); err != nil {
+		return false, err
+	}
 	if err := core.ValidateRepoName(repo); err != nil {
 		return false, err
 	}

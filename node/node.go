@@ -171,6 +171,8 @@ type Node struct {
 	streams  *streamLimiter
 	sysq     *sysQueue
 	ingested atomic.Uint64
+	// sessMu serializes session registrations and revocations.
+	sessMu stdsync.Mutex
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -250,7 +250,7 @@ func (n *Node) pushInto(ctx context.Context, r *storage.Repo, commits []*core.Co
 // (which needs write access when the request carried any; results as Push
 // returns them), then answers from a snapshot of the repository.
 func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req *gsync.Request, commits []*core.Commit) (*gsync.Response, []Result, error) {
-	if err := n.Authorize(p, repo, len(req.Commits) > 0); err != nil {
+	if err := n.Authorize(p, repo, len(req.Commits) > 0 || len(commits) > 0); err != nil {
 		return nil, nil, err
 	}
 	r, release, err := n.store.Repo(repo)

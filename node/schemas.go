@@ -29,6 +29,7 @@ func (n *Node) PutSchema(ctx context.Context, p auth.Principal, ns string, versi
 			return nil, false, err
 		}
 	}
+	def = core.CloneObject(def)
 	def["ns"], def["version"] = ns, version
 	b, err := json.Marshal(def)
 	if err != nil {

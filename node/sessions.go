@@ -22,6 +22,11 @@ func (n *Node) RegisterSession(ctx context.Context, p auth.Principal, req auth.S
 	if err != nil {
 		return auth.Session{}, false, err
 	}
+	// One registration or revocation at a time: the check and the write
+	// below must not interleave with another's (two owners racing for one
+	// key would both be told "created").
+	n.sessMu.Lock()
+	defer n.sessMu.Unlock()
 	if old, err := n.sessions.Session(sess.ID); err == nil {
 		if old.Owner != sess.Owner {
 			return auth.Session{}, false, fmt.Errorf("%w: this key is registered to another owner", core.ErrConflict)
@@ -54,6 +59,8 @@ func (n *Node) RevokeSession(ctx context.Context, p auth.Principal, id string) (
 	if !p.Authenticated() {
 		return auth.Session{}, fmt.Errorf("%w: revoking a session needs a token", core.ErrUnauthenticated)
 	}
+	n.sessMu.Lock()
+	defer n.sessMu.Unlock()
 	sess, err := n.sessions.Session(id)
 	if err != nil || sess.Node || (sess.Owner != p.Sub && !p.HasRole(auth.AdminRole)) {
 		return auth.Session{}, fmt.Errorf("%w: session %q", core.ErrNotFound, id)
