@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 // fakeConn counts flushes; connected and failing are switches.
@@ -66,7 +68,7 @@ func TestAcker_Wait(t *testing.T) {
 		done := waitAsync(a, conn, 5, time.Hour)
 		a.publishedUpTo(3)
 		a.publishedUpTo(5)
-		waitFor(t, "wait to return", func() bool { return returned(done) })
+		goattest.WaitFor(t, "wait to return", func() bool { return returned(done) })
 		if conn.flushes.Load() == 0 {
 			t.Fatal("released without a flush")
 		}
@@ -82,14 +84,14 @@ func TestAcker_Wait(t *testing.T) {
 		a := startAcker(t, conn)
 		a.publishedUpTo(4)
 		done5 := waitAsync(a, conn, 5, time.Hour)
-		waitFor(t, "waiter for 5", func() bool { return a.wantAtLeast(5) })
+		goattest.WaitFor(t, "waiter for 5", func() bool { return a.wantAtLeast(5) })
 		done4 := waitAsync(a, conn, 4, time.Hour)
-		waitFor(t, "waiter for 4 released by a flush", func() bool { return returned(done4) })
+		goattest.WaitFor(t, "waiter for 4 released by a flush", func() bool { return returned(done4) })
 		if returned(done5) {
 			t.Fatal("a flush covering 4 released the waiter for 5")
 		}
 		a.publishedUpTo(5)
-		waitFor(t, "waiter for 5 released", func() bool { return returned(done5) })
+		goattest.WaitFor(t, "waiter for 5 released", func() bool { return returned(done5) })
 	})
 	t.Run("OneFlushServesManyWaiters", func(t *testing.T) {
 		conn := &fakeConn{gate: make(chan struct{})}
@@ -97,19 +99,19 @@ func TestAcker_Wait(t *testing.T) {
 		a := startAcker(t, conn)
 		a.publishedUpTo(1)
 		first := waitAsync(a, conn, 1, time.Hour) // its flush is held at the gate
-		waitFor(t, "first flush to start", func() bool { return conn.entered.Load() == 1 })
+		goattest.WaitFor(t, "first flush to start", func() bool { return conn.entered.Load() == 1 })
 		a.publishedUpTo(50)
 		var dones []<-chan struct{}
 		for seq := uint64(2); seq <= 50; seq++ {
 			dones = append(dones, waitAsync(a, conn, seq, time.Hour))
 		}
-		waitFor(t, "waiters registered", func() bool { return a.wantAtLeast(50) })
+		goattest.WaitFor(t, "waiters registered", func() bool { return a.wantAtLeast(50) })
 		go func() {
 			for range 2 {
 				conn.gate <- struct{}{}
 			}
 		}()
-		waitFor(t, "every waiter released", func() bool {
+		goattest.WaitFor(t, "every waiter released", func() bool {
 			for _, d := range append(dones, first) {
 				if !returned(d) {
 					return false
@@ -125,7 +127,7 @@ func TestAcker_Wait(t *testing.T) {
 		conn := &fakeConn{}
 		a := startAcker(t, conn)
 		done := waitAsync(a, conn, 9, time.Hour)
-		waitFor(t, "wait to return", func() bool { return returned(done) })
+		goattest.WaitFor(t, "wait to return", func() bool { return returned(done) })
 	})
 	t.Run("DroppedDoesNotWait", func(t *testing.T) {
 		conn := &fakeConn{}
@@ -133,7 +135,7 @@ func TestAcker_Wait(t *testing.T) {
 		a := startAcker(t, conn)
 		done := waitAsync(a, conn, 9, time.Hour)
 		a.drop(9)
-		waitFor(t, "wait to return", func() bool { return returned(done) })
+		goattest.WaitFor(t, "wait to return", func() bool { return returned(done) })
 	})
 	t.Run("FailedFlushReleases", func(t *testing.T) {
 		conn := &fakeConn{}
@@ -142,14 +144,14 @@ func TestAcker_Wait(t *testing.T) {
 		a := startAcker(t, conn)
 		a.publishedUpTo(3)
 		done := waitAsync(a, conn, 3, time.Hour)
-		waitFor(t, "wait to return", func() bool { return returned(done) })
+		goattest.WaitFor(t, "wait to return", func() bool { return returned(done) })
 	})
 	t.Run("Timeout", func(t *testing.T) {
 		conn := &fakeConn{}
 		conn.connected.Store(true)
 		a := startAcker(t, conn)
 		done := waitAsync(a, conn, 3, time.Millisecond) // never published
-		waitFor(t, "wait to time out", func() bool { return returned(done) })
+		goattest.WaitFor(t, "wait to time out", func() bool { return returned(done) })
 	})
 }
 

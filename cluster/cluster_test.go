@@ -9,6 +9,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestNode_FanOut(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 3, clusterOpts{nats: ns.url()})
-	waitFor(t, "nodes connected", func() bool {
+	goattest.WaitFor(t, "nodes connected", func() bool {
 		for _, n := range nodes {
 			if !n.cl.nc.IsConnected() {
 				return false
@@ -25,23 +26,23 @@ func TestNode_FanOut(t *testing.T) {
 		}
 		return true
 	})
-	w := newWriter(t, nodes[0], "alice")
-	w.createRepo(t, nodes[0], "notes")
-	waitFor(t, "notes announced", func() bool { return inSync(nodes, "notes") })
-	sub := subscribe(t, nodes[2], w.token, "notes")
+	w := goattest.NewAuthor(t, nodes[0], "alice")
+	w.At(nodes[0].URL()).CreateRepo(t, "notes")
+	goattest.WaitFor(t, "notes announced", func() bool { return inSync(nodes, "notes") })
+	sub := subscribe(t, nodes[2], w.Token, "notes")
 
 	const writes = 20
 	var prev []core.CommitID
 	for i := range writes {
-		c := w.commit(t, "notes", "k", map[string]any{"i": float64(i)}, prev...)
-		w.push(t, nodes[0], c)
+		c := w.Commit("notes", "k", map[string]any{"i": float64(i)}, prev...)
+		w.At(nodes[0].URL()).Push(t, c)
 		if got, want := sub.next(t), c.ID.String(); got != want {
 			t.Fatalf("event %d on node 2: %s, want %s", i, got, want)
 		}
 		prev = []core.CommitID{c.ID}
 	}
-	waitFor(t, "notes in sync", func() bool { return inSync(nodes, "notes") })
-	waitFor(t, "sessions in sync", func() bool { return inSync(nodes, auth.SessionsRepo) })
+	goattest.WaitFor(t, "notes in sync", func() bool { return inSync(nodes, "notes") })
+	goattest.WaitFor(t, "sessions in sync", func() bool { return inSync(nodes, auth.SessionsRepo) })
 
 	s0, s1, s2 := nodes[0].cl.Stats(), nodes[1].cl.Stats(), nodes[2].cl.Stats()
 	if got, want := s0.Published, int64(writes+1); got != want { // + the session record
@@ -63,18 +64,18 @@ func TestNode_FanOut(t *testing.T) {
 func TestNode_ConcurrentWritesConverge(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 3, clusterOpts{nats: ns.url()})
-	ws := make([]writer, len(nodes))
+	ws := make([]*goattest.Author, len(nodes))
 	for i, n := range nodes {
-		ws[i] = newWriter(t, n, fmt.Sprintf("w%d", i))
+		ws[i] = goattest.NewAuthor(t, n, fmt.Sprintf("w%d", i))
 	}
-	waitFor(t, "sessions in sync", func() bool {
+	goattest.WaitFor(t, "sessions in sync", func() bool {
 		c, _ := nodes[0].state(auth.SessionsRepo)
 		return c == len(nodes) && inSync(nodes, auth.SessionsRepo)
 	})
-	ws[0].createRepo(t, nodes[0], "shared")
-	base := ws[0].commit(t, "shared", "doc", map[string]any{"v": 0.0})
-	ws[0].push(t, nodes[0], base)
-	waitFor(t, "base everywhere", func() bool {
+	ws[0].At(nodes[0].URL()).CreateRepo(t, "shared")
+	base := ws[0].Commit("shared", "doc", map[string]any{"v": 0.0})
+	ws[0].At(nodes[0].URL()).Push(t, base)
+	goattest.WaitFor(t, "base everywhere", func() bool {
 		return nodes[1].has("shared", base.ID) && nodes[2].has("shared", base.ID)
 	})
 	const writesEach = 5
@@ -84,8 +85,8 @@ func TestNode_ConcurrentWritesConverge(t *testing.T) {
 			defer func() { done <- struct{}{} }()
 			prev := base.ID
 			for j := range writesEach {
-				c := ws[i].commit(t, "shared", "doc", map[string]any{fmt.Sprintf("f%d", i): float64(j)}, prev)
-				if err := ws[i].pushErr(n, c); err != nil {
+				c := ws[i].Commit("shared", "doc", map[string]any{fmt.Sprintf("f%d", i): float64(j)}, prev)
+				if _, err := ws[i].At(n.URL()).TryPush(context.Background(), c); err != nil {
 					t.Error(err)
 					return
 				}
@@ -96,7 +97,7 @@ func TestNode_ConcurrentWritesConverge(t *testing.T) {
 	for range nodes {
 		<-done
 	}
-	waitFor(t, "shared in sync", func() bool { return inSync(nodes, "shared") })
+	goattest.WaitFor(t, "shared in sync", func() bool { return inSync(nodes, "shared") })
 	count, _ := nodes[0].state("shared")
 	const written = 3 + 1 + 3*writesEach // sessions, base, writes
 	merges := count - (1 + 3*writesEach)
@@ -121,14 +122,14 @@ func TestNode_ConcurrentWritesConverge(t *testing.T) {
 func TestNode_HealAll(t *testing.T) {
 	nodes := startCluster(t, 2, clusterOpts{peers: true})
 	a, b := nodes[0], nodes[1]
-	wa, wb := newWriter(t, a, "alice"), newWriter(t, b, "bob")
-	wa.createRepo(t, a, "only-a")
-	wb.createRepo(t, b, "only-b")
-	wb.createRepo(t, b, "empty")
-	ca := wa.commit(t, "only-a", "k", map[string]any{"from": "a"})
-	wa.push(t, a, ca)
-	cb := wb.commit(t, "only-b", "k", map[string]any{"from": "b"})
-	wb.push(t, b, cb)
+	wa, wb := goattest.NewAuthor(t, a, "alice"), goattest.NewAuthor(t, b, "bob")
+	wa.At(a.URL()).CreateRepo(t, "only-a")
+	wb.At(b.URL()).CreateRepo(t, "only-b")
+	wb.At(b.URL()).CreateRepo(t, "empty")
+	ca := wa.Commit("only-a", "k", map[string]any{"from": "a"})
+	wa.At(a.URL()).Push(t, ca)
+	cb := wb.Commit("only-b", "k", map[string]any{"from": "b"})
+	wb.At(b.URL()).Push(t, cb)
 
 	if err := a.cl.HealAll(context.Background()); err != nil {
 		t.Fatalf("HealAll: %v", err)
@@ -169,20 +170,20 @@ func TestNode_EmptyNodeRefillsAtStart(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 2, clusterOpts{nats: ns.url(), peers: true})
 	a := nodes[0]
-	w := newWriter(t, a, "alice")
-	w.createRepo(t, a, "big")
+	w := goattest.NewAuthor(t, a, "alice")
+	w.At(a.URL()).CreateRepo(t, "big")
 	heads := map[string][]core.CommitID{}
 	var batch []*core.Commit
 	for i := range 1100 { // more than one log page and one sync response
 		key := fmt.Sprintf("k%d", i%50)
-		c := w.commit(t, "big", key, map[string]any{"i": float64(i)}, heads[key]...)
+		c := w.Commit("big", key, map[string]any{"i": float64(i)}, heads[key]...)
 		heads[key] = []core.CommitID{c.ID}
 		if batch = append(batch, c); len(batch) == 100 {
-			w.push(t, a, batch...)
+			w.At(a.URL()).Push(t, batch...)
 			batch = nil
 		}
 	}
-	waitFor(t, "b in sync", func() bool { return inSync(nodes, "big") })
+	goattest.WaitFor(t, "b in sync", func() bool { return inSync(nodes, "big") })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -190,9 +191,9 @@ func TestNode_EmptyNodeRefillsAtStart(t *testing.T) {
 	}
 	c := startNode(t, a.keysDir, ln, ns.url(), []string{a.url, nodes[1].url}, nil)
 	all := append(nodes, c)
-	waitFor(t, "new node refilled", func() bool { return inSync(all, "big") && inSync(all, auth.SessionsRepo) })
+	goattest.WaitFor(t, "new node refilled", func() bool { return inSync(all, "big") && inSync(all, auth.SessionsRepo) })
 	// The commits came by reconciliation (NATS carries only new ones).
-	waitFor(t, "pulled counted", func() bool { return c.cl.Stats().HealPulled >= 1101 })
+	goattest.WaitFor(t, "pulled counted", func() bool { return c.cl.Stats().HealPulled >= 1101 })
 }
 
 // NATS going away and coming back: writes made meanwhile on each side end
@@ -200,13 +201,13 @@ func TestNode_EmptyNodeRefillsAtStart(t *testing.T) {
 func TestNode_NATSRestart(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 3, clusterOpts{nats: ns.url(), peers: true})
-	w := newWriter(t, nodes[0], "alice")
-	w.createRepo(t, nodes[0], "r")
-	waitFor(t, "session everywhere", func() bool { return inSync(nodes, auth.SessionsRepo) && inSync(nodes, "r") })
+	w := goattest.NewAuthor(t, nodes[0], "alice")
+	w.At(nodes[0].URL()).CreateRepo(t, "r")
+	goattest.WaitFor(t, "session everywhere", func() bool { return inSync(nodes, auth.SessionsRepo) && inSync(nodes, "r") })
 	passes := nodes[2].cl.Stats().HealPasses
 
 	ns.stop()
-	waitFor(t, "nodes disconnected", func() bool {
+	goattest.WaitFor(t, "nodes disconnected", func() bool {
 		for _, n := range nodes {
 			if n.cl.nc.IsConnected() {
 				return false
@@ -216,12 +217,12 @@ func TestNode_NATSRestart(t *testing.T) {
 	})
 	var ids []core.CommitID
 	for i, n := range nodes {
-		c := w.commit(t, "r", fmt.Sprintf("outage-%d", i), map[string]any{"i": float64(i)})
-		w.push(t, n, c) // acknowledged without waiting for NATS
+		c := w.Commit("r", fmt.Sprintf("outage-%d", i), map[string]any{"i": float64(i)})
+		w.At(n.URL()).Push(t, c) // acknowledged without waiting for NATS
 		ids = append(ids, c.ID)
 	}
 	ns.start()
-	waitFor(t, "r in sync after NATS restart", func() bool { return inSync(nodes, "r") })
+	goattest.WaitFor(t, "r in sync after NATS restart", func() bool { return inSync(nodes, "r") })
 	for _, n := range nodes {
 		for _, id := range ids {
 			if !n.has("r", id) {
@@ -229,7 +230,7 @@ func TestNode_NATSRestart(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "a reconciliation after reconnecting", func() bool { return nodes[2].cl.Stats().HealPasses > passes })
+	goattest.WaitFor(t, "a reconciliation after reconnecting", func() bool { return nodes[2].cl.Stats().HealPasses > passes })
 }
 
 // A commit that arrives over NATS before its parent is rejected, and the
@@ -238,18 +239,18 @@ func TestNode_MissingParentsHealPromptly(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 2, clusterOpts{nats: ns.url(), peers: true})
 	a, b := nodes[0], nodes[1]
-	w := newWriter(t, a, "alice")
-	w.createRepo(t, a, "r")
-	waitFor(t, "session on b", func() bool { return inSync(nodes, auth.SessionsRepo) })
-	c1 := w.commit(t, "r", "k", map[string]any{"n": 1.0})
+	w := goattest.NewAuthor(t, a, "alice")
+	w.At(a.URL()).CreateRepo(t, "r")
+	goattest.WaitFor(t, "session on b", func() bool { return inSync(nodes, auth.SessionsRepo) })
+	c1 := w.Commit("r", "k", map[string]any{"n": 1.0})
 	// c1 enters a as a replica does, so a does not publish it.
 	if res, err := a.nd.Ingest(context.Background(), "r", []*core.Commit{c1}, node.OriginReplica); err != nil || res[0].Status != node.Appended {
 		t.Fatalf("ingest c1: %v %+v", err, res)
 	}
-	c2 := w.commit(t, "r", "k", map[string]any{"n": 2.0}, c1.ID)
-	w.push(t, a, c2) // published alone: b lacks its parent
-	waitFor(t, "b healed r", func() bool { return b.has("r", c1.ID) && b.has("r", c2.ID) })
-	waitFor(t, "b's pass counted", func() bool { return b.cl.Stats().HealPulled > 0 })
+	c2 := w.Commit("r", "k", map[string]any{"n": 2.0}, c1.ID)
+	w.At(a.URL()).Push(t, c2) // published alone: b lacks its parent
+	goattest.WaitFor(t, "b healed r", func() bool { return b.has("r", c1.ID) && b.has("r", c2.ID) })
+	goattest.WaitFor(t, "b's pass counted", func() bool { return b.cl.Stats().HealPulled > 0 })
 	if st := b.cl.Stats(); st.Rejected == 0 {
 		t.Errorf("b stats %+v: want c2 rejected over NATS first", st)
 	}
@@ -260,11 +261,11 @@ func TestNode_MissingParentsHealPromptly(t *testing.T) {
 func TestNode_AckWaitsForFlush(t *testing.T) {
 	ns := startNATS(t)
 	nodes := startCluster(t, 2, clusterOpts{nats: ns.url()})
-	w := newWriter(t, nodes[0], "alice")
-	w.createRepo(t, nodes[0], "r")
+	w := goattest.NewAuthor(t, nodes[0], "alice")
+	w.At(nodes[0].URL()).CreateRepo(t, "r")
 	for i := range 5 {
-		c := w.commit(t, "r", "k", map[string]any{"i": float64(i)})
-		w.push(t, nodes[0], c)
+		c := w.Commit("r", "k", map[string]any{"i": float64(i)})
+		w.At(nodes[0].URL()).Push(t, c)
 		a := nodes[0].cl.ack
 		a.mu.Lock()
 		flushed := a.flushed
@@ -295,10 +296,10 @@ func TestNode_UnreachableNATS(t *testing.T) {
 	dead := "nats://" + ln.Addr().String()
 	ln.Close()
 	nodes := startCluster(t, 1, clusterOpts{nats: dead, config: func(_ int, c *Config) { c.ReplicationWait = time.Hour }})
-	w := newWriter(t, nodes[0], "alice")
-	w.createRepo(t, nodes[0], "r")
-	c := w.commit(t, "r", "k", map[string]any{})
-	w.push(t, nodes[0], c)
+	w := goattest.NewAuthor(t, nodes[0], "alice")
+	w.At(nodes[0].URL()).CreateRepo(t, "r")
+	c := w.Commit("r", "k", map[string]any{})
+	w.At(nodes[0].URL()).Push(t, c)
 	if !nodes[0].has("r", c.ID) {
 		t.Fatal("commit not stored")
 	}

@@ -2,12 +2,9 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,26 +16,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/goat-gateway/goat-gateway/api"
-	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
-
-// waitFor retries cond until it holds, failing the test after 90 s: a
-// generous bound, so a loaded CI machine does not fail a test that is
-// about convergence, not speed.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // natsServer is an embedded NATS server on a loopback port that can be
 // stopped and started again on the same port.
@@ -129,7 +110,7 @@ func startCluster(tb testing.TB, n int, o clusterOpts) []*testNode {
 	if o.peers {
 		// Tests count what reconciliation moves: let the start-up passes
 		// finish first.
-		waitFor(tb, "start-up reconciliation", func() bool {
+		goattest.WaitFor(tb, "start-up reconciliation", func() bool {
 			for _, n := range nodes {
 				if n.cl.Stats().HealPasses == 0 {
 					return false
@@ -212,129 +193,15 @@ func inSync(nodes []*testNode, repo string) bool {
 	return true
 }
 
-// do sends a request and returns status and body.
-func do(tb testing.TB, method, url, token string, body []byte) (int, []byte) {
-	tb.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
+// URL and Token make a node an endpoint for goattest's authors.
+func (n *testNode) URL() string { return n.url }
+
+func (n *testNode) Token(sub string, roles ...string) string {
+	tok, err := n.nd.DevIssuer().Mint(sub, roles, time.Hour, time.Now())
 	if err != nil {
-		tb.Fatal(err)
+		panic(fmt.Sprintf("mint a token for %q: %v", sub, err))
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	st, b, err := doErr(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return st, b
-}
-
-// httpClient bounds every request of the tests, so that a request the
-// gateway holds fails the test instead of hanging it.
-var httpClient = &http.Client{Timeout: 20 * time.Second}
-
-func doErr(req *http.Request) (int, []byte, error) {
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
-// writer is a client with a registered session.
-type writer struct {
-	token string
-	priv  ed25519.PrivateKey
-	id    string
-}
-
-func newWriter(tb testing.TB, n *testNode, sub string) writer {
-	tb.Helper()
-	tok, err := n.nd.DevIssuer().Mint(sub, nil, time.Hour, time.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_, priv, _ := ed25519.GenerateKey(nil)
-	w := writer{token: tok, priv: priv, id: auth.SessionID(priv.Public().(ed25519.PublicKey))}
-	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, sub, expires)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
-	if st, b := do(tb, "POST", n.url+"/v1/sessions", tok, body); st != http.StatusCreated {
-		tb.Fatalf("create session: %d %s", st, b)
-	}
-	return w
-}
-
-func (w writer) commit(tb testing.TB, repo, key string, data map[string]any, parents ...core.CommitID) *core.Commit {
-	tb.Helper()
-	c := &core.Commit{Repo: repo, Key: key, Parents: parents, Author: w.id, TS: time.Now().UnixMilli(), Schema: core.AnySchema, Data: data}
-	if err := c.Sign(w.priv); err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
-// push sends commits to a node and fails unless each is accepted.
-func (w writer) push(tb testing.TB, n *testNode, cs ...*core.Commit) {
-	tb.Helper()
-	if err := w.pushErr(n, cs...); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// pushErr is push for goroutines other than the test's.
-func (w writer) pushErr(n *testNode, cs ...*core.Commit) error {
-	var b bytes.Buffer
-	b.WriteString(`{"commits":[`)
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		j, _ := c.MarshalJSON()
-		b.Write(j)
-	}
-	b.WriteString("]}")
-	req, _ := http.NewRequest("POST", n.url+"/v1/repos/"+cs[0].Repo+"/commits", &b)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+w.token)
-	st, body, err := doErr(req)
-	if err != nil {
-		return err
-	}
-	if st != 200 {
-		return fmt.Errorf("push: %d %s", st, body)
-	}
-	var res struct {
-		Results []struct{ Status, Reason string }
-	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return err
-	}
-	for _, r := range res.Results {
-		if r.Status != "accepted" && r.Status != "duplicate" {
-			return fmt.Errorf("push: %s: %s", r.Status, r.Reason)
-		}
-	}
-	return nil
-}
-
-func (w writer) createRepo(tb testing.TB, n *testNode, repo string) {
-	tb.Helper()
-	if st, b := do(tb, "PUT", n.url+"/v1/repos/"+repo, w.token, nil); st != 200 && st != 201 {
-		tb.Fatalf("create repo: %d %s", st, b)
-	}
+	return tok
 }
 
 // subscription reads the commit ids of an SSE stream.
