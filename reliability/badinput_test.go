@@ -21,9 +21,9 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
-	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
@@ -34,7 +34,7 @@ const badBodyLimit = 256 << 10
 // seeded is the data the bad-input suite starts from.
 type seeded struct {
 	n             *node
-	alice, bob    client
+	alice, bob    *goattest.Author
 	headK, headK2 string
 	cursor        string
 	nodeID        string
@@ -42,9 +42,9 @@ type seeded struct {
 
 func seed(t *testing.T) *seeded {
 	t.Helper()
-	n := startNode(t, func(c *api.Config) { c.BodyLimit = badBodyLimit; c.MaxStreamsPerCaller = 10000 })
-	s := &seeded{n: n, alice: n.newClient(t, "alice"), bob: n.newClient(t, "bob")}
-	tok := s.alice.token
+	n := startNode(t, goattest.Config{BodyLimit: badBodyLimit, MaxStreamsPerCaller: 10000})
+	s := &seeded{n: n, alice: goattest.NewAuthor(t, n, "alice"), bob: goattest.NewAuthor(t, n, "bob")}
+	tok := s.alice.Token
 	n.must(t, "PUT", "/v1/repos/r", tok, nil, 201)
 	n.must(t, "PUT", "/v1/repos/other", tok, nil, 201)
 	var it struct{ Head string }
@@ -54,9 +54,9 @@ func seed(t *testing.T) *seeded {
 	s.headK2 = it.Head
 	n.must(t, "PUT", "/v1/repos/r/items/gone", tok, []byte(`{"schema":"any/1","data":{"v":1}}`), 201)
 	n.must(t, "DELETE", "/v1/repos/r/items/gone", tok, nil, 200)
-	c1 := s.alice.commit(t, "r", "pushed", map[string]any{"n": float64(1)})
-	c2 := s.alice.commit(t, "r", "pushed", map[string]any{"n": float64(2)}, c1.ID)
-	n.must(t, "POST", "/v1/repos/r/commits", tok, pushBody(c1, c2), 200)
+	c1 := s.alice.Commit("r", "pushed", map[string]any{"n": float64(1)})
+	c2 := s.alice.Commit("r", "pushed", map[string]any{"n": float64(2)}, c1.ID)
+	n.must(t, "POST", "/v1/repos/r/commits", tok, goattest.PushBody(c1, c2), 200)
 	n.must(t, "PUT", "/v1/schemas/task/1", tok, []byte(`{"fields":{"title":{"type":"string","required":true}}}`), 201)
 	var info struct{ Cursor string }
 	json.Unmarshal(n.must(t, "GET", "/v1/repos/r", tok, nil, 200), &info)
@@ -72,13 +72,13 @@ func seed(t *testing.T) *seeded {
 
 func (s *seeded) templates(t *testing.T) map[string]template {
 	t.Helper()
-	fresh := s.alice.commit(t, "r", "fresh", map[string]any{"v": float64(1)})
+	fresh := s.alice.Commit("r", "fresh", map[string]any{"v": float64(1)})
 	freshJSON, _ := fresh.MarshalJSON()
 	var freshVal any
 	json.Unmarshal(freshJSON, &freshVal)
 	_, priv, _ := ed25519.GenerateKey(nil)
 	var sessionVal any
-	json.Unmarshal(sessionBody(t, priv, "alice"), &sessionVal)
+	json.Unmarshal(goattest.SessionBody(t, priv, "alice"), &sessionVal)
 	quoted := `"` + s.headK + `"`
 	zeros := strings.Repeat("0", 64)
 	p := func(kv ...string) map[string]string {
@@ -111,8 +111,8 @@ func (s *seeded) templates(t *testing.T) map[string]template {
 			"filter": map[string]any{"m": float64(64), "k": float64(3), "salt": "0011223344556677", "bits": "AAAAAAAAAAA="}}},
 		"getEvents":     {query: url.Values{"repo": {"r"}, "lastEventId": {s.nodeID + ".1"}}, authQuery: true},
 		"createSession": {body: sessionVal},
-		"getSession":    {path: p("id", s.alice.id)},
-		"revokeSession": {path: p("id", s.alice.id)},
+		"getSession":    {path: p("id", s.alice.ID)},
+		"revokeSession": {path: p("id", s.alice.ID)},
 		"putSchema": {path: p("ns", "tmpl", "version", "1"), body: map[string]any{
 			"fields":  map[string]any{"a": map[string]any{"type": "string", "required": true, "default": "x"}},
 			"upgrade": []any{map[string]any{"op": "add", "field": "a", "default": "x"}}}},
@@ -181,7 +181,7 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 	session("proof by another key", func(m map[string]any) {
 		_, other, _ := ed25519.GenerateKey(nil)
 		var o map[string]any
-		json.Unmarshal(sessionBody(t, other, "alice"), &o)
+		json.Unmarshal(goattest.SessionBody(t, other, "alice"), &o)
 		m["proof"] = o["proof"]
 	})
 	session("proof of zeros", func(m map[string]any) { m["proof"] = strings.Repeat("A", 86) })
@@ -204,7 +204,7 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 		json.Unmarshal(b, &m)
 		return m
 	}
-	good := asMap(s.alice.commit(t, "r", "hand", map[string]any{"v": 1.0}))
+	good := asMap(s.alice.Commit("r", "hand", map[string]any{"v": 1.0}))
 	edit := func(f func(m map[string]any)) map[string]any {
 		m := core.Clone(good).(map[string]any)
 		f(m)
@@ -232,13 +232,13 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 	push("signed by an unregistered session", asMap(unknown))
 	var missing core.CommitID
 	missing[0] = 7
-	push("missing parent", asMap(s.alice.commit(t, "r", "hand", map[string]any{"v": 1.0}, missing)))
-	push("another repository", asMap(s.alice.commit(t, "other", "hand", map[string]any{"v": 1.0})))
-	noSchema := &core.Commit{Repo: "r", Key: "hand", Author: s.alice.id, TS: time.Now().UnixMilli(), Schema: "nope/1", Data: map[string]any{"v": 1.0}}
-	noSchema.Sign(s.alice.priv)
+	push("missing parent", asMap(s.alice.Commit("r", "hand", map[string]any{"v": 1.0}, missing)))
+	push("another repository", asMap(s.alice.Commit("other", "hand", map[string]any{"v": 1.0})))
+	noSchema := &core.Commit{Repo: "r", Key: "hand", Author: s.alice.ID, TS: time.Now().UnixMilli(), Schema: "nope/1", Data: map[string]any{"v": 1.0}}
+	noSchema.Sign(s.alice.Key)
 	push("unknown schema", asMap(noSchema))
-	bad := &core.Commit{Repo: "r", Key: "hand", Author: s.alice.id, TS: time.Now().UnixMilli(), Schema: "task/1", Data: map[string]any{"nottitle": 1.0}}
-	bad.Sign(s.alice.priv)
+	bad := &core.Commit{Repo: "r", Key: "hand", Author: s.alice.ID, TS: time.Now().UnixMilli(), Schema: "task/1", Data: map[string]any{"nottitle": 1.0}}
+	bad.Sign(s.alice.Key)
 	push("schema violation", asMap(bad))
 	head, _ := core.ParseCommitID(s.headK)
 	head2, _ := core.ParseCommitID(s.headK2)
@@ -252,7 +252,7 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 	var foreign gsync.LogID
 	foreign[0] = 1
 	var info struct{ LogId string }
-	json.Unmarshal(s.n.must(t, "GET", "/v1/repos/r", s.alice.token, nil, 200), &info)
+	json.Unmarshal(s.n.must(t, "GET", "/v1/repos/r", s.alice.Token, nil, 200), &info)
 	for name, cur := range map[string]string{
 		"garbage":                 "garbage",
 		"base64 of nothing":       "AAAAAAAA",
@@ -288,7 +288,7 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 		hc = append(hc, handCase{op: "getEvents", name: "lastEventId: " + name, ov: override{params: map[string][]string{"lastEventId": {id}}}})
 	}
 	hc = append(hc, handCase{op: "getEvents", name: "repo that does not exist", ov: override{params: map[string][]string{"repo": {"nope"}}}})
-	hc = append(hc, handCase{op: "getEvents", name: "token in the header and the query", ov: override{header: map[string]string{"Authorization": "Bearer " + s.alice.token}}})
+	hc = append(hc, handCase{op: "getEvents", name: "token in the header and the query", ov: override{header: map[string]string{"Authorization": "Bearer " + s.alice.Token}}})
 
 	// Rules only the handlers know.
 	hc = append(hc,
@@ -305,7 +305,7 @@ func (s *seeded) handCases(t *testing.T) []handCase {
 		handCase{op: "getCommit", name: "id of no commit", ov: override{params: map[string][]string{"id": {strings.Repeat("ab", 32)}, "If-None-Match": nil}}},
 		handCase{op: "getCommit", name: "id of a commit of another repository", ov: override{params: map[string][]string{"repo": {"other"}, "If-None-Match": nil}}},
 		handCase{op: "getSession", name: "unknown session", ov: override{params: map[string][]string{"id": {"s_" + strings.Repeat("A", 24)}}}},
-		handCase{op: "revokeSession", name: "another owner's session", ov: override{params: map[string][]string{"id": {s.bob.id}}}},
+		handCase{op: "revokeSession", name: "another owner's session", ov: override{params: map[string][]string{"id": {s.bob.ID}}}},
 		handCase{op: "revokeSession", name: "unknown session", ov: override{params: map[string][]string{"id": {"s_" + strings.Repeat("A", 24)}}}},
 		handCase{op: "putSchema", name: "version 3 before 2", ov: override{params: map[string][]string{"ns": {"task"}, "version": {"3"}}}},
 		handCase{op: "putSchema", name: "redefining a published version", ov: override{params: map[string][]string{"ns": {"task"}, "version": {"1"}}}},
@@ -335,8 +335,8 @@ func (s *seeded) badCredentials(t *testing.T) []struct{ name, header string } {
 		t.Fatal(err)
 	}
 	foreign, _ := other.Mint("alice", nil, time.Hour, time.Now())
-	expired, _ := s.n.srv.DevIssuer().Mint("alice", nil, time.Hour, time.Now().Add(-2*time.Hour))
-	parts := strings.Split(s.alice.token, ".")
+	expired, _ := s.n.Mint("alice", nil, time.Hour, time.Now().Add(-2*time.Hour))
+	parts := strings.Split(s.alice.Token, ".")
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
 	hs := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + parts[1] + "." + parts[2]
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","aud":"goat-gateway","exp":9999999999,"roles":["admin"]}`)) + "." + parts[2]
@@ -378,7 +378,7 @@ const allocBudget = 16 << 20
 func TestBadInput_EveryOperation(t *testing.T) {
 	s := seed(t)
 	spec := loadSpec(t)
-	g := &generator{spec: spec, templates: s.templates(t), token: s.alice.token, bodyLimit: badBodyLimit,
+	g := &generator{spec: spec, templates: s.templates(t), token: s.alice.Token, bodyLimit: badBodyLimit,
 		dropped: map[string]int{}, covered: map[string]int{}}
 	badCredentials = s.badCredentials(t)
 	g.generate(t)
@@ -554,7 +554,7 @@ func TestBadInput_ForeignEventIDResets(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), *badTimeout)
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, "GET", s.n.url+"/v1/events?repo=r&repo=other", nil)
-			req.Header.Set("Authorization", "Bearer "+s.alice.token)
+			req.Header.Set("Authorization", "Bearer "+s.alice.Token)
 			req.Header.Set("Last-Event-ID", id)
 			resp, err := s.n.client.Do(req)
 			if err != nil {

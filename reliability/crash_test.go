@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 var (
@@ -119,7 +121,7 @@ func TestCrash_DetectsLoss(t *testing.T) {
 // startWritersUntil runs one trial's writers until cond holds.
 func (c *crashRun) startWritersUntil(ctx context.Context, trial int, cond func() bool) *writers {
 	ws := c.startWriters(ctx, trial)
-	retryUntil(30*time.Second, cond)
+	goattest.Eventually(30*time.Second, cond)
 	ws.halt()
 	return ws
 }

@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,28 +10,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goat-gateway/goat-gateway/api"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 // fuzzNode is a gateway for fuzzing: requests go straight to its handler.
 type fuzzNode struct {
-	srv   *api.Server
-	token string
-	spec  *apiSpec
+	handler http.Handler
+	token   string
+	spec    *apiSpec
 }
 
 func openFuzzNode(f *testing.F) *fuzzNode {
 	f.Helper()
-	srv, err := api.Open(api.Config{DataDir: f.TempDir(), Dev: true, NoSync: true, BodyLimit: 64 << 10, Logger: slog.New(slog.DiscardHandler)})
+	g := goattest.StartGateway(f, goattest.Config{BodyLimit: 64 << 10})
+	tok, err := g.Mint("alice", nil, 24*time.Hour, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { srv.Close() })
-	tok, err := srv.DevIssuer().Mint("alice", nil, 24*time.Hour, time.Now())
-	if err != nil {
-		f.Fatal(err)
-	}
-	n := &fuzzNode{srv: srv, token: tok, spec: loadSpec(f)}
+	n := &fuzzNode{handler: g.Handler(), token: tok, spec: loadSpec(f)}
 	for _, r := range []struct{ method, path, body string }{
 		{"PUT", "/v1/repos/r", ""},
 		{"PUT", "/v1/repos/r/items/k", `{"schema":"any/1","data":{"v":1}}`},
@@ -58,7 +53,7 @@ func (n *fuzzNode) serve(ctx context.Context, method, path, query string, body [
 		req.Header.Set("If-Match", ifMatch)
 	}
 	rec := httptest.NewRecorder()
-	n.srv.Handler().ServeHTTP(rec, req)
+	n.handler.ServeHTTP(rec, req)
 	return rec
 }
 
@@ -170,7 +165,7 @@ func FuzzEventsResume(f *testing.F) {
 			req.Header.Set("Last-Event-ID", id)
 		}
 		rec := &streamRecorder{ResponseRecorder: httptest.NewRecorder(), cancel: cancel}
-		n.srv.Handler().ServeHTTP(rec, req)
+		n.handler.ServeHTTP(rec, req)
 		n.checkProblem(t, "events?"+query+" id "+id, rec.ResponseRecorder)
 		if rec.Code == 200 && !strings.Contains(rec.Body.String(), "event: ready\n") {
 			t.Fatalf("events?%s id %q: a stream without ready: %.500s", query, id, rec.Body)

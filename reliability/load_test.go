@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 var (
@@ -60,14 +60,10 @@ var smallRepos = []string{"load.a", "load.b", "load.c"}
 // subscriber sees every commit exactly once (replays included), and
 // nothing is left behind when they all go.
 func TestLoad_SubscriberFaults(t *testing.T) {
-	n := startNode(t, func(c *api.Config) {
-		c.SubscriberBuffer = loadBuffer
-		c.WriteTimeout = loadWriteTimeout
-		c.MaxStreamsPerCaller = 100000
-	})
-	alice := n.newClient(t, "alice")
+	n := startNode(t, goattest.Config{SubscriberBuffer: loadBuffer, WriteTimeout: loadWriteTimeout, MaxStreamsPerCaller: 100000})
+	alice := goattest.NewAuthor(t, n, "alice")
 	for _, r := range append([]string{hotRepo}, smallRepos...) {
-		n.must(t, "PUT", "/v1/repos/"+r, alice.token, nil, 201)
+		n.must(t, "PUT", "/v1/repos/"+r, alice.Token, nil, 201)
 	}
 	started := time.Now()
 	phase := func(what string) { t.Logf("%6.2fs %s", time.Since(started).Seconds(), what) }
@@ -109,18 +105,18 @@ func TestLoad_SubscriberFaults(t *testing.T) {
 		if i%40 == 0 {
 			repos = append(repos, hotRepo)
 		}
-		readers = append(readers, newSSEReader(n, alice.token, dedupe(repos), i >= nSteady, uint64(i)))
+		readers = append(readers, newSSEReader(n, alice.Token, dedupe(repos), i >= nSteady, uint64(i)))
 	}
 	var stalled []*stalledConn
 	for range nStalled {
-		stalled = append(stalled, dialStalled(t, n, alice.token, []string{hotRepo, smallRepos[0]}))
+		stalled = append(stalled, dialStalled(t, n, alice.Token, []string{hotRepo, smallRepos[0]}))
 	}
 	var wg sync.WaitGroup
 	for _, r := range readers {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.run() }()
 	}
-	waitFor(t, "every reader to be live", 60*time.Second, func() bool {
+	goattest.WaitFor(t, "every reader to be live", func() bool {
 		for _, r := range readers {
 			if !r.isReady() {
 				return false
@@ -166,7 +162,7 @@ func TestLoad_SubscriberFaults(t *testing.T) {
 	phase("writes done")
 	// Every acknowledged commit is in the log.
 	for repo, ids := range acked.byRepo() {
-		log, err := readLogInProcess(n, alice.token, repo)
+		log, err := readLogInProcess(n, alice.Token, repo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +175,7 @@ func TestLoad_SubscriberFaults(t *testing.T) {
 
 	phase("log checked")
 	// The stalled subscribers were cut off: only the readers remain.
-	waitFor(t, "the stalled subscribers to be dropped", 60*time.Second, func() bool {
+	goattest.WaitFor(t, "the stalled subscribers to be dropped", func() bool {
 		return subscriberGauge(t, n) <= len(readers)
 	})
 
@@ -187,7 +183,7 @@ func TestLoad_SubscriberFaults(t *testing.T) {
 	// Every reader sees every commit of its repositories exactly once.
 	want := acked.byRepo()
 	for _, r := range readers {
-		if !retryUntil(120*time.Second, func() bool { return r.hasAll(want) }) {
+		if !goattest.Eventually(120*time.Second, func() bool { return r.hasAll(want) }) {
 			t.Fatalf("reader %d (repos %v, flaky %v) has not seen every commit: %s", r.seed, r.repos, r.flaky, r.status(want))
 		}
 	}
@@ -213,9 +209,9 @@ func TestLoad_SubscriberFaults(t *testing.T) {
 	}
 
 	// Nothing left behind: streams, goroutines and memory go back.
-	waitFor(t, "every stream to end", 30*time.Second, func() bool { return subscriberGauge(t, n) == 0 })
+	goattest.WaitFor(t, "every stream to end", func() bool { return subscriberGauge(t, n) == 0 })
 	n.client.CloseIdleConnections()
-	waitFor(t, "the goroutines to end", 30*time.Second, func() bool { return runtime.NumGoroutine() <= baseGoroutines+5 })
+	goattest.WaitFor(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= baseGoroutines+5 })
 	endHeap := heapAfterGC()
 
 	phase("cleaned up")
@@ -304,7 +300,7 @@ func (a *ackSet) byRepo() map[string][]string {
 
 // pushLoad pushes small commits to the small repositories and the large
 // ones to the hot one, from four writers.
-func pushLoad(n *node, c client, small int, acked *ackSet) error {
+func pushLoad(n *node, c *goattest.Author, small int, acked *ackSet) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
 	for w := range 4 {
@@ -322,16 +318,16 @@ func pushLoad(n *node, c client, small int, acked *ackSet) error {
 					repo, pad = hotRepo, hotPad
 				}
 				key := fmt.Sprintf("w%d-%d", w, rng.IntN(5))
-				cm := &core.Commit{Repo: repo, Key: key, Author: c.id, TS: time.Now().UnixMilli(), Schema: core.AnySchema,
+				cm := &core.Commit{Repo: repo, Key: key, Author: c.ID, TS: time.Now().UnixMilli(), Schema: core.AnySchema,
 					Data: map[string]any{"i": float64(i), "pad": strings.Repeat("p", pad)}}
 				if p, ok := heads[repo+"/"+key]; ok {
 					cm.Parents = []core.CommitID{p}
 				}
-				if err := cm.Sign(c.priv); err != nil {
+				if err := cm.Sign(c.Key); err != nil {
 					errc <- err
 					return
 				}
-				st, body, err := doRaw(n, "POST", "/v1/repos/"+repo+"/commits", c.token, pushBody(cm))
+				st, body, err := doRaw(n, "POST", "/v1/repos/"+repo+"/commits", c.Token, goattest.PushBody(cm))
 				if err != nil || st != 200 {
 					errc <- fmt.Errorf("push: %d %s %v", st, body, err)
 					return
