@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
@@ -27,7 +27,8 @@ type Endpoint interface {
 }
 
 // Author is a writer with an Ed25519 session key: it signs commits and,
-// once registered with a gateway, pushes them there.
+// once registered with a gateway, pushes them there through the Go client
+// of the API (client.Client).
 type Author struct {
 	Sub   string             // the token subject owning the session
 	ID    string             // the session id, the commits' author
@@ -48,7 +49,7 @@ func NewSigner(sub string) *Author {
 	if err != nil {
 		panic(err)
 	}
-	return &Author{Sub: sub, ID: auth.SessionID(priv.Public().(ed25519.PublicKey)), Key: priv}
+	return &Author{Sub: sub, ID: core.SessionID(priv.Public().(ed25519.PublicKey)), Key: priv}
 }
 
 // NewAuthor returns an author for sub whose session key is registered
@@ -64,13 +65,23 @@ func NewAuthor(tb testing.TB, ep Endpoint, sub string) *Author {
 func (a *Author) Register(tb testing.TB, ep Endpoint) {
 	tb.Helper()
 	a.Token, a.URL = ep.Token(a.Sub), ep.URL()
-	status, body, err := do(context.Background(), "POST", a.URL+"/v1/sessions", a.Token, SessionBody(tb, a.Key, a.Sub))
+	body, err := client.SessionBody(a.Key, auth.DevAudience, a.Sub, time.Now().Add(time.Hour))
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, err := a.client().CreateSession(context.Background(), body); err != nil {
 		tb.Fatalf("register session of %s: %v", a.Sub, err)
 	}
-	if status != http.StatusCreated && status != http.StatusOK {
-		tb.Fatalf("register session of %s: status %d: %s", a.Sub, status, body)
+}
+
+// client returns the API client a pushes with.
+func (a *Author) client() *client.Client {
+	tok := a.Token
+	c, err := client.New(a.URL, client.Options{HTTPClient: httpClient, Token: func(context.Context) (string, error) { return tok, nil }})
+	if err != nil {
+		panic(fmt.Sprintf("goattest: client of %q: %v", a.URL, err))
 	}
+	return c
 }
 
 // At returns a copy of a that pushes to another node of the same
@@ -82,15 +93,14 @@ func (a *Author) At(url string) *Author {
 }
 
 // SessionBody is a POST /v1/sessions body registering key for sub with the
-// dev audience, valid for an hour.
+// dev audience, valid for an hour, for tests that send it by hand.
 func SessionBody(tb testing.TB, key ed25519.PrivateKey, sub string) []byte {
 	tb.Helper()
-	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(key, auth.DevAudience, sub, expires)
+	body, err := client.SessionBody(key, auth.DevAudience, sub, time.Now().Add(time.Hour))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
+	b, err := json.Marshal(body)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -121,22 +131,30 @@ func (a *Author) Sign(c *core.Commit) *core.Commit {
 }
 
 // PushBody is a POST /v1/repos/{repo}/commits body carrying commits in
-// their canonical encoding.
+// their canonical encoding, for tests that send it by hand.
 func PushBody(commits ...*core.Commit) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"commits":[`)
-	for i, c := range commits {
+	for i, raw := range encode(commits) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
+		b.Write(raw)
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+func encode(commits []*core.Commit) [][]byte {
+	raws := make([][]byte, len(commits))
+	for i, c := range commits {
 		j, err := c.MarshalJSON()
 		if err != nil {
 			panic(fmt.Sprintf("goattest: encode commit %s: %v", c.ID, err))
 		}
-		b.Write(j)
+		raws[i] = j
 	}
-	b.WriteString("]}")
-	return b.Bytes()
+	return raws
 }
 
 // ErrRejected is what TryPush wraps when the gateway rejected a commit.
@@ -155,70 +173,30 @@ func (a *Author) Push(tb testing.TB, commits ...*core.Commit) []gsync.PushResult
 }
 
 // TryPush is Push for goroutines other than the test's and for pushes
-// that may fail: the error is a failed request, a status other than 200,
-// or a rejected commit (wrapping ErrRejected, with the verdicts).
+// that may fail: the error is a failed request, an error answer, or a
+// rejected commit (wrapping ErrRejected and the rejection's core
+// sentinel, with the verdicts).
 func (a *Author) TryPush(ctx context.Context, commits ...*core.Commit) ([]gsync.PushResult, error) {
 	if len(commits) == 0 {
 		return nil, nil
 	}
-	status, body, err := do(ctx, "POST", a.URL+"/v1/repos/"+commits[0].Repo+"/commits", a.Token, PushBody(commits...))
+	repo := commits[0].Repo
+	res, err := a.client().PushCommits(ctx, repo, encode(commits))
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("push: status %d: %s", status, body)
-	}
-	var out struct {
-		Results []gsync.PushResult `json:"results"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	if got, want := len(out.Results), len(commits); got != want {
-		return out.Results, fmt.Errorf("push: %d verdicts for %d commits", got, want)
-	}
-	for _, r := range out.Results {
+	for _, r := range res {
 		if r.Status != gsync.StatusAccepted && r.Status != gsync.StatusDuplicate {
-			return out.Results, fmt.Errorf("push: %w: %s %s: %s", ErrRejected, r.ID, r.Status, r.Reason)
+			return res, fmt.Errorf("push: %w: %w", ErrRejected, client.RejectedError(repo, r))
 		}
 	}
-	return out.Results, nil
+	return res, nil
 }
 
-// CreateRepo creates repo on a's gateway (PUT /v1/repos/{repo}); an
-// existing repository is fine.
+// CreateRepo creates repo on a's gateway; an existing repository is fine.
 func (a *Author) CreateRepo(tb testing.TB, repo string) {
 	tb.Helper()
-	status, body, err := do(context.Background(), "PUT", a.URL+"/v1/repos/"+repo, a.Token, nil)
-	if err != nil {
+	if _, _, err := a.client().CreateRepo(context.Background(), repo); err != nil {
 		tb.Fatalf("create repository %s: %v", repo, err)
 	}
-	if status != http.StatusOK && status != http.StatusCreated {
-		tb.Fatalf("create repository %s: status %d: %s", repo, status, body)
-	}
-}
-
-// do sends one request with a bearer token and returns status and body.
-func do(ctx context.Context, method, url, token string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }

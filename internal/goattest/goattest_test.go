@@ -81,8 +81,13 @@ func TestAuthor_TryPush(t *testing.T) {
 	if !errors.Is(err, goattest.ErrRejected) || len(res) != 1 || res[0].Status != gsync.StatusRejected {
 		t.Fatalf("push signed by an unregistered key: %+v %v, want rejected", res, err)
 	}
-	if _, err := a.TryPush(context.Background(), a.Commit("nope", "k", map[string]any{})); err == nil {
-		t.Fatal("a push to a missing repository succeeded")
+	absent := a.Commit("r", "k", map[string]any{"v": "never pushed"})
+	res, err = a.TryPush(context.Background(), a.Commit("r", "k", map[string]any{}, absent.ID))
+	if !errors.Is(err, goattest.ErrRejected) || !errors.Is(err, core.ErrMissingParents) || res[0].Status != gsync.StatusRejected {
+		t.Fatalf("push of an orphan: %+v %v, want rejected for missing parents", res, err)
+	}
+	if _, err := a.TryPush(context.Background(), a.Commit("nope", "k", map[string]any{})); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("push to a missing repository: %v, want core.ErrNotFound", err)
 	}
 }
 
