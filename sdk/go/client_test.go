@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
 func TestClient_Basic(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	var mu stdsync.Mutex
 	var seen []goat.Status
 	a := openClient(t, g, "alice", func(c *goat.Config) {
@@ -33,13 +34,13 @@ func TestClient_Basic(t *testing.T) {
 	if got, want := it.Data["title"], "Buy milk"; got != want || !it.Pending {
 		t.Fatalf("local read: title %v pending %v, want %v and pending", got, it.Pending, want)
 	}
-	waitFor(t, "OnStatus to report the pending write", func() bool {
+	goattest.WaitFor(t, "OnStatus to report the pending write", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.ContainsFunc(seen, func(s goat.Status) bool { return s.Pending == 1 })
 	})
 	must(t, ra.Flush(t.Context()))
-	waitFor(t, "bob to see t1", func() bool {
+	goattest.WaitFor(t, "bob to see t1", func() bool {
 		it, err := rb.Get("t1")
 		return err == nil && it.Data["title"] == "Buy milk"
 	})
@@ -47,8 +48,8 @@ func TestClient_Basic(t *testing.T) {
 	if got := a.SessionID(); got == b.SessionID() || got == "" {
 		t.Fatalf("session ids %q and %q", got, b.SessionID())
 	}
-	waitFor(t, "status online", func() bool { s := a.Status(); return s.Online && s.Pending == 0 && s.LastError == nil })
-	waitFor(t, "OnStatus to report online and nothing pending", func() bool {
+	goattest.WaitFor(t, "status online", func() bool { s := a.Status(); return s.Online && s.Pending == 0 && s.LastError == nil })
+	goattest.WaitFor(t, "OnStatus to report online and nothing pending", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) > 0 && seen[len(seen)-1].Online && seen[len(seen)-1].Pending == 0
@@ -59,7 +60,7 @@ func TestClient_Basic(t *testing.T) {
 // gateway's commits, merges included (byte-identical, or digests would
 // differ), and the same values.
 func TestClient_ConcurrentEditsConverge(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	a := openClient(t, g, "alice", nil)
 	b := openClient(t, g, "bob", nil)
 	ra, rb := openRepo(t, a, "shared"), openRepo(t, b, "shared")
@@ -114,7 +115,7 @@ func TestClient_ConcurrentEditsConverge(t *testing.T) {
 // A client that is offline for a while, with edits on both sides,
 // converges after it reconnects; fields edited on each side merge.
 func TestClient_OfflineEditsConverge(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	sw := newNetSwitch()
 	a := openClient(t, g, "alice", func(c *goat.Config) { c.HTTPClient = sw.client() })
 	b := openClient(t, g, "bob", nil)
@@ -122,10 +123,10 @@ func TestClient_OfflineEditsConverge(t *testing.T) {
 	must(t, ra.Set("n1", "note/1", map[string]any{"title": "hello", "tags": []string{"x"}, "done": false}))
 	must(t, ra.Set("n2", "note/1", map[string]any{"title": "second"}))
 	waitInSync(t, g, "notes", ra, rb)
-	waitFor(t, "alice online", func() bool { return a.Status().Online })
+	goattest.WaitFor(t, "alice online", func() bool { return a.Status().Online })
 
 	sw.set(true)
-	waitFor(t, "alice offline", func() bool { return !a.Status().Online })
+	goattest.WaitFor(t, "alice offline", func() bool { return !a.Status().Online })
 	must(t, ra.Update("n1", func(d map[string]any) error {
 		d["title"] = d["title"].(string) + " world"
 		d["tags"] = append(d["tags"].([]any), "a")
@@ -147,7 +148,7 @@ func TestClient_OfflineEditsConverge(t *testing.T) {
 	if st.Online || st.Pending == 0 || !errors.Is(st.LastError, goat.ErrOffline) {
 		t.Fatalf("offline status %+v", st)
 	}
-	waitFor(t, "bob's edits on the gateway", func() bool { _, ok := g.items(t, "notes")["n2"]; return !ok })
+	goattest.WaitFor(t, "bob's edits on the gateway", func() bool { _, ok := g.Items(t, "notes")["n2"]; return !ok })
 
 	sw.set(false)
 	waitInSync(t, g, "notes", ra, rb)
@@ -170,10 +171,10 @@ func TestClient_OfflineEditsConverge(t *testing.T) {
 	}
 	// One concurrent edit on each side: one merge, made by alice's replica
 	// and by the gateway alike (a different one would be a second commit).
-	if got := g.mergeCommits(t, "notes"); got != 1 {
+	if got := g.MergeCommits(t, "notes"); got != 1 {
 		t.Errorf("%d merge commits after one concurrent edit, want exactly 1", got)
 	}
-	waitFor(t, "alice idle", func() bool { s := a.Status(); return s.Online && s.Pending == 0 && s.LastError == nil })
+	goattest.WaitFor(t, "alice idle", func() bool { s := a.Status(); return s.Online && s.Pending == 0 && s.LastError == nil })
 }
 
 func must(tb testing.TB, err error) {

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
@@ -17,18 +18,11 @@ func exampleGateway() (url string, token func(sub string) string, stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	g, err := newGateway(dir)
+	g, err := goattest.OpenGateway(goattest.Config{DataDir: dir})
 	if err != nil {
 		panic(err)
 	}
-	token = func(sub string) string {
-		tok, err := g.mint(sub)
-		if err != nil {
-			panic(err)
-		}
-		return tok
-	}
-	return g.url(), token, func() { g.stop(); os.RemoveAll(dir) }
+	return g.URL(), func(sub string) string { return g.Token(sub) }, func() { g.Stop(); os.RemoveAll(dir) }
 }
 
 // taskSchema is an application's item type.

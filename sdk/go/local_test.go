@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
@@ -72,7 +73,7 @@ func TestRepo_WindowCommitsOnItsOwn(t *testing.T) {
 	for i := range 20 {
 		must(t, r.Set("k", core.AnySchema, map[string]any{"i": i}))
 	}
-	waitFor(t, "the window to commit", func() bool {
+	goattest.WaitFor(t, "the window to commit", func() bool {
 		it, err := r.Get("k")
 		return err == nil && !it.Pending && it.Data["i"] == float64(19)
 	})

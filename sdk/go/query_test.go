@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
@@ -109,14 +110,14 @@ func TestLiveQuery_MatchesOracle(t *testing.T) {
 		}
 		if step%100 == 99 {
 			want := oracle(t, r)
-			waitFor(t, fmt.Sprintf("the query to match the oracle at step %d", step), func() bool {
+			goattest.WaitFor(t, fmt.Sprintf("the query to match the oracle at step %d", step), func() bool {
 				return sameItems(q.Items(), want) && m.equal(want)
 			})
 		}
 	}
 	must(t, r.Flush(t.Context()))
 	want := oracle(t, r)
-	waitFor(t, "the query to match the oracle at the end", func() bool { return sameItems(q.Items(), want) && m.equal(want) })
+	goattest.WaitFor(t, "the query to match the oracle at the end", func() bool { return sameItems(q.Items(), want) && m.equal(want) })
 	if len(m.bad) > 0 {
 		t.Fatalf("bad change indexes: %v", m.bad[:min(len(m.bad), 5)])
 	}
@@ -135,7 +136,7 @@ func TestLiveQuery_SlowConsumerGetsSnapshot(t *testing.T) {
 	defer q.Close()
 	for i := range 10 {
 		must(t, r.Set(fmt.Sprintf("k%d", i), core.AnySchema, map[string]any{"i": i}))
-		waitFor(t, "the query to take the edit", func() bool { return q.Len() == i+1 })
+		goattest.WaitFor(t, "the query to take the edit", func() bool { return q.Len() == i+1 })
 	}
 	var m mirror
 	want, err := r.Items()
@@ -155,7 +156,7 @@ func TestLiveQuery_SlowConsumerGetsSnapshot(t *testing.T) {
 
 // A live query sees another client's changes as they arrive.
 func TestLiveQuery_RemoteChanges(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	a := openClient(t, g, "alice", nil)
 	b := openClient(t, g, "bob", nil)
 	ra, rb := openRepo(t, a, "board"), openRepo(t, b, "board")
@@ -174,11 +175,11 @@ func TestLiveQuery_RemoteChanges(t *testing.T) {
 		return func() bool { mu.Lock(); defer mu.Unlock(); return slices.Contains(kinds, k) }
 	}
 	must(t, ra.Set("card", "note/1", map[string]any{"title": "one"}))
-	waitFor(t, "added", seen(goat.Added))
+	goattest.WaitFor(t, "added", seen(goat.Added))
 	must(t, ra.Update("card", func(d map[string]any) error { d["title"] = "two"; return nil }))
-	waitFor(t, "changed", seen(goat.Changed))
+	goattest.WaitFor(t, "changed", seen(goat.Changed))
 	must(t, ra.Delete("card"))
-	waitFor(t, "removed", seen(goat.Removed))
+	goattest.WaitFor(t, "removed", seen(goat.Removed))
 	if got := q.Len(); got != 0 {
 		t.Fatalf("%d items after the delete", got)
 	}

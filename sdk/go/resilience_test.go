@@ -8,18 +8,19 @@ import (
 	"testing"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
 // The gateway restarts while a client pushes a large backlog and another
 // one follows the stream: both reconnect, resume and converge.
 func TestClient_GatewayRestartMidSync(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	sw := newNetSwitch()
 	a := openClient(t, g, "alice", func(c *goat.Config) { c.HTTPClient = sw.client() })
 	b := openClient(t, g, "bob", nil)
 	ra, rb := openRepo(t, a, "big"), openRepo(t, b, "big")
-	waitFor(t, "both online", func() bool { return a.Status().Online && b.Status().Online })
+	goattest.WaitFor(t, "both online", func() bool { return a.Status().Online && b.Status().Online })
 
 	// A backlog made offline, so that it goes up in pushes and rounds
 	// that the restart interrupts.
@@ -30,12 +31,12 @@ func TestClient_GatewayRestartMidSync(t *testing.T) {
 	}
 	must(t, ra.Flush(t.Context()))
 	sw.set(false)
-	waitFor(t, "the push to begin", func() bool { c, _ := g.state("big"); return c > 0 })
-	g.restart(t)
+	goattest.WaitFor(t, "the push to begin", func() bool { c, _ := gatewayState(g, "big"); return c > 0 })
+	g.Restart(t)
 	must(t, rb.Set("from-bob", "any/1", map[string]any{"after": "restart"}))
 
 	waitInSync(t, g, "big", ra, rb)
-	if got := len(g.items(t, "big")); got != n+1 {
+	if got := len(g.Items(t, "big")); got != n+1 {
 		t.Fatalf("gateway has %d items, want %d", got, n+1)
 	}
 	if _, err := ra.Get("from-bob"); err != nil {
@@ -47,11 +48,11 @@ func TestClient_GatewayRestartMidSync(t *testing.T) {
 // reads, writes, queries; its session and unpushed commits survive a
 // reopen, and sync resumes when the gateway is back.
 func TestClient_ReopenWithGatewayDown(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	dir := t.TempDir()
-	token := g.token(t, "alice")
+	token := g.Token("alice")
 	open := func() *goat.Client {
-		cfg := testConfig(g.url(), token)
+		cfg := testConfig(g.URL(), token)
 		cfg.Dir = dir
 		c, err := goat.Open(cfg)
 		if err != nil {
@@ -67,7 +68,7 @@ func TestClient_ReopenWithGatewayDown(t *testing.T) {
 	session := c1.SessionID()
 	must(t, c1.Close())
 
-	g.stop()
+	g.Stop()
 	c2 := open()
 	if got := c2.SessionID(); got != session {
 		t.Fatalf("reopened session %s, want %s", got, session)
@@ -86,7 +87,7 @@ func TestClient_ReopenWithGatewayDown(t *testing.T) {
 		t.Fatalf("offline query has %d items, want 2", got)
 	}
 	q.Close()
-	waitFor(t, "the offline error", func() bool { return errors.Is(c2.Status().LastError, goat.ErrOffline) })
+	goattest.WaitFor(t, "the offline error", func() bool { return errors.Is(c2.Status().LastError, goat.ErrOffline) })
 	must(t, c2.Close())
 
 	c3 := open()
@@ -97,12 +98,12 @@ func TestClient_ReopenWithGatewayDown(t *testing.T) {
 	if it, err := r3.Get("t1"); err != nil || it.Data["done"] != true {
 		t.Fatalf("offline edit after reopen: %v %v", it.Data, err)
 	}
-	if err := g.start(); err != nil {
+	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitInSync(t, g, "todo", r3)
-	waitFor(t, "nothing pending", func() bool { s := c3.Status(); return s.Pending == 0 && s.Online })
-	if got := g.items(t, "todo")["t2"]["title"]; got != "offline" {
+	goattest.WaitFor(t, "nothing pending", func() bool { s := c3.Status(); return s.Pending == 0 && s.Online })
+	if got := g.Items(t, "todo")["t2"]["title"]; got != "offline" {
 		t.Fatalf("gateway t2 title %v", got)
 	}
 }
@@ -123,7 +124,7 @@ func TestClient_RestoresWipedGateway(t *testing.T) {
 }
 
 func testRestoresWipedGateway(t *testing.T, newNode bool) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	a := openClient(t, g, "alice", func(c *goat.Config) { c.Dir = t.TempDir() })
 	b := openClient(t, g, "bob", nil)
 	repos := []string{"r1", "r2"}
@@ -146,38 +147,38 @@ func testRestoresWipedGateway(t *testing.T, newNode bool) {
 	}
 	want := map[string][2]any{}
 	for _, name := range repos {
-		n, d := g.state(name)
+		n, d := gatewayState(g, name)
 		want[name] = [2]any{n, d}
 	}
 
-	g.stop()
-	if wiped := g.wipeRepositories(t); len(wiped) < 4 {
+	g.Stop()
+	if wiped := g.WipeRepositories(t); len(wiped) < 4 {
 		t.Fatalf("wiped %v, want the two repositories and the system ones", wiped)
 	}
 	if newNode {
-		must(t, os.Remove(filepath.Join(g.dir, "NODE")))
+		must(t, os.Remove(filepath.Join(g.DataDir(), "NODE")))
 	}
-	if err := g.start(); err != nil {
+	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range repos {
 		waitInSync(t, g, name, ra[i], rb[i])
-		n, d := g.state(name)
+		n, d := gatewayState(g, name)
 		if got := [2]any{n, d}; got != want[name] {
 			t.Fatalf("%s restored as %v, want %v", name, got, want[name])
 		}
 	}
 	// The restored gateway serves new writes as before.
 	must(t, ra[0].Set("after", "any/1", map[string]any{"ok": true}))
-	waitFor(t, "bob to see a write after the restore", func() bool { _, err := rb[0].Get("after"); return err == nil })
+	goattest.WaitFor(t, "bob to see a write after the restore", func() bool { _, err := rb[0].Get("after"); return err == nil })
 }
 
 // Errors from the gateway arrive as the core sentinels.
 func TestClient_ErrorsMapToSentinels(t *testing.T) {
-	g := startGateway(t)
+	g := goattest.StartGateway(t, goattest.Config{})
 	// A well-formed token from another gateway: this one refuses it.
-	stranger := startGateway(t).token(t, "mallory")
-	cfg := testConfig(g.url(), stranger)
+	stranger := goattest.StartGateway(t, goattest.Config{}).Token("mallory")
+	cfg := testConfig(g.URL(), stranger)
 	c, err := goat.Open(cfg)
 	must(t, err)
 	defer c.Close()
@@ -185,9 +186,9 @@ func TestClient_ErrorsMapToSentinels(t *testing.T) {
 	if err := r.Sync(t.Context()); !errors.Is(err, core.ErrUnauthenticated) {
 		t.Fatalf("Sync with a bad token: %v, want ErrUnauthenticated", err)
 	}
-	waitFor(t, "the status to show it", func() bool { return errors.Is(c.Status().LastError, core.ErrUnauthenticated) })
+	goattest.WaitFor(t, "the status to show it", func() bool { return errors.Is(c.Status().LastError, core.ErrUnauthenticated) })
 
-	bad := testConfig(g.url(), g.token(t, "carol"))
+	bad := testConfig(g.URL(), g.Token("carol"))
 	bad.Schemas = nil
 	c2, err := goat.Open(bad)
 	must(t, err)
@@ -207,5 +208,5 @@ func TestClient_ErrorsMapToSentinels(t *testing.T) {
 	// The others stay live all the same.
 	writer := openClient(t, g, "dave", nil)
 	must(t, openRepo(t, writer, "y").Set("live", core.AnySchema, map[string]any{"v": 1}))
-	waitFor(t, "carol to receive dave's item", func() bool { _, err := r2.Get("live"); return err == nil })
+	goattest.WaitFor(t, "carol to receive dave's item", func() bool { _, err := r2.Get("live"); return err == nil })
 }
