@@ -1,30 +1,29 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	stdsync "sync"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
-// maxResponseBytes bounds a peer's response body: a sync round answers at
-// most gsync.DefaultMaxBytes of commits plus a filter.
-const maxResponseBytes = 32 << 20
-
-// peer is another node reached over HTTP with a node token. It implements
+// peer is another node reached over HTTP with a node token, through the
+// one Go client of the API (package client). It implements
 // gsync.Transport, so that gsync.Driver heals against it.
 type peer struct {
 	base   string // "http://host:port", no trailing slash
 	client *http.Client
 	tokens tokenSource
+
+	once stdsync.Once
+	api  *client.Client
+	err  error
 }
 
 var _ gsync.Transport = (*peer)(nil)
@@ -42,103 +41,42 @@ func ParsePeer(s string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// problemSentinels maps the API's problem slugs back to the core sentinels.
-var problemSentinels = map[string]error{
-	"must-reconcile":   core.ErrMustReconcile,
-	"too-large":        core.ErrTooLarge,
-	"schema-violation": core.ErrSchema,
-	"bad-signature":    core.ErrBadSignature,
-	"missing-parents":  core.ErrMissingParents,
-	"invalid-request":  core.ErrInvalid,
-	"unauthenticated":  core.ErrUnauthenticated,
-	"forbidden":        core.ErrForbidden,
-	"not-found":        core.ErrNotFound,
-	"conflict":         core.ErrConflict,
-	"unavailable":      core.ErrClosed,
+// conn returns the client of the peer, made on first use.
+func (p *peer) conn() (*client.Client, error) {
+	p.once.Do(func() {
+		p.api, p.err = client.New(p.base, client.Options{HTTPClient: p.client, Token: p.tokens.Token})
+	})
+	return p.api, p.err
 }
 
-// do sends a request and returns the body of a 2xx answer; any other status
-// is an error wrapping the sentinel of its problem type.
-func (p *peer) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	tok, err := p.tokens.Token(ctx)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if len(b) > maxResponseBytes {
-		return nil, fmt.Errorf("%s %s: %w: response larger than %d bytes", method, path, core.ErrTooLarge, maxResponseBytes)
-	}
-	if resp.StatusCode/100 == 2 {
-		return b, nil
-	}
-	var prob struct {
-		Type   string `json:"type"`
-		Detail string `json:"detail"`
-	}
-	_ = json.Unmarshal(b, &prob)
-	slug := prob.Type[strings.LastIndexByte(prob.Type, '/')+1:]
-	if s, ok := problemSentinels[slug]; ok {
-		return nil, fmt.Errorf("%s %s: %d: %w: %s", method, path, resp.StatusCode, s, prob.Detail)
-	}
-	return nil, fmt.Errorf("%s %s: status %d: %.200s", method, path, resp.StatusCode, b)
-}
-
-// info returns the peer's node id (GET /v1/info).
+// info returns the peer's node id.
 func (p *peer) info(ctx context.Context) (nodeID string, err error) {
-	b, err := p.do(ctx, http.MethodGet, "/v1/info", nil)
+	c, err := p.conn()
 	if err != nil {
 		return "", err
 	}
-	var info struct {
-		NodeID string `json:"nodeId"`
+	info, err := c.Info(ctx)
+	if err != nil {
+		return "", err
 	}
-	if err := json.Unmarshal(b, &info); err != nil || info.NodeID == "" {
-		return "", fmt.Errorf("GET /v1/info: %w: no nodeId", core.ErrInvalid)
+	if info.NodeId == "" {
+		return "", fmt.Errorf("info: %w: no nodeId", core.ErrInvalid)
 	}
-	return info.NodeID, nil
+	return info.NodeId, nil
 }
 
-// repos lists every repository of the peer (GET /v1/repos, all pages).
+// repos lists every repository of the peer (all pages).
 func (p *peer) repos(ctx context.Context) ([]string, error) {
+	c, err := p.conn()
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	after := ""
 	for {
-		q := url.Values{"limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		b, err := p.do(ctx, http.MethodGet, "/v1/repos?"+q.Encode(), nil)
+		page, err := c.ListRepos(ctx, "", after, 1000)
 		if err != nil {
 			return nil, err
-		}
-		var page struct {
-			Repos []struct {
-				Name string `json:"name"`
-			} `json:"repos"`
-			Next *string `json:"next"`
-		}
-		if err := json.Unmarshal(b, &page); err != nil {
-			return nil, fmt.Errorf("GET /v1/repos: %w: %v", core.ErrInvalid, err)
 		}
 		for _, r := range page.Repos {
 			if core.ValidateRepoName(r.Name) == nil {
@@ -154,40 +92,28 @@ func (p *peer) repos(ctx context.Context) ([]string, error) {
 
 // createRepo creates a repository on the peer (idempotent).
 func (p *peer) createRepo(ctx context.Context, repo string) error {
-	_, err := p.do(ctx, http.MethodPut, "/v1/repos/"+repo, nil)
+	c, err := p.conn()
+	if err != nil {
+		return err
+	}
+	_, _, err = c.CreateRepo(ctx, repo)
 	return err
 }
 
 // Log implements gsync.Transport.
 func (p *peer) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if cursor != "" {
-		q.Set("after", cursor)
-	}
-	b, err := p.do(ctx, http.MethodGet, "/v1/repos/"+repo+"/log?"+q.Encode(), nil)
+	c, err := p.conn()
 	if err != nil {
 		return nil, err
 	}
-	var page struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := json.Unmarshal(b, &page); err != nil {
-		return nil, fmt.Errorf("log page: %w: %v", core.ErrInvalid, err)
-	}
-	return &gsync.LogPage{Commits: page.Commits, Next: page.Next, More: !page.Tail}, nil
+	return c.Log(ctx, repo, cursor, limit)
 }
 
 // Sync implements gsync.Transport.
 func (p *peer) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
-	body, err := req.MarshalJSON()
+	c, err := p.conn()
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.do(ctx, http.MethodPost, "/v1/repos/"+repo+"/sync", body)
-	if err != nil {
-		return nil, err
-	}
-	return gsync.DecodeResponse(b)
+	return c.Sync(ctx, repo, req)
 }
