@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -15,7 +12,9 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // wire counts the bytes that cross the TCP connections of one HTTP client,
@@ -63,39 +62,9 @@ func newHTTPClient(conns int, w *wire) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}
 }
 
-// call sends one request and returns the status and body. A status of
-// 400 and above is returned as an error with the problem text.
-func call(ctx context.Context, c *http.Client, method, url, token string, body []byte, hdr ...string) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, err
-	}
-	if resp.StatusCode >= 400 {
-		return resp.StatusCode, b, fmt.Errorf("%s %s: %d: %.300s", method, url, resp.StatusCode, b)
-	}
-	return resp.StatusCode, b, nil
+// newAPI returns a client of the gateway at base acting with token, over c.
+func newAPI(c *http.Client, base, token string) (*client.Client, error) {
+	return client.New(base, client.Options{HTTPClient: c, Token: func(context.Context) (string, error) { return token, nil }})
 }
 
 // signer is a registered session: it signs commits the way a client SDK
@@ -105,6 +74,7 @@ type signer struct {
 	token string
 	priv  ed25519.PrivateKey
 	id    string
+	api   *client.Client // acting with token, over the HTTP client it was made with
 }
 
 // newSigner makes a session key for sub and registers it with the gateway.
@@ -113,15 +83,16 @@ func newSigner(ctx context.Context, c *http.Client, g *gateway, sub string) (*si
 	if err != nil {
 		return nil, err
 	}
-	s := &signer{sub: sub, token: g.Token(sub), priv: priv, id: auth.SessionID(priv.Public().(ed25519.PublicKey))}
-	expires := time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, sub, expires)
+	s := &signer{sub: sub, token: g.Token(sub), priv: priv, id: core.SessionID(priv.Public().(ed25519.PublicKey))}
+	if s.api, err = newAPI(c, g.URL, s.token); err != nil {
+		return nil, err
+	}
+	body, err := client.SessionBody(priv, auth.DevAudience, sub, time.Now().Add(24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
-	if _, _, err := call(ctx, c, "POST", g.URL+"/v1/sessions", s.token, body); err != nil {
-		return nil, fmt.Errorf("register session: %w", err)
+	if _, _, err := s.api.CreateSession(ctx, body); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -185,43 +156,19 @@ func (s *signer) commits(repo, prefix string, from, count int) ([]signed, error)
 	return out, nil
 }
 
-// commitsBody is the body of POST /v1/repos/{repo}/commits.
-func commitsBody(cs []signed) []byte {
-	n := 16
-	for _, c := range cs {
-		n += len(c.json) + 1
-	}
-	b := make([]byte, 0, n)
-	b = append(b, `{"commits":[`...)
-	for i, c := range cs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, c.json...)
-	}
-	return append(b, "]}"...)
-}
-
 // push sends commits in one request and fails unless every one was
 // accepted (or was already there).
-func push(ctx context.Context, c *http.Client, base, repo, token string, cs []signed) error {
-	_, b, err := call(ctx, c, "POST", base+"/v1/repos/"+repo+"/commits", token, commitsBody(cs))
+func push(ctx context.Context, api *client.Client, repo string, cs []signed) error {
+	raws := make([][]byte, len(cs))
+	for i, c := range cs {
+		raws[i] = c.json
+	}
+	results, err := api.PushCommits(ctx, repo, raws)
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Results []struct {
-			ID, Status, Reason string
-		}
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	if len(out.Results) != len(cs) {
-		return fmt.Errorf("push: %d results for %d commits", len(out.Results), len(cs))
-	}
-	for _, r := range out.Results {
-		if r.Status != "accepted" && r.Status != "duplicate" {
+	for _, r := range results {
+		if r.Status != gsync.StatusAccepted && r.Status != gsync.StatusDuplicate {
 			return fmt.Errorf("push: commit %s %s: %s", r.ID, r.Status, r.Reason)
 		}
 	}
@@ -229,8 +176,8 @@ func push(ctx context.Context, c *http.Client, base, repo, token string, cs []si
 }
 
 // pushAll pushes cs in batches of batch commits from workers concurrent
-// clients.
-func pushAll(ctx context.Context, c *http.Client, base, repo, token string, cs []signed, batch, workers int) error {
+// requests.
+func pushAll(ctx context.Context, api *client.Client, repo string, cs []signed, batch, workers int) error {
 	var next atomic.Int64
 	errc := make(chan error, workers)
 	for range workers {
@@ -241,7 +188,7 @@ func pushAll(ctx context.Context, c *http.Client, base, repo, token string, cs [
 					errc <- nil
 					return
 				}
-				if err := push(ctx, c, base, repo, token, cs[i:min(i+batch, len(cs))]); err != nil {
+				if err := push(ctx, api, repo, cs[i:min(i+batch, len(cs))]); err != nil {
 					errc <- err
 					return
 				}
@@ -258,8 +205,8 @@ func pushAll(ctx context.Context, c *http.Client, base, repo, token string, cs [
 }
 
 // createRepo creates repo (idempotent).
-func createRepo(ctx context.Context, c *http.Client, base, repo, token string) error {
-	_, _, err := call(ctx, c, "PUT", base+"/v1/repos/"+repo, token, nil)
+func createRepo(ctx context.Context, api *client.Client, repo string) error {
+	_, _, err := api.CreateRepo(ctx, repo)
 	return err
 }
 

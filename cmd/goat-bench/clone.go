@@ -43,7 +43,7 @@ func (e *env) cloneSetup(ctx context.Context) (*cloneFixture, error) {
 		g.Stop()
 		return nil, err
 	}
-	if err := createRepo(ctx, c, g.URL, f.repo, f.signer.token); err != nil {
+	if err := createRepo(ctx, f.signer.api, f.repo); err != nil {
 		g.Stop()
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (e *env) cloneSetup(ctx context.Context) (*cloneFixture, error) {
 		return nil, err
 	}
 	t := time.Now()
-	if err := pushAll(ctx, c, g.URL, f.repo, f.signer.token, cs, 1000, 2); err != nil {
+	if err := pushAll(ctx, f.signer.api, f.repo, cs, 1000, 2); err != nil {
 		g.Stop()
 		return nil, err
 	}
@@ -115,9 +115,12 @@ func (e *env) runClone(ctx context.Context, r *Result) (any, error) {
 			run := &data.Runs[i]
 			run.Accept = accept
 			w := &wire{}
-			t := &httpTransport{client: newHTTPClient(2, w), base: f.g.URL, token: f.signer.token, accept: accept}
+			api, t, err := newCodingClient(f.g.URL, f.signer.token, accept, w)
+			if err != nil {
+				return data, err
+			}
 			local := newReplica()
-			d := gsync.Driver{Transport: t}
+			d := gsync.Driver{Transport: api}
 			t0 := time.Now()
 			st, err := d.Clone(ctx, local, f.repo, "")
 			secs := time.Since(t0).Seconds()
@@ -140,10 +143,13 @@ func (e *env) runClone(ctx context.Context, r *Result) (any, error) {
 		run := &data.Runs[i]
 		run.Median = Median(run.Seconds)
 		// Where the time goes: the same download without decoding.
-		t := &httpTransport{client: newHTTPClient(2, nil), base: f.g.URL, token: f.signer.token, accept: run.Accept}
+		api, _, err := newCodingClient(f.g.URL, f.signer.token, run.Accept, nil)
+		if err != nil {
+			return data, err
+		}
 		t0 := time.Now()
 		for cur := ""; ; {
-			p, err := t.Log(ctx, f.repo, cur, gsync.DefaultPageLimit)
+			p, err := api.Log(ctx, f.repo, cur, gsync.DefaultPageLimit)
 			if err != nil {
 				return data, err
 			}
@@ -262,8 +268,11 @@ func (e *env) runHeal(ctx context.Context, r *Result) (any, error) {
 	}
 	if f.master == nil {
 		local := newReplica()
-		t := &httpTransport{client: newHTTPClient(2, nil), base: f.g.URL, token: f.signer.token}
-		if _, err := (&gsync.Driver{Transport: t}).Clone(ctx, local, f.repo, ""); err != nil {
+		api, _, err := newCodingClient(f.g.URL, f.signer.token, "", nil)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := (&gsync.Driver{Transport: api}).Clone(ctx, local, f.repo, ""); err != nil {
 			return nil, err
 		}
 		f.master = local
@@ -303,8 +312,11 @@ func (e *env) runHeal(ctx context.Context, r *Result) (any, error) {
 					}
 				}
 				w := &wire{}
-				t := &httpTransport{client: newHTTPClient(2, w), base: f.g.URL, token: f.signer.token, accept: "zstd, br, gzip"}
-				d := gsync.Driver{Transport: t}
+				api, _, err := newCodingClient(f.g.URL, f.signer.token, "zstd, br, gzip", w)
+				if err != nil {
+					return data, err
+				}
+				d := gsync.Driver{Transport: api}
 				t0 := time.Now()
 				st, err := d.Heal(ctx, local, f.repo)
 				el := time.Since(t0)

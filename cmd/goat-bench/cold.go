@@ -246,13 +246,12 @@ func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
 		}
 		run.RSSAfter, run.PeakRSS, _ = g.Memory()
 		if data.InSyncBytes == 0 {
-			req := []byte(fmt.Sprintf(`{"count":%d,"digest":"%s"}`, count, digest))
-			_, resp, err := call(ctx, e.http, "POST", g.URL+"/v1/repos/"+coldRepo+"/sync", tok, req)
+			resp, req, err := inSyncRound(ctx, e.http, g.URL, tok, coldRepo, count, digest)
 			if err != nil {
 				g.Stop()
 				return data, err
 			}
-			data.InSyncBytes = len(req) + len(resp)
+			data.InSyncBytes = req.EncodedLen() + resp.EncodedLen()
 		}
 		if err := g.Stop(); err != nil {
 			return data, err

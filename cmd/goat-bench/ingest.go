@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 )
 
 // IngestData is the durable-ingest scenario's figures.
@@ -125,7 +126,7 @@ func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, rep
 			return
 		}
 	}
-	if err = createRepo(ctx, c, g.URL, repo, signers[0].token); err != nil {
+	if err = createRepo(ctx, signers[0].api, repo); err != nil {
 		return
 	}
 	start := make(chan struct{})
@@ -139,7 +140,7 @@ func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, rep
 			<-start
 			for i := 0; i < len(work[j]); i += b {
 				t := time.Now()
-				if err := push(ctx, c, g.URL, repo, signers[j].token, work[j][i:min(i+b, len(work[j]))]); err != nil {
+				if err := push(ctx, signers[j].api, repo, work[j][i:min(i+b, len(work[j]))]); err != nil {
 					errc <- err
 					return
 				}
@@ -174,20 +175,22 @@ func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, rep
 // ingestPut writes single items from n clients for d and returns
 // acknowledged writes per second.
 func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo string, n int, d time.Duration) (rate float64, lat []float64, commits, errs int, gatewayCPU float64, err error) {
-	bodies := make([][]byte, 256)
+	bodies := make([]models.ItemWrite, 256)
 	for i := range bodies {
-		bodies[i], _ = json.Marshal(map[string]any{"schema": core.AnySchema, "data": doc(i)})
+		bodies[i] = models.ItemWrite{Schema: core.AnySchema, Data: doc(i)}
 	}
-	tokens := make([]string, n)
+	apis := make([]*client.Client, n)
 	for j := range n {
-		tokens[j] = g.Token(fmt.Sprintf("put-%d", j))
+		if apis[j], err = newAPI(c, g.URL, g.Token(fmt.Sprintf("put-%d", j))); err != nil {
+			return
+		}
 	}
-	if err = createRepo(ctx, c, g.URL, repo, tokens[0]); err != nil {
+	if err = createRepo(ctx, apis[0], repo); err != nil {
 		return
 	}
 	// Warm-up: each caller's first write registers its custodial session.
 	for j := range n {
-		if _, _, err = call(ctx, c, "PUT", fmt.Sprintf("%s/v1/repos/%s/items/w%d", g.URL, repo, j), tokens[j], bodies[0]); err != nil {
+		if _, err = apis[j].PutItem(ctx, repo, fmt.Sprintf("w%d", j), bodies[0], ""); err != nil {
 			return
 		}
 	}
@@ -204,8 +207,7 @@ func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo st
 			<-start
 			for i := 0; time.Now().Before(deadline); i++ {
 				t := time.Now()
-				u := fmt.Sprintf("%s/v1/repos/%s/items/p%d-%07d", g.URL, repo, j, i)
-				if _, _, err := call(ctx, c, "PUT", u, tokens[j], bodies[i%len(bodies)]); err != nil {
+				if _, err := apis[j].PutItem(ctx, repo, fmt.Sprintf("p%d-%07d", j, i), bodies[i%len(bodies)], ""); err != nil {
 					fails[j]++
 					if ctx.Err() != nil {
 						return

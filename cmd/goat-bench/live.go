@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 )
 
@@ -33,7 +33,7 @@ type fleet struct {
 
 	mu      sync.Mutex
 	subs    []*subscriber
-	tokens  map[int]string
+	apis    map[int]*client.Client // by subject
 	closing atomic.Bool
 	dropped atomic.Int64
 	wg      sync.WaitGroup
@@ -50,7 +50,7 @@ type subscriber struct {
 func newFleet(g *gateway, repo string, samples []signed) *fleet {
 	f := &fleet{g: g, repo: repo, base: time.Now(), index: make(map[core.CommitID]int, len(samples)),
 		expect: make([]atomic.Int32, len(samples)), delivered: make([]atomic.Int32, len(samples)),
-		done: make([]chan struct{}, len(samples)), tokens: map[int]string{}}
+		done: make([]chan struct{}, len(samples)), apis: map[int]*client.Client{}}
 	for i, s := range samples {
 		f.index[s.c.ID] = i
 		f.done[i] = make(chan struct{})
@@ -105,22 +105,35 @@ func (f *fleet) grow(ctx context.Context, n, parallel int) (int, error) {
 	return int(failed.Load()), err
 }
 
-func (f *fleet) token(i int) string {
+// api returns the client of stream i's subject: one subject per
+// streamsPerToken streams.
+func (f *fleet) api(i int) (*client.Client, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t, ok := f.tokens[i/streamsPerToken]
+	api, ok := f.apis[i/streamsPerToken]
 	if !ok {
-		t = f.g.Token(fmt.Sprintf("sse-%d", i/streamsPerToken))
-		f.tokens[i/streamsPerToken] = t
+		var err error
+		if api, err = newAPI(nil, f.g.URL, f.g.Token(fmt.Sprintf("sse-%d", i/streamsPerToken))); err != nil {
+			return nil, err
+		}
+		f.apis[i/streamsPerToken] = api
 	}
-	return t
+	return api, nil
 }
 
 // connect opens stream i and waits for its `ready` event, so that once
 // grow returns every stream is live.
 func (f *fleet) connect(ctx context.Context, i int) error {
 	src := net.IPv4(127, 0, 0, byte(1+i%loopbackSources))
-	s, err := dialSSE(ctx, f.g.Addr, src, "/v1/events?repo="+f.repo, f.token(i))
+	api, err := f.api(i)
+	if err != nil {
+		return err
+	}
+	req, err := api.NewEventsRequest(ctx, []string{f.repo}, "")
+	if err != nil {
+		return err
+	}
+	s, err := dialSSE(ctx, f.g.Addr, src, req)
 	if err != nil {
 		return err
 	}
@@ -207,12 +220,12 @@ type sampleTimes struct {
 
 // send pushes sample i alone, as a client's single commit, and waits until
 // every current subscriber has it or timeout passes.
-func (f *fleet) send(ctx context.Context, c *http.Client, token string, i int, s signed, timeout time.Duration) (sampleTimes, error) {
+func (f *fleet) send(ctx context.Context, api *client.Client, i int, s signed, timeout time.Duration) (sampleTimes, error) {
 	n := f.size()
 	f.expect[i].Store(int32(n))
 	var st sampleTimes
 	st.send = int64(time.Since(f.base))
-	err := push(ctx, c, f.g.URL, f.repo, token, []signed{s})
+	err := push(ctx, api, f.repo, []signed{s})
 	st.ack = int64(time.Since(f.base))
 	if err != nil {
 		return st, err
@@ -307,7 +320,7 @@ func (e *env) runLive(ctx context.Context, r *Result) (any, error) {
 		return nil, err
 	}
 	const repo = "live"
-	if err := createRepo(ctx, c, g.URL, repo, w.token); err != nil {
+	if err := createRepo(ctx, w.api, repo); err != nil {
 		return nil, err
 	}
 	per := e.cfg.LiveSamples + liveWarmup
@@ -337,7 +350,7 @@ func (e *env) runLive(ctx context.Context, r *Result) (any, error) {
 			if i == liveWarmup {
 				gcpu0, tcpu0 = procCPU(strconv.Itoa(g.PID()), false), procCPU("self", false)
 			}
-			st, err := f.send(ctx, c, w.token, i, s, 2*time.Second)
+			st, err := f.send(ctx, w.api, i, s, 2*time.Second)
 			if err != nil {
 				f.close()
 				return data, err
@@ -418,7 +431,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		return nil, err
 	}
 	const repo = "fanout"
-	if err := createRepo(ctx, c, g.URL, repo, w.token); err != nil {
+	if err := createRepo(ctx, w.api, repo); err != nil {
 		return nil, err
 	}
 	k := e.cfg.FanoutCommits
@@ -451,7 +464,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		fmt.Sprintf("open-files limit of both processes: %d", data.OpenFilesLimit),
 	}
 	// Let the gateway settle and take its baseline.
-	if err := push(ctx, c, g.URL, repo, w.token, samples[len(samples)-1:]); err != nil {
+	if err := push(ctx, w.api, repo, samples[len(samples)-1:]); err != nil {
 		return nil, err
 	}
 	if data.BaselineRSS, _, err = g.Memory(); err != nil {
@@ -472,7 +485,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		step := FanoutStep{Subscribers: held, ConnectSeconds: connect.Seconds(), Commits: k}
 		// One commit first, so that every stream has carried an event (as
 		// in steady state) before memory is read.
-		if _, err := f.send(ctx, c, w.token, si*(k+1), samples[si*(k+1)], 60*time.Second); err != nil {
+		if _, err := f.send(ctx, w.api, si*(k+1), samples[si*(k+1)], 60*time.Second); err != nil {
 			return data, err
 		}
 		if step.RSS, _, err = g.Memory(); err != nil {
@@ -491,7 +504,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		var idx []int
 		for j := 1; j <= k; j++ {
 			i := si*(k+1) + j
-			st, err := f.send(ctx, c, w.token, i, samples[i], 60*time.Second)
+			st, err := f.send(ctx, w.api, i, samples[i], 60*time.Second)
 			if err != nil {
 				return data, err
 			}

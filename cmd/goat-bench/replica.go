@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
@@ -114,13 +112,12 @@ func (r *replica) Ingest(_ context.Context, commits []*core.Commit) error {
 	return nil
 }
 
-// httpTransport is gsync.Transport over the gateway's HTTP API, asking
-// for a content coding and decoding it itself, so that the coding and the
-// bytes on the wire are known.
-type httpTransport struct {
-	client *http.Client
-	base   string
-	token  string
+// codingTransport asks the gateway for a content coding and decodes the
+// response itself, so that the coding and the bytes received are known:
+// it counts requests, response bodies as received and as decoded, and
+// responses per coding. The client above it sees identity bodies.
+type codingTransport struct {
+	next   http.RoundTripper
 	accept string // Accept-Encoding; "" sends none (identity)
 
 	requests  atomic.Int64
@@ -129,38 +126,37 @@ type httpTransport struct {
 	codings   sync.Map     // coding -> *atomic.Int64 responses
 }
 
-var _ gsync.Transport = (*httpTransport)(nil)
+// newCodingClient returns a client of the gateway at base acting with
+// token, whose responses come through a codingTransport asking for
+// accept, on a connection that counts its bytes in w (if not nil). The
+// client is the gsync.Transport of the benchmark's replicas.
+func newCodingClient(base, token, accept string, w *wire) (*client.Client, *codingTransport, error) {
+	hc := newHTTPClient(2, w)
+	t := &codingTransport{next: hc.Transport, accept: accept}
+	hc.Transport = t
+	api, err := newAPI(hc, base, token)
+	return api, t, err
+}
 
 var zstdDecoders = sync.Pool{New: func() any {
 	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
 	return d
 }}
 
-func (t *httpTransport) do(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+t.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+func (t *codingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.accept != "" {
+		req = req.Clone(req.Context())
 		req.Header.Set("Accept-Encoding", t.accept)
 	}
 	t.requests.Add(1)
-	resp, err := t.client.Do(req)
+	resp, err := t.next.RoundTrip(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	t.bodyIn.Add(int64(len(raw)))
 	coding := resp.Header.Get("Content-Encoding")
@@ -171,10 +167,14 @@ func (t *httpTransport) do(ctx context.Context, method, u string, body []byte) (
 	v.(*atomic.Int64).Add(1)
 	out, err := decodeBody(coding, raw)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	t.decodedIn.Add(int64(len(out)))
-	return resp.StatusCode, out, nil
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = int64(len(out))
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	return resp, nil
 }
 
 func decodeBody(coding string, raw []byte) ([]byte, error) {
@@ -198,68 +198,47 @@ func decodeBody(coding string, raw []byte) ([]byte, error) {
 }
 
 // Codings returns how many responses came in each content coding.
-func (t *httpTransport) Codings() map[string]int64 {
+func (t *codingTransport) Codings() map[string]int64 {
 	out := map[string]int64{}
 	t.codings.Range(func(k, v any) bool { out[k.(string)] = v.(*atomic.Int64).Load(); return true })
 	return out
 }
 
-func (t *httpTransport) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	if cursor != "" {
-		q.Set("after", cursor)
-	}
-	status, body, err := t.do(ctx, "GET", t.base+"/v1/repos/"+repo+"/log?"+q.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if status == http.StatusConflict {
-		return nil, fmt.Errorf("log: %w: %.200s", core.ErrMustReconcile, body)
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("log: status %d: %.300s", status, body)
-	}
-	var page struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("log page: %w", err)
-	}
-	return &gsync.LogPage{Commits: page.Commits, Next: page.Next, More: !page.Tail}, nil
-}
-
-func (t *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
-	body, err := req.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	status, out, err := t.do(ctx, "POST", t.base+"/v1/repos/"+repo+"/sync", body)
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("sync: status %d: %.300s", status, out)
-	}
-	return gsync.DecodeResponse(out)
-}
-
 // serverDigest reads the repository's count and digest.
 func serverDigest(ctx context.Context, c *http.Client, base, repo, token string) (int64, string, error) {
-	_, b, err := call(ctx, c, "GET", base+"/v1/repos/"+repo, token, nil)
+	api, err := newAPI(c, base, token)
 	if err != nil {
 		return 0, "", err
 	}
-	var info struct {
-		Count  int64  `json:"count"`
-		Digest string `json:"digest"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
+	info, err := api.GetRepo(ctx, repo)
+	if err != nil {
 		return 0, "", err
 	}
 	if info.Digest == "" {
 		return 0, "", errors.New("repository info has no digest")
 	}
 	return info.Count, info.Digest, nil
+}
+
+// inSyncRound runs the one sync round of a client that holds exactly the
+// count commits of repo whose digest is digest (the in-sync check), and
+// returns its response and request.
+func inSyncRound(ctx context.Context, c *http.Client, base, token, repo string, count int64, digest string) (*gsync.Response, *gsync.Request, error) {
+	sum, err := gsync.ParseSum(digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	api, err := newAPI(c, base, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := &gsync.Request{Count: count, Digest: sum}
+	resp, err := api.Sync(ctx, repo, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !resp.InSync {
+		return nil, nil, fmt.Errorf("in-sync check of %q: the gateway is not in sync with its own digest", repo)
+	}
+	return resp, req, nil
 }

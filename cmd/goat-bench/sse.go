@@ -113,11 +113,13 @@ type sseStream struct {
 	*sseReader
 }
 
-// dialSSE opens an event stream from source address src (nil: any), so
-// that tens of thousands of streams can spread over several loopback
-// addresses instead of exhausting one address's ephemeral ports. It
+// dialSSE sends req, the request that opens an event stream (made by
+// client.NewEventsRequest), to addr over a connection of its own from
+// source address src (nil: any), so that tens of thousands of streams can
+// spread over several loopback addresses instead of exhausting one
+// address's ephemeral ports, and read without a goroutine each. It
 // returns once the response headers are in.
-func dialSSE(ctx context.Context, addr string, src net.IP, path, token string) (*sseStream, error) {
+func dialSSE(ctx context.Context, addr string, src net.IP, req *http.Request) (*sseStream, error) {
 	d := net.Dialer{Timeout: 30 * time.Second}
 	if src != nil {
 		d.LocalAddr = &net.TCPAddr{IP: src}
@@ -126,13 +128,6 @@ func dialSSE(ctx context.Context, addr string, src net.IP, path, token string) (
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "text/event-stream")
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if err := req.Write(conn); err != nil {
 		conn.Close()
