@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +21,10 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/gen/models"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // CrashConfig configures RunCrash. Zero values are usable defaults, except
@@ -208,9 +210,8 @@ func (c *crashRun) setup(ctx context.Context) error {
 		return err
 	}
 	for _, repo := range crashRepos {
-		st, body, err := c.node.do(ctx, "PUT", "/v1/repos/"+repo, c.token, nil)
-		if err != nil || (st != 200 && st != 201) {
-			return fmt.Errorf("creating %s: %d %s %v", repo, st, body, err)
+		if _, _, err := c.node.api.CreateRepo(ctx, repo); err != nil {
+			return fmt.Errorf("creating %s: %w", repo, err)
 		}
 	}
 	return nil
@@ -323,7 +324,7 @@ func (c *crashRun) verify(ctx context.Context) int {
 	n := c.node
 	logs := map[string]map[string][]byte{} // repo -> id -> canonical JSON
 	for _, repo := range crashRepos {
-		m, err := readLog(ctx, n, c.token, repo)
+		m, err := readLog(ctx, n, repo)
 		if err != nil {
 			c.failf("reading the log of %s after restart: %v", repo, err)
 			continue
@@ -343,10 +344,10 @@ func (c *crashRun) verify(ctx context.Context) int {
 			continue
 		}
 		if !a.read {
-			st, body, err := n.do(ctx, "GET", "/v1/repos/"+a.repo+"/commits/"+id, c.token, nil)
-			if err != nil || st != 200 || !bytes.Equal(body, a.json) {
+			body, err := n.api.GetCommit(ctx, a.repo, id)
+			if err != nil || !bytes.Equal(body, a.json) {
 				c.rep.Lost++
-				c.failf("GET commit %s (trial %d): %d %v, body equal=%v", id, a.trial, st, err, bytes.Equal(body, a.json))
+				c.failf("GET commit %s (trial %d): %v, body equal=%v", id, a.trial, err, bytes.Equal(body, a.json))
 				continue
 			}
 			a.read = true
@@ -383,10 +384,9 @@ func (c *crashRun) verify(ctx context.Context) int {
 			continue
 		}
 		checks++
-		st, body, err := n.do(ctx, "GET", "/v1/sessions/"+id, c.token, nil)
-		if err != nil || st != 200 {
+		if _, err := n.api.GetSession(ctx, id); err != nil {
 			c.rep.Lost++
-			c.failf("acknowledged session %s (trial %d): %d %s %v", id, s.trial, st, body, err)
+			c.failf("acknowledged session %s (trial %d): %v", id, s.trial, err)
 			continue
 		}
 		s.read = true
@@ -416,24 +416,13 @@ func resolve(log map[string][]byte, id string) (map[string]any, error) {
 	return core.ApplyDelta(base.Data, cm.Delta)
 }
 
-// readLog reads a repository's whole log through GET .../log.
-func readLog(ctx context.Context, n *process, token, repo string) (map[string][]byte, error) {
+// readLog reads a repository's whole log, page by page.
+func readLog(ctx context.Context, n *process, repo string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	path := "/v1/repos/" + repo + "/log?limit=1000"
+	cursor := ""
 	for range 100000 {
-		st, body, err := n.do(ctx, "GET", path, token, nil)
+		page, err := n.api.Log(ctx, repo, cursor, 1000)
 		if err != nil {
-			return nil, err
-		}
-		if st != 200 {
-			return nil, fmt.Errorf("status %d: %s", st, body)
-		}
-		var page struct {
-			Commits []json.RawMessage `json:"commits"`
-			Next    string            `json:"next"`
-			Tail    bool              `json:"tail"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
 			return nil, err
 		}
 		for _, raw := range page.Commits {
@@ -445,10 +434,10 @@ func readLog(ctx context.Context, n *process, token, repo string) (map[string][]
 			}
 			out[probe.ID] = raw
 		}
-		if page.Tail {
+		if !page.More {
 			return out, nil
 		}
-		path = "/v1/repos/" + repo + "/log?limit=1000&after=" + url.QueryEscape(page.Next)
+		cursor = page.Next
 	}
 	return nil, errors.New("log does not end")
 }
@@ -525,20 +514,18 @@ func (c *crashRun) startWriters(ctx context.Context, trial int) *writers {
 // and signed pushes on keys of its own until the gateway goes away.
 func (c *crashRun) write(ctx context.Context, n *process, ws *writers, trial, id int, rng *rand.Rand) {
 	_, priv, _ := ed25519.GenerateKey(nil)
-	sess := auth.SessionID(priv.Public().(ed25519.PublicKey))
-	expires := time.Now().Add(2 * time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, "crash", expires)
+	sess := core.SessionID(priv.Public().(ed25519.PublicKey))
+	body, err := client.SessionBody(priv, auth.DevAudience, "crash", time.Now().Add(2*time.Hour))
 	if err != nil {
 		c.failf("session request: %v", err)
 		return
 	}
-	body, _ := json.Marshal(map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
-	st, resp, err := n.do(ctx, "POST", "/v1/sessions", c.token, body)
-	if err != nil {
+	_, created, err := n.api.CreateSession(ctx, body)
+	if gone(ctx, err) {
 		return // killed
 	}
-	if st != 201 {
-		c.failf("POST /v1/sessions: %d %s", st, resp)
+	if err != nil || !created {
+		c.failf("POST /v1/sessions: created=%v, %v", created, err)
 		return
 	}
 	c.ledger.mu.Lock()
@@ -555,18 +542,12 @@ func (c *crashRun) write(ctx context.Context, n *process, ws *writers, trial, id
 		if rng.IntN(2) == 0 {
 			key := fmt.Sprintf("item-%d-%d", id, rng.IntN(4))
 			data := map[string]any{"writer": float64(id), "seq": float64(seq), "pad": pad}
-			body, _ := json.Marshal(map[string]any{"schema": core.AnySchema, "data": data})
-			st, resp, err := n.do(ctx, "PUT", "/v1/repos/"+repo+"/items/"+key, c.token, body)
+			it, err := n.api.PutItem(ctx, repo, key, models.ItemWrite{Schema: core.AnySchema, Data: data}, "")
+			if gone(ctx, err) {
+				return
+			}
 			if err != nil {
-				return
-			}
-			if st != 200 && st != 201 {
-				c.failf("PUT item %s/%s: %d %s", repo, key, st, resp)
-				return
-			}
-			var it struct{ Head string }
-			if err := json.Unmarshal(resp, &it); err != nil {
-				c.failf("PUT item response %s: %v", resp, err)
+				c.failf("PUT item %s/%s: %v", repo, key, err)
 				return
 			}
 			c.ledger.mu.Lock()
@@ -597,34 +578,20 @@ func (c *crashRun) write(ctx context.Context, n *process, ws *writers, trial, id
 			local[hk] = cm.ID
 			batch = append(batch, cm)
 		}
-		var buf bytes.Buffer
-		buf.WriteString(`{"commits":[`)
 		raws := make([][]byte, len(batch))
 		for j, cm := range batch {
 			raws[j], _ = cm.MarshalJSON()
-			if j > 0 {
-				buf.WriteByte(',')
-			}
-			buf.Write(raws[j])
 		}
-		buf.WriteString(`]}`)
-		st, resp, err := n.do(ctx, "POST", "/v1/repos/"+repo+"/commits", c.token, buf.Bytes())
+		results, err := n.api.PushCommits(ctx, repo, raws)
+		if gone(ctx, err) {
+			return
+		}
 		if err != nil {
+			c.failf("push to %s: %v", repo, err)
 			return
 		}
-		if st != 200 {
-			c.failf("push to %s: %d %s", repo, st, resp)
-			return
-		}
-		var pr struct {
-			Results []struct{ ID, Status, Reason string }
-		}
-		if err := json.Unmarshal(resp, &pr); err != nil || len(pr.Results) != len(batch) {
-			c.failf("push response %s: %v", resp, err)
-			return
-		}
-		for j, r := range pr.Results {
-			if r.Status != "accepted" && r.Status != "duplicate" {
+		for j, r := range results {
+			if r.Status != gsync.StatusAccepted && r.Status != gsync.StatusDuplicate {
 				c.failf("push %s rejected: %s", r.ID, r.Reason)
 				return
 			}
@@ -640,6 +607,13 @@ func (c *crashRun) write(ctx context.Context, n *process, ws *writers, trial, id
 	}
 }
 
+// gone reports whether err means the request got no answer: the gateway
+// was killed (or the run is ending), which a writer takes as its cue to
+// stop; any other error is a failure.
+func gone(ctx context.Context, err error) bool {
+	return err != nil && (errors.Is(err, client.ErrOffline) || ctx.Err() != nil)
+}
+
 // process is one incarnation of the gateway.
 type process struct {
 	cmd    *exec.Cmd
@@ -648,6 +622,7 @@ type process struct {
 	exited chan struct{}
 	err    error // Wait's, once exited is closed
 	client *http.Client
+	api    *client.Client // of url, once it is known
 }
 
 // spawn starts the binary without waiting for it to listen.
@@ -693,10 +668,14 @@ func (c *crashRun) start(ctx context.Context) (*process, error) {
 		p.kill()
 		return nil, ctx.Err()
 	}
-	st, body, err := p.do(ctx, "GET", "/readyz", "", nil)
-	if err != nil || st != 200 {
+	token := c.token
+	if p.api, err = client.New(p.url, client.Options{HTTPClient: p.client, Token: func(context.Context) (string, error) { return token, nil }}); err != nil {
 		p.kill()
-		return nil, fmt.Errorf("readyz: %d %s %v", st, body, err)
+		return nil, err
+	}
+	if err := p.api.Ready(ctx); err != nil {
+		p.kill()
+		return nil, fmt.Errorf("readyz: %w", err)
 	}
 	return p, nil
 }
@@ -718,34 +697,6 @@ func (p *process) stop() error {
 	}
 	p.client.CloseIdleConnections()
 	return p.err
-}
-
-// do sends one request; an error means no answer (the process is gone).
-func (p *process) do(ctx context.Context, method, path, token string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.url+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	return resp.StatusCode, b, nil
 }
 
 // sortedKeys is for stable reports.
