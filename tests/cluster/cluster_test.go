@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	stdsync "sync"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
@@ -92,13 +92,13 @@ func (h *harness) testFanOut(t *testing.T) {
 // (409, then a heal), and ends with exactly the cluster's commits.
 func (h *harness) testRoamingClient(t *testing.T) {
 	const repo = "roam"
-	client := h.newAuthor(t, "roamer", h.lb)
+	roamer := h.newAuthor(t, "roamer", h.lb)
 	other := h.newAuthor(t, "other", h.nodes[0].url)
 	h.createRepo(t, h.lb, repo)
 	h.waitRepoEverywhere(t, repo)
 
 	replica := newReplica()
-	tr := &lbTransport{h: h, token: client.Token, upstreams: map[string]int{}}
+	tr, counter := h.lbClient(t, roamer.Token)
 	d := gsync.Driver{Transport: tr, MaxRounds: 10}
 	heal := func() {
 		t.Helper()
@@ -123,7 +123,7 @@ func (h *harness) testRoamingClient(t *testing.T) {
 			if j == 3 {
 				key = "shared"
 			}
-			cm := client.Commit(repo, key, map[string]any{"round": float64(round), "j": float64(j)}, replica.parent(key)...)
+			cm := roamer.Commit(repo, key, map[string]any{"round": float64(round), "j": float64(j)}, replica.parent(key)...)
 			if err := replica.Ingest(context.Background(), []*core.Commit{cm}); err != nil {
 				t.Fatal(err)
 			}
@@ -170,13 +170,13 @@ func (h *harness) testRoamingClient(t *testing.T) {
 	if err := replica.checkClosed(); err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.upstreams) < 2 {
-		t.Fatalf("the client's requests reached %v; want several nodes", tr.upstreams)
+	if len(counter.upstreams) < 2 {
+		t.Fatalf("the client's requests reached %v; want several nodes", counter.upstreams)
 	}
 	if fallbacks == 0 {
 		t.Fatal("no cursor was refused by another node: the roaming path was not exercised")
 	}
-	t.Logf("roaming client: %d commits in sync; requests by node %v; %d of 8 log catch-ups fell back to a heal (409)", want.Count, tr.upstreams, fallbacks)
+	t.Logf("roaming client: %d commits in sync; requests by node %v; %d of 8 log catch-ups fell back to a heal (409)", want.Count, counter.upstreams, fallbacks)
 }
 
 // Node B is killed (SIGKILL) while writes flow through nginx, its data
@@ -941,62 +941,37 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 // ------------------------------------------------------------------ client
 
-// lbTransport runs the sync protocol through nginx, noting which node
-// answered each request.
-type lbTransport struct {
-	h         *harness
-	token     string
+// upstreamCounter counts, per node, the answers that came back through
+// nginx (its X-Goat-Upstream header), under the Go client of the API.
+type upstreamCounter struct {
+	next      http.RoundTripper
 	mu        stdsync.Mutex
 	upstreams map[string]int
 }
 
-func (l *lbTransport) note(upstream string) {
-	l.mu.Lock()
-	l.upstreams[upstream]++
-	l.mu.Unlock()
+func (u *upstreamCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := u.next.RoundTrip(req)
+	if err == nil {
+		u.mu.Lock()
+		u.upstreams[resp.Header.Get("X-Goat-Upstream")]++
+		u.mu.Unlock()
+	}
+	return resp, err
 }
 
-func (l *lbTransport) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
-	url := l.h.lb + "/v1/repos/" + repo + "/log?limit=" + strconv.Itoa(limit)
-	if cursor != "" {
-		url += "&after=" + cursor
-	}
-	st, b, up, err := l.h.do("GET", url, l.token, nil)
+// lbClient is the Go client of the API through nginx, for token, counting
+// which node answered each request.
+func (h *harness) lbClient(t *testing.T, token string) (*client.Client, *upstreamCounter) {
+	t.Helper()
+	u := &upstreamCounter{next: http.DefaultTransport, upstreams: map[string]int{}}
+	c, err := client.New(h.lb, client.Options{
+		HTTPClient: &http.Client{Transport: u, Timeout: h.client.Timeout},
+		Token:      func(context.Context) (string, error) { return token, nil },
+	})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	l.note(up)
-	if st == http.StatusConflict {
-		return nil, fmt.Errorf("log: %w", core.ErrMustReconcile)
-	}
-	if st != 200 {
-		return nil, fmt.Errorf("log: %d %s", st, b)
-	}
-	var p struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	return &gsync.LogPage{Commits: p.Commits, Next: p.Next, More: !p.Tail}, nil
-}
-
-func (l *lbTransport) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
-	body, err := req.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	st, b, up, err := l.h.do("POST", l.h.lb+"/v1/repos/"+repo+"/sync", l.token, body)
-	if err != nil {
-		return nil, err
-	}
-	l.note(up)
-	if st != 200 {
-		return nil, fmt.Errorf("sync: %d %s", st, b)
-	}
-	return gsync.DecodeResponse(b)
+	return c, u
 }
 
 // parent returns the parents of a new edit of key: the key's latest head
