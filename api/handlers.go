@@ -417,8 +417,16 @@ func (d decodedCommits) verdicts(res []node.Result) []gsync.PushResult {
 	return d.results
 }
 
+// maxReason is the PushResult schema's maxLength of reason; reasons quote
+// input (a field, a value), so they are cut to fit.
+const maxReason = 1024
+
 func rejected(id string, err error) gsync.PushResult {
-	return gsync.PushResult{ID: id, Status: gsync.StatusRejected, Reason: err.Error(), ProblemType: ProblemFor(err).Type}
+	reason := err.Error()
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason-3], "") + "..."
+	}
+	return gsync.PushResult{ID: id, Status: gsync.StatusRejected, Reason: reason, ProblemType: ProblemFor(err).Type}
 }
 
 // claimedID is the id a commit that did not decode claims, for its
