@@ -3,32 +3,21 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/goat-gateway/goat-gateway/api"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 func TestExportAndFsck(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := api.Open(api.Config{DataDir: dir, Dev: true, NoSync: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tok, _ := srv.DevIssuer().Mint("alice", nil, time.Hour, time.Now())
+	g := goattest.StartGateway(t, goattest.Config{DataDir: dir})
+	tok := g.Token("alice")
 	do := func(method, path, body string) {
-		req, _ := http.NewRequest(method, "http://"+ln.Addr().String()+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, g.URL()+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -45,9 +34,7 @@ func TestExportAndFsck(t *testing.T) {
 	do("PUT", "/v1/repos/r/items/a", `{"schema":"any/1","data":{"v":2}}`)
 	do("PUT", "/v1/repos/r/items/b", `{"schema":"any/1","data":{"v":3}}`)
 	do("DELETE", "/v1/repos/r/items/b", "")
-	cancel()
-	<-done
-	srv.Close()
+	g.Stop()
 
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"export", "--data-dir", dir, "--repo", "r"}, &out, io.Discard); err != nil {
