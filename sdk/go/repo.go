@@ -284,12 +284,17 @@ func (r *Repo) currentLocked(key string) (Item, []core.CommitID, bool, error) {
 		it := r.c.present(p.item(key))
 		return it, nil, !core.IsDeleted(it.Data), nil
 	}
-	heads, it, err := r.readHeads(key)
+	_, it, err := r.readHeads(key)
 	if err != nil || it == nil {
 		return Item{}, nil, false, err
 	}
 	pit := r.c.present(*it)
-	return pit, heads, !core.IsDeleted(pit.Data), nil
+	// The edit applies to the value read, which is one head's while the
+	// merger has not yet merged several: it descends from that head alone.
+	// Naming every head as a parent would make it undo what the others
+	// added (a set element, a text insertion) that its value lacks; as a
+	// child of one head it merges with the others like any concurrent edit.
+	return pit, []core.CommitID{it.Head}, !core.IsDeleted(pit.Data), nil
 }
 
 // ---- writes ----
