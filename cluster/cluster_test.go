@@ -43,6 +43,12 @@ func TestNode_FanOut(t *testing.T) {
 	}
 	goattest.WaitFor(t, "notes in sync", func() bool { return inSync(nodes, "notes") })
 	goattest.WaitFor(t, "sessions in sync", func() bool { return inSync(nodes, auth.SessionsRepo) })
+	// The counters move just after the appends they count become visible
+	// (a receiver counts once its ingest returns; the publisher once the
+	// NATS client took the message): wait for them to settle.
+	goattest.WaitFor(t, "counters settled", func() bool {
+		return nodes[0].cl.Stats().Published >= writes+1 && nodes[1].cl.Stats().Appended >= writes+1 && nodes[2].cl.Stats().Appended >= writes+1
+	})
 
 	s0, s1, s2 := nodes[0].cl.Stats(), nodes[1].cl.Stats(), nodes[2].cl.Stats()
 	if got, want := s0.Published, int64(writes+1); got != want { // + the session record
