@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -53,7 +54,7 @@ func TestNode_Subscribe(t *testing.T) {
 		}
 		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"x": "y"})
 		res := e.mustAppend(t, "notes", node.OriginClient, c)
-		ev := recv(t, sub.Events(), "the event of the append")
+		ev := goattest.Recv(t, sub.Events(), "the event of the append")
 		if ev.Seq != res[0].Seq || ev.Repo != "notes" || ev.ID != node.EventID(e.n.ID(), res[0].Seq) {
 			t.Fatalf("event %+v, want seq %d of notes with id %s", ev, res[0].Seq, node.EventID(e.n.ID(), res[0].Seq))
 		}
@@ -76,7 +77,7 @@ func TestNode_Subscribe(t *testing.T) {
 		e.mustAppend(t, "other", node.OriginClient, a.commit(t, ts, "other", "k", "", map[string]any{}))
 		c := a.commit(t, ts, "notes", "k", "", map[string]any{})
 		e.mustAppend(t, "notes", node.OriginClient, c)
-		if got := eventCommit(t, recv(t, sub.Events(), "an event")); got.ID != c.ID {
+		if got := eventCommit(t, goattest.Recv(t, sub.Events(), "an event")); got.ID != c.ID {
 			t.Fatalf("first event is for %s of %s, want %s of notes", got.ID, got.Repo, c.ID)
 		}
 	})
@@ -98,7 +99,7 @@ func TestNode_Subscribe(t *testing.T) {
 		var got []core.CommitID
 		var prev uint64
 		for range 4 { // base, l, r and the merge
-			ev := recv(t, sub.Events(), "an event")
+			ev := goattest.Recv(t, sub.Events(), "an event")
 			if ev.Seq <= prev {
 				t.Fatalf("event seq %d after %d", ev.Seq, prev)
 			}
@@ -121,7 +122,7 @@ func TestNode_Subscribe(t *testing.T) {
 		defer sub.Close()
 		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"text": strings.Repeat("x", 100)})
 		e.mustAppend(t, "notes", node.OriginClient, c)
-		ev := recv(t, sub.Events(), "an event")
+		ev := goattest.Recv(t, sub.Events(), "an event")
 		var body struct {
 			IDs  []string `json:"ids"`
 			Repo string   `json:"repo"`
@@ -164,7 +165,7 @@ func TestNode_Subscribe(t *testing.T) {
 		ts := e.clock.UnixMilli()
 		for i, key := range []string{"a", "b"} {
 			e.mustAppend(t, "notes", node.OriginClient, a.commit(t, ts, "notes", key, "", map[string]any{}))
-			recv(t, reader.Events(), "the reader's event "+key)
+			goattest.Recv(t, reader.Events(), "the reader's event "+key)
 			if i == 0 {
 				select {
 				case <-slow.Gone():
@@ -173,7 +174,7 @@ func TestNode_Subscribe(t *testing.T) {
 				}
 			}
 		}
-		recv(t, slow.Gone(), "the slow subscriber to be dropped")
+		goattest.Recv(t, slow.Gone(), "the slow subscriber to be dropped")
 		select {
 		case <-reader.Gone():
 			t.Fatal("a subscriber that reads was dropped with the slow one")
@@ -193,7 +194,7 @@ func TestNode_Subscribe(t *testing.T) {
 		}
 		sub.Close()
 		sub.Close()
-		recv(t, sub.Gone(), "Gone to close")
+		goattest.Recv(t, sub.Gone(), "Gone to close")
 		if got := e.n.Subscribers(); got != 0 {
 			t.Fatalf("Subscribers()=%d after Close, want 0", got)
 		}
@@ -252,7 +253,7 @@ func TestNode_Replay(t *testing.T) {
 	})
 
 	t.Run("TheLiveEventFollows", func(t *testing.T) {
-		ev := recv(t, sub.Events(), "the live event")
+		ev := goattest.Recv(t, sub.Events(), "the live event")
 		if got := eventCommit(t, ev); got.ID != a3.ID || ev.Seq != s3 {
 			t.Fatalf("live event %s seq %d, want %s seq %d", got.ID, ev.Seq, a3.ID, s3)
 		}

@@ -13,12 +13,9 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
-
-// patience bounds every wait for a signal; a passing test never waits
-// this long.
-const patience = 30 * time.Second
 
 // t0 is when every test clock starts: tests that revoke sessions or
 // check timestamps move the clock themselves.
@@ -361,7 +358,7 @@ func (o *observer) createdSoFar() []created {
 // goroutines, so this does not assume it happened before Ingest returned.
 func (o *observer) waitRecord(tb testing.TB, repo string, id core.CommitID) node.Record {
 	tb.Helper()
-	timer := time.NewTimer(patience)
+	timer := time.NewTimer(goattest.Patience)
 	defer timer.Stop()
 	for {
 		o.mu.Lock()
@@ -409,19 +406,4 @@ func (b *barrier) take() []node.Write {
 	w := b.writes
 	b.writes, b.tags = nil, nil
 	return w
-}
-
-// recv returns the next value of ch, failing tb after patience.
-func recv[T any](tb testing.TB, ch <-chan T, what string) T {
-	tb.Helper()
-	timer := time.NewTimer(patience)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		tb.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -391,7 +392,7 @@ func (o *observer) waitSeq(tb testing.TB, seq uint64) {
 		if seen {
 			return
 		}
-		recv(tb, o.signal, fmt.Sprintf("the observer to see seq %d", seq))
+		goattest.Recv(tb, o.signal, fmt.Sprintf("the observer to see seq %d", seq))
 	}
 }
 
@@ -512,7 +513,7 @@ func TestNode_Barrier(t *testing.T) {
 			_, err := e.n.Ingest(ctx, "notes", []*core.Commit{c}, node.OriginClient)
 			done <- err
 		}()
-		w := recv(t, entered, "the barrier to be consulted")
+		w := goattest.Recv(t, entered, "the barrier to be consulted")
 		if !e.n.Has("notes", c.ID) {
 			t.Fatalf("barrier consulted (%+v) before the commit was stored", w)
 		}
@@ -522,7 +523,7 @@ func TestNode_Barrier(t *testing.T) {
 		default:
 		}
 		close(release)
-		if err := recv(t, done, "Ingest to return"); err != nil {
+		if err := goattest.Recv(t, done, "Ingest to return"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -609,7 +610,7 @@ func TestNode_Close(t *testing.T) {
 	if err := e.n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, sub.Gone(), "Gone to close when the node closes")
+	goattest.Recv(t, sub.Gone(), "Gone to close when the node closes")
 	wantErr(t, "Ready after Close", e.n.Ready(), core.ErrClosed)
 	c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{})
 	_, err = e.n.Ingest(ctx, "notes", []*core.Commit{c}, node.OriginClient)
@@ -628,13 +629,13 @@ func TestNode_Shutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.n.Shutdown()
-	recv(t, sub.Gone(), "Gone to close on Shutdown")
+	goattest.Recv(t, sub.Gone(), "Gone to close on Shutdown")
 	wantErr(t, "Ready after Shutdown", e.n.Ready(), core.ErrClosed)
 	late, err := e.n.Subscribe(alice, []string{"notes"}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv(t, late.Gone(), "a subscription after Shutdown to be born closed")
+	goattest.Recv(t, late.Gone(), "a subscription after Shutdown to be born closed")
 }
 
 func TestOpen_LoadsSystemRepositories(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -316,7 +317,7 @@ func TestNode_ReplicatedSystemRecords(t *testing.T) {
 	}
 
 	b.mustAppend(t, auth.SchemasRepo, node.OriginReplica, latestCommit(t, a, auth.SchemasRepo, "task:1"))
-	waitFor(t, "the replicated schema to be known", func() bool {
+	goattest.WaitFor(t, "the replicated schema to be known", func() bool {
 		schemas, err := b.n.Schemas(alice)
 		return err == nil && slices.ContainsFunc(schemas, func(s *core.Schema) bool { return s.Ref() == "task/1" })
 	})
@@ -334,19 +335,4 @@ func latestCommit(tb testing.TB, e *env, repo, key string) *core.Commit {
 		tb.Fatal(err)
 	}
 	return c
-}
-
-// waitFor waits until cond holds, for conditions no signal announces (the
-// node applies replicated schemas on a goroutine of its own).
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(patience)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
