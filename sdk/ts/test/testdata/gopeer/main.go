@@ -1,15 +1,16 @@
 // Command gopeer is a Go client of a goat-gateway for the TypeScript SDK's
-// integration tests: it registers a session, clones a repository with the
-// gsync driver, writes the items given with -put (signed commits whose
+// integration tests that uses the gsync driver alone, not the Go SDK: it
+// registers a session, clones a repository with the driver over
+// client.Client, writes the items given with -put (signed commits whose
 // parents are the heads it holds), heals, and prints what it holds as JSON:
-// {"count", "digest", "values": {key: value}} with each item's value
-// merged from its heads by package merge. It stands in for the Go SDK
-// (sdk/go) until that exists; it lives under testdata so that `go test
-// ./...` and `go vet ./...` skip it.
+// {"count", "digest", "values": {key: value}, "session"} with each item's
+// value merged from its heads by package merge. Its values are the commits'
+// data as written and merged, with no schema defaults filled in (the Go SDK,
+// which does fill them, is exercised by gosdkpeer). It lives under testdata
+// so that `go test ./...` and `go vet ./...` skip it.
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -18,14 +19,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/merge"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
@@ -48,69 +47,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gopeer:", err)
 		os.Exit(1)
 	}
-}
-
-type client struct {
-	url, token string
-}
-
-func (c *client) do(method, path string, body []byte) ([]byte, int, error) {
-	req, err := http.NewRequest(method, c.url+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return b, resp.StatusCode, err
-}
-
-func (c *client) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
-	path := fmt.Sprintf("/v1/repos/%s/log?limit=%d", repo, limit)
-	if cursor != "" {
-		path += "&after=" + cursor
-	}
-	b, status, err := c.do("GET", path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if status == http.StatusConflict {
-		return nil, core.ErrMustReconcile
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("log: %d %s", status, b)
-	}
-	var p struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	return &gsync.LogPage{Commits: p.Commits, Next: p.Next, More: !p.Tail}, nil
-}
-
-func (c *client) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
-	body, err := req.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	b, status, err := c.do("POST", "/v1/repos/"+repo+"/sync", body)
-	if err != nil {
-		return nil, err
-	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("sync: %d %s", status, b)
-	}
-	return gsync.DecodeResponse(b)
 }
 
 // local is a replica in memory.
@@ -169,19 +105,23 @@ func (m *local) heads() map[string][]core.CommitID {
 
 func run(url, token, repo, schema string, ps puts) error {
 	ctx := context.Background()
-	c := &client{url: strings.TrimRight(url, "/"), token: token}
+	c, err := client.New(url, client.Options{Token: func(context.Context) (string, error) { return token, nil }})
+	if err != nil {
+		return err
+	}
 
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
 	}
-	if err := register(c, pub, priv); err != nil {
+	session := core.SessionID(pub)
+	if err := register(ctx, c, token, priv); err != nil {
 		return err
 	}
-	if _, status, err := c.do("PUT", "/v1/repos/"+repo, nil); err != nil || status >= 300 {
-		return fmt.Errorf("create repo: %d %v", status, err)
+	if _, _, err := c.CreateRepo(ctx, repo); err != nil {
+		return err
 	}
-	reg, err := schemas(c)
+	reg, err := schemas(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -206,7 +146,7 @@ func run(url, token, repo, schema string, ps puts) error {
 		if !ok {
 			return fmt.Errorf("-put %q: not an object", p)
 		}
-		cm := &core.Commit{Repo: repo, Key: key, Parents: heads[key], Author: auth.SessionID(pub), TS: now + int64(i), Schema: schema, Data: data}
+		cm := &core.Commit{Repo: repo, Key: key, Parents: heads[key], Author: session, TS: now + int64(i), Schema: schema, Data: data}
 		if cm.Parents == nil {
 			cm.Parents = []core.CommitID{}
 		}
@@ -244,71 +184,56 @@ func run(url, token, repo, schema string, ps puts) error {
 		values[key] = data
 	}
 	dg := l.Digest()
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": dg.Count, "digest": dg.XOR.String(), "values": values, "session": auth.SessionID(pub)})
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": dg.Count, "digest": dg.XOR.String(), "values": values, "session": session})
 }
 
-func register(c *client, pub ed25519.PublicKey, priv ed25519.PrivateKey) error {
-	b, _, err := c.do("GET", "/v1/info", nil)
+// register registers priv's public key as a session of the token's
+// subject.
+func register(ctx context.Context, c *client.Client, token string, priv ed25519.PrivateKey) error {
+	info, err := c.Info(ctx)
 	if err != nil {
 		return err
 	}
-	var info struct {
-		Audience string `json:"audience"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
+	sub, err := subject(token)
+	if err != nil {
 		return err
 	}
-	parts := strings.Split(c.token, ".")
+	body, err := client.SessionBody(priv, info.Audience, sub, time.Now().Add(24*time.Hour))
+	if err != nil {
+		return err
+	}
+	_, _, err = c.CreateSession(ctx, body)
+	return err
+}
+
+// subject returns the sub claim of a JWT, unverified: the owner that a
+// session proof names is the subject of the token that registers it.
+func subject(token string) (string, error) {
+	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return errors.New("token is not a JWT")
+		return "", errors.New("token is not a JWT")
 	}
 	claims, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return err
+		return "", fmt.Errorf("token claims: %w", err)
 	}
-	var sub struct {
+	var c struct {
 		Sub string `json:"sub"`
 	}
-	if err := json.Unmarshal(claims, &sub); err != nil {
-		return err
+	if err := json.Unmarshal(claims, &c); err != nil {
+		return "", fmt.Errorf("token claims: %w", err)
 	}
-	expires := time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)
-	msg, err := auth.SessionChallenge(info.Audience, sub.Sub, pub, expires)
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(map[string]any{
-		"publicKey": base64.RawURLEncoding.EncodeToString(pub),
-		"expires":   expires.UnixMilli(),
-		"proof":     base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, msg)),
-	})
-	rb, status, err := c.do("POST", "/v1/sessions", body)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusCreated && status != http.StatusOK {
-		return fmt.Errorf("register session: %d %s", status, rb)
-	}
-	return nil
+	return c.Sub, nil
 }
 
-func schemas(c *client) (*core.Registry, error) {
-	b, status, err := c.do("GET", "/v1/schemas", nil)
-	if err != nil || status != http.StatusOK {
-		return nil, fmt.Errorf("schemas: %d %v", status, err)
-	}
-	var list struct {
-		Schemas []json.RawMessage `json:"schemas"`
-	}
-	if err := json.Unmarshal(b, &list); err != nil {
+// schemas returns a registry of the gateway's schemas, for merging.
+func schemas(ctx context.Context, c *client.Client) (*core.Registry, error) {
+	list, err := c.ListSchemas(ctx)
+	if err != nil {
 		return nil, err
 	}
 	reg := core.NewRegistry()
-	for _, raw := range list.Schemas {
-		s, err := core.DecodeSchema(raw)
-		if err != nil {
-			return nil, err
-		}
+	for _, s := range list {
 		if err := reg.Add(s); err != nil {
 			return nil, err
 		}

@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
@@ -90,29 +90,18 @@ func run(url, token, name, schema string, ps puts) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": count, "digest": digest, "values": values, "session": c.SessionID()})
 }
 
+// gatewaySchemas returns the gateway's schemas but the built-in any/1.
 func gatewaySchemas(ctx context.Context, url, token string) ([]*core.Schema, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(url, "/")+"/v1/schemas", nil)
+	c, err := client.New(url, client.Options{Token: func(context.Context) (string, error) { return token, nil }})
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	list, err := c.ListSchemas(ctx)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	var list struct {
-		Schemas []json.RawMessage `json:"schemas"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("schemas: %w", err)
 	}
 	var out []*core.Schema
-	for _, raw := range list.Schemas {
-		s, err := core.DecodeSchema(raw)
-		if err != nil {
-			return nil, err
-		}
+	for _, s := range list {
 		if s.Ref() != core.AnySchema {
 			out = append(out, s)
 		}
