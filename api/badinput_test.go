@@ -1,18 +1,20 @@
-package api
+package api_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 // Bad input gets a 4xx problem (checkSpec also fails any 5xx and any body
 // that does not match openapi.yaml), and leaves the data as it was.
 func TestServer_BadInput(t *testing.T) {
-	n := startNode(t, func(c *testConfig) { c.API.BodyLimit = 64 << 10 })
-	alice := n.newClient("alice")
-	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
-	wantStatus(t, n.call("PUT", "/v1/repos/r/items/k", alice.token, `{"schema":"any/1","data":{"v":1}}`), 201)
-	before := n.call("GET", "/v1/repos/r", alice.token, nil).body
+	g := startGateway(t, goattest.Config{BodyLimit: 64 << 10})
+	alice := g.newAuthor(t, "alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r", alice.Token, nil), 201)
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r/items/k", alice.Token, `{"schema":"any/1","data":{"v":1}}`), 201)
+	before := g.call(t, "GET", "/v1/repos/r", alice.Token, nil).body
 
 	zeros := strings.Repeat("0", 64)
 	cases := []struct {
@@ -58,11 +60,11 @@ func TestServer_BadInput(t *testing.T) {
 			if c.method == "PATCH" {
 				hdr = []string{"Content-Type", "application/merge-patch+json"}
 			}
-			r := n.call(c.method, c.path, alice.token, body, hdr...)
+			r := g.call(t, c.method, c.path, alice.Token, body, hdr...)
 			wantStatus(t, r, c.want)
 		})
 	}
-	if after := n.call("GET", "/v1/repos/r", alice.token, nil).body; string(after) != string(before) {
+	if after := g.call(t, "GET", "/v1/repos/r", alice.Token, nil).body; string(after) != string(before) {
 		t.Fatalf("bad input changed the repository:\n%s\n%s", before, after)
 	}
 }

@@ -1,10 +1,11 @@
-package api
+package api_test
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 type sseEvent struct {
@@ -28,10 +31,10 @@ type sseConn struct {
 	cancel context.CancelFunc
 }
 
-func (n *testNode) subscribe(tb testing.TB, token, query string, headers ...string) *sseConn {
+func (g *gateway) subscribe(tb testing.TB, token, query string, headers ...string) *sseConn {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.url+"/v1/events?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", g.base+"/v1/events?"+query, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -48,7 +51,7 @@ func (n *testNode) subscribe(tb testing.TB, token, query string, headers ...stri
 		tb.Fatalf("events: status %d", resp.StatusCode)
 	}
 	for h, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
-		if h == "X-Accel-Buffering" && n.proxied {
+		if h == "X-Accel-Buffering" && g.proxied {
 			continue // nginx consumes it
 		}
 		if got := resp.Header.Get(h); got != want {
@@ -97,6 +100,8 @@ func (c *sseConn) close() {
 
 func (c *sseConn) next(tb testing.TB) sseEvent {
 	tb.Helper()
+	timer := time.NewTimer(goattest.Patience)
+	defer timer.Stop()
 	select {
 	case ev := <-c.events:
 		return ev
@@ -107,8 +112,8 @@ func (c *sseConn) next(tb testing.TB) sseEvent {
 		default:
 		}
 		tb.Fatal("stream ended")
-	case <-time.After(10 * time.Second):
-		tb.Fatal("no event within 10 s")
+	case <-timer.C:
+		tb.Fatalf("no event within %v", goattest.Patience)
 	}
 	return sseEvent{}
 }
@@ -141,27 +146,24 @@ func (c *sseConn) waitReady(tb testing.TB) sseEvent {
 	}
 }
 
-func setupRepo(t *testing.T, n *testNode) client {
-	alice := n.newClient("alice")
-	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
-	wantStatus(t, n.call("PUT", "/v1/repos/other", alice.token, nil), 201)
+// setupRepo registers alice and creates her repositories r and other.
+func setupRepo(t *testing.T, g *gateway) *goattest.Author {
+	t.Helper()
+	alice := g.newAuthor(t, "alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r", alice.Token, nil), 201)
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/other", alice.Token, nil), 201)
 	return alice
 }
 
-func push(t *testing.T, n *testNode, c client, repo string, cs ...*core.Commit) {
-	t.Helper()
-	wantStatus(t, n.call("POST", "/v1/repos/"+repo+"/commits", c.token, commitsBody(cs...)), 200)
-}
-
 func TestEvents_LiveAndReplay(t *testing.T) {
-	n := startNode(t, nil)
-	alice := setupRepo(t, n)
-	bob := n.newClient("bob")
-	sub := n.subscribe(t, bob.token, "repo=r&repo=other")
+	g := startGateway(t, goattest.Config{})
+	alice := setupRepo(t, g)
+	bob := g.newAuthor(t, "bob")
+	sub := g.subscribe(t, bob.Token, "repo=r&repo=other")
 	sub.waitReady(t)
 
-	c1 := alice.commit(t, "r", "a", 1, map[string]any{"v": 1.0})
-	push(t, n, alice, "r", c1)
+	c1 := alice.CommitAt(1, "r", "a", map[string]any{"v": 1.0})
+	alice.Push(t, c1)
 	ev, id := sub.nextCommit(t)
 	if id != c1.ID.String() {
 		t.Fatalf("got commit %s, want %s", id, c1.ID)
@@ -171,16 +173,16 @@ func TestEvents_LiveAndReplay(t *testing.T) {
 	// Written while bob is away: three in r, one in other, interleaved.
 	var missed []*core.Commit
 	for i := 0; i < 3; i++ {
-		c := alice.commit(t, "r", fmt.Sprintf("gap%d", i), int64(10+i), map[string]any{})
-		o := alice.commit(t, "other", fmt.Sprintf("gap%d", i), int64(10+i), map[string]any{})
-		push(t, n, alice, "r", c)
+		c := alice.CommitAt(int64(10+i), "r", fmt.Sprintf("gap%d", i), map[string]any{})
+		o := alice.CommitAt(int64(10+i), "other", fmt.Sprintf("gap%d", i), map[string]any{})
+		alice.Push(t, c)
 		missed = append(missed, c)
 		if i == 1 {
-			push(t, n, alice, "other", o)
+			alice.Push(t, o)
 			missed = append(missed, o)
 		}
 	}
-	re := n.subscribe(t, bob.token, "repo=r&repo=other", "Last-Event-ID", ev.ID)
+	re := g.subscribe(t, bob.Token, "repo=r&repo=other", "Last-Event-ID", ev.ID)
 	for _, want := range missed {
 		if _, id := re.nextCommit(t); id != want.ID.String() {
 			t.Fatalf("replay: got %s, want %s", id, want.ID)
@@ -190,20 +192,20 @@ func TestEvents_LiveAndReplay(t *testing.T) {
 	if ready.Name != "ready" {
 		t.Fatalf("after the replay: %s event, want ready (a duplicate or extra commit?)", ready.Name)
 	}
-	live := alice.commit(t, "r", "after", 100, map[string]any{})
-	push(t, n, alice, "r", live)
+	live := alice.CommitAt(100, "r", "after", map[string]any{})
+	alice.Push(t, live)
 	if _, id := re.nextCommit(t); id != live.ID.String() {
 		t.Fatalf("live after replay: %s", id)
 	}
 
 	t.Run("QueryLastEventID", func(t *testing.T) {
-		q := n.subscribe(t, bob.token, "repo=r&lastEventId="+ev.ID)
+		q := g.subscribe(t, bob.Token, "repo=r&lastEventId="+ev.ID)
 		if _, id := q.nextCommit(t); id != missed[0].ID.String() {
 			t.Fatalf("lastEventId replay starts at %s", id)
 		}
 	})
 	t.Run("UnknownEventLogResets", func(t *testing.T) {
-		u := n.subscribe(t, bob.token, "repo=r&repo=other", "Last-Event-ID", "0123456789abcdef0123456789abcdef.5")
+		u := g.subscribe(t, bob.Token, "repo=r&repo=other", "Last-Event-ID", "0123456789abcdef0123456789abcdef.5")
 		resets := 0
 		for {
 			ev := u.next(t)
@@ -221,35 +223,47 @@ func TestEvents_LiveAndReplay(t *testing.T) {
 		}
 	})
 	t.Run("MalformedEventID", func(t *testing.T) {
-		r := n.call("GET", "/v1/events?repo=r", bob.token, nil, "Last-Event-ID", "garbage")
+		r := g.call(t, "GET", "/v1/events?repo=r", bob.Token, nil, "Last-Event-ID", "garbage")
 		wantStatus(t, r, 400)
 	})
 	t.Run("UnreadableRepository", func(t *testing.T) {
-		wantStatus(t, n.call("GET", "/v1/events?repo=nope", bob.token, nil), 404)
+		wantStatus(t, g.call(t, "GET", "/v1/events?repo=nope", bob.Token, nil), 404)
 	})
 	t.Run("AccessTokenInQuery", func(t *testing.T) {
-		q := n.subscribe(t, "", "repo=r&access_token="+bob.token)
+		q := g.subscribe(t, "", "repo=r&access_token="+bob.Token)
 		q.waitReady(t)
-		r := n.call("GET", "/v1/repos/r?access_token="+bob.token, "", nil)
+		r := g.call(t, "GET", "/v1/repos/r?access_token="+bob.Token, "", nil)
 		wantStatus(t, r, 400)
 	})
 }
 
 func TestEvents_HeartbeatAndShutdown(t *testing.T) {
-	n := startNode(t, func(c *testConfig) { c.API.Heartbeat = 20 * time.Millisecond })
-	alice := setupRepo(t, n)
-	sub := n.subscribe(t, alice.token, "repo=r")
-	sub.waitReady(t)
-	select {
-	case <-sub.pings:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no heartbeat")
+	g := startGateway(t, goattest.Config{})
+	alice := setupRepo(t, g)
+	// The stream is read from a second HTTP face of the gateway's node,
+	// stopped by its context alone: the gateway's Stop also cuts every
+	// connection, as a killed process would, and that would end the
+	// stream whatever Serve's shutdown did.
+	srv, err := api.New(g.Node(), api.Config{Heartbeat: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	n.stop()
-	select {
-	case <-sub.closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("shutdown did not end the stream")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	face := &gateway{Gateway: g.Gateway, base: "http://" + ln.Addr().String()}
+	sub := face.subscribe(t, alice.Token, "repo=r")
+	sub.waitReady(t)
+	goattest.Recv(t, sub.pings, "a heartbeat")
+	cancel()
+	goattest.Recv(t, sub.closed, "shutdown to end the stream")
+	if err := goattest.Recv(t, served, "Serve to return after its shutdown"); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }
 
@@ -257,8 +271,8 @@ func TestEvents_HeartbeatAndShutdown(t *testing.T) {
 func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 	// A buffer the healthy reader keeps up with even on a loaded machine;
 	// the stalled ones still go: their writes hit the 1 s deadline.
-	n := startNode(t, func(c *testConfig) { c.API.SubscriberBuffer = 256; c.API.WriteTimeout = time.Second })
-	alice := setupRepo(t, n)
+	g := startGateway(t, goattest.Config{SubscriberBuffer: 256, WriteTimeout: time.Second})
+	alice := setupRepo(t, g)
 	// Stalled clients: tiny receive buffers, and they never read.
 	stalledClient := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
 		Control: func(_, _ string, rc syscall.RawConn) error {
@@ -266,35 +280,35 @@ func TestEvents_StalledSubscribersDoNotDelayOthers(t *testing.T) {
 		},
 	}).DialContext}}
 	for i := 0; i < 10; i++ {
-		req, _ := http.NewRequest("GET", n.url+"/v1/events?repo=r", nil)
-		req.Header.Set("Authorization", "Bearer "+alice.token)
+		req, _ := http.NewRequest("GET", g.URL()+"/v1/events?repo=r", nil)
+		req.Header.Set("Authorization", "Bearer "+alice.Token)
 		resp, err := stalledClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close() // never read
 	}
-	healthy := n.subscribe(t, alice.token, "repo=r")
+	healthy := g.subscribe(t, alice.Token, "repo=r")
 	healthy.waitReady(t)
 	big := strings.Repeat("x", 60<<10)
 	const total = 200
 	for i := 0; i < total; i++ {
-		push(t, n, alice, "r", alice.commit(t, "r", fmt.Sprintf("k%d", i), int64(i), map[string]any{"pad": big}))
+		alice.Push(t, alice.CommitAt(int64(i), "r", fmt.Sprintf("k%d", i), map[string]any{"pad": big}))
 	}
 	for i := 0; i < total; i++ {
 		healthy.nextCommit(t)
 	}
-	waitFor(t, "stalled subscribers to be dropped", func() bool { return n.node.Subscribers() == 1 })
+	goattest.WaitFor(t, "stalled subscribers to be dropped", func() bool { return g.Node().Subscribers() == 1 })
 }
 
 func TestEvents_LargeCommitsAnnouncedByID(t *testing.T) {
-	n := startNode(t, func(c *testConfig) { c.InlineLimit = 1024 })
-	alice := setupRepo(t, n)
-	sub := n.subscribe(t, alice.token, "repo=r")
+	g := startGateway(t, goattest.Config{InlineLimit: 1024})
+	alice := setupRepo(t, g)
+	sub := g.subscribe(t, alice.Token, "repo=r")
 	sub.waitReady(t)
-	small := alice.commit(t, "r", "small", 1, map[string]any{"v": "x"})
-	large := alice.commit(t, "r", "large", 2, map[string]any{"v": strings.Repeat("x", 2048)})
-	push(t, n, alice, "r", small, large)
+	small := alice.CommitAt(1, "r", "small", map[string]any{"v": "x"})
+	large := alice.CommitAt(2, "r", "large", map[string]any{"v": strings.Repeat("x", 2048)})
+	alice.Push(t, small, large)
 	if _, id := sub.nextCommit(t); id != small.ID.String() {
 		t.Fatalf("inline commit %s", id)
 	}
@@ -306,18 +320,18 @@ func TestEvents_LargeCommitsAnnouncedByID(t *testing.T) {
 	if err := json.Unmarshal([]byte(ev.Data), &d); err != nil || ev.Name != "commits" || len(d.IDs) != 1 || d.IDs[0] != large.ID.String() || d.Repo != "r" {
 		t.Fatalf("large commit event: %s %s", ev.Name, ev.Data)
 	}
-	wantStatus(t, n.call("GET", "/v1/repos/r/commits/"+d.IDs[0], alice.token, nil), 200)
+	wantStatus(t, g.call(t, "GET", "/v1/repos/r/commits/"+d.IDs[0], alice.Token, nil), 200)
 }
 
 func TestEvents_StreamsPerCallerAreLimited(t *testing.T) {
-	n := startNode(t, func(c *testConfig) { c.MaxStreamsPerCaller = 2 })
-	alice := setupRepo(t, n)
-	a := n.subscribe(t, alice.token, "repo=r")
-	b := n.subscribe(t, alice.token, "repo=r")
+	g := startGateway(t, goattest.Config{MaxStreamsPerCaller: 2})
+	alice := setupRepo(t, g)
+	a := g.subscribe(t, alice.Token, "repo=r")
+	b := g.subscribe(t, alice.Token, "repo=r")
 	a.waitReady(t)
 	b.waitReady(t)
-	wantStatus(t, n.call("GET", "/v1/events?repo=r", alice.token, nil), 429)
+	wantStatus(t, g.call(t, "GET", "/v1/events?repo=r", alice.Token, nil), 429)
 	a.close()
-	waitFor(t, "a stream slot to free", func() bool { return n.node.Subscribers() == 1 })
-	n.subscribe(t, alice.token, "repo=r").waitReady(t)
+	goattest.WaitFor(t, "a stream slot to free", func() bool { return g.Node().Subscribers() == 1 })
+	g.subscribe(t, alice.Token, "repo=r").waitReady(t)
 }

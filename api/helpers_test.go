@@ -1,93 +1,52 @@
-package api
+package api_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/goat-gateway/goat-gateway/auth"
-	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/gen"
-	"github.com/goat-gateway/goat-gateway/node"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
-// testNode is a real gateway on a loopback port.
-type testNode struct {
-	t      testing.TB
-	node   *node.Node
-	srv    *Server
-	dir    string
-	url    string
-	cancel context.CancelFunc
-	done   chan error
-	// proxied is set for a node reached through nginx.
+// gateway is a goattest gateway as the api tests reach it: through call,
+// which checks every response against openapi.yaml.
+type gateway struct {
+	*goattest.Gateway
+	// base is where requests go: the gateway itself, or a proxy in front
+	// of it.
+	base string
+	// proxied is set when base is nginx, which consumes
+	// X-Accel-Buffering.
 	proxied bool
 }
 
-// testConfig configures both halves of a test node: the node, and its
-// HTTP face (API).
-type testConfig struct {
-	node.Config
-	API Config
-}
-
-func startNode(tb testing.TB, mod func(*testConfig)) *testNode {
+func startGateway(tb testing.TB, cfg goattest.Config) *gateway {
 	tb.Helper()
-	log := slog.New(slog.DiscardHandler)
-	cfg := testConfig{Config: node.Config{DataDir: tb.TempDir(), Dev: true, NoSync: true, Logger: log}, API: Config{Logger: log}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	nd, err := node.Open(cfg.Config)
-	if err != nil {
-		tb.Fatalf("node.Open: %v", err)
-	}
-	srv, err := New(nd, cfg.API)
-	if err != nil {
-		nd.Close()
-		tb.Fatalf("New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &testNode{t: tb, node: nd, srv: srv, dir: cfg.DataDir, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { n.done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(n.stop)
-	return n
+	g := goattest.StartGateway(tb, cfg)
+	return &gateway{Gateway: g, base: g.URL()}
 }
 
-func (n *testNode) stop() {
-	if n.cancel == nil {
-		return
-	}
-	n.cancel()
-	<-n.done
-	n.node.Close()
-	n.cancel = nil
-}
-
-func (n *testNode) token(sub string, roles ...string) string {
-	n.t.Helper()
-	tok, err := n.node.DevIssuer().Mint(sub, roles, time.Hour, time.Now())
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return tok
+// newAuthor registers a session key for sub through call, so that the
+// session's answer is checked against the spec too. The author's token
+// carries roles.
+func (g *gateway) newAuthor(tb testing.TB, sub string, roles ...string) *goattest.Author {
+	tb.Helper()
+	a := goattest.NewSigner(sub)
+	a.Token, a.URL = g.Token(sub, roles...), g.base
+	wantStatus(tb, g.call(tb, "POST", "/v1/sessions", a.Token, goattest.SessionBody(tb, a.Key, sub)), http.StatusCreated)
+	return a
 }
 
 // specRouter routes requests to operations of openapi.yaml, for checking
@@ -118,15 +77,26 @@ func (r response) json(tb testing.TB, v any) {
 }
 
 func (r response) problemType() string {
-	var p Problem
+	var p api.Problem
 	_ = json.Unmarshal(r.body, &p)
-	return strings.TrimPrefix(p.Type, ProblemBase)
+	return strings.TrimPrefix(p.Type, api.ProblemBase)
 }
 
 // call sends a request and checks the response against openapi.yaml
-// (status declared, headers and body valid), failing the test otherwise.
-func (n *testNode) call(method, path, token string, body any, headers ...string) response {
-	n.t.Helper()
+// (status declared, headers and body valid), failing tb otherwise.
+func (g *gateway) call(tb testing.TB, method, path, token string, body any, headers ...string) response {
+	tb.Helper()
+	r, err := g.do(method, path, token, body, headers...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// do is call for goroutines other than the test's and for callers that
+// return errors (transports): err is a failed request or a response
+// openapi.yaml does not allow.
+func (g *gateway) do(method, path, token string, body any, headers ...string) (response, error) {
 	var rd io.Reader
 	var raw []byte
 	switch b := body.(type) {
@@ -138,15 +108,15 @@ func (n *testNode) call(method, path, token string, body any, headers ...string)
 	default:
 		var err error
 		if raw, err = json.Marshal(b); err != nil {
-			n.t.Fatal(err)
+			return response{}, err
 		}
 	}
 	if raw != nil {
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, n.url+path, rd)
+	req, err := http.NewRequest(method, g.base+path, rd)
 	if err != nil {
-		n.t.Fatal(err)
+		return response{}, err
 	}
 	if raw != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -159,28 +129,29 @@ func (n *testNode) call(method, path, token string, body any, headers ...string)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		n.t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
-		n.t.Fatal(err)
+		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
-	checkSpec(n.t, req, raw, resp, out)
-	return response{resp, out}
+	return response{resp, out}, checkSpec(req, raw, resp, out)
 }
 
-func checkSpec(tb testing.TB, req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
-	tb.Helper()
+// checkSpec returns an error unless the response is one openapi.yaml
+// allows for the request: no 5xx, problems as application/problem+json,
+// a declared status with valid headers and body.
+func checkSpec(req *http.Request, reqBody []byte, resp *http.Response, body []byte) error {
 	if resp.StatusCode >= 500 {
-		tb.Fatalf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, body)
+		return fmt.Errorf("%s %s: %d %s", req.Method, req.URL, resp.StatusCode, body)
 	}
 	if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
-		tb.Fatalf("%s %s: %d with Content-Type %q, want application/problem+json", req.Method, req.URL, resp.StatusCode, resp.Header.Get("Content-Type"))
+		return fmt.Errorf("%s %s: %d with Content-Type %q, want application/problem+json", req.Method, req.URL, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	route, params, err := specRouter.FindRoute(req)
 	if err != nil {
-		return // not a route of the spec (404 tests)
+		return nil // not a route of the spec (404 tests)
 	}
 	if reqBody != nil {
 		req.Body = io.NopCloser(bytes.NewReader(reqBody))
@@ -198,8 +169,9 @@ func checkSpec(tb testing.TB, req *http.Request, reqBody []byte, resp *http.Resp
 		if len(msg) > 1500 {
 			msg = msg[:1500]
 		}
-		tb.Fatalf("%s %s: response %d does not match openapi.yaml: %s\nbody: %.500s", req.Method, req.URL, resp.StatusCode, msg, body)
+		return fmt.Errorf("%s %s: response %d does not match openapi.yaml: %s\nbody: %.500s", req.Method, req.URL, resp.StatusCode, msg, body)
 	}
+	return nil
 }
 
 func wantStatus(tb testing.TB, r response, want int) {
@@ -209,62 +181,9 @@ func wantStatus(tb testing.TB, r response, want int) {
 	}
 }
 
-// client is a session key registered for a subject.
-type client struct {
-	sub   string
-	token string
-	priv  ed25519.PrivateKey
-	id    string
-}
-
-func (n *testNode) newClient(sub string, roles ...string) client {
-	n.t.Helper()
-	_, priv, _ := ed25519.GenerateKey(nil)
-	c := client{sub: sub, token: n.token(sub, roles...), priv: priv, id: auth.SessionID(priv.Public().(ed25519.PublicKey))}
-	expires := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	sr, err := auth.NewSessionRequest(priv, auth.DevAudience, sub, expires)
-	if err != nil {
-		n.t.Fatal(err)
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	r := n.call("POST", "/v1/sessions", c.token, map[string]any{"publicKey": sr.PublicKey, "proof": sr.Proof, "expires": expires.UnixMilli()})
-	wantStatus(n.t, r, http.StatusCreated)
-	return c
-}
-
-// commit builds and signs a commit by c.
-func (c client) commit(tb testing.TB, repo, key string, ts int64, data map[string]any, parents ...core.CommitID) *core.Commit {
-	tb.Helper()
-	cm := &core.Commit{Repo: repo, Key: key, Parents: parents, Author: c.id, TS: ts, Schema: core.AnySchema, Data: data}
-	if err := cm.Sign(c.priv); err != nil {
-		tb.Fatal(err)
-	}
-	return cm
-}
-
-func commitsBody(cs ...*core.Commit) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"commits":[`)
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		j, _ := c.MarshalJSON()
-		b.Write(j)
-	}
-	b.WriteString("]}")
-	return b.Bytes()
-}
-
-// waitFor retries cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
+	return *s
 }

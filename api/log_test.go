@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
@@ -19,14 +19,14 @@ type logPage struct {
 }
 
 func TestServer_LogCatchUp(t *testing.T) {
-	n := startNode(t, nil)
-	alice := n.newClient("alice")
-	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
+	g := startGateway(t, goattest.Config{})
+	alice := g.newAuthor(t, "alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r", alice.Token, nil), 201)
 	var cs []*core.Commit
 	for i := 0; i < 25; i++ {
-		cs = append(cs, alice.commit(t, "r", fmt.Sprintf("k%d", i), int64(1000+i), map[string]any{"i": float64(i)}))
+		cs = append(cs, alice.CommitAt(int64(1000+i), "r", fmt.Sprintf("k%d", i), map[string]any{"i": float64(i)}))
 	}
-	wantStatus(t, n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(cs...)), 200)
+	wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(cs...)), 200)
 
 	var got []string
 	cursor := ""
@@ -35,7 +35,7 @@ func TestServer_LogCatchUp(t *testing.T) {
 		if cursor != "" {
 			path += "&after=" + cursor
 		}
-		r := n.call("GET", path, alice.token, nil)
+		r := g.call(t, "GET", path, alice.Token, nil)
 		wantStatus(t, r, 200)
 		var p logPage
 		r.json(t, &p)
@@ -49,7 +49,7 @@ func TestServer_LogCatchUp(t *testing.T) {
 			t.Fatalf("page %d (%d commits, after=%q): Cache-Control %q", pages, len(p.Commits), cursor, cc)
 		}
 		if strings.Contains(cc, "immutable") {
-			wantStatus(t, n.call("GET", path, alice.token, nil, "If-None-Match", r.Header.Get("ETag")), 304)
+			wantStatus(t, g.call(t, "GET", path, alice.Token, nil, "If-None-Match", r.Header.Get("ETag")), 304)
 		}
 		cursor = p.Next
 		if p.Tail {
@@ -66,43 +66,47 @@ func TestServer_LogCatchUp(t *testing.T) {
 	}
 
 	t.Run("BadCursor", func(t *testing.T) {
-		r := n.call("GET", "/v1/repos/r/log?after=AAAA", alice.token, nil)
+		r := g.call(t, "GET", "/v1/repos/r/log?after=AAAA", alice.Token, nil)
 		wantStatus(t, r, 400)
 	})
 	t.Run("CursorOfAnotherLog", func(t *testing.T) {
 		other := gsync.EncodeCursor(gsync.LogID{1, 2, 3}, 3)
-		r := n.call("GET", "/v1/repos/r/log?after="+other, alice.token, nil)
+		r := g.call(t, "GET", "/v1/repos/r/log?after="+other, alice.Token, nil)
 		wantStatus(t, r, 409)
 		if got := r.problemType(); got != "must-reconcile" {
 			t.Fatalf("problem %s", got)
 		}
 	})
 	t.Run("LongPoll", func(t *testing.T) {
-		done := make(chan logPage, 1)
+		type polled struct {
+			r   response
+			err error
+		}
+		done := make(chan polled, 1)
 		go func() {
-			r := n.call("GET", "/v1/repos/r/log?wait=20&after="+cursor, alice.token, nil)
-			var p logPage
-			r.json(t, &p)
-			done <- p
+			r, err := g.do("GET", "/v1/repos/r/log?wait=20&after="+cursor, alice.Token, nil)
+			done <- polled{r, err}
 		}()
-		late := alice.commit(t, "r", "late", 5000, map[string]any{})
+		late := alice.CommitAt(5000, "r", "late", map[string]any{})
 		// The poll may or may not have started yet; either way it must
 		// return the new commit, not an empty page after 20 s.
-		wantStatus(t, n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(late)), 200)
-		select {
-		case p := <-done:
-			if len(p.Commits) != 1 || !strings.Contains(string(p.Commits[0]), late.ID.String()) {
-				t.Fatalf("long poll returned %d commits", len(p.Commits))
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("long poll did not return when a commit arrived")
+		wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(late)), 200)
+		res := goattest.Recv(t, done, "the long poll to return")
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		var p logPage
+		res.r.json(t, &p)
+		if len(p.Commits) != 1 || !strings.Contains(string(p.Commits[0]), late.ID.String()) {
+			t.Fatalf("long poll returned %d commits", len(p.Commits))
 		}
 	})
 }
 
-// httpTransport runs the sync protocol against a test node.
+// httpTransport runs the sync protocol against a test gateway, every
+// answer checked against openapi.yaml, counting the bytes it exchanges.
 type httpTransport struct {
-	n     *testNode
+	g     *gateway
 	token string
 	bytes int
 }
@@ -112,12 +116,17 @@ func (h *httpTransport) Log(ctx context.Context, repo, cursor string, limit int)
 	if cursor != "" {
 		path += "&after=" + cursor
 	}
-	r := h.n.call("GET", path, h.token, nil)
+	r, err := h.g.do("GET", path, h.token, nil)
+	if err != nil {
+		return nil, err
+	}
 	if r.StatusCode == 409 {
 		return nil, core.ErrMustReconcile
 	}
 	var p logPage
-	r.json(h.n.t, &p)
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", r.body, err)
+	}
 	return &gsync.LogPage{Commits: p.Commits, Next: p.Next, More: !p.Tail}, nil
 }
 
@@ -126,7 +135,10 @@ func (h *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Reques
 	if err != nil {
 		return nil, err
 	}
-	r := h.n.call("POST", "/v1/repos/"+repo+"/sync", h.token, b)
+	r, err := h.g.do("POST", "/v1/repos/"+repo+"/sync", h.token, b)
+	if err != nil {
+		return nil, err
+	}
 	if r.StatusCode != 200 {
 		return nil, fmt.Errorf("sync: %d %s", r.StatusCode, r.body)
 	}
@@ -134,51 +146,25 @@ func (h *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Reques
 	return gsync.DecodeResponse(r.body)
 }
 
-// memLocal is a client replica in memory.
-type memLocal struct {
-	order []core.CommitID
-	byID  map[core.CommitID]*core.Commit
-}
-
-func newMemLocal() *memLocal { return &memLocal{byID: map[core.CommitID]*core.Commit{}} }
-
-func (m *memLocal) Digest() gsync.Digest { return gsync.DigestOf(m.order...) }
-func (m *memLocal) Walk(fn func(core.CommitID) bool) {
-	for _, id := range m.order {
-		if !fn(id) {
-			return
-		}
-	}
-}
-func (m *memLocal) Get(id core.CommitID) (*core.Commit, bool) { c, ok := m.byID[id]; return c, ok }
-func (m *memLocal) Ingest(ctx context.Context, cs []*core.Commit) error {
-	for _, c := range cs {
-		if _, ok := m.byID[c.ID]; !ok {
-			m.byID[c.ID] = c
-			m.order = append(m.order, c.ID)
-		}
-	}
-	return nil
-}
-
 func TestServer_SyncRounds(t *testing.T) {
-	n := startNode(t, nil)
-	alice := n.newClient("alice")
-	wantStatus(t, n.call("PUT", "/v1/repos/r", alice.token, nil), 201)
+	g := startGateway(t, goattest.Config{})
+	alice := g.newAuthor(t, "alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r", alice.Token, nil), 201)
 	var shared []*core.Commit
 	for i := 0; i < 200; i++ {
-		shared = append(shared, alice.commit(t, "r", fmt.Sprintf("s%d", i), int64(i), map[string]any{"i": float64(i)}))
+		shared = append(shared, alice.CommitAt(int64(i), "r", fmt.Sprintf("s%d", i), map[string]any{"i": float64(i)}))
 	}
-	wantStatus(t, n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(shared...)), 200)
+	wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(shared...)), 200)
 
-	local := newMemLocal()
-	tr := &httpTransport{n: n, token: alice.token}
+	// The client replica, in memory.
+	local := goattest.NewMemPeer("r")
+	tr := &httpTransport{g: g, token: alice.Token}
 	d := &gsync.Driver{Transport: tr}
 	if _, err := d.Clone(t.Context(), local, "r", ""); err != nil {
 		t.Fatal(err)
 	}
-	if len(local.order) != 200 {
-		t.Fatalf("clone got %d commits", len(local.order))
+	if n := local.Digest().Count; n != 200 {
+		t.Fatalf("clone got %d commits", n)
 	}
 
 	t.Run("InSyncIsOneSmallRound", func(t *testing.T) {
@@ -194,19 +180,19 @@ func TestServer_SyncRounds(t *testing.T) {
 	t.Run("BothSidesDiverged", func(t *testing.T) {
 		var mine, theirs []*core.Commit
 		for i := 0; i < 30; i++ {
-			mine = append(mine, alice.commit(t, "r", fmt.Sprintf("m%d", i), 10_000+int64(i), map[string]any{}))
-			theirs = append(theirs, alice.commit(t, "r", fmt.Sprintf("t%d", i), 20_000+int64(i), map[string]any{}))
+			mine = append(mine, alice.CommitAt(10_000+int64(i), "r", fmt.Sprintf("m%d", i), map[string]any{}))
+			theirs = append(theirs, alice.CommitAt(20_000+int64(i), "r", fmt.Sprintf("t%d", i), map[string]any{}))
 		}
-		_ = local.Ingest(t.Context(), mine)
-		wantStatus(t, n.call("POST", "/v1/repos/r/commits", alice.token, commitsBody(theirs...)), 200)
+		local.Add(mine...)
+		wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(theirs...)), 200)
 		st, err := d.Heal(t.Context(), local, "r")
 		if err != nil {
 			t.Fatal(err)
 		}
 		var info struct{ Count int64 }
-		n.call("GET", "/v1/repos/r", alice.token, nil).json(t, &info)
-		if len(local.order) != 260 || info.Count != 260 {
-			t.Fatalf("after heal: local %d, server %d, want 260 each (%d rounds)", len(local.order), info.Count, st.Rounds)
+		g.call(t, "GET", "/v1/repos/r", alice.Token, nil).json(t, &info)
+		if n := local.Digest().Count; n != 260 || info.Count != 260 {
+			t.Fatalf("after heal: local %d, server %d, want 260 each (%d rounds)", n, info.Count, st.Rounds)
 		}
 	})
 }

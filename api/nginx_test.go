@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 // startNginx runs Debian's nginx in front of upstream with default proxy
@@ -73,7 +75,7 @@ http {
 		_ = cmd.Wait()
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(tb, "nginx to listen", func() bool {
+	goattest.WaitFor(tb, "nginx to listen", func() bool {
 		resp, err := http.Get(url + "/healthz")
 		if err != nil {
 			return false
@@ -89,14 +91,15 @@ http {
 // which turns nginx's buffering off for the stream in configurations that
 // would hold events back (slow clients, larger proxy buffers).
 func TestEvents_ThroughNginx(t *testing.T) {
-	n := startNode(t, func(c *testConfig) { c.API.Heartbeat = time.Hour })
-	alice := setupRepo(t, n)
-	proxied := &testNode{t: t, node: n.node, srv: n.srv, url: startNginx(t, n.url), proxied: true}
-	sub := proxied.subscribe(t, alice.token, "repo=r")
+	g := startGateway(t, goattest.Config{Heartbeat: time.Hour})
+	alice := setupRepo(t, g)
+	proxied := &gateway{Gateway: g.Gateway, base: startNginx(t, g.URL()), proxied: true}
+	viaNginx := alice.At(proxied.base)
+	sub := proxied.subscribe(t, alice.Token, "repo=r")
 	sub.waitReady(t)
 	for i := 0; i < 3; i++ {
-		c := alice.commit(t, "r", fmt.Sprintf("k%d", i), int64(i), map[string]any{"i": float64(i)})
-		push(t, proxied, alice, "r", c)
+		c := alice.CommitAt(int64(i), "r", fmt.Sprintf("k%d", i), map[string]any{"i": float64(i)})
+		viaNginx.Push(t, c)
 		start := time.Now()
 		if _, id := sub.nextCommit(t); id != c.ID.String() {
 			t.Fatalf("got %s, want %s", id, c.ID)

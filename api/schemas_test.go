@@ -1,26 +1,27 @@
-package api
+package api_test
 
 import (
 	"testing"
 
 	"github.com/goat-gateway/goat-gateway/gen/models"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
 func TestServer_Schemas(t *testing.T) {
-	n := startNode(t, nil)
-	tok := n.token("alice")
-	wantStatus(t, n.call("PUT", "/v1/repos/r", tok, nil), 201)
+	g := startGateway(t, goattest.Config{})
+	tok := g.Token("alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r", tok, nil), 201)
 	v1 := `{"fields":{"title":{"type":"string","required":true},"prio":{"type":"string"},"tags":{"type":"set"}}}`
-	wantStatus(t, n.call("PUT", "/v1/schemas/task/1", tok, v1), 201)
-	wantStatus(t, n.call("PUT", "/v1/schemas/task/1", tok, v1), 200)
-	wantStatus(t, n.call("PUT", "/v1/schemas/task/1", tok, `{"fields":{"title":{"type":"number"}}}`), 409)
-	wantStatus(t, n.call("PUT", "/v1/schemas/task/3", tok, v1), 422)
+	wantStatus(t, g.call(t, "PUT", "/v1/schemas/task/1", tok, v1), 201)
+	wantStatus(t, g.call(t, "PUT", "/v1/schemas/task/1", tok, v1), 200)
+	wantStatus(t, g.call(t, "PUT", "/v1/schemas/task/1", tok, `{"fields":{"title":{"type":"number"}}}`), 409)
+	wantStatus(t, g.call(t, "PUT", "/v1/schemas/task/3", tok, v1), 422)
 	v2 := `{"fields":{"name":{"type":"text","required":true},"prio":{"type":"number"},"tags":{"type":"set"}},
 	        "upgrade":[{"op":"rename","from":"title","to":"name"},{"op":"convert","field":"prio","conversion":"toNumber"}]}`
-	wantStatus(t, n.call("PUT", "/v1/schemas/task/2", tok, v2), 201)
+	wantStatus(t, g.call(t, "PUT", "/v1/schemas/task/2", tok, v2), 201)
 
 	var list models.SchemaList
-	n.call("GET", "/v1/schemas", tok, nil).json(t, &list)
+	g.call(t, "GET", "/v1/schemas", tok, nil).json(t, &list)
 	refs := map[string]bool{}
 	for _, s := range list.Schemas {
 		refs[s.Ns+"/"+string(rune('0'+s.Version))] = true
@@ -31,14 +32,12 @@ func TestServer_Schemas(t *testing.T) {
 		}
 	}
 
-	wantStatus(t, n.call("PUT", "/v1/repos/r/items/t1", tok, `{"schema":"task/1","data":{"title":"a","prio":"2","tags":["x","y"]}}`), 201)
-	wantStatus(t, n.call("PUT", "/v1/repos/r/items/t2", tok, `{"schema":"task/1","data":{"prio":"2"}}`), 422)
-	wantStatus(t, n.call("PUT", "/v1/repos/r/items/t3", tok, `{"schema":"task/1","data":{"title":"a","tags":["y","x"]}}`), 422)
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r/items/t1", tok, `{"schema":"task/1","data":{"title":"a","prio":"2","tags":["x","y"]}}`), 201)
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r/items/t2", tok, `{"schema":"task/1","data":{"prio":"2"}}`), 422)
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r/items/t3", tok, `{"schema":"task/1","data":{"title":"a","tags":["y","x"]}}`), 422)
 
 	// Schemas survive a restart: they live in sys.schemas.
-	dir := n.dir
-	n.stop()
-	n2 := startNode(t, func(c *testConfig) { c.DataDir = dir })
-	tok2 := n2.token("alice")
-	wantStatus(t, n2.call("PUT", "/v1/repos/r/items/t4", tok2, `{"schema":"task/2","data":{"name":"b","prio":3}}`), 201)
+	g.Restart(t)
+	tok2 := g.Token("alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/r/items/t4", tok2, `{"schema":"task/2","data":{"name":"b","prio":3}}`), 201)
 }
