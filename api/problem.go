@@ -46,9 +46,6 @@ var problemKinds = []problemKind{
 	{core.ErrRateLimited, http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 }
 
-// errRateLimited is the 429 of the per-caller stream limit.
-var errRateLimited = core.ErrRateLimited
-
 // ProblemFor maps an error to its problem. Unknown errors are 500s whose
 // detail does not leak internals.
 func ProblemFor(err error) Problem {
