@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -272,10 +271,8 @@ func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req
 
 // Local opens repo, creating it if absent, as this node's side of a heal
 // with a peer (gsync.Driver): a live gsync.Local whose Ingest verifies
-// commits as origin requires (OriginReplica for node-to-node sync). Its
-// Ingest follows gsync.Local's contract: commits whose parents are missing
-// are reported by an error wrapping core.ErrMissingParents; any other
-// rejection is an error naming the first one.
+// commits as origin requires (OriginReplica for node-to-node sync) and
+// reports rejections as gsync.Local's contract says (storage.ResultsError).
 func (n *Node) Local(repo string, origin Origin) (*gsync.LogSet, func(), error) {
 	if err := core.ValidateRepoName(repo); err != nil {
 		return nil, nil, err
@@ -292,36 +289,7 @@ func (n *Node) Local(repo string, origin Origin) (*gsync.LogSet, func(), error) 
 		if err != nil {
 			return err
 		}
-		return IngestError(res)
+		return storage.ResultsError(res)
 	}
 	return gsync.LocalOf(r, ingest), release, nil
-}
-
-// IngestError sums up results as gsync.Local.Ingest reports them: nil when
-// nothing was rejected, an error wrapping core.ErrMissingParents when the
-// only rejections were for missing parents, else an error naming the first
-// other rejection.
-func IngestError(res []Result) error {
-	var missing, rejected int
-	var first error
-	for _, x := range res {
-		if x.Status != Rejected {
-			continue
-		}
-		if errors.Is(x.Err, core.ErrMissingParents) {
-			missing++
-			continue
-		}
-		rejected++
-		if first == nil {
-			first = fmt.Errorf("commit %s: %w", x.ID, x.Err)
-		}
-	}
-	switch {
-	case rejected > 0:
-		return fmt.Errorf("%d of %d commits rejected, first %w", rejected, len(res), first)
-	case missing > 0:
-		return fmt.Errorf("%d of %d commits: %w", missing, len(res), core.ErrMissingParents)
-	}
-	return nil
 }

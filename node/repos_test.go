@@ -11,6 +11,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/node"
+	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
@@ -347,7 +348,7 @@ func TestNode_Local(t *testing.T) {
 	wantErr(t, "a client's Local ingests bob's commit", client.Ingest(ctx, []*core.Commit{cy}), core.ErrForbidden)
 }
 
-func TestIngestError(t *testing.T) {
+func TestStorage_ResultsError(t *testing.T) {
 	var id core.CommitID
 	missing := node.Result{ID: id, Status: node.Rejected, Err: fmt.Errorf("x: %w", core.ErrMissingParents)}
 	bad := node.Result{ID: id, Status: node.Rejected, Err: fmt.Errorf("x: %w", core.ErrBadSignature)}
@@ -366,16 +367,16 @@ func TestIngestError(t *testing.T) {
 		{"OtherRejectionWins", []node.Result{missing, bad}, core.ErrBadSignature, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := node.IngestError(c.res)
+			err := storage.ResultsError(c.res)
 			if c.want == nil {
 				if err != nil {
-					t.Fatalf("IngestError=%v, want nil", err)
+					t.Fatalf("ResultsError=%v, want nil", err)
 				}
 				return
 			}
 			wantErr(t, c.name, err, c.want)
 			if got := errors.Is(err, core.ErrMissingParents); got != c.missing {
-				t.Fatalf("IngestError=%v wraps ErrMissingParents: %v, want %v", err, got, c.missing)
+				t.Fatalf("ResultsError=%v wraps ErrMissingParents: %v, want %v", err, got, c.missing)
 			}
 		})
 	}

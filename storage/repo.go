@@ -62,6 +62,36 @@ type Record struct {
 	Origin uint8
 }
 
+// ResultsError sums up the results of an Append as gsync.Local.Ingest
+// reports them: nil when nothing was rejected; an error wrapping
+// core.ErrMissingParents when the only rejections were for missing parents
+// (a later batch may bring them); else an error naming the first other
+// rejection.
+func ResultsError(res []Result) error {
+	var missing, rejected int
+	var first error
+	for _, x := range res {
+		if x.Status != Rejected {
+			continue
+		}
+		if errors.Is(x.Err, core.ErrMissingParents) {
+			missing++
+			continue
+		}
+		rejected++
+		if first == nil {
+			first = fmt.Errorf("commit %s: %w", x.ID, x.Err)
+		}
+	}
+	switch {
+	case rejected > 0:
+		return fmt.Errorf("%d of %d commits rejected, first %w", rejected, len(res), first)
+	case missing > 0:
+		return fmt.Errorf("%d of %d commits: %w", missing, len(res), core.ErrMissingParents)
+	}
+	return nil
+}
+
 // Commit decodes the record's commit. The JSON was checksummed by this
 // process, so the id is not recomputed.
 func (r Record) Commit() (*core.Commit, error) { return core.DecodeCommitTrusted(r.JSON) }

@@ -963,44 +963,12 @@ func (r *Repo) ingest(ctx context.Context, cs []*core.Commit) error {
 	if err != nil {
 		return err
 	}
-	missing := 0
-	var other error
-	for _, x := range res {
-		if x.Status != storage.Rejected {
-			continue
-		}
-		if errors.Is(x.Err, core.ErrMissingParents) {
-			missing++
-		} else if other == nil {
-			other = fmt.Errorf("commit %s from the gateway refused: %w", x.ID, x.Err)
-		}
-	}
-	if other != nil {
-		return other
-	}
-	if missing > 0 {
-		return fmt.Errorf("%w: %d commits wait for their parents", core.ErrMissingParents, missing)
-	}
-	return nil
+	return storage.ResultsError(res)
 }
 
-// local is the replica as the sync driver sees it.
-func (r *Repo) local() gsync.Local { return replicaSet{r} }
-
-type replicaSet struct{ r *Repo }
-
-func (s replicaSet) Digest() gsync.Digest {
-	n, x := s.r.st.State()
-	return gsync.Digest{Count: int64(n), XOR: gsync.Sum(x)}
-}
-
-func (s replicaSet) Walk(fn func(core.CommitID) bool) {
-	s.r.st.EachID(0, func(_ int64, id core.CommitID) bool { return fn(id) })
-}
-
-func (s replicaSet) Get(id core.CommitID) (*core.Commit, bool) { return s.r.st.Commit(id) }
-
-func (s replicaSet) Ingest(ctx context.Context, cs []*core.Commit) error { return s.r.ingest(ctx, cs) }
+// local is the replica as the sync driver sees it: the one adapter from a
+// log to a gsync.Local.
+func (r *Repo) local() gsync.Local { return gsync.LocalOf(r.st, r.ingest) }
 
 // ---- change notification ----
 
