@@ -1,0 +1,368 @@
+package sync
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// Version 2 rounds (docs/sync.md "Version 2"). A heal is at most three
+// requests when the divergence fits one response and one push:
+//
+//  1. digest only ({"v": 2}); the server answers inSync, or its Summary
+//     (layout and per-partition count and 8 bytes of XOR);
+//  2. the client's full digests of the partitions that differ, a filter
+//     over its ids of those partitions only (sized from the counts just
+//     learned), and its commits of partitions the server has none of (a
+//     client's new commits, newer than anything the server holds, land in
+//     the last window, empty on the server); the server answers its commits
+//     of those partitions absent from the filter (rest: the short ids of
+//     those a limit cut), and, for each partition whose digest still
+//     differs once the client holds them, the exact list of its ids there
+//     (a false positive or ids the client has and the server lacks);
+//  3. the client, now knowing exactly what differs, pushes its commits the
+//     lists lack and names by short id the commits it still lacks; the
+//     server answers them.
+//
+// Nothing probabilistic is left after round 2: the lists make round 3
+// exact, so a false positive costs one list, not another filter round.
+
+// answer2 answers a version 2 request; set includes req.Commits.
+func (s *Server) answer2(set Set, req *Request) (*Response, error) {
+	sd, cd := set.Digest(), req.digest()
+	resp := &Response{Count: sd.Count, Digest: sd.XOR, Commits: []json.RawMessage{}}
+	if sd == cd {
+		resp.InSync = true
+		return resp, nil
+	}
+	limit := min(orDefault(s.StreamLimit, MaxStream), orDefault(req.Limit, DefaultLimit))
+	maxBytes := orDefault(s.MaxBytes, StreamMaxBytes)
+	switch {
+	case req.Parts != nil:
+		return resp, s.answerParts(set, req, resp, limit, maxBytes)
+	case len(req.Need) > 0:
+		need := make(map[ShortID]bool, len(req.Need))
+		for _, x := range req.Need {
+			need[x] = true
+		}
+		var ids []core.CommitID
+		set.Walk(func(id core.CommitID) bool {
+			if need[ShortOf(id)] {
+				ids = append(ids, id)
+			}
+			return true
+		})
+		return resp, fill(set, ids, resp, limit, maxBytes)
+	default:
+		sum, err := s.summary(set)
+		resp.Parts = sum
+		return resp, err
+	}
+}
+
+// summary computes the server's layout and partition sums.
+func (s *Server) summary(set Set) (*Summary, error) {
+	ts := make([]int64, 0, set.Digest().Count)
+	walkTS(set, func(_ core.CommitID, t int64) bool {
+		ts = append(ts, t)
+		return true
+	})
+	l := s.Layout.BuildLayout(ts)
+	sums := partSums(set, &l)
+	out := &Summary{Layout: l, Sums: make([]PartSum, len(sums))}
+	for i, d := range sums {
+		if d.Count > 1<<32-1 {
+			return nil, fmt.Errorf("sync: summary: %w: partition of %d ids", core.ErrTooLarge, d.Count)
+		}
+		out.Sums[i] = PartSum{Count: uint32(d.Count), XOR8: xor8(d.XOR)}
+	}
+	return out, nil
+}
+
+// answerParts answers the second round: commits of the differing
+// partitions absent from the client's filter, and the exact lists of the
+// partitions that would still differ.
+func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBytes int) error {
+	l := &req.Parts.Layout
+	pos := make([]int32, l.Parts())
+	for i := range pos {
+		pos[i] = -1
+	}
+	for k, x := range req.Parts.Diff {
+		pos[x.Index] = int32(k)
+	}
+	type part struct {
+		all, absent Digest
+		ids         []ShortID
+	}
+	parts := make([]part, len(req.Parts.Diff))
+	var absent []core.CommitID
+	walkTS(set, func(id core.CommitID, ts int64) bool {
+		k := pos[l.Index(id, ts)]
+		if k < 0 {
+			return true
+		}
+		p := &parts[k]
+		p.all.Add(id)
+		p.ids = append(p.ids, ShortOf(id))
+		if req.Filter == nil || !req.Filter.Test(id) {
+			p.absent.Add(id)
+			absent = append(absent, id)
+		}
+		return true
+	})
+	for k, x := range req.Parts.Diff {
+		// What the client will hold in the partition once it has the
+		// absent commits, if it had nothing the server lacks and the
+		// filter hid nothing: exactly the server's ids.
+		p := &parts[k]
+		shared := Digest{Count: p.all.Count - p.absent.Count, XOR: p.all.XOR}
+		xorSum(&shared.XOR, p.absent.XOR)
+		if shared != x.Digest {
+			resp.Lists = append(resp.Lists, PartList{Part: x.Index, IDs: p.ids})
+		}
+	}
+	return fill(set, absent, resp, limit, maxBytes)
+}
+
+// fill adds the commits of ids (in set order) to resp up to the limits and
+// names the others in resp.Rest.
+func fill(set Set, ids []core.CommitID, resp *Response, limit, maxBytes int) error {
+	size := 0
+	for i, id := range ids {
+		if len(resp.Commits) == limit {
+			resp.Rest = shortIDs(ids[i:])
+			break
+		}
+		c, ok := set.Get(id)
+		if !ok {
+			return fmt.Errorf("sync: answer: %w: walked commit %s is not in the set", core.ErrNotFound, id)
+		}
+		b, err := c.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("sync: answer: commit %s: %w", id, err)
+		}
+		if len(resp.Commits) > 0 && size+len(b) > maxBytes {
+			resp.Rest = shortIDs(ids[i:])
+			break
+		}
+		resp.Commits = append(resp.Commits, b)
+		size += len(b)
+	}
+	resp.More = len(resp.Rest) > 0
+	return nil
+}
+
+func shortIDs(ids []core.CommitID) []ShortID {
+	out := make([]ShortID, len(ids))
+	for i, id := range ids {
+		out[i] = ShortOf(id)
+	}
+	return out
+}
+
+// client2 is what a version 2 client remembers between rounds.
+type client2 struct {
+	layout   *Layout         // of the last summary
+	pending  []core.CommitID // local commits the server lacks, not pushed yet
+	need     []ShortID       // commits the client lacks, not asked for yet
+	restarts int
+}
+
+// maxRestarts is how often a version 2 heal starts over (after a round
+// leaves nothing to push or ask for but the digests still differ: the
+// server changed meanwhile, or short ids or 8-byte partition sums collided)
+// before the client falls back to version 1, which needs neither.
+const maxRestarts = 2
+
+func (c *Client) next2(local Set, resp *Response) (*Request, bool, error) {
+	ld, sd := local.Digest(), resp.digest()
+	if resp.InSync || ld == sd {
+		c.v2 = client2{}
+		return nil, true, nil
+	}
+	req := &Request{Count: ld.Count, Digest: ld.XOR, Limit: c.limit(), V: Version2}
+	st := &c.v2
+	// A summary comes with any answer that leaves the sets different and
+	// had no need to serve; while pushes or needs are outstanding the
+	// client goes on with them instead (a summary now would only repeat
+	// round 2 for what it already knows).
+	if resp.Parts != nil && len(st.pending) == 0 && len(st.need) == 0 && len(resp.Rest) == 0 {
+		ok, err := c.partsRequest(local, resp.Parts, req)
+		if err != nil || ok {
+			return req, false, err
+		}
+		return c.restart(local), false, nil
+	}
+	// The answer to round 2 or to a need round: what a limit cut, and the
+	// exact lists, tell the client everything it lacks and holds alone.
+	seen := make(map[ShortID]bool, len(resp.Rest)+len(st.need))
+	need := make([]ShortID, 0, len(resp.Rest)+len(st.need))
+	for _, x := range append(resp.Rest, st.need...) {
+		if !seen[x] {
+			seen[x] = true
+			need = append(need, x)
+		}
+	}
+	if len(resp.Lists) > 0 {
+		st.pending = c.listed(local, resp.Lists, st.pending, seen, &need)
+	}
+	st.need = need
+	if err := c.push(local, req); err != nil {
+		return nil, false, err
+	}
+	n := min(len(st.need), max(req.Limit, DefaultLimit))
+	req.Need, st.need = st.need[:n:n], st.need[n:]
+	if len(req.Commits) == 0 && len(req.Need) == 0 {
+		return c.restart(local), false, nil
+	}
+	return req, false, nil
+}
+
+// listed folds the server's exact partition lists in: local ids of those
+// partitions missing from a list are the client's own (to push, in walk
+// order), listed ids the client lacks are needed.
+func (c *Client) listed(local Set, lists []PartList, pending []core.CommitID, seen map[ShortID]bool, need *[]ShortID) []core.CommitID {
+	l := c.v2.layout
+	if l == nil {
+		return pending // lists without a round 2 before: nothing to match
+	}
+	byPart := make(map[int]map[ShortID]bool, len(lists))
+	for _, x := range lists {
+		m := make(map[ShortID]bool, len(x.IDs))
+		for _, id := range x.IDs {
+			m[id] = true
+		}
+		byPart[x.Part] = m
+	}
+	queued := make(map[core.CommitID]bool, len(pending))
+	for _, id := range pending {
+		queued[id] = true
+	}
+	held := map[ShortID]bool{}
+	walkTS(local, func(id core.CommitID, ts int64) bool {
+		m, ok := byPart[l.Index(id, ts)]
+		if !ok {
+			return true
+		}
+		s := ShortOf(id)
+		held[s] = true
+		if !m[s] && !queued[id] {
+			queued[id] = true
+			pending = append(pending, id)
+		}
+		return true
+	})
+	for _, x := range lists {
+		for _, id := range x.IDs {
+			if !held[id] && !seen[id] {
+				seen[id] = true
+				*need = append(*need, id)
+			}
+		}
+	}
+	return pending
+}
+
+// partsRequest builds round 2 from the server's summary. It reports false
+// when no partition differs although the digests do (8-byte sums collided).
+func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, error) {
+	st := &c.v2
+	l := &Layout{Cuts: sum.Cuts, Bits: sum.Bits}
+	st.layout = l
+	mine := partSums(local, l)
+	inDiff := make([]bool, len(mine))
+	var (
+		diff  []PartDigest
+		n, d  int64
+		empty bool // some differing partition is empty on the server
+	)
+	for i, m := range mine {
+		s := sum.Sums[i]
+		if m.Count == int64(s.Count) && xor8(m.XOR) == s.XOR8 {
+			continue
+		}
+		inDiff[i] = true
+		diff = append(diff, PartDigest{Index: i, Digest: m})
+		n += m.Count
+		if s.Count > 0 {
+			d += max(int64(s.Count)-m.Count, 1)
+		} else {
+			empty = true
+		}
+	}
+	if len(diff) == 0 {
+		return false, nil
+	}
+	walkDiff := func(fn func(core.CommitID) bool) {
+		walkTS(local, func(id core.CommitID, ts int64) bool {
+			if inDiff[l.Index(id, ts)] {
+				return fn(id)
+			}
+			return true
+		})
+	}
+	st.pending, st.need = st.pending[:0], nil
+	if empty {
+		walkTS(local, func(id core.CommitID, ts int64) bool {
+			if p := l.Index(id, ts); inDiff[p] && sum.Sums[p].Count == 0 {
+				st.pending = append(st.pending, id)
+			}
+			return true
+		})
+	}
+	req.Parts = &PartDiff{Layout: Layout{Cuts: sum.Cuts, Bits: sum.Bits}, Diff: diff}
+	if n > 0 {
+		window := int64(orDefault(c.limit(), DefaultLimit))
+		f, err := BuildFilter(walkDiff, n, c.Policy.Rate(d, window), c.Rand)
+		if err != nil {
+			return false, err
+		}
+		req.Filter = f
+	}
+	return true, c.push(local, req)
+}
+
+// push moves pending commits into req, up to the push caps.
+func (c *Client) push(local Set, req *Request) error {
+	st := &c.v2
+	pushLimit := min(orDefault(c.PushLimit, MaxStream), MaxStream)
+	pushBytes := orDefault(c.PushBytes, StreamPushBytes)
+	if req.Filter != nil {
+		// Keep the request under the API's body limit with the filter.
+		pushBytes = min(pushBytes, max(MaxRequestBytes-req.Filter.EncodedLen()-(1<<20), 1))
+	}
+	size, n := 0, 0
+	for ; n < len(st.pending) && len(req.Commits) < pushLimit; n++ {
+		id := st.pending[n]
+		cm, ok := local.Get(id)
+		if !ok {
+			continue
+		}
+		b, err := cm.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("sync: push commit %s: %w", id, err)
+		}
+		if len(req.Commits) > 0 && size+len(b) > pushBytes {
+			break
+		}
+		req.Commits = append(req.Commits, b)
+		size += len(b)
+	}
+	st.pending = st.pending[n:]
+	return nil
+}
+
+// restart begins the heal again with a digest round, or in version 1 after
+// maxRestarts.
+func (c *Client) restart(local Set) *Request {
+	r := c.v2.restarts + 1
+	if r > maxRestarts {
+		c.V1 = true
+		return c.Start(local)
+	}
+	req := c.Start(local)
+	c.v2.restarts = r
+	return req
+}
