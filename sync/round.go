@@ -641,7 +641,7 @@ func (c *Client) Start(local Set) *Request {
 	c.pending = nil
 	d := local.Digest()
 	if !c.V1 {
-		c.v2 = client2{}
+		c.v2 = client2{count: d.Count}
 		return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit(), V: Version2}
 	}
 	return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit()}

@@ -165,6 +165,7 @@ func shortIDs(ids []core.CommitID) []ShortID {
 // client2 is what a version 2 client remembers between rounds.
 type client2 struct {
 	layout   *Layout         // of the last summary
+	count    int64           // the local count the last request sent
 	pending  []core.CommitID // local commits the server lacks, not pushed yet
 	need     []ShortID       // commits the client lacks, not asked for yet
 	restarts int
@@ -184,6 +185,13 @@ func (c *Client) next2(local Set, resp *Response) (*Request, bool, error) {
 	}
 	req := &Request{Count: ld.Count, Digest: ld.XOR, Limit: c.limit(), V: Version2}
 	st := &c.v2
+	sent := st.count
+	st.count = ld.Count
+	if int64(len(resp.Commits)) > ld.Count-sent {
+		// Some commits could not be ingested (a parent hidden by a false
+		// positive, or cut): ask for them again, with their parents.
+		st.need = append(st.need, notHeld(local, resp.Commits)...)
+	}
 	// A summary comes with any answer that leaves the sets different and
 	// had no need to serve; while pushes or needs are outstanding the
 	// client goes on with them instead (a summary now would only repeat
@@ -218,6 +226,23 @@ func (c *Client) next2(local Set, resp *Response) (*Request, bool, error) {
 		return c.restart(local), false, nil
 	}
 	return req, false, nil
+}
+
+// notHeld returns the short ids of the commits of raw that local lacks.
+func notHeld(local Set, raw []json.RawMessage) []ShortID {
+	var out []ShortID
+	for _, b := range raw {
+		var c struct {
+			ID core.CommitID `json:"id"`
+		}
+		if json.Unmarshal(b, &c) != nil {
+			continue // not a commit the driver could ingest either
+		}
+		if _, ok := local.Get(c.ID); !ok {
+			out = append(out, ShortOf(c.ID))
+		}
+	}
+	return out
 }
 
 // listed folds the server's exact partition lists in: local ids of those
