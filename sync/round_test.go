@@ -49,7 +49,7 @@ func TestRound_InSyncIsTiny(t *testing.T) {
 
 // healPure runs rounds with the pure functions only, through JSON, and
 // returns the trace.
-func healPure(t *testing.T, client, server *memSet, srv *Server, c *Client) []roundTrace {
+func healPure(t testing.TB, client, server *memSet, srv *Server, c *Client) []roundTrace {
 	t.Helper()
 	mt := &memTransport{tb: t, srv: srv, server: server, client: client}
 	ctx := context.Background()
