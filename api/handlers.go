@@ -88,7 +88,7 @@ func (h handlers) GetInfo(ctx context.Context, _ gen.GetInfoRequestObject) (gen.
 		Audience:     h.s.cfg.Audience,
 		Version:      h.s.cfg.Version,
 		LogId:        node,
-		Capabilities: []string{"sync-v1", "log-v1", "sse-v1", "merge-v1", "compression"},
+		Capabilities: []string{"sync-v1", "sync-v2", "log-v1", "sse-v1", "merge-v1", "compression"},
 		Limits: gen.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,
@@ -551,6 +551,13 @@ func (s *repoSet) Walk(fn func(core.CommitID) bool) {
 }
 
 func (s *repoSet) Get(id core.CommitID) (*core.Commit, bool) { return s.r.Commit(id) }
+
+// WalkTS implements gsync.TSWalker from the index, for sync-v2 partitions.
+func (s *repoSet) WalkTS(fn func(core.CommitID, int64) bool) {
+	s.r.EachIDTS(0, func(off int64, id core.CommitID, ts int64) bool {
+		return off < s.end && fn(id, ts)
+	})
+}
 
 func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject) (gen.SyncRoundResponseObject, error) {
 	write := req.Body != nil && req.Body.Commits != nil && len(*req.Body.Commits) > 0
