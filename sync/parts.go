@@ -297,9 +297,25 @@ func xor8(s Sum) (b [8]byte) {
 
 // --- wire encoding ---
 
+// layoutWire decodes bits as numbers (a []uint8 field would also take a
+// base64 string, a second spelling the wire does not have).
 type layoutWire struct {
 	Cuts []int64 `json:"cuts"`
-	Bits []uint8 `json:"bits"`
+	Bits []int   `json:"bits"`
+}
+
+func (w *layoutWire) layout() (Layout, error) {
+	l := Layout{Cuts: w.Cuts, Bits: make([]uint8, len(w.Bits))}
+	if w.Cuts == nil || w.Bits == nil {
+		return l, fmt.Errorf("%w: layout: cuts and bits are required", core.ErrInvalid)
+	}
+	for i, b := range w.Bits {
+		if b < 0 || b > MaxPrefixBits {
+			return l, fmt.Errorf("%w: layout: %d prefix bits, want 0..%d", core.ErrInvalid, b, MaxPrefixBits)
+		}
+		l.Bits[i] = uint8(b)
+	}
+	return l, l.Validate()
 }
 
 func appendLayout(b []byte, l *Layout) []byte {
@@ -357,8 +373,8 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 	if err := decodeStrict(b, &w, true); err != nil {
 		return fmt.Errorf("parts: %w", err)
 	}
-	l := Layout{Cuts: w.Cuts, Bits: w.Bits}
-	if err := l.Validate(); err != nil {
+	l, err := w.layout()
+	if err != nil {
 		return err
 	}
 	raw, err := decodeB64(w.Sums, 12*l.Parts(), 12*l.Parts())
@@ -405,8 +421,8 @@ func (d *PartDiff) UnmarshalJSON(b []byte) error {
 	if err := decodeStrict(b, &w, true); err != nil {
 		return fmt.Errorf("parts: %w", err)
 	}
-	l := Layout{Cuts: w.Cuts, Bits: w.Bits}
-	if err := l.Validate(); err != nil {
+	l, err := w.layout()
+	if err != nil {
 		return err
 	}
 	raw, err := decodeB64(w.Diff, 0, 40*l.Parts())

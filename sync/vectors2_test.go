@@ -29,7 +29,7 @@ type v2File struct {
 type layoutVector struct {
 	Name    string        `json:"name"`
 	Cuts    []int64       `json:"cuts"`
-	Bits    []uint8       `json:"bits"`
+	Bits    []int         `json:"bits"`
 	Parts   int           `json:"parts"`
 	Entries []layoutEntry `json:"entries"`
 	// Sums is the "sums" of a Summary of the entries under the layout.
@@ -85,11 +85,14 @@ func buildV2Vectors(tb testing.TB) v2File {
 		l    Layout
 		n    int
 	}{
-		{"one-window", Layout{Bits: []uint8{0}}, 5},
+		{"one-window", Layout{Cuts: []int64{}, Bits: []uint8{0}}, 5},
 		{"windows", Layout{Cuts: []int64{100, 200, 300}, Bits: []uint8{0, 0, 0, 0}}, 12},
 		{"windows-and-prefixes", Layout{Cuts: []int64{-5, 1000, 1763800000000}, Bits: []uint8{2, 0, 3, 1}}, 40},
 	} {
-		v := layoutVector{Name: spec.name, Cuts: spec.l.Cuts, Bits: spec.l.Bits, Parts: spec.l.Parts()}
+		v := layoutVector{Name: spec.name, Cuts: spec.l.Cuts, Parts: spec.l.Parts()}
+		for _, b := range spec.l.Bits {
+			v.Bits = append(v.Bits, int(b))
+		}
 		set := &memSet{commits: map[core.CommitID]*core.Commit{}}
 		tss := []int64{-10, -5, 0, 99, 100, 150, 199, 200, 999, 1000, 1763799999999, 1763800000000, 1763800000001, 1 << 52}
 		for i := range spec.n {
