@@ -127,6 +127,9 @@ type httpTransport struct {
 	bodyIn    atomic.Int64 // response body bytes as received (coded)
 	decodedIn atomic.Int64 // response body bytes after decoding
 	codings   sync.Map     // coding -> *atomic.Int64 responses
+	// commitBytes counts the commits' own JSON bytes in sync rounds (both
+	// ways), so a heal's protocol overhead is its payload minus these.
+	commitBytes atomic.Int64
 }
 
 var _ gsync.Transport = (*httpTransport)(nil)
@@ -231,6 +234,9 @@ func (t *httpTransport) Log(ctx context.Context, repo, cursor string, limit int)
 }
 
 func (t *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
+	for _, c := range req.Commits {
+		t.commitBytes.Add(int64(len(c)))
+	}
 	body, err := req.MarshalJSON()
 	if err != nil {
 		return nil, err
@@ -242,7 +248,13 @@ func (t *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Reques
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("sync: status %d: %.300s", status, out)
 	}
-	return gsync.DecodeResponse(out)
+	resp, err := gsync.DecodeResponse(out)
+	if err == nil {
+		for _, c := range resp.Commits {
+			t.commitBytes.Add(int64(len(c)))
+		}
+	}
+	return resp, err
 }
 
 // serverDigest reads the repository's count and digest.
