@@ -571,10 +571,15 @@ func (h handlers) SyncRound(ctx context.Context, req gen.SyncRoundRequestObject)
 		return nil, err
 	}
 	var results []gen.PushResult
-	if len(sreq.Commits) > 0 {
-		if results, err = h.ingest(ctx, r, sreq.Commits); err != nil {
+	// A sync-v2 request may push up to gsync.MaxStream commits (DecodeRequest
+	// checked); they are ingested maxPushCommits at a time, in order, so
+	// parents land before children.
+	for i := 0; i < len(sreq.Commits); i += maxPushCommits {
+		res, err := h.ingest(ctx, r, sreq.Commits[i:min(i+maxPushCommits, len(sreq.Commits))])
+		if err != nil {
 			return nil, err
 		}
+		results = append(results, res...)
 	}
 	srv := gsync.Server{Rand: rand.Reader}
 	resp, err := srv.Answer(newRepoSet(r), sreq)

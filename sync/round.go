@@ -185,8 +185,8 @@ func (r *Response) Validate() error {
 	if len(r.Lists) > MaxParts {
 		return fmt.Errorf("%w: %d lists, more than %d", core.ErrInvalid, len(r.Lists), MaxParts)
 	}
-	if len(r.Results) > MaxCommits {
-		return fmt.Errorf("%w: %d results, more than %d", core.ErrInvalid, len(r.Results), MaxCommits)
+	if len(r.Results) > MaxStream {
+		return fmt.Errorf("%w: %d results, more than %d", core.ErrInvalid, len(r.Results), MaxStream)
 	}
 	for i, x := range r.Results {
 		switch x.Status {
