@@ -270,6 +270,10 @@ type PartDigest struct {
 type PartDiff struct {
 	Layout
 	Diff []PartDigest
+	// Tables, when present, has one entry per Diff record: the client's
+	// table of short ids of that partition, or nil (wire: "cells", see
+	// Table).
+	Tables []*Table
 }
 
 // PartList is the server's exact list of its ids in one partition that
@@ -404,11 +408,21 @@ func (d PartDiff) MarshalJSON() ([]byte, error) {
 	}
 	b = append(b, `,"diff":"`...)
 	b = base64.StdEncoding.AppendEncode(b, raw)
-	return append(b, `"}`...), nil
+	b = append(b, '"')
+	if d.Tables != nil {
+		b = append(b, `,"cells":"`...)
+		b = base64.StdEncoding.AppendEncode(b, appendTables(nil, d.Tables))
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
 }
 
 func (d *PartDiff) encodedLen() int {
-	return layoutLen(&d.Layout) + len(`,"diff":""}`) + base64.StdEncoding.EncodedLen(40*len(d.Diff))
+	n := layoutLen(&d.Layout) + len(`,"diff":""}`) + base64.StdEncoding.EncodedLen(40*len(d.Diff))
+	if d.Tables != nil {
+		n += len(`,"cells":""`) + base64.StdEncoding.EncodedLen(tablesLen(d.Tables))
+	}
+	return n
 }
 
 // UnmarshalJSON decodes and validates the wire form: indexes ascending and
@@ -416,7 +430,8 @@ func (d *PartDiff) encodedLen() int {
 func (d *PartDiff) UnmarshalJSON(b []byte) error {
 	var w struct {
 		layoutWire
-		Diff string `json:"diff"`
+		Diff  string  `json:"diff"`
+		Cells *string `json:"cells"`
 	}
 	if err := decodeStrict(b, &w, true); err != nil {
 		return fmt.Errorf("parts: %w", err)
@@ -440,6 +455,15 @@ func (d *PartDiff) UnmarshalJSON(b []byte) error {
 		}
 		if err := x.Digest.Validate(); err != nil {
 			return fmt.Errorf("parts: diff %d: %w", x.Index, err)
+		}
+	}
+	if w.Cells != nil {
+		raw, err := decodeB64(*w.Cells, 2*len(v.Diff), 2*len(v.Diff)+len(v.Diff)*3*MaxCellsPerTable*cellSize)
+		if err != nil {
+			return fmt.Errorf("parts: cells: %w", err)
+		}
+		if v.Tables, err = parseTables(raw, len(v.Diff)); err != nil {
+			return err
 		}
 	}
 	*d = v
@@ -530,4 +554,192 @@ func decodeB64(s string, lo, hi int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: not standard padded base64 of %d..%d bytes", core.ErrInvalid, lo, hi)
 	}
 	return raw, nil
+}
+
+// Cells (version 2, round 2): for each differing partition the server holds
+// ids of, the client sends an invertible Bloom lookup table of its short
+// ids there, so that the server can name the few ids the client holds and
+// it lacks (and find its own ids a filter false positive hid) without
+// listing the partition. A partition's table has 3 subtables of m cells;
+// short id s goes to cell idx_i(s) of subtable i. Each cell holds the
+// count of its ids, the XOR of their short ids and the XOR of their check
+// values. With h1, h2 = MurmurHash3 x64-128 (seed 0) of the 8 bytes of s:
+// idx_0 = uint32(h1) mod m, idx_1 = uint32(h1 >> 32) mod m,
+// idx_2 = uint32(h2) mod m, check = h2.
+//
+// Wire ("cells" in the request's parts): standard padded base64 of, per
+// record of diff in order, m (uint16 BE, 0: no table) then 3m cells of
+// count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (uint64 BE):
+// 20 bytes per cell.
+
+// MaxCellsPerTable bounds m.
+const MaxCellsPerTable = 4096
+
+// cellSize is the wire size of one cell.
+const cellSize = 20
+
+// Cell is one cell of a Table.
+type Cell struct {
+	Count int64
+	XOR   ShortID
+	Check uint64
+}
+
+// Table is one partition's invertible Bloom lookup table (see above).
+type Table struct {
+	M     int
+	Cells []Cell // 3*M
+}
+
+// cellHash returns the three cell indexes and the check of a short id.
+func cellHash(s ShortID, m int) (idx [3]int, check uint64) {
+	h1, h2 := murmur3x64Short(s)
+	mm := uint64(m)
+	idx[0] = int(uint64(uint32(h1)) % mm)
+	idx[1] = m + int(uint64(uint32(h1>>32))%mm)
+	idx[2] = 2*m + int(uint64(uint32(h2))%mm)
+	return idx, h2
+}
+
+// NewTable returns an empty table of 3m cells.
+func NewTable(m int) *Table { return &Table{M: m, Cells: make([]Cell, 3*m)} }
+
+// Add folds s in with sign +1 (or -1 to take it out).
+func (t *Table) Add(s ShortID, sign int64) {
+	idx, check := cellHash(s, t.M)
+	for _, i := range idx {
+		c := &t.Cells[i]
+		c.Count += sign
+		for j := range c.XOR {
+			c.XOR[j] ^= s[j]
+		}
+		c.Check ^= check
+	}
+}
+
+// Decode peels t, the difference (client table minus server table): it
+// returns the short ids with count +1 (the client's) and -1 (the
+// server's), or ok false when the table does not peel to empty.
+func (t *Table) Decode() (plus, minus []ShortID, ok bool) {
+	cells := slices.Clone(t.Cells)
+	d := &Table{M: t.M, Cells: cells}
+	for progress := true; progress; {
+		progress = false
+		for i := range cells {
+			c := cells[i]
+			if c.Count != 1 && c.Count != -1 {
+				continue
+			}
+			if _, check := cellHash(c.XOR, t.M); check != c.Check {
+				continue
+			}
+			if c.Count == 1 {
+				plus = append(plus, c.XOR)
+			} else {
+				minus = append(minus, c.XOR)
+			}
+			d.Add(c.XOR, -c.Count)
+			progress = true
+		}
+	}
+	for _, c := range cells {
+		if c != (Cell{}) {
+			return nil, nil, false
+		}
+	}
+	return plus, minus, true
+}
+
+// tableSize is the m a client uses for a partition where it holds c ids
+// and the server s: the client's extras there are at least c-s, and a
+// couple more are allowed for, so that a divergence on both sides in one
+// partition still usually peels.
+func tableSize(c, s int64) int {
+	e := max(c-s, 0) + 2
+	return int(min((e+1)/2+2, MaxCellsPerTable))
+}
+
+func appendTables(raw []byte, ts []*Table) []byte {
+	for _, t := range ts {
+		if t == nil {
+			raw = binary.BigEndian.AppendUint16(raw, 0)
+			continue
+		}
+		raw = binary.BigEndian.AppendUint16(raw, uint16(t.M))
+		for _, c := range t.Cells {
+			raw = binary.BigEndian.AppendUint32(raw, uint32(c.Count))
+			raw = append(raw, c.XOR[:]...)
+			raw = binary.BigEndian.AppendUint64(raw, c.Check)
+		}
+	}
+	return raw
+}
+
+func tablesLen(ts []*Table) int {
+	n := 0
+	for _, t := range ts {
+		n += 2
+		if t != nil {
+			n += cellSize * len(t.Cells)
+		}
+	}
+	return n
+}
+
+func parseTables(raw []byte, n int) ([]*Table, error) {
+	out := make([]*Table, n)
+	for i := range out {
+		if len(raw) < 2 {
+			return nil, fmt.Errorf("%w: parts: cells: short", core.ErrInvalid)
+		}
+		m := int(binary.BigEndian.Uint16(raw))
+		raw = raw[2:]
+		if m == 0 {
+			continue
+		}
+		if m > MaxCellsPerTable || len(raw) < 3*m*cellSize {
+			return nil, fmt.Errorf("%w: parts: cells: table of %d cells", core.ErrInvalid, 3*m)
+		}
+		t := NewTable(m)
+		for j := range t.Cells {
+			c := &t.Cells[j]
+			c.Count = int64(binary.BigEndian.Uint32(raw))
+			copy(c.XOR[:], raw[4:12])
+			c.Check = binary.BigEndian.Uint64(raw[12:20])
+			raw = raw[cellSize:]
+		}
+		out[i] = t
+	}
+	if len(raw) != 0 {
+		return nil, fmt.Errorf("%w: parts: cells: %d bytes left over", core.ErrInvalid, len(raw))
+	}
+	return out, nil
+}
+
+// murmur3x64Short is MurmurHash3 x64-128 (seed 0) of exactly 8 bytes: no
+// full block, an 8-byte tail.
+func murmur3x64Short(s ShortID) (uint64, uint64) {
+	const c1, c2 = 0x87c37b91114253d5, 0x4cf5ad432745937f
+	k1 := binary.LittleEndian.Uint64(s[:])
+	k1 *= c1
+	k1 = k1<<31 | k1>>33
+	k1 *= c2
+	h1, h2 := k1, uint64(0)
+	h1 ^= 8
+	h2 ^= 8
+	h1 += h2
+	h2 += h1
+	h1, h2 = cellMix(h1), cellMix(h2)
+	h1 += h2
+	h2 += h1
+	return h1, h2
+}
+
+func cellMix(k uint64) uint64 {
+	k ^= k >> 33
+	k *= 0xff51afd7ed558ccd
+	k ^= k >> 33
+	k *= 0xc4ceb9fe1a85ec53
+	k ^= k >> 33
+	return k
 }

@@ -102,6 +102,9 @@ type Response struct {
 	Parts *Summary
 	Rest  []ShortID
 	Lists []PartList
+	// Want (version 2) names, by short id, commits the client holds and
+	// the server lacks, found by decoding the client's tables.
+	Want []ShortID
 }
 
 // PushResult is the server's verdict on one pushed commit:
@@ -150,6 +153,9 @@ func (r *Request) Validate() error {
 			if err := r.Parts.Layout.Validate(); err != nil {
 				return err
 			}
+			if r.Parts.Tables != nil && len(r.Parts.Tables) != len(r.Parts.Diff) {
+				return fmt.Errorf("%w: parts: %d tables for %d differing partitions", core.ErrInvalid, len(r.Parts.Tables), len(r.Parts.Diff))
+			}
 		}
 	default:
 		return fmt.Errorf("%w: protocol version %d", core.ErrInvalid, r.V)
@@ -168,7 +174,7 @@ func (r *Response) Validate() error {
 	if err := r.digest().Validate(); err != nil {
 		return err
 	}
-	if r.InSync && (len(r.Commits) > 0 || r.More || r.Filter != nil || r.Parts != nil || len(r.Rest) > 0 || len(r.Lists) > 0) {
+	if r.InSync && (len(r.Commits) > 0 || r.More || r.Filter != nil || r.Parts != nil || len(r.Rest) > 0 || len(r.Lists) > 0 || len(r.Want) > 0) {
 		return fmt.Errorf("%w: an inSync response carries no commits, more or filter", core.ErrInvalid)
 	}
 	if r.More && len(r.Commits) == 0 && len(r.Rest) == 0 {
@@ -298,6 +304,10 @@ func (r Response) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"rest":`...)
 		b = appendIDs(b, r.Rest)
 	}
+	if len(r.Want) > 0 {
+		b = append(b, `,"want":`...)
+		b = appendIDs(b, r.Want)
+	}
 	if len(r.Lists) > 0 {
 		b = append(b, `,"lists":[`...)
 		for i, l := range r.Lists {
@@ -328,6 +338,9 @@ func (r *Response) EncodedLen() int {
 	}
 	if len(r.Rest) > 0 {
 		n += len(`,"rest":`) + idsLen(r.Rest)
+	}
+	if len(r.Want) > 0 {
+		n += len(`,"want":`) + idsLen(r.Want)
 	}
 	if len(r.Lists) > 0 {
 		n += len(`,"lists":[]`) + len(r.Lists) - 1
@@ -390,6 +403,7 @@ type responseWire struct {
 	Results []PushResult      `json:"results"`
 	Parts   *Summary          `json:"parts"`
 	Rest    *idList           `json:"rest"`
+	Want    *idList           `json:"want"`
 	Lists   []PartList        `json:"lists"`
 }
 
@@ -440,6 +454,9 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	v := Response{Count: *w.Count, Digest: *w.Digest, InSync: *w.InSync, Commits: w.Commits, More: *w.More, Filter: w.Filter, Results: w.Results, Parts: w.Parts, Lists: w.Lists}
 	if w.Rest != nil {
 		v.Rest = *w.Rest
+	}
+	if w.Want != nil {
+		v.Want = *w.Want
 	}
 	if err := v.Validate(); err != nil {
 		return fmt.Errorf("response: %w", err)

@@ -3,6 +3,7 @@ package sync
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -81,8 +82,11 @@ func (s *Server) summary(set Set) (*Summary, error) {
 }
 
 // answerParts answers the second round: commits of the differing
-// partitions absent from the client's filter, and the exact lists of the
-// partitions that would still differ.
+// partitions absent from the client's filter; for each partition whose
+// digest would still differ, the client's table decoded (the ids the client
+// holds alone, named in want, and the server's ids a false positive hid,
+// sent), or, when there is no table or it does not peel, the exact list of
+// the server's ids there.
 func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBytes int) error {
 	l := &req.Parts.Layout
 	pos := make([]int32, l.Parts())
@@ -95,23 +99,38 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 	type part struct {
 		all, absent Digest
 		ids         []ShortID
+		table       *Table // the client's, minus the server's ids it believes the client holds
+		positive    []walked
 	}
 	parts := make([]part, len(req.Parts.Diff))
-	var absent []core.CommitID
+	for k := range parts {
+		if req.Parts.Tables != nil && req.Parts.Tables[k] != nil {
+			t := req.Parts.Tables[k]
+			parts[k].table = &Table{M: t.M, Cells: slices.Clone(t.Cells)}
+		}
+	}
+	var send []walked // in walk order
+	at := 0
 	walkTS(set, func(id core.CommitID, ts int64) bool {
+		at++
 		k := pos[l.Index(id, ts)]
 		if k < 0 {
 			return true
 		}
 		p := &parts[k]
 		p.all.Add(id)
-		p.ids = append(p.ids, ShortOf(id))
+		short := ShortOf(id)
+		p.ids = append(p.ids, short)
 		if req.Filter == nil || !req.Filter.Test(id) {
 			p.absent.Add(id)
-			absent = append(absent, id)
+			send = append(send, walked{at, id})
+		} else if p.table != nil {
+			p.table.Add(short, -1)
+			p.positive = append(p.positive, walked{at, id})
 		}
 		return true
 	})
+	var hidden []walked
 	for k, x := range req.Parts.Diff {
 		// What the client will hold in the partition once it has the
 		// absent commits, if it had nothing the server lacks and the
@@ -119,11 +138,55 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 		p := &parts[k]
 		shared := Digest{Count: p.all.Count - p.absent.Count, XOR: p.all.XOR}
 		xorSum(&shared.XOR, p.absent.XOR)
-		if shared != x.Digest {
-			resp.Lists = append(resp.Lists, PartList{Part: x.Index, IDs: p.ids})
+		if shared == x.Digest {
+			continue
+		}
+		if p.table != nil {
+			if plus, minus, ok := p.table.Decode(); ok {
+				if h, ok := findShort(p.positive, minus); ok {
+					resp.Want = append(resp.Want, plus...)
+					hidden = append(hidden, h...)
+					continue
+				}
+			}
+		}
+		resp.Lists = append(resp.Lists, PartList{Part: x.Index, IDs: p.ids})
+	}
+	if len(hidden) > 0 {
+		send = append(send, hidden...)
+		slices.SortFunc(send, func(a, b walked) int { return a.at - b.at })
+	}
+	ids := make([]core.CommitID, len(send))
+	for i, h := range send {
+		ids[i] = h.id
+	}
+	return fill(set, ids, resp, limit, maxBytes)
+}
+
+// walked is an id with its position in a walk.
+type walked struct {
+	at int
+	id core.CommitID
+}
+
+// findShort returns the entries of hs whose short ids are in want, and
+// false unless every wanted short id was found.
+func findShort(hs []walked, want []ShortID) ([]walked, bool) {
+	if len(want) == 0 {
+		return nil, true
+	}
+	w := make(map[ShortID]bool, len(want))
+	for _, s := range want {
+		w[s] = true
+	}
+	var out []walked
+	for _, h := range hs {
+		if s := ShortOf(h.id); w[s] {
+			out = append(out, h)
+			delete(w, s)
 		}
 	}
-	return fill(set, absent, resp, limit, maxBytes)
+	return out, len(w) == 0
 }
 
 // fill adds the commits of ids (in set order) to resp up to the limits and
@@ -213,8 +276,8 @@ func (c *Client) next2(local Set, resp *Response) (*Request, bool, error) {
 			need = append(need, x)
 		}
 	}
-	if len(resp.Lists) > 0 {
-		st.pending = c.listed(local, resp.Lists, st.pending, seen, &need)
+	if len(resp.Lists) > 0 || len(resp.Want) > 0 {
+		st.pending = c.listed(local, resp.Lists, resp.Want, st.pending, seen, &need)
 	}
 	st.need = need
 	if err := c.push(local, req); err != nil {
@@ -245,13 +308,18 @@ func notHeld(local Set, raw []json.RawMessage) []ShortID {
 	return out
 }
 
-// listed folds the server's exact partition lists in: local ids of those
-// partitions missing from a list are the client's own (to push, in walk
-// order), listed ids the client lacks are needed.
-func (c *Client) listed(local Set, lists []PartList, pending []core.CommitID, seen map[ShortID]bool, need *[]ShortID) []core.CommitID {
+// listed folds the server's exact partition lists and its wants in: local
+// ids of listed partitions missing from their list, and wanted ones, are
+// the client's own (to push, in walk order); listed ids the client lacks
+// are needed.
+func (c *Client) listed(local Set, lists []PartList, want []ShortID, pending []core.CommitID, seen map[ShortID]bool, need *[]ShortID) []core.CommitID {
 	l := c.v2.layout
 	if l == nil {
 		return pending // lists without a round 2 before: nothing to match
+	}
+	wanted := make(map[ShortID]bool, len(want))
+	for _, s := range want {
+		wanted[s] = true
 	}
 	byPart := make(map[int]map[ShortID]bool, len(lists))
 	for _, x := range lists {
@@ -267,11 +335,16 @@ func (c *Client) listed(local Set, lists []PartList, pending []core.CommitID, se
 	}
 	held := map[ShortID]bool{}
 	walkTS(local, func(id core.CommitID, ts int64) bool {
+		s := ShortOf(id)
+		if wanted[s] && !queued[id] {
+			queued[id] = true
+			pending = append(pending, id)
+			return true
+		}
 		m, ok := byPart[l.Index(id, ts)]
 		if !ok {
 			return true
 		}
-		s := ShortOf(id)
 		held[s] = true
 		if !m[s] && !queued[id] {
 			queued[id] = true
@@ -299,10 +372,13 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 	mine := partSums(local, l)
 	inDiff := make([]bool, len(mine))
 	var (
-		diff  []PartDigest
-		n, d  int64
-		empty bool // some differing partition is empty on the server
+		diff   []PartDigest
+		tables []*Table
+		n, d   int64
+		empty  bool // some differing partition is empty on the server
+		anyTab bool
 	)
+	tabOf := make(map[int]*Table)
 	for i, m := range mine {
 		s := sum.Sums[i]
 		if m.Count == int64(s.Count) && xor8(m.XOR) == s.XOR8 {
@@ -311,11 +387,19 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 		inDiff[i] = true
 		diff = append(diff, PartDigest{Index: i, Digest: m})
 		n += m.Count
+		var t *Table
 		if s.Count > 0 {
 			d += max(int64(s.Count)-m.Count, 1)
+			if m.Count > 0 {
+				// The client may hold ids the server lacks here.
+				t = NewTable(tableSize(m.Count, int64(s.Count)))
+				tabOf[i] = t
+				anyTab = true
+			}
 		} else {
 			empty = true
 		}
+		tables = append(tables, t)
 	}
 	if len(diff) == 0 {
 		return false, nil
@@ -329,15 +413,24 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 		})
 	}
 	st.pending, st.need = st.pending[:0], nil
-	if empty {
+	if empty || anyTab {
 		walkTS(local, func(id core.CommitID, ts int64) bool {
-			if p := l.Index(id, ts); inDiff[p] && sum.Sums[p].Count == 0 {
+			p := l.Index(id, ts)
+			if !inDiff[p] {
+				return true
+			}
+			if sum.Sums[p].Count == 0 {
 				st.pending = append(st.pending, id)
+			} else if t := tabOf[p]; t != nil {
+				t.Add(ShortOf(id), 1)
 			}
 			return true
 		})
 	}
 	req.Parts = &PartDiff{Layout: Layout{Cuts: sum.Cuts, Bits: sum.Bits}, Diff: diff}
+	if anyTab {
+		req.Parts.Tables = tables
+	}
 	if n > 0 {
 		window := int64(orDefault(c.limit(), DefaultLimit))
 		f, err := BuildFilter(walkDiff, n, c.Policy.Rate(d, window), c.Rand)

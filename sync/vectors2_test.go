@@ -138,6 +138,8 @@ func buildV2Vectors(tb testing.TB) v2File {
 			cOwn: makeCommitsTS(tb, "c2", 5, 2, future), sOwn: makeCommitsTS(tb, "s2", 5, 2, recent)},
 		{name: "both-same-window-false-positives", note: "both sides gained commits in the same windows, filters at p = 0.5: the server lists the partitions that still differ, round 3 pushes and asks by short id",
 			cOwn: makeCommitsTS(tb, "c3", 6, 2, recent), sOwn: makeCommitsTS(tb, "s3", 6, 2, recent), misses: 1e6},
+		{name: "both-same-window-lists", note: "both sides gained 30 commits in the same windows: the client's tables are too small to peel, so the server lists those partitions; round 3 pushes and asks by short id",
+			cOwn: makeCommitsTS(tb, "c6", 30, 3, recent), sOwn: makeCommitsTS(tb, "s6", 30, 3, recent)},
 		{name: "cut-by-limit", note: "limit 3: the rest comes by short id in later requests",
 			sOwn: makeCommitsTS(tb, "s4", 8, 3, recent), limit: 3},
 		{name: "old-divergence", note: "the client's commits carry old ts, inside windows cut by id prefix",
