@@ -126,6 +126,50 @@ function params(n, p) {
   return [m, Math.min(Math.max(Math.round((Math.LN2 * m) / n), 1), 32)];
 }
 
+// A partition's table of short ids (docs/sync.md "Tables"): 3 subtables of
+// m cells; h1, h2 = MurmurHash3 x64-128 of the 8-byte short id; cells
+// lo32(h1) mod m, m + hi32(h1) mod m, 2m + lo32(h2) mod m; a cell is a
+// count, the XOR of short ids and the XOR of h2.
+class Table {
+  constructor(m) {
+    this.m = m;
+    this.cells = Array.from({ length: 3 * m }, () => ({ count: 0, xor: 0n, check: 0n }));
+  }
+  add(short) {
+    const s = unhex(short);
+    const [h1, h2] = murmur3(s);
+    const v = BigInt("0x" + short);
+    const m = BigInt(this.m);
+    for (const i of [Number((h1 & 0xffffffffn) % m), this.m + Number((h1 >> 32n) % m), 2 * this.m + Number((h2 & 0xffffffffn) % m)]) {
+      const c = this.cells[i];
+      c.count++;
+      c.xor ^= v;
+      c.check ^= h2;
+    }
+  }
+  static size(c, s) {
+    return Math.min(Math.floor((Math.max(c - s, 0) + 2 + 1) / 2) + 2, 4096);
+  }
+}
+
+function encodeTables(tables) {
+  const parts = [];
+  for (const t of tables) {
+    const head = Buffer.alloc(2);
+    head.writeUInt16BE(t ? t.m : 0);
+    parts.push(head);
+    if (!t) continue;
+    for (const c of t.cells) {
+      const b = Buffer.alloc(20);
+      b.writeUInt32BE(c.count, 0);
+      b.writeBigUInt64BE(c.xor, 4);
+      b.writeBigUInt64BE(c.check, 12);
+      parts.push(b);
+    }
+  }
+  return b64(Buffer.concat(parts));
+}
+
 class Sum {
   constructor() {
     this.count = 0;
@@ -221,7 +265,7 @@ class Client {
       const raw = Buffer.from(sums, "base64");
       const mine = Array.from({ length: nparts(bits) }, () => new Sum());
       for (const [id, ts] of r.order) mine[partition(cuts, bits, id, ts)].add(id);
-      const diff = [], inD = new Set();
+      const diff = [], inD = new Set(), tables = [], tabOf = new Map();
       let n = 0, d = 0;
       mine.forEach((s, i) => {
         const count = raw.readUInt32BE(12 * i);
@@ -233,13 +277,20 @@ class Client {
         Buffer.from(s.xor).copy(rec, 8);
         diff.push(rec);
         n += s.count;
-        if (count > 0) d += Math.max(count - s.count, 1);
+        let t;
+        if (count > 0) {
+          d += Math.max(count - s.count, 1);
+          if (s.count > 0) tabOf.set(i, (t = new Table(Table.size(s.count, count))));
+        }
+        tables.push(t);
       });
       this.pending = [];
       this.need = [];
       for (const [id, ts] of r.order) {
         const p = partition(cuts, bits, id, ts);
-        if (inD.has(p) && raw.readUInt32BE(12 * p) === 0) this.pending.push(id);
+        if (!inD.has(p)) continue;
+        if (raw.readUInt32BE(12 * p) === 0) this.pending.push(id);
+        else tabOf.get(p)?.add(short(id));
       }
       let filter;
       if (n > 0) {
@@ -248,21 +299,29 @@ class Client {
         for (const [id, ts] of r.order) if (inD.has(partition(cuts, bits, id, ts))) f.add(id);
         filter = f.json();
       }
-      return this.req(r, { filter, commits: this.push(r), parts: { cuts, bits, diff: b64(Buffer.concat(diff)) } });
+      const parts = { cuts, bits, diff: b64(Buffer.concat(diff)) };
+      if (tabOf.size) parts.cells = encodeTables(tables);
+      return this.req(r, { filter, commits: this.push(r), parts });
     }
     const seen = new Set(), need = [];
     for (const x of [...rest, ...this.need]) if (!seen.has(x)) seen.add(x) && need.push(x);
-    if (resp.lists?.length) {
+    const want = new Set(resp.want ? unids64(resp.want) : []);
+    if (resp.lists?.length || want.size) {
       const { cuts, bits } = this.layout;
-      const listed = new Map(resp.lists.map((l) => [l.part, new Set(unids64(l.ids))]));
+      const listed = new Map((resp.lists ?? []).map((l) => [l.part, new Set(unids64(l.ids))]));
       const held = new Set(), queued = new Set(this.pending);
       for (const [id, ts] of r.order) {
+        if (want.has(short(id)) && !queued.has(id)) {
+          queued.add(id);
+          this.pending.push(id);
+          continue;
+        }
         const set = listed.get(partition(cuts, bits, id, ts));
         if (!set) continue;
         held.add(short(id));
         if (!set.has(short(id)) && !queued.has(id)) queued.add(id) && this.pending.push(id);
       }
-      for (const l of resp.lists) for (const s of unids64(l.ids)) if (!held.has(s) && !seen.has(s)) seen.add(s) && need.push(s);
+      for (const l of resp.lists ?? []) for (const s of unids64(l.ids)) if (!held.has(s) && !seen.has(s)) seen.add(s) && need.push(s);
     }
     const commits = this.push(r);
     const k = Math.min(need.length, Math.max(this.limit, 500));

@@ -31,7 +31,7 @@ export interface SyncRequest {
   /** Version 2 (docs/sync.md): 2. */
   v?: number;
   /** Version 2, second request: the layout echoed and the client's differing partitions. */
-  parts?: { cuts: number[]; bits: number[]; diff: string };
+  parts?: { cuts: number[]; bits: number[]; diff: string; cells?: string };
   /** Version 2: base64 short ids of commits the client lacks. */
   need?: string;
 }
@@ -49,6 +49,8 @@ export interface SyncResponse {
   parts?: { cuts: number[]; bits: number[]; sums: string };
   /** Version 2: base64 short ids of commits a limit cut. */
   rest?: string;
+  /** Version 2: base64 short ids of commits the server lacks, decoded from the client's tables. */
+  want?: string;
   /** Version 2: the server's exact ids of partitions that still differ. */
   lists?: { part: number; ids: string }[];
 }

@@ -4,7 +4,7 @@
 // what a filter could hide, so a heal is at most 3 requests. The requests
 // are byte-identical to the Go client's (sync/testdata/sync_v2_vectors.json).
 
-import { buildFilter, DefaultMisses, rate } from "./bloom.js";
+import { buildFilter, DefaultMisses, murmur3x64, rate } from "./bloom.js";
 import { fromBase64, fromHex, toBase64, toHex } from "./bytes.js";
 import { commitJSON, type Commit } from "./commit.js";
 import { Digest } from "./digest.js";
@@ -36,6 +36,69 @@ export interface SummaryJSON extends LayoutJSON {
 /** The client's differing partitions (second request). */
 export interface PartDiffJSON extends LayoutJSON {
   diff: string;
+  cells?: string;
+}
+
+/**
+ * Table is one partition's invertible Bloom lookup table of short ids
+ * (sync.Table): 3 subtables of m cells; short id s goes to cell idx_i(s)
+ * of subtable i, with h1, h2 = MurmurHash3 x64-128 of its 8 bytes:
+ * idx_0 = lo32(h1) mod m, idx_1 = hi32(h1) mod m, idx_2 = lo32(h2) mod m;
+ * a cell holds a count, the XOR of the short ids and the XOR of h2.
+ */
+export class Table {
+  readonly counts: number[];
+  readonly xor: Uint8Array;
+  readonly check: Uint8Array;
+
+  constructor(readonly m: number) {
+    this.counts = new Array<number>(3 * m).fill(0);
+    this.xor = new Uint8Array(8 * 3 * m);
+    this.check = new Uint8Array(8 * 3 * m);
+  }
+
+  /** add folds in a short id (16 hex characters). */
+  add(short: string): void {
+    const s = fromHex(short, 8);
+    const [h1h, h1l, h2h, h2l] = murmur3x64(s);
+    const c = new Uint8Array(8);
+    new DataView(c.buffer).setUint32(0, h2h);
+    new DataView(c.buffer).setUint32(4, h2l);
+    for (const i of [h1l % this.m, this.m + (h1h % this.m), 2 * this.m + (h2l % this.m)]) {
+      this.counts[i]++;
+      for (let j = 0; j < 8; j++) {
+        this.xor[8 * i + j] ^= s[j];
+        this.check[8 * i + j] ^= c[j];
+      }
+    }
+  }
+
+  /** tableSize is the m for a partition where the client holds c ids and the server s (sync.tableSize). */
+  static size(c: number, s: number): number {
+    const e = Math.max(c - s, 0) + 2;
+    return Math.min(Math.floor((e + 1) / 2) + 2, 4096);
+  }
+}
+
+/** encodeTables is the "cells" of a request: per diff record, m (uint16 BE, 0: none) then 3m cells of count (uint32 BE), XOR (8), check (8). */
+export function encodeTables(tables: (Table | undefined)[]): string {
+  let n = 0;
+  for (const t of tables) n += 2 + (t ? 20 * 3 * t.m : 0);
+  const raw = new Uint8Array(n);
+  const dv = new DataView(raw.buffer);
+  let o = 0;
+  for (const t of tables) {
+    dv.setUint16(o, t ? t.m : 0);
+    o += 2;
+    if (!t) continue;
+    for (let i = 0; i < 3 * t.m; i++) {
+      dv.setUint32(o, t.counts[i]);
+      raw.set(t.xor.subarray(8 * i, 8 * i + 8), o + 4);
+      raw.set(t.check.subarray(8 * i, 8 * i + 8), o + 12);
+      o += 20;
+    }
+  }
+  return toBase64(raw);
 }
 
 /** One exact partition list of the server. */
@@ -248,7 +311,8 @@ export class ClientV2 {
         need.push(x);
       }
     }
-    if (resp.lists && resp.lists.length > 0) this.listed(local, resp.lists, seen, need);
+    const want = resp.want ? decodeIDs(resp.want) : [];
+    if ((resp.lists && resp.lists.length > 0) || want.length > 0) this.listed(local, resp.lists ?? [], want, seen, need);
     this.need = need;
     const commits = this.push(local, undefined);
     const n = Math.min(this.need.length, Math.max(this.limit, DefaultLimit));
@@ -266,17 +330,23 @@ export class ClientV2 {
     return { done: false, req };
   }
 
-  private listed(local: LocalV2, lists: PartListJSON[], seen: Set<string>, need: string[]): void {
+  private listed(local: LocalV2, lists: PartListJSON[], want: string[], seen: Set<string>, need: string[]): void {
     const l = this.layout;
     if (!l) return;
+    const wanted = new Set(want);
     const byPart = new Map<number, Set<string>>();
     for (const x of lists) byPart.set(x.part, new Set(decodeIDs(x.ids)));
     const queued = new Set(this.pending);
     const held = new Set<string>();
     for (const [id, ts] of walkTS(local)) {
+      const s = shortOf(id);
+      if (wanted.has(s) && !queued.has(id)) {
+        queued.add(id);
+        this.pending.push(id);
+        continue;
+      }
       const m = byPart.get(l.index(id, ts));
       if (!m) continue;
-      const s = shortOf(id);
       held.add(s);
       if (!m.has(s) && !queued.has(id)) {
         queued.add(id);
@@ -300,6 +370,8 @@ export class ClientV2 {
     const mine = partSums(local, l);
     const inDiff = new Array<boolean>(mine.length).fill(false);
     const diff: { index: number; digest: Digest }[] = [];
+    const tables: (Table | undefined)[] = [];
+    const tabOf = new Map<number, Table>();
     let n = 0, d = 0, empty = false;
     mine.forEach((m, i) => {
       const s = theirs[i];
@@ -307,19 +379,29 @@ export class ClientV2 {
       inDiff[i] = true;
       diff.push({ index: i, digest: m });
       n += m.count;
-      if (s.count > 0) d += Math.max(s.count - m.count, 1);
-      else empty = true;
+      let t: Table | undefined;
+      if (s.count > 0) {
+        d += Math.max(s.count - m.count, 1);
+        if (m.count > 0) {
+          t = new Table(Table.size(m.count, s.count));
+          tabOf.set(i, t);
+        }
+      } else empty = true;
+      tables.push(t);
     });
     if (diff.length === 0) return undefined;
     this.pending = [];
     this.need = [];
-    if (empty) {
+    if (empty || tabOf.size > 0) {
       for (const [id, ts] of walkTS(local)) {
         const p = l.index(id, ts);
-        if (inDiff[p] && theirs[p].count === 0) this.pending.push(id);
+        if (!inDiff[p]) continue;
+        if (theirs[p].count === 0) this.pending.push(id);
+        else tabOf.get(p)?.add(shortOf(id));
       }
     }
     const parts: PartDiffJSON = { cuts: sum.cuts, bits: sum.bits, diff: encodeDiff(diff) };
+    if (tabOf.size > 0) parts.cells = encodeTables(tables);
     let filter: SyncRequest["filter"];
     if (n > 0) {
       const window = this.limit || DefaultLimit;
