@@ -1000,6 +1000,11 @@ export interface components {
              * @description Standard padded base64 of 40-byte records, index ascending: index (uint32 BE), count (uint32 BE), XOR of the ids (32 bytes).
              */
             diff: string;
+            /**
+             * Format: byte
+             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+             */
+            cells?: string;
         };
         /**
          * @description Version 2: the server's partitions (time windows finer towards now,
@@ -1044,6 +1049,7 @@ export interface components {
             filter?: components["schemas"]["BloomFilter"];
             parts?: components["schemas"]["SyncSummary"];
             rest?: components["schemas"]["ShortIDList"];
+            want?: components["schemas"]["ShortIDList"];
             lists?: components["schemas"]["SyncPartList"][];
         };
         /** @description The event stream after parsing (see `getEvents`); on the wire it is `text/event-stream`. */
