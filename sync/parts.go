@@ -589,7 +589,13 @@ type Cell struct {
 type Table struct {
 	M     int
 	Cells []Cell // 3*M
+	// Only marks a partition the request's filter does not cover: the
+	// table alone reconciles it, both ways (wire: bit 15 of m).
+	Only bool
 }
+
+// tableOnlyBit marks Table.Only in the wire's m.
+const tableOnlyBit = 1 << 15
 
 // cellHash returns the three cell indexes and the check of a short id.
 func cellHash(s ShortID, m int) (idx [3]int, check uint64) {
@@ -651,12 +657,25 @@ func (t *Table) Decode() (plus, minus []ShortID, ok bool) {
 }
 
 // tableSize is the m a client uses for a partition where it holds c ids
-// and the server s: the client's extras there are at least c-s, and a
-// couple more are allowed for, so that a divergence on both sides in one
-// partition still usually peels.
-func tableSize(c, s int64) int {
+// and the server s, for a table beside the filter (only: false) or
+// instead of it (only: true). Beside the filter the table must find the
+// client's extras, at least c-s of them; alone it must find both sides'
+// extras, at least |c-s|. A couple more are allowed for, so that a
+// divergence on both sides of one partition still usually peels.
+func tableSize(c, s int64, only bool) int {
 	e := max(c-s, 0) + 2
+	if only {
+		e = max(c-s, s-c) + 2
+	}
 	return int(min((e+1)/2+2, MaxCellsPerTable))
+}
+
+// tableOnly reports whether a table alone is cheaper than covering the
+// partition's c client ids with the filter (about 10 bits each) plus a
+// small table: when the counts show a divergence that is small against
+// the partition.
+func tableOnly(c, s int64) bool {
+	return int64(3*tableSize(c, s, true)*cellSize) < c*10/8
 }
 
 func appendTables(raw []byte, ts []*Table) []byte {
@@ -665,7 +684,11 @@ func appendTables(raw []byte, ts []*Table) []byte {
 			raw = binary.BigEndian.AppendUint16(raw, 0)
 			continue
 		}
-		raw = binary.BigEndian.AppendUint16(raw, uint16(t.M))
+		m := uint16(t.M)
+		if t.Only {
+			m |= tableOnlyBit
+		}
+		raw = binary.BigEndian.AppendUint16(raw, m)
 		for _, c := range t.Cells {
 			raw = binary.BigEndian.AppendUint32(raw, uint32(c.Count))
 			raw = append(raw, c.XOR[:]...)
@@ -694,13 +717,19 @@ func parseTables(raw []byte, n int) ([]*Table, error) {
 		}
 		m := int(binary.BigEndian.Uint16(raw))
 		raw = raw[2:]
+		only := m&tableOnlyBit != 0
+		m &^= tableOnlyBit
 		if m == 0 {
+			if only {
+				return nil, fmt.Errorf("%w: parts: cells: empty table marked only", core.ErrInvalid)
+			}
 			continue
 		}
 		if m > MaxCellsPerTable || len(raw) < 3*m*cellSize {
 			return nil, fmt.Errorf("%w: parts: cells: table of %d cells", core.ErrInvalid, 3*m)
 		}
 		t := NewTable(m)
+		t.Only = only
 		for j := range t.Cells {
 			c := &t.Cells[j]
 			c.Count = int64(binary.BigEndian.Uint32(raw))

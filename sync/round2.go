@@ -106,7 +106,7 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 	for k := range parts {
 		if req.Parts.Tables != nil && req.Parts.Tables[k] != nil {
 			t := req.Parts.Tables[k]
-			parts[k].table = &Table{M: t.M, Cells: slices.Clone(t.Cells)}
+			parts[k].table = &Table{M: t.M, Cells: slices.Clone(t.Cells), Only: t.Only}
 		}
 	}
 	var send []walked // in walk order
@@ -121,7 +121,11 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 		p.all.Add(id)
 		short := ShortOf(id)
 		p.ids = append(p.ids, short)
-		if req.Filter == nil || !req.Filter.Test(id) {
+		if p.table != nil && p.table.Only {
+			// Not in the filter: the table alone tells both sides.
+			p.table.Add(short, -1)
+			p.positive = append(p.positive, walked{at, id})
+		} else if req.Filter == nil || !req.Filter.Test(id) {
 			p.absent.Add(id)
 			send = append(send, walked{at, id})
 		} else if p.table != nil {
@@ -138,7 +142,7 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 		p := &parts[k]
 		shared := Digest{Count: p.all.Count - p.absent.Count, XOR: p.all.XOR}
 		xorSum(&shared.XOR, p.absent.XOR)
-		if shared == x.Digest {
+		if shared == x.Digest && (p.table == nil || !p.table.Only) {
 			continue
 		}
 		if p.table != nil {
@@ -386,18 +390,26 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 		}
 		inDiff[i] = true
 		diff = append(diff, PartDigest{Index: i, Digest: m})
-		n += m.Count
 		var t *Table
-		if s.Count > 0 {
-			d += max(int64(s.Count)-m.Count, 1)
-			if m.Count > 0 {
-				// The client may hold ids the server lacks here.
-				t = NewTable(tableSize(m.Count, int64(s.Count)))
-				tabOf[i] = t
-				anyTab = true
-			}
-		} else {
+		switch sc := int64(s.Count); {
+		case sc > 0 && m.Count > 0 && tableOnly(m.Count, sc):
+			// A small divergence in a large partition: a table alone.
+			t = NewTable(tableSize(m.Count, sc, true))
+			t.Only = true
+		case sc > 0 && m.Count > 0:
+			// The filter finds the server's extras; the table the client's.
+			t = NewTable(tableSize(m.Count, sc, false))
+			n += m.Count
+			d += max(sc-m.Count, 1)
+		case sc > 0:
+			d += sc // the client holds nothing here: no filter needed for it
+		default:
 			empty = true
+			n += m.Count // pushed, and covered by the filter like any other
+		}
+		if t != nil {
+			tabOf[i] = t
+			anyTab = true
 		}
 		tables = append(tables, t)
 	}
@@ -406,7 +418,7 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 	}
 	walkDiff := func(fn func(core.CommitID) bool) {
 		walkTS(local, func(id core.CommitID, ts int64) bool {
-			if inDiff[l.Index(id, ts)] {
+			if p := l.Index(id, ts); inDiff[p] && (tabOf[p] == nil || !tabOf[p].Only) {
 				return fn(id)
 			}
 			return true

@@ -23,7 +23,7 @@ func TestTable_Decode(t *testing.T) {
 	t.Run("PeelsBothSides", func(t *testing.T) {
 		// Client holds 0..109, server 0..99 and 110..112: the client's own
 		// are 100..109, the server's 110..112.
-		tab := NewTable(tableSize(10, 3))
+		tab := NewTable(tableSize(10, 3, false))
 		for i := range 110 {
 			tab.Add(short(i), 1)
 		}
@@ -60,6 +60,7 @@ func TestTable_Decode(t *testing.T) {
 	})
 	t.Run("WireRoundTrip", func(t *testing.T) {
 		tab := NewTable(3)
+		tab.Only = true
 		tab.Add(short(1), 1)
 		tab.Add(short(2), 1)
 		raw := appendTables(nil, []*Table{nil, tab})
@@ -70,7 +71,7 @@ func TestTable_Decode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back[0] != nil || !slices.Equal(back[1].Cells, tab.Cells) {
+		if back[0] != nil || !slices.Equal(back[1].Cells, tab.Cells) || !back[1].Only {
 			t.Fatalf("round trip changed the tables")
 		}
 		if _, err := parseTables(raw[:len(raw)-1], 2); err == nil {

@@ -147,8 +147,11 @@ class Table {
       c.check ^= h2;
     }
   }
-  static size(c, s) {
-    return Math.min(Math.floor((Math.max(c - s, 0) + 2 + 1) / 2) + 2, 4096);
+  // Beside the filter a table finds the client's extras (c-s of them at
+  // least); alone ("only", outside the filter) both sides' (|c-s|).
+  static size(c, s, only) {
+    const e = (only ? Math.abs(c - s) : Math.max(c - s, 0)) + 2;
+    return Math.min(Math.floor((e + 1) / 2) + 2, 4096);
   }
 }
 
@@ -156,7 +159,7 @@ function encodeTables(tables) {
   const parts = [];
   for (const t of tables) {
     const head = Buffer.alloc(2);
-    head.writeUInt16BE(t ? t.m : 0);
+    head.writeUInt16BE(t ? t.m | (t.only ? 0x8000 : 0) : 0);
     parts.push(head);
     if (!t) continue;
     for (const c of t.cells) {
@@ -276,12 +279,17 @@ class Client {
         rec.writeUInt32BE(s.count, 4);
         Buffer.from(s.xor).copy(rec, 8);
         diff.push(rec);
-        n += s.count;
         let t;
-        if (count > 0) {
+        if (count > 0 && s.count > 0 && 3 * Table.size(s.count, count, true) * 20 < Math.floor((s.count * 10) / 8)) {
+          t = new Table(Table.size(s.count, count, true));
+          t.only = true;
+        } else if (count > 0 && s.count > 0) {
+          t = new Table(Table.size(s.count, count, false));
+          n += s.count;
           d += Math.max(count - s.count, 1);
-          if (s.count > 0) tabOf.set(i, (t = new Table(Table.size(s.count, count))));
-        }
+        } else if (count > 0) d += count;
+        else n += s.count;
+        if (t) tabOf.set(i, t);
         tables.push(t);
       });
       this.pending = [];
@@ -296,7 +304,10 @@ class Client {
       if (n > 0) {
         const [m, k] = params(n, rate(d, this.limit || 500, this.misses));
         const f = new Bloom(m, k, this.salt());
-        for (const [id, ts] of r.order) if (inD.has(partition(cuts, bits, id, ts))) f.add(id);
+        for (const [id, ts] of r.order) {
+          const p = partition(cuts, bits, id, ts);
+          if (inD.has(p) && !tabOf.get(p)?.only) f.add(id);
+        }
         filter = f.json();
       }
       const parts = { cuts, bits, diff: b64(Buffer.concat(diff)) };

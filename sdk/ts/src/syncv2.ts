@@ -51,6 +51,9 @@ export class Table {
   readonly xor: Uint8Array;
   readonly check: Uint8Array;
 
+  /** only: the partition is outside the filter; the table alone reconciles it (bit 15 of m on the wire). */
+  only = false;
+
   constructor(readonly m: number) {
     this.counts = new Array<number>(3 * m).fill(0);
     this.xor = new Uint8Array(8 * 3 * m);
@@ -73,10 +76,15 @@ export class Table {
     }
   }
 
-  /** tableSize is the m for a partition where the client holds c ids and the server s (sync.tableSize). */
-  static size(c: number, s: number): number {
-    const e = Math.max(c - s, 0) + 2;
+  /** size is the m for a partition where the client holds c ids and the server s, beside the filter or alone (sync.tableSize). */
+  static size(c: number, s: number, only: boolean): number {
+    const e = (only ? Math.abs(c - s) : Math.max(c - s, 0)) + 2;
     return Math.min(Math.floor((e + 1) / 2) + 2, 4096);
+  }
+
+  /** aloneCheaper reports whether a table alone costs less than filtering c ids (sync.tableOnly). */
+  static aloneCheaper(c: number, s: number): boolean {
+    return 3 * Table.size(c, s, true) * 20 < Math.floor((c * 10) / 8);
   }
 }
 
@@ -88,7 +96,7 @@ export function encodeTables(tables: (Table | undefined)[]): string {
   const dv = new DataView(raw.buffer);
   let o = 0;
   for (const t of tables) {
-    dv.setUint16(o, t ? t.m : 0);
+    dv.setUint16(o, t ? t.m | (t.only ? 0x8000 : 0) : 0);
     o += 2;
     if (!t) continue;
     for (let i = 0; i < 3 * t.m; i++) {
@@ -378,15 +386,21 @@ export class ClientV2 {
       if (m.count === s.count && toHex(m.xor.subarray(0, 8)) === s.xor8) return;
       inDiff[i] = true;
       diff.push({ index: i, digest: m });
-      n += m.count;
       let t: Table | undefined;
-      if (s.count > 0) {
+      if (s.count > 0 && m.count > 0 && Table.aloneCheaper(m.count, s.count)) {
+        t = new Table(Table.size(m.count, s.count, true));
+        t.only = true;
+      } else if (s.count > 0 && m.count > 0) {
+        t = new Table(Table.size(m.count, s.count, false));
+        n += m.count;
         d += Math.max(s.count - m.count, 1);
-        if (m.count > 0) {
-          t = new Table(Table.size(m.count, s.count));
-          tabOf.set(i, t);
-        }
-      } else empty = true;
+      } else if (s.count > 0) {
+        d += s.count;
+      } else {
+        empty = true;
+        n += m.count;
+      }
+      if (t) tabOf.set(i, t);
       tables.push(t);
     });
     if (diff.length === 0) return undefined;
@@ -406,7 +420,10 @@ export class ClientV2 {
     if (n > 0) {
       const window = this.limit || DefaultLimit;
       const ids = (function* () {
-        for (const [id, ts] of walkTS(local)) if (inDiff[l.index(id, ts)]) yield id;
+        for (const [id, ts] of walkTS(local)) {
+          const p = l.index(id, ts);
+          if (inDiff[p] && !tabOf.get(p)?.only) yield id;
+        }
       })();
       const salt = this.opts.salt?.();
       filter = buildFilter(ids, n, rate(d, window, this.opts.misses ?? DefaultMisses), salt).toJSON();
