@@ -659,15 +659,21 @@ func (t *Table) Decode() (plus, minus []ShortID, ok bool) {
 // tableSize is the m a client uses for a partition where it holds c ids
 // and the server s, for a table beside the filter (only: false) or
 // instead of it (only: true). Beside the filter the table must find the
-// client's extras, at least c-s of them; alone it must find both sides'
-// extras, at least |c-s|. A couple more are allowed for, so that a
-// divergence on both sides of one partition still usually peels.
+// client's extras, at least d = c-s of them; alone, both sides' extras, at
+// least d = |c-s|. m allows for d + 2 ids at about 2 cells per id (so a
+// divergence on both sides of one partition still usually peels), and
+// m^3 >= 50 d^2, so that two ids sharing all three cells (probability
+// about d^2 / 2m^3, the usual way small tables fail to peel) stay under 1%.
 func tableSize(c, s int64, only bool) int {
-	e := max(c-s, 0) + 2
+	d := max(c-s, 0)
 	if only {
-		e = max(c-s, s-c) + 2
+		d = max(c-s, s-c)
 	}
-	return int(min((e+1)/2+2, MaxCellsPerTable))
+	m := (d+3)/2 + 2
+	for m*m*m < 50*d*d && m < MaxCellsPerTable {
+		m++
+	}
+	return int(min(m, MaxCellsPerTable))
 }
 
 // tableOnly reports whether a table alone is cheaper than covering the

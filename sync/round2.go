@@ -125,7 +125,9 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 			// Not in the filter: the table alone tells both sides.
 			p.table.Add(short, -1)
 			p.positive = append(p.positive, walked{at, id})
-		} else if req.Filter == nil || !req.Filter.Test(id) {
+		} else if req.Filter == nil || req.Parts.Diff[k].Digest.Count == 0 || !req.Filter.Test(id) {
+			// (A client with nothing in the partition lacks all of it,
+			// whatever the filter's false positives say.)
 			p.absent.Add(id)
 			send = append(send, walked{at, id})
 		} else if p.table != nil {

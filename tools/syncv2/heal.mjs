@@ -149,9 +149,12 @@ class Table {
   }
   // Beside the filter a table finds the client's extras (c-s of them at
   // least); alone ("only", outside the filter) both sides' (|c-s|).
+  // m = floor((d+3)/2) + 2, raised until m^3 >= 50 d^2, at most 4096.
   static size(c, s, only) {
-    const e = (only ? Math.abs(c - s) : Math.max(c - s, 0)) + 2;
-    return Math.min(Math.floor((e + 1) / 2) + 2, 4096);
+    const d = only ? Math.abs(c - s) : Math.max(c - s, 0);
+    let m = Math.floor((d + 3) / 2) + 2;
+    while (m * m * m < 50 * d * d && m < 4096) m++;
+    return Math.min(m, 4096);
   }
 }
 

@@ -78,8 +78,10 @@ export class Table {
 
   /** size is the m for a partition where the client holds c ids and the server s, beside the filter or alone (sync.tableSize). */
   static size(c: number, s: number, only: boolean): number {
-    const e = (only ? Math.abs(c - s) : Math.max(c - s, 0)) + 2;
-    return Math.min(Math.floor((e + 1) / 2) + 2, 4096);
+    const d = only ? Math.abs(c - s) : Math.max(c - s, 0);
+    let m = Math.floor((d + 3) / 2) + 2;
+    while (m * m * m < 50 * d * d && m < 4096) m++;
+    return Math.min(m, 4096);
   }
 
   /** aloneCheaper reports whether a table alone costs less than filtering c ids (sync.tableOnly). */
