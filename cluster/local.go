@@ -40,6 +40,12 @@ func (l *local) Walk(fn func(core.CommitID) bool) {
 
 func (l *local) Get(id core.CommitID) (*core.Commit, bool) { return l.r.Commit(id) }
 
+// WalkTS implements gsync.TSWalker from the index, so that sync-v2's time
+// partitions read no commit.
+func (l *local) WalkTS(fn func(core.CommitID, int64) bool) {
+	l.r.EachIDTS(0, func(_ int64, id core.CommitID, ts int64) bool { return fn(id, ts) })
+}
+
 // Ingest implements gsync.Local: commits are appended as replicas and are
 // not published again (their origin published them). Commits rejected for
 // missing parents are left for a later round; any other rejection (a

@@ -993,6 +993,12 @@ func (s replicaSet) Walk(fn func(core.CommitID) bool) {
 
 func (s replicaSet) Get(id core.CommitID) (*core.Commit, bool) { return s.r.st.Commit(id) }
 
+// WalkTS implements gsync.TSWalker from the index (sync-v2 partitions by ts
+// without reading commits).
+func (s replicaSet) WalkTS(fn func(core.CommitID, int64) bool) {
+	s.r.st.EachIDTS(0, func(_ int64, id core.CommitID, ts int64) bool { return fn(id, ts) })
+}
+
 func (s replicaSet) Ingest(ctx context.Context, cs []*core.Commit) error { return s.r.ingest(ctx, cs) }
 
 // ---- change notification ----
