@@ -158,7 +158,7 @@ func (l *Layout) Index(id core.CommitID, ts int64) int {
 	return l.offs[w] + int(binary.BigEndian.Uint32(id[:4])>>(32-b))
 }
 
-// Window is the layout policy of BuildLayout.
+// LayoutPolicy chooses a server's layout (see BuildLayout).
 type LayoutPolicy struct {
 	// Newest is the size of the newest window; each older window is twice
 	// the size of the next newer one. Zero means 16.

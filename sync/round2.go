@@ -14,20 +14,23 @@ import (
 //  1. digest only ({"v": 2}); the server answers inSync, or its Summary
 //     (layout and per-partition count and 8 bytes of XOR);
 //  2. the client's full digests of the partitions that differ, a filter
-//     over its ids of those partitions only (sized from the counts just
-//     learned), and its commits of partitions the server has none of (a
-//     client's new commits, newer than anything the server holds, land in
-//     the last window, empty on the server); the server answers its commits
-//     of those partitions absent from the filter (rest: the short ids of
-//     those a limit cut), and, for each partition whose digest still
-//     differs once the client holds them, the exact list of its ids there
-//     (a false positive or ids the client has and the server lacks);
-//  3. the client, now knowing exactly what differs, pushes its commits the
-//     lists lack and names by short id the commits it still lacks; the
-//     server answers them.
+//     over its ids of those partitions (sized from the counts just
+//     learned), a small invertible Table of its short ids per partition
+//     both sides hold ids in (alone, outside the filter, where the counts
+//     show a small divergence in a large partition), and its commits of
+//     partitions the server has none of (a client's new commits, newer than
+//     anything the server holds, land in the last window, empty on the
+//     server); the server answers its commits the filter or the tables show
+//     the client lacks (rest: the short ids of those a limit cut), the
+//     client's ids it lacks, decoded from the tables (want), and, for each
+//     partition whose table does not peel, the exact list of its ids there;
+//  3. the client, now knowing exactly what differs, pushes what the server
+//     wants or its lists lack and names by short id the commits it still
+//     lacks; the server answers them.
 //
-// Nothing probabilistic is left after round 2: the lists make round 3
-// exact, so a false positive costs one list, not another filter round.
+// Nothing probabilistic is left after round 2: decoded tables and lists
+// make round 3 exact, so a false positive costs a table entry or a list,
+// not another filter round.
 
 // answer2 answers a version 2 request; set includes req.Commits.
 func (s *Server) answer2(set Set, req *Request) (*Response, error) {
