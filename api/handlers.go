@@ -76,7 +76,7 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 		Audience:     h.s.node.Audience(),
 		Version:      h.s.cfg.Version,
 		LogId:        id,
-		Capabilities: []string{"sync-v1", "log-v1", "sse-v1", "merge-v1", "compression"},
+		Capabilities: []string{"sync-v1", "sync-v2", "log-v1", "sse-v1", "merge-v1", "compression"},
 		Limits: models.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,

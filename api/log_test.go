@@ -195,4 +195,26 @@ func TestServer_SyncRounds(t *testing.T) {
 			t.Fatalf("after heal: local %d, server %d, want 260 each (%d rounds)", n, info.Count, st.Rounds)
 		}
 	})
+	t.Run("V2PushesPastTheCommitsLimitInOneRequest", func(t *testing.T) {
+		// sync-v2 pushes up to 10000 commits in one request; the gateway
+		// ingests them 1000 at a time and answers one result each.
+		const k = 2500
+		var mine []*core.Commit
+		for i := range k {
+			mine = append(mine, alice.CommitAt(30_000+int64(i), "r", fmt.Sprintf("big%d", i), map[string]any{}))
+		}
+		local.Add(mine...)
+		st, err := d.Heal(t.Context(), local, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct{ Count int64 }
+		g.call(t, "GET", "/v1/repos/r", alice.Token, nil).json(t, &info)
+		if got, want := info.Count, int64(260+k); got != want {
+			t.Fatalf("server count=%d, want %d", got, want)
+		}
+		if st.Rounds > 3 || st.Pushed != k || st.Rejected != 0 {
+			t.Fatalf("heal: %d rounds, %d pushed, %d rejected; want at most 3, %d, 0", st.Rounds, st.Pushed, st.Rejected, k)
+		}
+	})
 }

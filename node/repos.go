@@ -257,9 +257,16 @@ func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req
 		return nil, nil, err
 	}
 	defer release()
-	results, err := n.pushInto(ctx, r, commits, OriginOf(p))
-	if err != nil {
-		return nil, nil, err
+	// A version 2 round may push up to gsync.MaxStream commits (the
+	// decoder checked); they are ingested MaxCommitsPerRequest at a time,
+	// in order, so parents land before their children.
+	var results []Result
+	for i := 0; i < len(commits); i += MaxCommitsPerRequest {
+		res, err := n.pushInto(ctx, r, commits[i:min(i+MaxCommitsPerRequest, len(commits))], OriginOf(p))
+		if err != nil {
+			return nil, nil, err
+		}
+		results = append(results, res...)
 	}
 	srv := gsync.Server{Rand: rand.Reader}
 	resp, err := srv.Answer(gsync.SetOf(r), req)

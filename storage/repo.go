@@ -955,6 +955,19 @@ func (r *Repo) EachID(from int64, fn func(offset int64, id core.CommitID) bool) 
 	}
 }
 
+// EachIDTS is EachID with each record's ts, read from the index (no commit
+// is loaded): the sync protocol partitions sets by ts.
+func (r *Repo) EachIDTS(from int64, fn func(offset int64, id core.CommitID, ts int64) bool) {
+	r.mu.RLock()
+	ents := r.idx.ents
+	r.mu.RUnlock()
+	for i := max(from, 0); i < int64(len(ents)); i++ {
+		if !fn(i, ents[i].id, ents[i].ts) {
+			return
+		}
+	}
+}
+
 // Wait blocks until the log has more than n records, or ctx is done (for
 // long polls at the tail of the log).
 func (r *Repo) Wait(ctx context.Context, n int64) error {

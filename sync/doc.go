@@ -47,6 +47,17 @@
 //  3. rounds go on, with fresh salts, only after a false positive or a
 //     response cut by a limit.
 //
+// Version 2 ("v": 2, capability "sync-v2"; see round2.go and docs/sync.md)
+// compares per-partition digests first (partitions: time windows finer
+// towards now, large ones split by id prefix; see Layout), sends a filter
+// over the partitions that differ only, with small invertible tables of
+// short ids (see Table), and resolves what a filter hid or the server
+// lacks exactly (decoded tables, else id lists): at most 3 requests
+// whenever the divergence fits one
+// response and one push, and bytes that grow with the divergence, not with
+// the set. The Driver speaks it by default and falls back to version 1.
+// Vectors: testdata/sync_v2_vectors.json.
+//
 // Cursors: opaque base64url strings carrying the node's log identity and
 // an offset, with a checksum. See Cursor.
 package sync

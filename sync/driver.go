@@ -55,8 +55,9 @@ type Driver struct {
 	// PageLimit is the number of commits asked per log page; zero means
 	// DefaultPageLimit.
 	PageLimit int
-	// Limit is the limit asked for each sync response; zero means
-	// MaxCommits, the most, since every further round costs a filter.
+	// Limit is the limit asked for each sync response; zero means the
+	// most: MaxStream in version 2 (a large divergence comes as one
+	// stream), MaxCommits in version 1.
 	Limit int
 	// PushLimit and PushBytes cap each push (see Client).
 	PushLimit, PushBytes int
@@ -67,6 +68,11 @@ type Driver struct {
 	// response's results), so a refusal is reported rather than showing
 	// only as a heal that never converges.
 	OnRejected func(repo string, r PushResult)
+	// V1 makes the driver speak protocol version 1 only. Otherwise it
+	// speaks version 2 and falls back to version 1 when the peer refuses
+	// the first version 2 request as invalid (a gateway without
+	// "sync-v2").
+	V1 bool
 }
 
 // Driver defaults.
@@ -166,7 +172,10 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 // example because the peer keeps rejecting a pushed commit).
 func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, error) {
 	var st Stats
-	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: orDefault(d.Limit, MaxCommits), PushLimit: d.PushLimit, PushBytes: d.PushBytes}
+	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: d.Limit, PushLimit: d.PushLimit, PushBytes: d.PushBytes, V1: d.V1}
+	if c.Limit == 0 {
+		c.Limit = MaxStream // version 1 lowers it to MaxCommits
+	}
 	maxRounds := orDefault(d.MaxRounds, DefaultMaxRounds)
 	req := c.Start(local)
 	var firstRejected *PushResult
@@ -181,6 +190,12 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 			return st, err
 		}
 		resp, err := d.Transport.Sync(ctx, repo, req)
+		if err != nil && st.Rounds == 0 && req.V == Version2 && errors.Is(err, core.ErrInvalid) {
+			// A peer without version 2 refuses its fields: speak version 1.
+			c.V1 = true
+			req = c.Start(local)
+			resp, err = d.Transport.Sync(ctx, repo, req)
+		}
 		if err != nil {
 			return st, fmt.Errorf("heal %q: round %d: %w", repo, st.Rounds+1, err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/goat-gateway/goat-gateway/core"
@@ -138,7 +140,7 @@ func TestDriver_Heal(t *testing.T) {
 	t.Run("Converges", func(t *testing.T) {
 		client, server := newMemSet(nil, cOwn), newMemSet(nil, sOwn)
 		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client}
-		st, err := (&Driver{Transport: mt, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		st, err := (&Driver{Transport: mt, Rand: seededRand(2), V1: true}).Heal(ctx, client, "r")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,6 +153,59 @@ func TestDriver_Heal(t *testing.T) {
 		}
 		if st.BytesSent <= 0 || st.BytesReceived <= 0 {
 			t.Fatalf("bytes not counted: %+v", st)
+		}
+	})
+	t.Run("ConvergesV2", func(t *testing.T) {
+		// Both sides gained commits in the same time windows: round 2
+		// cannot tell the client's own from a false positive, so the
+		// server lists the partition and round 3 pushes.
+		client, server := newMemSet(nil, cOwn), newMemSet(nil, sOwn)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client}
+		st, err := (&Driver{Transport: mt, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(cOwn, sOwn))
+		if got, want := st.Rounds, 3; got != want {
+			t.Fatalf("rounds=%d, want %d", got, want)
+		}
+		if st.Pushed != 30 || st.Received != 30 {
+			t.Fatalf("pushed=%d received=%d, want 30 each", st.Pushed, st.Received)
+		}
+	})
+	t.Run("NewerClientCommitsTwoRounds", func(t *testing.T) {
+		// The client's commits are newer than anything on the server: they
+		// land in the last window, empty on the server, and go in round 2.
+		newer := makeCommitsTS(t, "n", 30, 3, func(i int) int64 { return 1763900000000 + int64(i) })
+		client, server := newMemSet(nil, append(slices.Clone(sOwn[:20]), newer...)), newMemSet(nil, sOwn)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client}
+		st, err := (&Driver{Transport: mt, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(sOwn, newer))
+		if got, want := st.Rounds, 2; got != want {
+			t.Fatalf("rounds=%d, want %d", got, want)
+		}
+	})
+	t.Run("FallsBackToV1", func(t *testing.T) {
+		// A gateway without sync-v2 refuses the v field as an unknown one.
+		client, server := newMemSet(nil, cOwn), newMemSet(nil, sOwn)
+		srv := &Server{Rand: seededRand(1)}
+		mt := &memTransport{tb: t, srv: srv, server: server, client: client}
+		ft := &fakeTransport{sync: func(ctx context.Context, repo string, req *Request) (*Response, error) {
+			if req.V != 0 {
+				return nil, fmt.Errorf("%w: unknown field \"v\"", core.ErrInvalid)
+			}
+			return mt.Sync(ctx, repo, req)
+		}}
+		st, err := (&Driver{Transport: ft, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(cOwn, sOwn))
+		if got, want := st.Rounds, 2; got != want {
+			t.Fatalf("rounds=%d, want %d (version 1)", got, want)
 		}
 	})
 	t.Run("MaxRounds", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -93,6 +94,18 @@ func roundSeeds(tb testing.TB) (reqs, resps [][]byte) {
 	} {
 		b, _ := json.Marshal(r)
 		resps = append(resps, b)
+	}
+	// Every message of the version 2 vectors.
+	if b, err := os.ReadFile(v2VectorsPath); err == nil {
+		var v v2File
+		if err := json.Unmarshal(b, &v); err != nil {
+			tb.Fatal(err)
+		}
+		for _, h := range v.Heals {
+			for _, r := range h.Rounds {
+				reqs, resps = append(reqs, r.Request), append(resps, r.Response)
+			}
+		}
 	}
 	return reqs, resps
 }

@@ -14,6 +14,7 @@ import (
 // sent by a correct protocol, so Get refuses them.
 type memSet struct {
 	ids     []core.CommitID
+	ts      []int64 // parallel to ids
 	commits map[core.CommitID]*core.Commit
 	digest  Digest
 	// ingested counts the commits that Ingest added.
@@ -24,8 +25,10 @@ func newMemSet(ghosts []core.CommitID, own []*core.Commit) *memSet {
 	s := &memSet{commits: make(map[core.CommitID]*core.Commit, len(own))}
 	s.ids = make([]core.CommitID, 0, len(ghosts)+2*len(own))
 	s.ids = append(s.ids, ghosts...)
-	for _, id := range ghosts {
+	s.ts = make([]int64, len(ghosts), cap(s.ids))
+	for i, id := range ghosts {
 		s.digest.Add(id)
+		s.ts[i] = ghostTS(i)
 	}
 	for _, c := range own {
 		s.add(c)
@@ -33,8 +36,13 @@ func newMemSet(ghosts []core.CommitID, own []*core.Commit) *memSet {
 	return s
 }
 
+// ghostTS is the ts of the i-th ghost: one a second from late 2023, so older
+// than the commits makeCommits seals unless they are made old on purpose.
+func ghostTS(i int) int64 { return 1700000000000 + int64(i)*1000 }
+
 func (s *memSet) add(c *core.Commit) {
 	s.ids = append(s.ids, c.ID)
+	s.ts = append(s.ts, c.TS)
 	s.commits[c.ID] = c
 	s.digest.Add(c.ID)
 }
@@ -44,6 +52,15 @@ func (s *memSet) Digest() Digest { return s.digest }
 func (s *memSet) Walk(fn func(core.CommitID) bool) {
 	for _, id := range s.ids {
 		if !fn(id) {
+			return
+		}
+	}
+}
+
+// WalkTS implements TSWalker.
+func (s *memSet) WalkTS(fn func(core.CommitID, int64) bool) {
+	for i, id := range s.ids {
+		if !fn(id, s.ts[i]) {
 			return
 		}
 	}
@@ -127,6 +144,31 @@ func makeCommits(tb testing.TB, side string, seed uint64, n, keys int) []*core.C
 			Repo: "sim.repo", Key: fmt.Sprintf("k%d", key), Author: "s_" + side,
 			TS: 1763800000000 + int64(i), Schema: "any/1",
 			Data: map[string]any{"side": side, "seed": float64(seed), "n": float64(i), "title": "some text of a typical size"},
+			Sig:  fakeSig,
+		}
+		if p, ok := last[key]; ok {
+			c.Parents = []core.CommitID{p}
+		}
+		if err := c.Seal(); err != nil {
+			tb.Fatal(err)
+		}
+		last[key] = c.ID
+		out[i] = c
+	}
+	return out
+}
+
+// makeCommitsTS is makeCommits with the ts of commit i given by ts.
+func makeCommitsTS(tb testing.TB, side string, n, keys int, ts func(i int) int64) []*core.Commit {
+	tb.Helper()
+	out := make([]*core.Commit, n)
+	last := map[int]core.CommitID{}
+	for i := range out {
+		key := i % keys
+		c := &core.Commit{
+			Repo: "sim.repo", Key: fmt.Sprintf("k%d", key), Author: "s_" + side,
+			TS: ts(i), Schema: "any/1",
+			Data: map[string]any{"side": side, "n": float64(i), "title": "some text of a typical size"},
 			Sig:  fakeSig,
 		}
 		if p, ok := last[key]; ok {

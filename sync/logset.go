@@ -20,6 +20,13 @@ type Log interface {
 	Commit(id core.CommitID) (*core.Commit, bool)
 }
 
+// TSLog is an optional interface of a Log that gives each record's ts
+// without loading the commit (storage.Repo does), for version 2's time
+// partitions.
+type TSLog interface {
+	EachIDTS(from int64, fn func(offset int64, id core.CommitID, ts int64) bool)
+}
+
 // LogSet is the one adapter from a repository log to a Set and a Local.
 //
 // Made by SetOf it is a snapshot, for the server's side of one round:
@@ -35,7 +42,10 @@ type LogSet struct {
 	ingest func(context.Context, []*core.Commit) error
 }
 
-var _ Local = (*LogSet)(nil)
+var (
+	_ Local    = (*LogSet)(nil)
+	_ TSWalker = (*LogSet)(nil)
+)
 
 // SetOf returns a snapshot Set of log.
 func SetOf(log Log) *LogSet {
@@ -61,6 +71,21 @@ func (s *LogSet) Digest() Digest {
 // Walk implements Set.
 func (s *LogSet) Walk(fn func(core.CommitID) bool) {
 	s.log.EachID(0, func(off int64, id core.CommitID) bool { return (s.end < 0 || off < s.end) && fn(id) })
+}
+
+// WalkTS implements TSWalker.
+func (s *LogSet) WalkTS(fn func(core.CommitID, int64) bool) {
+	if tl, ok := s.log.(TSLog); ok {
+		tl.EachIDTS(0, func(off int64, id core.CommitID, ts int64) bool { return (s.end < 0 || off < s.end) && fn(id, ts) })
+		return
+	}
+	s.Walk(func(id core.CommitID) bool {
+		var ts int64
+		if c, ok := s.log.Commit(id); ok {
+			ts = c.TS
+		}
+		return fn(id, ts)
+	})
 }
 
 // Get implements Set.

@@ -60,6 +60,15 @@ type Request struct {
 	Filter  *Filter
 	Commits []json.RawMessage
 	Limit   int
+
+	// Version 2 (docs/sync.md): V is 2 ("v": 2); Parts, in the second
+	// round, echoes the server's layout and carries the client's digests
+	// of the partitions that differ (the filter then covers the client's
+	// ids of those partitions only); Need names commits the client lacks
+	// by short id. Version 1 requests leave them zero.
+	V     int
+	Parts *PartDiff
+	Need  []ShortID
 }
 
 // Response is the server's answer:
@@ -84,6 +93,18 @@ type Response struct {
 	More    bool
 	Filter  *Filter
 	Results []PushResult
+
+	// Version 2 (docs/sync.md): Parts is the server's partition summary
+	// (answer to a differing digest round); Rest names, by short id, the
+	// commits the client lacks that a limit cut from Commits; Lists are the
+	// server's exact ids of the partitions that still differ after the
+	// client's filter.
+	Parts *Summary
+	Rest  []ShortID
+	Lists []PartList
+	// Want (version 2) names, by short id, commits the client holds and
+	// the server lacks, found by decoding the client's tables.
+	Want []ShortID
 }
 
 // PushResult is the server's verdict on one pushed commit:
@@ -117,11 +138,33 @@ func (r *Request) Validate() error {
 	if err := r.digest().Validate(); err != nil {
 		return err
 	}
-	if r.Limit < 0 || r.Limit > MaxCommits {
-		return fmt.Errorf("%w: limit %d outside 1..%d", core.ErrInvalid, r.Limit, MaxCommits)
+	maxLimit := MaxCommits
+	switch r.V {
+	case 0, 1:
+		if r.Parts != nil || r.Need != nil {
+			return fmt.Errorf("%w: parts and need need \"v\": 2", core.ErrInvalid)
+		}
+	case Version2:
+		maxLimit = MaxStream
+		if len(r.Need) > MaxStream {
+			return fmt.Errorf("%w: %d needed ids, more than %d", core.ErrTooLarge, len(r.Need), MaxStream)
+		}
+		if r.Parts != nil {
+			if err := r.Parts.Layout.Validate(); err != nil {
+				return err
+			}
+			if r.Parts.Tables != nil && len(r.Parts.Tables) != len(r.Parts.Diff) {
+				return fmt.Errorf("%w: parts: %d tables for %d differing partitions", core.ErrInvalid, len(r.Parts.Tables), len(r.Parts.Diff))
+			}
+		}
+	default:
+		return fmt.Errorf("%w: protocol version %d", core.ErrInvalid, r.V)
 	}
-	if len(r.Commits) > MaxCommits {
-		return fmt.Errorf("%w: %d commits, more than %d", core.ErrTooLarge, len(r.Commits), MaxCommits)
+	if r.Limit < 0 || r.Limit > maxLimit {
+		return fmt.Errorf("%w: limit %d outside 1..%d", core.ErrInvalid, r.Limit, maxLimit)
+	}
+	if maxPush := min(maxLimit, MaxStream); len(r.Commits) > maxPush {
+		return fmt.Errorf("%w: %d commits, more than %d", core.ErrTooLarge, len(r.Commits), maxPush)
 	}
 	return checkCommitsRaw(r.Commits)
 }
@@ -131,14 +174,25 @@ func (r *Response) Validate() error {
 	if err := r.digest().Validate(); err != nil {
 		return err
 	}
-	if r.InSync && (len(r.Commits) > 0 || r.More || r.Filter != nil) {
+	if r.InSync && (len(r.Commits) > 0 || r.More || r.Filter != nil || r.Parts != nil || len(r.Rest) > 0 || len(r.Lists) > 0 || len(r.Want) > 0) {
 		return fmt.Errorf("%w: an inSync response carries no commits, more or filter", core.ErrInvalid)
 	}
-	if r.More && len(r.Commits) == 0 {
+	if r.More && len(r.Commits) == 0 && len(r.Rest) == 0 {
 		return fmt.Errorf("%w: more without commits", core.ErrInvalid)
 	}
-	if len(r.Results) > MaxCommits {
-		return fmt.Errorf("%w: %d results, more than %d", core.ErrInvalid, len(r.Results), MaxCommits)
+	if r.Parts != nil {
+		if err := r.Parts.Layout.Validate(); err != nil {
+			return err
+		}
+		if len(r.Parts.Sums) != r.Parts.Parts() {
+			return fmt.Errorf("%w: parts: %d sums for %d partitions", core.ErrInvalid, len(r.Parts.Sums), r.Parts.Parts())
+		}
+	}
+	if len(r.Lists) > MaxParts {
+		return fmt.Errorf("%w: %d lists, more than %d", core.ErrInvalid, len(r.Lists), MaxParts)
+	}
+	if len(r.Results) > MaxStream {
+		return fmt.Errorf("%w: %d results, more than %d", core.ErrInvalid, len(r.Results), MaxStream)
 	}
 	for i, x := range r.Results {
 		switch x.Status {
@@ -177,6 +231,19 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"limit":`...)
 		b = strconv.AppendInt(b, int64(r.Limit), 10)
 	}
+	if r.V != 0 {
+		b = append(b, `,"v":`...)
+		b = strconv.AppendInt(b, int64(r.V), 10)
+	}
+	if r.Parts != nil {
+		b = append(b, `,"parts":`...)
+		pb, _ := r.Parts.MarshalJSON()
+		b = append(b, pb...)
+	}
+	if len(r.Need) > 0 {
+		b = append(b, `,"need":`...)
+		b = appendIDs(b, r.Need)
+	}
 	return append(b, '}'), nil
 }
 
@@ -192,6 +259,15 @@ func (r *Request) EncodedLen() int {
 	}
 	if r.Limit != 0 {
 		n += len(`,"limit":`) + len(strconv.Itoa(r.Limit))
+	}
+	if r.V != 0 {
+		n += len(`,"v":`) + len(strconv.Itoa(r.V))
+	}
+	if r.Parts != nil {
+		n += len(`,"parts":`) + r.Parts.encodedLen()
+	}
+	if len(r.Need) > 0 {
+		n += len(`,"need":`) + idsLen(r.Need)
 	}
 	return n
 }
@@ -219,6 +295,30 @@ func (r Response) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, rb...)
 	}
+	if r.Parts != nil {
+		b = append(b, `,"parts":`...)
+		pb, _ := r.Parts.MarshalJSON()
+		b = append(b, pb...)
+	}
+	if len(r.Rest) > 0 {
+		b = append(b, `,"rest":`...)
+		b = appendIDs(b, r.Rest)
+	}
+	if len(r.Want) > 0 {
+		b = append(b, `,"want":`...)
+		b = appendIDs(b, r.Want)
+	}
+	if len(r.Lists) > 0 {
+		b = append(b, `,"lists":[`...)
+		for i, l := range r.Lists {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			lb, _ := l.MarshalJSON()
+			b = append(b, lb...)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}'), nil
 }
 
@@ -232,6 +332,21 @@ func (r *Response) EncodedLen() int {
 	if len(r.Results) > 0 {
 		rb, _ := json.Marshal(r.Results)
 		n += len(`,"results":`) + len(rb)
+	}
+	if r.Parts != nil {
+		n += len(`,"parts":`) + r.Parts.encodedLen()
+	}
+	if len(r.Rest) > 0 {
+		n += len(`,"rest":`) + idsLen(r.Rest)
+	}
+	if len(r.Want) > 0 {
+		n += len(`,"want":`) + idsLen(r.Want)
+	}
+	if len(r.Lists) > 0 {
+		n += len(`,"lists":[]`) + len(r.Lists) - 1
+		for i := range r.Lists {
+			n += r.Lists[i].encodedLen()
+		}
 	}
 	return n
 }
@@ -273,6 +388,9 @@ type requestWire struct {
 	Filter  *Filter           `json:"filter"`
 	Commits []json.RawMessage `json:"commits"`
 	Limit   *int              `json:"limit"`
+	V       *int              `json:"v"`
+	Parts   *PartDiff         `json:"parts"`
+	Need    *idList           `json:"need"`
 }
 
 type responseWire struct {
@@ -283,6 +401,10 @@ type responseWire struct {
 	More    *bool             `json:"more"`
 	Filter  *Filter           `json:"filter"`
 	Results []PushResult      `json:"results"`
+	Parts   *Summary          `json:"parts"`
+	Rest    *idList           `json:"rest"`
+	Want    *idList           `json:"want"`
+	Lists   []PartList        `json:"lists"`
 }
 
 // UnmarshalJSON decodes and validates a request. Unknown fields are errors:
@@ -302,6 +424,16 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 		}
 		v.Limit = *w.Limit
 	}
+	if w.V != nil {
+		if *w.V != 1 && *w.V != Version2 {
+			return fmt.Errorf("%w: request: protocol version %d", core.ErrInvalid, *w.V)
+		}
+		v.V = *w.V
+	}
+	v.Parts = w.Parts
+	if w.Need != nil {
+		v.Need = *w.Need
+	}
 	if err := v.Validate(); err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
@@ -319,7 +451,13 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	if w.Count == nil || w.Digest == nil || w.InSync == nil || w.Commits == nil || w.More == nil {
 		return fmt.Errorf("%w: response: count, digest, inSync, commits and more are required", core.ErrInvalid)
 	}
-	v := Response{Count: *w.Count, Digest: *w.Digest, InSync: *w.InSync, Commits: w.Commits, More: *w.More, Filter: w.Filter, Results: w.Results}
+	v := Response{Count: *w.Count, Digest: *w.Digest, InSync: *w.InSync, Commits: w.Commits, More: *w.More, Filter: w.Filter, Results: w.Results, Parts: w.Parts, Lists: w.Lists}
+	if w.Rest != nil {
+		v.Rest = *w.Rest
+	}
+	if w.Want != nil {
+		v.Want = *w.Want
+	}
 	if err := v.Validate(); err != nil {
 		return fmt.Errorf("response: %w", err)
 	}
@@ -375,8 +513,13 @@ type Server struct {
 	// lowered to it). Zero means MaxCommits.
 	Limit int
 	// MaxBytes caps the bytes of the commits of one response. Zero means
-	// DefaultMaxBytes.
+	// DefaultMaxBytes (version 1) or StreamMaxBytes (version 2).
 	MaxBytes int
+	// Layout chooses the partitions of version 2 summaries.
+	Layout LayoutPolicy
+	// StreamLimit caps the commits of one version 2 response (a request's
+	// limit is lowered to it). Zero means MaxStream.
+	StreamLimit int
 }
 
 // Answer computes the response to req over set, which must already include
@@ -392,6 +535,9 @@ type Server struct {
 func (s *Server) Answer(set Set, req *Request) (*Response, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
+	}
+	if req.V == Version2 {
+		return s.answer2(set, req)
 	}
 	sd, cd := set.Digest(), req.digest()
 	resp := &Response{Count: sd.Count, Digest: sd.XOR, Commits: []json.RawMessage{}}
@@ -498,8 +644,12 @@ type Client struct {
 	// PushBytes caps the bytes of the commits pushed in one request. Zero
 	// means DefaultMaxBytes.
 	PushBytes int
+	// V1 makes the client speak protocol version 1 (whole-set filters), for
+	// servers that do not advertise "sync-v2". Version 2 is the default.
+	V1 bool
 
 	pending []core.CommitID
+	v2      client2
 }
 
 // Start returns the first request: the digest alone, which is all an
@@ -507,10 +657,19 @@ type Client struct {
 func (c *Client) Start(local Set) *Request {
 	c.pending = nil
 	d := local.Digest()
+	if !c.V1 {
+		c.v2 = client2{count: d.Count}
+		return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit(), V: Version2}
+	}
 	return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit()}
 }
 
-func (c *Client) limit() int { return min(max(c.Limit, 0), MaxCommits) }
+func (c *Client) limit() int {
+	if !c.V1 {
+		return min(max(c.Limit, 0), MaxStream)
+	}
+	return min(max(c.Limit, 0), MaxCommits)
+}
 
 // Next takes the server's response to the previous request, once the caller
 // has ingested resp.Commits into local, and returns the next request, or
@@ -525,6 +684,9 @@ func (c *Client) limit() int { return min(max(c.Limit, 0), MaxCommits) }
 func (c *Client) Next(local Set, resp *Response) (req *Request, done bool, err error) {
 	if err := resp.Validate(); err != nil {
 		return nil, false, err
+	}
+	if !c.V1 {
+		return c.next2(local, resp)
 	}
 	ld, sd := local.Digest(), resp.digest()
 	if resp.InSync || (!resp.More && ld == sd) {

@@ -49,7 +49,7 @@ func TestRound_InSyncIsTiny(t *testing.T) {
 
 // healPure runs rounds with the pure functions only, through JSON, and
 // returns the trace.
-func healPure(t *testing.T, client, server *memSet, srv *Server, c *Client) []roundTrace {
+func healPure(t testing.TB, client, server *memSet, srv *Server, c *Client) []roundTrace {
 	t.Helper()
 	mt := &memTransport{tb: t, srv: srv, server: server, client: client}
 	ctx := context.Background()
@@ -146,7 +146,7 @@ func TestRound_Scenarios(t *testing.T) {
 			client := newMemSet(tt.ghosts, tt.clientOwn)
 			server := newMemSet(tt.ghosts, tt.serverOwn)
 			srv := &Server{Rand: seededRand(3), Limit: tt.limit}
-			c := &Client{Rand: seededRand(4), PushLimit: tt.limit}
+			c := &Client{Rand: seededRand(4), PushLimit: tt.limit, V1: true}
 			trace := healPure(t, client, server, srv, c)
 			checkConverged(t, client, server, len(tt.ghosts), unionOf(tt.clientOwn, tt.serverOwn))
 			var got []shape
@@ -179,7 +179,7 @@ func TestRound_FalsePositivesHeal(t *testing.T) {
 	client, server := newMemSet(ghosts, cOwn), newMemSet(ghosts, sOwn)
 	loose := FilterPolicy{Misses: 1e6} // p clamps at 0.5
 	srv := &Server{Rand: seededRand(5), Policy: loose}
-	c := &Client{Rand: seededRand(6), Policy: loose}
+	c := &Client{Rand: seededRand(6), Policy: loose, V1: true}
 	trace := healPure(t, client, server, srv, c)
 	checkConverged(t, client, server, len(ghosts), unionOf(cOwn, sOwn))
 	if len(trace) < 4 {

@@ -21,6 +21,7 @@ var (
 	simMisses = flag.Float64("sim.misses", 0, "FilterPolicy.Misses for the simulation (default: DefaultMisses)")
 	simSizes  = flag.String("sim.sizes", "", "comma-separated shared set sizes, overriding the defaults")
 	simDivs   = flag.String("sim.divs", "", "comma-separated divergences, overriding the defaults")
+	simV1     = flag.Bool("sim.v1", false, "simulate protocol version 1 (whole-set filters) instead of version 2")
 )
 
 type simCase struct {
@@ -73,13 +74,14 @@ func TestSimulation_Reconcile(t *testing.T) {
 			cases = append(cases, simCase{n, d, 0}, simCase{n, 0, d}, simCase{n, d, d})
 		}
 	}
-	// typical: the divergence fits one response and at most one side
-	// gained more than the filter policy's prior, so the counts show it.
+	// typical: one side diverged, by what fits one response (version 1:
+	// or both, with at most the filter policy's prior on the side with
+	// fewer, so the counts show it).
 	limit := orDefault(*simLimit, MaxCommits)
 	prior := int((FilterPolicy{Prior: *simPrior}).prior())
 	roundsHist, typicalHist := map[int]int{}, map[int]int{}
 	var report strings.Builder
-	fmt.Fprintf(&report, "\n| shared ids | client extras | server extras | round trips (count x trials) | bytes median | bytes max | overhead median | overhead max |\n|---:|---:|---:|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&report, "\n| shared ids | client extras | server extras | round trips (count x trials) | oracle rounds | bytes median | bytes max | oracle bytes | commit bytes sent | overhead median | overhead max |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	seed := uint64(0)
 	for _, sc := range cases {
 		var res simResult
@@ -92,20 +94,33 @@ func TestSimulation_Reconcile(t *testing.T) {
 			res.overhead = append(res.overhead, b-cb)
 			if sc.dc+sc.ds > 0 {
 				roundsHist[r]++
-				if max(sc.dc, sc.ds) <= limit && min(sc.dc, sc.ds) <= prior {
+				typical := max(sc.dc, sc.ds) <= limit && min(sc.dc, sc.ds) == 0
+				if *simV1 {
+					typical = max(sc.dc, sc.ds) <= limit && min(sc.dc, sc.ds) <= prior
+				}
+				if typical {
 					typicalHist[r]++
+				}
+				// Version 2's bound: at most 3 requests whenever the
+				// divergence fits one response and one push.
+				if !*simV1 && sc.dc <= MaxCommits && sc.ds <= limit && r > 3 {
+					t.Fatalf("heal shared=%d client=%d server=%d took %d requests, want at most 3", sc.shared, sc.dc, sc.ds, r)
 				}
 			}
 			if sc.dc+sc.ds == 0 && (r != 1 || b >= 300) {
 				t.Fatalf("in sync at %d ids: %d rounds, %d bytes; want 1 round under 300 bytes", sc.shared, r, b)
 			}
 		}
-		fmt.Fprintf(&report, "| %d | %d | %d | %s | %s | %s | %s | %s |\n", sc.shared, sc.dc, sc.ds,
-			histogram(res.rounds), human(median(res.bytes)), human(slices.Max(res.bytes)),
-			human(median(res.overhead)), human(slices.Max(res.overhead)))
+		fmt.Fprintf(&report, "| %d | %d | %d | %s | %d | %s | %s | %s | %s | %s | %s |\n", sc.shared, sc.dc, sc.ds,
+			histogram(res.rounds), oracleRounds(sc), human(median(res.bytes)), human(slices.Max(res.bytes)),
+			human(oracleBytes(cPool[:sc.dc], sPool[:sc.ds])), human(median(res.commitBytes)), human(median(res.overhead)), human(slices.Max(res.overhead)))
 	}
 	fmt.Fprintf(&report, "\nround trips, all divergent heals: %s\n", describe(roundsHist))
-	fmt.Fprintf(&report, "round trips, typical divergent heals (at most %d extras per side, at most %d on the side with fewer): %s\n", limit, prior, describe(typicalHist))
+	if *simV1 {
+		fmt.Fprintf(&report, "round trips, typical divergent heals (at most %d extras per side, at most %d on the side with fewer): %s\n", limit, prior, describe(typicalHist))
+	} else {
+		fmt.Fprintf(&report, "round trips, one-sided divergent heals (at most %d extras): %s\n", limit, describe(typicalHist))
+	}
 	t.Log(report.String())
 	// Deterministic seeds make this a fixed check, not a flaky one.
 	total, within2 := 0, 0
@@ -126,8 +141,8 @@ func simulate(tb testing.TB, ghosts []core.CommitID, cOwn, sOwn []*core.Commit, 
 	tb.Helper()
 	client, server := newMemSet(ghosts, cOwn), newMemSet(ghosts, sOwn)
 	policy := FilterPolicy{Misses: *simMisses, Prior: *simPrior}
-	mt := &memTransport{tb: tb, srv: &Server{Rand: seededRand(seed << 1), Limit: *simLimit, Policy: policy}, server: server, client: client}
-	d := &Driver{Transport: mt, Rand: seededRand(seed<<1 | 1), Limit: *simLimit, PushLimit: *simLimit, Policy: policy}
+	mt := &memTransport{tb: tb, srv: &Server{Rand: seededRand(seed << 1), Limit: *simLimit, StreamLimit: *simLimit, Policy: policy}, server: server, client: client}
+	d := &Driver{Transport: mt, Rand: seededRand(seed<<1 | 1), Limit: *simLimit, PushLimit: *simLimit, Policy: policy, V1: *simV1}
 	st, err := d.Heal(context.Background(), client, "sim.repo")
 	if err != nil {
 		tb.Fatalf("heal shared=%d client=%d server=%d: %v", len(ghosts), len(cOwn), len(sOwn), err)
@@ -137,6 +152,31 @@ func simulate(tb testing.TB, ghosts []core.CommitID, cOwn, sOwn []*core.Commit, 
 		tb.Fatalf("stats rounds=%d, transport saw %d", got, want)
 	}
 	return st.Rounds, st.BytesSent + st.BytesReceived, mt.commitBytes
+}
+
+// oracleRounds is the fewest requests any protocol that starts with a
+// digest-only request needs: 1 in sync, else 2 (the second request pushes
+// what the server lacks and its response brings what the client lacks, if
+// both were known).
+func oracleRounds(sc simCase) int {
+	if sc.dc+sc.ds == 0 {
+		return 1
+	}
+	return 2
+}
+
+// oracleBytes is what any protocol must move: each extra commit's JSON,
+// once. Commits sent twice (a child sent before a parent listed for the
+// next round, rejected, sent again) show as commit bytes above it.
+func oracleBytes(sets ...[]*core.Commit) int64 {
+	var n int64
+	for _, cs := range sets {
+		for _, c := range cs {
+			b, _ := c.MarshalJSON()
+			n += int64(len(b))
+		}
+	}
+	return n
 }
 
 func parseInts(tb testing.TB, s string) []int {

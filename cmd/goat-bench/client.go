@@ -128,7 +128,12 @@ func (s *signer) commits(repo, prefix string, from, count int) ([]signed, error)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	workers := runtime.NumCPU()
-	ts := time.Now().UnixMilli()
+	// The batch's ts end now (one millisecond apart), as commits written
+	// over the past moments would: a clone fixture of 100k commits no
+	// longer reaches 100 s into the future, so the heal scenario's new
+	// commits are newer than the repository's, as the issue describes
+	// them.
+	ts := time.Now().UnixMilli() - int64(count)
 	for w := range workers {
 		wg.Add(1)
 		go func() {

@@ -243,16 +243,22 @@ type HealData struct {
 	Points  []HealPoint `json:"points"`
 }
 
-// HealPoint is one divergence: Missing commits absent on Side.
+// HealPoint is one divergence: Missing commits absent on Side, in a
+// repository of Commits commits.
 type HealPoint struct {
 	Side    string `json:"side"` // "in-sync", "client", "server", "both"
 	Missing int    `json:"missing"`
+	Commits int    `json:"commits"`
 	Runs    int    `json:"runs"`
 	// Rounds are sync round trips (POST /sync), the first digest-only one
 	// included.
 	Rounds Summary `json:"rounds"`
 	// PayloadBytes: request and response bodies, uncompressed JSON.
 	PayloadBytes Summary `json:"payloadBytes"`
+	// OverheadBytes: payload minus the commits' own JSON (digests,
+	// summaries, filters, id lists, framing): what the protocol adds to
+	// the commits that must move anyway.
+	OverheadBytes Summary `json:"overheadBytes"`
 	// WireBytes: both directions on the TCP connection, HTTP headers
 	// (with the bearer token) and compression included.
 	WireBytes Summary `json:"wireBytes"`
@@ -278,22 +284,48 @@ func (e *env) runHeal(ctx context.Context, r *Result) (any, error) {
 		f.master = local
 	}
 	data := HealData{Commits: f.master.Len()}
+	sizes := commas(int64(data.Commits))
+	if e.cfg.HealBigN > 0 {
+		sizes += " and " + commas(int64(e.cfg.HealBigN))
+	}
 	r.Setup = []string{
-		fmt.Sprintf("the clone scenario's gateway and repository (%s commits); the client is an in-memory replica driven by the sync package's Driver.Heal over HTTP (POST /v1/repos/{repo}/sync), asking for zstd/br/gzip as the SDKs do", commas(int64(data.Commits))),
+		fmt.Sprintf("repositories of %s commits: the clone scenario's gateway and repository, and (the larger) a copy of the cold-open fixture served by its own gateway; the client is an in-memory replica driven by the sync package's Driver.Heal over HTTP (POST /v1/repos/{repo}/sync, protocol version 2), asking for zstd/br/gzip as the SDKs do", sizes),
 		"in-sync: the client holds exactly the server's commits: one digest round",
 		"client: the client lacks the server's newest N commits; server: the client holds N new commits the server lacks (the heal pushes them, the gateway verifies their signatures); both: N on each side",
-		fmt.Sprintf("N in %v; %d repetitions each (Bloom-filter salts are random, so rounds vary); every heal must end with the client's digest equal to the server's", e.cfg.HealMissing, e.cfg.HealReps),
-		fmt.Sprintf("payload bytes: the JSON bodies both ways, uncompressed; wire bytes: everything on the TCP connection, HTTP headers (the %d-byte bearer token among them) and compression included", len(f.signer.token)),
+		fmt.Sprintf("N in %v; %d repetitions each (Bloom-filter salts are random); every heal must end with the client's digest equal to the server's", e.cfg.HealMissing, e.cfg.HealReps),
+		fmt.Sprintf("payload bytes: the JSON bodies both ways, uncompressed; overhead: payload minus the commits' own JSON (about 600 bytes each); wire bytes: everything on the TCP connection, HTTP headers (the %d-byte bearer token among them) and compression included", len(f.signer.token)),
 	}
-	run := 0
+	if err := e.healPoints(ctx, f, &data); err != nil {
+		return data, err
+	}
+	if e.cfg.HealBigN > 0 {
+		big, err := e.healBigSetup(ctx, e.cfg.HealBigN)
+		if err != nil {
+			return data, err
+		}
+		err = e.healPoints(ctx, big, &data)
+		big.close()
+		if err != nil {
+			return data, err
+		}
+	}
+	r.Targets = append(r.Targets, healTargets(data)...)
+	return data, nil
+}
+
+// healPoints runs the in-sync check and every divergence against f.
+func (e *env) healPoints(ctx context.Context, f *cloneFixture, data *HealData) error {
+	var err error
+	commits := f.master.Len()
+	run := len(data.Points) * e.cfg.HealReps
 	for _, n := range e.cfg.HealMissing {
 		sides := []string{"client", "server", "both"}
 		if n == 0 {
 			sides = []string{"in-sync"}
 		}
 		for _, side := range sides {
-			p := HealPoint{Side: side, Missing: n}
-			var rounds, payload, wireB, millis []float64
+			p := HealPoint{Side: side, Missing: n, Commits: commits}
+			var rounds, payload, overhead, wireB, millis []float64
 			for range e.cfg.HealReps {
 				run++
 				drop := 0
@@ -303,64 +335,91 @@ func (e *env) runHeal(ctx context.Context, r *Result) (any, error) {
 				local := f.master.clone(drop)
 				var extra []signed
 				if side == "server" || side == "both" {
-					if extra, err = f.signer.commits(f.repo, fmt.Sprintf("heal-%d-", run), 0, n); err != nil {
-						return data, err
+					if extra, err = f.signer.commits(f.repo, fmt.Sprintf("heal-%d-%d-", commits, run), 0, n); err != nil {
+						return err
 					}
 					cs := commitsOf(extra)
 					if err := local.Ingest(ctx, cs); err != nil {
-						return data, err
+						return err
 					}
 				}
 				w := &wire{}
 				api, _, err := newCodingClient(f.g.URL, f.signer.token, "zstd, br, gzip", w)
 				if err != nil {
-					return data, err
+					return err
 				}
-				d := gsync.Driver{Transport: api}
+				t := &commitCounter{Transport: api}
+				d := gsync.Driver{Transport: t}
 				t0 := time.Now()
 				st, err := d.Heal(ctx, local, f.repo)
 				el := time.Since(t0)
 				if err != nil {
-					return data, fmt.Errorf("heal %s %d: %w", side, n, err)
+					return fmt.Errorf("heal %s %d at %d commits: %w", side, n, commits, err)
 				}
 				count, digest, err := serverDigest(ctx, e.http, f.g.URL, f.repo, f.signer.token)
 				if err != nil {
-					return data, err
+					return err
 				}
 				if got := local.Digest(); got.Count != count || got.XOR.String() != digest {
-					return data, fmt.Errorf("heal %s %d: client has %d commits (%s), server %d (%s)", side, n, got.Count, got.XOR, count, digest)
+					return fmt.Errorf("heal %s %d: client has %d commits (%s), server %d (%s)", side, n, got.Count, got.XOR, count, digest)
 				}
 				if len(extra) > 0 {
 					_ = f.master.Ingest(ctx, commitsOf(extra))
 				}
 				rounds = append(rounds, float64(st.Rounds))
 				payload = append(payload, float64(st.BytesSent+st.BytesReceived))
+				overhead = append(overhead, float64(st.BytesSent+st.BytesReceived-t.bytes.Load()))
 				wireB = append(wireB, float64(w.sent.Load()+w.received.Load()))
 				millis = append(millis, ms(el))
 				p.Pushed, p.Received = st.Pushed, st.Received
 			}
 			p.Runs = len(rounds)
-			p.Rounds, p.PayloadBytes, p.WireBytes, p.Millis = Summarize(rounds), Summarize(payload), Summarize(wireB), Summarize(millis)
+			p.Rounds, p.PayloadBytes, p.OverheadBytes, p.WireBytes, p.Millis = Summarize(rounds), Summarize(payload), Summarize(overhead), Summarize(wireB), Summarize(millis)
 			data.Points = append(data.Points, p)
-			e.log.Info("heal", "side", side, "missing", n, "rounds_max", p.Rounds.Max, "rounds_p50", p.Rounds.P50,
-				"payload_p50", int(p.PayloadBytes.P50), "wire_p50", int(p.WireBytes.P50), "ms_p50", fmt.Sprintf("%.1f", p.Millis.P50))
+			e.log.Info("heal", "commits", commits, "side", side, "missing", n, "rounds_max", p.Rounds.Max, "rounds_p50", p.Rounds.P50,
+				"payload_p50", int(p.PayloadBytes.P50), "overhead_p50", int(p.OverheadBytes.P50), "wire_p50", int(p.WireBytes.P50), "ms_p50", fmt.Sprintf("%.1f", p.Millis.P50))
 		}
 	}
-	maxRounds, maxInSync := 0.0, 0.0
-	var inSync HealPoint
+	return nil
+}
+
+// healTargets judges issue 20's targets. Payload counts the commits' own
+// bytes (about 600 each), which no protocol can avoid: 10 commits on each
+// side are already 12 KB, 1,000 are 600 KB; so each byte target is judged
+// twice, on the payload as the issue states it and on the overhead (payload
+// minus commit bytes), which is what the protocol controls.
+func healTargets(data HealData) []Target {
+	var out []Target
+	maxRounds, heals := 0.0, 0
+	byKey := map[string]HealPoint{}
+	for _, p := range data.Points {
+		byKey[fmt.Sprintf("%s/%d/%d", p.Side, p.Missing, p.Commits)] = p
+		if p.Side != "in-sync" {
+			maxRounds = max(maxRounds, p.Rounds.Max)
+			heals += p.Runs
+		}
+	}
 	for _, p := range data.Points {
 		if p.Side == "in-sync" {
-			inSync = p
-			maxInSync = p.PayloadBytes.Max
-			continue
+			out = append(out, below(fmt.Sprintf("in-sync check, %s commits", commas(int64(p.Commits))), p.PayloadBytes.Max, 300, "bytes",
+				fmt.Sprintf("%.0f bytes of JSON both ways, %.0f round trip(s) (%.0f bytes on the wire with HTTP headers)", p.PayloadBytes.Max, p.Rounds.Max, p.WireBytes.Max)))
 		}
-		maxRounds = max(maxRounds, p.Rounds.Max)
 	}
-	r.Targets = append(r.Targets,
-		below(fmt.Sprintf("in-sync check, %s commits", commas(int64(data.Commits))), maxInSync, 300, "bytes",
-			fmt.Sprintf("%.0f bytes of JSON both ways, 1 round trip (%.0f bytes on the wire with HTTP headers)", maxInSync, inSync.WireBytes.Max)),
-		atMost("healing round trips", maxRounds, 3, "round trips",
-			fmt.Sprintf("at most %.0f round trips over %d heals of 10 to 1,000 missing commits on either or both sides", maxRounds, (len(data.Points)-1)*e.cfg.HealReps)),
-	)
-	return data, nil
+	judge := func(missing int, small bool, limit float64, what string) {
+		for _, p := range data.Points {
+			if p.Side == "in-sync" || p.Missing != missing || (p.Commits < 500_000) != small {
+				continue
+			}
+			name := fmt.Sprintf("heal %d missing on %s, %s commits", missing, p.Side, commas(int64(p.Commits)))
+			out = append(out,
+				below(name+", payload", p.PayloadBytes.Max, limit, "bytes", fmt.Sprintf("%.0f bytes max (%s), of which %.0f overhead", p.PayloadBytes.Max, what, p.OverheadBytes.Max)),
+				below(name+", overhead", p.OverheadBytes.Max, limit, "bytes", fmt.Sprintf("%.0f bytes max besides the commits' own", p.OverheadBytes.Max)))
+		}
+	}
+	judge(10, true, 8<<10, "target < 8 KiB")
+	judge(10, false, 16<<10, "target < 16 KiB")
+	judge(1000, true, 160<<10, "target < 160 KiB")
+	out = append(out, atMost("healing round trips", maxRounds, 3, "round trips",
+		fmt.Sprintf("at most %.0f round trips over %d heals of 10 to 1,000 missing commits on either or both sides", maxRounds, heals)))
+	return out
 }

@@ -87,6 +87,7 @@ type config struct {
 	CloneReps     int
 	HealMissing   []int
 	HealReps      int
+	HealBigN      int // a second heal repository of this many commits (the cold fixture's); 0: none
 	ColdN         int
 	ColdReps      int
 	PeerSubs      []int
@@ -115,7 +116,7 @@ func fullConfig() config {
 		FanoutSteps: []int{1000, 2500, 5000, 10000, 20000}, FanoutCommits: 10,
 		IngestClients: []int{1, 4, 16, 64}, IngestBatch: 100, IngestCommits: 20_000, IngestPutSecs: 5, IngestReps: 5,
 		CloneN: 100_000, CloneReps: 5,
-		HealMissing: []int{0, 10, 100, 1000}, HealReps: 5,
+		HealMissing: []int{0, 10, 100, 1000}, HealReps: 5, HealBigN: 1_000_000,
 		ColdN: 1_000_000, ColdReps: 3,
 		PeerSubs: []int{1, 100, 1000}, PeerSamples: 100, PeerReps: 3,
 		MicroTime: "1s",
@@ -164,6 +165,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	liveSubs := fs.String("live-subs", "", "subscriber counts of the live scenario, e.g. 1,100,1000")
 	fanout := fs.String("fanout-steps", "", "subscriber counts the fan-out scenario ramps through, e.g. 1000,5000,20000")
 	cloneN := fs.Int("clone-n", 0, "commits of the clone and heal repository")
+	healBigN := fs.Int("heal-big-n", -1, "commits of the second heal repository (0: none; default 1M in full mode, none in quick)")
 	coldN := fs.Int("cold-n", 0, "commits of the cold-open repository")
 	peerSubs := fs.String("peer-subs", "", "subscriber counts of the peer's changes-feed latency")
 	microTime := fs.String("micro-benchtime", "", "-benchtime of the Go micro-benchmarks ('' keeps the preset; 'skip' skips them)")
@@ -213,6 +215,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 				return err
 			}
 		}
+	}
+	if *healBigN >= 0 {
+		cfg.HealBigN = *healBigN
 	}
 	if *cloneN > 0 {
 		cfg.CloneN = *cloneN

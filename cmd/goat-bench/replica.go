@@ -138,6 +138,27 @@ func newCodingClient(base, token, accept string, w *wire) (*client.Client, *codi
 	return api, t, err
 }
 
+// commitCounter is a gsync.Transport that counts the commits' own JSON
+// bytes in sync rounds (both ways), so a heal's protocol overhead is its
+// payload minus these.
+type commitCounter struct {
+	gsync.Transport
+	bytes atomic.Int64
+}
+
+func (c *commitCounter) Sync(ctx context.Context, repo string, req *gsync.Request) (*gsync.Response, error) {
+	for _, x := range req.Commits {
+		c.bytes.Add(int64(len(x)))
+	}
+	resp, err := c.Transport.Sync(ctx, repo, req)
+	if err == nil {
+		for _, x := range resp.Commits {
+			c.bytes.Add(int64(len(x)))
+		}
+	}
+	return resp, err
+}
+
 var zstdDecoders = sync.Pool{New: func() any {
 	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
 	return d

@@ -320,16 +320,20 @@ func reportHeal(b *strings.Builder, r *Result, peerR *Result) {
 	}
 	var rows [][]string
 	for _, p := range d.Points {
-		rows = append(rows, []string{p.Side, commas(int64(p.Missing)), fmt.Sprint(p.Runs), fmt.Sprintf("%.0f / %.0f", p.Rounds.P50, p.Rounds.Max),
-			bytesStr(p.PayloadBytes.P50), bytesStr(p.WireBytes.P50), f1(p.Millis.P50), fmt.Sprintf("%d / %d", p.Pushed, p.Received)})
+		commits := p.Commits
+		if commits == 0 {
+			commits = d.Commits // results from before points recorded their size
+		}
+		rows = append(rows, []string{commas(int64(commits)), p.Side, commas(int64(p.Missing)), fmt.Sprint(p.Runs), fmt.Sprintf("%.0f / %.0f", p.Rounds.P50, p.Rounds.Max),
+			bytesStr(p.PayloadBytes.P50), bytesStr(p.OverheadBytes.P50), bytesStr(p.WireBytes.P50), f1(p.Millis.P50), fmt.Sprintf("%d / %d", p.Pushed, p.Received)})
 	}
 	var peer PeerData
 	if decodeData(peerR, &peer) && peer.InSync.Runs > 0 {
-		rows = append(rows, []string{"PouchDB in-sync (replication with nothing to do)", "0", fmt.Sprint(peer.InSync.Runs), fmt.Sprint(peer.InSync.Requests),
-			"", bytesStr(float64(peer.InSync.WireBytes)), f1(peer.InSync.Millis.P50), ""})
+		rows = append(rows, []string{commas(int64(d.Commits)), "PouchDB in-sync (replication with nothing to do)", "0", fmt.Sprint(peer.InSync.Runs), fmt.Sprint(peer.InSync.Requests),
+			"", "", bytesStr(float64(peer.InSync.WireBytes)), f1(peer.InSync.Millis.P50), ""})
 	}
-	fmt.Fprintf(b, "Repository of %s commits. Side says where commits are missing.\n\n", commas(int64(d.Commits)))
-	mdTable(b, []string{"side", "missing", "runs", "round trips p50 / max", "payload p50 (JSON both ways)", "on the wire p50", "ms p50", "pushed / received (last run)"}, rows)
+	fmt.Fprintf(b, "Side says where commits are missing; overhead is the payload minus the commits' own JSON.\n\n")
+	mdTable(b, []string{"commits", "side", "missing", "runs", "round trips p50 / max", "payload p50 (JSON both ways)", "overhead p50", "on the wire p50", "ms p50", "pushed / received (last run)"}, rows)
 }
 
 func reportCold(b *strings.Builder, r *Result) {

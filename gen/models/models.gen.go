@@ -909,14 +909,42 @@ type SessionRequest struct {
 	PublicKey PublicKey `json:"publicKey"`
 }
 
+// ShortIDList Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+type ShortIDList = []byte
+
 // Signature A 64-byte Ed25519 signature, base64url without padding.
 //
 // Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
 type Signature = string
 
+// SyncPartDiff Version 2, second request: the layout of the server's summary,
+// echoed, and the client's full digests of the partitions whose count
+// or 8-byte XOR differ from the summary. The request's filter then
+// covers the client's ids of those partitions only.
+type SyncPartDiff struct {
+	// Bits Per window (one more than cuts), the id-prefix bits splitting it.
+	Bits []int32 `json:"bits"`
+
+	// Cells Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+	Cells *[]byte `json:"cells,omitempty"`
+
+	// Cuts Ascending ts values cutting the set into time windows.
+	Cuts []int64 `json:"cuts"`
+
+	// Diff Standard padded base64 of 40-byte records, index ascending: index (uint32 BE), count (uint32 BE), XOR of the ids (32 bytes).
+	Diff []byte `json:"diff"`
+}
+
+// SyncPartList Version 2, the server's exact ids (short) of one partition that still differs after the client's filter.
+type SyncPartList struct {
+	// Ids Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+	Ids  ShortIDList `json:"ids"`
+	Part int32       `json:"part"`
+}
+
 // SyncRequest defines model for SyncRequest.
 type SyncRequest struct {
-	// Commits Commits the client believes the server lacks.
+	// Commits Commits the client believes the server lacks (at most 1000 in version 1, 10000 with `v` 2).
 	Commits *[]Commit `json:"commits,omitempty"`
 
 	// Count The client's number of commits.
@@ -938,8 +966,20 @@ type SyncRequest struct {
 	// Example: {"bits":"AAAgEAEAAAAAAABAABQAAAAAAAEAEAQQBAEAAEBCAAA=","k":5,"m":256,"salt":"405e8e3836b70ae5"}
 	Filter *BloomFilter `json:"filter,omitempty"`
 
-	// Limit The most commits the response may carry.
+	// Limit The most commits the response may carry (at most 1000 in version 1, 10000 with `v` 2).
 	Limit *int32 `json:"limit,omitempty"`
+
+	// Need Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+	Need *ShortIDList `json:"need,omitempty"`
+
+	// Parts Version 2, second request: the layout of the server's summary,
+	// echoed, and the client's full digests of the partitions whose count
+	// or 8-byte XOR differ from the summary. The request's filter then
+	// covers the client's ids of those partitions only.
+	Parts *SyncPartDiff `json:"parts,omitempty"`
+
+	// V Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
+	V *int32 `json:"v,omitempty"`
 }
 
 // SyncResponse defines model for SyncResponse.
@@ -967,13 +1007,36 @@ type SyncResponse struct {
 	Filter *BloomFilter `json:"filter,omitempty"`
 
 	// InSync The client's and the server's count and digest are equal.
-	InSync bool `json:"inSync"`
+	InSync bool            `json:"inSync"`
+	Lists  *[]SyncPartList `json:"lists,omitempty"`
 
 	// More `commits` was cut at `limit`; another round will bring more.
 	More bool `json:"more"`
 
+	// Parts Version 2: the server's partitions (time windows finer towards now,
+	// large windows split by id prefix) and each partition's count and
+	// first 8 bytes of XOR.
+	Parts *SyncSummary `json:"parts,omitempty"`
+
+	// Rest Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+	Rest *ShortIDList `json:"rest,omitempty"`
+
 	// Results One result per commit of the request, in request order (absent when it sent none).
 	Results *[]PushResult `json:"results,omitempty"`
+
+	// Want Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+	Want *ShortIDList `json:"want,omitempty"`
+}
+
+// SyncSummary Version 2: the server's partitions (time windows finer towards now,
+// large windows split by id prefix) and each partition's count and
+// first 8 bytes of XOR.
+type SyncSummary struct {
+	Bits []int32 `json:"bits"`
+	Cuts []int64 `json:"cuts"`
+
+	// Sums Standard padded base64 of 12 bytes per partition in index order: count (uint32 BE), first 8 bytes of the XOR of its ids.
+	Sums []byte `json:"sums"`
 }
 
 // Timestamp Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.

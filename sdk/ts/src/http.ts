@@ -28,6 +28,12 @@ export interface SyncRequest {
   filter?: FilterJSON;
   commits?: Commit[];
   limit?: number;
+  /** Version 2 (docs/sync.md): 2. */
+  v?: number;
+  /** Version 2, second request: the layout echoed and the client's differing partitions. */
+  parts?: { cuts: number[]; bits: number[]; diff: string; cells?: string };
+  /** Version 2: base64 short ids of commits the client lacks. */
+  need?: string;
 }
 
 /** A reconciliation response (sync.Response). */
@@ -39,6 +45,14 @@ export interface SyncResponse {
   more: boolean;
   filter?: FilterJSON;
   results?: PushResult[];
+  /** Version 2: the server's summary (layout and per-partition sums). */
+  parts?: { cuts: number[]; bits: number[]; sums: string };
+  /** Version 2: base64 short ids of commits a limit cut. */
+  rest?: string;
+  /** Version 2: base64 short ids of commits the server lacks, decoded from the client's tables. */
+  want?: string;
+  /** Version 2: the server's exact ids of partitions that still differ. */
+  lists?: { part: number; ids: string }[];
 }
 
 /** Options of a GatewayClient. */

@@ -9,6 +9,7 @@ import { Digest } from "./digest.js";
 import { GoatError, isCode } from "./errors.js";
 import { fromHex } from "./bytes.js";
 import type { LogPage, SyncRequest, SyncResponse } from "./http.js";
+import { ClientV2, MaxStream } from "./syncv2.js";
 
 /** Per-round caps of the wire contract (sync.MaxCommits, sync.DefaultMaxBytes). */
 export const MaxCommits = 1000;
@@ -31,6 +32,8 @@ export interface Local {
   get(id: string): Commit | undefined;
   /** ingest stores what it can of commits (topological order) and returns how many it left out for missing parents. */
   ingest(commits: unknown[]): Promise<{ added: number; missing: number }>;
+  /** idsTS, if present, yields [id, ts] in ids() order without loading commits (version 2 partitions by ts). */
+  idsTS?(): Iterable<[string, number]>;
 }
 
 /** What one clone or heal did. */
@@ -69,6 +72,8 @@ export interface DriverOptions {
   pushLimit?: number;
   pushBytes?: number;
   maxRounds?: number;
+  /** v1 speaks protocol version 1 only (whole-set filters); otherwise version 2, falling back to 1 when the gateway refuses it. */
+  v1?: boolean;
 }
 
 /**
@@ -115,6 +120,42 @@ export async function clone(t: Transport, local: Local, repo: string, cursor: st
  */
 export async function reconcile(t: Transport, local: Local, repo: string, opts: DriverOptions = {}): Promise<Stats> {
   const st = newStats();
+  if (!opts.v1 && (await reconcileV2(t, local, repo, opts, st))) return st;
+  return reconcileV1(t, local, repo, opts, st);
+}
+
+/**
+ * reconcileV2 runs version 2 rounds (syncv2.ts): at most 3 requests when
+ * the divergence fits one response and one push. It returns false to fall
+ * back to version 1: the gateway refused the first request as invalid (no
+ * "sync-v2"), or the sets kept changing under the heal.
+ */
+async function reconcileV2(t: Transport, local: Local, repo: string, opts: DriverOptions, st: Stats): Promise<boolean> {
+  const maxRounds = opts.maxRounds ?? DefaultMaxRounds;
+  const c = new ClientV2({ limit: Math.min(opts.limit ?? MaxStream, MaxStream), pushLimit: opts.pushLimit, pushBytes: opts.pushBytes });
+  let req = c.start(local);
+  for (;;) {
+    if (st.rounds === maxRounds) throw new GoatError("conflict", `heal ${repo}: not in sync after ${st.rounds} rounds`);
+    let resp: SyncResponse;
+    try {
+      resp = await t.sync(repo, req);
+    } catch (e) {
+      if (st.rounds === 0 && isCode(e, "invalid")) return false;
+      throw e;
+    }
+    st.rounds++;
+    st.pushed += req.commits?.length ?? 0;
+    checkResponse(resp);
+    st.received += resp.commits.length;
+    if (resp.commits.length > 0) await local.ingest(resp.commits);
+    const next = c.next(local, resp);
+    if (next.done) return true;
+    if ("v1" in next) return false;
+    req = next.req;
+  }
+}
+
+async function reconcileV1(t: Transport, local: Local, repo: string, opts: DriverOptions, st: Stats): Promise<Stats> {
   const limit = Math.min(opts.limit ?? MaxCommits, MaxCommits);
   const pushLimit = Math.min(opts.pushLimit ?? MaxCommits, MaxCommits);
   const pushBytes = opts.pushBytes ?? DefaultMaxBytes;

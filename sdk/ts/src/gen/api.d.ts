@@ -968,15 +968,69 @@ export interface components {
             count: number;
             digest: components["schemas"]["Digest"];
             filter?: components["schemas"]["BloomFilter"];
-            /** @description Commits the client believes the server lacks. */
+            /** @description Commits the client believes the server lacks (at most 1000 in version 1, 10000 with `v` 2). */
             commits?: components["schemas"]["Commit"][];
             /**
              * Format: int32
-             * @description The most commits the response may carry.
+             * @description The most commits the response may carry (at most 1000 in version 1, 10000 with `v` 2).
              * @default 500
              */
             limit: number;
+            /**
+             * Format: int32
+             * @description Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
+             */
+            v?: number;
+            parts?: components["schemas"]["SyncPartDiff"];
+            need?: components["schemas"]["ShortIDList"];
         };
+        /**
+         * @description Version 2, second request: the layout of the server's summary,
+         *     echoed, and the client's full digests of the partitions whose count
+         *     or 8-byte XOR differ from the summary. The request's filter then
+         *     covers the client's ids of those partitions only.
+         */
+        SyncPartDiff: {
+            /** @description Ascending ts values cutting the set into time windows. */
+            cuts: number[];
+            /** @description Per window (one more than cuts), the id-prefix bits splitting it. */
+            bits: number[];
+            /**
+             * Format: byte
+             * @description Standard padded base64 of 40-byte records, index ascending: index (uint32 BE), count (uint32 BE), XOR of the ids (32 bytes).
+             */
+            diff: string;
+            /**
+             * Format: byte
+             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+             */
+            cells?: string;
+        };
+        /**
+         * @description Version 2: the server's partitions (time windows finer towards now,
+         *     large windows split by id prefix) and each partition's count and
+         *     first 8 bytes of XOR.
+         */
+        SyncSummary: {
+            cuts: number[];
+            bits: number[];
+            /**
+             * Format: byte
+             * @description Standard padded base64 of 12 bytes per partition in index order: count (uint32 BE), first 8 bytes of the XOR of its ids.
+             */
+            sums: string;
+        };
+        /** @description Version 2, the server's exact ids (short) of one partition that still differs after the client's filter. */
+        SyncPartList: {
+            /** Format: int32 */
+            part: number;
+            ids: components["schemas"]["ShortIDList"];
+        };
+        /**
+         * Format: byte
+         * @description Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
+         */
+        ShortIDList: string;
         SyncResponse: {
             /**
              * Format: int64
@@ -993,6 +1047,10 @@ export interface components {
             /** @description `commits` was cut at `limit`; another round will bring more. */
             more: boolean;
             filter?: components["schemas"]["BloomFilter"];
+            parts?: components["schemas"]["SyncSummary"];
+            rest?: components["schemas"]["ShortIDList"];
+            want?: components["schemas"]["ShortIDList"];
+            lists?: components["schemas"]["SyncPartList"][];
         };
         /** @description The event stream after parsing (see `getEvents`); on the wire it is `text/event-stream`. */
         EventStream: components["schemas"]["Event"][];
