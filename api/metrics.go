@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	stdsync "sync"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -21,6 +22,59 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	rounds   *prometheus.CounterVec
 	handler  http.Handler
+
+	// routes are the route templates registered with echo, read once at
+	// the first request (the router is complete by then).
+	routesOnce stdsync.Once
+	routes     map[string]bool
+}
+
+// Label values come from closed sets, so that no caller can grow /metrics:
+// a method outside methodLabels, a route that is not a registered
+// template and a status without a standard name are each counted under one
+// value.
+const (
+	otherLabel     = "other"
+	unmatchedLabel = "unmatched"
+)
+
+// methodLabels are the methods openapi.yaml uses, plus HEAD and OPTIONS,
+// which generic clients and browsers send.
+var methodLabels = map[string]bool{
+	http.MethodGet: true, http.MethodPut: true, http.MethodPost: true, http.MethodPatch: true,
+	http.MethodDelete: true, http.MethodHead: true, http.MethodOptions: true,
+}
+
+func methodLabel(method string) string {
+	if methodLabels[method] {
+		return method
+	}
+	return otherLabel
+}
+
+// statusLabel is the code if the standard names it (a closed set of about
+// sixty), else "other".
+func statusLabel(status int) string {
+	if http.StatusText(status) == "" {
+		return otherLabel
+	}
+	return strconv.Itoa(status)
+}
+
+// routeLabel is the matched route template, or "unmatched" for anything
+// else (unknown paths, and any path echo might report that is not one of
+// the registered templates).
+func (m *metrics) routeLabel(c *echo.Context) string {
+	m.routesOnce.Do(func() {
+		m.routes = map[string]bool{}
+		for _, r := range c.Echo().Router().Routes() {
+			m.routes[r.Path] = true
+		}
+	})
+	if route := c.Path(); m.routes[route] {
+		return route
+	}
+	return unmatchedLabel
 }
 
 func newMetrics(n *node.Node) *metrics {
@@ -52,16 +106,14 @@ func newMetrics(n *node.Node) *metrics {
 	return m
 }
 
-// middleware records every request under its route template, so that the
-// label set stays bounded whatever the URLs.
+// middleware records every request under its route template, method and
+// status, each from a closed set, so that the label set stays bounded
+// whatever the URLs and methods.
 func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
 		err := next(c)
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
+		route, method := m.routeLabel(c), methodLabel(c.Request().Method)
 		status := 0
 		if rw, uerr := echo.UnwrapResponse(c.Response()); uerr == nil {
 			status = rw.Status
@@ -72,9 +124,9 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				status = he.StatusCode()
 			}
 		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		m.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
 		if route != "/v1/events" {
-			m.latency.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+			m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		}
 		return err
 	}
