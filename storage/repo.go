@@ -701,6 +701,13 @@ func (r *Repo) admit(g *group, p *pending) {
 		reject(p, fmt.Errorf("%w: commit %s: %d absent: %v", core.ErrMissingParents, c.ID, len(missing), missing))
 		return
 	}
+	if c.Delta != nil && !r.reaches(g, c.Delta.Base, c.Parents) {
+		// DESIGN section 3: the base is an ancestor. A base elsewhere in
+		// the item's graph would make the value depend on a branch the
+		// commit never saw, which a merge cannot account for.
+		reject(p, fmt.Errorf("%w: commit %s: delta.base %s is not an ancestor of the commit (it must be one of its parents or their ancestors)", core.ErrInvalid, c.ID, c.Delta.Base))
+		return
+	}
 	if int(base)+len(g.items) >= maxCommits {
 		reject(p, fmt.Errorf("%w: repository holds %d commits", core.ErrTooLarge, maxCommits))
 		return
@@ -709,6 +716,58 @@ func (r *Repo) admit(g *group, p *pending) {
 	g.pend[c.ID] = o
 	p.res = Result{ID: c.ID, Status: Appended, Offset: int64(o)}
 	g.items = append(g.items, p)
+}
+
+// reaches reports whether target is one of parents or an ancestor of
+// them, searching the index and the group's pending commits (all present:
+// admit checked). The log is a topological order, so nothing stored before
+// target can descend from it and the search never goes below target's
+// ordinal: it costs the item's commits between the base and the commit,
+// not its whole history.
+func (r *Repo) reaches(g *group, target core.CommitID, parents []core.CommitID) bool {
+	base := int32(len(r.idx.ents))
+	ordinal := func(id core.CommitID) int32 {
+		if i := r.idx.lookup(id); i >= 0 {
+			return i
+		}
+		if o, ok := g.pend[id]; ok {
+			return o
+		}
+		return -1
+	}
+	t := ordinal(target)
+	if t < 0 {
+		return false
+	}
+	seen := map[int32]bool{}
+	var stack []int32
+	push := func(o int32) {
+		if o >= t && !seen[o] {
+			seen[o] = true
+			stack = append(stack, o)
+		}
+	}
+	for _, par := range parents {
+		push(ordinal(par))
+	}
+	for len(stack) > 0 {
+		o := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if o == t {
+			return true
+		}
+		if o >= base {
+			for _, par := range g.items[o-base].c.Parents {
+				push(ordinal(par))
+			}
+			continue
+		}
+		e := &r.idx.ents[o]
+		for _, par := range r.idx.edgeParent[e.par : e.par+uint32(e.npar)] {
+			push(par)
+		}
+	}
+	return false
 }
 
 // writeGroup writes, syncs and indexes the group's records, then hands them

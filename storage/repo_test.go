@@ -144,6 +144,34 @@ func TestRepo_Append(t *testing.T) {
 			want: []error{nil, core.ErrInvalid},
 		},
 		{
+			name:  "DeltaBaseNotAncestor",
+			setup: func(tb testing.TB) []*core.Commit { return []*core.Commit{root(tb, "a")} },
+			batch: func(tb testing.TB, s []*core.Commit) []*core.Commit {
+				// A sibling of the commit's parent: same item, full data,
+				// present, but not an ancestor (DESIGN section 3).
+				sib := mkCommit(tb, "r", "a", 5, map[string]any{"v": "sibling"})
+				return []*core.Commit{sib, mkDelta(tb, "r", "a", 6, sib.ID, "v", "new", s[0].ID)}
+			},
+			want: []error{nil, core.ErrInvalid},
+		},
+		{
+			name:  "DeltaBaseGrandparent",
+			setup: func(tb testing.TB) []*core.Commit { return []*core.Commit{root(tb, "a")} },
+			batch: func(tb testing.TB, s []*core.Commit) []*core.Commit {
+				mid := mkCommit(tb, "r", "a", 5, map[string]any{"v": "mid"}, s[0].ID)
+				return []*core.Commit{mid, mkDelta(tb, "r", "a", 6, s[0].ID, "v", "new", mid.ID)}
+			},
+			want: []error{nil, nil},
+		},
+		{
+			name: "DeltaBaseInBatchNotAncestor",
+			batch: func(tb testing.TB, _ []*core.Commit) []*core.Commit {
+				x, y := root(tb, "a"), mkCommit(tb, "r", "a", 7, map[string]any{"v": "y"})
+				return []*core.Commit{x, y, mkDelta(tb, "r", "a", 8, y.ID, "v", "new", x.ID)}
+			},
+			want: []error{nil, nil, core.ErrInvalid},
+		},
+		{
 			name:  "DeltaDoesNotApply",
 			setup: func(tb testing.TB) []*core.Commit { return []*core.Commit{root(tb, "a")} },
 			batch: func(tb testing.TB, s []*core.Commit) []*core.Commit {
