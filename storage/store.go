@@ -27,6 +27,8 @@ const (
 	logKeyDamaged = "damaged_copy"
 	logKeyErr     = "err"
 	logKeyElapsed = "elapsed"
+	logKeyOpen    = "open"
+	logKeyBudget  = "budget"
 )
 
 // Config configures a Store. The zero value of every field but Dir is a
@@ -43,6 +45,11 @@ type Config struct {
 	// IdleTimeout is how long a repository stays open after its last
 	// release; 0 means 5 minutes, a negative value means forever.
 	IdleTimeout time.Duration
+	// MaxOpen is the open-files budget: how many repositories may be open
+	// at once. Opening one more first closes the least recently released
+	// idle repository; 0 means 512, a negative value means no budget. See
+	// acquire for what happens when every open repository is in use.
+	MaxOpen int
 	// MaxBatchBytes bounds the record bytes of one group commit; 0 means
 	// 4 MiB. A single append larger than this still goes in one write.
 	MaxBatchBytes int
@@ -76,6 +83,9 @@ func (c *Config) setDefaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 5 * time.Minute
 	}
+	if c.MaxOpen == 0 {
+		c.MaxOpen = DefaultMaxOpen
+	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 4 << 20
 	}
@@ -90,6 +100,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultMaxOpen is the default open-files budget (Config.MaxOpen): far
+// below the usual descriptor limit of 1024, with room left for the
+// connections of the HTTP face.
+const DefaultMaxOpen = 512
+
 // Store is the set of repositories in one data directory. Repositories are
 // opened on first use and closed when idle. Its methods are safe for
 // concurrent use.
@@ -99,11 +114,15 @@ type Store struct {
 	lock   io.Closer
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	repos  map[string]*Repo
-	busy   map[string]chan struct{} // a repository being opened or closed
-	closed bool
-	opens  sync.WaitGroup
+	mu    sync.Mutex
+	repos map[string]*Repo
+	busy  map[string]chan struct{} // a repository being opened or closed
+	// opening counts the repositories being opened: with repos, what the
+	// open-files budget is held to.
+	opening    int
+	overBudget bool // every open repository was in use when one more had to open
+	closed     bool
+	opens      sync.WaitGroup
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -250,12 +269,16 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 	ch := make(chan struct{})
 	s.busy[name] = ch
 	s.opens.Add(1)
+	evicted := s.makeRoomLocked()
+	s.opening++
 	s.mu.Unlock()
 
+	s.closeEvicted(evicted)
 	r, err := s.open(name, mode)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.opening--
 	delete(s.busy, name)
 	close(ch)
 	s.opens.Done()
@@ -269,6 +292,59 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 	s.repos[name] = r
 	r.refs++
 	return r, s.releaser(r), nil
+}
+
+// makeRoomLocked keeps the open-files budget before one more repository
+// opens: it takes the least recently released idle repositories out of
+// the open set (marking them busy, so that reopening one waits for its
+// close) and returns them for closeEvicted. s.mu is held.
+//
+// When every open repository is in use, the budget is exceeded rather than
+// waited for or failed: a holder may hold one repository while it opens
+// another (a write and the system repositories, a heal), so waiting could
+// deadlock, and failing would answer a request with an error the caller
+// did nothing to cause. Repositories in use are bounded by the requests in
+// flight, which the HTTP face bounds; the excess closes as soon as they are
+// released and another open needs room.
+func (s *Store) makeRoomLocked() []*Repo {
+	if s.cfg.MaxOpen < 0 {
+		return nil
+	}
+	var out []*Repo
+	for len(s.repos)+s.opening >= s.cfg.MaxOpen {
+		var lru *Repo
+		for _, r := range s.repos {
+			if r.refs == 0 && (lru == nil || r.idleSince.Before(lru.idleSince)) {
+				lru = r
+			}
+		}
+		if lru == nil {
+			if !s.overBudget {
+				s.logger.Warn("open-files budget exceeded: every open repository is in use", logKeyOpen, len(s.repos)+s.opening, logKeyBudget, s.cfg.MaxOpen)
+			}
+			s.overBudget = true
+			return out
+		}
+		delete(s.repos, lru.name)
+		s.busy[lru.name] = make(chan struct{})
+		out = append(out, lru)
+	}
+	s.overBudget = false
+	return out
+}
+
+// closeEvicted closes what makeRoomLocked took out of the open set and
+// lets whoever waits to reopen one of them go on.
+func (s *Store) closeEvicted(rs []*Repo) {
+	for _, r := range rs {
+		if err := r.close(); err != nil {
+			s.logger.Warn("close repository for the open-files budget", logKeyRepo, r.name, logKeyErr, err)
+		}
+		s.mu.Lock()
+		close(s.busy[r.name])
+		delete(s.busy, r.name)
+		s.mu.Unlock()
+	}
 }
 
 func (s *Store) open(name string, mode openMode) (*Repo, error) {

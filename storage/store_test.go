@@ -116,6 +116,107 @@ func TestStore_IdleClose(t *testing.T) {
 	}
 }
 
+func TestStore_OpenBudget(t *testing.T) {
+	t.Run("SequentialNeverExceeds", func(t *testing.T) {
+		const budget = 8
+		s := openStore(t, NewMemFS(), func(c *Config) { c.MaxOpen = budget })
+		first := mkCommit(t, "r0", "a", 1, map[string]any{"v": 1})
+		for i := range 2000 {
+			name := fmt.Sprintf("r%d", i)
+			r, release, err := s.Ensure(name)
+			if err != nil {
+				t.Fatalf("Ensure(%q): %v", name, err)
+			}
+			if i == 0 {
+				mustAppend(t, r, first)
+			}
+			release()
+			if got := s.OpenCount(); got > budget {
+				t.Fatalf("after opening %d repositories: %d open, budget %d", i+1, got, budget)
+			}
+		}
+		// The first one was closed for the budget long ago; it reopens whole.
+		r, release, err := s.Repo("r0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		if !r.Has(first.ID) {
+			t.Fatalf("r0 lost its commit across a budget close")
+		}
+	})
+	t.Run("InUseIsNeverClosed", func(t *testing.T) {
+		const budget = 3
+		s := openStore(t, NewMemFS(), func(c *Config) { c.MaxOpen = budget })
+		var held []*Repo
+		var releases []func()
+		for i := range budget + 2 {
+			r, release, err := s.Ensure(fmt.Sprintf("held%d", i))
+			if err != nil {
+				t.Fatalf("open past the budget with every repository in use: %v", err)
+			}
+			held, releases = append(held, r), append(releases, release)
+		}
+		if got, want := s.OpenCount(), budget+2; got != want {
+			t.Fatalf("%d open, want %d (the budget is exceeded, not enforced on repositories in use)", got, want)
+		}
+		for i, r := range held {
+			mustAppend(t, r, mkCommit(t, r.Name(), "a", 1, map[string]any{"i": i}))
+		}
+		for _, release := range releases {
+			release()
+		}
+		_, release, err := s.Ensure("next")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		if got := s.OpenCount(); got > budget {
+			t.Fatalf("%d open once the others were released, budget %d", got, budget)
+		}
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		const budget = 4
+		s := openStore(t, NewMemFS(), func(c *Config) { c.MaxOpen = budget })
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					name := fmt.Sprintf("c%d", (g*7+i)%12)
+					r, release, err := s.Ensure(name)
+					if err != nil {
+						t.Errorf("Ensure(%q): %v", name, err)
+						return
+					}
+					c := mkCommit(t, name, fmt.Sprintf("k%d-%d", g, i), 1, map[string]any{})
+					if _, err := r.Append(context.Background(), []*core.Commit{c}); err != nil {
+						t.Errorf("Append to %q: %v", name, err)
+					}
+					release()
+				}
+			}()
+		}
+		wg.Wait()
+		total := 0
+		for i := range 12 {
+			r, release, err := s.Repo(fmt.Sprintf("c%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += r.Count()
+			release()
+		}
+		if got, want := total, 8*50; got != want {
+			t.Fatalf("%d commits stored, want %d", got, want)
+		}
+		if got := s.OpenCount(); got > budget {
+			t.Fatalf("%d open after the run, budget %d", got, budget)
+		}
+	})
+}
+
 func TestStore_ConcurrentOpen(t *testing.T) {
 	s := openStore(t, NewMemFS(), nil)
 	var wg sync.WaitGroup
