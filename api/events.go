@@ -38,7 +38,7 @@ func (h handlers) GetEvents(ctx context.Context, req apiserver.GetEventsRequestO
 			return nil, err
 		}
 	}
-	release, err := h.s.node.AcquireStream(p)
+	release, err := h.s.node.AcquireStream(p, remoteFrom(ctx))
 	if err != nil {
 		sub.Close()
 		return nil, err

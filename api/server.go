@@ -89,7 +89,7 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	}
 	s.metrics = newMetrics(n)
 	s.echo = s.newEcho()
-	s.handler = compressMiddleware(s.echo)
+	s.handler = compressMiddleware(withRemote(s.echo))
 	return s, nil
 }
 

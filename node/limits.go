@@ -8,13 +8,16 @@ import (
 	"github.com/goat-gateway/goat-gateway/core"
 )
 
-// AcquireStream takes one of p's concurrent live streams (anonymous
-// callers are counted together). It fails with core.ErrRateLimited past the quota;
-// release gives the stream back.
-func (n *Node) AcquireStream(p auth.Principal) (release func(), err error) {
+// AcquireStream takes one of p's concurrent live streams. A subject is
+// counted wherever it connects from; anonymous callers are counted per
+// remote address (the client's IP as the transport layer knows it), so one
+// anonymous client at its quota cannot lock every other anonymous reader
+// out. An empty remote counts with every other caller of unknown address.
+// It fails with core.ErrRateLimited past the quota; release gives the stream back.
+func (n *Node) AcquireStream(p auth.Principal, remote string) (release func(), err error) {
 	key := "sub:" + p.Sub
 	if p.Anonymous {
-		key = "anonymous"
+		key = "anonymous:" + remote
 	}
 	if !n.streams.acquire(key) {
 		return nil, fmt.Errorf("%w: more than %d concurrent streams for this caller", core.ErrRateLimited, n.cfg.MaxStreamsPerCaller)

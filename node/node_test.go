@@ -677,27 +677,38 @@ func TestOpen_LoadsSystemRepositories(t *testing.T) {
 func TestNode_AcquireStream(t *testing.T) {
 	e := open(t, node.Config{Dev: true, MaxStreamsPerCaller: 2})
 	alice, bob := user("alice"), user("bob")
-	r1, err := e.n.AcquireStream(alice)
+	r1, err := e.n.AcquireStream(alice, "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.n.AcquireStream(alice); err != nil {
+	if _, err := e.n.AcquireStream(alice, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.n.AcquireStream(alice)
+	_, err = e.n.AcquireStream(alice, "192.0.2.1")
 	wantErr(t, "third stream of alice", err, core.ErrRateLimited)
-	if _, err := e.n.AcquireStream(bob); err != nil {
+	if _, err := e.n.AcquireStream(bob, "192.0.2.1"); err != nil {
 		t.Fatalf("bob's first stream: %v", err)
 	}
 	r1()
-	if _, err := e.n.AcquireStream(alice); err != nil {
+	if _, err := e.n.AcquireStream(alice, "192.0.2.1"); err != nil {
 		t.Fatalf("a stream after one was released: %v", err)
 	}
+	t.Run("SubjectAcrossAddresses", func(t *testing.T) {
+		_, err := e.n.AcquireStream(alice, "192.0.2.2")
+		wantErr(t, "alice's third stream from another address", err, core.ErrRateLimited)
+	})
 	for range 2 {
-		if _, err := e.n.AcquireStream(auth.Anonymous()); err != nil {
+		if _, err := e.n.AcquireStream(auth.Anonymous(), "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err = e.n.AcquireStream(auth.Anonymous())
-	wantErr(t, "anonymous callers share one quota", err, core.ErrRateLimited)
+	_, err = e.n.AcquireStream(auth.Anonymous(), "192.0.2.1")
+	wantErr(t, "anonymous callers of one address share one quota", err, core.ErrRateLimited)
+	t.Run("AnonymousPerAddress", func(t *testing.T) {
+		release, err := e.n.AcquireStream(auth.Anonymous(), "192.0.2.2")
+		if err != nil {
+			t.Fatalf("an anonymous caller of another address is locked out: %v", err)
+		}
+		release()
+	})
 }
