@@ -195,6 +195,7 @@ func Base(g Graph, heads []core.CommitID) (id core.CommitID, ok bool, err error)
 // core.ErrMissingParents (a head, an ancestor or a delta base is not in g),
 // core.ErrSchema (a schema reg does not know), or core.ErrTooLarge (more
 // than core.MaxParents heads, or a merged value too large for a commit).
+// MergeAll merges any number of heads, in groups of at most GroupSize.
 func Merge(g Graph, reg *core.Registry, repo, key string, heads []core.CommitID) (*core.Commit, error) {
 	if len(heads) < 2 {
 		return nil, fmt.Errorf("%w: a merge needs at least two heads, got %d", core.ErrInvalid, len(heads))

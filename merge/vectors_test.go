@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +92,22 @@ type graphFile struct {
 	PublicKey string         `json:"publicKey"`
 	Schemas   []*core.Schema `json:"schemas"`
 	Cases     []graphCase    `json:"cases"`
+}
+
+// manyCase is a merge of more than GroupSize heads (MergeAll).
+type manyCase struct {
+	Name    string            `json:"name"`
+	Commits []json.RawMessage `json:"commits"`
+	Heads   []core.CommitID   `json:"heads"`
+	Merges  []json.RawMessage `json:"merges"`
+}
+
+type manyFile struct {
+	About     string         `json:"about"`
+	GroupSize int            `json:"groupSize"`
+	PublicKey string         `json:"publicKey"`
+	Schemas   []*core.Schema `json:"schemas"`
+	Cases     []manyCase     `json:"cases"`
 }
 
 func textCases() []textCase {
@@ -423,6 +441,71 @@ func buildGraphFile(t *testing.T, reg *core.Registry) graphFile {
 	return f
 }
 
+// manyCases are merges past GroupSize: 257 disjoint roots (the last head
+// is carried alone to the final merge), and 300 children of one root with
+// ts shared by three heads at a time (ids break the ties; groups of 256
+// and 44).
+func manyCases(tb testing.TB) []struct {
+	name  string
+	b     *graphBuilder
+	heads []*core.Commit
+} {
+	type mc = struct {
+		name  string
+		b     *graphBuilder
+		heads []*core.Commit
+	}
+	var out []mc
+	for _, n := range []int{257, 300} {
+		b := newGraphBuilder(tb)
+		var parents []*core.Commit
+		name := fmt.Sprintf("%d disjoint roots", n)
+		if n == 300 {
+			parents = append(parents, b.add(1, "note/1", obj{"title": "r", "body": "base", "tags": set("t")}))
+			name = fmt.Sprintf("%d heads over one root, equal ts", n)
+		}
+		var heads []*core.Commit
+		for i := range n {
+			heads = append(heads, b.add(int64(10+i/3), "note/1", obj{
+				"title": fmt.Sprintf("h%d", i), "body": fmt.Sprintf("%d", i%7), "tags": set("t", fmt.Sprintf("x%d", i%5)), "n": float64(i),
+			}, parents...))
+		}
+		out = append(out, mc{name, b, heads})
+	}
+	return out
+}
+
+func buildManyFile(t *testing.T, reg *core.Registry) manyFile {
+	b := newGraphBuilder(t)
+	f := manyFile{About: "goat-gateway merges of more than groupSize heads (merge.MergeAll; docs/merge.md, \"Many heads\"). " +
+		"For each case: commits (signed by publicKey, in topological order), heads, and merges, the merge commits every peer " +
+		"must build byte for byte, in the order they are made (the last one is the single new head).",
+		GroupSize: GroupSize, PublicKey: hex.EncodeToString(b.priv.Public().(ed25519.PublicKey)), Schemas: vectorSchemas()}
+	for _, mc := range manyCases(t) {
+		c := manyCase{Name: mc.name, Heads: ids(mc.heads...)}
+		for _, cm := range mc.b.list {
+			j, err := cm.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Commits = append(c.Commits, j)
+		}
+		ms, err := MergeAll(mc.b.g, reg, testRepo, testKey, c.Heads)
+		if err != nil {
+			t.Fatalf("case %q: MergeAll: %v", mc.name, err)
+		}
+		for _, m := range ms {
+			j, err := m.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Merges = append(c.Merges, j)
+		}
+		f.Cases = append(f.Cases, c)
+	}
+	return f
+}
+
 func encodeVectors(t *testing.T, v any) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -522,6 +605,58 @@ func TestVectors(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) || m.ID != c.MergeID {
 				t.Errorf("%s: merge commit\n%s\nfile says\n%s", c.Name, got, want)
+			}
+		}
+	})
+	// Many-head vectors are replayed like graphs, with the heads given in
+	// reverse: MergeAll must not depend on their order.
+	t.Run("Many", func(t *testing.T) {
+		raw := checkFile(t, "many.json", encodeVectors(t, buildManyFile(t, reg)))
+		var f manyFile
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(f.Cases), len(manyCases(t)); got != want {
+			t.Fatalf("many.json has %d cases, want %d", got, want)
+		}
+		pub, _ := hex.DecodeString(f.PublicKey)
+		for _, c := range f.Cases {
+			g := memGraph{}
+			for _, j := range c.Commits {
+				cm, err := core.DecodeCommit(j)
+				if err != nil {
+					t.Fatalf("%s: %v", c.Name, err)
+				}
+				if err := cm.VerifySig(pub); err != nil {
+					t.Fatalf("%s: %v", c.Name, err)
+				}
+				g[cm.ID] = cm
+			}
+			heads := slices.Clone(c.Heads)
+			slices.Reverse(heads)
+			ms, err := MergeAll(g, reg, testRepo, testKey, heads)
+			if err != nil {
+				t.Fatalf("%s: MergeAll: %v", c.Name, err)
+			}
+			if got, want := len(ms), len(c.Merges); got != want {
+				t.Fatalf("%s: %d merge commits, file says %d", c.Name, got, want)
+			}
+			for i, m := range ms {
+				got, err := m.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := core.Canonicalize(c.Merges[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s: merge %d\n%s\nfile says\n%s", c.Name, i, got, want)
+				}
+				if err := Verify(g, reg, m); err != nil {
+					t.Fatalf("%s: Verify merge %d: %v", c.Name, i, err)
+				}
+				g[m.ID] = m
 			}
 		}
 	})
