@@ -11,11 +11,58 @@ import (
 	"github.com/goat-gateway/goat-gateway/storage"
 )
 
-// merger makes the node's merge commits (storage.Merger).
+// merger makes the node's merge commits (storage.Merger). storage appends
+// one merge commit per key; more heads than one merge commit takes need a
+// tree of them (merge.MergeAll), which collapse appends after the append
+// that made them.
 type merger struct{ reg *core.Registry }
 
 func (m merger) Merge(v storage.View, key string, heads []core.CommitID) (*core.Commit, error) {
+	if len(heads) > merge.GroupSize {
+		return nil, nil
+	}
 	return merge.Merge(v, m.reg, v.Name(), key, heads)
+}
+
+// collapse merges key's heads when they are more than one merge commit
+// takes (the merger leaves those): merge.MergeAll's merges, appended as one
+// group, so that the item has one head again and can be written (a commit
+// has at most core.MaxParents parents).
+func (n *Node) collapse(ctx context.Context, r *storage.Repo, key string) error {
+	heads := r.Heads(key)
+	if len(heads) <= merge.GroupSize {
+		return nil
+	}
+	ms, err := merge.MergeAll(r, n.reg, r.Name(), key, heads)
+	if err != nil {
+		return fmt.Errorf("merge %d heads of %q: %w", len(heads), key, err)
+	}
+	res, err := r.AppendFrom(ctx, ms, nil, uint8(OriginGateway))
+	if err != nil {
+		return err
+	}
+	for _, x := range res {
+		if x.Status == storage.Rejected {
+			return fmt.Errorf("merge %d heads of %q: %w", len(heads), key, x.Err)
+		}
+	}
+	return nil
+}
+
+// collapseAppended collapses the keys that appended commits touched. A
+// merge is derived data: its failure is logged, not the appender's error.
+func (n *Node) collapseAppended(ctx context.Context, r *storage.Repo, commits []*core.Commit, res []Result) {
+	seen := map[string]bool{}
+	for i, x := range res {
+		if x.Status != storage.Appended || i >= len(commits) || seen[commits[i].Key] {
+			continue
+		}
+		key := commits[i].Key
+		seen[key] = true
+		if err := n.collapse(ctx, r, key); err != nil {
+			n.log.Warn("merge of many heads failed", "repo", r.Name(), "item", key, "err", err)
+		}
+	}
 }
 
 // verifyFromClient checks a commit pushed by a client: merge commits are
@@ -113,7 +160,12 @@ func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.
 	default:
 		return nil, fmt.Errorf("%w: unknown origin %d", core.ErrInvalid, origin)
 	}
-	return r.AppendFrom(ctx, commits, verify, uint8(origin))
+	res, err := r.AppendFrom(ctx, commits, verify, uint8(origin))
+	if err != nil {
+		return nil, err
+	}
+	n.collapseAppended(ctx, r, commits, res)
+	return res, nil
 }
 
 // barrier waits for the write's replication, if a Barrier is configured.

@@ -44,6 +44,12 @@ func (n *Node) WriteItem(ctx context.Context, p auth.Principal, repo, key string
 		return Value{}, false, err
 	}
 	defer release()
+	// An item left with more heads than a commit may have parents (stored
+	// before they were merged in groups) is merged first, or it could never
+	// be written again.
+	if err := n.collapse(ctx, r, key); err != nil {
+		return Value{}, false, err
+	}
 	var cur *Value
 	if v, err := r.Value(key); err == nil {
 		cur = &v
