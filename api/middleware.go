@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -31,7 +32,14 @@ const (
 	principalKey ctxKey = iota
 	rawBodyKey
 	bodyValueKey
+	routeKey
 )
+
+// matchedRoute is the operation of openapi.yaml a request was routed to.
+type matchedRoute struct {
+	route  *routers.Route
+	params map[string]string
+}
 
 // principalFrom returns the caller of the request (anonymous when the
 // request carried no token).
@@ -71,6 +79,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{}))
 	e.Use(s.metrics.middleware)
 	e.Use(s.authMiddleware)
+	e.Use(s.routeMiddleware)
 	e.Use(s.bodyMiddleware)
 	e.Use(s.validationMiddleware())
 	apiserver.RegisterHandlers(e, rawBodies{apiserver.NewStrictHandler(handlers{s}, nil), handlers{s}})
@@ -155,9 +164,38 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	_, _ = w.Write(b)
 }
 
+// routeMiddleware finds the operation of openapi.yaml a request is for
+// (405 for a method the path does not have) and, for an operation with a
+// body, asks the node whether the caller may do it at all: one who may not
+// is answered 401/403/404 before a byte of the body is read (DESIGN
+// section 9: resources are bounded before they are spent). Unknown routes
+// fall through to echo's 404.
+func (s *Server) routeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		r := c.Request()
+		route, params, err := s.router.FindRoute(r)
+		if err != nil {
+			if errors.Is(err, routers.ErrMethodNotAllowed) {
+				return echo.NewHTTPError(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+			}
+			return next(c)
+		}
+		if check := preauthorize[route.Operation.OperationID]; check != nil {
+			if err := check(s.node, principalFrom(r.Context()), params); err != nil {
+				return err
+			}
+		}
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), routeKey, matchedRoute{route, params})))
+		return next(c)
+	}
+}
+
 // bodyMiddleware reads the request body up to the body limit (413 past it)
 // and keeps the bytes for the validation middleware and the handlers; the
-// body is read once, after the caller was authenticated.
+// body is read once, after the caller was authenticated and authorized.
+// The body must arrive within BodyReadTimeout (a trickling body is cut
+// with a 400), and its bytes are held in the server's body budget until
+// the request ends (429 when the budget is spent).
 func (s *Server) bodyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		r := c.Request()
@@ -167,14 +205,20 @@ func (s *Server) bodyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.ContentLength > s.cfg.BodyLimit {
 			return fmt.Errorf("%w: request body of %d bytes is over the %d byte limit", core.ErrTooLarge, r.ContentLength, s.cfg.BodyLimit)
 		}
-		b, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.BodyLimit+1))
+		// Per request, not http.Server.ReadTimeout: that would also cut
+		// the long-lived SSE streams, which have no body.
+		rc := http.NewResponseController(c.Response())
+		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
+		b, release, err := s.readBody(r, s.cfg.BodyLimit)
+		// Cleared at once: net/http keeps reading the connection in the
+		// background after the body, and a deadline passing there would
+		// cancel the request's context mid-handler.
+		_ = rc.SetReadDeadline(time.Time{})
 		_ = r.Body.Close()
 		if err != nil {
-			return fmt.Errorf("%w: reading the request body: %v", core.ErrInvalid, err)
+			return err
 		}
-		if int64(len(b)) > s.cfg.BodyLimit {
-			return fmt.Errorf("%w: request body is over the %d byte limit", core.ErrTooLarge, s.cfg.BodyLimit)
-		}
+		defer release()
 		r = r.WithContext(context.WithValue(r.Context(), rawBodyKey, b))
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		r.ContentLength = int64(len(b))
@@ -232,12 +276,9 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // fields, types, sizes): they are not parsed a second time here.
 var protocolBodies = map[string]bool{"syncRound": true}
 
-// validationMiddleware checks every request against openapi.yaml before a
-// handler sees it: parameters and headers, the content type, and the body,
-// which it parses once (core.ParseJSON: duplicate keys, depth, UTF-8) and
-// validates as a value against the operation's schema, for the handler to
-// use. Unknown routes fall through to echo's 404/405.
-func (s *Server) validationMiddleware() echo.MiddlewareFunc {
+// newRouter routes requests to the operations of the embedded
+// openapi.yaml.
+func newRouter() routers.Router {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(gen.Spec)
 	if err != nil {
@@ -247,6 +288,15 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 	if err != nil {
 		panic(fmt.Sprintf("embedded openapi.yaml does not route: %v", err))
 	}
+	return router
+}
+
+// validationMiddleware checks every request against openapi.yaml before a
+// handler sees it: parameters and headers, the content type, and the body,
+// which it parses once (core.ParseJSON: duplicate keys, depth, UTF-8) and
+// validates as a value against the operation's schema, for the handler to
+// use. Unknown routes fall through to echo's 404/405.
+func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
 		ExcludeRequestBody:  true,
@@ -259,13 +309,11 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c *echo.Context) error {
 			r := c.Request()
-			route, params, err := router.FindRoute(r)
-			if err != nil {
-				if errors.Is(err, routers.ErrMethodNotAllowed) {
-					return echo.NewHTTPError(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
-				}
+			m, ok := r.Context().Value(routeKey).(matchedRoute)
+			if !ok {
 				return next(c)
 			}
+			route, params := m.route, m.params
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				return validationProblem(err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v5"
 
 	"github.com/goat-gateway/goat-gateway/auth"
@@ -23,6 +24,13 @@ type Config struct {
 	NoDevIssuer bool
 	// BodyLimit bounds request bodies; default 8 MiB.
 	BodyLimit int64
+	// BodyReadTimeout bounds the time a request body may take to arrive,
+	// so a body sent a byte at a time cannot hold a connection; default
+	// 30 s.
+	BodyReadTimeout time.Duration
+	// BodyBudget bounds the bytes of all request bodies held at once;
+	// a body that does not fit is a 429 with Retry-After; default 256 MiB.
+	BodyBudget int64
 	// Version is reported by /v1/info.
 	Version string
 	// Heartbeat is the SSE comment interval; default 15 s.
@@ -42,6 +50,12 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.BodyLimit == 0 {
 		c.BodyLimit = 8 << 20
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = 30 * time.Second
+	}
+	if c.BodyBudget == 0 {
+		c.BodyBudget = 256 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -70,6 +84,8 @@ type Server struct {
 	node     *node.Node
 	verifier *auth.Verifier
 	metrics  *metrics
+	router   routers.Router
+	budget   *byteBudget
 	echo     *echo.Echo
 	handler  http.Handler
 }
@@ -88,6 +104,8 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(n)
+	s.router = newRouter()
+	s.budget = &byteBudget{max: cfg.BodyBudget}
 	s.echo = s.newEcho()
 	s.handler = compressMiddleware(withRemote(s.echo))
 	return s, nil

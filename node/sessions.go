@@ -14,8 +14,8 @@ import (
 // existing record and created false; for another owner it is
 // core.ErrConflict.
 func (n *Node) RegisterSession(ctx context.Context, p auth.Principal, req auth.SessionRequest) (auth.Session, bool, error) {
-	if !p.Authenticated() {
-		return auth.Session{}, false, fmt.Errorf("%w: registering a session needs a token", core.ErrUnauthenticated)
+	if err := n.AuthorizeSessions(p); err != nil {
+		return auth.Session{}, false, err
 	}
 	reg := auth.Registrar{Audience: n.cfg.Audience, Root: n.root}
 	sess, err := reg.Register(req, p, n.now())

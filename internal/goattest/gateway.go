@@ -46,6 +46,8 @@ type Config struct {
 
 	// Limits and timings; zero means the gateway's default.
 	BodyLimit           int64
+	BodyReadTimeout     time.Duration
+	BodyBudget          int64
 	Heartbeat           time.Duration
 	SubscriberBuffer    int
 	InlineLimit         int
@@ -101,6 +103,8 @@ func open(cfg Config) (*gatewayNode, error) {
 		Issuers:          cfg.Issuers,
 		Logger:           logger,
 		BodyLimit:        cfg.BodyLimit,
+		BodyReadTimeout:  cfg.BodyReadTimeout,
+		BodyBudget:       cfg.BodyBudget,
 		Heartbeat:        cfg.Heartbeat,
 		SubscriberBuffer: cfg.SubscriberBuffer,
 		WriteTimeout:     cfg.WriteTimeout,
