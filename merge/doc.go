@@ -38,6 +38,12 @@
 //     text (MergeText).
 //  5. Commit: author "merge", no sig, parents sorted ascending, ts the
 //     largest head ts, full data.
+//  6. Many heads: a merge commit takes at most GroupSize (core.MaxParents)
+//     heads. MergeAll merges more as a tree fixed by the set of heads:
+//     sort by head order, merge consecutive groups of GroupSize (a group of
+//     one is carried), repeat while more than GroupSize remain, then merge
+//     those. Each commit of the tree is an ordinary merge that Verify
+//     checks.
 //
 // Text is diffed per head against base by DiffText, a Myers diff over code
 // points: strip the common prefix, then the common suffix; an empty side is

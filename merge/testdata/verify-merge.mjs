@@ -1,4 +1,4 @@
-// An independent check of merge/testdata/{text,values,graphs}.json: a
+// An independent check of merge/testdata/{text,values,graphs,many}.json: a
 // JavaScript port of the merge written from docs/merge.md, sharing no code
 // with the Go implementation. Run: node merge/testdata/verify-merge.mjs
 import { createHash } from "node:crypto";
@@ -259,6 +259,40 @@ for (const c of graphs.cases) {
   for (const x of c.commits.filter((x) => x.author === "merge")) {
     if (mergeGraph(graphs.schemas, byId, x.parents).merge.id !== x.id) fail(`graphs ${c.name}: merge ${x.id} does not verify`);
   }
+  checked++;
+}
+
+// ---- many heads (merge.MergeAll) -------------------------------------------
+
+// Levels sorted by (ts, id), cut into groups of groupSize, each group of two
+// or more merged (a group of one is carried), until at most groupSize remain;
+// then those are merged.
+function mergeMany(schemas, byId, headIds, groupSize) {
+  const out = [];
+  let level = headIds.map((id) => byId.get(id));
+  while (level.length > groupSize) {
+    level = [...level].sort(order);
+    const next = [];
+    for (let i = 0; i < level.length; i += groupSize) {
+      const group = level.slice(i, i + groupSize);
+      if (group.length === 1) { next.push(group[0]); continue; }
+      const m = mergeGraph(schemas, byId, group.map((c) => c.id)).merge;
+      byId.set(m.id, m); out.push(m); next.push(m);
+    }
+    level = next;
+  }
+  out.push(mergeGraph(schemas, byId, level.map((c) => c.id)).merge);
+  return out;
+}
+
+const many = load("many.json");
+for (const c of many.cases) {
+  if (c.heads.length <= many.groupSize) fail(`many ${c.name}: only ${c.heads.length} heads`);
+  const byId = new Map(c.commits.map((x) => [x.id, x]));
+  for (const x of c.commits) if (idOf(x) !== x.id) fail(`many ${c.name}: commit ${x.id} does not recompute`);
+  const ms = mergeMany(many.schemas, byId, [...c.heads].reverse(), many.groupSize);
+  if (ms.length !== c.merges.length) fail(`many ${c.name}: ${ms.length} merges != ${c.merges.length}`);
+  ms.forEach((m, i) => { if (canon(m) !== canon(c.merges[i])) fail(`many ${c.name}: merge ${i}: ${canon(m)} != ${canon(c.merges[i])}`); });
   checked++;
 }
 

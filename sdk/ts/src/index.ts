@@ -26,7 +26,7 @@ export {
 } from "./commit.js";
 export { applyDelta, diff, encode, type Delta, type Op } from "./delta.js";
 export { Registry, validate, withDefaults, fieldType, type Schema, type Field, type FieldType, type Upgrade } from "./schema.js";
-export { diffText, mergeText, mergeSet, mergeMap, mergeValues, mergeBase, mergeCommit, verifyMerge, type Splice } from "./merge.js";
+export { diffText, mergeText, mergeSet, mergeMap, mergeValues, mergeBase, mergeCommit, mergeAll, GroupSize, verifyMerge, type Splice } from "./merge.js";
 export { Filter, buildFilter, filterParams, rate, type FilterJSON } from "./bloom.js";
 export { Digest } from "./digest.js";
 export { clone as cloneRepo, reconcile, type Transport, type Local, type Stats } from "./sync.js";

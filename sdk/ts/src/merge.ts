@@ -373,6 +373,43 @@ export async function mergeCommit(g: Graph, reg: Registry, repo: string, key: st
   return seal({ repo: p.repo, key: p.key, parents: p.parents, author: "merge", ts: p.ts, schema: p.schema, data: p.data });
 }
 
+/** GroupSize is the most heads one merge commit takes (merge.GroupSize): a commit has at most MaxParents parents. */
+export const GroupSize = MaxParents;
+
+/**
+ * mergeAll returns the merge commits that reduce heads to one (merge.MergeAll), in the order to
+ * store them; the last is the new head. Up to GroupSize heads that is mergeCommit's one commit;
+ * past it, a tree fixed by the set of heads (docs/merge.md, "Many heads"): sort the level by
+ * (ts, id), cut it into consecutive groups of GroupSize, merge each group of two or more (a group
+ * of one is carried as is), repeat while the level has more than GroupSize commits, then merge it.
+ */
+export async function mergeAll(g: Graph, reg: Registry, repo: string, key: string, headIds: readonly string[]): Promise<Commit[]> {
+  if (headIds.length <= GroupSize) return [await mergeCommit(g, reg, repo, key, headIds)];
+  // The groups alone would not see a head that is an ancestor of a head in another group.
+  let level = walk(g, headIds).heads;
+  const made = new Map<string, Commit>();
+  const view: Graph = (id) => made.get(id) ?? g(id);
+  const out: Commit[] = [];
+  while (level.length > GroupSize) {
+    level = [...level].sort(compareCommits);
+    const next: Commit[] = [];
+    for (let i = 0; i < level.length; i += GroupSize) {
+      const group = level.slice(i, i + GroupSize);
+      if (group.length === 1) {
+        next.push(group[0]);
+        continue;
+      }
+      const m = await mergeCommit(view, reg, repo, key, group.map((c) => c.id));
+      made.set(m.id, m);
+      out.push(m);
+      next.push(m);
+    }
+    level = next;
+  }
+  out.push(await mergeCommit(view, reg, repo, key, level.map((c) => c.id)));
+  return out;
+}
+
 /** verifyMerge checks that a merge commit is the merge of its parents (merge.Verify). */
 export async function verifyMerge(g: Graph, reg: Registry, c: Commit): Promise<void> {
   if (!isMerge(c)) throw new GoatError("invalid", `commit ${c.id} is not a merge commit`);

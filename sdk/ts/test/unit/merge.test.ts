@@ -2,13 +2,14 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { decodeCommit, type Commit } from "../../src/commit.js";
 import { canonicalize } from "../../src/json.js";
-import { diffText, mergeBase, mergeCommit, mergeText, mergeValues, verifyMerge } from "../../src/merge.js";
+import { diffText, GroupSize, mergeAll, mergeBase, mergeCommit, mergeText, mergeValues, verifyMerge } from "../../src/merge.js";
 import { Registry, type Schema } from "../../src/schema.js";
 import { load } from "./vectors.js";
 
 const text = load("merge/testdata/text.json");
 const values = load("merge/testdata/values.json");
 const graphs = load("merge/testdata/graphs.json");
+const many = load("merge/testdata/many.json");
 
 describe("merge/testdata/text.json", () => {
   for (const c of text.cases) {
@@ -46,6 +47,26 @@ describe("merge/testdata/graphs.json", () => {
       const m2 = await mergeCommit(g, reg, first.repo, first.key, [...c.heads].reverse());
       expect(m2.id).toBe(c.mergeId);
       for (const x of byId.values()) if (x.author === "merge") await verifyMerge(g, reg, x);
+    });
+  }
+});
+
+describe("merge/testdata/many.json", () => {
+  const reg = new Registry(many.schemas as Schema[]);
+  it("groups by GroupSize", () => expect(many.groupSize).toBe(GroupSize));
+  for (const c of many.cases) {
+    it(c.name, async () => {
+      const byId = new Map<string, Commit>();
+      for (const x of c.commits) byId.set(x.id, await decodeCommit(structuredClone(x)));
+      const g = (id: string) => byId.get(id);
+      const first = byId.get(c.heads[0])!;
+      // Head order must not matter.
+      for (const heads of [c.heads, [...c.heads].reverse()]) {
+        const ms = await mergeAll(g, reg, first.repo, first.key, heads);
+        expect(ms.map((m) => canonicalize(m))).toEqual(c.merges.map((m: Commit) => canonicalize(m)));
+      }
+      for (const m of c.merges) byId.set(m.id, await decodeCommit(structuredClone(m)));
+      for (const m of c.merges) await verifyMerge(g, reg, byId.get(m.id)!);
     });
   }
 });
