@@ -43,6 +43,15 @@ type subscriber struct {
 
 func newHub() *hub { return &hub{byRepo: map[string]map[*subscriber]struct{}{}} }
 
+// resume starts the published watermark at seq, the last sequence number
+// of the durable log when the node opens (DESIGN section 5: event ids
+// survive a restart).
+func (h *hub) resume(seq uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.published = max(h.published, seq)
+}
+
 // subscribe registers interest in repos with a buffer of size buf. It
 // returns the sequence number of the last event published before the
 // subscription: later events arrive on the channel, earlier ones are

@@ -217,6 +217,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every record numbered up to the store's last sequence number is in
+	// the durable log (numbering resumes past it), so live events start
+	// there: a client's Last-Event-ID from before the restart is replayed,
+	// not reset, and a new client's first id is not "<node>.0".
+	n.hub.resume(n.store.LastSeq())
 	if err := n.loadSystemRepos(); err != nil {
 		n.store.Close()
 		return nil, err
