@@ -36,6 +36,11 @@ type serveConfig struct {
 	PrintToken  string
 	Issuers     []auth.IssuerConfig
 
+	// BodyReadTimeout and BodyBudget bound the time a body may take to
+	// arrive and the bytes of all bodies held at once (api.Config).
+	BodyReadTimeout time.Duration
+	BodyBudget      int64
+
 	NATSURL       string
 	Peers         []string
 	NodeToken     string
@@ -98,6 +103,12 @@ var settings = []setting{
 	{flag: "body-limit", key: "bodyLimit", def: "8388608", arg: "BYTES",
 		help: "largest request body, in bytes",
 		set:  store(parseBodyLimit, func(c *serveConfig) *int64 { return &c.BodyLimit })},
+	{flag: "body-read-timeout", key: "bodyReadTimeout", def: "30s", arg: "DURATION",
+		help: "longest a request body may take to arrive; a slower one is cut with a 400",
+		set:  store(parsePositiveDuration, func(c *serveConfig) *time.Duration { return &c.BodyReadTimeout })},
+	{flag: "body-budget", key: "bodyBudget", def: "268435456", arg: "BYTES",
+		help: "most bytes of request bodies held at once, all requests together; past it a request is a 429 with Retry-After",
+		set:  store(parseBodyLimit, func(c *serveConfig) *int64 { return &c.BodyBudget })},
 	{flag: "log-level", key: "logLevel", def: "info", arg: "LEVEL",
 		help: "debug, info, warn or error",
 		set:  store(parseLogLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},

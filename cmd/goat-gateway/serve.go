@@ -100,11 +100,13 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		Logger:  logger,
 	}
 	cfg := api.Config{
-		Issuers:     c.Issuers,
-		NoDevIssuer: c.NoDevIssuer,
-		BodyLimit:   c.BodyLimit,
-		Version:     versionString(),
-		Logger:      logger,
+		Issuers:         c.Issuers,
+		NoDevIssuer:     c.NoDevIssuer,
+		BodyLimit:       c.BodyLimit,
+		BodyReadTimeout: c.BodyReadTimeout,
+		BodyBudget:      c.BodyBudget,
+		Version:         versionString(),
+		Logger:          logger,
 	}
 	ccfg := cluster.Config{
 		NATSURL:         c.NATSURL,
