@@ -37,9 +37,17 @@ type FsckReport struct {
 	GoodBytes int64  // length of the good prefix, header included
 	FileBytes int64  // length of the file
 	Problem   string // what is wrong, for people; empty when State is FsckOK
-	Repaired  bool
-	MovedTo   string // repair kept the original here, whole
-	NewLogID  LogID  // the rewritten log's identity (repair of FsckTornWrite or FsckCorrupt)
+	// Salvaged counts the intact records after the damage of a corrupt
+	// log: found by resynchronising the scan, each verified as strictly as
+	// the good prefix, and kept by repair after the good prefix.
+	Salvaged int
+	// Dropped counts the whole frames after the damage that repair does
+	// not keep: a commit that does not verify, or whose parent or delta
+	// base was lost with the damage. They stay in the original (MovedTo).
+	Dropped  int
+	Repaired bool
+	MovedTo  string // repair kept the original here, whole
+	NewLogID LogID  // the rewritten log's identity (repair of FsckTornWrite or FsckCorrupt)
 }
 
 // Fsck checks every repository log in a data directory more thoroughly
@@ -47,10 +55,15 @@ type FsckReport struct {
 // decoded strictly, its id recomputed, and the index fields and the
 // topological order checked.
 //
-// With repair, a torn tail is truncated (as opening would do), and a torn
-// write or a corrupt file is rewritten to its good prefix under a new log
-// id after the original has been copied, whole, to NAME.log.damaged-UNIXNANO.
-// Nothing is deleted. It takes the data directory's lock, so it fails with
+// With repair, a torn tail is truncated (as opening would do, keeping the
+// cut bytes in NAME.log.torn-UNIXNANO), a torn write is rewritten to its
+// good prefix, and a corrupt file is rewritten to its good prefix followed
+// by every intact record after the damage (Salvaged): records are
+// self-delimiting and checksummed, so the scan resynchronises byte by byte
+// after the damage, and each record found is decoded strictly, its id
+// recomputed, and its parents and delta base required before it is kept.
+// A rewrite gets a new log id, after the original has been copied, whole,
+// to NAME.log.damaged-UNIXNANO. Nothing is deleted. It takes the data directory's lock, so it fails with
 // core.ErrConflict while a gateway has the directory open.
 func Fsck(dir string, repair bool) ([]FsckReport, error) { return FsckFS(OSFS(), dir, repair) }
 
@@ -93,23 +106,27 @@ func fsckOne(fsys FS, dir, name string, repair bool) (FsckReport, error) {
 		ids     = map[core.CommitID]string{} // id -> key
 		full    = map[core.CommitID]bool{}   // ids of full-data commits
 		lastPos int64
+		tail    []byte // the salvaged records, framed to follow the good prefix
 	)
 	visit := func(pos int64, _ int, h payloadHeader, body []byte) error {
 		lastPos = pos
 		return fsckRecord(body, name, ids, full)
 	}
 	res, err := scanLog(f, rep.FileBytes, visit)
-	f.Close()
 	rep.LogID, rep.Records, rep.GoodBytes = res.id, res.records, res.end
+	corrupt := false
 	switch {
 	case err != nil && errors.Is(err, core.ErrCorrupt) && res.id != (LogID{}):
 		// A content problem in a CRC-valid record: the good prefix ends
 		// before that record.
 		rep.State, rep.Problem, rep.GoodBytes = FsckCorrupt, err.Error(), lastPos
+		corrupt = true
 	case err != nil && errors.Is(err, core.ErrCorrupt):
+		f.Close()
 		rep.State, rep.Problem = FsckCorrupt, err.Error()
 		return rep, nil // no readable header: nothing to salvage
 	case err != nil:
+		f.Close()
 		return rep, err
 	case res.state == tailClean:
 		rep.State = FsckOK
@@ -120,7 +137,18 @@ func fsckOne(fsys FS, dir, name string, repair bool) (FsckReport, error) {
 		rep.State, rep.Problem = FsckTornWrite, res.describe()
 	default:
 		rep.State, rep.Problem = FsckCorrupt, res.describe()
+		corrupt = true
 	}
+	if corrupt {
+		keep := func(body []byte) error { return fsckRecord(body, name, ids, full) }
+		tail, rep.Salvaged, rep.Dropped, err = salvageFrames(f, rep.FileBytes, rep.GoodBytes+1, rep.GoodBytes, res.lastSeq, keep)
+		if err != nil {
+			f.Close()
+			return rep, err
+		}
+		rep.Problem += fmt.Sprintf("; %d intact records after the damage to salvage, %d not", rep.Salvaged, rep.Dropped)
+	}
+	f.Close()
 	if !repair {
 		return rep, nil
 	}
@@ -130,6 +158,9 @@ func fsckOne(fsys FS, dir, name string, repair bool) (FsckReport, error) {
 			return rep, err
 		}
 		defer f.Close()
+		if rep.MovedTo, err = keepTornTail(fsys, f, path, rep.GoodBytes, rep.FileBytes, false); err != nil {
+			return rep, err
+		}
 		if err := f.Truncate(rep.GoodBytes); err != nil {
 			return rep, err
 		}
@@ -139,7 +170,7 @@ func fsckOne(fsys FS, dir, name string, repair bool) (FsckReport, error) {
 		rep.Repaired = true
 		return rep, nil
 	}
-	id, moved, err := salvage(fsys, path, rep.GoodBytes, false)
+	id, moved, err := salvage(fsys, path, rep.GoodBytes, tail, false)
 	if err != nil {
 		return rep, err
 	}

@@ -225,3 +225,48 @@ func looksUnwritten(w *window, from, to int64) (bool, error) {
 	}
 	return false, nil
 }
+
+// salvageFrames searches [from, EOF) byte by byte for valid commit frames,
+// as classifyTail does, and returns those that keep, re-framed for a log
+// that continues at position at: each keeps its sequence number and body
+// (the CRC vouched for it, and keep re-verifies it), and becomes a write
+// of its own (group = its new position), so that damage before one of them
+// is later refused rather than taken for a torn write. A frame is kept only
+// if its sequence number follows the last one kept (a log's numbers
+// increase) and keep accepts its body; the others are counted in dropped.
+// Close markers are skipped: a salvaged log was not closed cleanly.
+func salvageFrames(r io.ReaderAt, size, from, at int64, lastSeq uint64, keep func(body []byte) error) (tail []byte, kept, dropped int, err error) {
+	w := &window{r: r, size: size}
+	for y := from; y < size; y++ {
+		hdr, err := w.at(y, frameHeaderSize)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		n, st := frameLen(hdr, size-y)
+		if st != frameOK {
+			continue
+		}
+		frame, err := w.at(y, frameHeaderSize+n)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		h, st := checkFrame(frame, y)
+		if st != frameOK {
+			continue
+		}
+		y += int64(frameHeaderSize+n) - 1 // the loop's y++ lands on the next frame
+		if h.kind != kindCommit {
+			continue
+		}
+		body := frame[frameHeaderSize+payloadHeaderSize:]
+		if h.seq <= lastSeq || keep(body) != nil {
+			dropped++
+			continue
+		}
+		pos := at + int64(len(tail))
+		tail = appendFrame(tail, payloadHeader{seq: h.seq, group: pos, kind: kindCommit}, body)
+		lastSeq = h.seq
+		kept++
+	}
+	return tail, kept, dropped, nil
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,19 +17,20 @@ import (
 
 // Keys of structured log attributes.
 const (
-	logKeyRepo    = "repo"
-	logKeyItem    = "item"
-	logKeyFile    = "file"
-	logKeyRecords = "records"
-	logKeyOffset  = "offset"
-	logKeyBytes   = "bytes"
-	logKeyReason  = "reason"
-	logKeyDropped = "dropped_records"
-	logKeyDamaged = "damaged_copy"
-	logKeyErr     = "err"
-	logKeyElapsed = "elapsed"
-	logKeyOpen    = "open"
-	logKeyBudget  = "budget"
+	logKeyRepo     = "repo"
+	logKeyItem     = "item"
+	logKeyFile     = "file"
+	logKeyRecords  = "records"
+	logKeyOffset   = "offset"
+	logKeyBytes    = "bytes"
+	logKeyReason   = "reason"
+	logKeyDropped  = "dropped_records"
+	logKeyDamaged  = "damaged_copy"
+	logKeyErr      = "err"
+	logKeyElapsed  = "elapsed"
+	logKeyOpen     = "open"
+	logKeyBudget   = "budget"
+	logKeyTornCopy = "torn_copy"
 )
 
 // Config configures a Store. The zero value of every field but Dir is a
@@ -120,7 +122,8 @@ type Store struct {
 	// opening counts the repositories being opened: with repos, what the
 	// open-files budget is held to.
 	opening    int
-	overBudget bool // every open repository was in use when one more had to open
+	overBudget bool                // every open repository was in use when one more had to open
+	damaged    map[string]struct{} // repositories whose log failed to open as corrupt
 	closed     bool
 	opens      sync.WaitGroup
 
@@ -150,7 +153,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		cfg: cfg, seq: seq, lock: lock, logger: cfg.Logger,
-		repos: map[string]*Repo{}, busy: map[string]chan struct{}{},
+		repos: map[string]*Repo{}, busy: map[string]chan struct{}{}, damaged: map[string]struct{}{},
 	}
 	s.removeTemps()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -282,9 +285,17 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 	delete(s.busy, name)
 	close(ch)
 	s.opens.Done()
+	if errors.Is(err, core.ErrCorrupt) {
+		// The file's name and the byte positions are for the operator's
+		// log; the caller is told which repository and what to do.
+		s.damaged[name] = struct{}{}
+		s.logger.Error("repository damaged: run goat-gateway fsck --repair", logKeyRepo, name, logKeyErr, err)
+		return nil, nil, fmt.Errorf("%w: repository %q is damaged (a record before acknowledged data fails its checksum) and cannot be served until an operator repairs it with goat-gateway fsck --repair", core.ErrCorrupt, name)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
+	delete(s.damaged, name)
 	if s.closed {
 		r.close()
 		return nil, nil, fmt.Errorf("repo %q: %w", name, core.ErrClosed)
@@ -441,6 +452,20 @@ func (s *Store) closeIdle() int {
 		s.mu.Unlock()
 	}
 	return len(idle)
+}
+
+// Damaged returns the repositories, sorted, whose logs failed to open as
+// corrupt since the Store was opened (repositories open on first use, so a
+// damaged one shows here once something asked for it).
+func (s *Store) Damaged() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.damaged))
+	for name := range s.damaged {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // OpenCount returns how many repositories are open (for metrics).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -431,5 +432,26 @@ func TestMemFS_Crash(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestStore_Damaged(t *testing.T) {
+	_, img, _ := writeLog(t, 1, 1, 1)
+	spans := recordSpans(t, img)
+	img[spans[1][0]+20] ^= 4
+	s := openStore(t, fsWithLog(t, img), nil)
+	if got := s.Damaged(); len(got) != 0 {
+		t.Fatalf("Damaged()=%v before any open, want none", got)
+	}
+	_, _, err := s.Repo("r")
+	if !errors.Is(err, core.ErrCorrupt) {
+		t.Fatalf("Repo of a damaged log: %v, want ErrCorrupt", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, `"r"`) || !strings.Contains(msg, "fsck --repair") || strings.Contains(msg, ".log") {
+		t.Fatalf("error %q should name the repository and the repair, and no file", msg)
+	}
+	if got, want := s.Damaged(), []string{"r"}; !slices.Equal(got, want) {
+		t.Fatalf("Damaged()=%v, want %v", got, want)
 	}
 }
