@@ -707,6 +707,9 @@ func (c *Client) verifyLocal(v storage.View, cm *core.Commit, _ map[string]any) 
 type localMerger struct{ c *Client }
 
 func (m localMerger) Merge(v storage.View, key string, heads []core.CommitID) (*core.Commit, error) {
+	if len(heads) > merge.GroupSize {
+		return nil, nil // more than one merge commit takes: Repo.collapse merges them in groups
+	}
 	cm, err := merge.Merge(v, m.c.reg, v.Name(), key, heads)
 	if errors.Is(err, core.ErrSchema) {
 		return nil, nil // leave the heads; the gateway's merge will come

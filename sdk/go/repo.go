@@ -12,6 +12,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/merge"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
@@ -960,6 +961,44 @@ func (r *Repo) ingest(ctx context.Context, cs []*core.Commit) error {
 		}
 	}
 	res, err := r.st.Append(ctx, cs)
+	if err != nil {
+		return err
+	}
+	if err := storage.ResultsError(res); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, cm := range cs {
+		if !seen[cm.Key] {
+			seen[cm.Key] = true
+			if err := r.collapse(ctx, cm.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// collapse merges key's heads when they are more than one merge commit
+// takes (localMerger leaves those) with merge.MergeAll, as the gateway
+// does: the same heads give the same merge commits on every peer, so the
+// ones pushed are usually duplicates.
+func (r *Repo) collapse(ctx context.Context, key string) error {
+	heads := r.st.Heads(key)
+	if len(heads) <= merge.GroupSize {
+		return nil
+	}
+	ms, err := merge.MergeAll(r.st, r.c.reg, r.name, key, heads)
+	if errors.Is(err, core.ErrSchema) {
+		return nil // a schema not learned yet: the gateway's merges will come
+	}
+	if err != nil {
+		return fmt.Errorf("merge %d heads of %q: %w", len(heads), key, err)
+	}
+	for _, m := range ms {
+		r.c.localMerges.Store(m.ID, struct{}{})
+	}
+	res, err := r.st.Append(ctx, ms)
 	if err != nil {
 		return err
 	}
