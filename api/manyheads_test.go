@@ -9,6 +9,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/merge"
+	"github.com/goat-gateway/goat-gateway/storage"
 )
 
 // TestServer_ManyHeads is issue 17 item 7: any writer may push 1,000
@@ -71,6 +72,52 @@ func TestServer_ManyHeads(t *testing.T) {
 			t.Fatalf("merges differ:\n%v\n%v", ms1[:5], ms2)
 		}
 	})
+}
+
+// TestServer_ManyHeadsStoredUnmerged: an item whose many heads were
+// stored without being merged (by a node older than merge.MergeAll) is
+// merged by the first REST write, which then succeeds.
+func TestServer_ManyHeadsStoredUnmerged(t *testing.T) {
+	const repo, key = "user.alice.notes", "k"
+	g := startGateway(t, goattest.Config{})
+	a := g.newAuthor(t, "alice")
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/"+repo, a.Token, nil), http.StatusCreated)
+	g.Stop()
+	// The repository's log, appended to as that node did: no merge.
+	s, err := storage.Open(storage.Config{Dir: g.DataDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, release, err := s.Repo(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := make([]*core.Commit, 600)
+	for i := range cs {
+		cs[i] = a.CommitAt(int64(1_700_000_000_000+i), repo, key, map[string]any{"n": float64(i)})
+	}
+	res, err := r.Append(t.Context(), cs)
+	if err == nil {
+		err = storage.ResultsError(res)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.Heads(key)); got != len(cs) {
+		t.Fatalf("%d heads stored, want %d", got, len(cs))
+	}
+	release()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, g.call(t, "PUT", "/v1/repos/"+repo+"/items/"+key, a.Token, `{"schema":"any/1","data":{"n":-1}}`), http.StatusOK)
+	// 600 heads: groups of 256, 256 and 88, then their final merge.
+	if got, want := len(mergeCommits(t, g.Gateway, repo)), 4; got != want {
+		t.Fatalf("%d merge commits, want %d", got, want)
+	}
 }
 
 // mergeCommits returns the ids of repo's merge commits on g, in log order.
