@@ -86,7 +86,19 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 
 	lastSent := watermark
 	if e.last != "" {
-		err := s.node.Replay(e.sub, e.repos, e.last, func(ev node.Event) { writeEvent(bw, ev.ID, ev.Name, ev.Data) })
+		// The replay streams from the log into bw, whose writes reach the
+		// client under the write deadline: a client that does not read
+		// ends the replay at WriteTimeout, holding no more than a page of
+		// the log meanwhile.
+		var writeErr error
+		err := s.node.Replay(e.sub, e.repos, e.last, func(ev node.Event) error {
+			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			writeErr = writeEvent(bw, ev.ID, ev.Name, ev.Data)
+			return writeErr
+		})
+		if writeErr != nil {
+			return nil // the client is gone or does not read
+		}
 		if err != nil {
 			return err
 		}
@@ -142,13 +154,15 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 }
 
 // writeEvent writes one SSE event. data is one line of JSON (canonical
-// JSON never contains a raw newline).
-func writeEvent(bw *bufio.Writer, id, name string, data []byte) {
+// JSON never contains a raw newline). Its error is the first failed write
+// to the client, if any so far (bufio.Writer keeps it).
+func writeEvent(bw *bufio.Writer, id, name string, data []byte) error {
 	_, _ = bw.WriteString("id: ")
 	_, _ = bw.WriteString(id)
 	_, _ = bw.WriteString("\nevent: ")
 	_, _ = bw.WriteString(name)
 	_, _ = bw.WriteString("\ndata: ")
 	_, _ = bw.Write(data)
-	_, _ = bw.WriteString("\n\n")
+	_, err := bw.WriteString("\n\n")
+	return err
 }

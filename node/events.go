@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -98,12 +97,34 @@ func (n *Node) Subscribe(p auth.Principal, repos []string, buf int) (*Subscripti
 	return &Subscription{h: n.hub, sub: sub, Watermark: watermark}, nil
 }
 
+// replayPage is how many records Replay reads from one repository's log
+// at a time: a replay holds at most len(repos) pages, however much it
+// replays.
+const replayPage = 64
+
+// replayCursor is one repository's place in a replay: the records of
+// offsets [off, end) are still to come, page first.
+type replayCursor struct {
+	name     string
+	r        *storage.Repo
+	off, end int64
+	page     []storage.Record
+	release  func()
+}
+
 // Replay emits, in sequence order, the events of repos with sequence
 // numbers in (after, s.Watermark], as a subscriber that saw event
 // `lastID` missed them. A repository too far behind, or whose log cannot
-// be read, gets a reset event instead; so does every repository when
-// lastID is from another node or an older event log.
-func (n *Node) Replay(s *Subscription, repos []string, lastID string, emit func(Event)) error {
+// be read, gets a reset event instead (before any commit event); so does
+// every repository when lastID is from another node or an older event
+// log.
+//
+// Replay streams: it merges the repositories' logs by sequence number a
+// page at a time and emits as it goes, so its memory is O(len(repos) x
+// replayPage) records however far behind the subscriber is, and a
+// subscriber that does not read stops it at its first failed write: an
+// error from emit ends the replay and is returned.
+func (n *Node) Replay(s *Subscription, repos []string, lastID string, emit func(Event) error) error {
 	lastNode, after, err := ParseEventID(lastID)
 	if err != nil {
 		return err
@@ -112,61 +133,62 @@ func (n *Node) Replay(s *Subscription, repos []string, lastID string, emit func(
 	position := EventID(node, s.Watermark)
 	if lastNode != node || after > s.Watermark {
 		for _, repo := range repos {
-			emit(ResetEvent(position, repo, "event id from another event log"))
+			if err := emit(ResetEvent(position, repo, "event id from another event log")); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	var evs []Event
+	var cursors []*replayCursor
+	defer func() {
+		for _, c := range cursors {
+			c.release()
+		}
+	}()
 	for _, name := range repos {
 		r, release, err := n.store.Repo(name)
 		if err != nil {
-			emit(ResetEvent(position, name, "repository unavailable"))
-			continue
-		}
-		from := r.FirstAfterSeq(after)
-		var recs []storage.Record
-		tooFar := false
-		for off := from; ; {
-			page, err := r.ReadLog(off, 1000)
-			if err != nil {
-				release()
+			if err := emit(ResetEvent(position, name, "repository unavailable")); err != nil {
 				return err
 			}
-			for _, rec := range page {
-				if rec.Seq > s.Watermark {
-					break
-				}
-				recs = append(recs, rec)
-			}
-			if len(page) < 1000 || page[len(page)-1].Seq > s.Watermark {
-				break
-			}
-			if len(recs) > maxReplay {
-				tooFar = true
-				break
-			}
-			off += int64(len(page))
-		}
-		release()
-		if tooFar || len(recs) > maxReplay {
-			emit(ResetEvent(position, name, "too far behind to replay; reconcile"))
 			continue
 		}
-		for _, rec := range recs {
-			evs = append(evs, n.commitEvent(node, name, rec))
+		// Sequence numbers grow along a log, so the records to replay
+		// are one range of offsets, counted without reading them.
+		from, end := r.FirstAfterSeq(after), r.FirstAfterSeq(s.Watermark)
+		if end-from > maxReplay {
+			release()
+			if err := emit(ResetEvent(position, name, "too far behind to replay; reconcile")); err != nil {
+				return err
+			}
+			continue
+		}
+		cursors = append(cursors, &replayCursor{name: name, r: r, off: from, end: end, release: release})
+	}
+	for {
+		var next *replayCursor
+		for _, c := range cursors {
+			if len(c.page) == 0 && c.off < c.end {
+				page, err := c.r.ReadLog(c.off, int(min(replayPage, c.end-c.off)))
+				if err != nil {
+					return err
+				}
+				if len(page) == 0 { // the log is shorter than its index said
+					c.end = c.off
+				}
+				c.page, c.off = page, c.off+int64(len(page))
+			}
+			if len(c.page) > 0 && (next == nil || c.page[0].Seq < next.page[0].Seq) {
+				next = c
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		rec := next.page[0]
+		next.page = next.page[1:]
+		if err := emit(n.commitEvent(node, next.name, rec)); err != nil {
+			return err
 		}
 	}
-	slices.SortFunc(evs, func(a, b Event) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
-	for _, ev := range evs {
-		emit(ev)
-	}
-	return nil
 }

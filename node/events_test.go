@@ -2,7 +2,10 @@ package node_test
 
 import (
 	"encoding/json"
+	"errors"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -228,7 +231,7 @@ func TestNode_Replay(t *testing.T) {
 	replay := func(t *testing.T, repos []string, lastID string) []node.Event {
 		t.Helper()
 		var evs []node.Event
-		if err := e.n.Replay(sub, repos, lastID, func(ev node.Event) { evs = append(evs, ev) }); err != nil {
+		if err := e.n.Replay(sub, repos, lastID, func(ev node.Event) error { evs = append(evs, ev); return nil }); err != nil {
 			t.Fatalf("Replay after %s: %v", lastID, err)
 		}
 		return evs
@@ -301,8 +304,79 @@ func TestNode_Replay(t *testing.T) {
 
 	t.Run("MalformedID", func(t *testing.T) {
 		for _, id := range []string{"", "nodot", ".5", "node.x", "node.-1"} {
-			err := e.n.Replay(sub, repos, id, func(node.Event) { t.Fatalf("emitted for %q", id) })
+			err := e.n.Replay(sub, repos, id, func(node.Event) error { t.Fatalf("emitted for %q", id); return nil })
 			wantErr(t, "Replay after "+id, err, core.ErrInvalid)
+		}
+	})
+}
+
+// Replay streams from the log: it emits its first event having read a
+// page of each log, not the whole range to replay, and an emit that fails
+// (a subscriber that does not read) ends it (issue 17, item 3).
+func TestNode_ReplayStreams(t *testing.T) {
+	alice := user("alice")
+	e := openDev(t)
+	a := e.newAuthor(t, alice)
+	e.createRepo(t, alice, "big")
+	e.createRepo(t, alice, "small")
+	ts := e.clock.UnixMilli()
+	const records, batch = 2000, 250
+	pad := strings.Repeat("x", 2<<10)
+	for i := 0; i < records; i += batch {
+		var cs []*core.Commit
+		for j := i; j < i+batch; j++ {
+			cs = append(cs, a.commit(t, ts, "big", "k"+strconv.Itoa(j), "", map[string]any{"pad": pad}))
+		}
+		e.mustAppend(t, "big", node.OriginClient, cs...)
+	}
+	e.mustAppend(t, "small", node.OriginClient, a.commit(t, ts, "small", "s", "", map[string]any{}))
+	sub, err := e.n.Subscribe(alice, []string{"big", "small"}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	from := node.EventID(e.n.ID(), 0)
+
+	t.Run("MemoryIsAPageNotTheRange", func(t *testing.T) {
+		errStop := errors.New("subscriber does not read")
+		var before, atFirst runtime.MemStats
+		runtime.ReadMemStats(&before)
+		emitted := 0
+		err := e.n.Replay(sub, []string{"big", "small"}, from, func(node.Event) error {
+			emitted++
+			runtime.ReadMemStats(&atFirst)
+			return errStop
+		})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("Replay = %v, want the emit error", err)
+		}
+		if emitted != 1 {
+			t.Fatalf("emitted %d events after the emit failed, want 1", emitted)
+		}
+		// The range is records x 2 KiB = 4 MiB; a page of each log is
+		// a few hundred KiB.
+		if got, limit := atFirst.TotalAlloc-before.TotalAlloc, uint64(records*len(pad)/4); got > limit {
+			t.Fatalf("allocated %d bytes before the first event, want under %d: the replay is not streamed", got, limit)
+		}
+		t.Logf("allocated %d bytes before the first event of a %d-record range", atFirst.TotalAlloc-before.TotalAlloc, records)
+	})
+
+	t.Run("EveryRecordInSeqOrder", func(t *testing.T) {
+		var prev uint64
+		n := 0
+		err := e.n.Replay(sub, []string{"big", "small"}, from, func(ev node.Event) error {
+			if ev.Seq <= prev || ev.Seq > sub.Watermark {
+				t.Fatalf("event seq %d after %d (watermark %d)", ev.Seq, prev, sub.Watermark)
+			}
+			prev = ev.Seq
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := n, records+1; got != want {
+			t.Fatalf("replayed %d events, want %d", got, want)
 		}
 	})
 }
