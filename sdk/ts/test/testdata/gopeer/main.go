@@ -175,11 +175,11 @@ func run(url, token, repo, schema string, ps puts) error {
 				}
 			}
 		} else {
-			m, err := merge.Merge(merge.GraphFunc(l.Get), reg, repo, key, hs)
+			ms, err := merge.MergeAll(merge.GraphFunc(l.Get), reg, repo, key, hs)
 			if err != nil {
 				return fmt.Errorf("merge %s: %w", key, err)
 			}
-			data = m.Data
+			data = ms[len(ms)-1].Data
 		}
 		values[key] = data
 	}
