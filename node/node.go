@@ -40,6 +40,15 @@ type Config struct {
 	NoSync bool
 	// IdleTimeout closes idle repositories; default 5 min.
 	IdleTimeout time.Duration
+	// MaxOpenRepos is the open-files budget: repositories open at once
+	// (storage.Config.MaxOpen); default storage.DefaultMaxOpen.
+	MaxOpenRepos int
+	// MaxReposPerOwner bounds the repositories one owner (token subject)
+	// may create; default DefaultMaxReposPerOwner, negative: no quota.
+	MaxReposPerOwner int
+	// MaxSessionsPerOwner bounds one owner's live sessions; default
+	// DefaultMaxSessionsPerOwner, negative: no quota.
+	MaxSessionsPerOwner int
 	// InlineLimit is the largest commit pushed inline in a live event;
 	// larger ones are announced by id; default 64 KiB.
 	InlineLimit int
@@ -72,6 +81,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxStreamsPerCaller == 0 {
 		c.MaxStreamsPerCaller = 64
+	}
+	if c.MaxReposPerOwner == 0 {
+		c.MaxReposPerOwner = DefaultMaxReposPerOwner
+	}
+	if c.MaxSessionsPerOwner == 0 {
+		c.MaxSessionsPerOwner = DefaultMaxSessionsPerOwner
 	}
 	if c.Audience == "" {
 		c.Audience = auth.DevAudience
@@ -169,6 +184,7 @@ type Node struct {
 	hub      *hub
 	custody  *custody
 	streams  *streamLimiter
+	quotas   *quotas
 	sysq     *sysQueue
 	ingested atomic.Uint64
 	// sessMu serializes session registrations and revocations.
@@ -189,7 +205,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, errors.New("node: Config.DataDir is required")
 	}
 	cfg.setDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
+	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), quotas: newQuotas(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.reg.Add(auth.SessionSchema()); err != nil {
 		return nil, err
@@ -210,6 +226,7 @@ func Open(cfg Config) (*Node, error) {
 		FS:          cfg.FS,
 		NoSync:      cfg.NoSync,
 		IdleTimeout: cfg.IdleTimeout,
+		MaxOpen:     cfg.MaxOpenRepos,
 		Merger:      merger{n.reg},
 		OnAppend:    n.onAppend,
 		Logger:      n.log,
@@ -285,6 +302,11 @@ func (n *Node) Subscribers() int { return n.hub.subscribers() }
 
 // OpenRepos returns the number of repositories open in memory.
 func (n *Node) OpenRepos() int { return n.store.OpenCount() }
+
+// Damaged returns the repositories whose logs refused to open as corrupt
+// since the node started, sorted: /readyz names them, and an operator
+// repairs them with goat-gateway fsck --repair while the node is stopped.
+func (n *Node) Damaged() []string { return n.store.Damaged() }
 
 // Ingested returns the number of commits appended durably since Open.
 func (n *Node) Ingested() uint64 { return n.ingested.Load() }

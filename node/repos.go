@@ -190,7 +190,17 @@ func (n *Node) CreateRepo(ctx context.Context, p auth.Principal, repo string) (R
 	if p.Node {
 		origin = OriginReplica
 	}
-	r, release, created, err := n.ensure(repo, origin)
+	var (
+		r       *storage.Repo
+		release func()
+		created bool
+		err     error
+	)
+	if origin == OriginClient {
+		r, release, created, err = n.ensureForClient(ctx, p, repo)
+	} else {
+		r, release, created, err = n.ensure(repo, origin)
+	}
 	if err != nil {
 		return RepoInfo{}, false, err
 	}

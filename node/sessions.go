@@ -33,6 +33,9 @@ func (n *Node) RegisterSession(ctx context.Context, p auth.Principal, req auth.S
 		}
 		return old, false, nil
 	}
+	if err := n.checkSessionQuota(sess.Owner); err != nil {
+		return auth.Session{}, false, err
+	}
 	if err := n.writeSystem(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
 		return auth.Session{}, false, err
 	}

@@ -23,10 +23,11 @@ import (
 // cannot hold a slash).
 func schemaKey(ns string, version int) string { return ns + ":" + strconv.Itoa(version) }
 
-// loadSystemRepos creates sys.sessions and sys.schemas if needed and loads
-// them into the session directory and the schema registry.
+// loadSystemRepos creates sys.sessions, sys.schemas and sys.repos if
+// needed and loads them into the session directory, the schema registry
+// and the quota counts.
 func (n *Node) loadSystemRepos() error {
-	for _, name := range []string{auth.SessionsRepo, auth.SchemasRepo} {
+	for _, name := range []string{auth.SessionsRepo, auth.SchemasRepo, ReposRepo} {
 		r, release, err := n.store.Ensure(name)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", name, err)
@@ -57,6 +58,11 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 		if err := n.sessions.PutData(key, data); err != nil {
 			n.log.Warn("session record not loaded", "session", key, "err", err)
 		}
+		n.noteSessionRecord(key)
+	case ReposRepo:
+		if owner, ok := data["owner"].(string); ok && !deleted {
+			n.quotas.noteRepo(key, owner)
+		}
 	case auth.SchemasRepo:
 		if deleted {
 			return
@@ -78,6 +84,13 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 // its root key), replacing the key's current value, and puts it in effect
 // here before returning.
 func (n *Node) writeSystem(ctx context.Context, repo, key, schema string, data map[string]any) error {
+	return n.putSystem(ctx, repo, key, schema, data, true)
+}
+
+// putSystem is writeSystem; wait says whether the write waits on the
+// Barrier (bookkeeping records that no caller's acknowledgement depends on
+// do not).
+func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map[string]any, wait bool) error {
 	r, release, err := n.store.Ensure(repo)
 	if err != nil {
 		return err
@@ -94,7 +107,9 @@ func (n *Node) writeSystem(ctx context.Context, repo, key, schema string, data m
 	if res[0].Status == storage.Rejected {
 		return res[0].Err
 	}
-	n.barrier(ctx, repo, res, false)
+	if wait {
+		n.barrier(ctx, repo, res, false)
+	}
 	v, err := r.Value(key)
 	if err != nil {
 		return err
@@ -133,7 +148,9 @@ func (n *Node) applySessionsNow(recs []storage.Record) {
 		if err != nil || c.Data == nil || c.IsMerge() {
 			continue
 		}
-		_ = n.sessions.PutData(c.Key, c.Data)
+		if n.sessions.PutData(c.Key, c.Data) == nil {
+			n.noteSessionRecord(c.Key)
+		}
 	}
 }
 
