@@ -46,9 +46,23 @@ func (h handlers) GetHealthz(ctx context.Context, _ apiserver.GetHealthzRequestO
 	return apiserver.GetHealthz200JSONResponse{Status: models.HealthStatusOk}, nil
 }
 
+// maxDamagedListed bounds the repositories /readyz names one by one; the
+// storage check counts them all.
+const maxDamagedListed = 32
+
 func (h handlers) GetReadyz(ctx context.Context, _ apiserver.GetReadyzRequestObject) (apiserver.GetReadyzResponseObject, error) {
 	if err := h.s.node.Ready(); err != nil {
 		return nil, err
+	}
+	if bad := h.s.node.Damaged(); len(bad) > 0 {
+		// A damaged repository answers every request with an error until
+		// an operator repairs it, so the node is not ready: the balancer
+		// stops routing here and the check names what to repair.
+		checks := map[string]string{"storage": fmt.Sprintf("%d damaged repositories: stop the node and run goat-gateway fsck --repair", len(bad))}
+		for _, name := range bad[:min(len(bad), maxDamagedListed)] {
+			checks["repo:"+name] = "damaged"
+		}
+		return apiserver.GetReadyz503JSONResponse{Status: models.HealthStatusUnavailable, Checks: &checks}, nil
 	}
 	return apiserver.GetReadyz200JSONResponse{Status: models.HealthStatusOk}, nil
 }

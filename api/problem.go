@@ -54,6 +54,13 @@ func ProblemFor(err error) Problem {
 			return Problem{Type: ProblemBase + k.slug, Title: k.title, Status: k.status, Detail: err.Error()}
 		}
 	}
+	if errors.Is(err, core.ErrCorrupt) {
+		// Damage on the server, not the caller's mistake: an internal
+		// problem, but one that says which repository and that an
+		// operator must repair it (storage writes a detail without file
+		// names for exactly this).
+		return Problem{Type: ProblemBase + "internal", Title: "Repository damaged", Status: http.StatusInternalServerError, Detail: err.Error()}
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Problem{Type: ProblemBase + "unavailable", Title: "Request did not complete", Status: http.StatusServiceUnavailable, Detail: err.Error()}
 	}
