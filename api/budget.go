@@ -70,7 +70,9 @@ func (s *Server) readBody(r *http.Request, limit int64) (b []byte, release func(
 		held += n
 		return nil
 	}
-	if n := r.ContentLength; n >= 0 {
+	// A length of 0 with a body is an in-process caller's request that
+	// did not say (a server's has http.NoBody): read it as chunked.
+	if n := r.ContentLength; n > 0 {
 		if err := take(n); err != nil {
 			return nil, nil, err
 		}
