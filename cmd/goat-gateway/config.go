@@ -49,6 +49,11 @@ type serveConfig struct {
 	HealInterval  time.Duration
 	// ReplicationWait 0 acknowledges writes without waiting for NATS.
 	ReplicationWait time.Duration
+
+	// The open-files budget and the quotas per owner (node.Config).
+	MaxOpenRepos        int
+	MaxReposPerOwner    int
+	MaxSessionsPerOwner int
 }
 
 // setting is one row of the settings table.
@@ -146,6 +151,16 @@ var settings = []setting{
 	{flag: "replication-wait", key: "replicationWait", def: "2s", arg: "DURATION",
 		help: "how long a write's acknowledgement waits for NATS to hold it; 0: do not wait",
 		set:  store(parseWait, func(c *serveConfig) *time.Duration { return &c.ReplicationWait })},
+
+	{flag: "max-open-repos", key: "maxOpenRepos", def: "512", arg: "N",
+		help: "most repositories open at once (the open-files budget); opening another first closes the least recently used idle one",
+		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxOpenRepos })},
+	{flag: "max-repos-per-owner", key: "maxReposPerOwner", def: "1000", arg: "N",
+		help: "most repositories one token subject may create (anonymous callers count as one); past it, 429",
+		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxReposPerOwner })},
+	{flag: "max-sessions-per-owner", key: "maxSessionsPerOwner", def: "100", arg: "N",
+		help: "most live (unexpired, unrevoked) sessions one token subject may hold; past it, 429",
+		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxSessionsPerOwner })},
 }
 
 // store makes a setter from a parser and the field it fills.
@@ -199,6 +214,14 @@ func parsePositiveDuration(v string) (time.Duration, error) {
 		return 0, errors.New("want a positive duration such as 30s")
 	}
 	return d, nil
+}
+
+func parsePositiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive whole number such as 100")
+	}
+	return n, nil
 }
 
 func parseWait(v string) (time.Duration, error) {

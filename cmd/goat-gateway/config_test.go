@@ -138,6 +138,15 @@ var precedences = map[string]precedence{
 	"replication-wait": {flag: "0", env: "1s", file: "0s",
 		wantFlag: time.Duration(0), wantEnv: time.Second, wantFile: time.Duration(0), wantDefault: 2 * time.Second,
 		get: func(c serveConfig) any { return c.ReplicationWait }},
+	"max-open-repos": {flag: "1", env: "2", file: "3",
+		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 512,
+		get: func(c serveConfig) any { return c.MaxOpenRepos }},
+	"max-repos-per-owner": {flag: "1", env: "2", file: "3",
+		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 1000,
+		get: func(c serveConfig) any { return c.MaxReposPerOwner }},
+	"max-sessions-per-owner": {flag: "1", env: "2", file: "3",
+		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 100,
+		get: func(c serveConfig) any { return c.MaxSessionsPerOwner }},
 }
 
 func TestLoadConfig_Precedence(t *testing.T) {

@@ -99,6 +99,9 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		Dev:     c.Dev,
 		Logger:  logger,
 	}
+	ncfg.MaxOpenRepos = c.MaxOpenRepos
+	ncfg.MaxReposPerOwner = c.MaxReposPerOwner
+	ncfg.MaxSessionsPerOwner = c.MaxSessionsPerOwner
 	cfg := api.Config{
 		Issuers:         c.Issuers,
 		NoDevIssuer:     c.NoDevIssuer,
