@@ -381,6 +381,71 @@ func TestNode_ReplayStreams(t *testing.T) {
 	})
 }
 
+// A repository with more than 10,000 records to replay is reset, before
+// any commit event, and the others are still replayed; one with exactly
+// 10,000 is replayed whole. The streamed replay counts the range from the
+// log's index; this holds it to the semantics of the replay it replaced.
+func TestNode_ReplayTooFarBehind(t *testing.T) {
+	const maxReplay = 10000
+	alice := user("alice")
+	e := openDev(t)
+	a := e.newAuthor(t, alice)
+	e.createRepo(t, alice, "far")
+	e.createRepo(t, alice, "near")
+	ts := e.clock.UnixMilli()
+	fill := func(repo string, from, to int) {
+		for i := from; i < to; i += 1000 {
+			var cs []*core.Commit
+			for j := i; j < min(i+1000, to); j++ {
+				cs = append(cs, a.commit(t, ts, repo, "k"+strconv.Itoa(j), "", map[string]any{}))
+			}
+			e.mustAppend(t, repo, node.OriginClient, cs...)
+		}
+	}
+	fill("near", 0, 1)
+	fill("far", 0, maxReplay)
+	from := node.EventID(e.n.ID(), 0)
+	replay := func(t *testing.T) []node.Event {
+		t.Helper()
+		sub, err := e.n.Subscribe(alice, []string{"far", "near"}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		var evs []node.Event
+		if err := e.n.Replay(sub, []string{"far", "near"}, from, func(ev node.Event) error { evs = append(evs, ev); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+
+	t.Run("AtTheLimitReplaysAll", func(t *testing.T) {
+		evs := replay(t)
+		if got, want := len(evs), maxReplay+1; got != want {
+			t.Fatalf("replayed %d events, want %d", got, want)
+		}
+		for _, ev := range evs {
+			if ev.Name == "reset" {
+				t.Fatalf("reset %s at the limit", ev.Data)
+			}
+		}
+	})
+
+	t.Run("PastTheLimitResetsFirst", func(t *testing.T) {
+		fill("far", maxReplay, maxReplay+1)
+		evs := replay(t)
+		if len(evs) != 2 {
+			t.Fatalf("replayed %d events, want a reset of far and near's commit", len(evs))
+		}
+		if evs[0].Name != "reset" || evs[0].Repo != "far" {
+			t.Fatalf("first event %s of %s, want a reset of far", evs[0].Name, evs[0].Repo)
+		}
+		if evs[1].Name != "commit" || evs[1].Repo != "near" {
+			t.Fatalf("second event %s of %s, want near's commit", evs[1].Name, evs[1].Repo)
+		}
+	})
+}
+
 func TestParseEventID(t *testing.T) {
 	node1, seq, err := node.ParseEventID(node.EventID("n1", 42))
 	if err != nil || node1 != "n1" || seq != 42 {
