@@ -48,11 +48,12 @@ func token(args []string, stdout io.Writer) error {
 }
 
 // fsck reports every repository log and, with --repair, keeps the good
-// prefix and moves damaged files aside.
+// prefix and every intact record after the damage, and moves damaged
+// files aside.
 func fsck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fsck", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "./data", "the gateway's data directory")
-	repair := fs.Bool("repair", false, "repair: keep the good prefix, move the damaged original aside")
+	repair := fs.Bool("repair", false, "repair: keep every intact record (before and after the damage), move the damaged original aside")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,7 +67,9 @@ func fsck(args []string, stdout io.Writer) error {
 		if r.Problem != "" {
 			fmt.Fprintf(stdout, "  %s", r.Problem)
 		}
-		if r.Repaired {
+		if r.Repaired && r.State == storage.FsckCorrupt {
+			fmt.Fprintf(stdout, "  (repaired: %d intact records after the damage salvaged, %d dropped; original kept as %s)", r.Salvaged, r.Dropped, r.MovedTo)
+		} else if r.Repaired {
 			fmt.Fprintf(stdout, "  (repaired; original kept as %s)", r.MovedTo)
 		}
 		fmt.Fprintln(stdout)
