@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -303,28 +302,31 @@ func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHisto
 	}
 	defer r.Release()
 	limit := limitOf(req.Params.Limit)
-	all, err := r.History(req.Key, 1<<30)
+	var before core.CommitID
+	if req.Params.Before != nil {
+		if before, err = core.ParseCommitID(*req.Params.Before); err != nil {
+			return nil, err
+		}
+	}
+	// One record more than the page says whether there is a next page.
+	page, err := r.History(req.Key, before, limit+1)
+	if err != nil && !before.IsZero() {
+		// A before for an item that does not exist: the item is what is
+		// missing, as without a before.
+		if newest, herr := r.History(req.Key, core.CommitID{}, 1); herr == nil && len(newest) == 0 {
+			return nil, fmt.Errorf("%w: item %q in %s", core.ErrNotFound, req.Key, req.Repo)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	if len(all) == 0 {
+	if len(page) == 0 && before.IsZero() {
 		return nil, fmt.Errorf("%w: item %q in %s", core.ErrNotFound, req.Key, req.Repo)
 	}
-	start := 0
-	if req.Params.Before != nil {
-		id, err := core.ParseCommitID(*req.Params.Before)
-		if err != nil {
-			return nil, err
-		}
-		i := slices.IndexFunc(all, func(rec node.Record) bool { return rec.ID == id })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: before: %s is not a commit of %q", core.ErrInvalid, id, req.Key)
-		}
-		start = i + 1
-	}
-	page := all[start:min(start+limit, len(all))]
+	more := len(page) > limit
+	page = page[:min(limit, len(page))]
 	body := appendCommitsJSON(nil, page)
-	if start+len(page) < len(all) && len(page) > 0 {
+	if more {
 		body = fmt.Appendf(body, `,"next":%q`, page[len(page)-1].ID.String())
 	}
 	body = append(body, '}')

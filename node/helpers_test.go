@@ -272,7 +272,7 @@ func (e *env) history(tb testing.TB, repo, key string) []node.Record {
 		tb.Fatalf("Peek %s: %v", repo, err)
 	}
 	defer r.Release()
-	h, err := r.History(key, 100)
+	h, err := r.History(key, core.CommitID{}, 100)
 	if err != nil {
 		tb.Fatalf("history of %s/%s: %v", repo, key, err)
 	}

@@ -103,9 +103,6 @@ func (r *Repo) Record(id core.CommitID) (Record, error) {
 	return r.r.GetRecord(id)
 }
 
-// History returns up to limit commits of an item, newest first.
-func (r *Repo) History(key string, limit int) ([]Record, error) { return r.r.History(key, limit) }
-
 // Value returns an item's current value, as readers see it (schema
 // defaults applied).
 func (r *Repo) Value(key string) (Value, error) {
