@@ -244,7 +244,7 @@ func TestEvents_HeartbeatAndShutdown(t *testing.T) {
 	// stopped by its context alone: the gateway's Stop also cuts every
 	// connection, as a killed process would, and that would end the
 	// stream whatever Serve's shutdown did.
-	srv, err := api.New(g.Node(), api.Config{Heartbeat: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := api.New(g.Node(), api.Config{TrustDevIssuer: true, Heartbeat: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

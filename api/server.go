@@ -20,8 +20,11 @@ import (
 type Config struct {
 	// Issuers are the trusted token issuers besides the node's dev issuer.
 	Issuers []auth.IssuerConfig
-	// NoDevIssuer stops trusting tokens minted by `goat-gateway token`.
-	NoDevIssuer bool
+	// TrustDevIssuer trusts tokens minted by `goat-gateway token` (the
+	// node's dev issuer). Its key sits in the keys directory and travels
+	// with every backup of it, so serve sets this only with --dev; the
+	// test harness sets it too.
+	TrustDevIssuer bool
 	// BodyLimit bounds request bodies; default 8 MiB.
 	BodyLimit int64
 	// BodyReadTimeout bounds the time a request body may take to arrive,
@@ -96,7 +99,7 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, node: n}
 	issuers := append([]auth.IssuerConfig(nil), cfg.Issuers...)
-	if !cfg.NoDevIssuer {
+	if cfg.TrustDevIssuer {
 		issuers = append(issuers, n.DevIssuer().IssuerConfig())
 	}
 	var err error

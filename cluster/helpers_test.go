@@ -142,7 +142,7 @@ func startNode(tb testing.TB, keysDir string, ln net.Listener, natsURL string, p
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := api.New(nd, api.Config{Logger: log, Issuers: cl.Issuers()})
+	srv, err := api.New(nd, api.Config{Logger: log, Issuers: cl.Issuers(), TrustDevIssuer: true})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -33,6 +33,7 @@ type serveConfig struct {
 	BodyLimit   int64
 	LogLevel    slog.Level
 	NoDevIssuer bool
+	Audience    string
 	PrintToken  string
 	Issuers     []auth.IssuerConfig
 
@@ -118,8 +119,11 @@ var settings = []setting{
 		help: "debug, info, warn or error",
 		set:  store(parseLogLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},
 	{flag: "no-dev-issuer", key: "noDevIssuer",
-		help: "stop trusting tokens minted by `goat-gateway token` (the dev issuer)",
+		help: "with --dev, still refuse tokens minted by `goat-gateway token` (the dev issuer); without --dev they are always refused",
 		set:  store(parseBool, func(c *serveConfig) *bool { return &c.NoDevIssuer })},
+	{flag: "audience", key: "audience", def: auth.DevAudience, arg: "AUD",
+		help: "the audience session proofs are bound to (reported by /v1/info), so a proof made for one deployment is useless at another",
+		set:  store(parseString, func(c *serveConfig) *string { return &c.Audience })},
 	{flag: "print-token", key: "printToken", arg: "SUBJECT",
 		help: "print a dev token for this subject at start",
 		set:  store(parseString, func(c *serveConfig) *string { return &c.PrintToken })},

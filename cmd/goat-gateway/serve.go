@@ -94,17 +94,18 @@ type configs struct {
 // calls it only once the port is bound.
 func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 	ncfg := node.Config{
-		DataDir: c.DataDir,
-		KeysDir: c.KeysDir,
-		Dev:     c.Dev,
-		Logger:  logger,
+		DataDir:  c.DataDir,
+		KeysDir:  c.KeysDir,
+		Dev:      c.Dev,
+		Audience: c.Audience,
+		Logger:   logger,
 	}
 	ncfg.MaxOpenRepos = c.MaxOpenRepos
 	ncfg.MaxReposPerOwner = c.MaxReposPerOwner
 	ncfg.MaxSessionsPerOwner = c.MaxSessionsPerOwner
 	cfg := api.Config{
 		Issuers:         c.Issuers,
-		NoDevIssuer:     c.NoDevIssuer,
+		TrustDevIssuer:  c.Dev && !c.NoDevIssuer,
 		BodyLimit:       c.BodyLimit,
 		BodyReadTimeout: c.BodyReadTimeout,
 		BodyBudget:      c.BodyBudget,
