@@ -4,20 +4,45 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 )
 
 // remoteKey carries the caller's address in a request's context.
 type remoteKey struct{}
 
-// withRemote records the IP of the connection's far end, the address
-// anonymous callers are counted under (node.AcquireStream). It is the
-// transport's address, never a header a client can set, so a caller
-// cannot pick whose quota it spends; behind a proxy every anonymous
-// caller is the proxy's address.
-func withRemote(next http.Handler) http.Handler {
+// withRemote records the caller's IP, the address anonymous callers are
+// counted under (node.AcquireStream). By default it is the connection's
+// far end, never a header a client can set, so a caller cannot pick whose
+// quota it spends; behind a proxy every anonymous caller is then the
+// proxy. With trustProxy (the operator says a proxy fronts every
+// connection) it is the last X-Forwarded-For hop: the address the proxy
+// itself saw, which is what a proxy appending to the header (nginx's
+// $proxy_add_x_forwarded_for) puts last. Earlier hops are the client's
+// to write, so they are never used.
+func withRemote(next http.Handler, trustProxy bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, remoteIP(r.RemoteAddr))))
+		ip := remoteIP(r.RemoteAddr)
+		if trustProxy {
+			if hop := lastForwardedHop(r.Header.Values("X-Forwarded-For")); hop != "" {
+				ip = hop
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, ip)))
 	})
+}
+
+// lastForwardedHop is the last address of X-Forwarded-For (over all its
+// header lines), if it parses as an IP.
+func lastForwardedHop(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	hops := strings.Split(values[len(values)-1], ",")
+	ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1]))
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
 }
 
 // remoteIP is the host of addr ("ip:port"), or addr itself if it has no

@@ -25,6 +25,10 @@ type Config struct {
 	// with every backup of it, so serve sets this only with --dev; the
 	// test harness sets it too.
 	TrustDevIssuer bool
+	// TrustProxyHeaders counts anonymous callers under the last hop of
+	// X-Forwarded-For instead of the connection's address: set it only
+	// when a proxy that appends to that header fronts every connection.
+	TrustProxyHeaders bool
 	// BodyLimit bounds request bodies; default 8 MiB.
 	BodyLimit int64
 	// BodyReadTimeout bounds the time a request body may take to arrive,
@@ -110,7 +114,7 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	s.router = newRouter()
 	s.budget = &byteBudget{max: cfg.BodyBudget}
 	s.echo = s.newEcho()
-	s.handler = compressMiddleware(withRemote(s.echo))
+	s.handler = compressMiddleware(withRemote(s.echo, cfg.TrustProxyHeaders))
 	return s, nil
 }
 

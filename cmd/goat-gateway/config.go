@@ -37,6 +37,10 @@ type serveConfig struct {
 	PrintToken  string
 	Issuers     []auth.IssuerConfig
 
+	// TrustProxyHeaders counts anonymous callers by X-Forwarded-For's last
+	// hop (api.Config).
+	TrustProxyHeaders bool
+
 	// BodyReadTimeout and BodyBudget bound the time a body may take to
 	// arrive and the bytes of all bodies held at once (api.Config).
 	BodyReadTimeout time.Duration
@@ -124,6 +128,9 @@ var settings = []setting{
 	{flag: "audience", key: "audience", def: auth.DevAudience, arg: "AUD",
 		help: "the audience session proofs are bound to (reported by /v1/info), so a proof made for one deployment is useless at another",
 		set:  store(parseString, func(c *serveConfig) *string { return &c.Audience })},
+	{flag: "trust-proxy-headers", key: "trustProxyHeaders",
+		help: "count anonymous callers by the last hop of X-Forwarded-For (the address your proxy saw) instead of the connection's address; only behind a proxy that fronts every connection and appends to that header",
+		set:  store(parseBool, func(c *serveConfig) *bool { return &c.TrustProxyHeaders })},
 	{flag: "print-token", key: "printToken", arg: "SUBJECT",
 		help: "print a dev token for this subject at start",
 		set:  store(parseString, func(c *serveConfig) *string { return &c.PrintToken })},

@@ -107,6 +107,9 @@ var precedences = map[string]precedence{
 	"audience": {flag: "f", env: "e", file: "c",
 		wantFlag: "f", wantEnv: "e", wantFile: "c", wantDefault: "goat-gateway",
 		get: func(c serveConfig) any { return c.Audience }},
+	"trust-proxy-headers": {flag: "true", env: "false", file: "true",
+		wantFlag: true, wantEnv: false, wantFile: true, wantDefault: false,
+		get: func(c serveConfig) any { return c.TrustProxyHeaders }},
 	"print-token": {flag: "f", env: "e", file: "c",
 		wantFlag: "f", wantEnv: "e", wantFile: "c", wantDefault: "",
 		get: func(c serveConfig) any { return c.PrintToken }},
@@ -383,7 +386,7 @@ func TestServeConfig_Build(t *testing.T) {
 		}
 	})
 	t.Run("SettingsReachTheConfigs", func(t *testing.T) {
-		c := serveConfig{DataDir: "/d", KeysDir: "/k", Dev: true, BodyLimit: 7, NoDevIssuer: true, Audience: "aud.example",
+		c := serveConfig{DataDir: "/d", KeysDir: "/k", Dev: true, BodyLimit: 7, NoDevIssuer: true, Audience: "aud.example", TrustProxyHeaders: true,
 			Issuers: []auth.IssuerConfig{{Issuer: "x"}}, NodeToken: "t", Peers: []string{"http://p:1"},
 			NATSURL: "nats://n:1", HealInterval: time.Minute, ReplicationWait: time.Second}
 		cfgs, err := c.build(logger)
@@ -394,7 +397,7 @@ func TestServeConfig_Build(t *testing.T) {
 		if ncfg.DataDir != "/d" || ncfg.KeysDir != "/k" || !ncfg.Dev || ncfg.Audience != "aud.example" {
 			t.Fatalf("node config %+v", ncfg)
 		}
-		if cfg.BodyLimit != 7 || cfg.TrustDevIssuer || len(cfg.Issuers) != 1 {
+		if cfg.BodyLimit != 7 || cfg.TrustDevIssuer || !cfg.TrustProxyHeaders || len(cfg.Issuers) != 1 {
 			t.Fatalf("api config %+v", cfg)
 		}
 		if ccfg.NodeToken != "t" || len(ccfg.Peers) != 1 || ccfg.NATSURL != "nats://n:1" || ccfg.HealInterval != time.Minute || ccfg.ReplicationWait != time.Second || ccfg.NodeKey != nil {

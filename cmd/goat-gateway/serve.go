@@ -104,13 +104,14 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 	ncfg.MaxReposPerOwner = c.MaxReposPerOwner
 	ncfg.MaxSessionsPerOwner = c.MaxSessionsPerOwner
 	cfg := api.Config{
-		Issuers:         c.Issuers,
-		TrustDevIssuer:  c.Dev && !c.NoDevIssuer,
-		BodyLimit:       c.BodyLimit,
-		BodyReadTimeout: c.BodyReadTimeout,
-		BodyBudget:      c.BodyBudget,
-		Version:         versionString(),
-		Logger:          logger,
+		Issuers:           c.Issuers,
+		TrustDevIssuer:    c.Dev && !c.NoDevIssuer,
+		TrustProxyHeaders: c.TrustProxyHeaders,
+		BodyLimit:         c.BodyLimit,
+		BodyReadTimeout:   c.BodyReadTimeout,
+		BodyBudget:        c.BodyBudget,
+		Version:           versionString(),
+		Logger:            logger,
 	}
 	ccfg := cluster.Config{
 		NATSURL:         c.NATSURL,
