@@ -44,10 +44,31 @@ fi
 echo "fuzzing ${#targets[@]} targets for $FUZZTIME each"
 failed=0
 total=0
+# deadlineFlake: the run failed with nothing but the fuzz coordinator's own
+# "context deadline exceeded" at the -fuzztime boundary and wrote no failing
+# input: a race in Go's fuzzing engine (go.dev/issue/75804, fixed in Go 1.27),
+# not a finding. A real finding always writes its input under testdata/fuzz.
+deadlineFlake() {
+	! grep -q 'Failing input written' <<<"$1" &&
+		awk '/^--- FAIL/ {f = 1; next} /^FAIL/ {f = 0} f {print}' <<<"$1" | grep -q . &&
+		! awk '/^--- FAIL/ {f = 1; next} /^FAIL/ {f = 0} f {print}' <<<"$1" | grep -qv '^[[:space:]]*context deadline exceeded$'
+}
+
+flaked=0
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	out=$("$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1)
 	rc=$?
+	if [ $rc -ne 0 ] && deadlineFlake "$out"; then
+		# Once more: a second boundary race in a row is counted, not failed.
+		out=$("$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1)
+		rc=$?
+		if [ $rc -ne 0 ] && deadlineFlake "$out"; then
+			printf '%-44s %-24s %10s  deadline race at -fuzztime twice (go.dev/issue/75804), no input written\n' "${pkg#github.com/goat-gateway/goat-gateway/}" "$name" "-"
+			flaked=$((flaked + 1))
+			continue
+		fi
+	fi
 	execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1 | awk '{print $2}')
 	execs=${execs:-0}
 	total=$((total + execs))
@@ -59,5 +80,5 @@ for t in "${targets[@]}"; do
 		failed=$((failed + 1))
 	fi
 done
-echo "fuzz: ${#targets[@]} targets, $total execs, $failed failed"
+echo "fuzz: ${#targets[@]} targets, $total execs, $failed failed, $flaked deadline races"
 [ $failed -eq 0 ] && [ $status -eq 0 ]

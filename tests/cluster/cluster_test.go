@@ -478,7 +478,7 @@ func (h *harness) natsURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", h
 // environment, the shared keys directory, its own data directory.
 func (h *harness) startGatewayWithPeers(t *testing.T, n *gnode, peers string) {
 	t.Helper()
-	env := []string{"GOAT_NATS_URL=" + h.natsURL(), "GOAT_PEERS=" + peers}
+	env := []string{"GOAT_NATS_URL=" + h.natsURL(), "GOAT_PEERS=" + peers, "GOAT_TRUST_PROXY_HEADERS=true"}
 	n.starts++
 	n.proc = startProc(t, h.dir, fmt.Sprintf("gateway-%s-%d", n.name, n.starts), env, h.gateway,
 		"serve", "--listen", n.addr, "--data-dir", n.dataDir, "--keys-dir", h.keysDir, "--dev", "--heal-interval", "10s")
