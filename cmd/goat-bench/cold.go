@@ -219,7 +219,7 @@ func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
 		data.FileBytes = fi.Size()
 	}
 	r.Setup = []string{
-		fmt.Sprintf("a data directory with one repository of %s commits: %s items with %d versions each (full values, linear histories), %.0f MiB of log, written once by the storage package and cached in %s", commas(int64(n)), commas(int64(m.Items)), coldVersions, float64(data.FileBytes)/(1<<20), e.cfg.Cache),
+		fmt.Sprintf("a data directory with one repository of %s commits: %s items with %d versions each (full values, linear histories), %.0f MiB of log, written once by the storage package and cached in %s", commas(int64(n)), commas(int64(m.Items)), coldVersions, float64(data.FileBytes)/(1<<20), displayPath(e.cfg.Cache)),
 		fmt.Sprintf("%d cold start(s): the files' page cache dropped (posix_fadvise DONTNEED), a new goat-gateway process started on the directory; start = process start to /readyz; open = the first GET /v1/repos/%s (which reads, checks and indexes the whole log) until its answer", e.cfg.ColdReps, coldRepo),
 		"memory: the process's VmRSS before and after the open, and its peak (VmHWM)",
 	}

@@ -430,3 +430,15 @@ func (e *env) newGateway(ctx context.Context, name string) (*gateway, error) {
 	}
 	return startGateway(ctx, e.cfg.Bin, dir, e.meter, e.log)
 }
+
+// displayPath names a path for the report without this machine's home
+// directory, so a committed report carries no path of the machine that ran
+// it: "~/.cache/goat-bench", not the expanded form.
+func displayPath(p string) string {
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		if rel, err := filepath.Rel(home, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.Join("~", rel)
+		}
+	}
+	return p
+}
