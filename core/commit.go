@@ -214,14 +214,28 @@ func DecodeCommit(b []byte) (*Commit, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := c.ComputeID()
-	if err != nil {
+	if _, err := c.checkID(); err != nil {
 		return nil, err
 	}
-	if id != c.ID {
-		return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
-	}
 	return c, nil
+}
+
+// checkID encodes c's content once, checks that it hashes to c.ID, and
+// returns the length c.MarshalJSON would have: the content plus its "id"
+// and "sig" members.
+func (c *Commit) checkID() (int, error) {
+	b, err := c.appendJSON(nil, false)
+	if err != nil {
+		return 0, err
+	}
+	if id := CommitID(sha256.Sum256(b)); id != c.ID {
+		return 0, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+	}
+	n := len(b) + len(`,"id":""`) + 2*len(c.ID)
+	if len(c.Sig) > 0 {
+		n += len(`,"sig":""`) + base64.RawURLEncoding.EncodedLen(len(c.Sig))
+	}
+	return n, nil
 }
 
 // DecodeCommitValue is DecodeCommit for a commit already parsed by
@@ -232,19 +246,12 @@ func DecodeCommitValue(v any) (*Commit, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.MarshalJSON()
+	n, err := c.checkID()
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxCommitBytes {
-		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
-	}
-	id, err := c.ComputeID()
-	if err != nil {
-		return nil, err
-	}
-	if id != c.ID {
-		return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+	if n > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, n, MaxCommitBytes)
 	}
 	return c, nil
 }
