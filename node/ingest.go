@@ -152,8 +152,10 @@ func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.
 	var verify storage.VerifyFunc
 	switch origin {
 	case OriginClient:
+		n.resolveAuthors(ctx, commits)
 		verify = n.verifyFromClient
 	case OriginReplica:
+		n.resolveAuthors(ctx, commits)
 		verify = n.verifyReplicated
 	case OriginGateway:
 		// Built from validated values and signed here.

@@ -163,8 +163,9 @@ type ClientInterface interface {
 	// GetInfo Node information
 	//
 	// The node's identity, build version, event-log identity, the
-	// `audience` that session proofs name (see `createSession`),
-	// capabilities and limits. No authentication needed.
+	// `audience` that session proofs name (see `createSession`), the
+	// `rootKeys` that sign session records (`getSession`), capabilities
+	// and limits. No authentication needed.
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -380,7 +381,10 @@ type ClientInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -400,7 +404,10 @@ type ClientInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -565,8 +572,9 @@ type ClientInterface interface {
 
 	// RevokeSession Revoke a session
 	//
-	// Revokes the session now: the gateway records `revoked` in its
-	// `sys.sessions` record and answers `200` with the session. From then
+	// Revokes the session now: the gateway records `revoked`, signed by
+	// its root key (`revokeSig`), in its `sys.sessions` record and
+	// answers `200` with the session. From then
 	// on nothing new signed by the session is accepted, whatever `ts` it
 	// claims; the commits it signed before, which the system already
 	// holds, stay valid and keep replicating (docs/security.md).
@@ -583,10 +591,13 @@ type ClientInterface interface {
 
 	// GetSession Get a session
 	//
-	// A registered session: its owner, public key, expiry and, once it is
-	// revoked, `revoked`. Any authenticated caller may read any session:
-	// the records are readable by every authenticated caller in
-	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// A session record: the public certificate of a session, signed by
+	// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+	// caller may read any record, anonymous callers included: whoever
+	// verifies a commit needs its author's record, and the record holds
+	// nothing secret (docs/security.md). The implicit sessions of the
+	// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+	// author is `SessionId` of a root key verifies against that key.
 	// An unknown id is a `404`.
 	//
 	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
@@ -705,8 +716,9 @@ func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEdit
 // GetInfo Node information
 //
 // The node's identity, build version, event-log identity, the
-// `audience` that session proofs name (see `createSession`),
-// capabilities and limits. No authentication needed.
+// `audience` that session proofs name (see `createSession`), the
+// `rootKeys` that sign session records (`getSession`), capabilities
+// and limits. No authentication needed.
 //
 // Corresponds with GET /v1/info (the `GetInfo` operationId).
 func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1082,7 +1094,10 @@ func (c *Client) GetLog(ctx context.Context, repo Repo, params *GetLogParams, re
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -1112,7 +1127,10 @@ func (c *Client) SyncRoundWithBody(ctx context.Context, repo Repo, contentType s
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -1337,8 +1355,9 @@ func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONReques
 
 // RevokeSession Revoke a session
 //
-// Revokes the session now: the gateway records `revoked` in its
-// `sys.sessions` record and answers `200` with the session. From then
+// Revokes the session now: the gateway records `revoked`, signed by
+// its root key (`revokeSig`), in its `sys.sessions` record and
+// answers `200` with the session. From then
 // on nothing new signed by the session is accepted, whatever `ts` it
 // claims; the commits it signed before, which the system already
 // holds, stay valid and keep replicating (docs/security.md).
@@ -1365,10 +1384,13 @@ func (c *Client) RevokeSession(ctx context.Context, id SessionId, reqEditors ...
 
 // GetSession Get a session
 //
-// A registered session: its owner, public key, expiry and, once it is
-// revoked, `revoked`. Any authenticated caller may read any session:
-// the records are readable by every authenticated caller in
-// `sys.sessions` anyway, since peers need the keys to verify commits.
+// A session record: the public certificate of a session, signed by
+// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+// caller may read any record, anonymous callers included: whoever
+// verifies a commit needs its author's record, and the record holds
+// nothing secret (docs/security.md). The implicit sessions of the
+// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+// author is `SessionId` of a root key verifies against that key.
 // An unknown id is a `404`.
 //
 // Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
@@ -2721,8 +2743,9 @@ type ClientWithResponsesInterface interface {
 	// GetInfoWithResponse Node information
 	//
 	// The node's identity, build version, event-log identity, the
-	// `audience` that session proofs name (see `createSession`),
-	// capabilities and limits. No authentication needed.
+	// `audience` that session proofs name (see `createSession`), the
+	// `rootKeys` that sign session records (`getSession`), capabilities
+	// and limits. No authentication needed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2958,7 +2981,10 @@ type ClientWithResponsesInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -2978,7 +3004,10 @@ type ClientWithResponsesInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -3145,8 +3174,9 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeSessionWithResponse Revoke a session
 	//
-	// Revokes the session now: the gateway records `revoked` in its
-	// `sys.sessions` record and answers `200` with the session. From then
+	// Revokes the session now: the gateway records `revoked`, signed by
+	// its root key (`revokeSig`), in its `sys.sessions` record and
+	// answers `200` with the session. From then
 	// on nothing new signed by the session is accepted, whatever `ts` it
 	// claims; the commits it signed before, which the system already
 	// holds, stay valid and keep replicating (docs/security.md).
@@ -3165,10 +3195,13 @@ type ClientWithResponsesInterface interface {
 
 	// GetSessionWithResponse Get a session
 	//
-	// A registered session: its owner, public key, expiry and, once it is
-	// revoked, `revoked`. Any authenticated caller may read any session:
-	// the records are readable by every authenticated caller in
-	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// A session record: the public certificate of a session, signed by
+	// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+	// caller may read any record, anonymous callers included: whoever
+	// verifies a commit needs its author's record, and the record holds
+	// nothing secret (docs/security.md). The implicit sessions of the
+	// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+	// author is `SessionId` of a root key verifies against that key.
 	// An unknown id is a `404`.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5474,8 +5507,9 @@ func (c *ClientWithResponses) GetEventsWithResponse(ctx context.Context, params 
 // GetInfoWithResponse Node information
 //
 // The node's identity, build version, event-log identity, the
-// `audience` that session proofs name (see `createSession`),
-// capabilities and limits. No authentication needed.
+// `audience` that session proofs name (see `createSession`), the
+// `rootKeys` that sign session records (`getSession`), capabilities
+// and limits. No authentication needed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5807,7 +5841,10 @@ func (c *ClientWithResponses) GetLogWithResponse(ctx context.Context, repo Repo,
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -5833,7 +5870,10 @@ func (c *ClientWithResponses) SyncRoundWithBodyWithResponse(ctx context.Context,
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -6036,8 +6076,9 @@ func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, bod
 
 // RevokeSessionWithResponse Revoke a session
 //
-// Revokes the session now: the gateway records `revoked` in its
-// `sys.sessions` record and answers `200` with the session. From then
+// Revokes the session now: the gateway records `revoked`, signed by
+// its root key (`revokeSig`), in its `sys.sessions` record and
+// answers `200` with the session. From then
 // on nothing new signed by the session is accepted, whatever `ts` it
 // claims; the commits it signed before, which the system already
 // holds, stay valid and keep replicating (docs/security.md).
@@ -6062,10 +6103,13 @@ func (c *ClientWithResponses) RevokeSessionWithResponse(ctx context.Context, id 
 
 // GetSessionWithResponse Get a session
 //
-// A registered session: its owner, public key, expiry and, once it is
-// revoked, `revoked`. Any authenticated caller may read any session:
-// the records are readable by every authenticated caller in
-// `sys.sessions` anyway, since peers need the keys to verify commits.
+// A session record: the public certificate of a session, signed by
+// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+// caller may read any record, anonymous callers included: whoever
+// verifies a commit needs its author's record, and the record holds
+// nothing secret (docs/security.md). The implicit sessions of the
+// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+// author is `SessionId` of a root key verifies against that key.
 // An unknown id is a `404`.
 //
 // Returns a wrapper object for the known response body format(s).
