@@ -149,6 +149,11 @@ type SessionSource interface {
 	LookupSession(ctx context.Context, id string) (core.SessionRecord, error)
 }
 
+// maxLookupsPerCall bounds the distinct unknown authors one ingest asks
+// the SessionSource about: a push of commits by made-up sessions must not
+// cost a request to every peer per commit.
+const maxLookupsPerCall = 16
+
 // resolveAuthors asks the SessionSource for the records of the authors of
 // commits that this node does not know, so that verification finds them;
 // what it cannot find is left for verification to reject.
@@ -167,6 +172,9 @@ func (n *Node) resolveAuthors(ctx context.Context, commits []*core.Commit) {
 		}
 		if asked == nil {
 			asked = map[string]bool{}
+		}
+		if len(asked) == maxLookupsPerCall {
+			return
 		}
 		asked[c.Author] = true
 		rec, err := src.LookupSession(ctx, c.Author)
