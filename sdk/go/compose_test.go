@@ -262,3 +262,42 @@ func TestLiveQuery_ComposedWithMerges(t *testing.T) {
 		t.Fatal("no merge commits: the test exercised no concurrent edits")
 	}
 }
+
+// Closing a query closes the queries drawn from it, and a closed query
+// refuses new ones.
+func TestLiveQuery_QueryClose(t *testing.T) {
+	c := offlineClient(t, nil)
+	r := openRepo(t, c, "q")
+	must(t, r.Set("k", core.AnySchema, map[string]any{"n": 1.0}))
+	parent, err := r.Query(goat.Query{})
+	must(t, err)
+	child, err := parent.Query(goat.Query{})
+	must(t, err)
+	grandchild, err := child.Query(goat.Query{})
+	must(t, err)
+	if got := goattest.Recv(t, grandchild.Events(), "the first snapshot"); len(got.Items) != 1 {
+		t.Fatalf("snapshot of %d items, want 1", len(got.Items))
+	}
+	watch, err := r.Query(goat.Query{})
+	must(t, err)
+	defer watch.Close()
+	parent.Close()
+	select {
+	case ev, ok := <-grandchild.Events():
+		if ok {
+			t.Fatalf("event %+v after the parent closed", ev)
+		}
+	case <-time.After(goattest.Patience):
+		t.Fatal("the events of a query drawn from a closed one are not closed")
+	}
+	if _, err := child.Query(goat.Query{}); !errorsIs(err, core.ErrClosed) {
+		t.Fatalf("Query on a closed query: err=%v, want core.ErrClosed", err)
+	}
+	must(t, r.Set("k2", core.AnySchema, map[string]any{"n": 2.0}))
+	// One pass updates every query of the repository: once watch has
+	// the write, a child still attached would have it too.
+	goattest.WaitFor(t, "the open query to take the write", func() bool { return watch.Len() == 2 })
+	if n := child.Len(); n != 1 {
+		t.Fatalf("a closed query has %d items after a write, want the 1 it had", n)
+	}
+}

@@ -53,7 +53,7 @@ func TestClient_LongPollFallback(t *testing.T) {
 	g := goattest.StartGateway(t, goattest.Config{})
 	const repo = "user.alice.notes"
 	const pollWait = 20 * time.Second
-	p, _, r := behindBufferingProxy(t, g, repo, func(cfg *goat.Config) {
+	p, c, r := behindBufferingProxy(t, g, repo, func(cfg *goat.Config) {
 		cfg.PollWait = pollWait
 		cfg.StreamProbeInterval = time.Hour
 	})
@@ -92,6 +92,27 @@ func TestClient_LongPollFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInSync(t, g, repo, r, rb)
+
+	// A repository opened while polling is polled at once, not at the
+	// next probe of the stream (an hour away).
+	const other = "user.alice.later"
+	r2 := openRepo(t, c, other)
+	q2, err := r2.Query(goat.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	goattest.Recv(t, q2.Events(), "the first snapshot of the second repository")
+	rb2 := openRepo(t, b, other)
+	if err := rb2.Set("later", "note/1", map[string]any{"title": "polled"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nextAdded(t, q2, "later").Item.Data["title"], "polled"; got != want {
+		t.Fatalf("title=%v, want %v", got, want)
+	}
+	if n := p.LiveStreams(); n != 0 {
+		t.Fatalf("%d event streams got through the buffering proxy, want 0", n)
+	}
 }
 
 func TestClient_ReturnsToSSE(t *testing.T) {
