@@ -154,3 +154,42 @@ func TestClient_ReturnsToSSE(t *testing.T) {
 		t.Fatalf("Polling=%v with %d long polls in flight after the return to the stream, want none", s.Polling, polls)
 	}
 }
+
+// Through nginx configured as many are (proxy_buffering on, gzip on for
+// text/event-stream, X-Accel-Buffering ignored), the gzip buffer holds the
+// stream's small events: without the fallback a write never reaches the
+// client (checked by hand: not within goattest.Patience). With it, the
+// client long polls and sees the write.
+func TestClient_LongPollFallbackThroughNginx(t *testing.T) {
+	g := goattest.StartGateway(t, goattest.Config{})
+	url := goattest.StartNginx(t, g.URL(), `
+      proxy_buffering on;
+      proxy_ignore_headers X-Accel-Buffering;
+      gzip on;
+      gzip_types text/event-stream;`)
+	const repo = "user.alice.notes"
+	c := openClient(t, g, "alice", func(cfg *goat.Config) {
+		cfg.URL = url
+		cfg.ReadyTimeout = 300 * time.Millisecond
+		cfg.StreamProbeInterval = time.Hour
+		cfg.HealInterval = time.Hour
+	})
+	r := openRepo(t, c, repo)
+	goattest.WaitFor(t, "the client to long poll", func() bool { s := c.Status(); return s.Polling && s.Online })
+	q, err := r.Query(goat.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	goattest.Recv(t, q.Events(), "the first snapshot")
+	b := openClient(t, g, "alice", nil)
+	rb := openRepo(t, b, repo)
+	written := time.Now()
+	if err := rb.Set("from-b", "note/1", map[string]any{"title": "through nginx"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nextAdded(t, q, "from-b").Item.Data["title"], "through nginx"; got != want {
+		t.Fatalf("title=%v, want %v", got, want)
+	}
+	t.Logf("Set on another client -> live query event here, behind nginx gzipping the stream: %v", time.Since(written))
+}
