@@ -52,6 +52,12 @@ func (v View) Unrestricted(reg *core.Registry) bool {
 	return true
 }
 
+// Sees reports whether c itself passes v's filters (its version and ts),
+// its parents aside. A reader whose every head of an item passes sees the
+// whole item when no writer wrote below a parent's version (DESIGN section
+// 2: writers upgrade), which is how the SDKs avoid walking the history.
+func (v View) Sees(reg *core.Registry, c *core.Commit) bool { return v.own(reg, c) }
+
 // own reports whether c alone passes v's filters (its parents aside).
 func (v View) own(reg *core.Registry, c *core.Commit) bool {
 	if v.HasAsOf && c.TS > v.AsOf {
