@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -64,17 +63,7 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 			n.quotas.noteRepo(key, owner)
 		}
 	case auth.SchemasRepo:
-		if deleted {
-			return
-		}
-		b, err := json.Marshal(data)
-		if err == nil {
-			var sc *core.Schema
-			if sc, err = core.DecodeSchema(b); err == nil {
-				err = n.reg.Add(sc)
-			}
-		}
-		if err != nil {
+		if err := applySchemaRecord(n.reg, data, deleted); err != nil {
 			n.log.Warn("schema not loaded", "schema", key, "err", err)
 		}
 	}
