@@ -408,7 +408,19 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 	var prevSeq uint64
 	var prevTS int64
 	prevEnd := int64(headerSize)
+	x.ids = newIDTable(want)
+	ids := buildIDs(x)
+	defer func() {
+		if ids.ranges != nil {
+			ids.wait()
+		}
+	}()
+	handed := 0
 	for i := range int32(h.records) {
+		if int(i)-handed == idBuildChunk {
+			ids.add(handed, int(i))
+			handed = int(i)
+		}
 		r.need(32 + 8*binary.MaxVarintLen64 + 1) // less only at the body's end; short varints fail below
 		if len(r.buf)-r.at < 32 {
 			return nil, fmt.Errorf("record %d: truncated", i)
@@ -484,6 +496,7 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 		}
 		prevSeq, prevTS, prevEnd = e.seq, e.ts, e.pos+int64(e.size)
 	}
+	ids.add(handed, h.records)
 	if r.fail != nil {
 		return nil, r.fail
 	}
@@ -516,12 +529,53 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 			slices.SortFunc(hs, func(a, b int32) int { return x.ents[a].id.Compare(x.ents[b].id) })
 		}
 	}
-	x.ids = newIDTable(want)
-	for i := range x.ents {
-		if !x.ids.placeNew(x.ents, int32(i)) {
-			return nil, fmt.Errorf("commit %s twice", x.ents[i].id)
-		}
+	dup := ids.wait()
+	ids.ranges = nil
+	if dup >= 0 {
+		return nil, fmt.Errorf("commit %s twice", x.ents[dup].id)
 	}
 	x.ids.n = len(x.ents)
 	return x, nil
+}
+
+// idBuilder fills an index's id table on its own goroutine while the
+// entries are being decoded, one finished range at a time: the table is
+// random access into memory, decoding is sequential, and the two overlap
+// on a second core. x.ents never grows while it runs (its capacity is
+// final), so a finished range stays where it is.
+type idBuilder struct {
+	ranges chan [2]int
+	done   chan int // the ordinal of a repeated id, or -1
+}
+
+const idBuildChunk = 1 << 16
+
+func buildIDs(x *index) *idBuilder {
+	b := &idBuilder{ranges: make(chan [2]int, 64), done: make(chan int, 1)}
+	go func() {
+		dup := -1
+		for r := range b.ranges {
+			for i := r[0]; i < r[1] && dup < 0; i++ {
+				if !x.ids.placeNew(x.ents, int32(i)) {
+					dup = i
+				}
+			}
+		}
+		b.done <- dup
+	}()
+	return b
+}
+
+// add hands over the entries [from, to).
+func (b *idBuilder) add(from, to int) {
+	if to > from {
+		b.ranges <- [2]int{from, to}
+	}
+}
+
+// wait returns, once every range is placed, the ordinal of a repeated id
+// or -1.
+func (b *idBuilder) wait() int {
+	close(b.ranges)
+	return <-b.done
 }
