@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	stdsync "sync"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -235,16 +237,41 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 }
 
 // decodeCommits decodes raw commits strictly and returns their total size.
+// A page is decoded on all cores: decoding (parsing and hashing every
+// commit) is most of what a clone costs the client.
 func decodeCommits(raw []json.RawMessage) ([]*core.Commit, int64, error) {
-	out := make([]*core.Commit, 0, len(raw))
 	var n int64
-	for i, b := range raw {
+	for _, b := range raw {
 		n += int64(len(b))
-		c, err := core.DecodeCommit(b)
+	}
+	out := make([]*core.Commit, len(raw))
+	errs := make([]error, len(raw))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			if out[i], errs[i] = core.DecodeCommit(raw[i]); errs[i] != nil {
+				return
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(raw)/minParallelDecode)
+	if workers <= 1 {
+		decode(0, len(raw))
+	} else {
+		var wg stdsync.WaitGroup
+		per := (len(raw) + workers - 1) / workers
+		for from := 0; from < len(raw); from += per {
+			wg.Go(func() { decode(from, min(from+per, len(raw))) })
+		}
+		wg.Wait()
+	}
+	for i, err := range errs {
 		if err != nil {
 			return nil, n, fmt.Errorf("commits[%d]: %w", i, err)
 		}
-		out = append(out, c)
 	}
 	return out, n, nil
 }
+
+// minParallelDecode is the fewest commits per goroutine worth starting
+// one for.
+const minParallelDecode = 64
