@@ -125,8 +125,34 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 	var st Stats
 	limit := orDefault(d.PageLimit, DefaultPageLimit)
 	heal := false
-	for {
-		page, err := d.Transport.Log(ctx, repo, cursor, limit)
+	// The next page is fetched while this one is decoded and ingested: the
+	// cursor comes with the page, so the network and the decoding overlap.
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan fetchedPage, 1)
+	go func() {
+		defer close(pages)
+		for cur := cursor; ; {
+			page, err := d.Transport.Log(ctx, repo, cur, limit)
+			select {
+			case pages <- fetchedPage{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			// An empty page is the tail whatever it claims, so a peer
+			// cannot keep the loop spinning without progress.
+			if err != nil || !page.More || len(page.Commits) == 0 || page.Next == "" {
+				return
+			}
+			cur = page.Next
+		}
+	}()
+	defer func() {
+		cancel()
+		for range pages { // the fetcher has ended once pages is closed
+		}
+	}()
+	for f := range pages {
+		page, err := f.page, f.err
 		if errors.Is(err, core.ErrMustReconcile) {
 			heal = true
 			break
@@ -151,11 +177,9 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 		if page.Next != "" {
 			cursor = page.Next
 		}
-		// An empty page is the tail whatever it claims, so a peer cannot
-		// keep the loop spinning without progress.
-		if !page.More || len(commits) == 0 || page.Next == "" {
-			break
-		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
 	}
 	st.Cursor = cursor
 	if heal {
@@ -234,6 +258,12 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 			return st, nil
 		}
 	}
+}
+
+// fetchedPage is what Clone's fetcher hands over: a page or why not.
+type fetchedPage struct {
+	page *LogPage
+	err  error
 }
 
 // decodeCommits decodes raw commits strictly and returns their total size.
