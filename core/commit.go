@@ -252,15 +252,92 @@ var commitFields = []string{"author", "data", "delta", "id", "key", "parents", "
 // both or neither of data and delta, oversized input, and an id that does not
 // recompute are errors naming the field. It does not verify the signature
 // (that needs the author's session key: see VerifySig).
+//
+// Commits usually arrive in canonical form, as every peer stores and sends
+// them; then the id is checked over the received bytes themselves (the
+// members but id and sig are exactly the canonical content), without
+// encoding the commit again. Anything else takes the general path.
 func DecodeCommit(b []byte) (*Commit, error) {
-	c, err := decodeCommit(b)
+	if len(b) > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
+	}
+	p := parser{b: b, canon: true}
+	v, err := p.parse()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	c, err := CommitFromValue(v)
 	if err != nil {
 		return nil, err
+	}
+	if content, ok := canonicalContent(&p, c); ok {
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		if id := CommitID(sha256Parts(content)); id != c.ID {
+			return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+		}
+		return c, nil
 	}
 	if _, err := c.checkID(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// canonicalContent returns, as up to three slices of the input, what c's id
+// is the SHA-256 of, if the input (parsed by p in canon mode) is the
+// canonical JSON of c: its members but "id" and "sig". It reports false
+// whenever that cannot be shown without encoding c, and the caller then
+// encodes it. The equality rests on: every member is canonical (p checked
+// it), members are in canonical order, so removing two keeps the order
+// Commit.appendJSON writes; data is the parsed object itself; strings,
+// ts and parents (lowercase hex, as ParseCommitID demands) encode as they
+// were received; a delta is compared with its own encoding, because
+// decoding it may normalise it.
+func canonicalContent(p *parser, c *Commit) ([3][]byte, bool) {
+	var out [3][]byte
+	if p.noncanon {
+		return out, false
+	}
+	b := p.b
+	parts, from := 0, 0
+	for _, m := range p.members {
+		switch m.key {
+		case "id", "sig":
+			// Never the first member (author always precedes them), so a
+			// comma precedes each.
+			if m.start == 1 || b[m.start-1] != ',' {
+				return out, false
+			}
+			if parts == len(out)-1 {
+				return out, false
+			}
+			out[parts] = b[from : m.start-1]
+			parts++
+			from = m.end
+		case "delta":
+			if c.Delta == nil {
+				return out, false
+			}
+			enc, err := c.Delta.appendJSON(nil)
+			if err != nil || string(enc) != string(b[m.start+len(`"delta":`):m.end]) {
+				return out, false
+			}
+		}
+	}
+	out[parts] = b[from:]
+	return out, true
+}
+
+func sha256Parts(parts [3][]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // checkID encodes c's content once, checks that it hashes to c.ID, and
