@@ -84,6 +84,9 @@ type ServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx *echo.Context) error
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
@@ -432,6 +435,26 @@ func (w *ServerInterfaceWrapper) GetItem(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemParams
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
+	// ------------- Optional query parameter "at" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "at", ctx.QueryParams(), &params.At, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter at: %s", err))
+	}
+
+	// ------------- Optional query parameter "asOf" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "asOf", ctx.QueryParams(), &params.AsOf, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter asOf: %s", err))
+	}
 
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "If-None-Match" -------------
@@ -564,6 +587,20 @@ func (w *ServerInterfaceWrapper) GetItemHistory(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemHistoryParams
+	// ------------- Optional query parameter "resolve" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resolve", ctx.QueryParams(), &params.Resolve, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resolve: %s", err))
+	}
+
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
 	// ------------- Optional query parameter "before" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", ctx.QueryParams(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -661,6 +698,30 @@ func (w *ServerInterfaceWrapper) ListSchemas(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListSchemas(ctx)
+	return err
+}
+
+// RetireSchema converts echo context to params.
+func (w *ServerInterfaceWrapper) RetireSchema(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "ns" -------------
+	var ns SchemaNamespace
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ns", ctx.Param("ns"), &ns, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ns: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version int32
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetireSchema(ctx, ns, version)
 	return err
 }
 
@@ -799,6 +860,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/sessions/:id", wrapper.RevokeSession, options.OperationMiddlewares["revokeSession"]...)
 	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
 	router.GET(options.BaseURL+"/v1/schemas", wrapper.ListSchemas, options.OperationMiddlewares["listSchemas"]...)
+	router.DELETE(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.RetireSchema, options.OperationMiddlewares["retireSchema"]...)
 	router.PUT(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.PutSchema, options.OperationMiddlewares["putSchema"]...)
 
 }
@@ -3085,6 +3147,144 @@ func (response ListSchemasdefaultApplicationProblemPlusJSONResponse) VisitListSc
 	return err
 }
 
+type RetireSchemaRequestObject struct {
+	Ns      SchemaNamespace `json:"ns"`
+	Version int32           `json:"version"`
+}
+
+type RetireSchemaResponseObject interface {
+	VisitRetireSchemaResponse(w http.ResponseWriter) error
+}
+
+type RetireSchema200JSONResponse ItemSchema
+
+func (response RetireSchema200JSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema400ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema401ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema403ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema404ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema409ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema429ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchemadefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RetireSchemadefaultApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutSchemaRequestObject struct {
 	Ns      SchemaNamespace `json:"ns"`
 	Version int32           `json:"version"`
@@ -3725,6 +3925,9 @@ type StrictServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx context.Context, request ListSchemasRequestObject) (ListSchemasResponseObject, error)
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx context.Context, request RetireSchemaRequestObject) (RetireSchemaResponseObject, error)
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx context.Context, request PutSchemaRequestObject) (PutSchemaResponseObject, error)
@@ -4345,6 +4548,32 @@ func (sh *strictHandler) ListSchemas(ctx *echo.Context) error {
 	return nil
 }
 
+// RetireSchema operation middleware
+func (sh *strictHandler) RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
+	var request RetireSchemaRequestObject
+
+	request.Ns = ns
+	request.Version = version
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RetireSchema(ctx.Request().Context(), request.(RetireSchemaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RetireSchema")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RetireSchemaResponseObject); ok {
+		return validResponse.VisitRetireSchemaResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // PutSchema operation middleware
 func (sh *strictHandler) PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
 	var request PutSchemaRequestObject
@@ -4495,372 +4724,393 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P0Jd9rItiiOf5X6cd9agX4Cixns1ev+8ZDETuI4HjpDk2cVUgGKRYmoJGOS9vvs/1V7V2kAgcF29znn",
-	"vmSd07ZBqmHXrj0PPwu2P5n6nPFQFHZ/FsaMOiyAXw+oPWYHPg8D3zueTKKQDjwmv3CYsAN3Gro+L+zi",
-	"Y/IrMvQDdsuCPWJNo4Hn2pb8hARs6gs39AOXCSK/n/uckQmdk4BRxyDWNHBvacgs4odjFsxcwSoFo8Du",
-	"6GQq5yuo7w0yoXdlOmK/16vNess0TYO48bKMQsC+R27AnMJuGETMKAh7zCZUrpfxaFLY/bOAq3ponI2m",
-	"+2oUwvlUrk6EgctHhft7IwuwkE2WYXXObqnnOjRkZOaGY2IdD8unPmfldzS0xxYZMAlDErBIsL0UZAbM",
-	"ppFgxA3ZRBAaMOJzDwGIA9kBcxgPXeqJFcDjftmW69sMUktvPbjht/5oeb8x2gAmDCPPI1M6YoLIJTAR",
-	"MrV8iw5DFlikSAU8afuTiRuKkkEsvQJEpnDMSEhdHIZQ7sCneWP6UaiHTUEEEFuuQ/4U0WRCg3lht9BL",
-	"1lYwCrfUizZGvHujIBeUHe8yvczUiDE4JfT+UYQ1Cpsf5akPfy0fp9xWwMTU54KRSSRCwv2QDBTCJnAP",
-	"NJq7Ps+i41ZYuH7FR5d0dAB4kr9QxCHiOsTl5Hvkh0yQIiUiDHw+IvKyhHMS0lFpj1D58DRgQm5Cb/CF",
-	"kN8SmwZAuUIY0nH5yCAKSy25hNeMOlZ2k/2Cyar1IWP1arPNGqzldDvtGmt1GqxjD9hgOOi06wPWrrWH",
-	"dnvoVJnZrZrtgdl2OtRs1Jz2oF9YC6ApDUMWyI3+n37hT7PcpeXh15+txn2xXBz9cKd/DYK/fojQKZX+",
-	"u1/4X4VV0JNLz4edpDMvBJHMYHM4VkgvD47EFYRyoO2SFwRMMB4CahhE+MQNV8GZFK1+oR+ZZt12HfjJ",
-	"ynJX/YJlEKs8COCH3K9V2oP3BAtuWUCobbNpKAhzYdKhH0zk2iWxVXRWEo4F2rt4hNXuwBnUOoOG7bBB",
-	"nbbYgDW61GT2kLUajRrttm1mtlrN+qBrt81uk7bb3W69Rqs1x6w5TvOfOcL3U/o9yrmpveXziemnpEl7",
-	"hHozOhdEHgbxOdK/YkwvSkhTF4FyWvv84/Ol9+3d5Oru87fzm9OPV7UvbuPH229Hs3c92HKyxQm9e8v4",
-	"KBwXdqt101jY8v/3X+X/+/Vn1ajWOverdnjOwmDekzR8eYcXzPa5I0jokxl1w4R1hsHc5aPMymvrTkKi",
-	"Bw0LuwWXh/VawShMXO5OJAUy4zW5PGQjFsCiPn782IvCsQSsTcMVVJImT7g+JzAbI8Xzlwek1W6apSxg",
-	"9xkN4HZQb/J7vzDyaVge0ZDN6LxfMAgLAj/4vV9wOZDV69C/YXxz/MLRi6TyW+m/8+B8L48moBMWKsHv",
-	"eAhXIn9nQAEcJA2uQ4oSo4AQWsQfEmvEQin6WCX5l/zulgVCgiAcu6LPZ4EbMsIcNxQVIofDD1y495xM",
-	"WDBiDqmXZ3SOkgHl83AsiQFnMxZU+rzH5bThmIbyLcl/qCZRMKMrgHoB1SFWw+xaOJG8Af6Q0D7Po1Gr",
-	"SU0JRgKKwhxJ+WfM8yp9/neQC1cCGSVwybDpRI6tqVbhmcnH8VBSvxUnfRSTDUGGgT8hlBNGA88FNEWg",
-	"Sb45ka8TysWMBYJYdbNhVchHRm/w1aL1cadfqFQqQLOpINRxmEMG85hRyKOdBv6dy0QJyLLnihBFXA30",
-	"v4W5rgJ1whFW0bKG2W1liFmx3//tr+LHHQlqJGu/9QtF8ptBflv8tPRbKf8w3rD5ak5Mbtg8C4SQipty",
-	"VW9jSsNxsokbNl9LGf5XwIaF3cJ/7SSK3w5+K3bk1ZVLkUt6664UrTwajJiU/qLJgAXyWjEeAvd2ecxi",
-	"MiuumqZa7PeIBfNktR7Mkl6fw4Y08kL1zjJ1pndInatSwk2IdTWXWJ+zqb9KjlVq6ZzIpWThGwkWVKjn",
-	"2qzCpcCTD2k5xKNBLVd2Kse5R10A7xTQ333qnKMuI/+yfR4yDr/S6dRTLGVnGvgDj03+9zcht/QzWbzc",
-	"LGokCVknfQR0v7CrDw3E9wEjNCQTX4REglPCQPIaUdj9MzXM+jfiSeLTvP8qwSVCym0Jpp3b6g5Ae2cR",
-	"rDugz/43vPV7E4cTIQ0jIa+ZZL9uCOdxjJxPq3jJFRqH4VTs7uykWWbFYbcaPGJHMc2yfvV+0wM6wxHw",
-	"fPLwB8aT3GFCPYmmzCHFhJEaRJlSiB+Qge/MSxU594HPh55rP/VkNVMA3BWkzgatarvG7E6XdpuDRqdR",
-	"rTcd1u7QhtmpD0ynxgam0+7WzGqD1alNW4N23el2amzY6DbMoUFmY9ce53JUTWqSg+kmBxNvZ4sTsfU7",
-	"z30UemCBogNoElEQSAlXLp7BARxJBH8i9CknksgEnHoonBHfhpmcPeKGZEwFGTDGieePRtrEEeOLQ8zq",
-	"yeGnxsdOCqjNLLanx94O2fHNZwFtj5OIs7sps6Xkg/ssWnoKyyBN0ywRpVRw32FkwCQ7jzi9pa4HZp+i",
-	"lfoLXqnjPXjpBwPXcRh/6lFIahJbE8kgQpsEipVoP6kEzHanQMQTHK4n4E6WsgWkh/FLz4XFNvU8SWX1",
-	"VsIsk9I7c3wQcgGI7yIRnks9yHYRLE8ApB0Fwg8kBQB5z/NHpGqbrDlo065TGzZYq2OgeA1HDaq2gMfa",
-	"wzrt2jVWHTScJmsNV9EKuVoSxMvdAtiS85STN58N4rjlAfN8PgJNUtspYIsSs+VHxPccFsit7iXLV3ZL",
-	"Mef2uR9xx4IDOfXDl/KvJ54FCH19lPK6/QKc+1COK+WrHNkkAXcjAfepfmkbSHM/LONLzwHkU5+IyB6n",
-	"0NgAgdaI+UuAqjE15K8+Z0i0k5sgdy5vg4buO99xhy5zVsp0KfMSKieSIi2a2V1BROh6nmYPUvhLOT6k",
-	"NrvCpqjYSWJV+VuUk+ezocgzufT9t1JgfyJSagYmZRnC7mzGHEGqrXa7Xau2yGC+gIrVFIW99H3UGbZB",
-	"xdD3y/jSc8sJcgeAcJSAYV7eKjc04k1RAhIp4Nyl77+jfK7kcfFEGE78QKI45aRp6uUIMmUBEWDOQtoL",
-	"VNb2XDlJCqK1FC09pyHDVbKt7ndAQ1bW7z0LXH2fTCifx7vZQxMcAdcLscCEV+6hewc3KRauW+qRVQtR",
-	"T++kDIKwlitOo3DsB+4P9lSaC0Y1SRnY3RS0uTRZrSaQxym19W8r4EcLrz4TiR2g9RA2kKKjVMoKDAX6",
-	"Wxa4wzkpCnfEaRgFzCDUG/mBG44nBnGFiFhgEBo5LuM2MxAG89LCQX38+LG8aPpcd1qLllJ1ZNPAt5kQ",
-	"2pv8lDOj4mantkuGLvMcyTDlGfUL8hRjpTxfpdVfq1elEueCMUoqtD7IuFJzdWhId/DkpVKbXMVaghAX",
-	"cEjk1vU9WPk2GIEHXE7efQ6U+Mg8r4wKqQFio+SpcicpfNBeaDqiUlMHLwwOTYrW4qqsEhLLGHuWEcsa",
-	"UKccf2+hjH/FRTSd+kHInHfMceklgOVJJ36Ar5blUPLA2V24M/Woy/HU5ZLiOQ0pKpF+Zg45NrLYmE81",
-	"03c7fplM5IoJnORWVzweoQwjlOHVv4ODvRDESoPD0gDA6+8K4k9ZgJKQ8ohVwCam5pJL6QH1zJd1BBNg",
-	"uNfWdnm6zIltA0BpLDDYo2seftWe+6xYJK6D4+Zxo3cm3s5P6JvbN1fNWq/uvHp9iAY9LeK0GmDQiyWe",
-	"jLzzZ6/8hZZ/mOXudVkKPa3GfY7EYxT2Pd+fvHQ9xU6o47hyV9Q7CyRAQpeJwu6QeoItKbwE3iVDeJn4",
-	"w8T3KUhx5IbjaFCx/cnOwA1FmXKnPJDPix34sXNbL1X6/IjaY8I8NpFyoiuIJagXkr/+Iq5jkWKHwJ8g",
-	"LRno85C3s14jAZ0R1+lz+KpUIZacxFKeESJCyh0aOGSqLOhUsFZD+1gsm7lecbLTapSsPpcvspDM/MAR",
-	"BmFyPZQM3FGZccelnEQuD1sNgwzckFiuJaUf+SyxXPR84H9bFqFhn4PgLtEAv621WnVrD8iFw2xfLsWD",
-	"04qtg+yO2qE373Or81tqWbjlBb/Jz4Jcq4R8rzc66h318N9+r7f/Qf0uP/3wYV9+d7R/0Ov1fi8YhZvC",
-	"btMoTAq7tWbLKEiIFnYLDbPJOqzeqbcGbZOypsSFaerI9WR5uJ4FWT6wK1lcrVarnUanWstgbCPrGPjv",
-	"3QRp//fO15+N+9JvSx/W7n///a/sR/X733NddbDzxfWfxkb4MRVjMoy4Lb+BK7jael6vrbedA3hXTzVQ",
-	"dzw9QauRnqDVrpqdjrrRa6bB01ucqUMCyh1/gmgjUdTzZyywqWBkzO4MYo99wTgZzOEC4I19IcggcqWy",
-	"vnhWrSxdyfpvYvdZtXWf751JLPx/FiaAf2rdBuJUEp/iD74xtGwmoSlbUKD3nCUxO8QeUz5iJPSBpINR",
-	"oHh4dHH86lRK0nAr66UKOY88jJvoc8XCbcolI2B34GKTwGL2DfrdIACPTBkLdvu8z8v6vsIU/pBYUlCw",
-	"0K0LMQGgIaFrznKYJ790BVF69p4cwZpSqRQLC7x2AtknFbYkN3wEb0bc/R5JuXIyDecYuzYEkeKGzV+I",
-	"Pidk6AZgwZVAw1GFO0pPRXyuFq+IstTWpmGW7ciRihbqBLukX4Av+wWrpA3cY3oLDgyPURGScOYTtXgD",
-	"d4vbN+Q4sGO5K/Y9op48hXDM3CB2fuGL8AguWBL4gEmmHkmcVaqcXBswaQxRmY19ebKU+9y1qUdOLt6f",
-	"goc5lHOiX4W8c/eXKCVVrHo9M5XLh9vkcxbjWEhHUvyVgjDlDqKrknj2ozmZuN6NxFjXKew+2X4hbweb",
-	"p12UCsCF3T+/Gugyy/WvaflICfXyE3dU2C0Mbd8e/jit175/iwbRj3FwQX9ciBNn//TgoHpoH3Sc+Zfx",
-	"5y9eMJyOLs6OnJOD4ZV/y15/2L+5Oz+9etM7OR932wffWftu7r5vHX/4bn/qSTFfLqnabtU7pvq3xC9o",
-	"LB2tE9mUDHWfAv6qeKrkQpEiHQBWz6QIsHyxQPVaoinw2EPrOYSH1HmufxRp1DFoojfogd7IO5w61NWR",
-	"d0IJoZyRoe95/kxy1gXiIHcJPsBtVjqhd8f4DrB/BSUaBHReMApIatQDYRCxe411m/pjN5XVUfE7Z0N4",
-	"xR09+LxWjyBm9MEtX7oTJkI6mS6xINcpGNr5jN5+fRyGxlmYIN7Iav507OTFjsViL4ioWdZLLl73yrVm",
-	"S8ue+OwLQc5fHpBOu9NcJG5xMK6kj0BUJWXPKgjPQHVWqxGtRj67X6VAHIBbIAcunPgQbgdeDy0YV8hx",
-	"mAledB1lHVYAkg9DfJr2Muwp254gIvQDjGIWjDvwFLVvSMSR8y9EvqwKvstuHu7EBkpU5fr/7oIeVWu2",
-	"8uFwqKnNFgKMvP5I4KjAMC8QKqQEbRmEckK5zeS2MzFbjAg6YVIYQFVTgzPFkkkRiJ8gXAoBUjRyealC",
-	"3k8Fkfr9XIqIfqBEvwWxnwq2DX3xp/DaRnTp/TRLkaqmjkrRHywQqMW7DIvDOfNu6aE7UmEgWTh/en+u",
-	"QVevlaWQDEqqPyTU82ICLP/MOl8W5Og9ePwHC3yMaKZciWjJS1kcrNWHQ7vdcFq0Xm+wYatlDprNRs1h",
-	"Hdt2Bo7T6NIuc+ombVbrw2a12m5U66zTqXdazapTd9rPelGPbrUVaTsJ+wLChMsXkv/CGIby5iGmSapV",
-	"VtrtMjZpJu9z9n4IRsV1+AHDK1Xg3tj4WbHZw+dMsHDTR6kz3+zRI2UAv/96bxSYhrEOykfcKhjqFwGs",
-	"SC5D/pRzSHTBAb7mnNnDQgmsQd7EPK6Hy1GiVt6FSQN8O8w4pCHFG2Ph1iwCsy2jgB0P/zBJKWwtfixs",
-	"W/F5NecDWxZP3bNQm94jQxbaY7Qe4eUYMTWJtQwR19mcZGZEudV08nnA5jpiNcw0oj8SZpxYCtMV0JS0",
-	"JDVLgKkIA0YnUuUTDN0z2rm0DMGAUWX2XjDmj+fKAAhjMe5IVdUPyDiaUDTypA0dZq3xkAFDzbQSKrki",
-	"YSz6wEbjwG/uO+yFwA/LIOho4UcKNZQI9j1i3GYq6HAh7L1+8737JfxYu9tvT04b0/NK1WzU/i5pJkUF",
-	"H31HgMCpwybFmFkiAEvqLNIDmquAjJT7CQsRbDV9SnDpIdR4nkv2EEZdAO7m64oIS4Xd6DOe0gDCwouC",
-	"MSA7MIiwSnvER3P5zA2kTg3mdXABIQLiKNbGSiXKD/fLlOelyzwHdpyXWIM2NnQccjphe8RyxSHzWCgp",
-	"AfgeITrKSTIW/clAhKAJe4shI2iJ2doNcv015Q/5+tM0WvV8vH/NqBeOH0S1BQ43ZvbNGmbyc+mOLs27",
-	"kE8g+YjDpow7jNvzFwIjMknR8m8sNIKMYaHzfMuHdtclcoh/A8p+HFyYnySYxlY1Rh6avnalTjI/oxgl",
-	"sw2kEr67YCtnMyZCtGtuaebIQ0nO7sLNOevCzvUi87Z+zIf+lnvWcQL5N9phU8+fTxgPXwjF9fQLYJt1",
-	"rJKhsvUg5MVz0fIMxt0+127HaeD7Q1K07IDRkF3gp1YJk3kcdquiFl4I4oo+t9IuWWsxPSf95YP8ZQmT",
-	"bTqlA9dzYw0gs+WzwA992/fIkIFxR6SDJNEXLDLnv3DR01cbr/NX9bOys3tdXne1N7B8QajPg2j31lU6",
-	"R8HzR8cPSuhv4SGJlL7DjnNj8RQEXgigkOBSG3iMUDvwBRDIkCq4bO/+raz3/wa+H75h8xW2SYUFLwSR",
-	"z5Ejp9ZsVrsqUpjcsLkgxYhnHH9R4BmkXlOuWRCJEQ3n4BOPHeUBs/3AEaRoyaEv3JFlSE59698w+Uef",
-	"+0NixYiMElKAEY8wr9Ln3cnUc2031HG28Lzo82LKIa+HOXYs/doNm5cgoRYsKJSjk4fYlPe5itLIuE+K",
-	"jm+LHcHsKHDDeWXiqKuFjhi5MUE4m/W52taeeh1DY4dg102uukrbSptylLN3I7p3BuBXtuWUNaX1gIqg",
-	"kgsfOmrwCupMxAeRbj0XUTifzK0vjZHQxRQSLpCP+EbmkmJVM2KbkAWufQs6NBWsb6vNFivMdQaJpqOA",
-	"SqQPfaIigKxVTggp6eRRQnBdGIDZkAqV9vTFMpCjPJluKLTFZUxFRoaSL6flgIHve4xCdNRY5az/PW6N",
-	"Rxj+n2LIR+O9mlQZNdQWYeBVSJKbLahQQV49QzlcQXOH4Fax0qIX++nSXFHZMDfRuv5/qHaZZj41lst9",
-	"hFgVU42NyAdcnEcKTemUx4y5CSZedQIXMaJsaXvU6dCgx0Hy1pTakk/C2cm5lu8uqBprpfGHsRVUGkVd",
-	"0++mhfdki3zDUU/1BtBuzngeWs5J6E/LHrtlXhJumc6opsT6JnxukYCNXCFVQDAuSKodll1OLMrnO1Vr",
-	"BUVQhGtjZMGVX6m3HvAnZnnM6nCarv73YEZqhpeIDB9R57wK5z4Gbsi2DmkDHwogF/plQh+ToyrZ8ALN",
-	"H/ICA2LXPJzDclzVA7wFcuIgPGwp7HQto9maGC/qexm6mgfVE+HzP7A0z0+5OWXQ55GHKqVK6F0kaj/1",
-	"J2jVSn+S4OXPpekS/FwiVV+NnFsD3lPFnS25Jou43PYiyaSLLgcD5PuptYv5d2ymDnjoB31uCRZae2iD",
-	"hJI1OlU7IGqJWMFmGoUWuNEY750dk3rFVMFDfS7onPQlVIAqyREQKv0CcdyA2aE3N8gY1DqIQQT4Lape",
-	"CMC78sgvp+5CMKQ2+3lf0Fnm25qt8aWUosX40A9srFcyXbRT7PvOfB/SUxauMAasrQ+Co3coTTx5AHHG",
-	"glRW9+qqI6uGwZDWfQWt7ZchuXCc07/99B+pG6qaK4+pmpIJoUufyRKMV8BsYQ9La1qEUd59f6u125wI",
-	"nZTXnoLPvph2nb7AVEfJuDmavVUCUdoCLh8pYTwA+O8FGrbiIAAphAFTy0pgOfmTzx0T/dYfPadtS50O",
-	"upNHid/9n7BxYXBGqura8llCbbhA6ukM02gZd9LRGEU3JDOKwfKSPZb2IEbP5ZFO65xRN7TghMXMDe0x",
-	"KEWJJTpPEFlhclO7UsvNQ8p3LBixs/wyLD1kAvAIgWewhlC73m2V9jRXCNjEv2VSjpowSeUXWTvEAiIl",
-	"xmi7Xfnefc5a3k8fIdIyB+M4wL4tRZgKAXPvjcsdUO10iGk4ZoKpNQpSpHzeV/m2+BlWCsNM8xKEp/5F",
-	"/Cn5K37lLyU/ynWTvwgbDpkdkr/6/K9yuZz5v3wVeCD5i1jAF+VvkpnpMX5X7BIfjbh6OPsQQtZRD1HH",
-	"ScYT8lfBQrkOjPbX1W3wYXx1/fPZ4SUvlo/fsLllpFY9oRIGN2wer7m4kquX1FgO8+KxMkNkpxRTz7Vx",
-	"kVQiPLxnEMvlsNyQ3cn1osavBrUlv4UUKUFomPqT+MOh3B+OBKkNLhcsCNVw8qAB3H0eQyQVMFy8unxZ",
-	"rrZwwIhDcrDDglIqfhjkGVhxn2sKK/wJwwJRRVwfZi8QE9JTYGIIhZ5Mw3lpOagWysyATQMYF5w6lCnU",
-	"RV9EYbcwooJAjI6kqTD/sgxMw/UKQtVsdJrt1no+qRbyDOOojfx8yLbtoqa3nGewqh6RxCSJR0VAV4Ux",
-	"ac0sGcOfpv01GCIC96xgSBIDjkOJjFJmiyCog3kFQ0M4L3jkVsvq6zhEItTrN7KGhKVRNw/W8qdaS8ul",
-	"5Dp5a2sTnqqtISl7t9Fslwwsy0cFsVYlyOUEYegkueUQAhqSGQQbQ0lAl6vIXKxZAgmfKyMKsNrVEsx0",
-	"TuVSwVfuuLeuE1GPJCVAyZC6XhQwYcQCUcDw7rNbFlBPFRGZK0JCQ0LJ1KM221ioUKDH4i6LEXnLkkZS",
-	"nejnmiy7KQ3Hkk05BIpWlbC0Fc4UV3whSxblTrVbywFZ4sJcnvH15eUZwQeAAK7P3WlmzAwNM5cCKEU+",
-	"x3899oOQqFq1WizSu5Lj7CVmfIkWaPZPkGUx5KTWWema2ujMICt08abpvEvlHFewMzSOr7l9cX2fLQTd",
-	"5OY8HDCRKneVd5Jcgk0B1R8OVQ4M4I+BCCVvGiRIk3ioSo5TcnlinZa8Qkg8w+9VkcmuWS0Rl2PWSiZv",
-	"9BEhQw9DXaf2Lq4sjVfk6vx4j1jgd6JTtzJxLOU2mkkKBaFmUBqcKTKkWcf2Rb6MR2TjG1tV/TG2KqZi",
-	"bFMWy9i+Io6xVT0N4/GJzMZjkto3eSmTP74ZCDBhv5zkPmxZ/mJDJIkDTIxtCnAtiS9G4a4sEbp8SwOw",
-	"+0vMVnXtEhvHcnWJdHWquLyQkS68lq0Clar3siID31AlC/5IHdA+dS5S0H+HsD2LQXtOQzS8wJquMlA5",
-	"jvcs6UHsyc2hBjpUfdnrbiS+9jhhZCop+EIl38LNsMq9o9fXk1c3jZk5dl8f3AyvuneD/cvZH2edzzdV",
-	"j32bzy6no2+dBUGmns3Ura8xpDRWBFycRWKcsuE9zpSypZEkm1uwjbS6LuoHd4I1J7fcSsBE5OVZhd5z",
-	"qA4feSFUtJlGYsycuFqAy2MutJ29SC018nJsRkvxiLi0NTuOvPARKS1+FNq+kocki8rsrQKBoeDAgvSm",
-	"acISUcPVGazaDoI5fyjTQMCgFbBvUGUvN7R6G3f3NMuONxa/jAcDkFXYyIwKole7bSDyahnY0u5Aaxc8",
-	"GRKO3J8RJwokkZFSQ4R6ELN2CfUgEJfccH/G91LQ2yUBG0InAowdVcdSSgsTeiYpTOoxQRXFMR4OI3RT",
-	"pYHyEO2cTf1HBNXZfsTDdSn3qcoaq43/uaqAHSe0bWZZdeKko7V5pvjUfeoar1o6ti3BwKSAYRlDjPV4",
-	"xG62DFFTUbyPim+Glw11NDFc9IaTwB8F4FXY8Nbdml9sYgpPZ6yCp2Jj7qIXdcTDYL4BVZVjr9scjrPl",
-	"Dp98MKtWtCpwe6HiswGU/Or8Laplgo0mkPgydllAA3s8xzLl/FZKYz5Hz4Dj68L1uteEJ3xFdYQqxmv7",
-	"PKQuh8KDlYr1YGXpRWV6tbcnGx96XYHo0GqtnS+toJS372+d8RDHuDts6HIs/xL6KK2JMSnGYStAp3VE",
-	"i7zZcfnvcFz6d4hj+XtjQxaQck34Rnrt25omVDX0leEVBFvvaE9jEmEDBQaS4IuhGxIrBKGkKCkwjzwP",
-	"63Qlm0jNp2tHLMXbhLmq/mU8NZqQXDnhne7nks0Ih/jAMVOlO4LIY0t1TWoZnh2rUCrgwojXA8EdkkZD",
-	"0TBDWZkndCovhKShD7Jz+Hb1mT2Cdqfqa20cvabiyR4ixXro1etNIrJWp67E93c5EnAb3zMt/1ggRasC",
-	"1ZMYndWLCtiQgX2RWFzsKKJi7WV6iEBPD0y8v2VEyQSxvugxCsY2SGde3trOQmpZO7u5+gab2/mzKsmv",
-	"pME/TaOzbrNXCeXZ0p3qMNujAYUtipBNsZCMBsFpuSpp8akBae8uc+LE93yH6QofacafCfcWfTlw+ZWn",
-	"UuhvwPsdfzcD6z1mX6kiJtrjKRELRwz8iRww9MH7CN5p/BDGkh8XAzb1qA1cMvSt0rLbVE3+F3ECf5os",
-	"Bp8DxhyE2fXjh4A45C+iHonf3IvrvaqqPBqmqlySel7uS844RS9pTvYvXxl2boX+BSCCpLERnoHLF+mf",
-	"FHgN7bEVhIo+7xfCIGL9wk6/AIjRL5QAfChDW9rjK8jY97CqEg6Fkxh9nhqNmDtVfHsfP7RIcXl87TyG",
-	"N/6/34lZMvpcrp+FlurvJecZMKn4ynvnc1bWde0EC/egmoOkUlLCV8vrc1fERV64QxwW61iOXJKOsoEZ",
-	"wCasalyBcMX9PscDwk8NrB5NhV5M6INLWvtxFXfQMJeXUQEMft2PeQTsCrKBcfpc5+IGnBZvDFyNBRYa",
-	"+1vXEfokrVC+EfiTrV7IulO1A1WpKLEnVSFx7g5Df4sJl12fuUwH81C2FzAzOTO5ySgquVooqwom0jhg",
-	"UenziLt3ZOJ6nqtqCu8lTxipkmEqOFFPpzsz9Ll62JC3HWSnok7VyWaa6TdVQoyPsQby8Po8WaEfpBbo",
-	"c1VtDCuVwPXBNECIfdDJQcjNIAsJqqCRIjTP4kPfIpbOH7FKsbE0to5DIhEESEM+Uib1Ta+3rAB7W7XI",
-	"25eqABNWgINCcauK9fhDYv10HYP4M84CgwS+x4ShDLVv2FyVBmbCkFcdywbbkQh9x6XevWUo7pBARoI3",
-	"cMOQcYz0vro8IHH/0z5PHyEpWjXTbJXNatmsXVabu2Zj12xWTNP8YgHxgPksTCqRZ9bn+qABQ+J1pB6B",
-	"VJJKOg0rAXufI9yTsrbQwCwfmre+auW2ANE+VyUIVwFSocW9FWOYxGG5BgADlu2jE0ZmdA4tFJOntGBD",
-	"0Zee2cU0AKaqELLPJQRcQdwR9wM859nYBwQMmM3cWyWJK7TAll4kHLtQ5TII55U8TqcBujLXhxQhVSdO",
-	"dFZwK4+lIqBT15LyseT86OISg9EhBl3ohG7Athfybo6pN0yJ/nL4r3laiEKwLXJvNqk9EqfVweOAb6tC",
-	"BDBTAbnSDeMvIINJWCrEAbrAOJJnVrZPOAVo5M9riWgQp/xhci1AV69HBTwq0D9i7mnaf7Nxyl6MmFvV",
-	"QFOIvtUZAkHa/EwU/UqJJDqULMwUqlsk9NB/Li4tH/cTmqzK5N0EtIktodXIqXaCbGELAObZpRF1NJjS",
-	"x5lcmWSuNRw9vzBckoJqEIcFLhQ50HUu1ZcvRMqvt0sscW1pjV/y7cXUWo3MmHda7Siu5g8XC81hjWQg",
-	"2uqZYq0lJcWA2iELxGJ0X0Fct/gb/+OP7rfP1+W5c/3xw0f3avzl5PTob4iwVmDb1Du4Wh6SOKyqduck",
-	"v2cYqz79Ptf9wS3ImrcUErshNNROmG4psQYNYmPdMEKhAvKRVWu3ukkcOheEjhl18ljDY8gvrG0rAvEY",
-	"YrRwK/IvAC4lF/3HfhAeH2qzz0LP2ZVVuDvo2MbYKigXnuB0CqWTeuKljOdDPpCLVTE0ci5jq5H1pqea",
-	"O2zoTL/tRFcn3278zz37zHl78+72G/U+eOM6s6+dMTs5Ez+umq330avq9Ob8M+1++3w7mzY+18z62K1/",
-	"+TKoNsI3o7f2vHNk/nHd/HIwe9mctw9mC9FwWcLYaa25Xp0VtXsu5tw+o0F46A6HW16tP5SOXzN0vQnl",
-	"hd5VxZrmEjq6CiHY9KVIiNFxRp8ze+xLNUHbLLF0o67lih6hOHVfSlKwMKGKPoHnqM/9QCPIp/fnxHGH",
-	"Qxak6CZOhvqGWp2cAKvQhyDo2v6tVNUzK1AF/0KYKTW1FH7z7mx++fMzsKBxx5+RIkRfxS1q7Ag68GNN",
-	"y/I0YEP3Dgp/QxB2GEo+62Zrm6yJW6495NdLscfmMnu0meeJLW6kATEIEtRK5jXIhBQjl4fVFtk/MogJ",
-	"Qiv3OSthsHp9QmASvKeRFG4j2AbZPyoZRFVcTN1wda+T77BqTvLF7sJ5gWbuDjxGsBoGeEZFakhXSXPx",
-	"YWrFeM5tUIo3oRny2HLIRVyPOxRozRDygOEQEfVDFS7oSl0EEEKsPFtw0649whwJx1G3d1Oa2jDxzqgC",
-	"FAZxucPukuLBu+qDzDGtPjnEY0GK9Zo6nw3AuRhSE0E01AAze2BDuUxE0auNnAcr6VWGIkHsCK4f8KWk",
-	"M24SXEE1C/qaIYkRqqBWlm4BWVlZwm8tb07xRoyEDZ+aCghjrC7TJwH55ICr/Ny1BChkwDyXaQ1Z+XU9",
-	"Clc53etWXk9tMq4a8JGp8sVuLeWxelJwV06g+oqokMv0ifJnCBHZNuRjGPdXWfd8uhWLLkaUcTJC29Oc",
-	"JBM/7gWgzRaqT/uEzqE68Hz7o1nfSdp8KAWWs4c11ZwL8vClSss290ZBW01yKOVinSEqIClRqwdxG3ap",
-	"qMb991GLFWA0zOq7gOcSoBLXjUxbZ1JkbjhmQV+7OkrZoAdsJ6RSA5RNCSWe2Lypqg65TGSaTGl7p1AS",
-	"FZUfx7ctMX71Odrw5Bnm2L9Qf8eO9LqwAEmsdH0+c7kokQEb+uisihcTFzqtkJ5eeqZZWlwuaUJvFE3A",
-	"pg06fJESq2GaFuF0giLQXiI09TmATx8RmBGI1ajWrS2qIWmjek7051JxijUFydTR7ZEaoeIGCzzH3II5",
-	"JPAjsLqmRQyDxOWK5tjdtHxbk4pnDz19fkCqUvWML9v6m1XbqhzGQpzVaobwqLjVlRwBy0HHl0P5NJP2",
-	"HVnOCZGsoT/1PX8E5t7nyn5eQ+pjKWCJ1BuKxbtcgkwLc4kS8W/OEVwuD/QB/qZVrxgKKOOBfxGmh2sG",
-	"XVryK8RAksnmMUBp4S3nnORdz/H8xvWTZxQka0lPLeB41l7cVxiuHJlJEW0Adko5WP6iN2YeF6g+okH1",
-	"4RNb4FGbRnNny/UrBFuO6s72NXFDTGQELetZAr6Nwozy7fa4nsjEOJguaA5HvIr8aHg/Uq7fzeJySm8v",
-	"plUvMnQ5NPWcUclIuD8z+hzSd+InQAsngzlxHYLaOSZLQyJVPG76vvT5kkXq0/vzdbaCf0Kzj9ZM9ShF",
-	"U0STbUwFpKoUQkxbiPUplysFE8Nr8lTLJXDKs1X6JhTIcMRTlUzYTB4uJrbVpa1ecfcOFXmXZ7zkiZRX",
-	"+z/Nerka14tESe6E3tILGAeLR8b9tMGWrNIXMibETAOlde3guqbZrna7tWaj3TC73eqDWqIOBoBwKpVj",
-	"b9tMiEv/hq2o+Ah+1JOPl9q0DWmXKnhkLyk5Npini3mgvQwIQWG3AK8UdNy4mvIa3EnJwdGpqxxf2Hu3",
-	"F2GFZfzrpQbCycfLwrKpX65P+1+DSMgFoaeRFJUXNS58lpS53V0ocat8f+WyiAYEwolJuRxIKZU5bugH",
-	"UmQ78Kg7ERAeuouOQwPCDzwmLAM8CfIHjRwlmwL1BC4E28i2PcWOpK7Ka4AQZztM4rgzJXbJhLoQAs0C",
-	"icFR4K3pnbpcKxqSoXtnx/ISpZ82CCVSItVeZhBoPd+mXhnvIZ1OBcRYHKj+OjeMTfEJicqea1O4pL/F",
-	"keAuE79VyBHWRcVIJKhB0udxFz5DNz79DfnDbxK5qCQVZXBkK8Y4Cuh0DHVk4h7xDjSkwyBXh4UskBgv",
-	"Qik0evMKOdcrsqGuSzRFZcem9piBeRC6DNERE30OoSFv/ZFVMqBONj4KJbQ9BgV1Mf3PRceRluxBgD+X",
-	"f2C92T4XodT33FtGfCnzLnVCUVEouuK61PpcHvcrktzFjgIPq8pGAoNrAAyMO1gURHfaAwd/0omGpzr7",
-	"J45+eVhQLNjx7Uh3TE20VqmE6NACqPmO9KWykESMt73PUwH+7A66AkNZVOEHwiCez0dk6nseFE6RUNbN",
-	"CRfz3xUOxZH/YrfPywTyylGjW12UIVXDQauuKuQaI4YIsR7OIZXXsUwOktaziaSL87caCy25EifoHpB9",
-	"YAsCI6UIWYqVgvEz+RDJ2YBBgPshCRh1YouC1TAblqF6L1kNs45rPE/SykHPD+Ke9PJMhPuDkaL16uiS",
-	"7NxWd1yIbJKTBsoEgaVwS3vQbRH7KgaQop6aFzVniSUMaIIriCquT8N0yMkLQfwZJ37gjlxOipZU3kkQ",
-	"cUtSTgnz3Z0doARjX4S7HbNjWrpcchr9MB+d+8RCCU0o2qjLIi5UEo8DQQvVilkxdRVMOnULu4V6xazU",
-	"oTlbOAb+tYMl7n/I30cszKuVqbZdM01L3iOPaeyUbAh3LqBaBJQZi9twg+chqa8vDyPungA9L35gElzc",
-	"EfrYKewWXrHwtVoRKAKgVcNKa6a5plF3ToNundhX8G82L92oWhOs6HWtNy0JsqRYlYUgzbyR403sqEog",
-	"KUECG1AKLb0X3rq3jDMhCkmDTDEXIZsUvsrXdiYsDFxbrDysd/i9ljXOAqhExCKBZZPYXdw6GakWKVpJ",
-	"u/I9bUH53ayYlcaK01FTPHw6ycCZcyn8F3l99PYMuOi1IsXXaCpgznXoh9Qj2h4eS0fgBUrXvpOMqNLn",
-	"/0UuP58drR0LJGQW9Pmah34KPwps9nu/MI3EuF+4J1WzUZPDJ0sVgl2LaCChDRHK76eM5/Eq2+ecqW7H",
-	"2QUujjCi0YipdS1+V20n4g/NqRC0jJ4HisUrFHluzEyh0iTGgFwcVcSmMqcTbyWiysukC3zGhC5FOsFi",
-	"ATIncCkDtBngu/KXXMRUw21HNvQiU2RDy5PPQV7vM3RnqcZSqsRppR7DIafwbD41WgTgc595RgpaddyQ",
-	"9rw5+1AZYVAh1aYc2Ye214hdaD9JUeSVYJVyhtHnIN5OIi90y/BmUuQfXZKnvcuL1M2Tb0fTCnkfjlkw",
-	"cwXrc6tp1q04Zg6qP0lZC93jqR4FxPOp1MM9ym0WyOVMhZRdQ4hoDf2kwCsy4SU0RNb2ZOaVdLvhNFRM",
-	"zCgo6CQ87XlZHKwdsKhp1p+4Xn0akAOxct3pWibPsIFTJSTOn/sqnEMe1xrOfFvFhk+refN7zvI6Q6XR",
-	"VtK3CeWpVpcuExXyXukSoG6AJU11PBMQvG9Zfe46uyS3dVmfw7O7Suvpc4eGdJf87EMKdb+w219K/+0X",
-	"jL4yPPYLuz8rlcr9vZqmz/9Sc/9F5ECQ1kUhrTg3m0s3LfyLWKmOgFD2EmoqJIU4oONO+iWx+BZ8kLwk",
-	"SOj7KKCT0Fcj7KoWgeGYTZZaBMbZXLoGZ9L1DApLjt10RwKdgTWQdCoajUOpDYONxHpLRViGl8vHh1Dg",
-	"QRW6WdBu9XzQoC2ZT/0JuWZz5StZGBPyvXzO9lAvhml1qcq/Ui3+9KBHyQdJY7641ZF6fC/tY2VSGU81",
-	"8dNRGa6uGwxFMdEKgR+MKVRChZbJmzTa6/OFTnt7MSwgNSLeRMCmTClOblITl4pQ4a72mMpDBUodMBFN",
-	"dMoLnrXniyTzoFQhUHtI0R+FCFkI93lxEPgzIXmTo6i6HEkw75aJEmTPyDWo9oOWOi6RKphCwz6XYsrE",
-	"FYI5qryoAMCqjSoHNUIY2wvFKnjAwmC+a0GrKUO9RgG3GQ/7eB+K1i6ZunxklZQxtNokidUUsyvQswGJ",
-	"K9YBtcesfODzMPC9XcL9MlhuFMA/lXu2zbzyfjQcQkS6fAJczonk2eeq2THgPtiqoilgoysURFXMeqAh",
-	"rLYkbyS0mXQdUI73FXRfKBS9ABHb0kNDc2msOafZLyNo5FNYO6HzPodSBgNGRlIxwuKTKeunlWdUJcUB",
-	"m9GA7eKnfa7TFOWMcjOc4BhShxB7JBIqRrbsQew4jCxK2gQntW/mZAw5OlhZHjKa43wtaKChCGQeKKLT",
-	"MBuJrUAhgudilgyYf+DSUWyHAjPvJkJS+vYKeTLx7VVYFl8hMILhHVB5pIqlpG6CQhJKhgETY90FTSLG",
-	"Au0p4n1Jn5o2oPncm2P3pfTRx6UZr87fGrgO4qIzFGU4INs+Z/HjfS4/WThLWEv6zpViyMWxNioxe8A8",
-	"f0aQvw5YDiFT/Rp3cTLkzHFWspFuIZvTXzlfsEP9rpCqtiigM8OiCJVwbsmXMCdrL03k4vexlCW1xxn3",
-	"xZ959TgwZLwSMNudMvC9sLup5ztxEe08R0HcClP7cfDRRMjauDCLzvdcKGG6uu5Xfuc3Ec5BpRr6wQSa",
-	"TyzrNGkSgLWctKE3TZiAekhm1FP5MHBSli5iWcTmD4lrxiJasEMMYgtdX9n8ZDx4Zbvv3ZOXX47OLz9c",
-	"HItjft60D45bxzfTT38cnHQrbH7yw/l4LB8aD155377IhyYvq1/kQxPn9vOnD+GX2kvzyydnzOC7Pxpy",
-	"gHeXdu3dj9Hs3Y/Ps3evzYpd8/hg8tJ0Pp14m7l4khNbKun6QJuwZfQU0YQtc3vXeQDYC0QCOZsC98zl",
-	"KmF14EvmlpQXe7i3bnUFBFJ0oLCpXhB36VbdPdRQb+OhDj/AJNuAhRSBwQ7mC2xMxxIktLC0xWYRcMlu",
-	"M8B9xv2+xnnuv25mrUsrJhn97s+koU7SaBz9IZDU9Oq0/P30smz7f/i3P26ms8/Nb3e1yckr3ehmoeK/",
-	"1qDGviqZpEwtH6kODZ56lGP3R1eSX6c16LIh7VDaMQfV1tBu0E6r1XRqbVZrMdoc1KpdVh3SLnWadadJ",
-	"q9Vms2m2Wa0+aLa70L4CqodjZzG00GAZyd0/C4Muq7K6Y5rNxqDWNLsDu9NqtUzabHXrtMEaHWabjUaz",
-	"2rYHTqtad2r1ms3aXdZsDVpd02kUvuqWxXmUO25UFNf7EO5I4js/j94Fx0e2OD4Mvh/ND/9gTVr3/fHx",
-	"vmiUP41oZ+o6f1zMxbt2dNjq+W+9a1a9fXftXb6/5dfHU2q//Ghe/9HzD1864Tdart68jno97NGmXeC1",
-	"lmma5v3q5SXN9JMe+gDw/DbYcHHwPFNv6hb7m72IQd1/Fups0Kq2a8zudGm3OWh0GtV602HtDm2YnfrA",
-	"dGpsYDrtbs2sNlid2rQ1aNedbqfGho1uwxymoL7AHJc2JdYtrp5ZnK44WNB9OfwhyQ6vqg2CbXKPpMvd",
-	"Prga0DzXraWxYi1pLY7QkNTMWrNcrZZrtUuzu1tr7TZMSElPT6Yef2C6r1vRGtU0e4U5Mt02G5L6RCgV",
-	"JikCVlQLQYb12TN6yqqZ1fM78LB69tSHv+Q+l7SZHCMzpM7wkcvvwCMV+mQAT6fkxSzR5uvlJV3ogvt5",
-	"NZwkVBpIWNebm/ZpXF0XXqk+/ArW4MXMX3yp8fBLcWle+UKt+/ALl77/jvK5Wpx4ug3tZyYY5c+vEr0z",
-	"ETN/fr1fcoDleFUyVjduJzY3baxf6WRQRgptmjCyfVeNHOuFgTqDpTunWiqJJd0DGsvqKX/mQkKsfj8u",
-	"l5GqNbDcljcVK19KBTq7UuGj0IkaYmXJqU9SVZjlGJyx1coKFPt8qg066am96ATJtp/+s+D5YOXFmEWm",
-	"jyxOGzDiImFGAWJPylPoLWQUBp7vT3Zu6/I+JX2hsw3Sqq12u12DvrsLnc+SxiO5Hc1UceJsm7JWu2p2",
-	"OpBfnek/Fj+caSpWN5Pqnks0tJB0m4ZfoGVp0ur5z8LLm+pd7WRQ53VRtw+/meJDg3656UwO2h/m3z+e",
-	"1L2P9odGeN68qx5JACSupdvYt7QZdYbjzrWHO4zIOxJM4JQr/zpSkLnmi+taY1WPq4jmXvGsup2NGJFy",
-	"CUQDx9l5qhMC2gAwUW3ECA37nEKMSoWcUZHN7nkhiMXZXWih8UkqCFAvbMRC1ePwLoRh8i7iW1eEsMKH",
-	"rAbvuTdXlTpVxhwNQm0tceNaU0UwGOAFJVZKmrNKKyt6rtCvMDh3lW75jDU/l5Wt1GZTCpc8jiIGlrBb",
-	"148EQDUG/+oNfvMjqPS+QpOWM2ysUaWLu+Y/mRwjdqjfRLd6gMxiXd083UHh/p9xROOSbBl/syzaf73f",
-	"ZtcqLv0+r/of3BJ/mPVKFf5JaecfpFgpUUSEsYk3s/cUtVJ1iDPEauen/HG/VizJdHG0IEZFGUAxqM4i",
-	"RblQ1Ytf+bLmfhRARFno9/kN92dkNmaQwzH3I13rVjJhlSGfZOaAFwmsfUbiwH4h+nzJbQN2Z+p6KkiR",
-	"FKeSIrrhAvnTsZ+wFFXNCStcxSlLUwj8UrVY5GJ9XlrpM58+XVpRuUqdpLZ44bT2+cfnS+/bu8nV3edv",
-	"5zenH69qX9xGI0m12C3U6sOh3W44LVqvN9iw1TIHzWaj5rCObTsDx2l0aZc5dZM2q/Vhs1ptN6p11unU",
-	"O61m1ak77SSDpJZICjntM1fe021u6So+f544JyAA99n1rV+6zSJ5WAR5DlFYYvoPMBS4BpKfTKMcsnEA",
-	"aoaWTuLJ3aG8nXHUJbtzRVghxw6bTP0QPP9Wzaxaqjid6paAKotjpMNy5B1XTQxgEOaA1pFp09Tnp4w5",
-	"QgVSKzea6ucEslXEHRYsxMAGkQfxy0s3H3f06/I/8fJn+cnSIcpJangPt4anmYLnu4/vZl8u/3BPa0fN",
-	"L4cnk9NXV7X3B41ZGp7mE/8l8DQTeFZtkzUHbdp1asMGa3Vy4amlwL8Doqkb88+KPRiEtf6lpBfTfwzp",
-	"xHufiefdTKTaSeVLP5a0+nlFtN5jaZIksihNwtDXNYCMGFeka1ynUq77XOeaqlEwjxKcaVIZHejKAIGO",
-	"WQCPOYxawubEfa5LcaUin0GmcnXmHhiOJtMoZMLAOj1xnVBdTKDP43AMxKYXIjY7QZNUP9CFslWJAswG",
-	"wrlLMGyf66WnfHk4IUR9qTaaC2UU8GYZSWG9pPgelAAEOCDnyPKw2M2fCpxAviR34ucl/S5n+Rro5kde",
-	"JvwJNvPULXT2ANu+qTg7zBlJ4iUCGGWIq4YjqZAeZn1kyjCQCVXRZcTSQWUqIoFK7ukBWPscazHEWULp",
-	"Sg0VkvQVUgJ/3EUokZ0D1ueqz1ASDhIHQaionzyWehaJ8UHs9FBz6nYbm5F/zLXVvb9T0cAzP0mdGiYo",
-	"DJ3SEF8w97SQaoobX9g/M/7C4Lh53OidibfzE/rm9s1Vs9arO69eHy75C3XHh20dhk/26a1xGD7K3ccP",
-	"XkXj4NNd78T/8r13PjlrmC9HjSt6fEiHo/OLg0/z9/POkX9Rfz8RfDI7cT5Ub6LP+7w5un5Vc+l72zn+",
-	"Rmftw5teyz/70J2c7Y9Eb7bg7jPR3ffLNfsf45oFNucH0zHl2dvWi5ub6VJ6ixkSMVEaU6iy/pQ7xzzE",
-	"hAEV8rBNVq0PGatXm23WYC2n22nXWKvTYB17wAbDQaddH7B2rT2020Onysxu1WwPzLbToWaj5rQHQJZw",
-	"Abp7OeCY7lfOUjQCQ4OSBwEB1YNYUF73y9ZICZYtwL1mbdiptjvd6tBptmo1pzNk9bptD+1mi3UbDrVr",
-	"dMBazarZtGvNars1GLLaoG0O6w51ak174ZZXs7j3ZCA8Cvfawzfm69PWba/6rV1tNxvfjyYnvddu561o",
-	"vuvUDp2L6o/OfvPDty/zlvge1b4MZzem+fI2+HBy+f3s/eHhm0Px+W7Y+37BL2b2RIwO726a+wu4Z8a4",
-	"t7G0nO4yeZ8tDqBiux6vv61iOO85ywSJS0EgfQG0ojOmThr94+ohf/58Nl4Q5yvEnfokyj4X/YtHT5r/",
-	"rSMMiRxTVD0fF5PjQGjB+lUq4JDxsLQWSM9wlTJ9Hh/VLDeOeFDk7qlXkLhIIV1OFq/gHvTLxJZQAciQ",
-	"y3J5+mjiXoyPuDaqNNQK6/oGsu3/OK2zWt9I68SWwfBCc5ON5DQW/lfpuPLkdZWGJApJS1dxG9x1Wu7O",
-	"T9e5X5tOpPFF5yRAVxo/YE4lSaENIBxckuEydZyACYEB/NlyEv6ShpHUfBj6gdSX+rxoTehdmY7Y7/Vq",
-	"sy6ZiEHiQaw9YqF7CjWftMMEsxd8zvo8ccxa08C9BbUnjp4vGUlAueuoJjs+HxHr6JKOrBXegwMdubad",
-	"SeB4eOpz9g4u+tOceKqwj5Kh8mQ4zPnAR1JU+Jd09ks6WyWd3RuFYeR56zAKy33TR+HUOi2bBQHlqvqt",
-	"Uv/2ozmZuN5NrPY9AxKuPNxHHc3Q9u3hj9N67fu3aBD9GAcX9MeFOHH2Tw8Oqof2QceZfxl//uIFw+no",
-	"4uzIOTkYXvm37PWH/Zu789OrN72T83G3ffCdte/m7vvW8Yfv9qfeaOFoTH00YDNbPJu0IS33SPCt9Yq3",
-	"Br6xpILLM/BpmD2HanfgDGqdQcN22KBOW2zAGl1qMnvIWo1GjXbbNjNbrWZ90LXbZrdJ2+1ut16j1Zpj",
-	"1hynufaSPcMNpo1qrVmn9Xpn2KTtZrVe7Zp2h9ZrA8ccmG3Wss1hs9aw651hlTYb3YZJ6+2W07XrrWZz",
-	"0Ohse09zLtLG0pqug5nvEFCN1Z/Js3qs+aY8ScndHnpZPpNeYH1Doeud77hDV4t2vzy4yYV9xULQKeML",
-	"uyydPc6Dm5vYFLfZyAYyPQMddVFjCseJY8x11sYxb9a5Hzj5knAa54zlSqW6CgnU31Il/TMReDdsnhOA",
-	"RzD+bo9MqVCZjmsD8LRpPYm+I3/gZNiJDxudOrFrms2kLqVM9bpOcFyH4ob7M1Ehh9j+HeNk+rwY+pOB",
-	"CH3ORAnLSLFhSPwoJBGHAmeWy20vcph6D5K2obXbikjAY9Wh/eFIQOxND0Z2Vyx1yCVFS5I7C5KUsQa/",
-	"3hJ+s1NbDJdTbXTzAuQUVqwIBGw3NmhBW1zsQVv6780DAbHu9mPjAGOu9fTYP3k8qlvPUhETT/iQCExi",
-	"nFBoopNlHY0D0Hsus0YlXOUtMItAhWytmPU9r/+h+ERsHp0q/56Qz6XS72A8gejdtC1KzEVFD2BoXE59",
-	"uFPdI0udNtPSkyI4qRS0uNFTARNhapAI00knwiSd8jKh62WH3cYdyXYLIExkOpLtFm6GVe4dvb6evLpp",
-	"zMyx+/rgZnjVvRvsX87+OOt8vql67Nt8djkdfevEPc1QZNXN0gqD+cfIa5x+L59WZ7X94SnjzdH3T1f8",
-	"2p1f1j+Vp18G7z7dHV19+3703d93u5fCf9/4PP82rl31phen/uumd/Tq8O3H8JRVq2X77fnk3QXtQR8V",
-	"KQxINaRdZaxLBw6r0qbd7jRaZrvabNcHDbNVY1XG6LDTbA9ot+sMW7VBjTbblJrVpuPUO61uMxG+17Yj",
-	"i4WrzGktyFg17XKK8wOTBo3IdhZPq1quNS5Ncxf+99TT6taq09vB/vcvZ177+Ojty9bVWUfc1j5e2te3",
-	"5RPWuXr7pn177XymwWzVaXU/vq83PoVHl+yPb/szs/lhfFjrXn948/L8w9z5fHzw5kdzv1N727Nbb/+4",
-	"enP+0rYPOpdnZ3/MGyc/vpnfP/w4O/pxdDY8Hl0f3UTt12zS/vzqsJc6LdPumk27XjUHXWa2zWG11ajT",
-	"zsCx683asNbpDLvNuuPU2mbXaThsUKOm06o5zVbDrtfr1UEzdVprnHmbnFZ16bRWXaXqcxzOm+Yw/HTa",
-	"bR++HZ0cfu69eR8edu6uvk8u2+cTse8dfRjNy4NX0XV4vvJwbO97u/Wp/fHjqfmBd978IUa9ybvqbT0c",
-	"3ezXPo/98bc/vn/7flG+uH6z33pbdWaT88jxPruDXv1kVn/v/HjjX3+cXHeObq5DYR9+fHM++bGfPpx6",
-	"3Wl22k7TbtBat95g1VbDsZsDhzFaq1WdZmPI2u12227VbWqazTptmjU6tFndqTPTbKcPZ426/eDhtLvd",
-	"KiqXXw0dEL5mRCnISta3QJKPtdxAwd6dja9ZQ1CfpocqSD6/JrqJdmf8fLIbW63/+R3Za9df294JJ4/3",
-	"jI7YQ3H6cMCVXwpfbkS/ndJQ0iZ5/PvRQbsrVaWdnzdsfq8sxCzMadPwEdsO00S4VMqi6tWmFozt3lHc",
-	"dIWSGXdB4LQqff7aFToYeS72oHYtFJaaRqB4WNjcQSTVkQfUvqmQTH0+FTuGtWcygi4pahFXzVjaI/AB",
-	"FizGZ7Bzjuhz7ZlVr+jGyrpTOZSHSvoCgcetQqzjYRms8XIZfnAjpMLn8mQHeXoVgkF+/Qj7/3PY/uE4",
-	"84yp8RFpkoQ2q91CT9wQOpB6JJQ88l0P65ojHqZo1QH1PEWqIJED8T8zpiJd3Xqz6TSa3Xad1drtbr1Z",
-	"bTmdanvg0BardpvdatemVXPgdLuDYXXYNWtdVuuYbToYDKiDZSlSpKv2EOmqdlRZgc3J1iqj2gKaLVjX",
-	"NrWLvZZg+IdzFP5+J6m5AYk88PnQc7H5wr+EpiKSaxKQS09XJkHJR16ILIEzyMbGmz5PW2/QRahrtUvs",
-	"SExukox8j3zoz4wexdIelrVxwz6XhBAIzfGwfOpzpqiQzvK06mYjXfgaSJ0rSMSxOr9jED+AEqUJBSN+",
-	"im7tWJDtrH53YooFMwg6x9pacVszSOZijgsJGL2YhsK0mdrnq1K/H0cMn8sZukwQ/zPlymcgbjkU7fH+",
-	"ApjHeARJ/OUoeA5HwToC90gfwQPPgS3yK5hfMTJuwSYJaQhSbDy5eH9K3oHv8Qzi06HhQ7vebZU0Dc2j",
-	"tKQoyZZ6QNMeTieqGU1Mywz0azqkXobC3BDLwOcoykniHBh9viCqYdMnJfYpa37kQRJpuvBrhVg88jyr",
-	"zwM28W9hNxBpgCkXQPKg2CJmteXFu2vK+kTxb5M4+VTliv+dR/RSxE7JenJzG1MSOMEzXNMzR1g+RJP/",
-	"7bXk56LGqebDcI6/5M2nyJv/cBRfbZOXVYcO7Vn/18T+ARVeyzHyEnxjOwDE9SCNXiCYhsrpQhqdDobW",
-	"IvFCNyNSpPqR8ph5TpwK5s94Mkj8EnTkwrKrZfLRDcdSTU2JtUoeX05xU4UKFhhNnxOQxAVaMnBLUEjZ",
-	"ZgIqKEMiFsrsAavoWZMpd0m/0I9Ms26DRO868AfrF6zUiNAeC0Rm9JnS2CG6K1fghnqdOBMNE2hKFWCY",
-	"iPVjKohkRI6Ep3C5zVQ1JxIDGrgAMjWYMcUVIcoxxRdJ8fDo4vjVKREYry2HaZRU9eQwCjgOo9grSItQ",
-	"0D3O14avbxiEuBOepF9hQWydvR2HT1aIRCGwsPQ5ggY6kGopQLN/qMSrTTJaS0obZRaNQWmbWYWsTgHP",
-	"pPTl5KaF/xCn3tRG8ywmmUX+tRWzgjv/j/P7/8d0sBTXR6wtSmSHa2fI60/5vPRkSWDrFPu/DyO1a+up",
-	"FTa3tArWnvfQMln3v8S0X2Lac4tpH5GDrRTTHnDp7IzR47K2ztMNmycdz0kqpIzEJEhqzhAG5JR0ChLk",
-	"WwhG/GGfp8o1YUFaDJ7DevxSnklqEOwSGnNzb0bnMDETfa4aaCSCkKiQl4shdBB7l1/7rs+L2e4cKiQL",
-	"+j2owgEQnocTrbNMKjfVRmFwcTp8NjrM5comXNapW3HN941ixp4ckpwfzIV7LzwizvKfKzWXmxr8Kyr9",
-	"XxCVnk3SXxOF9ZhMjaXzeAaU/3dLxakPLt7Pe2H46sTruDdfOsd+98Od9/Iw5H5QftVw315dH3avx/uT",
-	"81dvL5xvNx+d/Wn90+eXkZidXbHWh+iaRofsi3fo7te/XYT0reO+O1xMxakvhOQ8GY6b9zhDOrlJuIe6",
-	"1L8CPpY4fI/HBgmEkaG9ibpQyT9rzM+TKDx/tFaCyJRcyYoCOgo+UbshdTiWEiCGPZYOSkZKD1LVHXU8",
-	"fVF30tKVZ8eMEzoQjIdoDeqR34aR5/2GSFekAvvUxRxaEAvKN1slVVwHfaNiV9UaEmANwuCVhS5VGDH4",
-	"l8oGNci6HFNMXKULaaGkh8sC007A5PDKQMOTfmL+SPuGfwup6/3W50VL/qLjWTL9tKy4ddYeET4amOY4",
-	"ibJAMAe3AwYyhKKhanUodqxaH0OfcZTWwF2tbCwVMHT1uTWjbvj7qQUJ/JjyrdoELS8eDHjy0KMp1OA8",
-	"tfpctQMjEQ9dLyX/BQF0mSqmW4zjUR5g93Ew2flT+j1i2D6KBqrptuePUhXTJXQVtmC/cMrB4IS7UZ9K",
-	"Kdr3HCiqNMqgatpl3bVUD6p0Z3NiTSIRluNGCtYuGUqdFrzycpdJR70VYuVbKD6+Vpz8CM3zQh/OxuWR",
-	"ROEVwqIBrd9wx5Zq+DfCEqVWqUJ6cCmg66Eg2VuTlTJXlB/88Sy5CniG24iOSzkNqsS5BMrY9xxFSBAD",
-	"te0xwCJaKcsjLLPPY7qRRS9imVZ84DQkPrcZuvLimh34JTgMhe9zNHBnkRZOQLkZCZtMwzlWpIXrp5fW",
-	"56E7YarRK+BFDPpaMx/E8qbl51iYRgFLkUNORliXUsaE3rmTaFLYrWOjK/zDjDMxXB6yEdvsDJ451Twv",
-	"Lxh8Boo4y7P5fRX+9SPTrLWAWP9eL6WI64MlhH7pCf9yPWHjYl7PaU50/x5j4hPzvduN/Xc/ri7r09HR",
-	"+Oz1xYV/dLx/PaJvq6Pr4Mx9//3m9rVDyx9OPp6Z3cNPgeiO7m6jkx+fmt8ib1SnrbPr49mPg07nc+fV",
-	"Hx/5uHk8GYeL8n+SL/GEM/h7AkHdvyfuM3V9nrFB0xbHeto8ff/+c+vzy/3Z7LRcLb88+tJ4/6VpN5pv",
-	"flyd1Jqnr4az48NPJ18uPt287Nx8b1z3Tj+VxZv34uQmOvpy+u02ajWvpq/4lfvx5eT19z+uarXDWW78",
-	"aqLWraCVcCOp66mjxKQLd4H0XuqC6RsQ39oi8dVi5q+Sib9KJv4qmbhhycSHrm0jvrbgSN08v+atP9rE",
-	"3qJ0pOeK7JTqyxaBne9BZfufGNq5iWPrXSTC87jn3r8skcgfEVtK8+Vo+ox1I3LtQ9BU69nrXXOGXQug",
-	"kEEgj0BitmBh3NHQxS5jCyEspFnaI5TPVey9TTm2pAb7CIyD+h72kVV9qqXimNfjxOhzH1ZEPW9OKNn3",
-	"fKltD6Fbl4WZbCKJ4lc9zy0FZguD95nnslvdAhq7Y2Plw0yzpBAsM2jRitX2PscXXgiCc8buLW0ZgB2p",
-	"qmRgW7N0KrulAoN09ju+6QYqQCuzngmdw5qgODgCJmAi9AMVqqOVYyzb6Kty2lBpGwGIBhc99QutjZcq",
-	"fZ4sCFT1uG44usawQd3FnNsK91M9tdXiXC7PQqTAmqomZ02TetIWVJzt86KlikeqVnc81vjjwuP+jK86",
-	"cMvlcjkWnKWB6rwq0Sgx3VD9y5W1YfG8EHrJeRU5OASHGeuFCpbCR0pGfqF2g0hdVMJaGS7VCU5I0Zr4",
-	"ge7wa0dhSYWJ4b76XONnBtE9359qI5zeYp656kIbswpPiGX6JSH+8xLiV0P3xKin+l2wpklNOqDmkJlm",
-	"t9Glg2p7YDeq7UG95Qzspj1omo1mrd1pmiar0oHp2F1mMptVq8NupzUoGAXEJijvB2da6PV6o6PeUQ//",
-	"7fd6+x/U7/LTDx/25XdH+we9Xu93CdHCbtMoTAq7tWbLKAgqeVqhYTZZh9U79dagbVLWlEfoYZ/D5hYx",
-	"OinC8bfEqK1A5F/e0H9nb6jxyyT4yyT4yyT4yyT4P9Ak+MsO9B9lB0q6vj1nR7dliexD781Br7f/6ujo",
-	"eL/34VXvQ693fm5e9XofPvTejnpHfxz3er0P8uOVEpnTHnRaNbtTHVLHZnUbkAD0hJgqSLUj/uMf6mLw",
-	"dUtZcHUp+0SlfCGIcJ3YVIZWgX9v09P//Hr02GkgY9oJlB6a31lfd2xfFZt0dMuC+fqSmoaKbHb5CPlZ",
-	"5Hph2eXEony+U4VQC4epZLakvCXYFNSIldxKmhdxN/mn6R/xHnUpdDnMvVHgcEn4HCfnmsDH/dmrcUl0",
-	"mBfjC34uFVxdKICpIf0z/oKFcEownSrRuWoOZDQP14U0Cg66kdQXDnQTiSWM+POQ3YWrlhSzrge3tLB4",
-	"VboD4Rn4E6miS9iogvEBU3+FkqvgHBiYkt1TXlV66jhgz4zhU9uGdsHPVS2uIU6f+zOusFlHUv5HNaoW",
-	"8ZWIr7P6ZPFG7/zk4n7npwLkfY5tOYewL5SgXV1dNluHmItH1yHGMzvVM+aVZU2tTO3GIJRALCT0u8YI",
-	"ncxaa7nL1Ei1bq2rA4S6+l8qTqiaEye0qrHvWTTwXDFmglhc7Ki1WBVykdkaBuzF0ToqblKoglp9jvF6",
-	"NvWIw4Yud4HEQ3vGbFqnBJHjDocswBhF/WyfY+9eqgdmTmY92DESovgqxFI33SKYxkpVJq4/TMrYWOqX",
-	"ctWSR+FjTGBcqRgt07DFKzVYCUyqfZ7agKs7mujUGAsqKCKOWJm2t9wBCzJziOfesD4Hj0SSkLoibTUz",
-	"3oqs1QtdIvnRFtv/ADr+t9PuLak1APnvMDr+4qlreOo22ZvqWqzK4YzpkSLRMyrilm0xiXlcd+pfR/iP",
-	"HGHq4LIH9u+cTvsrO/a5GpjBiRO6IGKtlTBTheLzAw/O2cgVIYSHc3Lk1JrNaldlgEChC3CBz1zPg95p",
-	"2eIkOs9Ju6+xkIkLWRsOC9xb5iQR+dDq2lI16o8dJVvoOPTEbx+mh1INAJdq2FvpIvZWnxcDpho1OtA7",
-	"DQp/kCljAUREQCvuufo07qutmsEN5thhO/D9UK5yj1hQQzsuXRj6N4zrWiyVpdr4BAE6YHGfDLkRLBwy",
-	"DXx/aBEx9mdCysFxsRcd1gApNgAbKS4NXO6ItOt8F4fU55I0Fy9O5X/V5wY5f3lAOma9VjLIgArWakSB",
-	"R1Q2TJ9PqSNVfoP4t8rueXX5stwhg3nIdKCEYGQoZXTP5UyQb76rQEOJcPnIY30uvyFDxhxSNO/Mnm4N",
-	"x30SBtT1pNgbP7ILu7esPk9XKI/P9bba51hEhkaOy7jNVBUZ9SnAP/tRXMY8+7Eql64/hCn7vEysvOEt",
-	"rHrjsKnnzycYtwCHS/RzBsRYjFh4zIe+1ecEkC4IBWRNcWLpBy1Mb3bYLcFi7C8EdElPb9cq7aWWktqT",
-	"Wgfgk0YFXEc6akKnPkkopwdagIQaLIJTlmcWn78auV4jAZ0BjuGBF1UBHSseycIib5n1ZiCrV6w+VM+T",
-	"YsTdOzJxPc9VaU8lzB+5ujwgkqPLaQBL0s8YxPr8+fPn8rt35cPDy9evd9+92724qEwmky8WKZ7QW3oB",
-	"BOqFgFVyNiOHNGRFNXmpEvrHF+8vgLUXSyqARmfP6/giBcX0LddUCOKqmNPnlhjTWrNV7Gfq6MdD3LD5",
-	"LgErO5mOfc76hZJFinD96dStTJzSw2ie/abf5zBev8+36GrR7/NVbTVijN93eWzVw97+IvSnkMpDp5Ji",
-	"OARoEdLjQBF9/cYNm8fapkomozbY8g2gSfo5jf1kQm+gMJYa0w8I9JJMbhaJBIay0VAPacQkTg6XoJJa",
-	"KMd2lLA+dheyZFYFTqSo8WuuIFrow9INkQjJgGmeMYyATkIRJRVXVDeJQ+eiz+kY+l3GZZqkEm1ae1Kb",
-	"Tl0JVTwbgqFAnXYdTXD7XOERJPlguQOtjZsWCX0fN6sBBEPF7cGRG/W5eqNWs0jRGlCnHJN3yRyx6JQE",
-	"LdYb01Ag58nh9TlNmLSbSPP6fJOavcizs4YHlfuHt8YVUKdKo25cS5cUBfYyDoM5pDzSYCIPtiTBBXiT",
-	"nUzjDyJh2kRx6juKzAnJlCUk9Kt9rnk5KVoNs26VdsFqLVDo0GWv3IBoJp1nGDiA2jRKwniKcSDuwVFt",
-	"t1r1LgYcmdBP2ZdC220nujr5duN/7tlnztubd7ffqPfBG9eZfe2M2cmZ+HHVbL2PXlWnN+efaffb59vZ",
-	"tPG5ZtbHbv3Ll0G1Eb4ZvbXnnSPzj+vml4PZy+a8fTB7QtubzTV5BM7fGUK0CnjgM1sbSvTPNggqMEfK",
-	"koVMd5O/6WS3PZ+VRnE2z2jtq+7545T4Xyf3952cpqvy9JJT+6W7/z+iu2ueLdUphQk3bJ7W3LWivqS6",
-	"x03HV3UrOWe3/g3LKs7cn+1mqpFq7doK4GnHSgnGfe6GIuaspKieuXBHFgZrQ7pARuNW46nqD0tCRUZs",
-	"Iy+VCYD3OSwtLsi5IJvHWr+Io+aNpCappRMMbI+6E7GXiUt3w3gsVYkTCzykrAeKZvb52PekDiJCOldS",
-	"nRTVbhibEm1FkOsrLvXAq/S5hDUSULnKocupt0sAXOD1IQq68VZU0Y10o5WV8GI08Fy5UX1EIPBC3a0U",
-	"dF4IJVoVl0wT0H6SalEPxpUks88t6kxcbhFs9S4HJ26IBccon6tkBvVa+iDi2gDQ3SDT1Z5KERF9tK6D",
-	"om0R64yg/KY62GPlDL3lRATGShxYiMMXqaOXYmyebIdInpbt/jUyyjNyM33J/s5gYYVKcaRWXW00t7Xb",
-	"fwYLNfQl+1VeKYfNwOWOmUw+g1nRAKYX30Ik7shAlCnYZkHoDsHCiu3s4tNIsZEUw3mRZSiIY9YeSfEW",
-	"KEaiD7NUIT0+19WyFaWiDmaxwXKkRu3z+cSPhKJVSZ3GXUlGJPUBZ7c7xDYMKk+Ng5sZspfgSOXS4hF1",
-	"mRXgZsAZ+lwTa8HsgIV5jACbIUwkjZGcR+uuaHBLLMlCbf0Nmwsw9MWWxRIZ01uo46JhHS8XCGJfoR/Y",
-	"FBObOYI+Bmyy1xF1uQiR4KJ23MsQaK2Hr+xR86+nrL90iA0J4C+6p+meupKF3T9/3hs/CwNGAxb0onAs",
-	"Odv916WOMQ+RxYejrmIXVzbeaj1iP2s3+JgYQDv4BSjkgEBtdHE3rxn1wrEBRNblTAiDTFgYuLbAhE8x",
-	"ZbakmcwbApWEGFKXY8yVCgPV/cpBvs4paHWu/XUuU6NGHDsCYGKpxjSUpyFcKPQDOmKpwcHnlzN2Tlv7",
-	"PV1CH8pkYaHqpFjfgusSmzGkJsJ6g/khbYoyjwI6HRtQUE3nmsOqpxEGfSlOGFd/jMfWWXU5Nb+SlO+c",
-	"UGCsSey5t4xcQCB3+ULu+egWCganT4DbufCPDcX6oEeq14FSWNK+ReBXwEDA5rq8i/iqrI37Q+NGMCfF",
-	"zcLESpXFzveicP/1/v8fAAD//w==",
+	"7P2Jd9u4sieO/yv46s05kXoomdoXnz7vJy9JnMVxvGRrZUKIhCTGFKgQpGUlnfnbfwdVABeJkiXb6Xvv",
+	"m9wz8zq2SRAoALXXp34UbH868znjoSj0fhQmjDosgH8eUnvCDn0eBr53Mp1GIR16TP7BYcIO3Fno+rzQ",
+	"w8fkn8jID9gNC/aJNYuGnmtb8jckYDNfuKEfuEwQ+feFzxmZ0gUJGHUMYs0C94aGzCJ+OGHB3BWsUjAK",
+	"7JZOZ/J7BfV3g0zpbZmO2Z/1arPeMk3TIG48LaMQsG+RGzCn0AuDiBkFYU/YlMr5Mh5NC72/Cjiru8bZ",
+	"6nOfjUK4mMnZiTBw+bjw86eRJVjIpqu0Omc31HMdGjIyd8MJsU5G5VOfs/JrGtoTiwyZpCEJWCTYfooy",
+	"Q2bTSDDihmwqCA0Y8bmHBMSB7IA5jIcu9cQa4nG/bMv5bUeplbfuXPArf7y63vjYwEkYRZ5HZnTMBJFT",
+	"YCJkavoWHYUssEiRCnjS9qdTNxQlg1h6BniYwgkjIXVxGEK5A7/NG9OPQj1siiJwsOU85H9FNJ3SYFHo",
+	"FfrJ3ApG4YZ60dYH76dRkBPKjneZnmZqxJicknr/6IE1Cttv5akPP61up1xWwMTM54KRaSRCwv2QDNWB",
+	"Tege6GPu+jx7HHc6hZtnfHxJx4dwTvInimeIuA5xOfkW+SETpEiJCAOfj4m8LOGChHRc2idUPjwLmJCL",
+	"0At8IuRfiU0D4FwhDOm4fGwQdUotOYXnjDpWdpGDgsmq9RFj9WqzzRqs5XQ77RprdRqsYw/ZcDTstOtD",
+	"1q61R3Z75FSZ2a2a7aHZdjrUbNSc9nBQ2EigGQ1DFsiF/p9B4S+z3KXl0ecfrcbPYrk4/u7O/h4Gf38X",
+	"oVMq/feg8L8K66gnp55PO8lnnggihcH2dKyQfh4diSsI5cDbpSwImGA8hKNhEOETN1xHZ1K0BoVBZJp1",
+	"23Xgv6wsVzUoWAaxysMA/iPXa5X24T3BghsWEGrbbBYKwlz46MgPpnLuktkqPisZxxLvXd7CanfoDGud",
+	"YcN22LBOW2zIGl1qMnvEWo1GjXbbNjNbrWZ92LXbZrdJ2+1ut16j1Zpj1hyn+c9s4ZsZ/Rbl3NT+6v7E",
+	"/FPypH1CvTldCCI3g/gc+V8x5hcl5KnLRDmtffz+8dL7+np6dfvx6/n16fur2ie38f3V1+P56z4sOVni",
+	"lN6+YnwcTgq9at00lpb8//1X+f9+/lE1qrXOz3UrPGdhsOhLHr66wgtm+9wRJPTJnLphIjrDYOHycWbm",
+	"tU07IY8HDQu9gsvDeq1gFKYud6eSA5nxnFwesjELYFLv37/vR+FEEtam4RouSZMnXJ8T+BojxfOnh6TV",
+	"bpqlLGEPGA3gdlBv+uegMPZpWB7TkM3pYlAwCAsCP/hzUHA5sNUvoX/N+PbnC0cvksofpf/Oo/NPuTUB",
+	"nbJQKX4nI7gS+SsDDuAga3AdUpQnChihRfwRscYslKqPVZI/yb/dsEBIEoQTVwz4PHBDRpjjhqJC5HD4",
+	"CxfuPSdTFoyZQ+rlOV2gZkD5IpxIZsDZnAWVAe9z+dlwQkP5lpQ/VLMo+KIrgHsB1yFWw+xa+CF5A/wR",
+	"oQOex6PWs5oSjAQchTmS88+Z51UG/FewC1cSGTVwKbDpVI6tuVbhkdnHyUhyvzU7fRyzDUFGgT8llBNG",
+	"A8+FY4pEk3JzKl8nlIs5CwSx6mbDqpD3jF7jq0Xr/d6gUKlUgGdTQajjMIcMF7GgkFs7C/xbl4kSsGXP",
+	"FSGquJrov0S4riN1IhHW8bKG2W1lmFlxMPjj7+L7PUlqZGt/DApF8odB/lj+bemPUv5mvGSL9ZKYXLNF",
+	"lgghFdflql7GjIaTZBHXbLGRM/yvgI0KvcJ/7SWG3x7+VezJqyunIqf0yl2rWnk0GDOp/UXTIQvktWI8",
+	"BOnt8ljEZGZcNU012W8RCxbJbD34Snp+DhvRyAvVO6vcmd4id65KDTdh1tVcZn3OZv46PVaZpQsip5Kl",
+	"byRYUKGea7MKlwpPPqXlEPcmtZzZqRznJ9oCeKeA/x5Q5xxtGfmT7fOQcfgnnc08JVL2ZoE/9Nj0f38V",
+	"ckk/ksnLxaJFkrB1MkBCDwo9vWmgvg8ZoSGZ+iIkkpySBlLWiELvr9Qwm9+IPxLv5s/PklwipNyWZNq7",
+	"qe4BtfeWyboH9ux/w1t/NnE4EdIwEvKaSfHrhrAfJyj5tImXXKFJGM5Eb28vLTIrDrvR5BF7SmiW9as/",
+	"t92gMxwB9yfv/MB4UjpMqSePKXNIMRGkBlGuFOIHZOg7i1JFfvvQ5yPPtR+6s1oowNkVpM6GrWq7xuxO",
+	"l3abw0anUa03Hdbu0IbZqQ9Np8aGptPu1sxqg9WpTVvDdt3pdmps1Og2zJFB5hPXnuRKVM1qko3pJhsT",
+	"L2eHHbH1O4+9FXpggaoDWBJREEgNV06ewQYcywP+QOpTTiSTCTj1UDkjvg1fcvaJG5IJFWTIGCeePx5r",
+	"F0d8XhxiVl8cfWi876SI2sye9vTYux12fPNRSNvnJOLsdsZsqfngOouW/oRlkKZplogyKrjvMDJkUpxH",
+	"nN5Q1wO3T9FK/QSv1PEePPWDoes4jD90KyQ3ib2JZBihTwLVSvSfVAJmuzNg4skZrifkTqayA6VH8UuP",
+	"dYpt6nmSy+qlhFkhpVfm+KDkAhFfRyI8l3aQ7SJZHkBIOwqEH0gOAPqe549J1TZZc9imXac2arBWx0D1",
+	"GrYaTG0Bj7VHddq1a6w6bDhN1hqt4xVytiSIp7sDsaXkKSdvPhrFcclD5vl8DJak9lPAEuXJlr8ivuew",
+	"QC51P5m+8luKBbfP/Yg7FmzIqR8+lT89cC9A6RugltcdFGDfR3JcqV/l6CYJuRsJuU/1S7tQmvthGV96",
+	"DCKf+kRE9iR1jA1QaI1YvgRoGlND/tPnDJl2chPkyuVt0NR97TvuyGXOWp0u5V5C40RypGU3uyuICF3P",
+	"0+JBKn+pwIe0Ztf4FJU4Sbwqv8Q4eTwfityTS99/JRX2Bx5KLcCkLkPYrc2YI0i11W63a9UWGS6WjmI1",
+	"xWEvfR9thl2OYuj7ZXzpsfUEuQI4cJSAY17eKjc04kVRAhopnLlL339N+ULp4+KBNJz6gTzilJOmqacj",
+	"yIwFRIA7C3kvcFnbc+VHUhStpXjpOQ0ZzpLtdL8DGrKyfu9R6Or7ZEr5Il7NPrrgCIReiAUuvHIfwzu4",
+	"SLF03VKPrJuIenov5RCEuVxxGoUTP3C/s4fyXHCqSc7AbmdgzaXZajWhPH5Se/92In609Oojsdgheg9h",
+	"ASk+SqWuwFChv2GBO1qQonDHnIZRwAxCvbEfuOFkahBXiIgFBqGR4zJuMwNpsCgtbdT79+/Ly67PTbu1",
+	"7ClVWzYLfJsJoaPJD9kzKq73aj0ycpnnSIEp92hQkLsYG+X5Jq3+s3pVGnEuOKOkQeuDjistV4eGdA93",
+	"Xhq1yVWsJQfiAjaJ3Li+BzPf5UTgBpeTdx/jSLxnnldGg9QAtVHKVLmS1HnQUWg6ptJShygMDk2K1vKs",
+	"rBIyy/j0rB4sa0idcvx3C3X8Ky6i2cwPQua8Zo5LL4EsD9rxQ3y1LIeSG85uw72ZR12Ouy6nFH/TkKoS",
+	"GWS+IcdGERvLqWb6bscvk6mcMYGd3OmKxyOUYYQyvPorJNgTQaw0OSxNALz+riD+jAWoCamIWAV8Yupb",
+	"cip94J75uo5gAhz32tsud5c5sW8AOI0FDnsMzcM/deQ+qxaJL8FJ86TRPxOvFi/oy5uXV81av+48e36E",
+	"Dj2t4rQa4NCLNZ6MvvNXv/yJlr+b5e6XslR6Wo2fORqPUTjwfH/61PWUOKGO48pVUe8skAQJXSYKvRH1",
+	"BFsxeAm8S0bwMvFHSexTkOLYDSfRsGL7072hG4oy5U55KJ8Xe/CfvZt6qTLgx9SeEOaxqdQTXUEsQb2Q",
+	"/P03cR2LFDsEfgRtycCYh7yd9RoJ6Jy4zoDDn0oVYsmPWCoyQkRIuUMDh8yUB50K1mroGItlM9crTvda",
+	"jZI14PJFFpK5HzjCIEzOh5KhOy4z7riUk8jlYathkKEbEsu1pPYjnyWWi5EP/L8ti9BwwEFxl8cA/1pr",
+	"terWPrALh9m+nIoHuxV7B9kttUNvMeBW54/UtHDJS3GTHwU5V0n5fn983D/u4/8O+v2Dt+rf8rdv3x7I",
+	"vx0fHPb7/T8LRuG60GsahWmhV2u2jIKkaKFXaJhN1mH1Tr01bJuUNeVZmKW2XH8s76xnSZZP7Er2rFar",
+	"1U6jU61lTmwjGxj4715yaP/33ucfjZ+lP1Z+Wfv5559/Z39V//lnbqgOVr48/9PYCT+hYkJGEbflX+AK",
+	"rvee12ubfedA3vWfGqo7nv5Aq5H+QKtdNTsddaM3fAZ3b/lLHRJQ7vhTPDbyiHr+nAU2FYxM2K1B7Ikv",
+	"GCfDBVwAvLFPBBlGrjTWl/eqleUr2fhNHD6rtn7mR2cSD/9fhSmcPzVvA89Ukp/iD78y9GwmqSk7cKA3",
+	"nCU5O8SeUD5mJPSBpYNToHh0fHHy7FRq0nAr66UKOY88zJsYcCXCbcqlIGC3EGKTxGL2NcbdIAGPzBgL",
+	"egM+4GV9X+ET/ohYUlGwMKwLOQFgIWFoznKYJ//oCqLs7H05gjWj0igWFkTtBIpPKmzJbvgY3oy4+y2S",
+	"euV0Fi4wd20EKsU1WzwRA07IyA3AgyuJhqMKd5z+FPG5mrxiytJam4VZsSNHKlpoE/TIoAB/HBSsknZw",
+	"T+gNBDA8RkVIwrlP1OQNXC0u35DjwIrlqti3iHpyF8IJc4M4+IUvwiM4YcngAyaFeiTPrDLl5NxASGOK",
+	"ynziy52l3OeuTT3y4uLNKUSYQ/lNjKuQ1+7BCqekSlRvFqZy+nCbfM7iMxbSsVR/pSJMuYPHVWk8B9GC",
+	"TF3vWp5Y1yn0Huy/kLeDLdIhSkXgQu+vzwaGzHLja1o/Ukq9/I07LvQKI9u3R99P67VvX6Nh9H0SXNDv",
+	"F+KFc3B6eFg9sg87zuLT5OMnLxjNxhdnx86Lw9GVf8Oevz24vj0/vXrZf3E+6bYPv7H27cJ90zp5+83+",
+	"0JdqvpxStd2qd0z1vxV5QWPtaJPKpnSonynir8unSi4UKdIhnOq5VAFWLxaYXis8BR67az5H8JDaz82P",
+	"Io86AUv0GiPQW0WHU5u6PvNOKCWUMzLyPc+fS8m6xBzkKiEGuMtMp/T2BN8B8a+oRIOALgpGAVmNeiAM",
+	"IvZTn7pt47Hb6upo+J2zEbziju98XptHkDN655Iv3SkTIZ3OVkSQ6xQMHXzGaL/eDkOfWfhAvJD18unE",
+	"ycsdi9VeUFGzopdcPO+Xa82W1j3x2SeCnD89JJ12p7nM3OJkXMkfgalKzp41EB6B66w3I1qNfHG/zoA4",
+	"hLBADl048SHdDqIeWjGukJMwk7zoOso7rAgkH4b8NB1l2Fe+PUFE6AeYxSwYd+Apal+TiKPkX8p8WZd8",
+	"l1083IktjKjKl//bAzuq1mzl0+FIc5sdFBh5/ZHBUYFpXqBUSA3aMgjlhHKbyWVncrYYEXTKpDKApqYm",
+	"Z0okkyIwP0G4VAKkauTyUoW8mQki7fuFVBH9QKl+S2o/FWwX/uLP4LWt+NKbWZYjVU2dlaJ/scSglu8y",
+	"TA6/mXdLj9yxSgPJ0vnDm3NNunqtLJVkMFL9EaGeFzNg+WM2+LKkR+/D499Z4GNGM+VKRUteyp7BWn00",
+	"stsNp0Xr9QYbtVrmsNls1BzWsW1n6DiNLu0yp27SZrU+alar7Ua1zjqdeqfVrDp1p/2oF/X4RnuRdtOw",
+	"LyBNuHwh5S+MYahoHp40ybXKyrpdPU1ayPucvRmBU3HT+YDhlSnw09j6WbHdw+dMsHDbR6mz2O7RY+UA",
+	"//n5p1FgmsY6KR/PVsFQ/xAgiuQ05H/lN+RxwQE+5+zZ3UoJzEHexDyph9NRqlbehUkTfLeTcURDijfG",
+	"wqVZBL62egTsePi7WUphZ/VjadlKzqtv3rFk8dA1C7XofTJioT1B7xFejjFTH7FWKeI627PMjCq3nk8+",
+	"DtlcR6ynmT7o96QZJ5Y66YpoSluSliXQVIQBo1Np8gmG4RkdXFqlYMCocnsvOfMnC+UAhLEYd6Sp6gdk",
+	"Ek0pOnnSjg6z1rjLgaG+tJYquSphrPrAQuPEb+477InAX5ZB0dHKj1RqKBHsW8S4zVTS4VLae/36W/dT",
+	"+L52e9CenjZm55Wq2aj9Km0mxQXvfUeAwanNJsVYWCIBS2ov0gOa64iMnPsBExFsPX9KztJdR+NxLtld",
+	"J+oCzm6+rYi0VKcbY8YzGkBaeFEwBmwHBhFWaZ/46C6fu4G0qcG9DiEgPIA4irW1UYn6w89VzvPUZZ4D",
+	"K84rrEEfGwYOOZ2yfWK54oh5LJScAGKPkB3lJBWL/nQoQrCEveWUEfTE7BwG+fI5FQ/5/MM0WvX8c/+c",
+	"US+c3HnUliTchNnXG4TJj5U7uvLdpXoCKUccNmPcYdxePBGYkUmKln9toRNkAhNd5Hs+dLgu0UP8azD2",
+	"4+TC/CLB9GlVY+Qd0+eutEkWZxSzZHahVCJ3l3zlbM5EiH7NHd0ceUeSs9twF8kKRljOtN6DLA+Y8L0b",
+	"9mcYRNIuCxMXVWy8+SMU/tJ807qBofP7wVwDc4sULR55nqX8ucqqg2IdTHSRjw8DyiENjDqlrWlxjnN0",
+	"3kHt7M877Ci9D3m7e8JH/o7bqlMh8pmWw2aev5gyHj4RSrDrF8D97FglQxUkQlaP56JzHfzXA64jq7PA",
+	"90ekaNkBoyG7wN9aJaxXctiNSsx4IogrBtxKR52t5Qqk9B/vFKErl9WmMzp0PTc2cjJLPgv80Ld9j4wY",
+	"+K9EOg8Uw90is61LvCzNvZBjfVb/rez1vpQ3ca8tnHuQzXTnaXrlKrOq4PnjkzuNkFfwkLx3vsNOctMN",
+	"FQWeCBACEDUceoxQO/AFyICQKrrsHuGubA5xB74fvmSLNe5XdQqeCCKfI8dOrdmsdlUyNLlmC0GKEc/E",
+	"NqPAM0i9pqLPcPHxGC4g7B/nAgTM9gNHkKIlh75wx5YhmcmNf83kDwMuuUV8kFEJDDCpE76rXBbudOa5",
+	"tuQTmEoMz4sBL6ZyDvQwJ46lX7tmixLUDIOTiHKMYxGb8gFXiSiZCFHR8W2xJ5gdBW64qEwddbUw1iQX",
+	"JiSnGnC1rH31Omb/jsB1nVx1VZmW9lapePZW7OwMyK/c5ymHUesOK0jVT9611RD41MWWdx66zYJSnfnk",
+	"2/rSGAlfTB3CJfYR38hcVqxgMXbJyuBaNunsW5BR6z0zazySBolm44DKQx/6RCU5WeviLFKZy+OEEJ0x",
+	"4GRDtVc6mBmreY4K1rqh0E6lCRUZNVG+nFZ1hr7vMQoJYBNVlv9rIjf3iG08JFaB8Qn1UeW3UUuEgdcd",
+	"ktyCSHUU5NUzVEwZnBOQvyvWOi3jUGRaKio37TaG5f8PLUvTzOfGcrr30BxjrrEV+4CLc0+9MF3VmfGo",
+	"wYfX7cBFfFB2dK/qim8wVaE+bUZtKSdh7+S3Vu8uWFMbDY67TytYbYq7pt9N2yfJEvmWo57qBWBogPG8",
+	"Y7kgoT8re+yGeUlGabponBLrq/C5RQI2doW0csF/Irl2WHY5sShf7FWtNRwhYKF2VC3jCcEfSDHwPQ+k",
+	"uX1Nhgspk+UfcAVWqQeqNwsEkSY1ggiFk8CPxpO0fj5knj+HTHjJ3qCEShAaSkubArTCCFBeIh66njK/",
+	"QakQE7nIMXV5/vQV3936rOO0r9Rbd0R8syJyfcJTV//vzprhjCgUGTGojum6K/NekmznpEOIcsHdQOMr",
+	"9JH2lWwCiBZveakbcfIEHKPVzLc7RCNULUIC30pi8EY5ubMsWbbIM2Ihj6ovhM/RAJRU5QsVcpEmJ+aP",
+	"Y8n1Mk/+oX+Dfsf0b5Jz+WPlc8n5XOG0n42cSw/xbaVcKDPY5bYXSR2j6HJwEb+ZWT2skGRztcEjPxhw",
+	"S7DQ2kcvMYAK6WL6gKgpIsbQLAotCHQy3j87IfWKqdK7BlzQBRlIqgBTlSMgVQYF4rgBs0NvYZAJWKWQ",
+	"JQr0W7YckYC35bFfTt2FYERt9uNnQeMA7BpYwJdSdiLjIz+wEVFmtuxJOvCdxQEUEC1dYUwp3JymSG9R",
+	"GXrwAOKMBam6+/W4MOuGwaTjA0Wt3achlYgYdWH3z7+nbqhQce6Da5NJckzvyQqN19BsaQ0rc1qmUd59",
+	"f6WN85wcqlReBYWsimI6uP0Ei1Gl3sExMKFKvNIxCvlICTM2IMNCoOsxTtOQOiTI5KwCmVPh+thZ66/8",
+	"8WN6H9XuYMB/nGRG/BNeSEyfSeHire4loPcFjNpSc5DUZ9xJ58sU3ZDMKZYzSPFY2ocsSpdHuvB2Tt3Q",
+	"gh0Wcze0J2DTJbGCPEVkjcdQrUpNN+9QvmbBmJ3lA+X0UQjAIwSeQZSndr3bKu1rqRCwqX8jlSkyZZLL",
+	"L4t2yNZEToz5kD353s+cubyZ3UMjZw5m2kAEQqowFQIO+WuXO2CZ6iTgcMIEU3MUpEj5YqAqovF3iOWG",
+	"WAAlSCD+m/gz8nf8yt9K/ZXzJn8TNhoxOyR/D/jf5XI58//lqyADyd/EArko/yWFmR7jTyUu8dGIq4ez",
+	"DyFlHfUQdZxkPCH/KVgo54H1GBp/CB/GVzc/nx1eymL5+DVbWEZq1lMqaXDNFvGci2ulekmN5TAvHisz",
+	"RPaTYua5Nk6SygMP7xnEcjlMN2S3cr7osFCD2lLeQhEbaO/Jj8QfjeT6cCQoPnG5YEGohpMbDeQe8Jgi",
+	"qZTu4tXl03K1hQNGHMq3HRaUUhneoM/AjAdcc1jhTxlCeBVxflhfQkwoIIIPQ7L6dBYuSqtpzwAEBC4Z",
+	"EFyw6wAkqWF5RKFXGFNBIItK8lT4/qoOTMPNBkLVbHSa7dZmOakm8gjjqIX8uMs176KhuloJsg4xSp4k",
+	"eY6KcFzViUkblskY/iwdUcMkHrhnBUOyGAjtysModbYI0m6YVzA0hfPSe260rr5JQiRKfSZQFcumlVG3",
+	"T6fzZ9pKy+XkurxuZw+kQj+RnL3baLZLBgInUkGsdSWMOWkyuoxxNcmDhmQO6eAA2uhylTuNqDJQkrs2",
+	"5wPxyFZopqteVyB5uePeuE5EPZKAtJIRdb0oYMKIFaKA4d1nNyygnoJ5WShGQkNCycyjNttaqVCkR/id",
+	"5ZzJVU0jwY/6saEOckbDiRRTDgFYsRKCj+GXYkwesuIQ71S7tRySJUHm1S8+v7w8I/gAMMDN1VXNjJuh",
+	"YeZyAGXI52QYTPwgJApNWKtFelVynP0kCiGPBUYtksOynBRU66yNrG21Z1C3u3zTdGWsSl9QtDP0Gd9w",
+	"+2IEph0U3eTm3J3SkgIky9tJDrFrJKo/GqkqJTg/Bh4oedPAX0bioSo5MdXVD+vC8TVK4hn+XcGAds1q",
+	"ibgc64oylb33SOq6m+q6+Hp5ZulzRa7OT/aJBWEzOnMrU8dSUa+55FCYD8ClgqjYkBYdu8OwGffASzB2",
+	"wmUydoK7MXYBLjN2xywydkI8Me5fam7cB3Zgh5e0L3qbVzKgANtRDVEYyklBy46YJlueqzhryNgFVW1F",
+	"4zEKt2V5B8o3NIBIh7wMCqwwcYusQoakIcdizCgjjaaXhfZKgfisgVUwFA7Fu9Seaser3rAD6lykduM1",
+	"0vosJvU5DdF3A09fZah0EtNAspQ4lp3DUHQ9wmregZFkG8RVQTMpBJbgmgvXoyr3jp9/mT67bszNifv8",
+	"8Hp01b0dHlzO3511Pl5XPfZ1Mb+cjb92lnSherYcu77BF9NYk3JyFolJyg14P2/Mjn6WbAHJLgrvprwn",
+	"XAkCi+64lICJyMtzLL3h0AIg8kKALZpFEPzRkBAujwXZbi4nNdXIC+/M9NJT27DiyAvvUbfkR6HtK5VK",
+	"SrnM2iqQ/QshPKhhmyVSFY1kXaasXSlY2IlqEWSFWgH7ClCKufnzuwT8Z1mJvrUGZ9yZZa4SZ+ZUED3b",
+	"XbPN16vRlg6IWj0Ihkg6cn9OnCiQTEYqHhGaUszqEepBtjW55v6c76eo14sDkZggrLallNZH9JekPqrH",
+	"BGsWx7g7V9RN4T/lHbRzNvPvkVZo+xEPN+EqpOBT1scPcq0JO65a3M4568SVZRuLifGpn6lrvG7qOqxM",
+	"MVoMWJWY7XKP1eyYpKdSte+VxA4vG2prYrroBSepT4rA607DK3dnebGNNz1dlgzBjq2li57UMQ+DxRZc",
+	"VY69aXE4zo4rfPDGrJvRuuz8JVhvAzj51fkrtOwEG0+humnisoAG9mSBWPT8RmpnPsfgguPr7gS6oYgn",
+	"fMV1hEJctn0eUpcDumSlYt0JH75sj68PGGUzZL9UID+2WmvnayvZLOn7Ztals74lwZTMKxgrkfb8vIL8",
+	"j2Zi81tk1yXFw9C8IU6ny88q+fXJB/jugb9zyVBcJOKwkcsRPyn0dbIMKcZJUSADdb6U5Joxfn44Kf07",
+	"ZEn92tSdpR3ZkF2TnvuuniPVTmD9acPeVToQnORvAUJHkhszckNihaDwFaV0k1cDge6SRaS+p8FXVg5u",
+	"mOuJuYw/jR4+V37wVjdEykIqQPbphCnsmyDy2AowUC2jD8XmqsqHMeL5wPGX8g9Q9wwVBJjSmbxzUj7d",
+	"qSrBX9fv2T3kYgqgbuvcSJWteJeY00Ovn2+S77e+9iu+v6t5prukBtDy9yU2v64MIuFi6ycVsBED9y+x",
+	"uNhTTMXazzThAb6KyBU3jCh9K7bFPUbBFwp4AKtL21uqzWxnF1ffYnF7f1WlaJPy7YdpdDYt9irhPDtG",
+	"ux1mezSgsEQRshkiMWkSnJarkhefGoAb4TInRo7Ij2evCWFnws1wbzHUBpdfBZKF/gskJ8R/m0NwBfMn",
+	"FQqQDkjLg4UjBv5UDhj6EByG5AH8JYwlf10M2MyjNmggoW+VVqPa6uN/EyfwZ8lk8DlQeoIwO3/8JRwc",
+	"8jdRj8Rv7seAyQrWStNU4Y2p5+W65BdnGMTOKZ/na4sarNC/gIMgeWyEe+DyZf4njQlDB9QFoWLABwWp",
+	"bQwKe4MCHIxBoQTkQ/vE0gF5QSa+h7BkOBR+xBjw1GjE3Kvi2wf4S4sUV8fXsX144//7k5glY8Dl/Flo",
+	"qQZ58jtDZvtTSP3wOStrYEjBwn2AQ5FcSmpdanoD7ooYJYk7xGGx/erIKekkKPgCuOwVSBwortwfcNwg",
+	"/K2B8OtU6MmEPmQM6DC7kg6a5vIyKoLBPw9iGQGrgnJ6/Hxu7HcLSYs3Bq7GkgiNw+GbGH1SlyvfCPzp",
+	"Ti9ko906vq3MvzjQrQ5x7gpDf4cPrkamc4UOVjntrmBmKrJyS50UOoFQHiss03LAWzXgEXdvydT1PFeB",
+	"cu8nTxgpzD2VO6o/p1ubDLh62JC3HXSnoi4Ey9Yx6jdVuZWPqSBy8wY8maEfpCbocwXXh1A/cH2wjhZS",
+	"U3TpGUozqHEDGEFShO5zfORbxNLVSVYpdkTHkQgoU4O8d6h2yxRW6vmWFWFvqhZ59VQhmCGEIiAtrkO7",
+	"8kfE+uE6BvHnnAUGCXyPCUM5wV+yhcLWZsKQVx1xt+1IhL7jUu+nZSjpkFBGkjdww5BxrCO4ujwkcQPh",
+	"AU9vISlaNdNslc1q2axdVps9s9EzmxXTND9ZwDzgexaWLMk9G3C90XBC4nmkHoFCpUq6yC8h+4Aj3RNc",
+	"aOgAmE/NG1/1Qlyi6IArDM91hFTH4qcVnzB5huUcgAyIe0mnjMzpAnqQJk9pxYZiqkNmFbMAhKo6kAMu",
+	"KeAK4o65H+A+zyc+HMCA2cy9UZq4OhbYE4+EExdgYoNwUcmTdJqgayvJSBEKwWKkAEW38kQaArowMsFf",
+	"JufHF5dYK6DKMxQiApy2J/JuTqg3Sqn+cvjPeVaIOmA7VHZtA94TF23C43De1mVwYB0MSqVrxp9AfZyw",
+	"VAYKtFFyiLL+dyxnBmrkf9cS0TAuKMXSbaCuno/KR1Wkv8e3Z+nY2NYFofHB3AlEUB30nfYQGNL2e6L4",
+	"V0ol0Zl+YQbpcZnRQwPHuDdD3JBruq5OfBvSJr6EViMHLgjFwg4EzPP549HRZEpvZ3Jlkm9tkOj5yIpJ",
+	"gbNBHBa4gBKigWLVH5+IVMy0RyzxxdIWv5Tby4Xb+jBjVXO1o6SaP1pGakSQcWDa6plirSU1xYDaIQvE",
+	"cvJlQXxp8Zf+++/drx+/lBfOl/dv37tXk08vTo9/QQK8Itu2kdf1+pA8wwr2PgdaISNY9e4PuG6wbwEm",
+	"g6UOsRtCR/pE6JYSb9AwdtaNIlQqoNpd9Uasm8ShC0HohFEnTzTch/3C3HZiEPdhRku3Iv8C4FRyj//E",
+	"D8KTI+32WWravBbGvoNJA5j6Bnj7yZlOHekEkL+UiSrJB3JPVUyNnMvYamQzFVLdUbZMVLjpRFcvvl77",
+	"H/v2mfPq+vXNV+q99SZ1Zn9xJuzFmfh+1Wy9iZ5VZ9fnH2n368eb+azxsWbWJ27906dhtRG+HL+yF51j",
+	"892X5qfD+dPmon04X0pWzDLGTmvD9eqsAb+6WHD7jAbhkTsa7Xi13ikbv2ZoNBMV4e8ptLOFpI6G8YR4",
+	"iVQJMXnRGHBmT3xpJmifJWKfajBkjLbFwBBSk4KJCYWaBlG5AfcDfUA+vDknjjsasSDFN/FjaG+o2ckP",
+	"YBuHEBRd27+RpnpmBgoxM4QvpT4tld+8O5vfP+AMPGjc8eekCMlxcY8nOwqFAoJxnfIsYCP3FpDzIUc+",
+	"DKWcdbPgQBvSymt3xUxT4rG5Kh5t5nlihxtpQH6HJLXSeQ0yJcXI5WG1RQ6ODWKC0sp9zkpYS1CfEvgI",
+	"3tNIKrcRLIMcHJcMoiBLUzdc3evkbwg7lfyht7RfYJm7Q48RxFqBqLNIDekqbS7eTG0YL7gNRvE2PENu",
+	"Ww67iAHtQxUvE3KDYRPx6Icqm9OVtggcCLF2byEEvnELczQcR93ebXlqw8Q7o+BNDOJyh90m6Ns99YvM",
+	"Nq3fOTzHghTrNbU/W5BzOV0pgkyzIRZewYJyhYjiV1sFD9byqwxHgrwcnD+cl5KOdSZnBc0saAyILEYo",
+	"RLos3wK2shYDc6NsTslGTFQOH1qpCWOsx7mUhHxwMlt+aWFCFDJknsu0haxi5h6Fq5xuFi2vp3YZVw34",
+	"lanK+W4sFbF6UOJcTh3Bmoyby/SO8kdIv9k1nWYUNyja9Hy6l5GGusoEGaFvcE4NkB8309BuC0wDhKaa",
+	"Ng2Cxe5bs7kVu3lXhTJnd1uqORfk7kuV1m1+GgXtNcnhlMsoVlRAzag2DwjlYq60hGlJszy0YgU4DbP2",
+	"LpxzSVB51o1MX3RSZG44YcFAhzpK2YQS7MelKjeUTwk1nti9qTCtXCYyXdq0v1MojQrxOfRtS5xfA44+",
+	"PLmHOf4vtN8ZDTyXadwHknjpBnzuclEiQzbyMVgVTyZGA6yQvp56pttgDMY1pdeKJ2DXE50aSonVME2L",
+	"cDpFFWg/UZoGHMintwjcCMRqVOvWDlhb2qmek1m7gh2yAe5Obd0+qREqrhEhPZYWzCGBH4HXNa1iGCQG",
+	"w1pge+DyTU0ann2M9PkBqUrTM75sm29WbSe0kqUctvUC4V45wWslAuKpx5dDxTST/jdZyYkgkv7M9/wx",
+	"uHsfqzh9A6uPtYAVVm8oEe9ySTKtzCVGxL+5RHC53NA75Js2vWIqoI4H8UX4PFwzaHOUn2oFNUDb5wCl",
+	"lbecfZJ3PSfyGwOQzylo1pKfWiDxrP24MTdcOTKXKtoQ/JRysPxJby08LtB8RIfq3Tu2JKO2zZTP9rtQ",
+	"B2w1Yz7bGMgNsc4UrKxHSaY3CnPKd1vjZiYTn8F0RwDY4nXsR9P7nnp9L3uWU3Z7MW16kZHLoSvunEpB",
+	"wv25MeBQXRU/AVY4GS6I6xC0zrGWHerc4nHT92XAVzxSH96cb/IV/BOWfbThU/cyNEU03cVVQKrKIMSS",
+	"kNiecrkyMDG9Js+0XCGn3FtlbwJ+iSMeamTCYvLOYuJbXVnqFXdv0ZB3eSZKnmh5tf/TrJerMRopanIv",
+	"6A29gHEQmjRuSA++ZFUaknEhZjqQbeqn2DXNdrXbrTUb7YbZ7VbvtBJ1MgCkUykIBNtmQlz612wNnijE",
+	"UV+8v9SubaiKVckj+wmg3XCRxlpBfxkwgkKvAK8UdE6++uQXCCclG0dnrgp8YfPqfoQQ5fjTU02EF+8v",
+	"C6uufjk/HX8NIiEnhJFGUlRR1BhWLwFR7i0BKKvYX7ksoiGBVG1SLgdSS2WOG/qBVNkOPepOBaSH9jBw",
+	"aED6gceEZUAkQf6HRo7STYF7ghSCZWT7BmNLX1fVjED6uB0mOfIZAGcypS6kl7NAnuAo8DY0H14FW4da",
+	"9f7ZibxE6acNQonUSHWUGRRaz7epV8Z7SGczATkWh6pB1TVjM3xCHmXPtTFF/I84y95l4o8KOUbUXcxE",
+	"AoiYAY/bWBq6c/AfKB/+kIeLSlZRhkC2EozjgM4mAPOjYV6hfdSAY5Krw0IWyBMvQqk0eosKOdczsgF2",
+	"J5qhsWNTe8LAPQhtuuiYiQGH1JBX/tgqGQA0j48CBr3HAK4ZSy1dDBxpzR4U+HP5A6IZD7gIpb3n3jDi",
+	"S513pZWQykLRLQuk1efyuOGXlC52FHiIWRwJFkOvE8YdxGzRrSohwJ+0cuIqScLz0oF+uVkARe34dqRb",
+	"DidWqzRCdGoBNE1A/lJZqvHG2z7gqeIJdgtttQF0V/iBMIjn8zGZ+Z4HuDaSyrq75zI8gTpDcVWF6A14",
+	"mUDZP1p06zEzUhAb2nRVKdeYMUSIdXe9rryOZXKY9G5ONF38fqux1NMuCYLuA9sHsSAwU4qQlVwpGD9T",
+	"a5LsDTgEuB8C5GbsUbAaZsMyVPMyq2HWcY7nSdU/2PkBI6qQWe6JcL8zUrSeHV+SvZvqnguZTfKjgXJB",
+	"INByaR/alWJj0gAQBFLfRctZnhIGPMEVRHWnoGE65eSJIP6cEz9wxy4nRUsa7ySIuCU5p6R5b28POMHE",
+	"F2GvY3ZMS4Nxp48fwgVwn1iooQnFGzVq5RJOfZwIWqhWzIqpMVbpzC30CvWKWalDd8NwAvJrD3tEfJf/",
+	"HrMwD4lVLbtmmpa8Rx7Tp1OKIVy5ADAPQIGL+9hD5CFpUCE3I24/Ak1jvmOBYdxS/cQp9ArPWPhczQgM",
+	"AbCqYaY109zQ6T6nw70umiz419sXt6jeHmuaxetFS4YsOVZlKUkzb+R4EXsKqCWlSGAHV6G198Ir94Zx",
+	"JkQh6TArFiJk08Jn+drelIWBa4u1m/Ua/651jbMAgKJYJBDVit3GvceRa5GilfT739celD/NillprNkd",
+	"9Ym7dycZOLMvhf8iz49fnYEU/aJY8Rd0FTDnS+iH1CPaHx5rRxAFSkMTSkFUGfD/Ipcfz443jgUaMgsG",
+	"fMNDP4QfBTb7c1CYRWIyKPwkVbNRk8MnUxWCfRHRUFIbMpTfzBjPk1W2zzlT7cKzE1weYUyjMVPzWv5b",
+	"tZ2oPzQHwGn1eB4qEa+OyGOfzNRRmsYnIPeMKmZTWdCpt/agysuk8VdjRpdineCxAJ0TpJQB1gzIXfmP",
+	"3IOphtuNbehJptiG1icfg73+zPCdlVLBFAJtpR7TIQcXOJ8bLRPwsfc8owWt224oKd9efKiKMACwtSlH",
+	"8aH9NaIH/VspqrySrFLPMAYc1Ntp5IVuGd5MWkhgSPK0f3mRunny7WhWIW/CCQvmrmADbjXNuhXnzAE4",
+	"l9S1MDye6oBBPJ9KO9yj3GaBnM5MSN01hIzW0E/wd1EIrxxDFG0PFl5JuyhOQyXEjIKiTiLTHlfEwdzh",
+	"FDXN+gPnq3cDaiDWzjuNG/MICzhVSuLisa/COdRxbZDMN1XsmLZeNr/hLK+1WvrYSv42pTzVK9ZlokLe",
+	"KFsCzA3wpKmWgQKS9y1rwF2nR3J7/w04PNtTVs+AOzSkPfJjAOXpg0JvsFJaPSgYA+V4HBR6PyqVys+f",
+	"6jMD/rf69t9EDgRlXRRKtnOruXTXz7+JlWqpCaikgFeRgJxAP6f0S2L5LfhF8pIgoe+jgk5CX43QUz02",
+	"wwmbrvTYjKu5NERq0jYQcD8nbrrfha7AGko+FY0nobSGwUdivaIiLMPL5ZMjAM9QoEJL1q3+HnQ4TL6n",
+	"foRas4WKlSyNCfVePmf7aBfDZzWS6N+pHpl60OPkF0lny7iRlnp8Px1jZdIYT3XB1FkZroZ1BsxS9ELg",
+	"LyYUgGqh5/g2nSoHfKlV5X5MCyiNiBcRsBlThpObQBZTEaqzqyOmclOBUwdMRFNd8oJ77fkiqTwoVQjg",
+	"PCn+ow5ClsIDXhwG/lxI2eQori5HEsy7YaIE1TNyDqp/p6W2S6TAaGg44FJNmbpCMEehvwogrFqoClAj",
+	"hbF5VWyCBywMFj0LGpkZ6jVs9sZ4OMD7ULR6ZObysVVSztBqkyReU6yuwMgGFK5Yh9SesPKhz8PA93qE",
+	"+2Xw3CiCfyj3bZt55YNoNIKMdPkEhJwTzXPAVbdwOPvgq4pmcBpdoSiqctYDTWG1JHkjoU+r64BxfKCo",
+	"+0Qd0QtQsS09NHRnR0hALX4ZQSefOrVTuhhwgIkYMjKWhhFig6a8n1aeU5UUh2xOA9bD3w64LlOUX5SL",
+	"4QTHkDaE2CeRUDmyZQ9yx2FkUdIuOGl9MyfjyNHJynKT0R3na0UDHUWg8wBAUcNsJL4CdRA8F6tkwP2j",
+	"e/ohQ7tmvJcoSenbK+TOxLdXnbL4CoETDO+AqiNVIiV1E9QhoWQUMDHRPfbkwVjiPUW8L+ld0w40n3sL",
+	"7O2V3voYOfPq/JWB84AGJ9xROhywbZ+z+PEBl79Z2kuYS/rOlWLKxbk2qjAb26qgfB2yHEamGp728GMo",
+	"meOqZCPdgzmnQXm+Yof2XSEFhimgccayCpVIbimXsCZrP83k4vcRaZTak0z44q88rBNMGa8EzHZnDGIv",
+	"7Hbm+U4MIpIXKIh7yeo4Dj6aKFlbg97oes8lhNn1mGr5fQVFuACTauQHU+gNsmrTpFkA4mRpR2+aMQH3",
+	"kMKor+phYKcsjTFaxN4cSWjGIlqxwxPEltoms8WLyfCZ7b5xXzz9dHx++fbiRJzw86Z9eNI6uZ59eHf4",
+	"olthixffnfcn8qHJ8Jn39ZN8aPq0+kk+NHVuPn54G36qPTU/fXAmDP72riEHeH1p115/H89ff/84f/3c",
+	"rNg1jw+nT03nwwtvuxBPsmMriLt3NKFbPZ4imrJVae86dxB7iUmgZFPknrtcFawOfSncEui2u5tTV9dQ",
+	"IMUHCtvaBXGbe9V8RQ31Kh7q6C18ZBeykCII2OFiSYzpXIKEF5Z2WCwSLllthriPuN7n+J2fn7fz1qUN",
+	"k4x991eCS5R06sd4CBQ1PTstfzu9LNv+O//m+/Vs/rH59bY2ffFMQwEtNWTQFtTEV3BUytXynurU4JlH",
+	"OfYWdSX7dVrDLhvRDqUdc1htjewG7bRaTafWZrUWo81hrdpl1RHtUqdZd5q0Wm02m2ab1erDZrsL3UUA",
+	"3B371qGHBiE6e38Vhl1WZXXHNJuNYa1pdod2p9VqmbTZ6tZpgzU6zDYbjWa1bQ+dVrXu1Oo1m7W7rNka",
+	"trqm0yh81j2/8zh33EcqxvsQ7lied34evQ5Ojm1xchR8O14cvWNNWvf9ycmBaJQ/jGln5jrvLhbidTs6",
+	"avX9V94XVr15/cW7fHPDv5zMqP30vfnlXd8/euqEX2m5ev086vexA6AOgddapmmaP9dP76dRgD0He32K",
+	"LWaA4Pl95OHi4H6m3gRdd+sXMan7r0KdDVvVdo3ZnS7tNoeNTqNabzqs3aENs1Mfmk6NDU2n3a2Z1Qar",
+	"U5u2hu260+3U2KjRbZijFNWXhOPKosSmydUzk9NojgXdNsUfkezwCskRfJP7JI1GfOdswPLcNJfGmrmk",
+	"rThCQ1Iza81ytVqu1S7Nbq/W6jVMKElPf0w9fsfnPu/Ea1TX+TXuyHTfeSjqE6E0mKQKWFENKhnC52fs",
+	"lHVfVs/vwcPq2VMffpLrXLFmcpzMUDrDxy6/hYhU6JMhPJ3SF7NMm2/WlzTQBffzMJwkVRrIWDe7mw5o",
+	"jGQMr1TvfgXxjrHyF19q3P1SDIMsX6h1737h0vdfU75QkxMP96H9yCSj/PVZHu9Mxsxfn3+uBMByoioZ",
+	"rxu3E5+bdtavDTIoJ4V2TRjZrr5GjvfCQJvB0n15LVXEku4wjpCFKp65VBCr34/hMlJYA6tNn1O58qVU",
+	"orMrDT4Kfc4hV5ac+iSFeC3H4IytN1YASPWhPuikY/tyECTb3PyvgueDlxdzFpnesrhswIhBwowC5J6U",
+	"Z9D6ySgMPd+f7t3U5X1Kuo5n+9dVW+12uwZdnZca0yV9YXIbzing52wXuVa7anY6UF+daQ8XP5zp+VY3",
+	"E+TUFR5aSHqZwz+gIW7SSPyvwtPr6m3txbDO66JuH301xdsG/XTdmR623y6+vX9R997bbxvhefO2eiwJ",
+	"kISWbuLY0nbcGbY71x/uMCLvSDCFXa7861hB5povz2uDVz1GaM294llzO5sxIvUSyAaOq/NUowr0AWCh",
+	"2pgRGg44hRyVCjmjIlvd80QQi7Pb0ELnkzQQAC9szELVgvI2hGHyLuIrV4Qww7u8Bm+4t1AoqKpijgah",
+	"9pa4MdZUERwGeEGJldLmrNJatNQ19hUm566zLR8RT3XV2EotNmVwye0oYmIJu3H9SABVY/KvX+BXPwIU",
+	"/TWWtPzC1hZVGjg3/8lkG/eQcWxhW93BZhGzOM92UGf/rzijcUW3jP+yqtp//rnLqlVe+s889D+4Jf4o",
+	"G5Uq/JPazj/IsVKqiAhjF29m7SlupTCeM8xq74f8z8+NakmmyaYFOSrKAYpJdRYpyolSFfZAVrDwowAy",
+	"ykJ/wK+5PyfzCYMajoUfaaxbKYRVhXxSmQNRJPD2GUkA+4kY8JWwDfidqeupJEVSnEmO6IZL7E/nfsJU",
+	"FJoTIlzFJUszSPxSWCxysj4vrY2Zzx6urahapU6C2144rX38/vHS+/p6enX78ev59en7q9ont9FISi16",
+	"hVp9NLLbDadF6/UGG7Va5rDZbNQc1rFtZ+g4jS7tMqdu0ma1PmpWq+1Gtc46nXqn1aw6daedVJDUEk0h",
+	"p7vp2nu6yy1dJ+fPk+AEJOA+ur3127ZZZg/LJM9hCitC/w6BAtdAypNZlMM2DsHM0NpJ/HF3JG9nnHXJ",
+	"bl0RVsiJw6YzP4TIv1Uzq5YCp1OdKNBkcYx0Wo6846pBBAzCHLA6Ml20BvyUMUeoRGoVRlPttkC3irjD",
+	"gqUc2CDyIH955ebjin5f/gde/qw8WdlE+ZEa3sOd6Wmm6Pn6/ev5p8t37mntuPnp6MX09NlV7c1hY56m",
+	"p/nA/yX0NBN6Vm2TNYdt2nVqowZrdXLpqbXAX0HR1I35Z9UeTMLa/FLS9+o/hnXivc/k826nUu2l6qXv",
+	"y1r9PBCtNwhNkmQWpVkYxrqGUBHjijTGdarkesB1rakaBesoIZgmjdGhRgYIdM4CRMxh1BL2jh5wDcWV",
+	"ynwGncrVlXvgOJrOopAJA3F6YpxQDSYw4HE6Bp6mJyJ2O0EPWz/QQNkKogCrgfDbJRh2wPXUU7E8/CBk",
+	"fakup0swCnizjARYLwHfAwhAoANKjqwMi8P8qcQJlEtyJX5e0e9qla+BYX6UZcKfYq9V3Z5oH07bV5Vn",
+	"hzUjSb5EAKOMcNawJRXSx6qPDAwDmVKVXUYsnVSmMhKolJ4ekHXAEYshrhJKIzVUSNKzSSn8cYemRHcO",
+	"2ICrHk5JOkicBKGyfvJE6lkkJodx0EN9U7fb2I79Y62tbs2eygae+0np1Cg5wtCFDs8L1p4WUj2L4wv7",
+	"VyZeGJw0Txr9M/Fq8YK+vHl51az1686z50cr8ULd8WHXgOGDY3obAob3Cvfxw2fRJPhw23/hf/rWP5+e",
+	"Ncyn48YVPTmio/H5xeGHxZtF59i/qL+ZCj6dv3DeVq+jjwe8Of7yrObSN7Zz8pXO20fX/ZZ/9rY7PTsY",
+	"i/58KdxnYrjvd2j2PyY0C2LOD2YTyrO3rR83jtNQessVEjFTmlBAWX/InWMenoQhFXKzTVatjxirV5tt",
+	"1mAtp9tp11ir02Ade8iGo2GnXR+ydq09stsjp8rMbtVsD82206Fmo+a0h8CWcAK6uTycMd1OnqV4BKYG",
+	"JQ/CAVQPIqC8bmeuDyV4tuDsNWujTrXd6VZHTrNVqzmdEavXbXtkN1us23CoXaND1mpWzaZda1bbreGI",
+	"1YZtc1R3qFNr2ku3vJo9ew8mwr3OXnv00nx+2rrpV7+2q+1m49vx9EX/udt5JZqvO7Uj56L6vXPQfPv1",
+	"06IlvkW1T6P5tWk+vQnevrj8dvbm6Ojlkfh4O+p/u+AXc3sqxke3182DpbNnxmdva2053cHzZxYcQOV2",
+	"3d9+Wydw3nCWSRKXikD6AmhDZ0Kd9PGP0UP++vFosiCuV4i7IMoj+1j8Lx49aay4iTEkekxR9dNcLo4D",
+	"pQXxq1TCIeNhaSORHuEqZXpo3qsxcZzxoNjdQ68gcZFDupwsX8F96EWKLaEC0CFX9fL01sR9Lu9xbRQ0",
+	"1Brv+ha67f84q7Na38rqxPbM8EJzm4XkNHH+V9m4cuc1SkOShaS1q7jF8CYrd++H6/zcWE6kz4uuSYCu",
+	"NH7AnEpSQhtAOrhkw2XqOAETAhP4s3AS/oqFkWA+jPxA2ksDXrSm9LZMx+zPerVZl0LEIPEg1j6xMDyF",
+	"lk86YILVCz5nA54EZq1Z4N6A2RNnz5eMJKHcdVSTHZ+PiXV8ScfWmujBoc5c280lcDI69Tl7DRf9YUE8",
+	"BeyjdKg8HQ5rPvCRFBf+rZ391s7WaWc/jcIo8rxNJwrhvum9ztQmK5sFAeUK/VaZfwfRgkxd7zo2+x7h",
+	"EK7d3Httzcj27dH303rt29doGH2fBBf0+4V44RycHh5Wj+zDjrP4NPn4yQtGs/HF2bHz4nB05d+w528P",
+	"rm/PT69e9l+cT7rtw2+sfbtw37RO3n6zP/THS1tj6q0Bn9ny3qQdablbgm9tNrw18Y0VE1zugU/D7D5U",
+	"u0NnWOsMG7bDhnXaYkPW6FKT2SPWajRqtNu2mdlqNevDrt02u03abne79Rqt1hyz5jjNjZfsEW4wbVRr",
+	"zTqt1zujJm03q/Vq17Q7tF4bOubQbLOWbY6atYZd74yqtNnoNkxab7ecrl1vNZvDRmfXe5pzkbbW1jQO",
+	"Zn5AIGng+xiR1RMtN+VOSul218vymfQE61sqXa99xx25WrX7HcFNLuwzFqY6M+dqZ/eL4OYWNsVtNrKJ",
+	"TI/AR120mMJJEhhznY15zHdfghOn8BMk+YpyGteM5WqlGoUE8LcUpH8mA++aLXIS8Ajm3+2TGRWq0nFj",
+	"Ap52rSfZd+Qdfgw78WGjUycOTbO5tKWUq17jBAd4s4hgKvMMHxtw1VQaoi9M4UELBUAVYiX1amtgcoQ9",
+	"uDHNZsCLca9tUUIUKjYKiR+FJOKAj2a53PYih6n3oOYbOsOtSSQ8Uc3z704khBmgj94VKw12SdGS3NIq",
+	"GSRNJwj7KELFKM2gx1OHhJPAj8aomA8Dyu2JHD4mpTQNgANXrV4Mvyawo5zCswcqXnN/HuM0CxLN5Ier",
+	"cgNw06eqMpOq5zXQN5aSyqVBY5HlpkqqSXBe+l/ckTw3zbHd2KLBbnG5w27pv7dPc0RU8ftmOcYy+eGZ",
+	"jfL0qF5EKxAtnvChzDlpD69OsS4FdvQRhc56mTkq1TFvgtnzXcgi4Wzu6P0PZV9ia+wUuH0iHFaA7cE1",
+	"BLnJaU+bWIiKHsDQVy31y73qPlnpI5rWDRU7TRXYxW2sCljmU4Myn066zCfpA5hJzC877Cbut9YrgKqU",
+	"6bfWK1yPqtw7fv5l+uy6MTcn7vPD69FV93Z4cDl/d9b5eF312NfF/HI2/tqJO7ahQq5bwRWGi/eR1zj9",
+	"Vj6tzmsHo1PGm+NvH674F3dxWf9Qnn0avv5we3z19dvxN//A7V4K/03j4+LrpHbVn12c+s+b3vGzo1fv",
+	"w1NWrZbtV+fT1xe0D11ipKojjax2lbEuHTqsSpt2u9Nome1qs10fNsxWjVUZo6NOsz2k3a4zatWGNdps",
+	"U2pWm45T77S6zcS02NhsLVYdM7u1pEHWdEAtrn5M2k+iUF3erWq51rg0zR78v4fuVrdWnd0MD759OvPa",
+	"J8evnrauzjripvb+0v5yU37BOlevXrZvvjgfaTBft1vd92/qjQ/h8SV79/VgbjbfTo5q3S9vXz49f7tw",
+	"Pp4cvvzePOjUXvXt1qt3Vy/Pn9r2Yefy7OzdovHi+1fz29vvZ8ffj89GJ+Mvx9dR+zmbtj8+O+qndsu0",
+	"u2bTrlfNYZeZbXNUbTXqtDN07HqzNqp1OqNus+44tbbZdRoOG9ao6bRqTrPVsOv1enXYTO3WhlDlNrtV",
+	"XdmtdVep+hib87I5Cj+cdttHr8Yvjj72X74Jjzq3V9+ml+3zqTjwjt+OF+Xhs+hLeL52c2zvW7v1of3+",
+	"/an5lndevhPj/vR19aYejq8Pah8n/uTru29fv12UL768PGi9qjrz6XnkeB/dYb/+Yl5/43x/6X95P/3S",
+	"Ob7+Egr76P3L8+n3g/Tm1OtOs9N2mnaD1rr1Bqu2Go7dHDqM0Vqt6jQbI9Zut9t2q25T02zWadOs0ZHN",
+	"6k6dmWY7vTkbnAl3bk67262i6fzZ0OnuG0aUaroUfUss+USrNRS8+dnsoQ0M9WFWtqLk49vZ29iuxo8H",
+	"B+nV/B8/TL9x/rXdQ4xye8/omN1VhQAbXPltzubWK9gp+ysdcMCf752SvNYQ3PtxzRY/lf+bhTlNKN5j",
+	"U2WaKJfKFFad6NSEsZk9qpuuUDpjDxROqzLgz12hU60XYh+QeQE2axaBXWRh6wqRYD8PqX1dIRn0QZUZ",
+	"h8g6GUWXFLWKq75Y2ifwC4RjxmeUHTjgOu6sXtFto3UfdgC/SroeQTyxQqyTURliDXIafnAN1pHLkxXk",
+	"mX1IBvnne0Q3HiOyAduZ5yqOt0izJPTI9Qp9cU3oUJq5YCv6roeo7XgOU7zqkHqeYlVQpoLnPzOmYl3d",
+	"erPpNJrddp3V2u1uvVltOZ1qe+jQFqt2m91q16ZVc+h0u8NRddQ1a11W65htOhwOqYOgGynWVbuLdVU7",
+	"CjRhe7a1zmW4dMyWfIfbev2eSzL8wxUYvz4EbG7BIg99PvJcbC3xL+GpeMg1C8jlp2tLvOQjT0SWwWVd",
+	"LmtdUwO+xjdF7nRNlSoqWDrgCrZeHqXE+yh5zrfIh1bVGFwt7SPCjxsC0yQuH3DJrU59zhTL0gWvVt1s",
+	"pDHAgS+6gkQcGxU4BuZR4ADqXT/F5PYsKPxW/3Zi9gZfEHSBMGNxhzeoa2OOC7Uo/ZjhwmczMPCQQVwm",
+	"FpLxTy72bizwXCUS4YnQnquRH+T5pQacLLumrBuLFJddfQYZFC4UDBkMyMSgUOqpTO0QxokTeUMYww+I",
+	"74HPUwoHgKKArD5MLmbgHNX9N+RGB3IMgH+Us0fR6MJomjDWjVUh7xFw8IYF1CMisiew14IEbErlJpDs",
+	"6+GEuQEGqXAilnwc/Y5yIunwFUAmyBGKSU96hUEIXVjmfuQ5iKWA/bsVQv+QqQyEEoDxWzT8cxCZZt2O",
+	"DyD8yCzdVAFnR5W7koaZpk6ugK3DebhTRsKA3jCv1ItT0Q0dVtdp+akbRoWURDdMzUS8Gam5yKE2TAN9",
+	"0QY5f3pI6vV6V25fxN1bOY10ywJUYJBqKiEa6a9+0IcAlZpQWFBpTrDXDawV1lSUW5HO8sSkjdD3Ef/u",
+	"PbxOQzhGsAwro00BamkYBVLK5PrrBjygUCUKQIOqbYJwuc1IiqjqukxQ0VoHK3E/VSSVaJEDvUWdJb9y",
+	"2m2tD3zsYM5xke5Vt/f+bmzRBf89Z6M8L+nlymF1xVIHMlQl0we1Qk59FazHnctO/sHB0TWe4bBwj2jP",
+	"diteuhpFq2bWWgqLqKrcXp+skr4z2R4faWqES7TIG2fd+sSb0TqXfsO8CxPvkRXi/0y/wiMotzka7f2j",
+	"4fAd4x4q8e8w+GOEwTcpuPeMgN/xHMSiPkP4DfO+l2JSIM0FoYDMSl6DkD2D6itoZ9Sud1slrUPnadqk",
+	"6AcKr5/FQkTyD2y1FqunBgpwh9TL0HYCMvX4Ak150MWMAV8y1TEeqcx+FauOvBDjnUnGeoVYPPI8S2rz",
+	"U/8GVgN5dFhQCNICoISxZjuvmksryw80/7epAkvhMv3vPKaXYnbK1peL25qTwA6e4ZweuX7gLp78b+8l",
+	"fSxunGqtD/v429/wEH/DP5yjXtvmZdV/SueN/Wsy24ELb5QYefAVsR8YslZjvTLbBwKPBfLodKmPrzpg",
+	"LPXqI0WqHylPmOfEhc7+nCeDxC9Bv8mS8hVIs8qPwpQo0P6Y1QJuBcOzJGikLQcGXy9lQkKbAJsJ6A8A",
+	"ZcZoYQZohqIxpz/ZI4MCmqTgpNHG8aBgLRn+HLwgsY2s5FlPzkBamKpcRhvyMTW5Q9yUaTKhgkhB5Eh6",
+	"ggGosApJTGiQAijU4IspqQjWf0ouLntG5DCNkuoNIO1RkdjHyv8J7UpiNBL48zWDAi7Ck+JibPegsUni",
+	"4oAKkUcIPOwDjqSB/tpaC9DiH3DmtUteW2hpp/xyMCAdM6mQ9QAnmYL1nMrr8B+S1Nv66B/FJb8sv3YS",
+	"VnDn/3F5//+YDZaS+nhqwaGk3HzuSGqzpQdrAjsDyPy6E6lTGx6KH71jVKj2uJuWwZT5rab9VtMeW017",
+	"jxJsrZp2R0h/TzmCN6IYXrPFkwQ1J5XxTGIWJC1nSAN1SrrAFqoJBSP+aMBTYIQIt46p4dhtRuozCcJO",
+	"j9BYmntzuoAPMzHgqj1UogiJCnm6nCAOmeX5yK4DXsz2nlIpudDNSMHiQPI5fshKeeUDJnzvhv0JSQPx",
+	"uwS6Ftk0gNpHC9PgrV7c7kUraNDXMC45VktP6ZnrYiNFiHiIAV+NeWSjijmZ7hChw6cGPHG5q8hZ3H+Y",
+	"htI4XkBAkINGxH0VaLF9h+3Hrg0VTMOJoV4IYQYYAsffEEtQaR13ZbX3HScm41oKpSib8Sxv6o8Du7dz",
+	"ZvKSYZM+CZZB1L909YPqMv5vHt14k4HuzOaru1ydp7IulY977GyVxf6Lohx4G+8Z6fiHoH1zoVh+VwH+",
+	"C6oAs6BIG/LC71MZu7Ifj3Dk/91Kn+vDizeLfhg+e+F13OtPnRO/+/bWe3oUcj8oP2u4r66+HHW/TA6m",
+	"589eXThfr987B7P6h49PIzE/u2Ktt9EXGh2xT96Re1D/ehHSV477+mi59Lm+lCT8YDpu31MWJdE2Cajq",
+	"Uv9OQV3ROfs8dpEhjQytiWhguH82vJSn43r+eKNOm4G4yyqnuuowcQQBVEust0LRX6yvloyUZa7QtHX9",
+	"YlF3LtVI/xPGCR0KxkP0T/bJH6PI8/7AQ1ekAvsCxxJaEAvaZVglBWaICViip7AdBfgnMdS+1BUUaxj+",
+	"VugbBtmE6YFAIXQJhoP0cVqg4wVS79IuQ570b/XHOrfmj5C63h9YI+h6OsM207/UiluV7kv9E1yeC/yI",
+	"8okxB5cDLlukoqGyZpQ4Jg6bQVtMnyv7AVqFK69fBVyvA27NqRv+eWoBYBJC7Ki2jKuTB5ey3HSVDXZq",
+	"DbhKZSARD10vZZEEAXT1LHqSTjPf86APrdzKQ9h6dCL7M/pNKqzcAfNgob+W6lAjqatOizwkA045uEBx",
+	"Neq30q6DjDLdoyo+qum8uK6len4qyCUilVliTSMRluPGVdIuoZ6HuX9ylUkH4zWK+yto9rJRYX8PzYpD",
+	"H/bG5ZE8wmuURTBILFyxpRosjxES3ipVSB8uBXSZFiR7a7Ja5hq45++PUj2Je7iL6riiYauWMpIoE99z",
+	"FCPBE6i94QGClqZ84TDNAY/5RvZ4Ecu04g2nIfG5zTC4HGOk4R8hhC18n6ua3MyhhR1QgW/CprNwgR0A",
+	"4PrpqQ045DVhY/1s/W2tmU9iedPybSvTKGDrF6gSDetSy5jSW3caTQu9Ombw4A9mbIG5PGRjtt0ePDK0",
+	"Tx4OC0SxFHOWe/PnuvM3iEyz1gJm/We9lGKud0I2/rYT/uV2wtbgqY/p4HZ/jXv7gfg67cbB6+9Xl/XZ",
+	"+Hhy9vziwj8+Ofgypq+q4y/Bmfvm2/XNc4eW3754f2Z2jz4Eoju+vYlefP/Q/Bp54zptnX05mX8/7HQ+",
+	"dp69e88nzZPpJFzW/5MKzgfswa8pTXF/TSVK6vo8YkPMHbb1tHn65s3H1senB/P5ablafnr8qfHmU9Nu",
+	"NF9+v3pRa54+G81Pjj68+HTx4fpp5/pb40v/9ENZvHwjXlxHx59Ov95ErebV7Bm/ct8/nT7/9u6qVjua",
+	"51bUJGbdGl4JN5K6ntpKLAN1l1jvpW5QswXzrS0zX61m/oao/g1R/RuiekuI6ruubSO+thDa377i95U/",
+	"3sbfomykx8o1lubLDqnGb8Bk+5+YbLxNqPV1JMLzuMfxv6y02R8TW2rz5Wj2iDhduf4haGL66P1FOMMu",
+	"UYD8FMgtkCdbsDDuIO1iV9flcrNmaZ9QvhhwMO5tyolgwQ0D/wiMg/aeqmYT4ACRhmNeTzljwH2YEfW8",
+	"BaHkwPOltT2C7qgW1taLpFRQqCoxRWaLuOGAD5nnshvl74GpBAppOtOcEuvb0KMVm+0Dji88EQS/GQdc",
+	"tWcAVqRQYMG3ZmlwHUulqmk8HnzTDVTKYGY+U7qAOUEzFiRMwEToByp5TBvHCJPtq/Yl0NkECYgOF/3p",
+	"J9oaL1UGPJkQmOpxnxYMjWFD4IsFt9XZV+mGl8nkXC73QqTImkLvtWZJ/w4LEP4HvGgpsG7VWpjHFn/c",
+	"6MWf83UbbrlcTseCvTTQnFeQ2PKkG5lKtZX9Quol+1XkEBAcZbwXKn0PHykZ+Y1xDCJtUUlr5bhUOzgl",
+	"RWvqB0ylBNpRWFKJi7iuAdfnM3PQPd+faSecXmKeu+pCO7MKD8iu+60h/vMa4mdD9yCrp/qLsaZJTTqk",
+	"5oiZZrfRpcNqe2g3qu1hveUM7aY9bJqNZq3daZomq9Kh6dhdZjKbVaujbqc1LBgFPE0Apwx7Wuj3++Pj",
+	"/nEf/3fQ7x+8Vf+Wv3379kD+7fjgsN/v/ykpWug1jcK00Ks1W0ZBUCnTCg2zyTqs3qm3hm2TsqbcQg/7",
+	"Sjd3yBpLMY5fkjW55iD/job+O0dDjd8uwd8uwd8uwd8uwf+BLsHffqD/KD9Q0mX3MTvormpkb/svD/v9",
+	"g2fHxycH/bfP+m/7/fNz86rff/u2/2rcP3530u/338pfr9XInPaw06rZneqIOjar23AIwE6IuYI0O+If",
+	"/qGuUZ931AXXtw5KTMonggjXiV1l6BX493Y9/c/v/4OdnTKunUDZoZpvgacpTsRX+742N+kYwHeW8oYh",
+	"19t3GCIYGSrX3uVjlGeR64VllxOL8sVeFVItHKbKKxM8cPApqBErudDjF2puD7U/4jXq1jNymJ9GgcMl",
+	"4Qv8ONcMXs2p0KvGLWjgu5hf8GMF4H4J6UNT+kf8BxbCLsHnFGj4um+goLk7H9woOBhGUn9woHtbrGHE",
+	"vw/ZbbhuSrHounNJS5NXaf9Iz8CfShNd0kY16AmY+imUUgW/gYkp2TXldQGijgP+zJg+tV14F/xXnpx1",
+	"nEueV65Os86kvA/n+ZcBbYr4SsTXWf1m+Ubv/eDi594PRciNWJnngOEmiMXFnnp+BwAyKNDV0HHGUhP+",
+	"8+OLSwXxpPozk4ujl4JQz71myq8oGBO6fUEO4v+Qef6cQGGx0D5AzYjABwiJiEPGeKqFgpHGyqAhgbQj",
+	"yRpHkWCOAgNCSpUVhJ1VISeh0N2wBWB+6tohVZW0r4HwNKvD7DmbesRhI5e7WJAM3alJ0ZpFioVZJeUJ",
+	"hoXC1BLgUA0aeg4uZujwPeAWYBrjTloKBR5+eiIUNjwZMihEyoByIawcYzOBjtRkVpj4KHk/c4gkPkkS",
+	"OyvknQagQ1qkXLEqkdbx57yHfwVvdrwDiMqn8OOIAgbDxoeS7yeYelUDm39DgqCudw58jxGLOlOXW5IC",
+	"8fBqT5LXkaaZWuoE/y/PBYuH+kIXqzxMgtyHQd+TuaqV64f/WV67S52pIu0aTqv3zdVnyvkf103yPwJK",
+	"FK8BoSulX4HveZLxlHJlyR2JtpcxP0oUusra5ijZJkFc3LtJEB65U/3Fdehx2aUahBJInHdvGFHpnJm5",
+	"1nKnqW/Fprmuzybt6v+lkkqrOUmln9fAlpwpQZYVyhVykVkaZnfHqZ29tHiifMDzxFMeJwU4S3c0YgEm",
+	"tCeiLOIOCyQBYwDYjJKQ5uiWYlUWQRQOqsok/VHCxS31j3LVklvhYwJ5fCYxjAlLvFKDlSD+lpZkkL0P",
+	"YJ9aOmeFZapNypLIG3AIXyd4GmtQNzLjQSD1LEVXzc/0tOMk+lw6a7k/4G4IsIVVq9TL9IBKgt8C3zGU",
+	"MGWO/JWuY65kZpECZFUi2LoBosbsNr03+bghKdl4zwjlf4Dd8svl547WCRD5VwTZftuQ/4hek1x1JWXm",
+	"VMQt4WMuCbrOzuAlv7fwH9nC1MZlN+zfWTn9jU/yWA3SYcdXFOKNHpVUq7b8RLtzNnZFCOVQnBw7tWaz",
+	"2lUVjwA1Bnb53PU86M2ehYfTdb06XQuh5FwQ4A4L3BvmJBVocrCipbrEnThKPdIOlyRPLUwPpdA+VrrI",
+	"Wek2ctaAFwOG/Ik5gMeRAl63Kfhq3dFC/VYBlBi62fxQgdAHvh/KWe4TC7pYxVDnoX/NuEbDq6x0pyNI",
+	"0CGL+3DKhSB02yzw/ZFFxMSfC6nKx3B7Oo0PSkqBNuBacbkj0qliPRxS74ucMQ2jgJHiTP5f9XuEl+6Y",
+	"9VrJIEMqWKsRBR5R1Z8DPqOO4/KxQfwbFee7unxa7pDhImQ6MVAwMpJmhudyJshX31WkoUS4fOyxAZd/",
+	"ISPGHFI0b82+bj3PfRIG1PWkbhc/0oPVW9aAp3uExft6Ux1whPGjkeMybit0ef1boH/2V3EjseyvVcMy",
+	"/Uv4JKDX5w2vem06bOb5iynm6cHmEv0ceOqsMQtP+Mi3BpzAoQtCcH5BXEA9qDxbDrsh2A5N6tLy1dRy",
+	"rdJ+aiqpNal5wHnSRwHnkc4S1KW+ksrpgZYooQaLYJflnsX7r0au10hA53DGcMOLCsLQikeyEGY3M98M",
+	"ZfWM1S/V86S4glhewnrJq8tDIiW6/AyckvQzBrE+fvz4sfz6dfno6PL5897r172Li8p0Ov1kkeILekMv",
+	"gEE9gc4QFmdzckRDVlQfL1VC/+TizQWI9mJJJYxq/CKdT6uomL7lmgtBHjFzBtwSE1prtoqDTCe7eIhr",
+	"tugRiCqT2cTnbFAoWaQI15/O3MrUKd19zLN/GQw4jDcY8B36Sg4GfF1jy/jEH7g8jmLBSZOG5gxKV+lM",
+	"cgyHAC9Cfhwopq/fuGaL2GBWxdPUhti1ATxJP6dPP5nSa/DfqjF98J9KU1ffLBIJTN2moR7SiFmcHC45",
+	"SmqifAFDwPzYbciSrypyIkeNXwN7EZU+BM+KBHTTUDJjFAGfBBhLlUdbN4lDF2LA6YRRx0iAMqWtaVr7",
+	"0uhMXYl0rxjwCLiOZrgDrs4RFLUivI82Wk2LhL6Pi9UEwrYlPva8UtII2s3IN2o1ixStIXXKMXuXwhFh",
+	"PxEtSl4BTQVynmzegNNESLuJNq/3N8G3Qpm95IXGWne8Na4ApFB9dGMHNSkKHz0HwQJK/GkwlRtbkuSC",
+	"c5P9mD4/eAgzfnPfUWxOSKGMLXjw1QHXspwUrYZZt0o9iNIKVDo08KgbEC2k8xwDh4AOqDSMhzgH4i6Y",
+	"1XarVe9igq1pFGAzC73CTSe6evH12v/Yt8+cV9evb75S7603qTP7izNhL87E96tm6030rDq7Pv9Iu18/",
+	"3sxnjY81sz5x658+DauN8OX4lb3oHJvvvjQ/Hc6fNhftw/kDGs9ub8kjcX5lyuw64kGOyMbU2X+2RW+B",
+	"OVKXLGT6i/6ind11f9YGgdkiY7Wvu+f3M+J/79yv2znNV+XuJbv223b/f8R21zJbmlPqJFyzRdpy14b6",
+	"ium+98N17siBuPGvWdZw5v68l8GD19a1FcDTjpVSjAfcDUUsWUlRPXPhji0sToLyuIzFrSP5iHa0olRk",
+	"1DbyVLkA+IDD1GJI9CXdPLb6RVwlZiSo8JYuqLM96k7FfqYOyw3jsRQWOgIapbwHimcO+MT3pA0CSRKo",
+	"1UlV7ZqxGdFeBDm/4koX+sqAS1ojA5WzHLmcej0C5NIBFqBuvBQFMpVudbqWXowGnisXqrcIFF7AmUxR",
+	"54lQqlVxxTUBPaSoVvVgXMkyB1ylKUCZHw5O3BAhXylfqOI99Vp6I2IsHNUCLVV3R6WKiDlJroOqbRHT",
+	"WVB/S1BRwdjEkRIVGJGnEHjKF6mtl2psfk4EHMmUbvev0VEeUZrpS/Yri2PUUYozk+tqobnN1f8zRKih",
+	"L9lvOMEcMQOXOxYy+QJmTQvWfnwLkbmjAFGuYJsFoTsCDyt2fIx3IyVGsgl0aYGCZ8zaJynZAuBbejNL",
+	"FdLnC92vRHEq6mDVNkxHWtQ+X0z9SChelUSYe5KNSO4D8Xp3hI2wYoxlpkq8cUvjPDQjTuxT0gwkw4Br",
+	"Zi2YHbAwTxBgO6qp5DFS8mjbFR1uiSdZqKW/ZAsBjr7Ys1giE3oDuGWa1vF0gSH+/9m7ep6GYSD6V6JM",
+	"IIVOTDBVCIm9I2Qw6ZFYCm5kJ5VQ5f+Och+Om5i2YunSP+D2Ls5zfPfuvQ/eflhTnGrmlPqQ2CnWWmkj",
+	"Hpl0O14fAbTcwx//kqi7PrLe7hAXAuAN9wT3+JXMn94Pvjjkn6As2PXQN+PJ5suFZ985WDxPHAstrmPK",
+	"2OmNvWRo6e3/iWQCBrn35TwLiRRwoPNo3kC1fVMgyGoDzhXZN/RWV4540K6DasRMaL/YgnkLmTZEG+Ox",
+	"B1FVx+/rpFEt9+s08KqDIU8mElKQnUbf08h46ndW1bCKFee7nUus/RJZELFw/LOQplEWkqxCJnHaWeuS",
+	"7LCiHyJ93TQrj5G5tqprChQQFW0V/NfdQMwmPgmD2nFYW6bIExqXk8RJYvSFmOet3kO2wcGlh80Y8+se",
+	"LRviJ2CqZP5DoVgedM1uU3xhiXuLeF7hAYI112UU4VU5SV2k4ob9ye4uY7rdr+b6/C73pf8NAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
