@@ -110,6 +110,8 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		BodyLimit:         c.BodyLimit,
 		BodyReadTimeout:   c.BodyReadTimeout,
 		BodyBudget:        c.BodyBudget,
+		StaticDir:         c.StaticDir,
+		CORSOrigins:       c.CORSOrigins,
 		Version:           versionString(),
 		Logger:            logger,
 	}
