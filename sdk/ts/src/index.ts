@@ -2,7 +2,8 @@
 // sync, for browsers and Node 20. See docs/sdk-ts.md.
 
 export { Goat, subjectOf, type GoatOptions, type Status } from "./client.js";
-export { Replica, type Item, type Query } from "./replica.js";
+export { Replica } from "./replica.js";
+export { LiveQuery, sameItem, type Item, type Query, type Source } from "./query.js";
 export { MemoryStore, type Persistence, type RepoMeta, type StoredSession } from "./store.js";
 export { IndexedDBStore } from "./idb.js";
 export { GatewayClient, type HTTPOptions, type LogPage, type SyncRequest, type SyncResponse, type Info, type RepoInfo, type PushResult } from "./http.js";

@@ -20,22 +20,9 @@ import { planMerge, valueOf, verifyMerge, type Graph } from "./merge.js";
 import { AnySchema, validate, withDefaults, type Registry, type Schema } from "./schema.js";
 import type { Local } from "./sync.js";
 import { emptyMeta, type Persistence, type RepoMeta } from "./store.js";
+import { LiveQuery, type Item, type Query, type Source } from "./query.js";
 
-/** An item as readers see it. */
-export interface Item<T extends JSONObject = JSONObject> {
-  key: string;
-  /** The value, upgraded to the newest schema version known, with defaults filled in. */
-  value: T;
-  /** The schema the value is at. */
-  schema: string;
-  /** The item's head commit ids (more than one while a merge is pending); empty for a write not sealed yet. */
-  heads: string[];
-  /** Largest ts among the heads (or the pending write's). */
-  ts: number;
-  deleted: boolean;
-  /** True while the latest local write is not acknowledged by the gateway. */
-  pending: boolean;
-}
+export type { Item, Query } from "./query.js";
 
 /** What a replica needs from its client. */
 export interface ReplicaContext {
@@ -69,16 +56,8 @@ interface PendingWrite {
   error?: unknown;
 }
 
-/** A live query. */
-export interface Query<T extends JSONObject = JSONObject> {
-  /** Keep items this returns true for (deleted items are never listed). */
-  where?: (item: Item<T>) => boolean;
-  /** Order (default: by key). */
-  sort?: (a: Item<T>, b: Item<T>) => number;
-}
-
 /** Replica is one repository's local state. Get one from Goat.repo(). */
-export class Replica {
+export class Replica implements Source {
   private commits = new Map<string, Commit>();
   private order: string[] = [];
   private keyState = new Map<string, KeyState>();
@@ -90,6 +69,7 @@ export class Replica {
   private listeners = new Set<(keys: Set<string>) => void>();
   private changed = new Set<string>();
   private notifyScheduled = false;
+  private ver = 0;
   private persistQueue: Promise<void> = Promise.resolve();
   private ingesting: Promise<void> = Promise.resolve();
   private readonly graph: Graph = (id) => this.commits.get(id);
@@ -170,18 +150,41 @@ export class Replica {
 
   /** keys returns the keys of items that exist (not deleted), sorted. */
   keys(): string[] {
-    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
-    return [...all].filter((k) => this.item(k)?.deleted === false).sort(compareStrings);
+    return [...this.all()].map((it) => it.key);
   }
 
-  /** items returns the items that exist, by key, optionally filtered and sorted. */
+  /** items returns the items that exist, by key, optionally filtered, sorted and limited. */
   items<T extends JSONObject = JSONObject>(q: Query<T> = {}): Item<T>[] {
-    const out: Item<T>[] = [];
-    for (const k of this.keys()) {
-      const it = this.item<T>(k)!;
-      if (!q.where || q.where(it)) out.push(it);
+    return new LiveQuery<T>(this as unknown as Source<T>, q).results();
+  }
+
+  /**
+   * query returns a live query over this replica: its results() are kept
+   * up to date incrementally while it has subscribers, and other queries
+   * can be built on it (query.ts).
+   */
+  query<T extends JSONObject = JSONObject>(q: Query<T> = {}): LiveQuery<T> {
+    return new LiveQuery<T>(this as unknown as Source<T>, q);
+  }
+
+  /** version moves with every change of any item (Source). */
+  get version(): number {
+    return this.ver;
+  }
+
+  /** lookup returns the item under key unless it is absent or deleted (Source). */
+  lookup(key: string): Item | undefined {
+    const it = this.item(key);
+    return it && !it.deleted ? it : undefined;
+  }
+
+  /** all yields every item that exists, by key (Source). */
+  *all(): Iterable<Item> {
+    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
+    for (const k of [...all].sort(compareStrings)) {
+      const it = this.item(k);
+      if (it && !it.deleted) yield it;
     }
-    return q.sort ? out.sort(q.sort) : out;
   }
 
   // ---- writes -------------------------------------------------------------
@@ -448,13 +451,12 @@ export class Replica {
   }
 
   /**
-   * live runs a query now and again after every change that could affect
-   * it, calling cb with the current result each time. It returns the
-   * unsubscribe function.
+   * live runs a query now and again after every batch of changes that
+   * changed its result, calling cb with the current result each time; it
+   * is incremental (query.ts). It returns the unsubscribe function.
    */
   live<T extends JSONObject = JSONObject>(q: Query<T>, cb: (items: Item<T>[]) => void): () => void {
-    cb(this.items(q));
-    return this.subscribe(() => cb(this.items(q)));
+    return this.query(q).live(cb);
   }
 
   /** watch calls cb with an item's current state now and whenever it changes. */
@@ -466,6 +468,7 @@ export class Replica {
   }
 
   private markChanged(key: string): void {
+    this.ver++;
     this.changed.add(key);
     this.scheduleNotify();
   }
@@ -490,6 +493,7 @@ export class Replica {
 
   /** @internal forgets a cached value (schemas changed). */
   invalidate(): void {
+    this.ver++;
     for (const [k, ks] of this.keyState) {
       ks.cached = undefined;
       this.changed.add(k);
