@@ -132,6 +132,11 @@ export class Goat {
     return p;
   }
 
+  /** peek returns the replica of a repository if it is open (its local state loaded), without opening it. */
+  peek(name: string): Replica | undefined {
+    return this.opened.get(name);
+  }
+
   private async openRepo(name: string): Promise<Replica> {
     const r = new Replica(name, {
       registry: this.registry,

@@ -46,7 +46,7 @@ export interface Query<T extends JSONObject = JSONObject> {
   schema?: Schema | string;
   /** Keep items this returns true for (deleted items are never listed). */
   where?: (item: Item<T>) => boolean;
-  /** Order (default: by key); ties are ordered by key. */
+  /** Order (default: the source query's order, or by key over a replica); ties are ordered by key. */
   sort?: (a: Item<T>, b: Item<T>) => number;
   /** At most this many items (the first in sort order). */
   limit?: number;
@@ -92,7 +92,8 @@ export class LiveQuery<T extends JSONObject = JSONObject> implements Source<T> {
   /** The source's version this query last caught up with. */
   private seen = -1;
   private ver = 0;
-  private readonly cmp: (a: Item<T>, b: Item<T>) => number;
+  /** @internal the total order of the result. */
+  readonly cmp: (a: Item<T>, b: Item<T>) => number;
   private readonly ns: string | undefined;
   /** How many items `where` was asked about (for tests of incrementality). */
   evaluated = 0;
@@ -102,7 +103,12 @@ export class LiveQuery<T extends JSONObject = JSONObject> implements Source<T> {
     private readonly q: Query<T> = {},
   ) {
     const sort = q.sort;
-    this.cmp = sort ? (a, b) => sort(a, b) || compareStrings(a.key, b.key) : (a, b) => compareStrings(a.key, b.key);
+    // Without a sort of its own, a query over a query keeps that query's order.
+    this.cmp = sort
+      ? (a, b) => sort(a, b) || compareStrings(a.key, b.key)
+      : source instanceof LiveQuery
+        ? (source.cmp as (a: Item<T>, b: Item<T>) => number)
+        : (a, b) => compareStrings(a.key, b.key);
     const s = q.schema;
     this.ns = s === undefined ? undefined : typeof s === "string" ? (s.includes("/") ? parseSchemaRef(s).ns : s) : s.ns;
     if (q.limit !== undefined && !(Number.isInteger(q.limit) && q.limit >= 0)) throw new RangeError("limit must be a whole number");
