@@ -28,6 +28,8 @@ export interface GoatOptions extends HTTPOptions {
   sessionTTL?: number;
   /** ms without `ready` before falling back to long polling (default 10 s). */
   readyTimeout?: number;
+  /** ms of long polling before the event stream is tried again (default 30 s, doubling up to 5 minutes while it stays buffered). */
+  sseRetry?: number;
   /** ms between periodic heals (default 5 minutes). */
   healInterval?: number;
   /** Logger for background errors (default: none). */
@@ -63,6 +65,13 @@ export class Goat {
   private healAgain = new Set<Replica>();
   private created = new Map<Replica, Promise<void>>();
   private streamed = new Set<string>();
+  /** While long polling: the event stream tried again, and the delay before the next try. */
+  private probe?: EventStream;
+  private probeTimer?: ReturnType<typeof setTimeout>;
+  private probeDelay = 30_000;
+  /** Replicas whose first heal failed: the retry timer and its last delay. */
+  private healRetry = new Map<Replica, ReturnType<typeof setTimeout>>();
+  private healDelay = new Map<Replica, number>();
   private rejectListeners = new Set<(repo: string, ids: string[], reason: string) => void>();
   private polling = new Map<string, AbortController>();
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -286,25 +295,44 @@ export class Goat {
 
   private startStream(): void {
     if (this.stream || this.closedFlag) return;
-    this.stream = new EventStream(
+    this.stream = this.newStream();
+    this.stream.start();
+  }
+
+  /**
+   * newStream makes the event stream. Its handlers act only while it is
+   * the client's stream, or, as a probe during long polling, to take over
+   * when its `ready` arrives (a return to SSE).
+   */
+  private newStream(): EventStream {
+    const s: EventStream = new EventStream(
       this.http,
-      [],
+      [...this.streamed],
       {
         onReady: () => {
+          if (this.probe === s) this.returnToSSE(s);
+          if (this.stream !== s) return;
           this.setStatus("live");
           this.healAll();
         },
         onDown: (e) => {
-          if (this.closedFlag || this.statusValue === "polling") return;
+          if (this.stream !== s || this.closedFlag || this.statusValue === "polling") return;
           const offline = unreachable(e) || globalThis.navigator?.onLine === false;
           this.setStatus(offline ? "offline" : "connecting");
         },
-        onFallback: () => this.fallBackToPolling(),
+        onFallback: () => {
+          if (this.probe === s) {
+            // Still buffered: keep polling, try again later.
+            this.probe = undefined;
+            void s.close();
+            this.scheduleProbe(Math.min(this.probeDelay * 2, 5 * 60_000));
+          } else if (this.stream === s) this.fallBackToPolling();
+        },
         onEvent: (name, data) => this.onEvent(name, data),
       },
       { readyTimeout: this.opts.readyTimeout },
     );
-    this.stream.start();
+    return s;
   }
 
   private onEvent(name: string, data: unknown): void {
@@ -347,6 +375,36 @@ export class Goat {
     };
     this.startStream();
     this.healAll();
+    this.scheduleProbe(this.opts.sseRetry ?? 30_000);
+  }
+
+  /** scheduleProbe tries the event stream again after ms, while long polling. */
+  private scheduleProbe(ms: number): void {
+    if (this.closedFlag) return;
+    this.probeDelay = ms;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (this.closedFlag || this.stream || this.probe) return;
+      if (this.streamed.size === 0) return this.scheduleProbe(ms);
+      this.probe = this.newStream();
+      this.probe.start();
+    }, ms);
+  }
+
+  /**
+   * returnToSSE makes a probe whose `ready` arrived the client's stream
+   * again (the proxy stopped buffering): polling stops, the stream's
+   * replay (from its first connection) and the heal that follows `ready`
+   * cover anything the polls had not brought yet.
+   */
+  private returnToSSE(s: EventStream): void {
+    this.log("the event stream works again: back from long polling");
+    this.probe = undefined;
+    clearTimeout(this.probeTimer);
+    for (const ac of this.polling.values()) ac.abort();
+    this.polling.clear();
+    delete (this as unknown as { startStream?: unknown }).startStream; // the class's again
+    this.stream = s;
   }
 
   private poll(r: Replica): void {
@@ -421,6 +479,7 @@ export class Goat {
           // where the next start can resume paging the log.
           const info = await this.http.getRepo(r.name);
           if (r.digest().equals(info.count, info.digest)) r.setCursor(info.cursor);
+          this.healDelay.delete(r);
           this.joinStream(r);
           if (this.statusValue === "offline" || this.statusValue === "connecting") this.setStatus(this.stream ? "connecting" : "polling");
           if (!this.healAgain.has(r)) break;
@@ -429,7 +488,10 @@ export class Goat {
           if (unreachable(e)) this.setStatus("offline");
           // The next (re)connect or the periodic timer heals again; a
           // transient failure is retried a few times here.
-          if (attempt >= 2 || unreachable(e)) break;
+          if (attempt >= 2 || unreachable(e)) {
+            this.retryHealLater(r);
+            break;
+          }
           await new Promise((res) => setTimeout(res, 500 * (attempt + 1)));
         }
       }
@@ -439,6 +501,25 @@ export class Goat {
     });
     this.healing.set(r, p);
     return p;
+  }
+
+  /**
+   * retryHealLater heals a replica that is not on the event stream yet
+   * again after a backoff (1 s doubling to 30 s): no reconnect or `ready`
+   * would, so a replica opened while the gateway was down would wait for
+   * the periodic heal.
+   */
+  private retryHealLater(r: Replica): void {
+    if (this.closedFlag || this.streamed.has(r.name) || this.healRetry.has(r)) return;
+    const delay = Math.min((this.healDelay.get(r) ?? 500) * 2, 30_000);
+    this.healDelay.set(r, delay);
+    this.healRetry.set(
+      r,
+      setTimeout(() => {
+        this.healRetry.delete(r);
+        void this.heal(r);
+      }, delay),
+    );
   }
 
   // joinStream adds a repository to the event stream once the gateway has
@@ -563,6 +644,9 @@ export class Goat {
     globalThis.removeEventListener?.("offline", this.onOffline);
     for (const t of this.timers) clearInterval(t);
     for (const ac of this.polling.values()) ac.abort();
+    clearTimeout(this.probeTimer);
+    for (const t of this.healRetry.values()) clearTimeout(t);
+    await this.probe?.close();
     await this.stream?.close();
     await Promise.allSettled([...this.healing.values(), this.pushing]);
     for (const r of this.opened.values()) await r.flush();
