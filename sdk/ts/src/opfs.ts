@@ -99,16 +99,11 @@ export class OPFSStore implements Persistence {
     };
   }
 
-  /** available reports whether this browser has OPFS with sync access handles in workers, and Web Locks. */
+  /** available reports whether this browser has OPFS, workers and Web Locks (open checks the sync access handles). */
   static available(): boolean {
-    const g = globalThis as { navigator?: Navigator; FileSystemFileHandle?: { prototype: object }; Worker?: unknown };
-    return (
-      typeof g.navigator?.storage?.getDirectory === "function" &&
-      typeof g.Worker === "function" &&
-      typeof g.navigator?.locks?.request === "function" &&
-      !!g.FileSystemFileHandle &&
-      "createSyncAccessHandle" in g.FileSystemFileHandle.prototype
-    );
+    // Sync access handles exist only in workers: open() asks the worker.
+    const g = globalThis as { navigator?: Navigator; Worker?: unknown };
+    return typeof g.navigator?.storage?.getDirectory === "function" && typeof g.Worker === "function" && typeof g.navigator?.locks?.request === "function";
   }
 
   /** open opens the store named name (an OPFS directory and an IndexedDB database of that name). */
@@ -116,8 +111,14 @@ export class OPFSStore implements Persistence {
     const url = URL.createObjectURL(new Blob([workerSource], { type: "text/javascript" }));
     const worker = new Worker(url);
     const s = new OPFSStore(`goat-${name}`, worker, await IndexedDBStore.open(name));
-    // Fails here, not at the first write, where OPFS is present but refused.
-    await s.call({ op: "size", file: ".probe" });
+    // Fails here, not at the first write, where OPFS or its sync access
+    // handles are missing or refused.
+    try {
+      await s.call({ op: "size", file: "probe" });
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
     return s;
   }
 
