@@ -185,15 +185,22 @@ export class OPFSStore implements Persistence {
           st.size = log.goodLength;
           if (log.goodLength < r.size) await this.call({ op: "truncate", file, size: log.goodLength });
         }
+        // Another tab may have stored some of these already (both tabs
+        // receive the gateway's commits): a log holds each commit once.
+        const fresh = commits.filter((c) => !st.deleted.has(c.id));
+        if (fresh.length === 0) return;
         const chunks: Uint8Array[] = [];
         if (st.size === 0) chunks.push(encodeHeader(crypto.getRandomValues(new Uint8Array(16))));
         const group = Math.max(st.size, headerSize);
-        for (const c of commits) this.remember(st, c);
-        chunks.push(encodeRecords(commits, st.lastSeq + 1n, group, (c) => st.deleted.get(c.id) ?? false));
+        for (const c of fresh) this.remember(st, c);
+        chunks.push(encodeRecords(fresh, st.lastSeq + 1n, group, (c) => st.deleted.get(c.id) ?? false));
         const r = await this.call({ op: "append", file, at: st.size, chunks });
-        if (r.moved) continue; // the file moved between size and append: read again
+        if (r.moved) {
+          for (const c of fresh) st.deleted.delete(c.id);
+          continue; // the file moved between size and append: read again
+        }
         st.size = r.size;
-        st.lastSeq += BigInt(commits.length);
+        st.lastSeq += BigInt(fresh.length);
         return;
       }
     });
