@@ -14,6 +14,7 @@ import { Registry, type Schema } from "./schema.js";
 import { EventStream } from "./sse.js";
 import { MemoryStore, type Persistence, type StoredSession } from "./store.js";
 import { clone, reconcile, type Transport } from "./sync.js";
+import { Tabs, type TabMessage } from "./tabs.js";
 
 /** Connection status. */
 export type Status = "offline" | "connecting" | "live" | "polling" | "closed";
@@ -30,6 +31,14 @@ export interface GoatOptions extends HTTPOptions {
   readyTimeout?: number;
   /** ms of long polling before the event stream is tried again (default 30 s, doubling up to 5 minutes while it stays buffered). */
   sseRetry?: number;
+  /**
+   * Share one connection among the tabs of this app (tabs.ts): the tabs
+   * that pass the same name elect a leader that holds the stream and does
+   * the network writes; the others follow over a BroadcastChannel and take
+   * over when it closes. Ignored where BroadcastChannel or Web Locks are
+   * missing (Node).
+   */
+  tabs?: string;
   /** ms between periodic heals (default 5 minutes). */
   healInterval?: number;
   /** Logger for background errors (default: none). */
@@ -72,6 +81,10 @@ export class Goat {
   /** Replicas whose first heal failed: the retry timer and its last delay. */
   private healRetry = new Map<Replica, ReturnType<typeof setTimeout>>();
   private healDelay = new Map<Replica, number>();
+  /** The tab group, when tabs are shared; follower until this tab is elected. */
+  private tabs?: Tabs;
+  private follower = false;
+  private sessionShared?: () => void;
   private rejectListeners = new Set<(repo: string, ids: string[], reason: string) => void>();
   private polling = new Map<string, AbortController>();
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -99,6 +112,10 @@ export class Goat {
   static async open(opts: GoatOptions): Promise<Goat> {
     const g = new Goat(opts);
     await g.loadSession();
+    if (opts.tabs && Tabs.available()) {
+      g.follower = true;
+      g.tabs = new Tabs(opts.tabs, { onLeader: () => void g.becomeLeader(), onMessage: (m) => void g.onTabMessage(m) });
+    }
     g.timers.push(setInterval(() => g.healAll(), opts.healInterval ?? 5 * 60_000));
     globalThis.addEventListener?.("online", g.onOnline);
     globalThis.addEventListener?.("offline", g.onOffline);
@@ -119,6 +136,7 @@ export class Goat {
   private setStatus(s: Status): void {
     if (this.statusValue === s || this.statusValue === "closed") return;
     this.statusValue = s;
+    if (this.tabs && !this.follower) this.tabs.post({ t: "status", status: s });
     for (const cb of [...this.statusListeners]) cb(s);
   }
 
@@ -151,8 +169,10 @@ export class Goat {
       registry: this.registry,
       persistence: this.store,
       session: () => this.signingSession(),
-      onLocalCommit: (rep) => this.schedulePush(rep),
-      onGap: (rep) => this.heal(rep),
+      onLocalCommit: (rep) => (this.follower ? this.tabs!.post({ t: "commits", repo: rep.name, commits: rep.unpushedCommits() }) : this.schedulePush(rep)),
+      onGap: (rep) => (this.follower ? this.tabs!.post({ t: "want", repo: rep.name }) : this.heal(rep)),
+      onAdded: (rep, commits) => this.tabs && !this.follower && this.tabs.post({ t: "added", repo: rep.name, commits }),
+      onAcknowledged: (rep, ids) => this.tabs && !this.follower && this.tabs.post({ t: "acked", repo: rep.name, ids }),
       ensureSchemas: (refs) => this.ensureSchemas(refs),
       now: this.now,
       log: this.log,
@@ -160,6 +180,11 @@ export class Goat {
     await r.load();
     this.opened.set(name, r);
     if (r.unpushedCommits().length) this.dirty.add(r);
+    if (this.follower) {
+      this.tabs!.post({ t: "want", repo: name });
+      if (r.unpushedCommits().length) this.tabs!.post({ t: "commits", repo: name, commits: r.unpushedCommits() });
+      return r;
+    }
     this.startStream();
     void this.heal(r); // joins the stream once the gateway has the repository
     return r;
@@ -178,6 +203,12 @@ export class Goat {
   private signingSession(): Promise<StoredSession & { privateKey: CryptoKey }> {
     if (this.session) return Promise.resolve(this.session);
     this.sessionPromise ??= (async () => {
+      if (this.follower) {
+        // One session for all tabs: the leader makes it and stores it.
+        await new Promise<void>((resolve) => (this.sessionShared = resolve));
+        await this.loadSession();
+        if (this.session) return this.session;
+      }
       const kp = await generateKeyPair(this.store.extractableKeys);
       const ttl = Math.min(this.opts.sessionTTL ?? 30 * day, 30 * day) - 60_000;
       const s: StoredSession & { privateKey: CryptoKey } = {
@@ -378,6 +409,59 @@ export class Goat {
     this.scheduleProbe(this.opts.sseRetry ?? 30_000);
   }
 
+  /**
+   * becomeLeader runs when this tab is elected: it makes (or loads) the
+   * shared session, tells the followers, and connects: the heals push
+   * whatever the gateway lacks, including writes a previous leader had
+   * not pushed.
+   */
+  private async becomeLeader(): Promise<void> {
+    if (this.closedFlag) return;
+    this.follower = false;
+    this.log("this tab leads: it holds the connection");
+    this.sessionPromise = undefined;
+    await this.signingSession();
+    this.tabs!.post({ t: "session" });
+    this.tabs!.post({ t: "status", status: this.statusValue });
+    if (this.opened.size) {
+      for (const r of this.opened.values()) if (r.unpushedCommits().length) this.dirty.add(r);
+      this.startStream();
+      this.healAll();
+    }
+  }
+
+  private async onTabMessage(m: TabMessage): Promise<void> {
+    if (this.closedFlag) return;
+    if (m.t === "session") return this.sessionShared?.();
+    if (!this.follower) {
+      // The leader takes the followers' writes and answers their opens.
+      if (m.t === "commits" || m.t === "want") {
+        const r = await this.repo(m.repo);
+        if (m.t === "commits") await r.ingest(m.commits, true);
+        else {
+          this.tabs!.post({ t: "added", repo: r.name, commits: [...r.ids()].map((id) => r.get_(id)!) });
+          this.tabs!.post({ t: "status", status: this.statusValue });
+        }
+      }
+      return;
+    }
+    const r = "repo" in m ? this.opened.get(m.repo) : undefined;
+    if (m.t === "added" && r) await r.ingest(m.commits);
+    else if (m.t === "acked" && r) r.acknowledge(m.ids);
+    else if (m.t === "status") this.statusValue !== m.status && this.mirrorStatus(m.status);
+  }
+
+  private mirrorStatus(s: Status): void {
+    if (this.statusValue === "closed") return;
+    this.statusValue = s;
+    for (const cb of [...this.statusListeners]) cb(s);
+  }
+
+  /** isLeader is false while this tab follows another that holds the connection (GoatOptions.tabs). */
+  get isLeader(): boolean {
+    return !this.follower;
+  }
+
   /** scheduleProbe tries the event stream again after ms, while long polling. */
   private scheduleProbe(ms: number): void {
     if (this.closedFlag) return;
@@ -444,6 +528,7 @@ export class Goat {
   }
 
   private healAll(): void {
+    if (this.follower) return;
     for (const r of this.opened.values()) this.heal(r);
   }
 
@@ -454,6 +539,7 @@ export class Goat {
    * replica at a time; a request during one runs another after it.
    */
   private heal(r: Replica): Promise<void> {
+    if (this.follower) return Promise.resolve();
     const running = this.healing.get(r);
     if (running) {
       this.healAgain.add(r);
@@ -646,6 +732,7 @@ export class Goat {
     for (const ac of this.polling.values()) ac.abort();
     clearTimeout(this.probeTimer);
     for (const t of this.healRetry.values()) clearTimeout(t);
+    this.tabs?.close();
     await this.probe?.close();
     await this.stream?.close();
     await Promise.allSettled([...this.healing.values(), this.pushing]);

@@ -34,6 +34,10 @@ export interface ReplicaContext {
   onLocalCommit(repo: Replica): void;
   /** Called when ingesting found commits with missing parents (a heal is due). */
   onGap(repo: Replica): void;
+  /** Called with commits new to this replica (local writes and ingested ones), for the tabs that follow this one. */
+  onAdded?(repo: Replica, commits: Commit[]): void;
+  /** Called with the ids of local commits the gateway now holds. */
+  onAcknowledged?(repo: Replica, ids: string[]): void;
   /** Loads unknown schemas (from the gateway) before values of that schema are read. */
   ensureSchemas(refs: string[]): Promise<void>;
   now(): number;
@@ -260,6 +264,7 @@ export class Replica implements Source {
         this.addToGraph(c);
         this.unpushed.add(c.id);
         this.persist([c]);
+        this.ctx.onAdded?.(this, [c]);
       }
     } catch (e) {
       w.error = e;
@@ -316,14 +321,17 @@ export class Replica implements Source {
 
   /** @internal acknowledge removes commits the gateway has from the offline queue. */
   acknowledge(ids: Iterable<string>): void {
-    let n = 0;
+    const done: string[] = [];
     for (const id of ids) {
       if (this.unpushed.delete(id)) {
-        n++;
+        done.push(id);
         this.markChanged(this.commits.get(id)!.key);
       }
     }
-    if (n) this.persist([]);
+    if (done.length) {
+      this.persist([]);
+      this.ctx.onAcknowledged?.(this, done);
+    }
   }
 
   /**
@@ -389,10 +397,10 @@ export class Replica implements Source {
    * commit must recompute from its parents. Commits whose parents are
    * missing are left out and counted.
    */
-  ingest(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  ingest(raw: unknown[], local = false): Promise<{ added: number; missing: number }> {
     // One ingest at a time: checks and additions must not interleave (an
     // SSE event and a heal can bring the same commit at once).
-    const p = this.ingesting.then(() => this.ingestNow(raw));
+    const p = this.ingesting.then(() => this.ingestNow(raw, local));
     this.ingesting = p.then(
       () => {},
       () => {},
@@ -400,7 +408,7 @@ export class Replica implements Source {
     return p;
   }
 
-  private async ingestNow(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  private async ingestNow(raw: unknown[], local: boolean): Promise<{ added: number; missing: number }> {
     const added: Commit[] = [];
     let missing = 0;
     const refs = new Set<string>();
@@ -432,8 +440,12 @@ export class Replica implements Source {
     }
     if (added.length) {
       // Commits from the gateway are acknowledged by definition.
-      for (const c of added) this.unpushed.delete(c.id);
+      // Local ones (another tab's writes, handed to this leader tab) are
+      // queued for the gateway.
+      for (const c of added) local ? this.unpushed.add(c.id) : this.unpushed.delete(c.id);
       this.persist(added);
+      this.ctx.onAdded?.(this, added);
+      if (local) this.ctx.onLocalCommit(this);
     }
     if (missing) this.ctx.onGap(this);
     return { added: added.length, missing };

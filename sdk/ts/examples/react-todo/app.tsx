@@ -44,6 +44,7 @@ const goat = await Goat.open({
   persistence,
   schemas: [todo],
   readyTimeout: Number(params.get("readyTimeout")) || undefined,
+  tabs: "goat-react-todo", // the tabs of this app share one connection (a leader tab holds it)
   log: (...a) => console.debug("[goat]", ...a),
 });
 (window as any).goat = goat; // for the browser tests and the curious
@@ -71,6 +72,7 @@ function App() {
         <p className="status">
           <span id="status" data-testid="status" className={status}>{status}</span> · <span data-testid="pending">{pending}</span> unsynced ·{" "}
           <span data-testid="open">{open.length}</span> open · stored in <span data-testid="store">{(persistence as { kind: string }).kind}</span> ·{" "}
+          <span data-testid="role">{goat.isLeader ? "leader tab" : "follower tab"}</span> ·{" "}
           <span>session {goat.sessionId ?? "(none yet)"}</span>
         </p>
       </header>

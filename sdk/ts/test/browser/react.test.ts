@@ -256,6 +256,59 @@ describe("the React todo app served by goat-gateway serve --static", () => {
   });
 });
 
+describe("tabs of the React app share one connection", () => {
+  const streams = async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    return Number(/^goat_sse_subscribers(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1]);
+  };
+
+  it("five tabs hold one stream; the leader closes, another takes over, no write is lost", async () => {
+    // Only this test's tabs hold streams now.
+    for (const c of contexts.splice(0)) await c.close();
+    await expect.poll(streams, { timeout: 20_000 }).toBe(0);
+    const list = listName();
+    const ctx = await newContext();
+    const tabs: Page[] = [];
+    for (let i = 0; i < 5; i++) tabs.push(await openApp(list, ctx));
+    for (const t of tabs) await waitStatus(t, "live");
+    await expect.poll(streams, { timeout: 20_000 }).toBe(1);
+    const leaders = async () => (await Promise.all(tabs.map((t) => (t.isClosed() ? false : t.evaluate(() => (window as any).goat.isLeader))))).filter(Boolean).length;
+    expect(await leaders()).toBe(1);
+
+    const want: Row[] = [];
+    for (const [i, t] of tabs.entries()) {
+      await add(t, `from tab ${i}`);
+      want.push({ title: `from tab ${i}`, done: false });
+    }
+    for (const t of tabs) await waitRows(t, want);
+    await shot(tabs[4], "react-five-tabs");
+
+    // The leader goes; a write made at once in a follower is not lost.
+    const leader = tabs[(await Promise.all(tabs.map((t) => t.evaluate(() => (window as any).goat.isLeader)))).indexOf(true)];
+    await leader.close();
+    const rest = tabs.filter((t) => t !== leader);
+    await add(rest[0], "after the leader left");
+    want.push({ title: "after the leader left", done: false });
+    await expect.poll(leaders, { timeout: 20_000 }).toBe(1);
+    for (const t of rest) await waitStatus(t, "live");
+    for (const t of rest) await waitRows(t, want);
+    await expect.poll(streams, { timeout: 20_000 }).toBe(1);
+    // The gateway holds every write.
+    await expect
+      .poll(
+        async () => {
+          const r = await fetch(`${gw.url}/v1/repos/todo.${list}/items`, { headers: { Authorization: `Bearer ${gw.token}` } });
+          const body = (await r.json()) as { items: { data: { title: string } }[] };
+          return body.items.map((i) => i.data.title).sort();
+        },
+        { timeout: 20_000 },
+      )
+      .toEqual(want.map((w) => w.title).sort());
+    for (const t of rest) await expect.poll(() => t.textContent("[data-testid=pending]"), { timeout: 20_000 }).toBe("0");
+    await shot(rest[0], "react-tabs-after-takeover");
+  });
+});
+
 describe("CORS from a page on another origin", () => {
   async function otherOrigin(): Promise<Page> {
     const page = await (await newContext()).newPage();
