@@ -118,6 +118,14 @@ func (n *Node) WriteItem(ctx context.Context, p auth.Principal, repo, key string
 		return Value{}, false, res[0].Err
 	}
 	n.barrier(ctx, repo, res, false)
+	if res[0].Status == storage.Appended {
+		if heads := r.Heads(key); len(heads) == 1 && heads[0] == c.ID {
+			// Nothing was merged in: the item is what was just written,
+			// without reading it back from the log.
+			v := Value{Key: key, Schema: schema, Data: data, Head: c.ID, TS: c.TS, Deleted: core.IsDeleted(data), Heads: 1}
+			return n.readable(v), created, nil
+		}
+	}
 	v, err := r.Value(key)
 	if err != nil {
 		return Value{}, false, err

@@ -125,9 +125,11 @@ func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map
 func (n *Node) onAppend(repo string, recs []storage.Record) {
 	n.ingested.Add(uint64(len(recs)))
 	node := n.store.NodeID().String()
+	var last uint64
 	for _, rec := range recs {
-		n.hub.publish(n.commitEvent(node, repo, rec))
+		last = max(last, rec.Seq)
 	}
+	n.hub.publish(repo, last, func() []*Event { return n.liveEvents(node, repo, recs) })
 	if strings.HasPrefix(repo, "sys.") {
 		n.sysq.push(repo, recs)
 		if repo == auth.SessionsRepo {

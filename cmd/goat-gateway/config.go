@@ -61,6 +61,10 @@ type serveConfig struct {
 	MaxReposPerOwner    int
 	MaxSessionsPerOwner int
 
+	// TokenCache is how many verified tokens are remembered; 0: none
+	// (api.Config.TokenCache).
+	TokenCache int
+
 	// StaticDir is served outside /v1 (the app's own files) and
 	// CORSOrigins may call the API from their pages (api.Config).
 	StaticDir   string
@@ -181,6 +185,9 @@ var settings = []setting{
 	{flag: "max-sessions-per-owner", key: "maxSessionsPerOwner", def: "100", arg: "N",
 		help: "most live (unexpired, unrevoked) sessions one token subject may hold; past it, 429",
 		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxSessionsPerOwner })},
+	{flag: "token-cache", key: "tokenCache", def: "10000", arg: "N",
+		help: "most verified bearer tokens remembered, so a token sent again is not verified again (never past its exp, never after its issuer's keys changed); 0: verify every request",
+		set:  store(parseCount, func(c *serveConfig) *int { return &c.TokenCache })},
 
 	{flag: "static", key: "static", arg: "DIR",
 		help: "serve the application's files from DIR on every path outside /v1 and the operational paths (HTML no-cache, fingerprinted assets immutable, unknown pages fall back to index.html)",
@@ -249,6 +256,14 @@ func parsePositiveInt(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return 0, errors.New("want a positive whole number such as 100")
+	}
+	return n, nil
+}
+
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a whole number such as 100, or 0")
 	}
 	return n, nil
 }
