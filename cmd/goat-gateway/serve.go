@@ -111,6 +111,8 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		BodyReadTimeout:   c.BodyReadTimeout,
 		BodyBudget:        c.BodyBudget,
 		TokenCache:        c.TokenCache,
+		StaticDir:         c.StaticDir,
+		CORSOrigins:       c.CORSOrigins,
 		Version:           versionString(),
 		Logger:            logger,
 	}

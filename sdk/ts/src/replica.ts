@@ -20,22 +20,9 @@ import { planMerge, readAt, resolve, valueOf, verifyMerge, viewCap, viewHeads, G
 import { AnySchema, validate, withDefaults, type Registry, type Schema } from "./schema.js";
 import type { Local } from "./sync.js";
 import { emptyMeta, type Persistence, type RepoMeta } from "./store.js";
+import { LiveQuery, type Item, type Query, type Source } from "./query.js";
 
-/** An item as readers see it. */
-export interface Item<T extends JSONObject = JSONObject> {
-  key: string;
-  /** The value, upgraded to the newest schema version known, with defaults filled in. */
-  value: T;
-  /** The schema the value is at. */
-  schema: string;
-  /** The item's head commit ids (more than one while a merge is pending); empty for a write not sealed yet. */
-  heads: string[];
-  /** Largest ts among the heads (or the pending write's). */
-  ts: number;
-  deleted: boolean;
-  /** True while the latest local write is not acknowledged by the gateway. */
-  pending: boolean;
-}
+export type { Item, Query } from "./query.js";
 
 /** What a replica needs from its client. */
 export interface ReplicaContext {
@@ -47,6 +34,10 @@ export interface ReplicaContext {
   onLocalCommit(repo: Replica): void;
   /** Called when ingesting found commits with missing parents (a heal is due). */
   onGap(repo: Replica): void;
+  /** Called with commits new to this replica (local writes and ingested ones), for the tabs that follow this one. */
+  onAdded?(repo: Replica, commits: Commit[]): void;
+  /** Called with the ids of local commits the gateway now holds. */
+  onAcknowledged?(repo: Replica, ids: string[]): void;
   /** Loads unknown schemas (from the gateway) before values of that schema are read. */
   ensureSchemas(refs: string[]): Promise<void>;
   /**
@@ -90,16 +81,8 @@ interface PendingWrite {
   error?: unknown;
 }
 
-/** A live query. */
-export interface Query<T extends JSONObject = JSONObject> {
-  /** Keep items this returns true for (deleted items are never listed). */
-  where?: (item: Item<T>) => boolean;
-  /** Order (default: by key). */
-  sort?: (a: Item<T>, b: Item<T>) => number;
-}
-
 /** Replica is one repository's local state. Get one from Goat.repo(). */
-export class Replica {
+export class Replica implements Source {
   private commits = new Map<string, Commit>();
   private order: string[] = [];
   private keyState = new Map<string, KeyState>();
@@ -111,6 +94,7 @@ export class Replica {
   private listeners = new Set<(keys: Set<string>) => void>();
   private changed = new Set<string>();
   private notifyScheduled = false;
+  private ver = 0;
   private persistQueue: Promise<void> = Promise.resolve();
   private ingesting: Promise<void> = Promise.resolve();
   private readonly graph: Graph = (id) => this.commits.get(id);
@@ -222,18 +206,41 @@ export class Replica {
 
   /** keys returns the keys of items that exist (not deleted), sorted. */
   keys(): string[] {
-    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
-    return [...all].filter((k) => this.item(k)?.deleted === false).sort(compareStrings);
+    return [...this.all()].map((it) => it.key);
   }
 
-  /** items returns the items that exist, by key, optionally filtered and sorted. */
+  /** items returns the items that exist, by key, optionally filtered, sorted and limited. */
   items<T extends JSONObject = JSONObject>(q: Query<T> = {}): Item<T>[] {
-    const out: Item<T>[] = [];
-    for (const k of this.keys()) {
-      const it = this.item<T>(k)!;
-      if (!q.where || q.where(it)) out.push(it);
+    return new LiveQuery<T>(this as unknown as Source<T>, q).results();
+  }
+
+  /**
+   * query returns a live query over this replica: its results() are kept
+   * up to date incrementally while it has subscribers, and other queries
+   * can be built on it (query.ts).
+   */
+  query<T extends JSONObject = JSONObject>(q: Query<T> = {}): LiveQuery<T> {
+    return new LiveQuery<T>(this as unknown as Source<T>, q);
+  }
+
+  /** version moves with every change of any item (Source). */
+  get version(): number {
+    return this.ver;
+  }
+
+  /** lookup returns the item under key unless it is absent or deleted (Source). */
+  lookup(key: string): Item | undefined {
+    const it = this.item(key);
+    return it && !it.deleted ? it : undefined;
+  }
+
+  /** all yields every item that exists, by key (Source). */
+  *all(): Iterable<Item> {
+    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
+    for (const k of [...all].sort(compareStrings)) {
+      const it = this.item(k);
+      if (it && !it.deleted) yield it;
     }
-    return q.sort ? out.sort(q.sort) : out;
   }
 
   // ---- writes -------------------------------------------------------------
@@ -321,6 +328,7 @@ export class Replica {
         this.addToGraph(c);
         this.unpushed.add(c.id);
         this.persist([c]);
+        this.ctx.onAdded?.(this, [c]);
       }
     } catch (e) {
       w.error = e;
@@ -334,7 +342,7 @@ export class Replica {
 
   // ---- time travel ----------------------------------------------------------
 
-  private version(c: Commit): Version | undefined {
+  private versionOf(c: Commit): Version | undefined {
     let r: { schema: string; data: JSONObject };
     try {
       r = readAt(this.graph, this.ctx.registry, c, this.branch());
@@ -352,7 +360,7 @@ export class Replica {
     for (let i = this.order.length - 1; i >= 0; i--) {
       const c = this.commits.get(this.order[i])!;
       if (c.key !== key) continue;
-      const v = this.version(c);
+      const v = this.versionOf(c);
       if (v) out.push(v as Version<T>);
     }
     return out;
@@ -362,7 +370,7 @@ export class Replica {
   at<T extends JSONObject = JSONObject>(key: string, id: string): Version<T> | undefined {
     const c = this.commits.get(id);
     if (!c || c.key !== key) return undefined;
-    return this.version(c) as Version<T> | undefined;
+    return this.versionOf(c) as Version<T> | undefined;
   }
 
   /**
@@ -380,7 +388,7 @@ export class Replica {
   /** playback yields the replica's commits in log order (parents first), each with its item's value after it; commits newer than the client's branch are skipped. */
   *playback(): Generator<Version> {
     for (const id of [...this.order]) {
-      const v = this.version(this.commits.get(id)!);
+      const v = this.versionOf(this.commits.get(id)!);
       if (v) yield v;
     }
   }
@@ -430,14 +438,17 @@ export class Replica {
 
   /** @internal acknowledge removes commits the gateway has from the offline queue. */
   acknowledge(ids: Iterable<string>): void {
-    let n = 0;
+    const done: string[] = [];
     for (const id of ids) {
       if (this.unpushed.delete(id)) {
-        n++;
+        done.push(id);
         this.markChanged(this.commits.get(id)!.key);
       }
     }
-    if (n) this.persist([]);
+    if (done.length) {
+      this.persist([]);
+      this.ctx.onAcknowledged?.(this, done);
+    }
   }
 
   /**
@@ -520,10 +531,10 @@ export class Replica {
    * commit must recompute from its parents. Commits whose parents are
    * missing are left out and counted.
    */
-  ingest(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  ingest(raw: unknown[], local = false): Promise<{ added: number; missing: number }> {
     // One ingest at a time: checks and additions must not interleave (an
     // SSE event and a heal can bring the same commit at once).
-    const p = this.ingesting.then(() => this.ingestNow(raw));
+    const p = this.ingesting.then(() => this.ingestNow(raw, local));
     this.ingesting = p.then(
       () => {},
       () => {},
@@ -531,7 +542,7 @@ export class Replica {
     return p;
   }
 
-  private async ingestNow(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  private async ingestNow(raw: unknown[], local: boolean): Promise<{ added: number; missing: number }> {
     const added: Commit[] = [];
     let missing = 0;
     const refs = new Set<string>();
@@ -580,8 +591,12 @@ export class Replica {
     }
     if (added.length) {
       // Commits from the gateway are acknowledged by definition.
-      for (const c of added) this.unpushed.delete(c.id);
+      // Local ones (another tab's writes, handed to this leader tab) are
+      // queued for the gateway.
+      for (const c of added) local ? this.unpushed.add(c.id) : this.unpushed.delete(c.id);
       this.persist(added);
+      this.ctx.onAdded?.(this, added);
+      if (local) this.ctx.onLocalCommit(this);
     }
     if (missing) this.ctx.onGap(this);
     return { added: added.length, missing };
@@ -599,13 +614,12 @@ export class Replica {
   }
 
   /**
-   * live runs a query now and again after every change that could affect
-   * it, calling cb with the current result each time. It returns the
-   * unsubscribe function.
+   * live runs a query now and again after every batch of changes that
+   * changed its result, calling cb with the current result each time; it
+   * is incremental (query.ts). It returns the unsubscribe function.
    */
   live<T extends JSONObject = JSONObject>(q: Query<T>, cb: (items: Item<T>[]) => void): () => void {
-    cb(this.items(q));
-    return this.subscribe(() => cb(this.items(q)));
+    return this.query(q).live(cb);
   }
 
   /** watch calls cb with an item's current state now and whenever it changes. */
@@ -617,6 +631,7 @@ export class Replica {
   }
 
   private markChanged(key: string): void {
+    this.ver++;
     this.changed.add(key);
     this.scheduleNotify();
   }
@@ -641,6 +656,7 @@ export class Replica {
 
   /** @internal forgets a cached value (schemas changed). */
   invalidate(): void {
+    this.ver++;
     for (const [k, ks] of this.keyState) {
       ks.cached = undefined;
       this.changed.add(k);
