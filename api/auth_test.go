@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
+	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
@@ -151,4 +155,53 @@ func TestEvents_TokenExpiryEndsStream(t *testing.T) {
 		t.Fatalf("got %s, want expired", ev.Name)
 	}
 	goattest.Recv(t, sub.closed, "the stream to close after the token expired")
+}
+
+// TestSessions_PublicRecords: the chain of trust is checkable from outside
+// (issue 18): GET /v1/info publishes the root keys, any caller (anonymous
+// included) reads a session record, its rootSig verifies against them, and
+// a revocation carries a revokeSig that verifies too.
+func TestSessions_PublicRecords(t *testing.T) {
+	g := startGateway(t, goattest.Config{})
+	alice := g.newAuthor(t, "alice", "editor")
+	var info models.Info
+	g.call(t, "GET", "/v1/info", "", nil).json(t, &info)
+	roots, err := client.DecodeRootKeys(info.RootKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(t *testing.T) core.SessionRecord {
+		t.Helper()
+		r := g.call(t, "GET", "/v1/sessions/"+alice.ID, "", nil)
+		wantStatus(t, r, 200)
+		rec, err := core.DecodeSessionRecord(r.body)
+		if err != nil {
+			t.Fatalf("decode %s: %v", r.body, err)
+		}
+		return rec
+	}
+	rec := read(t)
+	if err := rec.VerifyRoot(roots); err != nil {
+		t.Fatalf("record does not verify against rootKeys: %v", err)
+	}
+	if got, want := strings.Join(rec.Roles, ","), "editor"; got != want {
+		t.Fatalf("roles=%q, want %q", got, want)
+	}
+	tampered := rec
+	tampered.Owner = "mallory"
+	if err := tampered.VerifyRoot(roots); !errors.Is(err, core.ErrBadSignature) {
+		t.Fatalf("a record with another owner verifies: %v", err)
+	}
+	wantStatus(t, g.call(t, "GET", "/v1/sessions/"+alice.ID, "not-a-token", nil), 401)
+
+	wantStatus(t, g.call(t, "DELETE", "/v1/sessions/"+alice.ID, alice.Token, nil), 200)
+	rec = read(t)
+	if rec.Revoked.IsZero() || !rec.RevocationValid(roots) {
+		t.Fatalf("revoked record: revoked=%v, revokeSig valid=%v", rec.Revoked, rec.RevocationValid(roots))
+	}
+	moved := rec
+	moved.Revoked = rec.Revoked.Add(time.Hour)
+	if moved.RevocationValid(roots) {
+		t.Fatal("revokeSig verifies for another revocation time")
+	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,7 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 	return apiserver.GetInfo200JSONResponse{
 		NodeId:       id,
 		Audience:     h.s.node.Audience(),
+		RootKeys:     rootKeys(h.s.node.RootKeys()),
 		Version:      h.s.cfg.Version,
 		LogId:        id,
 		Capabilities: []string{"sync-v1", "sync-v2", "log-v1", "sse-v1", "merge-v1", "compression"},
@@ -100,6 +102,14 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 			MaxWaitSeconds:       int32(maxWait / time.Second),
 		},
 	}, nil
+}
+
+func rootKeys(keys []ed25519.PublicKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = b64url(k)
+	}
+	return out
 }
 
 func (h handlers) ListRepos(ctx context.Context, req apiserver.ListReposRequestObject) (apiserver.ListReposResponseObject, error) {
@@ -657,12 +667,12 @@ func (h handlers) CreateSession(ctx context.Context, req apiserver.CreateSession
 	return apiserver.CreateSession200JSONResponse(toGenSession(sess)), nil
 }
 
+// toGenSession writes s as its public record (core.SessionRecord's JSON is
+// the wire form; the model is filled from it so the two cannot drift).
 func toGenSession(s auth.Session) models.Session {
-	out := models.Session{Id: s.ID, Owner: s.Owner, PublicKey: b64url(s.PublicKey), Expires: s.Expires.UnixMilli()}
-	if !s.Revoked.IsZero() {
-		r := s.Revoked.UnixMilli()
-		out.Revoked = &r
-	}
+	var out models.Session
+	b, _ := s.Record().MarshalJSON()
+	_ = json.Unmarshal(b, &out)
 	return out
 }
 

@@ -39,6 +39,7 @@ func SessionSchema() *core.Schema {
 		"expires":   {Type: core.TypeDate, Required: true},
 		"custodial": {Type: core.TypeBoolean},
 		"revoked":   {Type: core.TypeDate},
+		"revokeSig": {Type: core.TypeString},
 		"rootSig":   {Type: core.TypeString, Required: true},
 	}}
 }
@@ -53,7 +54,10 @@ type Session struct {
 	PublicKey ed25519.PublicKey
 	Expires   time.Time
 	// Revoked is when the session was revoked; zero if it was not.
-	Revoked time.Time
+	// RevokeSig is the root key's signature of the revocation
+	// (SignRevocation), so that a record relayed by anyone proves it.
+	Revoked   time.Time
+	RevokeSig []byte
 	// Custodial sessions hold a key the gateway derived (CustodialSession)
 	// to sign server-authored commits for Owner.
 	Custodial bool
@@ -90,14 +94,61 @@ func (s Session) ValidAt(t time.Time) error {
 
 // RevokeAt returns s revoked at t (kept at an earlier revocation: once
 // revoked, a session never signs again). Revocation is not covered by
-// rootSig; it is authorized by the sys.sessions commit that carries it,
-// which only a node may write.
+// rootSig: a revocation that moves is unsigned until SignRevocation.
 func (s Session) RevokeAt(t time.Time) Session {
 	t = t.Truncate(time.Millisecond)
 	if s.Revoked.IsZero() || t.Before(s.Revoked) {
-		s.Revoked = t
+		s.Revoked, s.RevokeSig = t, nil
 	}
 	return s
+}
+
+// SignRevocation sets s.RevokeSig: the root key's signature of
+// core.RevocationSigningBytes(s.ID, s.Revoked). A no-op if s is not revoked.
+func (s *Session) SignRevocation(root ed25519.PrivateKey) error {
+	if s.Revoked.IsZero() {
+		return nil
+	}
+	b, err := core.RevocationSigningBytes(s.ID, s.Revoked)
+	if err != nil {
+		return err
+	}
+	s.RevokeSig = ed25519.Sign(root, b)
+	return nil
+}
+
+// RevocationValid reports whether s's revocation carries one of roots'
+// signature.
+func (s Session) RevocationValid(roots ...ed25519.PublicKey) bool {
+	return s.Record().RevocationValid(roots)
+}
+
+// Record returns s as the public record that GET /v1/sessions/{id} answers
+// and sync requests carry (core.SessionRecord).
+func (s Session) Record() core.SessionRecord {
+	return core.SessionRecord{
+		ID: s.ID, Owner: s.Owner, Issuer: s.Issuer, Roles: slices.Clone(s.Roles), PublicKey: s.PublicKey,
+		Expires: s.Expires, Custodial: s.Custodial, RootSig: s.RootSig, Revoked: s.Revoked, RevokeSig: s.RevokeSig,
+	}
+}
+
+// SessionFromRecord is the inverse of Session.Record; it checks the shape
+// (as SessionFromData does), not the signatures.
+func SessionFromRecord(r core.SessionRecord) (Session, error) {
+	s := Session{
+		ID: r.ID, Owner: r.Owner, Issuer: r.Issuer, Roles: slices.Clone(r.Roles), PublicKey: r.PublicKey,
+		Expires: r.Expires.UTC(), Custodial: r.Custodial, RootSig: r.RootSig, Revoked: r.Revoked, RevokeSig: r.RevokeSig,
+	}
+	if s.Roles == nil {
+		s.Roles = []string{}
+	}
+	if !s.Revoked.IsZero() {
+		s.Revoked = s.Revoked.UTC()
+	}
+	if err := s.check(); err != nil {
+		return Session{}, err
+	}
+	return s, nil
 }
 
 const dateLayout = "2006-01-02T15:04:05.000Z"
@@ -130,6 +181,9 @@ func (s Session) Data() map[string]any {
 	delete(d, "id")
 	if !s.Revoked.IsZero() {
 		d["revoked"] = formatDate(s.Revoked)
+		if len(s.RevokeSig) > 0 {
+			d["revokeSig"] = b64(s.RevokeSig)
+		}
 	}
 	d["rootSig"] = b64(s.RootSig)
 	return d
@@ -158,15 +212,12 @@ func (s Session) signedData() map[string]any {
 	return d
 }
 
-// recordContext separates root signatures over session records from every
-// other use of the root key.
-const recordContext = "goat-gateway session-record v1\n"
-
-// RecordSigningBytes returns what a record's rootSig signs: recordContext
-// followed by the RFC 8785 canonical JSON of the record's data with "id"
-// added and "rootSig" and "revoked" removed.
+// RecordSigningBytes returns what a record's rootSig signs:
+// core.RecordContext followed by the RFC 8785 canonical JSON of the
+// record's data with "id" added and "rootSig", "revoked" and "revokeSig"
+// removed (core.SessionRecord.SigningBytes, which clients use too).
 func (s Session) RecordSigningBytes() ([]byte, error) {
-	return core.AppendCanonical([]byte(recordContext), s.signedData())
+	return s.Record().SigningBytes()
 }
 
 // SignRecord sets s.RootSig with the gateway root key.
@@ -226,7 +277,7 @@ func (s Session) check() error {
 	return nil
 }
 
-var sessionFields = []string{"owner", "issuer", "roles", "publicKey", "expires", "custodial", "revoked", "rootSig"}
+var sessionFields = []string{"owner", "issuer", "roles", "publicKey", "expires", "custodial", "revoked", "revokeSig", "rootSig"}
 
 // SessionFromData decodes the sys.sessions item id. It checks the shape and
 // that id derives from the public key, not rootSig (Sessions.Put does, with
@@ -279,6 +330,13 @@ func SessionFromData(id string, data map[string]any) (Session, error) {
 	} else if rv != "" {
 		if s.Revoked, err = parseDate(rv); err != nil {
 			return Session{}, fmt.Errorf("revoked: %w", err)
+		}
+	}
+	if rs, err := str("revokeSig", false); err != nil {
+		return Session{}, err
+	} else if rs != "" && !s.Revoked.IsZero() {
+		if s.RevokeSig, err = unb64("revokeSig", rs, ed25519.SignatureSize); err != nil {
+			return Session{}, err
 		}
 	}
 	sig, err := str("rootSig", true)

@@ -45,37 +45,64 @@ func NewSessions(roots ...ed25519.PublicKey) *Sessions {
 func NodeSessionID(pub ed25519.PublicKey) string { return SessionID(pub) }
 
 // Put adds or updates a record after checking its root signature. A record
-// may change only by being revoked, and a revocation is never undone: a
-// record without it (or with a later one) keeps the earliest revocation
-// seen. A record for a root key's own id is ignored: the implicit node
-// session stands.
+// may change only by being revoked, and a revocation is never undone: the
+// earliest revocation seen is kept (with its signature). A record for a
+// root key's own id is ignored: the implicit node session stands. Put
+// trusts s.Revoked (records from sys.sessions, which only nodes write);
+// records from elsewhere go through PutRelayed.
 func (d *Sessions) Put(s Session) error {
+	_, _, err := d.put(s)
+	return err
+}
+
+// PutRelayed adds or updates a record that anyone may have relayed (a sync
+// request's sessions): as Put, but a revocation without a valid RevokeSig
+// is ignored. It returns the record now held and whether it changed (new,
+// or revoked earlier than before).
+func (d *Sessions) PutRelayed(s Session) (Session, bool, error) {
+	if !s.Revoked.IsZero() && !s.RevocationValid(d.roots...) {
+		s.Revoked, s.RevokeSig = time.Time{}, nil
+	}
+	return d.put(s)
+}
+
+func (d *Sessions) put(s Session) (Session, bool, error) {
 	if s.Node {
-		return fmt.Errorf("%w: session %s: node sessions come from the trusted roots only", core.ErrInvalid, s.ID)
+		return Session{}, false, fmt.Errorf("%w: session %s: node sessions come from the trusted roots only", core.ErrInvalid, s.ID)
 	}
 	if err := s.VerifyRecord(d.roots...); err != nil {
-		return err
+		return Session{}, false, err
 	}
 	s.Roles = slices.Clone(s.Roles)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, ok := d.byID[s.ID]
 	if ok && old.Node {
-		return nil
+		return old, false, nil
 	}
 	if ok {
 		a, _ := old.RecordSigningBytes()
 		b, _ := s.RecordSigningBytes()
 		if string(a) != string(b) {
-			return fmt.Errorf("%w: session %s: a different record is already registered under this id", core.ErrConflict, s.ID)
+			return Session{}, false, fmt.Errorf("%w: session %s: a different record is already registered under this id", core.ErrConflict, s.ID)
 		}
-		if !old.Revoked.IsZero() {
-			s = s.RevokeAt(old.Revoked)
+		if s.Revoked.IsZero() || (!old.Revoked.IsZero() && !s.Revoked.Before(old.Revoked)) {
+			// Nothing earlier: keep the old revocation, but take a
+			// signature for it if only the new record has one.
+			if !old.Revoked.IsZero() && old.Revoked.Equal(s.Revoked) && len(old.RevokeSig) == 0 && len(s.RevokeSig) > 0 {
+				old.RevokeSig = s.RevokeSig
+				d.byID[s.ID] = old
+				return old, true, nil
+			}
+			return old, false, nil
 		}
 	}
 	d.byID[s.ID] = s
-	return nil
+	return s, true, nil
 }
+
+// Roots returns the trusted root public keys.
+func (d *Sessions) Roots() []ed25519.PublicKey { return slices.Clone(d.roots) }
 
 // PutData decodes the sys.sessions item id and puts it.
 func (d *Sessions) PutData(id string, data map[string]any) error {

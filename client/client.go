@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -273,6 +274,54 @@ func (c *Client) GetSession(ctx context.Context, id string) (*models.Session, er
 	}
 	var s models.Session
 	return &s, decode(op, r, &s)
+}
+
+// SessionRecord returns the record of session id (GET /v1/sessions/{id},
+// which any caller may read) decoded strictly, and its JSON as the
+// gateway sent it. It does not verify the record (core.SessionRecord's
+// VerifyRoot does, against RootKeys).
+func (c *Client) SessionRecord(ctx context.Context, id string) (core.SessionRecord, json.RawMessage, error) {
+	op := fmt.Sprintf("session %s", id)
+	r, err := c.do(ctx, op, func(ctx context.Context, e apiclient.RequestEditorFn) (*http.Response, error) {
+		return c.gc.GetSession(ctx, id, e)
+	})
+	if err != nil {
+		return core.SessionRecord{}, nil, err
+	}
+	rec, err := core.DecodeSessionRecord(r.body)
+	if err != nil {
+		return core.SessionRecord{}, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if rec.ID != id {
+		return core.SessionRecord{}, nil, fmt.Errorf("%s: %w: the gateway answered the record of %s", op, core.ErrInvalid, rec.ID)
+	}
+	return rec, json.RawMessage(r.body), nil
+}
+
+// RootKeys returns the gateway's root public keys (GET /v1/info rootKeys),
+// which sign session records.
+func (c *Client) RootKeys(ctx context.Context) ([]ed25519.PublicKey, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeRootKeys(info.RootKeys)
+}
+
+// DecodeRootKeys decodes rootKeys of GET /v1/info.
+func DecodeRootKeys(keys []string) ([]ed25519.PublicKey, error) {
+	out := make([]ed25519.PublicKey, 0, len(keys))
+	for _, k := range keys {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(k)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: rootKeys: %q is not a 32-byte unpadded base64url key", core.ErrInvalid, k)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: the gateway publishes no rootKeys", core.ErrInvalid)
+	}
+	return out, nil
 }
 
 // ListRepos returns one page of the repositories the caller may read,

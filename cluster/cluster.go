@@ -126,7 +126,8 @@ type Cluster struct {
 	// messages dropped).
 	fullHeal chan struct{}
 
-	stats counters
+	stats  counters
+	misses missCache
 
 	ctx     context.Context // heal, ingest, flusher
 	cancel  context.CancelFunc
@@ -277,12 +278,14 @@ type Stats struct {
 	HealPasses     int64 // reconciliation passes done (full or of dirty repositories)
 	HealPulled     int64 // commits received from peers by reconciliation
 	HealPushed     int64 // commits sent to peers by reconciliation
+	SessionLookups int64 // session records found on peers (LookupSession)
 	HealErrors     int64 // failed repository heals (peer down included)
 }
 
 type counters struct {
 	published, publishDropped, received, appended, rejected, ingestDropped, badMessages atomic.Int64
 	healPasses, healPulled, healPushed, healErrors                                      atomic.Int64
+	sessionLookups                                                                      atomic.Int64
 }
 
 // Stats returns the node's counters.
@@ -293,5 +296,6 @@ func (n *Cluster) Stats() Stats {
 		Received: c.received.Load(), Appended: c.appended.Load(), Rejected: c.rejected.Load(),
 		IngestDropped: c.ingestDropped.Load(), BadMessages: c.badMessages.Load(),
 		HealPasses: c.healPasses.Load(), HealPulled: c.healPulled.Load(), HealPushed: c.healPushed.Load(), HealErrors: c.healErrors.Load(),
+		SessionLookups: c.sessionLookups.Load(),
 	}
 }

@@ -138,7 +138,7 @@ func startNode(tb testing.TB, keysDir string, ln net.Listener, natsURL string, p
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	nd, err := node.Open(node.Config{DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: log, Observer: cl, Barrier: cl})
+	nd, err := node.Open(node.Config{DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: log, Observer: cl, Barrier: cl, SessionSource: cl})
 	if err != nil {
 		tb.Fatal(err)
 	}

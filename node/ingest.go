@@ -154,6 +154,9 @@ func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.
 	var verify storage.VerifyFunc
 	switch origin {
 	case OriginClient, OriginReplica:
+		// Authors this node does not know are asked of the
+		// SessionSource (the cluster's peers) first.
+		n.resolveAuthors(ctx, commits)
 		// The batch's signatures are checked up front, across the cores
 		// (most of a pushed commit's CPU); the per-commit check in the
 		// storage's prepare then does the rest (session validity, rules,

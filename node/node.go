@@ -60,6 +60,11 @@ type Config struct {
 	// Barrier, if set, holds each write's acknowledgement until the write
 	// has left the node.
 	Barrier Barrier
+	// SessionSource, if set, is asked for the record of a session this
+	// node does not know before a commit it signed is rejected (the
+	// cluster asks its peers: a session registered on one node may not
+	// have replicated yet).
+	SessionSource SessionSource
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -296,6 +301,10 @@ func (n *Node) DevIssuer() *auth.DevIssuer { return n.dev }
 // RootPublicKey returns the public half of the root key that signs session
 // records.
 func (n *Node) RootPublicKey() ed25519.PublicKey { return n.root.Public().(ed25519.PublicKey) }
+
+// RootKeys returns the root public keys whose records this node trusts
+// (GET /v1/info rootKeys); the first signs new records.
+func (n *Node) RootKeys() []ed25519.PublicKey { return n.sessions.Roots() }
 
 // Subscribers returns the number of live subscriptions.
 func (n *Node) Subscribers() int { return n.hub.subscribers() }

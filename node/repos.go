@@ -249,6 +249,11 @@ func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req
 	if err := n.Authorize(p, repo, len(req.Commits) > 0 || len(commits) > 0); err != nil {
 		return nil, nil, err
 	}
+	// Records first: the commits below may be signed by sessions this
+	// node lost or never saw (a client restoring it).
+	if err := n.AcceptSessions(ctx, req.Sessions); err != nil {
+		return nil, nil, err
+	}
 	r, release, err := n.store.Repo(repo)
 	if err != nil {
 		return nil, nil, err

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/goat-gateway/goat-gateway/auth"
@@ -42,12 +44,11 @@ func (n *Node) RegisterSession(ctx context.Context, p auth.Principal, req auth.S
 	return sess, true, nil
 }
 
-// Session returns a session record for p (any authenticated caller may
-// read one; the implicit sessions of root keys are not records).
-func (n *Node) Session(p auth.Principal, id string) (auth.Session, error) {
-	if !p.Authenticated() {
-		return auth.Session{}, fmt.Errorf("%w: reading sessions needs a token", core.ErrUnauthenticated)
-	}
+// Session returns a session record. Any caller may read one, anonymous
+// callers included: records are public certificates that whoever verifies
+// a commit needs (docs/security.md). The implicit sessions of root keys
+// are not records.
+func (n *Node) Session(_ auth.Principal, id string) (auth.Session, error) {
 	sess, err := n.sessions.Session(id)
 	if err != nil || sess.Node {
 		return auth.Session{}, fmt.Errorf("%w: session %q", core.ErrNotFound, id)
@@ -70,10 +71,123 @@ func (n *Node) RevokeSession(ctx context.Context, p auth.Principal, id string) (
 	}
 	if sess.Revoked.IsZero() {
 		sess = sess.RevokeAt(n.now())
+		if err := sess.SignRevocation(n.root); err != nil {
+			return auth.Session{}, err
+		}
 		if err := n.writeSystem(ctx, auth.SessionsRepo, sess.ID, auth.SessionSchemaRef, sess.Data()); err != nil {
 			return auth.Session{}, err
 		}
 		n.custody.forget(sess.ID)
 	}
 	return sess, nil
+}
+
+// MaxRelayedSessions bounds the session records of one sync request.
+const MaxRelayedSessions = 1000
+
+// AcceptSessions takes session records relayed by a peer (a sync
+// request's sessions): each must decode and verify against the root keys,
+// or the whole call fails with core.ErrInvalid naming it. Records this
+// node lacks, and revocations earlier than the one it holds (signed:
+// an unsigned revocation is dropped), are written to sys.sessions, so
+// that commits signed by those sessions verify and the records replicate.
+func (n *Node) AcceptSessions(ctx context.Context, raw []json.RawMessage) error {
+	if len(raw) > MaxRelayedSessions {
+		return fmt.Errorf("%w: %d session records, more than %d", core.ErrTooLarge, len(raw), MaxRelayedSessions)
+	}
+	roots := n.sessions.Roots()
+	recs := make([]auth.Session, 0, len(raw))
+	for i, b := range raw {
+		r, err := core.DecodeSessionRecord(b)
+		if err != nil {
+			return fmt.Errorf("%w: sessions[%d]: %w", core.ErrInvalid, i, err)
+		}
+		s, err := auth.SessionFromRecord(r)
+		if err == nil {
+			err = s.VerifyRecord(roots...)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: sessions[%d] (%s): %w", core.ErrInvalid, i, r.ID, err)
+		}
+		recs = append(recs, s)
+	}
+	for _, s := range recs {
+		if err := n.acceptSession(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acceptSession puts one verified relayed record in effect and, when it
+// changed what this node holds, writes it to sys.sessions.
+func (n *Node) acceptSession(ctx context.Context, s auth.Session) error {
+	if old, err := n.sessions.Session(s.ID); err == nil {
+		earlier := !s.Revoked.IsZero() && s.RevocationValid(n.sessions.Roots()...) && (old.Revoked.IsZero() || s.Revoked.Before(old.Revoked))
+		if old.Node || !earlier {
+			return nil // known, and nothing to add: the common case, no write
+		}
+	}
+	n.sessMu.Lock()
+	defer n.sessMu.Unlock()
+	held, changed, err := n.sessions.PutRelayed(s)
+	if errors.Is(err, core.ErrConflict) {
+		// Another record for the same key (re-registered with another
+		// expiry after a data loss): both are root-signed; keep ours.
+		return nil
+	}
+	if err != nil || !changed {
+		return err
+	}
+	return n.writeSystem(ctx, auth.SessionsRepo, held.ID, auth.SessionSchemaRef, held.Data())
+}
+
+// SessionSource finds session records this node lacks (the cluster asks
+// its peers). It returns a record as GET /v1/sessions/{id} answers it, or
+// an error wrapping core.ErrNotFound.
+type SessionSource interface {
+	LookupSession(ctx context.Context, id string) (core.SessionRecord, error)
+}
+
+// maxLookupsPerCall bounds the distinct unknown authors one ingest asks
+// the SessionSource about: a push of commits by made-up sessions must not
+// cost a request to every peer per commit.
+const maxLookupsPerCall = 16
+
+// resolveAuthors asks the SessionSource for the records of the authors of
+// commits that this node does not know, so that verification finds them;
+// what it cannot find is left for verification to reject.
+func (n *Node) resolveAuthors(ctx context.Context, commits []*core.Commit) {
+	src := n.cfg.SessionSource
+	if src == nil {
+		return
+	}
+	var asked map[string]bool
+	for _, c := range commits {
+		if c.IsMerge() || asked[c.Author] {
+			continue
+		}
+		if _, err := n.sessions.Session(c.Author); err == nil {
+			continue
+		}
+		if asked == nil {
+			asked = map[string]bool{}
+		}
+		if len(asked) == maxLookupsPerCall {
+			return
+		}
+		asked[c.Author] = true
+		rec, err := src.LookupSession(ctx, c.Author)
+		if err != nil {
+			n.log.Debug("session not found on peers", "session", c.Author, "err", err)
+			continue
+		}
+		s, err := auth.SessionFromRecord(rec)
+		if err == nil {
+			_, _, err = n.sessions.PutRelayed(s)
+		}
+		if err != nil {
+			n.log.Warn("session record from a peer refused", "session", c.Author, "err", err)
+		}
+	}
 }

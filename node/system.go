@@ -54,7 +54,7 @@ func (n *Node) loadSystemRepos() error {
 func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted bool) {
 	switch repo {
 	case auth.SessionsRepo:
-		if err := n.sessions.PutData(key, data); err != nil {
+		if err := n.putSessionData(key, data); err != nil {
 			n.log.Warn("session record not loaded", "session", key, "err", err)
 		}
 		n.noteSessionRecord(key)
@@ -67,6 +67,23 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 			n.log.Warn("schema not loaded", "schema", key, "err", err)
 		}
 	}
+}
+
+// putSessionData puts the sys.sessions item key in effect. Its revocation
+// is trusted (only nodes write sys.sessions); one recorded before
+// revocations were signed is signed here, so that the record this node
+// serves proves it to any peer.
+func (n *Node) putSessionData(key string, data map[string]any) error {
+	s, err := auth.SessionFromData(key, data)
+	if err != nil {
+		return err
+	}
+	if !s.Revoked.IsZero() && !s.RevocationValid(n.sessions.Roots()...) {
+		if err := s.SignRevocation(n.root); err != nil {
+			return err
+		}
+	}
+	return n.sessions.Put(s)
 }
 
 // writeSystem writes data to a system repository as this node (signed by
@@ -139,7 +156,7 @@ func (n *Node) applySessionsNow(recs []storage.Record) {
 		if err != nil || c.Data == nil || c.IsMerge() {
 			continue
 		}
-		if n.sessions.PutData(c.Key, c.Data) == nil {
+		if n.putSessionData(c.Key, c.Data) == nil {
 			n.noteSessionRecord(c.Key)
 		}
 	}

@@ -117,8 +117,15 @@ func TestNode_Session(t *testing.T) {
 	if _, err := e.n.Session(user("bob"), a.id); err != nil {
 		t.Fatalf("another authenticated caller reads alice's session: %v", err)
 	}
-	_, err := e.n.Session(auth.Anonymous(), a.id)
-	wantErr(t, "anonymous", err, core.ErrUnauthenticated)
+	// Records are public certificates (issue 18): anonymous callers read
+	// them, and they verify against the published root keys.
+	rec, err := e.n.Session(auth.Anonymous(), a.id)
+	if err != nil {
+		t.Fatalf("anonymous read of a session record: %v", err)
+	}
+	if err := rec.Record().VerifyRoot(e.n.RootKeys()); err != nil {
+		t.Fatalf("record does not verify against RootKeys: %v", err)
+	}
 	_, err = e.n.Session(alice, "s_unknownunknownunknown123")
 	wantErr(t, "unknown id", err, core.ErrNotFound)
 	_, err = e.n.Session(alice, auth.NodeSessionID(e.n.RootPublicKey()))

@@ -69,7 +69,17 @@ type Request struct {
 	V     int
 	Parts *PartDiff
 	Need  []ShortID
+
+	// Sessions (either version, optional, at most MaxSessions) are session
+	// records (core.SessionRecord's JSON) of the authors of commits the
+	// server may lack; the server accepts those that verify against its
+	// root keys before it verifies the commits. Like commits, they travel
+	// raw and are only checked to be JSON objects here.
+	Sessions []json.RawMessage
 }
+
+// MaxSessions is the most session records one request may carry.
+const MaxSessions = 1000
 
 // Response is the server's answer:
 //
@@ -166,6 +176,14 @@ func (r *Request) Validate() error {
 	if maxPush := min(maxLimit, MaxStream); len(r.Commits) > maxPush {
 		return fmt.Errorf("%w: %d commits, more than %d", core.ErrTooLarge, len(r.Commits), maxPush)
 	}
+	if len(r.Sessions) > MaxSessions {
+		return fmt.Errorf("%w: %d session records, more than %d", core.ErrTooLarge, len(r.Sessions), MaxSessions)
+	}
+	for i, s := range r.Sessions {
+		if len(s) == 0 || s[0] != '{' {
+			return fmt.Errorf("%w: sessions[%d]: not a JSON object", core.ErrInvalid, i)
+		}
+	}
 	return checkCommitsRaw(r.Commits)
 }
 
@@ -244,6 +262,10 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"need":`...)
 		b = appendIDs(b, r.Need)
 	}
+	if len(r.Sessions) > 0 {
+		b = append(b, `,"sessions":`...)
+		b = appendCommits(b, r.Sessions)
+	}
 	return append(b, '}'), nil
 }
 
@@ -268,6 +290,9 @@ func (r *Request) EncodedLen() int {
 	}
 	if len(r.Need) > 0 {
 		n += len(`,"need":`) + idsLen(r.Need)
+	}
+	if len(r.Sessions) > 0 {
+		n += len(`,"sessions":`) + commitsLen(r.Sessions)
 	}
 	return n
 }
@@ -391,6 +416,9 @@ type requestWire struct {
 	V       *int              `json:"v"`
 	Parts   *PartDiff         `json:"parts"`
 	Need    *idList           `json:"need"`
+	// Sessions is decoded as raw objects; its length is checked before
+	// anything else reads them (Validate).
+	Sessions []json.RawMessage `json:"sessions"`
 }
 
 type responseWire struct {
@@ -417,7 +445,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 	if w.Count == nil || w.Digest == nil {
 		return fmt.Errorf("%w: request: count and digest are required", core.ErrInvalid)
 	}
-	v := Request{Count: *w.Count, Digest: *w.Digest, Filter: w.Filter, Commits: w.Commits}
+	v := Request{Count: *w.Count, Digest: *w.Digest, Filter: w.Filter, Commits: w.Commits, Sessions: w.Sessions}
 	if w.Limit != nil {
 		if *w.Limit <= 0 {
 			return fmt.Errorf("%w: request: limit must be positive", core.ErrInvalid)

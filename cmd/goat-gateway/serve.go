@@ -39,7 +39,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if c.clustered() {
-		cfgs.node.Observer, cfgs.node.Barrier = cl, cl
+		cfgs.node.Observer, cfgs.node.Barrier, cfgs.node.SessionSource = cl, cl, cl
 		cfgs.api.Issuers = append(cfgs.api.Issuers, cl.Issuers()...)
 	}
 	nd, err := node.Open(cfgs.node)

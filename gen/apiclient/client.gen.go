@@ -163,8 +163,9 @@ type ClientInterface interface {
 	// GetInfo Node information
 	//
 	// The node's identity, build version, event-log identity, the
-	// `audience` that session proofs name (see `createSession`),
-	// capabilities and limits. No authentication needed.
+	// `audience` that session proofs name (see `createSession`), the
+	// `rootKeys` that sign session records (`getSession`), capabilities
+	// and limits. No authentication needed.
 	//
 	// Corresponds with GET /v1/info (the `GetInfo` operationId).
 	GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -403,7 +404,10 @@ type ClientInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -423,7 +427,10 @@ type ClientInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -613,8 +620,9 @@ type ClientInterface interface {
 
 	// RevokeSession Revoke a session
 	//
-	// Revokes the session now: the gateway records `revoked` in its
-	// `sys.sessions` record and answers `200` with the session. From then
+	// Revokes the session now: the gateway records `revoked`, signed by
+	// its root key (`revokeSig`), in its `sys.sessions` record and
+	// answers `200` with the session. From then
 	// on nothing new signed by the session is accepted, whatever `ts` it
 	// claims; the commits it signed before, which the system already
 	// holds, stay valid and keep replicating (docs/security.md).
@@ -631,10 +639,13 @@ type ClientInterface interface {
 
 	// GetSession Get a session
 	//
-	// A registered session: its owner, public key, expiry and, once it is
-	// revoked, `revoked`. Any authenticated caller may read any session:
-	// the records are readable by every authenticated caller in
-	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// A session record: the public certificate of a session, signed by
+	// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+	// caller may read any record, anonymous callers included: whoever
+	// verifies a commit needs its author's record, and the record holds
+	// nothing secret (docs/security.md). The implicit sessions of the
+	// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+	// author is `SessionId` of a root key verifies against that key.
 	// An unknown id is a `404`.
 	//
 	// Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
@@ -753,8 +764,9 @@ func (c *Client) GetEvents(ctx context.Context, params *GetEventsParams, reqEdit
 // GetInfo Node information
 //
 // The node's identity, build version, event-log identity, the
-// `audience` that session proofs name (see `createSession`),
-// capabilities and limits. No authentication needed.
+// `audience` that session proofs name (see `createSession`), the
+// `rootKeys` that sign session records (`getSession`), capabilities
+// and limits. No authentication needed.
 //
 // Corresponds with GET /v1/info (the `GetInfo` operationId).
 func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1153,7 +1165,10 @@ func (c *Client) GetLog(ctx context.Context, repo Repo, params *GetLogParams, re
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -1183,7 +1198,10 @@ func (c *Client) SyncRoundWithBody(ctx context.Context, repo Repo, contentType s
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -1443,8 +1461,9 @@ func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONReques
 
 // RevokeSession Revoke a session
 //
-// Revokes the session now: the gateway records `revoked` in its
-// `sys.sessions` record and answers `200` with the session. From then
+// Revokes the session now: the gateway records `revoked`, signed by
+// its root key (`revokeSig`), in its `sys.sessions` record and
+// answers `200` with the session. From then
 // on nothing new signed by the session is accepted, whatever `ts` it
 // claims; the commits it signed before, which the system already
 // holds, stay valid and keep replicating (docs/security.md).
@@ -1471,10 +1490,13 @@ func (c *Client) RevokeSession(ctx context.Context, id SessionId, reqEditors ...
 
 // GetSession Get a session
 //
-// A registered session: its owner, public key, expiry and, once it is
-// revoked, `revoked`. Any authenticated caller may read any session:
-// the records are readable by every authenticated caller in
-// `sys.sessions` anyway, since peers need the keys to verify commits.
+// A session record: the public certificate of a session, signed by
+// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+// caller may read any record, anonymous callers included: whoever
+// verifies a commit needs its author's record, and the record holds
+// nothing secret (docs/security.md). The implicit sessions of the
+// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+// author is `SessionId` of a root key verifies against that key.
 // An unknown id is a `404`.
 //
 // Corresponds with GET /v1/sessions/{id} (the `GetSession` operationId).
@@ -2943,8 +2965,9 @@ type ClientWithResponsesInterface interface {
 	// GetInfoWithResponse Node information
 	//
 	// The node's identity, build version, event-log identity, the
-	// `audience` that session proofs name (see `createSession`),
-	// capabilities and limits. No authentication needed.
+	// `audience` that session proofs name (see `createSession`), the
+	// `rootKeys` that sign session records (`getSession`), capabilities
+	// and limits. No authentication needed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3203,7 +3226,10 @@ type ClientWithResponsesInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -3223,7 +3249,10 @@ type ClientWithResponsesInterface interface {
 	// node can serve any round. The client sends its `count` and `digest`,
 	// optionally a Bloom `filter` of its commit ids, and `commits` it
 	// believes the server lacks (for example those absent from the
-	// server's filter of the previous round).
+	// server's filter of the previous round), with, in `sessions`, the
+	// records of their authors the server may lack (a client restoring a
+	// gateway that lost its data sends other sessions' commits).
+	// `sessions` are accepted first (see `SyncRequest`).
 	//
 	// The server ingests `commits` exactly as `pushCommits` does
 	// (`results`), then answers with its own `count` and `digest`,
@@ -3417,8 +3446,9 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeSessionWithResponse Revoke a session
 	//
-	// Revokes the session now: the gateway records `revoked` in its
-	// `sys.sessions` record and answers `200` with the session. From then
+	// Revokes the session now: the gateway records `revoked`, signed by
+	// its root key (`revokeSig`), in its `sys.sessions` record and
+	// answers `200` with the session. From then
 	// on nothing new signed by the session is accepted, whatever `ts` it
 	// claims; the commits it signed before, which the system already
 	// holds, stay valid and keep replicating (docs/security.md).
@@ -3437,10 +3467,13 @@ type ClientWithResponsesInterface interface {
 
 	// GetSessionWithResponse Get a session
 	//
-	// A registered session: its owner, public key, expiry and, once it is
-	// revoked, `revoked`. Any authenticated caller may read any session:
-	// the records are readable by every authenticated caller in
-	// `sys.sessions` anyway, since peers need the keys to verify commits.
+	// A session record: the public certificate of a session, signed by
+	// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+	// caller may read any record, anonymous callers included: whoever
+	// verifies a commit needs its author's record, and the record holds
+	// nothing secret (docs/security.md). The implicit sessions of the
+	// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+	// author is `SessionId` of a root key verifies against that key.
 	// An unknown id is a `404`.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5850,8 +5883,9 @@ func (c *ClientWithResponses) GetEventsWithResponse(ctx context.Context, params 
 // GetInfoWithResponse Node information
 //
 // The node's identity, build version, event-log identity, the
-// `audience` that session proofs name (see `createSession`),
-// capabilities and limits. No authentication needed.
+// `audience` that session proofs name (see `createSession`), the
+// `rootKeys` that sign session records (`getSession`), capabilities
+// and limits. No authentication needed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6206,7 +6240,10 @@ func (c *ClientWithResponses) GetLogWithResponse(ctx context.Context, repo Repo,
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -6232,7 +6269,10 @@ func (c *ClientWithResponses) SyncRoundWithBodyWithResponse(ctx context.Context,
 // node can serve any round. The client sends its `count` and `digest`,
 // optionally a Bloom `filter` of its commit ids, and `commits` it
 // believes the server lacks (for example those absent from the
-// server's filter of the previous round).
+// server's filter of the previous round), with, in `sessions`, the
+// records of their authors the server may lack (a client restoring a
+// gateway that lost its data sends other sessions' commits).
+// `sessions` are accepted first (see `SyncRequest`).
 //
 // The server ingests `commits` exactly as `pushCommits` does
 // (`results`), then answers with its own `count` and `digest`,
@@ -6468,8 +6508,9 @@ func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, bod
 
 // RevokeSessionWithResponse Revoke a session
 //
-// Revokes the session now: the gateway records `revoked` in its
-// `sys.sessions` record and answers `200` with the session. From then
+// Revokes the session now: the gateway records `revoked`, signed by
+// its root key (`revokeSig`), in its `sys.sessions` record and
+// answers `200` with the session. From then
 // on nothing new signed by the session is accepted, whatever `ts` it
 // claims; the commits it signed before, which the system already
 // holds, stay valid and keep replicating (docs/security.md).
@@ -6494,10 +6535,13 @@ func (c *ClientWithResponses) RevokeSessionWithResponse(ctx context.Context, id 
 
 // GetSessionWithResponse Get a session
 //
-// A registered session: its owner, public key, expiry and, once it is
-// revoked, `revoked`. Any authenticated caller may read any session:
-// the records are readable by every authenticated caller in
-// `sys.sessions` anyway, since peers need the keys to verify commits.
+// A session record: the public certificate of a session, signed by
+// the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+// caller may read any record, anonymous callers included: whoever
+// verifies a commit needs its author's record, and the record holds
+// nothing secret (docs/security.md). The implicit sessions of the
+// root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+// author is `SessionId` of a root key verifies against that key.
 // An unknown id is a `404`.
 //
 // Returns a wrapper object for the known response body format(s).

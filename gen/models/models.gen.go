@@ -252,6 +252,21 @@ func (e SchemaUpgradeOp) Valid() bool {
 	}
 }
 
+// Defines values for SessionCustodial.
+const (
+	SessionCustodialTrue SessionCustodial = true
+)
+
+// Valid indicates whether the value is a known member of the SessionCustodial enum.
+func (e SessionCustodial) Valid() bool {
+	switch e {
+	case SessionCustodialTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Author The session id that signed a commit, or `merge` for merge commits.
 //
 // Example: s_rI5I4APsLyJaKvKU52A3dGHD
@@ -494,6 +509,14 @@ type Info struct {
 
 	// NodeId This node's name, stable across restarts.
 	NodeId string `json:"nodeId"`
+
+	// RootKeys The gateway's root Ed25519 public keys (unpadded base64url, 32
+	// bytes each). They sign session records (`rootSig`, `revokeSig`
+	// of `Session`) and are the keys of the implicit node sessions
+	// (session id `SessionId` of the key), so that any peer can
+	// verify every commit (docs/security.md). The first signs new
+	// records; every node of one deployment lists the same keys.
+	RootKeys []PublicKey `json:"rootKeys"`
 
 	// Version The gateway's build version.
 	Version string `json:"version"`
@@ -872,11 +895,25 @@ type SchemaUpgradeConversion string
 // SchemaUpgradeOp defines model for SchemaUpgrade.Op.
 type SchemaUpgradeOp string
 
-// Session A registered session. `expires` and `revoked` are unix milliseconds;
-// `revoked`, present once the session has been revoked, is when
-// (`revokeSession`). The session signs nothing from `expires` or
-// `revoked` on, whichever comes first.
+// Session A session record (docs/security.md). `expires` and `revoked` are
+// unix milliseconds; `revoked`, present once the session has been
+// revoked, is when (`revokeSession`). The session signs nothing from
+// `expires` or `revoked` on, whichever comes first.
+//
+// `rootSig` is a root key's (`getInfo` `rootKeys`) Ed25519 signature
+// of the bytes `goat-gateway session-record v1` LF followed by the
+// RFC 8785 canonical JSON of `{id, owner, roles, publicKey, expires,
+// issuer, custodial}`, where `expires` is written as a UTC date with
+// milliseconds (`2006-01-02T15:04:05.000Z`), `issuer` only when
+// present and `custodial` only when true. `revokeSig` is a root
+// key's signature of `goat-gateway session-revocation v1` LF followed
+// by the canonical JSON of `{id, revoked}` (`revoked` as a date the
+// same way). A `revoked` without a valid `revokeSig` proves nothing
+// and is ignored by whoever receives the record from a third party.
 type Session struct {
+	// Custodial Present (true) for the gateway-held sessions that sign REST item writes on the owner's behalf.
+	Custodial *SessionCustodial `json:"custodial,omitempty"`
+
 	// Expires Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
 	//
 	// Example: 1763800000000
@@ -890,6 +927,9 @@ type Session struct {
 	// Example: s_6nKoWz9jY_-yd_WQWiUhZJNE
 	Id SessionId `json:"id"`
 
+	// Issuer The registering token's `iss`, when it had one.
+	Issuer *string `json:"issuer,omitempty"`
+
 	// Owner The `sub` of the token that registered the session.
 	Owner string `json:"owner"`
 
@@ -898,11 +938,27 @@ type Session struct {
 	// Example: kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8
 	PublicKey PublicKey `json:"publicKey"`
 
+	// RevokeSig A 64-byte Ed25519 signature, base64url without padding.
+	//
+	// Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
+	RevokeSig *Signature `json:"revokeSig,omitempty"`
+
 	// Revoked Unix time in milliseconds, at most 2^53-1 so that every JavaScript peer represents it exactly.
 	//
 	// Example: 1763800000000
 	Revoked *Timestamp `json:"revoked,omitempty"`
+
+	// Roles The registering token's roles, sorted and unique; the commits the session signs are authorized with them.
+	Roles []string `json:"roles"`
+
+	// RootSig A 64-byte Ed25519 signature, base64url without padding.
+	//
+	// Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
+	RootSig Signature `json:"rootSig"`
 }
+
+// SessionCustodial Present (true) for the gateway-held sessions that sign REST item writes on the owner's behalf.
+type SessionCustodial bool
 
 // SessionId A session id, derived from the session's public key: `s_` and the
 // unpadded base64url of the first 18 bytes of SHA-256 of the 32 raw
@@ -999,6 +1055,16 @@ type SyncRequest struct {
 	// or 8-byte XOR differ from the summary. The request's filter then
 	// covers the client's ids of those partitions only.
 	Parts *SyncPartDiff `json:"parts,omitempty"`
+
+	// Sessions Session records (as `getSession` answers them) of the authors
+	// of commits the server may lack, at most 1000 (either
+	// version). The server accepts every record whose `rootSig`
+	// verifies against its root keys and that it lacks (a `revoked`
+	// only with a valid `revokeSig`; the earliest valid revocation
+	// wins) before it verifies `commits`. A record that does not
+	// verify makes the whole request a `400` naming it; more than
+	// 1000 records are a `413`.
+	Sessions *[]Session `json:"sessions,omitempty"`
 
 	// V Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
 	V *int32 `json:"v,omitempty"`

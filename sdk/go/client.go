@@ -164,6 +164,13 @@ type Status struct {
 	// matches the core sentinels (errors.Is(err, core.ErrForbidden)), and
 	// ErrOffline when the gateway is unreachable.
 	LastError error
+	// Quarantined counts received commits that failed verification
+	// (a forged signature, an author whose session record does not
+	// verify against the gateway's root keys, a ts outside the session's
+	// life, or a parent among them); QuarantinedIDs names them. They are
+	// never stored or shown. Client.Quarantined gives the reasons.
+	Quarantined    int
+	QuarantinedIDs []core.CommitID
 }
 
 // Client is a local replica of some of a gateway's repositories with
@@ -174,6 +181,7 @@ type Client struct {
 	api    *client.Client
 	token  func(context.Context) (string, error)
 	driver *gsync.Driver
+	trust  *trust
 	reg    *core.Registry
 	// versions caps namespaces (Config.Versions, or derived from Schemas).
 	versions map[string]int
@@ -247,6 +255,7 @@ func Open(cfg Config) (*Client, error) {
 		repos: map[string]*Repo{}, statSignal: make(chan struct{}, 1), streamWake: make(chan struct{}, 1),
 		state: &clientState{Repos: map[string]*repoState{}},
 	}
+	c.trust = newTrust(c)
 	hc := cfg.HTTPClient
 	if hc == nil {
 		// A transport of its own, so that Close can drop its connections.
@@ -264,7 +273,7 @@ func Open(cfg Config) (*Client, error) {
 	// Commits the gateway rejects inside a sync round are reported to
 	// onRejected (they would otherwise only show as a heal that never
 	// converges).
-	c.driver = &gsync.Driver{Transport: c.api, MaxRounds: 32, OnRejected: c.onRejected}
+	c.driver = &gsync.Driver{Transport: relayTransport{Transport: c.api, t: c.trust}, MaxRounds: 32, OnRejected: c.onRejected}
 
 	for _, sc := range cfg.Schemas {
 		if err := c.reg.Add(sc); err != nil {
@@ -325,6 +334,9 @@ func (c *Client) loadDir() error {
 	}
 	c.key = k
 	if c.state, err = loadState(c.dir); err != nil {
+		return err
+	}
+	if err := c.trust.load(c.dir); err != nil {
 		return err
 	}
 	cached, err := loadSchemas(c.dir)
@@ -428,6 +440,9 @@ func (c *Client) Close() error {
 	if err := c.saveState(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.trust.save(); err != nil {
+		errs = append(errs, err)
+	}
 	c.stateMu.Lock()
 	c.stateDone = true
 	c.stateMu.Unlock()
@@ -460,8 +475,22 @@ func (c *Client) Status() Status {
 			s.LastError, errAt = r.err, r.errAt
 		}
 		r.mu.Unlock()
+		for _, q := range r.q.list(r.name) {
+			s.QuarantinedIDs = append(s.QuarantinedIDs, q.ID)
+		}
 	}
+	s.Quarantined = len(s.QuarantinedIDs)
 	return s
+}
+
+// Quarantined returns the received commits that failed verification in
+// this process, with the reason of each, repository by repository.
+func (c *Client) Quarantined() []Quarantined {
+	var out []Quarantined
+	for _, r := range c.openRepos() {
+		out = append(out, r.q.list(r.name)...)
+	}
+	return out
 }
 
 // statusChanged wakes the OnStatus notifier.
@@ -488,7 +517,7 @@ func (c *Client) statusLoop(ctx context.Context) {
 		case <-c.statSignal:
 		}
 		s := c.Status()
-		if first || s.Online != last.Online || s.Polling != last.Polling || s.Syncing != last.Syncing || s.Pending != last.Pending || s.LastError != last.LastError {
+		if first || s.Online != last.Online || s.Polling != last.Polling || s.Syncing != last.Syncing || s.Pending != last.Pending || s.LastError != last.LastError || s.Quarantined != last.Quarantined {
 			first = false
 			last = s
 			c.cfg.OnStatus(s)
@@ -579,6 +608,11 @@ func (c *Client) ensureSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	roots, err := client.DecodeRootKeys(info.RootKeys)
+	if err != nil {
+		return err
+	}
+	c.trust.setRoots(roots)
 	tok, err := c.token(ctx)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
@@ -591,8 +625,19 @@ func (c *Client) ensureSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.api.CreateSession(ctx, body); err != nil {
+	own, _, err := c.api.CreateSession(ctx, body)
+	if err != nil {
 		return err
+	}
+	// Our own record: relayed with our commits to a gateway that lost it
+	// (this client re-registers anyway; other clients relay it).
+	if raw, err := json.Marshal(own); err == nil {
+		if err := c.trust.addOwn(ctx, raw); err != nil {
+			c.log.Warn("own session record does not verify", logKeyErr, err)
+		}
+	}
+	if err := c.trust.save(); err != nil {
+		c.log.Warn("save session records", logKeyErr, err)
 	}
 	c.sessMu.Lock()
 	// Unless sign replaced the key meanwhile: then that one registers
@@ -728,10 +773,8 @@ func (c *Client) onAppend(repo string, recs []storage.Record) {
 // verifyLocal is the replica's check of a commit before it is stored.
 // Storage itself recomputes every id. Merge commits are recomputed here
 // (merge.Verify), so a wrong merge never enters the replica. Signatures
-// are not checked: that needs the session records, which only the
-// gateway holds (sys.sessions is not readable by clients), and every
-// commit arriving here was verified and authorized by the gateway or was
-// made by this client.
+// were checked before (Repo.verifyReceived, verify.go) for commits from
+// the gateway; commits made here are signed here.
 func (c *Client) verifyLocal(v storage.View, cm *core.Commit, _ map[string]any) error {
 	if !cm.IsMerge() {
 		return nil

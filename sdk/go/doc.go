@@ -29,9 +29,11 @@
 //     gateway is reachable again. The session key is kept in the directory
 //     (mode 0600), so a reopened client signs as the same session.
 //   - Recovery: a gateway that restarts, moves, or loses its repository
-//     files gets everything back from its clients: on reconnect a client
-//     registers its session again, creates its repositories, and heals
-//     them, pushing whatever the gateway lacks.
+//     files gets everything back from any one of its clients: on reconnect
+//     a client registers its session again, creates its repositories, and
+//     heals them, pushing whatever the gateway lacks with the session
+//     records of those commits' authors (other users' and custodial
+//     sessions included).
 //   - Errors: gateway problems come back as the core sentinels
 //     (errors.Is(err, core.ErrForbidden)), an unreachable gateway as
 //     ErrOffline. Status reports online, syncing, pending and the last
@@ -40,11 +42,21 @@
 // # What the replica verifies
 //
 // The replica recomputes every commit id (storage does) and every merge
-// commit (merge.Verify). It does not check signatures or authorization:
-// that needs the session records, and every commit it receives was
-// verified and authorized by the gateway it trusts with its token (or was
-// made by this client). A commit the gateway rejects for good (a write the
-// rules forbid) stays in the local replica; Status.LastError reports it.
+// commit (merge.Verify). Every other commit it receives is checked against
+// its author's session record before it is stored: the record (fetched
+// once per unknown session, GET /v1/sessions/{id}, and kept in
+// DIR/records.json) must verify against the root keys the gateway
+// publishes (GET /v1/info), the commit's signature against the record's
+// key, and its ts must fall before the session's expiry and any signed
+// revocation. Signatures of a batch are checked on every core. A commit
+// that fails, and anything descending from it, is quarantined: never
+// stored or shown, counted in Status.Quarantined (Client.Quarantined gives
+// the reasons), and counted as held for sync so the gateway does not send
+// it again. The records kept are relayed with pushed commits (sessions of
+// a sync request), so this client can restore a gateway that lost them.
+// Authorization is not checked: the gateway did that when it accepted
+// the commit. A commit the gateway rejects for good (a write the rules
+// forbid) stays in the local replica; Status.LastError reports it.
 //
 // # Wire
 //

@@ -88,14 +88,19 @@ type Repo struct {
 	changed   map[string]struct{}
 	newMerges []core.CommitID // merges made here, for the outbox
 	chSignal  chan struct{}
+
+	// q holds received commits that failed verification (verify.go).
+	q quarantine
 }
 
 func newRepo(c *Client, name string, st *storage.Repo, release func()) *Repo {
-	return &Repo{
+	r := &Repo{
 		c: c, name: name, st: st, release: release,
 		overlay: map[string]*pending{}, kick: make(chan struct{}, 1),
 		queries: map[*LiveQuery]struct{}{}, changed: map[string]struct{}{}, chSignal: make(chan struct{}, 1),
 	}
+	r.q.notify = c.statusChanged
+	return r
 }
 
 // Name returns the repository name.
@@ -1067,12 +1072,21 @@ func (r *Repo) ackOutbox(ids []core.CommitID) {
 	}
 }
 
-// ingest stores commits received from the gateway.
+// ingest stores commits received from the gateway once they verify
+// against their authors' session records (verifyReceived); those that do
+// not are quarantined.
 func (r *Repo) ingest(ctx context.Context, cs []*core.Commit) error {
 	for _, cm := range cs {
 		if cm.Repo != r.name {
 			return fmt.Errorf("%w: commit %s belongs to %q, not %q", core.ErrInvalid, cm.ID, cm.Repo, r.name)
 		}
+	}
+	cs, err := r.verifyReceived(ctx, cs)
+	if err != nil {
+		return fmt.Errorf("verify received commits: %w", err)
+	}
+	if len(cs) == 0 {
+		return nil
 	}
 	res, err := r.st.Append(ctx, cs)
 	if err != nil {
@@ -1120,8 +1134,8 @@ func (r *Repo) collapse(ctx context.Context, key string) error {
 }
 
 // local is the replica as the sync driver sees it: the one adapter from a
-// log to a gsync.Local.
-func (r *Repo) local() gsync.Local { return gsync.LocalOf(r.st, r.ingest) }
+// log to a gsync.Local, over the replica with its quarantined commits.
+func (r *Repo) local() gsync.Local { return gsync.LocalOf(verifiedLog{r}, r.ingest) }
 
 // ---- change notification ----
 

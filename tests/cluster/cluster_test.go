@@ -46,6 +46,8 @@ func TestCluster(t *testing.T) {
 	t.Run("RoamingClientKeepsCorrectReplica", h.testRoamingClient)
 	t.Run("KillWipeRestartB", h.testKillWipeRestart)
 	t.Run("NATSStopRestart", h.testNATSRestart)
+	// Last: it wipes every node.
+	t.Run("ClientRestoresWipedCluster", h.testClientRestoresWipedCluster)
 }
 
 // ---------------------------------------------------------------- scenarios

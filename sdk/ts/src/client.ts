@@ -14,6 +14,7 @@ import { Registry, type Schema } from "./schema.js";
 import { EventStream } from "./sse.js";
 import { MemoryStore, type Persistence, type StoredSession } from "./store.js";
 import { clone, reconcile, type Transport } from "./sync.js";
+import { Trust, type QuarantinedCommit } from "./trust.js";
 import { Tabs, type TabMessage } from "./tabs.js";
 
 /** Connection status. */
@@ -106,6 +107,8 @@ export class Goat {
     this.stream?.drop();
   };
   private idle = new Set<() => void>();
+  private readonly trust: Trust;
+  private quarantineListeners = new Set<(q: QuarantinedCommit[]) => void>();
 
   private constructor(private readonly opts: GoatOptions) {
     this.http = new GatewayClient(opts);
@@ -113,6 +116,11 @@ export class Goat {
     this.versions = { ...(opts.versions ?? {}) };
     if (!opts.versions) for (const s of opts.schemas ?? []) this.versions[s.ns] = Math.max(this.versions[s.ns] ?? 0, s.version);
     this.store = opts.persistence ?? new MemoryStore();
+    const store = this.store;
+    this.trust = new Trust(
+      { rootKeys: async () => (await this.http.info()).rootKeys, session: (id) => this.http.session(id) },
+      store.loadTrust && store.saveTrust ? { load: () => store.loadTrust!(), save: (t) => store.saveTrust!(t) } : undefined,
+    );
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
   }
@@ -149,6 +157,24 @@ export class Goat {
     for (const cb of [...this.statusListeners]) cb(s);
   }
 
+  /**
+   * quarantined lists the received commits that failed verification (a
+   * forged signature, an author whose session record does not verify
+   * against the gateway's root keys, a ts outside the session's life, or a
+   * parent among them), in the repositories opened so far: never applied,
+   * never shown. `count` and `ids` summarize it.
+   */
+  get quarantined(): { count: number; ids: string[]; commits: QuarantinedCommit[] } {
+    const commits = [...this.opened.values()].flatMap((r) => r.quarantined());
+    return { count: commits.length, ids: commits.map((q) => q.id), commits };
+  }
+
+  /** onQuarantine calls cb with the full list whenever a commit is quarantined; it returns the unsubscribe function. */
+  onQuarantine(cb: (q: QuarantinedCommit[]) => void): () => void {
+    this.quarantineListeners.add(cb);
+    return () => this.quarantineListeners.delete(cb);
+  }
+
   /** sessionId is the id of the session that signs this client's commits. */
   get sessionId(): string | undefined {
     return this.session?.id;
@@ -183,6 +209,11 @@ export class Goat {
       onAdded: (rep, commits) => this.tabs && !this.follower && this.tabs.post({ t: "added", repo: rep.name, commits }),
       onAcknowledged: (rep, ids) => this.tabs && !this.follower && this.tabs.post({ t: "acked", repo: rep.name, ids }),
       ensureSchemas: (refs) => this.ensureSchemas(refs),
+      verify: (cs) => this.trust.check(cs),
+      onQuarantine: () => {
+        const q = this.quarantined.commits;
+        for (const cb of [...this.quarantineListeners]) cb(q);
+      },
       view: () => ({ versions: this.versions }),
       now: this.now,
       log: this.log,
@@ -245,10 +276,13 @@ export class Goat {
       const s = await this.signingSession();
       if (s.registeredAt === this.http.url) return;
       const info = await this.http.info();
+      await this.trust.setRootKeys(info.rootKeys);
       const pub = fromBase64url(s.publicKey);
       const owner = subjectOf(await this.http.token());
       const proof = await sign(s.privateKey, sessionChallenge(info.audience, owner, pub, s.expires));
-      await this.http.createSession(s.publicKey, s.expires, toBase64url(proof));
+      const own = await this.http.createSession(s.publicKey, s.expires, toBase64url(proof));
+      // Our own record, relayed with our commits to a gateway that lost it.
+      await this.trust.addOwn(own).catch((e) => this.log("own session record: %s", (e as Error).message));
       s.registeredAt = this.http.url;
       const { privateKey, ...rest } = s;
       const stored = await this.store.loadSession();
@@ -311,6 +345,12 @@ export class Goat {
     return {
       log: (repo, cursor, limit) => this.http.log(repo, cursor, limit),
       sync: async (repo, req) => {
+        // The records of the pushed commits' authors, for a gateway that
+        // lost them (docs/sync.md, "Session records in sync requests").
+        if (req.commits?.length && !req.sessions) {
+          const sessions = await this.trust.relay(req.commits);
+          if (sessions.length) req = { ...req, sessions };
+        }
         const resp = await this.http.sync(repo, req);
         this.handleRejections(r, resp.results ?? []);
         return resp;
@@ -755,6 +795,7 @@ export class Goat {
     await this.stream?.close();
     await Promise.allSettled([...this.healing.values(), this.pushing]);
     for (const r of this.opened.values()) await r.flush();
+    await this.trust.flushed();
     await this.store.close();
   }
 }

@@ -34,6 +34,8 @@ export interface SyncRequest {
   parts?: { cuts: number[]; bits: number[]; diff: string; cells?: string };
   /** Version 2: base64 short ids of commits the client lacks. */
   need?: string;
+  /** Session records of the authors of `commits` (either version; docs/sync.md). */
+  sessions?: unknown[];
 }
 
 /** A reconciliation response (sync.Response). */
@@ -148,6 +150,11 @@ export class GatewayClient {
   async getCommit(repo: string, id: string): Promise<Commit> {
     const r = await this.call("get commit", this.api.GET("/v1/repos/{repo}/commits/{id}", { params: { path: { repo, id } } }));
     return r as unknown as Commit;
+  }
+
+  /** session returns the record of a session (GET /v1/sessions/{id}, readable by anyone), unverified. */
+  async session(id: string): Promise<unknown> {
+    return this.call("get session", this.api.GET("/v1/sessions/{id}", { params: { path: { id } } }));
   }
 
   async createSession(publicKey: string, expires: number, proof: string): Promise<Session> {

@@ -7,6 +7,11 @@
 
 import type { Commit } from "./commit.js";
 import { emptyMeta, type Persistence, type RepoMeta, type StoredSession } from "./store.js";
+import type { StoredTrust } from "./trust.js";
+
+// The trust state lives in the meta store under a key no repository name
+// can take (names start with [a-z0-9]).
+const trustKey = "\u0000trust";
 
 const req = <T>(r: IDBRequest<T>): Promise<T> =>
   new Promise((resolve, reject) => {
@@ -70,6 +75,17 @@ export class IndexedDBStore implements Persistence {
   async saveSession(s: StoredSession): Promise<void> {
     const tx = this.db.transaction("session", "readwrite");
     tx.objectStore("session").put(s, "session");
+    await done(tx);
+  }
+
+  async loadTrust(): Promise<StoredTrust | undefined> {
+    const tx = this.db.transaction("meta", "readonly");
+    return (await req(tx.objectStore("meta").get(trustKey))) as StoredTrust | undefined;
+  }
+
+  async saveTrust(t: StoredTrust): Promise<void> {
+    const tx = this.db.transaction("meta", "readwrite");
+    tx.objectStore("meta").put(t, trustKey);
     await done(tx);
   }
 

@@ -34,3 +34,4 @@ export { Filter, buildFilter, filterParams, rate, type FilterJSON } from "./bloo
 export { Digest } from "./digest.js";
 export { clone as cloneRepo, reconcile, type Transport, type Local, type Stats } from "./sync.js";
 export { generateKeyPair, keyPairFromSeed, sessionId, sessionChallenge, type KeyPair } from "./crypto.js";
+export { decodeRecord, recordSigningBytes, revocationSigningBytes, type SessionRecord, type StoredTrust, type QuarantinedCommit } from "./trust.js";

@@ -6,6 +6,7 @@ import { appendFile, mkdir, readFile, rename, writeFile } from "node:fs/promises
 import { join } from "node:path";
 import { commitJSON, type Commit } from "./commit.js";
 import { emptyMeta, type Persistence, type RepoMeta, type StoredSession } from "./store.js";
+import type { StoredTrust } from "./trust.js";
 
 /** FileStore persists replicas under a directory. */
 export class FileStore implements Persistence {
@@ -59,6 +60,18 @@ export class FileStore implements Persistence {
     await this.ensureDir();
     const { privateKey: _k, ...rest } = s;
     await atomicWrite(join(this.dir, "session.json"), JSON.stringify(rest), 0o600);
+  }
+
+  async loadTrust(): Promise<StoredTrust | undefined> {
+    return readFile(join(this.dir, "records.json"), "utf8").then(
+      (t) => JSON.parse(t) as StoredTrust,
+      () => undefined,
+    );
+  }
+
+  async saveTrust(t: StoredTrust): Promise<void> {
+    await this.ensureDir();
+    await atomicWrite(join(this.dir, "records.json"), JSON.stringify(t));
   }
 
   async close(): Promise<void> {}

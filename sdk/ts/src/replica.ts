@@ -40,6 +40,15 @@ export interface ReplicaContext {
   onAcknowledged?(repo: Replica, ids: string[]): void;
   /** Loads unknown schemas (from the gateway) before values of that schema are read. */
   ensureSchemas(refs: string[]): Promise<void>;
+  /**
+   * verify checks received non-merge commits against their authors'
+   * session records (trust.ts) and returns the reason of each that fails,
+   * by id; it throws when it cannot check (gateway unreachable). Absent:
+   * nothing is checked.
+   */
+  verify?(commits: Commit[]): Promise<Map<string, string>>;
+  /** Called when a commit is quarantined. */
+  onQuarantine?(repo: Replica): void;
   /** The branch this client reads and writes (schema versions it knows; DESIGN section 2). */
   view?(): View;
   now(): number;
@@ -89,6 +98,12 @@ export class Replica implements Source {
   private persistQueue: Promise<void> = Promise.resolve();
   private ingesting: Promise<void> = Promise.resolve();
   private readonly graph: Graph = (id) => this.commits.get(id);
+  // Received commits that failed verification: never applied or shown,
+  // but counted as held for sync (digest, filters) so the gateway does not
+  // send them again in every round. They come after every held commit in
+  // ids(), which stays topological: no held commit descends from one.
+  private quarantine = new Map<string, { commit: Commit; reason: string }>();
+  private syncDig = new Digest();
 
   /** @internal */
   constructor(readonly name: string, private readonly ctx: ReplicaContext) {}
@@ -478,19 +493,36 @@ export class Replica implements Source {
 
   // Local (sync driver) ---------------------------------------------------
 
-  /** digest returns the count and XOR of all commit ids held. */
+  /** digest returns the count and XOR of all commit ids held (quarantined ones included: see quarantined). */
   digest(): Digest {
-    return this.dig;
+    if (this.quarantine.size === 0) return this.dig;
+    const d = this.dig.clone();
+    d.count += this.syncDig.count;
+    for (let i = 0; i < 32; i++) d.xor[i] ^= this.syncDig.xor[i];
+    return d;
   }
 
   /** ids yields all commit ids in a topological order. */
   ids(): Iterable<string> {
-    return this.order;
+    return this.quarantine.size === 0 ? this.order : [...this.order, ...this.quarantine.keys()];
   }
 
   /** commit returns a commit by id (Local.get). */
   get_(id: string): Commit | undefined {
-    return this.commits.get(id);
+    return this.commits.get(id) ?? this.quarantine.get(id)?.commit;
+  }
+
+  /** quarantined lists the received commits that failed verification, with why: never applied, never shown. */
+  quarantined(): { repo: string; id: string; reason: string }[] {
+    return [...this.quarantine].map(([id, q]) => ({ repo: this.name, id, reason: q.reason }));
+  }
+
+  private quarantineCommit(c: Commit, reason: string): void {
+    if (this.quarantine.has(c.id)) return;
+    this.quarantine.set(c.id, { commit: c, reason });
+    this.syncDig.add(c.id);
+    this.ctx.log("%s: quarantined commit %s: %s", this.name, c.id, reason);
+    this.ctx.onQuarantine?.(this);
   }
 
   /**
@@ -516,6 +548,7 @@ export class Replica implements Source {
     const refs = new Set<string>();
     for (const r of raw) if (isObject(r) && typeof r.schema === "string") refs.add(r.schema);
     if (refs.size) await this.ctx.ensureSchemas([...refs]).catch(() => {});
+    const decoded: Commit[] = [];
     for (const r of raw) {
       let c: Commit;
       try {
@@ -524,7 +557,23 @@ export class Replica implements Source {
         this.ctx.log("%s: refused a commit: %s", this.name, (e as Error).message);
         continue;
       }
-      if (c.repo !== this.name || this.commits.has(c.id)) continue;
+      if (c.repo !== this.name || this.commits.has(c.id) || this.quarantine.has(c.id)) continue;
+      decoded.push(c);
+    }
+    // Signatures of the whole batch at once; throws (nothing stored) when
+    // the records cannot be fetched.
+    const bad = this.ctx.verify ? await this.ctx.verify(decoded.filter((c) => !isMerge(c))) : new Map<string, string>();
+    for (const c of decoded) {
+      const q = [...c.parents, ...(c.delta ? [c.delta.base] : [])].find((p) => this.quarantine.has(p));
+      if (q) {
+        this.quarantineCommit(c, `commit ${c.id} descends from quarantined commit ${q}`);
+        continue;
+      }
+      const reason = bad.get(c.id);
+      if (reason) {
+        this.quarantineCommit(c, reason);
+        continue;
+      }
       if (!c.parents.every((p) => this.commits.has(p)) || (c.delta && !this.commits.has(c.delta.base))) {
         missing++;
         continue;

@@ -3,6 +3,7 @@
 // IndexedDBStore (idb.ts, browsers), FileStore (node.ts, Node).
 
 import type { Commit } from "./commit.js";
+import type { StoredTrust } from "./trust.js";
 
 /** Per-repository sync state. */
 export interface RepoMeta {
@@ -41,6 +42,9 @@ export interface Persistence {
   saveMeta(repo: string, meta: RepoMeta): Promise<void>;
   loadSession(): Promise<StoredSession | undefined>;
   saveSession(s: StoredSession): Promise<void>;
+  /** loadTrust and saveTrust keep the root keys and the session records of the authors of held commits (optional: without them records are fetched again after a restart). */
+  loadTrust?(): Promise<StoredTrust | undefined>;
+  saveTrust?(t: StoredTrust): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,7 @@ export class MemoryStore implements Persistence {
   readonly extractableKeys = false;
   private repos = new Map<string, { commits: Commit[]; meta: RepoMeta }>();
   private session?: StoredSession;
+  private trust?: StoredTrust;
 
   private entry(repo: string) {
     let e = this.repos.get(repo);
@@ -77,6 +82,14 @@ export class MemoryStore implements Persistence {
 
   async saveSession(s: StoredSession) {
     this.session = s;
+  }
+
+  async loadTrust() {
+    return this.trust;
+  }
+
+  async saveTrust(t: StoredTrust) {
+    this.trust = t;
   }
 
   async close() {}

@@ -97,8 +97,9 @@ export interface paths {
         /**
          * Node information
          * @description The node's identity, build version, event-log identity, the
-         *     `audience` that session proofs name (see `createSession`),
-         *     capabilities and limits. No authentication needed.
+         *     `audience` that session proofs name (see `createSession`), the
+         *     `rootKeys` that sign session records (`getSession`), capabilities
+         *     and limits. No authentication needed.
          */
         get: operations["getInfo"];
         put?: never;
@@ -448,7 +449,10 @@ export interface paths {
          *     node can serve any round. The client sends its `count` and `digest`,
          *     optionally a Bloom `filter` of its commit ids, and `commits` it
          *     believes the server lacks (for example those absent from the
-         *     server's filter of the previous round).
+         *     server's filter of the previous round), with, in `sessions`, the
+         *     records of their authors the server may lack (a client restoring a
+         *     gateway that lost its data sends other sessions' commits).
+         *     `sessions` are accepted first (see `SyncRequest`).
          *
          *     The server ingests `commits` exactly as `pushCommits` does
          *     (`results`), then answers with its own `count` and `digest`,
@@ -605,10 +609,13 @@ export interface paths {
         };
         /**
          * Get a session
-         * @description A registered session: its owner, public key, expiry and, once it is
-         *     revoked, `revoked`. Any authenticated caller may read any session:
-         *     the records are readable by every authenticated caller in
-         *     `sys.sessions` anyway, since peers need the keys to verify commits.
+         * @description A session record: the public certificate of a session, signed by
+         *     the gateway's root key (`rootSig`; `revokeSig` once revoked). Any
+         *     caller may read any record, anonymous callers included: whoever
+         *     verifies a commit needs its author's record, and the record holds
+         *     nothing secret (docs/security.md). The implicit sessions of the
+         *     root keys (`rootKeys` of `getInfo`) have no record: a commit whose
+         *     author is `SessionId` of a root key verifies against that key.
          *     An unknown id is a `404`.
          */
         get: operations["getSession"];
@@ -616,8 +623,9 @@ export interface paths {
         post?: never;
         /**
          * Revoke a session
-         * @description Revokes the session now: the gateway records `revoked` in its
-         *     `sys.sessions` record and answers `200` with the session. From then
+         * @description Revokes the session now: the gateway records `revoked`, signed by
+         *     its root key (`revokeSig`), in its `sys.sessions` record and
+         *     answers `200` with the session. From then
          *     on nothing new signed by the session is accepted, whatever `ts` it
          *     claims; the commits it signed before, which the system already
          *     holds, stay valid and keep replicating (docs/security.md).
@@ -1035,6 +1043,17 @@ export interface components {
             v?: number;
             parts?: components["schemas"]["SyncPartDiff"];
             need?: components["schemas"]["ShortIDList"];
+            /**
+             * @description Session records (as `getSession` answers them) of the authors
+             *     of commits the server may lack, at most 1000 (either
+             *     version). The server accepts every record whose `rootSig`
+             *     verifies against its root keys and that it lacks (a `revoked`
+             *     only with a valid `revokeSig`; the earliest valid revocation
+             *     wins) before it verifies `commits`. A record that does not
+             *     verify makes the whole request a `400` naming it; more than
+             *     1000 records are a `413`.
+             */
+            sessions?: components["schemas"]["Session"][];
         };
         /**
          * @description Version 2, second request: the layout of the server's summary,
@@ -1146,18 +1165,40 @@ export interface components {
             proof: components["schemas"]["Signature"];
         };
         /**
-         * @description A registered session. `expires` and `revoked` are unix milliseconds;
-         *     `revoked`, present once the session has been revoked, is when
-         *     (`revokeSession`). The session signs nothing from `expires` or
-         *     `revoked` on, whichever comes first.
+         * @description A session record (docs/security.md). `expires` and `revoked` are
+         *     unix milliseconds; `revoked`, present once the session has been
+         *     revoked, is when (`revokeSession`). The session signs nothing from
+         *     `expires` or `revoked` on, whichever comes first.
+         *
+         *     `rootSig` is a root key's (`getInfo` `rootKeys`) Ed25519 signature
+         *     of the bytes `goat-gateway session-record v1` LF followed by the
+         *     RFC 8785 canonical JSON of `{id, owner, roles, publicKey, expires,
+         *     issuer, custodial}`, where `expires` is written as a UTC date with
+         *     milliseconds (`2006-01-02T15:04:05.000Z`), `issuer` only when
+         *     present and `custodial` only when true. `revokeSig` is a root
+         *     key's signature of `goat-gateway session-revocation v1` LF followed
+         *     by the canonical JSON of `{id, revoked}` (`revoked` as a date the
+         *     same way). A `revoked` without a valid `revokeSig` proves nothing
+         *     and is ignored by whoever receives the record from a third party.
          */
         Session: {
             id: components["schemas"]["SessionId"];
             /** @description The `sub` of the token that registered the session. */
             owner: string;
+            /** @description The registering token's roles, sorted and unique; the commits the session signs are authorized with them. */
+            roles: string[];
+            /** @description The registering token's `iss`, when it had one. */
+            issuer?: string;
+            /**
+             * @description Present (true) for the gateway-held sessions that sign REST item writes on the owner's behalf.
+             * @enum {boolean}
+             */
+            custodial?: true;
             publicKey: components["schemas"]["PublicKey"];
             expires: components["schemas"]["Timestamp"];
+            rootSig: components["schemas"]["Signature"];
             revoked?: components["schemas"]["Timestamp"];
+            revokeSig?: components["schemas"]["Signature"];
         };
         /**
          * @description A schema field name; `isDeleted` is reserved for the tombstone flag.
@@ -1241,6 +1282,15 @@ export interface components {
              * @example goat-gateway
              */
             audience: string;
+            /**
+             * @description The gateway's root Ed25519 public keys (unpadded base64url, 32
+             *     bytes each). They sign session records (`rootSig`, `revokeSig`
+             *     of `Session`) and are the keys of the implicit node sessions
+             *     (session id `SessionId` of the key), so that any peer can
+             *     verify every commit (docs/security.md). The first signs new
+             *     records; every node of one deployment lists the same keys.
+             */
+            rootKeys: components["schemas"]["PublicKey"][];
             /** @description Protocol features this node supports. */
             capabilities: string[];
             limits: components["schemas"]["Limits"];
@@ -1748,6 +1798,9 @@ export interface operations {
                      *       "version": "v1.0.0",
                      *       "logId": "3kq9ZtW2xB7mN4pR",
                      *       "audience": "goat-gateway",
+                     *       "rootKeys": [
+                     *         "Fk1x2Jb3n3s3cDj0sQ4aZk8mC7QyqWJ3lWcQ4tR5x1E"
+                     *       ],
                      *       "capabilities": [
                      *         "log",
                      *         "sync",
@@ -2884,8 +2937,13 @@ export interface operations {
                      * @example {
                      *       "id": "s_6nKoWz9jY_-yd_WQWiUhZJNE",
                      *       "owner": "alice",
+                     *       "roles": [
+                     *         "editor"
+                     *       ],
+                     *       "issuer": "goat-gateway-dev",
                      *       "publicKey": "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
-                     *       "expires": 1766392000000
+                     *       "expires": 1766392000000,
+                     *       "rootSig": "v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw"
                      *     }
                      */
                     "application/json": components["schemas"]["Session"];
@@ -2901,8 +2959,13 @@ export interface operations {
                      * @example {
                      *       "id": "s_6nKoWz9jY_-yd_WQWiUhZJNE",
                      *       "owner": "alice",
+                     *       "roles": [
+                     *         "editor"
+                     *       ],
+                     *       "issuer": "goat-gateway-dev",
                      *       "publicKey": "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
-                     *       "expires": 1766392000000
+                     *       "expires": 1766392000000,
+                     *       "rootSig": "v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw"
                      *     }
                      */
                     "application/json": components["schemas"]["Session"];
@@ -2944,8 +3007,13 @@ export interface operations {
                      * @example {
                      *       "id": "s_6nKoWz9jY_-yd_WQWiUhZJNE",
                      *       "owner": "alice",
+                     *       "roles": [
+                     *         "editor"
+                     *       ],
+                     *       "issuer": "goat-gateway-dev",
                      *       "publicKey": "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
-                     *       "expires": 1766392000000
+                     *       "expires": 1766392000000,
+                     *       "rootSig": "v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw"
                      *     }
                      */
                     "application/json": components["schemas"]["Session"];
@@ -2983,9 +3051,12 @@ export interface operations {
                      * @example {
                      *       "id": "s_6nKoWz9jY_-yd_WQWiUhZJNE",
                      *       "owner": "alice",
+                     *       "roles": [],
                      *       "publicKey": "kf1nlEH_mGk4w0hiHCkfU9xbBTwVP8Yk1lejywTpgj8",
                      *       "expires": 1766392000000,
-                     *       "revoked": 1763800300000
+                     *       "rootSig": "v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw",
+                     *       "revoked": 1763800300000,
+                     *       "revokeSig": "3bSOyAttGJl8ikZ8Io9QxlFDtnor-G4iLU_D9_hBmRGLSdjkWdBp3XYFuswPUe6Qu_auDeZlDiB3jStaLdiMDA"
                      *     }
                      */
                     "application/json": components["schemas"]["Session"];

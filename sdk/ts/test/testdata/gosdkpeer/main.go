@@ -1,5 +1,6 @@
 // Command gosdkpeer is a client of the Go SDK (sdk/go) for the TypeScript
-// SDK's integration tests: it opens a repository in memory, waits for the
+// SDK's integration tests: it opens a repository in memory (or in -dir,
+// which keeps the replica, the session and its records), waits for the
 // clone, writes the items given with -put, syncs, and prints what it holds
 // as JSON: {"count", "digest", "values": {key: data}, "session"}. It lives
 // under testdata so that `go test ./...` and `go vet ./...` skip it.
@@ -31,16 +32,17 @@ func main() {
 	token := flag.String("token", "", "bearer token")
 	repo := flag.String("repo", "", "repository")
 	schema := flag.String("schema", core.AnySchema, "schema of written items")
+	dir := flag.String("dir", "", "local directory of the replica (default: memory only)")
 	var ps puts
 	flag.Var(&ps, "put", "key=JSON object to write (repeatable)")
 	flag.Parse()
-	if err := run(*url, *token, *repo, *schema, ps); err != nil {
+	if err := run(*url, *token, *repo, *schema, *dir, ps); err != nil {
 		fmt.Fprintln(os.Stderr, "gosdkpeer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url, token, name, schema string, ps puts) error {
+func run(url, token, name, schema, dir string, ps puts) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// The schemas the items are written with, as an application would
@@ -50,7 +52,7 @@ func run(url, token, name, schema string, ps puts) error {
 	if err != nil {
 		return err
 	}
-	c, err := goat.Open(goat.Config{URL: url, Token: token, Schemas: schemas, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := goat.Open(goat.Config{URL: url, Token: token, Dir: dir, Schemas: schemas, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func run(url, token, name, schema string, ps puts) error {
 		values[it.Key] = it.Data
 	}
 	count, digest := r.Digest()
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": count, "digest": digest, "values": values, "session": c.SessionID()})
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"count": count, "digest": digest, "values": values, "session": c.SessionID(), "quarantined": c.Status().Quarantined})
 }
 
 // gatewaySchemas returns the gateway's schemas but the built-in any/1.

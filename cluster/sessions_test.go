@@ -1,0 +1,40 @@
+package cluster
+
+import (
+	"testing"
+
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
+)
+
+// A session registered on one node is known to its peers before its
+// record replicates: a node meeting a commit by a session it does not know
+// asks its peers, verifies the record against the shared root key, and
+// accepts the commit (issue 18: it used to be rejected once).
+func TestCluster_LookupSessionOnPeers(t *testing.T) {
+	// No NATS and hourly reconciliation: the record does not replicate
+	// during the test.
+	nodes := startCluster(t, 2, clusterOpts{peers: true})
+	w := goattest.NewAuthor(t, nodes[0], "alice") // registered on node 0 only
+	at1 := w.At(nodes[1].URL())
+	at1.CreateRepo(t, "notes")
+	before := nodes[1].cl.Stats().SessionLookups
+	res := at1.Push(t, w.Commit("notes", "k", map[string]any{"v": 1.0}))
+	if got := res[0].Status; got != "accepted" {
+		t.Fatalf("commit by a session registered on a peer: %s (%s), want accepted", got, res[0].Reason)
+	}
+	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
+		t.Fatalf("node 1 looked up %d sessions on peers, want 1", got)
+	}
+	// Known now: the next commit needs no lookup.
+	at1.Push(t, w.Commit("notes", "k2", map[string]any{"v": 2.0}))
+	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
+		t.Fatalf("node 1 looked up %d sessions on peers after the first, want 1", got)
+	}
+	// A session no node knows is still rejected.
+	stranger := goattest.NewSigner("mallory")
+	stranger.Token, stranger.URL = nodes[1].Token("mallory"), nodes[1].URL()
+	res, err := stranger.TryPush(t.Context(), stranger.Commit("notes", "x", map[string]any{}))
+	if err == nil || res[0].Status != "rejected" {
+		t.Fatalf("commit by an unknown session: %v %v, want rejected", res, err)
+	}
+}
