@@ -18,6 +18,7 @@ import type { Commit } from "./commit.js";
 import { IndexedDBStore } from "./idb.js";
 import { decodeLog, encodeHeader, encodeRecords, headerSize } from "./logformat.js";
 import type { Persistence, RepoMeta, StoredSession } from "./store.js";
+import type { StoredTrust } from "./trust.js";
 
 // The worker's whole source: it runs in a Blob URL, so the package needs no
 // separate worker file that bundlers would have to know about.
@@ -216,6 +217,15 @@ export class OPFSStore implements Persistence {
 
   saveSession(s: StoredSession): Promise<void> {
     return this.idb.saveSession(s);
+  }
+
+  /** The root keys and session records live in IndexedDB with the meta: small, and read once per start. */
+  loadTrust(): Promise<StoredTrust | undefined> {
+    return this.idb.loadTrust();
+  }
+
+  saveTrust(t: StoredTrust): Promise<void> {
+    return this.idb.saveTrust(t);
   }
 
   async close(): Promise<void> {
