@@ -59,6 +59,7 @@ type serveConfig struct {
 	MaxOpenRepos        int
 	MaxReposPerOwner    int
 	MaxSessionsPerOwner int
+	MaxStreamsPerCaller int
 }
 
 // setting is one row of the settings table.
@@ -172,6 +173,9 @@ var settings = []setting{
 	{flag: "max-sessions-per-owner", key: "maxSessionsPerOwner", def: "100", arg: "N",
 		help: "most live (unexpired, unrevoked) sessions one token subject may hold; past it, 429",
 		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxSessionsPerOwner })},
+	{flag: "max-streams-per-caller", key: "maxStreamsPerCaller", def: "64", arg: "N",
+		help: "most live event streams (GET /v1/events) one token subject holds at once, or one remote address for anonymous callers; past it, 429",
+		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxStreamsPerCaller })},
 }
 
 // store makes a setter from a parser and the field it fills.

@@ -153,6 +153,9 @@ var precedences = map[string]precedence{
 	"max-sessions-per-owner": {flag: "1", env: "2", file: "3",
 		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 100,
 		get: func(c serveConfig) any { return c.MaxSessionsPerOwner }},
+	"max-streams-per-caller": {flag: "1", env: "2", file: "3",
+		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 64,
+		get: func(c serveConfig) any { return c.MaxStreamsPerCaller }},
 }
 
 func TestLoadConfig_Precedence(t *testing.T) {
