@@ -177,7 +177,7 @@ type Node struct {
 	log      *slog.Logger
 	store    *storage.Store
 	reg      *core.Registry
-	sessions *auth.Sessions
+	sessions sessionDir
 	dev      *auth.DevIssuer
 	root     ed25519.PrivateKey
 	rootID   string
@@ -216,7 +216,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	rootPub := n.root.Public().(ed25519.PublicKey)
 	n.rootID = auth.NodeSessionID(rootPub)
-	n.sessions = auth.NewSessions(rootPub)
+	n.sessions = sessionDir{Sessions: auth.NewSessions(rootPub), n: n}
 	n.custody = newCustody(n)
 	if n.dev, err = auth.OpenDevIssuer(cfg.KeysDir); err != nil {
 		return nil, fmt.Errorf("dev issuer: %w", err)
