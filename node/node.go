@@ -245,6 +245,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.sysLoop(n.ctx) }()
+	// In the background, so that a large data directory does not delay
+	// serving; /readyz names what it finds (Damaged).
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		start := time.Now()
+		scanned, err := n.store.ScanForDamage(n.ctx)
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Warn("damage scan stopped", "err", err)
+			return
+		}
+		n.log.Info("damage scan done", "repos", scanned, "damaged", len(n.store.Damaged()), "elapsed", time.Since(start))
+	}()
 	if cfg.Dev {
 		n.log.Warn("DEV MODE: every authenticated caller may read and write every repository; never run this in production")
 	}
@@ -303,8 +316,8 @@ func (n *Node) Subscribers() int { return n.hub.subscribers() }
 // OpenRepos returns the number of repositories open in memory.
 func (n *Node) OpenRepos() int { return n.store.OpenCount() }
 
-// Damaged returns the repositories whose logs refused to open as corrupt
-// since the node started, sorted: /readyz names them, and an operator
+// Damaged returns the repositories whose logs refused to open as corrupt,
+// or that the scan at start found damaged, sorted: /readyz names them, and an operator
 // repairs them with goat-gateway fsck --repair while the node is stopped.
 func (n *Node) Damaged() []string { return n.store.Damaged() }
 
