@@ -156,6 +156,14 @@ type SoakReport struct {
 	VmHWM            int64 `json:"vmHWM"`
 	PeakFDs          int   `json:"peakFDs"`
 
+	// CPU seconds (user and system) used in each phase by the gateway and
+	// by this process (the honest clients and the attackers): on a small
+	// machine the attackers' own work competes with the gateway's.
+	GatewayCPUBaseline float64 `json:"gatewayCPUBaseline"`
+	GatewayCPUAttack   float64 `json:"gatewayCPUAttack"`
+	SoakCPUBaseline    float64 `json:"soakCPUBaseline"`
+	SoakCPUAttack      float64 `json:"soakCPUAttack"`
+
 	Baseline SoakPhase `json:"baseline"`
 	Attack   SoakPhase `json:"attack"`
 	// The honest p99 under attack divided by the p99 without.
@@ -246,6 +254,8 @@ func (r SoakReport) Text() string {
 		r.Config.SlowBodies, r.Config.Replays, r.Config.PublicRecords, r.Config.PublicRecordBytes, r.Config.ManyHeads)
 	fmt.Fprintf(&b, "memory: idle %s, peak %s (baseline peak %s), peak above idle %s (target < %s); VmHWM %s; peak descriptors %d\n",
 		mib(r.IdleRSS), mib(r.PeakRSS), mib(r.BaselinePeakRSS), mib(r.PeakRSSAboveIdle), mib(SoakMaxRSSAboveIdle), mib(r.VmHWM), r.PeakFDs)
+	fmt.Fprintf(&b, "CPU seconds: gateway %.1f in the baseline, %.1f under attack; this process (clients and attackers) %.1f and %.1f\n",
+		r.GatewayCPUBaseline, r.GatewayCPUAttack, r.SoakCPUBaseline, r.SoakCPUAttack)
 	line := func(name string, a, z LatencySummary, ratio float64) {
 		fmt.Fprintf(&b, "honest %s latency ms: baseline p50 %.1f p99 %.1f (n=%d); attack p50 %.1f p99 %.1f max %.1f (n=%d); p99 ratio %.2f (target < %.0f)\n",
 			name, a.P50, a.P99, a.N, z.P50, z.P99, z.Max, z.N, ratio, SoakMaxP99Ratio)
@@ -605,7 +615,10 @@ func (s *soak) run(ctx context.Context) error {
 		go func() { defer honest.Done(); s.write(honestCtx, api, sub, repo, key, sess) }()
 	}
 	s.progressf("phase 1: honest load alone for %s", s.cfg.Baseline)
+	gw0, me0 := cpuSeconds(pid), cpuSeconds(os.Getpid())
 	sleepCtx(ctx, s.cfg.Baseline)
+	gw1, me1 := cpuSeconds(pid), cpuSeconds(os.Getpid())
+	s.rep.GatewayCPUBaseline, s.rep.SoakCPUBaseline = gw1-gw0, me1-me0
 	s.mu.Lock()
 	s.rep.BaselinePeakRSS = s.rep.PeakRSS
 	s.mu.Unlock()
@@ -617,6 +630,8 @@ func (s *soak) run(ctx context.Context) error {
 	var attackers sync.WaitGroup
 	s.attack(attackCtx, &attackers)
 	<-attackCtx.Done()
+	gw2, me2 := cpuSeconds(pid), cpuSeconds(os.Getpid())
+	s.rep.GatewayCPUAttack, s.rep.SoakCPUAttack = gw2-gw1, me2-me1
 	s.phase.Store(0) // writes from here are not measured
 	stopHonest()
 	honest.Wait()
@@ -637,6 +652,28 @@ func (s *soak) run(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// cpuSeconds is the user and system CPU time pid has used
+// (/proc/PID/stat, in clock ticks of 10 ms).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime and stime fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
