@@ -353,7 +353,9 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (rep SoakReport, err error) {
 		if s.logs != nil {
 			s.logs.Close()
 		}
-		if err == nil && rep.Passed() {
+		// Kept when something failed or was lost, for the gateway's log
+		// and data; a missed latency or memory target needs neither.
+		if err == nil && len(rep.Failures) == 0 && rep.Lost == 0 {
 			os.RemoveAll(dir)
 		} else {
 			fmt.Fprintf(cfg.Progress, "data and gateway log kept in %s\n", dir)
