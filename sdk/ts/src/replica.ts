@@ -9,7 +9,9 @@
 // heads the writer saw, so concurrent edits merge 3-way exactly as on the
 // Go side. Values of items with several heads are the deterministic merge
 // of those heads (merge.ts); the gateway writes the merge commit itself and
-// it arrives like any other commit.
+// it arrives like any other commit. A write on more heads than a commit may
+// name (256) first merges them in groups (mergeAll), the same commits the
+// gateway makes, and pushes them before it.
 
 import { decodeCommit, isDeleted, isMerge, parseSchemaRef, signCommit, validKey, compareCommits, type Commit, type UnsealedCommit } from "./commit.js";
 import { encode } from "./delta.js";
