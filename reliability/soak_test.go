@@ -6,15 +6,15 @@ import (
 	"time"
 )
 
-// A short soak against the real binary: every attack of the mix gets
+// A short soak (4 s) against the real binary: every attack of the mix gets
 // answers, no answer is a 5xx, and every acknowledged write is there after
 // a restart. The timing and memory targets are the soak's to judge (`make
 // soak`), not this test's: it keeps the harness honest.
 func TestSoak_AttackMix(t *testing.T) {
 	cfg := SoakConfig{
 		Bin:      gatewayBinary(t),
-		Baseline: 2 * time.Second, Attack: 5 * time.Second,
-		Writers: 2, PublicRecords: 200, PublicRecordBytes: 4 << 10,
+		Baseline: time.Second, Attack: 3 * time.Second,
+		Writers: 2, PublicRecords: 100, PublicRecordBytes: 4 << 10,
 		SlowBodies: 10, Replays: 4, ManyHeads: 300,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
