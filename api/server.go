@@ -42,6 +42,10 @@ type Config struct {
 	Version string
 	// Heartbeat is the SSE comment interval; default 15 s.
 	Heartbeat time.Duration
+	// TokenCache is how many verified bearer tokens are remembered so that
+	// a token sent again is not verified again (auth.VerifierConfig
+	// CacheSize); default auth.DefaultTokenCacheSize, negative: none.
+	TokenCache int
 	// SubscriberBuffer is how many events a subscriber may fall behind
 	// before it is dropped; default 1024.
 	SubscriberBuffer int
@@ -107,7 +111,7 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 		issuers = append(issuers, n.DevIssuer().IssuerConfig())
 	}
 	var err error
-	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, Logger: s.log}); err != nil {
+	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, CacheSize: cfg.TokenCache, Logger: s.log}); err != nil {
 		return nil, err
 	}
 	s.metrics = newMetrics(n)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -149,6 +150,36 @@ func (c *Commit) check() error {
 }
 
 func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
+	return c.appendJSONSpans(dst, withIDSig, nil)
+}
+
+// idSigSpans are where the "id" and "sig" members are in an encoding
+// with them: [id0, id1) and [sig0, sig1) (empty without a sig). The
+// encoding without those two ranges is what the id hashes.
+type idSigSpans struct{ id0, id1, sig0, sig1 int }
+
+// MarshalJSONAndID returns what MarshalJSON does and the id c's content
+// hashes to, from one encoding: the id is the SHA-256 of the encoding
+// without its "id" and "sig" members (RFC 8785 orders the members, and
+// those two are whole members, so what is left is exactly
+// CanonicalBytes). A writer that must check c.ID and store c's JSON
+// encodes it once instead of twice.
+func (c *Commit) MarshalJSONAndID() ([]byte, CommitID, error) {
+	var sp idSigSpans
+	b, err := c.appendJSONSpans(nil, true, &sp)
+	if err != nil {
+		return nil, CommitID{}, err
+	}
+	h := sha256.New()
+	h.Write(b[:sp.id0])
+	h.Write(b[sp.id1:sp.sig0])
+	h.Write(b[sp.sig1:])
+	var id CommitID
+	h.Sum(id[:0])
+	return b, id, nil
+}
+
+func (c *Commit) appendJSONSpans(dst []byte, withIDSig bool, sp *idSigSpans) ([]byte, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -169,9 +200,15 @@ func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
 		}
 	}
 	if withIDSig {
+		if sp != nil {
+			sp.id0 = len(dst)
+		}
 		dst = append(dst, `,"id":"`...)
-		dst = append(dst, c.ID.String()...)
+		dst = hex.AppendEncode(dst, c.ID[:])
 		dst = append(dst, '"')
+		if sp != nil {
+			sp.id1 = len(dst)
+		}
 	}
 	dst = append(dst, `,"key":`...)
 	dst = appendString(dst, c.Key)
@@ -181,17 +218,23 @@ func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '"')
-		dst = append(dst, p.String()...)
+		dst = hex.AppendEncode(dst, p[:])
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `],"repo":`...)
 	dst = appendString(dst, c.Repo)
 	dst = append(dst, `,"schema":`...)
 	dst = appendString(dst, c.Schema)
+	if sp != nil {
+		sp.sig0, sp.sig1 = len(dst), len(dst)
+	}
 	if withIDSig && c.Sig != nil {
 		dst = append(dst, `,"sig":"`...)
 		dst = base64.RawURLEncoding.AppendEncode(dst, c.Sig)
 		dst = append(dst, '"')
+		if sp != nil {
+			sp.sig1 = len(dst)
+		}
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, c.TS, 10)

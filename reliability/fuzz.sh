@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every Fuzz target of the module for a bounded time and prints how many
+# Runs every Fuzz target of the workspace (the gateway's module and sdk/go's) for a bounded time and prints how many
 # inputs each one executed.
 #
 #   reliability/fuzz.sh                 # FUZZTIME=3s each (make test)
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-3s}"
 GO="${GO:-go}"
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./... ./sdk/go/...)
 
 list=$("$GO" test -list '^Fuzz' "${pkgs[@]}" 2>&1)
 status=$?

@@ -430,7 +430,8 @@ func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: unsigned", core.ErrInvalid, c.ID))
 			continue
 		}
-		id, err := c.ComputeID()
+		// One encoding gives both the record's JSON and the id check.
+		json, id, err := c.MarshalJSONAndID()
 		if err != nil {
 			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
 			continue
@@ -439,10 +440,7 @@ func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: id does not match the content (computed %s)", core.ErrInvalid, c.ID, id))
 			continue
 		}
-		if p.json, err = c.MarshalJSON(); err != nil {
-			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
-			continue
-		}
+		p.json = json
 		if _, dup := inBatch[c.ID]; !dup {
 			inBatch[c.ID] = p
 		}

@@ -60,6 +60,10 @@ type serveConfig struct {
 	MaxReposPerOwner    int
 	MaxSessionsPerOwner int
 	MaxStreamsPerCaller int
+
+	// TokenCache is how many verified tokens are remembered; 0: none
+	// (api.Config.TokenCache).
+	TokenCache int
 }
 
 // setting is one row of the settings table.
@@ -176,6 +180,9 @@ var settings = []setting{
 	{flag: "max-streams-per-caller", key: "maxStreamsPerCaller", def: "64", arg: "N",
 		help: "most live event streams (GET /v1/events) one token subject holds at once, or one remote address for anonymous callers; past it, 429",
 		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxStreamsPerCaller })},
+	{flag: "token-cache", key: "tokenCache", def: "10000", arg: "N",
+		help: "most verified bearer tokens remembered, so a token sent again is not verified again (never past its exp, never after its issuer's keys changed); 0: verify every request",
+		set:  store(parseCount, func(c *serveConfig) *int { return &c.TokenCache })},
 }
 
 // store makes a setter from a parser and the field it fills.
@@ -235,6 +242,14 @@ func parsePositiveInt(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return 0, errors.New("want a positive whole number such as 100")
+	}
+	return n, nil
+}
+
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a whole number such as 100, or 0")
 	}
 	return n, nil
 }

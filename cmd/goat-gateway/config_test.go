@@ -156,6 +156,9 @@ var precedences = map[string]precedence{
 	"max-streams-per-caller": {flag: "1", env: "2", file: "3",
 		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 64,
 		get: func(c serveConfig) any { return c.MaxStreamsPerCaller }},
+	"token-cache": {flag: "0", env: "2", file: "3",
+		wantFlag: 0, wantEnv: 2, wantFile: 3, wantDefault: 10000,
+		get: func(c serveConfig) any { return c.TokenCache }},
 }
 
 func TestLoadConfig_Precedence(t *testing.T) {

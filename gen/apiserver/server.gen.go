@@ -84,6 +84,9 @@ type ServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx *echo.Context) error
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
@@ -432,6 +435,26 @@ func (w *ServerInterfaceWrapper) GetItem(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemParams
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
+	// ------------- Optional query parameter "at" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "at", ctx.QueryParams(), &params.At, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter at: %s", err))
+	}
+
+	// ------------- Optional query parameter "asOf" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "asOf", ctx.QueryParams(), &params.AsOf, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter asOf: %s", err))
+	}
 
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "If-None-Match" -------------
@@ -564,6 +587,20 @@ func (w *ServerInterfaceWrapper) GetItemHistory(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemHistoryParams
+	// ------------- Optional query parameter "resolve" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resolve", ctx.QueryParams(), &params.Resolve, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resolve: %s", err))
+	}
+
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
 	// ------------- Optional query parameter "before" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", ctx.QueryParams(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -661,6 +698,30 @@ func (w *ServerInterfaceWrapper) ListSchemas(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListSchemas(ctx)
+	return err
+}
+
+// RetireSchema converts echo context to params.
+func (w *ServerInterfaceWrapper) RetireSchema(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "ns" -------------
+	var ns SchemaNamespace
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ns", ctx.Param("ns"), &ns, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ns: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version int32
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetireSchema(ctx, ns, version)
 	return err
 }
 
@@ -799,6 +860,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/sessions/:id", wrapper.RevokeSession, options.OperationMiddlewares["revokeSession"]...)
 	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
 	router.GET(options.BaseURL+"/v1/schemas", wrapper.ListSchemas, options.OperationMiddlewares["listSchemas"]...)
+	router.DELETE(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.RetireSchema, options.OperationMiddlewares["retireSchema"]...)
 	router.PUT(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.PutSchema, options.OperationMiddlewares["putSchema"]...)
 
 }
@@ -3085,6 +3147,144 @@ func (response ListSchemasdefaultApplicationProblemPlusJSONResponse) VisitListSc
 	return err
 }
 
+type RetireSchemaRequestObject struct {
+	Ns      SchemaNamespace `json:"ns"`
+	Version int32           `json:"version"`
+}
+
+type RetireSchemaResponseObject interface {
+	VisitRetireSchemaResponse(w http.ResponseWriter) error
+}
+
+type RetireSchema200JSONResponse ItemSchema
+
+func (response RetireSchema200JSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema400ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema401ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema403ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema404ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema409ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema429ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchemadefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RetireSchemadefaultApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutSchemaRequestObject struct {
 	Ns      SchemaNamespace `json:"ns"`
 	Version int32           `json:"version"`
@@ -3725,6 +3925,9 @@ type StrictServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx context.Context, request ListSchemasRequestObject) (ListSchemasResponseObject, error)
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx context.Context, request RetireSchemaRequestObject) (RetireSchemaResponseObject, error)
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx context.Context, request PutSchemaRequestObject) (PutSchemaResponseObject, error)
@@ -4345,6 +4548,32 @@ func (sh *strictHandler) ListSchemas(ctx *echo.Context) error {
 	return nil
 }
 
+// RetireSchema operation middleware
+func (sh *strictHandler) RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
+	var request RetireSchemaRequestObject
+
+	request.Ns = ns
+	request.Version = version
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RetireSchema(ctx.Request().Context(), request.(RetireSchemaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RetireSchema")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RetireSchemaResponseObject); ok {
+		return validResponse.VisitRetireSchemaResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // PutSchema operation middleware
 func (sh *strictHandler) PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
 	var request PutSchemaRequestObject
@@ -4495,355 +4724,376 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9u4si/+VfB0XlWkuZRM7ZJdU+cvL0mcxXG8ZBvmmSAJSYwpQCFIy0rG77P/Cw2Ai0TJku2Zs7xM",
-	"3XuS2CQINBqNXn/9s+SyyZRRQiNe2v1ZGhPskRD+eoDdMTlgNApZcDyZxBF2AiJ+4RHuhv408hkt7crH",
-	"xK/QkIXkhoR7yJ7GTuC7tvgJCsmUcT9ioU84Er+fM0rQBM9RSLBnIHsa+jc4IjZi0ZiEM5+TWskokVs8",
-	"mYrvldTvDTTBt1U8Ir836+1mxzRNA/nJtIxSSL7Hfki80m4UxsQocXdMJljMl9B4Utr9oyRndd84G33u",
-	"q1GK5lMxOx6FPh2V7u6MPMEiMlmm1Rm5wYHv4YigmR+NkX08rJ4wSqpvceSObeQQQUMUkpiTvQxlHOLi",
-	"mBPkR2TCEQ4JYjSQBJQDuSHxCI18HPAVxKOs6or5bUappbfuXfAbNlpeb8I2wAnDOAjQFI8IR2IKhEdE",
-	"Td/Gw4iENipjDk+6bDLxI14xkK1nIJkpGhMUYV8OgzD14KdFY7I40sNmKAKMLeYh/uTxZILDeWm3NEjn",
-	"VjJKNziIN2a8O6MkJpQf7yI7zcyICTkF9f5WhjVKm2/lCYN/LW+nWFZI+JRRTtAk5hGiLEKOYtiU7qFm",
-	"c5/RPDtuxYXrZ3x0gUcHwCfFE5U8hHwP+RR9j1lEOCpjxKOQ0REShyWaowiPKnsIi4enIeFiEXqBz7j4",
-	"LXJxCJIrgiE9n44MpLjUFlN4SbBn5xdplUxSbw4JadbbXdIiHa/f6zZIp9ciPdchztDpdZsO6Ta6Q7c7",
-	"9OrE7NfNrmN2vR42Ww2v61iltQSa4igioVjo/7FKf5jVPq4Ov/7stO7K1fLohz/90wn//MEjr1L5p1X6",
-	"36VV1BNTL6adkDPPOBKXweZ0rKFBER2RzxGmINvFXRASTmgErGEgzpAfraIzKttWyYpNs+n6HvxJqmJV",
-	"Vsk2kF11QvhDrNeu7MF7nIQ3JETYdck04oj48NEhCydi7kLYKjkrBMeC7F3cwnrf8ZxGz2m5HnGauEMc",
-	"0upjk7hD0mm1GrjfdYnZ6bSbTt/tmv027nb7/WYD1xue2fC89t+zhe+m+HtccFIHy/uTyE8hk/YQDmZ4",
-	"zpHYDMSolH/lRF5UpExdJMpJ4/OPzxfBt7eTy9vP386uTz5eNr74rR9vvh3N3g5gyekSJ/j2DaGjaFza",
-	"rTdNY2HJ/+sf1f/79WfdqDd6d6tWeEaicD4QMnx5hefEZdTjKGJohv0ovTqjcO7TUW7mjXU7IdgDR6Xd",
-	"kk+jZqNklCY+9SdCApnJnHwakREJYVIfP34cxNFYENbF0QopidMnfEYRfI2g8tnzA9Tpts1KnrD7BIdw",
-	"OnAw+d0qjRiOqiMckRmeWyUDkTBk4e9WyacgVq8idk3o5vwlRy+j2m+VfxbR+U5sTYgnJFKK3/EQjkTx",
-	"ykACeFI0+B4qC44CQWgjNkT2iERC9bEr4l/idzck5IIE0djnFp2FfkQQ8fyI15AYTv7Ah3NP0YSEI+Kh",
-	"ZnWG51IzwHQejYUwoGRGwppFB1R8NhrjSLwl7h+sRRR80ecgvUDqILtl9m35IXEC2BBhixbJqNWipgIj",
-	"gUQhnpD8MxIENYv+FeLCF0SWGri4sPFEjK2lVumJxcfxUEi/FTt9lIgNjoYhmyBMEcFh4AObSqKJe3Mi",
-	"XkeY8hkJObKbZsuuoY8EX8tXy/bHHatUq9VAZmOOsOcRDznz5KIQWzsN2a1PeAXEcuDzSKq4muh/yeW6",
-	"itTpjbBKlrXMficnzMqW9duf5Y87gtRSrP1mlcroNwP9tvjTym+V4s14Tearb2J0TeZ5IkSYX1frehlT",
-	"HI3TRVyT+VrJ8L9DMiztlv6xkxp+O/K3fEccXTEVMaU3/krVKsDhiAjtL544JBTHitAIbm+fJldMbsZ1",
-	"01ST/R6TcJ7ONoCvZOfnkSGOg0i9syyd8a2UznWh4abCul4orM/IlK3SY5VZOkdiKnn6xpyENRz4LqlR",
-	"ofAUU1oM8WBSi5mdiHHupC0gzxTI333snUlbRvzLZTQiFP6Kp9NAXSk705A5AZn8zzculvQznbxYrLRI",
-	"UrGOLEloq7SrNw3Ud4cgHKEJ4xES5BQ0EHcNL+3+kRlm/RvJR5LdvPsqyMUjTF1Bpp2b+g5Qe2eRrDtg",
-	"z/4T3vq9LYfjEY5iLo6ZuH79CPbjWN582sRLj9A4iqZ8d2cne2XWPHKjycN31KVZ1a/ebbpBp3IEuT9F",
-	"/APjidthggPBpsRD5fQiNZBypSAWIod580pNfPuA0WHgu4/dWX0pAO9y1CROp95tELfXx/220+q16s22",
-	"R7o93DJ7Tcf0GsQxvW6/YdZbpIld3HG6Ta/fa5Bhq98yhwaajX13XHijalGTbkw/3ZhkOVvsiKvfeeqt",
-	"0ANzqTqAJRGHodBwxeQJbMCRYPBHUh9TJIRMSHEglTPEXPiSt4f8CI0xRw4hFAVsNNIujoRfPGTWXx1+",
-	"an3sZYjaznN7duztmF2++SSkHVAUU3I7Ja7QfOQ6y7b+hG2gtmlWkDIqKPMIcoi4zmOKb7AfgNunbGf+",
-	"Ba805Tl4zkLH9zxCH7sVQpok3kTkxNInIdVK6T+phcT1pyDEUx5upuROp7IFpYfJS0/FxS4OAiFl9VKi",
-	"/CWlV+YxUHKBiG9jHp0JO8j1JVkeQUg3DjkLhQQAfS9gI1R3TdJ2urjvNYYt0ukZUr2GrQZTm8Nj3WET",
-	"990GqTstr006w1WyQswWhcl0tyC2uHmq6ZtPRnG5ZIcEjI7AktR+Clii4GzxI8QCj4RiqXvp9JXfks+p",
-	"e8Zi6tmwIScsei7+9ci9AKXPklpe3yrBvg/FuEK/KtBNUnK3UnKf6Je2oTRlUVW+9BREPmGIx+44w8YG",
-	"KLRGcr+E0jTGhvgro0QK7fQkiJWL06Cp+5Z5/tAn3kqdLuNeksaJkEiLbnafIx75QaCvB6H8ZQIfwppd",
-	"4VNU10nqVflLjJOn86GIPblg7I1Q2B/JlPoCE7oMIrcuIR5H9U63223UO8iZL7BiPSNhLxiTNsM2rBgx",
-	"VpUvPbWeIFYADIcROObFqfIjI1kURqCRAs9dMPYW07nSx/kjaThhoWBxTFHb1NPhaEpCxMGdJWUvSFk3",
-	"8MVHMhRtZGTpGY6InCXZ6nyHOCJV/d6T0JUxNMF0nqxmT7rgEIRekA0uvOpAhnfkIvnCccs8smoi6umd",
-	"jEMQ5nJJcRyNWej/II+VueBUE5KB3E7BmsuK1XpKeflJ7f3bivjxwqtPJGId6T2EBWTkKBa6ApEK/Q0J",
-	"/eEclbk/ojiKQ2IgHIxY6EfjiYF8zmMSGgjHnk+oSwxJg3llYaM+fvxYXXR9rtutRU+p2rJpyFzCuY4m",
-	"P2bPML/eaeyioU8CT1yYYo+sktjFxCgvNmn1r9WrwojzwRklDFoGOq6wXD0c4R2588KoTY9iI2WIc9gk",
-	"dOOzAGa+DUfIDa6m7z4FS3wkQVCVBqkBaqO4U8VKMvygo9B4hIWlDlEYOTQq24uzsitSWCbcs8xYtoO9",
-	"avJ7W+r4l5TH0ykLI+K9JZ6PL4Asj9rxA/lqVQwlNpzcRjvTAPtU7rqYUvJNQ6hKyMp9Q4wtr9jknmpn",
-	"z3byMpqIGSPYya2OeDJCFUaowqt/xQ32jCM7Sw5bE0Aef58jNiWh1IRURKwGPjH1LTGVAUjPYl2HEw6O",
-	"e+1tF7tLvMQ3AJLGBoe9DM3DX3XkPq8W8avwuH3cGpzyN/NX+PXN68t2Y9D0Xrw8lA49reJ0WuDQSzSe",
-	"nL7zx6D6BVd/mNX+VVUoPZ3WXYHGY5T2A8Ymz/1AXSfY83yxKhychoIgkU94aXeIA06WDF4E76IhvIzY",
-	"MI19clQe+dE4dmoum+w4fsSrmHpVRzzPd+CPnZtmpWbRI+yOEQnIROiJPkc2x0GE/vwT+Z6Nyj0E/wRt",
-	"yZAxD3E6mw0U4hnyPYvCryo1ZIuP2CoygniEqYdDD02VBx1z0mnpGIvtEj8oT3Y6rYptUfEiidCMhR43",
-	"EBHzwcjxR1VCPR9TFPs06rQM5PgRsn1baD/iWWT7MvIh/7djIxxZFBR3wQbyt41Op2nvgbjwiMvEVALY",
-	"rcQ7SG6xGwVzi9q93zLTkkteiJv8LIm5CsoPBqOjwdFA/rc/GOy/V38XP33/fl/87mj/YDAY/F4yStel",
-	"3bZRmpR2G+2OURIULe2WWmab9Eiz1+w4XROTtuCFaWbL9ceKeD1PsmJi1/K8Wq/Xe61evZHj2FY+MPDP",
-	"3ZRp/2fn68/WXeW3pR827n7//c/8j5p3vxeG6mDli/M/SZzwY8zHaBhTV/wGjuBq73mzsd53DuRd/SlH",
-	"nfHsBzqt7Ac63brZ66kTveYzcvcWv9RDIaYem0i2ESwasBkJXcwJGpNbA7ljxglFzhwOgDyxzzhyYl8Y",
-	"64t71cnLlXz8Jgmf1Tt3xdGZ1MP/R2kC/KfmbUieSvNTmPONSM9mmpqyhQR6R0mas4PcMaYjgiIGIh2c",
-	"AuXDo/PjFydCk4ZT2azU0FkcyLwJi6or3MVUXATkFkJsgljEvZZxN0jAQ1NCwl2LWrSqzyt8gg2RLRQF",
-	"W4Z1IScALCQZmrM9Eohf+hwpO3tPjGBPsTCKuQ1ROy6vT8xdIW7oCN6Mqf89FnrlZBrNZe7aEFSKazJ/",
-	"xi2K0NAPwYMriCZH5f4o+ynEqJq8EsrCWptG+WtHjFS2pU2wi6wS/NIq2RXt4B7jGwhgBATzCEUzhtTk",
-	"DblauXxDjAMrFqsi32MciF2IxsQPk+CXfBEekRMWAj4k4lKPBc8qU07MDS5pmaIyGzOxs5gy6rs4QK/O",
-	"351AhDkS35RxFfTW31+SlFhd1esvUzF9OE2MkoTHIjwS6q9QhDH1JLsqjWc/nqOJH1wLjvW90u6j/Rfi",
-	"dJB5NkSpCFza/eOrIUNmhfE1rR8ppV78xB+VdktDl7nDHyfNxvdvsRP/GIfn+Mc5f+Xtnxwc1A/dg543",
-	"/zL+/CUIh9PR+emR9+pgeMluyMv3+9e3ZyeXrwevzsb97sF30r2d++86x++/u58GQs0XU6p3O82eqf5b",
-	"ui9woh2tU9mUDnWXIf6qfKr0QKEydoCrZ0IFWD5YYHotyRR47L75HMJDaj/XPypl1DFYotcyAr1RdDiz",
-	"qasz77hSQilBQxYEbCZu1gXhIFYJMcBtZjrBt8fyHbj+FZVwGOJ5yShJUaMeiMKY3Gmu2zQeu6muLg2/",
-	"MzKEV/zRvc9r8whyRu9d8oU/ITzCk+nSFeR7JUMHn2W0X2+HoXkWPpAsZPX9dOwV5Y4lai+oqPmrF52/",
-	"HFQb7Y7WPeWzzzg6e36Aet1ee1G4Jcm4Qj6CUBWSPW8gPIHUWW1GdFrF1/0qA+IAwgIFdKGIQbodRD20",
-	"YlxDx1EuedH3lHdYEUg8DPlpOsqwp3x7HPGIhTKLmRPqwVPYvUYxlTf/QubLquS7/OLhTGxgRNWu/u8u",
-	"2FGNdqeYDoda2myhwIjjLwUc5jLNC5QKoUHbBsIUYeoSsexczhZBHE+IUAakqanJmbmSURmEH0dUKAFC",
-	"NfJppYbeTTkS9v1cqIgsVKrfgtqPOdlGvrApvLaRXHo3zUukuqmzUvQPFgTU4lmGyclvFp3SQ3+k0kDy",
-	"dP707kyTrtmoCiUZjFQ2RDgIEgEs/pkPvizo0Xvw+A8SMpnRjKlS0dKX8jzYaA6HbrfldXCz2SLDTsd0",
-	"2u1WwyM91/Ucz2v1cZ94TRO3681hu17vtupN0us1e5123Wt63Sc9qEc32ou0nYZ9DmnC1XNx/8IYhorm",
-	"SU4TUquqrNtlbtKXPKPk3RCciuv4A4ZXpsCdsfGzfLOHzwgn0aaPYm++2aNHygF+9/XOKBFNY52UL3mr",
-	"ZKi/cLiKxDTEn+Ibgl3kAF8L9ux+pQTmIE5i0a0np6NUraIDkyX4dpxxiCMsT4wtl2Yj+NoyC7jJ8PeL",
-	"lNLW6sfCstU9r755z5L5Y9fM1aL30JBE7lh6j+ThGBH1EXuZIr63ucjMqXKr5eTTkM33+GqaaUZ/IM0o",
-	"shWnK6IpbUlYlkBTHoUET4TJx4kMz+jg0jIFQ4KV23vBmT+eKwcgjEWoJ0xVFqJxPMHSyZN1dJiN1n0O",
-	"DPWllVQpVAkT1QcWmiR+U+aRZ1z+sAqKjlZ+hFKDESffY0JdopIOF9Lem9ff+1+ij43b/e7kpDU9q9XN",
-	"VuOv0mYyUvDBZwQEnNpsVE4uS0nAitqL7IDmKiJLyf2IiXCyWj6lvHQfazzNIbuPo86Bd4ttRUlLxd0y",
-	"ZjzFIaSFlzkhIHZgEG5X9hCT7vKZHwqbGtzrEAKSDChHsTc2KqX+cLcseZ77JPBgxUWFNdLHJgOHFE/I",
-	"HrJ9fkgCEglJALFHyI7y0opFNnF4BJZwsJgyIj0xW4dBrr5m4iFff5pGp1nM9y8JDqLxvay2cMONiXu9",
-	"5jL5uXRGl767UE8g7hGPTAn1CHXnz7jMyERlm13b0gkyhonOiz0fOlyX6iHsGoz9JLmwuEgwy61qjCI2",
-	"fekLm2R+imWWzDaUSu/dBV85mREeSb/mlm6OIpak5Dba/GZdWLmeZNHSj+mQbblmnSdQfKI9Mg3YfEJo",
-	"9IyrW0+/AL5Zz64YqloPUl4CX3qewblrUR12nIaMDVHZdkOCI3Iuf2pXZDGPR25U1sIzjnxuUTsbkrUX",
-	"y3Oyv7z3flniZBdPseMHfmIB5JZ8GrKIuSxAQwLOHZ5NkpSxYJ7b/4WDnj3a8jh/VX/WdnavquuO9gae",
-	"L0j1uZft3vjK5igFbHR8r4b+Bh4STMk8clyYi6co8IyDhISQmhMQhN2QcRCQEVZ02T78W1sf/1UFZ8XM",
-	"qZhAR4p0ddq9E1kvWRQd0m9rQhrpWVngo2RrCs+kAg/YJnZNtZNZ5yiCG2a1/brCb2OgeDoKsUc8FDGk",
-	"UkHsVd5oceUVHQnwYRugBEJNTDbkk1yGngpp+RHXpvcY89xlKl7OXggOYwHBkCYzVsXLf41/+wEe4Md4",
-	"dKUXV31UWbdqiTDwKiYpLBtTrICuydxQkTcw4SDLka907SQBm6x4VM6sTdTv/0/q36ZZfCzFdB9wvyZi",
-	"c6P7Ew7OA2/PbO1bzu8AH161A+cJo2zphNJ1saDQQxXPFLtCYMLeiW8tn13QOdeqZfdzK+i2ymmZfTer",
-	"xaVLpBuOeqIXIB2ohBax5RxFbFoNyA0J0ry7bGktRvY3zqiNQjLyubAFwMoUojqq+hTZmM536vYKiaAE",
-	"18bMImd+qd66J7CUv1hW51X09X/3libmLhCeuzzUPq/iuY+hH5Gtc5vAmQ7MJR30EZNVMrV8nFnfD0UR",
-	"4iRGC/uwnGBzz90CxVGQJ7SUf7j2otlaGC8q/jm5WkTVV5zRDxKj5adYnPLs0jiQtoWq7FwUaj/1T6R7",
-	"I/uTlC9/Ln0u5c8lUfXVKDg1EEZTt7Mt5mQjn7pBLC7psk/BE/Vuau/KQiwyUxs8ZKFFbU4ie086owC7",
-	"RNfshkhNUUKZTOPIhngKoYPTY9SsmSqLxKIcz5ElqAJSSYwgqWKVkOeHxI2CuYHGoN9DMhrQb1EHlwS8",
-	"rY5YNXMWwiF2yc+7ki433tZ/KV/KaNyEDlnoSuCK6aLBus+8+T7UKSwcYZm5tD4bCt9KbeLRA/BTEmbK",
-	"e1fDT6waRuY27itqbT8NcQsnxd3bf/4j9iMFvvEQ+IxcLlV2T5ZovIJmC2tYmtMijYrO+xtt5hSkamTC",
-	"txiCt+VsDO2ZrHkTFzeV/k9VSZJ1hYpHKjIwDIFcLj0cSTRYKGFwqeU1sIJCuqdOjn3DRk/p5FC7I+OK",
-	"ozQA+3c4O2SUPgO/tbyXABIWEuyOiaynJNTLhuXLfoRmWGZNi+uxsgfJWj6NdX3fDPuRDTvMZ37kjsEo",
-	"Sl2SRYrICt+LWpWabhFTviXhiJwW43EM5CUAjyB4RoLJdJv9TmVP3wohmbAbIvSoCRFSfvFqh6QwKYll",
-	"2tWueO+uYC7vpg9QaYknA/rg6BQqTA2B3+/apx6YdjrXMBoTTtQcOSpjOrdU4aX8mYSMkiXHFchT/BOx",
-	"KfozeeVPpT+KeaM/ERkOiRuhPy36Z7Vazf2/eBXuQPQnsuFeFH8Tl5ke43d1XcpHY6oezj8kKeuph7Dn",
-	"peNx8VdOIjEPmfatYU7kw/LV9c/nhxd3sXj8msxtIzPrCRY0uCbzZM7llbd6RY3lkSAZKzdE/pN8Gviu",
-	"nCQWDA/vGcj2KUw3IrdivtLiV4O64r6FWhmOcJT5J2LDoVifHAly3H3KSRip4cRGA7ktmlAkkzlavrx4",
-	"Xq135IAxhSpRj4SVTCIp6DMwY4tqCcvZhEikoLKcn0xjRybUKcCHISd2Mo3mleXsSsAbAZ8GXFyw64BX",
-	"p9E/eGm3NMIcQbKGkKnw/WUdGEfrDYS62eq1u53196SayBOMoxby8z4npy8tveWE81XANIKTBB+VgV0V",
-	"x2Qts3QMNs067mWuAJyzkiFEDESQBDMKnS2G6D4JSoamcFEWwY3W1dfdEKlSr9/IOxKWRt08a4dNtZVW",
-	"KMl1Fc/WLjwFsiAke7/V7lYMic+GObJXVUoVRON1tdRyLBlHaAZZp4AN51OVoinBK6Dyb2VoWcIeLdFM",
-	"F9ctIX9Sz7/xvRgHKMWCREPsB3FIuJEoRCGRZ5/ckBAHCk1irgQJjhBG0wC7ZGOlQpFeonwspmYtaxop",
-	"TM3PNeVWUxyNxTXlIUAvqkiMI/mlBPoDLbmRe/V+o4BkaSxr+YsvLy5OkXwABOD6Io52zs3QMgslgDLk",
-	"CwKZYxZGSIGWarVIr0qMs5em5gm2kNn3KbMs5h40eitjFBvtGZQHLp40XYCnoqSKdobm8TWnLwF62ULR",
-	"TU/O/ZHzDO5R0U5SQTZFVDYcqmII4B9DMpQ4aVApi5KhagXRqeUP6/rUFUriqfy9Qhvsm/UK8qksX8gV",
-	"ED4gd+R+qusaz8WZZfkKXZ4d7yHbYy7fwVO/NvFsBfs2ExIKco4AI5ooMaSvju3RnowHlGUbW8G/GFuh",
-	"ahjb4CMZ20OjGFsBKxgPr2g1HlLdvMlLuULizUggK7eraRL8ljgIGzJJkmlgbIPEtKS+GKXbqmDo6g0O",
-	"we8vOFsBnKU+jmWYgSxMUYIzY2QRuPJwQBngjxWl2IaqXf+Q2aB97J1nqP9W0vY0Ie0ZjqTjBeZ0maPK",
-	"cbJmIQ8Ae6k4QJXkLB95jXa73ldATTJiJast4zBIKgemQoIvQLqWrod1Ghy9vJq8uG7NzLH/8uB6eNm/",
-	"dfYvZh9Oe5+v6wH5Np9dTEffeguKTDNfstlc40hprYi8n8Z8nPHhPcyVsqWTJJ9kvo22ui79Q65Egg9u",
-	"uZSQ8Dgo8gq9owATHgcRQJtMYz4mXlI27tPkFtrOX6SmGgcFPqOlxDQ5tTUrjoPoAbUNLI5cpvQhcUXl",
-	"1laDDEEIYEGdyzS9EqWFq0sZtR9EFn9JnQYyx+yQfAO4tcIc223C3dP8dbyx+mXcm4mqCjdmmCM9220z",
-	"UlfrwLYOB9q7EMkQdKRshrw4FEJGaA2xtIOIvYtwABmZ6JqyGd3LUG8XhWQIkPQyiVBtSyWrTOgvCWVS",
-	"jwmmqBzj/nwyP4MRU8RoZ2TKHpBd5bKYRutqrzMQC6ud/4WmgJtUNm3mWfWS6pO1BYfyqbvMMV41ddm/",
-	"Amp8xHkAPDuZ6/GA1WyZq6TSOR+U6AovG2prErroBafZPorAq7jhjb/1fbGJKzxbugiRio1vFz2pIxqF",
-	"8w2kqhh73eLkOFuu8NEbs2pGqzJ4F6B/DZDkl2dvpFnGyWgCFRBjn4Q4dMdziVdNb4Q2xqiMDHhMI5jr",
-	"pgMBZ0rqcIXK6jIaYZ8CAl2tZt8LMbxoTK+O9uQTBa9qkCZYb3SLtRWp5e2zrVPfk2Rnjwx9KnFAIia1",
-	"NT5G5SRtBeS0zmgRJzvBgY7GlX+HPJa/NjdkgSnXpG9k576ta0LBYq9Mr0CyB4uONKYZNlBpniZfDP0I",
-	"2REoJWUhgWkcBBKwKV1E5nsaRGAp3yYqNPUvkk9LF5IvPnirG3vkS4MhP3BMFIZDGAdkCeCikbuzExNK",
-	"JVwYyXwguUPIaECPMpSXeYKn4kAIGXrvdQ6/Xb1nD5DdGaCljbPXVD7ZfaJYD716vmlG1uoahuT8LmcC",
-	"bhN7xtUfC6JoVcZymqOzelIhGRLwLyKb8h0lVOy9XDMJaO4gK7BvCFI6QWIvBgSDsw3qWpeXtrNQY9TN",
-	"L665weJ2/qgL8Stk8E/T6K1b7GUqebYMp3rEDXCIYYk8IlOJKKJJcFKtC1l8YkD9s0+8pAK6OGC6Ikaa",
-	"i2fCuZWxHDj8KlLJ9W8g+p38bgbee1mGo9AsdMRTMJYcMWQTMWDEIPoI0Wn5QxhL/LgckmmAXbglI2ZX",
-	"lsOm6uN/Ii9k03Qy8jm4mMMoP3/5Q2Ac9CdSjyRv7iXAnwqeRdNU4eao58W6xBenMkpaUAZKV+aa2xE7",
-	"B0YQMjaWe+DTRfknFF5DR2w5wtyiVikKY2KVdqwSMIZVqgD5pA5t64gvR2MWSHgdOZT8iGHRzGjI3KnL",
-	"t/flD21UXh5fB4/hjf/1OzIrhkXF/Elkq0ZP4jsOEYavOHeMkqoGOOMk2oOyfiGlhIavpmdRnydoH9RD",
-	"HklsLE9MSWfZwBfAJ6zAjkC5osyicoPkTw0JI4y5nkzEICSt47jqdtA0F4dREQz+up/cEbAqKAuVny8M",
-	"Lm5w08oTA0dj4QpN4q3rBH1aXybeCNlkqxfy4VQdQFUmShJJVUxcuMKIbfHB5dBn4aUjC3S2VjB1pi/x",
-	"NOBgTZfVcuVGCckNuyaedKHE1L9FEz8IfAUmu2fR5AkjAxalshF1OVGCya+eNcTpFrqSRcvq/YUaI/0m",
-	"90cUUoQguQBkcDpBSLFMJsiowpmSGBVwXmQBWIH4UGNsUTSwSfW8WoRCspjRVeEpm8eOreNTskoLzPLM",
-	"fmTIV9u+amqa9f+ud+vpB4HTgJSPxMaR687OwUjIvYZ5i8FwUhxMA3kk9KGwU2N7qV8+4xkX9i6y+ZWt",
-	"lVuLxjSHIxiHgaa7BD2r9xTKHRsugutIXEiLXpO5eqbc6AihGGI3IiFfTGQp8asOfc0+/uh/+3xVnXtX",
-	"H99/9C/HX16dHP0FyYSKbJs6wlcRVrKcQiotKPhLT1sG19eiuieqDZWCtjqnfgRNRDG6vDhAwiSopIaP",
-	"k9ilwziKQ2JRqFJX7WyaJvLwnCM8Jth7qgMLc9sKGOoh52bhDBSxvZ5KIfuPWRgdH2oLZ6HP3krk0Z6M",
-	"4cg0AoBITXk6w9Iphmol5+QTDxRyVUKNgsPYaeUDRxlA6w3jRje9+PLVt2v2eeCeem+u3958w8H7YNwk",
-	"7pU3Jq9O+Y/Ldudd/KI+vT77jPvfPt/Mpq3PDbM59ptfvjj1VvR69Mad947MD1ftLwez5+1592C2kPiR",
-	"F4+9zprj1VuBV3A+p+4pDqNDfzjc8mh9UOpsw9A1tirgsqsAKuaCOhp5CdxXz7hOBDEsStwxEzekNs8l",
-	"XJXGr5POT54kjOAwgolxBXQBTlKLslAzyKd3Z8jzh0MSZuSm/Ji8adXsxAck8m4E97LLhHqdn4ECOYrg",
-	"S5lPMxrMi85sMeTrKRiL1GMzVIZEgwSW342h67DE8apOQzL0bwHsFPINo0ioAH6+nntNil7jPhd26lXq",
-	"tJeTk1wSBHyLE2lAuE2QGnAoQ89AE1SOfRrVO2j/yEAmxGkoo6Qi8zKbEwQfkec0ppF8vNlA+0cVAymU",
-	"qcwJV+c6/Z1ECkh/sbuwX6CE+k5AkKwAhiAAzwzpK8Uj2UxUhsQQPqdubeJtJjPEthWIiwSDNOJScedi",
-	"g2ETJetHKjPGnxDFEHzl3kJEYu0Wtpa30FOnd1OZ2jLlmZH7xw3kU4/cpoCJu+oHuW1avXOSjzkqNxtq",
-	"fzYg52L0OIbAvyOT2GFBhZeIklcb+clWyqucRIIwqZw/8EtFJ5envCKRyaGXixQxXIGI5OUWiJWVsEVr",
-	"7+bM3SiTvqLHVr3AGKuhiQQhH51bUFymkRIFOSTwyY1yy6oQRoDhKGf7+4njqb0jdQN+ZKrSiBtbOWcf",
-	"lcdQkJO5IgB6kd1R+gTR0G2jm8MEU37d81n4eQ3AkPOnQ6u3gnxqluAfc5Wqpxut4zkgIs6335r13TPN",
-	"+6q9KLnfFCs4IPcfqqxuc2eUbtbAaqgl7qEGwvyaq37/6vwTD4UspkJCZC8NAyVYC3PZo6t60xCmxEC6",
-	"KVmI6sKYSMi3nlaNrWp5F4LEq4/4g5JuVp5xCWqYcJByyKYg1HlZCGk4EZuygI3AH/lUpVtrDm8i15cO",
-	"r6GEtk8FyfT1nKqF/+Zn3KdiQ++RWFqZTqggb21wjsLnwb0FWOPF5e2QIbt5ADN7HRfsk1B5C9zWCQrg",
-	"DIOuJKxjG2SYvZd28YdWdDNx6TrgjhWDFU96Y3FwLg0C6QO6f8cWpM6mqWh50FnFYMspaXl0bj+SVRig",
-	"Nz9JtppRmmG63RrXC5mEB7OwnLDFq8SPpvcDNbXdPC9nLLFyVplGQ59Ca6oZDj2OKJsZFoXc4+QJsKuQ",
-	"M0e+h6S9JSu9IAs8GTd7Xiy65GP49O5snfX3d9hq8ZpPPch04PFkG+MP1ZWKL3MuEw3Zp8pkkLHBImNh",
-	"iZxib5UFAdW9Hn+s2QCLKeLF1Fu2tNRL6t9K08ynOZe/kfjsGv+n3azWEWfSEJAVKq/wDT6HcaDPRdoV",
-	"EryDKvcy35082wZgXVOTvml26/1+o93qtsx+v36v3s+JG4d+NIdYsCoQdF3C+QW7JiswqqDg5tXHC+2s",
-	"hJoRFfnaS/FSnHm2Ell6QErFTdblJ6/AzZ9uHJ76yusuO8gNYokTKP/1XBPh1ceL0rLzVswPlAuMojDm",
-	"YkISkA2VFehhgtqSgrXtLgC1qcBDtcpjB8lOvtVqyAJZSsxCobIdBNifcMht2ZVRC8OitniI2wb4hsUf",
-	"OPYU4gRIT7iFYBn55l2yr5avkjIhP0u24laEyk1ugn3I3yKh4OA4DNZ0AFtGPIRKrsHpsThE2acNhJHQ",
-	"SDUUGSi0AXNxUJXnEE+nvGZRix4olPhrQqbyCcHKge9iOKS/JWlsPuG/1dCRbI4iw6hQQG3RpJeModt3",
-	"/Sbvh98Ec2EhKqoACaMuxlGIp2Mogk86nXrQVkVm6HgkIqHgeB4JpTGY19CZnpELRenxVJogLnbHBBw+",
-	"gJWPR4RbtCz49Q0b2RVoji4dtRIIMiAACydrF3wZCtCafabJbkXKfx7hOQr8G4KY0HmX8LzFSxnc0Bq6",
-	"GPs0Qd0Xt4sbhwFyBYliLgOFQAZCPVnRrPvFyD7SCZ46zfSnfcaRQ8Y4GMJmAeSdx9xY9/0SD6rmlNE8",
-	"QQIF5FIpX2oLFVDytFs0k51IbqG3HVedirmBAkZHaMqCAKq+BZV1i53F4j3FQ0naIt+1aBVBURwHVXN1",
-	"RWmmAFVuEdb5YuLEWxQh+/4CGHEcq+ggbaCWarry+53WQmOJNKy1B2IfrgV4VnxyKfAL4+eSOVf0DkaY",
-	"8hkJObJbZss2VAcBu2U25RzP0po4n8i5qcogsSfc/0FQ2X5xdIF2buo7QnbY8NFQ2ekSx6+yBz2DZHcg",
-	"2fA/8906fEpwCQGZ4HOkIGKxbM+Y4hKyGUUs9Ec+RWV7gq8JCmNqC8kpaL67swOSYMx4tNsze6Y4S1y2",
-	"BE/ZTxbTUYZsqaFxJRs1ptMCHmaSxVKq18yaqSG88NQv7ZaaNbPWhBYj0Rjurx0J1PpD/H1EoiKgL7Xs",
-	"hmna4hwFRHOnuIZ063AhIAEjJWkmCb7kFCVWbEaCAQzIzT9kBn/S1/DYK+2WXpDopZoRGAJgVcNMG6a5",
-	"pt1kQZtJXZVQYteb404pgN0VHRv1ooVAFhKrtpBhUjRysogdVcacUSRkGyWutffSG/+GUMJ5KW3zxOc8",
-	"IpPSV/HazoREoe/ylZv1Vv5e6xqnIcAokJhLzAdymzQAlFILle206eae9qD8btbMWmvF7qhP3L876cC5",
-	"fSn9A708enMKt+iVEsVX0lVAvKuIRThA2sOZaEfg188C94iLqGbRf6CLz6dHa8cCDZmEFl3z0E/O4tAl",
-	"v1ulaczHVukO1c1WQwyfTpVzcsVjR1Ab0qveTQktuqtcRilRPfvyE1wcYYTjEVHzWvxdvZuqP7gA3mCZ",
-	"PQ/UFa9Y5Kk5M8NKk4QDCnlUCZvaHE+ClYwqDpNGJ0sEXUZ0gscCdE64pQywZuDeFX8pZEw13HZiQ08y",
-	"Iza0PvkU4vUuJ3eWACIy+Gy1ZkKHAtS8Ymm0SMCn3vOcFrRqu6Fma/PrQ6WzA7ybi6m8PpJ247vQRAlL",
-	"lVeQVegZhkVBvZ3EQeRX4c0UlVoGmU4GF+eZkyfejqc19C4ak3Dmc2JRu202ban/QF4D9oXSpQKeRmJz",
-	"YhQwLOzwAFOXhGI6Uy5018inI0vW3St0OnkJL7GhvNoefXmlmO0UR+oSM0qKOumd9rRXHMwduKhtNh85",
-	"X70bkMC5ct7ZQuwnWMCJUhLnT30UziAJfc3NfFOXbQtW383vKCnqb5BlW2i8LNvvp8ZgDb1TtgSYG+BJ",
-	"U307OKAu2bZFfW8XFTbgsCg8u6usHot6OMK76KcF9V9Waddaql2ySoalHI9WafdnrVa7u1Ofseif6tt/",
-	"yh7kfwKsgzhJhanouvXOn8jO9LUBzC4oCE2riAE3PvsSX3wLfpC+xFHEmFTQUcTUCLuq0U00JpOlRjdJ",
-	"KroGEEt7dwAq1tjPwinr9HFHyKl4NI6ENSzzRd9gHlXh5erxIVSnqir9BetWfw/ajKTfU/+ERPm5ipUs",
-	"jAnJ6oySPWkXw2c1ztafmUY1etCj9Adpe5kEsF89vpeNDhNhjGda0eg4u69BDwHRS3oh5A/GGGDcoPHf",
-	"Ju1iLLrQL2YvoQUkAieLCMmUKMPJTwH9MI8U7yKHDGVKD5mApA4JjydJ+i7sdcA4SdJ6KzUEwAlK/ihG",
-	"yFPYomUnZDMu7iZPSXUxEifBDeHQIt8Wc1BNdGy1XTxT7Y0jiwo1ZeJzTjyFjcaBsGqhKvVYUliC5Ccm",
-	"eEiicL5rQ8MEQ70mu7ETGlnyPJTtXTT16ciuKGdovY1Sryn1pOVJIxjUovYBdsekesBoFLJgF1FWBc+N",
-	"Ivin6sB1SVDdj4dDEkL6CWV2DQ1QqnlaVLXsA94HX1U8BW70uaKoqgEINYXVksSJhGZJvgfG8b6i7jPF",
-	"ouegYtt6aGiRKAFz9PVLkHTyKa6d4LlFoQ7TIWgkDCOJnJXxftpFTlVUdsgMh2RX/tSiusZCfFEsRjbQ",
-	"5wD9yfdQzFXWYzWAbGAYmVe0C05Y38TLOXJ0+qnYZOmOY1rRkI4i0HkAAaBltlJfgWIE8Rmw5wNGR3Do",
-	"sMRyhy/vpkpS9vRysTPJ6VVclhwhcILJM6CKYNSVkjkJikkwGoaEj3UvD8EYC7KnLM9Ldte0A43RYC5I",
-	"kd/6BFfq8uyNIeeBfBkMlTociG1GSfK4RcVPFvYS5pI9c5WEckn2hKoqc0jAZkjerw4pEGSq69Cu/Ji8",
-	"mZOSKiPbCK2gS2CxYiftu1IGKooDrPSiCpXe3OJeks1y97JCLnlf4nBhd5wLX/xRVEwsk4BrIXH9qUx7",
-	"J7fTgHkJAmhRoCBp6KTjOPLRVMnauKpcF6ss4K+tBi0p7l/CozmYVEMWTgA5u6B3f0YESCAK7ejNCiaQ",
-	"HuIyku2a/R+wU7ZG4CpL5Oo0NGMjrdhJDiILvcvI/NXYeeH67/xXz78cnV28Pz/mx/Ss7R4cd46vp58+",
-	"HLzq18j81Q/v47F4aOy8CL59EQ9Nnte/iIcm3s3nT++jL43n5pdP3pjA7z60xABvL9zG2x+j2dsfn2dv",
-	"X5o1txFQZ/Lc9D69CjYL8aQ7toRHd09jk2X25PGELN/2vncPsReEhLzZFLlnPlWYyA4Tl1uKjXJ/h7j6",
-	"Cgpk5EBpU7sg6TWpoMnVUG+SoQ7fw0e2IQsqwwXrzBeuMZ1LkMrCyhaLlYRLV5sj7hOu96X8zt3Xzbx1",
-	"WcMkZ9/9kXYDSNtlZnrYvzipfj+5qLrsA7v5cT2dfW5/u21MXr1Y6mGvkPeVBTVmCu9BuVo+Yp3sOQ0w",
-	"lT2MoI+913H6ZIh7GPdMp94Zui3c63TaXqNLGh2C206j3if1Ie5jr9302rheb7fbZpc0mk672wfs7Uwf",
-	"+2auj33J6ZM6aXqm2W45jbbZd9xep9MxcbvTb+IWafWIa7Za7XrXdbxOvek1mg2XdPuk3XE6fdNrlR7U",
-	"Cf87PYvfhsdHLj8+DL8fzQ8/kDZuMjY+3uet6qcR7k1978P5nL/txoedAXsTXJH6zdur4OLdDb06nmL3",
-	"+Ufz6sOAHT73om+4Wr9+GQ8G+U74jY7qhL9qemlL2LQTLBC8uJkjHBy5n5k3daPYzV6Uabp/lJrE6dS7",
-	"DeL2+rjfdlq9Vr3Z9ki3h1tmr+mYXoM4ptftN8x6izSxiztOt+n1ew0ybPVb5jBD9YXLcWlRfN3kmrnJ",
-	"abikkgYVZ0OUH15BJYFvcg9lsfrunY3urLtyLq0Vc8lacQhHqGE22tV6vdpoXJj93UZnt2XWTNP8kv2Y",
-	"btu7/nNft5I1qvXjCndktvkjlGnxSBhMQgWsqf5HRILL5uyUVV9Wz+/Aw+rZEwb/EutcsmYKnMxQDEFH",
-	"Pr2FiFTEkANPZ/TFvNCm6/UlXaVLWREAhaBKSwrW9e6mfZxAA8Ir9ftfkQCCQtMhnnypdf9LCa6geKHR",
-	"v/+FC8beYjpXk+OP96H9zCWj/PFVsHcuY+aPr3dLAbCCqErO60bd1OemnfUrgwzKSaFdE0a+U5xR4L0w",
-	"pM1g615vtipLyHYylJhAKp65UOJoWDTbGw7MGhlVrqEThjJAkGI4SshqkwPwxh7rSU77Oy6GMvKtEP8o",
-	"BQx8tTLzkGjCq4WndxlkI5JwRKpTaG9glJyAscnOTVOcirRHYb5HS73T7XYb9c5y85UU+7ywqYrCR8x3",
-	"Sul062avB3WvuRYoycO5viZNMwUYW5KEpbTzIfwFuqalUZ6bJMyzmaCEPSt0TXsECXYNJ7BVtX/dqcyd",
-	"uMV5rXFwJ2hkhactb/nmkzeEigCJuUnpk0JUlua4rAIaEYQji2JIF6mhU8zzpRPPOLIpuY1s6QcSujrg",
-	"joxIpHol3UYwTNFpeuPzCGZ4nwH/jgZzhfilypFwGGnHhZ9gVpTBdpenDNkZxcqurEQGW2HqyDzZVWbe",
-	"E2KHLds9mcVmbB+xHWWZ40FufBZzoGpC/tUL/MZiQIxdYdSKL2xs3GRB4oqfTLdRtjzdxMy5R1ZKfL4i",
-	"NV7x/h9JcuGSmpf8ZlnL/nq3zapVivhdEYoQnBI2zAeISn+n4vE3SqyMVsCjxNuaW3tGWik8w5yw2vkp",
-	"/rhbqyHkukHZkC6ifJEyv81GZTFRrCIQUhTMWRxCclfELHpN2QzNxgTKKeYs1ph54iZV5cdpkQwEdMDx",
-	"ZqSx5GfcoksRFHABYz9Q+YKoPBUS0Y8WxJ9Ow4SphMQlkEkpDnZSPTSFHCwFdCEmy2hlZfh6+niVQ5UN",
-	"9VKM0tJJ4/OPzxfBt7eTy9vP386uTz5eNr74rVZa9bBbajSHQ7fb8jq42WyRYadjOu12q+GRnut6jue1",
-	"+rhPvKaJ2/XmsF2vd1v1Jun1mr1Ou+41vW5azNFIr/uCNlwrz+k2p3TVPX+WxgkgF/bJTZ9fZsaieFgk",
-	"eYFQWLr077lQ4BiI+2QaF4iNA9D4tXaSfNwfitOZJECSW59HNXTskcmURRCEtxtm3VZARQp1WVoPnpHN",
-	"kBFnXIEhwyDEA9Mh1+7BoieEeFzlNKuIluoLAbpVTD1l6abpqGEcQCrx0smXK/p1+B95+PP3ydImio80",
-	"5Dncmp5mhp5vP76dfbn44J80jtpfDl9NTl5cNt4dtGZZepqP/C+lp5nSs+6apO10cd9rDFuk0yukp9YC",
-	"/wqKZk7M36v2yHyo9S+lPR3+Y0SnPPe51NrNVKqdTOnyQ0UrK0IoeidxH9Ikn6wIk2EnB4pTfJ7FysxU",
-	"P1tUl32qUWRJI8S1hDHqEERwGPhQopwGr2HUimxyaFGNc5RJQgadytdFdOD6nUzjiHBDgqBo8CJ0Q0J/",
-	"6BNu0SQzQnLTM564kaDZGgs14KZsq6Wgc+W3KzCsRfXUM2E1+UFIwNK9l3nSfBnmAifLSFHLUmQzQFMD",
-	"OsibI3+HJRH3TA6DvJfESlhR/e1ywa0hI+7yLuNsIpuCaSj+PeC2byrlTZZvpKkLIYwylLOGLamhgSzA",
-	"AHM8uV0nWCV6IVvnd6nkACxuzwDIalG7JWafFOyMWZBkm9ZQ2p9AKfxJN4JUdw6JRVW/gjQzI8lHUAk4",
-	"RVfqaczHB0n8QX1Tw3ZvJv5l2avuIZpJzJ2xtIppmLIwdFyR/CLLQEuZ5nrJgf0jF7oLj9vHrcEpfzN/",
-	"hV/fvL5sNwZN78XLw6XQnUaO3jZ29+jw2prY3YMib/TgRTwOP90OXrEv3wdnk9OW+XzUusTHh3g4Ojs/",
-	"+DR/N+8dsfPmuwmnk9kr7339Ov68T9ujqxcNH79zveNveNY9vB502On7/uR0f8QHs4XImykjb7+ipP8x",
-	"UVK45lg4HWOaP22DpEmKxilbLFZIhNIYA1rrY84cCSQnOJiLzTZJvTkkpFlvd0mLdLx+r9sgnV6L9FyH",
-	"OEOn1206pNvoDt3u0KsTs183u47Z9XrYbDW8rgNiSU5Ad0EFHtN9T0lGRsgsnfRBYED1oASm1X03NVOC",
-	"Zwt4r90Y9urdXr8+9NqdRsPrDUmz6bpDt90h/ZaH3QZ2SKddN9tuo13vdpwhaThdc9j0sNdouwunvJ7n",
-	"vUcT4UG81x2+Nl+edG4G9W/derfd+n40eTV46ffe8PbbXuPQO6//6O2333/7Mu/w73Hjy3B2bZrPb8L3",
-	"ry6+n747PHx9yD/fDgffz+n5zJ3w0eHtdXt/gffMhPc21paz3aru8nX6Ks3q4fbbqgvnHSW5fG2hCGQP",
-	"gDZ0xtjLsn8C5PHHzye7C5LSgaTjj2DZp5J/yehpE6F1giHVY8qqd9RinRooLRKKS+X+ERpV1hLpCY5S",
-	"rl/Ug5ruJckHStw99ggiX0pIn6LFI7gHfbdka4kQdMhlvTy7NUlPpwccG4XStMK7voFu+19nddabG1md",
-	"svUgvNDeZCEFDQr/VTau2HkNmJAmBGntKmmnt87K3fnpe3drK3s0v+jyAEC3ZyHxamk1awiZ2UIMV7Hn",
-	"hYRzmUufR3ZgSxZGCr8wZKGwlyxatif4topH5Pdmvd0Ul4iBkkHsPWTL8JS0fLIBE1lIwCixaBqYtaeh",
-	"fwNmT5LIXjHS3G7fU2D9jI6QfXSBR/aK6MGBTiLbziVwPDxhlLyFg/64IJ7C2FE6VJEOJ8sv5CMZKfxL",
-	"O/ulna3Szu6M0jAOgnUcJbGU8YN4ap2VTcIQUwUtqsy//XiOJn5wnZh9T8CEKzf3QVszdJk7/HHSbHz/",
-	"Fjvxj3F4jn+c81fe/snBQf3QPeh58y/jz1+CcDgdnZ8eea8Ohpfshrx8v399e3Zy+Xrw6mzc7x58J93b",
-	"uf+uc/z+u/tpMFrYGlNvDfjMFvcm60gr3BL51nrDWxPfWDLBxR4wHOX3od53PKfRc1quR5wm7hCHtPrY",
-	"JO6QdFqtBu53XWJ2Ou2m03e7Zr+Nu91+v9nA9YZnNjyvvfaQPcEJxq16o93EzWZv2Mbddr1Z75tuDzcb",
-	"jmc6Zpd0XHPYbrTcZm9Yx+1Wv2XiZrfj9d1mp912Wr1tz2nBQdpYW9OQlMUBAdWg9Ykiq8f63hQ7KW63",
-	"+14Wz2Qn2NxQ6XrLPH/oa9XuVwQ3PbAvSAQ2ZXJgl7Wzh0VwC2uMkh4G+USmJ5CjvrSYonEaGPO9tSnF",
-	"m3UAhpt8STlNyrcKtVINCAJQWAovPZeBd03mBQl4SObf7aEp5qrocG0Cnnatp9l36IP8GLjOVatGLwlN",
-	"k5mwpZSrXkP2JpAQ15TNeA0dyjayMk/GouWITRweMUp4RSI6kWGEWByhmALWmO1TN4g9ot6D+mlB6VWZ",
-	"gMeq0+v9mYCyxy042X2+1GkPlW0h7myoF5YA53pJ8jc7jcV0OdWOryhBTnHFikTAbmuDVnblxV52lX9u",
-	"ngh4TeaPyANMbq3H5/6J7VGtUJbwRALOoCYXJTyh2ETXrXqaBwQD5OeolKuiCeYZqJSHbVnfO/Nvyk+U",
-	"TSh1MnZO3zlPeu9AnwG5aTJ7N+uL4nNe0wMYmpczP9yp7yEJvK1yhWsTL+eqUgInUw2WdNEpyZqUBtSk",
-	"9LI1KUZJwkUu5J9XPXKTNHfaLYEykWvytFu6HtZpcPTyavLiujUzx/7Lg+vhZf/W2b+YfTjtfb6uB+Tb",
-	"fHYxHX3rCRnLgEagsjIWnYMq6sw/xkHr5Hv1pD5r7A9PCG2Pvn+6pFf+/KL5qTr94rz9dHt0+e370Xe2",
-	"7/cvOHvX+jz/Nm5cDqbnJ+xlOzh6cfjmY3RC6vWq++Zs8vYcD6BJhVAGhBnSrRPSx45H6rjtdnutjtmt",
-	"t7tNp2V2GqROCB722l0H9/vesNNwGrjdxdistz2v2ev026nyvbbXU6Jc5XZrQcdq6JBTUqoX84h5Pg70",
-	"tbO4W/Vqo3Vhmrvwf4/drX6jPr1x9r9/OQ26x0dvnncuT3v8pvHxwr26qb4ivcs3r7s3V95nHM5W7Vb/",
-	"47tm61N0dEE+fNufme3348NG/+r96+dn7+fe5+OD1z/a+73Gm4HbefPh8vXZc9c96F2cnn6Yt179+GZ+",
-	"f//j9OjH0enweHR1dB13X5JJ9/OLw0Fmt0y3b7bdZt10+sTsmsN6p9XEPcdzm+3GsNHrDfvtpuc1umbf",
-	"a3nEaWDT6zS8dqflNpvNutPO7NaaYN4mu1Vf2q1VR6n+FJvzuj2MPp30u4dvRq8OPw9ev4sOe7eX3ycX",
-	"3bMJ3w+O3o/mVedFfBWdrdwcN/je7Xzqfvx4Yr6nvdcf+GgweVu/aUaj6/3G5zEbf/vw/dv38+r51ev9",
-	"zpu6N5ucxV7w2XcGzVez5jvvx2t29XFy1Tu6voq4e/jx9dnkx352c5pNr93rem23hRv9ZovUOy3PbTse",
-	"IbjRqHvt1pB0u92u22m62DTbTdw2G3jokqbXJKbZzW7OGnP73s3p9vt1aVx+NXRC+JoRhSIrrr4FkXys",
-	"9QYM/u58fs0agfo4O1RR8ukt0U2sO+Pno8PYav5PH8heO//G9kE4sb2neETuy9OHDa79MvgKM/rdjIWS",
-	"dcnLfz84aXelqbTz85rM75SHmEQFHRM+hj6kUqXKpTIWVSMsNWHZNlaqmz5XOuMuKJx2zaIvfa6Tked8",
-	"D2BkAeNpGoPhYcs+CzwFKnawe11DOag8lTsmYWByii4qaxVXfbGyh+AHEjtYPgNhR59bVEdm1Ssy6Stt",
-	"gApITeq7OuJWQ/bxsAreeDENFl5DM2GfpisosqskGcSvH+D/fwrfP2xnkTM12SItkqTParc04NcIO8KO",
-	"BPQh5gcSYlzyYUZWHeAgUKJKNiIG/s+NqURXv9lue612v9skjW6332zXO16v3nU83CH1frtf77u4bjpe",
-	"v+8M68O+2eiTRs/sYsdxsCcRIjKiq3Gf6Kr3VIX/5mJrlVNtgc0WvGub+sVeCjL8zTUKf32Q1NxARB4w",
-	"Ogx82QfhXyJTJZNrEVAoT1cWQYlHnvG8gDPQxs4bi2a9NzJEqGHTBXekLjchRr7HDJrfyohiZU8izPiR",
-	"RYUgBEFzPKyeMEqUFNJVnnbTbGUxqEHU+RzFVALlewa0cFYDqHdZRm7t2FCyrP7uJRILvsDxXMJcWUkL",
-	"+TmLATOfeDU0SGQofDYHQ76qfvthwvCpgqHLAvE/U698AuFWINEeHi+A7xgPEIm/AgVPEShYJ+AeGCO4",
-	"5znwRX4F96vMjFvwSUIZglAbX52/O0FvIfZ4Cvnp0Huh2+x3KlqGFklaVBZiSz2gZQ/FE9UXJpFlhoxr",
-	"eqhZBYxsyGWgc6nKCeEcGhZdUNVk/yWl9ilvfhxAEWkWg7WGbBoHgW3RkEzYDawGMg1kyQWIPMA9lFVt",
-	"RfnuWrI+Uv3bJE8+Az/xP0VCLyPslK4nFrexJIEdPJVzeuIMy/tk8r+9lfxU0jjT2RX28Ze++Rh982/O",
-	"4mts8rJqlqEj6/+a3D+QwmtvjKIC38QPAHk9UkYvCExD1XRJGZ1NhtYq8UJjIVTG+pHqmAReUgrGZjQd",
-	"JHkJmmNJBNQq+qh64GfUWqWPL5e4KaCChYvGogg0cS49GXJJgGnsEg5gxlCIJXX2kNT0V9NP7iKrZMWm",
-	"2XRBo/c9+AexSnZmROhUBSqzjJniJCC6K2bgR3qe8ks4SqkpTIBhqtaPMUfiIvIEPblPXaKAmVBCaLgF",
-	"5KUGX8zcipDlmLkXUfnw6Pz4xQniMl9bDNOqKCDjKA6pHEZdr6AtArZ6Uq8Nv74mkOKOaFp+JbGpdfV2",
-	"kj5ZQ4KFwMNiUUkaaAaqtQB9/QMornbJaCsp65RZdAZlfWY1tLoEPFfSV1CbFv1NN/WmPponccks3l9b",
-	"XVZw5v/2+/7/MRssc+tLri0LZodjZ4jjj+m88mhNYOsS+7+OI3Vo67Fgl1t6BRtPu2m5qvtfatovNe2p",
-	"1bSP8gZbqabdE9LZGcuIy1qcp2syT5uPo0xKGUpEkLCcIQ3Iq+gSJKi34ASxoUUzcE0SG1Ymz0lofKHP",
-	"pBgEuwgnt3kww3P4MOEWVb0sUkWI19DzxRQ6yL0rxr6zaDnfKEOlZEHrBQUcAOl58kPrPJMqTLVRGlxS",
-	"Dp/PDvOp8glXdelWAr++Uc7Yo1OSi5O55NpLD8iz/Pug5gpLg39lpf8LstLzRfprsrAeUqmxtB9PwPL/",
-	"bqU4Tef83XwQRS9eBT3/+kvvmPXf3wbPDyPKwuqLlv/m8uqwfzXen5y9eHPufbv+6O1Pm58+P4/57PSS",
-	"dN7HVzg+JF+CQ3+/+e08wm88/+3hYilOcyEl59F03LzdmJSTm6R7qEP9K+Fj6YYf0MQhIWlk6GiiBir5",
-	"e535RRpFwEZrNYgc5EpeFdBZ8KnZDaXDiZYAOeyJdlAxMnaQQnfU+fRl3dRKI8+OCUXY4YRG0hs0QL8N",
-	"4yD4TTJdGXPZMi65oTmyAYPZrihwHRkb5bsKa4iDN0gmryw0jJIZg3+qalADrasxlYWreKEsFA3ktMC1",
-	"ExIxvHLQ0LS1Fxvp2PBvEfaD3yxatsVfdD5LrrWVnXSx2kOcSQfTXH5EeSCIJ5cDDjJJRUNhdajrWHUh",
-	"hpbfUluDcLXysdTA0WVRe4b96PcTGwr4Zcm36tizPHlw4IlNj6eAwXliW1R15kIxjfwgo/+FITR8Kme7",
-	"fcutPJCNwMFlx6b4e0xkJyccqv7XARtlwMsFdRW3yNbdmILDSa5G/VRo0SzwAFRplGPVbMi6b6t2UNkm",
-	"48iexDyqJj0N7F00FDYtROXFKtPmdivUyjeAIL5WnfwIfewiBnvj01iw8Apl0YAubHLFtuq9N5IQpXal",
-	"hgZwKKABIUf5U5PXMlfAD/54kloFuYfbqI5LNQ0Kp1wQZcwCTwkSyYHa9xhKEK2M5xGmadFEbuTZC9mm",
-	"nWw4jhCjLpGhvASzQ/4SAoacMSod3HmmhR1QYUZEJtNoLhFp4fjpqVk08idE9VwFvkhI32gXk1ictOIa",
-	"C9MoSShyqMmImkLLmOBbfxJPSrtN2XNK/sNMKjF8GpER2WwPnrjUvKguGGIGSjiLvfl9Ff9ZsWk2OiCs",
-	"f29WMsL1XgihX3bCv9xO2BjM6yndif5f40x8ZL13t7X/9sflRXM6Ohqfvjw/Z0fH+1cj/KY+ugpP/Xff",
-	"r29eerj6/tXHU7N/+Cnk/dHtTfzqx6f2tzgYNXHn9Op49uOg1/vce/HhIx23jyfjaFH/T+slHrEHf00i",
-	"qP/X5H1mjs8T9kraYltP2ifv3n3ufH6+P5udVOvV50dfWu++tN1W+/WPy1eN9smL4ez48NOrL+efrp/3",
-	"rr+3rgYnn6r89Tv+6jo++nLy7SbutC+nL+il//H55OX3D5eNxuGsMH81NetWyEo4kdgP1FbKogt/QfRe",
-	"aMD0DYRvY1H4ajXzF2TiL8jEX5CJG0Im3ndsW8mxhUDq5vU1b9hoE3+LspGeKrNTmC9bJHa+A5PtvzG1",
-	"c5PA1tuYR2dJ+7t/WSERGyFXaPPVePqEuBGF/iHojPXkeNeUyK4FAGQQii0QnM1JlDQX9GWrsIUUFtSu",
-	"7CFM5yr33sVUdocG/wiMI+092dJVtYwWhmNRjxPDogxmhINgjjDaD5iwtofQcsuWlWw8zeJX7cfTVv2Q",
-	"vE8Cn9zobsyyUbVEPsw1S4rAMyM9WonZblH5wjOO5DeT8Jb2DMCK0o7QanyfiunzzEwyAGz2NIVgtgGk",
-	"1aJlW+Et2hXVsV0byQlWN5vRVTSyfXo+p64NyzekBaxQDQVzGKr7tjLQF5codyJdYplCDG2YM/hVfpF8",
-	"pGIUY5sbwqSfMB5pX58i1wSV7QkLdX9aN44qKrNKrsuiektzvBEwNtV+K73EIg/Pufb/lB6R/vNLqfr7",
-	"laqvhm4j0cy0iCBtE5vYweaQmGa/1cdOveu4rXrXaXY8x227TttstRvdXts0SR07puf2iUlcUq8P+72O",
-	"UzJKkpsAEQ/2tDQYDEZHg6OB/G9/MNh/r/4ufvr+/b743dH+wWAw+F1QtLTbNkqT0m6j3TFKHItroNQy",
-	"26RHmr1mx+mamLTFFgayv197i7QW4Na/CCh3DSP/CiD+OwcQjV9etF9etF9etF9etP9CL9ov18l/lOsk",
-	"bZT2lE3QljWy94PXB4PB/oujo+P9wfsXg/eDwdmZeTkYvH8/eDMaHH04HgwG78WPV2pkXtfpdRpurz7E",
-	"nkuaLjAB2AmJVBBmR/KPvwn4/+uWuuBq9PfUpHzGEfe9xLskDel/b2/Nfz+EuwTnz3lDQmWHFveF153K",
-	"V6XzHN2QcL4ehdJQycA+Hcn7LPaDqOpTZGM636lDdoJHVP1XiggJPgU1Yq0QfPI86aL+OPsjWaNGDxfD",
-	"3BklCoeEzuXHqRbwSUvzeoIiDt+VIfmfSxilC5iRmtI/k1+QCHYJPqdQLVd9Q14090MpGiVPRl7ULzxo",
-	"wJFoGMnPI3IbrZpScnXdu6SFySu0C0nPkE2EiS5oozDWQ6L+FYlbRX5D5nLk11QE5I49D1yACX0a28gu",
-	"+HNVV2hIbadsRhU36+TD/6jezjw5EslxVj9ZPNE7Pym/2/mpCHlX4I4tEOwLqK2rAVnz0L2UPxi6V+7Z",
-	"if5iEZJpZmZqNQbCCNIHoUW0TGrJzbVROE3NVOvmujqnpq//y6TW1AtSa1b1wj2NncDnY8KRTfmOmotd",
-	"Q+e5pckctyTBRaUacoVBZVGZ4ubiAHlk6FMfRDx0NMxXQgoSef5wSEKZ1qeftahsd4v1wMTLzUc2WYTE",
-	"txqy1Um3kaz8xKp4lQ1T5Bdb/aVat8VWMJlGl4D7ckKQLZd4qQargEvVopkF+LoJiK4msQF0UPKInesU",
-	"Sz3wIBMPBf41sSg48dMazhWVnrnxVhR6nmtU4Qd7bP8D5PhfLru3lNZA5L/C6fjrTl1zp25T8KiOxaqy",
-	"x0QeKRE9wzzpcpaImIc1dP61hX/LFmY2Lr9h/84VqL8KSp+q5xfsOMILKtZaDTODrV4cqz8jI59HkFFN",
-	"0ZHXaLfrfVU0AdgQUPUw84MA2o3l8Tx0aZAOX0vsDx8KHTwS+jfES5PYoTu0rWDdjz2lW+jUbYtqoPco",
-	"O5TqmbcE+25ncd9ti5ZDonobetBuDLAy0JSQEJIIoHv1XP00aUWt+qc5c9mUOmQsErPcQzbATidofxG7",
-	"JlTDl9SW4OSRJKhDktYSYiESa2MaMja0ER+zGRd6cIKPojMBoCoFaCPUJcenHs+GznflkHpf0n7c5an4",
-	"X/VzA509P0A9s9moGMjBnHRacRggVUBi0Sn2hMlvIHaj/J6XF8+rPeTMI6K7LXOChkJHD3xKOPrGfEUa",
-	"jLhPRwGxqPgNGhLiobJ5aw50NzXKUBRiPxBqb/LILqzeti2aBfVO9vWmblGJu4JjzyfUJQp4Rf0U6J//",
-	"UYL8nf+xQhjXP4RPWrSK7KLhbQkU45FpwOYTmbcAm4v0cwbkWIxIdEyHzLYoAqYLIw6FRhTZ+kFbVgR7",
-	"5AZJ/PJnHBqLZ5drV/YyU8msSc0D+EmzgpxHNmtCVwsJKmcHWqCEGiyGXRZ7luy/GrnZQCGeAY/JDS8r",
-	"zBk7GcmWuGi5+eYoq2esfqieR+WY+rdo4geBryqFKrLk4vLiAIkbXXwGuCT7jIHsz58/f66+fVs9PLx4",
-	"+XL37dvd8/PaZDL5YqPyK3yDz0FAPeMwS0pm6BBHpKw+XqlF7Pj83Tlc7eWKAhTSBec6JUdRMXvKtRSC",
-	"VCTiWdTmY9xod8pWDno+GeKazHcReNnRdMwosUoVG5Xh+OOpX5t4lfvZPP8by6IwnmXRLRpBWBZd1Yki",
-	"4fh9nyZePdkOn0dsCtUveCokhodAFkl5HCqhr9+4JvPE2lT1V9gFX74BMkk/p7kfTfA1YEmpMVmIoP1i",
-	"erJQzGX2F470kEYi4sRwKSupiVLZwRHmR24jkn5VkVNK1OQ1nyOt9Em0g5hHyCH6zhjGICcBd0jlFTVN",
-	"5OE5tygeQ4vIBNkIQUf9PWFNZ46EwpuGZCgwp31PC1yLKj6CuhiJEKCtcdNGEWNysZpA+Tb/8jayqHqj",
-	"0bBR2XawV03Eu7gcJU6TIK2E6NJUQGfp5lkUp5e0n2rzen9TmFt5Z+cdD6pcTp4anwO0k2bdBH4Wlbls",
-	"/xuFc6gSxOFEbGxFkAv4Jv8xzT+SCbMuihPmKTHHxaUsKKFftai+y1HZbplNu7ILXmsulQ6NFOWHSF/S",
-	"RY6BA4BzURrGY5wDSduKerfTafZlwpEJLYiZUNpuevHlq2/X7PPAPfXeXL+9+YaD98G4Sdwrb0xenfIf",
-	"l+3Ou/hFfXp99hn3v32+mU1bnxtmc+w3v3xx6q3o9eiNO+8dmR+u2l8OZs/b8+7B7BGdYja35CVx/soU",
-	"olXEg5jZ2lSip+qbsy01VrqgyTxnI686VQ8zmf976KRlhqBVSqNfdun/I3apvo+EqaA44ZrMs1apNkKX",
-	"zNKkB/Wq5hVn5IZdk7xRSNlsNwdOqS1HO4SnPVvoAGDS5c1E9eAyFmHaFjq5ZJ8rs5VaFD6Z4C4u6JOJ",
-	"pcqRjuEbKfSkrfPI3QD7E76Xy6X2o2QsBbgo6/gzFq+SPBYds0DozTzCc6WJiEVcEzJF2vIV8ysvtTqr",
-	"WVTQUIohMcuhT3Gwi4BUEKlAimrJUhS2QrafhkVX0IvgMPDFQjXpQUkDeKUMdZ5xpQ6Ul8xp6DKItXoC",
-	"44ZMWJs29iY+tZHs6C0GR34kcaUwnUvdTb+W3YikBBxA7HPNy7FQa2Rc0fekOlaWcBJS51CNyiVAgl5y",
-	"qrZJwAWJt8B4ZuuF6lWkj0jmzeoj/9n3qlgB7HKS+NM0twLl2+weMTRH/oKcKZC1cBISSVssZVc0xRhk",
-	"NRj1+K4uoxD2Wer2E+dm6ssgngFAC5LNhbYPe2Nkjjwa0DkgB8v4QkQ8fTB1O344svqLWS+ZjKGKR8QV",
-	"JoSq9NEVjubTJYmO6XyG54YE0wV/H0eUEE9btRBRVN6/1Fs5yAkCbaOsbHnx33OCn/ik/jqgxc0c7jud",
-	"92d3JK70fF7HWiZ52kbNiaMeOjWLNSqtAqbsEByScBBH49LuH1/vviYLXVzNS4KDaGzAEfcp4dxAExKF",
-	"vstlYRmfEleIIBIMQaWBXDWfytwOlW6mWwmDTlSANXOm4wI+UaPGVIJ1ywI2zUdSB4K0hIiFeEQyg0Ns",
-	"oWDsgo7TexrdGhBsJIZsiqO1ECKROOmZD0kosLVNvEchno4NwDrSZaAw62ksk0uU1pgAsyVj6+qdAjie",
-	"tBqzIOVQwoUG/g1B55AwWj0Xaz66ASzP7A5Qt5D+iUNKb/RIwZArJTMbw5BSWWhZ4NtZXkVyVNbmF8mr",
-	"LJyj8mbpKJXaYlNqXrr7evf/BwAA//8=",
+	"7L0Jc9u4tif+VTC6UxWpHyVT++Lqun95SeIstuMlTtLKmCAJSYwpQCFIy0ra89n/hQOAi0TJku3uu0y6",
+	"3rtJbBIEDoCzn9/5WXDYZMoooSEv9H4WxgS7JIC/7mNnTPYZDQPmH00mUYhtn4hfuIQ7gTcNPUYLPfmY",
+	"+BUasoDckmAXWdPI9j3HEj9BAZky7oUs8AhH4vdzRgma4DkKCHYNZE0D7xaHxEIsHJNg5nFSKRgFcocn",
+	"U/G9gvq9gSb4roxH5Pd6tVlvmaZpIC+ellEIyPfIC4hb6IVBRIwCd8ZkgsV8CY0mhd4fBTmrh8bZ6HNf",
+	"jUI4n4rZ8TDw6Khwf29kCRaSyTKtzsgt9j0XhwTNvHCMrKNh+ZhRUn6PQ2dsIZsIGqKARJzspihjEwdH",
+	"nCAvJBOOcEAQo74koBzICYhLaOhhn68gHmVlR8xvM0otvfXggt+x0fJ642MDJ2EY+T6a4hHhSEyB8JCo",
+	"6Vt4GJLAQkXM4UmHTSZeyEsGsvQM5GEKxwSF2JPDIExd+GnemCwK9bApisDBFvMQf/JoMsHBvNAr9JO5",
+	"FYzCLfajjQ/evVEQE8qOd5GeZmrEmJyCen/rgTUKm2/lMYN/LW+nWFZA+JRRTtAk4iGiLES2OrAJ3QN9",
+	"zD1Gs8dxq1O4fsaHF3i0D+ckf6LyDCHPRR5F3yMWEo6KGPEwYHSExGUJ5yjEo9IuwuLhaUC4WIRe4Asu",
+	"foscHADnCmFI16MjA6lTaokpvCbYtbKLHBRMUq0PCalXm23SIC2322nXSKvTIB3HJvbQ7rTrNmnX2kOn",
+	"PXSrxOxWzbZttt0ONhs1t20PCmsJNMVhSAKx0P8zKPxhlru4PPz6s9W4L5aLox/e9E87+PMHD91S6Z+D",
+	"wv8urKKemHo+7QSfecGREAab07GC+nl0RB5HmAJvF7IgIJzQEI6GgThDXriKzqhoDQqDyDTrjufCn6Qs",
+	"VjUoWAayynYAf4j1WqVdeI+T4JYECDsOmYYcEQ8+OmTBRMxdMFvFZwXjWOC9i1tY7dquXevYDccldh23",
+	"iE0aXWwSZ0hajUYNd9sOMVutZt3uOm2z28Ttdrdbr+FqzTVrrtv8e7bwZIq/Rzk3tb+8PzH/FDxpF2F/",
+	"huccic1AjEr+V4z5RUny1EWiHNc+//h84X97P7m8+/zt7Ob46rL2xWv8ePftcPa+D0tOljjBd+8IHYXj",
+	"Qq9aN42FJf+vf5T/79efVaNa69yvWuEZCYN5X/Dw5RWeE4dRl6OQoRn2wkR0hsHco6PMzGvrdkIcDxwW",
+	"egWPhvVawShMPOpNBAcy4zl5NCQjEsCkrq6u+lE4FoR1cLiCS+LkCY9RBF8jqHj2ch+12k2zlCXsHsEB",
+	"3A7sT34fFEYMh+URDskMzwcFA5EgYMHvg4JHga1eh+yG0M3Plxy9iCq/lf6ZR+d7sTUBnpBQKX5HQ7gS",
+	"+SsDDuBK1uC5qChOFDBCC7EhskYkFKqPVRL/Er+7JQEXJAjHHh/QWeCFBBHXC3kFieHkDzy49xRNSDAi",
+	"LqqXZ3guNQNM5+FYMANKZiSoDGifis+GYxyKt4T8wZpFwRc9DtwLuA6yGmbXkh8SN4ANER7QPB61mtWU",
+	"YCTgKMQVnH9GfL8yoH8Fu/AEkaUGLgQ2noixNdcqPDP7OBoK7rdipw9jtsHRMGAThCkiOPA9OKaSaEJu",
+	"TsTrCFM+IwFHVt1sWBV0RfCNfLVoXe0MCpVKBXg25gi7LnGRPY8FhdjaacDuPMJLwJZ9j4dSxdVE/0uE",
+	"6ypSJxJhFS9rmN1WhpkVB4Pf/ixe7QhSS7b226BQRL8Z6LfFn5Z+K+VvxlsyXy2J0Q2ZZ4kQYn5Trupl",
+	"THE4ThZxQ+ZrOcP/Dsiw0Cv8Yycx/Hbkb/mOuLpiKmJK77yVqpWPgxER2l80sUkgrhWhIUhvj8YiJjPj",
+	"qmmqyX6PSDBPZuvDV9Lzc8kQR36o3lnmzvhOcueq0HATZl3NZdZnZMpW6bHKLJ0jMZUsfSNOggr2PYdU",
+	"qFB48ikthng0qcXMjsU499IWkHcK+O8eds+kLSP+5TAaEgp/xdOpr0TKzjRgtk8m//ONiyX9TCYvFist",
+	"koSto4Ek9KDQ05sG6rtNEA7RhPEQCXIKGghZwwu9P1LDrH8j/ki8m/dfBbl4iKkjyLRzW90Bau8sknUH",
+	"7Nl/wlu/N+VwPMRhxMU1E+LXC2E/jqTk0yZecoXGYTjlvZ2dtMisuORWk4fvKKFZ1q/eb7pBp3IEuT95",
+	"5wfGE9Jhgn1xTImLiokgNZBypSAWIJu581JFfHuf0aHvOU/dWS0U4OxyVCd2q9quEafTxd2m3eg0qvWm",
+	"S9od3DA7ddt0a8Q23Xa3ZlYbpI4d3LLbdbfbqZFho9swhwaajT1nnCtRNatJNqabbEy8nC12xNHvPPdW",
+	"6IG5VB3AkoiCQGi4YvIENuBQHPAnUh9TJJhMQLEvlTPEHPiSu4u8EI0xRzYhFPlsNNIujvi8uMisvjn4",
+	"1LjqpIjazJ729NjbHXb55rOQtk9RRMndlDhC85HrLFr6E5aBmqZZQsqooMwlyCZCnEcU32LPB7dP0Ur9",
+	"C16py3vwkgW257qEPnUrBDeJvYnIjqRPQqqV0n9SCYjjTYGJJ2e4npA7mcoWlB7GLz3XKXaw7wsuq5cS",
+	"ZoWUXpnLQMkFIr6PeHgm7CDHk2R5AiGdKOAsEBwA9D2fjVDVMUnTbuOuWxs2SKtjSPUathpMbQ6PtYd1",
+	"3HVqpGo33CZpDVfxCjFbFMTT3YLYQvKUkzefjeJyyTbxGR2BJan9FLBEcbLFjxDzXRKIpe4m01d+Sz6n",
+	"zhmLqGvBhhyz8KX41xP3ApS+gdTyuoMC7PtQjCv0qxzdJCF3IyH3sX5pG0pTFpblS89B5GOGeOSMU8fY",
+	"AIXWiOVLIE1jbIi/Mkok005ugli5uA2auu+Z6w094q7U6VLuJWmcCI606Gb3OOKh5/taPAjlLxX4ENbs",
+	"Cp+iEieJV+UvMU6ez4ci9uSCsXdCYX/iodQCTOgyiNw5hLgcVVvtdrtWbSF7vnAUqykOe8GYtBm2OYoh",
+	"Y2X50nPrCWIFcOAwAse8uFVeaMSLwgg0UjhzF4y9x3Su9HH+RBpOWCCOOKaoaerpcDQlAeLgzpK8F7is",
+	"43viIymK1lK89AyHRM6SbHW/AxySsn7vWejKGJpgOo9XsytdcAhCL8gCF165L8M7cpF84bqlHlk1EfX0",
+	"TsohCHO5pDgKxyzwfpCn8lxwqgnOQO6mYM2l2Wo1obz8pPb+bUX8aOHVZ2KxtvQewgJSfBQLXYFIhf6W",
+	"BN5wjorcG1EcRgExEPZHLPDC8cRAHucRCQyEI9cj1CGGpMG8tLBRV1dX5UXX57rdWvSUqi2bBswhnOto",
+	"8lP2DPObnVoPDT3iu0Jgij0aFMQuxkZ5vkmrf61eFUacB84oYdAy0HGF5eriEO/InRdGbXIVa8mBOIdN",
+	"Qrce82Hm25wIucHl5N3nOBJXxPfL0iA1QG0UMlWsJHUedBQaj7Cw1CEKI4dGRWtxVlZJMsv49CwfLMvG",
+	"bjn+vSV1/EvKo+mUBSFx3xPXwxdAlift+L58tSyGEhtO7sKdqY89KnddTCn+piFUJTTIfEOMLUVsLKea",
+	"6bsdv4wmYsYIdnKrKx6PUIYRyvDqXyHBXnBkpclhaQLI6+9xxKYkkJqQiohVwCemviWm0gfuma/rcMLB",
+	"ca+97WJ3iRv7BoDTWOCwl6F5+KuO3GfVIn4dHDWPGv1T/m7+Br+9fXvZrPXr7qvXB9Khp1WcVgMcerHG",
+	"k9F3/uiXv+DyD7PcvS4LpafVuM/ReIzCns/Y5KXnK3GCXdcTq8L+aSAIEnqEF3pD7HOyZPAieBcN4WXE",
+	"hknsk6PiyAvHkV1x2GTH9kJextQt2+J5vgN/7NzWS5UBPcTOGBGfTISe6HFkceyH6M8/kedaqNhB8E/Q",
+	"lgwZ8xC3s15DAZ4hzx1Q+FWpgizxEUtFRhAPMXVx4KKp8qBjTloNHWOxHOL5xclOq1GyBlS8SEI0Y4HL",
+	"DUTEfDCyvVGZUNfDFEUeDVsNA9leiCzPEtqPeBZZnox8yP9tWQiHAwqKuzgG8re1Vqtu7QK7cInDxFR8",
+	"2K3YO0jusBP68wG1Or+lpiWXvBA3+VkQcxWU7/dHh/3Dvvxvr9/f+6D+Ln764cOe+N3h3n6/3/+9YBRu",
+	"Cr2mUZgUerVmyygIihZ6hYbZJB1S79RbdtvEpCnOwjS15fpjeWc9S7J8YleyZ7VarXYanWotc2Ib2cDA",
+	"P3vJof2fna8/G/el35Z+WLv//fc/sz+q3/+eG6qDlS/O/zh2wo8xH6NhRB3xG7iCq73n9dp63zmQd/Wn",
+	"bHXH0x9oNdIfaLWrZqejbvSaz8jdW/xSBwWYumwij404oj6bkcDBnKAxuTOQM2acUGTP4QLIG/uCIzvy",
+	"hLG+uFetLF/Jxm/i8Fm1dZ8fnUk8/H8UJnD+1LwNeaaS/BRmfyPSs5mkpmzBgU4oSXJ2kDPGdERQyICl",
+	"g1OgeHB4fvTqWGjScCvrpQo6i3yZNzGgSoQ7mApBQO4gxCaIRZwbGXeDBDw0JSToDeiAlvV9hU+wIbKE",
+	"omDJsC7kBICFJENzlkt88UuPI2Vn74oRrCkWRjG3IGrHpfjE3BHsho7gzYh63yOhV06m4Vzmrg1Bpbgh",
+	"8xd8QBEaegF4cAXR5KjcG6U/hRhVk1dMWVhr0zArdsRIRUvaBD00KMAvBwWrpB3cY3wLAQyfYB6icMaQ",
+	"mrwhVyuXb4hxYMViVeR7hH2xC+GYeEEc/JIvwiNywoLBB0QI9UicWWXKibmBkJYpKrMxEzuLKaOeg330",
+	"5vzkGCLMofimjKug997eEqfESlSvF6Zi+nCbGCXxGQvxSKi/QhHG1JXHVWk8e9EcTTz/RpxYzy30nuy/",
+	"ELeDzNMhSkXgQu+Pr4YMmeXG17R+pJR68RNvVOgVhg5zhj+O67Xv3yI7+jEOzvGPc/7G3Tve368eOPsd",
+	"d/5l/PmLHwyno/PTQ/fN/vCS3ZLXH/Zu7s6OL9/235yNu+3976R9N/dOWkcfvjuf+kLNF1Oqtlv1jqn+",
+	"W5IXONaO1qlsSoe6TxF/VT5VcqFQEdtwqmdCBVi+WGB6LfEUeOyh+RzAQ2o/1z8qedQRWKI3MgK9UXQ4",
+	"tamrM++4UkIpQUPm+2wmJOsCcxCrhBjgNjOd4Lsj+Q6If0UlHAR4XjAKktWoB8IgIvf61G0aj91UV5eG",
+	"3xkZwive6MHntXkEOaMPLvnCmxAe4sl0SQR5bsHQwWcZ7dfbYegzCx+IF7JaPh25ebljsdoLKmpW9KLz",
+	"1/1yrdnSuqd89gVHZy/3UafdaS4ytzgZV/BHYKqCs2cNhGfgOqvNiFYjX9yvMiD2ISyQQxeKGKTbQdRD",
+	"K8YVdBRmkhc9V3mHFYHEw5CfpqMMu8q3xxEPWSCzmDmhLjyFnRsUUSn5FzJfViXfZRcPd2IDI6py/X97",
+	"YEfVmq18OhxobrOFAiOuv2RwmMs0L1AqhAZtGQhThKlDxLIzOVsEcTwhQhmQpqYmZ0okoyIwP46oUAKE",
+	"auTRUgWdTDkS9v1cqIgsUKrfgtqPOdmGv7ApvLYRXzqZZjlS1dRZKfoHCwxq8S7D5OQ3827pgTdSaSBZ",
+	"On86OdOkq9fKQkkGI5UNEfb9mAGLf2aDLwt69C48/oMETGY0Y6pUtOSl7Bms1YdDp91wW7heb5Bhq2Xa",
+	"zWaj5pKO47i26za6uEvcuomb1fqwWa22G9U66XTqnVaz6tbd9rNe1MNb7UXaTsM+hzTh8rmQvzCGoaJ5",
+	"8qQJrlVW1u3yadJCnlFyMgSn4rrzAcMrU+De2PhZvtnDZ4STcNNHsTvf7NFD5QC//3pvFIimsU7Kl2er",
+	"YKi/cBBFYhriT/ENcVzkAF9z9uxhpQTmIG5intST01GqVt6FSRN8u5NxgEMsb4wll2Yh+NryEXDi4R9m",
+	"KYWt1Y+FZSs5r775wJL5U9fM1aJ30ZCEzlh6j+TlGBH1EWuZIp67OcvMqHKr+eTzkM1z+Wqa6YP+SJpR",
+	"ZKmTroimtCVhWQJNeRgQPBEmHycyPKODS8sUDAhWbu8FZ/54rhyAMBahrjBVWYDG0QRLJ0/a0WHWGg85",
+	"MNSXVlIlVyWMVR9YaJz4TZlLXnD5wzIoOlr5EUoNRpx8jwh1iEo6XEh7r998734Jr2p3e+3JcWN6Vqma",
+	"jdpfpc2kuOCj7wgwOLXZqBgLS0nAktqL9IDmKiJLzv2EiXCymj8lZ+mho/E8l+yhE3UOZzffVpS0VKdb",
+	"xoynOIC08CInBNgODMKt0i5i0l0+8wJhU4N7HUJA8gDKUayNjUqpP9wvc56XHvFdWHFeYY30scnAIcUT",
+	"sossjx8Qn4SCE0DsEbKj3KRikU1sHoIl7C+mjEhPzNZhkOuvqXjI15+m0arnn/vXBPvh+MGjtiDhxsS5",
+	"WSNMfi7d0aXvLtQTCDnikimhLqHO/AWXGZmoaLEbSzpBxjDReb7nQ4frEj2E3YCxHycX5hcJpk+rGiPv",
+	"mL72hE0yP8UyS2YbSiVyd8FXTmaEh9KvuaWbI+9IUnIXbiNZwQjLmdYVyPKAcObfkt/DIBJ2WZi4qGLj",
+	"jQ2l8Bfmm9YNDJ3fD+YamFuoaNHI9y3lz1VWHRTryEQX8bgdYAppYNgtbUyLMzlH9yPUzt4/YEfpfcjb",
+	"3SM6ZFtuq06FyGdaLpn6bD4hNHzBlWDXL4D72bVKhipIhKwe35POdfBfD6iOrE4DxoaoaDkBwSE5lz+1",
+	"SrJeySW3KjHjBUceH1ArHXW2FiuQ0r98UIQuXVYHT7Ht+V5s5GSWfBqwkDnMR0MC/iuezgOV4W6e2dYF",
+	"XpbmXpJjfVV/VnZ61+V13GsD5x5kMz14mt55yqwq+Gx09KAR8g4eEveOueQoN91QUeAFByEAUUPbJwg7",
+	"AeMgA0Ks6LJ9hLuyPsStauryD6c6BDoYpgvwHpzIeuap6JB8WxPSSO7KwjmKtyb3Tip8hG3C81QzKZ2G",
+	"CcxqtYm+wjVloGg6CrBLXBQypLJdrFUOdyHV864EuOkN0HOh7Ccd1Yrlvauidl7ItXdhjHlGXxAvp2We",
+	"zZhPMGQCjVV99l/jwn+Ek/spTmvpqFYfVQa8WiIMvOqQ5FbGqaOAbsjcUMFFsFIhkZOv9F7FMak0e1T+",
+	"uk0sjP9PmhimmX8txXQfoULEbHMjsQgX55EKQrq8L+NagQ+v2oHz+KBs6WfTpb9gs0Ch0hQ7gmHC3olv",
+	"Ld9dUKvXap4Pn1ZQ35VfNv1uWlFNlkg3HPVYL0D6iAnNO5ZzFLJp2Se3xE9SC9PVwxhZ3zijFgrIyOPC",
+	"3AFDWrDqsOxRZGE636laKzhCQELtsVgEloFfoGLAfB9SVpwbZM+Fpid+IVdglXqgg5GAI2FbSTSZcByw",
+	"aDROK2o28dkMUqIFe4NaGo5wKEwuDDX2Q4D7iGjo+coOg1IbPhaLHGGP5k9f8d2Nz7qc9qV664HQX1Yu",
+	"rs586er/Hiwezcg/npF96piuujJXgmRbZ59BuAPuhtTCQyZpX8lmAmjxlhfDj6PocIyWU6AeEI1QvgaZ",
+	"XEsZomvl5NayZNE0y4iFPKq+4YxKS0BQlc6V713YHjKRWNbeLvLkn/on0gGV/klyLn8ufS45n0uc9quR",
+	"c+kh0KmUC2UPedTxI6FjFD0KvsKTqdWTpXJkpjZ4yIIBtTgJrV3pLgR0GV1VHSA1RQk2M41CCyJehPZP",
+	"j1C9Yqo8nwHleI4GgirAVMUIkiqDAnK9gDihPzfQGMwTSBcE+i2aEJKAd+URK6fuQjDEDvl5X9AF4dt6",
+	"mOVLKYOB0CELHAktMl10Kewxd74HlSQLV1jmlq3PV8N3Uhl68gD8lASpAuzVACGrhpHZp3uKWttPQygR",
+	"cfn99p+/wl6o4FEeA3CSyXZL78kSjVfQbGENS3NapFHefX+nrbScZJpUgB1DeL2YjnK+kFWJQu+g0kOt",
+	"an3SzmrxSEmG7iHUzqUPKo7XCx0SZHJWgcwpdXzu9OV3bPScbii1OzLyO0pC5H+HO0rmUaQA0pb3EmDc",
+	"AoIdoTkI6hPqphMnil6IZljmtQvxWNqFdDqPRroCc4a90IId5jMvdMZg0yVO4zxFZIXrSK1KTTfvUL4n",
+	"wYic5iOm9KUQgEcQPCPhftr1bqu0q6VCQCbsVihTaEIEl18U7ZC2JzmxTIzriffuc+ZyMn2ERk5cmXIB",
+	"rmihwlQQeGZvPOqCZaqzQcMx4UTNkaMipvOBKo2VP5OgXrIovASZpH8iNkV/xq/8qdRfMW/0JyLDIXFC",
+	"9OeA/lkulzP/L14FGYj+RBbIRfE3Icz0GL8rcSkfjah6OPuQpKyrHsKum4zHxV85CcU8ZGK+BqKRD8tX",
+	"1z+fHV7IYvH4DZlbRmrWEyxocEPm8ZyLK6V6SY3lEj8eKzNE9pN86nuOnCQWBx7eM5DlUZhuSO7EfKXD",
+	"Qg3qCHkL1UygvSf/RGw4FOuTI0EVgkc5CUI1nNhoIPeAxhRJ5fYWLy9elqstOWBEoY7XJUEpleoL+gzM",
+	"eEA1h+VsQiSWU1HOTxYaIBMqSeDDkLU8mYbz0nL+KyDCgEsGBBfsOiAKanwWXugVRpgjSKcRPBW+v6wD",
+	"43C9gVA1G51mu7VeTqqJPMM4aiE/H/LRetJQXS4JWAUdJE6SOEdFOK7qxKQNy2QMNk2HVmQ2B9yzgiFY",
+	"DMT4xGEUOlsE+RfELxiawnl5HrdaV18nIRKlPhOxiGXT0qib51WxqbbScjm5rrPa2gOpYDAEZ+82mu2S",
+	"IRH0MEfWqlq2nHwJXc+2HO3HIZpBXjCg93lUJdFKeBGozVwZ/JfAVEs00+WPS9is1PVuPTfCPkrQOtEQ",
+	"e34UEG7EClFA5N0ntyTAvsL7mCtGgkOE0dTHDtlYqVCklzgsi8lzy5pGAiT0c01B3BSHYyGmXAT4UiWJ",
+	"QiW/FIOzoCUveKfareWQLIk2Ln/x9cXFKZIPAANcX2bTzLgZGmYuB1CGfE6oecyCEClYWa0W6VWJcXaT",
+	"aJw4FrI+Ijksi9khtc7KEMtGewYFnIs3TZdIqji2op2hz/ia2xdD8Wyh6CY35+HchhQyVd5OUghiSqKy",
+	"4VCVq8D5MeSBEjcN/GUoHqqSE1xb/rCuIF6hJJ7K3ys8yK5ZLSGPygKTTInnI7J7Hqa6rsJdnFn6XKHL",
+	"s6NdZLnM4Tt46lUmrqWA+WaCQ8nAMBUKomJDWnRsj8dlPKJw3tgKoMfYCvfE2AbBytgevMbYCvrCeHzN",
+	"sfGY+vMtXtK+6E1eyVSHb0Y1WY5fTiobtgS32PBcxekjxjbwWksaj1G4K4s7UL7FAUQ6xGVQqHWJW2QZ",
+	"OyKNPRWDBxlpWLUsxlMKzWVFfb2hAAk+pvZUO171hu1h9zy1G+8lrU9jUp/hUPpu4OnLDJWOYhoIlgIA",
+	"W/khujgx/dCtNZvVrkLjkjE7WVIbBX5cHjIVQmABt7dwM6xS//D19eTVTWNmjr3X+zfDy+6dvXcx+3ja",
+	"+XxT9cm3+exiOvrWWdCF6tm63PoaX0xjRe7BacTHKTfg47wxW/pZspUE2yi86xJg5EokwuSWSwkIj/w8",
+	"x9IJBSz4yA8Bv2YaQfBHYwN4NBZk27mc1FQjP3ww5UdPbc2KIz98RAELi0KHKZVKSLnM2iqQBgohPChm",
+	"miZSVRrJul5Vu1JkhZ9UiyA90ArIN8DUy02k3ibgP81K9I01OOPBdGOVxzXDHOnZbpt2vFqNtnRA1OpB",
+	"METQkbIZcqNAMBmheETSlCJWD2Ef0m7RDWUzupuiXi8ORMpMUbUtpbQ+or8k9FE9JlizcoyHkwa9FBBQ",
+	"3kE7I1P2iPwyh0U0XFdgn8LRWB0/yLUmnLh8bTPnrBuXGK2tKpVP3aeu8aqp67AyltFiAC2U2S6PWM2W",
+	"2VoqZ/dR2czwsqG2JqaLXnCS76QIvOo0vPO2lhebeNPT9akQ7NhYuuhJHdIwmG/AVcXY6xYnx9lyhU/e",
+	"mFUzWpWmvYDvbAAnvzx7Jy07TkYTKHMZeyTAgTOeS1Byeiu0M0ZlcMFlGqZed5bwOVNchyvoXYfREHsU",
+	"YAYrFetBHOlFe3x1wCibKnldgUTJaq2dr61k02Ufm1mXTv8VBFMyr2AsRdrz8wryP5qJzW+QXZdUkQKK",
+	"f5xOl59V8tcnH8h399jWtSNxtYBLhh6VQDoh08kyqBgnRYEM1PlSgmvGQOrhuPTvkCX116buLOzImuya",
+	"9Ny39RwpXPnVp002MdKB4CR/C6AaktyYoRciKwSFryikm7gaEvEsWUTqexqFY+nghrmemIv409LD54kP",
+	"3unOONnaesg+HRMFghJEPllCiKll9KHYXFX5MEY8Hzj+Qv4B/JqhggATPBV3TsinB1Ul+O3qPXuEXEwh",
+	"lW2cG6myFR8Sc3ro1fNN8v1WFwHF93c5z3Sb1ABc/rHA5lflwydcbPWkAjIk4P5FFuU7iqlYu5luLMBX",
+	"JYTBLUFK34ptcZ9g8IVCYfjy0nYWivTa2cXVN1jczh9VIdqEfPtpGp11i71MOM+W0W6XOD4OMCyRh2Qq",
+	"IXk0CY7LVcGLjw0AEPCIG0MI5MezV4SwM+FmuLcy1AaXXwWSuf4NJCfEv5tBcEXmTyo4GB2QFgdLjhiw",
+	"iRgwZBAchuQB+UMYS/y4GJCpjx3QQEJmlZaj2urjfyI3YNNkMvI5UHqCMDt/+UM4OOhPpB6J39yNkXMV",
+	"vpGmqQKeUs+LdYkvTmUQO6eOmq6sZLBCdg4HQfDYSO6BRxf5nzAmDB1Q5wjzAR0UhLYxKOwMCnAwBoUS",
+	"kE/aJ5YOyHM0Zr7Ep5JDyY8YA5oaDZk7Vfn2nvyhhYrL4+vYPrzxv35HZskYUDF/ElqqU5r4jk0cNoHU",
+	"D0ZJWSMEchLuAi6G4FJC61LTG1CPx3A51EUuie1XV0xJJ0HBF8Blr9DCQHGlbEDlBsmfGhKHG3M9mZBB",
+	"xoAOsyvpoGkuLqMiGPx1L5YRsCqoq5afz439biBp5Y2Bq7EgQuNw+DpGnxRoijcCNtnqhWy0W8e3lfkX",
+	"B7rVIc5dYci2+OByZDpX6Mjyr60VTJ1HTlyN2FnRdelcuagCcstuiCvdUxH17tDE831PoTHvDmj8hJFC",
+	"W1PJorpYLW5qoZ41xO0WutKAFtX7CxVs+k3ujShkcEHuB/DgZIKQARtPkFEF1CZBXuC+yArKHPahxtii",
+	"JGUT+Am1CAUFM6OroocWj2xLhw9lDSC4PFL7kSJfZfuavGnat77eZaofhJMGpHwiuJRcd3oORkzuNYc3",
+	"H00qAZI1kEsCDyqjNTie+uULngoP9JDFry2t3A5oRDNAnFHga7pL1MBqR8FEsuEiOpUEVh3QGzJXzxRr",
+	"LcEUA+yEJOCLeUYFft2ib9nVj+63z9fluXt99eHKuxx/eXN8+BfkeiqybRpkWEVYeeQU1G9OOWly21LA",
+	"2AOqmwpbUIdqqXvqhdCFF6PLi30kTIJSYvjYsV06jMIoIAMKMA+qH1TdRC6ec4THBLvPdWFhblshqz3m",
+	"3izcgbxjr6eSe/zHLAiPDrSFs9CociV0b0fGx2SWB2AMJ2c6daQTEOJSxoEqHsg9VTE1ci5jq5ENyqUQ",
+	"4TeMyd12oss3327Y575z6r67eX/7Dfsf/HGdONfumLw55T8um62T6FV1enP2GXe/fb6dTRufa2Z97NW/",
+	"fLGrjfDt6J0z7xyaH6+bX/ZnL5vz9v5sIS8nyx47rTXXq7MC8ON8Tp1THIQH3nC45dX6qNTZmqEruFUw",
+	"q6cQXuaCOhq6DFyDL7jO0zEGlDhjJiSkNs8l3psGgJSOZR7n8+AghIlxhRQDDugBZYE+IJ9OzpDrDYck",
+	"SPFN+TEpadXsxAckdHUIctlhQr3OzkChhIXwpdSnGfXneXc2HzP5FIxF6rIZKkIeSNzXwomgbbcEwitP",
+	"AzL07gAtGNJBw1CoAF4WEGFNBmXtofBA4lVqNZdzxxzi+3yLG2lAKFOQGoBcA9dAE1SMPBpWW2jv0EAm",
+	"xMAoo6Qk02brEwQfkfc0oqF8vF5De4clAymYttQNV/c6+Z2E2kh+0VvYL1BCPdsnSNaXQ4CFp4b0lOIR",
+	"byYqQt4On1OnMnE34xli23LYRQziGyrXMBcbDJsoj36oEpe8CVEHgq/cW4j2rN3CxvIWuur2bspTG6a8",
+	"M3L/uIE86pK7BHG0p36Q2abVOyfPMUfFek3tzwbkXIzMR5BUYcsaA1hQrhBR/GojP9lKfpXhSBCClvOH",
+	"81LSbv3krEhof2iGJFkMVyg8Wb4FbGUl7tda2ZySjTInL3xqURKMsRrbSxDyyXkb+VU0CVGQTXyP3Cq3",
+	"rAoP+RiucrpBprie2jtSNeBHpqpcubWUc/ZJOSI5KbMrgssX6R2lzxBp3jZyPIybMqx7Pt2/QcN7ZPzp",
+	"0CsxJ92dxQDiXGVSqubOEzwHSNH59luzvv2s+VAxHiUPm2I5F+ThS5XWbe6Nwu0a0Ba1xF1UQ5jfSJzP",
+	"+P4TFwUsooJDpIWGgWIkj7lscle+rQlToi/dlCxAVWFMxORbT6vaVqXWCwH41Vf8UQlNK++4RAWNT5By",
+	"yCYo7lleKKGQ2JT5bAT+yOeqrFtzeWO+vnR5DcW0PSpIpsVzohb+m99xj4oNfYBjaWU6poKU2uAchc+D",
+	"ewvA+vPjxJDAvHkAMy2Oc/ZJqLw5busYRnOGQVcS1rEFPMzajdtLwpVDMyF0bXDHisHyJ70xOziXBoH0",
+	"AT28YwtcZ9M0vyxqszpgy+l+WXh7L5RFMqA3P0smoFGYYbrdGtczmfgMpnFtYYtXsR9N70dqar3sWU5Z",
+	"YsW0Mo2GHoXebjMcuBxRNjMGFFLD4yfArkL2HHkukvaWLMSDJP143PR9GdAlH8Onk7N11t/fYatFaz71",
+	"KNOBR5NtjD9UVSq+zGeNNWSPKpNBxgbzjIUlcoq9VRYEFF+7/KlmAywm7ywm3rKlpV5S706aZh7NuPyN",
+	"2GdX+z/NermKOJOGgCwgeoNv8TmMA41ikraq4B1Uea3Z9v7pPhrrugJ1TbNd7XZrzUa7YXa71Qf1fk6c",
+	"KPDCOcSCVf2m4xDOL9gNWYGABvVQb64utLMSSnpU5Gs3QeOx5+lCcekB0Y3+4ZWk07/85DW4+ZONw1NP",
+	"ed1lC8Z+JIE25b9eaiK8ubooLDtvxfxAucAoDCIuJiTh/lBRoYbGmEAJFGBvAQZQBR7KZR7ZSLbCLpcD",
+	"5stKbxYIlW3fx96EQ25LT0YtjAG1xEPcMsA3LP7AkasAQYB7ghSCZWS738nGdJ5KeIXcN9nLXhEqM7kJ",
+	"9iA3jgTiBEeBv6aF3jJkKBTa9U+PxCVKP20gjIRGqoHuQKH1mYP9sryHeDrllQEd0H3VZuGGkKl8Qhxl",
+	"33NkfttvcYqgR/hvFXQouwvJMCrUtw9o3IzJ0P3vfpPy4TdxuLBgFWVA7FGCcRTg6RgwCuJWwS70JZIZ",
+	"Oi4JSSBOPA+F0ujPK+hMz8gBzIBoKk0QBztjAg4faDaBR4QPaFGc13dsZJUMgEuVjwKSqk8AdFDWiXgy",
+	"FKA1+1SX6pLk/zzEc+R7twQxofMuAeKLl1LAuxV0MfZo3LZCSBcnCnzkCBJFnMQAoohQVxac64ZLshF7",
+	"3JCApho8v+DIJmPsD2GzAFDRZU6kG+eJB1V313AeQ+kC9K/kL5WFAjV52wc0lflJ7qA5JFetvrmBfEZH",
+	"aMp8H4ryBZV1j6rF2kp1huKUUN4b0DKCmkUOqubqgt9UfbDcIqzzxcSNH1CErIeLjcR1LKP9pANhounK",
+	"77caC51ZkrDWLrB9EAvwrPjkUuAXxs8kyq5ovo0w5TMScGQ1zIZlqBYcVsOsyzmeJSWLHpFzU1VYYk+4",
+	"94OgovXq8ALt3FZ3BO+w4KOBstMlSmRpF5puyfZagewynXy3Cp8Sp4QAT/A4UhjLWPY3TVAv2YwiFngj",
+	"j6KiNcE3BAURtQTnFDTv7ewAJxgzHvY6ZscUd4nLnvrJ8ZO1jpQhS2poXPFGDbm1gLYaZ7EUqhWzYmqA",
+	"ODz1Cr1CvWJW6tCjJxyD/NqRSMc/xN9HJMyDkVPLrpmmJe6RT/TpFGJI994XDBIgbOJurOBLTmCWxWbE",
+	"INoAff5DVkfEjUGP3EKv8IqEr9WMwBAAqxpmWjPNNf1ac/q06oqPArvZPDNXIVSvaHmqFy0YsuBYlYUM",
+	"k7yR40XsqCrzlCIh+5Bxrb0X3nm3hBLOC0mfND7nIZkUvorXdiYkDDyHr9ys9/L3Wtc4DQDlgkRcQnKQ",
+	"u7iDpuRaqGglXWt3tQfld7NiVhordkd94uHdSQbO7EvhH+j14btTkKLXihVfS1cBca9DFmIfaQ9nrB2B",
+	"Xz+NqyQEUWVA/4EuPp8erh0LNGQSDOiah35yFgUO+X1QmEZ8PCjco6rZqInhk6lyTq55ZAtqQ3rVyZTQ",
+	"PFnlMEqJanqZneDiCCMcjYia1+Lvqu1E/cE56BPLx3NfiXh1RJ77ZKaO0iQ+AblnVDGbyhxP/JUHVVwm",
+	"DR4XM7oU6wSPBeicIKUMsGZA7oq/5B5MNdx2bENPMsU2tD75HOz1PsN3luocUvB5lXpMhxxQw3xutEjA",
+	"597zjBa0aruhHm5z8aHS2QF9z8FUio+4X38PupBhqfIKsgo9wxhQUG8nkR96ZXgzwTyXQabj/sV56uaJ",
+	"t6NpBZ2EYxLMPE4G1GqadUvqP5DXgD2hdKmApxHbnBj5DAs73MfUIYGYzpQL3TX06GggYREUeKAUwkvH",
+	"UIq2JwuvpOkBxaESYkZBUSeRac8r4mDucIqaZv2J89W7AQmcK+edLnp/hgUcKyVx/txX4QyS0NdI5tuq",
+	"7PuxWjafUJLXICR9bKFzOaapjmce4RV0omwJMDfAk6Ya33AAxbKsAfXcHsrtYDOg8GxPWT0D6uIQ99DP",
+	"AdTWDQq9wVJd2KBgDJTjcVDo/axUKvf36jMD+qf69p+yif+fgLohblJuKrruXfUnslKNoQBSDYptkwpt",
+	"6EqQfokvvgU/SF7iKGRMKugoZGqEnuoUFY7JZKlTVJyKrvHdkuY3AFo29tJg3Tp93BZ8KhqNQ2ENy3zR",
+	"d5iHZXi5fHQAlb8KEWHButXfgz49yffUPyFRfq5iJQtjQrI6o2RX2sXwWQ2D9meq05Me9DD5QdKfKW4H",
+	"oR7fTUeHiTDGU72cdJzd05iUALgmvRDyB2MMKHvQOXOTfksDutBwaTemBSQCx4sIyJQow8lL8BYxD9XZ",
+	"RTYZypQeMgFOHRAeTeL0Xdhrn3ESp/WWKghAKhT/UQchS+EBLdoBm3Ehm1zF1cVInPi3hJcABU7MQXWh",
+	"stR28VQlPQ4HVKgpE49z4iroOg6EVQtVqceSwrIFQ2yCByQM5j0L2nEY6jXZsoTQcCDvQ9HqoalHR1ZJ",
+	"OUOrTZR4TakrLU8awqADau1jZ0zK+4yGAfN7iLIyeG4UwT+V+45D/PJeNBySANJPKLMqqI8SzXNAVc9L",
+	"OPvgq4qmcBo9riiqagACTWG1JHEjoduY54JxvKeo+0Id0XNQsS09NPQYlXhGWvwSJJ186tRO8HxAocbV",
+	"JmgkDCMJbJbyflp5TlVUtMkMB6QnfzqgusZCfFEshiI5hrAh+C6KuMp6LPuQDQwj85J2wQnrm7gZR45O",
+	"PxWbLN1xTCsa0lEEOg+gKzTMRuIrUAdBfAbseZ/Rke5MIxnaDaG9RElK314udia+veqUxVcInGDyDqgi",
+	"GCVSUjdBHRKMhgHhY90pRhyMBd5TlPclvWvagcaoPxekyG59DPt1efbOkPMAdHbqKh0O2DajJH58QMVP",
+	"FvYS5pK+c6WYcnH2hKoqk5jwUr7aJIeRqbZdPfkxKZnjkioj3Ukwp81mvmIn7btCCsmLA+r3ogqVSG4h",
+	"l2S36d00k4vflzBp2Blnwhd/5BVqyyTgSkAcbyrT3snd1GduXAGdFyiIO6LpOI58NFGyNq7Y18UqC/B4",
+	"qwFh8rvj8HAOJtWQBRMANl+2adIsQIJ8aEdvmjEB9xDCSPY7937ATlkaIK0ogcWT0IyFtGInTxBZaP5H",
+	"5m/G9ivHO/HevPxyeHbx4fyIH9GzprN/1Dq6mX76uP+mWyHzNz/cqyPx0Nh+5X/7Ih6avKx+EQ9N3NvP",
+	"nz6EX2ovzS+f3DGB331siAHeXzi19z9Gs/c/Ps/evzYrTs2n9uSl6X56428W4kl2bAku8IG2OcvHk0cT",
+	"siztPfcBYi8wCSnZFLlnHlWQ1TYTwi3BnXm4xWJ1BQVSfKCwqV0QN2tVyPFqqHfxUAcf4CPbkAUVQcDa",
+	"8wUxpnMJEl5Y2mKxknDJajPEfcb1vpbfuf+6mbcubZhk7Ls/ElCFpN+s6u7eK/DrV8fl78cXZYd9ZLc/",
+	"bqazz81vd7XJm1cax2ABTVpbUGOmsDSUq+UK62TPqY+p7JDlCfbrtuwuGeIOxh3TrraGTgN3Wq2mW2uT",
+	"Wovgpl2rdkl1iLvYbdbdJq5Wm82m2Sa1ut1sdwEaHZBpZdOdeqpJfe+Pgt0lVVJ3TbPZsGtNs2s7nVar",
+	"ZeJmq1vHDdLoEMdsNJrVtmO7rWrdrdVrDml3SbNlt7qm2yh81Z0r8zh33AQjLlaG7vyF7/Qseh8cHTr8",
+	"6CD4fjg/+EiauM7Y+GiPN8qfRrgz9dyP53P+vh0dtPrsnX9Nqrfvr/2Lk1t6fTTFzssr8/pjnx28dMNv",
+	"uFy9eR31+7J9kQ6B11qmaZr3q6eX9FROWikDwfO7ocLFkfuZelN3Wt7sRZmm+0ehTuxWtV0jTqeLu027",
+	"0WlU602XtDu4YXbqtunWiG267W7NrDZIHTu4ZbfrbrdTI8NGt2EOU1RfEI5Li+LrJlfPTE5DURU05jsb",
+	"ouzwCoYKfJO7KA2l+OBsdGvqlXNprJhL2opDOEQ1s9YsV6vlWu3C7PZqrV7DrJim+SX9Md33ev3nvm7F",
+	"a1Tv1BXuyHT3VCjT4qEwmIQKWFHdtYjE/s3YKau+rJ7fgYfVs8cM/iXWuWTN5DiZoRiCjjx6BxGpkCEb",
+	"nk7pi1mmTdfrS7pKl7I8AApBlYZkrOvdTXs4hmGEV6oPvyLBGoWmQ1z5UuPhl2IMR/FCrfvwCxeMvcd0",
+	"ribHn+5D+5lJRvnjqzjemYyZP77eLwXAcqIqGa8bdRKfm3bWrwwyKCeFdk0Y2T6ERo73wpA2g6U7CVqq",
+	"LCHdJ1PiLal45kKJozGg6c6DYNbIqHIFHTOUAt0Uw1FCVpscgOX2VE9y0j10MZSRbbT5R8Fn4KuVmYdE",
+	"E14tPJFlkI1IghEpT6H7hFGwfcYmO7d1cSuSDpjZFjrVVrvdrlVby71xEmj63J43Cnsy28im1a6anQ7U",
+	"vWY61MQPZ9rO1M0EvG2JExaSvprwF+jJl0R5buMwz2aMEvYs1zXtEiSOazCBrar8625l5sYtzmuNgztG",
+	"esu9bVnLN5u8IVQESMyNS58U4LU0x2UV0IggHA4ohnSRCjrFPFs68YIji5K70JJ+IKGrA+7IiISqldVd",
+	"CMPk3aZ3Hg9hhg8Z8CfUnys0NVWOhINQOy68GLOiCLa7vGXISilWVmkl6toKU0fmya4y854Rl23Z7kkt",
+	"NmX7iO0oyhwPcuuxiANVY/KvXuA3FgEa7wqjVnxhY+MmDcCX/2SyjbKh7iZmzgO8UmIf5qnx6uz/EScX",
+	"Lql58W+Wteyv99usWqWI3+ehCMEtYcNsgKjwdyoefyPHSmkFPIy9rZm1p7iVworMMKudn+KP+7UaQqZZ",
+	"lwXpIsoXKfPbLFQUE8UqAiFZwZxFASR3hWxAbyibodmYQDnFnEUaM09IUlV+nBTJQEAHHG9GEkt+wQd0",
+	"KYICLmDs+SpfEBWngiN64QL702mYMJWAOAQyKcXFjquHppCDpYAuxGQZLa0MX0+frnKosqFOgv9aOK59",
+	"/vH5wv/2fnJ59/nb2c3x1WXti9doJFUPvUKtPhw67YbbwvV6gwxbLdNuNhs1l3Qcx7Vdt9HFXeLWTdys",
+	"1ofNarXdqNZJp1PvtJpVt+62k2KOWiLuc7qkrbyn29zSVXL+LIkTQC7ss5s+v8yMRfawSPIcprAk9B8Q",
+	"KHANhDyZRjlsYx80fq2dxB/3huJ2xgmQ5M7jYQUduWQyZSEE4a2aWbUUUJFCtJbWg2ukM2TEHVdA0zAI",
+	"ccF0yHTjGNBjQlyucppVREu17QDdKqKusnSTdNQg8iGVeOnmyxX9uvxPvPxZebK0ieIjNXkPt6anmaLn",
+	"+6v3sy8XH73j2mHzy8GbyfGry9rJfmOWpqf5xP8SepoJPauOSZp2G3fd2rBBWp1cemot8K+gaOrG/L1q",
+	"j8yHWv9S0j/jP4Z1ynufSa3dTKXaSZUuP5a1sjyEohOJ+5Ak+aRZmAw72VCc4vE0Vmaq+nlAddmnGkWW",
+	"NEJcSxijNkEEB74HJcpJ8BpGLckelAOqcY5SScigU3m6iA5cv5NpFBJuSBAUDV6EbkngDT3CBzTOjJCn",
+	"6QWP3UjQC48FGnBTdj1T0Lny2yUYdkD11FNhNflBSMDSrbF53Bsb5gI3y0hQyxJkM0BTAzpIyZGVYXHE",
+	"PZXDIOWSWAnLq79dLrg1ZMRdyjLOJkQ1apdtDnbhtH1TKW+yfCNJXQhglKGcNWxJBfVlAQaY47F0nWCV",
+	"6IUsnd+lkgOwkJ4+kHVArYaYfVywM2Z+nG1aQUnvB6Xwx50eEt05IAOqekEkmRlxPoJKwMkTqacRH+/H",
+	"8Qf1TQ3bvRn7l2WvusVrKjF3xpIqpmFyhKGbjTwvsgy0kOp9GF/YPzKhu+CoedTon/J38zf47e3by2at",
+	"X3dfvT5YCt1p5OhtY3dPDq+tid09KvJG919F4+DTXf8N+/K9fzY5bZgvR41LfHSAh6Oz8/1P85N555Cd",
+	"108mnE5mb9wP1Zvo8x5tjq5f1Tx84rhH3/CsfXDTb7HTD93J6d6I92cLkTdTRt5+RUn/Y6KkIOZYMB1j",
+	"mr1t/bgBjcYpWyxWiJnSGANa61PuHPHlSbAxF5ttkmp9SEi92myTBmm53U67RlqdBuk4NrGHdqddt0m7",
+	"1h467aFbJWa3arZts+12sNmouW0b2JKcgG5SC2dMt6UlKR4hs3SSB+EAqgclMK1ui6oPJXi24Ow1a8NO",
+	"td3pVodus1WruZ0hqdcdZ+g0W6TbcLFTwzZpNatm06k1q+2WPSQ1u20O6y52a01n4ZZXs2fvyUR41Nlr",
+	"D9+ar49bt/3qt3a13Wx8P5y86b/2Ou94832nduCeV3909pofvn2Zt/j3qPZlOLsxzZe3wYc3F99PTw4O",
+	"3h7wz3fD/vdzej5zJnx0cHfT3Fs4e2Z89jbWltOdwO6zdfoqzerx9tsqgXNCSSZfWygC6QugDZ0xdtPH",
+	"Pwby+OPns8mCuHQg7qYkjuxz8b949KRB0zrGkOgxRdWXa7FODZQWCcWlcv8IDUtrifQMVynTi+tRDQ7j",
+	"5APF7p56BZEnOaRH0eIV3IWeZrK1RAA65LJent6auF/WI66NQmla4V3fQLf9r7M6q/WNrE7Z5hFeaG6y",
+	"kJxmkP8qG1fsvAZMSBKCtHYVtypcZ+Xu/PTc+7WVPfq86PIAQLdnAXErSTVrAJnZgg2XsesGhHOZS59F",
+	"dmBLFkYCvzBkgbCXBrRoTfBdGY/I7/Vqsy6EiIHiQaxdZMnwlLR80gETWUjAKBnQJDBrTQPvFsyeOJG9",
+	"ZCS53Z6rwPoZHSHr8AKPrBXRg32dRLadS+BoeMwoeQ8X/WlBPIWxo3SoPB1Oll/IR1Jc+Jd29ks7W6Wd",
+	"3RuFYeT7606UxFLGjzpT66xsEgSYKmhRZf7tRXM08fyb2Ox7hkO4cnMftTVDhznDH8f12vdvkR39GAfn",
+	"+Mc5f+PuHe/vVw+c/Y47/zL+/MUPhtPR+emh+2Z/eMluyesPezd3Z8eXb/tvzsbd9v530r6beyetow/f",
+	"nU/90cLWmHprwGe2uDdpR1rulsi31hvemvjGkgku9oDhMLsP1a7t2rWO3XBcYtdxi9ik0cUmcYak1WjU",
+	"cLftELPVatbtrtM2u03cbne79Rqu1lyz5rrNtZfsGW4wblRrzTqu1zvDJm43q/Vq13Q6uF6zXdM226Tl",
+	"mMNmreHUO8Mqbja6DRPX2y2369Rbzabd6Gx7T3Mu0sbamoakzA8IJI0AnyOyeqTlpthJId0eelk8k55g",
+	"fUOl6z1zvaGnVbtfEdzkwr4iYarDY6529rgIbm6NUdzDIJvI9Ax81JMWUzhOAmOeuzaleLPuyiDJl5TT",
+	"uHwrVyvVgCAAhaXw0jMZeDdknpOAh2T+3S6aYq6KDtcm4GnXepJ9hz7Kj4HrXLVqdOPQNJkJW0q56jVk",
+	"byBvFuJEZZ7JxwZUNaeE6AuRxrQyJFXH/1203GIQHchenjLNZkCLcc9OXpKAUGQYIhaFKKIAVWZ51PEj",
+	"l6j3oPxabNSqRMIj1YT34URC2X4YfPQeX2rUh4qW4JZWyUBpOkHYRxEqBkwGPR67KBwHLBpJxdwOMHXG",
+	"YviYlMI0AA5ctXoxEho0A8MaLByoeEPZLIZM5iiaig9XxQbITZ+oIkmsnldPSjRPiIRB14bFjjWq2WBe",
+	"+l/c2TQ3zbHd2KBRX3GxU1/pn5unOd6Q+ROyHGOZ/PTMRnF6VKOXJbQUnzOoOE7azKpTrKtyXX1ExfnM",
+	"zlGpjnkTzJ7vQhaUZn1n0L8p+1K22NSp5hlt7jzuLARdFOSmydzktKeNz3lFD2Doq5b64U51F0lYcZUJ",
+	"XZm4GUecYqepWre4R1BBVtzUoOKmk664MQoSDHMhu77sktu4dVWvAKpSpoVVr3AzrFL/8PX15NVNY2aO",
+	"vdf7N8PL7p29dzH7eNr5fFP1ybf57GI6+tYREoQBjUAhZyw8B0Xbnl9FfuP4e/m4OqvtDY8JbY6+f7qk",
+	"1978ov6pPP1iv/90d3j57fvhd7bndS84O2l8nn8b1y770/Nj9rrpH746eHcVHpNqtey8O5u8P8d9aMEh",
+	"VB1hZLWrhHSx7ZIqbjrtTqNltqvNdt1umK0aqRKCh51m28bdrjts1ewabrYxNqtN1613Wt1mYlqs7WQV",
+	"q46Z3VrQIGs6oBYXIkY8ZK6HfS1UF3erWq41LkyzB//31N3q1qrTW3vv+5dTv310+O5l6/K0w29rVxfO",
+	"9W35Delcvnvbvr12P+Ngtmq3ulcn9can8PCCfPy2NzObH8YHte71h7cvzz7M3c9H+29/NPc6tXd9p/Xu",
+	"4+Xbs5eOs9+5OD39OG+8+fHN/P7hx+nhj8PT4dHo+vAmar8mk/bnVwf91G6ZTtdsOvWqaXeJ2TaH1Vaj",
+	"jju269SbtWGt0xl2m3XXrbXNrttwiV3Dptuquc1Ww6nX61W7mdqtNaHKTXarurRbq65S9Tk2521zGH46",
+	"7rYP3o3eHHzuvz0JDzp3l98nF+2zCd/zDz+M5mX7VXQdnq3cHMf/3m59al9dHZsfaOftRz7qT95Xb+vh",
+	"6Gav9nnMxt8+fv/2/bx8fv12r/Wu6s4mZ5Hrf/bsfv3NrH7i/njLrq8m153Dm+uQOwdXb88mP/bSm1Ov",
+	"u81O2206DVzr1huk2mq4TtN2CcG1WtVtNoak3W63nVbdwabZrOOmWcNDh9TdOjHNdnpz1jgTHtycdrdb",
+	"labzV0Onu68ZUajpQvQtsOQjrdZg8OZns4fWMNSnWdmKks9vZ29iuxo/nxykV/N//jD92vnXtg8xiu09",
+	"xSPyUBUCbHDllzmbW6/gpOyvdMBB/vvRKckrDcGdnzdkfq/83yTM6QdxFXiQKJYol8oUVm2+1IRlU1yp",
+	"bnpc6Yw9UDityoC+9rhOtZ7zXQDJBQSraQR2kSW7SPAEhtnGzk0FZYAAVWacBLnJKLqoqFVc9cXSLoIf",
+	"SGRk+YyyAwdUx53VKzKlLWnvCjhU6rs6nlhB1tGwDLEGMQ0W3IB15NFkBXlmnySD+PUjohvPEdmA7cxz",
+	"FcdbpFmS9Mj1Cn1+g7AtzFywFZnnSwB1eQ5TvGof+75iVbLNMpz/zJiKdXXrzabbaHbbdVJrt7v1ZrXl",
+	"dqpt28UtUu02u9Wug6um7Xa79rA67Jq1Lql1zDa2bRu7Ev8ixbpqD7GuakfhF2zOtla5DBeO2YLvcFOv",
+	"32tBhr+5AuOvDwGbG7DIfUaHvie7PPxLeKo85JoF5PLTlSVe4pEXPMvgsi6Xla6pAV3hm0IPuqZKFRUs",
+	"hfbpocLLSbyPgud8jxj0AZbB1dKuBNvxQmCayKMDKrjVMaNEsSxd8GrVzUYajhv4osdRRGXPANeQeRRy",
+	"APUuSzG5HQuqt9Xf3Zi9wRc4nkvEr0HcTX/OImgfQNwK6scMFz6bQWSHDOIysiQZf6d859YCz1UiEV5w",
+	"7bkasiDPLzWgaNE1Zd1aqLjo6jPQoHCuEMFgQMIHhVJPZWqHME6cyBvCGCxAzAefpxAOgAoBWX0yuZiA",
+	"c1S3whAbHYgxAIkxjPvFezCaJox1a1XQlcT+uyUB9mV7+zEsOSATLDYBZV8Px8QLZJBKTsQSj0u/o5hI",
+	"OnwF6AVihGKY+K4lHCA0RJmxyHclrIFsjqzA8m2iMhBKgItv4fD3QWSadSc+gPBPYun+BnJ2WLkrcZjp",
+	"r+Rx2Do5D29CUBjgW+KXenEquqHD6jotP3XDMBeS6JaomfCToZqLGGrNNKQv2kBnL/dRvV7viu2LqHcn",
+	"ppHuHiAVGEk1lRAt6a/+oQ+BVGpCbkGlOZJtZ2CtsKai2Ip0lqdM2ggZk1B0V/A6DuEYwTKsjDYFAKJh",
+	"FAgpk+uvG9AAQ5UoYP6pDgbcg/b2CVHVdRlLRWsVNsTjVJFUokUOChZ2F/zKabe1PvCxgznHRbpT3dz7",
+	"u7ZbFvx5RoZ5XtKLpcPq8YVmYFKVTB/UCjpmKlgvdy47+ScHR1d4hsPCI6I9m6144WoUrZpZaylYoKpy",
+	"e32xSvrOZNttpKkRLtAib5xV6+Mnw1Uu/Yb5EDzdMyvE/5l+hWdQbnM02sdHw+E7xiNU4l9h8OcIg69T",
+	"cB8ZAX/gOYhFfYXwm8z7XohJgTTnCANIKnoPQvYUqq+gs1C73m2VtA6dp2mjIgsUdD6JhYjgH7LrWaye",
+	"GlKAu6hehg4QkKlH59KUB13MGNAFU13GI5XZr2LVkR/KeGeSsV5BFo183xLa/ITdwmogj04WFIK0AFRf",
+	"WbOdV82lleUnmv+bVIGlwJX+J4/ppZidsvXF4jbmJLCDp3JOz1w/8BBP/rf3kj4XN071LYd9/OVveIq/",
+	"4W/OUa9t8rJqBaXzxv41me3AhddKjDz4itgPDFmrsV6Zbckgj4Xk0elSH6aaUSy0zUNFrB8pj4nvxoXO",
+	"bEaTQeKXoPVjSfkKhFnFojAlCrQ/ZrmAW8HwLAgaYcuBwddLmZCA2O8QDlD9UGYsLcxAmqHSmNOf7KFB",
+	"QZqk4KTRxvGgYC0Y/hS8ILGNrORZT8xAWJiqXEYb8jE1qYu8lGkyxhwJQeQKeoIBqGAHUUxokAJSqMEX",
+	"U1IRrP+UXFz0jIhhGiUF0y/sUZ7Yx8r/CZ1DYjQS+PUNgQIuRJPiYtl5QWOTxMUBFSSOEHjYB1SSBlpd",
+	"ay1Ai3+AfNcueW2hpZ3yi8GAdMykglYDnGQK1nMqr8O/SVJv6qN/Fpf8ovzaSljBnf/b5f3/YzZYSurL",
+	"UwsOJeXm84ZCmy09WRPYGkDmrzuROrXhqVDOW0aFas+7aRlMmV9q2i817bnVtCspwVaqaQ+E9HeUI3gt",
+	"iuENmb9IUHNSGc8oZkHCcoY0ULekC2yhmpATxIYDmgIjlMjnMjVcNn4R+kyCsNNDOJbm/gzP4cOED6jq",
+	"1JQoQryCXi4miENmeT6y64AWs22gVEouNBZSsDiQfC4/ZKW88gHhzL8lv0PSQPwuggZCDg6g9tGSafBW",
+	"L+68ohU0aDEYlxyrpaf0zFWxkSJEPPiALsc8slHFnEx3iNDJpwY0cbmryFncChiHwjieQ0CQgkZEmQq0",
+	"OMwlu7FrQwXT5MSkXghhBhhCjr8mlqDSOh7Kau+7bkzGlRRKUTbjWV7XqgZ2b+vM5AXDJn0SLAOpv+nq",
+	"B9Xw+988unGSge7M5qt7VJ2nsi6Vj9vdbJTF/hdFOeRtfGSk42+C9s2FYvlVBfgvqALMgiKtyQt/TGXs",
+	"0n48w5H/dyt9rtvnJ/N+GL5643e8my+dI9b9cOe/PAgpC8qvGt67y+uD7vV4b3L26t25++3myt2b1j99",
+	"fhnx2eklaX2IrnF0QL74B95e/dt5iN+53vuDxdLn+kKS8JPpuHl7VymJNklAVZf6Vwrqks7Zp7GLTNLI",
+	"0JqIBob7e8NLeTquz0ZrddoMxF1WOdVVh4kjCKBaYr0Viv5ifbVkpCxzhaat6xeLuomoRvofE4qwzQkN",
+	"pX+yj34bRr7/mzx0Rcxli95YQnNkQc8Lq6TADGUCFu8pbEcO/kkZal9o0ClrGP5U6BsGWofpIYFC8AIM",
+	"B+rLaYGOFwi9S7sMadJKlY10bs1vIfb832SNoOfrDNtMK1Er7hq6K/RPcHnO5UeUT4y4cjngspVUNFTW",
+	"jBLHyCVT6FDJqLIfoGu38vpVwPU6oNYMe+HvxxYAJkmIHdUhcXny4FIWm66ywY6tAVWpDCiioeenLJIg",
+	"gAabRV/Qacp8H1rCiq3ch62XTmQ2xd+FwkpdMA/m+mupZjGCuuq0iEMyoJiCC1SuRv1U2HWQUabbRcVH",
+	"NZ0X17VU+00FuYSEMousScTDctxDStgl2Pdl7p9YZdJMeIXi/g46tqxV2K+gb3DIYG88GokjvEJZBIPE",
+	"kiu2VK/jkYSEt0oV1IdLAQ2fOcremqyWuQLu+cezVE/KPdxGdVzSsFVfGEGUMfNdxUjkCdTe8ECClqZ8",
+	"4TDNAY35RvZ4Icu04g3HIWLUITK4HGOkyV9CCJszRlVNbubQwg6owDcik2k4lx0A4PrpqQ0o5DXJHvfZ",
+	"+ttaM5/E4qbl21amUZCtX6BKNKwLLWOC77xJNCn06jKDR/7DjC0wj4ZkRDbbg2eG9snDYYEolmLOYm9+",
+	"X3X+BpFp1lrArH+vl1LM9UHIxl92wr/cTtgYPPU5HdzeX+PefiK+Trux9/7H5UV9Ojocn74+P2eHR3vX",
+	"I/yuOroOTr2T7ze3r11c/vDm6tTsHnwKeHd0dxu9+fGp+S3yR3XcOr0+mv3Y73Q+d159vKLj5tFkHC7q",
+	"/0kF5xP24K8pTfH+mkqU1PV5xt6UW2zrcfP45ORz6/PLvdnsuFwtvzz80jj50nQazbc/Lt/UmsevhrOj",
+	"g09vvpx/unnZufneuO4ffyrztyf8zU10+OX4223Ual5OX9FL7+rl5PX3j5e12sEst6ImMetW8Eq4kdjz",
+	"1VbKMlBvgfVe6AY1GzDf2iLz1WrmL4jqXxDVvyCqN4SofujaNuJrC6H9zSt+37HRJv4WZSM9V66xMF+2",
+	"SDU+AZPtvzHZeJNQ6/uIh2dxu+F/WWkzGyFHaPPlaPqMOF25/iHoRPrs/UUokV2iAPkpEFsgTjYnYdzM",
+	"2ZOtWRfLzZqlXYTpfEDBuHcwRZwEtwT8IzCOtPdUNRsHB4gwHPN6yhkDymBG2PfnCKM9nwlrewgtTi1Z",
+	"W8+TUkGuqsQUmS3khQNqE98jt8rfA1MJFNJ0pjmlrG+THq3YbB9Q+cILjuQ344Cr9gzAikpxPxA1vkfF",
+	"9HlqJinAW2uatLywABR/QIuWwre2ZCc8GhvJcW8UNqOraGR59HxOHQuWb0gLWKFIi8NhZIq7lpYodyJZ",
+	"YpFCDG2YMfhVxpt8pGTk95IxhEkPxWLK16fINUFFa8ICorLonCgsqVw/ua4B1VuaORs+Y1Ptt9JLzPPw",
+	"nGv/T+EJCWm/lKq/X6n6aui2XfVUSy7SNLGJbWwOiWl2G11sV9u206i27XrLtZ2mYzfNRrPW7jRNk1Sx",
+	"bbpOl5jEIdXqsNtp2QWjIE8TIBDDnhb6/f7osH/Yl//t9ft7H9TfxU8/fNgTvzvc2+/3+78LihZ6TaMw",
+	"KfRqzZZR4FiIgULDbJIOqXfqLbttYtIUW+jLfsrNLRKt4LT+RY0J1hzkXwHEf+cAovHLi/bLi/bLi/bL",
+	"i/Zf6EX75Tr5j3KdJI1pn7Pp7LJG9qH/dr/f33t1eHi01//wqv+h3z87My/7/Q8f+u9G/cOPR/1+/4P4",
+	"8UqNzG3bnVbN6VSH2HVI3YFDAHZCzBWE2RH/429qtPR1S11wdbedxKR8wRH33Ni7JA3pf29vzX9/yxzZ",
+	"DCnjDQmUHar5Fjhn4tx1te8r03kOAa9mIdUW0qOZSyToj6HS0z06kvIs8vyw7FFkYTrfqUJ2gktURWIC",
+	"oQ0+BTViJRet+1zN7an2R7xG3a1FDHNvFChcEjqXH6eawas5FXrVuGsLfFeG5H8uYcIvgGNoSv+Mf0FC",
+	"2CX4nMLZXvUNKWgeTqE2Cq6MvKhfuNDwLNYw4p+H5C5cNaVYdD24pIXJq0x5Sc+ATYSJLmijetoERP0r",
+	"FFJFfkPmcmTXlNc4B7suuABj+tS24V3wpzg5qziXOK9UnWadfPgYzvMvw6bk8ZWIr7P6yeKN3vlJ+f3O",
+	"T0XItfCSZwB7xpFF+Y56fgvMLqhp1WhrxkLf+rPD8wuFiqRaGqPzg7ccYd+7IcqvyAnhGvE/ByTfJj6b",
+	"IajF5doHqBkR+AAhd88mhKa6DhhpeAkcQmN+aGU8jDhxFX6OpFRZob5ZFXQUct1AmgNMpi63UYU8uxo7",
+	"TrM6mXDmYB+5ZOhRT9bwQkNnVLSmkWJhVgnaI7MAFgpTS7A2Nc7mGaCkQ1PsAbUABljupKWA0+FfL7iC",
+	"U0c2gdqdDI6VRGIjZMqlIzWZlcwVFLyfuEgQHyW5kBX0UWO2SVqkXLEq99RlM9qTv4Xq4XgHJJCdglxD",
+	"CktL9goUfD+Boasasl825NTpEuGA+QRZ2J141BIUiIdXe5K8LmmaKT9OIPPyXLDyUJ/r+o6nSZDHMOhH",
+	"Mle1cv3w38trtynNVKRdwWn1vnn6TP33tf3/j0DflNcA4aVqqYD5vmA8pVxZ8kBu6kXMjxKFrrKyn0i2",
+	"rw7lj+6rI4/csf7iKsC17FINhBHkmnu3BKkMyMxca7nT1Ldi3VxXJ2B29X+pPMxqTh7m1xVIH6dKkGWF",
+	"cgWdZ5YmE6LjbMheWjxhOqB54imPkwICpDcckkDmgCeiLKIuCQQBY8zUjJKQ5uiWYlUWksAVWFUWsmHC",
+	"xS31l3LVElvBZM51fCY5IciSS7xUg5Ug/paWZJDwDviYWjpnhWWqs8iCyBtQiPgmEBQrgCoy40Eg9TRF",
+	"V83P9LTjvPNcOmu5P6BeCEh/VavUy7RNSuLFXL5jKGFKXPEjXfpbycwihWGqRLB1C0SN2W16b/KhNlKy",
+	"8ZERyv8Au+Uvl59bWidA5L8iyPbLhvxb9JrkqispM8M87qIec0nQdbbG+/i1hX/LFqY2Lrth/87K6S9I",
+	"j+fqKQ47vqQQr/WopLqb5eemnZGRx0OoIKLo0K01m9WuKhIEdC6wy2ee70M78yyimi6F1elaEn3NAwHu",
+	"ksC7JW5StCUGK1qqsdqRq9Qj7XAZUN1qLUwPpQAylhqvWenOa9aAFgMi+RNxAcIihVXuYPDVesO5+qnC",
+	"9DB0f3Zb4bYHjIVilrvIgsZPMTp4yG4I1QBylaWGbkgS1CZx60qxEIl2Ng0YG1qIj9mMC1U+RqjTmW9Q",
+	"hQm0AdeKR12eThXrySH1vogZ4zAKCCpOxf+qn0tE5o5Zr5UMZGNOWo0o8JEqmBzQKXZdj44MxG5VnO/y",
+	"4mW5g+x5SDReOSdoKMwM36OEo2/MU6TBiHt05JMBFb9BQ0JcVDTvzL7u1k4ZCgPs+UK3ix/pweota0DT",
+	"bbXifb2tDqhEvsOR6xHqKEB2/VOgf/ZHce+t7I9Vjy/9Q/gkAL7nDa/aU7pk6rP5RObpweYi/Rx46qwR",
+	"CY/okFkDiuDQBSE4vyAuoB5Uni2X3CLZQUzo0uLV1HKt0m5qKqk1qXnAedJHQc4jnSWoq2MFldMDLVBC",
+	"DRbBLos9i/dfjVyvoQDP4IzJDS8q1D8rHsmSyLSZ+WYoq2esfqieR8UlkO+SLDG8vNhHQqKLz8ApST9j",
+	"IOvz58+fy+/flw8OLl6/7r1/3zs/r0wmky8WKr7Bt/gcGNQLaKZgUTJDBzgkRfXxUiVkR+cn5yDaiyUF",
+	"6aghf3QKqqJi+pZrLgSpt8QdUIuPca3ZKg4yzd/iIW7IvIcgqoymY0bJoFCyUBGuP556lYlbeviYZ38z",
+	"GFAYbzCgW7RiHAzoql6Q8Ynf82gcxYKTJgzNKVR74qngGC4CXiT5caCYvn7jhsxjg1nVG2MHYtcG8CT9",
+	"nD79aIJvwH+rxmTgPxWmrr5ZKOIy2xmHekgjZnFiuOQoqYnSOQwB8yN3IUm+qsgpOWr8GtiLUumTeFMR",
+	"hwYUSmYMI+CTgPyo8mjrJnLxnA8oHhPsGgm2pLA1TWtXGJ2pK5FurwIeAc/VDHdA1TmCOlCJiKONVtNC",
+	"IWNysZpAstMHk22ilDSCDi3ijVrNQkXLxm45Zu9COEqkTAmwJK6ApgI6SzZvQHEipL1Em9f7m0BCSZm9",
+	"4IWW5eHy1ngcwDX10Y0d1KjImfQcBHOoisfBRGxsSZALzk32Y/r8yEOY8ZszV7E5LoSy7FojXx1QLctR",
+	"0WqYdavUgygtl0qHxur0AqSFdJ5jYB8A9ZSG8RTnQNw4stputepdmWBrGgXYzEKvcNuJLt98u2Gf+86p",
+	"++7m/e037H/wx3XiXLtj8uaU/7hstk6iV9Xpzdln3P32+XY2bXyumfWxV//yxa42wrejd868c2h+vG5+",
+	"2Z+9bM7b+7Mn9Grd3JKXxPkrU2ZXEQ9yRNamzj5X59ptqbEy5ErmGRt51a16nMn830MnzTMErRIa/bJL",
+	"/x+xS7U8EqaCOgk3ZJ62SrURumSW7vz03Afi+7fshmSNQspmvQw8uLYcrQCedi2hA4BJlzUTdfh5CQ06",
+	"FjCJkH2pzFY6oPDJGPl6QZ+MLVWOdM6akYB/W7puyvGxN+G7mdohL4zHUpDXErcmZfEqzjOgY+YLvRkC",
+	"+1ITEYu4IWSKtOUr5ldcajZeGVBBQ8mGxCyHHsV+DwGpdFAAqBYvRWEJpTtaDugKehEc+J5YqCY9KGkn",
+	"sld/TJ0XXKkDxSVzGloFYa2ewLgBE9amCq1DazE5OPJCieyJ6Vzqbvq19EbEkCeq01WqVgwLtUbm0Xiu",
+	"VMeKMgVD6hwJ+CUYSHKkRG2TAEMSX4jx1NYL1Ss/ji+mndZH/rPlqlgB7HKc6Fo3t4JF3kyOGPpE/oJY",
+	"y+G1cBNiTpvPZVe0peynNRj1eE+XDQr7LHH7iXsz9WQc0gBgIXnMhbYPe2Okrjzq0zn0bpDxhZC4+mLK",
+	"y4tduLL6i2kvGVe5TdgVIkwwVemjyx0tyS6KOTqm8xme6352UyJYFCXE1VYtBEWV9y/xVvYzjEDbKI1V",
+	"iFf/PTf4mW/qrwua307rodv5cIJK7ErPpqasPSQ5mSCe+/iEFe2oL9zfg96mtQqYsk1wQIJ+FI4LvT++",
+	"3n+NF7q4mtcE++HYgCvuUcK5gSYkDDyHy3xLPiWOYEHEH6ruqC5BHpXpKSq9WgMeg06U20NSxQU8okaN",
+	"qGyXIgu29TmSOhBkVoQswCNSSYNBTxnPGXs/1R1EYTrv6uRMQGyTKP4JbuRCiER2qkl9SEJf5mf/qNr7",
+	"UYCnYwOw/TTsAcx6GskMCqU1xkCk8di6WjUHfi5BH8hJsZcZrr53S9A5FEiUz8WaD28BTT29A9TJpX/s",
+	"kNIbPVKNYJSSmY5hSK4stCzw7SyvIr4qa1OkpCgL5qi4WUZNqbIInc0L91/v//8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -24,6 +24,12 @@ export interface GoatOptions extends HTTPOptions {
   persistence?: Persistence;
   /** Schemas the app knows (they are also fetched from the gateway). */
   schemas?: Schema[];
+  /**
+   * The newest schema version of each namespace this build reads and writes (DESIGN section 2,
+   * "Schema branches"): items are seen through that branch, and writes merge with newer branches
+   * on the gateway. Default: the newest version of each namespace in `schemas`.
+   */
+  versions?: Record<string, number>;
   /** Session lifetime in ms (default and maximum 30 days). */
   sessionTTL?: number;
   /** ms without `ready` before falling back to long polling (default 10 s). */
@@ -68,6 +74,7 @@ export class Goat {
   private timers: ReturnType<typeof setInterval>[] = [];
   private schemaFetch?: Promise<void>;
   private readonly log: (msg: string, ...args: unknown[]) => void;
+  private readonly versions: Record<string, number>;
   private readonly now: () => number;
   private readonly onOnline = () => this.wakeUp();
   // Browsers keep a stream open for a while after going offline; drop it so
@@ -81,6 +88,8 @@ export class Goat {
   private constructor(private readonly opts: GoatOptions) {
     this.http = new GatewayClient(opts);
     this.registry = new Registry(opts.schemas ?? []);
+    this.versions = { ...(opts.versions ?? {}) };
+    if (!opts.versions) for (const s of opts.schemas ?? []) this.versions[s.ns] = Math.max(this.versions[s.ns] ?? 0, s.version);
     this.store = opts.persistence ?? new MemoryStore();
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
@@ -140,6 +149,7 @@ export class Goat {
       onLocalCommit: (rep) => this.schedulePush(rep),
       onGap: (rep) => this.heal(rep),
       ensureSchemas: (refs) => this.ensureSchemas(refs),
+      view: () => ({ versions: this.versions }),
       now: this.now,
       log: this.log,
     });
@@ -219,11 +229,19 @@ export class Goat {
         const list = await this.http.schemas();
         list.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.version - b.version));
         let n = 0;
-        for (const s of list) {
-          if (this.registry.has(`${s.ns}/${s.version}`)) continue;
+        for (const listed of list) {
+          const { retired, ...s } = listed as Schema & { retired?: boolean };
+          const ref = `${s.ns}/${s.version}`;
           try {
-            this.registry.add(s);
-            n++;
+            if (!this.registry.has(ref)) {
+              this.registry.add(s);
+              n++;
+            }
+            // Rollback and its undoing: the gateway's word on retirement.
+            if (this.registry.isRetired(ref) !== !!retired) {
+              this.registry.retire(ref, !!retired);
+              n++;
+            }
           } catch (e) {
             this.log("schema %s/%d: %s", s.ns, s.version, (e as Error).message);
           }

@@ -2,7 +2,7 @@
 // sync, for browsers and Node 20. See docs/sdk-ts.md.
 
 export { Goat, subjectOf, type GoatOptions, type Status } from "./client.js";
-export { Replica, type Item, type Query } from "./replica.js";
+export { Replica, type Item, type Query, type Version } from "./replica.js";
 export { MemoryStore, type Persistence, type RepoMeta, type StoredSession } from "./store.js";
 export { IndexedDBStore } from "./idb.js";
 export { GatewayClient, type HTTPOptions, type LogPage, type SyncRequest, type SyncResponse, type Info, type RepoInfo, type PushResult } from "./http.js";
@@ -26,7 +26,7 @@ export {
 } from "./commit.js";
 export { applyDelta, diff, encode, type Delta, type Op } from "./delta.js";
 export { Registry, validate, withDefaults, fieldType, type Schema, type Field, type FieldType, type Upgrade } from "./schema.js";
-export { diffText, mergeText, mergeSet, mergeMap, mergeValues, mergeBase, mergeCommit, mergeAll, GroupSize, verifyMerge, type Splice } from "./merge.js";
+export { diffText, mergeText, mergeSet, mergeMap, mergeValues, mergeBase, mergeCommit, mergeAll, GroupSize, verifyMerge, resolve, readAt, viewHeads, type Splice, type View, type Resolved } from "./merge.js";
 export { Filter, buildFilter, filterParams, rate, type FilterJSON } from "./bloom.js";
 export { Digest } from "./digest.js";
 export { clone as cloneRepo, reconcile, type Transport, type Local, type Stats } from "./sync.js";
