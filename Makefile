@@ -43,6 +43,10 @@ check-compose: ## validate docker-compose.yml (Debian's docker-compose; no engin
 crash-test: build ## SIGKILL the real binary TRIALS times under writes (TRIALS=200 for the full run); nothing acknowledged may be lost
 	$(GO) run ./cmd/goat-crashtest --bin bin/goat-gateway --trials $(TRIALS)
 
+.PHONY: soak
+soak: build ## attack-mix soak of bin/goat-gateway on loopback (under 3 min; SOAK_FLAGS="--baseline 5m --attack 30m" for longer); results in bench/results/soak.{json,txt}
+	$(GO) run ./cmd/goat-soak --bin bin/goat-gateway --out bench/results/soak $(SOAK_FLAGS)
+
 .PHONY: fuzz
 fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
 	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh

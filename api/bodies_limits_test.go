@@ -243,3 +243,45 @@ func TestServer_BodyReadDeadline(t *testing.T) {
 		t.Fatalf("problem %s does not say the body was too slow", b)
 	}
 }
+
+// A small body that stalls is never waited for beyond the body read
+// deadline, whether the request is refused before its body (net/http would
+// read up to 256 KiB of an unread body, with no deadline, before answering)
+// or its body is cut while it arrives: the answer comes and the connection
+// closes, so stalled clients cannot hold connections (issue 17, item 2).
+func TestServer_StalledSmallBodies(t *testing.T) {
+	g := startGateway(t, goattest.Config{BodyReadTimeout: 200 * time.Millisecond})
+	tok := g.Token("alice")
+	for _, tc := range []struct {
+		name, request string
+		status        int
+	}{
+		{"RefusedBeforeTheBody", "POST /v1/sessions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", http.StatusUnauthorized},
+		{"CutWhileItArrives", "PUT /v1/repos/r/items/k HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer " + tok + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", g.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to a stalled body: %v", err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Fatalf("status %d (close %v): %s; want %d and the connection closed", resp.StatusCode, resp.Close, b, tc.status)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the answer: %v, want the connection closed (EOF)", err)
+			}
+		})
+	}
+}

@@ -108,7 +108,26 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
+	if bodyUnread(c.Request()) {
+		// The body of a request refused before it was read, or cut while
+		// it arrived, is never read: net/http would otherwise read up to
+		// 256 KiB of it with no deadline, before answering and again when
+		// closing, so a client that stalls a small body would hold its
+		// connection forever. The answer goes out and the connection closes.
+		c.Response().Header().Set("Connection", "close")
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
+	}
 	writeProblem(c.Response(), p)
+}
+
+// bodyUnread reports whether r has a body that bodyMiddleware did not read
+// whole.
+func bodyUnread(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	_, read := r.Context().Value(rawBodyKey).([]byte)
+	return !read
 }
 
 func problemForStatus(status int, msg string) Problem {
@@ -210,14 +229,16 @@ func (s *Server) bodyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		rc := http.NewResponseController(c.Response())
 		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout))
 		b, release, err := s.readBody(r, s.cfg.BodyLimit)
+		if err != nil {
+			// The rest is never read (errorHandler closes the connection):
+			// closing the body here would read on without a deadline.
+			return err
+		}
 		// Cleared at once: net/http keeps reading the connection in the
 		// background after the body, and a deadline passing there would
 		// cancel the request's context mid-handler.
 		_ = rc.SetReadDeadline(time.Time{})
 		_ = r.Body.Close()
-		if err != nil {
-			return err
-		}
 		defer release()
 		r = r.WithContext(context.WithValue(r.Context(), rawBodyKey, b))
 		r.Body = io.NopCloser(bytes.NewReader(b))

@@ -182,7 +182,7 @@ type Node struct {
 	log      *slog.Logger
 	store    *storage.Store
 	reg      *core.Registry
-	sessions *auth.Sessions
+	sessions sessionDir
 	dev      *auth.DevIssuer
 	root     ed25519.PrivateKey
 	rootID   string
@@ -221,7 +221,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	rootPub := n.root.Public().(ed25519.PublicKey)
 	n.rootID = auth.NodeSessionID(rootPub)
-	n.sessions = auth.NewSessions(rootPub)
+	n.sessions = sessionDir{Sessions: auth.NewSessions(rootPub), n: n}
 	n.custody = newCustody(n)
 	if n.dev, err = auth.OpenDevIssuer(cfg.KeysDir); err != nil {
 		return nil, fmt.Errorf("dev issuer: %w", err)
@@ -250,6 +250,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.sysLoop(n.ctx) }()
+	// In the background, so that a large data directory does not delay
+	// serving; /readyz names what it finds (Damaged).
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		start := time.Now()
+		scanned, err := n.store.ScanForDamage(n.ctx)
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Warn("damage scan stopped", "err", err)
+			return
+		}
+		n.log.Info("damage scan done", "repos", scanned, "damaged", len(n.store.Damaged()), "elapsed", time.Since(start))
+	}()
 	if cfg.Dev {
 		n.log.Warn("DEV MODE: every authenticated caller may read and write every repository; never run this in production")
 	}
@@ -312,8 +325,8 @@ func (n *Node) Subscribers() int { return n.hub.subscribers() }
 // OpenRepos returns the number of repositories open in memory.
 func (n *Node) OpenRepos() int { return n.store.OpenCount() }
 
-// Damaged returns the repositories whose logs refused to open as corrupt
-// since the node started, sorted: /readyz names them, and an operator
+// Damaged returns the repositories whose logs refused to open as corrupt,
+// or that the scan at start found damaged, sorted: /readyz names them, and an operator
 // repairs them with goat-gateway fsck --repair while the node is stopped.
 func (n *Node) Damaged() []string { return n.store.Damaged() }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	stdsync "sync"
 	"testing"
+	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
@@ -672,6 +673,55 @@ func TestOpen_LoadsSystemRepositories(t *testing.T) {
 	if got, want := e2.n.ID(), e.n.ID(); got != want {
 		t.Fatalf("node id=%s after reopening, want %s", got, want)
 	}
+}
+
+// Sessions already expired or revoked when a node starts are not loaded
+// into memory, so a long history of sessions does not cost memory at every
+// start; their records are still found on disk, and commits they signed
+// while valid still verify.
+func TestOpen_LoadsOnlyLiveSessions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	alice := user("alice")
+	e := open(t, node.Config{DataDir: dir, Dev: true, MaxSessionsPerOwner: -1})
+	e.createRepo(t, alice, "notes")
+	var expired []*author
+	for range 20 {
+		expired = append(expired, e.newAuthor(t, alice)) // valid for an hour
+	}
+	signedThen := expired[0].commit(t, e.clock.UnixMilli(), "notes", "old", "", map[string]any{"v": 1})
+	e.clock.Add(2 * time.Hour)
+	live := []*author{e.newAuthor(t, alice), e.newAuthor(t, alice), e.newAuthor(t, alice)}
+	revoked := live[2]
+	if _, err := e.n.RevokeSession(ctx, alice, revoked.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := open(t, node.Config{DataDir: dir, Dev: true, Now: e.clock.Now})
+	// The two live sessions and the node's own implicit one.
+	if got, want := e2.n.SessionsInMemory(), 3; got != want {
+		t.Fatalf("%d sessions in memory after a restart, want %d (the live ones and the node's)", got, want)
+	}
+	if got, want := e2.n.LiveSessions("alice"), 2; got != want {
+		t.Fatalf("LiveSessions(alice)=%d, want %d", got, want)
+	}
+	for _, a := range []*author{expired[0], expired[19], revoked} {
+		if _, err := e2.n.Session(alice, a.id); err != nil {
+			t.Fatalf("session %s, left on disk: %v", a.id, err)
+		}
+	}
+	if s, _ := e2.n.Session(alice, revoked.id); s.Revoked.IsZero() {
+		t.Fatalf("the revoked session read from disk is not revoked")
+	}
+	// A commit the expired session signed while valid replicates; a new one
+	// it signs now is refused.
+	e2.mustAppend(t, "notes", node.OriginReplica, signedThen)
+	res := e2.ingest(t, "notes", node.OriginClient, expired[1].commit(t, e2.clock.UnixMilli(), "notes", "new", "", map[string]any{"v": 2}))
+	wantRejected(t, "a commit of an expired session", res[0], core.ErrUnauthenticated)
+	e2.mustAppend(t, "notes", node.OriginClient, live[0].commit(t, e2.clock.UnixMilli(), "notes", "live", "", map[string]any{"v": 3}))
 }
 
 func TestNode_AcquireStream(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
@@ -191,3 +192,85 @@ func (n *Node) resolveAuthors(ctx context.Context, commits []*core.Commit) {
 		}
 	}
 }
+
+// sessionDir is the node's session directory. Memory holds the sessions
+// that were live when the node started and every record written or
+// received since; a record that was already expired or revoked at start
+// stays on disk in sys.sessions and is read from there when asked for
+// (verifying an old commit, registering a key again). So memory follows
+// the live sessions, not every session ever registered, and a commit an
+// expired session signed stays verifiable.
+type sessionDir struct {
+	*auth.Sessions
+	n *Node
+}
+
+var _ auth.SessionLookup = sessionDir{}
+
+// Session returns the record of id in any state, or core.ErrNotFound.
+func (d sessionDir) Session(id string) (auth.Session, error) {
+	s, err := d.Sessions.Session(id)
+	if !errors.Is(err, core.ErrNotFound) {
+		return s, err
+	}
+	return d.stored(id)
+}
+
+// Lookup returns the record of id if it is valid at at, as
+// auth.Sessions.Lookup does.
+func (d sessionDir) Lookup(id string, at time.Time) (auth.Session, error) {
+	s, err := d.Session(id)
+	if err != nil {
+		return auth.Session{}, err
+	}
+	if err := s.ValidAt(at); err != nil {
+		return auth.Session{}, err
+	}
+	return s, nil
+}
+
+// stored reads the record of id from sys.sessions and checks its root
+// signature. It is not kept in memory: records left out at start are
+// expired or revoked, and asked for rarely.
+func (d sessionDir) stored(id string) (auth.Session, error) {
+	notFound := fmt.Errorf("session %q: %w", id, core.ErrNotFound)
+	r, release, err := d.n.store.Repo(auth.SessionsRepo)
+	if err != nil {
+		return auth.Session{}, notFound
+	}
+	defer release()
+	v, err := r.Value(id)
+	if err != nil || v.Deleted {
+		return auth.Session{}, notFound
+	}
+	s, err := auth.SessionFromData(id, v.Data)
+	if err != nil || s.Node {
+		return auth.Session{}, notFound
+	}
+	if err := s.VerifyRecord(d.Roots()...); err != nil {
+		return auth.Session{}, err
+	}
+	if !s.Revoked.IsZero() && !s.RevocationValid(d.Roots()...) {
+		// Recorded before revocations were signed (putSessionData signs
+		// the ones loaded at start; this one was not loaded): sign it, so
+		// the record this node serves proves its revocation to any peer.
+		if err := s.SignRevocation(d.n.root); err != nil {
+			return auth.Session{}, err
+		}
+	}
+	return s, nil
+}
+
+// liveAtStart reports whether the sys.sessions value data of id is a
+// session valid now, the ones loadSystemRepos keeps in memory.
+func (n *Node) liveAtStart(id string, data map[string]any, deleted bool) bool {
+	if deleted {
+		return false
+	}
+	s, err := auth.SessionFromData(id, data)
+	return err == nil && s.ValidAt(n.now()) == nil
+}
+
+// SessionsInMemory returns how many session records the node holds in
+// memory, its own implicit session included (for operators and tests).
+func (n *Node) SessionsInMemory() int { return n.sessions.Len() }

@@ -23,8 +23,8 @@ import (
 func schemaKey(ns string, version int) string { return ns + ":" + strconv.Itoa(version) }
 
 // loadSystemRepos creates sys.sessions, sys.schemas and sys.repos if
-// needed and loads them into the session directory, the schema registry
-// and the quota counts.
+// needed and loads them into the session directory (live sessions only),
+// the schema registry and the quota counts.
 func (n *Node) loadSystemRepos() error {
 	for _, name := range []string{auth.SessionsRepo, auth.SchemasRepo, ReposRepo} {
 		r, release, err := n.store.Ensure(name)
@@ -39,6 +39,11 @@ func (n *Node) loadSystemRepos() error {
 				return fmt.Errorf("load %s: %w", name, err)
 			}
 			for _, v := range vals {
+				// Sessions already expired or revoked stay on disk
+				// (sessionDir reads them when asked for).
+				if name == auth.SessionsRepo && !n.liveAtStart(v.Key, v.Data, v.Deleted) {
+					continue
+				}
 				n.applySystemValue(name, v.Key, v.Data, v.Deleted)
 			}
 			if len(vals) < 1000 {

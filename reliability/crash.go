@@ -626,9 +626,28 @@ type process struct {
 }
 
 // spawn starts the binary without waiting for it to listen.
-func (c *crashRun) spawn(ctx context.Context) (*process, error) {
-	cmd := exec.Command(c.cfg.Bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", c.cfg.DataDir, "--dev", "--log-level", "warn")
-	cmd.Stderr = c.logs
+func (c *crashRun) spawn(_ context.Context) (*process, error) {
+	return spawnGateway(c.cfg.Bin, c.logs, "serve", "--listen", "127.0.0.1:0", "--data-dir", c.cfg.DataDir, "--dev", "--log-level", "warn")
+}
+
+// start spawns an incarnation and waits until it answers /readyz.
+func (c *crashRun) start(ctx context.Context) (*process, error) {
+	p, err := c.spawn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.await(ctx, c.token, c.logs.Name()); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// spawnGateway starts bin with args, a command line that prints
+// "goat-gateway listening on URL" (serve), its stderr to logs, without
+// waiting for it to listen.
+func spawnGateway(bin string, logs io.Writer, args ...string) (*process, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -651,33 +670,31 @@ func (c *crashRun) spawn(ctx context.Context) (*process, error) {
 	return p, nil
 }
 
-// start spawns an incarnation and waits until it answers /readyz.
-func (c *crashRun) start(ctx context.Context) (*process, error) {
-	p, err := c.spawn(ctx)
-	if err != nil {
-		return nil, err
-	}
+// await waits until p listens and answers /readyz, and gives it an API
+// client authenticated with token; it kills p when it fails. logName
+// names the gateway's log for the error.
+func (p *process) await(ctx context.Context, token, logName string) error {
 	select {
 	case p.url = <-p.ready:
 	case <-p.exited:
-		return nil, fmt.Errorf("gateway exited while starting: %v (log: %s)", p.err, c.logs.Name())
+		return fmt.Errorf("gateway exited while starting: %v (log: %s)", p.err, logName)
 	case <-time.After(60 * time.Second):
 		p.kill()
-		return nil, fmt.Errorf("gateway did not listen within 60 s (log: %s)", c.logs.Name())
+		return fmt.Errorf("gateway did not listen within 60 s (log: %s)", logName)
 	case <-ctx.Done():
 		p.kill()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	token := c.token
+	var err error
 	if p.api, err = client.New(p.url, client.Options{HTTPClient: p.client, Token: func(context.Context) (string, error) { return token, nil }}); err != nil {
 		p.kill()
-		return nil, err
+		return err
 	}
 	if err := p.api.Ready(ctx); err != nil {
 		p.kill()
-		return nil, fmt.Errorf("readyz: %w", err)
+		return fmt.Errorf("readyz: %w", err)
 	}
-	return p, nil
+	return nil
 }
 
 func (p *process) kill() {

@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
@@ -123,4 +126,73 @@ func closeMarkers(img []byte, frames []int) int {
 		}
 	}
 	return n
+}
+
+// The real binary names a damaged repository in /readyz at start, before
+// any request opens it: a scan reads every log's framing and checksums in
+// the background (issue 17, item 10). Another repository is served.
+func TestDamage_ReadyzNamesDamageAtStart(t *testing.T) {
+	bin := gatewayBinary(t)
+	n := startNode(t, goattest.Config{})
+	tok := n.Token("alice")
+	n.must(t, "PUT", "/v1/repos/notes", tok, nil, 201)
+	n.must(t, "PUT", "/v1/repos/other", tok, nil, 201)
+	for i := range 20 {
+		n.must(t, "PUT", fmt.Sprintf("/v1/repos/notes/items/k%02d", i), tok, []byte(fmt.Sprintf(`{"schema":"any/1","data":{"v":%d}}`, i)), 201)
+	}
+	n.must(t, "PUT", "/v1/repos/other/items/x", tok, []byte(`{"schema":"any/1","data":{"v":1}}`), 201)
+	n.Stop()
+	path := filepath.Join(n.DataDir(), "notes.log")
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := logFrames(t, img)
+	img[frames[len(frames)/2]+40] ^= 0x20
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	logs, err := os.Create(filepath.Join(t.TempDir(), "gateway.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	p, err := spawnGateway(bin, logs, "serve", "--listen", "127.0.0.1:0", "--data-dir", n.DataDir(), "--dev", "--log-level", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.kill()
+	select {
+	case p.url = <-p.ready:
+	case <-p.exited:
+		t.Fatalf("the gateway exited while starting: %v", p.err)
+	case <-time.After(goattest.Patience):
+		t.Fatal("the gateway did not listen")
+	}
+	var st int
+	var body []byte
+	goattest.WaitFor(t, "/readyz naming the damaged repository", func() bool {
+		resp, err := p.client.Get(p.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		st = resp.StatusCode
+		body, _ = io.ReadAll(resp.Body)
+		return st == 503 && strings.Contains(string(body), `"repo:notes":"damaged"`)
+	})
+	if strings.Contains(string(body), "repo:other") {
+		t.Fatalf("/readyz names a healthy repository: %s", body)
+	}
+	req, _ := http.NewRequest("GET", p.url+"/v1/repos/other/items/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET a healthy repository's item while another is damaged: %d", resp.StatusCode)
+	}
 }

@@ -25,6 +25,15 @@
 //     stall, disconnect mid-event and reconnect in storms while writers
 //     write: the heap stays bounded, no acknowledged commit is lost, and every
 //     healthy subscriber sees every commit exactly once.
+//   - RunSoak, the attack-mix soak behind cmd/goat-soak and `make soak`: the
+//     real binary with the documented rules, honest clients writing and
+//     subscribing alone, then under every attack of issue 17 at once
+//     (anonymous 8 MB and oversized bodies, slow bodies, never-reading
+//     replays, repository and session floods, invented methods, many-head
+//     pushes); it reports peak memory above idle, honest p99 latency under
+//     attack against without, acknowledged writes lost after a restart, and
+//     5xx answers. RunMeasure measures issue 17's items 2, 5 and 6 the
+//     issue's way.
 //
 // Guarantee of the helpers themselves: a check never passes vacuously. Each
 // test fails unless it acknowledged, generated or observed a minimum amount

@@ -11,18 +11,6 @@ import (
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
-// publicRules are the documented rules: private namespaces, public.*
-// readable by everyone and writable by editors.
-const publicRules = `
-rules:
-  - repos: "user.{sub}.*"
-    read: ["{sub}"]
-    write: ["{sub}"]
-  - repos: "public.*"
-    read: ["*"]
-    write: ["role:editor"]
-`
-
 func startRulesNode(tb testing.TB, cfg goattest.Config) *node {
 	tb.Helper()
 	rules, err := auth.ParseRules([]byte(publicRules))

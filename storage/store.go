@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -272,6 +273,10 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 			s.mu.Unlock()
 			return r, s.releaser(r), nil
 		}
+		if _, bad := s.damaged[name]; bad {
+			s.mu.Unlock()
+			return nil, nil, damagedError(name)
+		}
 		ch := s.busy[name]
 		if ch == nil {
 			break
@@ -301,7 +306,7 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 		// log; the caller is told which repository and what to do.
 		s.damaged[name] = struct{}{}
 		s.logger.Error("repository damaged: run goat-gateway fsck --repair", logKeyRepo, name, logKeyErr, err)
-		return nil, nil, fmt.Errorf("%w: repository %q is damaged (a record before acknowledged data fails its checksum) and cannot be served until an operator repairs it with goat-gateway fsck --repair", core.ErrCorrupt, name)
+		return nil, nil, damagedError(name)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -465,9 +470,74 @@ func (s *Store) closeIdle() int {
 	return len(idle)
 }
 
+// ScanForDamage reads every repository's log, framing and checksums only
+// (no record is decoded or indexed), and marks damaged the ones whose
+// verdict would refuse an open: a checksum failure before acknowledged
+// data, or a malformed header. So Damaged names a damaged repository at
+// start, before a request asks for it. A log is read as it was when its
+// scan began: a write in progress at its end is at worst a torn tail, which
+// opening cuts and which is not damage. A repository marked damaged is not
+// opened until the node restarts (after goat-gateway fsck --repair); one
+// already open keeps serving what it indexed. It returns how many logs it
+// read, and stops when ctx is done.
+func (s *Store) ScanForDamage(ctx context.Context) (int, error) {
+	names, err := s.List()
+	if err != nil {
+		return 0, err
+	}
+	scanned := 0
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return scanned, err
+		}
+		f, err := s.cfg.FS.OpenFile(s.path(name), os.O_RDONLY, 0)
+		if err != nil {
+			continue // deleted since List
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			continue
+		}
+		res, err := scanLog(ctxReaderAt{ctx, f}, st.Size(), nil)
+		f.Close()
+		scanned++
+		if errors.Is(err, core.ErrCorrupt) || (err == nil && res.state == tailCorrupt) {
+			problem := res.describe()
+			if err != nil {
+				problem = err.Error()
+			}
+			s.mu.Lock()
+			s.damaged[name] = struct{}{}
+			s.mu.Unlock()
+			s.logger.Error("repository damaged: run goat-gateway fsck --repair", logKeyRepo, name, logKeyErr, problem)
+		}
+	}
+	return scanned, nil
+}
+
+// ctxReaderAt stops a long read when ctx is done.
+type ctxReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.ReadAt(p, off)
+}
+
+// damagedError is the error of a request for damaged repository name: it
+// names the repository and the repair, never the file.
+func damagedError(name string) error {
+	return fmt.Errorf("%w: repository %q is damaged (a record before acknowledged data fails its checksum) and cannot be served until an operator repairs it with goat-gateway fsck --repair", core.ErrCorrupt, name)
+}
+
 // Damaged returns the repositories, sorted, whose logs failed to open as
-// corrupt since the Store was opened (repositories open on first use, so a
-// damaged one shows here once something asked for it).
+// corrupt, or that ScanForDamage found damaged, since the Store was
+// opened.
 func (s *Store) Damaged() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

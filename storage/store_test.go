@@ -455,3 +455,53 @@ func TestStore_Damaged(t *testing.T) {
 		t.Fatalf("Damaged()=%v, want %v", got, want)
 	}
 }
+
+// ScanForDamage names a damaged log at start, before any request opens
+// it; a clean log and a torn tail (which opening cuts) are not damage; and
+// a repository found damaged is refused without being opened.
+func TestStore_ScanForDamage(t *testing.T) {
+	_, img, _ := writeLog(t, 1, 1, 1)
+	spans := recordSpans(t, img)
+	fsys := fsWithLog(t, img)
+	damaged := slices.Clone(img)
+	damaged[spans[1][0]+20] ^= 4
+	torn := append(slices.Clone(img), 1, 2, 3)
+	for name, b := range map[string][]byte{"bad": damaged, "torn": torn} {
+		if err := fsys.WriteFile("/data/"+name+".log", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openStore(t, fsys, nil)
+	if got := s.Damaged(); len(got) != 0 {
+		t.Fatalf("Damaged()=%v before the scan, want none", got)
+	}
+	n, err := s.ScanForDamage(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("ScanForDamage: %d logs, %v; want 3, nil", n, err)
+	}
+	if got, want := s.Damaged(), []string{"bad"}; !slices.Equal(got, want) {
+		t.Fatalf("Damaged()=%v after the scan, want %v", got, want)
+	}
+	t.Run("DamagedIsRefused", func(t *testing.T) {
+		_, _, err := s.Repo("bad")
+		if !errors.Is(err, core.ErrCorrupt) || !strings.Contains(err.Error(), `"bad"`) {
+			t.Fatalf("Repo of a repository the scan found damaged: %v, want ErrCorrupt naming it", err)
+		}
+	})
+	t.Run("OthersAreServed", func(t *testing.T) {
+		for _, name := range []string{"r", "torn"} {
+			_, release, err := s.Repo(name)
+			if err != nil {
+				t.Fatalf("Repo(%s): %v", name, err)
+			}
+			release()
+		}
+	})
+	t.Run("StopsWhenCancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if n, err := s.ScanForDamage(ctx); !errors.Is(err, context.Canceled) || n != 0 {
+			t.Fatalf("ScanForDamage with a cancelled context: %d, %v", n, err)
+		}
+	})
+}

@@ -60,6 +60,7 @@ type serveConfig struct {
 	MaxOpenRepos        int
 	MaxReposPerOwner    int
 	MaxSessionsPerOwner int
+	MaxStreamsPerCaller int
 
 	// TokenCache is how many verified tokens are remembered; 0: none
 	// (api.Config.TokenCache).
@@ -185,6 +186,9 @@ var settings = []setting{
 	{flag: "max-sessions-per-owner", key: "maxSessionsPerOwner", def: "100", arg: "N",
 		help: "most live (unexpired, unrevoked) sessions one token subject may hold; past it, 429",
 		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxSessionsPerOwner })},
+	{flag: "max-streams-per-caller", key: "maxStreamsPerCaller", def: "64", arg: "N",
+		help: "most live event streams (GET /v1/events) one token subject holds at once, or one remote address for anonymous callers; past it, 429",
+		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxStreamsPerCaller })},
 	{flag: "token-cache", key: "tokenCache", def: "10000", arg: "N",
 		help: "most verified bearer tokens remembered, so a token sent again is not verified again (never past its exp, never after its issuer's keys changed); 0: verify every request",
 		set:  store(parseCount, func(c *serveConfig) *int { return &c.TokenCache })},

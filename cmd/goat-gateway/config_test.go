@@ -160,6 +160,9 @@ var precedences = map[string]precedence{
 	"max-sessions-per-owner": {flag: "1", env: "2", file: "3",
 		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 100,
 		get: func(c serveConfig) any { return c.MaxSessionsPerOwner }},
+	"max-streams-per-caller": {flag: "1", env: "2", file: "3",
+		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 64,
+		get: func(c serveConfig) any { return c.MaxStreamsPerCaller }},
 	"token-cache": {flag: "0", env: "2", file: "3",
 		wantFlag: 0, wantEnv: 2, wantFile: 3, wantDefault: 10000,
 		get: func(c serveConfig) any { return c.TokenCache }},
@@ -446,7 +449,8 @@ func TestServeConfig_Build(t *testing.T) {
 	t.Run("SettingsReachTheConfigs", func(t *testing.T) {
 		c := serveConfig{DataDir: "/d", KeysDir: "/k", Dev: true, BodyLimit: 7, NoDevIssuer: true, Audience: "aud.example", TrustProxyHeaders: true,
 			Issuers: []auth.IssuerConfig{{Issuer: "x"}}, NodeToken: "t", Peers: []string{"http://p:1"},
-			NATSURL: "nats://n:1", HealInterval: time.Minute, ReplicationWait: time.Second}
+			NATSURL: "nats://n:1", HealInterval: time.Minute, ReplicationWait: time.Second,
+			MaxOpenRepos: 11, MaxReposPerOwner: 12, MaxSessionsPerOwner: 13, MaxStreamsPerCaller: 14}
 		cfgs, err := c.build(logger)
 		if err != nil {
 			t.Fatal(err)
@@ -454,6 +458,10 @@ func TestServeConfig_Build(t *testing.T) {
 		ncfg, cfg, ccfg := cfgs.node, cfgs.api, cfgs.cluster
 		if ncfg.DataDir != "/d" || ncfg.KeysDir != "/k" || !ncfg.Dev || ncfg.Audience != "aud.example" {
 			t.Fatalf("node config %+v", ncfg)
+		}
+		if ncfg.MaxOpenRepos != 11 || ncfg.MaxReposPerOwner != 12 || ncfg.MaxSessionsPerOwner != 13 || ncfg.MaxStreamsPerCaller != 14 {
+			t.Fatalf("node limits: open %d, repos %d, sessions %d, streams %d; want 11, 12, 13, 14",
+				ncfg.MaxOpenRepos, ncfg.MaxReposPerOwner, ncfg.MaxSessionsPerOwner, ncfg.MaxStreamsPerCaller)
 		}
 		if cfg.BodyLimit != 7 || cfg.TrustDevIssuer || !cfg.TrustProxyHeaders || len(cfg.Issuers) != 1 {
 			t.Fatalf("api config %+v", cfg)

@@ -103,6 +103,7 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 	ncfg.MaxOpenRepos = c.MaxOpenRepos
 	ncfg.MaxReposPerOwner = c.MaxReposPerOwner
 	ncfg.MaxSessionsPerOwner = c.MaxSessionsPerOwner
+	ncfg.MaxStreamsPerCaller = c.MaxStreamsPerCaller
 	cfg := api.Config{
 		Issuers:           c.Issuers,
 		TrustDevIssuer:    c.Dev && !c.NoDevIssuer,

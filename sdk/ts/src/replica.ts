@@ -9,14 +9,16 @@
 // heads the writer saw, so concurrent edits merge 3-way exactly as on the
 // Go side. Values of items with several heads are the deterministic merge
 // of those heads (merge.ts); the gateway writes the merge commit itself and
-// it arrives like any other commit.
+// it arrives like any other commit. A write on more heads than a commit may
+// name (256) first merges them in groups (mergeAll), the same commits the
+// gateway makes, and pushes them before it.
 
 import { decodeCommit, isDeleted, isMerge, parseSchemaRef, signCommit, validKey, compareCommits, type Commit, type UnsealedCommit } from "./commit.js";
 import { encode } from "./delta.js";
 import { Digest } from "./digest.js";
 import { GoatError } from "./errors.js";
 import { canonicalize, clone, compareStrings, equalJSON, isObject, type JSONObject } from "./json.js";
-import { planMerge, readAt, resolve, valueOf, verifyMerge, viewCap, viewHeads, GroupSize, type Graph, type View } from "./merge.js";
+import { mergeAll, planMerge, readAt, resolve, valueOf, verifyMerge, viewCap, viewHeads, GroupSize, type Graph, type View } from "./merge.js";
 import { AnySchema, validate, withDefaults, type Registry, type Schema } from "./schema.js";
 import type { Local } from "./sync.js";
 import { emptyMeta, type Persistence, type RepoMeta } from "./store.js";
@@ -311,7 +313,21 @@ export class Replica implements Source {
   private async seal(w: PendingWrite): Promise<void> {
     try {
       const parentsOf = (x: PendingWrite): string[] => (x.after ? (x.after.commit ? [x.after.commit.id] : parentsOf(x.after)) : x.parents);
-      const parents = parentsOf(w);
+      let parents = parentsOf(w);
+      if (parents.length > GroupSize) {
+        // More heads than a commit may name: merge them first, in groups, as
+        // every peer does (merge.MergeAll's order, docs/merge.md "Many
+        // heads"), so the merges are the gateway's own and deduplicate, and
+        // the write has one parent. They are pushed before the write.
+        const merges = await mergeAll(this.graph, this.ctx.registry, this.name, w.key, parents);
+        const fresh = merges.filter((m) => !this.commits.has(m.id));
+        for (const m of fresh) {
+          this.addToGraph(m);
+          this.unpushed.add(m.id);
+        }
+        if (fresh.length) this.persist(fresh);
+        parents = [merges[merges.length - 1].id];
+      }
       const session = await this.ctx.session();
       const s = this.ctx.registry.get(w.schema);
       let base: Commit | undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { signCommit, type Commit } from "../../src/commit.js";
 import { generateKeyPair, sessionId } from "../../src/crypto.js";
-import { mergeCommit } from "../../src/merge.js";
+import { GroupSize, mergeAll, mergeCommit, verifyMerge } from "../../src/merge.js";
 import { Replica, topological, type ReplicaContext } from "../../src/replica.js";
 import { Registry, type Schema } from "../../src/schema.js";
 import { MemoryStore } from "../../src/store.js";
@@ -85,6 +85,32 @@ describe("Replica", () => {
     expect(r.item("n1")!.heads).toEqual([m.id]);
     expect(r.get("n1")?.title).toBe("the dogow");
   });
+
+  it("merges more heads than a commit may name in groups before writing on them", async () => {
+    const { r, registry } = await setup();
+    const write = await otherWriter(r.name);
+    const roots: Commit[] = [];
+    for (let i = 0; i < GroupSize + 44; i++) roots.push(await write("n1", [], { title: `root ${i}` }, 1_763_700_000_000 + i));
+    expect(await r.ingest(roots)).toEqual({ added: roots.length, missing: 0 });
+    const heads = r.item("n1")!.heads;
+    expect(heads).toHaveLength(GroupSize + 44);
+
+    r.put("n1", { title: "after" }, "note/1");
+    await r.flush();
+    const it = r.item("n1")!;
+    expect(it.heads).toHaveLength(1);
+    expect(it.value).toEqual({ title: "after", done: false });
+
+    // The merges are merge.MergeAll's, pushed before the write, which has
+    // the last of them as its one parent.
+    const g = (id: string) => r.get_(id);
+    const want = await mergeAll(g, registry, r.name, "n1", heads);
+    expect(want).toHaveLength(3); // two groups, then their merge
+    const queued = r.unpushedCommits();
+    expect(queued.map((c) => c.id)).toEqual([...want.map((m) => m.id), it.heads[0]]);
+    expect(queued[queued.length - 1].parents).toEqual([want[2].id]);
+    for (const m of want) await verifyMerge(g, registry, r.get_(m.id)!);
+  }, 120_000); // 300 signatures and their checks, on a loaded machine
 
   it("leaves out commits with missing parents and reports the gap", async () => {
     const { r, events } = await setup();
