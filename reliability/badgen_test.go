@@ -725,9 +725,17 @@ func replaceAt(root any, path []any, v any, del bool) any {
 // authCases send a secured operation's template with bad credentials.
 func (g *generator) authCases(o operation) {
 	id := o.op.OperationID
+	anonymous := false // the operation's own security lists {}: no credentials is a valid call
+	if o.op.Security != nil {
+		for _, req := range *o.op.Security {
+			anonymous = anonymous || len(req) == 0
+		}
+	}
 	for _, a := range badCredentials {
-		if a.header == "" && id == "listRepos" {
-			continue // anonymous callers list what they may read (public repositories)
+		if a.header == "" && (anonymous || id == "listRepos") {
+			// listRepos: anonymous callers list what they may read (public
+			// repositories); getSession: records are public certificates.
+			continue
 		}
 		ov := override{header: map[string]string{"Authorization": a.header}}
 		if o.tpl.authQuery {

@@ -113,6 +113,7 @@ func (s *seeded) templates(t *testing.T) map[string]template {
 		"createSession": {body: sessionVal},
 		"getSession":    {path: p("id", s.alice.ID)},
 		"revokeSession": {path: p("id", s.alice.ID)},
+		"retireSchema":  {path: p("ns", "tmpl", "version", "2")},
 		"putSchema": {path: p("ns", "tmpl", "version", "1"), body: map[string]any{
 			"fields":  map[string]any{"a": map[string]any{"type": "string", "required": true, "default": "x"}},
 			"upgrade": []any{map[string]any{"op": "add", "field": "a", "default": "x"}}}},
