@@ -19,10 +19,15 @@ build: ## build bin/goat-gateway
 run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its URL and a token
 	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR) --dev --print-token dev
 
+.PHONY: setup
+setup: ## install what the tests need when it is missing (apt-get: nginx, curl, docker-compose, chromium; npm ci)
+	tools/setup-test.sh
+
+# `go test ./...` runs every Fuzz target on its seed corpus (f.Add and
+# testdata/fuzz) as a unit test; `make fuzz` fuzzes them for FUZZTIME each.
 .PHONY: test
-test: lint check-generated check-compose ## everything CI runs: lint, generated-code check, race tests, vectors, cluster
+test: setup lint check-generated check-compose ## everything CI runs, on a fresh machine too: setup, lint, generated code, race tests (fuzz seeds included), vectors, TS SDK, cluster
 	$(GO) test -race ./...
-	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 	node tools/vectors/verify-commits.mjs
 	node merge/testdata/verify-merge.mjs
 	npm test --prefix sdk/ts
@@ -41,7 +46,7 @@ crash-test: build ## SIGKILL the real binary TRIALS times under writes (TRIALS=2
 	$(GO) run ./cmd/goat-crashtest --bin bin/goat-gateway --trials $(TRIALS)
 
 .PHONY: fuzz
-fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
+fuzz: ## fuzz every Fuzz target for FUZZTIME each (default 3s; make test runs only their seeds)
 	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 
 SDKTS_DEPS := sdk/ts/node_modules/.package-lock.json
