@@ -12,8 +12,12 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
+# go build stamps the commit itself, except in a git worktree checkout or
+# under GOFLAGS=-buildvcs=false: the commit is also given at link time.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+
 build: ## build bin/goat-gateway
-	$(GO) build -o bin/goat-gateway ./cmd/goat-gateway
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o bin/goat-gateway ./cmd/goat-gateway
 
 .PHONY: run
 run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its URL and a token

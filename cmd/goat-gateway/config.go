@@ -222,7 +222,7 @@ func parseLogLevel(v string) (slog.Level, error) {
 func parsePositiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, errors.New("want a positive duration such as 30s")
+		return 0, errors.New("want a positive duration in h, m, s or ms, such as 30s or 24h (there is no unit for days)")
 	}
 	return d, nil
 }
@@ -238,7 +238,7 @@ func parsePositiveInt(v string) (int, error) {
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, errors.New("want a duration such as 2s, or 0")
+		return 0, errors.New("want a duration in h, m, s or ms, such as 2s, or 0")
 	}
 	return d, nil
 }
@@ -415,12 +415,13 @@ func (v value) apply(s setting, c *serveConfig) error {
 type source func(s setting) (value, bool)
 
 // loadConfig reads the settings from args (flags), getenv and the config
-// file they name. Errors in flags print the help on usage.
-func loadConfig(args []string, getenv func(string) string, usage io.Writer) (serveConfig, error) {
+// file they name. -h and --help return flag.ErrHelp.
+func loadConfig(args []string, getenv func(string) string) (serveConfig, error) {
 	flags := map[string]string{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	fs.Usage = func() { printServeUsage(fs.Output()) }
+	// serve prints the help on -h (flag.ErrHelp); a mistake is one line
+	// that points at it, not the whole help on top of the message.
+	fs.SetOutput(io.Discard)
 	for _, s := range settings {
 		// Only recorded here: values are parsed in the one loop below, so
 		// a flag's error reads like any other source's.
@@ -431,8 +432,10 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (ser
 			fs.Func(s.flag, s.help, record)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return serveConfig{}, err
+	} else if err != nil {
+		return serveConfig{}, fmt.Errorf("serve: %w (see goat-gateway serve --help)", err)
 	}
 	if fs.NArg() > 0 {
 		return serveConfig{}, fmt.Errorf("serve: unexpected argument %q: settings are flags, such as --listen localhost:8080", fs.Arg(0))
@@ -547,8 +550,15 @@ func printServeUsage(w io.Writer) {
 
 Runs a gateway node. Each setting is taken from the first of: its flag, its
 environment variable, the config file (--config), its default. An empty
-environment variable counts as unset.
+environment variable counts as unset. Durations are written with units h, m,
+s or ms, such as 30s or 24h.
 
+examples:
+  goat-gateway serve --dev --print-token dev             # a dev node on localhost:8080, data in ./data
+  goat-gateway serve --config /etc/goat-gateway.yaml     # see docs/goat-gateway.example.yaml
+  GOAT_LISTEN=:8080 GOAT_RULES=rules.yaml goat-gateway serve
+
+flags:
 `)
 	for _, s := range settings {
 		fmt.Fprintf(w, "  --%s", s.flag)

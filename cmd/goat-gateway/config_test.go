@@ -34,7 +34,7 @@ func writeConfig(tb testing.TB, text string) string {
 }
 
 func TestLoadConfig_DocumentedExample(t *testing.T) {
-	c, err := loadConfig([]string{"--config", "../../docs/goat-gateway.example.yaml"}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", "../../docs/goat-gateway.example.yaml"}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLoadConfig_DocumentedExample(t *testing.T) {
 
 func TestLoadConfig_UnknownKeyIsAnError(t *testing.T) {
 	path := writeConfig(t, "listen: x\nlisten_typo: y\n")
-	_, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	_, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err == nil {
 		t.Fatal("unknown key accepted")
 	}
@@ -204,7 +204,7 @@ func TestLoadConfig_Precedence(t *testing.T) {
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					c, err := loadConfig(tc.args, envMap(tc.env), io.Discard)
+					c, err := loadConfig(tc.args, envMap(tc.env))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -230,11 +230,11 @@ func TestLoadConfig_BadValues(t *testing.T) {
 		want []string
 	}{
 		{name: "DurationFlag", args: []string{"--heal-interval", "2d"},
-			want: []string{`--heal-interval "2d": want a positive duration such as 30s`}},
+			want: []string{`--heal-interval "2d": want a positive duration in h, m, s or ms, such as 30s or 24h`}},
 		{name: "ZeroHealIntervalEnv", env: map[string]string{"GOAT_HEAL_INTERVAL": "0s"},
-			want: []string{`GOAT_HEAL_INTERVAL "0s": want a positive duration such as 30s`}},
+			want: []string{`GOAT_HEAL_INTERVAL "0s": want a positive duration in h, m, s or ms, such as 30s or 24h`}},
 		{name: "NegativeWait", args: []string{"--replication-wait=-1s"},
-			want: []string{`--replication-wait "-1s": want a duration such as 2s, or 0`}},
+			want: []string{`--replication-wait "-1s": want a duration in h, m, s or ms, such as 2s, or 0`}},
 		{name: "BoolEnv", env: map[string]string{"GOAT_DEV": "maybe"},
 			want: []string{`GOAT_DEV "maybe": want true or false`}},
 		{name: "BoolFlag", args: []string{"--no-dev-issuer=maybe"},
@@ -284,7 +284,7 @@ func TestLoadConfig_BadValues(t *testing.T) {
 			if tc.file != "" {
 				args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
 			}
-			_, err := loadConfig(args, envMap(tc.env), io.Discard)
+			_, err := loadConfig(args, envMap(tc.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -298,7 +298,7 @@ func TestLoadConfig_BadValues(t *testing.T) {
 }
 
 func TestLoadConfig_EmptyEnvIsUnset(t *testing.T) {
-	c, err := loadConfig(nil, envMap(map[string]string{"GOAT_LISTEN": "", "GOAT_HEAL_INTERVAL": ""}), io.Discard)
+	c, err := loadConfig(nil, envMap(map[string]string{"GOAT_LISTEN": "", "GOAT_HEAL_INTERVAL": ""}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestLoadConfig_EmptyEnvIsUnset(t *testing.T) {
 
 func TestLoadConfig_EmptyFileValueIsUnset(t *testing.T) {
 	path := writeConfig(t, "listen:\nhealInterval:\n")
-	c, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestLoadConfig_EmptyFileValueIsUnset(t *testing.T) {
 
 func TestLoadConfig_PeersInFileAsText(t *testing.T) {
 	path := writeConfig(t, "peers: http://a:1, http://b:1\n")
-	c, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
