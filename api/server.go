@@ -13,6 +13,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/node"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // Config configures the HTTP face of a node. The zero value of every field
@@ -29,7 +30,8 @@ type Config struct {
 	// X-Forwarded-For instead of the connection's address: set it only
 	// when a proxy that appends to that header fronts every connection.
 	TrustProxyHeaders bool
-	// BodyLimit bounds request bodies; default 8 MiB.
+	// BodyLimit bounds request bodies; default 16 MiB (sync.MaxRequestBytes:
+	// a sync round with the largest filter and a full push fits).
 	BodyLimit int64
 	// BodyReadTimeout bounds the time a request body may take to arrive,
 	// so a body sent a byte at a time cannot hold a connection; default
@@ -56,7 +58,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.BodyLimit == 0 {
-		c.BodyLimit = 8 << 20
+		c.BodyLimit = gsync.MaxRequestBytes
 	}
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = 30 * time.Second

@@ -110,8 +110,8 @@ var settings = []setting{
 	{flag: "rules", key: "rules", arg: "FILE",
 		help: "authorization rules YAML file (docs/security.md); without it and without dev mode every repository is closed",
 		set:  store(parseString, func(c *serveConfig) *string { return &c.Rules })},
-	{flag: "body-limit", key: "bodyLimit", def: "8388608", arg: "BYTES",
-		help: "largest request body, in bytes",
+	{flag: "body-limit", key: "bodyLimit", def: "16777216", arg: "BYTES",
+		help: "largest request body, in bytes; under 16 MiB, /v1/info advertises a smaller maxFilterBits so that a sync round still fits",
 		set:  store(parseBodyLimit, func(c *serveConfig) *int64 { return &c.BodyLimit })},
 	{flag: "body-read-timeout", key: "bodyReadTimeout", def: "30s", arg: "DURATION",
 		help: "longest a request body may take to arrive; a slower one is cut with a 400",
@@ -206,7 +206,7 @@ func parseBool(v string) (bool, error) {
 func parseBodyLimit(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, errors.New("want a positive number of bytes such as 8388608 (8 MiB)")
+		return 0, errors.New("want a positive number of bytes such as 16777216 (16 MiB)")
 	}
 	return n, nil
 }

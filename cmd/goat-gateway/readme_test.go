@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,9 +98,14 @@ func TestReadme_CurlWalkthrough(t *testing.T) {
 	if len(cmds) < 10 {
 		t.Fatalf("walkthrough has only %d commands", len(cmds))
 	}
-	script := "set -e\nexport TOKEN=" + m[1] + "\n" + strings.Join(cmds, "\n") + "\n"
-	script = strings.ReplaceAll(script, "http://localhost:8080", "http://"+addr)
-	cmd := exec.Command("bash", "-c", script)
+	// Each command's output follows a marker line, so that each can be
+	// held to what the README's comment above it says.
+	var script strings.Builder
+	script.WriteString("set -e\nexport TOKEN=" + m[1] + "\n")
+	for i, c := range cmds {
+		fmt.Fprintf(&script, "echo; echo '@@@ %d'\n%s\n", i, strings.ReplaceAll(c, "http://localhost:8080", "http://"+addr))
+	}
+	cmd := exec.Command("bash", "-c", script.String())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -108,4 +116,56 @@ func TestReadme_CurlWalkthrough(t *testing.T) {
 			t.Errorf("walkthrough output lacks %s:\n%s", want, stdout.String())
 		}
 	}
+	outputs := map[string]string{} // command -> its output
+	for _, part := range strings.Split(stdout.String(), "@@@ ")[1:] {
+		num, out, _ := strings.Cut(part, "\n")
+		i, err := strconv.Atoi(num)
+		if err != nil {
+			t.Fatalf("marker %q", num)
+		}
+		outputs[cmds[i]] = strings.TrimSpace(out)
+	}
+	find := func(substr string) string {
+		t.Helper()
+		for _, c := range cmds {
+			if strings.Contains(c, substr) {
+				return outputs[c]
+			}
+		}
+		t.Fatalf("the walkthrough has no command with %q", substr)
+		return ""
+	}
+	t.Run("SyncFromAnEmptyReplica", func(t *testing.T) {
+		// The README: an empty replica is sent every commit it lacks and
+		// inSync false (the PUT and the PATCH so far), not a filter.
+		var round struct {
+			InSync  bool              `json:"inSync"`
+			Commits []json.RawMessage `json:"commits"`
+			Filter  json.RawMessage   `json:"filter"`
+		}
+		if err := json.Unmarshal([]byte(find("/sync")), &round); err != nil {
+			t.Fatal(err)
+		}
+		if round.InSync || len(round.Commits) != 2 {
+			t.Fatalf("sync from an empty replica: inSync=%v with %d commits, want false with 2", round.InSync, len(round.Commits))
+		}
+	})
+	t.Run("NoToken", func(t *testing.T) {
+		var p struct {
+			Status int    `json:"status"`
+			Detail string `json:"detail"`
+		}
+		var out string
+		for _, c := range cmds {
+			if !strings.Contains(c, "Authorization") {
+				out = outputs[c]
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatalf("the command without a token printed %q: %v", out, err)
+		}
+		if p.Status != 404 || !strings.Contains(p.Detail, "no credentials were sent") {
+			t.Fatalf("without a token: %d %q, want 404 saying no credentials were sent (as the README says)", p.Status, p.Detail)
+		}
+	})
 }
