@@ -9,7 +9,7 @@
 #     chromium          the TypeScript SDK's browser tests (playwright-core)
 #     fonts-liberation  fonts for chromium
 #   npm packages, pinned by each folder's package-lock.json (npm ci):
-#     sdk/ts, tools/openapi-lint
+#     sdk/ts, tools/openapi-lint, tools/clientgen (the second generator)
 #
 # Go 1.26 and Node 20 are assumed (README). `make test` runs this script
 # first; .ci/run runs `make test`.
@@ -39,7 +39,7 @@ fi
 
 # npm ci only where the installed tree is older than the lock file (npm
 # writes node_modules/.package-lock.json on every install).
-for dir in sdk/ts tools/openapi-lint; do
+for dir in sdk/ts tools/openapi-lint tools/clientgen; do
 	lock="$dir/package-lock.json"
 	stamp="$dir/node_modules/.package-lock.json"
 	if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
