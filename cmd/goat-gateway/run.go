@@ -44,8 +44,14 @@ func commands() []command {
 		{name: "fsck", summary: "check (and --repair) every repository log of a stopped gateway", usage: fsckUsage, run: func(_ context.Context, args []string, stdout, _ io.Writer) error {
 			return fsck(args, stdout)
 		}},
-		{name: "export", summary: "write a repository as NDJSON: items, or every commit", usage: exportUsage, run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		{name: "export", summary: "write a repository as NDJSON: items, or every commit (running or stopped gateway)", usage: exportUsage, run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
 			return export(ctx, args, stdout)
+		}},
+		{name: "import", summary: "load an export's commits into a repository (running or stopped gateway)", usage: importUsage, run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+			return importCmd(ctx, args, os.Stdin, stdout)
+		}},
+		{name: "backup", summary: "copy every repository of a running gateway into a directory a gateway can serve", usage: backupUsage, run: func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+			return backup(ctx, args, stdout)
 		}},
 		{name: "version", summary: "print the version and the commit it was built from", run: func(_ context.Context, args []string, stdout, _ io.Writer) error {
 			if len(args) > 0 && !isHelp(args[0]) {
@@ -124,6 +130,7 @@ examples:
   goat-gateway token --sub alice --role editor    # a dev token for alice
   goat-gateway fsck --data-dir ./data --repair    # check and repair a stopped node's logs
   goat-gateway export --data-dir ./data --repo user.alice.notes > notes.ndjson
+  goat-gateway backup --url http://localhost:8080 --token $TOKEN --out ./backup
   goat-gateway --version
 `)
 }

@@ -11,7 +11,7 @@ import (
 // Every way of asking for help succeeds (exit 0), on stdout, and names the
 // commands or the command's flags and examples.
 func TestRun_Help(t *testing.T) {
-	top := []string{"serve", "token", "fsck", "export", "version", "help", "examples:"}
+	top := []string{"serve", "token", "fsck", "export", "import", "backup", "version", "help", "examples:"}
 	cases := []struct {
 		args []string
 		want []string
@@ -24,7 +24,9 @@ func TestRun_Help(t *testing.T) {
 		{[]string{"token", "--help"}, []string{"usage: goat-gateway token", "examples:", "--sub NAME", "--ttl DURATION"}},
 		{[]string{"fsck", "--help"}, []string{"usage: goat-gateway fsck", "examples:", "--repair"}},
 		{[]string{"export", "--help"}, []string{"usage: goat-gateway export", "examples:", "--repo REPO", "--history"}},
-		{[]string{"help", "export"}, []string{"usage: goat-gateway export", "examples:"}},
+		{[]string{"help", "export"}, []string{"usage: goat-gateway export", "examples:", "--url URL"}},
+		{[]string{"import", "--help"}, []string{"usage: goat-gateway import", "examples:", "--data-dir DIR", "--url URL"}},
+		{[]string{"backup", "-h"}, []string{"usage: goat-gateway backup", "examples:", "--out DIR", "--token TOKEN", "keys"}},
 		{[]string{"help", "serve"}, []string{"usage: goat-gateway serve"}},
 		{[]string{"version", "--help"}, []string{"goat-gateway "}},
 	}

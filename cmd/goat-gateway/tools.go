@@ -117,19 +117,23 @@ func fsck(args []string, stdout io.Writer) error {
 	return nil
 }
 
-const exportUsage = `Writes one repository of a stopped gateway (--data-dir) as NDJSON on
-stdout: its current items, one {key, schema, data, head, ts} per line, or
-with --history every commit in log order.
+const exportUsage = `Writes one repository as NDJSON on stdout: its current items, one
+{key, schema, data, head, ts} per line, or with --history every commit in
+log order (what import loads). Of a running gateway through its API with
+--url and a token that may read the repository, or of a stopped gateway's
+--data-dir.
 
 examples:
-  goat-gateway export --data-dir ./data --repo user.alice.notes > notes.ndjson
+  goat-gateway export --url http://localhost:8080 --token $TOKEN --repo user.alice.notes > notes.ndjson
   goat-gateway export --data-dir ./data --repo user.alice.notes --history > notes.commits.ndjson
 `
 
 // export writes a repository's current items (or every commit) as NDJSON.
 func export(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./data", "the gateway's `DIR`ectory of data (the gateway must be stopped)")
+	dataDir := fs.String("data-dir", "./data", "a stopped gateway's `DIR`ectory of data (without --url)")
+	var af apiFlags
+	af.register(fs)
 	repoName := fs.String("repo", "", "the `REPO`sitory to export (required)")
 	history := fs.Bool("history", false, "every commit in log order instead of current items")
 	deleted := fs.Bool("include-deleted", false, "include deleted items")
@@ -141,6 +145,9 @@ func export(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := core.ValidateRepoName(*repoName); err != nil {
 		return fmt.Errorf("export: --repo %q is not a repository name: lower-case letters, digits and . _ - (at most 128, starting with a letter or digit)", *repoName)
+	}
+	if af.url != "" {
+		return exportAPI(ctx, af, *repoName, *history, *deleted, stdout)
 	}
 	st, err := storage.Open(storage.Config{Dir: *dataDir, IdleTimeout: -1})
 	if err != nil {
