@@ -10,6 +10,7 @@ import (
 
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/node"
@@ -30,6 +31,9 @@ type Config struct {
 	// X-Forwarded-For instead of the connection's address: set it only
 	// when a proxy that appends to that header fronts every connection.
 	TrustProxyHeaders bool
+	// Collectors are registered on /metrics beside the node's own, such as
+	// the cluster's counters (cluster.Cluster.Collector).
+	Collectors []prometheus.Collector
 	// BodyLimit bounds request bodies; default 16 MiB (sync.MaxRequestBytes:
 	// a sync round with the largest filter and a full push fits).
 	BodyLimit int64
@@ -112,7 +116,9 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, Logger: s.log}); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics(n)
+	if s.metrics, err = newMetrics(n, cfg.Collectors); err != nil {
+		return nil, err
+	}
 	s.router = newRouter()
 	s.budget = &byteBudget{max: cfg.BodyBudget}
 	s.echo = s.newEcho()

@@ -47,6 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.clustered() {
 		cfgs.node.Observer, cfgs.node.Barrier = cl, cl
 		cfgs.api.Issuers = append(cfgs.api.Issuers, cl.Issuers()...)
+		cfgs.api.Collectors = append(cfgs.api.Collectors, cl.Collector())
 	}
 	nd, err := node.Open(cfgs.node)
 	if err != nil {
