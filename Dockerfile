@@ -14,7 +14,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 # CGO off: a static binary that needs no libc in the final image.
-RUN CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath \
+RUN CGO_ENABLED=0 GOWORK=off GOFLAGS=-buildvcs=false go build -trimpath \
       -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/goat-gateway ./cmd/goat-gateway
 # Empty data and keys directories, owned by the runtime user: a named

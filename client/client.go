@@ -144,14 +144,19 @@ func (c *Client) do(ctx context.Context, op string, send sendFunc) (reply, error
 }
 
 func (c *Client) roundTrip(ctx context.Context, send sendFunc) (reply, error) {
+	return c.roundTripWithin(ctx, c.opts.Timeout, send)
+}
+
+// roundTripWithin is roundTrip with a timeout of its own (zero: none).
+func (c *Client) roundTripWithin(ctx context.Context, timeout time.Duration, send sendFunc) (reply, error) {
 	edit, err := c.authEditor(ctx)
 	if err != nil {
 		return reply{}, err
 	}
 	rctx := ctx
-	if c.opts.Timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		rctx, cancel = context.WithTimeout(ctx, c.opts.Timeout)
+		rctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	resp, err := send(rctx, edit)
@@ -470,6 +475,10 @@ func (c *Client) Log(ctx context.Context, repo, cursor string, limit int) (*gsyn
 	if err != nil {
 		return nil, err
 	}
+	return decodeLogPage(op, r)
+}
+
+func decodeLogPage(op string, r reply) (*gsync.LogPage, error) {
 	var page struct {
 		Commits []json.RawMessage `json:"commits"`
 		Next    string            `json:"next"`

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every Fuzz target of the module for a bounded time and prints how many
-# inputs each one executed. `make test` does not run it: `go test ./...`
-# already runs each target on its seed corpus, without the instrumented
-# build per target that fuzzing costs.
+# Runs every Fuzz target of the workspace (the gateway's module and sdk/go's)
+# for a bounded time and prints how many inputs each one executed. `make
+# test` does not run it: `go test` already runs each target on its seed
+# corpus, without the instrumented build per target that fuzzing costs.
 #
 #   reliability/fuzz.sh                 # FUZZTIME=3s each (make fuzz)
 #   FUZZTIME=2m reliability/fuzz.sh     # longer
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-3s}"
 GO="${GO:-go}"
 pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+[ ${#pkgs[@]} -gt 0 ] || pkgs=(./... ./sdk/go/...)
 
 list=$("$GO" test -list '^Fuzz' "${pkgs[@]}" 2>&1)
 status=$?

@@ -2,7 +2,9 @@
 // tests of every package: an in-process gateway on a loopback port
 // (StartGateway), dev tokens, authors with registered session keys that
 // sign and push commits through client.Client (NewAuthor), a wait-until
-// helper (WaitFor), an in-memory sync peer (MemPeer), and the conformance
+// helper (WaitFor), a reverse proxy that buffers responses on demand
+// (StartProxy) and Debian's nginx in front of a gateway (StartNginx), an
+// in-memory sync peer (MemPeer), and the conformance
 // suites that every implementation of the sync protocol's interfaces
 // runs in its own package's tests (RunLocalConformance for gsync.Local,
 // RunTransportConformance for gsync.Transport), in the style of

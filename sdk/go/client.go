@@ -74,6 +74,19 @@ type Config struct {
 	// MaxEventBytes bounds one line and one event of the stream; default
 	// 2 MiB (commits are at most 1 MiB).
 	MaxEventBytes int
+	// ReadyTimeout is how long a new event stream may take to say
+	// `ready`; default 10 s. A stream that does not is taken to be
+	// buffered by a proxy, and the client long polls the log of every
+	// open repository instead (Status.Polling).
+	ReadyTimeout time.Duration
+	// PollWait is how long the gateway holds one long poll of the log
+	// when nothing is new; default 25 s (the gateway caps it, 30 s by
+	// default, below common proxy read timeouts).
+	PollWait time.Duration
+	// StreamProbeInterval is how often a client that long polls tries the
+	// event stream again, and goes back to it once it says `ready` in
+	// time; default 1 minute.
+	StreamProbeInterval time.Duration
 	// NoSync turns off fsync of the local replica: tests only.
 	NoSync bool
 	// Now is the clock of commit timestamps; default time.Now.
@@ -105,6 +118,15 @@ func (c *Config) setDefaults() {
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = 2 << 20
 	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 10 * time.Second
+	}
+	if c.PollWait == 0 {
+		c.PollWait = 25 * time.Second
+	}
+	if c.StreamProbeInterval == 0 {
+		c.StreamProbeInterval = time.Minute
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -112,8 +134,14 @@ func (c *Config) setDefaults() {
 
 // Status is what the client knows about its sync state.
 type Status struct {
-	// Online: the event stream is connected and live.
+	// Online: live updates reach the replica: the event stream is
+	// connected and live, or (Polling) long polls reach the gateway.
 	Online bool
+	// Polling: the event stream did not become live within
+	// Config.ReadyTimeout (a proxy that buffers responses), so live
+	// updates come by long polls of each repository's log, until the
+	// stream works again.
+	Polling bool
 	// Syncing: a clone, heal or push is running.
 	Syncing bool
 	// Pending counts local changes the gateway has not acknowledged:
@@ -170,6 +198,7 @@ type Client struct {
 
 	statMu     stdsync.Mutex
 	online     bool
+	polling    bool
 	streamErr  error
 	streamErrT time.Time
 	statSignal chan struct{}
@@ -178,6 +207,7 @@ type Client struct {
 	streamCancel  context.CancelFunc
 	streamRestart bool
 	streamWake    chan struct{}
+	poll          *poller // while the stream is buffered: long polls
 }
 
 // Open opens a client. It never waits on the network: a client opened on
@@ -403,7 +433,7 @@ func (c *Client) Close() error {
 // Status returns the client's sync state.
 func (c *Client) Status() Status {
 	c.statMu.Lock()
-	s := Status{Online: c.online}
+	s := Status{Online: c.online, Polling: c.polling}
 	var errAt time.Time
 	if c.streamErr != nil {
 		s.LastError, errAt = c.streamErr, c.streamErrT
@@ -445,7 +475,7 @@ func (c *Client) statusLoop(ctx context.Context) {
 		case <-c.statSignal:
 		}
 		s := c.Status()
-		if first || s.Online != last.Online || s.Syncing != last.Syncing || s.Pending != last.Pending || s.LastError != last.LastError {
+		if first || s.Online != last.Online || s.Polling != last.Polling || s.Syncing != last.Syncing || s.Pending != last.Pending || s.LastError != last.LastError {
 			first = false
 			last = s
 			c.cfg.OnStatus(s)

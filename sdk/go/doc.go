@@ -52,6 +52,9 @@
 // gen); bodies are read as bytes so that commits keep their canonical
 // encoding. The SSE reader is this package's own: lines and events are
 // bounded (Config.MaxEventBytes), the stream resumes with Last-Event-ID,
-// and a stream silent for three heartbeats is dropped and reconnected.
+// and a stream silent for three heartbeats is dropped and reconnected. A
+// stream that does not become live within Config.ReadyTimeout (a proxy
+// that buffers responses) is replaced by long polls of each repository's
+// log until a later attempt at the stream succeeds (Status.Polling).
 // docs/sdk-go.md describes the sync states and the local directory.
 package goat

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
@@ -125,6 +126,47 @@ func ExampleRepo_Query() {
 	// added t2 at 0
 	// added t1 at 0
 	// removed t2 from 1
+}
+
+// A query over another query's result: of the open tasks, those tagged
+// "urgent", by title. It follows the open tasks' changes only: a task
+// that is done leaves both, without either looking at any other task.
+func ExampleLiveQuery_Query() {
+	url, token, stop := exampleGateway()
+	defer stop()
+	alice, _ := goat.Open(goat.Config{URL: url, Token: token("alice"), Schemas: []*core.Schema{taskSchema}})
+	defer alice.Close()
+	tasks, _ := alice.Repo("team.tasks")
+	_ = tasks.Set("t1", "task/1", map[string]any{"title": "Fix the build", "tags": []string{"urgent"}})
+	_ = tasks.Set("t2", "task/1", map[string]any{"title": "Write the docs"})
+	_ = tasks.Set("t3", "task/1", map[string]any{"title": "Deploy", "tags": []string{"urgent"}})
+
+	open, _ := tasks.Query(goat.Query{Filter: func(it goat.Item) bool { return it.Data["done"] == false }})
+	defer open.Close()
+	urgent, _ := open.Query(goat.Query{
+		Filter: func(it goat.Item) bool {
+			tags, _ := it.Data["tags"].([]any) // a set: sorted strings
+			return slices.Contains(tags, any("urgent"))
+		},
+		Less: func(a, b goat.Item) bool { return a.Data["title"].(string) < b.Data["title"].(string) },
+	})
+	defer urgent.Close()
+	ev := <-urgent.Events()
+	for _, it := range ev.Items {
+		fmt.Println("urgent:", it.Data["title"])
+	}
+
+	_ = tasks.Update("t3", func(d map[string]any) error { d["done"] = true; return nil })
+	ev = <-urgent.Events()
+	for _, ch := range ev.Changes {
+		fmt.Println(ch.Kind, ch.Key, "from", ch.OldIndex)
+	}
+	fmt.Println("open:", open.Len(), "urgent:", urgent.Len())
+	// Output:
+	// urgent: Deploy
+	// urgent: Fix the build
+	// removed t3 from 0
+	// open: 2 urgent: 1
 }
 
 // Task is the Go form of a task/1 item.

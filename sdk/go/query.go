@@ -80,6 +80,9 @@ type QueryEvent struct {
 // within the sorted result, found by binary search, so an update costs
 // O(log n) comparisons and a move of n pointers at most, never a scan of
 // the repository.
+//
+// Queries compose: LiveQuery.Query starts a query over another query's
+// result, which is updated only with the items that changed upstream.
 type LiveQuery struct {
 	r      *Repo
 	filter func(Item) bool
@@ -90,6 +93,11 @@ type LiveQuery struct {
 	items   []*Item
 	byKey   map[string]*Item
 	changes []Change
+	// The query whose result this one's is drawn from (nil: the
+	// repository's items), and the queries drawn from this one's.
+	parent   *LiveQuery
+	children map[*LiveQuery]struct{}
+	closed   bool
 
 	dmu    stdsync.Mutex
 	queue  []QueryEvent
@@ -106,8 +114,50 @@ type LiveQuery struct {
 // Query starts a live query over the repository's items. Call Close when
 // done with it.
 func (r *Repo) Query(q Query) (*LiveQuery, error) {
+	lq := newLiveQuery(r, q)
+	r.qmu.Lock()
+	all, err := r.Items()
+	if err != nil {
+		r.qmu.Unlock()
+		return nil, err
+	}
+	for i := range all {
+		lq.seed(&all[i])
+	}
+	r.queries[lq] = struct{}{}
+	lq.begin()
+	r.qmu.Unlock()
+	go lq.deliver()
+	return lq, nil
+}
+
+// Query starts a live query over this query's result: the items of q's
+// result that sub.Filter selects, in sub.Less's order. It is kept current
+// with q's changes alone: an item that q adds, removes or changes is
+// looked up in it once, as q's are in the repository, and nothing else
+// is; its events are as a repository query's. Queries compose to any
+// depth. Closing q closes it; a closed q returns core.ErrClosed.
+func (q *LiveQuery) Query(sub Query) (*LiveQuery, error) {
+	lq := newLiveQuery(q.r, sub)
+	q.r.qmu.Lock()
+	if q.closed {
+		q.r.qmu.Unlock()
+		return nil, core.ErrClosed
+	}
+	for _, it := range q.items {
+		lq.seed(it)
+	}
+	lq.parent = q
+	q.children[lq] = struct{}{}
+	lq.begin()
+	q.r.qmu.Unlock()
+	go lq.deliver()
+	return lq, nil
+}
+
+func newLiveQuery(r *Repo, q Query) *LiveQuery {
 	lq := &LiveQuery{
-		r: r, filter: q.Filter, less: q.Less, byKey: map[string]*Item{},
+		r: r, filter: q.Filter, less: q.Less, byKey: map[string]*Item{}, children: map[*LiveQuery]struct{}{},
 		buffer: q.Buffer, signal: make(chan struct{}, 1), onChange: q.OnChange, done: make(chan struct{}),
 	}
 	if lq.buffer <= 0 {
@@ -116,24 +166,23 @@ func (r *Repo) Query(q Query) (*LiveQuery, error) {
 	if lq.onChange == nil {
 		lq.ch = make(chan QueryEvent)
 	}
-	r.qmu.Lock()
-	all, err := r.Items()
-	if err != nil {
-		r.qmu.Unlock()
-		return nil, err
+	return lq
+}
+
+// seed adds an item to the initial result if the filter selects it.
+// r.qmu is held.
+func (q *LiveQuery) seed(it *Item) {
+	if q.filter == nil || q.filter(*it) {
+		q.items = append(q.items, it)
+		q.byKey[it.Key] = it
 	}
-	for i := range all {
-		if it := &all[i]; lq.filter == nil || lq.filter(*it) {
-			lq.items = append(lq.items, it)
-			lq.byKey[it.Key] = it
-		}
-	}
-	slices.SortFunc(lq.items, lq.cmpp)
-	r.queries[lq] = struct{}{}
-	lq.enqueue(QueryEvent{Snapshot: true, Items: lq.snapshot()})
-	r.qmu.Unlock()
-	go lq.deliver()
-	return lq, nil
+}
+
+// begin sorts the initial result and queues it as the first event.
+// r.qmu is held.
+func (q *LiveQuery) begin() {
+	slices.SortFunc(q.items, q.cmpp)
+	q.enqueue(QueryEvent{Snapshot: true, Items: q.snapshot()})
 }
 
 // Events returns the channel of events, or nil when the query has an
@@ -163,15 +212,30 @@ func (q *LiveQuery) Len() int {
 	return len(q.items)
 }
 
-// Close stops the query. An event being delivered completes; no other
-// follows.
+// Close stops the query and the queries drawn from it. An event being
+// delivered completes; no other follows.
 func (q *LiveQuery) Close() {
-	q.once.Do(func() {
-		q.r.qmu.Lock()
+	q.r.qmu.Lock()
+	if q.parent != nil {
+		delete(q.parent.children, q)
+	} else {
 		delete(q.r.queries, q)
-		q.r.qmu.Unlock()
-		close(q.done)
-	})
+	}
+	var closed []*LiveQuery
+	var detach func(x *LiveQuery)
+	detach = func(x *LiveQuery) {
+		x.closed = true
+		closed = append(closed, x)
+		for ch := range x.children {
+			detach(ch)
+		}
+		clear(x.children)
+	}
+	detach(q)
+	q.r.qmu.Unlock()
+	for _, x := range closed {
+		x.once.Do(func() { close(x.done) })
+	}
 }
 
 func (q *LiveQuery) cmp(a, b Item) int {
@@ -203,13 +267,28 @@ func (q *LiveQuery) indexOf(old *Item) int {
 }
 
 // apply brings one key up to date; exists is false for a deleted or
-// missing item. r.qmu is held.
+// missing item (or, for a query over a query, one not in the upstream
+// result). The queries drawn from this one get the key when it was or is
+// in this one's result. r.qmu is held.
 func (q *LiveQuery) apply(key string, item Item, exists bool) {
 	old, had := q.byKey[key]
 	match := exists && (q.filter == nil || q.filter(item))
+	if !had && !match {
+		return // not in the result before or after: nothing downstream changes
+	}
+	if had && match && old.Head == item.Head && old.Pending == item.Pending && old.TS == item.TS &&
+		old.Schema == item.Schema && core.EqualJSON(old.Data, item.Data) {
+		return // looked up again, unchanged
+	}
+	q.update(key, old, had, item, match)
+	for ch := range q.children {
+		ch.apply(key, item, match)
+	}
+}
+
+func (q *LiveQuery) update(key string, old *Item, had bool, item Item, match bool) {
 	it := &item
 	switch {
-	case !had && !match:
 	case had && !match:
 		i := q.indexOf(old)
 		q.items = slices.Delete(q.items, i, i+1)
@@ -237,9 +316,12 @@ func (q *LiveQuery) apply(key string, item Item, exists bool) {
 	}
 }
 
-// publish queues the changes gathered since the last call as one event.
-// r.qmu is held.
+// publish queues the changes gathered since the last call as one event,
+// here and in the queries drawn from this one. r.qmu is held.
 func (q *LiveQuery) publish() {
+	for ch := range q.children {
+		ch.publish()
+	}
 	if len(q.changes) == 0 {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/client"
@@ -19,7 +20,9 @@ import (
 // while it is down, resumes with Last-Event-ID (the gateway replays what
 // was missed from its log), and on every `ready` asks each repository to
 // heal (a digest round when nothing was missed), which also covers a
-// gateway that restarted or lost its data without saying so.
+// gateway that restarted or lost its data without saying so. A stream
+// that does not say `ready` within Config.ReadyTimeout is buffered by a
+// proxy: the client long polls instead until the stream works (poll.go).
 
 // restartDelay gathers repositories opened in a burst into one restart.
 const restartDelay = 25 * time.Millisecond
@@ -41,6 +44,7 @@ func (c *Client) restartStream() {
 }
 
 func (c *Client) streamLoop(ctx context.Context) {
+	defer c.stopPolling()
 	var backoff time.Duration
 	lastID := ""
 	retryHint := 0
@@ -57,7 +61,13 @@ func (c *Client) streamLoop(ctx context.Context) {
 		sctx, cancel := context.WithCancel(ctx)
 		c.streamMu.Lock()
 		c.streamCancel, c.streamRestart = cancel, false
+		poll := c.poll
 		c.streamMu.Unlock()
+		if poll != nil {
+			// A probe of the stream is starting: repositories opened
+			// since the last one are polled meanwhile.
+			poll.follow(repos)
+		}
 		up, err := c.runStream(sctx, cancel, repos, &lastID, &retryHint)
 		cancel()
 		c.streamMu.Lock()
@@ -71,6 +81,19 @@ func (c *Client) streamLoop(ctx context.Context) {
 		if restart && (err == nil || isCanceled(err)) {
 			continue
 		}
+		if errors.Is(err, errStreamBuffered) {
+			c.startPolling(ctx, repos)
+			// The polls and the heals they ask for cover what came
+			// before; a probe replaying from an old id would take
+			// longer than ReadyTimeout for no gain.
+			lastID = ""
+			backoff = 0
+			if !c.waitProbe(ctx) {
+				return
+			}
+			continue
+		}
+		c.stopPolling()
 		if err == nil || isCanceled(err) {
 			err = fmt.Errorf("%w: event stream ended", ErrOffline)
 		}
@@ -103,8 +126,27 @@ func (c *Client) streamLoop(ctx context.Context) {
 	}
 }
 
+// waitProbe waits, while the long polls run, until it is time to try
+// the event stream again; repositories opened meanwhile are polled at
+// once. It returns false when ctx ends.
+func (c *Client) waitProbe(ctx context.Context) bool {
+	probe := time.NewTimer(jitter(c.cfg.StreamProbeInterval))
+	defer probe.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-probe.C:
+			return true
+		case <-c.streamWake:
+			c.startPolling(ctx, c.openRepos())
+		}
+	}
+}
+
 // runStream connects and reads one event stream until it ends. up reports
-// whether it got as far as `ready`.
+// whether it got as far as `ready`; a stream that does not within
+// Config.ReadyTimeout is cut and reported as errStreamBuffered.
 func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos []*Repo, lastID *string, retryHint *int) (up bool, err error) {
 	if err := c.ensureSession(ctx); err != nil {
 		return false, err
@@ -130,6 +172,21 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 	if len(names) == 0 {
 		return false, fmt.Errorf("%w: no repository can be followed", core.ErrForbidden)
 	}
+	// Started before the request: a proxy that buffers the whole
+	// response holds back even its headers.
+	var ready, buffered atomic.Bool
+	readyTimer := time.AfterFunc(c.cfg.ReadyTimeout, func() {
+		if !ready.Load() {
+			buffered.Store(true)
+			cancel()
+		}
+	})
+	defer readyTimer.Stop()
+	defer func() {
+		if buffered.Load() && !up && ctx.Err() != nil {
+			err = errStreamBuffered
+		}
+	}()
 	resp, err := c.api.Events(ctx, names, *lastID)
 	if errors.Is(err, core.ErrNotFound) {
 		// One of them cannot be read (or vanished): find which, and
@@ -163,6 +220,11 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 				readErr = err
 				return
 			}
+			if ev.Name == "ready" {
+				// It got through: the stream is not buffered, whatever
+				// the time its batch takes to apply.
+				ready.Store(true)
+			}
 			select {
 			case events <- ev:
 			case <-ctx.Done():
@@ -191,13 +253,15 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 				break drain
 			}
 		}
-		ready, expired := c.handleEvents(ctx, byName, batch)
+		gotReady, expired := c.handleEvents(ctx, byName, batch)
 		if n := batch[len(batch)-1]; n.ID != "" {
 			*lastID = n.ID
 		}
 		*retryHint = batch[len(batch)-1].Retry
-		if ready && !up {
+		if gotReady && !up {
 			up = true
+			readyTimer.Stop()
+			c.stopPolling()
 			c.setOnline(true, nil)
 			for _, r := range byName {
 				r.requestHeal()
