@@ -67,7 +67,7 @@ generate: $(SDKTS_DEPS) ## regenerate generated code (gen/, TypeScript types)
 	npm run gen --prefix sdk/ts
 
 .PHONY: demo
-demo: $(SDKTS_DEPS) ## the TS SDK's shared todo list on a local dev gateway: http://127.0.0.1:8081/?list=groceries
+demo: $(SDKTS_DEPS) ## the React todo app served by one dev gateway (serve --static): http://127.0.0.1:8081/?list=groceries
 	npm run demo --prefix sdk/ts
 
 .PHONY: check-generated

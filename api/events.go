@@ -1,9 +1,9 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -71,29 +71,40 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// Events are written straight to w: net/http already buffers a
+	// response (and chunks it at each flush), so a buffer of our own would
+	// cost every stream its size and a copy of every event.
 	rc := http.NewResponseController(w)
-	bw := bufio.NewWriterSize(w, 16<<10)
-	flush := func() error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if err := bw.Flush(); err != nil {
-			return err
+	// The write deadline is moved forward at most every deadlineStep,
+	// not at each flush: a stream then costs no timer update per event,
+	// and a write still fails between WriteTimeout-deadlineStep and
+	// WriteTimeout after the client stopped reading.
+	deadlineStep := s.cfg.WriteTimeout / 8
+	var deadlineSet time.Time
+	extend := func() {
+		if now := time.Now(); now.Sub(deadlineSet) >= deadlineStep {
+			deadlineSet = now
+			_ = rc.SetWriteDeadline(now.Add(s.cfg.WriteTimeout))
 		}
+	}
+	flush := func() error {
+		extend()
 		return rc.Flush()
 	}
 	id := s.node.ID()
 	watermark := e.sub.Watermark
-	fmt.Fprintf(bw, "retry: %d\n\n", sseRetry)
+	fmt.Fprintf(w, "retry: %d\n\n", sseRetry)
 
 	lastSent := watermark
 	if e.last != "" {
-		// The replay streams from the log into bw, whose writes reach the
+		// The replay streams from the log into w, whose writes reach the
 		// client under the write deadline: a client that does not read
 		// ends the replay at WriteTimeout, holding no more than a page of
 		// the log meanwhile.
 		var writeErr error
 		err := s.node.Replay(e.sub, e.repos, e.last, func(ev node.Event) error {
-			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			writeErr = writeEvent(bw, ev.ID, ev.Name, ev.Data)
+			extend()
+			_, writeErr = w.Write(ev.Encoded(sseFrame))
 			return writeErr
 		})
 		if writeErr != nil {
@@ -103,7 +114,7 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 			return err
 		}
 	}
-	writeEvent(bw, node.EventID(id, watermark), "ready", []byte("{}"))
+	writeEvent(w, node.EventID(id, watermark), "ready", []byte("{}"))
 	if err := flush(); err != nil {
 		return nil
 	}
@@ -116,7 +127,7 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		defer t.Stop()
 		expiry = t.C
 	}
-	events := e.sub.Events()
+	ready := e.sub.Ready()
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -124,45 +135,53 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		case <-e.sub.Gone():
 			return nil
 		case <-expiry:
-			writeEvent(bw, node.EventID(id, lastSent), "expired", []byte(`{"reason":"the token expired; reconnect with a fresh one"}`))
+			writeEvent(w, node.EventID(id, lastSent), "expired", []byte(`{"reason":"the token expired; reconnect with a fresh one"}`))
 			_ = flush()
 			return nil
 		case <-heartbeat.C:
-			_, _ = bw.WriteString(": ping\n\n")
+			_, _ = io.WriteString(w, ": ping\n\n")
 			if err := flush(); err != nil {
 				return nil
 			}
-		case ev := <-events:
-			// Take everything already queued, then flush once.
-			for {
+		case <-ready:
+			// Write everything queued (one wake-up may stand for many
+			// events), then flush once.
+			wrote := false
+			for ev, ok := e.sub.Next(); ok; ev, ok = e.sub.Next() {
 				if ev.Seq > lastSent {
-					writeEvent(bw, ev.ID, ev.Name, ev.Data)
+					extend()
+					if _, err := w.Write(ev.Encoded(sseFrame)); err != nil {
+						return nil
+					}
 					lastSent = ev.Seq
+					wrote = true
 				}
-				select {
-				case ev = <-events:
-					continue
-				default:
-				}
-				break
 			}
-			if err := flush(); err != nil {
-				return nil
+			if wrote {
+				if err := flush(); err != nil {
+					return nil
+				}
 			}
 		}
 	}
 }
 
+// sseFrame is an event's SSE encoding (see writeEvent), made once per live
+// event for all its streams.
+func sseFrame(ev *node.Event) []byte {
+	b := make([]byte, 0, len("id: \nevent: \ndata: \n\n")+len(ev.ID)+len(ev.Name)+len(ev.Data))
+	b = append(b, "id: "...)
+	b = append(b, ev.ID...)
+	b = append(b, "\nevent: "...)
+	b = append(b, ev.Name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, ev.Data...)
+	return append(b, "\n\n"...)
+}
+
 // writeEvent writes one SSE event. data is one line of JSON (canonical
-// JSON never contains a raw newline). Its error is the first failed write
-// to the client, if any so far (bufio.Writer keeps it).
-func writeEvent(bw *bufio.Writer, id, name string, data []byte) error {
-	_, _ = bw.WriteString("id: ")
-	_, _ = bw.WriteString(id)
-	_, _ = bw.WriteString("\nevent: ")
-	_, _ = bw.WriteString(name)
-	_, _ = bw.WriteString("\ndata: ")
-	_, _ = bw.Write(data)
-	_, err := bw.WriteString("\n\n")
+// JSON never contains a raw newline).
+func writeEvent(w io.Writer, id, name string, data []byte) error {
+	_, err := w.Write(sseFrame(&node.Event{ID: id, Name: name, Data: data}))
 	return err
 }

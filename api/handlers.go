@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -326,11 +327,53 @@ func (h handlers) GetItemHistory(ctx context.Context, req apiserver.GetItemHisto
 	more := len(page) > limit
 	page = page[:min(limit, len(page))]
 	body := appendCommitsJSON(nil, page)
+	if req.Params.Resolve != nil && *req.Params.Resolve {
+		if body, err = h.appendResolved(body, r, req.Key, req.Params.Schema, page); err != nil {
+			return nil, err
+		}
+	} else if req.Params.Schema != nil {
+		return nil, fmt.Errorf("%w: schema: only with resolve=true (it picks the branch values are resolved on)", core.ErrInvalid)
+	}
 	if more {
 		body = fmt.Appendf(body, `,"next":%q`, page[len(page)-1].ID.String())
 	}
 	body = append(body, '}')
 	return rawResponse{status: 200, headers: map[string]string{"Cache-Control": "private, no-cache"}, body: body}, nil
+}
+
+// appendResolved adds `,"values":[...]` to a history page: the item as
+// of each commit, on the branch of schema (nil: the newest).
+func (h handlers) appendResolved(body []byte, r *node.Repo, key string, schema *string, page []node.Record) ([]byte, error) {
+	var ref string
+	if schema != nil {
+		ref = *schema
+	}
+	view, err := h.s.node.Branch(ref)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]*models.ResolvedValue, len(page))
+	for i, rec := range page {
+		v, err := r.ValueAt(key, rec.ID, view)
+		if errors.Is(err, core.ErrSchema) {
+			continue // newer than the branch: null
+		}
+		if err != nil {
+			return nil, err
+		}
+		rv := &models.ResolvedValue{Schema: v.Schema, Data: v.Data}
+		if v.Deleted {
+			t := true
+			rv.Deleted = &t
+		}
+		vals[i] = rv
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return nil, err
+	}
+	body = append(body, `,"values":`...)
+	return append(body, b...), nil
 }
 
 func (h handlers) ListItems(ctx context.Context, req apiserver.ListItemsRequestObject) (apiserver.ListItemsResponseObject, error) {
@@ -373,16 +416,49 @@ func item(v node.Value) models.Item {
 }
 
 func (h handlers) GetItem(ctx context.Context, req apiserver.GetItemRequestObject) (apiserver.GetItemResponseObject, error) {
+	if err := core.ValidateKey(req.Key); err != nil {
+		return nil, err
+	}
+	var schema string
+	if req.Params.Schema != nil {
+		schema = *req.Params.Schema
+	}
+	view, err := h.s.node.Branch(schema)
+	if err != nil {
+		return nil, err
+	}
+	if req.Params.At != nil && req.Params.AsOf != nil {
+		return nil, fmt.Errorf("%w: at and asOf: give one (a commit, or a time)", core.ErrInvalid)
+	}
+	var at core.CommitID
+	if req.Params.At != nil {
+		if at, err = core.ParseCommitID(*req.Params.At); err != nil {
+			return nil, fmt.Errorf("at: %w", err)
+		}
+	}
+	if req.Params.AsOf != nil {
+		ms, err := node.ParseAsOf(*req.Params.AsOf)
+		if err != nil {
+			return nil, err
+		}
+		view = view.At(ms)
+	}
 	r, err := h.s.node.Open(principalFrom(ctx), req.Repo, false)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Release()
-	v, err := r.Value(req.Key)
+	var v node.Value
+	if req.Params.At != nil {
+		v, err = r.ValueAt(req.Key, at, view)
+	} else {
+		v, err = r.ValueIn(req.Key, view)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if v.Deleted {
+	travel := req.Params.At != nil || view.HasAsOf
+	if v.Deleted && !travel {
 		return nil, fmt.Errorf("%w: item %q was deleted (its history remains)", core.ErrNotFound, req.Key)
 	}
 	etag := `"` + v.Head.String() + `"`
@@ -520,7 +596,7 @@ func (h handlers) ListSchemas(ctx context.Context, _ apiserver.ListSchemasReques
 	}
 	out := apiserver.ListSchemas200JSONResponse{Schemas: make([]models.ItemSchema, 0, len(list))}
 	for _, sc := range list {
-		out.Schemas = append(out.Schemas, toGenSchema(sc))
+		out.Schemas = append(out.Schemas, h.toGenSchema(sc))
 	}
 	return out, nil
 }
@@ -535,15 +611,27 @@ func (h handlers) PutSchema(ctx context.Context, req apiserver.PutSchemaRequestO
 		return nil, err
 	}
 	if created {
-		return apiserver.PutSchema201JSONResponse(toGenSchema(sc)), nil
+		return apiserver.PutSchema201JSONResponse(h.toGenSchema(sc)), nil
 	}
-	return apiserver.PutSchema200JSONResponse(toGenSchema(sc)), nil
+	return apiserver.PutSchema200JSONResponse(h.toGenSchema(sc)), nil
 }
 
-func toGenSchema(sc *core.Schema) models.ItemSchema {
+func (h handlers) RetireSchema(ctx context.Context, req apiserver.RetireSchemaRequestObject) (apiserver.RetireSchemaResponseObject, error) {
+	sc, _, err := h.s.node.RetireSchema(ctx, principalFrom(ctx), req.Ns, int(req.Version))
+	if err != nil {
+		return nil, err
+	}
+	return apiserver.RetireSchema200JSONResponse(h.toGenSchema(sc)), nil
+}
+
+func (h handlers) toGenSchema(sc *core.Schema) models.ItemSchema {
 	var is models.ItemSchema
 	b, _ := json.Marshal(sc)
 	_ = json.Unmarshal(b, &is)
+	if h.s.node.Retired(sc.Ref()) {
+		t := true
+		is.Retired = &t
+	}
 	return is
 }
 

@@ -30,13 +30,14 @@ func ifMatch(s *string) (*core.CommitID, error) {
 	return &id, nil
 }
 
-// writeItem runs one REST write through the node.
-func (h handlers) writeItem(ctx context.Context, repo, key string, match *string, edit node.Edit) (models.Item, bool, error) {
+// writeItem runs one REST write through the node, on the branch of schema
+// ("" for the newest).
+func (h handlers) writeItem(ctx context.Context, repo, key, schema string, match *string, edit node.Edit) (models.Item, bool, error) {
 	id, err := ifMatch(match)
 	if err != nil {
 		return models.Item{}, false, err
 	}
-	v, created, err := h.s.node.WriteItem(ctx, principalFrom(ctx), repo, key, id, edit)
+	v, created, err := h.s.node.WriteItemAt(ctx, principalFrom(ctx), repo, key, schema, id, edit)
 	if err != nil {
 		return models.Item{}, false, err
 	}
@@ -55,7 +56,10 @@ func (h handlers) PutItem(ctx context.Context, req apiserver.PutItemRequestObjec
 	if data == nil {
 		return nil, fmt.Errorf("%w: data: must be an object", core.ErrInvalid)
 	}
-	it, created, err := h.writeItem(ctx, req.Repo, req.Key, req.Params.IfMatch, func(*node.Value, map[string]any, string) (string, map[string]any, error) {
+	// The write is on the branch of its schema: a note/1 writer edits what
+	// a note/1 reader sees, and the gateway merges that with newer
+	// branches (DESIGN section 2).
+	it, created, err := h.writeItem(ctx, req.Repo, req.Key, schema, req.Params.IfMatch, func(*node.Value, map[string]any, string) (string, map[string]any, error) {
 		return schema, data, nil
 	})
 	if err != nil {
@@ -92,7 +96,7 @@ func (h handlers) PatchItem(ctx context.Context, req apiserver.PatchItemRequestO
 	if err != nil {
 		return nil, err
 	}
-	it, _, err := h.writeItem(ctx, req.Repo, req.Key, req.Params.IfMatch, func(cur *node.Value, base map[string]any, schema string) (string, map[string]any, error) {
+	it, _, err := h.writeItem(ctx, req.Repo, req.Key, "", req.Params.IfMatch, func(cur *node.Value, base map[string]any, schema string) (string, map[string]any, error) {
 		if cur == nil || cur.Deleted {
 			return "", nil, fmt.Errorf("%w: item %q", core.ErrNotFound, req.Key)
 		}
@@ -105,7 +109,7 @@ func (h handlers) PatchItem(ctx context.Context, req apiserver.PatchItemRequestO
 }
 
 func (h handlers) DeleteItem(ctx context.Context, req apiserver.DeleteItemRequestObject) (apiserver.DeleteItemResponseObject, error) {
-	it, _, err := h.writeItem(ctx, req.Repo, req.Key, req.Params.IfMatch, func(cur *node.Value, base map[string]any, schema string) (string, map[string]any, error) {
+	it, _, err := h.writeItem(ctx, req.Repo, req.Key, "", req.Params.IfMatch, func(cur *node.Value, base map[string]any, schema string) (string, map[string]any, error) {
 		if cur == nil {
 			return "", nil, fmt.Errorf("%w: item %q", core.ErrNotFound, req.Key)
 		}

@@ -34,6 +34,7 @@ type problemKind struct {
 var problemKinds = []problemKind{
 	{core.ErrMustReconcile, http.StatusConflict, "must-reconcile", "Cursor or event id cannot be served here; reconcile"},
 	{core.ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Too large"},
+	{core.ErrRetired, http.StatusUnprocessableEntity, "schema-retired", "Schema version is retired"}, // before ErrSchema, which it wraps
 	{core.ErrSchema, http.StatusUnprocessableEntity, "schema-violation", "Data does not match its schema"},
 	{core.ErrBadSignature, http.StatusUnprocessableEntity, "bad-signature", "Signature does not verify"},
 	{core.ErrMissingParents, http.StatusUnprocessableEntity, "missing-parents", "Parent commits are missing"},

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/getkin/kin-openapi/routers"
@@ -48,6 +50,10 @@ type Config struct {
 	Version string
 	// Heartbeat is the SSE comment interval; default 15 s.
 	Heartbeat time.Duration
+	// TokenCache is how many verified bearer tokens are remembered so that
+	// a token sent again is not verified again (auth.VerifierConfig
+	// CacheSize); default auth.DefaultTokenCacheSize, negative: none.
+	TokenCache int
 	// SubscriberBuffer is how many events a subscriber may fall behind
 	// before it is dropped; default 1024.
 	SubscriberBuffer int
@@ -58,6 +64,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of token checks; default time.Now.
 	Now func() time.Time
+	// StaticDir, when set, is served for every path outside /v1 and the
+	// operational paths (static.go): the application's own files.
+	StaticDir string
+	// CORSOrigins are the origins whose pages may call the API ("*" for
+	// any); empty sends no CORS headers (cors.go).
+	CORSOrigins []string
 }
 
 func (c *Config) setDefaults() {
@@ -113,7 +125,7 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 		issuers = append(issuers, n.DevIssuer().IssuerConfig())
 	}
 	var err error
-	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, Logger: s.log}); err != nil {
+	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, CacheSize: cfg.TokenCache, Logger: s.log}); err != nil {
 		return nil, err
 	}
 	if s.metrics, err = newMetrics(n, cfg.Collectors); err != nil {
@@ -122,7 +134,19 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	s.router = newRouter()
 	s.budget = &byteBudget{max: cfg.BodyBudget}
 	s.echo = s.newEcho()
-	s.handler = compressMiddleware(withRemote(s.echo, cfg.TrustProxyHeaders))
+	var h http.Handler = s.echo
+	if cfg.StaticDir != "" {
+		root, err := os.OpenRoot(cfg.StaticDir)
+		if err != nil {
+			return nil, fmt.Errorf("static files: %w", err)
+		}
+		h = staticHandler(root, h)
+	}
+	h = compressMiddleware(withRemote(h, cfg.TrustProxyHeaders))
+	if len(cfg.CORSOrigins) > 0 {
+		h = corsHandler(cfg.CORSOrigins, h)
+	}
+	s.handler = h
 	return s, nil
 }
 

@@ -35,7 +35,15 @@ const MaxFutureSkew = 5 * time.Minute
 // ErrSessionExpired, ErrSessionRevoked or core.ErrNotFound) or
 // core.ErrForbidden.
 func VerifyCommit(c *core.Commit, sessions SessionLookup, now time.Time, mayWrite func(p Principal, repo string) bool) error {
-	s, err := verifySigned(c, sessions)
+	return VerifyCommitChecked(c, sessions, now, mayWrite, nil)
+}
+
+// VerifyCommitChecked is VerifyCommit for a commit of a batch whose
+// signatures CheckSigs checked beforehand (in parallel): if checked
+// records c against its session's key, step 2's id and signature checks
+// are not repeated; everything else is checked as VerifyCommit does.
+func VerifyCommitChecked(c *core.Commit, sessions SessionLookup, now time.Time, mayWrite func(p Principal, repo string) bool, checked *CheckedSigs) error {
+	s, err := verifySigned(c, sessions, checked)
 	if err != nil {
 		return err
 	}
@@ -64,13 +72,20 @@ func VerifyCommit(c *core.Commit, sessions SessionLookup, now time.Time, mayWrit
 // by whoever stole the revoked key, so this must never be used for commits
 // a client pushes, only for commits from a principal with Node set.
 func VerifyReplicatedCommit(c *core.Commit, sessions SessionLookup) error {
-	_, err := verifySigned(c, sessions)
+	return VerifyReplicatedCommitChecked(c, sessions, nil)
+}
+
+// VerifyReplicatedCommitChecked is VerifyReplicatedCommit with the
+// signature checks CheckSigs made beforehand (see VerifyCommitChecked).
+func VerifyReplicatedCommitChecked(c *core.Commit, sessions SessionLookup, checked *CheckedSigs) error {
+	_, err := verifySigned(c, sessions, checked)
 	return err
 }
 
 // verifySigned checks steps 1 to 3 of VerifyCommit, "valid now" excepted,
-// and returns the signing session.
-func verifySigned(c *core.Commit, sessions SessionLookup) (Session, error) {
+// and returns the signing session. The id and signature checks are
+// skipped when checked records c against the session's key.
+func verifySigned(c *core.Commit, sessions SessionLookup, checked *CheckedSigs) (Session, error) {
 	if c.IsMerge() {
 		return Session{}, fmt.Errorf("%w: commit %s: merge commits are verified by recomputation (merge package), not by signature", core.ErrInvalid, c.ID)
 	}
@@ -78,8 +93,10 @@ func verifySigned(c *core.Commit, sessions SessionLookup) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("%w: commit %s: author session: %w", core.ErrUnauthenticated, c.ID, err)
 	}
-	if err := c.VerifySig(s.PublicKey); err != nil {
-		return Session{}, fmt.Errorf("commit %s by session %s: %w", c.ID, s.ID, err)
+	if !checked.has(c, s.PublicKey) {
+		if err := c.VerifySig(s.PublicKey); err != nil {
+			return Session{}, fmt.Errorf("commit %s by session %s: %w", c.ID, s.ID, err)
+		}
 	}
 	if err := s.ValidAt(time.UnixMilli(c.TS)); err != nil {
 		return Session{}, fmt.Errorf("commit %s signed at ts %s: %w", c.ID, formatDate(time.UnixMilli(c.TS)), err)

@@ -52,7 +52,11 @@ type VerifierConfig struct {
 	// JWKSTTL is how long fetched keys are used before a refresh is tried;
 	// when the refresh fails the old keys stay in use (default 1 h).
 	JWKSTTL time.Duration
-	Logger  *slog.Logger
+	// CacheSize is how many verified tokens are remembered, so a token
+	// sent again is not verified again (see tokenCache for why that is
+	// safe); default DefaultTokenCacheSize, negative: no cache.
+	CacheSize int
+	Logger    *slog.Logger
 }
 
 // IssuerConfig is one trusted token issuer. Its keys come from any mix of
@@ -97,6 +101,7 @@ type KeyFile struct {
 type Verifier struct {
 	issuers map[string]*issuer
 	leeway  time.Duration
+	cache   *tokenCache // nil: none
 }
 
 type issuer struct {
@@ -108,7 +113,11 @@ type issuer struct {
 // NewVerifier checks cfg and loads every key file; a JWKS URL is fetched on
 // first use.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	v := &Verifier{issuers: map[string]*issuer{}, leeway: cfg.Leeway}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultTokenCacheSize
+	}
+	v := &Verifier{issuers: map[string]*issuer{}, leeway: cfg.Leeway, cache: newTokenCache(size)}
 	if v.leeway == 0 {
 		v.leeway = DefaultLeeway
 	}
@@ -275,31 +284,60 @@ func quote(s string) string {
 
 // Verify checks token at time now and returns its principal. Every error
 // wraps core.ErrUnauthenticated with a reason; ctx bounds a JWKS fetch.
+// A token that verified before is answered from a bounded cache while a
+// fresh verification would give the same answer (tokenCache).
 func (v *Verifier) Verify(ctx context.Context, token string, now time.Time) (Principal, error) {
+	if v.cache == nil || token == "" || len(token) > MaxTokenBytes {
+		p, _, _, err := v.verify(ctx, token, now)
+		return p, err
+	}
+	key := tokenKey(token)
+	if e, ok := v.cache.get(key, now); ok {
+		if !e.jwksKeys || e.is.jwks.generation(ctx, now) == e.keysGen {
+			return clonePrincipal(e.p), nil
+		}
+		v.cache.drop(key)
+	}
+	p, is, gen, err := v.verify(ctx, token, now)
+	if err == nil {
+		v.cache.put(key, cachedToken{p: clonePrincipal(p), from: now, until: p.Expires, is: is, keysGen: gen, jwksKeys: is.jwks != nil})
+	}
+	return p, err
+}
+
+// verify is Verify without the cache. It also returns the token's issuer
+// and, for an issuer with a JWKS URL, the generation of its keys before
+// they were used: a refresh during the verification then makes the cached
+// entry stale, never the other way round.
+func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (Principal, *issuer, uint64, error) {
 	if token == "" {
-		return Principal{}, refuse(errNoToken, "no token")
+		return Principal{}, nil, 0, refuse(errNoToken, "no token")
 	}
 	if len(token) > MaxTokenBytes {
-		return Principal{}, refuse(jwt.ErrTokenMalformed, "token longer than %d bytes", MaxTokenBytes)
+		return Principal{}, nil, 0, refuse(jwt.ErrTokenMalformed, "token longer than %d bytes", MaxTokenBytes)
 	}
 	var peek claims
 	unverified, _, err := jwt.NewParser(jwt.WithStrictDecoding()).ParseUnverified(token, &peek)
 	if err != nil {
-		return Principal{}, refuse(err, "%s", malformed(token))
+		return Principal{}, nil, 0, refuse(err, "%s", malformed(token))
 	}
 	if _, ok := unverified.Header["crit"]; ok {
 		// RFC 7515 4.1.11: a recipient must refuse extensions it does not
 		// understand, and we understand none.
-		return Principal{}, refuse(errCrit, "token has a crit header")
+		return Principal{}, nil, 0, refuse(errCrit, "token has a crit header")
 	}
 	is, ok := v.issuers[peek.Issuer]
 	if !ok {
-		return Principal{}, refuse(errUnknownIssuer, "unknown issuer %s", quote(peek.Issuer))
+		return Principal{}, nil, 0, refuse(errUnknownIssuer, "unknown issuer %s", quote(peek.Issuer))
+	}
+	var gen uint64
+	if is.jwks != nil {
+		gen = is.jwks.currentGeneration()
 	}
 	alg := unverified.Method.Alg()
 	keys := is.keys(ctx, now, false)
 	if len(keys) == 0 {
-		return Principal{}, refuse(errUnknownKID, "issuer %s has no keys available (its JWKS could not be fetched)", quote(is.cfg.Issuer))
+		return Principal{}, nil, 0, refuse(errUnknownKID, "issuer %s has no keys available (its JWKS could not be fetched)", quote(is.cfg.Issuer))
 	}
 	var algs []string
 	for _, k := range keys {
@@ -310,7 +348,7 @@ func (v *Verifier) Verify(ctx context.Context, token string, now time.Time) (Pri
 		}
 	}
 	if !slices.Contains(algs, alg) {
-		return Principal{}, refuse(errAlgNotAllowed, "algorithm %s is not allowed for issuer %s (allowed: %s)", quote(alg), quote(is.cfg.Issuer), strings.Join(algs, ", "))
+		return Principal{}, nil, 0, refuse(errAlgNotAllowed, "algorithm %s is not allowed for issuer %s (allowed: %s)", quote(alg), quote(is.cfg.Issuer), strings.Join(algs, ", "))
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods(algs),
@@ -327,14 +365,14 @@ func (v *Verifier) Verify(ctx context.Context, token string, now time.Time) (Pri
 		return is.keyFor(ctx, t, keys, now)
 	})
 	if err != nil {
-		return Principal{}, tokenReason(err, now)
+		return Principal{}, nil, 0, tokenReason(err, now)
 	}
 	if !validLabel(c.Subject, MaxSubBytes) {
-		return Principal{}, refuse(errBadClaims, "sub must be 1 to %d bytes without control characters", MaxSubBytes)
+		return Principal{}, nil, 0, refuse(errBadClaims, "sub must be 1 to %d bytes without control characters", MaxSubBytes)
 	}
 	roles, err := normalizeRoles(c.Roles)
 	if err != nil {
-		return Principal{}, refuse(errBadClaims, "roles: %v", err)
+		return Principal{}, nil, 0, refuse(errBadClaims, "roles: %v", err)
 	}
 	return Principal{
 		Sub:     c.Subject,
@@ -342,7 +380,7 @@ func (v *Verifier) Verify(ctx context.Context, token string, now time.Time) (Pri
 		Expires: c.ExpiresAt.Time,
 		Issuer:  is.cfg.Issuer,
 		Node:    is.cfg.NodeTokens && slices.Contains(roles, NodeRole),
-	}, nil
+	}, is, gen, nil
 }
 
 // keyFor picks the keys that may have signed t: those with its kid (or all,
@@ -438,6 +476,7 @@ type jwksSource struct {
 
 	mu          sync.Mutex
 	keys        []verKey
+	gen         uint64    // counts successful fetches: the keys changed, or may have
 	fetchedAt   time.Time // last successful fetch
 	attemptedAt time.Time // last fetch, successful or not
 }
@@ -541,7 +580,23 @@ func (s *jwksSource) get(ctx context.Context, now time.Time, force bool) []verKe
 		return s.keys
 	}
 	s.keys, s.fetchedAt = fresh, now
+	s.gen++
 	return fresh
+}
+
+// currentGeneration is the generation of the keys held now.
+func (s *jwksSource) currentGeneration() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// generation is the generation of the keys a verification at now would
+// use: it refreshes them first when Verify would (they are stale), so a
+// cached token is checked against the keys of the moment.
+func (s *jwksSource) generation(ctx context.Context, now time.Time) uint64 {
+	s.get(ctx, now, false)
+	return s.currentGeneration()
 }
 
 func (s *jwksSource) fetch(ctx context.Context) ([]verKey, error) {

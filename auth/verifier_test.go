@@ -37,6 +37,7 @@ const (
 
 type fixture struct {
 	v      *Verifier
+	cfg    VerifierConfig // v's configuration
 	dev    *DevIssuer
 	devKey ed25519.PrivateKey
 	rsa    *rsa.PrivateKey
@@ -84,11 +85,12 @@ func newFixture(tb testing.TB) *fixture {
 	if err := os.WriteFile(jwksPath, set, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	v, err := NewVerifier(VerifierConfig{Issuers: []IssuerConfig{
+	f.cfg = VerifierConfig{Issuers: []IssuerConfig{
 		f.dev.IssuerConfig(),
 		{Issuer: rsaIss, Audience: []string{"api-rsa"}, KeyFiles: []KeyFile{{Path: writePublicPEM(tb, &f.rsa.PublicKey), KID: "rsa-1"}}},
 		{Issuer: ecIss, Audience: []string{"goat-gateway", "other-aud"}, JWKSFile: jwksPath},
-	}})
+	}}
+	v, err := NewVerifier(f.cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

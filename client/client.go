@@ -514,28 +514,45 @@ func (c *Client) Sync(ctx context.Context, repo string, req *gsync.Request) (*gs
 
 // ListSchemas returns the gateway's schemas.
 func (c *Client) ListSchemas(ctx context.Context) ([]*core.Schema, error) {
+	list, _, err := c.ListSchemasRetired(ctx)
+	return list, err
+}
+
+// ListSchemasRetired is ListSchemas with the refs of the retired versions
+// (rollback, DESIGN section 2): still known, read through the branch below.
+func (c *Client) ListSchemasRetired(ctx context.Context) (schemas []*core.Schema, retired map[string]bool, err error) {
 	const op = "list schemas"
 	r, err := c.do(ctx, op, func(ctx context.Context, e apiclient.RequestEditorFn) (*http.Response, error) {
 		return c.gc.ListSchemas(ctx, e)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var list struct {
-		Schemas []json.RawMessage `json:"schemas"`
+		Schemas []map[string]json.RawMessage `json:"schemas"`
 	}
 	if err := decode(op, r, &list); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*core.Schema, 0, len(list.Schemas))
-	for _, raw := range list.Schemas {
+	retired = map[string]bool{}
+	for _, def := range list.Schemas {
+		flag := def["retired"]
+		delete(def, "retired") // the listing's, not the definition's
+		raw, err := json.Marshal(def)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", op, err)
+		}
 		sc, err := core.DecodeSchema(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, sc)
+		if string(flag) == "true" {
+			retired[sc.Ref()] = true
+		}
 	}
-	return out, nil
+	return out, retired, nil
 }
 
 // PutSchema publishes a schema (idempotent for an identical definition).

@@ -34,6 +34,7 @@ var problemSentinels = map[models.ProblemType]error{
 	models.ProblemTypeTooLarge:             core.ErrTooLarge,
 	models.ProblemTypeUnsupportedMediaType: core.ErrInvalid,
 	models.ProblemTypeSchemaViolation:      core.ErrSchema,
+	models.ProblemTypeSchemaRetired:        core.ErrRetired, // also an ErrSchema
 	models.ProblemTypeBadSignature:         core.ErrBadSignature,
 	models.ProblemTypeMissingParents:       core.ErrMissingParents,
 	models.ProblemTypeRateLimited:          core.ErrRateLimited,

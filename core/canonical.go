@@ -26,6 +26,10 @@ const MaxJSONDepth = 64
 // two peers must never read the same bytes as two different values.
 func ParseJSON(b []byte) (any, error) {
 	p := parser{b: b}
+	return p.parse()
+}
+
+func (p *parser) parse() (any, error) {
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -41,6 +45,20 @@ func ParseJSON(b []byte) (any, error) {
 type parser struct {
 	b []byte
 	i int
+	// canon makes the parser also check whether the input is already in
+	// RFC 8785 canonical form (noncanon records that it is not) and note
+	// where the top-level object's members lie, so that a commit's id can
+	// be checked over the bytes received instead of a re-encoding.
+	canon    bool
+	noncanon bool
+	members  []member
+}
+
+// member is where one member of the top-level object lies in the input:
+// from its key's opening quote to the end of its value.
+type member struct {
+	key        string
+	start, end int
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -48,6 +66,9 @@ func (p *parser) errorf(format string, args ...any) error {
 }
 
 func (p *parser) skipSpace() {
+	if p.canon && p.i < len(p.b) && isSpace(p.b[p.i]) {
+		p.noncanon = true
+	}
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
@@ -88,6 +109,8 @@ func (p *parser) value(depth int) (any, error) {
 	}
 }
 
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 func (p *parser) literal(s string) error {
 	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
 		return p.errorf("invalid literal")
@@ -98,23 +121,36 @@ func (p *parser) literal(s string) error {
 
 func (p *parser) object(depth int) (any, error) {
 	p.i++ // {
-	m := map[string]any{}
+	var m map[string]any
+	if p.canon && depth == 1 {
+		m = make(map[string]any, len(commitFields)) // a commit: one allocation
+	} else {
+		m = map[string]any{}
+	}
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
 		return m, nil
 	}
+	prev, first := "", true
 	for {
 		p.skipSpace()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, p.errorf("expected a string key")
 		}
+		start := p.i
 		k, err := p.str()
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := m[k]; dup {
 			return nil, p.errorf("duplicate key %q", k)
+		}
+		if p.canon {
+			if !first && CompareStrings(prev, k) >= 0 {
+				p.noncanon = true
+			}
+			prev, first = k, false
 		}
 		p.skipSpace()
 		if p.i >= len(p.b) || p.b[p.i] != ':' {
@@ -127,6 +163,9 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[k] = v
+		if p.canon && depth == 1 {
+			p.members = append(p.members, member{key: k, start: start, end: p.i})
+		}
 		p.skipSpace()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end of object")
@@ -205,6 +244,11 @@ func (p *parser) str() (string, error) {
 				return "", p.errorf("invalid UTF-8 in string")
 			}
 			p.i++
+			// Without escapes a string is canonical (above); with them,
+			// only if they are the ones JCS writes.
+			if p.canon && string(appendString(nil, string(buf))) != string(p.b[start-1:p.i]) {
+				p.noncanon = true
+			}
 			return string(buf), nil
 		case c < 0x20:
 			return "", p.errorf("control character in string")
@@ -312,6 +356,11 @@ func (p *parser) number() (any, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(string(p.b[start:p.i]), 64)
+	if p.canon && !plainInteger(p.b[start:p.i]) {
+		if c, cerr := appendNumber(nil, f); err != nil || cerr != nil || string(c) != string(p.b[start:p.i]) {
+			p.noncanon = true
+		}
+	}
 	if err != nil || math.IsInf(f, 0) {
 		// Underflow to zero is fine (JavaScript does the same); overflow is not.
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !math.IsInf(f, 0) {
@@ -320,6 +369,28 @@ func (p *parser) number() (any, error) {
 		return nil, p.errorf("number %s is outside the range of a double", p.b[start:p.i])
 	}
 	return f, nil
+}
+
+// plainInteger reports whether a number's text is an integer of at most
+// 15 digits without a leading zero, sign of zero, fraction or exponent:
+// a double holds it exactly and JCS writes it as it is.
+func plainInteger(b []byte) bool {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 15 {
+		return false
+	}
+	if b[0] == '0' {
+		return len(b) == 1 && !neg // "0" yes, "-0" no (JCS writes 0)
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Canonicalize returns the RFC 8785 canonical form of a JSON text.

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -149,6 +150,36 @@ func (c *Commit) check() error {
 }
 
 func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
+	return c.appendJSONSpans(dst, withIDSig, nil)
+}
+
+// idSigSpans are where the "id" and "sig" members are in an encoding
+// with them: [id0, id1) and [sig0, sig1) (empty without a sig). The
+// encoding without those two ranges is what the id hashes.
+type idSigSpans struct{ id0, id1, sig0, sig1 int }
+
+// MarshalJSONAndID returns what MarshalJSON does and the id c's content
+// hashes to, from one encoding: the id is the SHA-256 of the encoding
+// without its "id" and "sig" members (RFC 8785 orders the members, and
+// those two are whole members, so what is left is exactly
+// CanonicalBytes). A writer that must check c.ID and store c's JSON
+// encodes it once instead of twice.
+func (c *Commit) MarshalJSONAndID() ([]byte, CommitID, error) {
+	var sp idSigSpans
+	b, err := c.appendJSONSpans(nil, true, &sp)
+	if err != nil {
+		return nil, CommitID{}, err
+	}
+	h := sha256.New()
+	h.Write(b[:sp.id0])
+	h.Write(b[sp.id1:sp.sig0])
+	h.Write(b[sp.sig1:])
+	var id CommitID
+	h.Sum(id[:0])
+	return b, id, nil
+}
+
+func (c *Commit) appendJSONSpans(dst []byte, withIDSig bool, sp *idSigSpans) ([]byte, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -169,9 +200,15 @@ func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
 		}
 	}
 	if withIDSig {
+		if sp != nil {
+			sp.id0 = len(dst)
+		}
 		dst = append(dst, `,"id":"`...)
-		dst = append(dst, c.ID.String()...)
+		dst = hex.AppendEncode(dst, c.ID[:])
 		dst = append(dst, '"')
+		if sp != nil {
+			sp.id1 = len(dst)
+		}
 	}
 	dst = append(dst, `,"key":`...)
 	dst = appendString(dst, c.Key)
@@ -181,17 +218,23 @@ func (c *Commit) appendJSON(dst []byte, withIDSig bool) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '"')
-		dst = append(dst, p.String()...)
+		dst = hex.AppendEncode(dst, p[:])
 		dst = append(dst, '"')
 	}
 	dst = append(dst, `],"repo":`...)
 	dst = appendString(dst, c.Repo)
 	dst = append(dst, `,"schema":`...)
 	dst = appendString(dst, c.Schema)
+	if sp != nil {
+		sp.sig0, sp.sig1 = len(dst), len(dst)
+	}
 	if withIDSig && c.Sig != nil {
 		dst = append(dst, `,"sig":"`...)
 		dst = base64.RawURLEncoding.AppendEncode(dst, c.Sig)
 		dst = append(dst, '"')
+		if sp != nil {
+			sp.sig1 = len(dst)
+		}
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, c.TS, 10)
@@ -209,15 +252,92 @@ var commitFields = []string{"author", "data", "delta", "id", "key", "parents", "
 // both or neither of data and delta, oversized input, and an id that does not
 // recompute are errors naming the field. It does not verify the signature
 // (that needs the author's session key: see VerifySig).
+//
+// Commits usually arrive in canonical form, as every peer stores and sends
+// them; then the id is checked over the received bytes themselves (the
+// members but id and sig are exactly the canonical content), without
+// encoding the commit again. Anything else takes the general path.
 func DecodeCommit(b []byte) (*Commit, error) {
-	c, err := decodeCommit(b)
+	if len(b) > MaxCommitBytes {
+		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
+	}
+	p := parser{b: b, canon: true}
+	v, err := p.parse()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	c, err := CommitFromValue(v)
 	if err != nil {
 		return nil, err
+	}
+	if content, ok := canonicalContent(&p, c); ok {
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		if id := CommitID(sha256Parts(content)); id != c.ID {
+			return nil, fmt.Errorf("%w: id: %s does not match the content (computed %s)", ErrInvalid, c.ID, id)
+		}
+		return c, nil
 	}
 	if _, err := c.checkID(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// canonicalContent returns, as up to three slices of the input, what c's id
+// is the SHA-256 of, if the input (parsed by p in canon mode) is the
+// canonical JSON of c: its members but "id" and "sig". It reports false
+// whenever that cannot be shown without encoding c, and the caller then
+// encodes it. The equality rests on: every member is canonical (p checked
+// it), members are in canonical order, so removing two keeps the order
+// Commit.appendJSON writes; data is the parsed object itself; strings,
+// ts and parents (lowercase hex, as ParseCommitID demands) encode as they
+// were received; a delta is compared with its own encoding, because
+// decoding it may normalise it.
+func canonicalContent(p *parser, c *Commit) ([3][]byte, bool) {
+	var out [3][]byte
+	if p.noncanon {
+		return out, false
+	}
+	b := p.b
+	parts, from := 0, 0
+	for _, m := range p.members {
+		switch m.key {
+		case "id", "sig":
+			// Never the first member (author always precedes them), so a
+			// comma precedes each.
+			if m.start == 1 || b[m.start-1] != ',' {
+				return out, false
+			}
+			if parts == len(out)-1 {
+				return out, false
+			}
+			out[parts] = b[from : m.start-1]
+			parts++
+			from = m.end
+		case "delta":
+			if c.Delta == nil {
+				return out, false
+			}
+			enc, err := c.Delta.appendJSON(nil)
+			if err != nil || string(enc) != string(b[m.start+len(`"delta":`):m.end]) {
+				return out, false
+			}
+		}
+	}
+	out[parts] = b[from:]
+	return out, true
+}
+
+func sha256Parts(parts [3][]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // checkID encodes c's content once, checks that it hashes to c.ID, and

@@ -1,6 +1,9 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors shared by every package and by the SDKs. Callers wrap them
 // with context ("open repo %q: %w") and test with errors.Is. The HTTP layer
@@ -28,6 +31,9 @@ var (
 	// ErrSchema: data does not validate against its schema, or the schema is
 	// unknown.
 	ErrSchema = errors.New("schema violation")
+	// ErrRetired: a write at a schema version that was retired (rollback,
+	// DESIGN section 2). It is also an ErrSchema.
+	ErrRetired = fmt.Errorf("%w: schema version retired", ErrSchema)
 	// ErrUnauthenticated: no credentials, or credentials that do not verify.
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrForbidden: the caller is known but may not do this.

@@ -402,11 +402,15 @@ type Registry struct {
 	mu      stdsync.RWMutex
 	schemas map[string]*Schema
 	latest  map[string]int
+	// retired holds the refs of retired versions (DESIGN section 2,
+	// rollback): still known, so their commits verify, merge and stay in
+	// the history, but readers see items through the branch below them.
+	retired map[string]bool
 }
 
 // NewRegistry returns a registry with any/1.
 func NewRegistry() *Registry {
-	r := &Registry{schemas: map[string]*Schema{}, latest: map[string]int{}}
+	r := &Registry{schemas: map[string]*Schema{}, latest: map[string]int{}, retired: map[string]bool{}}
 	r.schemas[AnySchema] = &Schema{NS: "any", Version: 1, Fields: map[string]Field{}, Open: true}
 	r.latest["any"] = 1
 	return r
@@ -458,15 +462,69 @@ func (r *Registry) Get(ref string) (*Schema, error) {
 	return s, nil
 }
 
-// Latest returns the newest known version of namespace ns.
+// Latest returns the newest readable version of namespace ns: the newest
+// known version below the lowest retired one (Cap).
 func (r *Registry) Latest(ns string) (*Schema, error) {
-	r.mu.RLock()
-	v, ok := r.latest[ns]
-	r.mu.RUnlock()
+	v, ok := r.Cap(ns)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown schema namespace %q", ErrSchema, ns)
 	}
+	if v == 0 {
+		return nil, fmt.Errorf("%w: every version of %q is retired", ErrRetired, ns)
+	}
 	return r.Get(SchemaRef(ns, v))
+}
+
+// Cap returns the newest version of ns that readers see: the newest known
+// version, or the one below the lowest retired version. ok is false for a
+// namespace the registry does not know.
+func (r *Registry) Cap(ns string) (version int, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := r.latest[ns]
+	if !ok {
+		return 0, false
+	}
+	if len(r.retired) == 0 {
+		return v, true
+	}
+	for i := 1; i <= v; i++ {
+		if r.retired[SchemaRef(ns, i)] {
+			return i - 1, true
+		}
+	}
+	return v, true
+}
+
+// Retire marks a known version retired (DESIGN section 2, rollback), or
+// restores it with retired false. The definition stays known.
+func (r *Registry) Retire(ref string, retired bool) error {
+	if _, err := r.Get(ref); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if retired {
+		r.retired[ref] = true
+	} else {
+		delete(r.retired, ref)
+	}
+	return nil
+}
+
+// Retired reports whether version ref is retired.
+func (r *Registry) Retired(ref string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.retired[ref]
+}
+
+// AnyRetired reports whether some version is retired: while none is, every
+// reader without a cap of its own sees every commit.
+func (r *Registry) AnyRetired() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.retired) > 0
 }
 
 // List returns every schema, ordered by namespace then version.

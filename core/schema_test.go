@@ -129,3 +129,71 @@ func TestRegistry_Upgrade(t *testing.T) {
 		t.Fatalf("any/1: %v %v", any1, err)
 	}
 }
+
+func TestRegistry_Retire(t *testing.T) {
+	reg := NewRegistry()
+	for v := 1; v <= 3; v++ {
+		if err := reg.Add(&Schema{NS: "note", Version: v, Fields: map[string]Field{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cap := func() int {
+		t.Helper()
+		c, ok := reg.Cap("note")
+		if !ok {
+			t.Fatal("note unknown")
+		}
+		return c
+	}
+	if got, want := cap(), 3; got != want || reg.AnyRetired() {
+		t.Fatalf("cap=%v, want %v, nothing retired", got, want)
+	}
+	t.Run("RetireNewest", func(t *testing.T) {
+		if err := reg.Retire("note/3", true); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cap(), 2; got != want {
+			t.Fatalf("cap=%v, want %v", got, want)
+		}
+		if l, err := reg.Latest("note"); err != nil || l.Version != 2 {
+			t.Fatalf("Latest=%v %v, want note/2", l, err)
+		}
+		if _, err := reg.Get("note/3"); err != nil {
+			t.Fatalf("a retired version stays known: %v", err)
+		}
+	})
+	t.Run("RetiringBelowCapsLower", func(t *testing.T) {
+		if err := reg.Retire("note/2", true); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cap(), 1; got != want || !reg.Retired("note/2") {
+			t.Fatalf("cap=%v, want %v", got, want)
+		}
+	})
+	t.Run("Restore", func(t *testing.T) {
+		for _, ref := range []string{"note/2", "note/3"} {
+			if err := reg.Retire(ref, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := cap(), 3; got != want || reg.AnyRetired() {
+			t.Fatalf("cap=%v, want %v", got, want)
+		}
+	})
+	t.Run("Unknown", func(t *testing.T) {
+		if err := reg.Retire("note/9", true); !errors.Is(err, ErrSchema) {
+			t.Fatalf("err=%v, want ErrSchema", err)
+		}
+		if _, ok := reg.Cap("nope"); ok {
+			t.Fatal("Cap of an unknown namespace is ok")
+		}
+	})
+	t.Run("AllRetired", func(t *testing.T) {
+		reg := NewRegistry()
+		_ = reg.Add(&Schema{NS: "x", Version: 1, Fields: map[string]Field{}})
+		_ = reg.Retire("x/1", true)
+		if _, err := reg.Latest("x"); !errors.Is(err, ErrRetired) || !errors.Is(err, ErrSchema) {
+			t.Fatalf("err=%v, want ErrRetired, an ErrSchema", err)
+		}
+	})
+}

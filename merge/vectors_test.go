@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -660,4 +662,190 @@ func TestVectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// viewQuery is one reader's view of a views.json case and what it sees.
+type viewQuery struct {
+	Versions map[string]int  `json:"versions,omitempty"`
+	AsOf     *int64          `json:"asOf,omitempty"`
+	Heads    []core.CommitID `json:"heads"`
+	Head     *core.CommitID  `json:"head"` // null: the item does not exist for this reader
+	TS       int64           `json:"ts,omitempty"`
+	Schema   string          `json:"schema,omitempty"`
+	Data     obj             `json:"data,omitempty"`
+}
+
+// atQuery is the value at one commit for one reader; Unreadable when the
+// commit is newer than the reader's branch.
+type atQuery struct {
+	ID         core.CommitID  `json:"id"`
+	Versions   map[string]int `json:"versions,omitempty"`
+	Schema     string         `json:"schema,omitempty"`
+	Data       obj            `json:"data,omitempty"`
+	Unreadable bool           `json:"unreadable,omitempty"`
+}
+
+type viewCase struct {
+	Name    string            `json:"name"`
+	Commits []json.RawMessage `json:"commits"`
+	Heads   []core.CommitID   `json:"heads"`
+	Views   []viewQuery       `json:"views"`
+	At      []atQuery         `json:"at"`
+}
+
+type viewFile struct {
+	About     string         `json:"about"`
+	PublicKey string         `json:"publicKey"`
+	Schemas   []*core.Schema `json:"schemas"`
+	Cases     []viewCase     `json:"cases"`
+}
+
+// viewGraphs are the graphs of views.json: the rolling upgrade of
+// newBranchGraph, and a graph whose ts go backwards along an edge (a
+// commit after its parent in the graph, before it in time: as of a time
+// between them, neither the child nor anything after it is visible).
+func viewGraphs(tb testing.TB, reg *core.Registry) []struct {
+	name  string
+	b     *graphBuilder
+	heads []*core.Commit
+} {
+	type vg = struct {
+		name  string
+		b     *graphBuilder
+		heads []*core.Commit
+	}
+	g := newBranchGraph(tb, reg)
+	b := newGraphBuilder(tb)
+	r := b.add(10, "note/1", obj{"title": "r"})
+	x := b.add(5, "note/1", obj{"title": "x (clock behind)"}, r)
+	y := b.add(12, "note/2", obj{"name": "y", "prio": 1.0}, r)
+	m := b.merge(reg, x, y)
+	z := b.add(13, "note/1", obj{"title": "z"}, x)
+	return []vg{
+		{"rolling upgrade", g.b, g.heads},
+		{"clock behind its parent", b, []*core.Commit{m, z}},
+	}
+}
+
+func buildViewFile(t *testing.T, reg *core.Registry) viewFile {
+	b := newGraphBuilder(t)
+	f := viewFile{About: "goat-gateway branch and as-of views (merge.Heads, merge.Resolve, merge.ValueAt; DESIGN section 2, " +
+		"docs/merge.md \"Views\"). For each case: commits (signed by publicKey, or merge commits, in topological order) and the " +
+		"item's heads. views: a reader capped at versions (per namespace; absent: the newest schema) and, with asOf, at that time, " +
+		"sees heads; head is the one visible head or the merge commit of several (null: nothing visible), ts its ts, and " +
+		"schema/data its value upgraded to the reader's version. at: the value at commit id for a reader capped at versions, or " +
+		"unreadable when the commit is newer than the reader's branch. A retired version is a cap one below it.",
+		PublicKey: hex.EncodeToString(b.priv.Public().(ed25519.PublicKey)), Schemas: vectorSchemas()}
+	for _, vg := range viewGraphs(t, reg) {
+		c := viewCase{Name: vg.name, Heads: ids(vg.heads...)}
+		tss := map[int64]bool{0: true}
+		for _, cm := range vg.b.list {
+			j, err := cm.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Commits = append(c.Commits, j)
+			tss[cm.TS] = true
+		}
+		for _, versions := range []map[string]int{nil, {"note": 1}} {
+			views := []View{{Versions: versions}}
+			for _, ts := range slices.Sorted(maps.Keys(tss)) {
+				views = append(views, View{Versions: versions, AsOf: ts, HasAsOf: true})
+			}
+			for _, v := range views {
+				q := viewQuery{Versions: v.Versions}
+				if v.HasAsOf {
+					q.AsOf = &v.AsOf
+				}
+				heads, err := Heads(vg.b.g, reg, c.Heads, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.Heads = append([]core.CommitID{}, heads...)
+				if len(heads) > 0 {
+					r, err := Resolve(vg.b.g, reg, testRepo, testKey, c.Heads, v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					q.Head, q.TS, q.Schema, q.Data = &r.Head, r.TS, r.Schema, r.Data
+				}
+				c.Views = append(c.Views, q)
+			}
+			for _, cm := range vg.b.list {
+				q := atQuery{ID: cm.ID, Versions: versions}
+				schema, data, err := ValueAt(vg.b.g, reg, cm.ID, View{Versions: versions})
+				switch {
+				case errors.Is(err, core.ErrSchema):
+					q.Unreadable = true
+				case err != nil:
+					t.Fatal(err)
+				default:
+					q.Schema, q.Data = schema, data
+				}
+				c.At = append(c.At, q)
+			}
+		}
+		f.Cases = append(f.Cases, c)
+	}
+	return f
+}
+
+// TestVectors_Views writes or checks views.json and replays it as a peer
+// would: decode every commit, check its signature or Verify the merge, and
+// compare every view and value.
+func TestVectors_Views(t *testing.T) {
+	reg := testRegistry(t)
+	raw := checkFile(t, "views.json", encodeVectors(t, buildViewFile(t, reg)))
+	var f viewFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(f.Cases), 2; got != want {
+		t.Fatalf("views.json has %d cases, want %d", got, want)
+	}
+	pub, _ := hex.DecodeString(f.PublicKey)
+	for _, c := range f.Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			g := memGraph{}
+			for _, j := range c.Commits {
+				cm, err := core.DecodeCommit(j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cm.IsMerge() {
+					if err := Verify(g, reg, cm); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := cm.VerifySig(pub); err != nil {
+					t.Fatal(err)
+				}
+				g[cm.ID] = cm
+			}
+			for _, q := range c.Views {
+				v := View{Versions: q.Versions}
+				if q.AsOf != nil {
+					v = v.At(*q.AsOf)
+				}
+				r, err := Resolve(g, reg, testRepo, testKey, c.Heads, v)
+				if q.Head == nil {
+					if !errors.Is(err, core.ErrNotFound) {
+						t.Errorf("view %+v: %v, want nothing visible", v, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("view %+v: %v", v, err)
+				}
+				if !slices.Equal(r.Heads, q.Heads) || r.Head != *q.Head || r.TS != q.TS || r.Schema != q.Schema || !core.EqualJSON(r.Data, q.Data) {
+					t.Errorf("view %+v: %+v, file says %+v", v, r, q)
+				}
+			}
+			for _, q := range c.At {
+				schema, data, err := ValueAt(g, reg, q.ID, View{Versions: q.Versions})
+				if q.Unreadable != errors.Is(err, core.ErrSchema) || !q.Unreadable && (err != nil || schema != q.Schema || !core.EqualJSON(data, q.Data)) {
+					t.Errorf("at %s %v: %s %v %v, file says %+v", q.ID, q.Versions, schema, data, err, q)
+				}
+			}
+		})
+	}
 }

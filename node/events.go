@@ -15,8 +15,8 @@ import (
 // which is cheaper for it and for us than a long replay.
 const maxReplay = 10000
 
-// commitEvent encodes one record as a live event: the commit inline, or
-// only its id when it is larger than the inline limit.
+// commitEvent encodes one record as an event: the commit inline, or only
+// its id when it is larger than the inline limit.
 func (n *Node) commitEvent(node, repo string, rec storage.Record) Event {
 	var data []byte
 	name := "commit"
@@ -32,6 +32,18 @@ func (n *Node) commitEvent(node, repo string, rec storage.Record) Event {
 		data = fmt.Appendf(nil, `{"ids":[%q],"repo":%q}`, rec.ID.String(), repo)
 	}
 	return Event{Seq: rec.Seq, Repo: repo, Name: name, Data: data, ID: EventID(node, rec.Seq)}
+}
+
+// liveEvents encodes appended records as the live events every subscriber
+// of repo shares (see Event.Encoded).
+func (n *Node) liveEvents(node, repo string, recs []storage.Record) []*Event {
+	evs := make([]*Event, len(recs))
+	for i, rec := range recs {
+		ev := n.commitEvent(node, repo, rec)
+		ev.memo = &eventMemo{}
+		evs[i] = &ev
+	}
+	return evs
 }
 
 // EventID is the id of the event of sequence number seq on node:
@@ -66,8 +78,15 @@ type Subscription struct {
 	Watermark uint64
 }
 
-// Events delivers the subscription's events in sequence order.
-func (s *Subscription) Events() <-chan Event { return s.sub.ch }
+// Ready has a value when events may be waiting: call Next until it
+// reports none, then wait on Ready again. Many events published while the
+// consumer was busy cost it one wake-up.
+func (s *Subscription) Ready() <-chan struct{} { return s.sub.wake }
+
+// Next returns the subscription's next event, in sequence order, or false
+// when none is waiting. The event is shared with the other subscribers:
+// read it, never modify it. Call it from one goroutine at a time.
+func (s *Subscription) Next() (*Event, bool) { return s.sub.pop() }
 
 // Gone is closed when the subscription ends: it fell behind by more than
 // its buffer, or the node is shutting down.
@@ -78,7 +97,9 @@ func (s *Subscription) Close() { s.h.unsubscribe(s.sub) }
 
 // Subscribe opens a live feed of the appends to repos for p, who must be
 // allowed to read each of them (core.ErrNotFound otherwise), with a buffer
-// of buf events: a subscriber that falls further behind is dropped.
+// of buf events: a subscriber that falls further behind is dropped. The
+// buffer is a limit, not a reservation: a subscriber that keeps up holds
+// a few pointers.
 func (n *Node) Subscribe(p auth.Principal, repos []string, buf int) (*Subscription, error) {
 	if len(repos) == 0 {
 		return nil, fmt.Errorf("%w: repo: name at least one repository", core.ErrInvalid)

@@ -37,6 +37,18 @@ func eventCommit(tb testing.TB, ev node.Event) *core.Commit {
 	return c
 }
 
+// recvEvent returns sub's next event, waiting for one as a stream does
+// (Ready, then Next).
+func recvEvent(tb testing.TB, sub *node.Subscription, what string) node.Event {
+	tb.Helper()
+	for {
+		if ev, ok := sub.Next(); ok {
+			return *ev
+		}
+		goattest.Recv(tb, sub.Ready(), what)
+	}
+}
+
 func TestNode_Subscribe(t *testing.T) {
 	alice := user("alice")
 
@@ -57,7 +69,7 @@ func TestNode_Subscribe(t *testing.T) {
 		}
 		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"x": "y"})
 		res := e.mustAppend(t, "notes", node.OriginClient, c)
-		ev := goattest.Recv(t, sub.Events(), "the event of the append")
+		ev := recvEvent(t, sub, "the event of the append")
 		if ev.Seq != res[0].Seq || ev.Repo != "notes" || ev.ID != node.EventID(e.n.ID(), res[0].Seq) {
 			t.Fatalf("event %+v, want seq %d of notes with id %s", ev, res[0].Seq, node.EventID(e.n.ID(), res[0].Seq))
 		}
@@ -80,8 +92,62 @@ func TestNode_Subscribe(t *testing.T) {
 		e.mustAppend(t, "other", node.OriginClient, a.commit(t, ts, "other", "k", "", map[string]any{}))
 		c := a.commit(t, ts, "notes", "k", "", map[string]any{})
 		e.mustAppend(t, "notes", node.OriginClient, c)
-		if got := eventCommit(t, goattest.Recv(t, sub.Events(), "an event")); got.ID != c.ID {
+		if got := eventCommit(t, recvEvent(t, sub, "an event")); got.ID != c.ID {
 			t.Fatalf("first event is for %s of %s, want %s of notes", got.ID, got.Repo, c.ID)
+		}
+	})
+
+	t.Run("ABacklogIsSharedAndTakenAtOnce", func(t *testing.T) {
+		e := openDev(t)
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		var subs [2]*node.Subscription
+		for i := range subs {
+			sub, err := e.n.Subscribe(alice, []string{"notes"}, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			subs[i] = sub
+		}
+		ts := e.clock.UnixMilli()
+		var want []core.CommitID
+		for _, key := range []string{"a", "b", "c"} {
+			c := a.commit(t, ts, "notes", key, "", map[string]any{})
+			e.mustAppend(t, "notes", node.OriginClient, c)
+			want = append(want, c.ID)
+		}
+		// Three appends while nobody read: one wake-up, three events.
+		goattest.Recv(t, subs[0].Ready(), "the wake-up")
+		select {
+		case <-subs[0].Ready():
+			t.Fatal("a second wake-up for events queued before the first was taken")
+		default:
+		}
+		var evs [2][]*node.Event
+		for i, sub := range subs {
+			for ev, ok := sub.Next(); ok; ev, ok = sub.Next() {
+				evs[i] = append(evs[i], ev)
+			}
+		}
+		if got := len(evs[0]); got != len(want) {
+			t.Fatalf("took %d events, want %d", got, len(want))
+		}
+		encodes := 0
+		frame := func(ev *node.Event) []byte { encodes++; return []byte(ev.ID) }
+		for i, ev := range evs[0] {
+			if got := eventCommit(t, *ev).ID; got != want[i] {
+				t.Fatalf("event %d carries %s, want %s", i, got, want[i])
+			}
+			if evs[1][i] != ev {
+				t.Fatalf("event %d is a copy per subscriber, want one event shared", i)
+			}
+			if got, want := string(ev.Encoded(frame)), ev.ID; got != want || string(evs[1][i].Encoded(frame)) != want {
+				t.Fatalf("Encoded=%q, want %q", got, want)
+			}
+		}
+		if got, want := encodes, len(want); got != want {
+			t.Fatalf("encoded %d times for %d events shared by 2 subscribers, want once each", got, want)
 		}
 	})
 
@@ -102,7 +168,7 @@ func TestNode_Subscribe(t *testing.T) {
 		var got []core.CommitID
 		var prev uint64
 		for range 4 { // base, l, r and the merge
-			ev := goattest.Recv(t, sub.Events(), "an event")
+			ev := recvEvent(t, sub, "an event")
 			if ev.Seq <= prev {
 				t.Fatalf("event seq %d after %d", ev.Seq, prev)
 			}
@@ -125,7 +191,7 @@ func TestNode_Subscribe(t *testing.T) {
 		defer sub.Close()
 		c := a.commit(t, e.clock.UnixMilli(), "notes", "k", "", map[string]any{"text": strings.Repeat("x", 100)})
 		e.mustAppend(t, "notes", node.OriginClient, c)
-		ev := goattest.Recv(t, sub.Events(), "an event")
+		ev := recvEvent(t, sub, "an event")
 		var body struct {
 			IDs  []string `json:"ids"`
 			Repo string   `json:"repo"`
@@ -168,7 +234,7 @@ func TestNode_Subscribe(t *testing.T) {
 		ts := e.clock.UnixMilli()
 		for i, key := range []string{"a", "b"} {
 			e.mustAppend(t, "notes", node.OriginClient, a.commit(t, ts, "notes", key, "", map[string]any{}))
-			goattest.Recv(t, reader.Events(), "the reader's event "+key)
+			recvEvent(t, reader, "the reader's event "+key)
 			if i == 0 {
 				select {
 				case <-slow.Gone():
@@ -256,7 +322,7 @@ func TestNode_Replay(t *testing.T) {
 	})
 
 	t.Run("TheLiveEventFollows", func(t *testing.T) {
-		ev := goattest.Recv(t, sub.Events(), "the live event")
+		ev := recvEvent(t, sub, "the live event")
 		if got := eventCommit(t, ev); got.ID != a3.ID || ev.Seq != s3 {
 			t.Fatalf("live event %s seq %d, want %s seq %d", got.ID, ev.Seq, a3.ID, s3)
 		}

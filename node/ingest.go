@@ -68,11 +68,13 @@ func (n *Node) collapseAppended(ctx context.Context, r *storage.Repo, commits []
 // verifyFromClient checks a commit pushed by a client: merge commits are
 // recomputed; any other commit must verify against its session, whose
 // owner may write the repository, and its value must fit its schema.
-func (n *Node) verifyFromClient(v storage.View, c *core.Commit, data map[string]any) error {
+// checked holds the signatures of the batch already checked in parallel
+// (auth.CheckSigs).
+func (n *Node) verifyFromClient(v storage.View, c *core.Commit, data map[string]any, checked *auth.CheckedSigs) error {
 	if c.IsMerge() {
 		return merge.Verify(v, n.reg, c)
 	}
-	if err := auth.VerifyCommit(c, n.sessions, n.now(), n.cfg.Rules.CanWrite); err != nil {
+	if err := auth.VerifyCommitChecked(c, n.sessions, n.now(), n.cfg.Rules.CanWrite, checked); err != nil {
 		return err
 	}
 	return n.validate(c.Schema, data)
@@ -81,11 +83,11 @@ func (n *Node) verifyFromClient(v storage.View, c *core.Commit, data map[string]
 // verifyReplicated checks a commit another node replicates: it must verify
 // against a session valid at its ts, but is not authorized against the
 // rules again.
-func (n *Node) verifyReplicated(v storage.View, c *core.Commit, data map[string]any) error {
+func (n *Node) verifyReplicated(v storage.View, c *core.Commit, data map[string]any, checked *auth.CheckedSigs) error {
 	if c.IsMerge() {
 		return merge.Verify(v, n.reg, c)
 	}
-	if err := auth.VerifyReplicatedCommit(c, n.sessions); err != nil {
+	if err := auth.VerifyReplicatedCommitChecked(c, n.sessions, checked); err != nil {
 		return err
 	}
 	return n.validate(c.Schema, data)
@@ -151,10 +153,22 @@ func checkOrigin(origin Origin) error {
 func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, origin Origin) ([]Result, error) {
 	var verify storage.VerifyFunc
 	switch origin {
-	case OriginClient:
-		verify = n.verifyFromClient
-	case OriginReplica:
-		verify = n.verifyReplicated
+	case OriginClient, OriginReplica:
+		// The batch's signatures are checked up front, across the cores
+		// (most of a pushed commit's CPU); the per-commit check in the
+		// storage's prepare then does the rest (session validity, rules,
+		// schema, merges) in order. Commits already stored are skipped:
+		// storage settles them as duplicates without verifying.
+		checked := auth.CheckSigs(commits, n.sessions, func(c *core.Commit) bool { return r.Has(c.ID) })
+		if origin == OriginClient {
+			verify = func(v storage.View, c *core.Commit, data map[string]any) error {
+				return n.verifyFromClient(v, c, data, checked)
+			}
+		} else {
+			verify = func(v storage.View, c *core.Commit, data map[string]any) error {
+				return n.verifyReplicated(v, c, data, checked)
+			}
+		}
 	case OriginGateway:
 		// Built from validated values and signed here.
 	default:

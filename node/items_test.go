@@ -65,6 +65,31 @@ func TestNode_WriteItem(t *testing.T) {
 		}
 	})
 
+	t.Run("ReturnsTheValueReadersSee", func(t *testing.T) {
+		// WriteItem answers from what it wrote when nothing was merged in,
+		// without reading the item back: that answer must be the stored
+		// value, for full values, deltas and tombstones alike.
+		e := openDev(t)
+		e.createRepo(t, alice, "notes")
+		for i, edit := range []node.Edit{
+			setData(map[string]any{"title": "milk", "n": 1.0, "tags": []any{"a", "b"}}),
+			patch(map[string]any{"n": 2.0}), // a delta of the previous
+			setData(map[string]any{"title": "eggs", "nested": map[string]any{"x": true, "y": nil}}),
+			setData(map[string]any{"isDeleted": true}),
+			setData(map[string]any{"title": "back"}),
+		} {
+			v, _, err := e.n.WriteItem(ctx, alice, "notes", "k", nil, edit)
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+			stored := e.peekValue(t, "notes", "k")
+			if v.Key != stored.Key || v.Schema != stored.Schema || v.Head != stored.Head || v.TS != stored.TS ||
+				v.Deleted != stored.Deleted || v.Heads != stored.Heads || !core.EqualJSON(v.Data, stored.Data) {
+				t.Fatalf("write %d returned %+v, readers see %+v", i, v, stored)
+			}
+		}
+	})
+
 	t.Run("NoOpWriteMakesNoCommit", func(t *testing.T) {
 		e := openDev(t)
 		e.createRepo(t, alice, "notes")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/merge"
 	"github.com/goat-gateway/goat-gateway/storage"
 	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
@@ -109,11 +110,10 @@ func (r *Repo) Value(key string) (Value, error) {
 	if err := core.ValidateKey(key); err != nil {
 		return Value{}, err
 	}
-	v, err := r.r.Value(key)
-	if err != nil {
-		return Value{}, err
+	if !r.stored {
+		return r.ValueIn(key, merge.View{})
 	}
-	return r.readable(v), nil
+	return r.r.Value(key)
 }
 
 func (r *Repo) readable(v Value) Value {
@@ -124,29 +124,19 @@ func (r *Repo) readable(v Value) Value {
 }
 
 // Items returns up to limit items with keys after after, sorted by key, as
-// readers see them; schema, if not empty, keeps the items of that schema
-// ("task/2") or namespace ("task").
+// readers see them (upgraded to the newest readable version); schema, if
+// not empty, keeps the items of that namespace ("task"), or reads them
+// through that branch ("task/1": DESIGN section 2) and keeps them.
 func (r *Repo) Items(after string, limit int, withDeleted bool, schema string) (items []Value, more bool, err error) {
-	for len(items) < limit {
-		vals, err := r.r.Items(after, limit, withDeleted)
-		if err != nil {
+	var v merge.View
+	ns := schema
+	if strings.Contains(schema, "/") {
+		if v, err = r.n.Branch(schema); err != nil {
 			return nil, false, err
 		}
-		for _, v := range vals {
-			if schema != "" && v.Schema != schema && !strings.HasPrefix(v.Schema, schema+"/") {
-				continue
-			}
-			if len(items) == limit {
-				return items, true, nil
-			}
-			items = append(items, r.readable(v))
-		}
-		if len(vals) < limit {
-			return items, false, nil
-		}
-		after = vals[len(vals)-1].Key
+		ns, _, _ = strings.Cut(schema, "/")
 	}
-	return items, true, nil
+	return r.ItemsIn(after, limit, withDeleted, ns, v)
 }
 
 // readable applies schema defaults for readers.

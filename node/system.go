@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -64,17 +63,7 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 			n.quotas.noteRepo(key, owner)
 		}
 	case auth.SchemasRepo:
-		if deleted {
-			return
-		}
-		b, err := json.Marshal(data)
-		if err == nil {
-			var sc *core.Schema
-			if sc, err = core.DecodeSchema(b); err == nil {
-				err = n.reg.Add(sc)
-			}
-		}
-		if err != nil {
+		if err := applySchemaRecord(n.reg, data, deleted); err != nil {
 			n.log.Warn("schema not loaded", "schema", key, "err", err)
 		}
 	}
@@ -125,9 +114,11 @@ func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map
 func (n *Node) onAppend(repo string, recs []storage.Record) {
 	n.ingested.Add(uint64(len(recs)))
 	node := n.store.NodeID().String()
+	var last uint64
 	for _, rec := range recs {
-		n.hub.publish(n.commitEvent(node, repo, rec))
+		last = max(last, rec.Seq)
 	}
+	n.hub.publish(repo, last, func() []*Event { return n.liveEvents(node, repo, recs) })
 	if strings.HasPrefix(repo, "sys.") {
 		n.sysq.push(repo, recs)
 		if repo == auth.SessionsRepo {

@@ -183,47 +183,67 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// BenchmarkOpen measures opening a repository: reading and checking every
-// record and building the index. The file is in the page cache (it was
-// just written); the process has nothing. It also reports the heap the
-// open repository holds per commit.
+// BenchmarkOpen measures opening a repository: from=log reads and checks
+// every record and builds the index (no checkpoint, or checkpoints off);
+// from=checkpoint loads the index checkpoint that closing the repository
+// wrote and reads only the log's tail (here, nothing after it). The files
+// are in the page cache (they were just written); the process has
+// nothing. It also reports the heap the open repository holds per commit.
 func BenchmarkOpen(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("commits=%d", n), func(b *testing.B) {
-			path := fixture(b, n)
-			cfg := Config{FS: OSFS(), NoSync: true}
-			fsys := NewMemFS()
-			fsys.MkdirAll("/seq", 0o755)
-			seq, err := openSequencer(fsys, "/seq", 1<<20, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			logger := quietLogger()
-			for b.Loop() {
+		for _, from := range []string{"log", "checkpoint"} {
+			b.Run(fmt.Sprintf("commits=%d/from=%s", n, from), func(b *testing.B) {
+				path := fixture(b, n)
+				cfg := Config{FS: OSFS(), NoSync: true, CheckpointEvery: -1}
+				fsys := NewMemFS()
+				fsys.MkdirAll("/seq", 0o755)
+				seq, err := openSequencer(fsys, "/seq", 1<<20, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				logger := quietLogger()
+				if from == "checkpoint" {
+					cfg.CheckpointEvery = 1 << 16
+					if _, err := os.Stat(ckptPath(path)); err != nil {
+						r, err := openRepo("fixture", path, &cfg, seq, logger)
+						if err != nil {
+							b.Fatal(err)
+						}
+						r.close() // writes the checkpoint
+					}
+				}
+				for b.Loop() {
+					r, err := openRepo("fixture", path, &cfg, seq, logger)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if from == "checkpoint" && r.ckptRecords.Load() != int64(n) {
+						b.Fatalf("opened without the checkpoint")
+					}
+					r.close()
+				}
+				b.StopTimer()
+				st, _ := os.Stat(path)
+				b.ReportMetric(float64(st.Size())/float64(n), "file-B/commit")
+				if st, err := os.Stat(ckptPath(path)); err == nil && from == "checkpoint" {
+					b.ReportMetric(float64(st.Size())/float64(n), "ckpt-B/commit")
+				}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
 				r, err := openRepo("fixture", path, &cfg, seq, logger)
 				if err != nil {
 					b.Fatal(err)
 				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if r.Count() != n {
+					b.Fatalf("Count=%d, want %d", r.Count(), n)
+				}
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/commit")
 				r.close()
-			}
-			b.StopTimer()
-			st, _ := os.Stat(path)
-			b.ReportMetric(float64(st.Size())/float64(n), "file-B/commit")
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			r, err := openRepo("fixture", path, &cfg, seq, logger)
-			if err != nil {
-				b.Fatal(err)
-			}
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			if r.Count() != n {
-				b.Fatalf("Count=%d, want %d", r.Count(), n)
-			}
-			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/commit")
-			r.close()
-		})
+			})
+		}
 	}
 }
 

@@ -86,7 +86,8 @@
 //
 // # Recovery
 //
-// Opening reads every record. The first frame that is short, has a length
+// Opening reads every record (after the index checkpoint, if one matches:
+// see below). The first frame that is short, has a length
 // out of range, or fails its CRC, at byte X, ends the good prefix. The rest
 // of the file is then searched, byte by byte, for valid records:
 //
@@ -110,11 +111,69 @@
 // damage there is refused. A CRC-valid record whose content is malformed is always
 // core.ErrCorrupt.
 //
+// # Index checkpoints
+//
+// Opening costs time in proportion to what was appended since the last
+// checkpoint, not to the whole log: DIR/<repo>.idx holds the index as of a
+// prefix of the log, and opening loads it and scans only the records after
+// that prefix (recovering that tail exactly as above). Checkpoints are
+// written by closing a repository (idle unload, Store.Close) when its log
+// has at least 4,096 records (or Config.CheckpointEvery, if smaller) and
+// changed, and, while it is open, in the background once the records
+// appended since the last one reach Config.CheckpointEvery (65,536) and a
+// quarter of what that one covered, so checkpoint writing stays
+// proportional to appending. A checkpoint is written to NAME.idx.tmp,
+// fsynced, renamed and the directory fsynced: a crash leaves the old one,
+// the new one or none under the name.
+//
+//	header  (88 bytes)
+//	0   magic "GOATIDX\x00"
+//	8   version u32 = 1
+//	12  log id (16 bytes): the log incarnation it was made from
+//	28  end u64: byte length of the covered log prefix (a frame boundary)
+//	36  records u64: commit records in the prefix
+//	44  lastSeq u64: seq of the prefix's last commit record
+//	52  flags u32: bit 0, the prefix ends with a close marker
+//	56  tailCRC u32: CRC-32C of the log's bytes [max(32, end-4096), end)
+//	60  keys u32, 64 edges u32 (parent edges)
+//	68  bodyLen u64, 76 bodyCRC u32 (CRC-32C of the body), 80 zero u32
+//	84  crc u32 over bytes 0..84
+//
+//	body
+//	keys    keys x (len u8, name): item keys, in order of first appearance
+//	sorted  keys x uvarint: key indices in key order
+//	commits records x (id 32, uvarint seq - previous seq,
+//	        varint ts - previous ts, uvarint gap (pos - end of the previous
+//	        record; close markers), uvarint frame size, uvarint key index,
+//	        flags u8, uvarint nparents, nparents x uvarint (ordinal -
+//	        parent's ordinal), uvarint (ordinal - delta base's) if a delta)
+//
+// Opening uses a checkpoint only if its header and body checksums hold,
+// its log id is the log's, the log is at least end bytes long and its
+// bytes before end match tailCRC, and its body decodes to the structure a
+// log scan would produce (increasing sequence numbers, frames inside the
+// prefix, parents and delta bases earlier in the log and of the same item,
+// no id twice, every byte used). Anything else is logged and the index is
+// rebuilt from the whole log. So a stale checkpoint (an older prefix) is
+// used and the rest scanned; one of another log incarnation (after repair,
+// or a recreated repository), of a log that was truncated or overwritten
+// near the prefix's end, or one that is torn or corrupt, is not.
+//
+// What a checkpoint trades: the records it covers are not read at open, so
+// media damage inside that prefix is no longer refused by opening. It is
+// still refused by every read of the damaged record (each read checks the
+// frame's CRC, sequence number and id against the index: core.ErrCorrupt)
+// and found by Fsck, which always reads everything. TestIndex_Checkpoint
+// checks that, after crashes, torn and truncated logs and stale, foreign,
+// torn or corrupt checkpoints, the index opened with checkpoints equals the
+// one rebuilt from the whole log.
+//
 // # Data directory
 //
 //	DIR/LOCK                     flock(2) held by the open Store
 //	DIR/NODE                     node id and sequence lease (see seq.go)
 //	DIR/<repo>.log               one log per repository
+//	DIR/<repo>.idx               its index checkpoint, if any (derived data: deleting it costs one full scan)
 //	DIR/<repo>.log.damaged-<ns>  files moved aside by recovery or fsck
 //
 // Repository names match ^[a-z0-9][a-z0-9_.-]{0,127}$ without "..", so a

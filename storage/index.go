@@ -137,7 +137,10 @@ func (x *index) reserve(n int) {
 // slack of an overestimated reserve.
 func (x *index) finishBulk() {
 	x.bulk = false
-	slices.SortFunc(x.sortedKeys, func(a, b uint32) int { return compareKeys(x.keys[a].name, x.keys[b].name) })
+	byName := func(a, b uint32) int { return compareKeys(x.keys[a].name, x.keys[b].name) }
+	if !slices.IsSortedFunc(x.sortedKeys, byName) { // sorted already when a checkpoint had every key
+		slices.SortFunc(x.sortedKeys, byName)
+	}
 	x.ents = trim(x.ents)
 	x.childHead = trim(x.childHead)
 	x.edgeParent = trim(x.edgeParent)
@@ -244,6 +247,22 @@ func (t *idTable) place(id *core.CommitID, i int32) {
 		h = (h + 1) & mask
 	}
 	t.slots[h] = i + 1
+}
+
+// placeNew places ordinal i unless its id is already in the table, and
+// reports whether it did.
+func (t *idTable) placeNew(ents []entry, i int32) bool {
+	id := &ents[i].id
+	mask := len(t.slots) - 1
+	h := t.home(id)
+	for s := t.slots[h]; s != 0; s = t.slots[h] {
+		if ents[s-1].id == *id {
+			return false
+		}
+		h = (h + 1) & mask
+	}
+	t.slots[h] = i + 1
+	return true
 }
 
 // resize rebuilds the table with size slots (a power of two).

@@ -71,7 +71,10 @@ func writeFileAtomic(fsys FS, path string, data []byte, noSync bool) error {
 // recovers the tail as the package comment describes: a torn tail is
 // truncated, a torn last write is rewritten, damage to acknowledged data is
 // refused with core.ErrCorrupt.
-func openLog(fsys FS, path string, noSync bool, logger *slog.Logger, visit scanVisit) (*logFile, scanResult, error) {
+//
+// resume, if not nil, is asked once the header is read whether a prefix of
+// the log is already indexed (scanLogFrom); it may read f.
+func openLog(fsys FS, path string, noSync bool, logger *slog.Logger, resume func(f File, size int64, id LogID) *ckptStart, visit scanVisit) (*logFile, scanResult, error) {
 	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -86,7 +89,11 @@ func openLog(fsys FS, path string, noSync bool, logger *slog.Logger, visit scanV
 		f.Close()
 		return nil, scanResult{}, err
 	}
-	res, err := scanLog(f, st.Size(), visit)
+	var resumeAt func(LogID) *ckptStart
+	if resume != nil {
+		resumeAt = func(id LogID) *ckptStart { return resume(f, st.Size(), id) }
+	}
+	res, err := scanLogFrom(f, st.Size(), resumeAt, visit)
 	if err != nil {
 		f.Close()
 		return nil, res, err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
@@ -189,6 +190,9 @@ type Repo struct {
 	reqs   chan *appendReq
 	wg     sync.WaitGroup
 
+	ckptRecords atomic.Int64 // records covered by the newest checkpoint on disk; -1 for none
+	ckptBusy    atomic.Bool  // a checkpoint is being written in the background
+
 	// Owned by the Store, under Store.mu.
 	refs      int
 	idleSince time.Time
@@ -219,6 +223,24 @@ type pending struct {
 func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logger) (*Repo, error) {
 	idx := newIndex()
 	idx.bulk = true
+	ckpt := -1 // records covered by the checkpoint the index was loaded from
+	var ckptLog LogID
+	resume := func(f File, size int64, id LogID) *ckptStart {
+		if cfg.CheckpointEvery < 0 {
+			return nil
+		}
+		x, st, err := loadCheckpoint(cfg.FS, ckptPath(path), f, size, id)
+		if err != nil {
+			logger.Warn("index checkpoint not used: indexing the whole log", logKeyRepo, name, logKeyReason, err.Error())
+			return nil
+		}
+		if x == nil {
+			return nil
+		}
+		idx, ckpt, ckptLog = x, st.records, id
+		idx.bulk = true
+		return &st
+	}
 	var parents []int32
 	var size int64
 	visit := func(pos int64, n int, h payloadHeader, body []byte) error {
@@ -266,7 +288,7 @@ func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logge
 		}
 		f.Close()
 	}
-	l, res, err := openLog(cfg.FS, path, cfg.NoSync, logger, visit)
+	l, res, err := openLog(cfg.FS, path, cfg.NoSync, logger, resume, visit)
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}
@@ -279,6 +301,13 @@ func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logge
 		name: name, path: path, cfg: cfg, seq: seq, logger: logger, log: l,
 		idx: idx, changed: make(chan struct{}),
 		reqs: make(chan *appendReq, 256),
+	}
+	if ckpt >= 0 && l.id == ckptLog {
+		// A checkpoint on disk covers this many records of this log; one
+		// is written again only when enough has been appended since.
+		r.ckptRecords.Store(int64(ckpt))
+	} else {
+		r.ckptRecords.Store(-1)
 	}
 	r.wg.Add(1)
 	go r.run()
@@ -301,17 +330,92 @@ func (r *Repo) close() error {
 	r.sendMu.Unlock()
 	r.wg.Wait()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.fileClosed = true
 	var lastSeq uint64
-	if n := len(r.idx.ents); n > 0 {
+	n := len(r.idx.ents)
+	if n > 0 {
 		lastSeq = r.idx.ents[n-1].seq
 	}
 	err := r.log.seal(lastSeq)
+	var snap *ckptSnapshot
+	if err == nil && r.wantCheckpoint(true) {
+		var serr error
+		if snap, serr = r.snapshotLocked(r.log.size, r.log.sealed); serr != nil {
+			r.logger.Warn("index checkpoint not written", logKeyRepo, r.name, logKeyErr, serr)
+		}
+	}
 	if cerr := r.log.close(); err == nil {
 		err = cerr
 	}
+	r.mu.Unlock()
+	if snap != nil {
+		r.saveCheckpoint(snap)
+	}
 	return err
+}
+
+// wantCheckpoint reports whether the index should be checkpointed now:
+// while open, once the records appended since the last checkpoint reach
+// Config.CheckpointEvery and a quarter of what it covers (so that the
+// bytes written for checkpoints stay proportional to the bytes appended,
+// whatever the log's size); when closing, once there is anything new in a
+// log of at least ckptMinOnClose records (smaller logs open fast without
+// one). Called by the writer, or by close after the writer ended.
+func (r *Repo) wantCheckpoint(closing bool) bool {
+	every := r.cfg.CheckpointEvery
+	if every < 0 || r.log.broken != nil {
+		return false
+	}
+	n, have := int64(len(r.idx.ents)), r.ckptRecords.Load()
+	if n == have {
+		return false
+	}
+	if closing {
+		return n >= min(ckptMinOnClose, int64(every))
+	}
+	return n-max(have, 0) >= max(int64(every), have/4)
+}
+
+// ckptMinOnClose is the smallest log that closing checkpoints.
+const ckptMinOnClose = 4096
+
+// saveCheckpoint writes a checkpoint. A failure costs the next open time,
+// never data, so it is logged rather than returned.
+func (r *Repo) saveCheckpoint(s *ckptSnapshot) {
+	start := time.Now()
+	if err := writeCheckpoint(r.cfg.FS, ckptPath(r.path), s, r.cfg.NoSync); err != nil {
+		r.logger.Warn("index checkpoint not written", logKeyRepo, r.name, logKeyErr, err)
+		return
+	}
+	r.ckptRecords.Store(int64(s.hdr.records))
+	if d := time.Since(start); d > time.Second {
+		r.logger.Info("wrote a large index checkpoint", logKeyRepo, r.name, logKeyRecords, s.hdr.records, logKeyElapsed, d)
+	}
+}
+
+// checkpointInBackground starts writing a checkpoint of the index as it
+// is now, if one is due and none is being written. The writer calls it
+// after a write: the snapshot is taken under the read lock, and encoding
+// and writing it run on their own goroutine, which close waits for.
+func (r *Repo) checkpointInBackground() {
+	if !r.wantCheckpoint(false) || !r.ckptBusy.CompareAndSwap(false, true) {
+		return
+	}
+	r.mu.RLock()
+	e := &r.idx.ents[len(r.idx.ents)-1]
+	snap, err := r.snapshotLocked(e.pos+int64(e.size), false)
+	r.mu.RUnlock()
+	if err != nil {
+		r.ckptBusy.Store(false)
+		r.logger.Warn("index checkpoint not written", logKeyRepo, r.name, logKeyErr, err)
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer r.ckptBusy.Store(false)
+		r.saveCheckpoint(snap)
+	}()
 }
 
 func (r *Repo) isClosed() bool {
@@ -433,7 +537,8 @@ func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: unsigned", core.ErrInvalid, c.ID))
 			continue
 		}
-		id, err := c.ComputeID()
+		// One encoding gives both the record's JSON and the id check.
+		json, id, err := c.MarshalJSONAndID()
 		if err != nil {
 			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
 			continue
@@ -442,10 +547,7 @@ func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: id does not match the content (computed %s)", core.ErrInvalid, c.ID, id))
 			continue
 		}
-		if p.json, err = c.MarshalJSON(); err != nil {
-			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
-			continue
-		}
+		p.json = json
 		if _, dup := inBatch[c.ID]; !dup {
 			inBatch[c.ID] = p
 		}
@@ -649,6 +751,9 @@ func (r *Repo) commit(g *group, batch []*appendReq) {
 	for _, req := range batch {
 		req.err = err
 		close(req.done)
+	}
+	if err == nil {
+		r.checkpointInBackground()
 	}
 }
 

@@ -99,6 +99,15 @@ type scanVisit func(pos int64, ordinal int, h payloadHeader, body []byte) error
 // breaks an invariant, is returned as is (wrapping core.ErrCorrupt for
 // content problems); the verdict tailCorrupt is not an error here.
 func scanLog(r io.ReaderAt, size int64, visit scanVisit) (scanResult, error) {
+	return scanLogFrom(r, size, nil, visit)
+}
+
+// scanLogFrom is scanLog that, once the header is read, asks resume
+// whether a prefix of the log is already accounted for (by an index
+// checkpoint): if resume returns a start, records before start.end are
+// neither read nor visited, and the scan and the tail's classification go
+// on from there exactly as they would have.
+func scanLogFrom(r io.ReaderAt, size int64, resume func(id LogID) *ckptStart, visit scanVisit) (scanResult, error) {
 	res := scanResult{size: size}
 	w := &window{r: r, size: size}
 	hb, err := w.at(0, headerSize)
@@ -109,6 +118,11 @@ func scanLog(r io.ReaderAt, size int64, visit scanVisit) (scanResult, error) {
 		return res, err
 	}
 	pos := int64(headerSize)
+	if resume != nil {
+		if st := resume(res.id); st != nil {
+			pos, res.records, res.lastSeq, res.closed = st.end, st.records, st.lastSeq, st.closed
+		}
+	}
 	for pos < size {
 		hdr, err := w.at(pos, frameHeaderSize)
 		if err != nil {

@@ -58,6 +58,14 @@ type Config struct {
 	// SeqBlock is how many sequence numbers one NODE file write leases;
 	// 0 means 65536.
 	SeqBlock uint64
+	// CheckpointEvery is how many records appended to an open repository
+	// since its last index checkpoint make the writer save a new one (and
+	// at least a quarter of what the last one covered); closing saves one
+	// for any log of 4,096 records or more (or CheckpointEvery, if
+	// smaller) that changed. 0 means 65,536; a negative value turns
+	// checkpoints off, for reading too. See "Index checkpoints" in the
+	// package comment.
+	CheckpointEvery int
 	// Verify, if set, is called for each commit that Append is about to
 	// append (signatures, schemas, authorization: not storage's business).
 	// An error rejects that commit alone. AppendVerified overrides it per
@@ -90,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 4 << 20
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 1 << 16
 	}
 	if c.SeqBlock == 0 {
 		c.SeqBlock = 1 << 16

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	stdsync "sync"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -123,8 +125,34 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 	var st Stats
 	limit := orDefault(d.PageLimit, DefaultPageLimit)
 	heal := false
-	for {
-		page, err := d.Transport.Log(ctx, repo, cursor, limit)
+	// The next page is fetched while this one is decoded and ingested: the
+	// cursor comes with the page, so the network and the decoding overlap.
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan fetchedPage, 1)
+	go func() {
+		defer close(pages)
+		for cur := cursor; ; {
+			page, err := d.Transport.Log(ctx, repo, cur, limit)
+			select {
+			case pages <- fetchedPage{page, err}:
+			case <-ctx.Done():
+				return
+			}
+			// An empty page is the tail whatever it claims, so a peer
+			// cannot keep the loop spinning without progress.
+			if err != nil || !page.More || len(page.Commits) == 0 || page.Next == "" {
+				return
+			}
+			cur = page.Next
+		}
+	}()
+	defer func() {
+		cancel()
+		for range pages { // the fetcher has ended once pages is closed
+		}
+	}()
+	for f := range pages {
+		page, err := f.page, f.err
 		if errors.Is(err, core.ErrMustReconcile) {
 			heal = true
 			break
@@ -149,11 +177,9 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 		if page.Next != "" {
 			cursor = page.Next
 		}
-		// An empty page is the tail whatever it claims, so a peer cannot
-		// keep the loop spinning without progress.
-		if !page.More || len(commits) == 0 || page.Next == "" {
-			break
-		}
+	}
+	if err := ctx.Err(); err != nil {
+		return st, err
 	}
 	st.Cursor = cursor
 	if heal {
@@ -234,17 +260,48 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 	}
 }
 
+// fetchedPage is what Clone's fetcher hands over: a page or why not.
+type fetchedPage struct {
+	page *LogPage
+	err  error
+}
+
 // decodeCommits decodes raw commits strictly and returns their total size.
+// A page is decoded on all cores: decoding (parsing and hashing every
+// commit) is most of what a clone costs the client.
 func decodeCommits(raw []json.RawMessage) ([]*core.Commit, int64, error) {
-	out := make([]*core.Commit, 0, len(raw))
 	var n int64
-	for i, b := range raw {
+	for _, b := range raw {
 		n += int64(len(b))
-		c, err := core.DecodeCommit(b)
+	}
+	out := make([]*core.Commit, len(raw))
+	errs := make([]error, len(raw))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			if out[i], errs[i] = core.DecodeCommit(raw[i]); errs[i] != nil {
+				return
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(raw)/minParallelDecode)
+	if workers <= 1 {
+		decode(0, len(raw))
+	} else {
+		var wg stdsync.WaitGroup
+		per := (len(raw) + workers - 1) / workers
+		for from := 0; from < len(raw); from += per {
+			wg.Go(func() { decode(from, min(from+per, len(raw))) })
+		}
+		wg.Wait()
+	}
+	for i, err := range errs {
 		if err != nil {
 			return nil, n, fmt.Errorf("commits[%d]: %w", i, err)
 		}
-		out = append(out, c)
 	}
 	return out, n, nil
 }
+
+// minParallelDecode is the fewest commits per goroutine worth starting
+// one for.
+const minParallelDecode = 64

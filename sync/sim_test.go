@@ -244,3 +244,38 @@ func human(b int64) string {
 		return fmt.Sprintf("%d B", b)
 	}
 }
+
+// TestSimulation_Depth heals a set of 100k old ids and 3,000 recent
+// commits (one a millisecond) where one side lacks 10 consecutive recent
+// commits that sit depth commits back from the newest. The rest of the
+// simulation puts every divergence at the top; the benchmark's heal does
+// not (its fixture is pushed by two concurrent writers, so the last 10
+// commits of the log are about 1,000 back in ts), and the cost of a heal
+// follows the size of the window its divergence falls in. It checks that
+// every heal converges in at most 3 requests and reports bytes by depth.
+func TestSimulation_Depth(t *testing.T) {
+	ghosts := randomIDs(rand.New(rand.NewPCG(31, 32)), 100_000)
+	recent := makeCommits(t, "r", 0, 3000, 3000)
+	var report strings.Builder
+	fmt.Fprintf(&report, "\n| depth | missing on | round trips | bytes | overhead |\n|---:|---|---:|---:|---:|\n")
+	seed := uint64(1000)
+	for _, depth := range []int{0, 100, 500, 1000, 1500, 2000} {
+		for _, side := range []string{"client", "server"} {
+			lo, hi := len(recent)-depth-10, len(recent)-depth
+			var most []*core.Commit
+			most = append(most, recent[:lo]...)
+			most = append(most, recent[hi:]...)
+			cOwn, sOwn := most, recent
+			if side == "server" {
+				cOwn, sOwn = recent, most
+			}
+			seed++
+			r, b, cb := simulate(t, ghosts, cOwn, sOwn, seed)
+			if r > 3 {
+				t.Fatalf("10 missing on the %s at depth %d took %d requests, want at most 3", side, depth, r)
+			}
+			fmt.Fprintf(&report, "| %d | %s | %d | %s | %s |\n", depth, side, r, human(b), human(b-cb))
+		}
+	}
+	t.Log(report.String())
+}

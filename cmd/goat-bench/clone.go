@@ -164,8 +164,8 @@ func (e *env) runClone(ctx context.Context, r *Result) (any, error) {
 	}
 	if e.cfg.CloneN >= 100_000 {
 		for _, run := range data.Runs {
-			if run.Accept == "" || run.Accept == "zstd" {
-				r.Targets = append(r.Targets, below(fmt.Sprintf("clone of %s commits, %s", commas(int64(e.cfg.CloneN)), orIdentity(run.Accept)), run.Median, 2, "s",
+			if run.Accept == "" {
+				r.Targets = append(r.Targets, below(targetClone, run.Median, 1, "s",
 					fmt.Sprintf("%.2f s median (runs %s), %.1f MiB on the wire", run.Median, fmtSecs(run.Seconds), float64(run.WireIn+run.WireOut)/(1<<20))))
 			}
 		}

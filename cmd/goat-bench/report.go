@@ -454,7 +454,7 @@ func renderPlots(results map[string]*Result) (map[string][]byte, error) {
 			del99 = append(del99, Point{float64(s.Subscribers), s.DeliverAll.Max})
 		}
 		mem := LineChart{Title: "Fan-out: gateway resident memory", XLabel: "concurrent SSE subscribers", YLabel: "RSS, MiB",
-			Series: []Series{{Name: "goat-gateway RSS", Points: rss}}, HLines: []HLine{{Y: 1024, Label: "1 GiB"}}}
+			Series: []Series{{Name: "goat-gateway RSS", Points: rss}}, HLines: []HLine{{Y: 400, Label: "target 400 MiB at 20k"}}}
 		b, err := mem.Render()
 		if err := add("fanout-memory.png", b, err); err != nil {
 			return nil, err
@@ -479,7 +479,7 @@ func renderPlots(results map[string]*Result) (map[string][]byte, error) {
 		}
 		lc := LineChart{Title: "Durable ingest (acknowledged after fsync)", XLabel: "concurrent clients", YLabel: "commits per second", LogX: true, LogY: true,
 			Series: []Series{{Name: fmt.Sprintf("batched, %d per push", ing.Batch), Points: bat}, {Name: "single-item PUT", Points: put}},
-			HLines: []HLine{{Y: 20000, Label: "target 20k/s batched"}}}
+			HLines: []HLine{{Y: 25000, Label: "target 25k/s batched"}, {Y: 6000, Label: "target 6k/s PUT"}}}
 		b, err := lc.Render()
 		if err := add("ingest.png", b, err); err != nil {
 			return nil, err
@@ -511,7 +511,7 @@ func renderPlots(results map[string]*Result) (map[string][]byte, error) {
 		}
 		bc.Groups = groups
 		if cl.Commits >= 100_000 {
-			bc.HLines = []HLine{{Y: 2, Label: "target 2 s"}}
+			bc.HLines = []HLine{{Y: 1, Label: "target 1 s"}}
 		}
 		b, err := bc.Render()
 		if err := add("clone.png", b, err); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -59,6 +60,15 @@ type serveConfig struct {
 	MaxOpenRepos        int
 	MaxReposPerOwner    int
 	MaxSessionsPerOwner int
+
+	// TokenCache is how many verified tokens are remembered; 0: none
+	// (api.Config.TokenCache).
+	TokenCache int
+
+	// StaticDir is served outside /v1 (the app's own files) and
+	// CORSOrigins may call the API from their pages (api.Config).
+	StaticDir   string
+	CORSOrigins []string
 }
 
 // setting is one row of the settings table.
@@ -80,6 +90,9 @@ type setting struct {
 	// setNode, when not nil, takes a file value that is a list or a
 	// mapping; settings without it take scalars only.
 	setNode func(c *serveConfig, n *yaml.Node) error
+	// repeat lets the flag be given more than once; the values are joined
+	// with commas, as the environment variable lists them.
+	repeat bool
 }
 
 func (s setting) env() string {
@@ -172,6 +185,18 @@ var settings = []setting{
 	{flag: "max-sessions-per-owner", key: "maxSessionsPerOwner", def: "100", arg: "N",
 		help: "most live (unexpired, unrevoked) sessions one token subject may hold; past it, 429",
 		set:  store(parsePositiveInt, func(c *serveConfig) *int { return &c.MaxSessionsPerOwner })},
+	{flag: "token-cache", key: "tokenCache", def: "10000", arg: "N",
+		help: "most verified bearer tokens remembered, so a token sent again is not verified again (never past its exp, never after its issuer's keys changed); 0: verify every request",
+		set:  store(parseCount, func(c *serveConfig) *int { return &c.TokenCache })},
+
+	{flag: "static", key: "static", arg: "DIR",
+		help: "serve the application's files from DIR on every path outside /v1 and the operational paths (HTML no-cache, fingerprinted assets immutable, unknown pages fall back to index.html)",
+		set:  setStaticDir},
+	{flag: "cors-origin", key: "corsOrigins", arg: "ORIGIN",
+		help:    "origin whose pages may call the API from a browser, e.g. https://app.example.com, or * for public data; repeat the flag (or comma-separate, or a list in the file) for several; empty: no CORS headers",
+		set:     setCORSOrigins,
+		setNode: setCORSOriginsNode,
+		repeat:  true},
 }
 
 // store makes a setter from a parser and the field it fills.
@@ -235,6 +260,14 @@ func parsePositiveInt(v string) (int, error) {
 	return n, nil
 }
 
+func parseCount(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a whole number such as 100, or 0")
+	}
+	return n, nil
+}
+
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
@@ -267,6 +300,49 @@ func setPeersNode(c *serveConfig, n *yaml.Node) error {
 		return err
 	}
 	return setPeers(c, strings.Join(l, ","))
+}
+
+// setStaticDir takes the directory of the app's files; it must exist, so
+// that a typo fails at start rather than as 404s.
+func setStaticDir(c *serveConfig, v string) error {
+	if v != "" {
+		st, err := os.Stat(v)
+		if err != nil || !st.IsDir() {
+			return errors.New("want an existing directory of the application's files")
+		}
+	}
+	c.StaticDir = v
+	return nil
+}
+
+// setCORSOrigins takes origins as a browser sends them in Origin: scheme,
+// host and an optional port, nothing after; or "*".
+func setCORSOrigins(c *serveConfig, v string) error {
+	l, _ := parseList(v)
+	for _, o := range l {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%q: want an origin such as https://app.example.com or http://localhost:3000 (scheme, host, port; no path), or *", o)
+		}
+	}
+	for i, o := range l {
+		l[i] = strings.TrimSuffix(o, "/")
+	}
+	c.CORSOrigins = l
+	return nil
+}
+
+// setCORSOriginsNode takes a YAML list of origins.
+func setCORSOriginsNode(c *serveConfig, n *yaml.Node) error {
+	l, err := scalars(n)
+	if err != nil {
+		return err
+	}
+	return setCORSOrigins(c, strings.Join(l, ","))
 }
 
 // issuerKeys are the keys of one entry of issuers.
@@ -425,7 +501,13 @@ func loadConfig(args []string, getenv func(string) string) (serveConfig, error) 
 	for _, s := range settings {
 		// Only recorded here: values are parsed in the one loop below, so
 		// a flag's error reads like any other source's.
-		record := func(v string) error { flags[s.flag] = v; return nil }
+		record := func(v string) error {
+			if old, ok := flags[s.flag]; ok && s.repeat {
+				v = old + "," + v
+			}
+			flags[s.flag] = v
+			return nil
+		}
 		if s.arg == "" {
 			fs.BoolFunc(s.flag, s.help, record)
 		} else {

@@ -125,6 +125,13 @@ var precedences = map[string]precedence{
 	"nats-url": {flag: "nats://f:4222", env: "nats://e:4222", file: "nats://c:4222",
 		wantFlag: "nats://f:4222", wantEnv: "nats://e:4222", wantFile: "nats://c:4222", wantDefault: "",
 		get: func(c serveConfig) any { return c.NATSURL }},
+	"static": {flag: "$DIR", env: ".", file: "/",
+		wantFlag: "$DIR", wantEnv: ".", wantFile: "/", wantDefault: "",
+		get: func(c serveConfig) any { return c.StaticDir }},
+	"cors-origin": {flag: "https://f.example", env: "https://e.example,http://g.example:8081", file: "[https://c.example, '*']",
+		wantFlag: []string{"https://f.example"}, wantEnv: []string{"https://e.example", "http://g.example:8081"}, wantFile: []string{"https://c.example", "*"},
+		wantDefault: []string(nil),
+		get:         func(c serveConfig) any { return c.CORSOrigins }},
 	"peers": {flag: "http://f:1, http://g:1,", env: "http://e:1", file: "[http://c:1, http://d:1]",
 		wantFlag: []string{"http://f:1", "http://g:1"}, wantEnv: []string{"http://e:1"}, wantFile: []string{"http://c:1", "http://d:1"},
 		wantDefault: []string(nil),
@@ -153,6 +160,9 @@ var precedences = map[string]precedence{
 	"max-sessions-per-owner": {flag: "1", env: "2", file: "3",
 		wantFlag: 1, wantEnv: 2, wantFile: 3, wantDefault: 100,
 		get: func(c serveConfig) any { return c.MaxSessionsPerOwner }},
+	"token-cache": {flag: "0", env: "2", file: "3",
+		wantFlag: 0, wantEnv: 2, wantFile: 3, wantDefault: 10000,
+		get: func(c serveConfig) any { return c.TokenCache }},
 }
 
 func TestLoadConfig_Precedence(t *testing.T) {
@@ -275,6 +285,12 @@ func TestLoadConfig_BadValues(t *testing.T) {
 			want: []string{"config ", "yaml:"}},
 		{name: "UnknownFlag", args: []string{"--lisen", "x"},
 			want: []string{"flag provided but not defined: -lisen"}},
+		{name: "CORSOriginWithPath", args: []string{"--cors-origin", "https://app.example.com/app"},
+			want: []string{`--cors-origin: "https://app.example.com/app": want an origin such as https://app.example.com`}},
+		{name: "CORSOriginNoScheme", file: "corsOrigins: [app.example.com]\n",
+			want: []string{`line 1: corsOrigins: "app.example.com": want an origin`}},
+		{name: "StaticMissingDir", env: map[string]string{"GOAT_STATIC": "does-not-exist"},
+			want: []string{`GOAT_STATIC "does-not-exist": want an existing directory`}},
 		{name: "StrayArgument", args: []string{"--dev", "true"},
 			want: []string{`unexpected argument "true"`}},
 	}
@@ -327,6 +343,48 @@ func TestLoadConfig_PeersInFileAsText(t *testing.T) {
 	if got, want := c.Peers, []string{"http://a:1", "http://b:1"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("peers=%q, want %q", got, want)
 	}
+}
+
+func TestLoadConfig_StaticAndCORS(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("File", func(t *testing.T) {
+		path := writeConfig(t, "static: "+dir+"\ncorsOrigins: [https://a.example, 'http://localhost:3000/']\n")
+		c, err := loadConfig([]string{"--config", path}, envMap(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StaticDir != dir {
+			t.Fatalf("static=%q, want %q", c.StaticDir, dir)
+		}
+		if got, want := c.CORSOrigins, []string{"https://a.example", "http://localhost:3000"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("corsOrigins=%q, want %q", got, want)
+		}
+	})
+	t.Run("RepeatedFlag", func(t *testing.T) {
+		c, err := loadConfig([]string{"--cors-origin", "https://a.example", "--cors-origin", "*"}, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://env.example"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.CORSOrigins, []string{"https://a.example", "*"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("corsOrigins=%q, want %q", got, want)
+		}
+	})
+	t.Run("Env", func(t *testing.T) {
+		c, err := loadConfig(nil, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://a.example,https://b.example", "GOAT_STATIC": dir}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.CORSOrigins, []string{"https://a.example", "https://b.example"}; !reflect.DeepEqual(got, want) || c.StaticDir != dir {
+			t.Fatalf("corsOrigins=%q static=%q, want %q and %q", got, c.StaticDir, want, dir)
+		}
+		cfgs, err := c.build(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfgs.api.StaticDir != dir || !reflect.DeepEqual(cfgs.api.CORSOrigins, c.CORSOrigins) {
+			t.Fatalf("api config static=%q cors=%q", cfgs.api.StaticDir, cfgs.api.CORSOrigins)
+		}
+	})
 }
 
 // Every setting is named, with its flag, variable and file key, in the

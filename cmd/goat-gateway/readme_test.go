@@ -37,13 +37,20 @@ func (s *syncBuffer) String() string {
 // walkthrough, with continuation lines joined.
 func walkthrough(tb testing.TB) []string {
 	tb.Helper()
-	b, err := os.ReadFile("../../README.md")
+	return walkthroughIn(tb, "../../README.md")
+}
+
+// walkthroughIn returns the commands of the block of file marked as the
+// walkthrough, with continuation lines joined.
+func walkthroughIn(tb testing.TB, file string) []string {
+	tb.Helper()
+	b, err := os.ReadFile(file)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "<!-- walkthrough")
 	if !ok {
-		tb.Fatal("README.md has no walkthrough block")
+		tb.Fatalf("%s has no walkthrough block", file)
 	}
 	_, rest, _ = strings.Cut(rest, "```sh\n")
 	block, _, _ := strings.Cut(rest, "```")

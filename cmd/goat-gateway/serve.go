@@ -117,8 +117,14 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		BodyLimit:         c.BodyLimit,
 		BodyReadTimeout:   c.BodyReadTimeout,
 		BodyBudget:        c.BodyBudget,
+		TokenCache:        c.TokenCache,
+		StaticDir:         c.StaticDir,
+		CORSOrigins:       c.CORSOrigins,
 		Version:           versionString(),
 		Logger:            logger,
+	}
+	if c.TokenCache == 0 {
+		cfg.TokenCache = -1 // 0 turns the cache off; api's zero is its default
 	}
 	ccfg := cluster.Config{
 		NATSURL:         c.NATSURL,

@@ -12,6 +12,8 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/merge"
+	"github.com/goat-gateway/goat-gateway/node"
 	"github.com/goat-gateway/goat-gateway/storage"
 )
 
@@ -180,15 +182,31 @@ func export(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
+	// Items are exported as readers see them: upgraded to the newest
+	// published version, through the branch below a retired one.
+	reg, err := node.LoadRegistry(st)
+	if err != nil {
+		return fmt.Errorf("load schemas: %w", err)
+	}
 	after := ""
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for {
-		vals, err := r.Items(after, 1000, *deleted)
+		vals, err := r.Items(after, 1000, true)
 		if err != nil {
 			return err
 		}
-		for _, v := range vals {
+		for _, sv := range vals {
+			v, err := node.ReadValue(r, reg, sv.Key, merge.View{})
+			if errors.Is(err, core.ErrNotFound) {
+				continue // nothing readable below a retired version
+			}
+			if err != nil {
+				return err
+			}
+			if v.Deleted && !*deleted {
+				continue
+			}
 			line := map[string]any{"key": v.Key, "schema": v.Schema, "data": v.Data, "head": v.Head.String(), "ts": v.TS}
 			if v.Deleted {
 				line["deleted"] = true

@@ -253,7 +253,8 @@ type ClientInterface interface {
 	//
 	// Current item values in ascending key order, one page at a time; pass
 	// the response's `next` as `after` for the next page. Values are
-	// upgraded to the newest schema version the node knows. Deleted items
+	// upgraded to the newest schema version readers see (the newest
+	// published one that is not retired; DESIGN section 2). Deleted items
 	// (tombstones) are left out unless `includeDeleted` is true.
 	//
 	// Corresponds with GET /v1/repos/{repo}/items (the `ListItems` operationId).
@@ -272,11 +273,27 @@ type ClientInterface interface {
 
 	// GetItem Get an item
 	//
-	// The item's current value, upgraded to the newest schema version the
-	// node knows. `ETag` is the head commit id in quotes (strong); send it
-	// back in `If-None-Match` to get `304` while the item is unchanged, or
-	// in `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
+	// The item's current value, upgraded to the newest schema version
+	// readers see (the newest published one that is not retired). `ETag`
+	// is the head commit id in quotes (strong); send it back in
+	// `If-None-Match` to get `304` while the item is unchanged, or in
+	// `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
 	// version you edited. A deleted item answers `404`.
+	//
+	// - `schema=ns/v` reads the item's branch for a client that knows
+	//   versions up to `v` (DESIGN section 2, "Schema branches"): only its
+	//   commits at `v` or older, and not those that descend from a newer
+	//   one; the value is at version `v`. When several such heads remain
+	//   the value is their merge, and `head` is that merge commit's id
+	//   (the commit every peer would build; it may not be stored).
+	// - `at=<commit id>` is the value as of that commit of this item
+	//   (time travel): its data, a delta applied, upgraded as above.
+	// - `asOf=<time>` is the value as of a time, RFC 3339 or unix
+	//   milliseconds: the merge of the heads of the commits with `ts` at
+	//   most that time (and whose parents are too).
+	//
+	// With `at` or `asOf` a tombstone is returned (with `deleted` true)
+	// rather than `404`, since time travel reads history.
 	//
 	// Corresponds with GET /v1/repos/{repo}/items/{key} (the `GetItem` operationId).
 	GetItem(ctx context.Context, repo Repo, key Key, params *GetItemParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -378,6 +395,12 @@ type ClientInterface interface {
 	// before its parents. For the next page pass the response's `next`
 	// (the id of the page's last commit) as `before`.
 	//
+	// With `resolve=true` the page also carries `values`: for each commit,
+	// in the same order, the item's value as of that commit (deltas
+	// applied, upgraded to the newest version readers see, or to the
+	// branch of `schema`), so that playback needs no delta code; `null`
+	// for a commit newer than that branch.
+	//
 	// Corresponds with GET /v1/repos/{repo}/items/{key}/history (the `GetItemHistory` operationId).
 	GetItemHistory(ctx context.Context, repo Repo, key Key, params *GetItemHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -448,6 +471,23 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/schemas (the `ListSchemas` operationId).
 	ListSchemas(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RetireSchema Retire a schema version (rollback)
+	//
+	// Retires `ns/version` (DESIGN section 2, "Schema branches"): every
+	// reader, the gateway's REST reads and the SDKs alike, then sees items
+	// through the branch below it, as if the version had never been
+	// published, and writes at it are refused with `schema-retired`. Its
+	// commits stay in the history; publishing the identical definition
+	// again (`putSchema`) restores it and brings them back. Recorded in
+	// `sys.schemas` (the schema's record becomes a tombstone that keeps the
+	// definition) and synced like any commit. Versions retire from the
+	// newest down: retiring a version while a newer one is in use, or
+	// version 1, is a `409`. Needs role `admin`. Retiring a retired
+	// version again answers `200` unchanged.
+	//
+	// Corresponds with DELETE /v1/schemas/{ns}/{version} (the `RetireSchema` operationId).
+	RetireSchema(ctx context.Context, ns SchemaNamespace, version int32, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PutSchemaWithBody Publish a schema version
 	//
 	// Publishes `ns/version`. Schema versions are immutable: publishing an
@@ -456,6 +496,10 @@ type ClientInterface interface {
 	// version `version-1` into this version (see `SchemaUpgrade`). The
 	// definition is stored in the `sys.schemas` repository and synced like
 	// any repository. Needs write access to `sys.schemas`.
+	//
+	// Publishing a retired version's identical definition again restores
+	// it (`201`): readers see its commits again, newer edits included.
+	// Publishing version `v` while `v-1` is retired is a `409`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -470,6 +514,10 @@ type ClientInterface interface {
 	// version `version-1` into this version (see `SchemaUpgrade`). The
 	// definition is stored in the `sys.schemas` repository and synced like
 	// any repository. Needs write access to `sys.schemas`.
+	//
+	// Publishing a retired version's identical definition again restores
+	// it (`201`): readers see its commits again, newer edits included.
+	// Publishing version `v` while `v-1` is retired is a `409`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -892,7 +940,8 @@ func (c *Client) GetCommit(ctx context.Context, repo Repo, id CommitId, params *
 //
 // Current item values in ascending key order, one page at a time; pass
 // the response's `next` as `after` for the next page. Values are
-// upgraded to the newest schema version the node knows. Deleted items
+// upgraded to the newest schema version readers see (the newest
+// published one that is not retired; DESIGN section 2). Deleted items
 // (tombstones) are left out unless `includeDeleted` is true.
 //
 // Corresponds with GET /v1/repos/{repo}/items (the `ListItems` operationId).
@@ -931,11 +980,27 @@ func (c *Client) DeleteItem(ctx context.Context, repo Repo, key Key, params *Del
 
 // GetItem Get an item
 //
-// The item's current value, upgraded to the newest schema version the
-// node knows. `ETag` is the head commit id in quotes (strong); send it
-// back in `If-None-Match` to get `304` while the item is unchanged, or
-// in `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
+// The item's current value, upgraded to the newest schema version
+// readers see (the newest published one that is not retired). `ETag`
+// is the head commit id in quotes (strong); send it back in
+// `If-None-Match` to get `304` while the item is unchanged, or in
+// `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
 // version you edited. A deleted item answers `404`.
+//
+//   - `schema=ns/v` reads the item's branch for a client that knows
+//     versions up to `v` (DESIGN section 2, "Schema branches"): only its
+//     commits at `v` or older, and not those that descend from a newer
+//     one; the value is at version `v`. When several such heads remain
+//     the value is their merge, and `head` is that merge commit's id
+//     (the commit every peer would build; it may not be stored).
+//   - `at=<commit id>` is the value as of that commit of this item
+//     (time travel): its data, a delta applied, upgraded as above.
+//   - `asOf=<time>` is the value as of a time, RFC 3339 or unix
+//     milliseconds: the merge of the heads of the commits with `ts` at
+//     most that time (and whose parents are too).
+//
+// With `at` or `asOf` a tombstone is returned (with `deleted` true)
+// rather than `404`, since time travel reads history.
 //
 // Corresponds with GET /v1/repos/{repo}/items/{key} (the `GetItem` operationId).
 func (c *Client) GetItem(ctx context.Context, repo Repo, key Key, params *GetItemParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1097,6 +1162,12 @@ func (c *Client) PutItem(ctx context.Context, repo Repo, key Key, params *PutIte
 // before its parents. For the next page pass the response's `next`
 // (the id of the page's last commit) as `before`.
 //
+// With `resolve=true` the page also carries `values`: for each commit,
+// in the same order, the item's value as of that commit (deltas
+// applied, upgraded to the newest version readers see, or to the
+// branch of `schema`), so that playback needs no delta code; `null`
+// for a commit newer than that branch.
+//
 // Corresponds with GET /v1/repos/{repo}/items/{key}/history (the `GetItemHistory` operationId).
 func (c *Client) GetItemHistory(ctx context.Context, repo Repo, key Key, params *GetItemHistoryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetItemHistoryRequest(c.Server, repo, key, params)
@@ -1217,6 +1288,33 @@ func (c *Client) ListSchemas(ctx context.Context, reqEditors ...RequestEditorFn)
 	return c.Client.Do(req)
 }
 
+// RetireSchema Retire a schema version (rollback)
+//
+// Retires `ns/version` (DESIGN section 2, "Schema branches"): every
+// reader, the gateway's REST reads and the SDKs alike, then sees items
+// through the branch below it, as if the version had never been
+// published, and writes at it are refused with `schema-retired`. Its
+// commits stay in the history; publishing the identical definition
+// again (`putSchema`) restores it and brings them back. Recorded in
+// `sys.schemas` (the schema's record becomes a tombstone that keeps the
+// definition) and synced like any commit. Versions retire from the
+// newest down: retiring a version while a newer one is in use, or
+// version 1, is a `409`. Needs role `admin`. Retiring a retired
+// version again answers `200` unchanged.
+//
+// Corresponds with DELETE /v1/schemas/{ns}/{version} (the `RetireSchema` operationId).
+func (c *Client) RetireSchema(ctx context.Context, ns SchemaNamespace, version int32, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetireSchemaRequest(c.Server, ns, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PutSchemaWithBody Publish a schema version
 //
 // Publishes `ns/version`. Schema versions are immutable: publishing an
@@ -1225,6 +1323,10 @@ func (c *Client) ListSchemas(ctx context.Context, reqEditors ...RequestEditorFn)
 // version `version-1` into this version (see `SchemaUpgrade`). The
 // definition is stored in the `sys.schemas` repository and synced like
 // any repository. Needs write access to `sys.schemas`.
+//
+// Publishing a retired version's identical definition again restores
+// it (`201`): readers see its commits again, newer edits included.
+// Publishing version `v` while `v-1` is retired is a `409`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1249,6 +1351,10 @@ func (c *Client) PutSchemaWithBody(ctx context.Context, ns SchemaNamespace, vers
 // version `version-1` into this version (see `SchemaUpgrade`). The
 // definition is stored in the `sys.schemas` repository and synced like
 // any repository. Needs write access to `sys.schemas`.
+//
+// Publishing a retired version's identical definition again restores
+// it (`201`): readers see its commits again, newer edits included.
+// Publishing version `v` while `v-1` is retired is a `409`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2084,6 +2190,57 @@ func NewGetItemRequest(server string, repo Repo, key Key, params *GetItemParams)
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Schema != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "schema", *params.Schema, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.At != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "at", *params.At, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AsOf != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asOf", *params.AsOf, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
@@ -2298,6 +2455,30 @@ func NewGetItemHistoryRequest(server string, repo Repo, key Key, params *GetItem
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.Resolve != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resolve", *params.Resolve, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Schema != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "schema", *params.Schema, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Before != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -2503,6 +2684,47 @@ func NewListSchemasRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRetireSchemaRequest constructs an http.Request for the RetireSchema method
+func NewRetireSchemaRequest(server string, ns SchemaNamespace, version int32) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ns", ns, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/schemas/%s/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -2896,7 +3118,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Current item values in ascending key order, one page at a time; pass
 	// the response's `next` as `after` for the next page. Values are
-	// upgraded to the newest schema version the node knows. Deleted items
+	// upgraded to the newest schema version readers see (the newest
+	// published one that is not retired; DESIGN section 2). Deleted items
 	// (tombstones) are left out unless `includeDeleted` is true.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -2919,11 +3142,27 @@ type ClientWithResponsesInterface interface {
 
 	// GetItemWithResponse Get an item
 	//
-	// The item's current value, upgraded to the newest schema version the
-	// node knows. `ETag` is the head commit id in quotes (strong); send it
-	// back in `If-None-Match` to get `304` while the item is unchanged, or
-	// in `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
+	// The item's current value, upgraded to the newest schema version
+	// readers see (the newest published one that is not retired). `ETag`
+	// is the head commit id in quotes (strong); send it back in
+	// `If-None-Match` to get `304` while the item is unchanged, or in
+	// `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
 	// version you edited. A deleted item answers `404`.
+	//
+	// - `schema=ns/v` reads the item's branch for a client that knows
+	//   versions up to `v` (DESIGN section 2, "Schema branches"): only its
+	//   commits at `v` or older, and not those that descend from a newer
+	//   one; the value is at version `v`. When several such heads remain
+	//   the value is their merge, and `head` is that merge commit's id
+	//   (the commit every peer would build; it may not be stored).
+	// - `at=<commit id>` is the value as of that commit of this item
+	//   (time travel): its data, a delta applied, upgraded as above.
+	// - `asOf=<time>` is the value as of a time, RFC 3339 or unix
+	//   milliseconds: the merge of the heads of the commits with `ts` at
+	//   most that time (and whose parents are too).
+	//
+	// With `at` or `asOf` a tombstone is returned (with `deleted` true)
+	// rather than `404`, since time travel reads history.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3027,6 +3266,12 @@ type ClientWithResponsesInterface interface {
 	// before its parents. For the next page pass the response's `next`
 	// (the id of the page's last commit) as `before`.
 	//
+	// With `resolve=true` the page also carries `values`: for each commit,
+	// in the same order, the item's value as of that commit (deltas
+	// applied, upgraded to the newest version readers see, or to the
+	// branch of `schema`), so that playback needs no delta code; `null`
+	// for a commit newer than that branch.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/repos/{repo}/items/{key}/history (the `GetItemHistory` operationId).
@@ -3103,6 +3348,25 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/schemas (the `ListSchemas` operationId).
 	ListSchemasWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListSchemasResponse, error)
 
+	// RetireSchemaWithResponse Retire a schema version (rollback)
+	//
+	// Retires `ns/version` (DESIGN section 2, "Schema branches"): every
+	// reader, the gateway's REST reads and the SDKs alike, then sees items
+	// through the branch below it, as if the version had never been
+	// published, and writes at it are refused with `schema-retired`. Its
+	// commits stay in the history; publishing the identical definition
+	// again (`putSchema`) restores it and brings them back. Recorded in
+	// `sys.schemas` (the schema's record becomes a tombstone that keeps the
+	// definition) and synced like any commit. Versions retire from the
+	// newest down: retiring a version while a newer one is in use, or
+	// version 1, is a `409`. Needs role `admin`. Retiring a retired
+	// version again answers `200` unchanged.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/schemas/{ns}/{version} (the `RetireSchema` operationId).
+	RetireSchemaWithResponse(ctx context.Context, ns SchemaNamespace, version int32, reqEditors ...RequestEditorFn) (*RetireSchemaResponse, error)
+
 	// PutSchemaWithBodyWithResponse Publish a schema version
 	//
 	// Publishes `ns/version`. Schema versions are immutable: publishing an
@@ -3111,6 +3375,10 @@ type ClientWithResponsesInterface interface {
 	// version `version-1` into this version (see `SchemaUpgrade`). The
 	// definition is stored in the `sys.schemas` repository and synced like
 	// any repository. Needs write access to `sys.schemas`.
+	//
+	// Publishing a retired version's identical definition again restores
+	// it (`201`): readers see its commits again, newer edits included.
+	// Publishing version `v` while `v-1` is retired is a `409`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3125,6 +3393,10 @@ type ClientWithResponsesInterface interface {
 	// version `version-1` into this version (see `SchemaUpgrade`). The
 	// definition is stored in the `sys.schemas` repository and synced like
 	// any repository. Needs write access to `sys.schemas`.
+	//
+	// Publishing a retired version's identical definition again restores
+	// it (`201`): readers see its commits again, newer edits included.
+	// Publishing version `v` while `v-1` is retired is a `409`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5042,6 +5314,110 @@ func (r ListSchemasResponse) ContentType() string {
 	return ""
 }
 
+// RetireSchemaResponse401Headers the declared response headers of an HTTP 401 response for RetireSchema
+type RetireSchemaResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RetireSchemaResponse429Headers the declared response headers of an HTTP 429 response for RetireSchema
+type RetireSchemaResponse429Headers struct {
+	RetryAfter int32
+}
+
+type RetireSchemaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ItemSchema
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RetireSchemaResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RetireSchemaResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RetireSchemaResponse) GetJSON200() *ItemSchema {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RetireSchemaResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RetireSchemaResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetireSchemaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetireSchemaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetireSchemaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PutSchemaResponse401Headers the declared response headers of an HTTP 401 response for PutSchema
 type PutSchemaResponse401Headers struct {
 	WWWAuthenticate string
@@ -5718,7 +6094,8 @@ func (c *ClientWithResponses) GetCommitWithResponse(ctx context.Context, repo Re
 //
 // Current item values in ascending key order, one page at a time; pass
 // the response's `next` as `after` for the next page. Values are
-// upgraded to the newest schema version the node knows. Deleted items
+// upgraded to the newest schema version readers see (the newest
+// published one that is not retired; DESIGN section 2). Deleted items
 // (tombstones) are left out unless `includeDeleted` is true.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5753,11 +6130,27 @@ func (c *ClientWithResponses) DeleteItemWithResponse(ctx context.Context, repo R
 
 // GetItemWithResponse Get an item
 //
-// The item's current value, upgraded to the newest schema version the
-// node knows. `ETag` is the head commit id in quotes (strong); send it
-// back in `If-None-Match` to get `304` while the item is unchanged, or
-// in `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
+// The item's current value, upgraded to the newest schema version
+// readers see (the newest published one that is not retired). `ETag`
+// is the head commit id in quotes (strong); send it back in
+// `If-None-Match` to get `304` while the item is unchanged, or in
+// `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
 // version you edited. A deleted item answers `404`.
+//
+//   - `schema=ns/v` reads the item's branch for a client that knows
+//     versions up to `v` (DESIGN section 2, "Schema branches"): only its
+//     commits at `v` or older, and not those that descend from a newer
+//     one; the value is at version `v`. When several such heads remain
+//     the value is their merge, and `head` is that merge commit's id
+//     (the commit every peer would build; it may not be stored).
+//   - `at=<commit id>` is the value as of that commit of this item
+//     (time travel): its data, a delta applied, upgraded as above.
+//   - `asOf=<time>` is the value as of a time, RFC 3339 or unix
+//     milliseconds: the merge of the heads of the commits with `ts` at
+//     most that time (and whose parents are too).
+//
+// With `at` or `asOf` a tombstone is returned (with `deleted` true)
+// rather than `404`, since time travel reads history.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -5897,6 +6290,12 @@ func (c *ClientWithResponses) PutItemWithResponse(ctx context.Context, repo Repo
 // before its parents. For the next page pass the response's `next`
 // (the id of the page's last commit) as `before`.
 //
+// With `resolve=true` the page also carries `values`: for each commit,
+// in the same order, the item's value as of that commit (deltas
+// applied, upgraded to the newest version readers see, or to the
+// branch of `schema`), so that playback needs no delta code; `null`
+// for a commit newer than that branch.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/repos/{repo}/items/{key}/history (the `GetItemHistory` operationId).
@@ -6003,6 +6402,31 @@ func (c *ClientWithResponses) ListSchemasWithResponse(ctx context.Context, reqEd
 	return ParseListSchemasResponse(rsp)
 }
 
+// RetireSchemaWithResponse Retire a schema version (rollback)
+//
+// Retires `ns/version` (DESIGN section 2, "Schema branches"): every
+// reader, the gateway's REST reads and the SDKs alike, then sees items
+// through the branch below it, as if the version had never been
+// published, and writes at it are refused with `schema-retired`. Its
+// commits stay in the history; publishing the identical definition
+// again (`putSchema`) restores it and brings them back. Recorded in
+// `sys.schemas` (the schema's record becomes a tombstone that keeps the
+// definition) and synced like any commit. Versions retire from the
+// newest down: retiring a version while a newer one is in use, or
+// version 1, is a `409`. Needs role `admin`. Retiring a retired
+// version again answers `200` unchanged.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/schemas/{ns}/{version} (the `RetireSchema` operationId).
+func (c *ClientWithResponses) RetireSchemaWithResponse(ctx context.Context, ns SchemaNamespace, version int32, reqEditors ...RequestEditorFn) (*RetireSchemaResponse, error) {
+	rsp, err := c.RetireSchema(ctx, ns, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetireSchemaResponse(rsp)
+}
+
 // PutSchemaWithBodyWithResponse Publish a schema version
 //
 // Publishes `ns/version`. Schema versions are immutable: publishing an
@@ -6011,6 +6435,10 @@ func (c *ClientWithResponses) ListSchemasWithResponse(ctx context.Context, reqEd
 // version `version-1` into this version (see `SchemaUpgrade`). The
 // definition is stored in the `sys.schemas` repository and synced like
 // any repository. Needs write access to `sys.schemas`.
+//
+// Publishing a retired version's identical definition again restores
+// it (`201`): readers see its commits again, newer edits included.
+// Publishing version `v` while `v-1` is retired is a `409`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6031,6 +6459,10 @@ func (c *ClientWithResponses) PutSchemaWithBodyWithResponse(ctx context.Context,
 // version `version-1` into this version (see `SchemaUpgrade`). The
 // definition is stored in the `sys.schemas` repository and synced like
 // any repository. Needs write access to `sys.schemas`.
+//
+// Publishing a retired version's identical definition again restores
+// it (`201`): readers see its commits again, newer edits included.
+// Publishing version `v` while `v-1` is retired is a `409`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7889,6 +8321,104 @@ func ParseListSchemasResponse(rsp *http.Response) (*ListSchemasResponse, error) 
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers ListSchemasResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRetireSchemaResponse parses an HTTP response from a RetireSchemaWithResponse call
+func ParseRetireSchemaResponse(rsp *http.Response) (*RetireSchemaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetireSchemaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ItemSchema
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RetireSchemaResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RetireSchemaResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

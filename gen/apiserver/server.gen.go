@@ -84,6 +84,9 @@ type ServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx *echo.Context) error
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error
@@ -432,6 +435,26 @@ func (w *ServerInterfaceWrapper) GetItem(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemParams
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
+	// ------------- Optional query parameter "at" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "at", ctx.QueryParams(), &params.At, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter at: %s", err))
+	}
+
+	// ------------- Optional query parameter "asOf" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "asOf", ctx.QueryParams(), &params.AsOf, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter asOf: %s", err))
+	}
 
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "If-None-Match" -------------
@@ -564,6 +587,20 @@ func (w *ServerInterfaceWrapper) GetItemHistory(ctx *echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetItemHistoryParams
+	// ------------- Optional query parameter "resolve" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resolve", ctx.QueryParams(), &params.Resolve, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resolve: %s", err))
+	}
+
+	// ------------- Optional query parameter "schema" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "schema", ctx.QueryParams(), &params.Schema, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter schema: %s", err))
+	}
+
 	// ------------- Optional query parameter "before" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", ctx.QueryParams(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -661,6 +698,30 @@ func (w *ServerInterfaceWrapper) ListSchemas(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListSchemas(ctx)
+	return err
+}
+
+// RetireSchema converts echo context to params.
+func (w *ServerInterfaceWrapper) RetireSchema(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "ns" -------------
+	var ns SchemaNamespace
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ns", ctx.Param("ns"), &ns, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ns: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version int32
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RetireSchema(ctx, ns, version)
 	return err
 }
 
@@ -799,6 +860,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/sessions/:id", wrapper.RevokeSession, options.OperationMiddlewares["revokeSession"]...)
 	router.GET(options.BaseURL+"/v1/sessions/:id", wrapper.GetSession, options.OperationMiddlewares["getSession"]...)
 	router.GET(options.BaseURL+"/v1/schemas", wrapper.ListSchemas, options.OperationMiddlewares["listSchemas"]...)
+	router.DELETE(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.RetireSchema, options.OperationMiddlewares["retireSchema"]...)
 	router.PUT(options.BaseURL+"/v1/schemas/:ns/:version", wrapper.PutSchema, options.OperationMiddlewares["putSchema"]...)
 
 }
@@ -3086,6 +3148,144 @@ func (response ListSchemasdefaultApplicationProblemPlusJSONResponse) VisitListSc
 	return err
 }
 
+type RetireSchemaRequestObject struct {
+	Ns      SchemaNamespace `json:"ns"`
+	Version int32           `json:"version"`
+}
+
+type RetireSchemaResponseObject interface {
+	VisitRetireSchemaResponse(w http.ResponseWriter) error
+}
+
+type RetireSchema200JSONResponse ItemSchema
+
+func (response RetireSchema200JSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema400ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema401ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema403ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema404ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema409ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchema429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RetireSchema429ApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RetireSchemadefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RetireSchemadefaultApplicationProblemPlusJSONResponse) VisitRetireSchemaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutSchemaRequestObject struct {
 	Ns      SchemaNamespace `json:"ns"`
 	Version int32           `json:"version"`
@@ -3726,6 +3926,9 @@ type StrictServerInterface interface {
 	// ListSchemas List schemas
 	// (GET /v1/schemas)
 	ListSchemas(ctx context.Context, request ListSchemasRequestObject) (ListSchemasResponseObject, error)
+	// RetireSchema Retire a schema version (rollback)
+	// (DELETE /v1/schemas/{ns}/{version})
+	RetireSchema(ctx context.Context, request RetireSchemaRequestObject) (RetireSchemaResponseObject, error)
 	// PutSchema Publish a schema version
 	// (PUT /v1/schemas/{ns}/{version})
 	PutSchema(ctx context.Context, request PutSchemaRequestObject) (PutSchemaResponseObject, error)
@@ -4373,6 +4576,32 @@ func (sh *strictHandler) ListSchemas(ctx *echo.Context) error {
 	return nil
 }
 
+// RetireSchema operation middleware
+func (sh *strictHandler) RetireSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
+	var request RetireSchemaRequestObject
+
+	request.Ns = ns
+	request.Version = version
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RetireSchema(ctx.Request().Context(), request.(RetireSchemaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RetireSchema")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RetireSchemaResponseObject); ok {
+		return validResponse.VisitRetireSchemaResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // PutSchema operation middleware
 func (sh *strictHandler) PutSchema(ctx *echo.Context, ns SchemaNamespace, version int32) error {
 	var request PutSchemaRequestObject
@@ -4523,358 +4752,379 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Jc9u4si+O/yv46r6qSPMomdolu6buT16SOIvjeMk2zDNBEpIYU4BCkJaVxO9v/xUaABeJkiXbM+ec",
-	"+zJ170likyDQaDR6/fTPkssmU0YJjXhp92dpTLBHQvjrAXbH5IDRKGTB8WQSR9gJiPiFR7gb+tPIZ7S0",
-	"Kx8Tv0JDFpIbEu4hexo7ge/a4icoJFPG/YiFPuFI/H7OKEETPEchwZ6B7Gno3+CI2IhFYxLOfE5qJaNE",
-	"bvFkKr5XUr830ATfVvGI/Nmst5sd0zQN5CfTMkoh+R77IfFKu1EYE6PE3TGZYDFfQuNJafevkpzVfeNs",
-	"9LmvRimaT8XseBT6dFS6uzPyBIvIZJlWZ+QGB76HI4JmfjRG9vGwesIoqb7FkTu2kUMEDVFIYk72MpRx",
-	"iItjTpAfkQlHOCSI0UASUA7khsQjNPJxwFcQj7KqK+a3GaWW3rp3wW/YaHm9CdsAJwzjIEBTPCIciSkQ",
-	"HhE1fRsPIxLaqIw5POmyycSPeMVAtp6BZKZoTFCEfTkMwtSDnxaNyeJID5uhCDC2mIf4k8eTCQ7npd3S",
-	"IJ1bySjd4CDemPHujJKYUH68i+w0MyMm5BTU+0cZ1ihtvpUnDP61vJ1iWSHhU0Y5QZOYR4iyCDmKYVO6",
-	"h5rNfUbz7LgVF66f8dEFHh0AnxRPVPIQ8j3kU/Q9ZhHhqIwRj0JGR0gclmiOIjyq7CEsHp6GhItF6AU+",
-	"4+K3yMUhSK4IhvR8OjKQ4lJbTOElwZ6dX6RVMkm9OSSkWW93SYt0vH6v2yCdXov0XIc4Q6fXbTqk2+gO",
-	"3e7QqxOzXze7jtn1ethsNbyuY5XWEmiKo4iEYqH/xyr9ZVb7uDr8+rPTuitXy6Mf/vSXE/76wSOvUvlv",
-	"q/S/SquoJ6ZeTDshZ55xJC6DzelYQ4MiOiKfI0xBtou7ICSc0AhYw0CcIT9aRWdUtq2SFZtm0/U9+JNU",
-	"xaqskm0gu+qE8IdYr13Zg/c4CW9IiLDrkmnEEfHho0MWTsTchbBVclYIjgXZu7iF9b7jOY2e03I94jRx",
-	"hzik1ccmcYek02o1cL/rErPTaTedvts1+23c7fb7zQauNzyz4Xntf2YL303x97jgpA6W9yeRn0Im7SEc",
-	"zPCcI7EZiFEp/8qJvKhImbpIlJPG5x+fL4JvbyeXt5+/nV2ffLxsfPFbP958O5q9HcCS0yVO8O0bQkfR",
-	"uLRbb5rGwpL/v/+q/t+vP+tGvdG7W7XCMxKF84GQ4csrPCcuox5HEUMz7Efp1RmFc5+OcjNvrNsJwR44",
-	"Ku2WfBo1GyWjNPGpPxESyEzm5NOIjEgIk/r48eMgjsaCsC6OVkhJnD7hM4rgawSVz54foE63bVbyhN0n",
-	"OITTgYPJn1ZpxHBUHeGIzPDcKhmIhCEL/7RKPgWxehWxa0I35y85ehnV/qj8dxGd78TWhHhCIqX4HQ/h",
-	"SBSvDCSAJ0WD76Gy4CgQhDZiQ2SPSCRUH7si/iV+d0NCLkgQjX1u0VnoRwQRz494DYnh5A98OPcUTUg4",
-	"Ih5qVmd4LjUDTOfRWAgDSmYkrFl0QMVnozGOxFvi/sFaRMEXfQ7SC6QOsltm35YfEieADRG2aJGMWi1q",
-	"KjASSBTiCck/I0FQs+jfIS58QWSpgYsLG0/E2FpqlZ5YfBwPhfRbsdNHidjgaBiyCcIUERwGPrCpJJq4",
-	"NyfidYQpn5GQI7tptuwa+kjwtXy1bH/csUq1Wg1kNuYIex7xkDNPLgqxtdOQ3fqEV0AsBz6PpIqrif63",
-	"XK6rSJ3eCKtkWcvsd3LCrGxZf/wqf9wRpJZi7Q+rVEZ/GOiPxZ9W/qgUb8ZrMl99E6NrMs8TIcL8ulrX",
-	"y5jiaJwu4prM10qG/xWSYWm39F87qeG3I3/Ld8TRFVMRU3rjr1StAhyOiND+4olDQnGsCI3g9vZpcsXk",
-	"Zlw3TTXZ7zEJ5+lsA/hKdn4eGeI4iNQ7y9IZ30rpXBcabiqs64XC+oxM2So9VpmlcySmkqdvzElYw4Hv",
-	"khoVCk8xpcUQDya1mNmJGOdO2gLyTIH83cfembRlxL9cRiNC4a94Og3UlbIzDZkTkMn//sbFkn6mkxeL",
-	"lRZJKtaRJQltlXb1poH67hCEIzRhPEKCnIIG4q7hpd2/MsOsfyP5SLKbd18FuXiEqSvItHNT3wFq7yyS",
-	"dQfs2f+Gt/5sy+F4hKOYi2Mmrl8/gv04ljefNvHSIzSOoinf3dnJXpk1j9xo8vAddWlW9at3m27QqRxB",
-	"7k8R/8B44naY4ECwKfFQOb1IDaRcKYiFyGHevFIT3z5gdBj47mN3Vl8KwLscNYnTqXcbxO31cb/ttHqt",
-	"erPtkW4Pt8xe0zG9BnFMr9tvmPUWaWIXd5xu0+v3GmTY6rfMoYFmY98dF96oWtSkG9NPNyZZzhY74up3",
-	"nnor9MBcqg5gScRhKDRcMXkCG3AkGPyR1McUCSETUhxI5QwxF77k7SE/QmPMkUMIRQEbjbSLI+EXD5n1",
-	"V4efWh97GaK289yeHXs7ZpdvPglpBxTFlNxOiSs0H7nOsq0/YRuobZoVpIwKyjyCHCKu85jiG+wH4PYp",
-	"25l/wStNeQ6es9DxPY/Qx26FkCaJNxE5sfRJSLVS+k9qIXH9KQjxlIebKbnTqWxB6WHy0lNxsYuDQEhZ",
-	"vZQof0nplXkMlFwg4tuYR2fCDnJ9SZZHENKNQ85CIQFA3wvYCNVdk7SdLu57jWGLdHqGVK9hq8HU5vBY",
-	"d9jEfbdB6k7La5POcJWsELNFYTLdLYgtbp5q+uaTUVwu2SEBoyOwJLWfApYoOFv8CLHAI6FY6l46feW3",
-	"5HPqnrGYejZsyAmLnot/PXIvQOmzpJbXt0qw70MxrtCvCnSTlNytlNwn+qVtKE1ZVJUvPQWRTxjisTvO",
-	"sLEBCq2R3C+hNI2xIf7KKJFCOz0JYuXiNGjqvmWeP/SJt1Kny7iXpHEiJNKim93niEd+EOjrQSh/mcCH",
-	"sGZX+BTVdZJ6Vf4W4+TpfChiTy4YeyMU9kcypb7AhC6DyK1LiMdRvdPtdhv1DnLmC6xYz0jYC8akzbAN",
-	"K0aMVeVLT60niBUAw2EEjnlxqvzISBaFEWikwHMXjL3FdK70cf5IGk5YKFgcU9Q29XQ4mpIQcXBnSdkL",
-	"UtYNfPGRDEUbGVl6hiMiZ0m2Ot8hjkhVv/ckdGUMTTCdJ6vZky44BKEXZIMLrzqQ4R25SL5w3DKPrJqI",
-	"enon4xCEuVxSHEdjFvo/yGNlLjjVhGQgt1Ow5rJitZ5SXn5Se/+2In688OoTiVhHeg9hARk5ioWuQKRC",
-	"f0NCfzhHZe6PKI7ikBgIByMW+tF4YiCf85iEBsKx5xPqEkPSYF5Z2KiPHz9WF12f63Zr0VOqtmwaMpdw",
-	"rqPJj9kzzK93Grto6JPAExem2COrJHYxMcqLTVr9a/WqMOJ8cEYJg5aBjissVw9HeEfuvDBq06PYSBni",
-	"HDYJ3fgsgJlvwxFyg6vpu0/BEh9JEFSlQWqA2ijuVLGSDD/oKDQeYWGpQxRGDo3K9uKs7IoUlgn3LDOW",
-	"7WCvmvzeljr+JeXxdMrCiHhviefjCyDLo3b8QL5aFUOJDSe30c40wD6Vuy6mlHzTEKoSsnLfEGPLKza5",
-	"p9rZs528jCZixgh2cqsjnoxQhRGq8OrfcYM948jOksPWBJDH3+eITUkoNSEVEauBT0x9S0xlANKzWNfh",
-	"hIPjXnvbxe4SL/ENgKSxwWEvQ/PwVx25z6tF/Co8bh+3Bqf8zfwVfn3z+rLdGDS9Fy8PpUNPqzidFjj0",
-	"Eo0np+/8Nah+wdUfZrV/VRVKT6d1V6DxGKX9gLHJcz9Q1wn2PF+sCgenoSBI5BNe2h3igJMlgxfBu2gI",
-	"LyM2TGOfHJVHfjSOnZrLJjuOH/Eqpl7VEc/zHfhj56ZZqVn0CLtjRAIyEXqiz5HNcRChX7+Q79mo3EPw",
-	"T9CWDBnzEKez2UAhniHfsyj8qlJDtviIrSIjiEeYejj00FR50DEnnZaOsdgu8YPyZKfTqtgWFS+SCM1Y",
-	"6HEDETEfjBx/VCXU8zFFsU+jTstAjh8h27eF9iOeRbYvIx/yfzs2wpFFQXEXbCB/2+h0mvYeiAuPuExM",
-	"JYDdSryD5Ba7UTC3qN37IzMtueSFuMnPkpiroPxgMDoaHA3kf/uDwf579Xfx0/fv98XvjvYPBoPBnyWj",
-	"dF3abRulSWm30e4YJUHR0m6pZbZJjzR7zY7TNTFpC16YZrZcf6yI1/MkKyZ2Lc+r9Xq91+rVGzmObeUD",
-	"A/+9mzLt/975+rN1V/lj6YeNuz///JX/UfPuz8JQHax8cf4niRN+jPkYDWPqit/AEVztPW821vvOgbyr",
-	"P+WoM579QKeV/UCnWzd7PXWi13xG7t7il3ooxNRjE8k2gkUDNiOhizlBY3JrIHfMOKHImcMBkCf2GUdO",
-	"7AtjfXGvOnm5ko/fJOGzeueuODqTevj/Kk2A/9S8DclTaX4Kc74R6dlMU1O2kEDvKElzdpA7xnREUMRA",
-	"pINToHx4dH784kRo0nAqm5UaOosDmTdhUXWFu5iKi4DcQohNEIu41zLuBgl4aEpIuGtRi1b1eYVPsCGy",
-	"haJgy7Au5ASAhSRDc7ZHAvFLnyNlZ++JEewpFkYxtyFqx+X1ibkrxA0dwZsx9b/HQq+cTKO5zF0bgkpx",
-	"TebPuEURGvoheHAF0eSo3B9lP4UYVZNXQllYa9Mof+2Ikcq2tAl2kVWCX1olu6Id3GN8AwGMgGAeoWjG",
-	"kJq8IVcrl2+IcWDFYlXke4wDsQvRmPhhEvySL8IjcsJCwIdEXOqx4Fllyom5wSUtU1RmYyZ2FlNGfRcH",
-	"6NX5uxOIMEfimzKugt76+0uSEqurev1lKqYPp4lRkvBYhEdC/RWKMKaeZFel8ezHczTxg2vBsb5X2n20",
-	"/0KcDjLPhigVgUu7f301ZMisML6m9SOl1Iuf+KPSbmnoMnf446TZ+P4tduIf4/Ac/zjnr7z9k4OD+qF7",
-	"0PPmX8afvwThcDo6Pz3yXh0ML9kNefl+//r27OTy9eDV2bjfPfhOurdz/13n+P1399NAqPliSvVup9kz",
-	"1X9L9wVOtKN1KpvSoe4yxF+VT5UeKFTGDnD1TKgAywcLTK8lmQKP3TefQ3hI7ef6R6WMOgZL9FpGoDeK",
-	"Dmc2dXXmHVdKKCVoyIKAzcTNuiAcxCohBrjNTCf49li+A9e/ohIOQzwvGSUpatQDURiTO811m8ZjN9XV",
-	"peF3Robwij+693ltHkHO6L1LvvAnhEd4Ml26gnyvZOjgs4z26+0wNM/CB5KFrL6fjr2i3LFE7QUVNX/1",
-	"ovOXg2qj3dG6p3z2GUdnzw9Qr9trLwq3JBlXyEcQqkKy5w2EJ5A6q82ITqv4ul9lQBxAWKCALhQxSLeD",
-	"qIdWjGvoOMolL/qe8g4rAomHIT9NRxn2lG+PIx6xUGYxc0I9eAq71yim8uZfyHxZlXyXXzyciQ2MqNrV",
-	"/90FO6rR7hTT4VBLmy0UGHH8pYDDXKZ5gVIhNGjbQJgiTF0ilp3L2SKI4wkRyoA0NTU5M1cyKoPw44gK",
-	"JUCoRj6t1NC7KUfCvp8LFZGFSvVbUPsxJ9vIFzaF1zaSS++meYlUN3VWiv7BgoBaPMswOfnNolN66I9U",
-	"Gkiezp/enWnSNRtVoSSDkcqGCAdBIoDFP/PBlwU9eg8e/0FCJjOaMVUqWvpSngcbzeHQ7ba8Dm42W2TY",
-	"6ZhOu91qeKTnup7jea0+7hOvaeJ2vTls1+vdVr1Jer1mr9Oue02v+6QH9ehGe5G207DPIU24ei7uXxjD",
-	"UNE8yWlCalWVdbvMTfqSZ5S8G4JTcR1/wPDKFLgzNn6Wb/bwGeEk2vRR7M03e/RIOcDvvt4ZJaJprJPy",
-	"JW+VDPUXDleRmIb4U3xDsIsc4GvBnt2vlMAcxEksuvXkdJSqVXRgsgTfjjMOcYTlibHl0mwEX1tmATcZ",
-	"/n6RUtpa/VhYtrrn1TfvWTJ/7Jq5WvQeGpLIHUvvkTwcI6I+Yi9TxPc2F5k5VW61nHwasvkeX00zzegP",
-	"pBlFtuJ0RTSlLQnLEmjKo5DgiTD5OJHhGR1cWqZgSLByey8488dz5QCEsQj1hKnKQjSOJ1g6ebKODrPR",
-	"us+Bob60kiqFKmGi+sBCk8RvyjzyjMsfVkHR0cqPUGow4uR7TKhLVNLhQtp78/p7/0v0sXG7352ctKZn",
-	"tbrZavxd2kxGCj74jICAU5uNysllKQlYUXuRHdBcRWQpuR8xEU5Wy6eUl+5jjac5ZPdx1DnwbrGtKGmp",
-	"uFvGjKc4hLTwMicExA4Mwu3KHmLSXT7zQ2FTg3sdQkCSAeUo9sZGpdQf7pYlz3OfBB6suKiwRvrYZOCQ",
-	"4gnZQ7bPD0lAIiEJIPYI2VFeWrHIJg6PwBIOFlNGpCdm6zDI1ddMPOTrT9PoNIv5/iXBQTS+l9UWbrgx",
-	"ca/XXCY/l87o0ncX6gnEPeKRKaEeoe78GZcZmahss2tbOkHGMNF5sedDh+tSPYRdg7GfJBcWFwlmuVWN",
-	"UcSmL31hk8xPscyS2YZS6b274CsnM8Ij6dfc0s1RxJKU3Eab36wLK9eTLFr6MR2yLdes8wSKT7RHpgGb",
-	"TwiNnnF16+kXwDfr2RVDVetBykvgS88zOHctqsOO05CxISrbbkhwRM7lT+2KLObxyI3KWnjGkc8tamdD",
-	"svZieU72l/feL0uc7OIpdvzATyyA3JJPQxYxlwVoSMC5w7NJkjIWzHP7v3DQs0dbHuev6s/azu5Vdd3R",
-	"3sDzBak+97LdG1/ZHKWAjY7v1dDfwEOCKZlHjgtz8RQFnnGQkBBScwKCsBsyDgIywoou24d/a+vjv6rg",
-	"rJg5FRPoSJGuTrt3Iusli6JD+m1NSCM9Kwt8lGxN4ZlU4AHbxK6pdjLrHEVww6y2X1f4bQwUT0ch9oiH",
-	"IoZUKoi9yhstrryiIwE+bAOUQKiJyYZ8ksvQUyEtP+La9B5jnrtMxcvZC8FhLCAY0mTGqnj57/FvP8AD",
-	"/BiPrvTiqo8q61YtEQZexSSFZWOKFdA1mRsq8gYmHGQ58pWunSRgkxWPypm1ifr9/5P6t2kWH0sx3Qfc",
-	"r4nY3Oj+hIPzwNszW/uW8zvAh1ftwHnCKFs6oXRdLCj0UMUzxa4QmLB34lvLZxd0zrVq2f3cCrqtclpm",
-	"381qcekS6YajnugFSAcqoUVsOUcRm1YDckOCNO8uW1qLkf2NM2qjkIx8LmwBsDKFqI6qPkU2pvOdur1C",
-	"IijBtTGzyJlfqrfuCSzlL5bVeRV9/d+9pYm5C4TnLg+1z6t47mPoR2Tr3CZwpgNzSQd9xGSVTC0fZ9b3",
-	"Q1GEOInRwj4sJ9jcc7dAcRTkCS3lH669aLYWxouKf06uFlH1FWf0g8Ro+SkWpzy7NA6kbaEqOxeF2k/9",
-	"E+neyP4k5cufS59L+XNJVH01Ck4NhNHU7WyLOdnIp24Qi0u67FPwRL2b2ruyEIvM1AYPWWhRm5PI3pPO",
-	"KMAu0TW7IVJTlFAm0ziyIZ5C6OD0GDVrpsoisSjHc2QJqoBUEiNIqlgl5PkhcaNgbqAx6PeQjAb0W9TB",
-	"JQFvqyNWzZyFcIhd8vOupMuNt/VfypcyGjehQxa6Erhiumiw7jNvvg91CgtHWGYurc+GwrdSm3j0APyU",
-	"hJny3tXwE6uGkbmN+4pa209D3MJJcff2n/+I/UiBbzwEPiOXS5XdkyUar6DZwhqW5rRIo6Lz/kabOQWp",
-	"GpnwLYbgbTkbQ3sma97ExU2l/1NVkmRdoeKRigwMQyCXSw9HEg0WShhcankNrKCQ7qmTY9+w0VM6OdTu",
-	"yLjiKA3A/hPODhmlz8BvLe8lgISFBLtjIuspCfWyYfmyH6EZllnT4nqs7EGylk9jXd83w35kww7zmR+5",
-	"YzCKUpdkkSKywveiVqWmW8SUb0k4IqfFeBwDeQnAIwiekWAy3Wa/U9nTt0JIJuyGCD1qQoSUX7zaISlM",
-	"SmKZdrUr3rsrmMu76QNUWuLJgD44OoUKU0Pg97v2qQemnc41jMaEEzVHjsqYzi1VeCl/JiGjZMlxBfIU",
-	"fyE2Rb+SV34p/VHMG/1CZDgkboR+WfRXtVrN/b94Fe5A9AvZcC+Kv4nLTI/xp7ou5aMxVQ/nH5KU9dRD",
-	"2PPS8bj4KyeRmIdM+9YwJ/Jh+er65/PDi7tYPH5N5raRmfUECxpck3ky5/LKW72ixvJIkIyVGyL/ST4N",
-	"fFdOEguGh/cMZPsUphuRWzFfafGrQV1x30KtDEc4yvwTseFQrE+OBDnuPuUkjNRwYqOB3BZNKJLJHC1f",
-	"Xjyv1jtywJhClahHwkomkRT0GZixRbWE5WxCJFJQWc5PprEjE+oU4MOQEzuZRvPKcnYl4I2ATwMuLth1",
-	"wKvT6B+8tFsaYY4gWUPIVPj+sg6Mo/UGQt1s9drdzvp7Uk3kCcZRC/l5n5PTl5becsL5KmAawUmCj8rA",
-	"ropjspZZOgabZh33MlcAzlnJECIGIkiCGYXOFkN0nwQlQ1O4KIvgRuvq626IVKnXb+QdCUujbp61w6ba",
-	"SiuU5LqKZ2sXngJZEJK932p3K4bEZ8Mc2asqpQqi8bpaajmWjCM0g6xTwIbzqUrRlOAVUPm3MrQsYY+W",
-	"aKaL65aQP6nn3/hejAOUYkGiIfaDOCTcSBSikMizT25IiAOFJjFXggRHCKNpgF2ysVKhSC9RPhZTs5Y1",
-	"jRSm5ueacqspjsbimvIQoBdVJMaR/FIC/YGW3Mi9er9RQLI0lrX8xZcXF6dIPgACcH0RRzvnZmiZhRJA",
-	"GfIFgcwxCyOkQEu1WqRXJcbZS1PzBFvI7PuUWRZzDxq9lTGKjfYMygMXT5ouwFNRUkU7Q/P4mtOXAL1s",
-	"oeimJ+f+yHkG96hoJ6kgmyIqGw5VMQTwjyEZSpw0qJRFyVC1gujU8od1feoKJfFU/l6hDfbNegX5VJYv",
-	"5AoIH5A7cj/VdY3n4syyfIUuz473kO0xl+/gqV+beLaCfZsJCQU5R4ARTZQY0lfH9mhPxgPKso2t4F+M",
-	"rVA1jG3wkYztoVGMrYAVjIdXtBoPqW7e5KVcIfFmJJCV29U0CX5LHIQNmSTJNDC2QWJaUl+M0m1VMHT1",
-	"Bofg9xecrQDOUh/HMsxAFqYowZkxsghceTigDPDHilJsQ9Wuf8hs0D72zjPUfytpe5qQ9gxH0vECc7rM",
-	"UeU4WbOQB4C9VBygSnKWj7xGu13vK6AmGbGS1ZZxGCSVA1MhwRcgXUvXwzoNjl5eTV5ct2bm2H95cD28",
-	"7N86+xezD6e9z9f1gHybzy6mo2+9BUWmmS/ZbK5xpLRWRN5PYz7O+PAe5krZ0kmSTzLfRltdl/4hVyLB",
-	"B7dcSkh4HBR5hd5RgAmPgwigTaYxHxMvKRv3aXILbecvUlONgwKf0VJimpzamhXHQfSA2gYWRy5T+pC4",
-	"onJrq0GGIASwoM5lml6J0sLVpYzaDyKLv6ROA5ljdki+AdxaYY7tNuHuaf463lj9Mu7NRFWFGzPMkZ7t",
-	"thmpq3VgW4cD7V2IZAg6UjZDXhwKISO0hljaQcTeRTiAjEx0TdmM7mWot4tCMgRIeplEqLalklUm9JeE",
-	"MqnHBFNUjnF/PpmfwYgpYrQzMmUPyK5yWUyjdbXXGYiF1c7/QlPATSqbNvOsekn1ydqCQ/nUXeYYr5q6",
-	"7F8BNT7iPACencz1eMBqtsxVUumcD0p0hZcNtTUJXfSC02wfReBV3PDG3/q+2MQVni1dhEjFxreLntQR",
-	"jcL5BlJVjL1ucXKcLVf46I1ZNaNVGbwL0L8GSPLLszfSLONkNIEKiLFPQhy647nEq6Y3QhtjVEYGPKYR",
-	"zHXTgYAzJXW4QmV1GY2wTwGBrlaz74UYXjSmV0d78omCVzVIE6w3usXaitTy9tnWqe9JsrNHhj6VOCAR",
-	"k9oaH6NykrYCclpntIiTneBAR+PKv0Mey9+bG7LAlGvSN7Jz39Y1oWCxV6ZXINmDRUca0wwbqDRPky+G",
-	"foTsCJSSspDANA4CCdiULiLzPQ0isJRvExWa+hfJp6ULyRcfvNWNPfKlwZAfOCYKwyGMA7IEcNHI3dmJ",
-	"CaUSLoxkPpDcIWQ0oEcZyss8wVNxIIQMvfc6h9+u3rMHyO4M0NLG2Wsqn+w+UayHXj3fNCNrdQ1Dcn6X",
-	"MwG3iT3j6o8FUbQqYznN0Vk9qZAMCfgXkU35jhIq9l6umQQ0d5AV2DcEKZ0gsRcDgsHZBnWty0vbWagx",
-	"6uYX19xgcTt/1YX4FTL4p2n01i32MpU8W4ZTPeIGOMSwRB6RqUQU0SQ4qdaFLD4xoP7ZJ15SAV0cMF0R",
-	"I83FM+HcylgOHH4VqeT6NxD9Tn43A++9LMNRaBY64ikYS44YsokYMGIQfYTotPwhjCV+XA7JNMAu3JIR",
-	"syvLYVP18V/IC9k0nYx8Di7mMMrPX/4QGAf9QuqR5M29BPhTwbNomircHPW8WJf44lRGSQvKQOnKXHM7",
-	"YufACELGxnIPfLoo/4TCa+iILUeYW9QqRWFMrNKOVQLGsEoVIJ/UoW0d8eVozAIJryOHkh8xLJoZDZk7",
-	"dfn2vvyhjcrL4+vgMbzx//2JzIphUTF/Etmq0ZP4jkOE4SvOHaOkqgHOOIn2oKxfSCmh4avpWdTnCdoH",
-	"9ZBHEhvLE1PSWTbwBfAJK7AjUK4os6jcIPlTQ8IIY64nEzEISes4rrodNM3FYVQEg7/uJ3cErArKQuXn",
-	"C4OLG9y08sTA0Vi4QpN46zpBn9aXiTdCNtnqhXw4VQdQlYmSRFIVExeuMGJbfHA59Fl46cgCna0VTJ3p",
-	"SzwNOFjTZbVcuVFCcsOuiSddKDH1b9HEDwJfgcnuWTR5wsiARalsRF1OlGDyq2cNcbqFrmTRsnp/ocZI",
-	"v8n9EYUUIUguABmcThBSLJMJMqpwpiRGBZwXWQBWID7UGFsUDWxSPa8WoZAsZnRVeMrmsWPr+JSs0gKz",
-	"PLMfGfLVtq+ammb9v+vdevpB4DQg5SOxceS6s3MwEnKvYd5iMJwUB9NAHgl9KOzU2F7ql894xoW9i2x+",
-	"ZWvl1qIxzeEIxmGg6S5Bz+o9hXLHhovgOhIX0qLXZK6eKTc6QiiG2I1IyBcTWUr8qkNfs48/+t8+X1Xn",
-	"3tXH9x/9y/GXVydHf0MyoSLbpo7wVYSVLKeQSgsK/tLTlsH1tajuiWpDpaCtzqkfQRNRjC4vDpAwCSqp",
-	"4eMkdukwjuKQWBSq1FU7m6aJPDznCI8J9p7qwMLctgKGesi5WTgDRWyvp1LI/mMWRseH2sJZ6LO3Enm0",
-	"J2M4Mo0AIFJTns6wdIqhWsk5+cQDhVyVUKPgMHZa+cBRBtB6w7jRTS++fPXtmn0euKfem+u3N99w8D4Y",
-	"N4l75Y3Jq1P+47LdeRe/qE+vzz7j/rfPN7Np63PDbI795pcvTr0VvR69cee9I/PDVfvLwex5e949mC0k",
-	"fuTFY6+z5nj1VuAVnM+pe4rD6NAfDrc8Wh+UOtswdI2tCrjsKoCKuaCORl4C99UzrhNBDIsSd8zEDanN",
-	"cwlXpfHrpPOTJwkjOIxgYlwBXYCT1KIs1Azy6d0Z8vzhkIQZuSk/Jm9aNTvxAYm8G8G97DKhXudnoECO",
-	"IvhS5tOMBvOiM1sM+XoKxiL12AyVIdEggeV3Y+g6LHG8qtOQDP1bADuFfMMoEiqAn6/nXpOi17jPhZ16",
-	"lTrt5eQklwQB3+JEGhBuE6QGHMrQM9AElWOfRvUO2j8ykAlxGsooqci8zOYEwUfkOY1pJB9vNtD+UcVA",
-	"CmUqc8LVuU5/J5EC0l/sLuwXKKG+ExAkK4AhCMAzQ/pK8Ug2E5UhMYTPqVubeJvJDLFtBeIiwSCNuFTc",
-	"udhg2ETJ+pHKjPEnRDEEX7m3EJFYu4Wt5S301OndVKa2THlm5P5xA/nUI7cpYOKu+kFum1bvnORjjsrN",
-	"htqfDci5GD2OIfDvyCR2WFDhJaLk1UZ+spXyKieRIEwq5w/8UtHJ5SmvSGRy6OUiRQxXICJ5uQViZSVs",
-	"0dq7OXM3yqSv6LFVLzDGamgiQchH5xYUl2mkREEOCXxyo9yyKoQRYDjK2f5+4nhq70jdgB+ZqjTixlbO",
-	"2UflMRTkZK4IgF5kd5Q+QTR02+jmMMGUX/d8Fn5eAzDk/OnQ6q0gn5ol+MdcperpRut4DoiI8+23Zn33",
-	"TPO+ai9K7jfFCg7I/Ycqq9vcGaWbNbAaaol7qIEwv+aq3786/8RDIYupkBDZS8NACdbCXPboqt40hCkx",
-	"kG5KFqK6MCYS8q2nVWOrWt6FIPHqI/6gpJuVZ1yCGiYcpByyKQh1XhZCGk7EpixgI/BHPlXp1prDm8j1",
-	"pcNrKKHtU0EyfT2nauG/+Rn3qdjQeySWVqYTKshbG5yj8HlwbwHWeHF5O2TIbh7AzF7HBfskVN4Ct3WC",
-	"AjjDoCsJ69gGGWbvpV38oRXdTFy6DrhjxWDFk95YHJxLg0D6gO7fsQWps2kqWh50VjHYckpaHp3bj2QV",
-	"BujNT5KtZpRmmG63xvVCJuHBLCwnbPEq8aPp/UBNbTfPyxlLrJxVptHQp9CaaoZDjyPKZoZFIfc4eQLs",
-	"KuTMke8haW/JSi/IAk/GzZ4Xiy75GD69O1tn/f0Ttlq85lMPMh14PNnG+EN1peLLnMtEQ/apMhlkbLDI",
-	"WFgip9hbZUFAda/HH2s2wGKKeDH1li0t9ZL6t9I082nO5W8kPrvG/2k3q3XEmTQEZIXKK3yDz2Ec6HOR",
-	"doUE76DKvcx3J8+2AVjX1KRvmt16v99ot7ots9+v36v3c+LGoR/NIRasCgRdl3B+wa7JCowqKLh59fFC",
-	"OyuhZkRFvvZSvBRnnq1Elh6QUnGTdfnJK3DzpxuHp77yussOcoNY4gTKfz3XRHj18aK07LwV8wPlAqMo",
-	"jLmYkARkQ2UFepigtqRgbbsLQG0q8FCt8thBspNvtRqyQJYSs1CobAcB9iccclt2ZdTCsKgtHuK2Ab5h",
-	"8QeOPYU4AdITbiFYRr55l+yr5aukTMjPkq24FaFyk5tgH/K3SCg4OA6DNR3AlhEPoZJrcHosDlH2aQNh",
-	"JDRSDUUGCm3AXBxU5TnE0ymvWdSiBwol/pqQqXxCsHLguxgO6R9JGptP+B81dCSbo8gwKhRQWzTpJWPo",
-	"9l1/yPvhD8FcWIiKKkDCqItxFOLpGIrgk06nHrRVkRk6HolIKDieR0JpDOY1dKZn5EJRejyVJoiL3TEB",
-	"hw9g5eMR4RYtC359w0Z2BZqjS0etBIIMCMDCydoFX4YCtGafabJbkfKfR3iOAv+GICZ03iU8b/FSBje0",
-	"hi7GPk1Q98Xt4sZhgFxBopjLQCGQgVBPVjTrfjGyj3SCp04z/WmfceSQMQ6GsFkAeecxN9Z9v8SDqjll",
-	"NE+QQAG5VMqX2kIFlDztFs1kJ5Jb6G3HVadibqCA0RGasiCAqm9BZd1iZ7F4T/FQkrbIdy1aRVAUx0HV",
-	"XF1RmilAlVuEdb6YOPEWRci+vwBGHMcqOkgbqKWarvx+p7XQWCINa+2B2IdrAZ4Vn1wK/ML4uWTOFb2D",
-	"EaZ8RkKO7JbZsg3VQcBumU2ZVSRGl4VtiOM5F7dJkkSXtJaHjgQeogy5IYHsARzoKUgBnRTxQcvopPVe",
-	"0ipRpvPIoym+bkoKnaUVeT6RlFF1SYIjuP+DoLL94ugC7dzUd4TksmHJofISSBTByh50LJK9iULZojdd",
-	"db1pKx4lIJF8jhRALZbNIVNURDajiIX+yKeobE/wNUFhTG0ht8WO7+7sgBwaMx7t9syeKU4ylw3JU+aX",
-	"pXyUIVvqh1xJZo0otYDGmeTQlOo1s2ZqADE89Uu7pWbNrDWhwUk0httzR8LE/hB/H5GoCGZMLbthmrY4",
-	"xQHRZ0NcgrpxuRDPgNCS7A94slOMWrEZCQIx4Eb/kPUDydYee6Xd0gsSvVQzAjMEbHqYacM01zS7LGhy",
-	"qWsiSux6c9QrBe+7ol+kXrTgOSEvawv5LUUjJ4vYUUXUGTVGNnHi2nYovfFvCCWcl9ImU3zOIzIpfRWv",
-	"7UxIFPouX7lZb+XvtaZzGgKIA4m5RJwgt0n7QSkzUdlOW37uaf/Nn2bNrLVW7I76xP27kw6c25fSf6GX",
-	"R29O4Q6/UhfBlXRUEO8qYhEOkPavJroZRBWysEHiGqxZ9L/QxefTo7VjgX5OQouueegnZ3Hokj+t0jTm",
-	"Y6t0h+pmqyGGT6fKObnisSOoDcld76aEFt2ULqOUqI6B+QkujjDC8YioeS3+rt5NlS9cAK6wzJ4HSsFQ",
-	"LPLUnJlhpUnCAYU8qoRNbY4nwUpGFYdJY6Mlgi4jOsFfAhov3JEG2FJw64u/FDKmGm47saEnmREbWpt9",
-	"CvF6l5M7S/AUGXS4WjOhQwFmX7E0WiTgU+95Tgdbtd1QMbb59aH0AACXczGV10fS7HwXWjhhqXALsgot",
-	"x7AoKNeTOIj8KryZYmLLENfJ4OI8c/LE2/G0ht5FYxLOfE4sarfNpi21L8iqwL5Q+VS41UgsXowChj3k",
-	"4ABTl4RiOlMuNOfIpyNLVv0rbDx5CS+xobzaHn15pYjxFEfqEjNKijrpnfa0VxzMHbiobTYfOV+9G5A+",
-	"unLe2TLwJ1jAiVJR5099FM4gBX7NzXxTl00TVt/N7ygp6q6QZVto+yyb/6emaA29U5YMGDvgx1NdQzhg",
-	"Ptm2RX1vFxW2/7AoPLurbC6LejjCu+inBdVnVmnXWqqcskqGpdyeVmn3Z61Wu7tTn7HoL/XtX7ID+i8A",
-	"lRAnqTARXjf++YXsTFcdQAyDctS0hhlQ67Mv8cW34AfpSxxFjEkFHUVMjbCr2uxEYzJZarOTJMJr+LK0",
-	"cwhgco39LJizTl53hJyKR+NI2OIyW/UN5lEVXq4eH0JtrMIIWLCt9fegyUn6PfVPSNOfq0jNwpiQKs8o",
-	"2ZNWOXxWo3z9yrTJ0YMepT9Im9sk7QLU43vZ2DShHs82wtFRfl9DLgKemPSByB+MMYDIQdvBTZrVWHSh",
-	"W81eQgtIQ04WEZIpUYaTn8IJYh4p3kUOGcqEIjIBSR0SHk+S5GHY64BxkiQVV2oIYBuU/FGMkKewRctO",
-	"yGZc3E2ekupiJE6CG8KhQb8t5qBa+Nhqu3im1hxHFhVqysTnnHgKmY0DYdVCVeKzpLCE6E8cACGJwvmu",
-	"De0aDPWa7AVPaGTJ81C2d9HUpyO7olyx9TZKfbbUk5YnjWBQi9oH2B2T6gGjUciCXURZFfxGiuCfqgPX",
-	"JUF1Px4OSQjJL5TZNTRAqeZpUdUwEHgfPGXxFLjR54qiqgIh1BRWSxInElo1+R4Yx/uKus8Ui56Dim3r",
-	"oaFBo4Tr0dcvQdLFqLh2gucWhSpQh6CRMIwkblfG92oXuXRR2SEzHJJd+VOL6goP8UWxGNm+nwPwKN9D",
-	"MVc5l9UAcpFhZF6pgS8E1BKLpikDDovGEn1f6zJz8DEkyE5y8mXM0YhQoRsQz6LaVSZ1DOivKDdU3zey",
-	"WIvovpWVPeilLFNwgB/krOBT2tuhPJSBz+EbGdGls3MFF0pvJdOakPSjgVIGAAkts5U6MxSnCjqAwyFg",
-	"dARSAUuoe5jEbqrFZcULF6yTiBd1DJIzDj5CeUhVjZC68zJHVXExRsOQ8LFudSI4d0E4luWBzrKV9i+K",
-	"nRGkyPNmsjmXZ28MOQ/ky1ixVDLhXmGUJI9bVPxkgdlgLlmhUEkolySXqKI7hwRshqQC4JACSauaMu3K",
-	"j0nVIak4M7J94gqaKBZrntIALWWQtDigbi/qeKlqIS5O2Ut4LyuFU88bwJRhd5yL7vxVVGstc6RrIXH9",
-	"qawKILfTgHkJQGpRHCXpd6XDXPLRVAvcuOhe1/IswNOtxnQpbu/CoznYfEMWTgBYfNnoysooidORO9xZ",
-	"8SZuS9nN2v8BO2VrgLKyBPZOI1f2oiRYaO1G5q/GzgvXf+e/ev7l6Ozi/fkxP6ZnbffguHN8Pf304eBV",
-	"v0bmr354H4/FQ2PnRfDti3ho8rz+RTw08W4+f3offWk8N7988sYEfvehJQZ4e+E23v4Yzd7++Dx7+9Ks",
-	"uY2AOpPnpvfpVbBZBCzdsSW4vnv6viyzJ48nZFkd8b17iL0gJOTVq8g986mCjAbxnYGOub+BXn0FBTJy",
-	"oLSp4ZK04lTI7WqoN8lQh+/hI9uQBZVBA3DmC/esTrVIZWFli8VKwqWrzRH3Cdf7Un7n7utm7sSs5ZQz",
-	"QP9KmyWk3UQzLf5fnFS/n1xUXfaB3fy4ns4+t7/dNiavXiy1+FeNCZSJN2YKDkP5gj5inQs7DTCVLZ6g",
-	"zb/XcfpkiHsY90yn3hm6LdzrdNpeo0saHYLbTqPeJ/Uh7mOv3fTauF5vt9tmlzSaTrvbB2jyTJv/Zq7N",
-	"f8npkzppeqbZbjmNttl33F6n0zFxu9Nv4hZp9Yhrtlrtetd1vE696TWaDZd0+6TdcTp902uVvuq+hEWS",
-	"O2lCkdRyQ+/10nd6Fr8Nj49cfnwYfj+aH34gbdxkbHy8z1vVTyPcm/reh/M5f9uNDzsD9ia4IvWbt1fB",
-	"xbsbenU8xe7zj+bVhwE7fO5F33C1fv0yHgxk/x2dIdDomKZp3q2eXtoxN22UCwQv7nUJB0fuZ+ZN3Ud3",
-	"sxdlFvNfpSZxOvVug7i9Pu63nVavVW+2PdLt4ZbZazqm1yCO6XX7DbPeIk3s4o7TbXr9XoMMW/2WOcxQ",
-	"feFyXFoUXze5Zm5yGk2qpDHX2RDlh1dIUuA83UNZKMN7Z6MbD6+cS2vFXLJmJsIRapiNdrVerzYaF2Z/",
-	"t9HZbZk10zS/ZD+muxqv/9zXrWSN6oy5wl+a7Y0JVWw8EhadUAFrqj0Ukdi7OUNq1ZfV8zvwsHr2hMG/",
-	"xDqXzK0CLzjUitCRT28hZBYx5MDTGX0xL7Tpen1JFzFTVoTPIajSkoJ1vT9sHyfIifBK/f5XJL6i0HSI",
-	"J19q3f9SArsoXmj073/hgrG3mM7V5PjjnXw/c7k6f30V7J1LKPrr691ShK4g7JNzC1I3dQrqaMLKKIjy",
-	"omjfiZFvpGcUuFcMaTPYuhWerao2so0eJWSSCrguVIAaFs22zgOzRoa9a+iEoQxOphiOErLa5AA4tse6",
-	"utP2l4uxlnynyL9KAQNnskzMJJrwauHpXQbJmiQckeoUuj8YJSdgbLJz0xSnIm3hmG9hU+90u91GvbPc",
-	"myaFhi/sOaPgI/ONZDrdutnrQVlwrkNM8nCu7UvTTPHXliRhKW0MCX+BpnJpGOomiUNtJihhzwp95x5B",
-	"gl3DCWxV7V93KnMnbnFeazzwCVhb4WnLW7753BahIkDeclIZpgCnpTkui6RGBOHIohiyaWroFPN8Zckz",
-	"jmxKbiNbOqqErg6wLCMSqVZStxEMU3Sa3vg8ghneZ8C/o8FcAaKpai0cRtpx4SeQHmWw3eUpQ3ZGsbIr",
-	"K4HTVpg6Mo14lZn3hNBqy3ZPZrEZ20dsR1kmoZAbn8UcqJqQf/UCv7EYAHVXGLXiCxsbN1kMveIn022U",
-	"HWE3MXPukZUSvrBIjVe8/1eSe7mk5iW/Wdayv95ts2qVQX9XBLIEp4QN8xGs0j+pePyDEiujFfAo8bbm",
-	"1p6RVgruMSesdn6KP+7Wagi5Zlk25LMoX6RM/7NRWUxUeaFV3GvO4hCyzyJm0WvKZmg2JlBtMmexhhQU",
-	"N6mqzk5riCDiBI43Iw12P+MWXQrxgAsY+4FKp0TlqZCIfrQg/nSWKkwlJC6BRFNxsJPiqikkiSkcEDFZ",
-	"Risr4+vTx6scqqqql0K4lk4an398vgi+vZ1c3n7+dnZ98vGy8cVvtdKikN1Sozkcut2W18HNZosMOx3T",
-	"abdbDY/0XNdzPK/Vx33iNU3crjeH7Xq926o3Sa/X7HXada/pddNal0Z63Rd0KVt5Trc5pavu+bM0TgCp",
-	"wk9u+vw2MxbFwyLJC4TC0qV/z4UCx0DcJ9O4QGwcgMavtZPk4/5QnM4kQ5Pc+jyqoWOPTKYsgiwBu2HW",
-	"bYXjpECppfXgGdkUHnHGFVY0DEI8MB1y3TAsekKIx1XKtwq5qbYZoFvF1FOWbpovG8YBZFovnXy5ot+H",
-	"/5GHP3+fLG2i+EhDnsOt6Wlm6Pn249vZl4sP/knjqP3l8NXk5MVl491Ba5alp/nI/1J6mik9665J2k4X",
-	"973GsEU6vUJ6ai3w76Bo5sT8s2qPTNha/1La8uI/RnTKc5/L/d1MpdrJVHY/VLSyIgCndxIWI81Cyoow",
-	"GXZyoHbH51ko0UxxuEV1VawaRVZ8QlxLGKMOQQSHgQ8V3GnwGkatyB6QFtUwUJksadCpfF1jCK7fyTSO",
-	"CDckRozGdkI3JPSHPuEWTVI3JDc944kbCXrRsVDjkcquYwpZWH67AsNaVE89E1aTH4QMMd2amie9qWEu",
-	"cLKMFNQtBX4DsDmgg7w58ndYEnHP5DDIe8mPZJejpfLk5XpkQ0bc5V3G2UT2TNOdCvaA276pnDxZ3ZKm",
-	"LoQwylDOGrakhgayQgTM8eR2nWCViYZsnYCmkgOwuD0DIKtFIZcjrWcasyBJh62htH2DUviTZg2p7hwS",
-	"i6p2Dtk6G5WPoDKEiq7U05iPD5L4g/qmRjXfTPzLqmDdYjWTOTxjaZHXMGVhaEgj+UVWyZYyvQeTA/tX",
-	"LnQXHrePW4NT/mb+Cr++eX3Zbgya3ouXh0uhOw2svW3s7tHhtTWxuwdF3ujBi3gcfrodvGJfvg/OJqct",
-	"8/modYmPD/FwdHZ+8Gn+bt47YufNdxNOJ7NX3vv6dfx5n7ZHVy8aPn7nesff8Kx7eD3osNP3/cnp/ogP",
-	"ZguRN1NG3n5HSf9joqRwzbFwOsY0f9oGSQ8ZDeO2WE2RCKUxBjDbx5w5EkhOcDAXm22SenNISLPe7pIW",
-	"6Xj9XrdBOr0W6bkOcYZOr9t0SLfRHbrdoVcnZr9udh2z6/Ww2Wp4XQfEkpyAbhILPKbbwpKMjJBZOumD",
-	"wIDqQYnbq9uSaqYEzxbwXrsx7NW7vX596LU7jYbXG5Jm03WHbrtD+i0Puw3skE67brbdRrve7ThD0nC6",
-	"5rDpYa/RdhdOeT3Pe48mwoN4rzt8bb486dwM6t+69W679f1o8mrw0u+94e23vcahd17/0dtvv//2Zd7h",
-	"3+PGl+Hs2jSf34TvX118P313ePj6kH++HQ6+n9PzmTvho8Pb6/b+Au+ZCe9trC1nm3nd5WEMVJrVw+23",
-	"VRfOO0pyCeVCEcgeAG3ojLGXZf8E5+Svn092FyS1DUlDJMGyTyX/ktHTHkvrBEOqx5RVa63FQjpQWiRS",
-	"mcr9IzSqrCXSExylXDutB/UkTJIPlLh77BFEvpSQPkWLR3AP2pLJzhsh6JDLenl2a5KWVw84NgrEaoV3",
-	"fQPd9n+c1VlvbmR1ys6M8EJ7k4UU9G/8V9m4Yuc1nkSaEKS1q6Tb4Dord+en792tLT3S/KLrFwD8n4XE",
-	"q6XltiFkZgsxXMWeFxLOZbJ/HviCLVkYKTrFkIXCXrJo2Z7g2yoekT+b9XZTXCIGSgax95Atw1PS8skG",
-	"TGRiPKNEZt3LwKw9Df0bMHuSRPaKkeZ2+57qZcDoCNlHF3hkr4geHOgksu1cAsfDE0bJWzjojwviKQgi",
-	"pUMV6XCyPkQ+kpHCv7Wz39rZKu3szigN4yBYx1ESaho/iKfWWdkkDDFVyKvK/NuP52jiB9eJ2fcETLhy",
-	"cx+0NUOXucMfJ83G92+xE/8Yh+f4xzl/5e2fHBzUD92Dnjf/Mv78JQiH09H56ZH36mB4yW7Iy/f717dn",
-	"J5evB6/Oxv3uwXfSvZ377zrH77+7nwajha0x9daAz2xxb7KOtMItkW+tN7w18Y0lE1zsAcNRfh/qfcdz",
-	"Gj2n5XrEaeIOcUirj03iDkmn1WrgftclZqfTbjp9t2v227jb7febDVxveGbD89prD9kTnGDcqjfaTdxs",
-	"9oZt3G3Xm/W+6fZws+F4pmN2Scc1h+1Gy232hnXcbvVbJm52O17fbXbabafV2/acFhykjbU1jdhZHBBQ",
-	"/WufKLJ6rO9NsZPidrvvZfFMdoLNDZWut8zzh75W7X5HcNMD+4JEYFMmB3ZZO3tYBLewxihp8ZBPZHoC",
-	"OepLiykap4Ex31ubUrxZg2S4yZeU06R8q1Ar1YglgBSm4ORzGXjXZF6QgIdk/t0emmKuig7XJuBp13qa",
-	"fYc+yI+B61x1svSS0DSZCVtKueo1onGCWXFN2YzX0KHssivzZCxajtjE4RGjhFck5BQZRojFEYopQLHZ",
-	"PnWD2CPqPSjwFpRelQl4rBrh3p8JKFsAg5Pd50uNCFHZFuLOhoJmif+ulyR/s9NYTJdT3QqLEuQUV6xI",
-	"BOy2Nuj0V15s9Vf5780TAa/J/BF5gMmt9fjcP7E9qlPMEuBJwBnU5KKEJxSb6LpVT/OAYID8HJVyVTTB",
-	"PAOV8rgy61uL/kP5ibJHp07Gzuk750lrImjDIDdNZu9mfVF8zmt6AEPzcuaHO/U9JHHJVa5wbeLlXFVK",
-	"4GSqwZImQyVZk9KAmpRetibFKEk0zYX886pHbpLeV7slUCZyPbB2S9fDOg2OXl5NXly3ZubYf3lwPbzs",
-	"3zr7F7MPp73P1/WAfJvPLqajbz0hYxnQCFRWxqJzUEWd+cc4aJ18r57UZ4394Qmh7dH3T5f0yp9fND9V",
-	"p1+ct59ujy6/fT/6zvb9/gVn71qf59/GjcvB9PyEvWwHRy8O33yMTki9XnXfnE3enuMB9PAQyoAwQ7p1",
-	"QvrY8Ugdt91ur9Uxu/V2t+m0zE6D1AnBw1676+B+3xt2Gk4Dt7sYm/W25zV7nX47Vb7XtsJKlKvcbi3o",
-	"WA0dckpK9WIeMc/Hgb52FnerXm20LkxzF/7vsbvVb9SnN87+9y+nQff46M3zzuVpj980Pl64VzfVV6R3",
-	"+eZ19+bK+4zD2ard6n9812x9io4uyIdv+zOz/X582OhfvX/9/Oz93Pt8fPD6R3u/13gzcDtvPly+Pnvu",
-	"uge9i9PTD/PWqx/fzO/vf5we/Tg6HR6Pro6u4+5LMul+fnE4yOyW6fbNttusm06fmF1zWO+0mrjneG6z",
-	"3Rg2er1hv930vEbX7HstjzgNbHqdhtfutNxms1l32pndWhPM22S36ku7teoo1Z9ic163h9Gnk3738M3o",
-	"1eHnwet30WHv9vL75KJ7NuH7wdH70bzqvIivorOVm+MG37udT92PH0/M97T3+gMfDSZv6zfNaHS93/g8",
-	"ZuNvH75/+35ePb96vd95U/dmk7PYCz77zqD5atZ85/14za4+Tq56R9dXEXcPP74+m/zYz25Os+m1e12v",
-	"7bZwo99skXqn5bltxyMENxp1r90akm6323U7TRebZruJ22YDD13S9JrENLvZzVljbt+7Od1+vy6Ny6+G",
-	"TghfM6JQZMXVtyCSj7XegMHfnc+vWSNQH2eHKko+vSW6iXVn/Hx0GFvN/+kD2Wvn39g+CCe29xSPyH15",
-	"+rDBtd8GX2FGv5uxULIuefnvByftrjSVdn5ek/md8hCTqKChxMfQh1SqVLlUxqLqE6YmLLvqSnXT50pn",
-	"3AWF065Z9KXPdTLynO8Bzi2AUE1jMDxs2YaCpzjODnavayiH5adyxyQMTE7RRWWt4qovVvYQ/EBCK8tn",
-	"IOzoc4vqyKx6RSZ9pf1hAUpKfVdH3GrIPh5WwRsvpsHCa+i17NN0BUV2lSSD+PUD/P9P4fuH7SxypiZb",
-	"pEWS9Fntlgb8GmFH2JEAj8T8QCKwSz7MyKoDHARKVMk+zcD/uTGV6Oo3222v1e53m6TR7fab7XrH69W7",
-	"joc7pN5v9+t9F9dNx+v3nWF92DcbfdLomV3sOA72JEJERnQ17hNd9Z6q8N9cbK1yqi2w2YJ3bVO/2EtB",
-	"hn+4RuHvD5KaG4jIA0aHgS/bRPxLZKpkci0CCuXpyiIo8cgznhdwBtrYeWPRrPdGhgg1qrzgjtTlJsTI",
-	"95hBb2AZUazsaVguiwpBCILmeFg9YZQoKaSrPO2m2cqCZIOo8zmKqewj4BnQ4VoNoN5lGbm1Y0PJsvq7",
-	"l0gs+ALHcwlzZSUd9ucshpYCxKuhQSJD4bM5lPZV9dsPE4ZPFQxdFoj/mXrlEwi3Aon28HgBfMd4gEj8",
-	"HSh4ikDBOgH3wBjBPc+BL/IruF9lZtyCTxLKEITa+Or83Ql6C7HHU8hPh9YU3Wa/U9EytEjSorIQW+oB",
-	"LXsonqi2OYksM2Rc00PNKoB4Qy4DnUtVTgjn0LDogqom21MptU958+MAikizILE1ZNM4CGyLhmTCbmA1",
-	"kGkgSy5A5AHuoaxq02UCU12KAShZEBbIyKMMSoRs1SGUYcjlV49b1F6UX6ptOoackyQJTMZzYSQJVAbo",
-	"j767gP0IlbiUyTQWuRvRfFoYBjjVF8EjtdUHpPUvymOljgr6byzsgMlO5TzujNI6qv+dX37a9NP7Lqx/",
-	"exfCU11Vma7AsI+/lfHHKOP/cIpjY5OXVasTnXbwr0mMBOG99jotqn5OnCSQ9CQvsIXbxFAFb/ICy2aK",
-	"a3thoSkVKmP9SHVMAi+pk2Mzmg6SvASN1SQ8bBV99KOxsOEzOr8yVpbr/zSWcP4WtigCM4VLN49cEiBS",
-	"u4QDFDVUqUmDJiQ1/dX0k7vIKlmxaTZdMHd8D/5BrJKdGRG6nIE9IQPKOIkW74oZ+JGep/wSjlJqCvto",
-	"mNo8Y8yRuKU9QU/uU5cYujVU0g5OiGl5g8IXMyoDpIBmlAZUPjw6P35xgrhMZhfDtCoKhjqKQyqHUboH",
-	"qNKAjJ8Us8Ovrwnk/0PPKZXxKpHFdWl7kltaQ4KFwP1kUUkaaCSrVSStGwFisPZXaRMy67Fa9JRlHYo1",
-	"tLo+PlfvWFC4F/0L9YIiB9aT+KsW76+tLis48//4ff//mIGaufUl15YFs8OxM8Txx3ReebQmsDX+wN/H",
-	"kTru91gk0C1dpo2n3bQcJMFvNe23mvbUatpHeYOtVNPuiXftjGU4ai0I1jWZp43rUSbfDiUiiCOVI+VV",
-	"dH0WFKNwgtjQohksKwmcKzMLZd8Aoc+kAA27CCe3eTDDc/gw4RZVnUhSRYjX0PPF/EJITCwGBrRoOd/m",
-	"ROWrQeMMhaoATgr5oXVuWxXD2yhHMMEKyKfO+VQ5zKu6ri3Bpt8ooe7R+drFmW5y7aUHJKH+czh8hXXT",
-	"v1P2/wUp+3kEgzUpag8pY1najydg+X+3OqWmc/5uPoiiF6+Cnn/9pXfM+u9vg+eHEWVh9UXLf3N5ddi/",
-	"Gu9Pzl68Ofe+XX/09qfNT5+fx3x2ekk67+MrHB+SL8Ghv9/8dh7hN57/9nCxTqm5kK/0aDpu3ixOyslN",
-	"cmHUof6dDbN0ww9o4pCQNDJ0qFWjuPyzkY4ijSJgo7UaRA6PJq8K6BKB1OyGuupES4AE/0Q7qBgZO0hB",
-	"X+pig7JuSaZheceEIuxwQiPpDRqgP4ZxEPwhma6MuWz4l9zQHNkAUG1XFPKQDBzzXQXExMEbJDN7Ftp9",
-	"yXTKX6pU1kDrCnBlVS9eqJlFAzktcO2ERAyvHDQ0bczGRjpw/keE/eAPi5Zt8Red7JNrTGYnPcj2EGfS",
-	"wTSXH1EeCOLJ5YCDTFLRUEAm6jpWPaShXbzU1iCWr3wsNXB0WdSeYT/688QGdANZD6/aGS1PHhx4YtPj",
-	"KQCUntgWVX3VUEwjP8jof2EI3bDK2U7xcisPZBN5cNmxKf4eE9nmCvqEqa9lkN0FdRW3yLbvmMooEKxG",
-	"/RR6nQceIE6Ncqyajef3bdUrK9ugHtmTmEfVpOGDvYuGwqaFlAWxyrQ14Qq18g3Aq69VJz9CF8KIwd74",
-	"NBYsvEJZNKCHnlyxrTonjiR+q12poQEcCmgfyVH+1OS1zBXYjD+epJBD7uE2quNSwYcCcRdEGbPAy7W5",
-	"177HUCKMZTyPME2LJnIjz17INu1kw3GEGHWJjHMmgCbylxBN5YxR6eDOMy3sgIrBIjKZRnMJ1wvHT0/N",
-	"opE/IapjLvBFQvpGu5jE4qQVF6CYRknitEPBStQUWsYE3/qTeFLabcqGXPIfZlKm4tOIjMhme/DEdfhF",
-	"RdMQM1DCWezNn6v4z4pNs9EBYf1ns5IRrvfiK/22E/7ldsLGSGdP6U70/x5n4iOL4but/bc/Li+a09HR",
-	"+PTl+Tk7Ot6/GuE39dFVeOq/+35989LD1fevPp6a/cNPIe+Pbm/iVz8+tb/FwaiJO6dXx7MfB73e596L",
-	"Dx/puH08GUeL+n9aTPKIPfh7smT9vycpNnN8nrCR1BbbetI+effuc+fz8/3Z7KRarz4/+tJ696Xtttqv",
-	"f1y+arRPXgxnx4efXn05/3T9vHf9vXU1OPlU5a/f8VfX8dGXk283cad9OX1BL/2Pzycvv3+4bDQOZ4XJ",
-	"valZt0JWwonEfqC2Ulak+Aui90KjyW8gfBuLwlermb/xJH/jSf7Gk9wQT/K+Y9tKji0EUjcvPnrDRpv4",
-	"W5SN9FRpr8J82SLr9R2YbP8T8143CWy9jXl0lvQG/JdVWbERcoU2X42nTwiqUegfgrZhTw4GTols6QAo",
-	"D6HYAsHZnERJ50Vf9lFbSGFB7coewnSuChNcTGXrbPCPwDjS3pPZo6qftjAcixrAGBZlMCMcBHOE0X7A",
-	"hLU9hH5ktizz42mJg2oebysy27KygQQ+udGtqmUXbwkLmeskFYFnRnq0ErPdovKFZxzJbybhLe0ZgBWl",
-	"7bLV+D4V0+eZmWTQ6expik9tA4KtRcu2AqO0K6rfvjaSEyBzNqOraGT79HxOXRuWb0gLWEE+CuYwVGty",
-	"ZaAvLlHuRLrEMoUY2jBn8Kv8IvlIxSgGfjeEST9hPNK+PkWuCSrbExbq5r1uHFVUZpVcl0X1luZ4I2Bs",
-	"qv1WeolFHp5z7f8pPSL957dS9c8rVV8N3WOjmemfQdomNrGDzSExzX6rj51613Fb9a7T7HiO23adttlq",
-	"N7q9tmmSOnZMz+0Tk7ikXh/2ex2nZJQkNwFcIOxpaTAYjI4GRwP53/5gsP9e/V389P37ffG7o/2DwWDw",
-	"p6BoabdtlCal3Ua7Y5Q4FtdAqWW2SY80e82O0zUxaYstDGTzw/YWaS3ArX8TivAaRv4dQPx3DiAav71o",
-	"v71ov71ov71o/wO9aL9dJ/9RrpO0i9xTdohb1sjeD14fDAb7L46OjvcH718M3g8GZ2fm5WDw/v3gzWhw",
-	"9OF4MBi8Fz9eqZF5XafXabi9+hB7Lmm6wARgJyRSQZgdyT/+oa4IX7fUBVdD46cm5TOOuO8l3iVpSP97",
-	"e2v+5+Pby84FOW9IqOzQ4qb5uo37qnSeoxsSztdDdBoqGdinI3mfxX4QVX2KbEznO3XITvCIqv9K4TLB",
-	"p6BGrBUic54nLeYfZ38ka9TQ6mKYO6NE4ZDQufw41QI+6fdeTyDW4bsyJP9zCcB1AVBTU/pn8gsSwS7B",
-	"5xTk56pvyIvmfpxJo+TJyIv6hQfdSRINI/l5RG6jVVNKrq57l7QweQUFIukZsokw0QVtFAB9SNS/InGr",
-	"yG/IXI78mopQ7rHngQswoU9jG9kFf65qmQ2p7ZTNqOJmnXz4H9X4midHIjnO6ieLJ3rnJ+V3Oz8VIe8K",
-	"3LEFgn0B0nY1Wm0e15jyB+Mayz070V8sgnnNzEytxkAYQfog9M+WSS25uTYKp6mZat1cV+fU9PV/mdSa",
-	"ekFqzapGwaexE/h8TDiyKd9Rc7Fr6Dy3NJnjliS4qFRDrgC6LCpT3FwcII8MfeqDiId2j/lKSEEizx8O",
-	"SSjT+vSzFpW9gLEemHi5+cgOlJD4VkO2Ouk2kpWfWBWvsmEKi2Orv1TrttgKJtPoEuRjTgiy5RIv1WAV",
-	"cKlaNLMAX3dI0dUkNiAySh6xc210qQceZOKhwL8mFgUnflrDuaLSMzfeikLPcw25/GCP7X+AHP/bZfeW",
-	"0hqI/Hc4HX/fqWvu1G0KHtWxWFX2mMgjJaJnmCct4BIR87Bu17+38B/ZwszG5Tfs37kC9XdB6VM1RIMd",
-	"R3hBxVqrYWaA54tj9Wdk5PMIMqopOvIa7Xa9r4omABsCqh5mfhBAL7Y8nocuDdLha4n94UOhg0dC/4Z4",
-	"aRI7tM62Feb9sad0C526bVGNgh9lh1INBZcw8e0sKL5t0XJIVONHD3qxAVYGmhISQhIBtPaeq58mfbpV",
-	"czlnLjt2h4xFYpZ7yAZM7gQKMWLXhGr4ktoS1j6SBHVI0ndDLERibUxDxoY24mM240IPTvBRdCYAVKUA",
-	"bYS65PjU49nQ+a4cUu9L2qy8PBX/q35uoLPnB6hnNhsVAzmYk04rDgOkCkgsOsWeMPkNxG6U3/Py4nm1",
-	"h5x5RHQrak7QUOjogU8JR9+Yr0iDEffpKCAWFb9BQ0I8VDZvzYFuNUcZikLsB0LtTR7ZhdXbtkWziOfJ",
-	"vt7ULSpxV3Ds+YS6RAGvqJ8C/fM/SmDR8z9W8Ov6h/BJi1aRXTS8LYFiPDIN2Hwi8xZgc5F+zoAcixGJ",
-	"jumQ2RZFwHRhxKHQiCJbP2jLimCP3CAJ7v6MQ9f17HLtyl5mKpk1qXkAP2lWkPPIZk3oaiFB5exAC5RQ",
-	"g8Wwy2LPkv1XIzcbKMQz4DG54WWFOWMnI9kSNC433xxl9YzVD9XzqBxT/xZN/CDwVaVQRZZcXF4cIHGj",
-	"i88Al2SfMZD9+fPnz9W3b6uHhxcvX+6+fbt7fl6bTCZfbFR+hW/wOQioZxxmSckMHeKIlNXHK7WIHZ+/",
-	"O4ervVxRgEK64Fyn5CgqZk+5lkKQikQ8i9p8jBvtTtnK4fInQ1yT+S4CLzuajhklVqliozIcfzz1axOv",
-	"cj+b539jWRTGsyy6RZcMy6Kr2nQkHL/v08SrB5wmrLQpVL/gqZAYHgJZJOVxqIS+fuOazBNrU9VfYRd8",
-	"+QbIJP2c5n40wdeAJaXGZCGC3pTpyUIxl9lfONJDGomIE8OlrKQmSmV7S5gfuY1I+lVFTilRk9cAb1Aq",
-	"fRLtIOYRcoi+M4YxyEnAHVJ5RU0TeXjOLYrH0D8zQTYSRrQJKIfZI6HAuCEZCsxp39MC16KKj6AuRiIE",
-	"aGvctFHEmFysJhAMlbQbl7eRRdUbjYaNyraDvWoi3sXlKHGaBGklRJemAjpLN8+iOL2k/VSb1/ubYgDL",
-	"OzvveFDlcvLU+BygnTTrJti8qMxlb+QonEOVIA4nYmMrglzAN/mPaf6RTJh1UZwwT4k5Li5lQQn9qkX1",
-	"XY7Kdsts2pVd8FpzqXRopCg/RPqSLnIMHACci9IwHuMcSHp61LudTrMvE45M6M/MhNJ204svX327Zp8H",
-	"7qn35vrtzTccvA/GTeJeeWPy6pT/uGx33sUv6tPrs8+4/+3zzWza+twwm2O/+eWLU29Fr0dv3HnvyPxw",
-	"1f5yMHvenncPZo9oo7O5JS+J83emEK0iHsTM1qYSPVVToW2psdIFTeY5G3nVqXqYyfw/h05aZghapTT6",
-	"bZf+P2KX6vtImAqKE67JPGuVaiN0ySxNGnSv6uxxRm7YNckbhZTNdnPglNpytEN42rOFDgAmXd5MVA8u",
-	"YxGmPbOTS/a5MlupReGTCe7igj6ZWKoc6Ri+kUJP2jqP3A2wP+F7uVxqP0rGUoCLso4/Y/EqyWPRMQuE",
-	"3swjPFeaiFjENSFTpC1fMb/yUh+4mkUFDaUYErMc+hQHuwhIBZEKpKiWLEVhK2SbjVh0Bb0IDgNfLFST",
-	"HpQ0gFfKUOcZV+pAecmchhaMWKsnMG7IhLVpY2/iUxvJdudicORHElcK07mCilavZTciKQEHhP9cZ3cs",
-	"1BoZV/Q9qY6VJZyE1DlUF3cJkKCXnKptEnBB4i0wntl6oXoV6SOSebP6yH/2vSpWALucJP40za1A+Ta7",
-	"RwzNkb8hZwpkLZyERNIWS9kVHUMGWQ1GPb6ryyiEfZa6/cS5mfoyiGcA0IJkc6Htw94YmSOPBnQOyMEy",
-	"vhARTx9MeXixB0dWfzHrJZMxVPGIuMKEUJU+usLRfLok0TGdz/DckGC64O/jiBLiaasWIorK+5d6Kwc5",
-	"QaBtlJX9QP7nnOAnPqm/D2hxp4v7Tuf92R2JKz2f17GWSZ62i3XiqIc21mKNSquAKTsEhyQcxNG4tPvX",
-	"17uvyUIXV/OS4CAaG3DEfUo4N9CERKHvcllYxqfEFSKIBENQaSBXzacyt0Olm+k+y6ATFWDNnOm4gE/U",
-	"qDGVYN2ygE3zkdSBIC0hYiEekczgEFsoGLugHfeeRrcGBBuJIZviaC2ESCROeuZDEgpsbYfzUYinYwOw",
-	"jnQZKMx6GsvkEqU1JsBsydi6eqcAjietxixIOZRwoYF/Q9A5JIxWz8Waj24AyzO7A9QtpH/ikNIbPVIw",
-	"5ErJzMYwpFQWWhb4dpZXkRyVtflF8ioL56i8WTpKpbbYsZuX7r7e/f8DAAD//w==",
+	"7P2Jc9u4si+O/yv46r6qSPMomdoX19T9yUsSZ3EcL5NllBdCJCQxpkCFIC0rGb+//VfoBrhIlCzZnjnn",
+	"npepe08SmwSBRqPR66d/Fmx/OvM546Eo9H4WJow6LIC/HlJ7wg59Hga+dzKdRiEdekz+wmHCDtxZ6Pq8",
+	"0MPH5K/IyA/YDQv2iTWLhp5rW/InJGAzX7ihH7hMEPn7hc8ZmdIFCRh1DGLNAveGhswifjhhwdwVrFIw",
+	"CuyWTmfyewX1e4NM6W2Zjtnv9Wqz3jJN0yBuPC2jELDvkRswp9ALg4gZBWFP2JTK+TIeTQu9Pws4q/vG",
+	"2epzX4xCuJjJ2YkwcPm4cHdnZAkWsukqrc7ZDfVch4aMzN1wQqyTUfnU56z8lob2xCJDJmlIAhYJtp+i",
+	"zJDZNBKMuCGbCkIDRnzuIQFxIDtgDuOhSz2xhnjcL9tyfttRauWtexf8xh+vrjdmG+CEUeR5ZEbHTBA5",
+	"BSZCpqZv0VHIAosUqYAnbX86dUNRMoilZ4DMFE4YCamLwxDKHfhp3ph+FOphUxQBxpbzkH+KaDqlwaLQ",
+	"K/STuRWMwg31oq0Z784oyAllx7tMTzM1YkxOSb1/lGGNwvZbeerDv1a3Uy4rYGLmc8HINBIh4X5Ihoph",
+	"E7oHms1dn2fZcScu3Dzj40s6PgQ+yZ8o8hBxHeJy8j3yQyZIkRIRBj4fE3lYwgUJ6bi0T6h8eBYwIReh",
+	"F/hMyN8SmwYguUIY0nH52CCKSy05hZeMOlZ2kYOCyar1EWP1arPNGqzldDvtGmt1GqxjD9lwNOy060PW",
+	"rrVHdnvkVJnZrZrtodl2OtRs1Jz2cFDYSKAZDUMWyIX+n0HhT7PcpeXRl5+txl2xXBz/cGd/DYO/fojQ",
+	"KZX+e1D4X4V11JNTz6edlDPPBJGXwfZ0rJB+Hh2JKwjlINvlXRAwwXgIrGEQ4RM3XEdnUrQGhUFkmnXb",
+	"deBPVparGhQsg1jlYQB/yPVapX14T7DghgWE2jabhYIwFz468oOpnLsUtkrOSsGxJHuXt7DaHTrDWmfY",
+	"sB02rNMWG7JGl5rMHrFWo1Gj3bbNzFarWR927bbZbdJ2u9ut12i15pg1x2n+M1v4bka/Rzkntb+6P7H8",
+	"lDJpn1BvTheCyM0gPkf5V4zlRQll6jJRTmuffny69L69nV7dfvp2fn364ar22W38ePPteP62D0tOljil",
+	"t28YH4eTQq9aN42lJf9//1X+v19+Vo1qrXO3boXnLAwWfSnDV1d4wWyfO4KEPplTN0yuzjBYuHycmXlt",
+	"005I9qBhoVdweVivFYzC1OXuVEogM56Ty0M2ZgFM6sOHD/0onEjC2jRcIyVp8oTrcwJfY6R4/vyQtNpN",
+	"s5Ql7AGjAZwO6k1/HxTGPg3LYxqyOV0MCgZhQeAHvw8KLgex+jX0rxnfnr9w9CKp/Fb67zw638mtCeiU",
+	"hUrxOxnBkchfGUgAB0WD65Ci5CgQhBbxR8Qas1CqPlZJ/kv+7oYFQpIgnLhiwOeBGzLCHDcUFSKHwx+4",
+	"cO45mbJgzBxSL8/pAjUDyhfhRAoDzuYsqAx4n8vPhhMayrfk/UO1iIIvugKkF0gdYjXMroUfkifAHxE6",
+	"4Hkyar2oKcFIIFGYIyX/nHleZcD/DnHhSiKjBi4vbDqVY2upVXhi8XEyktJvzU4fx2JDkFHgTwnlhNHA",
+	"c4FNkWjy3pzK1wnlYs4CQay62bAq5AOj1/hq0fqwNyhUKhWQ2VQQ6jjMIcNFfFHIrZ0F/q3LRAnEsueK",
+	"EFVcTfS/5XJdR+rkRlgnyxpmt5URZsXB4Le/ih/2JKlRrP02KBTJbwb5bfmnpd9K+Zvxmi3W38Tkmi2y",
+	"RAipuC5X9TJmNJwki7hmi42S4X8FbFToFf5rLzH89vC3Yk8eXTkVOaU37lrVyqPBmEntL5oOWSCPFeMh",
+	"3N4uj6+YzIyrpqkm+z1iwSKZrQdfSc/PYSMaeaF6Z1U601uUzlWp4SbCuporrM/ZzF+nxyqzdEHkVLL0",
+	"jQQLKtRzbVbhUuHJp7Qc4sGkljM7lePcoS2AZwrk7wF1ztGWkf+yfR4yDn+ls5mnrpS9WeAPPTb939+E",
+	"XNLPZPJysWiRJGKdDJDQg0JPbxqo70NGaEimvgiJJKekgbxrRKH3Z2qYzW/EH4l38+6LJJcIKbclmfZu",
+	"qntA7b1lsu6BPfvf8NbvTRxOhDSMhDxm8vp1Q9iPE7z5tImXHKFJGM5Eb28vfWVWHHajySP21KVZ1q/e",
+	"bbtBZzgC7k8e/8B48naYUk+yKXNIMblIDaJcKcQPyNB3FqWK/Pahz0eeaz92Z/WlALwrSJ0NW9V2jdmd",
+	"Lu02h41Oo1pvOqzdoQ2zUx+aTo0NTafdrZnVBqtTm7aG7brT7dTYqNFtmCODzCeuPcm9UbWoSTamm2xM",
+	"vJwddsTW7zz1VuiBBaoOYElEQSA1XDl5BhtwLBn8kdSnnEghE3DqoXJGfBu+5OwTNyQTKsiQMU48fzzW",
+	"Lo6YXxxiVl8dfWx86KSI2sxye3rs3Zgd33wS0vY5iTi7nTFbaj64zqKlP2EZpGmaJaKMCu47jAyZvM4j",
+	"Tm+o64Hbp2il/gWv1PEcPPeDoes4jD92K6Q0ib2JZBihTwLVSvSfVAJmuzMQ4gkP1xNyJ1PZgdKj+KWn",
+	"4mKbep6UsnopYfaS0itzfFBygYhvIxGeSzvIdpEsjyCkHQXCD6QEAH3P88ekapusOWzTrlMbNVirY6B6",
+	"DVsNpraAx9qjOu3aNVYdNpwma43WyQo5WxLE092B2PLmKSdvPhnFcclD5vl8DJak9lPAEiVnyx8R33NY",
+	"IJe6n0xf+S3FgtvnfsQdCzbk1A+fy389ci9A6RugltcdFGDfR3JcqV/l6CYJuRsJuU/1S7tQmvthGV96",
+	"CiKf+kRE9iTFxgYotEZ8vwRoGlND/tXnDIV2chLkyuVp0NR96zvuyGXOWp0u5V5C40RKpGU3uyuICF3P",
+	"09eDVP5SgQ9pza7xKarrJPGq/C3GydP5UOSeXPr+G6mwP5Ip9QUmdRnCbm3GHEGqrXa7Xau2yHCxxIrV",
+	"lIS99H20GXZhxdD3y/jSU+sJcgXAcJSAY16eKjc04kVRAhop8Nyl77+lfKH0cfFIGk79QLI45aRp6ukI",
+	"MmMBEeDOQtkLUtb2XPmRFEVrKVl6TkOGs2Q7ne+Ahqys33sSuvo+mVK+iFezjy44AqEXYoELr9zH8A4u",
+	"Uiwdt9Qj6yaint5LOQRhLlecRuHED9wf7LEyF5xqUjKw2xlYc2mxWk0oj5/U3r+diB8tvfpEInaI3kNY",
+	"QEqOUqkrMFTob1jgjhakKNwxp2EUMINQb+wHbjiZGsQVImKBQWjkuIzbzEAaLEpLG/Xhw4fysutz024t",
+	"e0rVls0C32ZC6GjyY/aMiuu9Wo+MXOY58sKUezQoyF2MjfJ8k1b/Wr0qjTgXnFHSoPVBx5WWq0NDuoc7",
+	"L43a5CjWEoa4gE0iN67vwcx34Qjc4HLy7lOwxAfmeWU0SA1QG+WdKleS4gcdhaZjKi11iMLg0KRoLc/K",
+	"KqGwjLlnlbGsIXXK8e8t1PGvuIhmMz8ImfOWOS69BLI8ascP8dWyHEpuOLsN92YedTnuupxS/E1Dqkpk",
+	"kPmGHBuv2PieaqbPdvwymcoZE9jJnY54PEIZRijDq3/HDfZMECtNDksTAI+/K4g/YwFqQioiVgGfmPqW",
+	"nEofpGe+riOYAMe99rbL3WVO7BsASWOBwx5D8/BXHbnPqkXia3DSPGn0z8SbxSv6+ub1VbPWrzsvXh6h",
+	"Q0+rOK0GOPRijSej7/zZL3+m5R9mufu1LJWeVuMuR+MxCgee70+fu566TqjjuHJV1DsLJEFCl4lCb0Q9",
+	"wVYMXgLvkhG8TPxREvsUpDh2w0k0rNj+dG/ohqJMuVMeyufFHvyxd1MvVQb8mNoTwjw2lXqiK4glqBeS",
+	"v/4irmORYofAP0FbMjDmIU9nvUYCOieuM+Dwq1KFWPIjloqMEBFS7tDAITPlQaeCtRo6xmLZzPWK071W",
+	"o2QNuHyRhWTuB44wCJPzoWTojsuMOy7lJHJ52GoYZOiGxHItqf3IZ4nlYuQD/7dlERoOOCjukg3wt7VW",
+	"q27tg7hwmO3LqXiwW7F3kN1SO/QWA251fktNC5e8FDf5WZBzlZTv98fH/eM+/nfQ7x+8V3+XP33//kD+",
+	"7vjgsN/v/14wCteFXtMoTAu9WrNlFCRFC71Cw2yyDqt36q1h26SsKXlhltpy/bE8Xs+SLJ/YlSyvVqvV",
+	"TqNTrWU4tpENDPx3L2Ha/7335WfjrvTbyg9rd7///lf2R/W733NDdbDy5fmfxk74CRUTMoq4LX8DR3C9",
+	"97xe2+w7B/Ku/9RQnfH0B1qN9Ada7arZ6agTveEzuHvLX+qQgHLHnyLbSBb1/DkLbCoYmbBbg9gTXzBO",
+	"hgs4AHhinwkyjFxprC/vVSsrV7Lxmzh8Vm3d5UdnEg//n4Up8J+at4E8leSn+MNvDD2bSWrKDhLoHWdJ",
+	"zg6xJ5SPGQl9EOngFCgeHV+cvDiVmjScynqpQs4jD/MmBlxd4Tbl8iJgtxBik8Ri9jXG3SABj8wYC3oD",
+	"PuBlfV7hE/6IWFJRsDCsCzkBYCFhaM5ymCd/6Qqi7Ox9OYI1o9IoFhZE7QRen1TYUtzwMbwZcfd7JPXK",
+	"6SxcYO7aCFSKa7Z4JgackJEbgAdXEg1HFe44/SniczV5JZSltTYLs9eOHKlooU3QI4MC/HJQsErawT2h",
+	"NxDA8BgVIQnnPlGTN3C1uHxDjgMrlqti3yPqyV0IJ8wN4uAXvgiP4ISlgA+YvNQjybPKlJNzg0saU1Tm",
+	"E1/uLOU+d23qkVcX704hwhzKb2Jchbx1D1YkJVVX9ebLVE4fTpPPWcxjIR1L9VcqwpQ7yK5K4zmIFmTq",
+	"eteSY12n0Hu0/0KeDrZIhygVgQu9P78YGDLLja9p/Ugp9fIn7rjQK4xs3x79OK3Xvn+LhtGPSXBBf1yI",
+	"V87B6eFh9cg+7DiLz5NPn71gNBtfnB07rw5HV/4Ne/n+4Pr2/PTqdf/V+aTbPvzO2rcL913r5P13+2Nf",
+	"qvlyStV2q94x1X8r9wWNtaNNKpvSoe5SxF+XT5UcKFKkQ+DquVQBVg8WmF4rMgUeu28+R/CQ2s/Nj6KM",
+	"OgFL9Boj0FtFh1Obuj7zTigllDMy8j3Pn8ubdUk4yFVCDHCXmU7p7Qm+A9e/ohINArooGAUUNeqBMIjY",
+	"nea6beOx2+rqaPidsxG84o7vfV6bR5Azeu+SL90pEyGdzlauINcpGDr4jNF+vR2G5ln4QLyQ9ffTiZOX",
+	"OxarvaCiZq9ecvGyX641W1r3xGefCXL+/JB02p3msnCLk3GlfAShKiV71kB4Aqmz3oxoNfKv+3UGxCGE",
+	"BXLowokP6XYQ9dCKcYWchJnkRddR3mFFIPkw5KfpKMO+8u0JIkI/wCxmwbgDT1H7mkQcb/6lzJd1yXfZ",
+	"xcOZ2MKIqnz9vz2wo2rNVj4djrS02UGBkccfBRwVmOYFSoXUoC2DUE4ot5lcdiZnixFBp0wqA2hqanKm",
+	"rmRSBOEnCJdKgFSNXF6qkHczQaR9v5Aqoh8o1W9J7aeC7SJf/Bm8tpVcejfLSqSqqbNS9A+WBNTyWYbJ",
+	"4TfzTumRO1ZpIFk6f3x3rklXr5WlkgxGqj8i1PNiASz/mQ2+LOnR+/D4Dxb4mNFMuVLRkpeyPFirj0Z2",
+	"u+G0aL3eYKNWyxw2m42awzq27Qwdp9GlXebUTdqs1kfNarXdqNZZp1PvtJpVp+60n/SgHt9oL9JuGvYF",
+	"pAmXL+T9C2MYKpqHnCalVllZt6vcpC95n7N3I3AqbuIPGF6ZAnfG1s+K7R4+Z4KF2z5KncV2jx4rB/jd",
+	"lzujwDSNdVI+8lbBUH8RcBXJacg/5Tcku+AAX3L27H6lBOYgT2LerYfTUapW3oFJE3w3zjiiIcUTY+HS",
+	"LAJfW2UBOx7+fpFS2Fn9WFq2uufVN+9ZsnjsmoVa9D4ZsdCeoPcID8eYqY9YqxRxne1FZkaVWy8nn4Zs",
+	"riPW00wz+gNpxomlOF0RTWlL0rIEmoowYHQqTT7BMDyjg0urFAwYVW7vJWf+ZKEcgDAW4440Vf2ATKIp",
+	"RSdP2tFh1hr3OTDUl9ZSJVcljFUfWGic+M19hz0T+MMyKDpa+ZFKDSWCfY8Yt5lKOlxKe69ff+9+Dj/U",
+	"bg/a09PG7LxSNRu1v0ubSUnBB58REHBqs0kxviyRgCW1F+kBzXVERsn9iIkItl4+Jbx0H2s8zSG7j6Mu",
+	"gHfzbUWkpeJujBnPaABp4UXBGIgdGERYpX3io7t87gbSpgb3OoSAkAFxFGtroxL1h7tVyfPcZZ4DK84r",
+	"rEEfGwYOOZ2yfWK54oh5LJSSAGKPkB3lJBWL/nQoQrCEveWUEfTE7BwG+folFQ/58tM0WvV8vn/JqBdO",
+	"7mW1pRtuwuzrDZfJz5UzuvLdpXoCeY84bMa4w7i9eCYwI5MULf/aQifIBCa6yPd86HBdoof412Dsx8mF",
+	"+UWCaW5VY+Sx6UtX2iSLM4pZMrtQKrl3l3zlbM5EiH7NHd0ceSzJ2W24y80KRljOtD7AXR4w4Xs37Pcw",
+	"iKRdFiYuqth480d4+UvzTesGhs7vB3MNzC1StHjkeZby5yqrDop1MNFFPj4MKIc0MOqUtqbFOc7R+QNq",
+	"Z+/usaP0PuTt7gkf+Ttuq06FyBdaDpt5/mLKePhMqItdvwDuZ8cqGaogEbJ6PBed6+C/HnAdWZ0Fvj8i",
+	"RcsOGA3ZBf7UKmG9ksNuVGLGM0FcMeBWOupsLVcgpX957xW6clhtOqND13NjIyez5LPAD33b98iIgf9K",
+	"pPNAMdwtMtu6JMvS0gsl1hf1Z2Wv97W8SXpt4dyDbKZ7uemNq8yqguePT+41Qt7AQ/Lc+Q47yU03VBR4",
+	"JuASgKjh0GOE2oEv4A4IqaLL7hHuyuYQt6qpy2dOxQQ6GKYL8O6dyGbhqeiQfFsT0kjOyhIfxVuTeyYV",
+	"PsIu4XmuhZROwwRhtd5EX+OaMkg0GwfUYQ4JfaKyXax1Dnd5q+cdCXDTG6DnQtlPOqoV3/eOitq5odDe",
+	"hQkVGX1Bvpy+84a+7zEKmUATVZ/997jwH+DkfozTGh3V6qPKgFdLhIHXMUluZZxiBXLNFoYKLoKVComc",
+	"Yq33Ko5JpcWj8tdtY2H8/9DEMM38Yymn+wAVIhabW12LcHAeqCCky/syrhX48LoduIgZZUc/my79BZsF",
+	"CpVm1JYCE/ZOfmv17IJavVHzvJ9bQX1Xftn0u2lFNVki33LUU70A9BEznseWCxL6s7LHbpiXpBamq4cp",
+	"sb4Jn1skYGNXSHMHDGkpqsOyy4lF+WKvaq2RCAELtcdiGVgGfkGKge95kLJiX5PhQmp68he4AqvUAx2M",
+	"BYJI2wrRZMJJ4EfjSVpRGzLPn0NKtBRvUEsjCA2lyUWhxn4EcB8RD11P2WFQaiMmcpFj6vL86Su5uzWv",
+	"47Sv1Fv3hP6y9+L6zJeu/u/e4tHM/Scyd59i03VH5oMk2c7ZZxDugLOBWnjoI+0r2UwAfb3lxfDjKDqw",
+	"0WoK1D1XI5SvQSbXSoboxnty57tk2TTLXAt5VH0lfI6WgKQqXyjfu7Q9MJEYa2+XZfJP/RN0QKV/kvDl",
+	"z5XPJfy5Imm/GDmHHgKdSrlQ9pDLbS+SOkbR5eArfDezelgqx+Zqg0d+MOCWYKG1j+5CQJfRVdUBUVNE",
+	"sJlZFFoQ8WK8f3ZC6hVT5fkMuKALMpBUAaEqR0CqDArEcQNmh97CIBMwTyBdEOi3bEIgAW/LY7+cOgvB",
+	"iNrs511BF4Tv6mHGl1IGA+MjP7ARWmS27FI48J3FAVSSLB1hzC3bnK9Gb1EZevQA4owFqQLs9QAh64bB",
+	"7NMDRa3dpyGViLj8fvfPf6BuqOBRHgJwksl2S+/JCo3X0GxpDStzWqZR3nl/o620nGSaVICdQni9mI5y",
+	"PsOqRKl3cPRQq1qftLNaPlLC0D2E2gX6oOJ4vdQh4U7OKpA5pY5Pnb78xh8/pRtK7Q5GfsdJiPyfcEdh",
+	"HkUKIG11LwHGLWDUlpqDpD7jTjpxouiGZE4xr11ej6V9SKdzeaQrMOfUDS3YYTF3Q3sCNl3iNM5TRNa4",
+	"jtSq1HTzmPItC8bsLB8xpY+XADxC4BmE+2nXu63Svr4VAjb1b6QyRaZMSvnlqx3S9lASY2JcT753lzOX",
+	"d7MHaOTMwZQLcEVLFaZCwDN77XIHLFOdDRpOmGBqjoIUKV8MVGks/gxBvbAovASZpH8Rf0b+il/5S6m/",
+	"ct7kL8JGI2aH5K8B/6tcLmf+X74KdyD5i1hwL8q/yctMj/G7ui7x0Yirh7MPIWUd9RB1nGQ8If8qWCjn",
+	"gYn5GogGH8ZXNz+fHV7exfLxa7awjNSsp1TS4Jot4jkX197qJTWWw7x4rMwQ2U+KmefaOEkqGR7eM4jl",
+	"cphuyG7lfNFhoQa15X0L1UygvSf/JP5oJNeHI0EVgssFC0I1nNxoIPeAxxRJ5fYWry6fl6stHDDiUMfr",
+	"sKCUSvUFfQZmPOBawgp/yhDLqYjzw0IDYkIlCXwYspans3BRWs1/BUQYcMnAxQW7DoiCGp9FFHqFMRUE",
+	"0mmkTIXvr+rANNxsIFTNRqfZbm2+J9VEnmActZCf9/loXTRUV0sC1kEHSU6SfFQEdlUckzYskzH8WTq0",
+	"gtkccM4KhhQxEOOTzCh1tgjyL5hXMDSF8/I8brSuvumGSJT6TMQivptWRt0+r8qfaSstV5LrOqudPZAK",
+	"BkNK9m6j2S4ZiKBHBbHW1bLl5EvoerbVaD8NyRzyggG9z+UqiRbhRaA2c23wH4GpVmimyx9XsFm54964",
+	"TkQ9kqB1khF1vShgwogVooDh2Wc3LKCewvtYKEFCQ0LJzKM221qpUKRHHJbl5LlVTSMBEvq5oSBuRsOJ",
+	"vKYcAvhSJUShwi/F4CxkxQveqXZrOSRLoo2rX3x5eXlG8AEQgJvLbJoZN0PDzJUAypDPCTVP/CAkClZW",
+	"q0V6VXKc/SQaJ9kC6yMSZlnODql11oZYttozKOBcPmm6RFLFsRXtDM3jG05fDMWzg6KbnJz7cxtSyFR5",
+	"O8khiIlE9UcjVa4C/GMgQ8mTBv4yEg9VyQmurX5YVxCvURLP8PcKD7JrVkvE5VhgkinxfEB2z/1U11W4",
+	"yzNL8xW5Oj/ZJ5bj22KPztzK1LEUMN9cSigMDHOpICoxpK+O3fG4jAcUzhs7AfQYO+GeGLsgWBm7g9cY",
+	"O0FfGA+vOTYeUn++w0vaF73NK5nq8O2ohuX45aSyYUdwiy35Kk4fMXaB11rReIzCbVmegfINDSDSIQ+D",
+	"Qq1L3CKr2BFp7KkYPMhIw6plMZ5SaC5r6usNBUjwR2pPteNVb9gBdS5Su/EWaX0Wk/qchui7gaevMlQ6",
+	"iWkgRQoAbOWH6OLE9GOn1mxWuwqNC2N2WFIbBV5cHjKTl8ASbm/helTl3vHLr9MX1425OXFfHl6Prrq3",
+	"w4PL+R9nnU/XVY99W8wvZ+NvnSVdqJ6ty61v8MU01uQenEViknIDPswbs6OfJVtJsIvCuykBBleCCJM7",
+	"LiVgIvLyHEvvOGDBR14I+DWzCII/GhvA5fFFtpvLSU018sJ7U3701DasOPLCBxSw+FFo+0qlkrdcZm0V",
+	"SAOFEB4UM82SWxWNZF2vql0pWOGHahGkB1oB+waYermJ1LsE/GfZG31rDc64N91Y5XHNqSB6trumHa9X",
+	"oy0dELV6EAyRdOT+nDhRIIWMVDwiNKWY1SPUg7Rbcs39Od9PUa8XByIxU1RtSymtj+gvSX1UjwnWLI5x",
+	"f9KgmwICymO0czbzH5BfZvsRDzcV2KdwNNbHD3KtCTsuX9vOOevEJUYbq0rxqbvUMV43dR1WphgtBtBC",
+	"zHZ5wGp2zNZSObsPymaGlw21NTFd9IKTfCdF4HXc8Mbd+b7Yxpuerk+FYMfWt4ue1DEPg8UWUlWOvWlx",
+	"OM6OK3z0xqyb0bo07SV8ZwMk+dX5G7TsBBtPocxl4rKABvZkgaDk/EZqZz7H4ILja5h63VnCE76SOkJB",
+	"79o+D6nLAWawUrHuxZFetsfXB4yyqZJfK5AoWa2187WVbLrsQzPr0um/kmDqzisYK5H2/LyC/I9mYvNb",
+	"ZNclVaSA4h+n0+Vnlfz9yQf47oG/c+1IXC3gsJHLEUgn9HWyDCnGSVFwB+p8KSk1YyD1cFL6d8iS+ntT",
+	"d5Z2ZEN2TXruu3qOFK78em7DJkY6EJzkbwFUQ5IbM3JDYoWg8BXl7SaPBiKeJYtIfU+jcKwwbpjribmM",
+	"P40ePld+8FZ3xsnW1kP26YQpEJQg8tgKQkwtow/F5qrKhzHi+QD7y/sP4NcMFQSY0pk8c/J+uldVgt+u",
+	"37MH3IsppLKtcyNVtuJ915weev18k3y/9UVA8fldzTPdJTWAln8sifl1+fCJFFs/qYCNGLh/icXFnhIq",
+	"1n6mGwvIVYQwuGFE6VuxLe4xCr5QKAxfXdreUpFeO7u4+haL2/uzKq82eb/9NI3OpsVeJZJnx2i3w2yP",
+	"BhSWKEI2Q0geTYLTclXK4lMDAARc5sQQAvnx7DUh7Ey4Gc4thtrg8KtAstC/geSE+HdzCK5g/qSCg9EB",
+	"aclYOGLgT+WAoQ/BYUgewB/CWPLHxYDNPGqDBhL6Vmk1qq0+/hdxAn+WTAafA6UnCLPzxx8C45C/iHok",
+	"fnM/Rs5V+Eaapgp4Sj0v1yW/OMMgdk4dNV9byWCF/gUwgpSxEe6By5flnzQmDB1QF4SKAR8UpLYxKOwN",
+	"CsAYg0IJyIf2iaUD8oJMfA/xqXAo/Igx4KnRiLlXxbcP8IcWKa6Or2P78Mb/9zsxS8aAy/mz0FKd0uR3",
+	"hsz2p5D64XNW1giBgoX7gIshpZTUutT0BtwVMVwOd4jDYvvVkVPSSVDwBXDZK7QwUFy5P+C4QfhTA3G4",
+	"qdCTCX3IGNBhdnU7aJrLw6gIBn89iO8IWBXUVePnc2O/W9y0eGLgaCxdoXE4fJOgTwo05RuBP93phWy0",
+	"W8e3lfkXB7oVE+euMPR3+OBqZDr30sHyr50VTJ1HzhyN2FnRdelCuagCduNfMwfdUxF3b8nU9TxXoTHv",
+	"D3j8hJFCW1PJorpYLW5qoZ415OmWutKAF9X7SxVs+k3hjjlkcEHuB8jgZIKQARtP0OcKqA1BXuC8YAVl",
+	"jvhQY+xQkrIN/IRahIKCmfN10UNLRENLhw+xBhBcHqn9SJGvsntN3iztW9/sMtUPAqcBKR8JLoXrTs/B",
+	"iMm9gXnz0aQSIFmDOCxwoTJag+OpXz4TqfBAj1jiq6WV2wGPeAaIMwo8TXdEDax2FEykP1pGp0Jg1QG/",
+	"Zgv1TLHWkkIxoHbIArGcZ1QQX1v8tf/hR/fbp6/lhfP1w/sP7tXk86vT478h11ORbdsgwzrCIsspqN+c",
+	"ctLktKWAsQdcNxW2oA7VUufUDaELLyVXl4dEmgSlxPAZxnbpKAqjgA04wDyoflB1kzh0IQidMOo81YGF",
+	"ue2ErPaQc7N0BvLYXk8ll/0nfhCeHGkLZ6lR5Vro3g7GxzDLAzCGE55OsXQCQlzKOFDlA7lcFVMj5zC2",
+	"GtmgXAoRfsuY3E0nunr17dr/1LfPnDfXb2++Ue+9N6kz+6szYa/OxI+rZutd9KI6uz7/RLvfPt3MZ41P",
+	"NbM+ceufPw+rjfD1+I296Bybf3xtfj6cP28u2ofzpbycrHjstDYcr84awI+LBbfPaBAeuaPRjkfrD6XO",
+	"1gxdwa2CWT2F8LKQ1NHQZeAafCZ0no4x4Mye+PKG1OY54r1pAEh0LIs4n4cGIUxMKKQYcEAPuB9oBvn4",
+	"7pw47mjEgpTcxI/hTatmJz+A0NUh3Mu2L9Xr7AwUSlgIX0p92ufeIu/M5mMmn4GxyB1/ToqQBxL3tbAj",
+	"aNuNQHjlWcBG7i2gBUM6aBhKFcDNAiJsyKCs3RceSLxKreZq7pjNPE/scCINCGVKUgOQa+AYZEqKkcvD",
+	"aoscHBvEhBgY9zkrYdpsfUrgI3hOIx7i4/UaOTguGUTBtKVOuDrXye8QaiP5RW9pv0AJdYceI1hfDgEW",
+	"kRrSVYpHvJmkCHk7YsHtytTZTmbIbcsRFzGIb6hcw0JuMGwisn6oEpfcKVMMIdbuLUR7Nm5hY3ULHXV6",
+	"t5WpDRPPDO6fMIjLHXabII721A8y27R+55CPBSnWa2p/tiDncmQ+gqSKIdYYwIJyLxElr7byk62VVxmJ",
+	"BCFonD/wS0m79RNeQWh/aIaEIkYoFJ6s3AKxshb3a+PdnLobMScvfGxREoyxHttLEvLReRv5VTQJUciQ",
+	"eS67UW5ZFR7yKBzldINMeTy1d6RqwI9MVblyYynn7KNyRHJSZtcEly/TO8qfINK8a+R4FDdl2PR8un+D",
+	"hvfI+NOhV2JOursfA4gLlUmpmjtP6QIgRRe7b83m9rPmfcV4nN1viuUckPsPVVq3uTMKNxtAW9QS90mN",
+	"UHGNOJ/x+WcOCfyISwmRvjQMEiN5LLDJXfmmJk2JProp/YBUpTERk28zrWo7lVovBeDXH/EHJTStPeOI",
+	"ChpzkHLIJijuWVmIUEj+zPf8Mfgjn6qybsPhjeX6yuE1lNB2uSSZvp4TtfDf/Iy7XG7oPRJLK9MxFfDW",
+	"BucofB7cWwDWnx8nhgTm7QOY6es4Z5+kypvjto5hNOcUdCVpHVsgw6z9uL0kHDkyl5fuENyxcrD8SW8t",
+	"Di7QIEAf0P07tiR1tk3zy6I2KwZbTffLwtu7IRbJgN78JJmARmFO+W5r3CxkYh5M49rCFq8TP5reD9TU",
+	"elleTllixbQyTUYuh95ucxo4gnB/bgw4pIbHT4BdRYYL4joE7S0sxIMk/Xjc9HkZ8BUfw8d355usv3/C",
+	"Vos2fOpBpoOIprsYf6SqVHzMZ401ZJcrkwFjg3nGwgo55d4qCwKKrx3xWLMBFpPHi4m3bGWpV9y9RdPM",
+	"5RmXvxH77Gr/p1kvV4nw0RDAAqJX9IZewDjQKCZpqwreQZXXmm3vn+6jsakrUNc029Vut9ZstBtmt1u9",
+	"V+8XzI4CN1xALFjVb9o2E+LSv2ZrENCgHurVh0vtrISSHhX52k/QeIaLdKE4ekB0o394Jen0j5/8Cm7+",
+	"ZOPozFVed2zB2I8QaBP/9VwT4dWHy8Kq81bOD5QLSsIgEnJCCPdHigo1NMYESqAAe0swgCrwUC6LaEiw",
+	"FXa5HPgeVnr7gVTZDj3qTgXktvQwamEMuCUfEpYBvmH5B40cBQgC0hNuIVhGtvsdNqZzVcIr5L5hL3tF",
+	"qMzkptSF3DgWSA6OAm9DC71VyFAotOufnchDlH7aIJRIjVQD3YFC6/k29cp4DulsJioDPuCHqs3CNWMz",
+	"fEKysufamN/2W5wi6DLxW4UcY3chDKNCffuAx82YDN3/7je8H36TzEWlqCgDYo+6GMcBnU0AoyBuFexA",
+	"XyLM0HFYyALJ8SKUSqO3qJBzPSMbMAOiGZogNrUnDBw+0GyCjpkY8KLk1zf+2CoZAJeKjwKSqscAdBDr",
+	"RFwMBWjNPtWluoTyX4R0QTz3hhFf6rwrgPjypRTwboVcTlwet62Qt4sdBR6xJYkiwWIAUcK4gwXnuuES",
+	"NmKPGxLwVIPnZ4IM2YR6I9gsAFR0fDvSjfPkg6q7a7iIoXQB+hflS2WpQA1P+4CnMj/ZLTSHFKrVtzCI",
+	"5/MxmfmeB0X5ksq6R9VybaXioTglVPQGvEygZlGAqrm+4DdVH4xbRHW+mDzxA06IdX+xkTyOZXKYdCBM",
+	"NF38fqux1JklCWvtg9iHawGelZ9cCfzC+JlE2TXNtwnlYs4CQayG2bAM1YLDaph1zCqSo2PdIRF0IeRt",
+	"EifRabUQW3o4hPvEDhhkD1BPTwEFdFxjCT3X496Vca9RTOdROaFWwzSRQudJwaTLkDKqBkxyhHB/MFK0",
+	"Xhxfkr2b6p6UXBYsOVBeAsSoLO1Dyy9s7hVgj+tk1dW6pXiUgURyBVEIzxS7qyaYm/6cEz9wxy4nRWtK",
+	"rxkJIm5JuS13vLe3B3Jo4ouw1zE7pjzJAjv6J8yPlZbcJxbqh0JJZg34tYT1GufQFKoVs2JqeDo6cwu9",
+	"Qr1iVurQISicwO25hzjLP+TfxyzMA7FTy66ZpiVPscf02ZCXoO78L8UzAOjE+wOe7ATkWW5GDOENwOs/",
+	"sDYj3toTp9ArvGDhSzUjMEPApoeZ1kxzQ7fYnC6xut6k4F9vnxes8LHXNFzVi5Y8J+VlZSm/JW/keBF7",
+	"qsY9pcZgFzShbYfCG/eGcSZEIenSJhYiZNPCF/na3pSFgWuLtZv1Fn+vNZ2zADA2WCQQEITdxv07UWaS",
+	"opX0zN3X/pvfzYpZaazZHfWJ+3cnGTizL4X/Ii+P35zBHf5VXQRf0VHBnK+hH1KPaP9qrJtBVCGN6iSv",
+	"wcqA/xe5/HR2vHEs0M9ZMOAbHvop/Ciw2e+DwiwSk0HhjlTNRk0On0xVCPZVRENJbUjuejdjPO+mtH3O",
+	"mWq5mZ3g8ghjGo2Zmtfy76rtRPmiOdgXq+x5qBQMxSJPzZkpVprGHJDLo0rYVBZ06q1lVHmYNHRdLOhS",
+	"ohP8JaDxwh1pgC0Ft778Sy5jquF2Ext6kimxobXZpxCvdxm5s1JlkQLvq9RjOuRAKuZLo2UCPvWeZ3Sw",
+	"ddsN1XjbXx9KDwDsP5tyvD60WiB60AONosItySq1HGPAQbmeRl7oluHNBHEdQ1yn/cuL1MmTb0ezCnkX",
+	"TlgwdwUbcKtp1i3UviCrgrpS5VPhViO2eCnxfOqQIfUot1kgpzMTUnMOXT4eICiDgi7ES3iFDfFqe/Tl",
+	"lbRc4DRUl5hRUNRJ7rSnveJg7sBFTbP+yPnq3YD00bXzTpfcP8ECTpWKunjqo3AOKfAbbuabKnYdWX83",
+	"v+Msrz1Jmm2hbzrlqX5rLhMV8k5ZMmDsgB9Ptd0RAMllWQPuOj2S2z9nwOHZnrK5BtyhIe2RnwOo7BsU",
+	"eoOVqrRBwRgot+eg0PtZqVTu7tRnBvwv9e2/iBwIMuIpVLvlJsLrzll/ESvVlgoA3aDUN6kPh54I6ZfE",
+	"8lvwg+QlQULfRwWdhL4aoaf6VIUTNl3pUxUnwmt0uaT1DkCmTdw0VLhOXh9KORWNJ6G0xTFb9Q0VYRle",
+	"Lp8cQd2xwmNYsq3196BLUPI99U9I01+oSM3SmJAq73O2j1Y5fFaDsP2V6jOlBz1OfpB0h4qbUajH99Ox",
+	"acYdke4kpaP8rkbEBLg39IHgDyYUMP6gb+c23Z4GfKnd035MC0hDjhcRsBlThpOboD1SESreJUM2woQi",
+	"NgVJHTARTePkYdhrzxcsTiouVQhAZCj5oxghS+EBLw4Dfy7k3eQoqS5HEsy7YaIEGHRyDqoHlqW2S6Tq",
+	"+Gk44FJNmbpCMEcB5wkgrFqoSnxGCmMDiNgBELAwWPQsaAZiqNewYQrj4QDPQ9HqkZnLx1ZJuWKrTZL4",
+	"bLmDlicPYdABtw6pPWHlQ5+Hge/1CPfL4DdSBP9Y7ts288oH0WjEAkh+4b5VIX2SaJ4DrjpuAu+Dpyya",
+	"ATe6QlFUVSAEmsJqSfJEQq8z1wHj+EBR95li0QtQsS09NHQ4RTQlff0ygi5GxbVTuhhwqLAdMjKWhhHC",
+	"qqV8r1aeS5cUh2xOA9bDnw64rvCQX5SL4QTHkDaE2CeRUDmXZQ9ykWFkUaqALwTUkgFPUgaGfjjB3g5a",
+	"l1mAjyEG3sLJF6kgY8albsCcAdeuMtQxoEEpbqi+b7BYi+nGr6V9aEaOKTjADzgr+JT2digPpecK+EZK",
+	"dOnsXMmF6K30tSaEfjRQygB8omE2EmeG4lRJB3A4eD4f68Y9KHGvGe8lWlxavAjJOrF4UccgPuPgI8RD",
+	"qmqE1J2XOqqKiykZBUxMdCMdyblLwrGIBzrNVtq/KHdGkiLLm/HmXJ2/MXAeAF7PHaVkwr3icxY/PuDy",
+	"J0vMBnNJC4VSTLk4uUQV3SFkPioAQ5YjaVVXsx5+DFWHuOLMSDdazOlCmq95ogFaSAGdCQBFX9bxEtVC",
+	"XpzYjHs/LYUTzxugyFF7konu/JlXx4450pWA2e4MqwLY7czznbhAPC+OEjeM02EufDTRArcGNNC1PEvo",
+	"gevxcvKbB4lwATbfyA+mgPu+anSlZRRioGQOd1q8ydsS28G7P2CnLI0fV0Tc9SRyZS1LgqXeiGzxajJ8",
+	"Ybvv3FfPPx+fX76/OBEn/LxpH560Tq5nH/84fNWtsMWrH86HE/nQZPjC+/ZZPjR9Xv0sH5o6N58+vg8/",
+	"156bnz86Ewa/+6MhB3h7adfe/hjP3/74NH/70qzYNY8Pp89N5+Mrb7sIWLJjK2iK93QVWmVPEU3Zqjri",
+	"OvcQe0lI4NWryD13uUL0BvGdguW5vwNldQ0FUnKgsK3hEveyVcD6aqg38VBH7+Eju5CFFEEDGC6W7lmd",
+	"apHIwtIOi0XCJavNEPcJ1/sSv3P3ZTt3YtpyyhigfyaYE0k7XtX8vlcQX1+clr+fXpZt/w//5sf1bP6p",
+	"+e22Nn31QsM8LIFtaxNv4iuoEeUL+kB1LuzMoxwbiLlS/DqtYZeNaIfSjjmstkZ2g3ZaraZTa7Nai9Hm",
+	"sFbtsuqIdqnTrDtNWq02m02zzWr1YbPdBeR4AO7FnkT1VA//3p+FYZdVWd0xzWZjWGua3aHdabVaJm22",
+	"unXaYI0Os81Go1lt20OnVa07tXrNZu0ua7aGra7pNApfdGPPPMkd9wiJa7mFO5b8zs+jt8HJsS1OjoLv",
+	"x4ujP1iT1n1/cnIgGuWPY9qZuc4fFwvxth0dtfr+G+8rq968/epdvrvhX09m1H7+wfz6R98/eu6E32i5",
+	"ev0y6vexu5POEKi1TNM079ZPL2k5nXSaBoLnN4uFg4P7mXpTN6Le7kXMYv6zUGfDVrVdY3anS7vNYaPT",
+	"qNabDmt3aMPs1IemU2ND02l3a2a1werUpq1hu+50OzU2anQb5ihF9aXLcWVRYtPk6pnJaaSugobE90ck",
+	"O7xC6QLn6T5JI03eOxvduXvtXBpr5pI2MwkNSc2sNcvVarlWuzS7vVqr1zArpml+Tn9MtwXf/LkvO8ka",
+	"1Vp2jb803VwWqthEKC06qQJWVPMxhtDIGUNq3ZfV83vwsHr21Id/yXWumFs5XnCoFeFjl99CyCz0yRCe",
+	"TumLWaHNN+tLuoiZ+3n4HJIqDRSsm/1hBzRGqYRXqve/gliWUtNhDr7UuP+lGOJSvlDr3v/Cpe+/pXyh",
+	"Jice7+T7mcnV+fOLZO9MQtGfX+5WInQ5YZ+MW5DbiVNQRxPWRkGUF0X7Toxsm0Yjx71ioM1g6UaLlqra",
+	"SLcRRTgqFXBdqgA1BjzdmBHMGgx7V8ipT1KYpHI4zth6kwOg7h7r6k6aqy7HWrJ9SP8seD44kzExk2nC",
+	"q4Undxkka7JgzMozaM5hFIae70/3buryVCQNQrMdhqqtdrtdq7ZWWwclyP25LYEUNGe2z0+rXTU7HSgL",
+	"zjTwiR/OdOWpmwm23YokLCRtR+Ev0LIwCUPdxHGo7QQl7Fmu79xhRLJrMIWtqvzrTmXmxC3Pa4MHPgbC",
+	"yz1tWcs3m9siVQTIW44rwxQeOJrjWCQ1ZoSGA04hm6ZCzqjIVpY8E8Ti7Da00FEldXWAZRmzUHX6ug1h",
+	"mLzT9MYVIczwPgP+HfcWCmxOVWvRINSOCzeG9CiC7Y6njFgpxcoqrQWlW2PqYBrxOjPvCWHrVu2e1GJT",
+	"to/cjiImobAb148EUDUm//oFfvMjACteY9TKL2xt3KTxCfOfTLYR+w1vY+bcIysRGjJPjVe8/2ece7mi",
+	"5sW/WdWyv9ztsmqVQX+XB7IEp8QfZSNYhX9S8fgHJVZKKxBh7G3NrD0lrRSUZkZY7f2Uf9xt1BAyvcws",
+	"yGdRvkhM/7NIUU5UeaFV3GvhRwFkn4X+gF9zf07mEwbVJgs/0pCC8iZV1dlJDRFEnMDxZiTB7mdiwFdC",
+	"POACpq6n0ilJcSYlohsuiT+dpQpTCZjNINFUHuy4uGoGSWIKB0RO1ueltfH12eNVDlVV1UngcQuntU8/",
+	"Pl16395Or24/fTu/Pv1wVfvsNhpJUUivUKuPRna74bRovd5go1bLHDabjZrDOrbtDB2n0aVd5tRN2qzW",
+	"R81qtd2o1lmnU++0mlWn7rSTWpdact3nNJFbe053OaXr7vnzJE4AqcJPbvr8MjOWxcMyyXOEwsqlf8+F",
+	"AsdA3iezKEdsHILGr7WT+OPuSJ7OOEOT3boirJATh01nfghZAlbNrFoKx0kBfqP14BjpFB55xhUONwzC",
+	"HDAdMs1KBvyUMUeolG8VclNdTUC3irijLN0kXzaIPMi0Xjn5uKJfh/+Rhz97n6xsovxIDc/hzvQ0U/R8",
+	"++Ht/PPlH+5p7bj5+ejV9PTFVe3dYWOepqf5yP8SepoJPau2yZrDNu06tVGDtTq59NRa4N9B0dSJ+WfV",
+	"HkzY2vxS0l7kf4zoxHOfyf3dTqXaS1V2P1S0+nkATu8QFiPJQkqLMAw7DaF2xxVpKNFUcfiA66pYNQpW",
+	"fEJcSxqjQ0YYDTwXKriT4DWMWsIWnQOuYaBSWdKgU7m6xhBcv9NZFDJhIEaMxnYiNyxwRy4TAx6nbiA3",
+	"PROxGwlaBfqBxiPFpnAKWRi/XYJhB1xPPRVWww9ChpjuHC7i1uEwFzhZRgLqlgC/Adgc0AFvjuwdFkfc",
+	"UzkMeC+5ITahWilPXq1HNjDijneZ8KdM9bHHLhD7wG3fVE4eVrckqQsBjDLCWcOWVEgfK0TAHI9v1ylV",
+	"mWjE0gloKjmAytvTA7IOOORyJPVME9+L02ErJGmNoRT+uBFGojsHbMBVq4x0nY3KR1AZQnlX6lkkJodx",
+	"/EF9U6Oabyf+sSpYd8BNZQ7P/aTIa5SwMDT7QX7BKtlCqjVkfGD/zITugpPmSaN/Jt4sXtHXN6+vmrV+",
+	"3Xnx8mgldKeBtXeN3T06vLYhdvegyBs/fBFNgo+3/Vf+5+/98+lZw3w+blzRkyM6Gp9fHH5cvFt0jv2L",
+	"+rup4NP5K+d99Tr6dMCb468vai59Zzsn3+i8fXTdb/ln77vTs4Ox6M+XIm8mRt5+RUn/x0RJ4Zrzg9mE",
+	"8uxp68f9eTSM23I1RSyUJhTAbB9z5piHnDCkQm62yar1EWP1arPNGqzldDvtGmt1GqxjD9lwNOy060PW",
+	"rrVHdnvkVJnZrZrtodl2OtRs1Jz2EMQSTkD38AUe0117WUpGYJZO8iAwoHoQcXt111jNlODZAt5r1kad",
+	"arvTrY6cZqtWczojVq/b9shutli34VC7Roes1ayaTbvWrLZbwxGrDdvmqO5Qp9a0l055Nct7jybCg3iv",
+	"PXptvjxt3fSr39rVdrPx/Xj6qv/S7bwRzbed2pFzUf3ROWi+//Z50RLfo9rn0fzaNJ/fBO9fXX4/e3d0",
+	"9PpIfLod9b9f8Iu5PRXjo9vr5sES75kx722tLacbpd1lYQxUmtXD7bd1F847zjIJ5VIRSB8AbehMqJNm",
+	"/xjn5M+fT3YXxLUNcbMpybJPJf/i0ZP+VZsEQ6LHFFXbsuVCOlBaEKlM5f4xHpY2EukJjlKmVdmD+j/G",
+	"yQdK3D32CBIXJaTLyfIR3IeWb9h5IwAdclUvT29N3E7sAcdGgVit8a5vodv+x1md1fpWVid2wYQXmtss",
+	"JKdX5r/KxpU7r/EkkoQgrV3FnRw3Wbl7P13nbmPpkeYXXb8A4P9+wJxKUm4bQGa2FMNl6jgBEwKT/bPA",
+	"F/6KhZGgU4z8QNpLA160pvS2TMfs93q1WZeXiEHiQax9YmF4Ci2fdMAEE+N9zjDrHgOz1ixwb8DsiRPZ",
+	"S0aS2+06qpeBz8fEOr6kY2tN9OBQJ5Ht5hI4GZ36nL2Fg/64IJ6CIFI6VJ4Oh/Uh+EhKCv/Szn5pZ+u0",
+	"szujMIo8bxNHIdQ0fRBPbbKyWRBQrpBXlfl3EC3I1PWuY7PvCZhw7eY+aGtGtm+PfpzWa9+/RcPoxyS4",
+	"oD8uxCvn4PTwsHpkH3acxefJp89eMJqNL86OnVeHoyv/hr18f3B9e3569br/6nzSbR9+Z+3bhfuudfL+",
+	"u/2xP17aGlNvDfjMlvcm7UjL3RJ8a7PhrYlvrJjgcg98Gmb3ododOsNaZ9iwHTas0xYbskaXmswesVaj",
+	"UaPdts3MVqtZH3btttlt0na7263XaLXmmDXHaW48ZE9wgmmjWmvWab3eGTVpu1mtV7um3aH12tAxh2ab",
+	"tWxz1Kw17HpnVKXNRrdh0nq75XTteqvZHDY6u57TnIO0tbamETvzAwJJn8SniKye6HtT7qS83e57WT6T",
+	"nmB9S6Xrre+4I1erdr8iuMmBfcHCVAPMXO3sYRHc3BqjuMVDNpHpCeSoixZTOEkCY66zMaV4u+bTcJOv",
+	"KKdx+VauVqoRSwApTMHJZzLwrtkiJwGPYP7dPplRoYoONybgadd6kn1H/sCPgetcdbJ04tA0m0tbSrnq",
+	"NaJxgCeLCKYyz/CxAVe9OyH6wtCYVoZkgP3198lqB0ZyhK1OMc1mwItxS1NRQsQqNgqJH4Uk4oDkZrnc",
+	"9iKHqfegPlxu1LpEwhPVo/j+RELszgw+eles9DEkRUtKS6tkkDSdIOyjCBXjSYMeTx0STgI/GqNiPgwo",
+	"tydy+JiU0jQACVy1ejFQHPRKoxpLHah4zf15jCgtSDSTH67KDcBNn6oiSaqeV08i2ClEwqCpxXJDH9WL",
+	"MS/9L278mpvm2G5s0cewuNzIsPTf26c5XrPFI7Ic4zv58ZmNkntUH5wVOBdP+FBxnHThVVysq3IdzaKS",
+	"P7NzVKpj3gSz/F3IouZsbpz6D2VfYgdSnWqe0eYu4sZL0GQCNw1zk9OeNrEQFT2AoY9a6od71X2CqOsq",
+	"E7oydTKOOCVOU7VucQulAlbc1KDippOuuDEKiBW6lF1fdthN3NmrVwBVKdPhq1e4HlW5d/zy6/TFdWNu",
+	"TtyXh9ejq+7t8OBy/sdZ59N11WPfFvPL2fhbR94gPtAIFHLfDy9A0R4uPkRe4/R7+bQ6rx2MThlvjr9/",
+	"vOJf3cVl/WN59nn49uPt8dW378ff/QO3eyn8d41Pi2+T2lV/dnHqv2x6xy+O3nwIT1m1WrbfnE/fXtA+",
+	"dCiRqo40stpVxrp06LAqbdrtTqNltqvNdn3YMFs1VmWMjjrN9pB2u86oVRvWaLNNqVltOk690+o2E9Ni",
+	"Y6OvWHXM7NaSBlnTAbW4EDESoe+41NOX6vJuVcu1xqVp9uD/Hrtb3Vp1djM8+P75zGufHL953ro664ib",
+	"2odL++tN+RXrXL153b756nyiwXzdbnU/vKs3PobHl+yPbwdzs/l+clTrfn3/+vn5+4Xz6eTw9Y/mQaf2",
+	"pm+33vxx9fr8uW0fdi7Pzv5YNF79+GZ+f//j7PjH8dnoZPz1+Dpqv2TT9qcXR/3Ubpl212za9ao57DKz",
+	"bY6qrUaddoaOXW/WRrVOZ9Rt1h2n1ja7TsNhwxo1nVbNabYadr1erw6bqd3aEKrcZreqK7u17ihVn2Jz",
+	"XjdH4cfTbvvozfjV0af+63fhUef26vv0sn0+FQfe8fvxojx8EX0Nz9duju19b7c+tj98ODXf887rP8S4",
+	"P31bvamH4+uD2qeJP/n2x/dv3y/KF19fH7TeVJ359DxyvE/usF9/Na+/c3689r9+mH7tHF9/DYV99OH1",
+	"+fTHQXpz6nWn2Wk7TbtBa916g1VbDcduDh3GaK1WdZqNEWu32227VbepaTbrtGnW6MhmdafOTLOd3pwN",
+	"zoR7N6fd7VbRdP5i6HT3DSNKNV1efUsi+USrNRS8+dnsoQ0C9XFWtqLk09vZ29iuxs9HB+nV/J8+TL9x",
+	"/rXdQ4xye8/omN1XhQAbXPllzubWK9gp+ysdcMB/Pzglea0huPfzmi3ulP+bhTntMj4ELiSKJcqlMoVV",
+	"FzQ1YewZjOqmK5TO2AOF06oM+EtX6FTrhdgHFF+A2JpFYBdZ2GRDJCjVQ2pfV0gGqVBlxiHITUbRJUWt",
+	"4qovlvYJ/ACBo/EZZQcOuI47q1cwpS3pfgtAWeq7Op5YIdbJqAyxBjkNP7gG68jlyQryzD4kg/z1A6Ib",
+	"TxHZgO3McxXHW6RFEnrkeoW+uCZ0KM1csBV910N8eeTDlKw6pJ6nRBV2oQb+z4ypRFe33mw6jWa3XWe1",
+	"drtbb1ZbTqfaHjq0xardZrfatWnVHDrd7nBUHXXNWpfVOmabDodD6iD+RUp01e4TXdWOwi/YXmytcxku",
+	"sdmS73Bbr99LSYZ/uALj7w8Bm1uIyEOfjzwXm2D8S2QqMrkWAbnydG2Jl3zkmcgKuKzLZa1rasDX+KbI",
+	"va6pUkUFS6G7fKjwchLvo5Q53yMf2iRjcLW0rxHKQGgSlw+4lFanPmdKZOmCV6tuNtJ44SAXXUEiji0V",
+	"HAPzKHAA9a6fEnJ7FlRvq787sXiDLwi6QMSvAdcuuoUfQXcF5lRIPxa48NkMYD1kEJeJhWT8nYu9Gws8",
+	"V8mN8Exoz9XID/L8UgNOll1T1o1FisuuPoMMChcKEQwGZGJQKPVUpnYI48SJvCGM4QfE98DnKS8HQIWA",
+	"rD5MLmbgHNWdQuRGB3IMgIoM43b6LoymCWPdWBXyAcEJb1hAPez+P4ElB2xK5SaQ7OvhhLkBBqlwIpZ8",
+	"HP2OciLp8BWgF8gRimHiu0Z4O+gXM/cjz0FYA+wdrXoJDJnKQCgBcL9Fw98HkWnW7ZgB4Z/M0u0fcHZU",
+	"uStpmGk/5QrYOpyHO2UkDOgN80q9OBXd0GF1nZafOmFUyJvohqmZiHcjNRc51IZpoC/aIOfPD0m9Xu/K",
+	"7Yu4eyunkW6ugAoMUk0lRCP91T80E6BSEwoLKs0JduWBtcKainIr0lmemLQR+j5C0X2A12kIbATLsDLa",
+	"FCCchlEgb5lcf92ABxSqRAHzTzV4EC50/0+Iqo7LBBWtddgQD1NFUokWOShY1FnyK6fd1prhYwdzjot0",
+	"r7q993djMzH485yN8ryklyvM6oqlXmmoSqYZtUJOfRWsx53LTv7RwdE1nuGw8IBoz3YrXjoaRatm1loK",
+	"Fqiq3F6frZI+M9luJGlqhEu0yBtn3frEu9E6l37DvA+e7okV4v+ZfoUnUG5zNNqHR8PhO8YDVOJfYfCn",
+	"CINvUnAfGAG/5zmIRX2B8BvmfS/FpOA2F4QCSCp5C5fsGVRfQeOldr3bKmkdOk/TJkU/UNj+LL5EpPzA",
+	"pnCxemrgBe6QehlaVECmHl+gKQ+6mDHgS6Y6xiOV2a9i1ZEXYrwzyVivEItHnmdJbX7q38BqII8OCwrh",
+	"tgBUX6zZ1kVwM11oCBiQEPROyaMUBhI2otonFCvV1OMDbi3LLwt1BAoqUZzijIoLjIQwnIBt7NpLyMaA",
+	"M8F9TNLE3ZASNbf4TOv2j/RWPKBobVkeK3eEpP/Wwg6Y7AzncWcUNlH97/zy0xZX3Hdh/du7kJ/qqkr1",
+	"vId9/OWMeYwz5h9O4K9t87Jq5KWT6v41af8gvDdep3nYHrGTHFJ6Y6U721AD2QIvsHQdlK9aiSy1XCRF",
+	"qh8pT5jnxFXg/pwng8QvQdvQknKkSJvTj8LUPamdVavV7RopP3sLS0MXrOFeyr6Gfgs2E9BoAWqw0fwO",
+	"0EZHS1d/skcGBbTXwYOlPQeDgrXkFeHgIoodCOqy78kZSPNb1RJpL0dMTe4QN2W3Tagg8pZ2JD3BOjZ0",
+	"48O42akU03iDwhdTKgO4RlJKw7LbSA7TKKkmC9JYF4nzQDmHoe9LDNUCv75mUN0GHRWVMwH7Zmjglrhy",
+	"okIkC0H4YcCRNNAmXatIWjcCPHwdr9DmazpisRwpSQeUKmQ9+kummj+nLD38F+oFeQGMJ4lXLN9fO11W",
+	"cOb/8fv+/zEDNXXrI9eCt035QN2RVPVLj9YEdkbX+fs4Uud9PBbneseQWe1pNy0DuPNLTfulpj21mvYB",
+	"b7C1ato9+Q57yku+EeLxmi2eJZBCqXRwEosgQVSOrFPS1cdQaikY8UcDnkJqRFh4zJvHrjhSn0ngh3qE",
+	"xre5N6cL+DATA676bCWKkKiQ58vZ85B2nw97O+DFbBMvla8MbaEUZhA4KfBDVipkETDhezfsd8ioiN8l",
+	"0P4Je0ULYmGNgNWL29JoBQ0aRMbOCrX0lJ65LnBUhHCQGPDVgFA25JpTBgDhS3xqwJN4hAorxo2caSiN",
+	"4wVESzloRNxXUSjbd9h+7PdRkUacGOqFEIOBIXD8DYEWlfNyX8p/33FiMq6lUIqyGbf7pj4+sHs7p20v",
+	"GTZpTrAMov6mS0NUs/h/89DPuwyuaTaZ3+WKn8oaRyDuBbRViv/fFALC0/jAMNA/hHuci1Pzq0TyX1Ai",
+	"mUWM2pA0/5Cy4ZX9eAKW/3erC68PL94t+mH44pXXca8/d0787vtb7/lRyP2g/KLhvrn6etT9OjmYnr94",
+	"c+F8u/7gHMzqHz89j8T87Iq13kdfaXTEPntH7kH920VI3zju26PluvD6Ugb1o+m4fXNevIm2yc5Vh/pX",
+	"fu6KztnnsYsMaWRoTUSj5v2zsbc8Hdfzxxt12gz+X1Y51SWZiSMIcGxivRUqImN9tWSkLHMFNa6LO4u6",
+	"BaxugzBhnNChYDxE/2Sf/DaKPO83ZLoiFdhgOb6hBbGgIYhVUkiPmJ0megr4UoB/EvMQltqrYoHHXwqa",
+	"xCCbAE8QRYUuYZSQPk4LdLxA6l3aZciTRrj+WCce/RZS1/sNCyhdT6cfZxrBWnHP132pf4LLc4EfUT4x",
+	"5uBywGWLVDRUSpG6jonDZtC+0+fKfoCe68rrVwHX64Bbc+qGv59agCaF+EOqfeTq5MGlLDddpcqdWgOu",
+	"8jxIxEPXS1kkQQDdR4uepNPM9zxo6Cu38hC2Hp3I/ox+lword1RfVvW1VCcdSV3FLZJJBpxyjEvCatRP",
+	"pV0H6Xa6l1bMqumkwa6lepMqPCqIahJrGomwHDfYknYJ9TxMjJSrTFpBr1Hc30A7m40K+wfo+hz6sDcu",
+	"jyQLr1EWwSCxcMWW6lQ9Rrx8q1QhfTgU0K5bkOypyWqZa7CwfzxJaSnu4S6q44qGrZrmSKJMfM9RggQ5",
+	"UHvDA0R0TfnCYZoDHsuNLHsRy7TiDach8bnNMPIeA8jhLyG+L3yfq4LlDNPCDqisAMKms3CB7RHg+Omp",
+	"DTgkfbmCRLOl4uRaM5/E8qTl21amUcC+OFBCG9alljGlt+40mhZ6dUxvwn+YsQXm8pCN2XZ78MS4R3kg",
+	"NRDFUsJZ7s3v6/hvEJlmrQXC+vd6KSVc78Wz/GUn/MvthK2RZZ/Swe3+Pe7tR4IPtRsHb39cXdZn4+PJ",
+	"2cuLC//45ODrmL6pjr8GZ+6779c3Lx1afv/qw5nZPfoYiO749iZ69eNj81vkjeu0dfb1ZP7jsNP51Hnx",
+	"xwc+aZ5MJ+Gy/p+Utz5iD/6euh337ynTSR2fJ2zcucO2njZP37371Pr0/GA+Py1Xy8+PPzfefW7ajebr",
+	"H1evas3TF6P5ydHHV58vPl4/71x/b3ztn34si9fvxKvr6Pjz6bebqNW8mr3gV+6H59OX3/+4qtWO5rnl",
+	"RolZt0ZWwomkrqe2Emtk3SXRe6m792whfGvLwlermb/wu3/hd//C794Sv/u+Y9uIjy2E9rcvh37jj7fx",
+	"tygb6akSsaX5skMe9jsw2f4TM7G3CbW+jUR4Hvdi/pfVfftjYkttvhzNnhDELNc/BG1an7z5CmfYQgtg",
+	"sQK5BZKzBQvjTtcu9q1drsVrlvYJ5YsBB+PeppwIFtww8I/AOGjvqVI/AQ4QaTjmNdwzBtyHGVHPWxBK",
+	"DjxfWtsj6P9qIfCASOoohSqhU2S2iBsO+JB5LrtR/h6YSqBguDOdO7H4Dz1asdk+4PjCM0Hwm3HAVXsG",
+	"YEWlOE9cje9yOX2RmkkKDdiaJf1ALOgYMOBFS4F/W9gmkMdGctw4xp/zdTSyXH6x4LYFyzfQAlYQ25I5",
+	"jEzl28oScSeSJRY5xNBGGYNfZbzhIyUjv9GOIU16qKRTvj5FrikpWlM/YCqLzo7Cksr1w3UNuN7SDG94",
+	"vj/Tfiu9xDwPz4X2/xQekZD2S6n655WqL4buaVZP9StjTZOadEjNETPNbqNLh9X20G5U28N6yxnaTXvY",
+	"NBvNWrvTNE1WpUPTsbvMZDarVkfdTmtYMArITQDPDHta6Pf74+P+cR//O+j3D96rv8ufvn9/IH93fHDY",
+	"7/d/lxQt9JpGYVro1ZotoyCovAYKDbPJOqzeqbeGbZOyptxCD5tNN3dItAJu/Zu6Nmxg5F8BxH/nAKLx",
+	"y4v2y4v2y4v2y4v2H+hF++U6+R/lOkm69j5lR95Vjex9//Vhv3/w4vj45KD//kX/fb9/fm5e9fvv3/ff",
+	"jPvHf5z0+/338sdrNTKnPey0ananOqKOzeo2MAHYCbFUkGZH/I9/qAvVlx11wfWtiBKT8pkgwnVi7xIa",
+	"0v/e3pr//H5C2Ckq4w0JlB2q5RY4Z+LcdbXva9N5jgHMZynVFtKjfYchIpKh0tNdPsb7LHK9sOxyYlG+",
+	"2KtCdoLDVEVigi8OPgU1YiUXyvxCze2x9ke8Rt3KRg5zZxQ4HBK+wI9zLeDVnAq9atzSBr6LIfmfK4D5",
+	"S8ghmtI/41+wEHYJPqdAyNd9Ay+a+1OojYKDkRf1Cwe6wcUaRvzzkN2G66YUX133Lmlp8ipTHukZ+FNp",
+	"okvaqIY/AVP/CuWtgt/AXI7smvK6ClHHARdgTJ/aLrIL/pScs05ySX7lipt18uFDJM+/DLhTxEciPs7q",
+	"J8sneu8nF3d7PxUhN2JvngMmnCAWF3vq+R0AzaCmVUPRGUtN/c+PLy4VZJTq90wujl4LQj33mim/omBM",
+	"6HYIOR0Ehszz5wRqcYX2AWpBBD5AyN0bMsZTLRmMNPYGDQlk6kjROIoEcxS4EFKqrCDxrAo5CYXuri0A",
+	"Q1SX26hCnn0NrKdFHSac2dQjDhu53MUaXuh2TYrWLFIizCpB72g/gIXC1BIgUg1Ceg4Q8tAxfMAtwEjG",
+	"nbQUqjz865lQWPNkyKB2JwPyhVAcjM0EOlKTWWGuoJT9zCGS+CTJhayQPzSgHdIi5YpVuaeOP+c9/C1U",
+	"D8c7gCh/Co+OKKAxbKQo5X6C0Vc1sJk45NTpEuHA9xixqDN1uSUpEA+v9iR5HWmaKT9O8ATzXLDI1Be6",
+	"vuNxN8hDBPQDhatauX74n5W1u5RmKtKukbR631zNU85/XHfK/xHQpHgMCF2plgp8z5OCp5R7l9yTm3oZ",
+	"y6NEoausbbaSbTrExYObDiHLneovrkOjyy7VIJRArrl7w4jKgMzMtZY7TX0qNs11fQJmV/+XysOs5uRh",
+	"flmD9HGmLrLspVwhF5mlYUJ0nA3ZS19PlA943vWUJ0kBHtMdjViAOeDJVRZxhwWSgDGgbEZJSEt0S4kq",
+	"iyBwBVWVhf4okeKW+ku5asmt8DHnOuZJwRixcIlXarASxN/SNxkkvAN4qL6ds5dlqu3K0pU34BDxTSAo",
+	"1gBVZMaDQOpZiq5anulpx3nnuXTW9/6AuyHAIFatUi/TUyqJFwt8x1CXKXPkj3TpbyUzixTAq7qCrRsg",
+	"aixu03uTD7WRuhsfGKH8H2C3/O33547WCRD57wiy/bIh/xG9Jjnq6paZUxG3mI+lJOg6O+N9/NrCf2QL",
+	"UxuX3bB/Z+X0F6THUzVchx1fUYg3elRSrd/yc9PO2dgVIVQQcXLs1JrNalcVCQI6F9jlc9fzoNd7FlFN",
+	"l8LqdC1EX3PhAndY4N4wJynakoMVLdV17sRR6pF2uAy47kMXpodSABkrXemsdFs6a8CLAUP5xByAsEgB",
+	"udsUfLXuaKF+qjA9DN28fqhA7QPfD+Us94kFXbFi6PTQv2ZcA8hVVrrdESTokMV9PeVCEO1sFvj+yCJi",
+	"4s+FVOVjhDqd+QZVmEAbcK243BHpVLEeDqn3Rc6YhlHASHEm/1f9HOGqO2a9VjLIkArWakSBR1TB5IDP",
+	"qOO4fGwQ/0bF+a4un5c7ZLgImQZzF4yMpJnhuZwJ8s13FWkoES4fe2zA5W/IiDGHFM1bs69b2XOfhAF1",
+	"PanbxY/0YPWWNeDpnmPxvt5UBxyR72jkuIzbCq1e/xTon/1R3Jgs+2PVAE3/ED4JaPh5w6venQ6bef5i",
+	"inl6sLlEPweeOmvMwhM+8q0BJ8B0QQjOL4gLqAeVZ8thNwTbq0ldWr6aWq5V2k9NJbUmNQ/gJ80KOI90",
+	"lqCujpVUTg+0RAk1WAS7LPcs3n81cr1GAjoHHsMNLyrUPyseyULY3sx8M5TVM1Y/VM+T4goCeglLDK8u",
+	"D4m80eVngEvSzxjE+vTp06fy27flo6PLly97b9/2Li4q0+n0s0WKr+gNvQAB9Qw6TViczckRDVlRfbxU",
+	"Cf2Ti3cXcLUXSwrSUUP+6BRURcX0KddSCFJvmTPglpjQWrNVHGQ648VDXLNFj0BUmcwmPmeDQskiRTj+",
+	"dOZWpk7pfjbP/mYw4DDeYMB36FM5GPB1jTJjjj9weRzFAk6ThuYMqj3pTEoMh4AsQnkcKKGv37hmi9hg",
+	"VvXG1IbYtQEyST+nuZ9M6TX4b9WYPvhPpamrTxaJBGY701APacQiTg6XsJKaKF/AEDA/dhuy5KuKnChR",
+	"49fAXkSlD/GmIgHdOdSdMYpATgLyo8qjrZvEoQsx4HTCqGMk2JLS1jQBZzp9JNK9Z8Aj4Dpa4A644iOo",
+	"A0VEHG20mhYJfR8XqwmEbVB87KGlbiNoXyPfqNUsUrSG1CnH4l1ejoiUiQBL8ghoKpDzZPMGnCaXtJto",
+	"83p/E0govLOXvNBYHo6nxhUArqlZN3ZQk6Lw0XMQLKAqngZTubElSS7gm+zHNP8gE2b85r6jxJyQlzK2",
+	"9MFXB1zf5aRoNcy6VepBlFag0qGxOt2A6Es6zzFwCIB6SsN4jHMg7qpZbbda9S4m2JpGATaz0CvcdKKr",
+	"V9+u/U99+8x5c/325hv13nuTOrO/OhP26kz8uGq23kUvqrPr80+0++3TzXzW+FQz6xO3/vnzsNoIX4/f",
+	"2IvOsfnH1+bnw/nz5qJ9OH9EI9vtLXkkzt+ZMruOeJAjsjF19qna+u5KjbUhV7bI2MjrTtXDTOb/HDpp",
+	"mSFpldDol136/4hdqu8jaSooTrhmi7RVqo3QFbN076fr3BPfv/GvWdYo5P68l4EH15ajFcDTjiV1ADDp",
+	"smaiDj+voEHHF0xyyT5XZisfcPhkjHy9pE/GlqogOmfNSMC/LV03ZXvUnYr9TO2QG8ZjKchrxK1JWbxK",
+	"8gz4xPek3gyBfdRE5CKuGZsRbfnK+RVXOrFXBlzSEMWQnOXI5dTrESCVDgoA1eKlKCyhdLvPAV9DL0YD",
+	"z5UL1aQHJQ3gBFPUeSaUOlBcMaehjxLV6gmMG/jS2lShdei7hoMTN0RkT8oXqlmHei29ETHkiWoDlqoV",
+	"o1KtwTwa10F1rIgpGKhzJOCXYCDhSInahgBDiC/ki9TWS9UrP44vp53WR/5n36tyBbDLcaJr3dwJFnm7",
+	"e8TQHPkLYi1H1sJJiCVtvpRd07Ozn9Zg1OM9XTYo7bPE7SfPzczFOKQBwELI5lLbh70xUkee9PkCejdg",
+	"fCFkjj6YeHipA0dWfzHtJRMqt4k68gqTQhV9dLmjJdlFsUSnfDGnC93sb8akiOKMOdqqhaCo8v4l3sp+",
+	"RhBoG6WxDvHqP+cEP/FJ/XVA83uN3Xc6709QiV3p2dSUjUySkwniOg9PWNGO+sLdHehtWquAKQ8ZDVjQ",
+	"j8JJoffnl7sv8UKXV/OSUS+cGHDEXc6EMMiUhYFrC8y3FDNmSxHEvJFqHesw4nJMT1Hp1RrwGHSi3Aab",
+	"Ki7gMjVqxLFdChZsaz5CHQgyK0I/oGNWSYNBz3yRM/ZhqjuIwnTe18mZgNiGKP4JbuRSiAQ71aQ+hNCX",
+	"+dk/qvZ+HNDZxABsPw17ALOeRZhBobTGGIg0HltXq+bAzyXoAzkp9pjh6rk3jFxAgUT5Qq75+AbQ1NM7",
+	"wO1c+scOKb3RY9UIRimZ6RgGSmWpZYFvZ3UV8VHZmCKFV1mwIMXtMmpKlWXobFG4+3L3/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -98,6 +98,7 @@ const (
 	ProblemTypeMustReconcile        ProblemType = "https://goat-gateway.dev/problems/must-reconcile"
 	ProblemTypeNotFound             ProblemType = "https://goat-gateway.dev/problems/not-found"
 	ProblemTypeRateLimited          ProblemType = "https://goat-gateway.dev/problems/rate-limited"
+	ProblemTypeSchemaRetired        ProblemType = "https://goat-gateway.dev/problems/schema-retired"
 	ProblemTypeSchemaViolation      ProblemType = "https://goat-gateway.dev/problems/schema-violation"
 	ProblemTypeTooLarge             ProblemType = "https://goat-gateway.dev/problems/too-large"
 	ProblemTypeUnauthenticated      ProblemType = "https://goat-gateway.dev/problems/unauthenticated"
@@ -125,6 +126,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypeNotFound:
 		return true
 	case ProblemTypeRateLimited:
+		return true
+	case ProblemTypeSchemaRetired:
 		return true
 	case ProblemTypeSchemaViolation:
 		return true
@@ -463,6 +466,9 @@ type HistoryPage struct {
 	//
 	// Example: 0e13fee3157e4e6d9872e684e8cbebfb873be727fc7fd1e09107b07d8a042d7b
 	Next *CommitId `json:"next,omitempty"`
+
+	// Values With `resolve=true`, the item's value as of each of `commits`, in the same order (`null` for a commit newer than the branch read).
+	Values *[]*ResolvedValue `json:"values,omitempty"`
 }
 
 // Info defines model for Info.
@@ -547,7 +553,10 @@ type ItemSchema struct {
 	Ns SchemaNamespace `json:"ns"`
 
 	// Open Any top-level field is accepted as a `json` register (the built-in `any/1`).
-	Open    *bool            `json:"open,omitempty"`
+	Open *bool `json:"open,omitempty"`
+
+	// Retired Retired (rolled back by `retireSchema`): readers see items through the branch below it, and writes at it are refused until it is published again.
+	Retired *bool            `json:"retired,omitempty"`
 	Upgrade *[]SchemaUpgrade `json:"upgrade,omitempty"`
 	Version int32            `json:"version"`
 }
@@ -767,6 +776,19 @@ type RepoListEntry struct {
 //
 // Example: user.alice.notes
 type RepoName = string
+
+// ResolvedValue An item's value as of one commit.
+type ResolvedValue struct {
+	Data map[string]interface{} `json:"data"`
+
+	// Deleted The value is a tombstone.
+	Deleted *bool `json:"deleted,omitempty"`
+
+	// Schema A schema reference `ns/version`; the version is a positive integer without leading zeros.
+	//
+	// Example: task/2
+	Schema SchemaRef `json:"schema"`
+}
 
 // SchemaBody A schema definition to publish (namespace and version are in the path).
 type SchemaBody struct {
@@ -1131,7 +1153,10 @@ type GetCommitParams struct {
 
 // ListItemsParams defines parameters for ListItems.
 type ListItemsParams struct {
-	// Schema Only items of this schema namespace (`task`) or exact version (`task/2`).
+	// Schema Only items of this schema namespace (`task`), upgraded to its
+	// newest version; or read through the branch of a version
+	// (`task/1`: the items as a client that knows versions up to 1 sees
+	// them, each at that version) and only those.
 	Schema *string `form:"schema,omitempty" json:"schema,omitempty"`
 
 	// After Only keys after this one (the previous page's `next`).
@@ -1155,6 +1180,15 @@ type DeleteItemParams struct {
 
 // GetItemParams defines parameters for GetItem.
 type GetItemParams struct {
+	// Schema Read the branch of this schema version (`task/1`).
+	Schema *SchemaRef `form:"schema,omitempty" json:"schema,omitempty"`
+
+	// At The value as of this commit of the item (time travel). Not with `asOf`.
+	At *CommitId `form:"at,omitempty" json:"at,omitempty"`
+
+	// AsOf The value as of this time, RFC 3339 (`2026-11-22T10:00:00Z`) or unix milliseconds. Not with `at`.
+	AsOf *string `form:"asOf,omitempty" json:"asOf,omitempty"`
+
 	// IfNoneMatch Entity tags from an earlier response; a match answers `304`. Weak tags (`W/"..."`, as added by compressing proxies) and lists are accepted.
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
@@ -1179,6 +1213,12 @@ type PutItemParams struct {
 
 // GetItemHistoryParams defines parameters for GetItemHistory.
 type GetItemHistoryParams struct {
+	// Resolve Add `values`, the item's value as of each commit.
+	Resolve *bool `form:"resolve,omitempty" json:"resolve,omitempty"`
+
+	// Schema With `resolve`, resolve values on the branch of this schema version (`task/1`).
+	Schema *SchemaRef `form:"schema,omitempty" json:"schema,omitempty"`
+
 	// Before Only commits after this one in newest-first order (the previous page's `next`).
 	Before *CommitId `form:"before,omitempty" json:"before,omitempty"`
 

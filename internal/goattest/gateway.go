@@ -56,6 +56,11 @@ type Config struct {
 	IdleTimeout         time.Duration
 	Now                 func() time.Time
 
+	// StaticDir and CORSOrigins are passed through to the HTTP face
+	// (serve --static, --cors-origin).
+	StaticDir   string
+	CORSOrigins []string
+
 	// Observer and Barrier are passed through to the node (scale-out's
 	// hooks).
 	Observer node.Observer
@@ -110,6 +115,8 @@ func open(cfg Config) (*gatewayNode, error) {
 		SubscriberBuffer: cfg.SubscriberBuffer,
 		WriteTimeout:     cfg.WriteTimeout,
 		Now:              cfg.Now,
+		StaticDir:        cfg.StaticDir,
+		CORSOrigins:      cfg.CORSOrigins,
 	})
 	if err != nil {
 		nd.Close()

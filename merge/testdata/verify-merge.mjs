@@ -1,4 +1,4 @@
-// An independent check of merge/testdata/{text,values,graphs,many}.json: a
+// An independent check of merge/testdata/{text,values,graphs,many,views}.json: a
 // JavaScript port of the merge written from docs/merge.md, sharing no code
 // with the Go implementation. Run: node merge/testdata/verify-merge.mjs
 import { createHash } from "node:crypto";
@@ -294,6 +294,61 @@ for (const c of many.cases) {
   if (ms.length !== c.merges.length) fail(`many ${c.name}: ${ms.length} merges != ${c.merges.length}`);
   ms.forEach((m, i) => { if (canon(m) !== canon(c.merges[i])) fail(`many ${c.name}: merge ${i}: ${canon(m)} != ${canon(c.merges[i])}`); });
   checked++;
+}
+
+// ---- views (schema branches, time travel) ------------------------------------
+
+// A reader capped at versions (absent namespace: the newest in the file's
+// schemas) and, with asOf, at a time sees the commits that pass both and
+// whose parents are all visible; its heads are the visible commits no
+// visible commit names as a parent. Written from DESIGN section 2 and
+// docs/merge.md "Views", by the definition, with no walk cleverness.
+function newest(schemas, ns) {
+  const vs = schemas.filter((s) => s.ns === ns).map((s) => s.version);
+  return vs.length ? Math.max(...vs) : undefined;
+}
+function capOf(schemas, versions, ns) {
+  const c = newest(schemas, ns), w = versions?.[ns];
+  if (w === undefined) return c;
+  return c === undefined ? w : Math.min(w, c);
+}
+function readValue(schemas, byId, c, versions) {
+  const [ns, v] = c.schema.split("/");
+  const cap = capOf(schemas, versions, ns);
+  if (cap !== undefined && +v > cap) return { unreadable: true };
+  const target = cap === undefined ? c.schema : `${ns}/${cap}`;
+  const data = c.data ?? applyDelta(byId.get(c.delta.base).data, c.delta.ops);
+  return { schema: target, data: c.schema === target ? data : upgrade(schemas, data, c.schema, target) };
+}
+
+const views = load("views.json");
+for (const c of views.cases) {
+  const byId = new Map(c.commits.map((x) => [x.id, x]));
+  for (const x of c.commits) if (idOf(x) !== x.id) fail(`views ${c.name}: commit ${x.id} does not recompute`);
+  for (const q of c.views) {
+    const visible = new Set();
+    for (const x of c.commits) { // topological order
+      const [ns, v] = x.schema.split("/");
+      const cap = capOf(views.schemas, q.versions, ns);
+      if ((cap === undefined || +v <= cap) && (q.asOf === undefined || x.ts <= q.asOf) && x.parents.every((p) => visible.has(p))) visible.add(x.id);
+    }
+    const inner = new Set([...visible].flatMap((id) => byId.get(id).parents));
+    const heads = [...visible].filter((id) => !inner.has(id)).sort();
+    const label = `views ${c.name} ${JSON.stringify(q.versions ?? {})} asOf ${q.asOf}`;
+    if (canon(heads) !== canon(q.heads)) fail(`${label}: heads ${heads} != ${q.heads}`);
+    if (heads.length === 0) { if (q.head !== null) fail(`${label}: head ${q.head}, want none`); checked++; continue; }
+    let head = byId.get(heads[0]);
+    const g = new Map(byId);
+    if (heads.length > 1) { head = mergeGraph(views.schemas, g, heads).merge; g.set(head.id, head); }
+    const r = readValue(views.schemas, g, head, q.versions);
+    if (head.id !== q.head || head.ts !== q.ts || r.schema !== q.schema || canon(r.data) !== canon(q.data)) fail(`${label}: ${head.id} ${r.schema} ${canon(r.data)} != ${q.head} ${q.schema} ${canon(q.data)}`);
+    checked++;
+  }
+  for (const q of c.at) {
+    const r = readValue(views.schemas, byId, byId.get(q.id), q.versions);
+    if (!!r.unreadable !== !!q.unreadable || !r.unreadable && (r.schema !== q.schema || canon(r.data) !== canon(q.data))) fail(`views ${c.name} at ${q.id}: ${canon(r)} != ${canon(q)}`);
+    checked++;
+  }
 }
 
 console.log(`merge vectors OK: ${checked} cases`);

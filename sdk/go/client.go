@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,6 +43,16 @@ type Config struct {
 	// offline (validation, merges) and published to the gateway when it
 	// lacks them (where the caller may publish).
 	Schemas []*core.Schema
+	// Versions are, per namespace, the newest schema version this build
+	// reads and writes (DESIGN section 2, "Schema branches"): {"note": 1}
+	// for a build that knows note/1, while newer builds may write note/2.
+	// The client sees items through that branch: commits at newer
+	// versions, and their descendants, are invisible to it, and its writes
+	// merge with them on the gateway. Nil means the newest version of each
+	// namespace in Schemas (the versions the app was built with); other
+	// namespaces read at the newest version the gateway publishes.
+	// Retired versions are skipped either way.
+	Versions map[string]int
 
 	// HTTPClient sends every request; nil means a client of its own.
 	// It must not have a Timeout: the event stream is one long response.
@@ -164,8 +175,10 @@ type Client struct {
 	token  func(context.Context) (string, error)
 	driver *gsync.Driver
 	reg    *core.Registry
-	store  *storage.Store
-	dir    string // "" for memory only
+	// versions caps namespaces (Config.Versions, or derived from Schemas).
+	versions map[string]int
+	store    *storage.Store
+	dir      string // "" for memory only
 
 	ownTransport *http.Transport // nil when Config.HTTPClient is the caller's
 
@@ -230,7 +243,7 @@ func Open(cfg Config) (*Client, error) {
 		token = func(context.Context) (string, error) { return tok, nil }
 	}
 	c := &Client{
-		cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), dir: cfg.Dir,
+		cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), dir: cfg.Dir, versions: buildVersions(cfg),
 		repos: map[string]*Repo{}, statSignal: make(chan struct{}, 1), streamWake: make(chan struct{}, 1),
 		state: &clientState{Repos: map[string]*repoState{}},
 	}
@@ -622,7 +635,7 @@ func (c *Client) ensureSchemas(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	remote, err := c.api.ListSchemas(ctx)
+	remote, retired, err := c.api.ListSchemasRetired(ctx)
 	if err != nil {
 		return err
 	}
@@ -631,7 +644,10 @@ func (c *Client) ensureSchemas(ctx context.Context) error {
 		have[sc.Ref()] = true
 		if err := c.reg.Add(sc); err != nil {
 			c.log.Warn("gateway schema differs from the local one", logKeySchema, sc.Ref(), logKeyErr, err)
+			continue
 		}
+		// Rollback and its undoing: the gateway's word on retirement.
+		_ = c.reg.Retire(sc.Ref(), retired[sc.Ref()])
 	}
 	for _, sc := range c.cfg.Schemas {
 		if have[sc.Ref()] {
@@ -748,6 +764,32 @@ func (m localMerger) Merge(v storage.View, key string, heads []core.CommitID) (*
 		m.c.localMerges.Store(cm.ID, struct{}{})
 	}
 	return cm, err
+}
+
+// buildVersions is Config.Versions, or the newest version of each
+// namespace in Config.Schemas.
+func buildVersions(cfg Config) map[string]int {
+	if cfg.Versions != nil {
+		return maps.Clone(cfg.Versions)
+	}
+	v := map[string]int{}
+	for _, sc := range cfg.Schemas {
+		v[sc.NS] = max(v[sc.NS], sc.Version)
+	}
+	return v
+}
+
+// view is how this client reads items: through the branch of its
+// versions (and below retired versions).
+func (c *Client) view() merge.View { return merge.View{Versions: c.versions} }
+
+// RefreshSchemas learns the gateway's schemas again now, retirements
+// included, instead of at the next connection.
+func (c *Client) RefreshSchemas(ctx context.Context) error {
+	c.sessMu.Lock()
+	c.schemasOK = false
+	c.sessMu.Unlock()
+	return c.ensureSchemas(ctx)
 }
 
 func sessionIDOf(k sessionKey) string { return core.SessionID(k.public()) }

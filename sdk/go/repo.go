@@ -170,17 +170,41 @@ func (r *Repo) lookup(key string) (Item, bool, error) {
 		return r.c.present(it), true, nil
 	}
 	r.mu.Unlock()
-	v, err := r.st.Value(key)
+	it, _, err := r.readItem(key)
 	if errors.Is(err, core.ErrNotFound) {
 		return Item{}, false, nil
 	}
 	if err != nil {
 		return Item{}, false, err
 	}
-	if v.Deleted {
+	if core.IsDeleted(it.Data) {
 		return Item{}, false, nil
 	}
-	return r.c.present(Item{Key: key, Schema: v.Schema, Data: v.Data, Head: v.Head, TS: v.TS}), true, nil
+	return r.c.present(it), true, nil
+}
+
+// readItem reads an item through the client's branch (DESIGN section 2):
+// the merge of the heads this client sees, and those heads. When the
+// branch sees every head (fast), that is the stored value (the greatest
+// head while several are not merged yet) and every head.
+func (r *Repo) readItem(key string) (Item, []core.CommitID, error) {
+	v := r.c.view()
+	if r.fast(key) {
+		val, err := r.st.Value(key)
+		if err != nil {
+			return Item{}, nil, err
+		}
+		return Item{Key: key, Schema: val.Schema, Data: val.Data, Head: val.Head, TS: val.TS}, r.st.Heads(key), nil
+	}
+	heads := r.st.Heads(key)
+	if len(heads) == 0 {
+		return Item{}, nil, fmt.Errorf("%w: item %q in %q", core.ErrNotFound, key, r.name)
+	}
+	res, err := merge.Resolve(r.st, r.c.reg, r.name, key, heads, v)
+	if err != nil {
+		return Item{}, nil, err
+	}
+	return Item{Key: key, Schema: res.Schema, Data: res.Data, Head: res.Head, TS: res.TS}, res.Heads, nil
 }
 
 // Items returns every item that is not deleted, sorted by key.
@@ -198,7 +222,10 @@ func (r *Repo) Items() ([]Item, error) {
 	var out []Item
 	const page = 1000
 	for after := ""; ; {
-		vals, err := r.st.Items(after, page, false)
+		// A branch may see a tombstone where the stored value is none, or
+		// the reverse: items whose heads it does not all see are decided
+		// by readItem.
+		vals, err := r.st.Items(after, page, true)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +233,18 @@ func (r *Repo) Items() ([]Item, error) {
 			if _, ok := ov[v.Key]; ok {
 				continue
 			}
-			out = append(out, r.c.present(Item{Key: v.Key, Schema: v.Schema, Data: v.Data, Head: v.Head, TS: v.TS}))
+			it := Item{Key: v.Key, Schema: v.Schema, Data: v.Data, Head: v.Head, TS: v.TS}
+			if !r.fast(v.Key) {
+				if it, _, err = r.readItem(v.Key); errors.Is(err, core.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return nil, err
+				}
+			}
+			if core.IsDeleted(it.Data) {
+				continue
+			}
+			out = append(out, r.c.present(it))
 		}
 		if len(vals) < page {
 			break
@@ -224,14 +262,35 @@ func (r *Repo) Items() ([]Item, error) {
 	return out, nil
 }
 
+// fast reports whether the client's branch sees every head of key itself,
+// so the stored value is the branch's: the replica may hold commits at
+// versions this client does not read (or even know), so a registry with
+// no newer version proves nothing. Writers never write below a parent's
+// version, so the heads decide for their ancestors.
+func (r *Repo) fast(key string) bool {
+	v := r.c.view()
+	for _, h := range r.st.Heads(key) {
+		c, ok := r.st.Commit(h)
+		if !ok || !v.Sees(r.c.reg, c) {
+			return false
+		}
+	}
+	return true
+}
+
 // present returns an item as readers see it: upgraded to the newest
-// version of its namespace this client knows, with defaults filled in.
+// version of its namespace this client reads (its branch), with defaults
+// filled in.
 func (c *Client) present(it Item) Item {
-	ns, _, err := core.ParseSchemaRef(it.Schema)
+	ns, ver, err := core.ParseSchemaRef(it.Schema)
 	if err != nil {
 		return it
 	}
-	latest, err := c.reg.Latest(ns)
+	cap, ok := c.view().Cap(c.reg, ns)
+	if !ok || cap < ver {
+		return it
+	}
+	latest, err := c.reg.Get(core.SchemaRef(ns, cap))
 	if err != nil {
 		return it
 	}
@@ -285,6 +344,19 @@ func (r *Repo) currentLocked(key string) (Item, []core.CommitID, bool, error) {
 		it := r.c.present(p.item(key))
 		return it, nil, !core.IsDeleted(it.Data), nil
 	}
+	if !r.fast(key) {
+		// The branch's value is the merge of its heads: an edit of it
+		// descends from them all.
+		it, heads, err := r.readItem(key)
+		if errors.Is(err, core.ErrNotFound) {
+			return Item{}, nil, false, nil
+		}
+		if err != nil {
+			return Item{}, nil, false, err
+		}
+		pit := r.c.present(it)
+		return pit, heads, !core.IsDeleted(pit.Data), nil
+	}
 	_, it, err := r.readHeads(key)
 	if err != nil || it == nil {
 		return Item{}, nil, false, err
@@ -320,6 +392,18 @@ func (r *Repo) Set(key, schema string, data map[string]any) error {
 	var base []core.CommitID
 	if r.overlay[key] == nil {
 		base = r.st.Heads(key)
+		if v := r.c.view(); !r.fast(key) {
+			// On the client's branch: its heads are the parents, and the
+			// gateway merges the write with newer branches.
+			if base, err = merge.Heads(r.st, r.c.reg, base, v); err != nil {
+				r.mu.Unlock()
+				return err
+			}
+		}
+	}
+	if schema, m, err = r.c.upgradeToParents(r.st, schema, m, base); err != nil {
+		r.mu.Unlock()
+		return err
 	}
 	r.writeLocked(key, schema, m, base)
 	r.mu.Unlock()
@@ -386,11 +470,41 @@ func (r *Repo) Delete(key string) error {
 	return nil
 }
 
-// validate copies data into the value model and checks it against schema.
+// upgradeToParents upgrades a write at schema to the newest version of its
+// namespace among parents: no writer moves an item back to an older
+// version (DESIGN section 2).
+func (c *Client) upgradeToParents(st *storage.Repo, schema string, data map[string]any, parents []core.CommitID) (string, map[string]any, error) {
+	ns, ver, err := core.ParseSchemaRef(schema)
+	if err != nil {
+		return "", nil, err
+	}
+	to := ver
+	for _, p := range parents {
+		if pc, err := st.Get(p); err == nil {
+			if pns, pv, err := core.ParseSchemaRef(pc.Schema); err == nil && pns == ns && pv > to {
+				to = pv
+			}
+		}
+	}
+	if to == ver {
+		return schema, data, nil
+	}
+	up, err := c.reg.Upgrade(data, schema, core.SchemaRef(ns, to))
+	if err != nil {
+		return "", nil, err
+	}
+	return core.SchemaRef(ns, to), up, nil
+}
+
+// validate copies data into the value model and checks it against schema,
+// a version this client may write: published and not retired.
 func (r *Repo) validate(schema string, data map[string]any) (map[string]any, error) {
 	sc, err := r.c.reg.Get(schema)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := r.c.reg.Cap(sc.NS); ok && sc.Version > c {
+		return nil, fmt.Errorf("%w: %s was retired (rolled back): write at %s, or republish %s", core.ErrRetired, schema, core.SchemaRef(sc.NS, c), schema)
 	}
 	v, err := core.Normalize(data)
 	if err != nil {

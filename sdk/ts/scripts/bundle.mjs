@@ -1,6 +1,8 @@
 // Bundles the SDK for browsers (one ESM file, dependencies included):
 // dist/browser/goat.js (readable, with a source map) and dist/browser/goat.min.js
-// (minified). The example app loads the former; scripts/size.mjs measures the latter.
+// (minified); the React bindings alone (react external, the query module
+// they share with the core included) as dist/browser/goat-react.min.js.
+// scripts/size.mjs measures the minified ones.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -11,6 +13,7 @@ export async function bundle() {
   const common = { entryPoints: [here + "src/index.ts"], bundle: true, format: "esm", platform: "browser", target: "es2022", logLevel: "warning" };
   await build({ ...common, outfile: here + "dist/browser/goat.js", sourcemap: true });
   await build({ ...common, outfile: here + "dist/browser/goat.min.js", minify: true, legalComments: "none" });
+  await build({ ...common, entryPoints: [here + "src/react.ts"], external: ["react"], outfile: here + "dist/browser/goat-react.min.js", minify: true, legalComments: "none" });
 }
 
 // tsc emits no declaration files for src/gen/api.d.ts (it is one already):

@@ -6,7 +6,9 @@ import { fileURLToPath } from "node:url";
 import { bundle } from "./bundle.mjs";
 
 await bundle();
-const min = readFileSync(fileURLToPath(new URL("../dist/browser/goat.min.js", import.meta.url)));
-const gz = gzipSync(min, { level: 9 });
 const kb = (n) => (n / 1024).toFixed(1) + " KiB";
-console.log(`dist/browser/goat.min.js: ${kb(min.length)} minified, ${kb(gz.length)} minified + gzipped (${min.length} / ${gz.length} bytes)`);
+for (const name of ["goat.min.js", "goat-react.min.js"]) {
+  const min = readFileSync(fileURLToPath(new URL("../dist/browser/" + name, import.meta.url)));
+  const gz = gzipSync(min, { level: 9 });
+  console.log(`dist/browser/${name}: ${kb(min.length)} minified, ${kb(gz.length)} minified + gzipped (${min.length} / ${gz.length} bytes)`);
+}

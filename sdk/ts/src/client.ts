@@ -14,6 +14,7 @@ import { Registry, type Schema } from "./schema.js";
 import { EventStream } from "./sse.js";
 import { MemoryStore, type Persistence, type StoredSession } from "./store.js";
 import { clone, reconcile, type Transport } from "./sync.js";
+import { Tabs, type TabMessage } from "./tabs.js";
 
 /** Connection status. */
 export type Status = "offline" | "connecting" | "live" | "polling" | "closed";
@@ -24,10 +25,26 @@ export interface GoatOptions extends HTTPOptions {
   persistence?: Persistence;
   /** Schemas the app knows (they are also fetched from the gateway). */
   schemas?: Schema[];
+  /**
+   * The newest schema version of each namespace this build reads and writes (DESIGN section 2,
+   * "Schema branches"): items are seen through that branch, and writes merge with newer branches
+   * on the gateway. Default: the newest version of each namespace in `schemas`.
+   */
+  versions?: Record<string, number>;
   /** Session lifetime in ms (default and maximum 30 days). */
   sessionTTL?: number;
   /** ms without `ready` before falling back to long polling (default 10 s). */
   readyTimeout?: number;
+  /** ms of long polling before the event stream is tried again (default 30 s, doubling up to 5 minutes while it stays buffered). */
+  sseRetry?: number;
+  /**
+   * Share one connection among the tabs of this app (tabs.ts): the tabs
+   * that pass the same name elect a leader that holds the stream and does
+   * the network writes; the others follow over a BroadcastChannel and take
+   * over when it closes. Ignored where BroadcastChannel or Web Locks are
+   * missing (Node).
+   */
+  tabs?: string;
   /** ms between periodic heals (default 5 minutes). */
   healInterval?: number;
   /** Logger for background errors (default: none). */
@@ -63,11 +80,23 @@ export class Goat {
   private healAgain = new Set<Replica>();
   private created = new Map<Replica, Promise<void>>();
   private streamed = new Set<string>();
+  /** While long polling: the event stream tried again, and the delay before the next try. */
+  private probe?: EventStream;
+  private probeTimer?: ReturnType<typeof setTimeout>;
+  private probeDelay = 30_000;
+  /** Replicas whose first heal failed: the retry timer and its last delay. */
+  private healRetry = new Map<Replica, ReturnType<typeof setTimeout>>();
+  private healDelay = new Map<Replica, number>();
+  /** The tab group, when tabs are shared; follower until this tab is elected. */
+  private tabs?: Tabs;
+  private follower = false;
+  private sessionShared?: () => void;
   private rejectListeners = new Set<(repo: string, ids: string[], reason: string) => void>();
   private polling = new Map<string, AbortController>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private schemaFetch?: Promise<void>;
   private readonly log: (msg: string, ...args: unknown[]) => void;
+  private readonly versions: Record<string, number>;
   private readonly now: () => number;
   private readonly onOnline = () => this.wakeUp();
   // Browsers keep a stream open for a while after going offline; drop it so
@@ -81,6 +110,8 @@ export class Goat {
   private constructor(private readonly opts: GoatOptions) {
     this.http = new GatewayClient(opts);
     this.registry = new Registry(opts.schemas ?? []);
+    this.versions = { ...(opts.versions ?? {}) };
+    if (!opts.versions) for (const s of opts.schemas ?? []) this.versions[s.ns] = Math.max(this.versions[s.ns] ?? 0, s.version);
     this.store = opts.persistence ?? new MemoryStore();
     this.log = opts.log ?? (() => {});
     this.now = opts.now ?? Date.now;
@@ -90,6 +121,10 @@ export class Goat {
   static async open(opts: GoatOptions): Promise<Goat> {
     const g = new Goat(opts);
     await g.loadSession();
+    if (opts.tabs && Tabs.available()) {
+      g.follower = true;
+      g.tabs = new Tabs(opts.tabs, { onLeader: () => void g.becomeLeader(), onMessage: (m) => void g.onTabMessage(m) });
+    }
     g.timers.push(setInterval(() => g.healAll(), opts.healInterval ?? 5 * 60_000));
     globalThis.addEventListener?.("online", g.onOnline);
     globalThis.addEventListener?.("offline", g.onOffline);
@@ -110,6 +145,7 @@ export class Goat {
   private setStatus(s: Status): void {
     if (this.statusValue === s || this.statusValue === "closed") return;
     this.statusValue = s;
+    if (this.tabs && !this.follower) this.tabs.post({ t: "status", status: s });
     for (const cb of [...this.statusListeners]) cb(s);
   }
 
@@ -132,20 +168,33 @@ export class Goat {
     return p;
   }
 
+  /** peek returns the replica of a repository if it is open (its local state loaded), without opening it. */
+  peek(name: string): Replica | undefined {
+    return this.opened.get(name);
+  }
+
   private async openRepo(name: string): Promise<Replica> {
     const r = new Replica(name, {
       registry: this.registry,
       persistence: this.store,
       session: () => this.signingSession(),
-      onLocalCommit: (rep) => this.schedulePush(rep),
-      onGap: (rep) => this.heal(rep),
+      onLocalCommit: (rep) => (this.follower ? this.tabs!.post({ t: "commits", repo: rep.name, commits: rep.unpushedCommits() }) : this.schedulePush(rep)),
+      onGap: (rep) => (this.follower ? this.tabs!.post({ t: "want", repo: rep.name }) : this.heal(rep)),
+      onAdded: (rep, commits) => this.tabs && !this.follower && this.tabs.post({ t: "added", repo: rep.name, commits }),
+      onAcknowledged: (rep, ids) => this.tabs && !this.follower && this.tabs.post({ t: "acked", repo: rep.name, ids }),
       ensureSchemas: (refs) => this.ensureSchemas(refs),
+      view: () => ({ versions: this.versions }),
       now: this.now,
       log: this.log,
     });
     await r.load();
     this.opened.set(name, r);
     if (r.unpushedCommits().length) this.dirty.add(r);
+    if (this.follower) {
+      this.tabs!.post({ t: "want", repo: name });
+      if (r.unpushedCommits().length) this.tabs!.post({ t: "commits", repo: name, commits: r.unpushedCommits() });
+      return r;
+    }
     this.startStream();
     void this.heal(r); // joins the stream once the gateway has the repository
     return r;
@@ -164,6 +213,12 @@ export class Goat {
   private signingSession(): Promise<StoredSession & { privateKey: CryptoKey }> {
     if (this.session) return Promise.resolve(this.session);
     this.sessionPromise ??= (async () => {
+      if (this.follower) {
+        // One session for all tabs: the leader makes it and stores it.
+        await new Promise<void>((resolve) => (this.sessionShared = resolve));
+        await this.loadSession();
+        if (this.session) return this.session;
+      }
       const kp = await generateKeyPair(this.store.extractableKeys);
       const ttl = Math.min(this.opts.sessionTTL ?? 30 * day, 30 * day) - 60_000;
       const s: StoredSession & { privateKey: CryptoKey } = {
@@ -219,11 +274,19 @@ export class Goat {
         const list = await this.http.schemas();
         list.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : a.version - b.version));
         let n = 0;
-        for (const s of list) {
-          if (this.registry.has(`${s.ns}/${s.version}`)) continue;
+        for (const listed of list) {
+          const { retired, ...s } = listed as Schema & { retired?: boolean };
+          const ref = `${s.ns}/${s.version}`;
           try {
-            this.registry.add(s);
-            n++;
+            if (!this.registry.has(ref)) {
+              this.registry.add(s);
+              n++;
+            }
+            // Rollback and its undoing: the gateway's word on retirement.
+            if (this.registry.isRetired(ref) !== !!retired) {
+              this.registry.retire(ref, !!retired);
+              n++;
+            }
           } catch (e) {
             this.log("schema %s/%d: %s", s.ns, s.version, (e as Error).message);
           }
@@ -281,25 +344,44 @@ export class Goat {
 
   private startStream(): void {
     if (this.stream || this.closedFlag) return;
-    this.stream = new EventStream(
+    this.stream = this.newStream();
+    this.stream.start();
+  }
+
+  /**
+   * newStream makes the event stream. Its handlers act only while it is
+   * the client's stream, or, as a probe during long polling, to take over
+   * when its `ready` arrives (a return to SSE).
+   */
+  private newStream(): EventStream {
+    const s: EventStream = new EventStream(
       this.http,
-      [],
+      [...this.streamed],
       {
         onReady: () => {
+          if (this.probe === s) this.returnToSSE(s);
+          if (this.stream !== s) return;
           this.setStatus("live");
           this.healAll();
         },
         onDown: (e) => {
-          if (this.closedFlag || this.statusValue === "polling") return;
+          if (this.stream !== s || this.closedFlag || this.statusValue === "polling") return;
           const offline = unreachable(e) || globalThis.navigator?.onLine === false;
           this.setStatus(offline ? "offline" : "connecting");
         },
-        onFallback: () => this.fallBackToPolling(),
+        onFallback: () => {
+          if (this.probe === s) {
+            // Still buffered: keep polling, try again later.
+            this.probe = undefined;
+            void s.close();
+            this.scheduleProbe(Math.min(this.probeDelay * 2, 5 * 60_000));
+          } else if (this.stream === s) this.fallBackToPolling();
+        },
         onEvent: (name, data) => this.onEvent(name, data),
       },
       { readyTimeout: this.opts.readyTimeout },
     );
-    this.stream.start();
+    return s;
   }
 
   private onEvent(name: string, data: unknown): void {
@@ -342,6 +424,89 @@ export class Goat {
     };
     this.startStream();
     this.healAll();
+    this.scheduleProbe(this.opts.sseRetry ?? 30_000);
+  }
+
+  /**
+   * becomeLeader runs when this tab is elected: it makes (or loads) the
+   * shared session, tells the followers, and connects: the heals push
+   * whatever the gateway lacks, including writes a previous leader had
+   * not pushed.
+   */
+  private async becomeLeader(): Promise<void> {
+    if (this.closedFlag) return;
+    this.follower = false;
+    this.log("this tab leads: it holds the connection");
+    this.sessionPromise = undefined;
+    await this.signingSession();
+    this.tabs!.post({ t: "session" });
+    this.tabs!.post({ t: "status", status: this.statusValue });
+    if (this.opened.size) {
+      for (const r of this.opened.values()) if (r.unpushedCommits().length) this.dirty.add(r);
+      this.startStream();
+      this.healAll();
+    }
+  }
+
+  private async onTabMessage(m: TabMessage): Promise<void> {
+    if (this.closedFlag) return;
+    if (m.t === "session") return this.sessionShared?.();
+    if (!this.follower) {
+      // The leader takes the followers' writes and answers their opens.
+      if (m.t === "commits" || m.t === "want") {
+        const r = await this.repo(m.repo);
+        if (m.t === "commits") await r.ingest(m.commits, true);
+        else {
+          this.tabs!.post({ t: "added", repo: r.name, commits: [...r.ids()].map((id) => r.get_(id)!) });
+          this.tabs!.post({ t: "status", status: this.statusValue });
+        }
+      }
+      return;
+    }
+    const r = "repo" in m ? this.opened.get(m.repo) : undefined;
+    if (m.t === "added" && r) await r.ingest(m.commits);
+    else if (m.t === "acked" && r) r.acknowledge(m.ids);
+    else if (m.t === "status") this.statusValue !== m.status && this.mirrorStatus(m.status);
+  }
+
+  private mirrorStatus(s: Status): void {
+    if (this.statusValue === "closed") return;
+    this.statusValue = s;
+    for (const cb of [...this.statusListeners]) cb(s);
+  }
+
+  /** isLeader is false while this tab follows another that holds the connection (GoatOptions.tabs). */
+  get isLeader(): boolean {
+    return !this.follower;
+  }
+
+  /** scheduleProbe tries the event stream again after ms, while long polling. */
+  private scheduleProbe(ms: number): void {
+    if (this.closedFlag) return;
+    this.probeDelay = ms;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (this.closedFlag || this.stream || this.probe) return;
+      if (this.streamed.size === 0) return this.scheduleProbe(ms);
+      this.probe = this.newStream();
+      this.probe.start();
+    }, ms);
+  }
+
+  /**
+   * returnToSSE makes a probe whose `ready` arrived the client's stream
+   * again (the proxy stopped buffering): polling stops, the stream's
+   * replay (from its first connection) and the heal that follows `ready`
+   * cover anything the polls had not brought yet.
+   */
+  private returnToSSE(s: EventStream): void {
+    this.log("the event stream works again: back from long polling");
+    this.probe = undefined;
+    clearTimeout(this.probeTimer);
+    for (const ac of this.polling.values()) ac.abort();
+    this.polling.clear();
+    delete (this as unknown as { startStream?: unknown }).startStream; // the class's again
+    this.stream = s;
   }
 
   private poll(r: Replica): void {
@@ -381,6 +546,7 @@ export class Goat {
   }
 
   private healAll(): void {
+    if (this.follower) return;
     for (const r of this.opened.values()) this.heal(r);
   }
 
@@ -391,6 +557,7 @@ export class Goat {
    * replica at a time; a request during one runs another after it.
    */
   private heal(r: Replica): Promise<void> {
+    if (this.follower) return Promise.resolve();
     const running = this.healing.get(r);
     if (running) {
       this.healAgain.add(r);
@@ -416,6 +583,7 @@ export class Goat {
           // where the next start can resume paging the log.
           const info = await this.http.getRepo(r.name);
           if (r.digest().equals(info.count, info.digest)) r.setCursor(info.cursor);
+          this.healDelay.delete(r);
           this.joinStream(r);
           if (this.statusValue === "offline" || this.statusValue === "connecting") this.setStatus(this.stream ? "connecting" : "polling");
           if (!this.healAgain.has(r)) break;
@@ -424,7 +592,10 @@ export class Goat {
           if (unreachable(e)) this.setStatus("offline");
           // The next (re)connect or the periodic timer heals again; a
           // transient failure is retried a few times here.
-          if (attempt >= 2 || unreachable(e)) break;
+          if (attempt >= 2 || unreachable(e)) {
+            this.retryHealLater(r);
+            break;
+          }
           await new Promise((res) => setTimeout(res, 500 * (attempt + 1)));
         }
       }
@@ -434,6 +605,25 @@ export class Goat {
     });
     this.healing.set(r, p);
     return p;
+  }
+
+  /**
+   * retryHealLater heals a replica that is not on the event stream yet
+   * again after a backoff (1 s doubling to 30 s): no reconnect or `ready`
+   * would, so a replica opened while the gateway was down would wait for
+   * the periodic heal.
+   */
+  private retryHealLater(r: Replica): void {
+    if (this.closedFlag || this.streamed.has(r.name) || this.healRetry.has(r)) return;
+    const delay = Math.min((this.healDelay.get(r) ?? 500) * 2, 30_000);
+    this.healDelay.set(r, delay);
+    this.healRetry.set(
+      r,
+      setTimeout(() => {
+        this.healRetry.delete(r);
+        void this.heal(r);
+      }, delay),
+    );
   }
 
   // joinStream adds a repository to the event stream once the gateway has
@@ -558,6 +748,10 @@ export class Goat {
     globalThis.removeEventListener?.("offline", this.onOffline);
     for (const t of this.timers) clearInterval(t);
     for (const ac of this.polling.values()) ac.abort();
+    clearTimeout(this.probeTimer);
+    for (const t of this.healRetry.values()) clearTimeout(t);
+    this.tabs?.close();
+    await this.probe?.close();
     await this.stream?.close();
     await Promise.allSettled([...this.healing.values(), this.pushing]);
     for (const r of this.opened.values()) await r.flush();

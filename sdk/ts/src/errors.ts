@@ -48,6 +48,7 @@ const problemCodes: Record<string, ErrorCode> = {
   "too-large": "too-large",
   "unsupported-media-type": "invalid",
   "schema-violation": "schema",
+  "schema-retired": "schema",
   "bad-signature": "bad-signature",
   "missing-parents": "missing-parents",
   "rate-limited": "rate-limited",

@@ -24,6 +24,7 @@ const done = (tx: IDBTransaction): Promise<void> =>
 /** IndexedDBStore persists replicas in the browser's IndexedDB. */
 export class IndexedDBStore implements Persistence {
   readonly extractableKeys = false;
+  readonly kind = "indexeddb";
   private constructor(private readonly db: IDBDatabase) {}
 
   /** open opens (creating if needed) the database named name. */

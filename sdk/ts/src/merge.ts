@@ -416,3 +416,116 @@ export async function verifyMerge(g: Graph, reg: Registry, c: Commit): Promise<v
   const m = await mergeCommit(g, reg, c.repo, c.key, c.parents);
   if (m.id !== c.id) throw new GoatError("invalid", `merge commit ${c.id} differs from the recomputed merge ${m.id} of its parents`);
 }
+
+/**
+ * View selects what one reader sees of an item's commit graph (merge.View; DESIGN section 2,
+ * "Schema branches" and "Time travel"): commits at most the reader's version of their namespace
+ * (versions, capped by the registry's newest readable version), with ts at most asOf when given,
+ * and whose parents are all visible.
+ */
+export interface View {
+  versions?: Record<string, number>;
+  asOf?: number;
+}
+
+/** viewCap returns the newest version of ns that v reads, or undefined when nothing caps it. */
+export function viewCap(reg: Registry, v: View, ns: string): number | undefined {
+  const c = reg.cap(ns), w = v.versions?.[ns];
+  if (w === undefined) return c;
+  return c === undefined ? w : Math.min(c, w);
+}
+
+/** unrestricted reports whether v sees every commit (no cap below the newest, nothing retired, no time). */
+export function unrestricted(reg: Registry, v: View): boolean {
+  if (v.asOf !== undefined || reg.anyRetired()) return false;
+  for (const [ns, w] of Object.entries(v.versions ?? {})) {
+    const c = reg.cap(ns);
+    if (c === undefined || w < c) return false;
+  }
+  return true;
+}
+
+function ownVisible(reg: Registry, v: View, c: Commit): boolean {
+  if (v.asOf !== undefined && c.ts > v.asOf) return false;
+  const { ns, version } = parseSchemaRef(c.schema);
+  const cap = viewCap(reg, v, ns);
+  return cap === undefined || version <= cap;
+}
+
+/** viewHeads returns the heads of the sub-graph v sees of an item whose heads are heads (merge.Heads), sorted. */
+export function viewHeads(g: Graph, reg: Registry, heads: readonly string[], v: View): string[] {
+  const visible = new Map<string, boolean>(), inner = new Set<string>();
+  const get = (id: string) => g(id) ?? missing(`commit ${id}`);
+  const isVisible = (id: string): boolean => {
+    const stack = [get(id)];
+    while (stack.length) {
+      const c = stack[stack.length - 1];
+      if (visible.has(c.id)) {
+        stack.pop();
+        continue;
+      }
+      let vis = ownVisible(reg, v, c) && c.parents.every((p) => visible.get(p) !== false);
+      if (!vis) {
+        visible.set(c.id, false);
+        stack.pop();
+        continue;
+      }
+      const todo = c.parents.filter((p) => !visible.has(p));
+      if (todo.length) {
+        for (const p of todo) stack.push(get(p));
+        continue;
+      }
+      visible.set(c.id, true);
+      for (const p of c.parents) inner.add(p);
+      stack.pop();
+    }
+    return visible.get(id)!;
+  };
+  const cands: string[] = [];
+  const seen = new Set<string>();
+  const stack = [...heads];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (isVisible(id)) cands.push(id);
+    else stack.push(...get(id).parents);
+  }
+  return cands.filter((id) => !inner.has(id)).sort(compareStrings);
+}
+
+/** A value as one View sees it (merge.Resolved). */
+export interface Resolved {
+  heads: string[];
+  /** The one visible head, or the merge commit of several (stored or not, the same bytes). */
+  head: string;
+  ts: number;
+  schema: string;
+  data: JSONObject;
+}
+
+/** readAt returns commit c's value upgraded to the newest version v reads (merge.ValueAt); a commit newer than v's branch is a GoatError "schema". */
+export function readAt(g: Graph, reg: Registry, c: Commit, v: View): { schema: string; data: JSONObject } {
+  const { ns, version } = parseSchemaRef(c.schema);
+  const cap = viewCap(reg, v, ns);
+  if (cap !== undefined && version > cap) throw new GoatError("schema", `commit ${c.id} is at ${c.schema}, newer than this reader's ${ns}/${cap}`);
+  const target = cap === undefined ? c.schema : `${ns}/${cap}`;
+  const d = valueOf(g, c);
+  return { schema: target, data: c.schema === target ? d : reg.upgrade(d, c.schema, target) };
+}
+
+/** resolve returns an item as v sees it (merge.Resolve): the merge of its visible heads, upgraded; undefined if none. */
+export async function resolve(g: Graph, reg: Registry, repo: string, key: string, heads: readonly string[], v: View): Promise<Resolved | undefined> {
+  const vh = viewHeads(g, reg, heads, v);
+  if (vh.length === 0) return undefined;
+  let head = g(vh[0])!;
+  let view = g;
+  if (vh.length > 1) {
+    const ms = await mergeAll(g, reg, repo, key, vh);
+    const made = new Map(ms.map((m) => [m.id, m]));
+    view = (id) => made.get(id) ?? g(id);
+    head = ms[ms.length - 1];
+  }
+  const r = readAt(view, reg, head, v);
+  return { heads: vh, head: head.id, ts: head.ts, ...r };
+}

@@ -16,26 +16,13 @@ import { encode } from "./delta.js";
 import { Digest } from "./digest.js";
 import { GoatError } from "./errors.js";
 import { canonicalize, clone, compareStrings, equalJSON, isObject, type JSONObject } from "./json.js";
-import { planMerge, valueOf, verifyMerge, type Graph } from "./merge.js";
+import { planMerge, readAt, resolve, valueOf, verifyMerge, viewCap, viewHeads, GroupSize, type Graph, type View } from "./merge.js";
 import { AnySchema, validate, withDefaults, type Registry, type Schema } from "./schema.js";
 import type { Local } from "./sync.js";
 import { emptyMeta, type Persistence, type RepoMeta } from "./store.js";
+import { LiveQuery, type Item, type Query, type Source } from "./query.js";
 
-/** An item as readers see it. */
-export interface Item<T extends JSONObject = JSONObject> {
-  key: string;
-  /** The value, upgraded to the newest schema version known, with defaults filled in. */
-  value: T;
-  /** The schema the value is at. */
-  schema: string;
-  /** The item's head commit ids (more than one while a merge is pending); empty for a write not sealed yet. */
-  heads: string[];
-  /** Largest ts among the heads (or the pending write's). */
-  ts: number;
-  deleted: boolean;
-  /** True while the latest local write is not acknowledged by the gateway. */
-  pending: boolean;
-}
+export type { Item, Query } from "./query.js";
 
 /** What a replica needs from its client. */
 export interface ReplicaContext {
@@ -47,15 +34,31 @@ export interface ReplicaContext {
   onLocalCommit(repo: Replica): void;
   /** Called when ingesting found commits with missing parents (a heal is due). */
   onGap(repo: Replica): void;
+  /** Called with commits new to this replica (local writes and ingested ones), for the tabs that follow this one. */
+  onAdded?(repo: Replica, commits: Commit[]): void;
+  /** Called with the ids of local commits the gateway now holds. */
+  onAcknowledged?(repo: Replica, ids: string[]): void;
   /** Loads unknown schemas (from the gateway) before values of that schema are read. */
   ensureSchemas(refs: string[]): Promise<void>;
+  /** The branch this client reads and writes (schema versions it knows; DESIGN section 2). */
+  view?(): View;
   now(): number;
   log(msg: string, ...args: unknown[]): void;
 }
 
 interface KeyState {
   heads: string[];
-  cached?: { value: JSONObject; schema: string; ts: number } | null;
+  /** The value on the client's branch, and that branch's heads. */
+  cached?: { value: JSONObject; schema: string; ts: number; heads: string[] } | null;
+}
+
+/** One commit of an item with the item's value after it (time travel). */
+export interface Version<T extends JSONObject = JSONObject> {
+  commit: Commit;
+  /** The value as of commit: its data (a delta applied), upgraded to the client's branch, defaults filled in. */
+  value: T;
+  schema: string;
+  deleted: boolean;
 }
 
 interface PendingWrite {
@@ -69,16 +72,8 @@ interface PendingWrite {
   error?: unknown;
 }
 
-/** A live query. */
-export interface Query<T extends JSONObject = JSONObject> {
-  /** Keep items this returns true for (deleted items are never listed). */
-  where?: (item: Item<T>) => boolean;
-  /** Order (default: by key). */
-  sort?: (a: Item<T>, b: Item<T>) => number;
-}
-
 /** Replica is one repository's local state. Get one from Goat.repo(). */
-export class Replica {
+export class Replica implements Source {
   private commits = new Map<string, Commit>();
   private order: string[] = [];
   private keyState = new Map<string, KeyState>();
@@ -90,6 +85,7 @@ export class Replica {
   private listeners = new Set<(keys: Set<string>) => void>();
   private changed = new Set<string>();
   private notifyScheduled = false;
+  private ver = 0;
   private persistQueue: Promise<void> = Promise.resolve();
   private ingesting: Promise<void> = Promise.resolve();
   private readonly graph: Graph = (id) => this.commits.get(id);
@@ -132,37 +128,62 @@ export class Replica {
     if (!ks) return undefined;
     const v = this.value(key, ks);
     if (!v) return undefined;
-    return this.view(key, v.value, v.schema, v.ts, ks.heads, ks.heads.some((h) => this.unpushed.has(h))) as Item<T>;
+    return this.view(key, v.value, v.schema, v.ts, v.heads, v.heads.some((h) => this.unpushed.has(h))) as Item<T>;
+  }
+
+  private branch(): View {
+    return this.ctx.view?.() ?? {};
   }
 
   private view(key: string, data: JSONObject, schema: string, ts: number, heads: string[], pending: boolean): Item {
-    const latest = this.ctx.registry.latest(parseSchemaRef(schema).ns);
+    const { ns, version } = parseSchemaRef(schema);
+    const cap = viewCap(this.ctx.registry, this.branch(), ns);
     let value = data, at = schema;
-    if (latest && this.ctx.registry.has(schema) && latest.version > parseSchemaRef(schema).version) {
-      value = this.ctx.registry.upgrade(data, schema, `${latest.ns}/${latest.version}`);
-      at = `${latest.ns}/${latest.version}`;
+    if (cap !== undefined && cap > version && this.ctx.registry.has(schema) && this.ctx.registry.has(`${ns}/${cap}`)) {
+      value = this.ctx.registry.upgrade(data, schema, `${ns}/${cap}`);
+      at = `${ns}/${cap}`;
     }
     if (this.ctx.registry.has(at)) value = withDefaults(this.ctx.registry.get(at), value);
     return { key, value: clone(value), schema: at, heads: [...heads], ts, deleted: isDeleted(value), pending };
   }
 
-  private value(key: string, ks: KeyState): { value: JSONObject; schema: string; ts: number } | null {
+  /**
+   * branchHeads returns the heads of key that this client's branch sees: all of them when it sees
+   * each one itself (writers never write below a parent's version, so then it sees their
+   * ancestors too), else those of the visible sub-graph (merge.Heads).
+   */
+  private branchHeads(heads: string[]): string[] {
+    const v = this.branch();
+    const sees = (c: Commit) => {
+      const { ns, version } = parseSchemaRef(c.schema);
+      const cap = viewCap(this.ctx.registry, v, ns);
+      return cap === undefined || version <= cap;
+    };
+    if (heads.every((h) => sees(this.commits.get(h)!))) return heads;
+    return viewHeads(this.graph, this.ctx.registry, heads, v);
+  }
+
+  private value(key: string, ks: KeyState): { value: JSONObject; schema: string; ts: number; heads: string[] } | null {
     if (ks.cached !== undefined) return ks.cached;
     let r: KeyState["cached"] = null;
+    let heads = ks.heads;
     try {
-      if (ks.heads.length === 1) {
-        const c = this.commits.get(ks.heads[0])!;
-        r = { value: valueOf(this.graph, c), schema: c.schema, ts: c.ts };
-      } else if (ks.heads.length > 1) {
-        const p = planMerge(this.graph, this.ctx.registry, this.name, key, ks.heads);
-        r = { value: p.data, schema: p.schema, ts: p.ts };
+      heads = this.branchHeads(ks.heads);
+      if (heads.length === 1) {
+        const c = this.commits.get(heads[0])!;
+        r = { value: valueOf(this.graph, c), schema: c.schema, ts: c.ts, heads };
+      } else if (heads.length > 1 && heads.length <= GroupSize) {
+        const p = planMerge(this.graph, this.ctx.registry, this.name, key, heads);
+        r = { value: p.data, schema: p.schema, ts: p.ts, heads };
+      } else if (heads.length > GroupSize) {
+        throw new GoatError("too-large", `${heads.length} heads: shown as the newest until the gateway's merges arrive`);
       }
     } catch (e) {
       // An unknown schema (not loaded yet) or a bad delta: fall back to the
       // newest head's own value rather than hiding the item.
       this.ctx.log("value of %s/%s: %s", this.name, key, (e as Error).message);
-      const newest = ks.heads.map((h) => this.commits.get(h)!).sort(compareCommits).pop();
-      if (newest?.data) r = { value: newest.data, schema: newest.schema, ts: newest.ts };
+      const newest = heads.map((h) => this.commits.get(h)!).sort(compareCommits).pop();
+      if (newest?.data) r = { value: newest.data, schema: newest.schema, ts: newest.ts, heads };
     }
     ks.cached = r;
     return r;
@@ -170,18 +191,41 @@ export class Replica {
 
   /** keys returns the keys of items that exist (not deleted), sorted. */
   keys(): string[] {
-    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
-    return [...all].filter((k) => this.item(k)?.deleted === false).sort(compareStrings);
+    return [...this.all()].map((it) => it.key);
   }
 
-  /** items returns the items that exist, by key, optionally filtered and sorted. */
+  /** items returns the items that exist, by key, optionally filtered, sorted and limited. */
   items<T extends JSONObject = JSONObject>(q: Query<T> = {}): Item<T>[] {
-    const out: Item<T>[] = [];
-    for (const k of this.keys()) {
-      const it = this.item<T>(k)!;
-      if (!q.where || q.where(it)) out.push(it);
+    return new LiveQuery<T>(this as unknown as Source<T>, q).results();
+  }
+
+  /**
+   * query returns a live query over this replica: its results() are kept
+   * up to date incrementally while it has subscribers, and other queries
+   * can be built on it (query.ts).
+   */
+  query<T extends JSONObject = JSONObject>(q: Query<T> = {}): LiveQuery<T> {
+    return new LiveQuery<T>(this as unknown as Source<T>, q);
+  }
+
+  /** version moves with every change of any item (Source). */
+  get version(): number {
+    return this.ver;
+  }
+
+  /** lookup returns the item under key unless it is absent or deleted (Source). */
+  lookup(key: string): Item | undefined {
+    const it = this.item(key);
+    return it && !it.deleted ? it : undefined;
+  }
+
+  /** all yields every item that exists, by key (Source). */
+  *all(): Iterable<Item> {
+    const all = new Set<string>([...this.keyState.keys(), ...this.pendingByKey.keys()]);
+    for (const k of [...all].sort(compareStrings)) {
+      const it = this.item(k);
+      if (it && !it.deleted) yield it;
     }
-    return q.sort ? out.sort(q.sort) : out;
   }
 
   // ---- writes -------------------------------------------------------------
@@ -195,11 +239,22 @@ export class Replica {
     if (!validKey(key)) throw new GoatError("invalid", `item key ${JSON.stringify(key)} must match ^[A-Za-z0-9._~:@-]{1,200}$`);
     if (!isObject(value)) throw new GoatError("invalid", "value must be a JSON object");
     const cur = this.item(key);
-    const ref = schema ?? cur?.schema ?? AnySchema;
-    const s: Schema = this.ctx.registry.get(ref);
-    const data = clone(value);
+    let ref = schema ?? cur?.schema ?? AnySchema;
+    let s: Schema = this.ctx.registry.get(ref);
+    const cap = this.ctx.registry.cap(s.ns);
+    if (cap !== undefined && s.version > cap) {
+      throw new GoatError("schema", `${ref} was retired (rolled back): write at ${s.ns}/${cap}, or republish ${ref}`, undefined, "https://goat-gateway.dev/problems/schema-retired");
+    }
+    let data = clone(value);
     canonicalize(data); // refuses what is not JSON, now rather than when sealing
     validate(s, data);
+    // A write never moves an item back to an older version: at a parent's newer version, upgrade it.
+    const newer = Math.max(0, ...(this.pendingByKey.has(key) ? [] : (cur?.heads ?? [])).map((h) => this.commits.get(h)!).filter((c) => parseSchemaRef(c.schema).ns === s.ns).map((c) => parseSchemaRef(c.schema).version));
+    if (newer > s.version) {
+      data = this.ctx.registry.upgrade(data, ref, `${s.ns}/${newer}`);
+      ref = `${s.ns}/${newer}`;
+      s = this.ctx.registry.get(ref);
+    }
     if (cur && !this.pendingByKey.has(key) && cur.heads.length === 1) {
       const c = this.commits.get(cur.heads[0])!;
       if (c.schema === ref && equalJSON(valueOf(this.graph, c), data)) return; // nothing changes
@@ -211,7 +266,8 @@ export class Replica {
       schema: ref,
       data,
       ts: Math.max(this.ctx.now(), prev?.ts ?? 0),
-      parents: prev ? [] : [...(this.keyState.get(key)?.heads ?? [])].sort(compareStrings),
+      // The heads of the client's branch (the item's as read): a write on an old branch merges with newer ones on the gateway.
+      parents: prev ? [] : [...(cur?.heads ?? [])].sort(compareStrings),
       after: prev,
     };
     this.pendingByKey.set(key, w);
@@ -257,6 +313,7 @@ export class Replica {
         this.addToGraph(c);
         this.unpushed.add(c.id);
         this.persist([c]);
+        this.ctx.onAdded?.(this, [c]);
       }
     } catch (e) {
       w.error = e;
@@ -266,6 +323,59 @@ export class Replica {
       this.markChanged(w.key);
     }
     if (w.commit) this.ctx.onLocalCommit(this);
+  }
+
+  // ---- time travel ----------------------------------------------------------
+
+  private versionOf(c: Commit): Version | undefined {
+    let r: { schema: string; data: JSONObject };
+    try {
+      r = readAt(this.graph, this.ctx.registry, c, this.branch());
+    } catch (e) {
+      if (e instanceof GoatError && e.code === "schema") return undefined; // newer than the branch
+      throw e;
+    }
+    const it = this.view(c.key, r.data, r.schema, c.ts, [c.id], false);
+    return { commit: c, value: it.value, schema: it.schema, deleted: it.deleted };
+  }
+
+  /** history returns key's commits on the client's branch, newest first (a commit before its parents), each with the value after it. */
+  history<T extends JSONObject = JSONObject>(key: string): Version<T>[] {
+    const out: Version<T>[] = [];
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const c = this.commits.get(this.order[i])!;
+      if (c.key !== key) continue;
+      const v = this.versionOf(c);
+      if (v) out.push(v as Version<T>);
+    }
+    return out;
+  }
+
+  /** at returns key as of one of its commits, upgraded to the client's branch; undefined for a commit it does not hold or cannot read. */
+  at<T extends JSONObject = JSONObject>(key: string, id: string): Version<T> | undefined {
+    const c = this.commits.get(id);
+    if (!c || c.key !== key) return undefined;
+    return this.versionOf(c) as Version<T> | undefined;
+  }
+
+  /**
+   * asOf returns key as of time t (ms): the merge of the heads of its commits on the client's branch
+   * with ts at most t whose parents are too (merge.Resolve); undefined if there were none.
+   */
+  async asOf<T extends JSONObject = JSONObject>(key: string, t: number | Date): Promise<Item<T> | undefined> {
+    const ks = this.keyState.get(key);
+    if (!ks) return undefined;
+    const r = await resolve(this.graph, this.ctx.registry, this.name, key, ks.heads, { ...this.branch(), asOf: +t });
+    if (!r) return undefined;
+    return this.view(key, r.data, r.schema, r.ts, [r.head], false) as Item<T>;
+  }
+
+  /** playback yields the replica's commits in log order (parents first), each with its item's value after it; commits newer than the client's branch are skipped. */
+  *playback(): Generator<Version> {
+    for (const id of [...this.order]) {
+      const v = this.versionOf(this.commits.get(id)!);
+      if (v) yield v;
+    }
   }
 
   // ---- graph --------------------------------------------------------------
@@ -313,14 +423,17 @@ export class Replica {
 
   /** @internal acknowledge removes commits the gateway has from the offline queue. */
   acknowledge(ids: Iterable<string>): void {
-    let n = 0;
+    const done: string[] = [];
     for (const id of ids) {
       if (this.unpushed.delete(id)) {
-        n++;
+        done.push(id);
         this.markChanged(this.commits.get(id)!.key);
       }
     }
-    if (n) this.persist([]);
+    if (done.length) {
+      this.persist([]);
+      this.ctx.onAcknowledged?.(this, done);
+    }
   }
 
   /**
@@ -386,10 +499,10 @@ export class Replica {
    * commit must recompute from its parents. Commits whose parents are
    * missing are left out and counted.
    */
-  ingest(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  ingest(raw: unknown[], local = false): Promise<{ added: number; missing: number }> {
     // One ingest at a time: checks and additions must not interleave (an
     // SSE event and a heal can bring the same commit at once).
-    const p = this.ingesting.then(() => this.ingestNow(raw));
+    const p = this.ingesting.then(() => this.ingestNow(raw, local));
     this.ingesting = p.then(
       () => {},
       () => {},
@@ -397,7 +510,7 @@ export class Replica {
     return p;
   }
 
-  private async ingestNow(raw: unknown[]): Promise<{ added: number; missing: number }> {
+  private async ingestNow(raw: unknown[], local: boolean): Promise<{ added: number; missing: number }> {
     const added: Commit[] = [];
     let missing = 0;
     const refs = new Set<string>();
@@ -429,8 +542,12 @@ export class Replica {
     }
     if (added.length) {
       // Commits from the gateway are acknowledged by definition.
-      for (const c of added) this.unpushed.delete(c.id);
+      // Local ones (another tab's writes, handed to this leader tab) are
+      // queued for the gateway.
+      for (const c of added) local ? this.unpushed.add(c.id) : this.unpushed.delete(c.id);
       this.persist(added);
+      this.ctx.onAdded?.(this, added);
+      if (local) this.ctx.onLocalCommit(this);
     }
     if (missing) this.ctx.onGap(this);
     return { added: added.length, missing };
@@ -448,13 +565,12 @@ export class Replica {
   }
 
   /**
-   * live runs a query now and again after every change that could affect
-   * it, calling cb with the current result each time. It returns the
-   * unsubscribe function.
+   * live runs a query now and again after every batch of changes that
+   * changed its result, calling cb with the current result each time; it
+   * is incremental (query.ts). It returns the unsubscribe function.
    */
   live<T extends JSONObject = JSONObject>(q: Query<T>, cb: (items: Item<T>[]) => void): () => void {
-    cb(this.items(q));
-    return this.subscribe(() => cb(this.items(q)));
+    return this.query(q).live(cb);
   }
 
   /** watch calls cb with an item's current state now and whenever it changes. */
@@ -466,6 +582,7 @@ export class Replica {
   }
 
   private markChanged(key: string): void {
+    this.ver++;
     this.changed.add(key);
     this.scheduleNotify();
   }
@@ -490,6 +607,7 @@ export class Replica {
 
   /** @internal forgets a cached value (schemas changed). */
   invalidate(): void {
+    this.ver++;
     for (const [k, ks] of this.keyState) {
       ks.cached = undefined;
       this.changed.add(k);

@@ -183,6 +183,7 @@ export function checkSchema(s: Schema): void {
 export class Registry {
   private schemas = new Map<string, Schema>();
   private latestVersion = new Map<string, number>();
+  private retired = new Set<string>();
 
   constructor(schemas: Iterable<Schema> = []) {
     this.add({ ns: "any", version: 1, fields: {}, open: true });
@@ -217,10 +218,38 @@ export class Registry {
     return this.schemas.has(ref);
   }
 
-  /** latest returns the newest known version of ns, or undefined. */
+  /** latest returns the newest readable version of ns (cap), or undefined. */
   latest(ns: string): Schema | undefined {
-    const v = this.latestVersion.get(ns);
+    const v = this.cap(ns);
     return v === undefined ? undefined : this.schemas.get(`${ns}/${v}`);
+  }
+
+  /**
+   * cap returns the newest version of ns readers see (core.Registry.Cap): the newest known, or the
+   * one below the lowest retired version; undefined for an unknown namespace.
+   */
+  cap(ns: string): number | undefined {
+    const v = this.latestVersion.get(ns);
+    if (v === undefined) return undefined;
+    for (let i = 1; i <= v; i++) if (this.retired.has(`${ns}/${i}`)) return i - 1;
+    return v;
+  }
+
+  /** retire marks a known version retired (rollback, DESIGN section 2), or restores it. */
+  retire(ref: string, retired = true): void {
+    this.get(ref);
+    if (retired) this.retired.add(ref);
+    else this.retired.delete(ref);
+  }
+
+  /** isRetired reports whether version ref is retired. */
+  isRetired(ref: string): boolean {
+    return this.retired.has(ref);
+  }
+
+  /** anyRetired reports whether some version is retired. */
+  anyRetired(): boolean {
+    return this.retired.size > 0;
   }
 
   /** list returns every schema by namespace then version. */

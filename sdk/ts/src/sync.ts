@@ -85,16 +85,26 @@ export async function clone(t: Transport, local: Local, repo: string, cursor: st
   const st = newStats();
   const limit = opts.pageLimit ?? MaxCommits;
   let heal = false;
-  for (;;) {
-    let page: LogPage;
-    try {
-      page = await t.log(repo, cursor, limit);
-    } catch (e) {
-      if (isCode(e, "must-reconcile")) {
-        heal = true;
-        break;
-      }
+  // The next page is requested before this one is ingested (decoded, ids
+  // recomputed): the cursor comes with the page, so the download of one
+  // overlaps the decoding of the other, as in sync.Driver.Clone.
+  const fetchPage = (cur: string): Promise<LogPage | "must-reconcile"> =>
+    t.log(repo, cur, limit).catch((e: unknown) => {
+      if (isCode(e, "must-reconcile")) return "must-reconcile" as const;
       throw e;
+    });
+  let next = fetchPage(cursor);
+  for (;;) {
+    const page = await next;
+    if (page === "must-reconcile") {
+      heal = true;
+      break;
+    }
+    // An empty page is the tail whatever it claims.
+    const last = page.tail || page.commits.length === 0 || !page.next;
+    if (!last) {
+      next = fetchPage(page.next);
+      next.catch(() => {}); // awaited on the next turn; not unhandled if this one throws
     }
     st.pages++;
     st.received += page.commits.length;
@@ -103,8 +113,7 @@ export async function clone(t: Transport, local: Local, repo: string, cursor: st
       if (r.missing > 0) heal = true;
     }
     if (page.next) cursor = page.next;
-    // An empty page is the tail whatever it claims.
-    if (page.tail || page.commits.length === 0 || !page.next) break;
+    if (last) break;
   }
   st.cursor = cursor;
   if (heal) {

@@ -182,7 +182,8 @@ export interface paths {
          * List current items
          * @description Current item values in ascending key order, one page at a time; pass
          *     the response's `next` as `after` for the next page. Values are
-         *     upgraded to the newest schema version the node knows. Deleted items
+         *     upgraded to the newest schema version readers see (the newest
+         *     published one that is not retired; DESIGN section 2). Deleted items
          *     (tombstones) are left out unless `includeDeleted` is true.
          */
         get: operations["listItems"];
@@ -214,11 +215,27 @@ export interface paths {
         };
         /**
          * Get an item
-         * @description The item's current value, upgraded to the newest schema version the
-         *     node knows. `ETag` is the head commit id in quotes (strong); send it
-         *     back in `If-None-Match` to get `304` while the item is unchanged, or
-         *     in `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
+         * @description The item's current value, upgraded to the newest schema version
+         *     readers see (the newest published one that is not retired). `ETag`
+         *     is the head commit id in quotes (strong); send it back in
+         *     `If-None-Match` to get `304` while the item is unchanged, or in
+         *     `If-Match` on `putItem`/`patchItem`/`deleteItem` to say which
          *     version you edited. A deleted item answers `404`.
+         *
+         *     - `schema=ns/v` reads the item's branch for a client that knows
+         *       versions up to `v` (DESIGN section 2, "Schema branches"): only its
+         *       commits at `v` or older, and not those that descend from a newer
+         *       one; the value is at version `v`. When several such heads remain
+         *       the value is their merge, and `head` is that merge commit's id
+         *       (the commit every peer would build; it may not be stored).
+         *     - `at=<commit id>` is the value as of that commit of this item
+         *       (time travel): its data, a delta applied, upgraded as above.
+         *     - `asOf=<time>` is the value as of a time, RFC 3339 or unix
+         *       milliseconds: the merge of the heads of the commits with `ts` at
+         *       most that time (and whose parents are too).
+         *
+         *     With `at` or `asOf` a tombstone is returned (with `deleted` true)
+         *     rather than `404`, since time travel reads history.
          */
         get: operations["getItem"];
         /**
@@ -288,6 +305,12 @@ export interface paths {
          *     this node's log order, which is topological: a commit always comes
          *     before its parents. For the next page pass the response's `next`
          *     (the id of the page's last commit) as `before`.
+         *
+         *     With `resolve=true` the page also carries `values`: for each commit,
+         *     in the same order, the item's value as of that commit (deltas
+         *     applied, upgraded to the newest version readers see, or to the
+         *     branch of `schema`), so that playback needs no delta code; `null`
+         *     for a commit newer than that branch.
          */
         get: operations["getItemHistory"];
         put?: never;
@@ -666,10 +689,28 @@ export interface paths {
          *     version `version-1` into this version (see `SchemaUpgrade`). The
          *     definition is stored in the `sys.schemas` repository and synced like
          *     any repository. Needs write access to `sys.schemas`.
+         *
+         *     Publishing a retired version's identical definition again restores
+         *     it (`201`): readers see its commits again, newer edits included.
+         *     Publishing version `v` while `v-1` is retired is a `409`.
          */
         put: operations["putSchema"];
         post?: never;
-        delete?: never;
+        /**
+         * Retire a schema version (rollback)
+         * @description Retires `ns/version` (DESIGN section 2, "Schema branches"): every
+         *     reader, the gateway's REST reads and the SDKs alike, then sees items
+         *     through the branch below it, as if the version had never been
+         *     published, and writes at it are refused with `schema-retired`. Its
+         *     commits stay in the history; publishing the identical definition
+         *     again (`putSchema`) restores it and brings them back. Recorded in
+         *     `sys.schemas` (the schema's record becomes a tombstone that keeps the
+         *     definition) and synced like any commit. Versions retire from the
+         *     newest down: retiring a version while a newer one is in use, or
+         *     version 1, is a `409`. Needs role `admin`. Retiring a retired
+         *     version again answers `200` unchanged.
+         */
+        delete: operations["retireSchema"];
         options?: never;
         head?: never;
         patch?: never;
@@ -916,8 +957,19 @@ export interface components {
         HistoryPage: {
             /** @description Newest first. */
             commits: components["schemas"]["Commit"][];
+            /** @description With `resolve=true`, the item's value as of each of `commits`, in the same order (`null` for a commit newer than the branch read). */
+            values?: components["schemas"]["ResolvedValue"][];
             next?: components["schemas"]["CommitId"];
         };
+        /** @description An item's value as of one commit. */
+        ResolvedValue: {
+            schema: components["schemas"]["SchemaRef"];
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description The value is a tombstone. */
+            deleted?: boolean;
+        } | null;
         RepoInfo: {
             name: components["schemas"]["RepoName"];
             /**
@@ -1177,6 +1229,8 @@ export interface components {
             upgrade?: components["schemas"]["SchemaUpgrade"][];
             /** @description Any top-level field is accepted as a `json` register (the built-in `any/1`). */
             open?: boolean;
+            /** @description Retired (rolled back by `retireSchema`): readers see items through the branch below it, and writes at it are refused until it is published again. */
+            retired?: boolean;
         };
         SchemaList: {
             schemas: components["schemas"]["ItemSchema"][];
@@ -1225,7 +1279,7 @@ export interface components {
          * @description A problem type URI; `docs/api.md` lists what each one means.
          * @enum {string}
          */
-        ProblemType: "https://goat-gateway.dev/problems/invalid-request" | "https://goat-gateway.dev/problems/unauthenticated" | "https://goat-gateway.dev/problems/forbidden" | "https://goat-gateway.dev/problems/not-found" | "https://goat-gateway.dev/problems/conflict" | "https://goat-gateway.dev/problems/must-reconcile" | "https://goat-gateway.dev/problems/too-large" | "https://goat-gateway.dev/problems/unsupported-media-type" | "https://goat-gateway.dev/problems/schema-violation" | "https://goat-gateway.dev/problems/bad-signature" | "https://goat-gateway.dev/problems/missing-parents" | "https://goat-gateway.dev/problems/rate-limited" | "https://goat-gateway.dev/problems/unavailable" | "https://goat-gateway.dev/problems/internal";
+        ProblemType: "https://goat-gateway.dev/problems/invalid-request" | "https://goat-gateway.dev/problems/unauthenticated" | "https://goat-gateway.dev/problems/forbidden" | "https://goat-gateway.dev/problems/not-found" | "https://goat-gateway.dev/problems/conflict" | "https://goat-gateway.dev/problems/must-reconcile" | "https://goat-gateway.dev/problems/too-large" | "https://goat-gateway.dev/problems/unsupported-media-type" | "https://goat-gateway.dev/problems/schema-violation" | "https://goat-gateway.dev/problems/schema-retired" | "https://goat-gateway.dev/problems/bad-signature" | "https://goat-gateway.dev/problems/missing-parents" | "https://goat-gateway.dev/problems/rate-limited" | "https://goat-gateway.dev/problems/unavailable" | "https://goat-gateway.dev/problems/internal";
         /** @description An error (RFC 9457), sent as `application/problem+json`. */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -1887,7 +1941,10 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description Only items of this schema namespace (`task`) or exact version (`task/2`).
+                 * @description Only items of this schema namespace (`task`), upgraded to its
+                 *     newest version; or read through the branch of a version
+                 *     (`task/1`: the items as a client that knows versions up to 1 sees
+                 *     them, each at that version) and only those.
                  * @example task
                  */
                 schema?: string;
@@ -1937,7 +1994,23 @@ export interface operations {
     };
     getItem: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Read the branch of this schema version (`task/1`).
+                 * @example task/1
+                 */
+                schema?: components["schemas"]["SchemaRef"];
+                /**
+                 * @description The value as of this commit of the item (time travel). Not with `asOf`.
+                 * @example a41253a338f5a7513190c8a32bd0b07e6c0f524c38f1a54940a376d9c3655b48
+                 */
+                at?: components["schemas"]["CommitId"];
+                /**
+                 * @description The value as of this time, RFC 3339 (`2026-11-22T10:00:00Z`) or unix milliseconds. Not with `at`.
+                 * @example 2026-11-22T10:00:00Z
+                 */
+                asOf?: string;
+            };
             header?: {
                 /**
                  * @description Entity tags from an earlier response; a match answers `304`. Weak tags (`W/"..."`, as added by compressing proxies) and lists are accepted.
@@ -2252,6 +2325,16 @@ export interface operations {
     getItemHistory: {
         parameters: {
             query?: {
+                /**
+                 * @description Add `values`, the item's value as of each commit.
+                 * @example true
+                 */
+                resolve?: boolean;
+                /**
+                 * @description With `resolve`, resolve values on the branch of this schema version (`task/1`).
+                 * @example task/1
+                 */
+                schema?: components["schemas"]["SchemaRef"];
                 /**
                  * @description Only commits after this one in newest-first order (the previous page's `next`).
                  * @example a41253a338f5a7513190c8a32bd0b07e6c0f524c38f1a54940a376d9c3655b48
@@ -3170,6 +3253,73 @@ export interface operations {
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            default: components["responses"]["Error"];
+        };
+    };
+    retireSchema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The schema namespace.
+                 * @example task
+                 */
+                ns: components["schemas"]["SchemaNamespace"];
+                /**
+                 * @description The schema version, a positive integer.
+                 * @example 2
+                 */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version is retired. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ns": "task",
+                     *       "version": 2,
+                     *       "fields": {
+                     *         "title": {
+                     *           "type": "string",
+                     *           "required": true
+                     *         },
+                     *         "done": {
+                     *           "type": "boolean",
+                     *           "default": false
+                     *         }
+                     *       },
+                     *       "upgrade": [
+                     *         {
+                     *           "op": "rename",
+                     *           "from": "name",
+                     *           "to": "title"
+                     *         },
+                     *         {
+                     *           "op": "add",
+                     *           "field": "done",
+                     *           "default": false
+                     *         }
+                     *       ],
+                     *       "retired": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ItemSchema"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };

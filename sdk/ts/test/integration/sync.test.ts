@@ -277,6 +277,36 @@ describe("Goat against a real gateway", () => {
     await waitFor("the commit by long poll", () => ra.get("x")?.from === "b");
   });
 
+  it("returns to SSE from long polling when the stream works again", async () => {
+    const repo = uniqueRepo();
+    // A proxy that buffers the event stream until it is fixed.
+    let fixed = false;
+    let streams = 0;
+    const proxy: typeof fetch = (input, init) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (url.includes("/v1/events")) {
+        streams++;
+        if (!fixed) return Promise.resolve(new Response(new ReadableStream({ start() {} }), { headers: { "Content-Type": "text/event-stream" } }));
+      }
+      return fetch(input, init);
+    };
+    const a = await track(client({ fetch: proxy, readyTimeout: 1000, sseRetry: 500 }));
+    const ra = await a.repo(repo);
+    await waitFor("polling", () => a.status === "polling");
+    const b = await track(client());
+    const rb = await b.repo(repo);
+    rb.put("x", { from: "b" });
+    await waitFor("the commit by long poll", () => ra.get("x")?.from === "b");
+    // While the stream stays buffered, probes fail and polling goes on.
+    const tried = streams;
+    await waitFor("another probe", () => streams > tried + 1);
+    expect(a.status).toBe("polling");
+    fixed = true;
+    await waitFor("live again", () => a.status === "live");
+    rb.put("y", { from: "b" });
+    await waitFor("the commit by SSE", () => ra.get("y")?.from === "b");
+  });
+
   it("heals after missing events: a replica that was closed catches up from its cursor", async () => {
     const repo = uniqueRepo();
     const dir = tempDir("goat-file-");

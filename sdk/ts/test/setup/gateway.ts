@@ -29,9 +29,9 @@ export interface Gateway {
   proc: ChildProcess;
 }
 
-/** startGateway runs `goat-gateway serve --dev` on 127.0.0.1:0 and waits for its URL and token. */
-export function startGateway(bin: string, dataDir: string, sub = "tester", listen = "127.0.0.1:0"): Promise<Gateway> {
-  const proc = spawn(bin, ["serve", "--dev", "--listen", listen, "--data-dir", dataDir, "--print-token", sub, "--log-level", "warn"], {
+/** startGateway runs `goat-gateway serve --dev` on 127.0.0.1:0 (with extra flags) and waits for its URL and token. */
+export function startGateway(bin: string, dataDir: string, sub = "tester", listen = "127.0.0.1:0", extra: string[] = []): Promise<Gateway> {
+  const proc = spawn(bin, ["serve", "--dev", "--listen", listen, "--data-dir", dataDir, "--print-token", sub, "--log-level", "warn", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   return new Promise((resolve, reject) => {

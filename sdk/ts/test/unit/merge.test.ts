@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { decodeCommit, type Commit } from "../../src/commit.js";
 import { canonicalize } from "../../src/json.js";
-import { diffText, GroupSize, mergeAll, mergeBase, mergeCommit, mergeText, mergeValues, verifyMerge } from "../../src/merge.js";
+import { diffText, GroupSize, mergeAll, mergeBase, mergeCommit, mergeText, mergeValues, readAt, resolve, verifyMerge, viewHeads } from "../../src/merge.js";
 import { Registry, type Schema } from "../../src/schema.js";
 import { load } from "./vectors.js";
 
@@ -10,6 +10,7 @@ const text = load("merge/testdata/text.json");
 const values = load("merge/testdata/values.json");
 const graphs = load("merge/testdata/graphs.json");
 const many = load("merge/testdata/many.json");
+const views = load("merge/testdata/views.json");
 
 describe("merge/testdata/text.json", () => {
   for (const c of text.cases) {
@@ -69,6 +70,45 @@ describe("merge/testdata/many.json", () => {
       for (const m of c.merges) await verifyMerge(g, reg, byId.get(m.id)!);
     });
   }
+});
+
+describe("merge/testdata/views.json", () => {
+  const reg = new Registry(views.schemas as Schema[]);
+  for (const c of views.cases) {
+    it(c.name, async () => {
+      const byId = new Map<string, Commit>();
+      for (const x of c.commits) byId.set(x.id, await decodeCommit(structuredClone(x)));
+      const g = (id: string) => byId.get(id);
+      const first = byId.get(c.heads[0])!;
+      for (const q of c.views) {
+        const v = { versions: q.versions, asOf: q.asOf };
+        expect(viewHeads(g, reg, c.heads, v)).toEqual(q.heads);
+        const r = await resolve(g, reg, first.repo, first.key, c.heads, v);
+        if (q.head === null) {
+          expect(r).toBeUndefined();
+          continue;
+        }
+        expect(r && { head: r.head, ts: r.ts, schema: r.schema, data: canonicalize(r.data) }).toEqual({ head: q.head, ts: q.ts, schema: q.schema, data: canonicalize(q.data) });
+      }
+      for (const q of c.at) {
+        const at = () => readAt(g, reg, byId.get(q.id)!, { versions: q.versions });
+        if (q.unreadable) expect(at).toThrow(/newer than this reader/);
+        else expect(canonicalize(at())).toBe(canonicalize({ schema: q.schema, data: q.data }));
+      }
+    });
+  }
+  it("a retired version caps every reader", async () => {
+    const c = views.cases[0];
+    const r2 = new Registry(views.schemas as Schema[]);
+    r2.retire("note/2");
+    const byId = new Map<string, Commit>(c.commits.map((x: Commit) => [x.id, x]));
+    const g = (id: string) => byId.get(id);
+    const first = byId.get(c.heads[0])!;
+    const old = c.views.find((q: { versions?: Record<string, number>; asOf?: number }) => q.versions?.note === 1 && q.asOf === undefined);
+    const r = await resolve(g, r2, first.repo, first.key, c.heads, {});
+    expect(r?.head).toBe(old.head);
+    expect(r?.schema).toBe("note/1");
+  });
 });
 
 describe("diffText", () => {

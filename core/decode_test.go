@@ -1,0 +1,188 @@
+package core
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// benchCommitJSON is a commit like goat-bench's clone documents (about
+// 600 bytes of canonical JSON), signed.
+func benchCommitJSON(tb testing.TB, i int) []byte {
+	tb.Helper()
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	c := &Commit{Repo: "clone", Key: fmt.Sprintf("item-%07d", i), Author: "s_aaaaaaaaaaaaaaaaaaaaaaaa", TS: 1_763_800_000_000 + int64(i), Schema: AnySchema,
+		Data: map[string]any{
+			"title": fmt.Sprintf("Task %d: call the plumber about the kitchen sink", i),
+			"done":  i%3 == 0,
+			"prio":  float64(i % 5),
+			"due":   fmt.Sprintf("2026-%02d-%02dT09:30:00.000Z", 1+i%12, 1+i%28),
+			"tags":  []any{"home", fmt.Sprintf("room-%d", i%7)},
+			"notes": fmt.Sprintf("Ask for a quote first; the last visit (#%d) took two hours and the part was not in stock.", i%1000),
+		}}
+	if err := c.Sign(priv); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := c.MarshalJSON()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// BenchmarkDecodeCommit measures the strict decoding of a received commit
+// (id recomputed), what a clone pays per commit.
+// general is the path that encodes the commit again to hash it (all
+// commits took it before issue 19), fast the one that hashes the received
+// canonical bytes.
+func BenchmarkDecodeCommit(b *testing.B) {
+	raw := benchCommitJSON(b, 42)
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte) (*Commit, error)
+	}{{"general", decodeCommitSlow}, {"fast", DecodeCommit}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, err := bc.decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// decodeCommitSlow is DecodeCommit's general path alone: parse, then
+// encode the commit again and hash that. The fast path must agree with it
+// on every input.
+func decodeCommitSlow(b []byte) (*Commit, error) {
+	c, err := decodeCommit(b)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.checkID(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sameDecode fails unless DecodeCommit and the general path agree on b:
+// both accept it as the same commit, or both refuse it with the same class
+// of error.
+func sameDecode(tb testing.TB, label string, b []byte) (accepted bool) {
+	tb.Helper()
+	fast, ferr := DecodeCommit(b)
+	slow, serr := decodeCommitSlow(b)
+	switch {
+	case (ferr == nil) != (serr == nil):
+		tb.Fatalf("%s: fast path: %v; general path: %v\n%s", label, ferr, serr, b)
+	case ferr != nil:
+		// The same class of error (the texts may name different fields:
+		// unknown fields are found in map order).
+		if errors.Is(ferr, ErrInvalid) != errors.Is(serr, ErrInvalid) || errors.Is(ferr, ErrTooLarge) != errors.Is(serr, ErrTooLarge) {
+			tb.Fatalf("%s: fast path: %v; general path: %v", label, ferr, serr)
+		}
+		return false
+	}
+	fj, _ := fast.MarshalJSON()
+	sj, _ := slow.MarshalJSON()
+	if fast.ID != slow.ID || string(fj) != string(sj) {
+		tb.Fatalf("%s: fast path decoded %s, general path %s", label, fj, sj)
+	}
+	return true
+}
+
+// tamperings returns variants of a commit's canonical JSON: every byte
+// changed, and the edits that keep JSON valid but break canonical form
+// (whitespace, reordered members, other spellings of numbers and strings,
+// upper-case hex) or change the content behind the id.
+func tamperings(b []byte) map[string][]byte {
+	out := map[string][]byte{}
+	for i := range b {
+		for _, x := range []byte{1, 0x20, 0x80} {
+			v := bytes.Clone(b)
+			v[i] ^= x
+			out[fmt.Sprintf("byte %d ^ %#x", i, x)] = v
+		}
+		v := append(bytes.Clone(b[:i]), append([]byte(" "), b[i:]...)...)
+		out[fmt.Sprintf("space at %d", i)] = v
+	}
+	s := string(b)
+	edits := map[string][2]string{
+		"ts as 1.0e3 spelling": {`"ts":`, `"ts":0.0e0+`},
+		"escaped slash":        {`/`, `\/`},
+		"unicode escape":       {`"author":"`, `"author":"\u0073`},
+		"escaped a":            {`a`, `\u0061`},
+		"prio as 2.0":          {`"prio":2`, `"prio":2.0`},
+		"prio as 2e0":          {`"prio":2`, `"prio":2e0`},
+		"prio as -0":           {`"prio":0`, `"prio":-0`},
+		"done first":           {`"data":{"done"`, `"data":{"zz":1,"done"`},
+		"upper-case id":        {`"id":"`, `"id":"A`},
+		"members reordered":    {`{"author":`, `{"key":"x","author":`},
+		"sig before id":        {`,"id":`, `,"sig":"x","id":`},
+		"id removed":           {`"id":"`, `"i":"`},
+		"trailing space":       {`}`, `} `},
+	}
+	for name, e := range edits {
+		if strings.Contains(s, e[0]) {
+			out[name] = []byte(strings.Replace(s, e[0], e[1], 1))
+			out[name+" (last)"] = []byte(s[:strings.LastIndex(s, e[0])] + e[1] + s[strings.LastIndex(s, e[0])+len(e[0]):])
+		}
+	}
+	return out
+}
+
+// TestDecodeCommit_FastPathAgrees: on every cross-language vector, on
+// goat-bench-like commits, on the vectors re-spelled non-canonically, and
+// on every tampering of them, DecodeCommit (which checks ids over the
+// received bytes when they are canonical) accepts and refuses exactly what
+// the general path (which encodes the commit again) does.
+func TestDecodeCommit_FastPathAgrees(t *testing.T) {
+	var inputs [][]byte
+	var names []string
+	for _, v := range buildVectors(t).Vectors {
+		inputs = append(inputs, []byte(v.Commit))
+		names = append(names, v.Name)
+		// The same commit spelled non-canonically: still valid, through
+		// the general path.
+		in, _ := ParseJSON([]byte(v.Commit))
+		js, _ := json.MarshalIndent(in, "", " ")
+		inputs = append(inputs, js)
+		names = append(names, v.Name+" (indented)")
+	}
+	for i := range 3 {
+		inputs = append(inputs, benchCommitJSON(t, i))
+		names = append(names, fmt.Sprintf("bench commit %d", i))
+	}
+	good, _ := signedCommit(t).MarshalJSON()
+	inputs, names = append(inputs, good), append(names, "signed commit")
+	for i, b := range inputs {
+		if !sameDecode(t, names[i], b) {
+			t.Fatalf("%s: refused", names[i])
+		}
+		refused := 0
+		tam := tamperings(b)
+		for what, v := range tam {
+			if !sameDecode(t, names[i]+": "+what, v) {
+				refused++
+			}
+		}
+		if refused < len(tam)/2 {
+			t.Fatalf("%s: only %d of %d tamperings refused", names[i], refused, len(tam))
+		}
+	}
+}
+
+// FuzzDecodeCommit_FastPath: on any input, the fast path and the general
+// path agree.
+func FuzzDecodeCommit_FastPath(f *testing.F) {
+	for _, v := range buildVectors(f).Vectors {
+		f.Add([]byte(v.Commit))
+	}
+	f.Add(benchCommitJSON(f, 1))
+	f.Fuzz(func(t *testing.T, b []byte) { sameDecode(t, "fuzz", b) })
+}
