@@ -15,17 +15,26 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
+# go build stamps the commit itself, except in a git worktree checkout or
+# under GOFLAGS=-buildvcs=false: the commit is also given at link time.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+
 build: ## build bin/goat-gateway
-	$(GO) build -o bin/goat-gateway ./cmd/goat-gateway
+	$(GO) build -ldflags "-X main.commit=$(COMMIT)" -o bin/goat-gateway ./cmd/goat-gateway
 
 .PHONY: run
 run: build ## start a dev gateway on localhost:8080 (data in ./data); prints its URL and a token
 	./bin/goat-gateway serve --listen $(LISTEN) --data-dir $(DATA_DIR) --dev --print-token dev
 
+.PHONY: setup
+setup: ## install what the tests need when it is missing (apt-get: nginx, curl, docker-compose, chromium; npm ci)
+	tools/setup-test.sh
+
+# `go test ./...` runs every Fuzz target on its seed corpus (f.Add and
+# testdata/fuzz) as a unit test; `make fuzz` fuzzes them for FUZZTIME each.
 .PHONY: test
-test: lint check-generated check-compose ## everything CI runs: lint, generated-code check, race tests, vectors, cluster
+test: setup lint check-generated check-compose ## everything CI runs, on a fresh machine too: setup, lint, generated code, race tests (fuzz seeds included), vectors, TS SDK, cluster
 	$(GO) test -race $(GOPKGS)
-	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 	node tools/vectors/verify-commits.mjs
 	node merge/testdata/verify-merge.mjs
 	npm test --prefix sdk/ts
@@ -48,7 +57,7 @@ soak: build ## attack-mix soak of bin/goat-gateway on loopback (under 3 min; SOA
 	$(GO) run ./cmd/goat-soak --bin bin/goat-gateway --out bench/results/soak $(SOAK_FLAGS)
 
 .PHONY: fuzz
-fuzz: ## run every Fuzz target for FUZZTIME each (default 3s)
+fuzz: ## fuzz every Fuzz target for FUZZTIME each (default 3s; make test runs only their seeds)
 	FUZZTIME=$(FUZZTIME) GO=$(GO) reliability/fuzz.sh
 
 SDKTS_DEPS := sdk/ts/node_modules/.package-lock.json

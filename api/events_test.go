@@ -235,6 +235,19 @@ func TestEvents_LiveAndReplay(t *testing.T) {
 		r := g.call(t, "GET", "/v1/repos/r?access_token="+bob.Token, "", nil)
 		wantStatus(t, r, 400)
 	})
+	t.Run("SameTokenInHeaderAndQuery", func(t *testing.T) {
+		// What a generated client applying both security schemes sends.
+		q := g.subscribe(t, bob.Token, "repo=r&access_token="+bob.Token)
+		q.waitReady(t)
+	})
+	t.Run("DifferentTokensInHeaderAndQuery", func(t *testing.T) {
+		other := g.Token("bob", "editor")
+		r := g.call(t, "GET", "/v1/events?repo=r&access_token="+other, bob.Token, nil)
+		wantStatus(t, r, 400)
+		if !strings.Contains(string(r.body), "different tokens") {
+			t.Fatalf("detail: %s", r.body)
+		}
+	})
 }
 
 func TestEvents_HeartbeatAndShutdown(t *testing.T) {

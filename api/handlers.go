@@ -97,7 +97,7 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,
 			MaxCommitsPerRequest: node.MaxCommitsPerRequest,
-			MaxFilterBits:        gsync.MaxFilterBits,
+			MaxFilterBits:        advertisedFilterBits(h.s.cfg.BodyLimit),
 			MaxPageLimit:         maxLimit,
 			MaxWaitSeconds:       int32(maxWait / time.Second),
 		},
@@ -690,4 +690,14 @@ func (h handlers) RevokeSession(ctx context.Context, req apiserver.RevokeSession
 		return nil, err
 	}
 	return apiserver.RevokeSession200JSONResponse(toGenSession(sess)), nil
+}
+
+// advertisedFilterBits is the largest filter a client may send: the
+// largest the node decodes, or less when a smaller body limit would refuse
+// a sync request carrying it. A filter of m bits is m/6 bytes of base64;
+// 1 MiB of the body is left for the rest of the request.
+func advertisedFilterBits(bodyLimit int64) int64 {
+	fit := (bodyLimit - 1<<20) * 6
+	fit -= fit % 64
+	return min(max(fit, 64), gsync.MaxFilterBits)
 }

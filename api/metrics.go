@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	stdsync "sync"
@@ -77,7 +78,7 @@ func (m *metrics) routeLabel(c *echo.Context) string {
 	return unmatchedLabel
 }
 
-func newMetrics(n *node.Node) *metrics {
+func newMetrics(n *node.Node, extra []prometheus.Collector) (*metrics, error) {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "goat_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -102,8 +103,13 @@ func newMetrics(n *node.Node) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, c := range extra {
+		if err := m.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-	return m
+	return m, nil
 }
 
 // middleware records every request under its route template, method and

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -272,8 +274,11 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return err
 			}
-			if qtok != "" && tok != "" {
-				return fmt.Errorf("%w: send the token in the Authorization header or in access_token, not both", core.ErrInvalid)
+			// Generated clients apply every security scheme the spec
+			// lists, so they send the same token twice: that is one
+			// token. Two different ones leave no principal to choose.
+			if qtok != "" && tok != "" && qtok != tok {
+				return fmt.Errorf("%w: the Authorization header and access_token carry different tokens; send one token", core.ErrInvalid)
 			}
 			if tok == "" {
 				tok = qtok
@@ -335,6 +340,9 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 				return next(c)
 			}
 			route, params := m.route, m.params
+			if err := checkQueryNames(r, route); err != nil {
+				return err
+			}
 			in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
 			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 				return validationProblem(err)
@@ -351,6 +359,45 @@ func (s *Server) validationMiddleware() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// checkQueryNames refuses query parameters the operation does not have
+// (DESIGN section 9: like unknown body fields): a misspelled one, such as
+// log?cursor= for after=, would otherwise be ignored and the request
+// answered as if it were not there.
+func checkQueryNames(r *http.Request, route *routers.Route) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	var known []string
+	for _, ps := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, p := range ps {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				known = append(known, p.Value.Name)
+			}
+		}
+	}
+	names := slices.Sorted(maps.Keys(r.URL.Query()))
+	for _, name := range names {
+		if slices.Contains(known, name) {
+			continue
+		}
+		takes := "takes no query parameters"
+		if len(known) > 0 {
+			slices.Sort(known)
+			takes = "takes " + strings.Join(known, ", ")
+		}
+		return fmt.Errorf("%w: unknown query parameter %s: %s %s %s", core.ErrInvalid, quoteName(name), r.Method, route.Path, takes)
+	}
+	return nil
+}
+
+// quoteName quotes a caller's parameter name, shortened.
+func quoteName(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // validateBody checks the content type and, except for protocolBodies,

@@ -12,9 +12,11 @@ import (
 
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/node"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // Config configures the HTTP face of a node. The zero value of every field
@@ -31,7 +33,11 @@ type Config struct {
 	// X-Forwarded-For instead of the connection's address: set it only
 	// when a proxy that appends to that header fronts every connection.
 	TrustProxyHeaders bool
-	// BodyLimit bounds request bodies; default 8 MiB.
+	// Collectors are registered on /metrics beside the node's own, such as
+	// the cluster's counters (cluster.Cluster.Collector).
+	Collectors []prometheus.Collector
+	// BodyLimit bounds request bodies; default 16 MiB (sync.MaxRequestBytes:
+	// a sync round with the largest filter and a full push fits).
 	BodyLimit int64
 	// BodyReadTimeout bounds the time a request body may take to arrive,
 	// so a body sent a byte at a time cannot hold a connection; default
@@ -68,7 +74,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.BodyLimit == 0 {
-		c.BodyLimit = 8 << 20
+		c.BodyLimit = gsync.MaxRequestBytes
 	}
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = 30 * time.Second
@@ -122,7 +128,9 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	if s.verifier, err = auth.NewVerifier(auth.VerifierConfig{Issuers: issuers, CacheSize: cfg.TokenCache, Logger: s.log}); err != nil {
 		return nil, err
 	}
-	s.metrics = newMetrics(n)
+	if s.metrics, err = newMetrics(n, cfg.Collectors); err != nil {
+		return nil, err
+	}
 	s.router = newRouter()
 	s.budget = &byteBudget{max: cfg.BodyBudget}
 	s.echo = s.newEcho()

@@ -310,6 +310,11 @@ func (r *Rules) Authorize(p Principal, repo string, write bool) error {
 	case write && r.CanRead(p, repo):
 		return fmt.Errorf("%w: %s may not write %s", core.ErrForbidden, p, repo)
 	}
+	if !p.Authenticated() {
+		// Still a 404, so that a repository's existence is not told to
+		// whoever asks, but one that says what most such callers forgot.
+		return fmt.Errorf("repository %s: %w, or it may not be read without a token: no credentials were sent (send Authorization: Bearer TOKEN)", repo, core.ErrNotFound)
+	}
 	return fmt.Errorf("repository %s: %w", repo, core.ErrNotFound)
 }
 

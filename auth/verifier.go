@@ -319,7 +319,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (Pri
 	var peek claims
 	unverified, _, err := jwt.NewParser(jwt.WithStrictDecoding()).ParseUnverified(token, &peek)
 	if err != nil {
-		return Principal{}, nil, 0, refuse(err, "malformed token: %v", err)
+		return Principal{}, nil, 0, refuse(err, "%s", malformed(token))
 	}
 	if _, ok := unverified.Header["crit"]; ok {
 		// RFC 7515 4.1.11: a recipient must refuse extensions it does not
@@ -441,13 +441,27 @@ func tokenReason(err error, now time.Time) error {
 	}
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {
-			if r.err == jwt.ErrTokenRequiredClaimMissing || r.err == jwt.ErrTokenMalformed {
-				return refuse(err, "%s: %v", r.msg, err)
+			switch r.err {
+			case jwt.ErrTokenMalformed:
+				return refuse(err, "malformed token: its header and claims must be base64url-encoded JSON objects")
+			case jwt.ErrTokenRequiredClaimMissing:
+				return refuse(err, "required claim missing: a token needs exp, and the iss and aud its issuer is configured with")
 			}
 			return refuse(err, "%s (at %s)", r.msg, now.UTC().Format(time.RFC3339))
 		}
 	}
-	return refuse(err, "token does not verify: %v", err)
+	// The library's own words stay in the cause (for logs), not in the
+	// reason a client reads.
+	return refuse(err, "token does not verify")
+}
+
+// malformed says what is wrong with a token that is not a JWT, in the
+// client's terms rather than the JWT library's.
+func malformed(token string) string {
+	if n := strings.Count(token, ".") + 1; n != 3 {
+		return fmt.Sprintf("malformed token: a JWT is three base64url parts joined by dots, this has %d", n)
+	}
+	return "malformed token: its header and claims must be base64url-encoded JSON objects"
 }
 
 // jwksSource is a JWKS URL and its cached keys.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
@@ -64,6 +66,20 @@ func TestNode_FanOut(t *testing.T) {
 		if got, want := s.Appended, int64(writes+system); got != want {
 			t.Errorf("node %d appended %d from NATS, want %d", i+1, got, want)
 		}
+	}
+	// The same counters, as /metrics shows them (Collector).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(nodes[1].cl.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+	}
+	if len(got) != 11 || got["goat_cluster_appended_total"] != float64(s1.Appended) || got["goat_cluster_received_total"] != float64(s1.Received) {
+		t.Errorf("node 1's collector: %v, want Stats %+v", got, s1)
 	}
 }
 

@@ -41,7 +41,11 @@ func (s stubServer) PutItem(_ context.Context, req apiserver.PutItemRequestObjec
 
 func (s stubServer) PatchItem(_ context.Context, req apiserver.PatchItemRequestObject) (apiserver.PatchItemResponseObject, error) {
 	data := map[string]any{"title": "Water the plants"}
-	for k, v := range *req.Body {
+	patch := req.ApplicationMergePatchPlusJSONBody
+	if patch == nil {
+		patch = (*models.MergePatch)(req.JSONBody)
+	}
+	for k, v := range *patch {
 		if v == nil {
 			delete(data, k)
 		} else {

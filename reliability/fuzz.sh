@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every Fuzz target of the workspace (the gateway's module and sdk/go's) for a bounded time and prints how many
-# inputs each one executed.
+# Runs every Fuzz target of the workspace (the gateway's module and sdk/go's)
+# for a bounded time and prints how many inputs each one executed. `make
+# test` does not run it: `go test` already runs each target on its seed
+# corpus, without the instrumented build per target that fuzzing costs.
 #
-#   reliability/fuzz.sh                 # FUZZTIME=3s each (make test)
+#   reliability/fuzz.sh                 # FUZZTIME=3s each (make fuzz)
 #   FUZZTIME=2m reliability/fuzz.sh     # longer
 #   reliability/fuzz.sh ./sync/...      # only some packages
 #

@@ -78,7 +78,9 @@ func openLog(fsys FS, path string, noSync bool, logger *slog.Logger, resume func
 	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, scanResult{}, fmt.Errorf("%w: %s", core.ErrNotFound, filepath.Base(path))
+			// No file name: this error reaches callers who typed a
+			// repository name, and the caller names the repository.
+			return nil, scanResult{}, core.ErrNotFound
 		}
 		return nil, scanResult{}, err
 	}

@@ -289,6 +289,9 @@ func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logge
 		f.Close()
 	}
 	l, res, err := openLog(cfg.FS, path, cfg.NoSync, logger, resume, visit)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, fmt.Errorf("repository %s: %w", name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open repo %q: %w", name, err)
 	}

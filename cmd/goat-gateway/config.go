@@ -124,8 +124,8 @@ var settings = []setting{
 	{flag: "rules", key: "rules", arg: "FILE",
 		help: "authorization rules YAML file (docs/security.md); without it and without dev mode every repository is closed",
 		set:  store(parseString, func(c *serveConfig) *string { return &c.Rules })},
-	{flag: "body-limit", key: "bodyLimit", def: "8388608", arg: "BYTES",
-		help: "largest request body, in bytes",
+	{flag: "body-limit", key: "bodyLimit", def: "16777216", arg: "BYTES",
+		help: "largest request body, in bytes; under 16 MiB, /v1/info advertises a smaller maxFilterBits so that a sync round still fits",
 		set:  store(parseBodyLimit, func(c *serveConfig) *int64 { return &c.BodyLimit })},
 	{flag: "body-read-timeout", key: "bodyReadTimeout", def: "30s", arg: "DURATION",
 		help: "longest a request body may take to arrive; a slower one is cut with a 400",
@@ -235,7 +235,7 @@ func parseBool(v string) (bool, error) {
 func parseBodyLimit(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, errors.New("want a positive number of bytes such as 8388608 (8 MiB)")
+		return 0, errors.New("want a positive number of bytes such as 16777216 (16 MiB)")
 	}
 	return n, nil
 }
@@ -251,7 +251,7 @@ func parseLogLevel(v string) (slog.Level, error) {
 func parsePositiveDuration(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, errors.New("want a positive duration such as 30s")
+		return 0, errors.New("want a positive duration in h, m, s or ms, such as 30s or 24h (there is no unit for days)")
 	}
 	return d, nil
 }
@@ -275,7 +275,7 @@ func parseCount(v string) (int, error) {
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, errors.New("want a duration such as 2s, or 0")
+		return 0, errors.New("want a duration in h, m, s or ms, such as 2s, or 0")
 	}
 	return d, nil
 }
@@ -495,12 +495,13 @@ func (v value) apply(s setting, c *serveConfig) error {
 type source func(s setting) (value, bool)
 
 // loadConfig reads the settings from args (flags), getenv and the config
-// file they name. Errors in flags print the help on usage.
-func loadConfig(args []string, getenv func(string) string, usage io.Writer) (serveConfig, error) {
+// file they name. -h and --help return flag.ErrHelp.
+func loadConfig(args []string, getenv func(string) string) (serveConfig, error) {
 	flags := map[string]string{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	fs.Usage = func() { printServeUsage(fs.Output()) }
+	// serve prints the help on -h (flag.ErrHelp); a mistake is one line
+	// that points at it, not the whole help on top of the message.
+	fs.SetOutput(io.Discard)
 	for _, s := range settings {
 		// Only recorded here: values are parsed in the one loop below, so
 		// a flag's error reads like any other source's.
@@ -517,8 +518,10 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (ser
 			fs.Func(s.flag, s.help, record)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return serveConfig{}, err
+	} else if err != nil {
+		return serveConfig{}, fmt.Errorf("serve: %w (see goat-gateway serve --help)", err)
 	}
 	if fs.NArg() > 0 {
 		return serveConfig{}, fmt.Errorf("serve: unexpected argument %q: settings are flags, such as --listen localhost:8080", fs.Arg(0))
@@ -633,8 +636,15 @@ func printServeUsage(w io.Writer) {
 
 Runs a gateway node. Each setting is taken from the first of: its flag, its
 environment variable, the config file (--config), its default. An empty
-environment variable counts as unset.
+environment variable counts as unset. Durations are written with units h, m,
+s or ms, such as 30s or 24h.
 
+examples:
+  goat-gateway serve --dev --print-token dev             # a dev node on localhost:8080, data in ./data
+  goat-gateway serve --config /etc/goat-gateway.yaml     # see docs/goat-gateway.example.yaml
+  GOAT_LISTEN=:8080 GOAT_RULES=rules.yaml goat-gateway serve
+
+flags:
 `)
 	for _, s := range settings {
 		fmt.Fprintf(w, "  --%s", s.flag)

@@ -34,7 +34,7 @@ func writeConfig(tb testing.TB, text string) string {
 }
 
 func TestLoadConfig_DocumentedExample(t *testing.T) {
-	c, err := loadConfig([]string{"--config", "../../docs/goat-gateway.example.yaml"}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", "../../docs/goat-gateway.example.yaml"}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLoadConfig_DocumentedExample(t *testing.T) {
 
 func TestLoadConfig_UnknownKeyIsAnError(t *testing.T) {
 	path := writeConfig(t, "listen: x\nlisten_typo: y\n")
-	_, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	_, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err == nil {
 		t.Fatal("unknown key accepted")
 	}
@@ -90,7 +90,7 @@ var precedences = map[string]precedence{
 		wantFlag: "f.yaml", wantEnv: "e.yaml", wantFile: "c.yaml", wantDefault: "",
 		get: func(c serveConfig) any { return c.Rules }},
 	"body-limit": {flag: "1", env: "2", file: "3",
-		wantFlag: int64(1), wantEnv: int64(2), wantFile: int64(3), wantDefault: int64(8 << 20),
+		wantFlag: int64(1), wantEnv: int64(2), wantFile: int64(3), wantDefault: int64(16 << 20),
 		get: func(c serveConfig) any { return c.BodyLimit }},
 	"body-read-timeout": {flag: "1s", env: "2m", file: "3h",
 		wantFlag: time.Second, wantEnv: 2 * time.Minute, wantFile: 3 * time.Hour, wantDefault: 30 * time.Second,
@@ -217,7 +217,7 @@ func TestLoadConfig_Precedence(t *testing.T) {
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					c, err := loadConfig(tc.args, envMap(tc.env), io.Discard)
+					c, err := loadConfig(tc.args, envMap(tc.env))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -243,17 +243,17 @@ func TestLoadConfig_BadValues(t *testing.T) {
 		want []string
 	}{
 		{name: "DurationFlag", args: []string{"--heal-interval", "2d"},
-			want: []string{`--heal-interval "2d": want a positive duration such as 30s`}},
+			want: []string{`--heal-interval "2d": want a positive duration in h, m, s or ms, such as 30s or 24h`}},
 		{name: "ZeroHealIntervalEnv", env: map[string]string{"GOAT_HEAL_INTERVAL": "0s"},
-			want: []string{`GOAT_HEAL_INTERVAL "0s": want a positive duration such as 30s`}},
+			want: []string{`GOAT_HEAL_INTERVAL "0s": want a positive duration in h, m, s or ms, such as 30s or 24h`}},
 		{name: "NegativeWait", args: []string{"--replication-wait=-1s"},
-			want: []string{`--replication-wait "-1s": want a duration such as 2s, or 0`}},
+			want: []string{`--replication-wait "-1s": want a duration in h, m, s or ms, such as 2s, or 0`}},
 		{name: "BoolEnv", env: map[string]string{"GOAT_DEV": "maybe"},
 			want: []string{`GOAT_DEV "maybe": want true or false`}},
 		{name: "BoolFlag", args: []string{"--no-dev-issuer=maybe"},
 			want: []string{`--no-dev-issuer "maybe": want true or false`}},
 		{name: "BodyLimitFile", file: "bodyLimit: 8MB\n",
-			want: []string{`line 1: bodyLimit "8MB": want a positive number of bytes such as 8388608`}},
+			want: []string{`line 1: bodyLimit "8MB": want a positive number of bytes such as 16777216`}},
 		{name: "LogLevel", args: []string{"--log-level", "loud"},
 			want: []string{`--log-level "loud": want debug, info, warn or error`}},
 		{name: "ListForAScalar", file: "dev: false\nlisten: [a, b]\n",
@@ -303,7 +303,7 @@ func TestLoadConfig_BadValues(t *testing.T) {
 			if tc.file != "" {
 				args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
 			}
-			_, err := loadConfig(args, envMap(tc.env), io.Discard)
+			_, err := loadConfig(args, envMap(tc.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -317,7 +317,7 @@ func TestLoadConfig_BadValues(t *testing.T) {
 }
 
 func TestLoadConfig_EmptyEnvIsUnset(t *testing.T) {
-	c, err := loadConfig(nil, envMap(map[string]string{"GOAT_LISTEN": "", "GOAT_HEAL_INTERVAL": ""}), io.Discard)
+	c, err := loadConfig(nil, envMap(map[string]string{"GOAT_LISTEN": "", "GOAT_HEAL_INTERVAL": ""}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestLoadConfig_EmptyEnvIsUnset(t *testing.T) {
 
 func TestLoadConfig_EmptyFileValueIsUnset(t *testing.T) {
 	path := writeConfig(t, "listen:\nhealInterval:\n")
-	c, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestLoadConfig_EmptyFileValueIsUnset(t *testing.T) {
 
 func TestLoadConfig_PeersInFileAsText(t *testing.T) {
 	path := writeConfig(t, "peers: http://a:1, http://b:1\n")
-	c, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+	c, err := loadConfig([]string{"--config", path}, envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestLoadConfig_StaticAndCORS(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("File", func(t *testing.T) {
 		path := writeConfig(t, "static: "+dir+"\ncorsOrigins: [https://a.example, 'http://localhost:3000/']\n")
-		c, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
+		c, err := loadConfig([]string{"--config", path}, envMap(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +364,7 @@ func TestLoadConfig_StaticAndCORS(t *testing.T) {
 		}
 	})
 	t.Run("RepeatedFlag", func(t *testing.T) {
-		c, err := loadConfig([]string{"--cors-origin", "https://a.example", "--cors-origin", "*"}, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://env.example"}), io.Discard)
+		c, err := loadConfig([]string{"--cors-origin", "https://a.example", "--cors-origin", "*"}, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://env.example"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +373,7 @@ func TestLoadConfig_StaticAndCORS(t *testing.T) {
 		}
 	})
 	t.Run("Env", func(t *testing.T) {
-		c, err := loadConfig(nil, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://a.example,https://b.example", "GOAT_STATIC": dir}), io.Discard)
+		c, err := loadConfig(nil, envMap(map[string]string{"GOAT_CORS_ORIGIN": "https://a.example,https://b.example", "GOAT_STATIC": dir}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,10 @@
 //	goat-gateway token ...         mint a dev token
 //	goat-gateway fsck ...          check and repair repository logs
 //	goat-gateway export ...        write a repository as NDJSON
+//	goat-gateway import ...        load an export's commits
+//	goat-gateway backup ...        copy a running gateway into a directory
 //	goat-gateway version           print the version
+//	goat-gateway help [COMMAND]    the commands, or one command's flags
 package main
 
 import (

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +20,11 @@ import (
 // serve runs a node until ctx is done. ready, when not nil, receives the
 // bound address once the listener is up, so tests can bind port 0.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
-	c, err := loadConfig(args, getenv, stderr)
+	c, err := loadConfig(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		printServeUsage(stdout)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -41,6 +47,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.clustered() {
 		cfgs.node.Observer, cfgs.node.Barrier, cfgs.node.SessionSource = cl, cl, cl
 		cfgs.api.Issuers = append(cfgs.api.Issuers, cl.Issuers()...)
+		cfgs.api.Collectors = append(cfgs.api.Collectors, cl.Collector())
 	}
 	nd, err := node.Open(cfgs.node)
 	if err != nil {

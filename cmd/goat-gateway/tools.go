@@ -22,26 +22,40 @@ type stringList []string
 func (l *stringList) String() string     { return fmt.Sprint(*l) }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+const tokenUsage = `Prints a token signed by the dev issuer of the node whose keys are in
+--keys-dir (default DATA_DIR/keys), alone on stdout. Only a node started with
+--dev trusts it.
+
+examples:
+  export TOKEN=$(goat-gateway token --sub alice)
+  goat-gateway token --data-dir ./data --sub bob --role editor --role admin --ttl 720h
+`
+
 // token prints a token signed by the dev issuer, alone on stdout.
 func token(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./data", "the gateway's data directory")
-	keysDir := fs.String("keys-dir", "", "the keys directory (default DATA_DIR/keys)")
-	sub := fs.String("sub", "", "subject (required)")
-	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime")
+	dataDir := fs.String("data-dir", "./data", "the gateway's `DIR`ectory of data")
+	keysDir := fs.String("keys-dir", "", "the keys `DIR`ectory (default DATA_DIR/keys)")
+	sub := fs.String("sub", "", "the token's subject, `NAME` (required)")
+	ttl := 24 * time.Hour
+	fs.Func("ttl", "the token's lifetime, a `DURATION` in h, m or s, such as 24h or 720h (default 24h)", func(v string) error {
+		d, err := parseTTL(v)
+		ttl = d
+		return err
+	})
 	var roles stringList
-	fs.Var(&roles, "role", "a role (repeatable)")
-	if err := fs.Parse(args); err != nil {
+	fs.Var(&roles, "role", "a `ROLE` (repeatable)")
+	if help, err := parseFlags(fs, args, tokenUsage, stdout); help || err != nil {
 		return err
 	}
 	if *sub == "" {
-		return errors.New("token: --sub is required")
+		return errors.New("token: --sub is required: the subject the token is for, such as --sub alice")
 	}
 	dev, err := auth.OpenDevIssuer(keysDirFor(*dataDir, *keysDir))
 	if err != nil {
 		return err
 	}
-	tok, err := dev.Mint(*sub, roles, *ttl, time.Now())
+	tok, err := dev.Mint(*sub, roles, ttl, time.Now())
 	if err != nil {
 		return err
 	}
@@ -49,14 +63,34 @@ func token(args []string, stdout io.Writer) error {
 	return err
 }
 
+// parseTTL reads a lifetime. Go durations have no day unit, so "2d" gets
+// an answer that says which units there are rather than "parse error".
+func parseTTL(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a positive duration in h, m, s (or ms, us, ns), such as 24h, 90m or 720h for 30 days; there is no unit for days")
+	}
+	return d, nil
+}
+
+const fsckUsage = `Checks every repository log in --data-dir and prints one line per
+repository. The gateway must be stopped. With --repair it keeps every intact
+record, those after the damage included, and moves the damaged original
+aside (never erased). Exits 1 while a repository stays damaged.
+
+examples:
+  goat-gateway fsck --data-dir ./data
+  goat-gateway fsck --data-dir ./data --repair
+`
+
 // fsck reports every repository log and, with --repair, keeps the good
 // prefix and every intact record after the damage, and moves damaged
 // files aside.
 func fsck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fsck", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./data", "the gateway's data directory")
+	dataDir := fs.String("data-dir", "./data", "the gateway's `DIR`ectory of data")
 	repair := fs.Bool("repair", false, "repair: keep every intact record (before and after the damage), move the damaged original aside")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, fsckUsage, stdout); help || err != nil {
 		return err
 	}
 	reports, err := storage.Fsck(*dataDir, *repair)
@@ -85,18 +119,37 @@ func fsck(args []string, stdout io.Writer) error {
 	return nil
 }
 
+const exportUsage = `Writes one repository as NDJSON on stdout: its current items, one
+{key, schema, data, head, ts} per line, or with --history every commit in
+log order (what import loads). Of a running gateway through its API with
+--url and a token that may read the repository, or of a stopped gateway's
+--data-dir.
+
+examples:
+  goat-gateway export --url http://localhost:8080 --token $TOKEN --repo user.alice.notes > notes.ndjson
+  goat-gateway export --data-dir ./data --repo user.alice.notes --history > notes.commits.ndjson
+`
+
 // export writes a repository's current items (or every commit) as NDJSON.
 func export(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./data", "the gateway's data directory (the gateway must be stopped)")
-	repoName := fs.String("repo", "", "repository (required)")
+	dataDir := fs.String("data-dir", "./data", "a stopped gateway's `DIR`ectory of data (without --url)")
+	var af apiFlags
+	af.register(fs)
+	repoName := fs.String("repo", "", "the `REPO`sitory to export (required)")
 	history := fs.Bool("history", false, "every commit in log order instead of current items")
 	deleted := fs.Bool("include-deleted", false, "include deleted items")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, exportUsage, stdout); help || err != nil {
 		return err
 	}
+	if *repoName == "" {
+		return errors.New("export: --repo is required: the repository to export, such as --repo user.alice.notes")
+	}
 	if err := core.ValidateRepoName(*repoName); err != nil {
-		return err
+		return fmt.Errorf("export: --repo %q is not a repository name: lower-case letters, digits and . _ - (at most 128, starting with a letter or digit)", *repoName)
+	}
+	if af.url != "" {
+		return exportAPI(ctx, af, *repoName, *history, *deleted, stdout)
 	}
 	st, err := storage.Open(storage.Config{Dir: *dataDir, IdleTimeout: -1})
 	if err != nil {

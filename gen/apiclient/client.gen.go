@@ -145,7 +145,10 @@ type ClientInterface interface {
 	//
 	// Browsers' `EventSource` cannot send headers, so the bearer token may
 	// also be given as `access_token` in the query string (beware: query
-	// strings end up in access logs; use short-lived tokens). Every listed
+	// strings end up in access logs; use short-lived tokens). A request
+	// may carry both only when they are the same token (as generated
+	// clients that apply every security scheme send it); two different
+	// tokens are a `400`. Every listed
 	// repository must be readable, otherwise the answer is `404`.
 	//
 	// The stream lives no longer than its token: when the token expires
@@ -303,10 +306,30 @@ type ClientInterface interface {
 	// as in `putItem`) and writes the result as a new commit. `null`
 	// removes a field. The item must exist.
 	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
 	PatchItemWithBody(ctx context.Context, repo Repo, key Key, params *PatchItemParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchItem Patch an item
+	//
+	// Applies a JSON Merge Patch (RFC 7396) to the item's current value (or
+	// to the version named by `If-Match`, merged 3-way with anything newer,
+	// as in `putItem`) and writes the result as a new commit. `null`
+	// removes a field. The item must exist.
+	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
+	PatchItem(ctx context.Context, repo Repo, key Key, params *PatchItemParams, body PatchItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PatchItemWithApplicationMergePatchPlusJSONBody Patch an item
 	//
@@ -314,6 +337,10 @@ type ClientInterface interface {
 	// to the version named by `If-Match`, merged 3-way with anything newer,
 	// as in `putItem`) and writes the result as a new commit. `null`
 	// removes a field. The item must exist.
+	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -736,7 +763,10 @@ func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (
 //
 // Browsers' `EventSource` cannot send headers, so the bearer token may
 // also be given as `access_token` in the query string (beware: query
-// strings end up in access logs; use short-lived tokens). Every listed
+// strings end up in access logs; use short-lived tokens). A request
+// may carry both only when they are the same token (as generated
+// clients that apply every security scheme send it); two different
+// tokens are a `400`. Every listed
 // repository must be readable, otherwise the answer is `404`.
 //
 // The stream lives no longer than its token: when the token expires
@@ -1004,11 +1034,41 @@ func (c *Client) GetItem(ctx context.Context, repo Repo, key Key, params *GetIte
 // as in `putItem`) and writes the result as a new commit. `null`
 // removes a field. The item must exist.
 //
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
 func (c *Client) PatchItemWithBody(ctx context.Context, repo Repo, key Key, params *PatchItemParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPatchItemRequestWithBody(c.Server, repo, key, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchItem Patch an item
+//
+// Applies a JSON Merge Patch (RFC 7396) to the item's current value (or
+// to the version named by `If-Match`, merged 3-way with anything newer,
+// as in `putItem`) and writes the result as a new commit. `null`
+// removes a field. The item must exist.
+//
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
+func (c *Client) PatchItem(ctx context.Context, repo Repo, key Key, params *PatchItemParams, body PatchItemJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchItemRequest(c.Server, repo, key, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1025,6 +1085,10 @@ func (c *Client) PatchItemWithBody(ctx context.Context, repo Repo, key Key, para
 // to the version named by `If-Match`, merged 3-way with anything newer,
 // as in `putItem`) and writes the result as a new commit. `null`
 // removes a field. The item must exist.
+//
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -2222,6 +2286,17 @@ func NewGetItemRequest(server string, repo Repo, key Key, params *GetItemParams)
 	return req, nil
 }
 
+// NewPatchItemRequest calls the generic PatchItem builder with application/json body
+func NewPatchItemRequest(server string, repo Repo, key Key, params *PatchItemParams, body PatchItemJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchItemRequestWithBody(server, repo, key, params, "application/json", bodyReader)
+}
+
 // NewPatchItemRequestWithApplicationMergePatchPlusJSONBody calls the generic PatchItem builder with application/merge-patch+json body
 func NewPatchItemRequestWithApplicationMergePatchPlusJSONBody(server string, repo Repo, key Key, params *PatchItemParams, body PatchItemApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2945,7 +3020,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Browsers' `EventSource` cannot send headers, so the bearer token may
 	// also be given as `access_token` in the query string (beware: query
-	// strings end up in access logs; use short-lived tokens). Every listed
+	// strings end up in access logs; use short-lived tokens). A request
+	// may carry both only when they are the same token (as generated
+	// clients that apply every security scheme send it); two different
+	// tokens are a `400`. Every listed
 	// repository must be readable, otherwise the answer is `404`.
 	//
 	// The stream lives no longer than its token: when the token expires
@@ -3121,10 +3199,30 @@ type ClientWithResponsesInterface interface {
 	// as in `putItem`) and writes the result as a new commit. `null`
 	// removes a field. The item must exist.
 	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
 	PatchItemWithBodyWithResponse(ctx context.Context, repo Repo, key Key, params *PatchItemParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchItemResponse, error)
+
+	// PatchItemWithResponse Patch an item
+	//
+	// Applies a JSON Merge Patch (RFC 7396) to the item's current value (or
+	// to the version named by `If-Match`, merged 3-way with anything newer,
+	// as in `putItem`) and writes the result as a new commit. `null`
+	// removes a field. The item must exist.
+	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
+	PatchItemWithResponse(ctx context.Context, repo Repo, key Key, params *PatchItemParams, body PatchItemJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchItemResponse, error)
 
 	// PatchItemWithApplicationMergePatchPlusJSONBodyWithResponse Patch an item
 	//
@@ -3132,6 +3230,10 @@ type ClientWithResponsesInterface interface {
 	// to the version named by `If-Match`, merged 3-way with anything newer,
 	// as in `putItem`) and writes the result as a new commit. `null`
 	// removes a field. The item must exist.
+	//
+	// The patch is sent as `application/merge-patch+json`; a body sent as
+	// `application/json` is read as the same merge patch, for generic
+	// clients that know no other JSON type.
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5857,7 +5959,10 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 //
 // Browsers' `EventSource` cannot send headers, so the bearer token may
 // also be given as `access_token` in the query string (beware: query
-// strings end up in access logs; use short-lived tokens). Every listed
+// strings end up in access logs; use short-lived tokens). A request
+// may carry both only when they are the same token (as generated
+// clients that apply every security scheme send it); two different
+// tokens are a `400`. Every listed
 // repository must be readable, otherwise the answer is `404`.
 //
 // The stream lives no longer than its token: when the token expires
@@ -6099,11 +6204,37 @@ func (c *ClientWithResponses) GetItemWithResponse(ctx context.Context, repo Repo
 // as in `putItem`) and writes the result as a new commit. `null`
 // removes a field. The item must exist.
 //
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
 func (c *ClientWithResponses) PatchItemWithBodyWithResponse(ctx context.Context, repo Repo, key Key, params *PatchItemParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchItemResponse, error) {
 	rsp, err := c.PatchItemWithBody(ctx, repo, key, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchItemResponse(rsp)
+}
+
+// PatchItemWithResponse Patch an item
+//
+// Applies a JSON Merge Patch (RFC 7396) to the item's current value (or
+// to the version named by `If-Match`, merged 3-way with anything newer,
+// as in `putItem`) and writes the result as a new commit. `null`
+// removes a field. The item must exist.
+//
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/repos/{repo}/items/{key} (the `PatchItem` operationId).
+func (c *ClientWithResponses) PatchItemWithResponse(ctx context.Context, repo Repo, key Key, params *PatchItemParams, body PatchItemJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchItemResponse, error) {
+	rsp, err := c.PatchItem(ctx, repo, key, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -6116,6 +6247,10 @@ func (c *ClientWithResponses) PatchItemWithBodyWithResponse(ctx context.Context,
 // to the version named by `If-Match`, merged 3-way with anything newer,
 // as in `putItem`) and writes the result as a new commit. `null`
 // removes a field. The item must exist.
+//
+// The patch is sent as `application/merge-patch+json`; a body sent as
+// `application/json` is read as the same merge patch, for generic
+// clients that know no other JSON type.
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -1313,6 +1313,9 @@ type GetLogParams struct {
 // PushCommitsJSONRequestBody defines body for PushCommits for application/json ContentType.
 type PushCommitsJSONRequestBody = PushRequest
 
+// PatchItemJSONRequestBody defines body for PatchItem for application/json ContentType.
+type PatchItemJSONRequestBody = MergePatch
+
 // PatchItemApplicationMergePatchPlusJSONRequestBody defines body for PatchItem for application/merge-patch+json ContentType.
 type PatchItemApplicationMergePatchPlusJSONRequestBody = MergePatch
 

@@ -274,6 +274,10 @@ export interface paths {
          *     to the version named by `If-Match`, merged 3-way with anything newer,
          *     as in `putItem`) and writes the result as a new commit. `null`
          *     removes a field. The item must exist.
+         *
+         *     The patch is sent as `application/merge-patch+json`; a body sent as
+         *     `application/json` is read as the same merge patch, for generic
+         *     clients that know no other JSON type.
          */
         patch: operations["patchItem"];
         trace?: never;
@@ -505,7 +509,10 @@ export interface paths {
          *
          *     Browsers' `EventSource` cannot send headers, so the bearer token may
          *     also be given as `access_token` in the query string (beware: query
-         *     strings end up in access logs; use short-lived tokens). Every listed
+         *     strings end up in access logs; use short-lived tokens). A request
+         *     may carry both only when they are the same token (as generated
+         *     clients that apply every security scheme send it); two different
+         *     tokens are a `400`. Every listed
          *     repository must be readable, otherwise the answer is `404`.
          *
          *     The stream lives no longer than its token: when the token expires
@@ -2321,6 +2328,13 @@ export interface operations {
                  *     }
                  */
                 "application/merge-patch+json": components["schemas"]["MergePatch"];
+                /**
+                 * @example {
+                 *       "done": true,
+                 *       "notes": null
+                 *     }
+                 */
+                "application/json": components["schemas"]["MergePatch"];
             };
         };
         responses: {
