@@ -951,7 +951,7 @@ func (r *Repo) ensureCreated(ctx context.Context) error {
 }
 
 // maxPushBytes caps the commit bytes of one push (the gateway's body limit
-// is 8 MiB by default).
+// is 16 MiB by default).
 const maxPushBytes = 4 << 20
 
 // pushOutbox sends the commits made here that the gateway has not
