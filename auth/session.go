@@ -190,26 +190,10 @@ func (s Session) Data() map[string]any {
 }
 
 // signedData is what rootSig covers: everything fixed at registration,
-// including the id, so a record cannot be filed under another key.
+// including the id, so a record cannot be filed under another key
+// (core.SessionRecord.SignedFields, the one definition).
 func (s Session) signedData() map[string]any {
-	roles := make([]any, len(s.Roles))
-	for i, r := range s.Roles {
-		roles[i] = r
-	}
-	d := map[string]any{
-		"id":        s.ID,
-		"owner":     s.Owner,
-		"roles":     roles,
-		"publicKey": b64(s.PublicKey),
-		"expires":   formatDate(s.Expires),
-	}
-	if s.Issuer != "" {
-		d["issuer"] = s.Issuer
-	}
-	if s.Custodial {
-		d["custodial"] = true
-	}
-	return d
+	return s.Record().SignedFields()
 }
 
 // RecordSigningBytes returns what a record's rootSig signs:

@@ -44,11 +44,18 @@ type SessionRecord struct {
 }
 
 // SigningBytes returns what RootSig signs: RecordContext followed by the
-// RFC 8785 canonical JSON of {id, owner, roles, publicKey, expires,
-// issuer (when set), custodial (true, when set)}, publicKey as unpadded
-// base64url and expires as a DateLayout string. revoked is not covered:
-// it is added later, under its own signature.
+// RFC 8785 canonical JSON of SignedFields. revoked is not covered: it is
+// added later, under its own signature.
 func (s SessionRecord) SigningBytes() ([]byte, error) {
+	return AppendCanonical([]byte(RecordContext), s.SignedFields())
+}
+
+// SignedFields returns the fields RootSig covers, as JSON values: {id,
+// owner, roles, publicKey, expires, issuer (when set), custodial (true,
+// when set)}, publicKey as unpadded base64url and expires as a DateLayout
+// string. The one definition of a record's signed part (the gateway's
+// sys.sessions item holds the same fields).
+func (s SessionRecord) SignedFields() map[string]any {
 	roles := make([]any, len(s.Roles))
 	for i, r := range s.Roles {
 		roles[i] = r
@@ -66,7 +73,7 @@ func (s SessionRecord) SigningBytes() ([]byte, error) {
 	if s.Custodial {
 		d["custodial"] = true
 	}
-	return AppendCanonical([]byte(RecordContext), d)
+	return d
 }
 
 // RevocationSigningBytes returns what RevokeSig signs: RevocationContext
