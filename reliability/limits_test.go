@@ -2,10 +2,8 @@ package reliability
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
@@ -25,10 +23,9 @@ func startRulesNode(tb testing.TB, cfg goattest.Config) *node {
 // address ip, so that one test can be several anonymous callers.
 func clientFrom(tb testing.TB, ip string) *http.Client {
 	tb.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
-	tb.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	c := httpFrom(ip)
+	tb.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 // openStream opens GET /v1/events anonymously with c and returns the

@@ -3,6 +3,7 @@ package reliability
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/gen/models"
 )
@@ -331,16 +333,12 @@ func scrape(ctx context.Context, hc *http.Client, url string) (size, lines int, 
 // status and, for a stream that opened, a channel that receives once a
 // commit event arrives; the stream stays open until ctx ends.
 func openEvents(ctx context.Context, url, src string) (int, <-chan struct{}, error) {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/events?repo=public.big", nil)
-	resp, err := hc.Do(req)
+	resp, err := apiFrom(url, src, "").Events(ctx, []string{"public.big"}, "")
+	if pe, ok := errors.AsType[*client.ProblemError](err); ok {
+		return pe.Status, nil, nil
+	}
 	if err != nil {
 		return 0, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return resp.StatusCode, nil, nil
 	}
 	got := make(chan struct{})
 	go func() {

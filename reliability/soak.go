@@ -888,12 +888,12 @@ func (s *soak) readEvents(r io.Reader, lastID string, onReady func()) string {
 }
 
 // raw sends one request with a fresh connection from the loopback
-// address src and returns the status (0 when the connection failed or
+// address src, for what the API client cannot send (oversized bodies,
+// invented methods), and returns the status (0 when the connection failed or
 // was cut) and, for a 5xx, what was asked and answered.
 func (s *soak) raw(ctx context.Context, src, method, path, token string, body io.Reader, length int64) (int, string) {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
+	hc := httpFrom(src)
+	hc.Timeout = 60 * time.Second
 	req, err := http.NewRequestWithContext(ctx, method, s.gw.url+path, body)
 	if err != nil {
 		return 0, err.Error()
@@ -905,13 +905,47 @@ func (s *soak) raw(ctx context.Context, src, method, path, token string, body io
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := (&http.Client{Transport: tr, Timeout: 60 * time.Second}).Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, method + " " + path
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	return resp.StatusCode, method + " " + path + ": " + string(b)
+}
+
+// httpFrom is an HTTP client whose connections leave from the loopback
+// address src (anonymous limits count per address), one per request.
+func httpFrom(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+// apiFrom is an API client of the gateway at url that connects from the
+// local address src (httpFrom), authenticated as tok ("" for anonymous).
+func apiFrom(url, src, tok string) *client.Client {
+	opts := client.Options{HTTPClient: httpFrom(src)}
+	if tok != "" {
+		opts.Token = func(context.Context) (string, error) { return tok, nil }
+	}
+	c, err := client.New(url, opts)
+	if err != nil {
+		panic(err) // the URL came from the gateway
+	}
+	return c
+}
+
+// statusOf turns an API client's answer into the (status, detail) the
+// attack loop counts: 200 for success, the problem's status, or 0 when no
+// answer came.
+func statusOf(err error, what string) (int, string) {
+	if err == nil {
+		return http.StatusOK, what
+	}
+	if pe, ok := errors.AsType[*client.ProblemError](err); ok {
+		return pe.Status, what + ": " + pe.Error()
+	}
+	return 0, what + ": " + err.Error()
 }
 
 // attack starts every attacker of the mix; they stop when ctx is done.
@@ -982,14 +1016,18 @@ func (s *soak) attack(ctx context.Context, wg *sync.WaitGroup) {
 
 	// A repository flood and a session flood by one user.
 	mallory := s.token("mallory")
+	// Well-formed requests: through the API client, from one address.
+	api := apiFrom(s.gw.url, "127.0.0.1", mallory)
 	loop("repo-flood", "repo-flood", 2, func(ctx context.Context, w, i int) (int, string) {
-		return s.raw(ctx, "127.0.0.1", "PUT", fmt.Sprintf("/v1/repos/user.mallory.r%d-%d", w, i), mallory, nil, 0)
+		repo := fmt.Sprintf("user.mallory.r%d-%d", w, i)
+		_, _, err := api.CreateRepo(ctx, repo)
+		return statusOf(err, "PUT /v1/repos/"+repo)
 	})
 	loop("session-flood", "session-flood", 1, func(ctx context.Context, _, _ int) (int, string) {
 		_, priv, _ := ed25519.GenerateKey(nil)
 		body, _ := client.SessionBody(priv, auth.DevAudience, "mallory", time.Now().Add(time.Hour))
-		b, _ := json.Marshal(body)
-		return s.raw(ctx, "127.0.0.1", "POST", "/v1/sessions", mallory, bytes.NewReader(b), int64(len(b)))
+		_, _, err := api.CreateSession(ctx, body)
+		return statusOf(err, "POST /v1/sessions")
 	})
 
 	// Invented HTTP methods on invented and real paths.
