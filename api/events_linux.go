@@ -1,0 +1,403 @@
+//go:build linux
+
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	stdsync "sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/node"
+)
+
+// A live stream that has sent its `ready` event only waits and writes, and
+// most of the time it waits. Served by net/http it would hold, while it
+// waits, a handler goroutine, net/http's background reader goroutine, the
+// connection's bufio.Reader and Writer, the response's chunking buffer and
+// the middleware's frames: about 40 KiB per stream, most of the memory of
+// 20,000 subscribers. So the connection is taken over (hijacked) once the
+// stream is ready, and the fan-out writers below serve every taken-over
+// stream:
+//
+//   - one writer goroutine per core; a stream belongs to one of them. A
+//     publish marks the stream runnable (Subscription.Notify, no channel
+//     and no goroutine per stream) and the writer writes everything
+//     queued for it in one non-blocking write(2): the event frames,
+//     chunked by hand (the response was chunked before the takeover and
+//     stays so, which nginx and the SDKs' readers already parse).
+//   - a stream whose socket buffer is full gets a goroutine of its own
+//     for the rest of that write, under the write deadline, and returns
+//     to its writer when it is written: a client that does not read never
+//     delays the others, and its queue fills until the hub drops it.
+//   - the client's going away is seen by one epoll set for all streams
+//     (EPOLLRDHUP), where net/http's background reader saw it per stream.
+//   - heartbeats and token expiry are timers (time.AfterFunc): no
+//     goroutine waits for them.
+
+// streamer is the process's fan-out writers and the epoll set watching the
+// taken-over streams' connections.
+type streamer struct {
+	writers []*fanWriter
+	next    atomic.Uint32 // round robin over writers
+	epfd    int
+
+	mu      stdsync.Mutex
+	streams map[uint32]*liveStream // by epoll tag
+	tag     uint32
+}
+
+// theStreamer is started by the first takeover and lives as long as the
+// process: its goroutines are one per core and one for epoll, whatever the
+// number of servers and streams.
+var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	st := &streamer{epfd: epfd, streams: map[uint32]*liveStream{}}
+	for range runtime.GOMAXPROCS(0) {
+		w := &fanWriter{wake: make(chan struct{}, 1)}
+		st.writers = append(st.writers, w)
+		go w.run()
+	}
+	go st.watch()
+	return st, nil
+})
+
+// watch marks the streams whose client hung up (or whose connection
+// failed) and hands them to their writer to close.
+func (st *streamer) watch() {
+	evs := make([]syscall.EpollEvent, 256)
+	for {
+		n, err := syscall.EpollWait(st.epfd, evs, -1)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			slog.Error("event streams: epoll_wait failed; hang-ups are seen at the next write", "err", err)
+			return
+		}
+		st.mu.Lock()
+		for _, ev := range evs[:n] {
+			if ls := st.streams[uint32(ev.Fd)]; ls != nil {
+				ls.hangup.Store(true)
+				ls.schedule()
+			}
+		}
+		st.mu.Unlock()
+	}
+}
+
+// epollHangup is what the epoll set waits for: the client closed (or shut
+// down its side of) the connection; EPOLLHUP and EPOLLERR come always.
+// Edge-triggered, so bytes a client sends do not wake it again and again.
+const epollHangup = syscall.EPOLLRDHUP | 1<<31 // EPOLLET
+
+// add registers ls with the epoll set and a writer.
+func (st *streamer) add(ls *liveStream) error {
+	st.mu.Lock()
+	st.tag++
+	for st.streams[st.tag] != nil || st.tag == 0 {
+		st.tag++
+	}
+	ls.tag = st.tag
+	st.streams[ls.tag] = ls
+	st.mu.Unlock()
+	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
+	var cerr error
+	err := ls.raw.Control(func(fd uintptr) {
+		cerr = syscall.EpollCtl(st.epfd, syscall.EPOLL_CTL_ADD, int(fd), &syscall.EpollEvent{Events: epollHangup, Fd: int32(ls.tag)})
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		st.remove(ls)
+	}
+	return err
+}
+
+// remove forgets ls; closing its socket takes it out of the epoll set.
+func (st *streamer) remove(ls *liveStream) {
+	st.mu.Lock()
+	delete(st.streams, ls.tag)
+	st.mu.Unlock()
+}
+
+// fanWriter writes the streams made runnable on it, one at a time.
+type fanWriter struct {
+	mu   stdsync.Mutex
+	runq []*liveStream
+	wake chan struct{} // a value when runq is not empty
+
+	buf []byte // the frames of the stream being written; writer only
+}
+
+func (w *fanWriter) push(ls *liveStream) {
+	w.mu.Lock()
+	w.runq = append(w.runq, ls)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *fanWriter) run() {
+	var batch []*liveStream
+	for range w.wake {
+		w.mu.Lock()
+		batch, w.runq = w.runq, batch[:0]
+		w.mu.Unlock()
+		for i, ls := range batch {
+			ls.run(w)
+			batch[i] = nil
+		}
+		if cap(batch) > 4096 {
+			batch = nil // a burst is over: do not keep its room
+		}
+	}
+}
+
+// liveStream is a taken-over event stream.
+type liveStream struct {
+	e      *eventStream
+	st     *streamer
+	conn   net.Conn
+	raw    syscall.RawConn
+	writer *fanWriter
+	tag    uint32
+	nodeID string
+
+	scheduled atomic.Bool // on its writer's run queue
+	hangup    atomic.Bool // the client went
+	ping      atomic.Bool // a heartbeat is due
+	expire    atomic.Bool // the token expired
+	done      atomic.Bool // closed: timers stop re-arming
+
+	heartbeat *time.Timer
+	expiry    *time.Timer
+
+	mu       stdsync.Mutex
+	closed   bool
+	fallback bool   // a goroutine of its own is writing out; the writer keeps off
+	out      []byte // what the fallback goroutine writes
+	lastSent uint64 // sequence number of the last event written
+}
+
+// takeOver hands the stream to the fan-out writers, which write from
+// lastSent on; it reports false, having changed nothing, when the
+// connection cannot be taken over (the caller keeps serving it).
+func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) bool {
+	if r, ok := e.ctx.Value(remoteKey{}).(*remote); !ok || !r.http11 {
+		return false // HTTP/1.0: the response is not chunked
+	}
+	if _, ok := e.ctx.Value(connKey{}).(*net.TCPConn); !ok {
+		return false
+	}
+	st, err := theStreamer()
+	if err != nil {
+		return false
+	}
+	conn, rw, err := rc.Hijack()
+	if err != nil {
+		return false // HTTP/2, or a writer that cannot
+	}
+	// Bytes the client sent after its request (nothing, for an SSE
+	// client) are dropped with net/http's buffers.
+	_ = rw
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
+	raw, err := tc.SyscallConn()
+	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	if err == nil {
+		err = st.add(ls)
+	}
+	if err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
+	_ = conn.SetDeadline(time.Time{})
+	hb := e.s.cfg.Heartbeat
+	ls.heartbeat = time.AfterFunc(hb, func() {
+		if ls.done.Load() {
+			return
+		}
+		ls.ping.Store(true)
+		ls.schedule()
+		ls.heartbeat.Reset(hb)
+	})
+	if !e.principal.Expires.IsZero() {
+		ls.expiry = time.AfterFunc(time.Until(e.principal.Expires), func() {
+			ls.expire.Store(true)
+			ls.schedule()
+		})
+	}
+	e.sub.Notify(ls.schedule)
+	ls.schedule() // events queued before Notify
+	return true
+}
+
+// schedule puts ls on its writer's run queue unless it is there already.
+// It never blocks: it runs on the publisher's path.
+func (ls *liveStream) schedule() {
+	if ls.scheduled.CompareAndSwap(false, true) {
+		ls.writer.push(ls)
+	}
+}
+
+// run writes what is due on ls without blocking. Writer only.
+func (ls *liveStream) run(w *fanWriter) {
+	ls.scheduled.Store(false)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed || ls.fallback {
+		return // the fallback goroutine schedules ls again when it is done
+	}
+	if ls.hangup.Load() {
+		ls.closeLocked()
+		return
+	}
+	select {
+	case <-ls.e.sub.Gone():
+		// Dropped for being slow, or the node shuts down: end the
+		// response (if the socket takes it) and close.
+		w.buf = append(w.buf[:0], lastChunk...)
+		_, _ = ls.tryWrite(w.buf)
+		ls.closeLocked()
+		return
+	default:
+	}
+	buf := w.buf[:0]
+	for ev, ok := ls.e.sub.Next(); ok; ev, ok = ls.e.sub.Next() {
+		if ev.Seq == 0 || ev.Seq > ls.lastSent {
+			buf = appendChunk(buf, ev.Encoded(sseFrame))
+			ls.lastSent = max(ls.lastSent, ev.Seq)
+		}
+	}
+	if ls.ping.Swap(false) {
+		buf = appendChunk(buf, []byte(": ping\n\n"))
+	}
+	end := ls.expire.Load()
+	if end {
+		buf = appendChunk(buf, sseFrame(&node.Event{ID: node.EventID(ls.nodeID, ls.lastSent), Name: "expired", Data: expiredData}))
+		buf = append(buf, lastChunk...)
+	}
+	if cap(buf) <= 1<<20 {
+		w.buf = buf[:0] // keep the room for the next stream, unless a burst grew it
+	} else {
+		w.buf = nil
+	}
+	if len(buf) == 0 {
+		return
+	}
+	n, err := ls.tryWrite(buf)
+	if err != nil {
+		ls.closeLocked()
+		return
+	}
+	if n < len(buf) {
+		// The socket is full: the rest is written by a goroutine of its
+		// own, under the write deadline, so that this writer goes on.
+		ls.out = append([]byte(nil), buf[n:]...)
+		ls.fallback = true
+		go ls.writeOut(end)
+		return
+	}
+	if end {
+		ls.closeLocked()
+	}
+}
+
+// tryWrite writes b without waiting for room in the socket; it returns how
+// much was written. Under ls.mu, not in fallback.
+func (ls *liveStream) tryWrite(b []byte) (int, error) {
+	n := 0
+	var werr error
+	err := ls.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// writeOut is a stream's fallback goroutine: it writes ls.out under the
+// write deadline, then gives the stream back to its writer (or closes it,
+// at the end of the stream or when the write fails).
+func (ls *liveStream) writeOut(end bool) {
+	_ = ls.conn.SetWriteDeadline(time.Now().Add(ls.e.s.cfg.WriteTimeout))
+	_, err := ls.conn.Write(ls.out)
+	_ = ls.conn.SetWriteDeadline(time.Time{})
+	ls.mu.Lock()
+	ls.out, ls.fallback = nil, false
+	if err != nil || end {
+		ls.closeLocked()
+		ls.mu.Unlock()
+		return
+	}
+	ls.mu.Unlock()
+	ls.schedule()
+}
+
+// closeLocked ends the stream: the connection, the subscription, the
+// stream's slot and its timers. Under ls.mu.
+func (ls *liveStream) closeLocked() {
+	if ls.closed {
+		return
+	}
+	ls.closed = true
+	ls.done.Store(true)
+	ls.heartbeat.Stop()
+	if ls.expiry != nil {
+		ls.expiry.Stop()
+	}
+	ls.st.remove(ls)
+	ls.conn.Close()
+	ls.e.sub.Close()
+	ls.e.release()
+}
+
+// lastChunk ends a chunked response.
+var lastChunk = []byte("0\r\n\r\n")
+
+// appendChunk appends p to b as one HTTP/1.1 chunk.
+func appendChunk(b, p []byte) []byte {
+	b = strconv.AppendUint(b, uint64(len(p)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, p...)
+	return append(b, "\r\n"...)
+}

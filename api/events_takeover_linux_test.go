@@ -1,0 +1,161 @@
+//go:build linux
+
+package api_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
+	"github.com/goat-gateway/goat-gateway/node"
+)
+
+// rawStream is an event stream read without a goroutine of its own: the
+// test reads it when it wants to, through net/http's chunked reader.
+type rawStream struct {
+	conn net.Conn
+	body *bufio.Reader
+}
+
+func openRawStream(tb testing.TB, g *gateway, token, query string) *rawStream {
+	tb.Helper()
+	conn, err := net.Dial("tcp", g.Addr())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /v1/events?"+query+" HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "+token+"\r\n\r\n"); err != nil {
+		tb.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /v1/events: %v %v", resp, err)
+	}
+	if te := resp.TransferEncoding; len(te) != 1 || te[0] != "chunked" {
+		tb.Fatalf("Transfer-Encoding %v, want chunked", te)
+	}
+	return &rawStream{conn: conn, body: bufio.NewReaderSize(resp.Body, 512)}
+}
+
+// next reads up to the next event named name, returning its id; comments
+// (heartbeats) and other events are skipped.
+func (s *rawStream) next(tb testing.TB, name string) string {
+	tb.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+	var id, ev string
+	for {
+		line, err := s.body.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("reading the stream for %q: %v", name, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev == name {
+				return id
+			}
+			id, ev = "", ""
+		case strings.HasPrefix(line, "id: "):
+			id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev = line[7:]
+		}
+	}
+}
+
+// Idle streams hold no goroutine: once ready, a stream leaves net/http for
+// the fan-out writers, so 1,000 streams add a handful of goroutines (the
+// writers, one per core, and their epoll watcher) where each used to hold
+// two. Every one of them still gets the next commit.
+func TestEvents_IdleStreamsHoldNoGoroutines(t *testing.T) {
+	const streams = 1000
+	g := startGateway(t, goattest.Config{MaxStreamsPerCaller: streams + 10})
+	alice := setupRepo(t, g)
+	// A first stream starts the fan-out writers, which live as long as the
+	// process: they are not what is counted.
+	openRawStream(t, g, alice.Token, "repo=r").next(t, "ready")
+	before := runtime.NumGoroutine()
+	subs := make([]*rawStream, streams)
+	for i := range subs {
+		subs[i] = openRawStream(t, g, alice.Token, "repo=r")
+		subs[i].next(t, "ready")
+	}
+	goattest.WaitFor(t, "1,000 idle streams to hold fewer than 100 goroutines", func() bool {
+		return runtime.NumGoroutine()-before < 100
+	})
+	c := alice.CommitAt(1, "r", "k", map[string]any{"v": "x"})
+	alice.Push(t, c)
+	for i, s := range subs {
+		if id := s.next(t, "commit"); id == "" {
+			t.Fatalf("stream %d: commit event without an id", i)
+		}
+	}
+}
+
+// A stream taken over by the fan-out writers delivers every event once, in
+// order, with increasing ids, heartbeats in between, and a subscriber that
+// does not read holds none of it back.
+func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
+	g := startGateway(t, goattest.Config{Heartbeat: 50 * time.Millisecond})
+	alice := setupRepo(t, g)
+	sub := g.subscribe(t, alice.Token, "repo=r")
+	sub.waitReady(t)
+	// Never read: its socket fills, and its writes go to a goroutine of
+	// its own while the others go on.
+	stalled := openRawStream(t, g, alice.Token, "repo=r")
+	stalled.next(t, "ready")
+	goattest.Recv(t, sub.pings, "a heartbeat from the fan-out writers")
+
+	big := strings.Repeat("x", 8<<10)
+	var want []string
+	for i := 0; i < 30; i++ {
+		// Pushes of 1 to 5 commits: one publish may queue many events.
+		var batch []*core.Commit
+		for j := 0; j < i%5+1; j++ {
+			c := alice.CommitAt(int64(i*10+j), "r", fmt.Sprintf("k%d-%d", i, j), map[string]any{"pad": big})
+			batch = append(batch, c)
+			want = append(want, c.ID.String())
+		}
+		alice.Push(t, batch...)
+	}
+	last := ""
+	for i, id := range want {
+		ev, got := sub.nextCommit(t)
+		if got != id {
+			t.Fatalf("commit %d: got %s, want %s", i, got, id)
+		}
+		if last != "" && seqOf(t, ev.ID) <= seqOf(t, last) {
+			t.Fatalf("event id %s after %s", ev.ID, last)
+		}
+		last = ev.ID
+	}
+	goattest.Recv(t, sub.pings, "a heartbeat after the events")
+
+	// Reconnecting with the last id replays nothing and goes live.
+	again := g.subscribe(t, alice.Token, "repo=r", "Last-Event-ID", last)
+	again.waitReady(t)
+	c := alice.CommitAt(1000, "r", "after", map[string]any{"v": "y"})
+	alice.Push(t, c)
+	if _, id := again.nextCommit(t); id != c.ID.String() {
+		t.Fatalf("after reconnecting: %s, want %s", id, c.ID)
+	}
+}
+
+// seqOf is the sequence number of an event id.
+func seqOf(tb testing.TB, id string) uint64 {
+	tb.Helper()
+	_, seq, err := node.ParseEventID(id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seq
+}
