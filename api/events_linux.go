@@ -248,6 +248,9 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 			ls.schedule()
 		})
 	}
+	// The request's context holds its route, its middleware's values and
+	// its connection's: nothing the writers need.
+	e.ctx = nil
 	e.sub.Notify(ls.schedule)
 	ls.schedule() // events queued before Notify
 	return true
