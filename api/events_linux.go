@@ -110,7 +110,6 @@ func (st *streamer) add(ls *liveStream) error {
 	ls.tag = st.tag
 	st.streams[ls.tag] = ls
 	st.mu.Unlock()
-	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
 	var cerr error
 	err := ls.raw.Control(func(fd uintptr) {
 		cerr = syscall.EpollCtl(st.epfd, syscall.EPOLL_CTL_ADD, int(fd), &syscall.EpollEvent{Events: epollHangup, Fd: int32(ls.tag)})
@@ -180,7 +179,6 @@ type liveStream struct {
 	hangup    atomic.Bool // the client went
 	ping      atomic.Bool // a heartbeat is due
 	expire    atomic.Bool // the token expired
-	done      atomic.Bool // closed: timers stop re-arming
 
 	heartbeat *time.Timer
 	expiry    *time.Timer
@@ -221,10 +219,6 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 		return true
 	}
 	raw, err := tc.SyscallConn()
-	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
-	if err == nil {
-		err = st.add(ls)
-	}
 	if err != nil {
 		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
 		conn.Close()
@@ -233,20 +227,35 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 		return true
 	}
 	_ = conn.SetDeadline(time.Time{})
+	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
+	// The stream is whole before anything can schedule it (its timers,
+	// the epoll set, the hub). Timers re-arm under ls.mu, so none does
+	// after closeLocked stopped it.
+	ls.mu.Lock()
 	hb := e.s.cfg.Heartbeat
 	ls.heartbeat = time.AfterFunc(hb, func() {
-		if ls.done.Load() {
-			return
-		}
 		ls.ping.Store(true)
 		ls.schedule()
-		ls.heartbeat.Reset(hb)
+		ls.mu.Lock()
+		if !ls.closed {
+			ls.heartbeat.Reset(hb)
+		}
+		ls.mu.Unlock()
 	})
 	if !e.principal.Expires.IsZero() {
 		ls.expiry = time.AfterFunc(time.Until(e.principal.Expires), func() {
 			ls.expire.Store(true)
 			ls.schedule()
 		})
+	}
+	ls.mu.Unlock()
+	if err := st.add(ls); err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		ls.mu.Lock()
+		ls.closeLocked()
+		ls.mu.Unlock()
+		return true
 	}
 	// The request's context holds its route, its middleware's values and
 	// its connection's: nothing the writers need.
@@ -269,8 +278,21 @@ func (ls *liveStream) run(w *fanWriter) {
 	ls.scheduled.Store(false)
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	if ls.closed || ls.fallback {
-		return // the fallback goroutine schedules ls again when it is done
+	if ls.closed {
+		return
+	}
+	if ls.fallback {
+		// Its goroutine schedules ls again when the write is done; a
+		// stream that is to end meanwhile ends it now (the write fails).
+		select {
+		case <-ls.e.sub.Gone():
+			ls.conn.Close()
+		default:
+			if ls.hangup.Load() {
+				ls.conn.Close()
+			}
+		}
+		return
 	}
 	if ls.hangup.Load() {
 		ls.closeLocked()
@@ -383,7 +405,6 @@ func (ls *liveStream) closeLocked() {
 		return
 	}
 	ls.closed = true
-	ls.done.Store(true)
 	ls.heartbeat.Stop()
 	if ls.expiry != nil {
 		ls.expiry.Stop()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +26,17 @@ type rawStream struct {
 	body *bufio.Reader
 }
 
-func openRawStream(tb testing.TB, g *gateway, token, query string) *rawStream {
+// openRawStream opens a stream; rcvbuf, if not 0, is the client's socket
+// receive buffer.
+func openRawStream(tb testing.TB, g *gateway, token, query string, rcvbuf int) *rawStream {
 	tb.Helper()
-	conn, err := net.Dial("tcp", g.Addr())
+	d := net.Dialer{}
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
+		}
+	}
+	conn, err := d.Dial("tcp", g.Addr())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,11 +91,11 @@ func TestEvents_IdleStreamsHoldNoGoroutines(t *testing.T) {
 	alice := setupRepo(t, g)
 	// A first stream starts the fan-out writers, which live as long as the
 	// process: they are not what is counted.
-	openRawStream(t, g, alice.Token, "repo=r").next(t, "ready")
+	openRawStream(t, g, alice.Token, "repo=r", 0).next(t, "ready")
 	before := runtime.NumGoroutine()
 	subs := make([]*rawStream, streams)
 	for i := range subs {
-		subs[i] = openRawStream(t, g, alice.Token, "repo=r")
+		subs[i] = openRawStream(t, g, alice.Token, "repo=r", 0)
 		subs[i].next(t, "ready")
 	}
 	goattest.WaitFor(t, "1,000 idle streams to hold fewer than 100 goroutines", func() bool {
@@ -105,14 +114,19 @@ func TestEvents_IdleStreamsHoldNoGoroutines(t *testing.T) {
 // order, with increasing ids, heartbeats in between, and a subscriber that
 // does not read holds none of it back.
 func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
-	g := startGateway(t, goattest.Config{Heartbeat: 50 * time.Millisecond})
+	// A write deadline past the test's patience: a writer that waited on
+	// a stalled socket would hold the healthy stream past it.
+	g := startGateway(t, goattest.Config{Heartbeat: 50 * time.Millisecond, WriteTimeout: 2 * goattest.Patience})
 	alice := setupRepo(t, g)
 	sub := g.subscribe(t, alice.Token, "repo=r")
 	sub.waitReady(t)
-	// Never read: its socket fills, and its writes go to a goroutine of
-	// its own while the others go on.
-	stalled := openRawStream(t, g, alice.Token, "repo=r")
-	stalled.next(t, "ready")
+	// Never read: their sockets fill, and their writes go to goroutines
+	// of their own while the others go on. One more than there are
+	// writers, so one shares the healthy stream's writer.
+	stalled := runtime.GOMAXPROCS(0) + 1
+	for range stalled {
+		openRawStream(t, g, alice.Token, "repo=r", 4096).next(t, "ready")
+	}
 	goattest.Recv(t, sub.pings, "a heartbeat from the fan-out writers")
 
 	big := strings.Repeat("x", 8<<10)
@@ -139,6 +153,9 @@ func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
 		last = ev.ID
 	}
 	goattest.Recv(t, sub.pings, "a heartbeat after the events")
+	if n := g.Node().Subscribers(); n != stalled+1 {
+		t.Fatalf("%d subscribers, want %d (the stalled ones wait on their write deadline)", n, stalled+1)
+	}
 
 	// Reconnecting with the last id replays nothing and goes live.
 	again := g.subscribe(t, alice.Token, "repo=r", "Last-Event-ID", last)
