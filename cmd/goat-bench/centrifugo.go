@@ -318,6 +318,38 @@ func newPeerFleet(samples int, open func(context.Context, int) (*sseStream, erro
 	return f
 }
 
+// spread returns, for each given sample that every subscriber had, the
+// time from the first subscriber having it to the last, in milliseconds.
+func (f *fleet) spread(samples []int) []float64 {
+	f.mu.Lock()
+	subs := append([]*subscriber(nil), f.subs...)
+	f.mu.Unlock()
+	var out []float64
+	for _, i := range samples {
+		n := int(f.expect[i].Load())
+		if n == 0 || n > len(subs) {
+			continue
+		}
+		first, last := int64(0), int64(0)
+		complete := true
+		for _, s := range subs[:n] {
+			r := s.recv[i].Load()
+			if r == 0 {
+				complete = false
+				break
+			}
+			if first == 0 || r < first {
+				first = r
+			}
+			last = max(last, r)
+		}
+		if complete {
+			out = append(out, ms(time.Duration(last-first)))
+		}
+	}
+	return out
+}
+
 // CentrifugoData is the second peer's scenario: goat-gateway and
 // Centrifugo side by side at each subscriber count.
 type CentrifugoData struct {
@@ -344,6 +376,10 @@ type LiveSide struct {
 	FromSend Summary `json:"fromSendMs"`
 	// All: per message, from send until the last subscriber had it.
 	All Summary `json:"allMs"`
+	// Spread: per message, from the first subscriber having it to the
+	// last: the fan-out alone, without the write path before it (for
+	// goat-gateway, the signature check and the fsync).
+	Spread Summary `json:"spreadMs"`
 	// Write: the POST's round trip.
 	Write   Summary `json:"writeMs"`
 	Lost    int     `json:"lost"`
@@ -378,6 +414,10 @@ func centrifugoRatios(points []CentrifugoPoint) []Ratio {
 			Ratio{Name: fmt.Sprintf("server CPU per message, %d subscribers", n), Goat: g.CPUms, Peer: c.CPUms, Unit: "ms", Factor: factor(c.CPUms, g.CPUms),
 				Note: "goat-gateway's includes verifying the signed commit and writing it durably"},
 		)
+		if n > 1 {
+			out = append(out, Ratio{Name: fmt.Sprintf("fan-out spread p50, %d subscribers", n), Goat: g.Spread.P50, Peer: c.Spread.P50, Unit: "ms", Factor: factor(c.Spread.P50, g.Spread.P50),
+				Note: "first subscriber to last, per message: the fan-out without the write path"})
+		}
 		if n >= centrifugoMemoryMinSubs {
 			out = append(out, Ratio{Name: fmt.Sprintf("memory per subscriber, %d subscribers", n), Goat: g.PerSubscriber, Peer: c.PerSubscriber, Unit: "bytes",
 				Factor: factor(c.PerSubscriber, g.PerSubscriber), Note: "RSS growth over the subscribers / subscribers"})
@@ -575,6 +615,7 @@ func (e *env) centrifugoPoint(ctx context.Context, bin string, n, per int, data 
 		fromSend, _, allMs, lost := s.f.latencies(timed, s.times)
 		o := out[k]
 		o.FromSend, o.All, o.Write, o.Lost, o.Dropped, o.CPUms = Summarize(fromSend), Summarize(allMs), Summarize(s.writes), lost, int(s.f.dropped.Load()), cpu
+		o.Spread = Summarize(s.f.spread(timed))
 		o.PerSubscriber = float64(o.RSS-o.BaseRSS) / float64(n)
 	}
 	return p, nil

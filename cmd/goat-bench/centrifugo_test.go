@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -161,8 +162,8 @@ func centrifugoPoints(goatP50, goatP99, peerP50, peerP99 [3]float64) []Centrifug
 	var out []CentrifugoPoint
 	for k, n := range []int{1, 100, 1000} {
 		out = append(out, CentrifugoPoint{Subscribers: n, Samples: 30,
-			Goat:       LiveSide{FromSend: Summary{P50: goatP50[k], P99: goatP99[k]}, CPUms: 2, PerSubscriber: 20 << 10},
-			Centrifugo: LiveSide{FromSend: Summary{P50: peerP50[k], P99: peerP99[k]}, CPUms: 3, PerSubscriber: 70 << 10}})
+			Goat:       LiveSide{FromSend: Summary{P50: goatP50[k], P99: goatP99[k]}, Spread: Summary{P50: 0.5}, CPUms: 2, PerSubscriber: 20 << 10},
+			Centrifugo: LiveSide{FromSend: Summary{P50: peerP50[k], P99: peerP99[k]}, Spread: Summary{P50: 2}, CPUms: 3, PerSubscriber: 70 << 10}})
 	}
 	return out
 }
@@ -181,6 +182,7 @@ func TestCentrifugoRatios(t *testing.T) {
 		"live latency p99, 1000 subscribers":      3,
 		"server CPU per message, 100 subscribers": 1.5,
 		"memory per subscriber, 1000 subscribers": 3.5,
+		"fan-out spread p50, 100 subscribers":     4,
 	} {
 		r, ok := byName[name]
 		if !ok {
@@ -195,8 +197,12 @@ func TestCentrifugoRatios(t *testing.T) {
 	if _, ok := byName["memory per subscriber, 1 subscribers"]; ok {
 		t.Error("memory compared at 1 subscriber")
 	}
-	if got := len(rs); got != 3*3+2 {
-		t.Errorf("%d ratios, want 11", got)
+	// With one subscriber, first and last are the same: no spread.
+	if _, ok := byName["fan-out spread p50, 1 subscribers"]; ok {
+		t.Error("spread compared at 1 subscriber")
+	}
+	if got := len(rs); got != 3*3+2+2 {
+		t.Errorf("%d ratios, want 13", got)
 	}
 	t.Run("NoGoatFigure", func(t *testing.T) {
 		if f := factor(5, 0); f != 0 {
@@ -252,5 +258,24 @@ func TestBuildReport_Centrifugo(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+func TestFleet_Spread(t *testing.T) {
+	f := newPeerFleet(3, nil, nil)
+	recv := [][3]int64{{1e6, 5e6, 0}, {4e6, 2e6, 7e6}} // ns since base, per sample; 0: not seen
+	for _, r := range recv {
+		s := &subscriber{recv: make([]atomic.Int64, 3)}
+		for i, v := range r {
+			s.recv[i].Store(v)
+		}
+		f.subs = append(f.subs, s)
+	}
+	for i := range 3 {
+		f.expect[i].Store(2)
+	}
+	// Sample 2 was missed by one subscriber: it has no spread.
+	if got, want := f.spread([]int{0, 1, 2}), []float64{3, 3}; !slices.Equal(got, want) {
+		t.Fatalf("spread = %v, want %v", got, want)
 	}
 }

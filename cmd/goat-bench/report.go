@@ -390,11 +390,11 @@ func reportCentrifugo(b *strings.Builder, r *Result) {
 			s   LiveSide
 		}{{"goat-gateway", p.Goat}, {"Centrifugo", p.Centrifugo}} {
 			rows = append(rows, []string{x.who, commas(int64(p.Subscribers)), fmt.Sprint(p.Samples), f2(x.s.FromSend.P50), f2(x.s.FromSend.P99), f2(x.s.FromSend.Max),
-				f2(x.s.All.P50) + " / " + f2(x.s.All.P99), f2(x.s.Write.P50) + " / " + f2(x.s.Write.P99), fmt.Sprint(x.s.Lost), f2(x.s.CPUms),
+				f2(x.s.All.P50) + " / " + f2(x.s.All.P99), f2(x.s.Spread.P50) + " / " + f2(x.s.Spread.P99), f2(x.s.Write.P50) + " / " + f2(x.s.Write.P99), fmt.Sprint(x.s.Lost), f2(x.s.CPUms),
 				mib(x.s.BaseRSS) + " -> " + mib(x.s.RSS), kib(x.s.PerSubscriber)})
 		}
 	}
-	mdTable(b, []string{"server", "subscribers", "messages", "p50", "p99", "max", "last subscriber p50 / p99", "write round trip p50 / p99", "lost", "server CPU ms/message", "RSS before -> with subscribers", "per subscriber"}, rows)
+	mdTable(b, []string{"server", "subscribers", "messages", "p50", "p99", "max", "last subscriber p50 / p99", "first to last subscriber p50 / p99", "write round trip p50 / p99", "lost", "server CPU ms/message", "RSS before -> with subscribers", "per subscriber"}, rows)
 }
 
 func reportMicro(b *strings.Builder, r *Result) {
