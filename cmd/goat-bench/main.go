@@ -1,6 +1,7 @@
 // Command goat-bench measures goat-gateway against the targets of its
-// benchmark suite, side by side with PouchDB's pouchdb-server on the same
-// machine in the same run, and writes what it measured to bench/results/:
+// benchmark suite, side by side with PouchDB's pouchdb-server and with
+// Centrifugo (live delivery) on the same machine in the same run, and
+// writes what it measured to bench/results/:
 // one <scenario>.json per scenario, report.md, and PNG plots.
 //
 //	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...]
