@@ -309,11 +309,22 @@ func (ls *liveStream) run(w *fanWriter) {
 	default:
 	}
 	buf := w.buf[:0]
-	for ev, ok := ls.e.sub.Next(); ok; ev, ok = ls.e.sub.Next() {
+	// At most about writeBatch bytes of frames per turn: what does not
+	// fit in the socket is copied for the fallback goroutine, and a
+	// stream that lags behind a burst must not copy its whole backlog
+	// (the queue holds it as pointers to events shared by all). The rest
+	// waits for the stream's next turn.
+	more := false
+	for len(buf) < writeBatch {
+		ev, ok := ls.e.sub.Next()
+		if !ok {
+			break
+		}
 		if ev.Seq == 0 || ev.Seq > ls.lastSent {
 			buf = appendChunk(buf, ev.Encoded(sseFrame))
 			ls.lastSent = max(ls.lastSent, ev.Seq)
 		}
+		more = len(buf) >= writeBatch
 	}
 	if ls.ping.Swap(false) {
 		buf = appendChunk(buf, []byte(": ping\n\n"))
@@ -346,8 +357,17 @@ func (ls *liveStream) run(w *fanWriter) {
 	}
 	if end {
 		ls.closeLocked()
+		return
+	}
+	if more {
+		ls.schedule()
 	}
 }
+
+// writeBatch bounds the bytes of events a stream is given per turn of its
+// writer, so that a stream in fallback holds at most about that much
+// besides its queue.
+const writeBatch = 64 << 10
 
 // tryWrite writes b without waiting for room in the socket; it returns how
 // much was written. Under ls.mu, not in fallback.

@@ -129,7 +129,9 @@ func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
 	}
 	goattest.Recv(t, sub.pings, "a heartbeat from the fan-out writers")
 
-	big := strings.Repeat("x", 8<<10)
+	// Pushes of 4 and 5 commits are more than a writer gives a stream per
+	// turn (64 KiB): the rest follows in its next turns.
+	big := strings.Repeat("x", 20<<10)
 	var want []string
 	for i := 0; i < 30; i++ {
 		// Pushes of 1 to 5 commits: one publish may queue many events.
