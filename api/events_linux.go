@@ -365,9 +365,11 @@ func (ls *liveStream) run(w *fanWriter) {
 }
 
 // writeBatch bounds the bytes of events a stream is given per turn of its
-// writer, so that a stream in fallback holds at most about that much
-// besides its queue.
-const writeBatch = 64 << 10
+// writer (one event at least), so that a stream in fallback holds at most
+// about that much besides its queue: 20,000 streams whose clients all
+// stopped reading hold about 320 MiB of it at worst, against the 10 GiB
+// their sockets' send buffers may hold in the kernel.
+const writeBatch = 16 << 10
 
 // tryWrite writes b without waiting for room in the socket; it returns how
 // much was written. Under ls.mu, not in fallback.

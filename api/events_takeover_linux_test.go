@@ -129,8 +129,8 @@ func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
 	}
 	goattest.Recv(t, sub.pings, "a heartbeat from the fan-out writers")
 
-	// Pushes of 4 and 5 commits are more than a writer gives a stream per
-	// turn (64 KiB): the rest follows in its next turns.
+	// A commit of 20 KiB is more than a writer gives a stream per turn
+	// (16 KiB): a push of several goes out over several turns.
 	big := strings.Repeat("x", 20<<10)
 	var want []string
 	for i := 0; i < 30; i++ {
