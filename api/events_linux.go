@@ -48,14 +48,16 @@ type streamer struct {
 	next    atomic.Uint32 // round robin over writers
 	epfd    int
 
-	mu      stdsync.Mutex
-	streams map[uint32]*liveStream // by epoll tag
-	tag     uint32
+	mu       stdsync.Mutex
+	streams  map[uint32]*liveStream // by epoll tag
+	tag      uint32
+	watching bool // the watch goroutine runs
 }
 
-// theStreamer is started by the first takeover and lives as long as the
-// process: its goroutines are one per core and one for epoll, whatever the
-// number of servers and streams.
+// theStreamer is made by the first takeover and serves every server of
+// the process. Its goroutines run only while there is work: a writer's
+// while streams are on its run queue, the epoll watcher's while there are
+// streams; an idle process holds none.
 var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -63,29 +65,29 @@ var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 	}
 	st := &streamer{epfd: epfd, streams: map[uint32]*liveStream{}}
 	for range runtime.GOMAXPROCS(0) {
-		w := &fanWriter{wake: make(chan struct{}, 1)}
-		st.writers = append(st.writers, w)
-		go w.run()
+		st.writers = append(st.writers, &fanWriter{})
 	}
-	go st.watch()
 	return st, nil
 })
 
 // watch marks the streams whose client hung up (or whose connection
-// failed) and hands them to their writer to close.
+// failed) and hands them to their writer to close. It returns once there
+// are no streams (add starts it again).
 func (st *streamer) watch() {
 	evs := make([]syscall.EpollEvent, 256)
 	for {
-		n, err := syscall.EpollWait(st.epfd, evs, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
+		n, err := syscall.EpollWait(st.epfd, evs, 1000)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
 			slog.Error("event streams: epoll_wait failed; hang-ups are seen at the next write", "err", err)
-			return
+			time.Sleep(time.Second) // not a hot loop if it keeps failing
 		}
 		st.mu.Lock()
-		for _, ev := range evs[:n] {
+		if len(st.streams) == 0 {
+			st.watching = false
+			st.mu.Unlock()
+			return
+		}
+		for _, ev := range evs[:max(n, 0)] {
 			if ls := st.streams[uint32(ev.Fd)]; ls != nil {
 				ls.hangup.Store(true)
 				ls.schedule()
@@ -109,6 +111,10 @@ func (st *streamer) add(ls *liveStream) error {
 	}
 	ls.tag = st.tag
 	st.streams[ls.tag] = ls
+	if !st.watching {
+		st.watching = true
+		go st.watch()
+	}
 	st.mu.Unlock()
 	var cerr error
 	err := ls.raw.Control(func(fd uintptr) {
@@ -130,30 +136,33 @@ func (st *streamer) remove(ls *liveStream) {
 	st.mu.Unlock()
 }
 
-// fanWriter writes the streams made runnable on it, one at a time.
+// fanWriter writes the streams made runnable on it, one at a time, on a
+// goroutine that runs while its run queue is not empty.
 type fanWriter struct {
-	mu   stdsync.Mutex
-	runq []*liveStream
-	wake chan struct{} // a value when runq is not empty
+	mu      stdsync.Mutex
+	runq    []*liveStream
+	spare   []*liveStream // the run queue's other slice, reused
+	running bool          // the run goroutine runs
 
-	buf []byte // the frames of the stream being written; writer only
+	buf []byte // the frames of the stream being written; run only
 }
 
 func (w *fanWriter) push(ls *liveStream) {
 	w.mu.Lock()
 	w.runq = append(w.runq, ls)
+	start := !w.running
+	w.running = true
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if start {
+		go w.run()
 	}
 }
 
 func (w *fanWriter) run() {
-	var batch []*liveStream
-	for range w.wake {
-		w.mu.Lock()
-		batch, w.runq = w.runq, batch[:0]
+	w.mu.Lock()
+	for len(w.runq) > 0 {
+		batch := w.runq
+		w.runq = w.spare[:0]
 		w.mu.Unlock()
 		for i, ls := range batch {
 			ls.run(w)
@@ -162,7 +171,11 @@ func (w *fanWriter) run() {
 		if cap(batch) > 4096 {
 			batch = nil // a burst is over: do not keep its room
 		}
+		w.mu.Lock()
+		w.spare = batch
 	}
+	w.running = false
+	w.mu.Unlock()
 }
 
 // liveStream is a taken-over event stream.
