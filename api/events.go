@@ -90,6 +90,13 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	if e.mayTakeOver() {
+		// A taken-over stream ends with its connection: a client must
+		// not take the connection back for another request when the
+		// response ends cleanly (token expiry, shutdown, a slow
+		// subscriber dropped), since nobody on this side reads it.
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(http.StatusOK)
 	// Events are written straight to w: net/http already buffers a
 	// response (and chunks it at each flush), so a buffer of our own would

@@ -203,14 +203,22 @@ type liveStream struct {
 	lastSent uint64 // sequence number of the last event written
 }
 
+// mayTakeOver reports whether takeOver will try: an HTTP/1.1 request
+// (HTTP/1.0 responses are not chunked) on a TCP connection.
+func (e *eventStream) mayTakeOver() bool {
+	r, ok := e.ctx.Value(remoteKey{}).(*remote)
+	if !ok || !r.http11 {
+		return false
+	}
+	_, ok = e.ctx.Value(connKey{}).(*net.TCPConn)
+	return ok
+}
+
 // takeOver hands the stream to the fan-out writers, which write from
 // lastSent on; it reports false, having changed nothing, when the
 // connection cannot be taken over (the caller keeps serving it).
 func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) bool {
-	if r, ok := e.ctx.Value(remoteKey{}).(*remote); !ok || !r.http11 {
-		return false // HTTP/1.0: the response is not chunked
-	}
-	if _, ok := e.ctx.Value(connKey{}).(*net.TCPConn); !ok {
+	if !e.mayTakeOver() {
 		return false
 	}
 	st, err := theStreamer()

@@ -184,3 +184,42 @@ func seqOf(tb testing.TB, id string) uint64 {
 	}
 	return seq
 }
+
+// A taken-over stream that ends cleanly (here: its token expired) ends its
+// connection too, and says so: a client that pools connections must not
+// send its next request on it, where nobody reads any more.
+func TestEvents_EndedStreamIsNotReused(t *testing.T) {
+	g := startGateway(t, goattest.Config{})
+	setupRepo(t, g)
+	tok, err := g.Mint("alice", nil, 2*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr}
+	req, _ := http.NewRequest("GET", g.URL()+"/v1/events?repo=r", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Close {
+		t.Fatal("the stream's response does not say Connection: close")
+	}
+	body, err := io.ReadAll(resp.Body) // to the stream's end, after `expired`
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(body), "event: expired\n") {
+		t.Fatalf("stream: %v\n%s", err, body)
+	}
+	req, _ = http.NewRequest("GET", g.URL()+"/v1/repos/r", nil)
+	req.Header.Set("Authorization", "Bearer "+g.Token("alice"))
+	resp, err = cl.Do(req)
+	if err != nil {
+		t.Fatalf("the request after the stream: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the request after the stream: status %d", resp.StatusCode)
+	}
+}
