@@ -192,6 +192,7 @@ type Node struct {
 	quotas   *quotas
 	sysq     *sysQueue
 	ingested atomic.Uint64
+	merging  collapses
 	// sessMu serializes session registrations and revocations.
 	sessMu stdsync.Mutex
 
