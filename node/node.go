@@ -235,6 +235,7 @@ func Open(cfg Config) (*Node, error) {
 		MaxOpen:     cfg.MaxOpenRepos,
 		Merger:      merger{n.reg},
 		OnAppend:    n.onAppend,
+		OnDurable:   n.onDurable,
 		Logger:      n.log,
 	})
 	if err != nil {

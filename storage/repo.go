@@ -888,7 +888,8 @@ func (r *Repo) reaches(g *group, target core.CommitID, parents []core.CommitID) 
 }
 
 // writeGroup writes, syncs and indexes the group's records, then hands them
-// to the subscriber in sequence order. It returns the keys it touched.
+// to OnDurable at once and to OnAppend in node sequence order. It returns
+// the keys it touched.
 func (r *Repo) writeGroup(g *group) ([]string, error) {
 	if len(g.items) == 0 {
 		return nil, nil
@@ -946,6 +947,9 @@ func (r *Repo) writeGroup(g *group) ([]string, error) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
+	if f := r.cfg.OnDurable; f != nil {
+		f(r.name, recs) // this repository's order: the writer is serial
+	}
 	var deliver func()
 	if f := r.cfg.OnAppend; f != nil {
 		name := r.name
