@@ -527,18 +527,6 @@ func (c *Client) Log(ctx context.Context, repo, cursor string, limit int) (*gsyn
 	return decodeLogPage(op, r)
 }
 
-func decodeLogPage(op string, r reply) (*gsync.LogPage, error) {
-	var page struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := decode(op, r, &page); err != nil {
-		return nil, err
-	}
-	return &gsync.LogPage{Commits: page.Commits, Next: page.Next, More: !page.Tail}, nil
-}
-
 // Sync runs one reconciliation round (POST /v1/repos/{repo}/sync). It
 // implements gsync.Transport; the response, results of pushed commits
 // included, is decoded once by gsync.DecodeResponse.
