@@ -514,7 +514,8 @@ func (c *Client) PushCommits(ctx context.Context, repo string, commits [][]byte)
 // Log returns a page of repo's log after cursor ("" for the start), at
 // most limit commits (zero: the server's default). It implements
 // gsync.Transport: a cursor the node cannot serve is an error wrapping
-// core.ErrMustReconcile.
+// core.ErrMustReconcile. The page's commits are slices of one buffer, the
+// response: keeping one of them keeps the page.
 func (c *Client) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
 	op := fmt.Sprintf("log of %q", repo)
 	params := &models.GetLogParams{After: optional(cursor), Limit: limitOf(limit)}
