@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { fromHex } from "../../src/bytes.js";
 import type { Commit } from "../../src/commit.js";
@@ -96,3 +98,13 @@ for (const [version, file] of [
     }
   });
 }
+
+describe("tools/syncv2/heal.mjs", () => {
+  it("an independent client written from docs/sync.md reproduces both vector files", () => {
+    const script = fileURLToPath(new URL("../../../../tools/syncv2/heal.mjs", import.meta.url));
+    const out = execFileSync(process.execPath, [script], { encoding: "utf8" });
+    expect(out).toContain("sync_v2_vectors.json: layouts: 3 ok");
+    expect(out).toContain("sync_v3_vectors.json: layouts: 3 ok");
+    expect(out.match(/requests reproduced/g)?.length).toBe(18);
+  });
+});
