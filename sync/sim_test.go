@@ -21,7 +21,8 @@ var (
 	simMisses = flag.Float64("sim.misses", 0, "FilterPolicy.Misses for the simulation (default: DefaultMisses)")
 	simSizes  = flag.String("sim.sizes", "", "comma-separated shared set sizes, overriding the defaults")
 	simDivs   = flag.String("sim.divs", "", "comma-separated divergences, overriding the defaults")
-	simV1     = flag.Bool("sim.v1", false, "simulate protocol version 1 (whole-set filters) instead of version 2")
+	simV1     = flag.Bool("sim.v1", false, "simulate protocol version 1 (whole-set filters) instead of version 3")
+	simV2     = flag.Bool("sim.v2", false, "simulate protocol version 2 (version 3's rounds in their first encoding) instead of version 3")
 )
 
 type simCase struct {
@@ -139,7 +140,7 @@ func TestSimulation_Reconcile(t *testing.T) {
 // and returns round trips, total bytes and the commits' share of them.
 func simulate(tb testing.TB, ghosts []core.CommitID, cOwn, sOwn []*core.Commit, seed uint64) (rounds int, bytes, commitBytes int64) {
 	tb.Helper()
-	return simulateV(tb, ghosts, cOwn, sOwn, seed, false)
+	return simulateV(tb, ghosts, cOwn, sOwn, seed, *simV2)
 }
 
 // simulateV is simulate, speaking version 2 instead of 3 when v2 is set.
