@@ -100,7 +100,8 @@ for (const [version, file] of [
 }
 
 describe("tools/syncv2/heal.mjs", () => {
-  it("an independent client written from docs/sync.md reproduces both vector files", () => {
+  // A child process of node, with BigInt hashing: seconds on a loaded box.
+  it("an independent client written from docs/sync.md reproduces both vector files", { timeout: 60_000 }, () => {
     const script = fileURLToPath(new URL("../../../../tools/syncv2/heal.mjs", import.meta.url));
     const out = execFileSync(process.execPath, [script], { encoding: "utf8" });
     expect(out).toContain("sync_v2_vectors.json: layouts: 3 ok");
