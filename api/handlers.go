@@ -92,7 +92,7 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 		RootKeys:     rootKeys(h.s.node.RootKeys()),
 		Version:      h.s.cfg.Version,
 		LogId:        id,
-		Capabilities: []string{"sync-v1", "sync-v2", "log-v1", "sse-v1", "merge-v1", "compression"},
+		Capabilities: []string{"sync-v1", "sync-v2", "sync-v3", "log-v1", "sse-v1", "merge-v1", "compression"},
 		Limits: models.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,

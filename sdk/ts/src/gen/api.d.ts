@@ -1045,7 +1045,7 @@ export interface components {
             limit: number;
             /**
              * Format: int32
-             * @description Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
+             * @description Protocol version; 3 asks for partitioned rounds in their compact encoding (docs/sync.md, capability `sync-v3`), 2 for partitioned rounds in their first encoding (capability `sync-v2`, still served). Absent or 1 is version 1.
              */
             v?: number;
             parts?: components["schemas"]["SyncPartDiff"];
@@ -1063,14 +1063,19 @@ export interface components {
             sessions?: components["schemas"]["Session"][];
         };
         /**
-         * @description Version 2, second request: the layout of the server's summary,
-         *     echoed, and the client's full digests of the partitions whose count
-         *     or 8-byte XOR differ from the summary. The request's filter then
-         *     covers the client's ids of those partitions only.
+         * @description Versions 2 and 3, second request: a layout consistent with the
+         *     server's summary (version 2: the summary's layout echoed, as
+         *     `cuts`; version 3: reduced to the windows holding differing
+         *     partitions, as `gaps`; exactly one of the two), and the client's
+         *     full digests of the partitions whose count or 8-byte XOR differ
+         *     from the summary. The request's filter then covers the client's
+         *     ids of those partitions only.
          */
         SyncPartDiff: {
-            /** @description Ascending ts values cutting the set into time windows. */
-            cuts: number[];
+            /** @description Version 2. Ascending ts values cutting the set into time windows. */
+            cuts?: number[];
+            /** @description Version 3. The cuts as the first cut, then the positive difference from each cut to the next. */
+            gaps?: number[];
             /** @description Per window (one more than cuts), the id-prefix bits splitting it. */
             bits: number[];
             /**
@@ -1080,17 +1085,21 @@ export interface components {
             diff: string;
             /**
              * Format: byte
-             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none, bit 15 marks a table alone) then 3m cells: in version 2, count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes); in version 3, count modulo 256 (1 byte), XOR of short ids (8 bytes), XOR of 32-bit checks (4 bytes). The client's invertible table of its short ids in that partition (docs/sync.md).
              */
             cells?: string;
         };
         /**
-         * @description Version 2: the server's partitions (time windows finer towards now,
-         *     large windows split by id prefix) and each partition's count and
-         *     first 8 bytes of XOR.
+         * @description Versions 2 and 3: the server's partitions (time windows finer
+         *     towards now, large windows split by id prefix) and each
+         *     partition's count and first 8 bytes of XOR. The layout is spelt
+         *     with `cuts` in answers to version 2 requests and with `gaps` in
+         *     answers to version 3 ones.
          */
         SyncSummary: {
-            cuts: number[];
+            cuts?: number[];
+            /** @description Version 3. The cuts as the first cut, then the positive difference from each cut to the next. */
+            gaps?: number[];
             bits: number[];
             /**
              * Format: byte
