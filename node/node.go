@@ -190,6 +190,7 @@ type Node struct {
 	custody  *custody
 	streams  *streamLimiter
 	quotas   *quotas
+	lives    *repoLives // sys.repos by name: generations and deletions
 	sysq     *sysQueue
 	ingested atomic.Uint64
 	// sessMu serializes session registrations and revocations.
@@ -210,7 +211,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, errors.New("node: Config.DataDir is required")
 	}
 	cfg.setDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), quotas: newQuotas(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
+	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), quotas: newQuotas(), lives: newRepoLives(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.reg.Add(auth.SessionSchema()); err != nil {
 		return nil, err

@@ -73,6 +73,18 @@ func (q *quotas) noteRepo(repo, owner string) {
 	q.repos[owner]++
 }
 
+// forgetRepo stops counting repo for its owner (it was deleted).
+func (q *quotas) forgetRepo(repo string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if owner, ok := q.repoOf[repo]; ok {
+		delete(q.repoOf, repo)
+		if q.repos[owner]--; q.repos[owner] <= 0 {
+			delete(q.repos, owner)
+		}
+	}
+}
+
 // reserveRepo takes one creation of owner's quota, counting creations
 // under way so that a burst of concurrent creations cannot overshoot it;
 // done gives the reservation back (the record, once written, counts).
@@ -185,7 +197,11 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 	if created {
 		// Not held on the Barrier: the caller's acknowledgement waits for
 		// the creation, and the record replicates like any other.
-		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, map[string]any{"owner": owner}, false); err != nil {
+		rec := map[string]any{"owner": owner}
+		if gen := n.generationFor(repo); gen > 0 {
+			rec["generation"] = float64(gen)
+		}
+		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
 			n.log.Warn("repository created without its owner record", "repo", repo, "err", err)
 		}
 	}
