@@ -45,6 +45,9 @@ type ServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx *echo.Context, params ListReposParams) error
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx *echo.Context, repo Repo) error
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx *echo.Context, repo Repo) error
@@ -229,6 +232,22 @@ func (w *ServerInterfaceWrapper) ListRepos(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListRepos(ctx, params)
+	return err
+}
+
+// DeleteRepo converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteRepo(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "repo" -------------
+	var repo Repo
+
+	err = runtime.BindStyledParameterWithOptions("simple", "repo", ctx.Param("repo"), &repo, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter repo: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteRepo(ctx, repo)
 	return err
 }
 
@@ -843,6 +862,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI, options.OperationMiddlewares["getOpenAPI"]...)
 	router.GET(options.BaseURL+"/v1/info", wrapper.GetInfo, options.OperationMiddlewares["getInfo"]...)
 	router.GET(options.BaseURL+"/v1/repos", wrapper.ListRepos, options.OperationMiddlewares["listRepos"]...)
+	router.DELETE(options.BaseURL+"/v1/repos/:repo", wrapper.DeleteRepo, options.OperationMiddlewares["deleteRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo", wrapper.GetRepo, options.OperationMiddlewares["getRepo"]...)
 	router.PUT(options.BaseURL+"/v1/repos/:repo", wrapper.CreateRepo, options.OperationMiddlewares["createRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo/items", wrapper.ListItems, options.OperationMiddlewares["listItems"]...)
@@ -1352,6 +1372,121 @@ type ListReposdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListReposdefaultApplicationProblemPlusJSONResponse) VisitListReposResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepoRequestObject struct {
+	Repo Repo `json:"repo"`
+}
+
+type DeleteRepoResponseObject interface {
+	VisitDeleteRepoResponse(w http.ResponseWriter) error
+}
+
+type DeleteRepo204Response struct {
+}
+
+func (response DeleteRepo204Response) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteRepo400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo400ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo401ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo403ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo404ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo429ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepodefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteRepodefaultApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3887,6 +4022,9 @@ type StrictServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx context.Context, request ListReposRequestObject) (ListReposResponseObject, error)
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx context.Context, request DeleteRepoRequestObject) (DeleteRepoResponseObject, error)
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx context.Context, request GetRepoRequestObject) (GetRepoResponseObject, error)
@@ -4114,6 +4252,31 @@ func (sh *strictHandler) ListRepos(ctx *echo.Context, params ListReposParams) er
 		return err
 	} else if validResponse, ok := response.(ListReposResponseObject); ok {
 		return validResponse.VisitListReposResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteRepo operation middleware
+func (sh *strictHandler) DeleteRepo(ctx *echo.Context, repo Repo) error {
+	var request DeleteRepoRequestObject
+
+	request.Repo = repo
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteRepo(ctx.Request().Context(), request.(DeleteRepoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteRepo")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteRepoResponseObject); ok {
+		return validResponse.VisitDeleteRepoResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4752,8 +4915,8 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Jd9u4sieO/yv46s05kXoomdoXnz7vJy9JnMVxvHSWViaESEhiTIEKQVpW0p6//XdQBXCRKFmy3X3v",
-	"fZN7Zl7HNgkChUKh1k/9LNj+dOZzxkNR6P0sTBh1WAD/PKT2hB36PAx872Q6jUI69Jj8g8OEHbiz0PV5",
+	"7P2Jd9u4sieO/ysYvTknUg8lU/vi0+f95CWJsziOl87SyoQQCUmMKVAhSMtK2vO3/w6qAC4SJUu2u+99",
+	"95t7Zl7HNgkChUKh1k/9LNj+dOZzxkNR6P0sTBh1WAD/PKT2hB36PAx872Q6jUI69Jj8g8OEHbiz0PV5",
 	"oYePyT+RkR+wGxbsE2sWDT3XtuRvSMBmvnBDP3CZIPLvC58zMqULEjDqGMSaBe4NDZlF/HDCgrkrWKVg",
 	"FNgtnc7k9wrq7waZ0tsyHbPf69VmvWWapkHceFpGIWDfIzdgTqEXBhEzCsKesCmV82U8mhZ6fxZwVveN",
 	"s9XnvhiFcDGTsxNh4PJx4e7OyBIsZNNVWp2zG+q5Dg0ZmbvhhFgno/Kpz1n5LQ3tiUWGTNKQBCwSbD9F",
@@ -4762,386 +4925,394 @@ var swaggerSpec = []string{
 	"r9BP5lYwCjfUi7ZmvDujICeUHe8yPc3UiDE5JfX+UYY1Cttv5akPP61up1xWwMTM54KRaSRCwv2QDBXD",
 	"JnQPNJu7Ps+y405cuHnGx5d0fAh8kj9R5CHiOsTl5Hvkh0yQIiUiDHw+JvKwhAsS0nFpn1D58CxgQi5C",
 	"L/CZkH8lNg1AcoUwpOPysUEUl1pyCi8ZdazsIgcFk1XrI8bq1WabNVjL6XbaNdbqNFjHHrLhaNhp14es",
-	"XWuP7PbIqTKzWzXbQ7PtdKjZqDnt4aCwkUAzGoYskAv9P4PCn2a5S8ujLz9bjbtiuTj+4c7+GgZ//RCh",
-	"Uyr996DwvwrrqCennk87KWeeCSIvg+3pWCH9PDoSVxDKQbbLuyBggvEQWMMgwiduuI7OpGgNCoPINOu2",
+	"XWuP7PbIqTKzWzXbQ7PtdKjZqDnt4aCwkUAzGoYskAv9v4PCn2a5S8ujLz9bjbtiuTj+4c7+GgZ//RCh",
+	"Uyr996DwvwvrqCennk87KWeeCSIvg+3pWCH9PDoSVxDKQbbLuyBggvEQWMMgwiduuI7OpGgNCoPINOu2",
 	"68B/WVmualCwDGKVhwH8R67XKu3De4IFNywg1LbZLBSEufDRkR9M5dylsFVyVgqOJdm7vIXV7tAZ1jrD",
 	"hu2wYZ222JA1utRk9oi1Go0a7bZtZrZazfqwa7fNbpO2291uvUarNcesOU7zn9nCdzP6Pco5qf3V/Ynl",
 	"p5RJ+4R6c7oQRG4G8TnKv2IsL0ooU5eJclr79OPTpfft7fTq9tO38+vTD1e1z27jx5tvx/O3fVhyssQp",
-	"vX3D+DicFHrVumksLfn/+6/y//3ys2pUa527dSs8Z2Gw6EsZvrrCC2b73BEk9MmcumFydYbBwuXjzMxr",
-	"m3ZCsgcNC72Cy8N6rWAUpi53p1ICmfGcXB6yMQtgUh8+fOhH4UQS1qbhGilJkydcnxP4GiPF8+eHpNVu",
-	"mqUsYQ8YDeB0UG/6+6Aw9mlYHtOQzeliUDAICwI/+H1QcDmI1a+hf8349vyFoxdJ5bfSf+fR+U5uTUCn",
-	"LFSK38kIjkT+ykACOCgaXIcUJUeBILSIPyLWmIVS9bFK8if5txsWCEmCcOKKAZ8HbsgIc9xQVIgcDn/h",
-	"wrnnZMqCMXNIvTynC9QMKF+EEykMOJuzoDLgfS4/G05oKN+S9w/VIgq+6AqQXiB1iNUwuxZ+SJ4Af0To",
-	"gOfJqPWipgQjgURhjpT8c+Z5lQH/O8SFK4mMGri8sOlUjq2lVuGJxcfJSEq/NTt9HIsNQUaBPyWUE0YD",
-	"zwU2RaLJe3MqXyeUizkLBLHqZsOqkA+MXuOrRevD3qBQqVRAZlNBqOMwhwwX8UUht3YW+LcuEyUQy54r",
-	"QlRxNdH/lst1HamTG2GdLGuY3VZGmBUHg9/+Kn7Yk6RGsfbboFAkvxnkt+Xfln4r5W/Ga7ZYfxOTa7bI",
-	"EiGk4rpc1cuY0XCSLOKaLTZKhv8VsFGhV/ivvcTw28O/ij15dOVU5JTeuGtVK48GYya1v2g6ZIE8VoyH",
-	"cHu7PL5iMjOumqaa7PeIBYtkth58JT0/h41o5IXqnVXpTG9ROlelhpsI62qusD5nM3+dHqvM0gWRU8nS",
-	"NxIsqFDPtVmFS4Unn9JyiAeTWs7sVI5zh7YAnimQvwfUOUdbRv5k+zxkHP5JZzNPXSl7s8Afemz6v78J",
-	"uaSfyeTlYtEiScQ6GSChB4We3jRQ34eM0JBMfRESSU5JA3nXiELvz9Qwm9+IPxLv5t0XSS4RUm5LMu3d",
-	"VPeA2nvLZN0De/a/4a3fmzicCGkYCXnM5PXrhrAfJ3jzaRMvOUKTMJyJ3t5e+sqsOOxGk0fsqUuzrF+9",
-	"23aDznAE3J88/oHx5O0wpZ5kU+aQYnKRGkS5UogfkKHvLEoV+e1Dn488137szupLAXhXkDobtqrtGrM7",
-	"XdptDhudRrXedFi7Qxtmpz40nRobmk67WzOrDVanNm0N23Wn26mxUaPbMEcGmU9ce5J7o2pRk2xMN9mY",
-	"eDk77Iit33nqrdADC1QdwJKIgkBquHLyDDbgWDL4I6lPOZFCJuDUQ+WM+DZ8ydknbkgmVJAhY5x4/nis",
-	"XRwxvzjErL46+tj40EkRtZnl9vTYuzE7vvkkpO1zEnF2O2O21HxwnUVLf8IySNM0S0QZFdx3GBkyeZ1H",
-	"nN5Q1wO3T9FK/QSv1PEcPPeDoes4jD92K6Q0ib2JZBihTwLVSvSfVAJmuzMQ4gkP1xNyJ1PZgdKj+KWn",
-	"4mKbep6UsnopYfaS0itzfFBygYhvIxGeSzvIdpEsjyCkHQXCD6QEAH3P88ekapusOWzTrlMbNVirY6B6",
-	"DVsNpraAx9qjOu3aNVYdNpwma43WyQo5WxLE092B2PLmKSdvPhnFcclD5vl8DJak9lPAEiVny18R33NY",
-	"IJe6n0xf+S3FgtvnfsQdCzbk1A+fy58euReg9A1Qy+sOCrDvIzmu1K9ydJOE3I2E3Kf6pV0ozf2wjC89",
-	"BZFPfSIie5JiYwMUWiO+XwI0jakh/+lzhkI7OQly5fI0aOq+9R135DJnrU6Xci+hcSIl0rKb3RVEhK7n",
-	"6etBKn+pwIe0Ztf4FNV1knhV/hbj5Ol8KHJPLn3/jVTYH8mU+gKTugxhtzZjjiDVVrvdrlVbZLhYYsVq",
-	"SsJe+j7aDLuwYuj7ZXzpqfUEuQJgOErAMS9PlRsa8aIoAY0UeO7S999SvlD6uHgkDad+IFmcctI09XQE",
-	"mbGACHBnoewFKWt7rvxIiqK1lCw9pyHDWbKdzndAQ1bW7z0JXX2fTClfxKvZRxccgdALscCFV+5jeAcX",
-	"KZaOW+qRdRNRT++lHIIwlytOo3DiB+4P9liZC041KRnY7QysubRYrSaUx09q799OxI+WXn0iETtE7yEs",
-	"ICVHqdQVGCr0NyxwRwtSFO6Y0zAKmEGoN/YDN5xMDeIKEbHAIDRyXMZtZiANFqWljfrw4UN52fW5abeW",
-	"PaVqy2aBbzMhdDT5MXtGxfVerUdGLvMceWHKPRoU5C7GRnm+Sav/rF6VRpwLzihp0Pqg40rL1aEh3cOd",
-	"l0ZtchRrCUNcwCaRG9f3YOa7cARucDl59ylY4gPzvDIapAaojfJOlStJ8YOOQtMxlZY6RGFwaFK0lmdl",
-	"lVBYxtyzyljWkDrl+O8W6vhXXESzmR+EzHnLHJdeAlketeOH+GpZDiU3nN2GezOPuhx3XU4p/qYhVSUy",
-	"yHxDjo1XbHxPNdNnO36ZTOWMCezkTkc8HqEMI5Th1b/jBnsmiJUmh6UJgMffFcSfsQA1IRURq4BPTH1L",
-	"TqUP0jNf1xFMgONee9vl7jIn9g2ApLHAYY+hefinjtxn1SLxNThpnjT6Z+LN4hV9ffP6qlnr150XL4/Q",
-	"oadVnFYDHHqxxpPRd/7slz/T8g+z3P1alkpPq3GXo/EYhQPP96fPXU9dJ9RxXLkq6p0FkiChy0ShN6Ke",
-	"YCsGL4F3yQheJv4oiX0KUhy74SQaVmx/ujd0Q1Gm3CkP5fNiD/6zd1MvVQb8mNoTwjw2lXqiK4glqBeS",
-	"v/4irmORYofAj6AtGRjzkKezXiMBnRPXGXD4U6lCLPkRS0VGiAgpd2jgkJnyoFPBWg0dY7Fs5nrF6V6r",
-	"UbIGXL7IQjL3A0cYhMn5UDJ0x2XGHZdyErk8bDUMMnRDYrmW1H7ks8RyMfKB/7dlERoOOCjukg3wr7VW",
-	"q27tg7hwmO3LqXiwW7F3kN1SO/QWA251fktNC5e8FDf5WZBzlZTv98fH/eM+/u+g3z94r/4tf/v+/YH8",
-	"2/HBYb/f/71gFK4LvaZRmBZ6tWbLKEiKFnqFhtlkHVbv1FvDtklZU/LCLLXl+mN5vJ4lWT6xK1lerVar",
-	"nUanWstwbCMbGPjvXsK0/3vvy8/GXem3lV/W7n7//a/sr+p3v+eG6mDly/M/jZ3wEyomZBRxW/4FjuB6",
-	"73m9ttl3DuRd/6mhOuPpD7Qa6Q+02lWz01EnesNncPeWv9QhAeWOP0W2kSzq+XMW2FQwMmG3BrEnvmCc",
-	"DBdwAPDEPhNkGLnSWF/eq1ZWrmTjN3H4rNq6y4/OJB7+PwtT4D81bwN5KslP8YffGHo2k9SUHSTQO86S",
-	"nB1iTygfMxL6INLBKVA8Or44eXEqNWk4lfVShZxHHuZNDLi6wm3K5UXAbiHEJonF7GuMu0ECHpkxFvQG",
-	"fMDL+rzCJ/wRsaSiYGFYF3ICwELC0JzlME/+0RVE2dn7cgRrRqVRLCyI2gm8PqmwpbjhY3gz4u73SOqV",
-	"01m4wNy1EagU12zxTAw4ISM3AA+uJBqOKtxx+lPE52rySihLa20WZq8dOVLRQpugRwYF+OOgYJW0g3tC",
-	"byCA4TEqQhLOfaImb+BqcfmGHAdWLFfFvkfUk7sQTpgbxMEvfBEewQlLAR8wealHkmeVKSfnBpc0pqjM",
-	"J77cWcp97trUI68u3p1ChDmU38S4CnnrHqxISqqu6s2XqZw+nCafs5jHQjqW6q9UhCl3kF2VxnMQLcjU",
-	"9a4lx7pOofdo/4U8HWyRDlEqAhd6f34xMGSWG1/T+pFS6uVv3HGhVxjZvj36cVqvff8WDaMfk+CC/rgQ",
-	"r5yD08PD6pF92HEWnyefPnvBaDa+ODt2Xh2Orvwb9vL9wfXt+enV6/6r80m3ffidtW8X7rvWyfvv9se+",
-	"VPPllKrtVr1jqv+t3Bc01o42qWxKh7pLEX9dPlVyoEiRDoGr51IFWD1YYHqtyBR47L75HMFDaj83P4oy",
-	"6gQs0WuMQG8VHU5t6vrMO6GUUM7IyPc8fy5v1iXhIFcJMcBdZjqltyf4Dlz/iko0COiiYBRQ1KgHwiBi",
-	"d5rrto3Hbquro+F3zkbwiju+93ltHkHO6L1LvnSnTIR0Olu5glynYOjgM0b79XYYmmfhA/FC1t9PJ05e",
-	"7lis9oKKmr16ycXLfrnWbGndE599Jsj580PSaXeay8ItTsaV8hGEqpTsWQPhCaTOejOi1ci/7tcZEIcQ",
-	"FsihCyc+pNtB1EMrxhVyEmaSF11HeYcVgeTDkJ+mowz7yrcniAj9ALOYBeMOPEXtaxJxvPmXMl/WJd9l",
-	"Fw9nYgsjqvL1//bAjqo1W/l0ONLSZgcFRh5/FHBUYJoXKBVSg7YMQjmh3GZy2ZmcLUYEnTKpDKCpqcmZ",
-	"upJJEYSfIFwqAVI1cnmpQt7NBJH2/UKqiH6gVL8ltZ8Ktot88Wfw2lZy6d0sK5Gqps5K0b9YElDLZxkm",
-	"h9/MO6VH7lilgWTp/PHduSZdvVaWSjIYqf6IUM+LBbD8MRt8WdKj9+HxHyzwMaOZcqWiJS9lebBWH43s",
-	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pP+lBPb7RXqTdNOwL",
-	"SBMuX8j7F8YwVDQPOU1KrbKyble5SV/yPmfvRuBU3MQfMLwyBe6MrZ8V2z18zgQLt32UOovtHj1WDvC7",
-	"L3dGgWka66R85K2Cof4h4CqS05D/ld+Q7IIDfMnZs/uVEpiDPIl5tx5OR6laeQcmTfDdOOOIhhRPjIVL",
-	"swh8bZUF7Hj4+0VKYWf1Y2nZ6p5X37xnyeKxaxZq0ftkxEJ7gt4jPBxjpj5irVLEdbYXmRlVbr2cfBqy",
-	"uY5YTzPN6A+kGSeW4nRFNKUtScsSaCrCgNGpNPkEw/CMDi6tUjBgVLm9l5z5k4VyAMJYjDvSVPUDMomm",
-	"FJ08aUeHWWvc58BQX1pLlVyVMFZ9YKFx4jf3HfZM4C/LoOho5UcqNZQI9j1i3GYq6XAp7b1+/b37OfxQ",
-	"uz1oT08bs/NK1WzU/i5tJiUFH3xGQMCpzSbF+LJEApbUXqQHNNcRGSX3IyYi2Hr5lPDSfazxNIfsPo66",
-	"AN7NtxWRloq7MWY8owGkhRcFYyB2YBBhlfaJj+7yuRtImxrc6xACQgbEUaytjUrUH+5WJc9zl3kOrDiv",
-	"sAZ9bBg45HTK9onliiPmsVBKAog9QnaUk1Qs+tOhCMES9pZTRtATs3MY5OuXVDzky0/TaNXz+f4lo144",
-	"uZfVlm64CbOvN1wmP1fO6Mp3l+oJ5D3isBnjDuP24pnAjExStPxrC50gE5joIt/zocN1iR7iX4OxHycX",
-	"5hcJprlVjZHHpi9daZMszihmyexCqeTeXfKVszkTIfo1d3Rz5LEkZ7fhLjcrGGE50/oAd3nAhO/dsN/D",
-	"IJJ2WZi4qGLjzR/h5S/NN60bGDq/H8w1MLdI0eKR51nKn6usOijWwUQX+fgwoBzSwKhT2poW5zhH5w+o",
-	"nb27x47S+5C3uyd85O+4rToVIl9oOWzm+Ysp4+EzoS52/QK4nx2rZKiCRMjq8Vx0roP/esB1ZHUW+P6I",
-	"FC07YDRkF/hbq4T1Sg67UYkZzwRxxYBb6aiztVyBlP7jvVfoymG16YwOXc+NjZzMks8CP/Rt3yMjBv4r",
-	"kc4DxXC3yGzrkixLSy+UWF/Ufyt7va/lTdJrC+ceZDPdy01vXGVWFTx/fHKvEfIGHpLnznfYSW66oaLA",
-	"MwGXAEQNhx4j1A58AXdASBVddo9wVzaHuAPfD1+zxRr3q+KCZ4LI58ixU2s2q12VDE2u2UKQYsQzsc0o",
-	"8AxSr6noMxx8ZMMFhP3jXICA2X7gCFK05NAX7tgypDC58a+Z/GHApbSIGRmVwACTOuG7ymXhTmeea0s5",
-	"ganE8LwY8GIq50APc+JY+rVrtihBzTA4iSjHOBaxKR9wlYiSiRAVHd8We4LZUeCGi8rUUUcLY01yYUJK",
-	"qgFXy9pXr2P27whc18lRV5VpaW+VimdvJc7OgPzKfZ5yGLXusYJU/eR9Ww2BT11seS/Tbb4oFc8n39aH",
-	"xkjkYooJl8RHfCJzRbGCxdglK4Pru0ln38Idtd4zs8YjaZBoNg6oZPrQJyrJyVoXZ5HKXJ4khOiMAZwN",
-	"1V7pYGas5jkqWOuGQjuVJlRk1ET5clrVGfq+xygkgE1UWf7fE7l5QGzjMbEKjE+ojyq/jVoiDLyOSXIL",
-	"IhUryKNnqJgyOCcgf1esdVrGocj0rajctNsYlv8/tCxNM18ay+k+QHOMpcZW4gMOzgP1wnRVZ8ajBh9e",
-	"twMXMaPs6F7VFd9gqkJ92oza8p6EvZPfWj27YE1tNDju51aw2pR0Tb+btk+SJfItRz3VC8DQAON5bLkg",
-	"oT8re+yGeUlGabponBLrm/C5RQI2doW0csF/IqV2WHY5sShf7FWtNRIhYKF2VC3jCcEfSDHwPQ9uc/ua",
-	"DBfyTpZ/wBVYpR6o3iwQRJrUCCIUTgI/Gk/S+vmQef4cMuGleIMSKkFoKC1tCtAKI0B5iXjoesr8BqVC",
-	"TOQix9Tl+dNXcndrXsdpX6m37on4Zq/I9QlPXf2/e2uGM1ehyFyDik3XHZkPkmQ7Jx1ClAvOBhpfoY+0",
-	"r2QTQPT1lpe6ESdPAButZr7dczVC1SIk8K0kBm+8J3e+S5Yt8sy1kEfVV8LnaABKqvKFCrlIkxPzx7Hk",
-	"elkm/9S/Qb9j+jcJX/5c+VzCnyuS9ouRc+ghvq2UC2UGu9z2IqljFF0OLuJ3M6uHFZJsrjZ45AcDbgkW",
-	"WvvoJQZQIV1MHxA1RcQYmkWhBYFOxvtnJ6ReMVV614ALuiADSRUQqnIEpMqgQBw3YHboLQwyAasUskSB",
-	"fsuWIxLwtjz2y6mzEIyozX7eFTQOwK6BBXwpZScyPvIDGxFlZsuepAPfWRxAAdHSEcaUws1pivQWlaFH",
-	"DyDOWJCqu1+PC7NuGEw6PlDU2n0aUomIURd2//wH6oYKFechuDaZJMf0nqzQeA3NltawMqdlGuWd9zfa",
-	"OM/JoUrlVVDIqiimg9vPsBhV6h0cAxOqxCsdo5CPlDBjAzIsBLoe4zQNqUPCnZxVIHMqXJ86a/2NP35K",
-	"76PaHQz4j5PMiH/CC4npMylcvNW9BPS+gFFbag6S+ow76XyZohuSOcVyBnk9lvYhi9LlkS68nVM3tGCH",
-	"xdwN7QnYdEmsIE8RWeMxVKtS081jyrcsGLOzfKCcPl4C8AiBZxDlqV3vtkr7+lYI2NS/kcoUmTIp5Zev",
-	"dsjWREmM+ZA9+d5dzlzezR6gkTMHM20gAiFVmAoBh/y1yx2wTHUScDhhgqk5ClKkfDFQFdH4O8RyQyyA",
-	"EiQQ/0X8GfkrfuUvpf7KeZO/CBuNmB2Svwb8r3K5nPn/8lW4A8lfxIJ7Uf5LXmZ6jN/VdYmPRlw9nH0I",
-	"Keuoh6jjJOMJ+U/BQjkPrMfQ+EP4ML66+fns8PIulo9fs4VlpGY9pZIG12wRz7m49lYvqbEc5sVjZYbI",
-	"flLMPNfGSVLJ8PCeQSyXw3RDdivniw4LNagt71soYgPtPfmR+KORXB+OBMUnLhcsCNVwcqOB3AMeUySV",
-	"0l28unxerrZwwIhD+bbDglIqwxv0GZjxgGsJK/wpQwivIs4P60uICQVE8GFIVp/OwkVpNe0ZgIDAJQMX",
-	"F+w6AElqWB5R6BXGVBDIopIyFb6/qgPTcLOBUDUbnWa7tfmeVBN5gnHUQn7e55p30VBdrQRZhxglOUny",
-	"URHYVXFM2rBMxvBn6YgaJvHAOSsYUsRAaFcyo9TZIki7YV7B0BTOS++50br6phsiUeozgar4bloZdft0",
-	"On+mrbRcSa7L63b2QCr0EynZu41mu2QgcCIVxFpXwpiTJqPLGFeTPGhI5pAODqCNLle504gqAyW5a3M+",
-	"EI9shWa66nUFkpc77o3rRNQjCUgrGVHXiwImjFghChiefXbDAuopmJeFEiQ0JJTMPGqzrZUKRXqE31nO",
-	"mVzVNBL8qJ8b6iBnNJzIa8ohACtWQvAx/FKMyUNWHOKdareWQ7IkyLz6xZeXl2cEHwABuLm6qplxMzTM",
-	"XAmgDPmcDIOJH4REoQlrtUivSo6zn0QhJFtg1CJhluWkoFpnbWRtqz2Dut3lk6YrY1X6gqKdoXl8w+mL",
-	"EZh2UHSTk3N/SksKkCxvJznErpGo/mikqpSAfwxkKHnSwF9G4qEqOTHV1Q/rwvE1SuIZ/l3BgHbNaom4",
-	"HOuKMpW9D0jqup/quvh6eWZpviJX5yf7xIKwGZ25laljqajXXEoozAfgUkFUYkhfHbvDsBkPwEswdsJl",
-	"MnaCuzF2AS4zdscsMnZCPDEeXmpuPAR2YIeXtC96m1cyoADbUQ1RGMpJQcuOmCZb8lWcNWTsgqq2ovEY",
-	"hduyPAPlGxpApEMeBgVWmLhFViFD0pBjMWaUkUbTy0J7pUB81sAqGAqH4o/UnmrHq96wA+pcpHbjLdL6",
-	"LCb1OQ3RdwNPX2WodBLTQIqUOJadI1B0PcJq3oGRZBvEVUEzeQkswTUXrkdV7h2//Dp9cd2YmxP35eH1",
-	"6Kp7Ozy4nP9x1vl0XfXYt8X8cjb+1lnSherZcuz6Bl9MY03KyVkkJik34MO8MTv6WbIFJLsovJvynnAl",
-	"CCy641ICJiIvz7H0jkMLgMgLAbZoFkHwR0NCuDy+yHZzOampRl54b6aXntqGFUde+IC6JT8KbV+pVPKW",
-	"y6ytAtm/EMKDGrZZcquikazLlLUrBQs7US2CrFArYN8ASjE3f36XgP8se6NvrcEZ92aZq8SZORVEz3bX",
-	"bPP1arSlA6JWD4Ihko7cnxMnCqSQkYpHhKYUs3qEepBtTa65P+f7Ker14kAkJgirbSml9RH9JamP6jHB",
-	"msUx7s8VdVP4T3mMds5m/gPSCm0/4uEmXIUUfMr6+EGuNWHHVYvbOWeduLJsYzExPnWXOsbrpq7DyhSj",
-	"xYBVidkuD1jNjkl6KlX7QUns8LKhtiami15wkvqkCLyOG964O98X23jT02XJEOzY+nbRkzrmYbDYQqrK",
-	"sTctDsfZcYWP3ph1M1qXnb8E622AJL86f4OWnWDjKVQ3TVwW0MCeLBCLnt9I7cznGFxwfN2dQDcU8YSv",
-	"pI5QiMu2z0PqckCXrFSse+HDl+3x9QGjbIbs1wrkx1Zr7XxtJZsl/dDMunTWtySYuvMKxkqkPT+vIP+j",
-	"mdj8Ftl1SfEwNG+I0+nys0r+/uQDfPfA37lkKC4ScdjI5YifFPo6WYYU46QouAN1vpSUmjF+fjgp/Ttk",
-	"Sf29qTtLO7IhuyY99109R6qdwHpuw95VOhCc5G8BQkeSGzNyQ2KFoPAV5e0mjwYC3SWLSH1Pg6+sMG6Y",
-	"64m5jD+NHj5XfvBWN0TKQipA9umEKeybIPLYCjBQLaMPxeaqyocx4vkA+8v7D1D3DBUEmNKZPHPyfrpX",
-	"VYK/rt+zB9yLKYC6rXMjVbbifdecHnr9fJN8v/W1X/H5Xc0z3SU1gJZ/LIn5dWUQiRRbP6mAjRi4f4nF",
-	"xZ4SKtZ+pgkPyFVErrhhROlbsS3uMQq+UMADWF3a3lJtZju7uPoWi9v7syqvNnm//TSNzqbFXiWSZ8do",
-	"t8NsjwYUlihCNkMkJk2C03JVyuJTA3AjXObEyBH58ew1IexMuBnOLYba4PCrQLLQf4HkhPhvcwiuYP6k",
-	"QgHSAWnJWDhi4E/lgKEPwWFIHsBfwljy18WAzTxqgwYS+lZpNaqtPv4XcQJ/lkwGnwOlJwiz88dfAuOQ",
-	"v4h6JH5zPwZMVrBWmqYKb0w9L9clvzjDIHZO+TxfW9Rghf4FMIKUsRHugcuX5Z80JgwdUBeEigEfFKS2",
-	"MSjsDQrAGINCCciH9omlA/KCTHwPYclwKPyIMeCp0Yi5V8W3D/CXFimujq9j+/DG//c7MUvGgMv5s9BS",
-	"DfLkd4bM9qeQ+uFzVtbAkIKF+wCHIqWU1LrU9AbcFTFKEneIw2L71ZFT0klQ8AVw2SuQOFBcuT/guEH4",
-	"WwPh16nQkwl9yBjQYXZ1O2iay8OoCAb/PIjvCFgVlNPj53Njv1vctHhi4GgsXaFxOHyToE/qcuUbgT/d",
-	"6YVstFvHt5X5Fwe6FRPnrjD0d/jgamQ699LBKqfdFcxMRVZuqZNCJxDKY4VlWg54qwY84u4tmbqe5ypQ",
-	"7v3kCSOFuadyR/XndGuTAVcPG/K0g+5U1IVg2TpG/aYqt/IxFURu3oAnM/SD1AR9ruD6EOoHjg/W0UJq",
-	"ii49w9sMatwARpAUofscH/kWsXR1klWKHdFxJALK1CDvHardMoWVer5lRdibqkXePFcIZgihCEiL69Cu",
-	"/BGxfrqOQfw5Z4FBAt9jwlBO8NdsobC1mTDkUUfcbTsSoe+41LuzDHU7JJSR5A3cMGQc6wiuLg9J3EB4",
-	"wNNbSIpWzTRbZbNaNmuX1WbPbPTMZsU0zc8WCA/4noUlS3LPBlxvNHBIPI/UI1CoVEkX+SVkH3Cke4IL",
-	"DR0A86l546teiEsUHXCF4bmOkIot7qyYwyQPyzkAGRD3kk4ZmdMF9CBNntKKDcVUh8wqZgFcqoohB1xS",
-	"wBXEHXM/wH2eT3xgwIDZzL1RmrhiC+yJR8KJCzCxQbio5N10mqBrK8lIEQrBYqQARbfyRBoCujAywV8m",
-	"58cXl1groMozFCICcNszeTYn1BulVH85/Jc8K0Qx2A6VXduA98RFm/A48Nu6DA6sg8Fb6ZrxZ1AfJyyV",
-	"gQJtlByirP8dy5mBGvnftUQ0jAtKsXQbqKvno/JRFekf8O1ZOja2dUFozJg7gQgqRt9pD0Egbb8nSn6l",
-	"VBKd6RdmkB6XBT00cIx7M8QNuabr6sS3IW3iS2g1cuCC8FrYgYB5Pn9kHU2m9HYmRyb51oYbPR9ZMSlw",
-	"NojDAhdQQjRQrPrjM5GKmfaIJb5a2uKX9/Zy4bZmZqxqrnbUreaPlpEaEWQchLZ6plhrSU0xoHbIArGc",
-	"fFkQX1v8tf/hR/fbp6/lhfP1w/sP7tXk86vT478hAV6RbdvI63p9SPKwgr3PgVbIXKx69wdcN9i3AJPB",
-	"UkzshtCRPrl0S4k3aBg760YRKhVQ7a56I9ZN4tCFIHTCqJN3NTxE/MLcdhIQDxFGS6ci/wDgVHLZf+IH",
-	"4cmRdvssNW1eC2PfwaQBTH0DvP2Ep1MsnQDylzJRJflALlfF1Mg5jK1GNlMh1R1ly0SFm0509erbtf+p",
-	"b585b67f3nyj3ntvUmf2V2fCXp2JH1fN1rvoRXV2ff6Jdr99upnPGp9qZn3i1j9/HlYb4evxG3vROTb/",
-	"+Nr8fDh/3ly0D+dLyYpZwdhpbThenTXgVxcLbp/RIDxyR6Mdj9YfysavGRrNREX4ewrtbCGpo2E8IV4i",
-	"VUJMXjQGnNkTX5oJ2meJ2KcaDBmjbTEwhNSkYGJCoaZBVG7A/UAzyMd358RxRyMWpOQmfgztDTU7+QFs",
-	"4xCComv7N9JUz8xAIWaG8KXUp6Xym3dm8/sHnIEHjTv+nBQhOS7u8WRHoVBAMK5TngVs5N4Ccj7kyIeh",
-	"vGfdLDjQhrTy2n0x09T12Fy9Hm3meWKHE2lAfocktdJ5DTIlxcjlYbVFDo4NYoLSyn3OSlhLUJ8S+Aie",
-	"00gqtxEsgxwclwyiIEtTJ1yd6+RvCDuV/KG3tF9gmbtDjxHEWoGos0gN6SptLt5MbRgvuA1G8TYyQ25b",
-	"jriIAe1DFS8TcoNhE5H1Q5XN6UpbBBhCrN1bCIFv3MIcDcdRp3dbmdow8cwoeBODuNxhtwn6dk/9IrNN",
-	"63cO+ViQYr2m9mcLci6nK0WQaTbEwitYUO4louTVVsGDtfIqI5EgLwfnD/xS0rHOhFfQzILGgChihEKk",
-	"y8otECtrMTA33s2puxETlcPHVmrCGOtxLiUhH53Mll9amBCFDJnnMm0hq5i5R+Eop5tFy+OpXcZVA35l",
-	"qnK+G0tFrB6VOJdTR7Am4+YyvaP8CdJvdk2nGcUNijY9n+5lpKGuMkFG6BucUwPkx800tNsC0wChqaZN",
-	"g2Cx+9ZsbsVu3lehzNn9lmrOAbn/UKV1mzujoL0mOZJyGcWKCqgZ1eYBoVzMlZYwLWmRh1asAKdh1t4F",
-	"PpcElbxuZPqikyJzwwkLBjrUUcomlGA/LlW5oXxKqPHE7k2FaeUykenSpv2dQmlUiM+hT1vi/Bpw9OHJ",
-	"Pczxf6H9zmjguUzjPpDESzfgc5eLEhmykY/BqngyMRpghfT11DPdBmMwrim9VjIBu57o1FBKrIZpWoTT",
-	"KapA+4nSNOBAPr1F4EYgVqNat3bA2tJO9ZzM2hXskA1wd2rr9kmNUHGNCOnxbcEcEvgReF3TKoZBYjCs",
-	"BbYHLt/UpOHZx0ifH5CqND3jw7b5ZNV2QitZymFbfyE8KCd47Y2AeOrx4VAxzaT/TfbmRBBJf+Z7/hjc",
-	"vU9VnL5B1MdawIqoN9QV73JJMq3MJUbEv/mN4HK5offcb9r0iqmAOh7EF+HzcMygzVF+qhXUAG2fA5RW",
-	"3nL2SZ71nMhvDEA+p6BZS3lqwY1n7ceNueHIkblU0Ybgp5SD5U9668vjAs1HdKjev2NLd9S2mfLZfheK",
-	"wVYz5rONgdwQ60zBynqSZHqjMKd8tzVuFjIxD6Y7AsAWrxM/mt4P1Ot7WV5O2e3FtOlFRi6HrrhzKi8S",
-	"7s+NAYfqqvgJsMLJcEFch6B1jrXsUOcWj5s+LwO+4pH6+O58k6/gn7Dsow2fepChKaLpLq4CUlUGIZaE",
-	"xPaUy5WBiek1eablCjnl3ip7E/BLHPFYIxMWk8eLiW91ZalX3L1FQ97lmSh5ouXV/k+zXq7GaKSoyb2i",
-	"N/QCxkFo0rghPfiSVWlIxoWY6UC2qZ9i1zTb1W631my0G2a3W73XStTJAJBOpSAQbJsJcelfszV4ohBH",
-	"ffXhUru2oSpWJY/sJ4B2w0UaawX9ZSAICr0CvFLQOfnqk18hnJRsHJ25KvCFzav7EUKU40/PNRFefbgs",
-	"rLr65fx0/DWIhJwQRhpJUUVRY1i9BES5twSgrGJ/5bKIhgRStUm5HEgtlTlu6AdSZTv0qDsVkB7aw8Ch",
-	"AekHHhOWAZEE+R8aOUo3BekJtxAsI9s3GFv6uqpmBNLH7TDJkc8AOJMpdSG9nAWSg6PA29B8eBVsHWrV",
-	"+2cn8hClnzYIJVIj1VFmUGg936ZeGc8hnc0E5FgcqgZV14zN8AnJyp5rY4r4b3GWvcvEbxVyjKi7mIkE",
-	"EDEDHrexNHTn4N/wfvhNMheVoqIMgWx1MY4DOpsAzI+GeYX2UQOOSa4OC1kgOV6EUmn0FhVyrmdkA+xO",
-	"NENjx6b2hIF7ENp00TETAw6pIW/8sVUyAGgeHwUMeo8BXDOWWroYONKaPSjw5/IHRDMecBFKe8+9YcSX",
-	"Ou9KKyGVhaJbFkirz+Vxwy95u9hR4CFmcSRYDL1OGHcQs0W3qoQAf9LKiaskCc9LB/rlZgEUtePbkW45",
-	"nFit0gjRqQXQNAHlS2WpxhtP+4CniifYLbTVBtBd4QfCIJ7Px2Tmex7g2kgq6+6ey/AEiofiqgrRG/Ay",
-	"gbJ/tOjWY2akIDa06apSrjFjiBDr/npdeRzL5DDp3Zxouvj9VmOpp10SBN0HsQ/XgsBMKUJWcqVg/Eyt",
-	"SbI34BDgfgiQm7FHwWqYDctQzcushllHA1yOjqX7RNCFkLdJnIeu1UJshuYQ7hM7YJCARz09BRTQMUwB",
-	"oTzV9Tvu0o4ZsaqsAmxveP08wRwAL0PAiCqjlhwh3B+MFK0Xx5dk76a650JelVxyoBwgCPNc2odmqdgW",
-	"NQD8gtSq0W6XPMpAIrmCqN4YNEwnvDwTxJ9z4gfu2OWkaE3pNSNBxC0pt+WO9/b2QA5NfBH2OmbHtDQU",
-	"eJr5EayA+8RC/VAoyawxM5dQ8uM01EK1YlZMjfBKZ26hV6hXzEodeiuGE7g997BDxQ/57zEL83Bg1bJr",
-	"pmnJU+wxfTbkJYgrFwAlAhh08f5A3CNpjyE3I25+Ai1rfmB5Y7y1J06hV3jBwpdqRmCGgE0PM62Z5oY+",
-	"+zn99XXJZsG/3r60RnUWWdOqXi9a8pyUl5WlFNG8keNF7CmYmJQag/1jhbYdCm/cG8aZEIWkv61YiJBN",
-	"C1/ka3tTFgauLdZu1lv8u9Z0zgKAqWKRQEwtdht3PkeZSYrYagbE4r723/xuVsxKY83uqE/cvzvJwJl9",
-	"KfwXeXn85gzu8K/qIviKjgrmfA39kHpEe+Nj3QxiUGlgRHkNVgb8v8jlp7PjjWOBfs6CAd/w0E/hR4HN",
-	"fh8UZpGYDAp3pGo2anL4ZKpCsK8iGkpqQ370uxnjeTel7XPOVLPy7ASXRxjTaMzUvJb/Vm0nyhfNgY9a",
-	"Zc9DpWAoFnlqzkyx0jTmgFweVcKmsqBTby2jysOk0V9jQZcSneAvAY0X7kgDbCm49eU/chlTDbeb2NCT",
-	"TIkNrc0+hXi9y8idlULFFP5tpR7TIQeVOF8aLRPwqfc8o4Ot224oaN/++lB6AMDn2pTj9aHVAtGD7rEU",
-	"FW5JVqnlGAMOyvU08kK3DG8mDSwwIHrav7xInTz5djSrkHfhhAVzV7ABt5pm3Yoz9gAaTGp6GJxP9d8g",
-	"nk8dMqQe5TYL5HRmQmrOIeTThn6C/ouX8Aob4tX26MsraVbFaaguMaOgqJPcaU97xcHcgYuaZv2R89W7",
-	"ARUYa+edRq15ggWcKhV18dRH4RyqyDbczDdV7Ne2/m5+x1leY7c020r5NqU81anWZaJC3ilLBowd8OOp",
-	"hoUCSgcsa8Bdp0dyOw8OODzbUzbXgDs0pD3ycwDF8YNCb7BS2D0oGAPl9hwUej8rlcrdnfrMgP+lvv0X",
-	"kQNBURmFgvHcWjLdc/QvYqUaegImKqBlJBAr0E0q/ZJYfgt+kbwkSOj7qKCT0Fcj9FSHz3DCpisdPuNa",
-	"Mg3QmjQtBNTRiZvutqHrv4ZSTkXjSShtcfDQWG+oCMvwcvnkCKA7FKTRkm2tvwf9FZPvqR+h0m2hIjVL",
-	"Y0K1mc/ZPlrl8FmNY/pXqkOnHvQ4+UXSVzNu46Ue309HeBl3RLoHp84JcTWoNCCmog8EfzGhAJMLHc+3",
-	"6ZM54EuNMvdjWkBhRryIgM2YMpzcBDCZilDxro7Xyk0FSR0wEU11wQ3uteeLpO6hVCGAMqXkj2KELIUH",
-	"vDgM/LmQd5OjpLocSTDvhokS1O7IOajuoZbaLpGCwqHhgEs1ZeoKwRyFPSuAsGqhKjyOFMbWWbEDIGBh",
-	"sOhZ0EbNUK9hqznGwwGeh6LVIzOXj62ScsVWmyTx2WJtB8ZVoGzGOqT2hJUPfR4Gvtcj3C+D30gR/GO5",
-	"b9vMKx9EoxHkw8snIOCdaJ4DrnqVA++DpyyaATe6QlFUZcwHmsJqSfJEQpdY1wHj+EBR95li0QtQsS09",
-	"NPSGR0BCff0ygi5GxbVTuhhwAKkYMjKWhhEik6Z8r1aeS5cUh2xOA9bD3w64LpKUX5SL4QTHkDaE2CeR",
-	"UBm6ZQ8y12FkUcJEAFBLBjxJMBn64SRdSDRhi7gbGDiacfJFKsiYcakbMGfAtasMdQxo7Y4bqu8brHdm",
-	"umV+aZ+Ec18lbAE/4Kzi1AHTtLSH0nMFfCMlunQut+RC9Fb6WhNCPxooZYDf1DAbiTNDcarnYhEReMd0",
-	"y0OUuNeM9xItLi1ehGSdWLyoYxCfcfAR4iFVZbbqzksdVcXFlIwCJia6BaHk3CXhWMQDnWYr7V+UO4Ot",
-	"z9K8GW/O1fkbA+cB/V+4o5RMuFd8zuLHB1z+ZonZYC5poVCKKRenIqm6dew6gwrAkOVIWtUPtocfQ9Uh",
-	"Lto20i2qc/q352ueaIAWUlihAvqKLOt4iWohL04sWdtPS+HE8wZArNSeZKI7f+ZBwWBGfSVgtjtjEJpi",
-	"tzPPd2KMlbw4StxqV4e58NFEC9waE0iXwy4B8K6HnMtvuyjCBdh8Iz+YQuuUVaMrLaMQRixzuNPiTd6W",
-	"fVUuBDtlaQjWIrYuSSJX1rIkWOoqzRavJsMXtvvOffX88/H55fuLE3HCz5v24Unr5Hr28Y/DV90KW7z6",
-	"4Xw4kQ9Nhi+8b5/lQ9Pn1c/yoalz8+nj+/Bz7bn5+aMzYfC3PxpygLeXdu3tj/H87Y9P87cvzYpd8/hw",
-	"+tx0Pr7ytouAJTu2Akh8T4++VfYU0ZStqiOucw+xl4QEXr2K3HOXq3peEN8pZLv7e3dX11AgJQcK2xou",
-	"+vk71ZtGDfUmHuroPXxkF7KQImgAw8XSPatTLRJZWNphsUi4ZLUZ4j7hel/id+6+bOdOTFtOGQP0zwS2",
-	"Cc0D7Hcrzx7UfL04LX8/vSzb/h/+zY/r2fxT89ttbfrqhUZKWupXoU28ia/QupQv6APVmdMzj3JsvepK",
-	"8eu0hl02oh1KO+aw2hrZDdpptZpOrc1qLUabw1q1y6oj2qVOs+40abXabDbNNqvVh812F5qvAPY9tvVD",
-	"FxIimPb+LAy7rMrqjmk2G8Na0+wO7U6r1TJps9Wt0wZrdJhtNhrNatseOq1q3anVazZrd1mzNWx1TadR",
-	"+KJboudJ7rjNVgyHItyx5Hd+Hr0NTo5tcXIUfD9eHP3BmrTu+5OTA9EofxzTzsx1/rhYiLft6KjV9994",
-	"X1n15u1X7/LdDf96MqP28w/m1z/6/tFzJ/xGy9Xrl1G/jw0SdYZArWWapnm3fnp3RgH2HBwKU+zAAwTP",
-	"b7MPBwf3M/UmKONbv4g5738W6mzYqrZrzO50abc5bHQa1XrTYe0ObZid+tB0amxoOu1uzaw2WJ3atDVs",
-	"151up8ZGjW7DHKWovnQ5rixKbJpcPTM5DXZZ0F1l/BHJDq+ALsF5uk/SYM33zgZM401zaayZS9rMJDQk",
-	"NbPWLFer5Vrt0uz2aq1ew4SK/fTH1OP3fO7LTrJGNeVf4y9Nt+WHmkcRSotOqoAV1b+TYXeBjCG17svq",
-	"+T14WD176sNPcp0r5laOFxwqi/jY5bcQMgt9MoSnU/piVmjzzfqSxgHhfh7ElaRKAwXrZn/YAY2BnuGV",
-	"6v2vIBw0FkbjS437X4pRouULte79L1z6/lvKF2py4vFOvp+ZXJ0/v0j2ziQU/fnlbiVClxP2ybgFuZ04",
-	"BXU0YW0URHlRtO/EyDY9NnLcKwbaDJZuW2ypGp90A3ZEdFQB16V6Yf1+jCaSgmJY7YmdKiUopfLAXWnw",
-	"UWgDD6nE5NQnKUBwOQZnbL2xAjizj3WSJw3tl6M02d7vfxY8H9zQmNLJ9JbFVRVGjKFmFCA1pzyDzlhG",
-	"Yej5/nTvpi7PU9KUPdver9pqt9s1aHq91LcvaZuT249P4WJnm+y12lWz04Hy80z3vPjhTEu8upkAy67I",
-	"0ELS6h3+Af2Ckz7rfxaeX1dva6+GdV4XdfvomyneN+jn6870sP1+8f3Dq7r3wX7fCM+bt9VjSYAk9nUT",
-	"B7+2k86w3bkOe4cReUaCKexy5V8nCjLHfHleG9z+MYBt7hHPmtvZhBqpl0CydFy8qPp4oA8A6/jGjNBw",
-	"wCmk8FTIGRXZ4qdnglic3YYWesekgQBwamMWqg6dtyEMk3cQ37gihBne5zV4x72FAolVBYU0CLW3xI2h",
-	"uIrgMMADSqyUNmeV1oLJrrGvMHd5nW35hHCzq8ZWarEpg0tuRxEzX9iN60cCqBqTf/0Cv/kRNBlYY0nL",
-	"L2xtUaVxhfOfTLZxDwXHFrbVPWIWIZ3zbAfF+3/GCZ8rumX8l1XV/svdLqtWaft3eeCIcEr8UTZsVvgn",
-	"tZ1/UGKlVBERxi7ezNpT0kpBYGeE1d5P+Z+7jWpJpgepBUk0ygGKOYcWKcqJKte3CrYt/CiAlLfQH/Br",
-	"7s/JfMKgxGXhRxoKWF7CCkAgKVyCMBd4+4wkwv5MDPhKXAn8ztT1VA4nKc6kRHTDJfGnU2NhKgrsCv32",
-	"cUXXDDLTFFSNnKzPS2uD+rPHayuqlKuTwNoXTmuffny69L69nV7dfvp2fn364ar22W00kkqUXqFWH43s",
-	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pJwU2tURTyGn+uvac",
-	"7nJK193z50lwAvKTn9ze+mXbLIuHZZLnCIWVS/+eCwWOgbxPZlGO2DgEM0NrJ/HH3ZE8nXFaKLt1RVgh",
-	"Jw6bzvwQUhOsmlm1FHafatSBJotjpPOG5BlX/TNgEOaA1ZFpMjbgp4w5QuWZqzif6kYGulXEHRYsJekG",
-	"kQfp3SsnH1f06/A/8vBn75OVTZQfqeE53JmeZoqebz+8nX++/MM9rR03Px+9mp6+uKq9O2zM0/Q0H/m/",
-	"hJ5mQs+qbbLmsE27Tm3UYK1OLj21Fvh3UDR1Yv5ZtQezxDa/lLQF+48RnXjuMwnH26lUe6ly8oeKVj8P",
-	"Y+wdIrckqU9pEYaxriEUDLkiDQGeqkgfcF2Kq0bBMlMIpkljdKiBEwKdVAERcxi1hK21B1wjlaVSs0Gn",
-	"cnVhIziOprMoZMJAGKMYRlVjLQx4nC+C3PRMxG4naPHrBxpHXCE4YLEUfrsEww64nnoqlocfhLQ01QR2",
-	"CWUCT5aR4A4m2ISAkAh0wJsje4fFYf5U4gTeS26IzSNXaqJXi6ANDPPjXSb8Kbai1d2b9oHbvqlEQCyp",
-	"SfIlAhhlhLOGLamQPpalZFAqyJSq9Ddi6aw3lZFA5e3pAVkHHKEq4iKqNJBFhSQtrZTCHzewSnTngA24",
-	"anGVLu5RSRAqLSnvSj2LxOQwDnqob+puJNuJfyxF1p3rU+nKcz+pLBslLAxN+pBfsDS3kGrpHB/YPzPx",
-	"wuCkedLon4k3i1f09c3rq2atX3devDxaiRfqhhi7BgwfHdPbEDB8ULiPH76IJsHH2/4r//P3/vn0rGE+",
-	"Hzeu6MkRHY3PLw4/Lt4tOsf+Rf3dVPDp/JXzvnodfTrgzfHXFzWXvrOdk2903j667rf8s/fd6dnBWPTn",
-	"S+E+E8N9v0Kz/zGhWbjm/GA2oTx72vpxXz2NNLhcwhELpQkFEPrHnDnmIScMqZCbbbJqfcRYvdpsswZr",
-	"Od1Ou8ZanQbr2EM2HA077fqQtWvtkd0eOVVmdqtme2i2nQ41GzWnPQSxhBPQvfeBx3S3fZaSEZgalDwI",
-	"DKgeRLx93e1dMyV4toD3mrVRp9rudKsjp9mq1ZzOiNXrtj2ymy3WbTjUrtEhazWrZtOuNavt1nDEasO2",
-	"Oao71Kk17aVTXs3y3qOJ8CDea49emy9PWzf96rd2td1sfD+evuq/dDtvRPNtp3bkXFR/dA6a7799XrTE",
-	"96j2eTS/Ns3nN8H7V5ffz94dHb0+Ep9uR/3vF/xibk/F+Oj2unmwxHtmzHtba8vpBqd3WewEldv1cPtt",
-	"3YXzjrNMFrtUBNIHQBs6E+qk2T8GV/nz55PdBXFBRdwkUrLsU8m/ePSk7+QmwZDoMUXVbnS5eg+UFoT3",
-	"UgmHjIeljUR6gqOUaTH6oL7NccaDEnePPYLERQnpcrJ8BPehVSt2zApAh1zVy9NbE7cBfcCxUchZa7zr",
-	"W+i2/+Oszmp9K6sTu1fDC81tFpLT4/pfZePKndcgFkkWktau4g7Mm6zcvZ+uc7ex3knziy6agKY9fsCc",
-	"SlLjG0A6uBTDZeo4ARMCKwyyaBv+ioWRQGKM/EDaSwNetKb0tkzH7Pd6tVmXl4hB4kGsfWJheAotn3TA",
-	"BLPxfc4w1R8Ds9YscG/A7Imz50tGklDuOqoHkc/HxDq+pGNrTfTgUGeu7eYSOBmd+py9hYP+uCCewj1S",
-	"OlSeDodFKfhISgr/0s5+aWfrtLM7ozCKPG8TRyEaOn0QT22yslkQUK7AgZX5dxAtyNT1rmOz7wmYcO3m",
-	"PmhrRrZvj36c1mvfv0XD6MckuKA/LsQr5+D08LB6ZB92nMXnyafPXjCajS/Ojp1Xh6Mr/4a9fH9wfXt+",
-	"evW6/+p80m0ffmft24X7rnXy/rv9sT9e2hpTbw34zJb3Ju1Iy90SfGuz4a2Jb6yY4HIPfBpm96HaHTrD",
-	"WmfYsB02rNMWG7JGl5rMHrFWo1Gj3bbNzFarWR927bbZbdJ2u9ut12i15pg1x2luPGRPcIJpo1pr1mm9",
-	"3hk1abtZrVe7pt2h9drQMYdmm7Vsc9SsNex6Z1SlzUa3YdJ6u+V07Xqr2Rw2Orue05yDtLW2pmFC8wMC",
-	"SX/jp4isnuh7U+6kvN3ue1k+k55gfUul663vuCNXq3a/IrjJgX3BwlTj6lzt7GER3NzCprgLSTaR6Qnk",
-	"qIsWUzhJAmOuszGP+f5DcOIU7uAmX1FO45qxXK1Uw6QAPJnqeJDJwLtmi5wEPIL5d/tkRoWqdNyYgKdd",
-	"60n2HfkDP4aNCrEPrBOHptlc2lLKVa9hlAM8WUQwlXmGjw246rkN0Rem4LKFwucKsdR7tXMyOcIW5Zhm",
-	"M+DFuBW5KCFMFhuFxI9CEnGAj7NcbnuRw9R7UJQOjfPWJBJiKd02iYQwA/TRu2Kl/zApWlJaWiWDpOkE",
-	"YR9FqBjEGvR46pBwEvjRGBXzYUC5PZHDx6SUpgFI4KrVi9HpBDbcU3D/QMVr7s9jGGtBopn8cFVuAG76",
-	"VFVmUvW8xkHHUlK5NOi7stxzSvVQzkv/ixu256Y5thtb9B8uLjcgLv339mmOCLr+0CzH+E5+fGaj5B7V",
-	"qmkFQ8YTPpQ5J93zFRfrUmBHsyg0HszMUamOeRPM8nchC9WzueH5P5R9iZ3DU9j/yeWwgvsPriHITU57",
-	"2sRCVPQAhj5qqV/uVffJSpvVtG6oxGmqwC7u8lXAMp8alPl00mU+SZvETGJ+2WE3cTu6XgFUpUw7ul7h",
-	"elTl3vHLr9MX1425OXFfHl6Prrq3w4PL+R9nnU/XVY99W8wvZ+NvnbihHSrkulNeYbj4EHmN0+/l0+q8",
-	"djA6Zbw5/v7xin91F5f1j+XZ5+Hbj7fHV9++H3/3D9zupfDfNT4tvk1qV/3Zxan/sukdvzh68yE8ZdVq",
-	"2X5zPn17QfvQREeqOtLIalcZ69Khw6q0abc7jZbZrjbb9WHDbNVYlTE66jTbQ9rtOqNWbVijzTalZrXp",
-	"OPVOq9tMTIuNvehi1TGzW0saZE0H1OLqx6Q7J16qy7tVLdcal6bZg//32N3q1qqzm+HB989nXvvk+M3z",
-	"1tVZR9zUPlzaX2/Kr1jn6s3r9s1X5xMN5ut2q/vhXb3xMTy+ZH98O5ibzfeTo1r36/vXz8/fL5xPJ4ev",
-	"fzQPOrU3fbv15o+r1+fPbfuwc3l29sei8erHN/P7+x9nxz+Oz0Yn46/H11H7JZu2P7046qd2y7S7ZtOu",
-	"V81hl5ltc1RtNeq0M3TserM2qnU6o26z7ji1ttl1Gg4b1qjptGpOs9Ww6/V6ddhM7daGUOU2u1Vd2a11",
-	"R6n6FJvzujkKP55220dvxq+OPvVfvwuPOrdX36eX7fOpOPCO348X5eGL6Gt4vnZzbO97u/Wx/eHDqfme",
-	"d17/Icb96dvqTT0cXx/UPk38ybc/vn/7flG++Pr6oPWm6syn55HjfXKH/fqref2d8+O1//XD9Gvn+Ppr",
-	"KOyjD6/Ppz8O0ptTrzvNTttp2g1a69YbrNpqOHZz6DBGa7Wq02yMWLvdbtutuk1Ns1mnTbNGRzarO3Vm",
-	"mu305mxwJty7Oe1ut4qm8xdDp7tvGFGq6fLqWxLJJ1qtoeDNz2YPbRCoj7OyFSWf3s7exnY1fj46SK/m",
-	"//Rh+o3zr+0eYpTbe0bH7L4qBNjgyi9zNrdewU7ZX+mAA/784JTktYbg3s9rtrhT/m8W5vTo+IA9p2mi",
-	"XCpTWDXqUxPGXv+obrpC6Yw9UDityoC/dIVOtV6IfYAOBlyvWQR2kYWdPUQCjT2k9nWFZOARVWYcIutk",
-	"FF1S1Cqu+mJpn8AvEK0an1F24IDruLN6RXfV1m3qAZ0raQoF8cQKsU5GZYg1yGn4wTVYRy5PVpBn9iEZ",
-	"5J8fEN14isgGbGeeqzjeIi2S0CPXK/TFNaFDaeaCrei7HoLaIx+mZNUh9TwlqqBMBfk/M6YSXd16s+k0",
-	"mt12ndXa7W69WW05nWp76NAWq3ab3WrXplVz6HS7w1F11DVrXVbrmG06HA6pg6AbKdFVu090VTsKNGF7",
-	"sbXOZbjEZku+w229fi8lGf7hCoy/PwRsbiEiD30+8lzsvPEvkanI5FoE5MrTtSVe8pFnIivgsi6Xta6p",
-	"AV/jmyL3uqZKFRUsHXCF6i9ZKfE+SpnzPfKhkzcGV0v7GhYNhCZx+YBLaXXqc6ZEli54tepmIw1SDnLR",
-	"FSTi2MfBMTCPAgdQ7/opIbdnQeG3+rcTizf4gqALhBmLG+BBXRtzXKhF6ccCFz6bQcmHDOIysZCMv3Ox",
-	"d2OB5yq5EZ4J7bka+UGeX2rAybJryrqxSHHZ1WeQQeFCwZDBgEwMCqWeytQOYZw4kTeEMfyA+B74POXl",
-	"AFAUkNWHycUMnKO6PYnc6ECOAfiUcvZ4NbowmiaMdWNVyAdERLxhAfWIiOwJ7LUgAZtSuQkk+3o4YW6A",
-	"QSqciCUfR7+jnEg6fAWQCXKEYtKyX2HqQZOauR95DmIpYHtz1cBgyFQGQgm6BVg0/H0QmWbdjhkQfmSW",
-	"7jmBs6PKXUnDTM8rV8DW4TzcKSNhQG+YV+rFqeiGDqvrtPzUCaNC3kQ3TM1EvBupucihNkwDfdEGOX9+",
-	"SOr1elduX8TdWzmNdEcHVGCQaiohGumvftBMgEpNKCyoNCfYCgjWCmsqyq1IZ3li0kbo+4h/9wFepyGw",
-	"ESzDymhTAKsaRoG8ZXL9dQMeUKgSBaBB1VVCuNxmJEVUdVwmqGitg5V4mCqSSrTIgd6izpJfOe221gwf",
-	"O5hzXKR71e29vxs7mMF/z9koz0t6ucKsrlhq0IaqZJpRK+TUV8F63Lns5B8dHF3jGQ4LD4j2bLfipaNR",
-	"tGpmraWwiKrK7fXZKukzk22BkqZGuESLvHHWrU+8G61z6TfM+zDxnlgh/s/0KzyBcpuj0T48Gg7fMR6g",
-	"Ev8Kgz9FGHyTgvvACPg9z0Es6guE3zDveykmBbe5IBSQWclbuGTPoPoKuj21691WSevQeZo2KfqBaijA",
-	"4ktEyg/sRBerpwZe4A6pl6EvBmTq8QWa8qCLGQO+ZKpjPFKZ/SpWHXkhxjuTjPUKsXjkeZbU5qf+DawG",
-	"8uiwoBBuC4ASxpptXQQ304WGADwJQe+UPErBJ2H3q31CsVJNPT7g1rL8slBHoKASxSnOqLjASIj9CYDK",
-	"rr0Epww4E9zHJE3cDSlRc4vPtG7/SG/FA4rWluWxckdI+m8t7IDJznAed0ZhE9X/zi8/bXHFfRfWv70L",
-	"+amuqjgKr3j+lzPmMc6YfziBv7bNy6p7mE6q+9ek/YPw3nid5mF7xE5ySOmNle5sFw9kC7zA0nVQvupf",
-	"stTnkRSpfqQ8YZ4TV4H7c54MEr8EvUpLypEibU4/ClP3pHZWrVa3a3j+7C0sDV2whnsp+xqaPNhMQHcH",
-	"qMFG8ztAGx0tXf3JHhkU0F4HD5b2HAwK1pJXhIOLKHYgqMu+J2cgzW9VS6S9HDE1uUPclN02oYLIW9qR",
-	"9ATr2NDdFuMOq1JM4w0KX0ypDOAaSSkNy24jOUyjpDo7SGNdJM4D5RyGZjMxVAv8+ZpBdRu0cVTOBGzW",
-	"oYFb4sqJCpEsBOGHAUfSQG92rSJp3QhA+HW8Qpuv6YjFcqQkHVCqkPXoL5lq/pyy9PBfqBfkBTCeJF6x",
-	"fH/tdFnBmf/H7/v/xwzU1K2PXAveNuUDdUdS1S89WhPYGV3n7+NInffxWHDtHUNmtafdtAzgzi817Zea",
-	"9tRq2ge8wdaqaffkO+wpL/lGiMdrtniWQAql0sFJLIIEUTmyTklXH0OppWDEHw14CqkRsegxbx5b8Uh9",
-	"JoEf6hEa3+benC7gw0wMuGrulShCokKeL2fPQ9p9PuztgBezncNUvjL0olKYQeCkwA9ZqZBFwITv3bDf",
-	"IaMifpdAzylsUC2IhTUCVi/uhaMVNOhKGTsr1NJTeua6wFERwkFiwFcDQtmQa04ZAIQv8akBT+IRKqwY",
-	"d4+moTSOFxAt5aARcV9FoWzfYfux30dFGnFiqBdCDAaGwPE3BFpUzst9Kf99x4nJuJZCKcpm3O6bmgfB",
-	"7u2ctr1k2KQ5wTKI+pcuDVEd6v/NQz/vMrim2WR+lyt+KmscgbgB0VYp/n9TCAhP4wPDQP8Q7nEuTs2v",
-	"Esl/QYlkFjFqQ9L8Q8qGV/bjCVj+360uvD68eLfoh+GLV17Hvf7cOfG772+950ch94Pyi4b75urrUffr",
-	"5GB6/uLNhfPt+oNzMKt//PQ8EvOzK9Z6H32l0RH77B25B/VvFyF947hvj5brwutLGdSPpuP2HYHxJtom",
-	"O1cd6l/5uSs6Z5/HLjKkkaE1EY2a98/G3vJ0XM8fb9RpM/h/WeVUl2QmjiDAsYn1VqiIjPXVkpGyzBXU",
-	"uC7uLOq+s7oNwoRxQoeC8RD9k33y2yjyvN+Q6YpUYFfn+IYWxIJeIlZJIT1idproKeBLAf5JzENY6umK",
-	"BR5/KWgSg2wCPEEUFbqEUUL6OC3Q8QKpd2mXIU+67/pjnXj0W0hd7zcsoHQ9nX6c6T5rxY1m96X+CS7P",
-	"BX5E+cSYg8sBly1S0VApReo6Jg6bQc9Qnyv7ARq9K69fBVyvA27NqRv+fmoBmhTiD6melauTB5ey3HSV",
-	"KndqDbjK8yARD10vZZEEAbQ8LXqSTjPf86CLsNzKQ9h6dCL7M/pdKqzcUc1g1ddS7XskdRW3SCYZcMox",
-	"LgmrUb+Vdh2k2+kGXjGrppMGu5ZqiKrwqCCqSaxpJMJy3NVL2iXU8zAxUq4y6T+9RnF/A51wNirsH6DV",
-	"dOjD3rg8kiy8RlkEg8TCFVuqPfYY8fKtUoX04VBAj3BBsqcmq2WuwcL+8SSlpbiHu6iOKxq26rcjiTLx",
-	"PUcJEuRA7Q0PENE15QuHaQ54LDey7EUs04o3nIbE5zbDyHsMIId/hPi+8H2uCpYzTAs7oLICCJvOwgW2",
-	"R4Djp6c24JD05QoSzZaKk2vNfBLLk5ZvW5lGAfviQAltWJdaxpTeutNoWujVMb0JfzBjC8zlIRuz7fbg",
-	"iXGP8kBqIIqlhLPcm9/X8d8gMs1aC4T17/VSSrjei2f5y074l9sJWyPLPqWD2/173NuPBB9qNw7e/ri6",
-	"rM/Gx5OzlxcX/vHJwdcxfVMdfw3O3Hffr29eOrT8/tWHM7N79DEQ3fHtTfTqx8fmt8gb12nr7OvJ/Mdh",
-	"p/Op8+KPD3zSPJlOwmX9PylvfcQe/D11O+7fU6aTOj5P2C10h209bZ6+e/ep9en5wXx+Wq6Wnx9/brz7",
-	"3LQbzdc/rl7VmqcvRvOTo4+vPl98vH7euf7e+No//VgWr9+JV9fR8efTbzdRq3k1e8Gv3A/Ppy+//3FV",
-	"qx3Nc8uNErNujayEE0ldT20l1si6S6L3Unfv2UL41paFr1Yzf+F3/8Lv/oXfvSV+933HthEfWwjtb18O",
-	"/cYfb+NvUTbSUyViS/Nlhzzsd2Cy/U/MxN4m1Po2EuF53AD6X1b37Y+JLbX5cjR7QhCzXP8QdHh98uYr",
-	"nGELLYDFCuQWSM4WLIzba7vY8na5Fq9Z2ieULwYcjHubciJYcMPAPwLjoL2nSv0EOECk4ZjXcM8YcB9m",
-	"RD1vQSg58HxpbY+gdayFwAMiqaMUqoROkdkibjjgQ+a57Eb5e2AqgYLhznTuxOI/9GjFZvuA4wvPBMFv",
-	"xgFX7RmAFSmIXPCtWRp5yFKpahqsCN90A5UymJnPlC5gTtCpBgkTMBH6gUoe08YxYoj7qrcLtH1BAqLD",
-	"RX/6mbbGS5UBTyYEpnrcxAZDY9gt+WLBbcX7Kt3wMpmcy+VeiBRZU9DG1ixpbmJB+4MBL1oKyVz1Xeax",
-	"xR93wfHnfN2GWy6X07FgLw005xVeuOR0I1PGt7JfSL1kv4ocAoKjjPdCpe/hIyUjv2uQQaQtKmmtHJdq",
-	"B6ekaE39gKmUQDsKSypxEdc14Jo/M4zu+f5MO+H0EvPcVRfamVV4RHbdLw3xn9cQvxi6QVs91XyNNU1q",
-	"0iE1R8w0u40uHVbbQ7tRbQ/rLWdoN+1h02w0a+1O0zRZlQ5Nx+4yk9msWh11O61hwSggNwHWNOxpod/v",
-	"j4/7x33830G/f/Be/Vv+9v37A/m344PDfr//u6Roodc0CtNCr9ZsGQVB5Z1WaJhN1mH1Tr01bJuUNeUW",
-	"eth0u7lD1lhKcPwtWZNrGPlXNPTfORpq/HIJ/nIJ/nIJ/nIJ/g90Cf7yA/1H+YGSFsRP2V54VSN73399",
-	"2O8fvDg+Pjnov3/Rf9/vn5+bV/3++/f9N+P+8R8n/X7/vfz1Wo3MaQ87rZrdqY6oY7O6DUwAdkIsFaTZ",
-	"Ef/wD7XU+rKjLri+r1JiUj4TRLhO7CpDr8C/t+vpf35zJGx7lXHtBMoO1XILPE1xIr7a97W5SceATLSU",
-	"Nwy53r7DEN7JULn2Lh/jfRa5Xlh2ObEoX+xVIdXCYaq8MgFLB5+CGrGSi8t+oeb2WPsjXqPuyyOHuTMK",
-	"HA4JX+DHuRbwak6FXjXuzwPfxfyCnyvo/0swKJrSP+M/sBB2CT6nENXXfQMvmvvzwY2Cg2Ek9QcHWtvF",
-	"Gkb8+5DdhuumFF9d9y5pafIq7R/pGfhTaaJL2qjuRQFTP4XyVsFvYGJKdk15LZKo44A/M6ZPbRfZBf+V",
-	"nLNOckl+5YqbdSblQyTPvwyFVMRHIj7O6jfLJ3rvJxd3ez8VITcCiZ4DwJ0gFhd76vkd0NmgQFfj6hnp",
-	"+ulngpwfX1wq/CvVvJpcHL0WhHruNVN+RcGY0L0dctohDJnnzwkUFgvtA9SCCHyAkIg4ZIyn+ksYaSAR",
-	"GhJIO5KicRQJ5iikJKRUWeH7WRVyEgrdKlwAIKquHVJVSfsaJVCLOsyes6lHHDZyuYsFydC6mxStWaRE",
-	"mFVSnmBYKEwtQVXViKrn4GKG9ucDbgHgM+6kpSDy4adnQgHnkyGDQqQMYhniijA2E+hITWaFiY9S9jOH",
-	"SOKTJLGzQv7Q6HxIi5QrViXSOv6c9/Cv4M2OdwAhCxW4HlGoadgVUsr9BHCwamBndEgQ1PXOge8xYlFn",
-	"6nJLUiAeXu1J8jrSNFNLnYAj5rlgkakvdLHK426QhwjoBwpXtXL98D8ra3epM1WkXSNp9b65mqec/3Gt",
-	"Nv8jcFbxGBC6UvoV+J4nBU8p9y65J9H2MpZHiUJXWds5JttBiYsHd1BCljvVX1wHrZddqkEogcR594YR",
-	"lc6ZmWstd5r6VGya6/ps0q7+XyqptJqTVPplDWzJmbrIspdyhVxklobZ3XFqZy99PVE+4HnXU54kBaxP",
-	"dzRiASa0J1dZxB0WSALG6LgZJSEt0S0lqiyCKBxUlUn6o0SKW+of5aolt8LHBPKYJzGMCUu8UoOVIP6W",
-	"vskgex+QUPXtnL0sUz1klq68AYfwdYKnsQZ1IzMeBFLPUnTV8kxPO06iz6WzvvcH3A0B07FqlXqZBllJ",
-	"8FvgO4a6TJkjf6XrmCuZWaTQatUVbN0AUWNxm96bfNyQ1N34wAjlf4Dd8rffnztaJ0DkvyPI9suG/Ef0",
-	"muSoq1tmTkXcLz+WkqDr7Axe8msL/5EtTG1cdsP+nZXTX/gkT9U9HnZ8RSHe6FFJ9bHLT7Q7Z2NXhFAO",
-	"xcmxU2s2q11V8QhQY2CXz13Pg8b1WXg4Xder07UQSs6FC9xhgXvDnKQCTQ5WtFQLvRNHqUfa4ZLkqYXp",
-	"oRTax0qLPSvdY88a8GLAUD4xB/A4Uqj0NgVfrTtaqN8qgBJDd+IfKoT+wPdDOct9YkGLrxgHPvSvGddo",
-	"eJWV1n0ECTpkcZNSuRCEbpsFvj+yiJj4cyFV+RhuT6fxQUkp0AZcKy53RDpVrIdD6n2RM6ZhFDBSnMn/",
-	"q36P2Nsds14rGWRIBWs1osAjqvpzwGfUcVw+Noh/o+J8V5fPyx0yXIRMJwYKRkbSzPBczgT55ruKNJQI",
-	"l489NuDyL2TEmEOK5q3Z1335uU/CgLqe1O3iR3qwessa8HQDtXhfb6oDjjB+NHJcxm0Fva9/C/TP/iru",
-	"spb9termpn8JnwRo/7zhVSNSh808fzHFPD3YXKKfA0+dNWbhCR/51oATYLogBOcXxAXUg8qz5bAbgr3i",
-	"pC4tX00t1yrtp6aSWpOaB/CTZgWcRzpLUJf6SiqnB1qihBosgl2Wexbvvxq5XiMBnQOP4YYXFYShFY9k",
-	"IQZxZr4ZyuoZq1+q50lxBc69hPWSV5eHRN7o8jPAJelnDGJ9+vTpU/nt2/LR0eXLl723b3sXF5XpdPrZ",
-	"IsVX9IZegIB6Bm0zLM7m5IiGrKg+XqqE/snFuwu42osllTCq8Yt0Pq2iYvqUaykEecTMGXBLTGit2SoO",
-	"Mm3+4iGu2aJHIKpMZhOfs0GhZJEiHH86cytTp3Q/m2f/MhhwGG8w4Ds03RwM+LqunzHHH7g8jmIBp0lD",
-	"cwalq3QmJYZDQBahPA6U0NdvXLNFbDCr4mlqQ+zaAJmkn9PcT6b0Gvy3akwf/KfS1NUni0QCU7dpqIc0",
-	"YhEnh0tYSU2UL2AImB+7DVnyVUVOlKjxa2AvotKH4FmRgFYj6s4YRSAnAcZS5dHWTeLQhRhwOmHUMRKg",
-	"TGlrmgCanT4S6UY64BFwHS1wB1zxERS1IryPNlpNi4S+j4vVBMKeLj42BFO3EfTikW/UahYpWkPqlGPx",
-	"Li9HhP1EtCh5BDQVyHmyeQNOk0vaTbR5vb8JvhXe2UteaKx1x1PjCkAK1awbO6hJUfjoOQgWUOJPg6nc",
-	"2JIkF/BN9mOaf5AJM35z31FiTshLGfsT4asDru9yUrQaZt0q9SBKK1Dp0MCjbkD0JZ3nGDgEdEClYTzG",
-	"ORC3CK22W616FxNsTaMAm1noFW460dWrb9f+p7595ry5fnvzjXrvvUmd2V+dCXt1Jn5cNVvvohfV2fX5",
-	"J9r99ulmPmt8qpn1iVv//HlYbYSvx2/sRefY/ONr8/Ph/Hlz0T6cP6Ir7/aWPBLn70yZXUc8yBHZmDr7",
-	"z/YvLjBH6pKFTPPVv2lnd92ftUFgtshY7evO+cOM+F879/ftnJarcveSXftlu/8/YrvrO1uaU4oTrtki",
-	"bblrQ33FdN/76Tr35EDc+Ncsazhzf97L4MFr69oK4GnHSinGA+6GIr5ZSVE9c+GOLSxOgvK4jMWtI/mI",
-	"drSiVGTUNvJcuQD4gMPUYkj0Jd08tvpFXCVmJKjwli6osz3qTsV+pg7LDeOxFBY6AhqlvAdKZg74xPek",
-	"DQJJEqjVSVXtmrEZ0V4EOb/iSov+yoBLWqMAlbMcuZx6PQLk0gEWoG68FAUyle4Du5ZejAaeKxeqtwgU",
-	"XsCZTFHnmVCqVXHFNQENtqhW9WBcKTIHXKUpQJkfDk7cECFfKV+o4j31WnojYiwc1R8uVXdHpYqIOUmu",
-	"g6ptEdNZUH9LUFHB2MSREhUYkacQeMr//7N3Latuw1DwV4xXDbjZtKt7V6YUCl1m2QTqOie2IJGNZAdM",
-	"8L8XnYesOMqD0hIK+YHEes1IR6MZGwy928bGNRE4JYO93XP2KH+RzWSR/cvHMTyVvDL5Ezc0mjz/f1Bo",
-	"JovsZScYoRlc3J5k4gRzJZ8296uQwJ0IhEvBJZhO7bDCSnGYfjQCGjkX0IWEQnPs53sScAuab8lgLpZJ",
-	"rgfJK2GkKrb0ahs/x52oGz0cmt4yVk03zG8ORhz64H292lFKmPdYBn7iTUPqdWiZF/YxmyEzrLWAtYXS",
-	"QBcjAsrqOjiMccwjZ1cquE2VZMtN/w6DxUKfrywukro4om+Z9LX/XATENU8/rClONXPqet+xU1urQmkJ",
-	"EKXTcX4G0HIO/3zNou75yPo6QzwIgC/cE9zjJZm+/TiN2Sn9BYUBk/dd7Zht3FwEGt6DxfvCMX/FdS4Z",
-	"uz2xLxVaavvnQjIBg3QcN/NeiHQBN3Temm9Q7Ls6Q5BVGqzNkgN0RpWWdNC2hdJhJux3nE+9hURpko3x",
-	"swdxVcf9dTTFl+/rFPCv9poymchIQWYa7adR8dQ1pqhgGTrOt42N/PaXIIKIjePfRTSNtpAUFTKZ086u",
-	"LikOK/gj8teNq/IYmStTtHWGBqLirYJf3fakbGIm9G7H/rflFXnE43KyOIk8fSHl+V4dIVnhw6WPK9fm",
-	"r0eMbAhHQJfR/veFYhnoitOm+MAS3i0iXyGBYM31shV+qdyULlJxwwzJh8eUbovl3J/fpuNm/B0AAP//",
+	"vX3D+DicFHrVumksLfl//Vf5/335WTWqtc7duhWeszBY9KUMX13hBbN97ggS+mRO3TC5OsNg4fJxZua1",
+	"TTsh2YOGhV7B5WG9VjAKU5e7UymBzHhOLg/ZmAUwqQ8fPvSjcCIJa9NwjZSkyROuzwl8jZHi+fND0mo3",
+	"zVKWsAeMBnA6qDf9fVAY+zQsj2nI5nQxKBiEBYEf/D4ouBzE6tfQv2Z8e/7C0Yuk8lvpv/PofCe3JqBT",
+	"FirF72QERyJ/ZSABHBQNrkOKkqNAEFrEHxFrzEKp+lgl+ZP82w0LhCRBOHHFgM8DN2SEOW4oKkQOh79w",
+	"4dxzMmXBmDmkXp7TBWoGlC/CiRQGnM1ZUBnwPpefDSc0lG/J+4dqEQVfdAVIL5A6xGqYXQs/JE+APyJ0",
+	"wPNk1HpRU4KRQKIwR0r+OfO8yoD/HeLClURGDVxe2HQqx9ZSq/DE4uNkJKXfmp0+jsWGIKPAnxLKCaOB",
+	"5wKbItHkvTmVrxPKxZwFglh1s2FVyAdGr/HVovVhb1CoVCogs6kg1HGYQ4aL+KKQWzsL/FuXiRKIZc8V",
+	"Iaq4muh/y+W6jtTJjbBOljXMbisjzIqDwW9/FT/sSVKjWPttUCiS3wzy2/JvS7+V8jfjNVusv4nJNVtk",
+	"iRBScV2u6mXMaDhJFnHNFhslw/8O2KjQK/zXXmL47eFfxZ48unIqckpv3LWqlUeDMZPaXzQdskAeK8ZD",
+	"uL1dHl8xmRlXTVNN9nvEgkUyWw++kp6fw0Y08kL1zqp0prconatSw02EdTVXWJ+zmb9Oj1Vm6YLIqWTp",
+	"GwkWVKjn2qzCpcKTT2k5xINJLWd2Kse5Q1sAzxTI3wPqnKMtI3+yfR4yDv+ks5mnrpS9WeAPPTb9P9+E",
+	"XNLPZPJysWiRJGKdDJDQg0JPbxqo70NGaEimvgiJJKekgbxrRKH3Z2qYzW/EH4l38+6LJJcIKbclmfZu",
+	"qntA7b1lsu6BPfvf8NbvTRxOhDSMhDxm8vp1Q9iPE7z5tImXHKFJGM5Eb28vfWVWHHajySP21KVZ1q/e",
+	"bbtBZzgC7k8e/8B48naYUk+yKXNIMblIDaJcKcQPyNB3FqWK/Pahz0eeaz92Z/WlALwrSJ0NW9V2jdmd",
+	"Lu02h41Oo1pvOqzdoQ2zUx+aTo0NTafdrZnVBqtTm7aG7brT7dTYqNFtmCODzCeuPcm9UbWoSTamm2xM",
+	"vJwddsTW7zz1VuiBBaoOYElEQSA1XDl5BhtwLBn8kdSnnEghE3DqoXJGfBu+5OwTNyQTKsiQMU48fzzW",
+	"Lo6YXxxiVl8dfWx86KSI2sxye3rs3Zgd33wS0vY5iTi7nTFbaj64zqKlP2EZpGmaJaKMCu47jAyZvM4j",
+	"Tm+o64Hbp2ilfoJX6ngOnvvB0HUcxh+7FVKaxN5EMozQJ4FqJfpPKgGz3RkI8YSH6wm5k6nsQOlR/NJT",
+	"cbFNPU9KWb2UMHtJ6ZU5Pii5QMS3kQjPpR1ku0iWRxDSjgLhB1ICgL7n+WNStU3WHLZp16mNGqzVMVC9",
+	"hq0GU1vAY+1RnXbtGqsOG06TtUbrZIWcLQni6e5AbHnzlJM3n4ziuOQh83w+BktS+ylgiZKz5a+I7zks",
+	"kEvdT6av/JZiwe1zP+KOBRty6ofP5U+P3AtQ+gao5XUHBdj3kRxX6lc5uklC7kZC7lP90i6U5n5Yxpee",
+	"gsinPhGRPUmxsQEKrRHfLwGaxtSQ//Q5Q6GdnAS5cnkaNHXf+o47cpmzVqdLuZfQOJESadnN7goiQtfz",
+	"9PUglb9U4ENas2t8iuo6Sbwqf4tx8nQ+FLknl77/Rirsj2RKfYFJXYawW5sxR5Bqq91u16otMlwssWI1",
+	"JWEvfR9thl1YMfT9Mr701HqCXAEwHCXgmJenyg2NeFGUgEYKPHfp+28pXyh9XDyShlM/kCxOOWmaejqC",
+	"zFhABLizUPaClLU9V34kRdFaSpae05DhLNlO5zugISvr956Err5PppQv4tXsowuOQOiFWODCK/cxvIOL",
+	"FEvHLfXIuomop/dSDkGYyxWnUTjxA/cHe6zMBaealAzsdgbWXFqsVhPK4ye1928n4kdLrz6RiB2i9xAW",
+	"kJKjVOoKDBX6Gxa4owUpCnfMaRgFzCDUG/uBG06mBnGFiFhgEBo5LuM2M5AGi9LSRn348KG87PrctFvL",
+	"nlK1ZbPAt5kQOpr8mD2j4nqv1iMjl3mOvDDlHg0KchdjozzfpNV/Vq9KI84FZ5Q0aH3QcaXl6tCQ7uHO",
+	"S6M2OYq1hCEuYJPIjet7MPNdOAI3uJy8+xQs8YF5XhkNUgPURnmnypWk+EFHoemYSksdojA4NClay7Oy",
+	"SigsY+5ZZSxrSJ1y/HcLdfwrLqLZzA9C5rxljksvgSyP2vFDfLUsh5Ibzm7DvZlHXY67LqcUf9OQqhIZ",
+	"ZL4hx8YrNr6nmumzHb9MpnLGBHZypyMej1CGEcrw6t9xgz0TxEqTw9IEwOPvCuLPWICakIqIVcAnpr4l",
+	"p9IH6Zmv6wgmwHGvve1yd5kT+wZA0ljgsMfQPPxTR+6zapH4Gpw0Txr9M/Fm8Yq+vnl91az1686Ll0fo",
+	"0NMqTqsBDr1Y48noO3/2y59p+YdZ7n4tS6Wn1bjL0XiMwoHn+9PnrqeuE+o4rlwV9c4CSZDQZaLQG1FP",
+	"sBWDl8C7ZAQvE3+UxD4FKY7dcBINK7Y/3Ru6oShT7pSH8nmxB//Zu6mXKgN+TO0JYR6bSj3RFcQS1AvJ",
+	"X38R17FIsUPgR9CWDIx5yNNZr5GAzonrDDj8qVQhlvyIpSIjRISUOzRwyEx50KlgrYaOsVg2c73idK/V",
+	"KFkDLl9kIZn7gSMMwuR8KBm64zLjjks5iVwethoGGbohsVxLaj/yWWK5GPnA/9uyCA0HHBR3yQb411qr",
+	"Vbf2QVw4zPblVDzYrdg7yG6pHXqLAbc6v6WmhUteipv8LMi5Ssr3++Pj/nEf/3fQ7x+8V/+Wv33//kD+",
+	"7fjgsN/v/14wCteFXtMoTAu9WrNlFCRFC71Cw2yyDqt36q1h26SsKXlhltpy/bE8Xs+SLJ/YlSyvVqvV",
+	"TqNTrWU4tpENDPx3L2Ha/7P35WfjrvTbyi9rd7///lf2V/W733NDdbDy5fmfxk74CRUTMoq4Lf8CR3C9",
+	"97xe2+w7B/Ku/9RQnfH0B1qN9Ada7arZ6agTveEzuHvLX+qQgHLHnyLbSBb1/DkLbCoYmbBbg9gTXzBO",
+	"hgs4AHhinwkyjFxprC/vVSsrV7Lxmzh8Vm3d5UdnEg//n4Up8J+at4E8leSn+MNvDD2bSWrKDhLoHWdJ",
+	"zg6xJ5SPGQl9EOngFCgeHV+cvDiVmjScynqpQs4jD/MmBlxd4Tbl8iJgtxBik8Ri9jXG3SABj8wYC3oD",
+	"PuBlfV7hE/6IWFJRsDCsCzkBYCFhaM5ymCf/6Aqi7Ox9OYI1o9IoFhZE7QRen1TYUtzwMbwZcfd7JPXK",
+	"6SxcYO7aCFSKa7Z4JgackJEbgAdXEg1HFe44/SniczV5JZSltTYLs9eOHKlooU3QI4MC/HFQsErawT2h",
+	"NxDA8BgVIQnnPlGTN3C1uHxDjgMrlqti3yPqyV0IJ8wN4uAXvgiP4ISlgA+YvNQjybPKlJNzg0saU1Tm",
+	"E1/uLOU+d23qkVcX704hwhzKb2Jchbx1D1YkJVVX9ebLVE4fTpPPWcxjIR1L9VcqwpQ7yK5K4zmIFmTq",
+	"eteSY12n0Hu0/0KeDrZIhygVgQu9P78YGDLLja9p/Ugp9fI37rjQK4xs3x79OK3Xvn+LhtGPSXBBf1yI",
+	"V87B6eFh9cg+7DiLz5NPn71gNBtfnB07rw5HV/4Ne/n+4Pr2/PTqdf/V+aTbPvzO2rcL913r5P13+2Nf",
+	"qvlyStV2q94x1f9W7gsaa0ebVDalQ92liL8unyo5UKRIh8DVc6kCrB4sML1WZAo8dt98juAhtZ+bH0UZ",
+	"dQKW6DVGoLeKDqc2dX3mnVBKKGdk5HueP5c365JwkKuEGOAuM53S2xN8B65/RSUaBHRRMAooatQDYRCx",
+	"O81128Zjt9XV0fA7ZyN4xR3f+7w2jyBn9N4lX7pTJkI6na1cQa5TMHTwGaP9ejsMzbPwgXgh6++nEycv",
+	"dyxWe0FFzV695OJlv1xrtrTuic8+E+T8+SHptDvNZeEWJ+NK+QhCVUr2rIHwBFJnvRnRauRf9+sMiEMI",
+	"C+TQhRMf0u0g6qEV4wo5CTPJi66jvMOKQPJhyE/TUYZ95dsTRIR+gFnMgnEHnqL2NYk43vxLmS/rku+y",
+	"i4czsYURVfn6/3pgR9WarXw6HGlps4MCI48/CjgqMM0LlAqpQVsGoZxQbjO57EzOFiOCTplUBtDU1ORM",
+	"XcmkCMJPEC6VAKkaubxUIe9mgkj7fiFVRD9Qqt+S2k8F20W++DN4bSu59G6WlUhVU2el6F8sCajlswyT",
+	"w2/mndIjd6zSQLJ0/vjuXJOuXitLJRmMVH9EqOfFAlj+mA2+LOnR+/D4Dxb4mNFMuVLRkpeyPFirj0Z2",
+	"u+G0aL3eYKNWyxw2m42awzq27Qwdp9GlXebUTdqs1kfNarXdqNZZp1PvtJpVp+60n/SgHt9oL9JuGvYF",
+	"pAmXL+T9C2MYKpqHnCalVllZt6vcpC95n7N3I3AqbuIPGF6ZAnfG1s+K7R4+Z4KF2z5KncV2jx4rB/jd",
+	"lzujwDSNdVI+8lbBUP8QcBXJacj/ym9IdsEBvuTs2f1KCcxBnsS8Ww+no1StvAOTJvhunHFEQ4onxsKl",
+	"WQS+tsoCdjz8/SKlsLP6sbRsdc+rb96zZPHYNQu16H0yYqE9Qe8RHo4xUx+xViniOtuLzIwqt15OPg3Z",
+	"XEesp5lm9AfSjBNLcboimtKWpGUJNBVhwOhUmnyCYXhGB5dWKRgwqtzeS878yUI5AGEsxh1pqvoBmURT",
+	"ik6etKPDrDXuc2CoL62lSq5KGKs+sNA48Zv7Dnsm8JdlUHS08iOVGkoE+x4xbjOVdLiU9l6//t79HH6o",
+	"3R60p6eN2XmlajZqf5c2k5KCDz4jIODUZpNifFkiAUtqL9IDmuuIjJL7ERMRbJN8clguJyHnzAJ/HNCp",
+	"MND4xDwjwcIkfuAtQG/AWEPoD3ic9tIDW5WFkucFXYjlLKU5FUQ9MOBF9aw8pFapFyfPuBw04jhrvGE2",
+	"LBLx0PXkr11B7IBRGAHCU1Am5AT+TKnT0rIIGMR0IIEk9GdELLiNwyrHibqt1Fxyr6INR27XI/Y0wuq+",
+	"k3kBMiDf5kaeVFICY+8zGkB6fVEwBuIbBhFWaZ/4uO1zN2CK5BaE0vAg4yjW1sY56mF3qxL8ucs8B1ac",
+	"V6CEvkoMwHI6ZfvEcsWR5i6I4UKWmZNUfvrToQjBo+Atp96gR2vncNLXL6m40pefptGq58uPl4x64eTe",
+	"I7t0EifMvt5wKf9ckXUr312qy5D3scNmjDuM24tnAjNbSdHyry08zxOY6CLfg6TDnok+51+D0yRO0swv",
+	"tkxzqxojj01futK2W5xRzDbahVKJ/rIUc2BzKYXAP7yjuyiPJTm7DXfRUMCYzZnWB9CJAiZ874b9HgaR",
+	"tG/DxNUXG8H+CJUoaQZrHcvQdRJg9oLZSooWjzzPUn5xZR1D0RMmDMnHhwHlkE5HndLWtDjHOTp/QA3y",
+	"3T32qN6HvN094SN/x23VKSX5QsthM89fTBkPnwmlIOkXwI3vWCVDFXZCdpTnYpAC4gADriPUs8D3R6Ro",
+	"4bVxgb+1Slj35bAbleDyTBBXDLiVjt5by5Vc6T/eq4qsHFabzujQ9dzYWMws+SzwQ9/2PTJi4AcU6Xxa",
+	"TBsQmW1dkmVp6YUS64v6b2Wv97W8SXpt4SSFrLB7uemNq8zTguePT+415t7AQ/Lc+Q47yU3bVBR4JuAS",
+	"gOjr0GOE2oEv4A4IqaLL7pkClc2pAoHvh6/ZYo0bW3HBM0Hkc+TYqTWb1a5KKifXbCFIMeKZGHEUeAap",
+	"11QUHw4+suEC0ifinAqpCQWOIEVLDn3hji1DCpMb/5rJHwZcSouYkVGZDjA5Fr6rXD/uVGpBUk5gSjY8",
+	"Lwa8mMrd0MOcOJZ+7ZotSqBUgbONcowHEpvyAVcJPZlIW9HxbbEnmB0FbrioTB11tDBmJxcmpKRCNTFw",
+	"xL56HbOoRxACSI66qvBLe/1UXsBW4uwMyK/CECnHW+sea1LVod631RBA1kWr9zLd5otS8XzybX1ojEQu",
+	"pphwSXzEJzJXFCt4kV2yW7i+m3QWM9xR6z1cazy7Bolm44BKpg99opLFrHXxKtC+cyQhRLkM4GyomksH",
+	"hWM1z1FBbzcU2jk3oSKjJsqX06rO0Pc9RiGRbqLgDf6eCNgDYkSPiflgnEd9VPm/1BJh4HVMkltYqlhB",
+	"Hj1DxebByQN50GKt8zcO6aZvReXu3sZA//+hhW6a+dJYTvcBmmMsNbYSH3BwHqgXpqtjM55J+PC6HbiI",
+	"GWVHN7WunAeTH+r8ZtSW9yTsnfzW6tkFa2qjwXE/t4LVpqRr+t20fZIskW856qleAIZYGM9jywUJ/VnZ",
+	"YzfMSzJz08X3lFjfhM8tErCxK6SVC34oKbXDssuJRflir2qtkQgBC7XDbxmXCf5AioHveXCb29dkuJB3",
+	"svwDrgBdGFjTKU1qBGMKJ4EfjSdp/XzIPH8OFQVSvEEpmiA0BJ8HQFSMAC0n7fEApUJM5CLH1OX501dy",
+	"d2tex2lfqbfuiZxnr8j1iWNd/b97a68zV6HIXIOKTdcdmQ+SZDsnb0K0EM4GGl+hj7SvZBNp9PWWlwIT",
+	"J6EAG61mEN5zNUL1JyRCriRYb7wnd75Lli3yzLWQR9VXwudoAEqq8oUKXUmTE/PwsXR9WSb/1L9B/236",
+	"Nwlf/lz5XMKfK5L2i5Fz6CFPQCkXygx2ue1FUscouhxc7e9mVg8rTdlcbfDIDwbcEiy09tHbDuBMGpQg",
+	"IGqKiNU0i0ILAsaM989OSL1iqjS5ARd0QQaSKiBU5QhIlUGBOG7A7NBbGGQCVilk2wL9li1HJOBteeyX",
+	"U2chGFGb/bwraDyFXQM0+FLKTmR85Ac2IvPMlj1JB76zOIBCrKUjjKmZm9M96S0qQ48eQJyxIIVfsB5f",
+	"Z90wmLx9oKi1+zSkEhGjV+z++Q/UDRW60EPwgTLJouk9WaHxGpotrWFlTss0yjvvb7RxnpOLlspPoZCd",
+	"UkwnCTzDol6pd3AM8KhSuXSsRz5SwswXyFQRSSgBokBSh4Q7OatA5lQKP3X2/xt//JTeR7U7mDgxTjJM",
+	"/gkvJKYhpfAFV/cSUBADRm2pOUjqM+6k846KbgghGSggjjyvtA/ZqC6PdAHznLqhBTss5m5oT8CmS2IF",
+	"eYrIGo+hWpWabh5TvmXBmJ3lAw718RKARwg8g2hZ7Xq3VdrXt0LApv6NVKbIlEkpv3y1Q9YrSmLMK+3J",
+	"9+5y5vJu9gCNnDmYsQQRCKnCVAg45K9d7oBlqpOpwwkTTM1RkCLli4GqLMffISYeYiqUIBH7L+LPyF/x",
+	"K38p9VfOm/xF2GjE7JD8NeB/lcvlzP+Xr8IdSP4iFtyL8l/yMtNj/K6uS3w04urh7ENIWUc9RB0nGU/I",
+	"fwoWynlgXYvGccKH8dXNz2eHl3exfPyaLSwjNesplTS4Zot4zsW1t3pJjeUwLx4rM0T2k2LmuTZOkkqG",
+	"h/cMYrkcphuyWzlfdFioQW1530IxIGjvyY/EH43k+nAkKOJxuWBBqIaTGw3kHvCYIqnU+OLV5fNytYUD",
+	"RhzK4B0WlFKZ8qDPwIwHXEtY4U8ZQqEVcX5Yp0NMKMSCD0PS/3QWLkqr6eMAqAQuGbi4YNcBkFPDG4lC",
+	"rzCmgkA2mpSp8P1VHZiGmw2EqtnoNNutzfekmsgTjKMW8vM+17yLhupqRc065C3JSZKPisCuimPShmUy",
+	"hj9LR9QwGQrOWcGQIgZCu5IZpc4WQfoS8wqGpnBebPpG6+qbbohEqc8EquK7aWXU7dMS/Zm20nIluS5T",
+	"3NkDqVBkpGTvNprtkoEAlFQQa10paE66kS4HXY3c05DMIa0ewC9drnLQEZ0HSpvXBvYR122FZrp6eAXa",
+	"mDvujetE1CMJ2C0ZUdeLApbKrQgYnn12wwLqKbichRIkNCSUzDxqs62VCkV6hDFazj1d1TQSHK6fG+pJ",
+	"ZzScyGvKIQDPVkIQN/xSjG1EVhzinWq3lkOyJMi8+sWXl5dnBB8AAbi5Sq2ZcTM0zFwJoAz5nAyDiR+E",
+	"RKEya7VIr0qOs59EISRbYNQiYZblzI9aZ21kbas9g/rn5ZOmK4xV+oKinaF5fMPpi5GsdlB0k5Nzf0pL",
+	"Ctgtbyc5xK6RqP5opKq9gH8MZCh50sBfRuKhKjkx1dUP6wL8NUriGf5dwal2zWqJuBzrszIV0g9Ijruf",
+	"6rqIfXlmab4iV+cn+8SCsBmduZWpY6mo11xKKMwH4FJBVGJIXx27w9kZD8CdMHbCtzJ2gg0ydgGAM3bH",
+	"fjJ2Qo4xHl6ybzwEvmGHl7QveptXMuAK21EN0SzKSWHQjtgwW/JVnDVk7IJOt6LxGIXbsjwD5RsaQKRD",
+	"HgYF+pi4RVahV9LQbTH2lpFGJcxCpKXAkNbAUxgKz+OP1J5qx6vesAPqXKR24y3S+iwm9TkN0XcDT19l",
+	"qHQS00CKlDiWnSNQdF3Hat6BkWQbxNVVM3kJLMFeF65HVe4dv/w6fXHdmJsT9+Xh9eiqezs8uJz/cdb5",
+	"dF312LfF/HI2/tZZ0oXq2bL2+gZfTGNNyslZJCYpN+DDvDE7+lmyhTi7KLyb8p5wJQjQuuNSAiYiL8+x",
+	"9I5D1m3khQD/NIsg+KOhNVweX2S7uZzUVCMvvDfTS09tw4ojL3xA/ZcfhbavVCp5y2XWVoEsagjhQS3g",
+	"LLlV0UjW5d7alYIFsqgWQVaoFbBvAEmZW4ewS8B/lr3Rt9bgjHuz9VXizJwKome7e0rxOjXa0gFRqwfB",
+	"EElH7s+JEwVSyEjFI0JTilk9Qj3IWifX3J/z/RT1enEgEhOE1baU0vqI/pLUR/WYYM3iGPfniropHK08",
+	"RjtnM/8BaYW2H/FwEz5FCoZmffwg15qw4+rP7ZyzTlyht7EoG5+6Sx3jdVPXYWWK0WLA/MRslwesZsck",
+	"PZWq/aAkdnjZUFsT00UvOEl9UgRexw1v3J3vi2286enybgh2bH276Ekd8zBYbCFV5dibFofj7LjCR2/M",
+	"uhmty85fgkc3QJJfnb9By06w8RSqxCYuC2hgTxaI6c9vpHbmcwwuOL7u8qAbs3jCV1JHKORq2+chdTmg",
+	"dFYq1r0w7Mv2+PqAUTZD9msF8mOrtXa+tpLNkn5oZl0661sSTN15BWMl0p6fV5D/0UxsfovsuqQIG5pg",
+	"xOl0+Vklf3/yAb574O9cehUXiThs5HLEoQp9nSxDinFSFNyBOl9KSs24D0E4Kf07ZEn9vak7SzuyIbsm",
+	"PfddPUeqLcN6bsMeYDoQnORvAdJJkhszckNihaDwFeXtJo8GAgYmi0h9T4PYrDBumOuJuYw/jR4+V37w",
+	"VjeWykJTQPbphCkMoSDy2ArAUi2jD8XmqsqHMeL5APvL+w/QCw0VBJjSmTxz8n66V1WCv67fswfciymg",
+	"v61zI1W24n3XnB56/XyTfL/1tV/x+V3NM90lNYCWfyyJ+XVlEIkUWz+pgI0YuH+JxcWeEirWfqaZEchV",
+	"RAC5YUTpW7Et7jEKvlDAVVhd2t5SjWs7u7j6Fovb+7MqrzZ5v/00jc6mxV4lkmfHaLfDbI8GFJYoQjZD",
+	"RCtNgtNyVcriUwPwN1zmxAgc+fHsNSHsTLgZzi2G2uDwq0Cy0H+B5IT4b3MIrmD+pEJT0gFpyVg4YuBP",
+	"5YChD8FhSB7AX8JY8tfFgM08CtWj8ufSalRbffwvKEJNJoPPgdIThNn54y+BcchfRD0Sv7kfA08reDBN",
+	"U4Xbpp6X65JfnGEQO6fMl68tarBC/wIYQcrYCPfA5cvyTxoThg6oC0LFgA8KUtsYFPYGBWCMQaEE5EP7",
+	"xNIBeUEmvofwbjgUfsQY8NRoxNyr4tsH+EuLFFfH17F9eON//U7MkjHgcv4stFSjQfmdIbP9KaR++JyV",
+	"NcCmYOE+wMpIKSW1LjW9AXdFjDbFHeKw2H515JR0EhR8AVz2CmwPFFfuDzhuEP7WQBh7KvRkQh8yBkrZ",
+	"YmNNc3kYFcHgnwfxHQGrAlgC/Hxu7HeLmxZPDByNpSs0DodvEvRJXa58I/CnO72QjXbr+LYy/+JAt2Li",
+	"3BWG/g4fXI1M5146WOW0u4KZqcjKLXVSKA9CeaywTMsBb9WAR9y9JVPX81wFbr6fPGGksAtV7qj+nG4R",
+	"M+DqYUOedtCdiroQLFvHqN9U5VY+poLIzRvwZIZ+kJqgzxXsIUImwfHBOlpITdGlZ3ibQY0bwDGSInTx",
+	"4yPfIpauTrJKsSM6jkRAmRrkvUO1W6awUs+3rAh7U7XIm+cKCQ6hKAGxch1qmD8i1k/XMYg/5ywwSOB7",
+	"TBjKCf6aLRRGOROGPOqIX25HIvQdl3p3lqFuh4QykryBG4aMYx3B1eUhiRsxD3h6C0nRqplmq2xWy2bt",
+	"strsmY2e2ayYpvnZAuEB37OwZEnu2YDrjQYOieeRegQKlSrpIr+E7AOOdE/wtaGTYj41b3zVU3KJogOu",
+	"sFDXEVKxxZ0Vc5jkYTkHIAPih9IpI3O6gF6uyVNasaGY6pBZxSyAS1Ux5IBLCriCuGPuB7jP84kPDBgw",
+	"m7k3TGNGAFtgb0ESTlyA2w3CRSXvptMEXVtJRopQCBYjBSi6lSfSENCFkQmONTk/vrjEWgFVnqEQEYDb",
+	"nsmzOaHeKKX6y+G/5FkhisF2qOzaBgQpLtqEx4Hf1mVwYB0M3krXjD+D+jhhqQwUaEflEGX971jODNTI",
+	"/64lomFcUIql20BdPR+Vj6pI/4Bvz9Kxsa0LQmPG3AmMUTH6TnsIAmn7PVHyK6WS6Ey/MIOYuSzooRFm",
+	"3OMibmw2XVcnvg1pE19Cq5EDu4TXwg4EzPP5I+toMqW3Mzkyybc23Oj5CJVJgbNBHBa4gBKiAXfVH5+J",
+	"VMy0Ryzx1dIWv7y3lwu3NTNjVXO1o241f7SMeIlg7SC01TPFWktqigG1QxaI5eTLgvja4q/9Dz+63z59",
+	"LS+crx/ef3CvJp9fnR7/DQnwimzbRl7X60OSh1X7gBxohczFqnd/wIfMppFgENfzR5ZiYjeEzv7JpVtK",
+	"vEHD2Fk3ilCpgGp31WOybhKHLgShE0advKvhIeIX5raTgHiIMFo6FfkHAKeSy/4TPwhPjrTbZ6n59dp2",
+	"AB1MGsDUN+hbkPB0iqWTxgalTFRJPpDLVTE1cg5jq5HNVEh1mdkyUeGmE129+nbtf+rbZ86b67c336j3",
+	"3pvUmf3VmbBXZ+LHVbP1LnpRnV2ff6Ldb59u5rPGp5pZn7j1z5+H1Ub4evzGXnSOzT++Nj8fzp83F+3D",
+	"+VKyYlYwdlobjldnDYjYxYLbZzQIj9zRaMej9Yey8WuGRjNREf6eQo1bSOpoOFSIl0iVEJMXjQFn9sSX",
+	"ZoL2WSKGrAaVxmhbDAwhNSmYmFDocxCVG3A/0Azy8d05cdzRiAUpuYkfQ3tDzU5+ANthhKDo2v6NNNUz",
+	"M1DIoyF8KfVpqfzmndn8Pgxn4EHjjj8nRUiOi3tl2VEoFBCM65RnARu5t9CBAHLkw1ABf6VvxA1p5bX7",
+	"Yqap67G5ej3azPPEDifSgPwOSWql8xpkSoqRy8NqixwcG8QEpZX7nJWwlqA+JfARPKeRVG4jWAY5OC4Z",
+	"REG/pk64OtfJ3xB2KvlDb2m/wDJ3hx4jiLUCUWeRGtJV2ly8mdowXnAbjOJtZIbcthxxETcGCFW8TMgN",
+	"hk1E1g9VNqcrbRFgCLF2byEEvnELczQcR53ebWVqw8Qzo+BNDOJyh90mKOY99YvMNq3fOeRjQYr1mtqf",
+	"Lci5nK4UQabZEAuvYEG5l4iSV1sFD9bKq4xEgrwcnD/wS0nHOhNeQTMLGiyiiBEKkS4rt0CsrMUS3Xg3",
+	"p+5GTFQOH1upCWOsxwuVhHx0Mlt+aWFCFDJknsu0haxi5h6Fo5xuui2Pp3YZVw34lanK+W4sFbF6VOJc",
+	"Th3Bmoyby/SO8idIv9k1nWYUN3ra9Hy6J5SGusoEGaH/ck4NkB83JdFuC0wDhOakNg2Cxe5bs7mlvXlf",
+	"hTJn91uqOQfk/kOV1m3ujIL2muRIymUUKyqgZlSbBzGypzRUS1rkoRUrwGmYtXeBzyVBJa8bmf7ypMjc",
+	"cMKCgQ51lLIJJdjXTFVuKJ8Sajyxe1NhWrlMZLrdaX+nUBoV4nPo05Y4vwYcfXhyD3P8X2i/Mxp4LtO4",
+	"DyTx0g343OWiRIZs5GOwKp5MjAZYIX099UzXxhiMa0qvlUzA7jE6NZQSq2GaFuF0iirQfqI0DTiQT28R",
+	"uBGI1ajWrR2wtrRTPSezdgU7ZAPcndq6fVIjVFwj0nx8WzCHBH4EXte0imGQGAxrgW2Wyzc1aXj2MdLn",
+	"B6QqTc/4sG0+WbWd0EqWctjWXwgPygleeyMgLn18OFRMM+kjlL05EUTSn/mePwZ371MVp28Q9bEWsCLq",
+	"DXXFu1ySTCtziRHxb34juFxu6D33mza9YiqgjgfxRfg8HDNoF5WfagU1QNvnAKWVt5x9kmc9J/IbA7nP",
+	"KWjWUp5acONZ+3GDczhyZC5VtCH4KeVg+ZPe+vK4QPMRHar379jSHbVtpny2b4hisNWM+WyDJTfEOlOw",
+	"sp4kmd4ozCnfbY2bhUzMg+nOCrDF68SPpvcD9fpelpdTdnsxbXqRkcuhu/CcyouE+3NjwKG6Kn4CrHAy",
+	"XBDXIWidYy071LnF46bPy4CveKQ+vjvf5Cv4Jyz7aMOnHmRoimi6i6uAVJVBiCUhsT3lcmVgYnpNnmm5",
+	"Qk65t8reBPwSRzzWyITF5PFi4ltdWeoVd2/RkHd5JkqeaHm1/9usl6sxGilqcq/oDb2AcRCaNG7sD75k",
+	"VRqScSFmOrlt6kvZNc12tdutNRvthtntVu+1EnUyAKRTKQgE22ZCXPrXbA2eKMRRX3241K5tqIpVySP7",
+	"CaDdcJHGWkF/GQiCQq8ArxR0Tr765FcIJyUbR2euCnxhE/B+hBDl+NNzTYRXHy4Lq65+OT8dfw0iISeE",
+	"kUZSVFHUGFYvAVHuLQEoq9hfuSyiIYFUbVIuB1JLZY4b+oFU2Q496k4FpIf2MHBoQPqBx4RlQCRB/odG",
+	"jtJNQXrCLQTLyPZfxtbIrqoZgfRxO0xy5DMAzmRKXUgvZ4Hk4CjwNjRxXgVbh1r1/tmJPETppw1CoeGA",
+	"jjKDQgt9Ccp4DulsJiDH4lA1+rpmbJbtXACH9Lc4y95l4rcKOUbUXcxEAoiYAY/bgRq6A/NveD/8JpmL",
+	"SlFRhkC2uhjHAZ1NAOZHw7xCG64BxyRXh4UskBwvQqk0eosKOdczsgF2J5qhsWNTe8LAPQjtzuiYiQGH",
+	"1JA3/tgqGQA0j48CBr3HAK5ZtXjAwJHW7EGBP5c/IJrxgItQ2nvuDSO+1HlXWjKpLBTdskBafS6PG6fJ",
+	"28WOAg8xiyPBYuh1wriDmC265ScE+JOWWFwlSXheOtAvNwugqB3fjnTr5sRqlUaITi2ApgkoXypLNd54",
+	"2gc8VTzBbqE9OYDuCj8QBvF8PiYz3/MA10ZSWXdJXYYnUDwUV1WI3oCXCZT9o0W3HjMjBbGhTVeVco0Z",
+	"Q4RY99fryuNYJodJD+xE08XvtxpLvQGTIOg+iH24FgRmShGykisF42dqTZK9AYcA90OA3Mz2CjFUEzir",
+	"YdbRAJejY+k+diURfrq3CaqF2FTOIdwndsAgAY96egoooGOYAkJ5qnt63O0eM2JVWQXY3vD6eYI5AF6G",
+	"gBFVRi05Qrg/GClaL44vyd5Ndc+FvCq55EA5QBDmubQPTWexvWwA+AWpVaPdLnmUgURyBVG9MWiYTnh5",
+	"Jog/58QP3LHLSdGa0mtGgohbUm7LHe/t7YEcmvgi7HXMjmlpKPA08yNYAfeJhfqhUJJZY2YuoeTHaaiF",
+	"asWsmBrhlc7cQq9Qr5iVOvSoDCdwe+5hh4of8t9jFubhwKpl10zTkqfYY/psyEsQVy4ASgQw6OL9gbhH",
+	"0h5Dbkbc/ARa//zA8sZ4a0+cQq/wgoUv1YzADAGbHmZaM019yehOc6kD902VgKZQlnTJZsG/3r60RnUW",
+	"WdPyXy9a8pyUl5WlFNG8keNF7CmYmJQag314hbYdCm/cG8aZEIWkT7BYiJBNC1/ka3tTFgauLdZu1lv8",
+	"u9Z0zgKAqWKRQEwtdht3kEeZSYrYagbE4r723/xuVsxKY83uqE/cvzvJwJl9KfwXeXn85gzu8K/qIviK",
+	"jgrmfA39kHpEe+Nj3QxiUGlgRHkNVgb8v8jlp7PjjWOBfs6CAd/w0E/hR4HNfh8UZpGYDAp3pGo2anL4",
+	"ZKpCsK8iGkpqQ370uxnjeTel7XPOVNP37ASXRxjTaMzUvJb/Vm0nyhfNgY9aZc9DpWAoFnlqzkyx0jTm",
+	"gFweVcKmsqBTby2jysOk0V9jQZcSneAvAY0X7kgDbCm49eU/chlTDbeb2NCTTIkNrc0+hXi9y8idlULF",
+	"FP5tpR7TIQeVOF8aLRPwqfc8o4Ot224oaN/++lB6AMDn2pTj9aHVAtGDLrwUFW5JVqnlGAMOyvU08kK3",
+	"DG8mDSwwIHrav7xInTz5djSrkHfhhAVzV7ABt5pm3Yoz9gAaTGp6GJxP9d8gnk8dMqQe5TbDfmZCas4h",
+	"5NOGfoL+i5fwChvi1fboyytpVsVpqC4xo6Cok9xpT3vFwdyBi5pm/ZHz1bsBFRhr551GrXmCBZwqFXXx",
+	"1EfhHKrINtzMN1Xs17b+bn7HWV5jtzTbSvk2pTzV8ddlokLeKUsGjB3w46nGjwJKByxrwF2nR3I7OA44",
+	"PNtTNteAOzSkPfJzAMXxg0JvsFLYPSgYA+X2HBR6PyuVyt2d+syA/6W+/ReRA0FRGYWC8dxaMt279S9i",
+	"pRqjAiYqoGUkECvQTSr9klh+C36RvCRI6PuooJPQVyP0VKfUcMKmK51S41oyDdCaNH8E1NGJm+62oeu/",
+	"hlJOReNJKG1x8NBYb6gIy/By+eTISlopsiXbWn8P+lQm31M/QqXbQkVqlsaEajOfs320yuGzGsf0r1Sn",
+	"Uz3ocfKLpD9p3MZLPb6fjvAy7oh0L1OdE+JqUGlATEUfCP5iQgEmFzrHb9NvdMCXGo7ux7SAwox4EQGb",
+	"MWU4uQlgMhWh4l0dr5WbCpI6YCKa6oIb3GvPF0ndQ6lCAGVKyR/FCFkKD3hxGPhzIe8mR0l1OZJg3g0T",
+	"JajdkXNQXVgttV0iBYVDwwGXasrUFYI5CntWAGHVQlV4HCmMrbNiB0DAwmDRs6CNmqFew1ZzjIcDPA9F",
+	"q0dmLh9bJeWKrTZJ4rPF2g6Mq0DZjHVI7QkrH/o8DHyvR7hfBr+RIvjHct+2mVc+iEYjyIeXT0DAO9E8",
+	"B1z1fAfeB09ZNANudIWiqMqYDzSF1ZLkiYRuu64DxvGBou4zxaIXoGJbemjosY+AhPr6ZQRdjIprp3Qx",
+	"4ABSMWRkLA0jRCZN+V6tPJcuKQ7ZnAash78dcF0kKb8oF8MJjiFtCLFPIqEydMseZK7DyKKEiQCglgx4",
+	"kmAy9MNJupBowhZxNzBwNOPki1SQMeNSN2DOgGtXGeoY0CIfN1TfN1jvzJAsbljaJ+HcVwlbwA84qzh1",
+	"wDQt7aH0XAHfSIkuncstuRC9lb7WhNCPBkoZ4Dc1zEbizFCc6rlYRATeMd3yECXuNeO9RItLixchWScW",
+	"L+oYxGccfIR4SFWZrbrzUkdVcTElo4CJiW5BKDl3STgW8UCn2Ur7F+XOqA65Kd6MN+fq/I2B88Cet45S",
+	"MuFe8TmLHx9w+ZslZoO5pIVCKaZcnIqk6tax6wwqAEOWI2lVP9gefgxVh7ho20i3+s7pg5+veaIBWkhh",
+	"hQroK7Ks4yWqhbw4sWRtPy2FE88bALFSe5KJ7vyZBwWDGfWVgNnujEFoit3OPOh9jIgpeXGUuNWuDnPh",
+	"o4kWuDUmkC6HXQLgXQ85l992UYQLsPlGfjCF1imrRldaRiGMWOZwp8WbvC37qlwIdsrSEKxFbF2SRK6s",
+	"ZUmw1J2bLV5Nhi9s95376vnn4/PL9xcn4oSfN+3Dk9bJ9ezjH4evuhW2ePXD+XAiH5oMX3jfPsuHps+r",
+	"n+VDU+fm08f34efac/PzR2fC4G9/NOQAby/t2tsf4/nbH5/mb1+aFbvm8eH0uel8fOVtFwFLdmwFkPie",
+	"Hn2r7CmiKVtVR1znHmIvCQm8ehW55y5X9bwgvlPIdvf3QK+uoUBKDhS2NVz083eqN40a6k081NF7+Mgu",
+	"ZCFF0ACGi6V7VqdaJLKwtMNikXDJajPEfcL1vsTv3H3Zzp2YtpwyBuifCWwTmgfY71aePaj5enFa/n56",
+	"Wbb9P/ybH9ez+afmt9va9NULjZS01K9Cm3gTX6F1KV/QB6ozp2ce5dh61ZXi12kNu2xEO5R2zGG1NbIb",
+	"tNNqNZ1am9VajDaHtWqXVUe0S51m3WnSarXZbJptVqsPm+0uNF8B7Hts64cuJEQw7f1ZGHZZldUd02w2",
+	"hrWm2R3anVarZdJmq1unDdboMNtsNJrVtj10WtW6U6vXbNbusmZr2OqaTqPwRbdEz5PccZutGA5FuGPJ",
+	"7/w8ehucHNvi5Cj4frw4+oM1ad33JycHolH+OKadmev8cbEQb9vRUavvv/G+surN26/e5bsb/vVkRu3n",
+	"H8yvf/T9o+dO+I2Wq9cvo34fGyTqDIFayzRN82799O6MAuw5OBSm2IEHCJ5r7OLBwf1MvQnK+NYvYs77",
+	"n4U6G7aq7RqzO13abQ4bnUa13nRYu0MbZqc+NJ0aG5pOu1szqw1WpzZtDdt1p9upsVGj2zBHKaovXY4r",
+	"ixKbJlfPTE6DXRZ0Vxl/RLLDK6BLcJ7ukzRY872zAdN401waa+aSNjMJDUnNrDXL1Wq5Vrs0u71aq9cw",
+	"oWI//TH1+D2f+7KTrFFN+df4S9Nt+aHmUYTSopMqYEX172TYXSBjSK37snp+Dx5Wz5768JNc54q5leMF",
+	"h8oiPnb5LYTMQp8M4emUvpgV2nyzvqRxQLifB3ElqdJAwbrZH3ZAY6BneKV6/ysIB42F0fhS4/6XYpRo",
+	"+UKte/8Ll77/lvKFmpx4vJPvZyZX588vkr0zCUV/frlbidDlhH0ybkFuJ05BHU1YGwVRXhTtOzGyTY+N",
+	"HPeKgTaDpdsWW6rGJ92AHREdVcB1qV5Yvx+jiaSgGFZ7YqdKCUqpPHBXGnwU2sBDKjE59UkKEFyOwRlb",
+	"b6wAzuxjneRJQ/vlKE229/ufBc8HNzSmdDK9ZXFVhRFjqBkFSM0pz6AzllEYer4/3bupy/OUNGXPtver",
+	"ttrtdg2aXi/17Uva5uT241O42Nkme6121ex0oPw80z0vfjjTEq9uJsCyKzK0kLR6h39Av+Ckz/qfhefX",
+	"1dvaq2Gd10XdPvpmivcN+vm6Mz1sv198//Cq7n2w3zfC8+Zt9VgSIIl93cTBr+2kM2x3rsPeYUSekWAK",
+	"u1z514mCzDFfntcGt38MYJt7xLPmdjahRuolkCwdFy+qPh7oA8A6vjEjNBxwCik8FXJGRbb46ZkgFme3",
+	"oYXeMWkgAJzamIWqQ+dtCMPkHcQ3rghhhvd5Dd5xb6FAYlVBIQ1C7S1xYyiuIjgM8IASK6XNWaW1YLJr",
+	"7CvMXV5nWz4h3OyqsZVabMrgkttRxMwXduP6kQCqxuRfv8BvfgRNBtZY0vILW1tUaVzh/CeTbdxDwbGF",
+	"bXWPmEVI5zzbQfH+n3HC54puGf9lVbX/crfLqlXa/l0eOCKcEn+UDZsV/klt5x+UWClVRISxizez9pS0",
+	"UhDYGWG191P+5w6FlcfCnMIVbOmvJU3sWF4GZK2apQo5ZcxBTB1iUWfqcqtH6IArQTef+LGwWx5Ow1C4",
+	"oRRXQucQgiN24qPbPc46TD3UsIw4DkOxhI1mExdV5d4A/EPs1hVhhVyA4M4QCgJ2ovKbVUqF+xSUMynC",
+	"dEqVAT9VAG+uICygkDmN7ntIRkAgS4h/+GNChQtXB7ZAGnBLDbdnqf7FPra/ks9DCDX+rYZJi9Md/QBT",
+	"agMmQlWwiGV5sRAXCIon9Uj4jMp9QO0N8qYGHFYIi7ZU4EZhLwosOsEaJLkSoVsuhhPmBsT2Z5BByZ0B",
+	"d3zYCCxPWtpF6M+uctehQCBVcj6hkjKVAX+DwKXSohFJvMmB0C1sLMbEIBaLdhp6v23fYVZCRWsfmEGk",
+	"m7lD3E2FNDCeQQ6lxqunKgXQgEO5aQyeIyWKpXrpYpo4DFbSUTrKsXdjap159ycek3Ptxs4I2cY6PKqE",
+	"/alIugn8o7ZZ/f6Xkm4+/+7WXCwQcTcyoiBHEhrrbbFM42ULMgdV1AcTrS1SlJNR8T6VYbDwowDyfEN/",
+	"wK+5P5fHGM7Uwo80/rm0PBRqSlKtCbF9CHEYSVrRMzHgK8F0CLZR11OJ66Q4k2qgGy7pfLoeAKaiEP4w",
+	"WBmXsc4gHVfhc8nJ+ry0NpNp9ngTTdWvdpJeHoXT2qcfny69b2+nV7efvp1fn364qn12G42k/K5XqNVH",
+	"I7vdcFq0Xm+wUatlDpvNRs1hHdt2ho7T6NIuc+ombVbro2a12m5U66zTqXdazapTd9pJVWEtMY9yOl6v",
+	"VU52UU3WGTfnyVGHoowndzL9cugsi4Blkuee/yVL5x4tGo6BVKJnUY7YgJtmVVFy5QWf5MIrDeTEYdOZ",
+	"H0I+llUzq5YCLFXdifBqcox0sqQ846ppEAzCHHC1ZDorDjiqYFhco5IbVAtGMCgj7rBgqTIhiDyoaVk5",
+	"+YfxBfnr8D/i8C/d9cubKD9Sw3O4Mz3NFD3ffng7/3z5h3taO25+Pno1PX1xVXt32Jin6Wk+8n8JPc2E",
+	"nlXbZM1hm3ad2qjBWp1cemrT9++gaOrE/NKenkB04rm/T3vKsSP3UhgaDxWtfh6w4juEq0ryPdMiDK2e",
+	"IVRJuiLd9yAFwzHgGn9AjYK19ZBBII3LoUaLCXQmGaQJwailCjmm9mTANTxjqh4FdCpXV3ODvTWdRSET",
+	"BmK3xdjRGmBmwOMkOeSmZyL2tUNfcz/QzRMUbA1WiOK3SzDsgOuppxIYjMSQVJ2vl6B18GQZCdhqAsgK",
+	"sLBAB7w5sndYnNuUyhbDe8kNsWPuChDEKvKDgblNeJcJf4r9t3XLun3gtm/KmYB1hEmSWACjjHDWsCUV",
+	"0sdavAw0D5lSlfNLLJ3qq9KwqLw9PSDrgCM+T1w5mkbvqZCkj59S+OOufYnuHLABV3390hWNKvNL5WLm",
+	"XalnkZgcxpFe9U3dgmk78Y/4CxCU6P1M12jM/aScdpSwMHQmRX5BA7eQ6mMfH9g/M0kSwUnzpNE/E28W",
+	"r+jrm9dXzVq/7rx4ebSSJKG7AO2aJfHoRIYNWRIPynHghy+iSfDxtv/K//y9fz49a5jPx40renJER+Pz",
+	"i8OPi3eLzrF/UX83FXw6f+W8r15Hnw54c/z1Rc2l72zn5Budt4+u+y3/7H13enYwFv35Uo6DiTkOv/JR",
+	"/sfko8A15wezCeXZ09aPm4lqeNXlurVYKE0odN54zJljHnLCkAq52Sar1keM1avNNmuwltPttGus1Wmw",
+	"jj1kw9Gw064PWbvWHtntkVNlZrdqtodm2+lQs1Fz2kMQSzgB1ZgEeQybiKgmWWq+mA+ZPAgMqB7EJiOI",
+	"FpowJbjzgfeatVGn2u50qyOn2arVnM6I1eu2PbKbLdZtONSu0SFrNatm0641q+3WcMRqw7Y5qjvUqTXt",
+	"pVNezfLeo4nwIN5rj16bL09bN/3qt3a13Wx8P56+6r90O29E822nduRcVH90Dprvv31etMT3qPZ5NL82",
+	"zec3wftXl9/P3h0dvT4Sn25H/e8X/GJuT8X46Pa6ebDEe2bMe1try+muzndZwBiV0Ppw+23dhfOOs0zp",
+	"jlQE0gdAGzoT6qTZP0aU+vPnk90FcRVZ3BlXsuxTyb949KTZ7ibBkOgxRdVjeblkGZQWxDRUWdaMh6WN",
+	"RHqCo5Tpq/ygZvVxmpcSd489gsRFCelysnwE96E/NbYJDECHXNXL01sT9z5+wLFRcIFrQopb6Lb/cVZn",
+	"tb6V1Ykt++GF5jYLyWns/6+yceXOa+SeJPVSa1dx2/lNVu7eT9e521jkqfklFaGE+J1TSYANAqiBkWK4",
+	"TB0nYEJgWVUWYshfsTASHKCRH0h7acCL1pTelumY/V6vNuvyEjFIPIi1TyyMyaPlkwl+QgzT5wwDrZiN",
+	"Ys0C9wbMnrhkqGQkVTSuoxqv+XxMrONLOrbWRA8Odbrubi6Bk9Gpz9lbOOiPy1xQYG9Kh8rT4bASDx9J",
+	"SeFf2tkv7WyddnZnFEaR523iKGwBQR/EU5usbBYElCtEdGX+HUQLMnW969jsewImXLu5D9qake3box+n",
+	"9dr3b9Ew+jEJLuiPC/HKOTg9PKwe2YcdZ/F58umzF4xm44uzY+fV4ejKv2Ev3x9c356fXr3uvzqfdNuH",
+	"31n7duG+a528/25/7I+XtsbUWwM+s+W9STvScrcE39pseGviGysmuNwDn4bZfah2h86w1hk2bIcN67TF",
+	"hqzRpSazR6zVaNRot20zs9Vq1oddu212m7Td7nbrNVqtOWbNcZobD9kTnGDaqNaadVqvd0ZN2m5W69Wu",
+	"aXdovTZ0zKHZZi3bHDVrDbveGVVps9FtmLTebjldu95qNoeNzq7nNOcgba2taWzk/IBA0tT9KSKrJ/re",
+	"lDspb7f7XpbPpCdY31Lpeus77sjVqt2vCG5yYF+wMNWtP1c7e1gEN7eaM269lM3efAI56qLFFE6SwJjr",
+	"bCzeuP8QnDiFO7jJV5TTuFA2VyvV2FCAyajavGTSjq/ZIifrmGDS8T6ZUaHKuzdmHWvXepJyTP7Aj2F3",
+	"Vmx+7cShaTaXtpRy1Wvs+ABPFhFMpdviYwMOaiwY1uhyoKE2JAMWIr7Fart4cqSS+YBAA14M/elQhD5n",
+	"ooTYgGwUEj8KScQBM9Nyue1FDlPvARIHdAtdkz2N9cPbZE/DDNBH74qVpuukaElpaZUMkqYThH0UoWLk",
+	"ftDjIZsy8KMxKubDgHJ7IoePSSlNA5DAVasXQ3IK7DKqepwAFa+5P4+x+wWJZvLDVbkBuOlTVY5O1fO6",
+	"+QPWz8ulQbOp5UZ7qnF8Xs6z4vk1ud3txhZN14vLXddL/719bjd2mnhoand8Jz8+nVtyj+pPtwKc5Qkf",
+	"sB1IzLKKizX+gU6JBP7MzlGpjnkTzPJ3IYtPpuS21jyX4Of/oZRzeCPd8CS5HFaanYBraCmvdyF/U9ED",
+	"GPqopX65V90nK72l07qhEqepquK4tWEBaxtrUNvYSdc2Jr1hM9VIZYfdxD04ewVQlTI9OHuF61GVe8cv",
+	"v05fXDfm5sR9eXg9uureDg8u53+cdT5dVz32bTG/nI2/deIunqiQ6/agheHiQ+Q1Tr+XT6vz2sHolPHm",
+	"+PvHK/7VXVzWP5Znn4dvP94eX337fvzdP3C7l8J/1/i0+DapXfVnF6f+y6Z3/OLozYfwlFWrZfvN+fTt",
+	"Be1D5zCp6kgjq11lrEuHDqvSpt3uNFpmu9ps14cNs1VjVcboqNNsD2m364xatWGNNtuUmtWm49Q7rW4z",
+	"MS02NuCMVcfMbi1pkDUdUItLvpOWxHipLu9WtVxrXJpmD/7fY3erW6vOboYH3z+fee2T4zfPW1dnHXFT",
+	"+3Bpf70pv2Kdqzev2zdfnU80mK/bre6Hd/XGx/D4kv3x7WBuNt9Pjmrdr+9fPz9/v3A+nRy+/tE86NTe",
+	"9O3Wmz+uXp8/t+3DzuXZ2R+Lxqsf38zv73+cHf84PhudjL8eX0ftl2za/vTiqJ/aLdPumk27XjWHXWa2",
+	"zVG11ajTztCx683aqNbpjLrNuuPU2mbXaThsWKOm06o5zVbDrtfr1WEztVsbQpXb7FZ1ZbfWHaXqU2zO",
+	"6+Yo/HjabR+9Gb86+tR//S486txefZ9ets+n4sA7fj9elIcvoq/h+drNsb3v7dbH9ocPp+Z73nn9hxj3",
+	"p2+rN/VwfH1Q+zTxJ9/++P7t+0X54uvrg9abqjOfnkeO98kd9uuv5vV3zo/X/tcP06+d4+uvobCPPrw+",
+	"n/44SG9Ove40O22naTdorVtvsGqr4djNocMYrdWqTrMxYu12u2236jY1zWadNs0aHdms7tSZabbTm7PB",
+	"mXDv5rS73Sqazl8MXeOzYUSppsurb0kkn2i1hoI3P5s9tEGgPs7KVpR8ejt7G9vV+PnoIL2a/9OH6TfO",
+	"v7Z7iFFu7xkds/tKr2CDK7/M2dwiLTtlf6UDDvjzg1OS1xqCez+v2WJjfdcHLJ2hiXKpTGHVnVRNGM6v",
+	"qsRxhdIZe6BwWpUBf+kKnWq9EPuAlw5ghrMI7CIL64VE0g9gSO3rCslgwqrMOIQTyyi6pKhVXPXF0r6q",
+	"cgKIfnxG2YEDruPOunpLFQcpSECEJEw64UE8sUKsk1EZYg1yGn5wDdaRy5MVrC/6kX9+QHTjKSIbsJ15",
+	"ruJ4i7RIQo9cr9AX14QOpZkLtqLvetjJA/kwJasOqecpUQVlKsj/mTGV6OrWm02n0ey266zWbnfrzWrL",
+	"6VTbQ4e2WLXb7Fa7Nq2aQ6fbHY6qo65Z67Jax2zT4XBIHUQaSomu2n2iq9pRSDHbi611LsMlNlvyHW7r",
+	"9XspyfAPV2D8/SFgcwsReejzkediu6F/aZ0XioBcebq2xEs+8kxkBVzW5bLWNTXga3xT5F7XVKmigqUD",
+	"rlqZSFZKvI9S5nyP5GElRQyulvY1FiTWV0Il58mofOpzpkSWrvK36mYj3ZkB5KIrSMSxeY1jYB4FDqDe",
+	"9VNCbs8CtAv1bycWb/AFQReIrRh3/YS6Nua4UIvSjwUufDbTGgQyiMvEQjL+zsXejaXKN8NkK5TnCot4",
+	"V/xSA06WXVPWjbVSiFwzyKBwobAXYUAmBoVST2VqhzBOnMgbwhh+QHwPfJ7ycgD8Hcjqw+RiBs5RXdcq",
+	"NzqQYwAor5w9Xo0ujKYJY91YFfIBYWBvWEA9IiJ7AnstSMCmVG4Cyb6OtbYQg8KJWPJx9DvKiaTDV4AT",
+	"I0cohonvGiuRofB27keegwAygG+k66eHTGUglKBFikXD3weRadbtmAHhR2bpRjs4O6rclTTMNPpzBWwd",
+	"zsOdMhIG9IZ5pV6cim7osLpOy0+dMCrkTXTD1EzEu5GaixxqwzTQF22Q8+eHpF6vd+X2Rdy9ldNIt7FB",
+	"BQapphKikf7qB80EqNSEwgJ4DYL9z2CtsKYiFBinsjwxaSP0fQT9/ACv0xDYCJZhZbQpqMIOo0DeMrn+",
+	"ugEPKFSJArqqKmoXLrcZSRFVHZcJKlrrsHQepoqkEi1y8AZVtX7iV067rTXDxw7mHBfpXnV77+/Gto3w",
+	"33M2yvOSXq4wqyuWulKiKplm1Ao59XV9OexcdvKPDo6u8QyHhQdEe7Zb8dLRKFo1s9ZSAGxV5fb6bJX0",
+	"mcn2fUpTI1yiRd4469Yn3o3WufQb5n1AoE+sEP/P9Cs8gXKbo9E+PBoO3zEeoBL/CoM/RRh8k4L7wAj4",
+	"Pc9BLOoLhN8w73spJgW3uSAU4KjJW7hkz6D6ClrctevdVknr0HmaNin6geqiwuJLRMoPbL8Zq6cGXuAO",
+	"qZehGRBk6vEFmvKgixkDvmSql5YwQXQKL8Q7k4z1CrF45HmW1OYRuYUSyKPDgkK4LQA/HWu2dRHcTBca",
+	"AtouBL1T8iiFGYct//YJxUo19fiAW8vyy0IdgYJKFKc4o+ICIyHgMaDIu/YShjzgTHBfgbfAbkiJmlt8",
+	"pnX7R3orHlC0tiyPlTtC0n9rYQdMdobzuDMKm6j+d375aYsr7ruw/u1dyE91VcVReMXzv5wxj3HG/MMJ",
+	"/LVtXlYtE3VS3b8m7R+E98brNA/bI3aSQ0pvrHRnWxchW+AFlq6D8lXTpqXmtqRI9SPlCfOcuArcn/Nk",
+	"kPglaNBcUo6UDwouLeXGUU6o1ep23ZMkewtLQxes4V7KvobONjYT0NIGarDR/A7QRkdLV3+yRwYFtNfB",
+	"g6U9B4OCteQV4eAiih0I6rLvyRlI81vVEmkvR0xN7hA3ZbdNqAB8NUfSE6xjQ7eYjdtKSzGNNyh8MaUy",
+	"gGskpTQsu43kMI2SQkWTxrpInAfKOQwdtmKoFvjzNYPqNuhdq5wJ2KFIA7fElRMVIlkIwg8DjqRh3yPq",
+	"aRVJ60YAeKfjFdp8TUcsliMl6YCSBuDLQ3/ZjF52FoX/Qr0gL4DxJPGK5ftrp8sKzvw/ft//f8xATd36",
+	"yLXgbVM+UHckVf3SozWBndF1/j6O1Hkfj+0osGPIrPa0m5YB3Pmlpv1S055aTfuAN9haNe2efIc95SXf",
+	"CLd/zRbPEkihVDo4iUWQICpH1inp6mMotRSM+KMBTyE1YgMOzJvH/mNSn0ngh3qExre5N6cL+DATA646",
+	"GiaKkKiQ58vZ85B2n4/1PeDFbLtEla8MDfgUZhA4KfBDVipkETDhezfsd8ioiN8l0GgPu/ILYmGNgNWL",
+	"G4BpBQ1a8cbOCrX0lJ65LnBUhHCQGPDVgFA25JpTBgDhSw2nm8QjVFgxbplPQ2kcLyBaykEj4r6KQtm+",
+	"w/Zjv4+KNOLEUC+EGAwMgeNvCLSonJf7Uv77jhOTcS2FUpTNuN03dUyD3ds5bXvJsElzgmUQ9S9dGoKm",
+	"y7976OddBtc0m8zvcsVPZY0jEHdd2yrF/28KAeFpfGAY6B8Ce8/FqflVIvkvKJHMIkZtSJp/SNnwyn48",
+	"Acv/u9WF14cX7xb9MHzxyuu41587J373/a33/CjkflB+0XDfXH096n6dHEzPX7y5cL5df3AOZvWPn55H",
+	"Yn52xVrvo680OmKfvSP3oP7tIqRvHPft0XJdeH0pg/rRdNy+DTreRNtk56pD/Ss/d0Xn7PPYRYY0MrQm",
+	"olHz/tnYW56O6/njjTptBv8vq5zqkszEEQQ4NrHeChWRsb5aMlKWuYIa18WdRd1sW/d+AdT9oWA8RP9k",
+	"n/w2ijzvN2S6IhXYyj6+oQWxoIGSVVJIj5idJnoK+FKAfxLzEJYaWWOBx18KmsQgmwBPEEWFLmGUkD5O",
+	"C3S8QOpd2mXIk5bj/lgnHv0WUtf7DQsoXU+nH2dabltxd+19qX+Cy3OBH1E+MebgcsBli1Q0VEqRuo6J",
+	"w2bQKNnnyn6AhhLK61cB1+uAW3Pqhr+fWoAmhfhDqlHv6uTBpSw3XaXKnVoDrvI8SMRD10tZJEEAfZ6L",
+	"nqTTzPc8aJ0ut/IQth6dyP6MfpcKK3dUB2z1tVTPMkldxS2SSQac8qSpBFG/hbYWngMIn+MMq6aTBruW",
+	"6gKt8KggqkmsaSTCctzKUNol1PMwMVKuMmm6v0ZxfwPtvzYq7B+g90bow964PJIsvEZZBIPEwhVbuDhr",
+	"jHj5VqlC+nAoyJRRLkj21GS1zDVY2D+epLQU93AX1XFFw1ZNxiRRJr6nu7cgB2pveICIrilfOExzwGO5",
+	"kWUvYplWvOE0JD63GUbeYwA5/CPE94Xvc1WwnGFa2AGVFaAadUB7BDh+emoDDklfriDRbKk4udbMJ7E8",
+	"afm2lWkUsBkYlNCGdallTOmtO42mhV4d05vwBzO2wFwesjHbbg+eGPcoD6QGolhKOMu9+X0d/w0i06y1",
+	"QFj/Xi+lhOu9eJa/7IR/uZ2wNbLsUzq43b/Hvf1I8KF24+Dtj6vL+mx8PDl7eXHhH58cfB3TN9Xx1+DM",
+	"fff9+ualQ8vvX304M7tHHwPRHd/eRK9+fGx+i7xxnbbOvp7Mfxx2Op86L/74wCfNk+kkXNb/k/LWR+zB",
+	"31O34/49ZTqp4/OELZJ32NbT5um7d59an54fzOen5Wr5+fHnxrvPTbvRfP3j6lWtefpiND85+vjq88XH",
+	"6+ed6++Nr/3Tj2Xx+p14dR0dfz79dhO1mlezF/zK/fB8+vL7H1e12tE8t9woMevWyEo4kdT11FZijay7",
+	"JHovdfeeLYRvbVn4ajXzF373L/zuX/jdW+J333dsG/GxhdD+9uXQb/zxNv4WZSM9VSK2NF92yMN+Bybb",
+	"f2Im9jah1reRCM/jrvf/srpvf0xsqc2Xo9kTgpjl+oegrfWTN1/hDFtoASxWILdAcrZgIdGGuIt9vpdr",
+	"8ZqlfUL5YsDBuLcpJ4IFNwz8IzAO2nuq1E+AA0QajnkN94wB92FG1PMWhJIDz5fW9gj6ZVu6j2ZcxiZU",
+	"CZ0is0XccMCHzHPZjfL3wFQCBcOdaVeMxX/o0YrN9gHHF54Jgt+MA67aMwArUhC54FuzNPKQpVLVNFgR",
+	"vukGKmUwM58pXcCcoFMNEga7fqrkMW0cI4a4r3q7QNsXJCA6XPSnn2lrvFQZ8GRCYKrHTWwwNIYt4i8W",
+	"3Fa8r9INL5PJuVzuhUiRNQVtbM2S5iaWarpatBSSuWo2z2OLP+6C48/5ug23XC6nY8FeGmjOK7xwyelG",
+	"poxvZb+Qesl+FTkEBEcZ74VK38NHSkZ+1yCDSFtU0lo5LtUOTknRmvoBUymBdhSWVOIirmvANX9mGN3z",
+	"/Zl2wukl5rmrLrQzq/CI7LpfGuI/ryF+MXSDtnqq+RprmtSkQ2qOmGl2G106rLaHdqPaHtZbztBu2sOm",
+	"2WjW2p2mabIqHZqO3WUms1m1Oup2WsOCUUBuAqxp2NNCv98fH/eP+/i/g37/4L36t/zt+/cH8m/HB4f9",
+	"fv93SdFCr2kUpoVerdkyCoLKO63QMJusw+qdemvYNilryi0ENi/0mjtkjaUEx9+SNbmGkX9FQ/+do6HG",
+	"L5fgL5fgL5fgL5fgf6BL8Jcf6H+UHyhpQfyU7YVXNbL3/deH/f7Bi+Pjk4P++xf99/3++bl51e+/f99/",
+	"M+4f/3HS7/ffy1+v1cic9rDTqtmd6og6NqvbwARgJ8RSQZod8Q//UEutLzvqguv7KiUm5TNBhOvErjL0",
+	"Cvx7u57+85sjYdurjGsnUHaollvgaYoT8dW+r81NOgZkoqW8Ycj19h2G8E6GyrV3+Rjvs8j1wrLLiUX5",
+	"Yq8KqRYOU+WVCVg6+BTUiJVcXPYLNbfH2h/xGnVfHjnMnVHgcEj4Aj/OtYBXcyr0qnF/Hvgu5hf8XEH/",
+	"X4JB0ZT+Gf+BhbBL8DmFqL7uG3jR3J8PbhQcDCOpPzjQ2i7WMOLfh+w2XDel+Oq6d0lLk1dp/0jPwJ9K",
+	"E13SRnUvCpj6KZS3Cn4DE1Oya8prkUQdB/yZMX1qu8gu+K/knHWSS/IrV9ysMykfInn+ZSikIj4S8XFW",
+	"v1k+0Xs/ubjb+6kIuRFI9BwA7gSxuNhTz++AzgYFuhpXz0jXTz8T5Pz44lLhX6nm1eTi6LUg1HOvmfIr",
+	"CsaE7u2Q0w5hyDx/TqCwWGgfoBZE4AOERMQhYzzVX8JIA4nQkEDakRSNo0gwRyElIaXKCt/PqpCTUOhW",
+	"4QIAUXXtkKpK2tcogVrUYfacTT3isJHLXSxIhtbdpGjNIiXCrJLyBMNCYWoJqqpGVD0HFzO0Px9wCwCf",
+	"cSctBZEPPz0TCjifDBkUImUQyxBXhLGZQEdqMitMfJSynzlEEp8kiZ0V8odG50NapFyxKpHW8ee8h38F",
+	"b3a8AwhZqMD1iEJNw66QUu4ngINVAzujQ4KgrncOfI8RizpTl1uSAvHwak+S15GmmVrqBBwxzwWLTH2h",
+	"i1Ued4M8REA/ULiqleuH/1lZu0udqSLtGkmr983VPOX8x7Xa/B+Bs4rHgNCV0q/A9zwpeEq5d8k9ibaX",
+	"sTxKFLrK2s4x2Q5KXDy4gxKy3Kn+4jpovexSDUIJJM67N4yodM7MXGu509SnYtNc12eTdvX/Ukml1Zyk",
+	"0i9rYEvO1EWWvZQr5CKzNMzujlM7e+nrifIBz7ue8iQpYH26oxELMKE9ucoi7rBAEjBGx80oCWmJbilR",
+	"ZRFE4aCqTNIfJVLcUv8oVy25FT4mkMc8iWFMWOKVGqwE8bf0TQbZ+4CEqm/n7GWZ6iGzdOUNOISvEzyN",
+	"NagbmfEgkHqWoquWZ3racRJ9Lp31vT/gbgiYjlWr1Ms0yEqC3wLfMdRlyhz5K13HXMnMIoVWq65g6waI",
+	"Govb9N7k44ak7sYHRij/B9gtf/v9uaN1AkT+O4Jsv2zIf0SvSY66umXmVMT98mMpCbrOzuAlv7bwH9nC",
+	"1MZlN+zfWTn9hU/yVN3jYcdXFOKNHpVUH7v8RLtzNnZFCOVQnBw7tWaz2lUVjwA1Bnb53PU8aFyfhYfT",
+	"db06XQuh5Fy4wB0WuDfMSSrQ5GBFS7XQO3GUeqQdLkmeWpgeSqF9rLTYs9I99qwBLwYM5RNzAI8jhUpv",
+	"U/DVuqOF+q0CKDF0J/6hQugPfD+Us9wnFrT4inHgQ/+acY2GV1lp3UeQoEMWNymVC0Hotlng+yOLiIk/",
+	"F1KVj+H2dBoflJQCbcC14nJHpFPFejik3hc5YxpGASPFmfy/6veIvd0x67WSQYZUsFYjCjyiqj8HfEYd",
+	"x+Vjg/g3Ks53dfm83CHDRch0YqBgZCTNDM/lTJBvvqtIQ4lw+dhjAy7/QkaMOaRo3pp93Zef+yQMqOtJ",
+	"3S5+pAert6wBTzdQi/f1pjrgCONHI8dl3FbQ+/q3QP/sr+Iua9lfq25u+pfwSYD2zxteNSJ12MzzF1PM",
+	"04PNJfo58NRZYxae8JFvDTgBpgtCcH5BXEA9qDxbDrsh2CtO6tLy1dRyrdJ+aiqpNal5AD9pVsB5pLME",
+	"damvpHJ6oCVKqMEi2GW5Z/H+q5HrNRLQOfAYbnhRQRha8UgWYhBn5puhrJ6x+qV6nhRX4NxLWC95dXlI",
+	"5I0uPwNckn7GINanT58+ld++LR8dXb582Xv7tndxUZlOp58tUnxFb+gFCKhn0DbD4mxOjmjIiurjpUro",
+	"n1y8u4CrvVhSCaMav0jn0yoqpk+5lkKQR8ycAbfEhNaareIg0+YvHuKaLXoEospkNvE5GxRKFinC8acz",
+	"tzJ1SvezefYvgwGH8QYDvkPTzcGAr+v6GXP8gcvjKBZwmjQ0Z1C6SmdSYjgEZBHK40AJff3GNVvEBrMq",
+	"nqY2xK4NkEn6Oc39ZEqvwX+rxvTBfypNXX2ySCQwdZuGekgjFnFyuISV1ET5AoaA+bHbkCVfVeREiRq/",
+	"BvYiKn0InhUJaDWi7oxRBHISYCxVHm3dJA5diAGnE0YdIwHKlLamCaDZ6SORbqQDHgHX0QJ3wBUfQVEr",
+	"wvtoo9W0SOj7uFhNIOzp4mNDMHUbQS8e+UatZpGiNaROORbv8nJE2E9Ei5JHQFOBnCebN+A0uaTdRJvX",
+	"+5vgW+GdveSFxlp3PDWuAKRQzbqxg5oUhY+eg2ABJf40mMqNLUlyAd9kP6b5B5kw4zf3HSXmhLyUsT8R",
+	"vjrg+i4nRath1q1SD6K0ApUODTzqBkRf0nmOgUNAB1QaxmOcA3GL0Gq71ap3McHWNAqwmYVe4aYTXb36",
+	"du1/6ttnzpvrtzffqPfem9SZ/dWZ/P/Zu9repmEg/FeifqGTStnYxkv3qZo2EEMCMYG00Yl6jduapk4U",
+	"p63C1P+OfC+O06TbGJQJ0e+dF9/Z9+bnnpPvPpofnw9ffJi92Usmny7E6+8X80VycPF8d3+s9i8vr/cO",
+	"srPR+0H+6mT3y7fDy+PF6WH+8njxG1N575/Jo3A2CZldJzzAiNwKnf2784sbMrSxZKM0fHVDmv1V/ax9",
+	"BJZ5KWtfd88flsRvNbc5zbFdtdortLbN3f+T3J19tk2n6CRMZO5n7pyoV1L3ZzcqvAMDMY8nspw463jR",
+	"KfHBc3bdT+HXYd8LjHtaZcZ51qBJvzlXoz42J0F7XCnj5pd8ZDuqBBWlsC04pRKA7mn4NEeJvhKbu6zf",
+	"uC6xVsEK3+eGukEk1NQclfqwVObWIi50JDTyqgdkM3t6HEc2BwGQBEZ1NlSbSJkEXEWw39esjOhv97SV",
+	"NRpQ+5VDpUXUCUBc/MAC0nVbIZIpfw7sWnlJkUbKbpRVBAEv8Ex60nliKLRqVkoTMGBLcKgH61qT2dME",
+	"U4A2P1w8UBlSvgqdU/Me/ZmvCMeFQ/PhvL47YUNExCSpEEPbJsJZMH4rWFEh2cSVihAYmaeQeCo2nupt",
+	"GFuPiYAj6cV2jxOj/EFvxpdsk80xdJQcMnmfNlo7ef7fcKEtvmRbOsEaNwOX2zmZegezZj5t191CNO7o",
+	"QKgUPJBppoZQYcVxmE4bnhspA+h8h4JnrH8UeL4FyLdYmTvtoKtznldClkqE2LUNn2Mz6ljn03hmyFYV",
+	"L8wda0as9YH3ejXEKWGOY1lSizeq1OHQWg7YR94MPENPs7E2cpDKrM4R4KyuqbUx1vNw7ooFt6KSbGjr",
+	"ZzI3UOhzlcWdYCzmwFvGsnafCwaxR8cPaopFzRxF7wRb7HUklOYBopgdd0sGmvPwg3UUdY9vWbc5xD0N",
+	"4Nbusd2jK9nofL1Ztm4a11KkMu3OsrH1bMurykDDu8zi3cAx98RVhozdfrCrCC0VPhxIxsagsVxerUqh",
+	"RgS00dXdvJUiysYtMLJKS2NawVRmqRoYxEGbRA6szZTRkOZThzJQGmFj1PbArOoQX9dO8aX3OiVp1ZnG",
+	"mUxIpMAnDeNpQDxlcSpGsu0zziexqVn72BtBRMTxRwyaBlpIHBVSkNOuPF3iOCzvHyG/bj0qjyzzKBXJ",
+	"uAUEosytAl+dzBDZRJ7QsR27tbmLvIbjsqA4qWl9QeR5pOYyOIfGpafnds8ncxjZ4GtAD2rl7wrFrOgR",
+	"TZuihMV/WwR/BQ4Eaq7VXbircit0EYsbaR4074d022mv8vObxvJq+TMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
