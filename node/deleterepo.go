@@ -78,9 +78,22 @@ func deletedError(repo string) error {
 // node's own bookkeeping) when sys.repos records it deleted: the peer that
 // offers it has not applied the deletion yet.
 func (n *Node) checkNotDeleted(repo string) error {
-	if life, ok := n.lives.get(repo); ok && life.deleted {
+	if life, ok := n.lives.get(repo); !ok || !life.deleted {
+		return nil
+	}
+	// The record may have changed since it was applied (sysLoop runs
+	// behind the appends): a re-creation's record precedes its
+	// announcement, so the stored value is the one to go by.
+	r, release, err := n.store.Repo(ReposRepo)
+	if err != nil {
+		return err
+	}
+	v, err := r.Value(repo)
+	release()
+	if err != nil || v.Deleted {
 		return deletedError(repo)
 	}
+	n.applyRepoRecord(repo, v.Data, v.Deleted)
 	return nil
 }
 

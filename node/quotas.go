@@ -190,17 +190,27 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 		return nil, nil, false, err
 	}
 	defer done()
+	rec := map[string]any{"owner": owner}
+	if gen := n.generationFor(repo); gen > 0 {
+		rec["generation"] = float64(gen)
+	}
+	// A deleted repository's new life is recorded before it exists, and
+	// held on the Barrier: the record must reach the other nodes before
+	// the repository's announcement, which they refuse while the name is
+	// deleted (deleterepo.go).
+	life, _ := n.lives.get(repo)
+	if life.deleted {
+		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, true); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	r, release, created, err := n.ensure(repo, OriginClient)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if created {
+	if created && !life.deleted {
 		// Not held on the Barrier: the caller's acknowledgement waits for
 		// the creation, and the record replicates like any other.
-		rec := map[string]any{"owner": owner}
-		if gen := n.generationFor(repo); gen > 0 {
-			rec["generation"] = float64(gen)
-		}
 		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
 			n.log.Warn("repository created without its owner record", "repo", repo, "err", err)
 		}
