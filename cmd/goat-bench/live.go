@@ -31,6 +31,14 @@ type fleet struct {
 	delivered []atomic.Int32
 	done      []chan struct{}
 
+	// open and match, when set, subscribe the fleet to another server
+	// than the gateway (a peer such as Centrifugo): open dials stream i and
+	// returns it once it is live; match returns the sample an event
+	// carries. Unset, the fleet subscribes to g's /v1/events and matches
+	// commit ids.
+	open  func(ctx context.Context, i int) (*sseStream, error)
+	match func(ev sseEvent) (int, bool)
+
 	mu      sync.Mutex
 	subs    []*subscriber
 	apis    map[int]*client.Client // by subject
@@ -124,6 +132,14 @@ func (f *fleet) api(i int) (*client.Client, error) {
 // connect opens stream i and waits for its `ready` event, so that once
 // grow returns every stream is live.
 func (f *fleet) connect(ctx context.Context, i int) error {
+	if f.open != nil {
+		s, err := f.open(ctx, i)
+		if err != nil {
+			return err
+		}
+		f.add(s)
+		return nil
+	}
 	src := net.IPv4(127, 0, 0, byte(1+i%loopbackSources))
 	api, err := f.api(i)
 	if err != nil {
@@ -149,13 +165,18 @@ func (f *fleet) connect(ctx context.Context, i int) error {
 		}
 	}
 	_ = s.conn.SetReadDeadline(time.Time{})
+	f.add(s)
+	return nil
+}
+
+// add makes a live stream one of the fleet's subscribers.
+func (f *fleet) add(s *sseStream) {
 	sub := &subscriber{s: s, recv: make([]atomic.Int64, len(f.done))}
 	f.mu.Lock()
 	f.subs = append(f.subs, sub)
 	f.mu.Unlock()
 	f.wg.Add(1)
 	go f.read(sub)
-	return nil
 }
 
 var idField = []byte(`"id":"`)
@@ -173,26 +194,36 @@ func (f *fleet) read(sub *subscriber) {
 			}
 			return
 		}
-		if ev.Name != "commit" {
-			continue
-		}
 		now := int64(time.Since(f.base))
-		j := bytes.Index(ev.Data, idField)
-		if j < 0 || len(ev.Data) < j+len(idField)+64 {
-			continue
+		match := f.match
+		if match == nil {
+			match = f.commitSample
 		}
-		var id core.CommitID
-		if _, err := hex.Decode(id[:], ev.Data[j+len(idField):j+len(idField)+64]); err != nil {
-			continue
-		}
-		i, ok := f.index[id]
-		if !ok || !sub.recv[i].CompareAndSwap(0, now) {
+		i, ok := match(ev)
+		if !ok || i < 0 || i >= len(sub.recv) || !sub.recv[i].CompareAndSwap(0, now) {
 			continue
 		}
 		if f.delivered[i].Add(1) == f.expect[i].Load() {
 			close(f.done[i])
 		}
 	}
+}
+
+// commitSample returns the sample of a gateway commit event.
+func (f *fleet) commitSample(ev sseEvent) (int, bool) {
+	if ev.Name != "commit" {
+		return 0, false
+	}
+	j := bytes.Index(ev.Data, idField)
+	if j < 0 || len(ev.Data) < j+len(idField)+64 {
+		return 0, false
+	}
+	var id core.CommitID
+	if _, err := hex.Decode(id[:], ev.Data[j+len(idField):j+len(idField)+64]); err != nil {
+		return 0, false
+	}
+	i, ok := f.index[id]
+	return i, ok
 }
 
 func (f *fleet) size() int {
@@ -221,11 +252,17 @@ type sampleTimes struct {
 // send pushes sample i alone, as a client's single commit, and waits until
 // every current subscriber has it or timeout passes.
 func (f *fleet) send(ctx context.Context, api *client.Client, i int, s signed, timeout time.Duration) (sampleTimes, error) {
+	return f.publish(ctx, i, func(ctx context.Context) error { return push(ctx, api, f.repo, []signed{s}) }, timeout)
+}
+
+// publish times sample i as send does, sent by do (a push to the gateway,
+// a publish to a peer).
+func (f *fleet) publish(ctx context.Context, i int, do func(context.Context) error, timeout time.Duration) (sampleTimes, error) {
 	n := f.size()
 	f.expect[i].Store(int32(n))
 	var st sampleTimes
 	st.send = int64(time.Since(f.base))
-	err := push(ctx, api, f.repo, []signed{s})
+	err := do(ctx)
 	st.ack = int64(time.Since(f.base))
 	if err != nil {
 		return st, err

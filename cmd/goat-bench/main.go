@@ -1,6 +1,7 @@
 // Command goat-bench measures goat-gateway against the targets of its
-// benchmark suite, side by side with PouchDB's pouchdb-server on the same
-// machine in the same run, and writes what it measured to bench/results/:
+// benchmark suite, side by side with PouchDB's pouchdb-server and with
+// Centrifugo (live delivery) on the same machine in the same run, and
+// writes what it measured to bench/results/:
 // one <scenario>.json per scenario, report.md, and PNG plots.
 //
 //	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...]
@@ -47,7 +48,7 @@ import (
 )
 
 // scenarioOrder is the order scenarios run in and appear in the report.
-var scenarioOrder = []string{"micro", "live", "fanout", "ingest", "clone", "heal", "cold", "peer"}
+var scenarioOrder = []string{"micro", "live", "fanout", "ingest", "clone", "heal", "cold", "peer", "centrifugo"}
 
 var scenarioTitles = map[string]string{
 	"micro":  "Go micro-benchmarks",
@@ -58,21 +59,26 @@ var scenarioTitles = map[string]string{
 	"heal":   "5. In-sync check and divergence healing",
 	"cold":   "6. Cold open",
 	"peer":   "Side by side: PouchDB (pouchdb-server 4.2.0)",
+	// The version is the binary's: bench/run.sh pins it.
+	"centrifugo": "Side by side: Centrifugo (second peer, live delivery)",
 }
 
 // config is the run's parameters. quickConfig and fullConfig are the two
 // presets; flags override single values.
 type config struct {
-	Mode     string
-	Root     string // repository root (go.mod)
-	Out      string // results directory
-	Bin      string // goat-gateway binary; built when empty
-	Work     string // scratch directory
-	Cache    string // generated fixtures kept between runs
-	PeerDir  string // bench/pouchdb
-	Only     map[string]bool
-	Keep     bool
-	Parallel int // dial concurrency for SSE streams
+	Mode    string
+	Root    string // repository root (go.mod)
+	Out     string // results directory
+	Bin     string // goat-gateway binary; built when empty
+	Work    string // scratch directory
+	Cache   string // generated fixtures kept between runs
+	PeerDir string // bench/pouchdb
+	// Centrifugo is the second peer's binary (bench/run.sh installs it
+	// into bench/.bin).
+	Centrifugo string
+	Only       map[string]bool
+	Keep       bool
+	Parallel   int // dial concurrency for SSE streams
 
 	LiveSubs      []int
 	LiveSamples   int
@@ -167,6 +173,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cloneN := fs.Int("clone-n", 0, "commits of the clone and heal repository")
 	healBigN := fs.Int("heal-big-n", -1, "commits of the second heal repository (0: none; default 1M in full mode, none in quick)")
 	coldN := fs.Int("cold-n", 0, "commits of the cold-open repository")
+	centrifugoBin := fs.String("centrifugo", "", "Centrifugo binary of the centrifugo scenario (default REPO/bench/.bin/centrifugo, which bench/run.sh installs)")
 	peerSubs := fs.String("peer-subs", "", "subscriber counts of the peer's changes-feed latency")
 	microTime := fs.String("micro-benchtime", "", "-benchtime of the Go micro-benchmarks ('' keeps the preset; 'skip' skips them)")
 	if err := fs.Parse(args); err != nil {
@@ -198,6 +205,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg.Bin, cfg.Keep = *bin, *keep
 	cfg.PeerDir = filepath.Join(cfg.Root, "bench", "pouchdb")
+	cfg.Centrifugo = *centrifugoBin
+	if cfg.Centrifugo == "" {
+		cfg.Centrifugo = filepath.Join(cfg.Root, "bench", ".bin", "centrifugo")
+	}
 	cfg.Cache = *cache
 	if cfg.Cache == "" {
 		d, err := os.UserCacheDir()
@@ -300,7 +311,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 	e := &env{cfg: cfg, log: log, meter: newCPUMeter(), http: newHTTPClient(64, nil), results: map[string]*Result{}}
 	e.machine = describeMachine(ctx, cfg.Root)
 	log.Info("goat-bench", "mode", cfg.Mode, "out", cfg.Out, "cpu", e.machine.CPU, "cores", e.machine.Cores, "open_files", limit, "commit", e.machine.Commit)
-	if cfg.Bin == "" && cfg.wants("live", "fanout", "ingest", "clone", "heal", "cold") {
+	if cfg.Bin == "" && cfg.wants("live", "fanout", "ingest", "clone", "heal", "cold", "centrifugo") {
 		t := time.Now()
 		if cfg.Bin, err = buildGateway(ctx, cfg.Root, work); err != nil {
 			return err
@@ -321,6 +332,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 		{"heal", e.runHeal},
 		{"cold", e.runCold},
 		{"peer", e.runPeer},
+		{"centrifugo", e.runCentrifugo},
 	}
 	var failed []string
 	for _, s := range steps {
@@ -330,8 +342,8 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger) error {
 		if s.name == "micro" && cfg.MicroTime == "" {
 			continue
 		}
-		if s.name == "peer" {
-			e.closeFixtures() // the peer gets the machine to itself
+		if s.name == "peer" || s.name == "centrifugo" {
+			e.closeFixtures() // the peers get the machine to themselves
 		}
 		if err := e.scenario(ctx, s.name, s.fn); err != nil {
 			if ctx.Err() != nil {

@@ -171,6 +171,17 @@ func buildReport(results map[string]*Result, plots map[string][]byte) string {
 		}
 		mdTable(&b, []string{"figure", "goat-gateway", "PouchDB", "factor", "note"}, rows)
 	}
+	var cent CentrifugoData
+	if decodeData(results["centrifugo"], &cent) && len(cent.Ratios) > 0 {
+		b.WriteString("## Side by side with Centrifugo\n\n")
+		fmt.Fprintf(&b, "Peer: %s, unidirectional SSE, HTTP publish API. Same machine, same run, same messages, alternating message by message. ", cent.Server)
+		b.WriteString("Factor = Centrifugo / goat-gateway: above 1, goat-gateway is ahead by that factor; below 1, behind.\n\n")
+		rows = nil
+		for _, x := range cent.Ratios {
+			rows = append(rows, []string{x.Name, fmtUnit(x.Goat, x.Unit), fmtUnit(x.Peer, x.Unit), fmt.Sprintf("%.2fx", x.Factor), x.Note})
+		}
+		mdTable(&b, []string{"figure", "goat-gateway", "Centrifugo", "factor", "note"}, rows)
+	}
 
 	for _, name := range scenarioOrder {
 		r := results[name]
@@ -201,6 +212,8 @@ func buildReport(results map[string]*Result, plots map[string][]byte) string {
 			reportCold(&b, r)
 		case "peer":
 			reportPeer(&b, r)
+		case "centrifugo":
+			reportCentrifugo(&b, r)
 		case "micro":
 			reportMicro(&b, r)
 		}
@@ -362,6 +375,26 @@ func reportPeer(b *strings.Builder, r *Result) {
 	}
 	fmt.Fprintf(b, "Server: %s. Client: %s. Storage: %s. %s documents loaded in %.1f s.\n\n", d.Server, d.Client, d.Storage, commas(int64(d.Docs)), d.LoadSeconds)
 	b.WriteString("Its figures appear next to goat-gateway's in the live, clone and heal sections, and as ratios at the top.\n\n")
+}
+
+func reportCentrifugo(b *strings.Builder, r *Result) {
+	var d CentrifugoData
+	if !decodeData(r, &d) {
+		return
+	}
+	fmt.Fprintf(b, "%s. Message: the same %d-byte commit JSON on both. Latencies in milliseconds, from send; memory per subscriber = RSS growth / subscribers.\n\n", d.Server, d.PayloadBytes)
+	var rows [][]string
+	for _, p := range d.Points {
+		for _, x := range []struct {
+			who string
+			s   LiveSide
+		}{{"goat-gateway", p.Goat}, {"Centrifugo", p.Centrifugo}} {
+			rows = append(rows, []string{x.who, commas(int64(p.Subscribers)), fmt.Sprint(p.Samples), f2(x.s.FromSend.P50), f2(x.s.FromSend.P99), f2(x.s.FromSend.Max),
+				f2(x.s.All.P50) + " / " + f2(x.s.All.P99), f2(x.s.Spread.P50) + " / " + f2(x.s.Spread.P99), f2(x.s.Write.P50) + " / " + f2(x.s.Write.P99), fmt.Sprint(x.s.Lost), f2(x.s.CPUms),
+				mib(x.s.BaseRSS) + " -> " + mib(x.s.RSS), kib(x.s.PerSubscriber)})
+		}
+	}
+	mdTable(b, []string{"server", "subscribers", "messages", "p50", "p99", "max", "last subscriber p50 / p99", "first to last subscriber p50 / p99", "write round trip p50 / p99", "lost", "server CPU ms/message", "RSS before -> with subscribers", "per subscriber"}, rows)
 }
 
 func reportMicro(b *strings.Builder, r *Result) {

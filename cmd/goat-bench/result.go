@@ -49,6 +49,7 @@ const (
 	targetPeer           = "clone at least 12x faster than PouchDB's best"
 	targetCold           = "cold open of 1,000,000 commits"
 	targetColdMemory     = "cold open memory, 1,000,000 commits"
+	targetCentrifugo     = "live latency ahead of Centrifugo at every size"
 )
 
 // below builds a target met when value < limit.
