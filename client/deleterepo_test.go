@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,8 +76,14 @@ func TestClient_DeleteRepo(t *testing.T) {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() && sc.Text() != "event: ready" {
 		}
+		openBefore := openRepos(t, g)
 		if err := admin.DeleteRepo(ctx, repo); err != nil {
 			t.Fatalf("DeleteRepo as an admin: %v", err)
+		}
+		// The repository's log is closed: the metric of open repositories
+		// (there are no per-repository series) counts it no more.
+		if got, want := openRepos(t, g), openBefore-1; got != want {
+			t.Fatalf("goat_open_repositories=%d after the deletion, want %d", got, want)
 		}
 		var data string
 		for sc.Scan() {
@@ -105,4 +112,26 @@ func TestClient_DeleteRepo(t *testing.T) {
 			t.Fatalf("CreateRepo after the deletion: %+v, created=%v, %v", info, created, err)
 		}
 	})
+}
+
+// openRepos reads goat_open_repositories from the gateway's /metrics.
+func openRepos(tb testing.TB, g *goattest.Gateway) int {
+	tb.Helper()
+	resp, err := http.Get(g.URL() + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "goat_open_repositories "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				tb.Fatalf("goat_open_repositories %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	tb.Fatalf("no goat_open_repositories in /metrics (%v)", sc.Err())
+	return 0
 }

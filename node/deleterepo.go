@@ -127,6 +127,13 @@ func (n *Node) applyRepoRecord(repo string, data map[string]any, deleted bool) {
 	if local > gen || (local == gen && !deleted) {
 		return
 	}
+	if deleted && local == gen && n.loading && n.store.Exists(repo) {
+		// At start, a log under its own tombstone was moved back by an
+		// operator (or a crash came between the record and the move,
+		// before the deletion was acknowledged): restore it.
+		n.restored = append(n.restored, repo)
+		return
+	}
 	if err := n.retireLocal(repo); err != nil && !errors.Is(err, core.ErrNotFound) {
 		n.log.Warn("retire deleted repository", "repo", repo, "err", err)
 	}
@@ -198,6 +205,9 @@ func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) er
 	if p.Sub != "" {
 		data["deletedBy"] = p.Sub
 	}
+	if owner, ok := n.quotas.ownerOf(repo); ok {
+		data["owner"] = owner
+	}
 	// The record first: a crash after it leaves a log that the next start
 	// retires (applyRepoRecord at load); a crash before it, the repository
 	// as it was. Writing it applies it here, which retires the log.
@@ -208,4 +218,32 @@ func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) er
 		return err
 	}
 	return nil
+}
+
+// restoreRepos gives the repositories found at start under their own
+// tombstone (restored by an operator) a new generation and a live record,
+// so that this node serves them and the others take them again.
+func (n *Node) restoreRepos() {
+	for _, repo := range n.restored {
+		life, _ := n.lives.get(repo)
+		rec := map[string]any{"generation": float64(life.gen + 1), "restoredAt": float64(n.now().UnixMilli())}
+		if r, release, err := n.store.Repo(ReposRepo); err == nil {
+			if v, err := r.Value(repo); err == nil {
+				if owner, ok := v.Data["owner"].(string); ok {
+					rec["owner"] = owner
+				}
+			}
+			release()
+		}
+		if err := n.store.SetGeneration(repo, life.gen+1); err != nil {
+			n.log.Warn("restore a deleted repository", "repo", repo, "err", err)
+			continue
+		}
+		if err := n.putSystem(n.ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
+			n.log.Warn("restore a deleted repository", "repo", repo, "err", err)
+			continue
+		}
+		n.log.Info("deleted repository restored: its log was moved back", "repo", repo, "generation", life.gen+1)
+	}
+	n.restored = nil
 }

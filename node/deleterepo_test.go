@@ -121,6 +121,54 @@ func TestNode_DeleteRepo(t *testing.T) {
 		wantErr(t, "a replica's creation after a restart", err, core.ErrNotFound)
 	})
 
+	t.Run("RestoredByMovingTheLogBack", func(t *testing.T) {
+		dir := t.TempDir()
+		e := open(t, node.Config{DataDir: dir, Dev: true})
+		a := e.newAuthor(t, alice)
+		e.createRepo(t, alice, "notes")
+		c1 := a.commit(t, 1, "notes", "k", core.AnySchema, map[string]any{"v": "1"})
+		e.mustAppend(t, "notes", node.OriginClient, c1)
+		if err := e.n.DeleteRepo(ctx, admin, "notes"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// What docs/reliability.md tells an operator to do, gateway
+		// stopped: move the deleted directory's files back.
+		moved := filepath.Dir(deletedLogs(t, dir, "notes")[0])
+		files, err := os.ReadDir(moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.Rename(filepath.Join(moved, f.Name()), filepath.Join(dir, f.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e = open(t, node.Config{DataDir: dir, Dev: true})
+		if !e.n.Has("notes", c1.ID) {
+			t.Fatal("the restored repository lacks its commit")
+		}
+		if _, created, err := e.n.CreateRepo(ctx, alice, "notes"); err != nil || created {
+			t.Fatalf("CreateRepo of the restored repository: created=%v, %v", created, err)
+		}
+		if _, err := e.n.Ensure(ctx, "notes", node.OriginReplica); err != nil {
+			t.Fatalf("the restored repository is still deleted for replicas: %v", err)
+		}
+		if got := e.n.ReposCreatedBy("alice"); got != 1 {
+			t.Fatalf("ReposCreatedBy(alice)=%d after the restore, want 1", got)
+		}
+		// And it stays restored.
+		if err := e.n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e = open(t, node.Config{DataDir: dir, Dev: true})
+		if !e.n.Has("notes", c1.ID) {
+			t.Fatal("the restored repository is gone after another restart")
+		}
+	})
+
 	t.Run("CreatedAgainStartsEmpty", func(t *testing.T) {
 		dir := t.TempDir()
 		e := open(t, node.Config{DataDir: dir, Dev: true})

@@ -73,6 +73,14 @@ func (q *quotas) noteRepo(repo, owner string) {
 	q.repos[owner]++
 }
 
+// ownerOf returns the recorded owner of repo.
+func (q *quotas) ownerOf(repo string) (string, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	owner, ok := q.repoOf[repo]
+	return owner, ok
+}
+
 // forgetRepo stops counting repo for its owner (it was deleted).
 func (q *quotas) forgetRepo(repo string) {
 	q.mu.Lock()

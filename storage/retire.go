@@ -73,6 +73,20 @@ func (s *Store) SetGeneration(name string, gen uint64) error {
 	return writeFileAtomic(s.cfg.FS, s.genPath(name), []byte(strconv.FormatUint(gen, 10)+"\n"), s.cfg.NoSync)
 }
 
+// Exists reports whether the named repository has a log in the data
+// directory, without opening it.
+func (s *Store) Exists(name string) bool {
+	if core.ValidateRepoName(name) != nil {
+		return false
+	}
+	f, err := s.cfg.FS.OpenFile(s.path(name), os.O_RDONLY, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
 // Retire takes the named repository out of the store and moves its log,
 // its index checkpoint and its generation file into a new directory under
 // DeletedDir, which it returns (relative to the data directory). Nothing
