@@ -57,6 +57,7 @@ func TestClient_DeleteRepo(t *testing.T) {
 			t.Fatalf("%s: err=%v, want a %d problem matching %v", what, err, status, sentinel)
 		}
 	}
+	var cursor string // the deleted log's tail
 	t.Run("RefusedWithoutRoleAdmin", func(t *testing.T) {
 		wantProblem(t, "the owner, not an admin", alice.DeleteRepo(ctx, repo), core.ErrForbidden, http.StatusForbidden)
 	})
@@ -76,6 +77,11 @@ func TestClient_DeleteRepo(t *testing.T) {
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() && sc.Text() != "event: ready" {
 		}
+		info, err := alice.GetRepo(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cursor = info.Cursor
 		openBefore := openRepos(t, g)
 		if err := admin.DeleteRepo(ctx, repo); err != nil {
 			t.Fatalf("DeleteRepo as an admin: %v", err)
@@ -105,11 +111,18 @@ func TestClient_DeleteRepo(t *testing.T) {
 		if _, err := alice.Events(ctx, []string{repo}, ""); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("a stream of the deleted repository: %v, want not found", err)
 		}
+		if _, err := alice.Log(ctx, repo, cursor, 10); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("a log cursor into the deleted repository: %v, want not found", err)
+		}
 	})
 	t.Run("CreatedAgainStartsEmpty", func(t *testing.T) {
 		info, created, err := alice.CreateRepo(ctx, repo)
 		if err != nil || !created || info.Count != 0 {
 			t.Fatalf("CreateRepo after the deletion: %+v, created=%v, %v", info, created, err)
+		}
+		// A cursor into the deleted log is from another log now.
+		if _, err := alice.Log(ctx, repo, cursor, 10); !errors.Is(err, core.ErrMustReconcile) {
+			t.Fatalf("a log cursor into the deleted repository after its re-creation: %v, want must-reconcile", err)
 		}
 	})
 }
