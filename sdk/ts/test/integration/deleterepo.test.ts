@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it, inject } from "vitest";
 import { GatewayClient, GoatError } from "../../src/index.js";
-import { uniqueRepo } from "./helpers.js";
+import { client, uniqueRepo, waitFor } from "./helpers.js";
 
 async function adminToken(): Promise<string> {
   const { stdout } = await promisify(execFile)(inject("gatewayBin"), ["token", "--data-dir", inject("gatewayDataDir"), "--sub", "ops", "--role", "admin"]);
@@ -42,5 +42,28 @@ describe("GatewayClient.deleteRepo", () => {
 
     await user.createRepo(repo);
     expect((await user.getRepo(repo)).count).toBe(0);
+  });
+});
+
+describe("Goat and a repository deleted on the gateway", () => {
+  it("stops syncing it rather than creating it again", async () => {
+    const repo = uniqueRepo("tsdeleted");
+    const g = await client();
+    try {
+      const r = await g.repo(repo);
+      r.put("k1", { v: 1 });
+      await g.synced(repo);
+      const admin = new GatewayClient({ url: inject("gatewayURL"), token: await adminToken() });
+      await admin.deleteRepo(repo);
+      await waitFor("the client to be told", () => g.deleted(repo));
+      r.put("k2", { v: 2 }); // stays local
+      await r.flush();
+      // Ask for a heal as a reconnect would: it must not create the repository again.
+      await g.synced(repo, 1500).catch(() => {});
+      expect(await code(admin.getRepo(repo))).toBe("not-found");
+      expect(r.get("k1")).toBeTruthy();
+    } finally {
+      await g.close();
+    }
   });
 });
