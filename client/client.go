@@ -525,7 +525,8 @@ func (c *Client) PushCommits(ctx context.Context, repo string, commits [][]byte)
 // Log returns a page of repo's log after cursor ("" for the start), at
 // most limit commits (zero: the server's default). It implements
 // gsync.Transport: a cursor the node cannot serve is an error wrapping
-// core.ErrMustReconcile.
+// core.ErrMustReconcile. The page's commits are slices of one buffer, the
+// response: keeping one of them keeps the page.
 func (c *Client) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
 	op := fmt.Sprintf("log of %q", repo)
 	params := &models.GetLogParams{After: optional(cursor), Limit: limitOf(limit)}
@@ -536,18 +537,6 @@ func (c *Client) Log(ctx context.Context, repo, cursor string, limit int) (*gsyn
 		return nil, err
 	}
 	return decodeLogPage(op, r)
-}
-
-func decodeLogPage(op string, r reply) (*gsync.LogPage, error) {
-	var page struct {
-		Commits []json.RawMessage `json:"commits"`
-		Next    string            `json:"next"`
-		Tail    bool              `json:"tail"`
-	}
-	if err := decode(op, r, &page); err != nil {
-		return nil, err
-	}
-	return &gsync.LogPage{Commits: page.Commits, Next: page.Next, More: !page.Tail}, nil
 }
 
 // Sync runs one reconciliation round (POST /v1/repos/{repo}/sync). It

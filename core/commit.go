@@ -254,13 +254,25 @@ var commitFields = []string{"author", "data", "delta", "id", "key", "parents", "
 // (that needs the author's session key: see VerifySig).
 //
 // Commits usually arrive in canonical form, as every peer stores and sends
-// them; then the id is checked over the received bytes themselves (the
-// members but id and sig are exactly the canonical content), without
-// encoding the commit again. Anything else takes the general path.
+// them; then they are decoded without the generic value model
+// (decodeCanonicalCommit), or else parsed into it, and the id is checked
+// over the received bytes themselves (the members but id and sig are
+// exactly the canonical content), without encoding the commit again.
+// Anything else takes the general path.
 func DecodeCommit(b []byte) (*Commit, error) {
 	if len(b) > MaxCommitBytes {
 		return nil, fmt.Errorf("%w: commit is %d bytes, more than %d", ErrTooLarge, len(b), MaxCommitBytes)
 	}
+	if c, ok := decodeCanonicalCommit(b); ok {
+		return c, nil
+	}
+	return decodeCommitParsed(b)
+}
+
+// decodeCommitParsed is DecodeCommit through the value model: the commit
+// parsed whole, its id checked over the received bytes if they are
+// canonical, over its encoding otherwise.
+func decodeCommitParsed(b []byte) (*Commit, error) {
 	p := parser{b: b, canon: true}
 	v, err := p.parse()
 	if err != nil {

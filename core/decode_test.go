@@ -3,9 +3,14 @@ package core
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -37,14 +42,15 @@ func benchCommitJSON(tb testing.TB, i int) []byte {
 // BenchmarkDecodeCommit measures the strict decoding of a received commit
 // (id recomputed), what a clone pays per commit.
 // general is the path that encodes the commit again to hash it (all
-// commits took it before issue 19), fast the one that hashes the received
-// canonical bytes.
+// commits took it before issue 19), parsed the one that parses the commit
+// into the value model and hashes the received canonical bytes, fast
+// DecodeCommit: a canonical commit decoded without the value model.
 func BenchmarkDecodeCommit(b *testing.B) {
 	raw := benchCommitJSON(b, 42)
 	for _, bc := range []struct {
 		name   string
 		decode func([]byte) (*Commit, error)
-	}{{"general", decodeCommitSlow}, {"fast", DecodeCommit}} {
+	}{{"general", decodeCommitSlow}, {"parsed", decodeCommitParsed}, {"fast", DecodeCommit}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(raw)))
 			for b.Loop() {
@@ -185,4 +191,115 @@ func FuzzDecodeCommit_FastPath(f *testing.F) {
 	}
 	f.Add(benchCommitJSON(f, 1))
 	f.Fuzz(func(t *testing.T, b []byte) { sameDecode(t, "fuzz", b) })
+}
+
+// sameAsGeneral fails unless whatever decodeCanonicalCommit accepts in b,
+// the general path accepts as the same commit. It reports whether the
+// canonical decoder took b.
+func sameAsGeneral(tb testing.TB, label string, b []byte) (took bool) {
+	tb.Helper()
+	fast, ok := decodeCanonicalCommit(b)
+	if !ok {
+		return false
+	}
+	slow, err := decodeCommitSlow(b)
+	if err != nil {
+		tb.Fatalf("%s: canonical decoder took what the general path refuses (%v):\n%s", label, err, b)
+	}
+	fj, ferr := fast.MarshalJSON()
+	sj, _ := slow.MarshalJSON()
+	if ferr != nil || fast.ID != slow.ID || string(fj) != string(sj) || (fast.Parents == nil) != (slow.Parents == nil) ||
+		(fast.Data == nil) != (slow.Data == nil) || (fast.Delta == nil) != (slow.Delta == nil) || !EqualJSON(fast.Data, slow.Data) {
+		tb.Fatalf("%s: canonical decoder %s (%v), general path %s", label, fj, ferr, sj)
+	}
+	return true
+}
+
+// fuzzCorpus returns the inputs stored for a Fuzz target of one []byte
+// argument in testdata/fuzz.
+func fuzzCorpus(tb testing.TB, target string) map[string][]byte {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		arg, found := strings.CutPrefix(lines[len(lines)-1], "[]byte(")
+		if len(lines) != 2 || !found {
+			tb.Fatalf("%s: not a corpus file of one []byte", f)
+		}
+		s, err := strconv.Unquote(strings.TrimSuffix(arg, ")"))
+		if err != nil {
+			tb.Fatalf("%s: %v", f, err)
+		}
+		out[f] = []byte(s)
+	}
+	return out
+}
+
+// TestDecodeCanonicalCommit: the decoder that skips the value model takes
+// every canonical commit of the vectors and of goat-bench's kind, and
+// whatever it takes (tamperings of them and the fuzz corpus included), the
+// general path accepts as the same commit.
+func TestDecodeCanonicalCommit(t *testing.T) {
+	inputs := map[string][]byte{}
+	for _, v := range buildVectors(t).Vectors {
+		inputs[v.Name] = []byte(v.Commit)
+	}
+	for i := range 3 {
+		inputs[fmt.Sprintf("bench commit %d", i)] = benchCommitJSON(t, i)
+	}
+	inputs["signed commit"], _ = signedCommit(t).MarshalJSON()
+	took := 0
+	for name, b := range inputs {
+		if !sameAsGeneral(t, name, b) {
+			t.Fatalf("%s: a canonical commit not taken:\n%s", name, b)
+		}
+		for what, v := range tamperings(b) {
+			if sameAsGeneral(t, name+": "+what, v) {
+				took++
+			}
+			// The same with an id forged to match the tampered bytes: a
+			// non-canonical spelling must not pass because its own bytes
+			// hash to the id.
+			sameAsGeneral(t, name+": "+what+" (id forged)", forgeID(v))
+		}
+	}
+	// Tamperings the decoder takes are the ones that keep a valid commit
+	// (an id's or a signature's letters changed are still well formed).
+	if took == 0 {
+		t.Fatalf("no tampering taken: the comparison never ran on one")
+	}
+	for _, target := range []string{"FuzzDecodeCommit", "FuzzDecodeCommit_FastPath"} {
+		for name, b := range fuzzCorpus(t, target) {
+			sameAsGeneral(t, name, b)
+			sameDecode(t, name, b)
+		}
+	}
+}
+
+// forgeID replaces the id in b (a commit's JSON, members as received) by
+// the SHA-256 of b without its id and sig members; b unchanged if it has
+// no id member of 64 characters.
+func forgeID(b []byte) []byte {
+	s := string(b)
+	i := strings.Index(s, `,"id":"`)
+	if i < 0 || len(s) < i+len(`,"id":"`)+65 {
+		return b
+	}
+	idEnd := i + len(`,"id":"`) + 65
+	content := s[:i] + s[idEnd:]
+	if j := strings.Index(content, `,"sig":"`); j >= 0 {
+		if k := strings.IndexByte(content[j+len(`,"sig":"`):], '"'); k >= 0 {
+			content = content[:j] + content[j+len(`,"sig":"`)+k+1:]
+		}
+	}
+	sum := sha256.Sum256([]byte(content))
+	return []byte(s[:i] + `,"id":"` + hex.EncodeToString(sum[:]) + `"` + s[idEnd:])
 }
