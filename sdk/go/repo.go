@@ -749,7 +749,7 @@ func (r *Repo) kickSync() {
 // told by Status().LastError (core.ErrNotFound).
 func (r *Repo) markDeleted() {
 	r.mu.Lock()
-	r.deleted = true
+	r.deleted, r.err = true, nil
 	r.mu.Unlock()
 	r.setErr(fmt.Errorf("%w: repository %q was deleted on the gateway: this client no longer syncs it; the local replica is kept as it was", core.ErrNotFound, r.name))
 	r.c.log.Warn("repository deleted on the gateway: syncing stopped", logKeyRepo, r.name)
@@ -771,6 +771,12 @@ func (r *Repo) requestHeal() {
 
 func (r *Repo) setErr(err error) {
 	r.mu.Lock()
+	if r.deleted && r.err != nil {
+		// The deletion stands: a sync that was running when it was
+		// learned must not clear or replace it.
+		r.mu.Unlock()
+		return
+	}
 	r.err = err
 	if err != nil {
 		r.errAt = time.Now()
