@@ -184,7 +184,9 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 			// events), then flush once.
 			wrote := false
 			for ev, ok := e.sub.Next(); ok; ev, ok = e.sub.Next() {
-				if ev.Seq == 0 || ev.Seq > lastSent {
+				// Seq 0: an event outside the log (a deleted repository's
+				// reset), never replayed, always written.
+				if ev.Seq > lastSent || ev.Seq == 0 {
 					extend()
 					if _, err := w.Write(ev.Encoded(sseFrame)); err != nil {
 						return nil

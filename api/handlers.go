@@ -155,6 +155,13 @@ func (h handlers) GetRepo(ctx context.Context, req apiserver.GetRepoRequestObjec
 	return apiserver.GetRepo200JSONResponse{Body: repoInfo(r.Info()), Headers: apiserver.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
 }
 
+func (h handlers) DeleteRepo(ctx context.Context, req apiserver.DeleteRepoRequestObject) (apiserver.DeleteRepoResponseObject, error) {
+	if err := h.s.node.DeleteRepo(ctx, principalFrom(ctx), req.Repo); err != nil {
+		return nil, err
+	}
+	return apiserver.DeleteRepo204Response{}, nil
+}
+
 func (h handlers) CreateRepo(ctx context.Context, req apiserver.CreateRepoRequestObject) (apiserver.CreateRepoResponseObject, error) {
 	ri, created, err := h.s.node.CreateRepo(ctx, principalFrom(ctx), req.Repo)
 	if err != nil {

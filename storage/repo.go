@@ -340,6 +340,8 @@ func (r *Repo) close() error {
 	r.wg.Wait()
 	r.mu.Lock()
 	r.fileClosed = true
+	// Wake long polls (Wait): they find the repository closed and return.
+	close(r.changed)
 	var lastSeq uint64
 	n := len(r.idx.ents)
 	if n > 0 {

@@ -45,6 +45,9 @@ type ServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx *echo.Context, params ListReposParams) error
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx *echo.Context, repo Repo) error
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx *echo.Context, repo Repo) error
@@ -229,6 +232,22 @@ func (w *ServerInterfaceWrapper) ListRepos(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListRepos(ctx, params)
+	return err
+}
+
+// DeleteRepo converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteRepo(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "repo" -------------
+	var repo Repo
+
+	err = runtime.BindStyledParameterWithOptions("simple", "repo", ctx.Param("repo"), &repo, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter repo: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteRepo(ctx, repo)
 	return err
 }
 
@@ -843,6 +862,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI, options.OperationMiddlewares["getOpenAPI"]...)
 	router.GET(options.BaseURL+"/v1/info", wrapper.GetInfo, options.OperationMiddlewares["getInfo"]...)
 	router.GET(options.BaseURL+"/v1/repos", wrapper.ListRepos, options.OperationMiddlewares["listRepos"]...)
+	router.DELETE(options.BaseURL+"/v1/repos/:repo", wrapper.DeleteRepo, options.OperationMiddlewares["deleteRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo", wrapper.GetRepo, options.OperationMiddlewares["getRepo"]...)
 	router.PUT(options.BaseURL+"/v1/repos/:repo", wrapper.CreateRepo, options.OperationMiddlewares["createRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo/items", wrapper.ListItems, options.OperationMiddlewares["listItems"]...)
@@ -1352,6 +1372,121 @@ type ListReposdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListReposdefaultApplicationProblemPlusJSONResponse) VisitListReposResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepoRequestObject struct {
+	Repo Repo `json:"repo"`
+}
+
+type DeleteRepoResponseObject interface {
+	VisitDeleteRepoResponse(w http.ResponseWriter) error
+}
+
+type DeleteRepo204Response struct {
+}
+
+func (response DeleteRepo204Response) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteRepo400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo400ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo401ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo403ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo404ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo429ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepodefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteRepodefaultApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3887,6 +4022,9 @@ type StrictServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx context.Context, request ListReposRequestObject) (ListReposResponseObject, error)
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx context.Context, request DeleteRepoRequestObject) (DeleteRepoResponseObject, error)
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx context.Context, request GetRepoRequestObject) (GetRepoResponseObject, error)
@@ -4114,6 +4252,31 @@ func (sh *strictHandler) ListRepos(ctx *echo.Context, params ListReposParams) er
 		return err
 	} else if validResponse, ok := response.(ListReposResponseObject); ok {
 		return validResponse.VisitListReposResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteRepo operation middleware
+func (sh *strictHandler) DeleteRepo(ctx *echo.Context, repo Repo) error {
+	var request DeleteRepoRequestObject
+
+	request.Repo = repo
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteRepo(ctx.Request().Context(), request.(DeleteRepoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteRepo")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteRepoResponseObject); ok {
+		return validResponse.VisitDeleteRepoResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4752,401 +4915,410 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P0Jd9rItiiOf5V63LdWoJ/AYh68su4fD0mcwXY8ZGryokIqQLEoEZVkTNJ+n/2/au8qDSBssN19zrm/",
-	"9Lr3xIBUw65dex5+FWx/OvM546Eo9H4VJow6LIA/96k9Yfs+DwPfO5pOo5AOPSZ/cJiwA3cWuj4v9PAx",
-	"+RMZ+QG7ZsEusWbR0HNtS35DAjbzhRv6gcsEkb8vfM7IlC5IwKhjEGsWuNc0ZBbxwwkL5q5glYJRYDd0",
-	"OpPzFdTvBpnSmzIds+f1arPeMk3TIG68LKMQsB+RGzCn0AuDiBkFYU/YlMr1Mh5NC70/C7iq+8bZaLqv",
-	"RiFczOTqRBi4fFy4vTWyAAvZdBVWZ+yaeq5DQ0bmbjgh1tGofOxzVn5HQ3tikSGTMCQBiwTbTUFmyGwa",
-	"CUbckE0FoQEjPvcQgDiQHTCH8dClnlgDPO6Xbbm+zSC18ta9G37rj1f3G6MNYMIo8jwyo2MmiFwCEyFT",
-	"y7foKGSBRYpUwJO2P526oSgZxNIrQGQKJ4yE1MVhCOUOfJs3ph+FetgURACx5TrkvyKaTmmwKPQK/WRt",
-	"BaNwTb1oY8S7NQpyQdnxLtLLTI0Yg1NC7x9FWKOw+VEe+/Bp9TjltgImZj4XjEwjERLuh2SoEDaBe6DR",
-	"3PV5Fh23wsK7V3x4Qcf7gCf5C0UcIq5DXE5+RH7IBClSIsLA52MiL0u4ICEdl3YJlQ/PAibkJvQGnwn5",
-	"K7FpAJQrhCEdl48NorDUkkt4xahjZTc5KJisWh8xVq8226zBWk63066xVqfBOvaQDUfDTrs+ZO1ae2S3",
-	"R06Vmd2q2R6abadDzUbNaQ8HhTsBNKNhyAK50f87KPxplru0PPr6q9W4LZaL45/u7K9h8NdPETql0n8P",
-	"Cv+7sA56cun5sJN05pkgkhlsDscK6efBkbiCUA60XfKCgAnGQ0ANgwifuOE6OJOiNSgMItOs264D/7Ky",
-	"3NWgYBnEKg8D+Efu1yrtwnuCBdcsINS22SwUhLkw6cgPpnLtktgqOisJxxLtXT7CanfoDGudYcN22LBO",
-	"W2zIGl1qMnvEWo1GjXbbNjNbrWZ92LXbZrdJ2+1ut16j1Zpj1hyn+c8c4cmM/ohybmp/9Xxi+ilp0i6h",
-	"3pwuBJGHQXyO9K8Y04sS0tRloBzXPv/8fOF9fze9vPn8/ezq+ONl7Yvb+Pn2++H8XR+2nGxxSm/eMj4O",
-	"J4VetW4aS1v+X/9V/n9ff1WNaq1zu26HZywMFn1Jw1d3eM5snzuChD6ZUzdMWGcYLFw+zqy8dtdJSPSg",
-	"YaFXcHlYrxWMwtTl7lRSIDNek8tDNmYBLOrjx4/9KJxIwNo0XEMlafKE63MCszFSPHuxT1rtplnKAnaP",
-	"0QBuB/WmzweFsU/D8piGbE4Xg4JBWBD4wfNBweVAVr+F/hXjm+MXjl4klT9K/50H51t5NAGdslAJfkcj",
-	"uBL5OwMK4CBpcB1SlBgFhNAi/ohYYxZK0ccqyU/yt2sWCAmCcOKKAZ8HbsgIc9xQVIgcDr9w4d5zMmXB",
-	"mDmkXp7TBUoGlC/CiSQGnM1ZUBnwPpfThhMayrck/6GaRMGMrgDqBVSHWA2za+FE8gb4I0IHPI9GrSc1",
-	"JRgJKApzJOWfM8+rDPjfQS5cCWSUwCXDplM5tqZahScmH0cjSf3WnPRhTDYEGQX+lFBOGA08F9AUgSb5",
-	"5lS+TigXcxYIYtXNhlUhHxm9wleL1sedQaFSqQDNpoJQx2EOGS5iRiGPdhb4Ny4TJSDLnitCFHE10P8W",
-	"5roO1AlHWEfLGma3lSFmxcHgj7+KH3ckqJGs/TEoFMkfBvlj+dvSH6X8w3jDFus5MbliiywQQiquylW9",
-	"jRkNJ8kmrtjiTsrwvwM2KvQK/7WTKH47+KvYkVdXLkUu6a27VrTyaDBmUvqLpkMWyGvFeAjc2+Uxi8ms",
-	"uGqaarE/IhYsktV6MEt6fQ4b0cgL1Tur1JneIHWuSgk3IdbVXGJ9xmb+OjlWqaULIpeShW8kWFChnmuz",
-	"CpcCTz6k5RAPBrVc2bEc5xZ1AbxTQH/3qHOGuoz8ZPs8ZBz+pLOZp1jKzizwhx6b/p/vQm7pV7J4uVnU",
-	"SBKyTgYI6EGhpw8NxPchIzQkU1+ERIJTwkDyGlHo/Zka5u434kni07z9KsElQsptCaad6+oOQHtnGaw7",
-	"oM/+N7z1vInDiZCGkZDXTLJfN4TzOELOp1W85ApNwnAmejs7aZZZcdi1Bo/YUUyzrF+93fSATnEEPJ88",
-	"/IHxJHeYUk+iKXNIMWGkBlGmFOIHZOg7i1JFzr3v85Hn2o89Wc0UAHcFqbNhq9quMbvTpd3msNFpVOtN",
-	"h7U7tGF26kPTqbGh6bS7NbPaYHVq09awXXe6nRobNboNc2SQ+cS1J7kcVZOa5GC6ycHE29niRGz9zlMf",
-	"hR5YoOgAmkQUBFLClYtncACHEsEfCX3KiSQyAaceCmfEt2EmZ5e4IZlQQYaMceL547E2ccT44hCz+vrg",
-	"U+NjJwXUZhbb02Nvh+z45pOAts9JxNnNjNlS8sF9Fi09hWWQpmmWiFIquO8wMmSSnUecXlPXA7NP0Up9",
-	"glfqeA9e+MHQdRzGH3sUkprE1kQyjNAmgWIl2k8qAbPdGRDxBIfrCbiTpWwB6VH80lNhsU09T1JZvZUw",
-	"y6T0zhwfhFwA4rtIhGdSD7JdBMsjAGlHgfADSQFA3vP8ManaJmsO27Tr1EYN1uoYKF7DUYOqLeCx9qhO",
-	"u3aNVYcNp8lao3W0Qq6WBPFytwC25Dzl5M0ngzhuecg8n49Bk9R2CtiixGz5FfE9hwVyq7vJ8pXdUiy4",
-	"feZH3LHgQI798IX89MizAKFvgFJed1CAcx/JcaV8lSObJOBuJOA+1i9tA2nuh2V86SmAfOwTEdmTFBob",
-	"INAaMX8JUDWmhvzT5wyJdnIT5M7lbdDQfec77shlzlqZLmVeQuVEUqRlM7sriAhdz9PsQQp/KceH1GbX",
-	"2BQVO0msKn+LcvJ0NhR5Jhe+/1YK7I9ESs3ApCxD2I3NmCNItdVut2vVFhkullCxmqKwF76POsM2qBj6",
-	"fhlfemo5Qe4AEI4SMMzLW+WGRrwpSkAiBZy78P13lC+UPC4eCcOpH0gUp5w0Tb0cQWYsIALMWUh7gcra",
-	"nisnSUG0lqKlZzRkuEq21f0OaMjK+r0ngavvkynli3g3u2iCI+B6IRaY8Mp9dO/gJsXSdUs9sm4h6umd",
-	"lEEQ1nLJaRRO/MD9yR5Lc8GoJikDu5mBNpcmq9UE8jiltv5tBfxo6dUnIrFDtB7CBlJ0lEpZgaFAf80C",
-	"d7QgReGOOQ2jgBmEemM/cMPJ1CCuEBELDEIjx2XcZgbCYFFaOqiPHz+Wl02fd53WsqVUHdks8G0mhPYm",
-	"P+bMqLjaqfXIyGWeIxmmPKNBQZ5irJTnq7T6Z/WqVOJcMEZJhdYHGVdqrg4N6Q6evFRqk6tYSxDiHA6J",
-	"XLu+ByvfBiPwgMvJu0+BEh+Z55VRITVAbJQ8Ve4khQ/aC03HVGrq4IXBoUnRWl6VVUJiGWPPKmJZQ+qU",
-	"498tlPEvuYhmMz8ImfOOOS69ALA86sT38dWyHEoeOLsJd2YedTmeulxSPKchRSUyyMwhx0YWG/OpZvpu",
-	"xy+TqVwxgZPc6orHI5RhhDK8+ndwsGeCWGlwWBoAeP1dQfwZC1ASUh6xCtjE1FxyKX2gnvmyjmACDPfa",
-	"2i5PlzmxbQAojQUGe3TNw5/ac58Vi8S34Kh51OifireL1/TN9ZvLZq1fd16+OkCDnhZxWg0w6MUST0be",
-	"+bNf/kLLP81y91tZCj2txm2OxGMU9jzfn75wPcVOqOO4clfUOw0kQEKXiUJvRD3BVhReAu+SEbxM/FHi",
-	"+xSkOHbDSTSs2P50Z+iGoky5Ux7K58UO/LNzXS9VBvyQ2hPCPDaVcqIriCWoF5K//iKuY5Fih8BHkJYM",
-	"9HnI21mvkYDOiesMOPxUqhBLTmIpzwgRIeUODRwyUxZ0KliroX0sls1crzjdaTVK1oDLF1lI5n7gCIMw",
-	"uR5Khu64zLjjUk4il4ethkGGbkgs15LSj3yWWC56PvB/Wxah4YCD4C7RAH+ttVp1axfIhcNsXy7Fg9OK",
-	"rYPshtqhtxhwq/NHalm45SW/ya+CXKuEfL8/Puwf9vG/vX5/7736W377/v2e/O1wb7/f7z8vGIWrQq9p",
-	"FKaFXq3ZMgoSooVeoWE2WYfVO/XWsG1S1pS4MEsduZ4sD9ezIMsHdiWLq9VqtdPoVGsZjG1kHQP/3UuQ",
-	"9v/sfP3VuC39sfJl7fb587+yX9Vvn+e66mDny+s/jo3wEyomZBRxW/4CV3C99bxeu9t2DuBdP9VQ3fH0",
-	"BK1GeoJWu2p2OupG3zENnt7yTB0SUO74U0QbiaKeP2eBTQUjE3ZjEHviC8bJcAEXAG/sM0GGkSuV9eWz",
-	"amXpStZ/E7vPqq3bfO9MYuH/szAF/FPrNhCnkvgUf/idoWUzCU3ZggKdcJbE7BB7QvmYkdAHkg5GgeLB",
-	"4fnRy2MpScOtrJcq5CzyMG5iwBULtymXjIDdgItNAovZV+h3gwA8MmMs6A34gJf1fYUp/BGxpKBgoVsX",
-	"YgJAQ0LXnOUwT/7oCqL07F05gjWjUikWFnjtBLJPKmxJbvgY3oy4+yOScuV0Fi4wdm0EIsUVWzwTA07I",
-	"yA3AgiuBhqMKd5yeivhcLV4RZamtzcIs25EjFS3UCXpkUIAfBwWrpA3cE3oNDgyPURGScO4TtXgDd4vb",
-	"N+Q4sGO5K/Yjop48hXDC3CB2fuGL8AguWBL4gEmmHkmcVaqcXBswaQxRmU98ebKU+9y1qUden58cg4c5",
-	"lHOiX4W8c/dWKCVVrPpuZiqXD7fJ5yzGsZCOpfgrBWHKHURXJfHsRQsydb0ribGuU+g92n4hbwdbpF2U",
-	"CsCF3p9fDXSZ5frXtHykhHr5jTsu9Aoj27dHP4/rtR/fo2H0cxKc05/n4rWzd7y/Xz2w9zvO4svk8xcv",
-	"GM3G56eHzuv90aV/zV6937u6OTu+fNN/fTbptvd/sPbNwj1pHb3/YX/qSzFfLqnabtU7pvpvhV/QWDq6",
-	"S2RTMtRtCvjr4qmSC0WKdAhYPZciwOrFAtVrhabAY/et5wAeUud596NIo45AE71CD/RG3uHUoa6PvBNK",
-	"COWMjHzP8+eSsy4RB7lL8AFus9IpvTnCd4D9KyjRIKCLglFAUqMeCIOI3Wqs29Qfu6msjorfGRvBK+74",
-	"3ue1egQxo/du+cKdMhHS6WyFBblOwdDOZ/T26+MwNM7CBPFG1vOnIycvdiwWe0FEzbJecv6qX641W1r2",
-	"xGefCXL2Yp902p3mMnGLg3ElfQSiKil7VkF4AqqzXo1oNfLZ/ToFYh/cAjlw4cSHcDvwemjBuEKOwkzw",
-	"ouso67ACkHwY4tO0l2FX2fYEEaEfYBSzYNyBp6h9RSKOnH8p8mVd8F1283AnNlCiKt/+Xw/0qFqzlQ+H",
-	"A01tthBg5PVHAkcFhnmBUCElaMsglBPKbSa3nYnZYkTQKZPCAKqaGpwplkyKQPwE4VIIkKKRy0sVcjIT",
-	"ROr3Cyki+oES/ZbEfirYNvTFn8FrG9Glk1mWIlVNHZWiv1giUMt3GRaHc+bd0gN3rMJAsnD+dHKmQVev",
-	"laWQDEqqPyLU82ICLD9mnS9LcvQuPP6TBT5GNFOuRLTkpSwO1uqjkd1uOC1arzfYqNUyh81mo+awjm07",
-	"Q8dpdGmXOXWTNqv1UbNabTeqddbp1DutZtWpO+0nvaiH19qKtJ2EfQ5hwuVzyX9hDEN58xDTJNUqK+12",
-	"FZs0k/c5OxmBUfEu/IDhlSpwa2z8rNjs4TMmWLjpo9RZbPbooTKA3369NQpMw1gH5SNuFQz1hwBWJJch",
-	"/5VzSHTBAb7mnNn9QgmsQd7EPK6Hy1GiVt6FSQN8O8w4oCHFG2Ph1iwCs62igB0Pfz9JKWwtfixtW/F5",
-	"Nec9WxaP3bNQm94lIxbaE7Qe4eUYMzWJtQoR19mcZGZEufV08mnA5jpiPcw0oj8QZpxYCtMV0JS0JDVL",
-	"gKkIA0anUuUTDN0z2rm0CsGAUWX2XjLmTxbKAAhjMe5IVdUPyCSaUjTypA0dZq1xnwFDzbQWKrkiYSz6",
-	"wEbjwG/uO+yZwC/LIOho4UcKNZQI9iNi3GYq6HAp7L1+9aP7JfxYu9lrT48bs7NK1WzU/i5pJkUFH3xH",
-	"gMCpwybFmFkiAEvqLNIDmuuAjJT7EQsRbD19SnDpPtR4mkt2H0adA+7m64oIS4Xd6DOe0QDCwouCMSA7",
-	"MIiwSrvER3P53A2kTg3mdXABIQLiKNbGSiXKD7erlOeFyzwHdpyXWIM2NnQccjplu8RyxQHzWCgpAfge",
-	"ITrKSTIW/elQhKAJe8shI2iJ2doN8u1ryh/y9ZdptOr5eP+KUS+c3ItqSxxuwuyrO5jJr5U7ujLvUj6B",
-	"5CMOmzHuMG4vngmMyCRFy7+y0AgygYUu8i0f2l2XyCH+FSj7cXBhfpJgGlvVGHlo+sqVOsnilGKUzDaQ",
-	"Svjukq2czZkI0a65pZkjDyU5uwm34ayghOUs6yPw8oAJ37tmz8MgknpZmJioYuXNHyHzl+qblg0MHd8P",
-	"6hqoW6Ro8cjzLGXPVVodJOtgoIt8fBhQDmFg1CltDIszXKPzAXJnb+/Ro/Q55J3uER/5Wx6rDoXIJ1oO",
-	"m3n+Ysp4+Ewoxq5fAPOzY5UMlZAIUT2ei8Z1sF8PuPaszgLfH5GiZQeMhuwcv7VKmK/ksGsVmPFMEFcM",
-	"uJX2OlvLGUjpH+9loSuX1aYzOnQ9N1ZyMls+DfzQt32PjBjYr0Q6DhTd3SJzrEu0LE29kGJ9Vf9Wdnrf",
-	"yndRrw2MexDNdC82vXWVWlXw/PHRvUrIW3hI3jvfYUe54YYKAs8EMAHwGg49Rqgd+AJ4QEgVXLb3cFfu",
-	"dnEHvh++YYs15leFBc8Ekc+RQ6fWbFa7KhiaXLGFIMWIZ3ybUeAZpF5T3me4+IiGC3D7x7EAAbP9wBGk",
-	"aMmhz92xZUhicu1fMflhwCW1iBEZhcAAgzphXmWycKczz7UlncBQYnheDHgxFXOghzlyLP3aFVuUIGcY",
-	"jESUox+L2JQPuApEyXiIio5vix3B7Chww0Vl6qirhb4muTEhKdWAq23tqtcx+ncEpuvkqqvMtLS1Svmz",
-	"NyJnpwB+ZT5PGYxa92hBKn/yvqMGx6dOtrwX6e5mlArnk7n1pTESuphCwiXyEd/IXFKsymJsE5XBNW/S",
-	"0bfAo9ZbZtZYJA0SzcYBlUgf+kQFOVnr/CxSmMujhOCdMQCzIdsr7cyMxTxHOWvdUGij0oSKjJgoX06L",
-	"OkPf9xiFALCJSsv/ezw3D/BtPMZXgf4JNamy26gtwsDrkCQ3IVKhgrx6hvIpg3EC4nfFWqNl7IpMc0Vl",
-	"pt1Esfz/oWZpmvnUWC73AZJjTDU2Ih9wcR4oF6azOjMWNZh43Qmcx4iypXlVZ3yDqgr5aTNqSz4JZyfn",
-	"Wr27oE3dqXDcj62gtSnqmn43rZ8kW+QbjnqsN4CuAcbz0HJBQn9W9tg185KI0nTSOCXWd+FziwRs7Aqp",
-	"5YL9RFLtsOxyYlG+2KlaayhCwEJtqFquJwQ/kGLgex5wc/uKDBeSJ8sfcAdWqQeiNwsEkSo1FhEKJ4Ef",
-	"jSdp+XzIPH8OkfCSvEEKlSA0lJo2hdIKI6jyEvHQ9ZT6DUKFmMhNjqnL85ev6O7GuI7LvlRv3ePxzbLI",
-	"9QFPXf3fvTnDGVYoMmxQoem6K/NRgmzroEPwcsHdQOUr9BH2lWwAiGZveaEbcfAEoNFq5Ns9rBGyFiGA",
-	"byUw+E4+uTUvWdbIM2whD6qvhc9RAZRQ5QvlcpEqJ8aPY8r1Mk3+pb9Bu2P6mwQvf61Ml+DnCqX9auRc",
-	"evBvK+FCqcEut71IyhhFl4OJ+GRm9TBDks3VAY/8YMAtwUJrF63EUFRIJ9MHRC0RawzNotACRyfj/dMj",
-	"Uq+YKrxrwAVdkIGEChBVOQJCZVAgjhswO/QWBpmAVgpRogC/Zc0RAXhTHvvl1F0IRtRmv24Lug7Ato4F",
-	"fCmlJzI+8gMbK8rMli1Je76z2IMEoqUrjCGFd4cp0hsUhh49gDhlQSrvfn1dmHXDYNDxnoLW9suQQkRc",
-	"dWH76T9SN1RVcR5S1yYT5Jg+kxUYr4HZ0h5W1rQMo7z7/lYr5zkxVKm4CgpRFcW0c/sZJqNKuYOjY0Kl",
-	"eKV9FPKREkZsQISFQNNjHKYhZUjgyVkBMifD9amj1t/646e0PqrTQYf/OImM+CeskBg+k6qLt3qWUL0v",
-	"YNSWkoOEPuNOOl6m6IZkTjGdQbLH0i5EUbo80om3c+qGFpywmLuhPQGdLvEV5AkiayyGaldquXlI+Y4F",
-	"Y3aaXyinj0wAHiHwDFZ5ate7rdKu5goBm/rXUpgiUyap/DJrh2hNpMQYD9mT793mrOVk9gCJnDkYaQMe",
-	"CCnCVAgY5K9c7oBmqoOAwwkTTK1RkCLli4HKiMbvsJYb1gIoQQDxX8Sfkb/iV/5S4q9cN/mLsNGI2SH5",
-	"a8D/KpfLmf+XrwIPJH8RC/ii/EsyMz3Gc8Uu8dGIq4ezDyFkHfUQdZxkPCH/FCyU68B8DF1/CB/GV+9+",
-	"Pju85MXy8Su2sIzUqqdUwuCKLeI1F9dy9ZIay2FePFZmiOyUYua5Ni6SSoSH9wxiuRyWG7IbuV40WKhB",
-	"bclvIYkNpPfkI/FHI7k/HAmST1wuWBCq4eRBA7gHPIZIKqS7eHnxolxt4YARh/RthwWlVIQ3yDOw4gHX",
-	"FFb4U4YlvIq4PswvISYkEMHEEKw+nYWL0mrYMxQCApMMMC44dSgkqcvyiEKvMKaCQBSVpKkw/6oMTMO7",
-	"FYSq2eg02627+aRayBOMozby6z7TvIuK6momyLqKURKTJB4VAV0VxqQVy2QMf5b2qGEQD9yzgiFJDLh2",
-	"JTJKmS2CsBvmFQwN4bzwnmstq9/FIRKhPuOoinnTyqibh9P5M62l5VJynV63tQVSVT+RlL3baLZLBhZO",
-	"pIJY61IYc8JkdBrjapAHDckcwsGhaKPLVew0VpWBlNy1MR9Yj2wFZjrrdaUkL3fca9eJqEeSIq1kRF0v",
-	"CpgwYoEoYHj32TULqKfKvCwUIaEhoWTmUZttLFQo0GP5neWYyVVJI6kf9euOPMgZDSeSTTkEyoqVsPgY",
-	"zhTX5CErBvFOtVvLAVniZF6d8dXFxSnBB4AA3p1d1cyYGRpmLgVQinxOhMHED0KiqglrsUjvSo6zm3gh",
-	"JFqg1yJBluWgoFpnrWdtozODvN3lm6YzY1X4goKdoXH8jtsXV2DaQtBNbs79IS2pgmR5J8nBd41A9Ucj",
-	"laUE+GMgQsmbBvYyEg9VyfGprk6sE8fXCImn+LsqA9o1qyXicswrymT2PiCo636o6+Tr5ZWl8Ypcnh3t",
-	"EgvcZnTmVqaOpbxec0mhMB6ASwFRkSHNOrYvw2Y8oF6CsVVdJmOrcjfGNoXLjO1rFhlbVTwxHp5qbjyk",
-	"7MAWL2lb9CavZIoCbAY1rMJQThJatqxpsiFexVFDxjZV1VYkHqNwU5Z3oHxNA/B0yMugihUmZpHVkiHp",
-	"kmNxzSgjXU0vW9orVcRnTVkFQ9Wh+JA6U2141Qe2R53z1Gm8Q1ifxqA+oyHabuDpywyUjmIYSJIS+7Jz",
-	"CIrOR1iNOzCSaIM4K2gmmcBSuebC1ajKvcNX36Yvrxpzc+K+2r8aXXZvhnsX8w+nnc9XVY99X8wvZuPv",
-	"nSVZqJ5Nx67fYYtprAk5OY3EJGUGfJg1Zks7SzaBZBuB9664J9wJFhbdcisBE5GXZ1g64dACIPJCKFs0",
-	"i8D5o0tCuDxmZNuZnNRSIy+8N9JLL+2OHUde+IC8JT8KbV+JVJLLZfZWgehfcOFBDtss4aqoJOs0ZW1K",
-	"wcROFIsgKtQK2HcopZgbP7+Nw3+W5egbS3DGvVHmKnBmTgXRq9022ny9GG1ph6jVA2eIhCP358SJAklk",
-	"pOARoSrFrB6hHkRbkyvuz/luCnq92BGJAcLqWEppeUTPJOVRPSZoszjG/bGibqr+Ux6inbGZ/4CwQtuP",
-	"eHhXXYVU+ZT1/oNcbcKOsxY3M846cWbZncnE+NRt6hqvW7p2K1P0FkOtSox2ecButgzSU6HaDwpih5cN",
-	"dTQxXPSGk9AnBeB12PDW3ZpfbGJNT6clg7NjY+6iF3XIw2CxAVWVY9+1ORxnyx0++mDWrWhddP5SWW8D",
-	"KPnl2VvU7AQbTyG7aeKygAb2ZIG16Pm1lM58js4Fx9fdCXRDEU/4iuoIVXHZ9nlIXQ7VJSsV697y4cv6",
-	"+HqHUTZC9lsF4mOrtXa+tJKNkn5oZF066lsCTPG8grHiac+PK8ifNOOb3yC6LkkehuYNcThdflTJ3x98",
-	"gO/u+VunDMVJIg4buRzrJ4W+DpYhxTgoCnigjpeSVDOunx9OSv8OUVJ/b+jO0oncEV2TXvu2liPVTmA9",
-	"tmHvKu0ITuK3oEJHEhszckNihSDwFSV3k1cDC90lm0jNp4uvrCBumGuJuYinRgufKye80Q2RsiUVIPp0",
-	"wlTtmyDy2EphoFpGHorVVRUPY8TrAfSX/A+q7hnKCTClM3nnJH+6V1SCX9ef2QP4YqpA3caxkSpa8T42",
-	"p4dev94k3m997ld8f1fjTLcJDaDln0tkfl0aRELF1i8qYCMG5l9icbGjiIq1m2nCA3QVK1dcM6LkrVgX",
-	"9xgFWyjUA1jd2s5SbmY7u7n6Bpvb+bMqWZvkb79Mo3PXZi8TyrOlt9thtkcDClsUIZthJSYNguNyVdLi",
-	"YwPqRrjMiStH5Puz17iwM+5muLfoaoPLrxzJQv8CwQnxb3NwrmD8pKoCpB3SErFwxMCfygFDH5zDEDyA",
-	"X8JY8utiwGYetUECCX2rtOrVVpP/RZzAnyWLwedA6AnC7PrxS0Ac8hdRj8Rv7sYFk1VZKw1TVW9MPS/3",
-	"JWecoRM7J32er01qsEL/HBBB0tgIz8Dly/RPKhOGdqgLQsWADwpS2hgUdgYFQIxBoQTgQ/3E0g55QSa+",
-	"h2XJcCicxBjw1GjE3Kni23v4pUWKq+Nr3z688b+eE7NkDLhcPwst1SBPzjNktj+F0A+fs7IuDClYuAvl",
-	"UCSVklKXWt6AuyKuksQd4rBYf3XkknQQFMwAJntVJA4EV+4POB4Qfmtg+XUq9GJCHyIGtJtdcQcNc3kZ",
-	"FcDgz72YR8CuIJ0ep8/1/W7AafHGwNVYYqGxO/wuQp/k5co3An+61QtZb7f2byv1L3Z0KyTO3WHobzHh",
-	"qmc6l+lgltP2AmYmIys31UlVJxDKYoVpWg5YqwY84u4Nmbqe56qi3LvJE0aq5p6KHdXT6dYmA64eNuRt",
-	"B9mpqBPBsnmM+k2VbuVjKIg8vAFPVugHqQX6XJXrw1I/cH0wjxZCU3TqGXIzyHGDMoKkCN3n+Mi3iKWz",
-	"k6xSbIiOPRGQpgZx75Dtlkms1OstK8BeVy3y9oWqYIYlFKHS4rpqV/6IWL9cxyD+nLPAIIHvMWEoI/gb",
-	"tlC1tZkw5FXHutt2JELfcal3axmKOySQkeAN3DBkHPMILi/2SdxAeMDTR0iKVs00W2WzWjZrF9Vmz2z0",
-	"zGbFNM0vFhAPmM/ClCV5ZgOuDxowJF5H6hFIVKqkk/wSsA84wj2pCw0dAPOhee2rXohLEB1wVcNzHSAV",
-	"WtxaMYZJHJZrADBg3Us6ZWROF9CDNHlKCzYUQx0yu5gFwFQVQg64hIAriDvmfoDnPJ/4gIABs5l7rSRx",
-	"hRbYE4+EExfKxAbhopLH6TRA12aSkSIkgsWVAhTcyhOpCOjEyKT+Mjk7PL/AXAGVnqEqIgC2PZN3c0K9",
-	"UUr0l8N/zdNCFIJtkdm1SfGeOGkTHgd8WxfBgXkwyJWuGH8G+XHCUhEo0EbJIUr73zKdGaCRP68lomGc",
-	"UIqp2wBdvR4Vj6pA/4C5Z2nf2MYJoTFiblVEUCH6VmcIBGnzM1H0KyWS6Ei/MFPpcZnQQwPHuDdD3JBr",
-	"ui5PfBPQJraEViOnXBCyhS0AmGfzR9TRYEofZ3Jlkrnu4Oj5lRWTBGeDOCxwoUqILhSrfnwmUj7THrHE",
-	"N0tr/JJvLydua2TGrOZqR3E1f7RcqRGLjAPRVs8Uay0pKQbUDlkgloMvC+Jbi7/xP/7sfv/8rbxwvn18",
-	"/9G9nHx5fXz4NwTAK7Bt6nldLw9JHFZl73NKK2QYqz79AdcN9i2oyWApJHZD6EifMN1SYg0axsa6UYRC",
-	"BWS7q96IdZM4dCEInTDq5LGGh5BfWNtWBOIhxGjpVuRfAFxKLvpP/CA8OtBmn6WmzWvL2HcwaABD36De",
-	"foLTKZROCvKXMl4l+UAuVsXQyLmMrUY2UiHVHWXDQIXrTnT5+vuV/7lvnzpvr95df6fee29SZ/Y3Z8Je",
-	"n4qfl83WSfSyOrs6+0y73z9fz2eNzzWzPnHrX74Mq43wzfitvegcmh++Nb/sz180F+39+VKwYpYwdlp3",
-	"XK/OmuJX5wtun9IgPHBHoy2v1gdU1QWpARGqG7qoiXL09wglHl1IENk+F5KB8DCm9wOOLhQpJap4xqK2",
-	"GtQwL059/0zoYZg98aViIdV6y45CYe3G1pt6jwTMiWxM4sdaUNzx54le77ijEbCwAZdyGWxTQO9ha0xn",
-	"cqyliucgCMz9khGbVbE86zMx4JCaiR7BuHhFMqqq7AaeQ6nBKBz+dHKmVjHgCW3HXaJOpED3TOhWExCL",
-	"b/tyl0srUFU9Q5gpNbUU0PPoSn6Pg1Ow8klAkSIE8MV9qCR8VbEa1ynPAjZyb6C6P8Txh6EEqZstYHRH",
-	"6HvtPr9uioU3V1m4zTxPbEE1DIhBkbBWcrlBpqQYuTystsjeoUFMEKy5zxm2u6g2yZQGV+Bdwmotns9Z",
-	"CeFfnxJYQE8S9hhJDXW+MGy9RvYOSwZR5VdT1ErRqOQ3LKGV/LCbHrWuR536TuT5RHLpYhWe3Gz0eq0s",
-	"96MnaRDdNuQihT3EBVOGKzeK2wU3vUiN7CrxN8YsbUlYcBusCJsQWYlDq6f2QUOwQvpxM4BQ+RqFRDxA",
-	"LhR8QhUJ607jG70W5yB84E7UypEOHUX5NuVHDRMvsyoNYxCXO+wmqVzeU19k0GI9puD9EqRYr+mj2gSy",
-	"kmKth2xdHXcUgg0yYZh2FKaay8T2fiRK4CIAugTxvHYUalLK2U34lFBfLnWM2XZwErmSg2JSG3mM1uCa",
-	"LruleA6QegQ84HxJO7gTfEfdGrpBInyEKkOYpsOKTq8tfHqnQJYSiDA6PXxsei6Msb64qQTkoyMY8/NJ",
-	"E6CQIfNcps0iKlDCo0CO0h3C02SvasBXpsrhvLaUm/JR0ZI5ySNrwqwytJE/QczVtjFUo7gr1V3PpxtY",
-	"6fpmGc8yNIvOSfzy4w4q2laFsZ/QSdWmgRS+tj2au/vvm/elpXN2v3ki54Lcf6nSAu2tUdCmshwSv1y6",
-	"DCRBFmqdkFAu5krumpY0rUbThQBLcdbIAXguASpx3cg0wydF5oYTKfYpqJayUUTYhE2l6yhDIoqQsU1b",
-	"FTJzmci05tNGbqFkVCzKom9bYvEccDTcyjPMMXqi0YbRwHOZLvZBEtPsgM9dLkpkyEY+eijjxcQlICuk",
-	"r5eeaTEZV2Cb0itFE7DVjY4HpsRqmKZFOJ2iTLmbSKEDDuDTRwS2I2I1qnVriwJr2pOSE069UjDmjhqH",
-	"6uh2SZ1QcYVl8WNuwRwS+BHXghNzwT0xk0yGcdsHEScjQBkkro22wG7R5eu6VTJI7d6BkZUnw64OVLMM",
-	"xbmw3mypQvroT/YDUiWuSG73Pc3AtqqJsxQpuZ4DPSjyfC0Lwqr98W1UnvOky1KWVWOpUn/me/4YnApP",
-	"VQLhDt4Six0rvMVQMoXLJci02Juogf/mLMjl8kDvYahae46hgNIweLFherjX0EwrP6APMs02jzRLS4s5",
-	"5ySJS058QVzmfk5BB5EE3AIWa+3G7d/hKpK5vFlDsIbLwfIXvTG3OkcDAJrt7z+xJaa4aT5GtquKQrDV",
-	"vIxs+yk3xGxmqSeXniRlwyjMKd9uj3cTmRgH030n4IjXkR8N78dZu3pZlE4ZYIppXZWMXC75fujPqeRg",
-	"3J8b2CgufgLMKWS4IK5D0MyChROkEpYyVWXuzYr589PJGYoUylTmynGZF0rOLcU2sJYRqDylhBo/sWQk",
-	"DcehvBs2daAzeGHAc96oS1VJ3GVl+idsQtEdUz3IFPCfrVQbBRFNtzGSkaoyOWDCVqz4ulyZMDD4Lc94",
-	"sYJ/ckPKogHVhRyxgRkj3wwAu8i7vInLY2WPl9y9QRuRyzPBK4kcXvu/zXq5GhcJRln7Nb2m5zAOVgwO",
-	"mIp7ABePsgdnLPuZxoB3tTntmma72u3Wmo12w+x2q/fq8TpGB6IcVWUS22ZCXPhXbE2ZXwhveP3xQnuc",
-	"IFldxXTtJnUmh4t0CSQ0EQPlLPQK8EpBp8qoKb+Blzc5MTpzlT8ae8r3I+wcgJ9eaCC8/nhRWPXAyfXp",
-	"sIggEnJBGABAiiq4Ia52mdQ27y3VNVcu+XJZREMCGRSkXA6kHsEcN/QDq1Qh+x51pwKitnvozzcgKshj",
-	"wjLAwSf/oZGjtAdgN8C2YRvZdt7YadtVqVyQ1WGHSepKpq46mVIXsj5YIDE4Crw7eoKv9kCAEhL90yN5",
-	"e9JPG4QSKdDr4A/QDDzfpl4ZLyCdzQSEPu2rvnFXjM3wCYnKnmtj5sYfcfKLy8QfFXKIxbAxQBAqNw14",
-	"3F3W0A29/0CG+gewDUkjyhBfoiSJcUBnE6i+pasvQ1e3AcfYc4eFLJAYL0IpZXuLCjnTK7KhGlY0Q1Zj",
-	"U3vCwAgN3fPomIkBh4itt/5YakQTRtHbhq0hPAZV1DED2kV/rlKRiqD/nMkPWGR8wEUoNXJJj32pJKx0",
-	"+FLBYbqTiKTxLo/78El+aEeBh6XEI8HijgiEcQdLKekOshB3k3RY4yp2yfPS8TfysKBCvOPbke4EntgV",
-	"pA6nI36glwnSl8pS6QW87QOeymliN9DtHmphCz8QBvF8PiYz3/Og3JSEsm66u1w1ROFQnOwkegNeJlCN",
-	"A3Xu9aVsUpVvtHFBZUJgIB8h1v1p9PI6lsl+0lI9UQ1w/lZjqdVkEpuwC2Qf2ILAAEZCVkIYYfxMClhy",
-	"NmCy4X4IlXBj8chqmA3LUD0FrYZZRxOJHB0rahBBF0Jykzg9RMvR2KPQIdwndsAgLpZ6eglIoOPqIYTy",
-	"VDN+bTJRgeoq2wmsI/D6WVIKBOxAASOquoHECOH+ZKRovTy8IDvX1R0Xwh3llgNlosLq66Vd6GGMQmgA",
-	"ZUVSu0bLisRRBhRJypHYsoaG6Ti0Z4L4c078wB27nBStKb1iJIi4Jem2PPHezg7QoYkvwl7H7JiWrtCf",
-	"Rn6sIcJ9YqEkLRRl1qVsl5pXxNHhhWrFrJi68DKduYVeoV4xK3VoeRpOgHvuYOOYn/LvMQvzyjOrbddM",
-	"05K32GP6bkgmiDsXUOEHSkPG5wPetaRrjTyMuCcRdJL6iVnH8dEeOYVe4SULX6kVgd4GRhBYac00NZPR",
-	"jQtTF+67ysxOFT/TmdQF/2rzjDfV8Af4Wk7lRbVpiXOSXlaWIrfzRo43saOqN6XEGGzrLLSyVXjrXjPO",
-	"hCgkbafFQoRsWvgqX9uZsjBwbbH2sN7h71rSOQ2gehyLBJa6Yze676qimaSIHaCALMZxAs/NillprDkd",
-	"NcX9p5MMnDmXwn+RV4dvT4GHf1OM4BtadpjzLfRD6hHtL4llM3BvpuuVSjZYGfD/IhefTw/vHAsEc6ld",
-	"3vHQL+FHgc2eDwqzSEwGhVtSNRs1OXyyVCHYNxENJbQhbeFkxngep7R9zjGLTCwtcHmEMY3GTK1r+bdq",
-	"OxG+aE5Vt1X03FcChkKRp8bMFCpNYwzIxVFFbCoLOvXWIqq8TLooc0zoUqQTDEwg8QKPNECJAq4v/8hF",
-	"TDXcdmRDLzJFNrQ0+xTk9TZDd1byh1NlqSv1GA45xcLzqdEyAJ/6zDMy2LrjhjoTm7MPJQdAVWubcmQf",
-	"sW2lB02dKQrcEqxSyjEGHITraeSFbhneTPrKoMv6uH9xnrp58u1oViEn4YQFc1ewAbeaZt2KA6ugYp+U",
-	"9DAEJNUWh3g+leq/R7nNArmcmZCScwgxUaGfFOVGJryChsjaHs28kh5ynIaKiRkFBZ2Epz0ti4O1AxY1",
-	"zfoj16tPAxKj1q47XUzqCTZwrETUxVNfhTNI7ryDM19XsY3iet58wllev8U02kr6NqU81UDaZaJCTpQm",
-	"A8oOWMhUH1EBGT2WNeCu0yO5DUEHHJ7tKZ1rwB0a0h75NYCaFYNCb7BSb2FQMAbKTjwo9H5VKpXbWzXN",
-	"gP+l5v6LyIEg15NCHYfcFE/dCvgvYqX67EKpYihik1Q+giZv6ZfE8lvwRfKSIKHvKytx6KsReqrxbjhh",
-	"05XGu3GKp66bnPQShWLAEzfdBEenZQ4lnYrGk1Dq4mChsd5SEZbh5fLRAVTUUZXGlnRrPR+0PU3mUx8h",
-	"AXWhXFtLY0ISqM/ZLmrlMK0uL/xXqnGuHvQw+SJpdxt311OP76Z98Iw7It0aV0ftuLrWOxQyRhsIfjGh",
-	"UL3ach1ro/a1A77Uv3Y3hgXkS8WbCNiMKcXJTeqYUxEq3NUedXmoQKkDJqKpzoPDs/Z8kaQjlSoEir8p",
-	"+qMQIQvhAS8OA38uJG9yFFWXIwnmXTNRgpQ6uQbV1NdSxyVSFapoOOBSTJm6QjBHWbcFAFZtVAUwIISx",
-	"o11sAAhYGCx6FnQ3NNRr2AGS8XCA96Fo9cjM5WOrpEyx1SZJbLaYciV0wPCAW/vUnrDyvs/DwPd6hPtl",
-	"sBspgH8q922beeW9SMX4yicgJCGRPAcc2KDCfbCURTPARlcoiKpElkBDWG1J3kho3uw6oBzvKeg+Uyh6",
-	"DiK2pYeWG1Z1QjX7ZQRNjAprp3Qx4FA7ZsjIWCpGWDA4ZXu18ky6pDhkcxqwHn474Dp3Wc4oN8MJjiF1",
-	"CLFLIqEC58seJJTAyKKEoRoglgx4EgI09MNJOr9vwhZxkz4wNOPii1SQMeNSNmDOgGtTGcoYs5mne+1p",
-	"foNlCBiCxQ1LuySc+7F3JJSSh1xVHNxhmpa2UHqugDlSpEunWEgsRGulryUhtKOBUAZl1RpmIzFmKEz1",
-	"XMztA+uY7kSKFPeK8V4ixaXJi5CoE5MXdQ3iOw42QrykKvtd8bzUVVVYTMkoYGKiO4NKzF0ijkW80Gm0",
-	"0vZFeTLYkTCNm/HhXJ69NXAd0JaJO0rIBL7ic5aKvJffLCEbrCVNFEox5OJgMVVOAptBoQAwZDmUVrVp",
-	"7uFkKDrEtRSMdOd47ID3+vzkuOww23eYs0byRAW0kCrhK6Ddz7KMl4gWknFiJulumgonljeoj0ztSca7",
-	"82dehSZMdKkEzHZnDFxT7Gbm+U5c+ijPjxJ3wNb+LXw0kQI3LtWls9SX6mKvrwSZ3w1VhAvQ+UZ+MIWO",
-	"RqtKV5pGYXW/zOVOkzfJLfsqiw9OytKVkYvYUSjxXFnLlGCp2TtbvJ4MX9ruifv6xZfDs4v350fiiJ81",
-	"7f2j1tHV7NOH/dfdClu8/ul8PJIPTYYvve9f5EPTF9Uv8qGpc/350/vwS+2F+eWTM2Hw24eGHODdhV17",
-	"93M8f/fz8/zdK7Ni1zw+nL4wnU+vvc08YMmJrdQJv6d15ip6imjKVsUR17kH2EtEAlmvAvfc5SrNHsh3",
-	"quDk/S31q2sgkKIDhU0VF/38rWoZpYZ6Gw918B4m2QYspAgSwHCxxGd1bEpCC0tbbBYBl+w2A9wn3O8r",
-	"nOf262bmxLTmlFFA/0yqqaF6gG2o5d2DVMyXx+Ufxxdl2//gX/+8ms0/N7/f1KavX+oCZkttZLSKN/FV",
-	"ET1lC/pIdWz7zKMcOyK7kvw6rWGXjWiH0o45rLZGdoN2Wq2mU2uzWovR5rBW7bLqiHap06w7TVqtNptN",
-	"s81q9WGz3YWeSNCSArttogkJCwv3/iwMu6zK6o5pNhvDWtPsDu1Oq9UyabPVrdMGa3SYbTYazWrbHjqt",
-	"at2p1Ws2a3dZszVsdU2nUfiK1Q/za+vF3e/iKkXCHUt852fRu+Do0BZHB8GPw8XBB9akdd+fHO2JRvnT",
-	"mHZmrvPhfCHetaODVt9/631j1et337yLk2v+7WhG7RcfzW8f+v7BCyf8TsvVq1dRv499S3WEQK1lmqZ5",
-	"u355t0YBzhwMClNsjAUAz1V28eLgeabeBGF84xcxK+HPQp0NW9V2jdmdLu02h41Oo1pvOqzdoQ2zUx+a",
-	"To0NTafdrZnVBqtTm7aG7brT7dTYqNFtmKMU1JeY48qmxF2Lq2cWp2vQFnSzJ39EssOr+rNgPN0l6Rrq",
-	"964GVOO71tJYs5a0mkloSGpmrVmuVsu12oXZ7dVavYYJhTTSk6nH75nu61a05hwpwxp7KZJMpB6QiixC",
-	"qdFJEbCi2uoybPqRUaTWzaye34GH1bPHPnyS+1xRt3Ks4MzzBOFjl9+Ayyz0yRCeTsmLWaLN75aXdHke",
-	"7udVnpNQaSBhvdsetkfj+uvwSvX+V7BKO9YrwJca978UF2+XL9S6979w4fvvKF+oxYnHG/l+ZWJ1/vwq",
-	"0TsTUPTn19sVD12O2ydjFuR2YhTU3oS1XhBlRdG2EyPbi9zIMa8YqDNYupu4pbKwVKoGJJdjoVXlcF1K",
-	"49fvx0V+UhVSVlvVp5I9Sql4fFcqfFIhQod5hRz7JFWnX47BGVuvrED558cayeN+6itemkxP9d6fBc8H",
-	"MzTGwDJ9ZHHeixGXNjQKEJpTnkHDOqMw9Hx/unNdl/fJi3t5ZrtuVlvtdrsGveiX2mkm3axy22SqcvXZ",
-	"3petdtXsdKAqRKapZfxwplNl3UzqPa/QUCm/YTf6HvwBbbzjzvO9Pwsvrqo3tdfDOq+Lun3w3RTvG/TL",
-	"VWe6336/+PHxdd37aL9vhGfNm+qhBEDi+7qOnV+bUWc47lyDvcOIvCPBFE658q8jBZlrvryuO8z+cV3p",
-	"3CueVbezATVSLoHo8jgvVrXXQRsAZlqOGaHhgFMI4amQUyqy6WnPBLE4uwkttI5JBQGqHI5ZGEfQwjB5",
-	"F/GtK0JY4X1WgxPuLVTtZpXySYO4ToEbV8grgsEALyixUtKcVVpb43mNfoVR3ut0yyesAr2qbKU2m1K4",
-	"5HEUMfKFXbt+JACqMfjXb/C7H0HvjzWatJxhY40qXe47/8nkGHeQcGygW91DZrHSep7uoHD/zzjgc0W2",
-	"jH9ZFe2/3m6za5XncJtXsxRuiT/Kus0K/6S08w9SrJQoIsLYxJvZe4paqcr0GWK180v+c3unWJJpDWxB",
-	"EI0ygGLMoUWKkLun/DJIChZ+FEDIW+gP+BX352Q+YZATtPAjXaFbMmFVMyPJ9AI3F1j7jMTD/kwM+Ipf",
-	"CezO1PVUDCcpziRFdMMl8qdDY2EpqgYd2u3jFLgZRKapClJysT4vrXXqzx4vrajct07SbaJwXPv88/OF",
-	"9/3d9PLm8/ezq+OPl7UvbqORpO70CrX6aGS3G06L1usNNmq1zGGz2ag5rGPbztBxGl3aZU7dpM1qfdSs",
-	"VtuNap11OvVOq1l16k47yZ6oJZJCTk/mtfd0m1u6js+fJc4JiE9+cn3rt26zTB6WQZ5DFFaY/j0MBa6B",
-	"5CezKIds7IOaoaWTeHJ3JG9nHBbKblwRVsiRw6YzP4TQBKtmVi1VUlP1z0GVxTHScUPyjqu2NjAIc0Dr",
-	"yPT+G/Bjxhyh4syVn0/nEknZKuIOC5aCdIPI04la2ZuPO/p9+R95+bP8ZOUQ5SQ1vIdbw9NMwfPdx3fz",
-	"Lxcf3OPaYfPLwevp8cvL2sl+Y56Gp/nI/xJ4mgk8q7bJmsM27Tq1UYO1Ornw1FLg3wHR1I35Z8UejBK7",
-	"+6WkW99/DOnEe58JON5MpNpJ5d8/lLT6eaX/TrC2ThL6lCZh6OsaQsKQK9KV+VMp/AOuc5fVKJiQC840",
-	"qYwOdWmLQAdVgMccRi1hx/sB1wUEU6HZIFO5OqMRDEfTWRQyYWCxrLi6sa6GobJtQQQDbHomYrMTdN72",
-	"A13eX9XYwGQpnLsEw0LKLyYfJb48nBDC0lRv5qU6IHizjKQcaFIyFAqXAhyQc2R5WOzmTwVOIF9yQ+zp",
-	"upJEvpo1bqCbH3mZ8KfYIVo3VdsFbPuuAgExpSaJlwhglBGuGo6kQvqYlpKpI0KmVIW/EUtHvamIBCq5",
-	"pwdgHXAsJhInUaVLjVRI0mlOCfxxX7lEdg7YgKvOc+nkHhUEocKS8ljqaSQm+7HTQ82pmwRtRv4xhxrs",
-	"c71f6XDluZ9klo0SFIbemYgvmJNbSHVajy/snxl/YXDUPGr0T8XbxWv65vrNZbPWrzsvXx2s+At1n5pt",
-	"HYaP9und4TB8kLuP77+MJsGnm/5r/8uP/tn0tGG+GDcu6dEBHY3Pzvc/LU4WnUP/vH4yFXw6f+28r15F",
-	"n/d4c/ztZc2lJ7Zz9J3O2wdX/ZZ/+r47Pd0bi/58yd1norvvt2v2P8Y1C2zOD2YTyrO3rR+3u9TFNZdT",
-	"OGKiNKHQG+Ixd455iAlDKuRhm6xaHzFWrzbbrMFaTrfTrrFWp8E69pANR8NOuz5k7Vp7ZLdHTpWZ3arZ",
-	"Hpptp0PNRs1pD4Es4QJU6wzEMWxzodo4qfViaFDyICCgehDbYGBNxgQpwbIFuNesjTrVdqdbHTnNVq3m",
-	"dEasXrftkd1ssW7DoXaNDlmrWTWbdq1ZbbeGI1Ybts1R3aFOrWkv3fJqFvceDYQH4V579MZ8ddy67le/",
-	"t6vtZuPH4fR1/5XbeSua7zq1A+e8+rOz13z//cuiJX5EtS+j+ZVpvrgO3r+++HF6cnDw5kB8vhn1f5zz",
-	"87k9FeODm6vm3hLumTHubSwtp/sO32aLJqjYrofrb+sYzglnmSh2KQikL4BWdCbUSaN/XI3mz19Pxgvi",
-	"hIq4d6tE2aeif/HoSTvYuwhDIscUVRfg5ew9EFqwAJsKOGQ8LN0JpCe4SpnOvw9qpx5HPChy99grSFyk",
-	"kC4ny1dwFzooYyO7AGTIVbk8fTRxd94HXBtVamyNdX0D2fZ/nNZZrW+kdWJTeXihuclGclrP/6t0XHny",
-	"uohFEoWkpau4MfpdWu7OL9e5vTPfSeOLTpqAXlp+wJxKkuMbQDi4JMNl6jgBEwIzDLLVNvwVDSMpiTHy",
-	"A6kvDXjRmtKbMh2z5/Vqsy6ZiEHiQaxdYqF7CjWftMMEo/F9zjDUHx2z1ixwr0HtiaPnS0YSUO46qjWY",
-	"z8fEOrygY2uN92BfR65tZxI4Gh37nL2Di/44J54qeKRkqDwZDpNS8JEUFf4tnf2WztZJZ7dGYRR53l0Y",
-	"hQ0A6INw6i4tmwUB5ap8s1L/9qIFmbreVaz2PQESrj3cBx3NyPbt0c/jeu3H92gY/ZwE5/TnuXjt7B3v",
-	"71cP7P2Os/gy+fzFC0az8fnpofN6f3TpX7NX7/eubs6OL9/0X59Nuu39H6x9s3BPWkfvf9if+uOlozH1",
-	"0YDNbPls0oa03CPBt+5WvDXwjRUVXJ6BT8PsOVS7Q2dY6wwbtsOGddpiQ9boUpPZI9ZqNGq027aZ2Wo1",
-	"68Ou3Ta7Tdpud7v1Gq3WHLPmOM07L9kT3GDaqNaadVqvd0ZN2m5W69WuaXdovTZ0zKHZZi3bHDVrDbve",
-	"GVVps9FtmLTebjldu95qNoeNzrb3NOcibSyt6bqq+Q6BpO34U3hWjzTflCcpudt9L8tn0gusbyh0vfMd",
-	"d+Rq0e63Bze5sC9ZmOonnyudPcyDm5vYFDcHygYyPQEddVFjCieJY8x17oxjvv8SHDmFW+DkK8JpnDOW",
-	"K5XqMilQnkw108hE4F2xRU4AHsH4u10yo0JlOt4ZgKdN60n0HfmAk2H/UGzP7CRlLudSl1Kmel1BNMCb",
-	"RQRTkWf42ICrVvjgfWGqoLlQ9blCTPVebWhODpjHoJiOBNCAF0N/OhShz5koYZksNgqJH4Uk4lA+znK5",
-	"7UUOU+9BUjr0s1wTSIipdJsEEsIK0EbvipW24KRoSWpplQyShhO4fRSg4jLjIMdTh4STwI/GKJgPA8rt",
-	"iRw+BqVUDYACV61eXJ1OYB9M1ZABoHjF/Xlc91uQaCYnrsoDwEOfqsxMqp7XleoxlVRuDVoNLbeCU63N",
-	"88L/FM6vCXNsNzZoC15c7gte+u/NwxyxLP5Doxxjnvz4yEaJPaqD2koNGU/4kOZMYpRVWKxTgR2NotAP",
-	"NLNGJTrmLTCL34VsqR5Ft7XkuVS6+h+KvsSG/qnuDAlzWOnMAKYhiE1OW9rEQlT0AIa+aqkvd6q7ZKX7",
-	"cVo2VOQ0lWAXN98rYJpPDdJ8Ouk0n6R7aSYwv+yw67hLZK8AolKmS2SvcDWqcu/w1bfpy6vG3Jy4r/av",
-	"Rpfdm+HexfzDaefzVdVj3xfzi9n4eyfuM4kCuW5gWRguPkZe4/hH+bg6r+2Njhlvjn98uuTf3MVF/VN5",
-	"9mX47tPN4eX3H4c//D23eyH8k8bnxfdJ7bI/Oz/2XzW9w5cHbz+Gx6xaLdtvz6bvzmkfGgpJUUcqWe0q",
-	"Y106dFiVNu12p9Ey29Vmuz5smK0aqzJGR51me0i7XWfUqg1rtNmm1Kw2HafeaXWbiWpxZ4vIWHTMnNaS",
-	"BFnTDrU4+zFpmotMdfm0quVa48I0e/B/jz2tbq06ux7u/fhy6rWPDt++aF2edsR17eOF/e26/Jp1Lt++",
-	"aV9/cz7TYL7utLofT+qNT+HhBfvwfW9uNt9PDmrdb+/fvDh7v3A+H+2/+dnc69Te9u3W2w+Xb85e2PZ+",
-	"5+L09MOi8frnd/PH+5+nhz8PT0dH42+HV1H7FZu2P7886KdOy7S7ZtOuV81hl5ltc1RtNeq0M3TserM2",
-	"qnU6o26z7ji1ttl1Gg4b1qjptGpOs9Ww6/V6ddhMndYdrspNTqu6clrrrlL1KQ7nTXMUfjrutg/ejl8f",
-	"fO6/OQkPOjeXP6YX7bOp2PMO348X5eHL6Ft4tvZwbO9Hu/Wp/fHjsfmed958EOP+9F31uh6Or/Zqnyf+",
-	"5PuHH99/nJfPv73Za72tOvPpWeR4n91hv/56Xj9xfr7xv32cfuscXn0LhX3w8c3Z9Ode+nDqdafZaTtN",
-	"u0Fr3XqDVVsNx24OHcZorVZ1mo0Ra7fbbbtVt6lpNuu0adboyGZ1p85Ms50+nDuMCfceTrvbraLq/NXQ",
-	"4e53jCjFdMn6lkjykRZrKFjzs9FDdxDUx2nZCpJPr2dvorsavx7tpFfrf3o3/Z3rr23vYpTHe0rH7L4s",
-	"BDjgym91NjdfwU7pX2mHA35+cEjyWkVw59cVW9wq+zcLc5qafMRW8DQRLpUqjJqCXjDcX1WSxRVKZuyB",
-	"wGlVBvyVK3So9ULsQulgqOs1i0AvsrAVikhKYw+pfVUhmfKIKjIOK+tkBF1S1CKumrG0S+ALrFaNzyg9",
-	"cMC131m9opvdq+pYWJ0radsF/sQKsY5GZfA1yGX40OUTNON4B3lqH4JB/vwA78ZTeDbgOPNMxfERaZKE",
-	"FrleoS+uCB1KNRd0Rd/1sKg94mGKVu1Tz1OkCtJUEP8zYyrS1a03m06j2W3XWa3d7tab1ZbTqbaHDm2x",
-	"arfZrXZtWjWHTrc7HFVHXbPWZbWO2abD4ZA6WHQjRbpq95GuakcVTdicbK0zGS6h2ZLtcFOr3ysJhn84",
-	"A+PvdwGbG5DIfZ+PPBc7b/xLaCoiuSYBufR0bYqXfOSZyBK4rMllrWlqwNfYpsi9pqlSRTlLB1xV9Zeo",
-	"lFgfJc35EcnLSoroXC3t6rJoQDSh346kVsc+Z4pk6YRXq2420kXKgS66gkQc+zg4BsZR4ADqXT9F5HYs",
-	"SPxWfzsxeYMZBF1gmbG4RSHktTHHhVyUfkxwYdpMlXyIIC4TC8H4nIudawssVwlHeCa05WrkB3l2qQEn",
-	"y6Yp69oixWVTn0EGhXNVhgwGZGJQKPVUpHYI48SBvCGM4QfE98DmKZkDlKKAqD4MLmZgHNXtSeRBB3IM",
-	"qE8pV4+s0YXRNGCsa6tCPmJFxGsWUI+IyJ7AWQsSsCmVh0Cyr2PnPvBB4UIs+TjaHeVC0u4rKJkgRyiG",
-	"ie0aa+pBk5q5H3kO1lKAUh+6gcGQqQiEEnQLsGj4fBCZZt2OERA+Mkv3nMDVUWWupGGmSZgr4OhwHe6U",
-	"kTCg18wr9eJQdEO71XVYfuqGUSE50TVTKxEnI7UWOdQdy0BbtEHOXuyTer3elccXcfdGLiPd0QEFGISa",
-	"CohG+KsPGglQqAmFBZnmBFsBwV5hT0VoeJWK8sSgjdD3sf7dR3idhoBGsA0rI01BWdUwCiSXybXXDXhA",
-	"IUsUCg2qrhLC5TYjKaCq6zJBQWtdWYmHiSKpQIuc0lvUWbIrp83WGuFjA3OOiXSnurn1986Wb/DvGRvl",
-	"WUkvVpDVFUsd7VCUTCNqhRz7ylmPJ5dd/KOdo2ssw2HhAd6ezXa8dDWKVs2stVQtoqoye32xSvrOZFug",
-	"pKERLsEib5x1+xMno3Um/YZ5X028JxaI/zPtCk8g3OZItA/3hsM8xgNE4t9u8Kdwg98l4D7QA37Pc+CL",
-	"+gruN4z7XvJJATcXhEJlVvIOmOwpZF9Bt6d2vdsqaRk6T9ImRT9QDQVYzEQk/cBOdLF4aiADd0i9DH0x",
-	"IFKPL1CVB1nMGPAlVR39kUrtV77qyAvR35lErFeIxSPPs6Q0P/WvYTcQR4cJhcAtoJQw5mzrJLiZTjSE",
-	"wpPg9E7Ro1T5JOx+tUsoZqqpxwfcWqZfFsoI1NE9IyHEGQUXGAlrf0JBZddeKqcMdSa4j0GaeBqSouYm",
-	"n2nZ/pHWigckrS3TY2WOkPDfmNgBkp3iOm6Nwl1Q/ztnftrkivsY1r+9CfmpWFXshVc4/9sY8xhjzD8c",
-	"wF/b5GXVPUwH1f1rwv6BeN/JTvNqe8RGcgjpjYXubBcPRAtkYOk8KF/1L1nq80iKVD9SnjDPibPA/TlP",
-	"Bolfgl6lJWVIkTqnH4UpPqmNVavZ7bo8f5YLS0UXtOFeSr+GJg82E9DdAXKwUf0OUEdHTVdP2SODAurr",
-	"YMHSloNBwVqyinAwEcUGBMXse3IFUv1WuUTayhFDkzvETeltEyqI5NKOhCdox4buthh3WJVkGjkozJgS",
-	"GcA0khIals1GcphGSXV2kMq6SIwHyjgMzWbiUi3w8xWD7DZo46iMCdisQxduiTMnKkSiELgfBhxBA83s",
-	"tYikZSMowq/9FVp9TXsslj0laYdShayv/pLJ5s9JSw//hXJBngPjSfwVy/xrK2YFd/4f5/f/H1NQU1wf",
-	"sRasbcoG6o6kqF96tCSwdXWdvw8jddzHY4trb+kyqz3toWUK7vwW036LaU8tpn1EDrZWTLsn3mFHWcnv",
-	"LPF4xRbPkpJCqXBwEpMgQVSMrFPS2ceQaikY8UcDnqrUiLXoMW4eW/FIeSYpP9QjNObm3pwuYGImBlw1",
-	"90oEIVEhL5aj5yHsPr/s7YAXs53DVLwy9KJSNYPASIETWSmXRcCE712z5xBREb9LoOcUNqgWxMIcAasX",
-	"98LRAhp0pYyNFWrrKTlzneOoCO4gMeCrDqGsyzUnDQDcl/jUgCf+COVWjLtH01AqxwvwlnKQiLivvFC2",
-	"77Dd2O6jPI24MJQLwQcDQ+D4dzhaVMzLfSH/fceJwbgWQinIZszudzUPgtPbOmx7SbFJY4JlEPWXTg1R",
-	"Her/zV0/J5m6ptlgfpcrfCrrOgJxA6KNQvz/JhcQ3sYHuoH+obrHuXVqfqdI/gtSJLMVo+4Imn9I2vDK",
-	"eTwByv+75YXXh+cni34YvnztddyrL50jv/v+xntxEHI/KL9suG8vvx10v032pmcv3547368+Onuz+qfP",
-	"LyIxP71krffRNxodsC/egbtX/34e0reO++5gOS+8vhRB/Wg4bt4RGDnRJtG56lL/js9dkTn7PDaRIYwM",
-	"LYnoqnn/rO8tT8b1/PGdMm2m/l9WONUpmYkhCOrYxHIrZETG8mrJSGnmqtS4Tu4s6r6zug3ChHFCh4Lx",
-	"EO2TffLHKPK8PxDpilRgV+eYQwtiQS8Rq6QqPWJ0muipwpcC7JMYh7DU0xUTPP5SpUkMclfBE6yiQpdq",
-	"lJA+LgtkvEDKXdpkyJPuu/5YBx79EVLX+wMTKF1Phx9nus9acaPZXSl/gslzgZMomxhzcDtgskUoGiqk",
-	"SLFj4rAZ9Az1udIfoNG7svpVwPQ64NacuuHzYwuqSWH9IdWzcnXxYFKWh65C5Y6tAVdxHiTioeulNJIg",
-	"gJanRU/CaeZ7HnQRlke5D0ePRmR/Rn9IgZU7qhmsmi3VvkdCV2GLRJIBpxz9krAb9a3U6yDcTjfwilE1",
-	"HTTYtVRDVFWPCryaxJpGIizHXb2kXkI9DwMj5S6T/tNrBPe30AnnToH9I7SaDn04G5dHEoXXCIugkFi4",
-	"Y0u1xx5jvXyrVCF9uBTQI1yQ7K3JSplramH/fJLUUjzDbUTHFQlb9duRQJn4nqMICWKgtoYHWNE1ZQuH",
-	"ZQ54TDey6EUs04oPnIbE5zZDz3tcQA5/BP++8H2uEpYzSAsnoKICCJvOwgW2R4Drp5c24BD05QoSzZaS",
-	"k2vNfBDLm5avW5lGAfviQAptWJdSxpTeuNNoWujVMbwJP5ixBubykI3ZZmfwxHWP8orUgBdLEWd5Ns/X",
-	"4d8gMs1aC4j183opRVzvrWf5W0/4l+sJG1eWfUoDt/v3mLcfWXyo3dh79/Pyoj4bH05OX52f+4dHe9/G",
-	"9G11/C04dU9+XF2/cmj5/euPp2b34FMguuOb6+j1z0/N75E3rtPW6bej+c/9Tudz5+WHj3zSPJpOwmX5",
-	"P0lvfcQZ/D15O+7fk6aTuj5P2C10i2M9bh6fnHxufX6xN58fl6vlF4dfGidfmnaj+ebn5eta8/jlaH50",
-	"8On1l/NPVy86Vz8a3/rHn8rizYl4fRUdfjn+fh21mpezl/zS/fhi+urHh8ta7WCem26UqHVraCXcSOp6",
-	"6igxR9ZdIr0XunvPBsS3tkx8tZj5u3737/rdv+t3b1i/+75r24ivLbj2N0+HfuuPN7G3KB3pqQKxpfqy",
-	"RRz2Cahs/xMjsTdxtb6LRHgWN4D+l+V9+2NiS2m+HM2esIhZrn0IOrw+efMVzrCFFpTFCuQRSMwWLIzb",
-	"a7vY8nY5F69Z2iWULwYclHubciJYcM3APgLjoL6nUv0EGECk4pjXcM8YcB9WRD1vQSjZ83ypbY+gdayF",
-	"hQdEkkcpVAqdArNF3HDAh8xz2bWy98BSAlWGO9O5E5P/0KIVq+0Dji88EwTnjB2u2jIAO1IlcsG2ZunK",
-	"Q5YKVdPFivBNN1Ahg5n1TOkC1gSdahAwAROhH6jgMa0cYw1xX/V2gbYvCEA0uOipn2ltvFQZ8GRBoKrH",
-	"TWzQNYbdks8X3Fa4r8INL5LFuVyehUiBNVXa2JolzU0saH8w4EVLVTJXfZd5rPHHXXD8OV934JbL5XIs",
-	"OEsD1XlVL1xiupFJ41s5L4Recl5FDg7BUcZ6ocL38JGSkd81yCBSF5WwVoZLdYJTUrSmfsBUSKAdhSUV",
-	"uIj7GnCNnxlE93x/po1weot55qpzbcwqPCK67reE+M9LiF8N3aCtnmq+xpomNemQmiNmmt1Glw6r7aHd",
-	"qLaH9ZYztJv2sGk2mrV2p2marEqHpmN3mclsVq2Oup3WsGAUEJug1jScaaHf748P+4d9/G+v3997r/6W",
-	"375/vyd/O9zb7/f7zyVEC72mUZgWerVmyygIKnlaoWE2WYfVO/XWsG1S1pRH6GHT7eYWUWMpwvG3RE2u",
-	"QeTf3tB/Z2+o8dsk+Nsk+Nsk+Nsk+D/QJPjbDvQfZQdKWhA/ZXvhVYnsff/Nfr+/9/Lw8Giv//5l/32/",
-	"f3ZmXvb779/33477hx+O+v3+e/n1WonMaQ87rZrdqY6oY7O6DUgAekJMFaTaEX/4h1pqfd1SFlzfVylR",
-	"KZ8JIlwnNpWhVeDf2/T0P785Era9yph2AqWHaroFlqY4EF+d+9rYpEOoTLQUNwyx3r7DsLyToWLtXT5G",
-	"fha5Xlh2ObEoX+xUIdTCYSq9MimWDjYFNWIlty77uVrbY/WPeI+6L48c5tYocLgkfIGTc03g1ZoKvWrc",
-	"nwfmxfiCXyvV/5fKoGhI/4p/YCGcEkynKqqvmwMZzf3x4EbBQTeS+sGB1naxhBF/H7KbcN2SYtZ175aW",
-	"Fq/C/hGegT+VKrqEjepeFDD1KZRcBefAwJTsnvJaJFHHAXtmDJ/aNrQL/pWYs45ySXzlCpt1JOVDKM+/",
-	"rAqpiK9EfJ3VN8s3eucXF7c7vxQg7ywkegYF7gSxuNhRz29RnQ0SdHVdPSOdP/1MkLPD8wtV/0o1rybn",
-	"B28EoZ57xZRdUTAmdG+HnHYIQ+b5cwKJxULbADUhAhsgBCIOGeOp/hJGupAIDQmEHUnSOIoEc1SlJIRU",
-	"WdX3syrkKBS6VbiAgqg6d0hlJe3qKoGa1GH0nE094rCRy11MSIbW3aRozSJFwqySsgTDRmFpSVVVXVH1",
-	"DEzM0P58wC0o+IwnaakS+fDpmVCF88mQQSJSpmIZ1hVhbCbQkJqsCgMfJe1nDpHAJ0lgZ4V80NX5EBYp",
-	"U6wKpHX8Oe/hr2DNjk8ASxaq4npEVU3DrpCS7icFB6sGdkaHAEGd7xz4HiMWdaYutyQE4uHVmSSvI0wz",
-	"udRJccQ8Eywi9blOVnkcB3kIgX4gcVU71w//s7R2mzxTBdo1lFafm6txyvkf12rzP6LOKl4DQldSvwLf",
-	"8yThKeXyknsCbS9iepQIdJW1nWOyHZS4eHAHJUS5Yz3jutJ62a0ahBIInHevGVHhnJm11nKXqW/FXWtd",
-	"H03a1f+lgkqrOUGlX9eULTlVjCzLlCvkPLM1jO6OQzt7afZE+YDnsac8Sgq1Pt3RiAUY0J6wsog7LJAA",
-	"jKvjZoSENEW3FKmyCFbhoCpN0h8lVNxSf5SrljwKHwPIY5xENyZs8VINVgL/W5qTQfQ+VELV3DnLLFM9",
-	"ZJZY3oCD+zqpp7Gm6kZmPHCknqbgqumZXnYcRJ8LZ833B9wNoaZj1Sr1Mg2yEue3wHcMxUyZI7/SecyV",
-	"zCpS1WoVC7auAagxuU2fTX7dkBRvfKCH8j9Ab/nb+eeW2gkA+e9wsv3WIf8RuSa56orLzKmI++XHVBJk",
-	"na2Ll/w+wn/kCFMHlz2wf2fh9Hd9kqfqHg8nviIQ32lRSfWxyw+0O2NjV4SQDsXJoVNrNqtdlfEIpcZA",
-	"L5+7ngeN67Pl4XRerw7XwlJyLjBwhwXuNXOSDDQ5WNFSLfSOHCUeaYNLEqcWpodS1T5WWuxZ6R571oAX",
-	"A4b0iTlQjyNVld6mYKt1Rwv1rSpQYuhO/ENVoT/w/VCucpdY0OIrrgMf+leM62p4lZXWfQQBOmRxk1K5",
-	"ESzdNgt8f2QRMfHnQorycbk9HcYHKaUAGzCtuNwR6VCxHg6pz0WumIZRwEhxJv9XfY+1tztmvVYyyJAK",
-	"1mpEgUdU9ueAz6jjuHxsEP9a+fkuL16UO2S4CJkODBSMjKSa4bmcCfLddxVoKBEuH3tswOUvZMSYQ4rm",
-	"jdnXffm5T8KAup6U7eJHerB7yxrwdAO1+FyvqwOOZfxo5LiM26r0vv4W4J/9Ku6ylv1adXPTX8KUUNo/",
-	"b3jViNRhM89fTDFODw6X6OfAUmeNWXjER7414ASQLgjB+AV+AfWgsmw57JpgrzgpS8tXU9u1SruppaT2",
-	"pNYB+KRRAdeRjhLUqb4SyumBliChBovglOWZxeevRq7XSEDngGN44EVVwtCKR7KwBnFmvRnI6hWrL9Xz",
-	"pLhSzr2E+ZKXF/tEcnQ5DWBJ+hmDWJ8/f/5cfveufHBw8epV79273vl5ZTqdfrFI8TW9pudAoJ5B2wyL",
-	"szk5oCErqslLldA/Oj85B9ZeLKmAUV2/SMfTKiimb7mmQhBHzJwBt8SE1pqt4iDT5i8e4ootegS8ymQ2",
-	"8TkbFEoWKcL1pzO3MnVK96N59pfBgMN4gwHfounmYMDXdf2MMX7P5bEXCzBNKpozSF2lM0kxHAK0COlx",
-	"oIi+fuOKLWKFWSVPUxt81wbQJP2cxn4ypVdgv1Vj+mA/laquvlkkEhi6TUM9pBGTODlcgkpqoXwBQ8D6",
-	"2E3IklkVOJGixq+BvohCHxbPigS0GlE8YxQBnYQyliqOtm4Shy7EgNMJo46RFMqUuqYJRbPTVyLdSAcs",
-	"Aq6jCe6AKzyCpFYs76OVVtMioe/jZjWAsKeLjw3BFDeCXjzyjVrNIkVrSJ1yTN4lc8Syn1gtSl4BDQVy",
-	"lhzegNOESbuJNK/PN6lvhTx7yQqNue54a1wBlUI16sYGalIUPloOggWk+NNgKg+2JMEFeJOdTOMPImHG",
-	"bu47iswJyZSxPxG+OuCal5Oi1TDrVqkHXlqBQocuPOoGRDPpPMPAPlQHVBLGY4wDcYvQarvVqncxwNY0",
-	"CnCYhV7huhNdvv5+5X/u26fO26t319+p996b1Jn9zZmw16fi52WzdRK9rM6uzj7T7vfP1/NZ43PNrE/c",
-	"+pcvw2ojfDN+ay86h+aHb80v+/MXzUV7///P3rXstq0D0V8htLkOoOsu2pWzMooWBbrMsgpgVqJtIjJl",
-	"iLIDIdC/F5wHRVlU4qZ1g6LeO4w4Q86LZ848/sJU3vMzeRTOJSGzU8IDjMiz0Nk/O784UYWLJZPB8NUL",
-	"afZn9TP5CKzaQdY+dc9fl8RfNXc5zbFdddrrtXbN3f+R3J19tkun6CQ8qDbM3DlRH6Xu75508QIG4lg9",
-	"qGHibKrHxYAPnrPrVQ2/LlZBYJwZ3VjvWcWMfnOnNytsToL2uEHGzS/5yHY0CioGYZv4TCUAkxn4NE+J",
-	"fhKb+6zf+i6xtGeFX3FDXV5KvbO3gz4s3fi1iAsdCY2C6gHZzMxsq9LlIACSwKjOhWoPSu0FVxHc981G",
-	"I/rnmXGyRgPqvnKtjSwXAsTFDywgXb8VIpkK58BOykvJutRuo6wiCHiBZzKQzn+WQqvZqDQBA7Ykh3qw",
-	"rjOZmSGYArT54eJCN0j5Kk1LzXv0Z6EiPBcOzYcL+u6kCxERk6QLDG1nCGfB+K1nRYVkE1fqQ2BknkLi",
-	"qcoGqndhbBwTAUcyiO3eJkb5jd6ML9klm2PoKHlk8nvaaHTy/N/hQlO+ZFc6wYibgcvtnUzcwUzMp136",
-	"W4jGHR0IlYJzVTd6DRVWHIfptRG4kSGALnQoeMZWtyLwLUC+xcq8mYulaXleCVkqWWDXNnyOy6gr0+6q",
-	"gyVb1b8wL5wZcdYH3uv1GqeEeY5lRS3eqFKPQ0s9sI+8GXiGzLCxtiqvVRNzBDira+dsjPM8nLtiwa2v",
-	"JFva+lfVWij0+crijdjKI/CWsaz954JBzOj4QU2xr5mj6L1g+71upDY8QBSz4+XAQHMe/mGKou7tLes1",
-	"hzjTAF7tHts9upLJ4ttTlz4l35WsVb08NFvn2br70UDDl8ziy8Ax/8Q1hIw9f7DHCC1dvB5IxsYg6br7",
-	"UylEREAbPd3NFyXLZpuCkdVGWZuKnWpqnVvEQdu9yp3NVOWa5lMXSmiDsDFqe2BWdYivo1N86b1OK1r1",
-	"YHAmExIp8EnDeBoQT01Vy42ah4zz+8pG1v4YjCAi4vhbBk0DLSSOCunJaU+eLnEcVvCPkF83jsojy7yp",
-	"5X6bAoEoc6vAV+8PiGwiT+jZjv3a3EUe4bjsKU4irS+IPC/1UYk7aFz6/87t+dMRRjaEGjB5VP6+UMyK",
-	"3tC0KUpYwrdF8FfgQKDmOt6FvyrPQhexuFG3YnYe0u1mfsrPb5PuvvsRAAD//w==",
+	"7P2Jd9u4sieO/ysYvTknUg8lU/vi0+f95CWJsziO7bSTtDIhREISYwpUCNKykvb87b+DKoCLRMmS7e57",
+	"7/vmnpnXsU2CQKFQqPVTPwu2P535nPFQFHo/CxNGHRbAPw+pPWGHPg8D3zuZTqOQDj0m/+AwYQfuLHR9",
+	"XujhY/JPZOQH7IYF+8SaRUPPtS35GxKwmS/c0A9cJoj8+8LnjEzpggSMOgaxZoF7Q0NmET+csGDuClYp",
+	"GAV2S6cz+b2C+rtBpvS2TMfs93q1WW+ZpmkQN56WUQjY98gNmFPohUHEjIKwJ2xK5XwZj6aF3p8FnNV9",
+	"42z1uS9GIVzM5OxEGLh8XLi7M7IEC9l0lVbn7IZ6rkNDRuZuOCHWyah86nNWfktDe2KRIZM0JAGLBNtP",
+	"UWbIbBoJRtyQTQWhASM+95CAOJAdMIfx0KWeWEM87pdtOb/tKLXy1r0LfuOPV9cbsw1wwijyPDKjYyaI",
+	"nAITIVPTt+goZIFFilTAk7Y/nbqhKBnE0jNAZgonjITUxWEI5Q78Nm9MPwr1sCmKAGPLecj/img6pcGi",
+	"0Cv0k7kVjMIN9aKtGe/OKMgJZce7TE8zNWJMTkm9f5RhjcL2W3nqw0+r2ymXFTAx87lgZBqJkHA/JEPF",
+	"sAndA83mrs+z7LgTF26e8fElHR8Cn+RPFHmIuA5xOfke+SETpEiJCAOfj4k8LOGChHRc2idUPjwLmJCL",
+	"0At8JuRfiU0DkFwhDOm4fGwQxaWWnMJLRh0ru8hBwWTV+oixerXZZg3Wcrqddo21Og3WsYdsOBp22vUh",
+	"a9faI7s9cqrM7FbN9tBsOx1qNmpOezgobCTQjIYhC+RC/++g8KdZ7tLy6MvPVuOuWC6Of7izv4bBXz9E",
+	"6JRK/z0o/O/COurJqefTTsqZZ4LIy2B7OlZIP4+OxBWEcpDt8i4ImGA8BNYwiPCJG66jMylag8IgMs26",
+	"7TrwX1aWqxoULINY5WEA/5HrtUr78J5gwQ0LCLVtNgsFYS58dOQHUzl3KWyVnJWCY0n2Lm9htTt0hrXO",
+	"sGE7bFinLTZkjS41mT1irUajRrttm5mtVrM+7Npts9uk7Xa3W6/Ras0xa47T/Ge28N2Mfo9yTmp/dX9i",
+	"+Sll0j6h3pwuBJGbQXyO8q8Yy4sSytRlopzWPv34dOl9ezv9cPvp2/n16dWH2me38ePNt+P52z4sOVni",
+	"lN6+YXwcTgq9at00lpb8v/6r/P++/Kwa1Vrnbt0Kz1kYLPpShq+u8ILZPncECX0yp26YXJ1hsHD5ODPz",
+	"2qadkOxBw0Kv4PKwXisYhanL3amUQGY8J5eHbMwCmNTV1VU/CieSsDYN10hJmjzh+pzA1xgpnj8/JK12",
+	"0yxlCXvAaACng3rT3weFsU/D8piGbE4Xg4JBWBD4we+DgstBrH4N/WvGt+cvHL1IKr+V/juPzndyawI6",
+	"ZaFS/E5GcCTyVwYSwEHR4DqkKDkKBKFF/BGxxiyUqo9Vkj/Jv92wQEgShBNXDPg8cENGmOOGokLkcPgL",
+	"F849J1MWjJlD6uU5XaBmQPkinEhhwNmcBZUB73P52XBCQ/mWvH+oFlHwRVeA9AKpQ6yG2bXwQ/IE+CNC",
+	"BzxPRq0XNSUYCSQKc6TknzPPqwz43yEuXElk1MDlhU2ncmwttQpPLD5ORlL6rdnp41hsCDIK/CmhnDAa",
+	"eC6wKRJN3ptT+TqhXMxZIIhVNxtWhVwxeo2vFq2rvUGhUqmAzKaCUMdhDhku4otCbu0s8G9dJkoglj1X",
+	"hKjiaqL/LZfrOlInN8I6WdYwu62MMCsOBr/9Vbzak6RGsfbboFAkvxnkt+Xfln4r5W/Ga7ZYfxOTa7bI",
+	"EiGk4rpc1cuY0XCSLOKaLTZKhv8dsFGhV/ivvcTw28O/ij15dOVU5JTeuGtVK48GYya1v2g6ZIE8VoyH",
+	"cHu7PL5iMjOumqaa7PeIBYtkth58JT0/h41o5IXqnVXpTG9ROlelhpsI62qusD5nM3+dHqvM0gWRU8nS",
+	"NxIsqFDPtVmFS4Unn9JyiAeTWs7sVI5zh7YAnimQvwfUOUdbRv5k+zxkHP5JZzNPXSl7s8Afemz6f74J",
+	"uaSfyeTlYtEiScQ6GSChB4We3jRQ34eM0JBMfRESSU5JA3nXiELvz9Qwm9+IPxLv5t0XSS4RUm5LMu3d",
+	"VPeA2nvLZN0De/a/4a3fmzicCGkYCXnM5PXrhrAfJ3jzaRMvOUKTMJyJ3t5e+sqsOOxGk0fsqUuzrF+9",
+	"23aDznAE3J88/oHx5O0wpZ5kU+aQYnKRGkS5UogfkKHvLEoV+e1Dn488137szupLAXhXkDobtqrtGrM7",
+	"XdptDhudRrXedFi7Qxtmpz40nRobmk67WzOrDVanNm0N23Wn26mxUaPbMEcGmU9ce5J7o2pRk2xMN9mY",
+	"eDk77Iit33nqrdADC1QdwJKIgkBquHLyDDbgWDL4I6lPOZFCJuDUQ+WM+DZ8ydknbkgmVJAhY5x4/nis",
+	"XRwxvzjErL46+ti46qSI2sxye3rs3Zgd33wS0vY5iTi7nTFbaj64zqKlP2EZpGmaJaKMCu47jAyZvM4j",
+	"Tm+o64Hbp2ilfoJX6ngOnvvB0HUcxh+7FVKaxN5EMozQJ4FqJfpPKgGz3RkI8YSH6wm5k6nsQOlR/NJT",
+	"cbFNPU9KWb2UMHtJ6ZU5Pii5QMS3kQjPpR1ku0iWRxDSjgLhB1ICgL7n+WNStU3WHLZp16mNGqzVMVC9",
+	"hq0GU1vAY+1RnXbtGqsOG06TtUbrZIWcLQni6e5AbHnzlJM3n4ziuOQh83w+BktS+ylgiZKz5a+I7zks",
+	"kEvdT6av/JZiwe1zP+KOBRty6ofP5U+P3AtQ+gao5XUHBdj3kRxX6lc5uklC7kZC7lP90i6U5n5Yxpee",
+	"gsinPhGRPUmxsQEKrRHfLwGaxtSQ//Q5Q6GdnAS5cnkaNHXf+o47cpmzVqdLuZfQOJESadnN7goiQtfz",
+	"9PUglb9U4ENas2t8iuo6Sbwqf4tx8nQ+FLknl77/Rirsj2RKfYFJXYawW5sxR5Bqq91u16otMlwssWI1",
+	"JWEvfR9thl1YMfT9Mr701HqCXAEwHCXgmJenyg2NeFGUgEYKPHfp+28pXyh9XDyShlM/kCxOOWmaejqC",
+	"zFhABLizUPaClLU9V34kRdFaSpae05DhLNlO5zugISvr956Err5PppQv4tXsowuOQOiFWODCK/cxvIOL",
+	"FEvHLfXIuomop/dSDkGYywdOo3DiB+4P9liZC041KRnY7QysubRYrSaUx09q799OxI+WXn0iETtE7yEs",
+	"ICVHqdQVGCr0NyxwRwtSFO6Y0zAKmEGoN/YDN5xMDeIKEbHAIDRyXMZtZiANFqWljbq6uiovuz437day",
+	"p1Rt2SzwbSaEjiY/Zs+ouN6r9cjIZZ4jL0y5R4OC3MXYKM83afWf1avSiHPBGSUNWh90XGm5OjSke7jz",
+	"0qhNjmItYYgL2CRy4/oezHwXjsANLifvPgVLXDHPK6NBaoDaKO9UuZIUP+goNB1TaalDFAaHJkVreVZW",
+	"CYVlzD2rjGUNqVOO/26hjv+Bi2g284OQOW+Z49JLIMujdvwQXy3LoeSGs9twb+ZRl+OuyynF3zSkqkQG",
+	"mW/IsfGKje+pZvpsxy+TqZwxgZ3c6YjHI5RhhDK8+nfcYM8EsdLksDQB8Pi7gvgzFqAmpCJiFfCJqW/J",
+	"qfRBeubrOoIJcNxrb7vcXebEvgGQNBY47DE0D//UkfusWiS+BifNk0b/TLxZvKKvb15/aNb6defFyyN0",
+	"6GkVp9UAh16s8WT0nT/75c+0/MMsd7+WpdLTatzlaDxG4cDz/elz11PXCXUcV66KemeBJEjoMlHojagn",
+	"2IrBS+BdMoKXiT9KYp+CFMduOImGFduf7g3dUJQpd8pD+bzYg//s3dRLlQE/pvaEMI9NpZ7oCmIJ6oXk",
+	"r7+I61ik2CHwI2hLBsY85Oms10hA58R1Bhz+VKoQS37EUpERIkLKHRo4ZKY86FSwVkPHWCybuV5xutdq",
+	"lKwBly+ykMz9wBEGYXI+lAzdcZlxx6WcRC4PWw2DDN2QWK4ltR/5LLFcjHzg/21ZhIYDDoq7ZAP8a63V",
+	"qlv7IC4cZvtyKh7sVuwdZLfUDr3FgFud31LTwiUvxU1+FuRcJeX7/fFx/7iP/zvo9w/eq3/L375/fyD/",
+	"dnxw2O/3fy8YhetCr2kUpoVerdkyCpKihV6hYTZZh9U79dawbVLWlLwwS225/lger2dJlk/sSpZXq9Vq",
+	"p9Gp1jIc28gGBv67lzDt/9n78rNxV/pt5Ze1u99//yv7q/rd77mhOlj58vxPYyf8hIoJGUXcln+BI7je",
+	"e16vbfadA3nXf2qoznj6A61G+gOtdtXsdNSJ3vAZ3L3lL3VIQLnjT5FtJIt6/pwFNhWMTNitQeyJLxgn",
+	"wwUcADyxzwQZRq401pf3qpWVK9n4TRw+q7bu8qMziYf/z8IU+E/N20CeSvJT/OE3hp7NJDVlBwn0jrMk",
+	"Z4fYE8rHjIQ+iHRwChSPji9OXpxKTRpOZb1UIeeRh3kTA66ucJtyeRGwWwixSWIx+xrjbpCAR2aMBb0B",
+	"H/CyPq/wCX9ELKkoWBjWhZwAsJAwNGc5zJN/dAVRdva+HMGaUWkUCwuidgKvTypsKW74GN6MuPs9knrl",
+	"dBYuMHdtBCrFNVs8EwNOyMgNwIMriYajCnec/hTxuZq8EsrSWpuF2WtHjlS00CbokUEB/jgoWCXt4J7Q",
+	"GwhgeIyKkIRzn6jJG7haXL4hx4EVy1Wx7xH15C6EE+YGcfALX4RHcMJSwAdMXuqR5Fllysm5wSWNKSrz",
+	"iS93lnKfuzb1yKuLd6cQYQ7lNzGuQt66ByuSkqqrevNlKqcPp8nnLOaxkI6l+isVYcodZFel8RxECzJ1",
+	"vWvJsa5T6D3afyFPB1ukQ5SKwIXen18MDJnlxte0fqSUevkbd1zoFUa2b49+nNZr379Fw+jHJLigPy7E",
+	"K+fg9PCwemQfdpzF58mnz14wmo0vzo6dV4ejD/4Ne/n+4Pr2/PTD6/6r80m3ffidtW8X7rvWyfvv9se+",
+	"VPPllKrtVr1jqv+t3Bc01o42qWxKh7pLEX9dPlVyoEiRDoGr51IFWD1YYHqtyBR47L75HMFDaj83P4oy",
+	"6gQs0WuMQG8VHU5t6vrMO6GUUM7IyPc8fy5v1iXhIFcJMcBdZjqltyf4Dlz/iko0COiiYBRQ1KgHwiBi",
+	"d5rrto3Hbquro+F3zkbwiju+93ltHkHO6L1LvnSnTIR0Olu5glynYOjgM0b79XYYmmfhA/FC1t9PJ05e",
+	"7lis9oKKmr16ycXLfrnWbGndE599Jsj580PSaXeay8ItTsaV8hGEqpTsWQPhCaTOejOi1ci/7tcZEIcQ",
+	"FsihCyc+pNtB1EMrxhVyEmaSF11HeYcVgeTDkJ+mowz7yrcniAj9ALOYBeMOPEXtaxJxvPmXMl/WJd9l",
+	"Fw9nYgsjqvL1//XAjqo1W/l0ONLSZgcFRh5/FHBUYJoXKBVSg7YMQjmh3GZy2ZmcLUYEnTKpDKCpqcmZ",
+	"upJJEYSfIFwqAVI1cnmpQt7NBJH2/UKqiH6gVL8ltZ8Ktot88Wfw2lZy6d0sK5Gqps5K0b9YElDLZxkm",
+	"h9/MO6VH7lilgWTp/PHduSZdvVaWSjIYqf6IUM+LBbD8MRt8WdKj9+HxHyzwMaOZcqWiJS9lebBWH43s",
+	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pP+lBPb7RXqTdNOwL",
+	"SBMuX8j7F8YwVDQPOU1KrbKyble5SV/yPmfvRuBU3MQfMLwyBe6MrZ8V2z18zgQLt32UOovtHj1WDvC7",
+	"L3dGgWka66R85K2Cof4h4CqS05D/ld+Q7IIDfMnZs/uVEpiDPIl5tx5OR6laeQcmTfDdOOOIhhRPjIVL",
+	"swh8bZUF7Hj4+0VKYWf1Y2nZ6p5X37xnyeKxaxZq0ftkxEJ7gt4jPBxjpj5irVLEdbYXmRlVbr2cfBqy",
+	"uY5YTzPN6A+kGSeW4nRFNKUtScsSaCrCgNGpNPkEw/CMDi6tUjBgVLm9l5z5k4VyAMJYjDvSVPUDMomm",
+	"FJ08aUeHWWvc58BQX1pLlVyVMFZ9YKFx4jf3HfZM4C/LoOho5UcqNZQI9j1i3GYq6XAp7b1+/b37Obyq",
+	"3R60p6eN2XmlajZqf5c2k5KCDz4jIODUZpNifFkiAUtqL9IDmuuIjJL7ERMRbJN8clguJyHnzAJ/HNCp",
+	"MND4xDwjwcIkfuAtQG/AWEPoD3ic9tIDW5WFkucFXYjlLKU5FUQ9MOBF9aw8pFapFyfPuBw04jhrvGE2",
+	"LBLx0PXkr11B7IBRGAHCU1Am5AT+TKnT0rIIGMR0IIEk9GdELLiNwyrHibqt1Fxyr6INR27XI/Y0wuq+",
+	"k3kBMiDf5kaeVFICY+8zGkB6fVEwBuIbBhFWaZ/4uO1zN2CK5BaE0vAg4yjW1sY56mF3qxL8ucs8B1ac",
+	"V6CEvkoMwHI6ZfvEcsWR5i6I4UKWmZNUfvrToQjBo+Atp96gR2vncNLXL6m40pefptGq58uPl4x64eTe",
+	"I7t0EifMvt5wKf9ckXUr312qy5D3scNmjDuM24tnAjNbSdHyry08zxOY6CLfg6TDnok+51+D0yRO0swv",
+	"tkxzqxojj01futK2W5xRzDbahVKJ/rIUc2BzKYXAP7yjuyiPJTm7DXfRUMCYzZnWFehEARO+d8N+D4NI",
+	"2rdh4uqLjWB/hEqUNIO1jmXoOgkwe8FsJUWLR55nKb+4so6h6AkThuTjw4BySKejTmlrWpzjHJ0/oAb5",
+	"7h57VO9D3u6e8JG/47bqlJJ8oeWwmecvpoyHz4RSkPQL4MZ3rJKhCjshO8pzMUgBcYAB1xHqWeD7I1K0",
+	"8Nq4wN9aJaz7ctiNSnB5JogrBtxKR++t5Uqu9B/vVUVWDqtNZ3Toem5sLGaWfBb4oW/7Hhkx8AOKdD4t",
+	"pg2IzLYuybK09EKJ9UX9t7LX+1reJL22cJJCVti93PTGVeZpwfPHJ/cac2/gIXnufIed5KZtKgo8E3AJ",
+	"QPR16DFC7cAXcAeEVNFl90yByuZUgcD3w9dsscaNrbjgmSDyOXLs1JrNalcllZNrthCkGPFMjDgKPIPU",
+	"ayqKDwcf2XAB6RNxToXUhAJHkKIlh75wx5YhhcmNf83kDwMupUXMyKhMB5gcC99Vrh93KrUgKScwJRue",
+	"FwNeTOVu6GFOHEu/ds0WJVCqwNlGOcYDiU35gKuEnkykrej4ttgTzI4CN1xUpo46WhizkwsTUlKhmhg4",
+	"Yl+9jlnUIwgBJEddVfilvX4qL2ArcXYG5FdhiJTjrXWPNanqUO/baggg66LVe5lu80WpeD75tj40RiIX",
+	"U0y4JD7iE5krihW8yC7ZLVzfTTqLGe6o9R6uNZ5dg0SzcUAl04c+Ucli1rp4FWjfOZIQolwGcDZUzaWD",
+	"wrGa56igtxsK7ZybUJFRE+XLaVVn6Pseo5BIN1HwBn9PBOwBMaLHxHwwzqM+qvxfaokw8DomyS0sVawg",
+	"j56hYvPg5IE8aLHW+RuHdNO3onJ3b2Og///QQjfNfGksp/sAzTGWGluJDzg4D9QL09WxGc8kfHjdDlzE",
+	"jLKjm1pXzoPJD3V+M2rLexL2Tn5r9eyCNbXR4LifW8FqU9I1/W7aPkmWyLcc9VQvAEMsjOex5YKE/qzs",
+	"sRvmJZm56eJ7SqxvwucWCdjYFdLKBT+UlNph2eXEonyxV7XWSISAhdrht4zLBH8gxcD3PLjN7WsyXMg7",
+	"Wf4BV4AuDKzplCY1gjGFk8CPxpO0fj5knj+HigIp3qAUTRAags8DICpGgJaT9niAUiEmcpFj6vL86Su5",
+	"uzWv47Q/qLfuiZxnr8j1iWNd/b97a68zV6HIXIOKTdcdmStJsp2TNyFaCGcDja/QR9pXsok0+nrLS4GJ",
+	"k1CAjVYzCO+5GqH6ExIhVxKsN96TO98lyxZ55lrIo+or4XM0ACVV+UKFrqTJiXn4WLq+LJN/6t+g/zb9",
+	"m4Qvf658LuHPFUn7xcg59JAnoJQLZQa73PYiqWMUXQ6u9nczq4eVpmyuNnjkBwNuCRZa++htB3AmDUoQ",
+	"EDVFxGqaRaEFAWPG+2cnpF4xVZrcgAu6IANJFRCqcgSkyqBAHDdgdugtDDIBqxSybYF+y5YjEvC2PPbL",
+	"qbMQjKjNft4VNJ7CrgEafCllJzI+8gMbkXlmy56kA99ZHEAh1tIRxtTMzeme9BaVoUcPIM5YkMIvWI+v",
+	"s24YTN4+UNTafRpSiYjRK3b//BV1Q4Uu9BB8oEyyaHpPVmi8hmZLa1iZ0zKN8s77G22c5+SipfJTKGSn",
+	"FNNJAs+wqFfqHRwDPKpULh3rkY+UMPMFMlVEEkqAKJDUIeFOziqQOZXCT539/8YfP6X3Ue0OJk6MkwyT",
+	"f8ILiWlIKXzB1b0EFMSAUVtqDpL6jDvpvKOiG0JIBgqII88r7UM2qssjXcA8p25owQ6LuRvaE7DpklhB",
+	"niKyxmOoVqWmm8eUb1kwZmf5gEN9vATgEQLPIFpWu95tlfb1rRCwqX8jlSkyZVLKL1/tkPWKkhjzSnvy",
+	"vbucubybPUAjZw5mLEEEQqowFQIO+WuXO2CZ6mTqcMIEU3MUpEj5YqAqy/F3iImHmAolSMT+i/gz8lf8",
+	"yl9K/ZXzJn8RNhoxOyR/Dfhf5XI58//lq3AHkr+IBfei/Je8zPQYv6vrEh+NuHo4+xBS1lEPUcdJxhPy",
+	"n4KFch5Y16JxnPBhfHXz89nh5V0sH79mC8tIzXpKJQ2u2SKec3HtrV5SYznMi8fKDJH9pJh5ro2TpJLh",
+	"4T2DWC6H6YbsVs4XHRZqUFvet1AMCNp78iPxRyO5PhwJinhcLlgQquHkRgO5BzymSCo1vvjh8nm52sIB",
+	"Iw5l8A4LSqlMedBnYMYDriWs8KcModCKOD+s0yEmFGLBhyHpfzoLF6XV9HEAVAKXDFxcsOsAyKnhjUSh",
+	"VxhTQSAbTcpU+P6qDkzDzQZC1Wx0mu3W5ntSTeQJxlEL+Xmfa95FQ3W1omYd8pbkJMlHRWBXxTFpwzIZ",
+	"w5+lI2qYDAXnrGBIEQOhXcmMUmeLIH2JeQVDUzgvNn2jdfVNN0Si1GcCVfHdtDLq9mmJ/kxbabmSXJcp",
+	"7uyBVCgyUrJ3G812yUAASiqIta4UNCfdSJeDrkbuaUjmkFYP4JcuVznoiM4Dpc1rA/uI67ZCM109vAJt",
+	"zB33xnUi6pEE7JaMqOtFAUvlVgQMzz67YQH1FFzOQgkSGhJKZh612dZKhSI9whgt556uahoJDtfPDfWk",
+	"MxpO5DXlEIBnKyGIG34pxjYiKw7xTrVbyyFZEmRe/eLLy8szgg+AANxcpdbMuBkaZq4EUIZ8TobBxA9C",
+	"olCZtVqkVyXH2U+iEJItMGqRMMty5ketszayttWeQf3z8knTFcYqfUHRztA8vuH0xUhWOyi6ycm5P6Ul",
+	"BeyWt5McYtdIVH80UtVewD8GMpQ8aeAvI/FQlZyY6uqHdQH+GiXxDP+u4FS7ZrVEXI71WZkK6Qckx91P",
+	"dV3EvjyzNF+RD+cn+8SCsBmduZWpY6mo11xKKMwH4FJBVGJIXx27w9kZD8CdMHbCtzJ2gg0ydgGAM3bH",
+	"fjJ2Qo4xHl6ybzwEvmGHl7QveptXMuAK21EN0SzKSWHQjtgwW/JVnDVk7IJOt6LxGIXbsjwD5RsaQKRD",
+	"HgYF+pi4RVahV9LQbTH2lpFGJcxCpKXAkNbAUxgKz+OP1J5qx6vesAPqXKR24y3S+iwm9TkN0XcDT3/I",
+	"UOkkpoEUKXEsO0eg6LqO1bwDI8k2iKurZvISWIK9LlyPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn",
+	"03XVY98W88vZ+FtnSReqZ8va6xt8MY01KSdnkZik3IAP88bs6GfJFuLsovBuynvClSBA645LCZiIvDzH",
+	"0jsOWbeRFwL80yyC4I+G1nB5fJHt5nJSU4288N5MLz21DSuOvPAB9V9+FNq+UqnkLZdZWwWyqCGEB7WA",
+	"s+RWRSNZl3trVwoWyKJaBFmhVsC+ASRlbh3CLgH/WfZG31qDM+7N1leJM3MqiJ7t7inF69RoSwdErR4E",
+	"QyQduT8nThRIISMVjwhNKWb1CPUga51cc3/O91PU68WBSEwQVttSSusj+ktSH9VjgjWLY9yfK+qmcLTy",
+	"GO2czfwHpBXafsTDTfgUKRia9fGDXGvCjqs/t3POOnGF3saibHzqLnWM101dh5UpRosB8xOzXR6wmh2T",
+	"9FSq9oOS2OFlQ21NTBe94CT1SRF4HTe8cXe+L7bxpqfLuyHYsfXtoid1zMNgsYVUlWNvWhyOs+MKH70x",
+	"62a0Ljt/CR7dAEn+4fwNWnaCjadQJTZxWUADe7JATH9+I7Uzn2NwwfF1lwfdmMUTvpI6QiFX2z4PqcsB",
+	"pbNSse6FYV+2x9cHjLIZsl8rkB9brbXztZVslvRDM+vSWd+SYOrOKxgrkfb8vIL8j2Zi81tk1yVF2NAE",
+	"I06ny88q+fuTD/DdA3/n0qu4SMRhI5cjDlXo62QZUoyTouAO1PlSUmrGfQjCSenfIUvq703dWdqRDdk1",
+	"6bnv6jlSbRnWcxv2ANOB4CR/C5BOktyYkRsSKwSFryhvN3k0EDAwWUTqexrEZoVxw1xPzGX8afTwufKD",
+	"t7qxVBaaArJPJ0xhCAWRx1YAlmoZfSg2V1U+jBHPB9hf3n+AXmioIMCUzuSZk/fTvaoS/HX9nj3gXkwB",
+	"/W2dG6myFe+75vTQ6+eb5Putr/2Kz+9qnukuqQG0/GNJzK8rg0ik2PpJBWzEwP1LLC72lFCx9jPNjECu",
+	"IgLIDSNK34ptcY9R8IUCrsLq0vaWalzb2cXVt1jc3p9VebXJ++2naXQ2LfZDInl2jHY7zPZoQGGJImQz",
+	"RLTSJDgtV6UsPjUAf8NlTozAkR/PXhPCzoSb4dxiqA0OvwokC/0XSE6I/zaH4ArmTyo0JR2QloyFIwb+",
+	"VA4Y+hAchuQB/CWMJX9dDNjMo1A9Kn8urUa11cf/giLUZDL4HCg9QZidP/4SGIf8RdQj8Zv7MfC0ggfT",
+	"NFW4bep5uS75xRkGsXPKfPnaogYr9C+AEaSMjXAPXL4s/6QxYeiAuiBUDPigILWNQWFvUADGGBRKQD60",
+	"TywdkBdk4nsI74ZD4UeMAU+NRsy9Kr59gL+0SHF1fB3bhzf+1+/ELBkDLufPQks1GpTfGTLbn0Lqh89Z",
+	"WQNsChbuA6yMlFJS61LTG3BXxGhT3CEOi+1XR05JJ0HBF8Blr8D2QHHl/oDjBuFvDYSxp0JPJvQhY6CU",
+	"LTbWNJeHUREM/nkQ3xGwKoAlwM/nxn63uGnxxMDRWLpC43D4JkGf1OXKNwJ/utML2Wi3jm8r8y8OdCsm",
+	"zl1h6O/wwdXIdO6lg1VOuyuYmYqs3FInhfIglMcKy7Qc8FYNeMTdWzJ1Pc9V4Ob7yRNGCrtQ5Y7qz+kW",
+	"MQOuHjbkaQfdqagLwbJ1jPpNVW7lYyqI3LwBT2boB6kJ+lzBHiJkEhwfrKOF1BRdeoa3GdS4ARwjKUIX",
+	"Pz7yLWLp6iSrFDui40gElKlB3jtUu2UKK/V8y4qwN1WLvHmukOAQihIQK9ehhvkjYv10HYP4c84CgwS+",
+	"x4ShnOCv2UJhlDNhyKOO+OV2JELfcal3ZxnqdkgoI8kbuGHIONYRfLg8JHEj5gFPbyEpWjXTbJXNatms",
+	"XVabPbPRM5sV0zQ/WyA84HsWlizJPRtwvdHAIfE8Uo9AoVIlXeSXkH3Ake4JvjZ0Usyn5o2vekouUXTA",
+	"FRbqOkIqtrizYg6TPCznAGRA/FA6ZWROF9DLNXlKKzYUUx0yq5gFcKkqhhxwSQFXEHfM/QD3eT7xgQED",
+	"ZjP3hmnMCGAL7C1IwokLcLtBuKjk3XSaoGsryUgRCsFipABFt/JEGgK6MDLBsSbnxxeXWCugyjMUIgJw",
+	"2zN5NifUG6VUfzn8lzwrRDHYDpVd24AgxUWb8Djw27oMDqyDwVvpmvFnUB8nLJWBAu2oHKKs/x3LmYEa",
+	"+d+1RDSMC0qxdBuoq+ej8lEV6R/w7Vk6NrZ1QWjMmDuBMSpG32kPQSBtvydKfqVUEp3pF2YQM5cFPTTC",
+	"jHtcxI3NpuvqxLchbeJLaDVyYJfwWtiBgHk+f2QdTab0diZHJvnWhhs9H6EyKXA2iMMCF1BCNOCu+uMz",
+	"kYqZ9oglvlra4pf39nLhtmZmrGqudtSt5o+WES8RrB2EtnqmWGtJTTGgdsgCsZx8WRBfW/y1f/Wj++3T",
+	"1/LC+Xr1/sr9MPn86vT4b0iAV2TbNvK6Xh+SPKzaB+RAK2QuVr37Az5kNo0Eg7ieP7IUE7shdPZPLt1S",
+	"4g0axs66UYRKBVS7qx6TdZM4dCEInTDq5F0NDxG/MLedBMRDhNHSqcg/ADiVXPaf+EF4cqTdPkvNr9e2",
+	"A+hg0gCmvkHfgoSnUyydNDYoZaJK8oFcroqpkXMYW41spkKqy8yWiQo3nejDq2/X/qe+fea8uX578416",
+	"771JndlfnQl7dSZ+fGi23kUvqrPr80+0++3TzXzW+FQz6xO3/vnzsNoIX4/f2IvOsfnH1+bnw/nz5qJ9",
+	"OF9KVswKxk5rw/HqrAERu1hw+4wG4ZE7Gu14tP5AU12QGgihuqFBTVSgv0co8ehCksj2uZAXCA9jeT/g",
+	"GEKRWqLKZyxqr0EN6+LU758JPQyzJ740LKRZb9lRKKz92HtT75GAOZGNRfyIBcUdf57Y9Y47GsEVNuBS",
+	"L4NlCujhbI3pTI61hBwPisDcLxmxWxVhbp+JAYfSTIwIxuAVyagKIQ8ih9KCUTz88d25msWAJ7IdV4k2",
+	"kSLdM6FbdkAuvu3LVS7NQKGjhvCl1Kelgp4nV/J7RZyBl08SihQhgS/u5yXpq8BqXKc8C9jIvYUuCZDH",
+	"H4YKnCx9a29Ifa/dF9dNXeHN1SvcZp4ndpAaBuSgSForvdwgU1KMXB5WW+Tg2CAmKNbc5wzbhlSbZEqD",
+	"a4guIVqL53NWQvrXpwQm0JOCPWZSQ+0vDFuvkYPjkkEUjG1KWikZlfwNIbSSP+ynR63rUae+E3k+kbd0",
+	"sQpPbjd6vVaW69EfaRDdfuUyxT3EBVeGKxeKy4UwvUiN7Cr1N+Ys7UlYcBu8CNsIWclDq7v2h6ZghfTj",
+	"pgqhijUKyXjAXKj4hCoT1p3GJ3otz0H6wEbWytEOHSX5tr2PGiYeZgUNYxCXO+w2QYDvqV9k2GI9p+D5",
+	"EqRYr+mt2oayUmKtp2xdbXcUgg8yuTDtKEw16Yn9/SiUIEQAcgnyee0o1KKUs9vwKam+DBmN1XawE7ma",
+	"g7qktooYreE1Dbul7hwQ9Uh44PmSDnAn/I62NXTVRPoIBUOYlsNKTq8FkN2okKUUIsxODx9bngtjrAeJ",
+	"lYR8dAZjfj1pQhQyZJ7LtFtEJUp4FMRRutN6WuxVDfiVqWo4bywVpnxUtmRO8ciaNKuMbORPkHO1aw7V",
+	"KO7uten5dCMwjW+WiSxD0+2cwi8/7kSjfVWY+wkdaW0aSOVr163ZVOemU1U3lKVzdr97IueA3H+o0grt",
+	"nVHQrrIcEb8MXQaaIAu1TRjDuYYTNi1pWY2uCwGe4qyTA/hcElTyukEy9CwyN5xItU9RtZTNIsJmdqpc",
+	"RzkSUYWMfdoKyMxlItPiUDu5hdJREZRFn7bE4zng6LiVe5jj9ESnDaOB5zIN9kES1+yAz10uSmTIRj5G",
+	"KOPJxBCQFdLXU8+06owR2Kb0WskEbBmk84EpsRqmaRFOp6hT7ida6IAD+fQWge+IWI1q3doBYE1HUnLS",
+	"qVcAYzZgHKqt2yd1QsU1theIbwvmkMCPuFacmAvhiZm8ZBi3fVBxMgqUQWJstAV23S7f1K2SQWr3DoxX",
+	"eTLs6kA1y1A3F+LNliqkj/FkPyBV4orkdN/TVG0nTJylTMn1N9CDMs/XXkHY/SA+jSpynnSryl7VCFXq",
+	"z3zPH0NQ4akgEDbcLbHasXK3GEqncLkkmVZ7EzPw3/wKcrnc0HsuVG09x1RAbRii2PB5ONfQlCw/oQ8q",
+	"zbbPNEtrizn7JIVLTn5B3C5gTsEGkQLcgivW2o/b6MNRJHN5sobgDZeD5U9669vqAh0A6La/f8eWLsVt",
+	"6zGy3WkUg63WZWTbeLkhVjNLO7n0JCUbRmFO+W5r3CxkYh5M9++ALV4nfjS9H+ft6mVZOuWAKaZtVTJy",
+	"ubz3Q39O5Q3G/bmBDffiJ8CdQoYL4joE3SwInCCNsJSrKnNuVtyfH9+do0qhXGWuHJd5oby5pdoG3jIC",
+	"yFNKqfETT0bSuB3g3bA5Bp3BCwOe80Zdmkpik5fpn/AJRRs+9SBXwH+2UW0URDTdxUlGqsrlgAVbseHr",
+	"cuXCwOS3POfFCv/JBSmPBqALOWILN0a+GwBWkXd4k5DHyho/cPcWfUQuzySvJHp47f826+VqDBKMuvYr",
+	"ekMvYBxEDA6YynuAEI/yB2c8+5kGi5vaxXZNs13tdmvNRrthdrvVe+14naMDWY4KmcS2mRCX/jVbA/ML",
+	"6Q2vri51xAmK1VVO136CMzlcpCGQ0EUMkrPQK8ArBV0qoz75FaK8yY7Rmavi0dibvx9h5wD86bkmwqur",
+	"y8JqBE7OT6dFBJGQE8IEAFJUyQ0x2mWCbd5bwjVXIflyWURDAhUUpFwOpB3BHDf0A6tUIYcedacCsrZ7",
+	"GM83ICvIY8IyIMAn/0MjR1kPcN3AtQ3LyLZFx47lrirlgqoOO0xKVzK46mRKXaj6YIHk4CjwNvRWX+2B",
+	"ABAS/bMTeXrSTxuEQh8QnfwBlgG0CynjAaSzmYDUp0PVf++asVm2oQiczt/i4heXid8q5BjBsDFBEJCb",
+	"Bjzu0mvoxui/4YX6G1wbUkaUIb9EaRLjgM4mgL6l0ZehO96AY+65w0IWSI4XodSyvUWFnOsZ2YCGFc3w",
+	"qrGpPWHghIYuhHTMxIBDxtYbfywtogmjGG3D1hAeAxR11XkF47nKRCqC/XMuf0CQ8QEXobTIpTz2pZGw",
+	"0ilNJYfpTiJSxrs87mco70M7CjyEEo8EizsiEMYdhFLSnXgh7ybpVMdV7pLnpfNv5GYBQrzj25HuqJ74",
+	"FaQNpzN+oJcJypfKEvQCnvYBT9U0sduZR10OWNjCD4RBPJ+Pycz3PICbklTWzYuXUUMUD8XFTqI34GUC",
+	"aBxoc6+Hskkh32jngqqEwEQ+Qqz7y+jlcSyTw6Q1fWIa4PdbjaWWnUluwj6IfbgWBCYwErKSwgjjZ0rA",
+	"kr0Blw33Q0DCzbbwMVRvRqth1tFFIkdHRA1sFiT8dMsh1KOx16NDuE/sgEFeLPX0FFBAx+ghhHIi1Sfk",
+	"Yu0yUYnqqtoJvCPw+nkCBQJ+oIARhW4gOUK4PxgpWi+OL8neTXXPhXRHueRAuagQfb20D72gUQkNAFYk",
+	"tWr0rEgeZSCRpB6JLWtomM5DeyaIP+fED9yxy0nRmtJrRoKIW1Juyx3v7e2BHJr4Iux1zI5paYT+NPMj",
+	"hgj3iYWatFCSWUPZLjWviLPDC9WKWTE18DKduYVeoV4xK3VoHRtO4Pbcw8YxP+S/xyzMg2dWy66ZpiVP",
+	"scf02ZCXIK5cAMIPQEPG+wPRtaRrjdyMuCcRdOT6gVXH8daeOIVe4QULX6oZgd0GThCYac009SWjG0Cm",
+	"Dtw3VZmdAj/TldQF/3r7ijfV8AfutRzkRbVoyXNSXlaWMrfzRo4XsafQm1JqDLbHFtrYKrxxbxhnQhSS",
+	"9t1iIUI2LXyRr+1NWRi4tli7WW/x71rTOQsAPY5FAqHu2K3uX6tkJiliBygQi3GewO9mxaw01uyO+sT9",
+	"u5MMnNmXwn+Rl8dvzuAO/6ougq/o2WHO19APqUd0vCTWzSC8mcYrlddgZcD/i1x+OjveOBYo5tK63PDQ",
+	"T+FHgc1+HxRmkZgMCnekajZqcvhkqkKwryIaSmpD2cK7GeN5N6Xtc45VZGJpgssjjGk0Zmpey3+rthPl",
+	"i+aguq2y56FSMBSLPDVnplhpGnNALo8qYVNZ0Km3llHlYdKgzLGgS4lOcDCBxgt3pAFGFNz68h+5jKmG",
+	"201s6EmmxIbWZp9CvN5l5M5K/XAKlrpSj+mQAxaeL42WCfjUe57RwdZtN+BMbH99KD0AUK1tyvH6iH0r",
+	"PWiOTVHhlmSVWo4x4KBcTyMvdMvwZtJXBkPWp/3Li9TJk29Hswp5F05YMHcFG3CradatOLEKEPukpocp",
+	"IKm2OMTzqTT/Pcpthm0GhdScQ8iJCv0ElBsv4RU2xKvt0ZdX0kOO01BdYkZBUSe50572ioO5Axc1zfoj",
+	"56t3Awqj1s47DSb1BAs4VSrq4qmPwjkUd264mW+q2EZx/d38jrO8fotptpXybUp5qhG3y0SFvFOWDBg7",
+	"4CFT/VgFVPRY1oC7To/kNlYdcHi2p2yuAXdoSHvk5wAwKwaF3mAFb2FQMAbKTzwo9H5WKpW7O/WZAf9L",
+	"ffsvIgeCWk8KOA65JZ66pfJfxEr1KwaoYgCxSZCPoMlb+iWx/Bb8InlJkND3lZc49NUIPdXAOJyw6UoD",
+	"47jEU+MmJz1ZAQx44qab4OiyzKGUU9F4EkpbHDw01hsqwjK8XD45spIOp2zJttbfg/axyffUj1CAulCh",
+	"raUxoQjU52wfrXL4rIYX/ivVgFgPepz8ImkbHHfXU4/vp2PwjDsi3WJYZ+24GusdgIzRB4K/mFBAr7Zc",
+	"x9qqDfCAL/UB3o9pAfVS8SICNmPKcHITHHMqQsW7OqIuNxUkdcBENNV1cLjXni+ScqRShQD4m5I/ihGy",
+	"FB7w4jDw50LeTY6S6nIkwbwbJkpQUifnoJojW2q7RAqhioYDLtWUqSsEc5R3WwBh1UJVAgNSGDvaxQ6A",
+	"gIXBomdBd0NDvYYdIBkPB3geilaPzFw+tkrKFVttksRniyVXQicMD7h1SO0JKx/6PAx8r0e4Xwa/kSL4",
+	"x3LftplXPohUjq98AlISEs1zwOEaVLwPnrJoBtzoCkVRVcgSaAqrJckTCU2wXQeM4wNF3WeKRS9Axbb0",
+	"0HLBCidUX7+MoItRce2ULgYcsGOGjIylYYSAwSnfq5Xn0iXFIZvTgPXwtwOua5flF+ViOMExpA0h9kkk",
+	"VOJ82YOCEhhZlDBVA9SSAU9SgIZ+OEnX903YIm7SB45mnHyRCjJmXOoGzBlw7SpDHWM283SvPX3fIAwB",
+	"Q7K4YWmfhHM/jo6EUvOQs4qTO0zT0h5KzxXwjZTo0iUWkgvRW+lrTQj9aKCUAaxaw2wkzgzFqZ6LtX3g",
+	"HdOdSFHiXjPeS7S4tHgRknVi8aKOQXzGwUeIh1RVv6s7L3VUFRdTMgqYmOjOoJJzl4RjEQ90mq20f1Hu",
+	"jGpcneLNeHM+nL8xcB7YitpRSibcKz5nqcx7+ZslZoO5pIVCKaZcnCym4CSwGRQqAEOWI2lVm+YefgxV",
+	"hxhLwUh34McOeK8u3p2WHWb7DnPWaJ5ogBZSEL4C2v0s63iJaiEvTqwk3U9L4cTzBvjI1J5kojt/5iE0",
+	"YaFLJWC2O2MQmmK3Mw9akiOQUV4cJe6AreNb+GiiBW4N1aWr1JdwsdcjQeZ3QxXhAmy+kR9MoaPRqtGV",
+	"llGI7pc53GnxJm/Lvqrig52yNDJyETsKJZEra1kSLDXNZ4tXk+EL233nvnr++fj88v3FiTjh50378KR1",
+	"cj37+Mfhq26FLV79cK5O5EOT4Qvv22f50PR59bN8aOrcfPr4Pvxce25+/uhMGPztj4Yc4O2lXXv7Yzx/",
+	"++PT/O1Ls2LXPD6cPjedj6+87SJgyY6t4ITf0zpzlT1FNGWr6ojr3EPsJSGBV68i99zlqswexHcKcDJL",
+	"5TwNurqGAik5UNjWcNHP36mWUWqoN/FQR+/hI7uQhRRBAxgulu5ZnZuSyMLSDotFwiWrzRD3Cdf7Er9z",
+	"92U7d2LacsoYoH8maGpoHmAbann2oBTzxWn5++ll2fb/8G9+XM/mn5rfbmvTVy80gNlSGxlt4k18BaKn",
+	"fEFXVOe2zzzKsSOyK8Wv0xp22Yh2KO2Yw2prZDdop9VqOrU2q7UYbQ5r1S6rjmiXOs2606TVarPZNNus",
+	"Vh82213oiQQtKbDbJrqQEFi492dh2GVVVndMs9kY1ppmd2h3Wq2WSZutbp02WKPDbLPRaFbb9tBpVetO",
+	"rV6zWbvLmq1hq2s6jcIXRD/Mx9aLu9/FKEXCHUt+5+fR2+Dk2BYnR8H348XRH6xJ674/OTkQjfLHMe3M",
+	"XOePi4V4246OWn3/jfeVVW/efvUu393wryczaj+/Mr/+0fePnjvhN1quXr+M+n3sW6ozBGot0zTNu/XT",
+	"uzMKsOfgUJhiYywgeK6xiwcH9zP1JijjW7+IVQl/Fups2Kq2a8zudGm3OWx0GtV602HtDm2YnfrQdGps",
+	"aDrtbs2sNlid2rQ1bNedbqfGRo1uwxylqL50Oa4sSmyaXD0zOY1BW9DNnvwRyQ6v8GfBebpP0hjq984G",
+	"TONNc2msmUvazCQ0JDWz1ixXq+Va7dLs9mqtXsMEII30x9Tj93zuy06y5gIlwxp/KYpMlB5QiixCadFJ",
+	"FbCi2uoybPqRMaTWfVk9vwcPq2dPffhJrnPF3MrxgjPPE4SPXX4LIbPQJ0N4OqUvZoU236wvaXge7uch",
+	"z0mqNFCwbvaHHdAYfx1eqd7/CqK0I14BvtS4/6UYvF2+UOve/8Kl77+lfKEmJx7v5PuZydX584tk70xC",
+	"0Z9f7lYidDlhn4xbkNuJU1BHE9ZGQZQXRftOjGwvciPHvWKgzWDpbuKWqsJSpRpQXI5AqyrgulTGr9+P",
+	"QX5SCCmrrepTxR6lVD6+Kw0+aRBhwLxCTn2SwumXY3DG1hsrAP/8WCd53E99JUqT6ane+7Pg+eCGxhxY",
+	"prcsrnsxYmhDowCpOeUZNKwzCkPP96d7N3V5nry4l2e262a11W63a9CLfqmdZtLNKrdNpoKrz/a+bLWr",
+	"ZqcDqBCZppbxw5lOlXUzwXtekaFSf8Nu9D34B7TxjjvP9/4sPL+u3tZeDeu8Lur20TdTvG/Qz9ed6WH7",
+	"/eL71au6d2W/b4TnzdvqsSRAEvu6iYNf20ln2O5ch73DiDwjwRR2ufKvEwWZY748rw1u/xhXOveIZ83t",
+	"bEKN1Esguzyui1XtddAHgJWWY0ZoOOAUUngq5IyKbHnaM0Eszm5DC71j0kAAlMMxC+MMWhgm7yC+cUUI",
+	"M7zPa/COewuF3axKPmkQ4xS4MUJeERwGeECJldLmrNJajOc19hVmea+zLZ8QBXrV2EotNmVwye0oYuYL",
+	"u3H9SABVY/KvX+A3P4LeH2ssafmFrS2qNNx3/pPJNu6h4NjCtrpHzCLSep7toHj/zzjhc0W3jP+yqtp/",
+	"udtl1arO4S4PsxROiT/Khs0K/6S28w9KrJQqIsLYxZtZe0paKWT6jLDa+yn/c4fCymNhTqXPEfxeS5rY",
+	"sbyMk1w1SxVyypiDUFfEos7U5VaP0AFXgm4+8WNhtzycRodxQymuhM4hBEfsxEe3e5x1mHqoYRlxHIZi",
+	"kSHNJi6q2soB+IfYrSvCCrkAwZ0hFATsROU3q5QK9ymEdVKE6ZQqA36qcBddQVhAIXMa3feQjID4shD/",
+	"8MeECheuDixgGHBLDbdnqbbiPnalk89DCDX+rUYvjNMd/QBTagMmQlVSiuWRsRAXiFUp9Uj4jMp9QO0N",
+	"8qYGHFYIi7ZU4EZBogosz8GiLbkSoTuh6trMGWRQcmfAHR82Auu5lnZxSO1rnbsOBQIpUIAJlZSpDPgb",
+	"xBOWFo1I4k2AQ4MbizExiMWinaZqcnyHWQkVrX1gBlWEgyB+EHdTIQ2MZ5BDqfHqqUoBNOBQEBxjWkmJ",
+	"YqkW15gmDoOVdJSOcmypmlpn3v2Jx+Rcu7EzQraxDiYuYX8qkiYf/6htVr//paTJ1r+7NRcLRNyNjCjI",
+	"kYTGelss0w/dgsxBFfXBRGuLFKFgWQWjkUUXfhRAnm/oD/g19+fyGMOZWviRbksgLQ8FFJSUt0JsH0Ic",
+	"RpJW9EwM+EowHYJt1PVU4jopzqQa6IZLOp+uB4CpKOBNDFbGdb8zSMdVsHlysj4vrc1kmj3eRFMFv52k",
+	"xU7htPbpx6dL79vb6YfbT9/Or0+vPtQ+u41GUq/YK9Tqo5HdbjgtWq832KjVMofNZqPmsI5tO0PHaXRp",
+	"lzl1kzar9VGzWm03qnXW6dQ7rWbVqTvtpGSslphHOY3o1yonu6gm64yb8+SoQ1HGkzuZfjl0lkXAMslz",
+	"z/+SpXOPFg3HQCrRsyhHbMBNs6ooufKCT3LhlQZy4rDpzA8hH8uqmVVL4QirpmF4NTlGOllSnnHVywsG",
+	"YQ64WjINTwccVTAsrlHJDbqAUhqUEXdYsFSZEESerk7NnvzD+IL8dfgfcfiX7vrlTZQfqeE53JmeZoqe",
+	"b6/ezj9f/uGe1o6bn49eTU9ffKi9O2zM0/Q0H/m/hJ5mQs+qbbLmsE27Tm3UYK1OLj216ft3UDR1Yn5p",
+	"T08gOvHc36c95diReynQkYeKVj8P7/QdAool+Z5pEYZWzxCqJF2RbkeSwi0ZcA3YoEZBFALIIJDG5VDj",
+	"+QQ6kwzShGDUUoUcA7qARk1N1aOATuXqMm6wt6azKGTCQITAGNJdQwApiAFQwYCbnonY137NFlDkq76h",
+	"gIWwQhS/XYJhAecAKy6TBAYjMSRVQ/ol8CM8WUaCgZzgJANaM9ABb47sHRbnNqWyxfBeckNsZL2CnLEK",
+	"lWFgbhPeZcKfYlt83UlyH7jtm3ImYB1hkiQWwCgjnDVsSYX0sRYvA55EplTl/BJLp/qqNCwqb08PyDrg",
+	"iKAUV46m8ZUqJGmvqRT+uJlmojsHbMBVu810RaPK/FK5mHlX6lkkJodxpFd9U3dG2078I3AEBCV6P9M1",
+	"GnM/KacdJSwMDYORX9DALRiFG93lLj6wf2aSJIKT5kmjfybeLF7R1zevPzRr/brz4uXRSpKEbs61a5bE",
+	"oxMZNmRJPCjHgR++iCbBx9v+K//z9/759KxhPh83PtCTIzoan18cfly8W3SO/Yv6u6ng0/kr5331Ovp0",
+	"wJvjry9qLn1nOyff6Lx9dN1v+Wfvu9Ozg7Hoz5dyHEzMcfiVj/Ifk48C15wfzCaUZ09bP+7xqxGFl+vW",
+	"YqE0odAQ5zFnjnnICUMq5GabrFofMVavNtuswVpOt9OusVanwTr2kA1Hw067PmTtWntkt0dOlZndqtke",
+	"mm2nQ81GzWkPQSzhBFS/IOQx7O2jetep+WI+ZPIgMKB6EHv/IBBtwpTgzgfea9ZGnWq7062OnGarVnM6",
+	"I1av2/bIbrZYt+FQu0aHrNWsmk271qy2W8MRqw3b5qjuUKfWtJdOeTXLe48mwoN4rz16bb48bd30q9/a",
+	"1Xaz8f14+qr/0u28Ec23ndqRc1H90Tlovv/2edES36Pa59H82jSf3wTvX11+P3t3dPT6SHy6HfW/X/CL",
+	"uT0V46Pb6+bBEu+ZMe9trS2nm63fZZFiVELrw+23dRfOO84ypTtSEUgfAG3oTKiTZv8YguvPn092F8RV",
+	"ZHHDasmyTyX/4tGTHtibBEOixxRV6/PlkmVQWhB1UmVZMx6WNhLpCY5Spt154X6ciakrhMvHZX3mkrbn",
+	"6hiSxx5B4qKEdDlZPoL70DYeu3cGoEOu6uXprYlbkj/g2Ch8xTUhxS102/9xVme1vpXV+YYGY4YvNLdZ",
+	"iIhmM2iA85Y5LtXN9P8lNq7ceY3ck6Reau1K/2ajlbv303XuNhZ5an5JRSghfudUEmCDAGpgpBguU8cJ",
+	"mBBYVpWFGPJXLIwEB2jkB9JeGvCiNaW3ZTpmv9erzbq8RAwSD2LtEwtj8mj5ZIKfEMP0OcNAK2ajWLPA",
+	"vQGzJy4ZKhlJFY3rqH6IPh8T6/iSjq010YNDna67m0vgZHTqc/YWDvrjMhcUypvSofJ0OKzEw0dSUviX",
+	"dvZLO1unnd0ZhVHkeZs4Crue0Afx1CYrmwUB5QqzXpl/B9GCTF3vOjb7noAJ127ug7ZmZPv26Mdpvfb9",
+	"WzSMfkyCC/rjQrxyDk4PD6tH9mHHWXyefPrsBaPZ+OLs2Hl1OPrg37CX7w+ub89PP7zuvzqfdNuH31n7",
+	"duG+a528/25/7I+XtsbUWwM+s+W9STvScrcE39pseGviGysmuNwDn4bZfah2h86w1hk2bIcN67TFhqzR",
+	"pSazR6zVaNRot20zs9Vq1oddu212m7Td7nbrNVqtOWbNcZobD9kTnGDaqNaadVqvd0ZN2m5W69WuaXdo",
+	"vTZ0zKHZZi3bHDVrDbveGVVps9FtmLTebjldu95qNoeNzq7nNOcgba2taTDp/IAA7utTRVZP9L0pd1Le",
+	"bve9LJ9JT7C+pdL11nfckatVu18R3OTAvmAh2JTxgV3Vzh4Wwc2t5ow7omWzN59AjrpoMYWTJDDmOhuL",
+	"N+4/BCdO4Q5u8hXlNC6UzdVKNTYUYDKqDkKZtONrtsjJOiaYdLxPZlSo8u6NWcfatZ6kHJM/8GPYNBl7",
+	"0jsJtu9c2lLKVa9hkwM8WUQwlW6Ljw04qLFgWKPLgYbakAxYiPgWS9mJtVKFHKlkPiDQgBdDfzoUoc+Z",
+	"KCE2IBuFxI9CEnHAzLRcbnuRw9R7gMQBTXzXZE9j/fA22dMwA/TRuzosg1nGM2ozUrSktLRKBknTCcI+",
+	"ilBxbwXQ4yGbMvCjMSrmw4ByeyKHj0kpTQOQwFWrF0NyCmz+q7rQABWvuT+Pmx0IEs3kh6tyA3DTp6oc",
+	"narndXsOrJ+XS4P+asv9L+Wn1+Q8K55fk9vdbqwkcy9lcrfqd8W9P6vl7pc/zXJX/qZzV/rv7XO7sRfI",
+	"Q1O74zv58enckntU28gV4CxP+IDtQGKWVVys8Q90SiTwZ3aOSnXMm2CWvwtZfDIlt7XmuYTX/w+lnMMb",
+	"6ZY0yeWw0o4GXENLeb0L+ZuKHsDQRy31y73qPllp+Z7WDZU4TVUVxx1HC1jbWIPaxk66tjFp2ZypRio7",
+	"7CZujdsrgKqUaY3bK1yPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn03XVY98W88vZ+Fsnbq6LCrnu",
+	"2lsYLq4ir3H6vXxandcORqeMN8ffP37gX93FZf1jefZ5+Pbj7fGHb9+Pv/sHbvdS+O8anxbfJrUP/dnF",
+	"qf+y6R2/OHpzFZ6yarVsvzmfvr2gfeiiJlUdaWS1q4x16dBhVdq0251Gy2xXm+36sGG2aqzKGB11mu0h",
+	"7XadUas2rNFmm1Kz2nSceqfVbSamxca+uLHqmNmtJQ2ypgNqccl30ikcL9Xl3aqWa41L0+zB/3vsbnVr",
+	"1dnN8OD75zOvfXL85nnrw1lH3NSuLu2vN+VXrPPhzev2zVfnEw3m63are/Wu3vgYHl+yP74dzM3m+8lR",
+	"rfv1/evn5+8XzqeTw9c/mged2pu+3Xrzx4fX589t+7BzeXb2x6Lx6sc38/v7H2fHP47PRifjr8fXUfsl",
+	"m7Y/vTjqp3bLtLtm065XzWGXmW1zVG016rQzdOx6szaqdTqjbrPuOLW22XUaDhvWqOm0ak6z1bDr9Xp1",
+	"2Ezt1oZQ5Ta7VV3ZrXVHqfoUm/O6OQo/nnbbR2/Gr44+9V+/C486tx++Ty/b51Nx4B2/Hy/KwxfR1/B8",
+	"7ebY3vd262P76urUfM87r/8Q4/70bfWmHo6vD2qfJv7k2x/fv32/KF98fX3QelN15tPzyPE+ucN+/dW8",
+	"/s758dr/ejX92jm+/hoK++jq9fn0x0F6c+p1p9lpO027QWvdeoNVWw3Hbg4dxmitVnWajRFrt9ttu1W3",
+	"qWk267Rp1ujIZnWnzkyznd6cDc6Eezen3e1W0XT+Yuganw0jSjVdXn1LIvlEqzUUvPnZ7KENAvVxVrai",
+	"5NPb2dvYrsbPRwfp1fyfPky/cf613UOMcnvP6JjdV3oFG1z5Zc7mFmnZKfsrHXDAnx+ckrzWENz7ec0W",
+	"G+u7rrB0hibKpTKF0VLQE4bzqypxXKF0xh4onFZlwF+6QqdaL8Q+4KUDmOEsArvIwnohkfQDGFL7ukIy",
+	"mLAqMw7hxDKKLilqFVd9sbSvqpwAoh+fUXbggOu4s67eUsVBChIQIQmTXoUQT6wQ62RUhliDnIYPrY3B",
+	"Mo5XsL7oR/75AdGNp4hswHbmuYrjLdIiCT1yvUJfXBM6lGYu2Iq+62EnD+TDlKw6pJ6nRBWUqSD/Z8ZU",
+	"oqtbbzadRrPbrrNau92tN6stp1NtDx3aYtVus1vt2rRqDp1udziqjrpmrctqHbNNh8MhdRBpKCW6aveJ",
+	"rmpHIcVsL7bWuQyX2GzJd7it1++lJMM/XIHx94eAzS1E5KHPR56L7Yb+pXVeKAJy5enaEi/5yDORFXBZ",
+	"l8ta19SAr/FNkXtdU6WKCpYOuGplIlkp8T5KmfM9koeVFDG4WtrXWJBYXwmVnCej8qnPmRJZusrfqpuN",
+	"dGcGkIuuIBHH5jWOgXkUOIB6108JuT0L0C7Uv51YvMEXBF0gtmLclxXq2pjjQi1KPxa48NlMaxDIIC4T",
+	"C8n4Oxd7N5Yq3wyTrVCeKyziXfFLDThZdk1ZN9ZKIXLNIIPChcJehAGZGBRKPZWpHcI4cSJvCGP4AfE9",
+	"8HnKywHwdyCrD5OLGThHdV2r3OhAjgGgvHL2eDW6MJomjHVjVcgVwsDesIB6RET2BPZakIBNqdwEkn0d",
+	"a20hBoUTseTj6HeUE0mHrwAnRo5QDBPfNVYiQ+Ht3I88BwFkAN9I108PmcpAKEGLFIuGvw8i06zbMQPC",
+	"j8zSjXZwdlS5K2mY6YzoCtg6nIc7ZSQM6A3zSr04Fd3QYXWdlp86YVTIm+iGqZmIdyM1FznUhmmgL9og",
+	"588PSb1e78rti7h7K6eRbmODCgxSTSVEI/3VD5oJUKkJhQXwGgT7n8FaYU1FKDBOZXli0kbo+wj6eQWv",
+	"0xDYCJZhZbQpqMIOo0DeMrn+ugEPKFSJArqqKmoXLrcZSRFVHZcJKlrrsHQepoqkEi1y8AZVtX7iV067",
+	"rTXDxw7mHBfpXnV77+/GPpfw33M2yvOSXq4wqyuW2niiKplm1Ao59XV9OexcdvKPDo6u8QyHhQdEe7Zb",
+	"8dLRKFo1s9ZSAGxV5fb6bJX0mcn2fUpTI1yiRd4469Yn3o3WufQb5n1AoE+sEP9n+hWeQLnN0WgfHg2H",
+	"7xgPUIl/hcGfIgy+ScF9YAT8nucgFvUFwm+Y970Uk4LbXBAKcNTkLVyyZ1B9BS3u2vVuq6R16DxNmxT9",
+	"QHVRYfElIuUHtt+M1VMDL3CH1MvQDAgy9fgCTXnQxYwBXzLVS0uYIDqFF+KdScZ6hVg88jxLavOI3EIJ",
+	"5NFhQSHcFoCfjjXbughupgsNAW0Xgt4peZTCjMOWf/uEYqWaenzArWX5ZaGOQB3dKBdSnFFxgZEQ8BhQ",
+	"5F17CUMecCa4r8BbYDekRM0tPtO6/SO9FQ8oWluWx8odIem/tbADJjvDedwZhU1U/zu//LTFFfddWP/2",
+	"LuSnuqriKLzi+V/OmMc4Y/7hBP7aNi+rlok6qe5fk/YPwnvjdZqH7RE7ySGlN1a6s62LkC3wAkvXQfmq",
+	"adNSc1tSpPqR8oR5TlwF7s95Mkj8EjRoLilHypWCS0u5cZQTarW6Xfckyd7C0tAFa7iXsq+hs43NBLS0",
+	"gRpsNL8DtNHR0tWf7JFBAe118GBpz8GgYC15RTi4iGIHgrrse3IG0vxWtUTayxFTkzvETdltEyoAX82R",
+	"9ATr2NAtZuO20lJM4w0KX0ypDOAaSSkNy24jOUyjpFDRpLEuEueBcg5Dh60YqgX+fM2gug161ypnAnYo",
+	"0sAtceVEhUgWgvDDgCNp2PeIelpF0roRAN7peIU2X9MRi+VISTqgpAH48tBfNqOXnUXhv1AvyAtgPEm8",
+	"Yvn+2umygjP/j9/3/x8zUFO3PnIteNuUD9QdSVW/9GhNYGd0nb+PI3Xex2M7CuwYMqs97aZlAHd+qWm/",
+	"1LSnVtOu8AZbq6bdk++wp7zkG+H2r9niWQIplEoHJ7EIEkTlyDolXX0MpZaCEX804CmkRmzAgXnz2H9M",
+	"6jMJ/FCP0Pg29+Z0AR9mYsBVR8NEERIV8nw5ex7S7vOxvge8mG2XqPKVoQGfwgwCJwV+yEqFLAImfO+G",
+	"/Q4ZFfG7BBrtYVd+QSysEbB6cQMwraBBK97YWaGWntIz1wWOihAOEgO+GhDKhlxzygAgfKnhdJN4hAor",
+	"xi3zaSiN4wVESzloRNxXUSjbd9h+7PdRkUacGOqFEIOBIXD8DYEWlfNyX8p/33FiMq6lUIqyGbf7po5p",
+	"sHs7p20vGTZpTrAMov6lS0PQdPl3D/28y+CaZpP5Xa74qaxxBOKua1ul+P9NISA8jQ8MA/1DYO+5ODW/",
+	"SiT/BSWSWcSoDUnzDykbXtmPJ2D5f7e68Prw4t2iH4YvXnkd9/pz58Tvvr/1nh+F3A/KLxrumw9fj7pf",
+	"JwfT8xdvLpxv11fOwaz+8dPzSMzPPrDW++grjY7YZ+/IPah/uwjpG8d9e7RcF15fyqB+NB23b4OON9E2",
+	"2bnqUP/Kz13ROfs8dpEhjQytiWjUvH829pan43r+eKNOm8H/yyqnuiQzcQQBjk2st0JFZKyvloyUZa6g",
+	"xnVxZ1E329a9XwB1fygYD9E/2Se/jSLP+w2ZrkgFtrKPb2hBLGigZJUU0iNmp4meAr4U4J/EPISlRtZY",
+	"4PGXgiYxyCbAE0RRoUsYJaSP0wIdL5B6l3YZ8qTluD/WiUe/hdT1fsMCStfT6ceZlttW3F17X+qf4PJc",
+	"4EeUT4w5uBxw2SIVDZVSpK5j4rAZNEr2ubIfoKGE8vpVwPU64NacuuHvpxagSSH+kGrUuzp5cCnLTVep",
+	"cqfWgKs8DxLx0PVSFkkQQJ/noifpNPM9D1qny608hK1HJ7I/o9+lwsod1QFbfS3Vs0xSV3GLZJIBpzxp",
+	"KkHUb6GthecAwuc4w6rppMGupbpAKzwqiGoSaxqJsBy3MpR2CfU8TIyUq0ya7q9R3N9A+6+NCvsV9N4I",
+	"fdgbl0eShdcoi2CQWLhiCxdnjREv3ypVSB8OBZkyygXJnpqslrkGC/vHk5SW4h7uojquaNiqyZgkysT3",
+	"dPcW5EDtDQ8Q0TXlC4dpDngsN7LsRSzTijechsTnNsPIewwgh3+E+L7wfa4KljNMCzugsgJUow5ojwDH",
+	"T09twCHpyxUkmi0VJ9ea+SSWJy3ftjKNAjYDgxLasC61jCm9dafRtNCrY3oT/mDGFpjLQzZm2+3BE+Me",
+	"5YHUQBRLCWe5N7+v479BZJq1Fgjr3+ullHC9F8/yl53wL7cTtkaWfUoHt/v3uLcfCT7Ubhy8/fHhsj4b",
+	"H0/OXl5c+McnB1/H9E11/DU4c999v7556dDy+1dXZ2b36GMguuPbm+jVj4/Nb5E3rtPW2deT+Y/DTudT",
+	"58UfV3zSPJlOwmX9PylvfcQe/D11O+7fU6aTOj5P2CJ5h209bZ6+e/ep9en5wXx+Wq6Wnx9/brz73LQb",
+	"zdc/PryqNU9fjOYnRx9ffb74eP28c/298bV/+rEsXr8Tr66j48+n326iVvPD7AX/4F49n778/seHWu1o",
+	"nltulJh1a2QlnEjqemorsUbWXRK9l7p7zxbCt7YsfLWa+Qu/+xd+9y/87i3xu+87to342EJof/ty6Df+",
+	"eBt/i7KRnioRW5ovO+RhvwOT7X9iJvY2oda3kQjP4673/7K6b39MbKnNl6PZE4KY5fqHoK31kzdf4Qxb",
+	"aAEsViC3QHK2YCHRhriLfb6Xa/GapX1C+WLAwbi3KSeCBTcM/CMwDtp7qtRPgANEGo55DfeMAfdhRtTz",
+	"FoSSA8+X1vYI+mVbuo9mXMYmVAmdIrNF3HDAh8xz2Y3y98BUAgXDnWlXjMV/6NGKzfYBxxeeCYLfjAOu",
+	"2jMAK1IQueBbszTykKVS1TRYEb7pBiplMDOfKV3AnKBTDRIGu36q5DFtHCOGuK96u0DbFyQgOlz0p59p",
+	"a7xUGfBkQmCqx01sMDSGLeIvFtxWvK/SDS+Tyblc7oVIkTUFbWzNkuYmlmq6WrQUkrlqNs9jiz/uguPP",
+	"+boNt1wup2PBXhpoziu8cMnpRqaMb2W/kHrJfhU5BARHGe+FSt/DR0pGftcgg0hbVNJaOS7VDk5J0Zr6",
+	"AVMpgXYUllTiIq5rwDV/Zhjd8/2ZdsLpJea5qy60M6vwiOy6XxriP68hfjF0g7Z6qvkaa5rUpENqjphp",
+	"dhtdOqy2h3aj2h7WW87QbtrDptlo1tqdpmmyKh2ajt1lJrNZtTrqdlrDglFAbgKsadjTQr/fHx/3j/v4",
+	"v4N+/+C9+rf87fv3B/JvxweH/X7/d0nRQq9pFKaFXq3ZMgqCyjut0DCbrMPqnXpr2DYpa8otBDYv9Jo7",
+	"ZI2lBMffkjW5hpF/RUP/naOhxi+X4C+X4C+X4C+X4P9Al+AvP9B/lB8oaUH8lO2FVzWy9/3Xh/3+wYvj",
+	"45OD/vsX/ff9/vm5+aHff/++/2bcP/7jpN/vv5e/XquROe1hp1WzO9URdWxWt4EJwE6IpYI0O+If/qGW",
+	"Wl921AXX91VKTMpnggjXiV1l6BX493Y9/c9vjoRtrzKunUDZoVpugacpTsRX+742N+kYkImW8oYh19t3",
+	"GMI7GSrX3uVjvM8i1wvLLicW5Yu9KqRaOEyVVyZg6eBTUCNWcnHZL9TcHmt/xGvUfXnkMHdGgcMh4Qv8",
+	"ONcCXs2p0KvG/Xngu5hf8HMF/X8JBkVT+mf8BxbCLsHnFKL6um/gRXN/PrhRcDCMpP7gQGu7WMOIfx+y",
+	"23DdlOKr694lLU1epf0jPQN/Kk10SRvVvShg6qdQ3ir4DUxMya4pr0USdRzwZ8b0qe0iu+C/knPWSS7J",
+	"r1xxs86kfIjk+ZehkIr4SMTHWf1m+UTv/eTibu+nIuRGINFzALgTxOJiTz2/AzobFOhqXD0jXT/9TJDz",
+	"44tLhX+lmleTi6PXglDPvWbKrygYE7q3Q047hCHz/DmBwmKhfYBaEIEPEBIRh4zxVH8JIw0kQkMCaUdS",
+	"NI4iwRyFlISUKit8P6tCTkKhW4ULAETVtUOqKmlfowRqUYfZczb1iMNGLnexIBlad5OiNYuUCLNKyhMM",
+	"C4WpJaiqGlH1HFzM0P58wC0AfMadtBREPvz0TCjgfDJkUIiUQSxDXBHGZgIdqcmsMPFRyn7mEEl8kiR2",
+	"VsgfGp0PaZFyxapEWsef8x7+FbzZ8Q4gZKEC1yMKNQ27Qkq5nwAOVg3sjA4JgrreOfA9RizqTF1uSQrE",
+	"w6s9SV5HmmZqqRNwxDwXLDL1hS5WedwN8hAB/UDhqlauH/5nZe0udaaKtGskrd43V/OU8z+u1eZ/BM4q",
+	"HgNCV0q/At/zpOAp5d4l9yTaXsbyKFHoKms7x2Q7KHHx4A5KyHKn+ovroPWySzUIJZA4794wotI5M3Ot",
+	"5U5Tn4pNc12fTdrV/0sllVZzkkq/rIEtOVMXWfZSrpCLzNIwuztO7eylryfKBzzvesqTpID16Y5GLMCE",
+	"9uQqi7jDAknAGB03oySkJbqlRJVFEIWDqjJJf5RIcUv9o1y15Fb4mEAe8ySGMWGJH9RgJYi/pW8yyN4H",
+	"JFR9O2cvy1QPmaUrb8AhfJ3gaaxB3ciMB4HUsxRdtTzT046T6HPprO/9AXdDwHSsWqVepkFWEvwW+I6h",
+	"LlPmyF/pOuZKZhYptFp1BVs3QNRY3Kb3Jh83JHU3PjBC+R9gt/zt9+eO1gkQ+e8Isv2yIf8RvSY56uqW",
+	"mVMR98uPpSToOjuDl/zawn9kC1Mbl92wf2fl9Bc+yVN1j4cdX1GIN3pUUn3s8hPtztnYFSGUQ3Fy7NSa",
+	"zWpXVTwC1BjY5XPX86BxfRYeTtf16nQthJJz4QJ3WODeMCepQJODFS3VQu/EUeqRdrgkeWpheiiF9rHS",
+	"Ys9K99izBrwYMJRPzAE8jhQqvU3BV+uOFuq3CqDE0J34hwqhP/D9UM5yn1jQ4ivGgQ/9a8Y1Gl5lpXUf",
+	"QYIOWdykVC4Eodtmge+PLCIm/lxIVT6G29NpfFBSCrQB14rLHZFOFevhkHpf5IxpGAWMFGfy/6rfI/Z2",
+	"x6zXSgYZUsFajSjwiKr+HPAZdRyXjw3i36g434fL5+UOGS5CphMDBSMjaWZ4LmeCfPNdRRpKhMvHHhtw",
+	"+RcyYswhRfPW7Ou+/NwnYUBdT+p28SM9WL1lDXi6gVq8rzfVAUcYPxo5LuO2gt7XvwX6Z38Vd1nL/lp1",
+	"c9O/hE8CtH/e8KoRqcNmnr+YYp4ebC7Rz4Gnzhqz8ISPfGvACTBdEILzC+IC6kHl2XLYDcFecVKXlq+m",
+	"lmuV9lNTSa1JzQP4SbMCziOdJahLfSWV0wMtUUINFsEuyz2L91+NXK+RgM6Bx3DDiwrC0IpHshCDODPf",
+	"DGX1jNUv1fOkuALnXsJ6yQ+Xh0Te6PIzwCXpZwxiffr06VP57dvy0dHly5e9t297FxeV6XT62SLFV/SG",
+	"XoCAegZtMyzO5uSIhqyoPl6qhP7JxbsLuNqLJZUwqvGLdD6tomL6lGspBHnEzBlwS0xordkqDjJt/uIh",
+	"rtmiRyCqTGYTn7NBoWSRIhx/OnMrU6d0P5tn/zIYcBhvMOA7NN0cDPi6rp8xxx+4PI5iAadJQ3MGpat0",
+	"9v9n7+p627a58F8hfPM6gJrXiZO0da6CoN3QdljXoAOSKagYibYZ25Qhys60wP994PmgKFtOsnZZMcz3",
+	"Fk3ykM/54DnPcYiRCcAixOOCQJ+/mKjKO8xUPC1TeLuOAJP4d3z6xUxOIH5LY+YQP3WuLt8ssbCYui1L",
+	"HjLyEOeGq48STdRUMATMT/1eqvpfaTsRUf1n4C+i0YfkWQsLrUZIZwwXgJNAY0l5tP2eyGRlYyPHSmZR",
+	"TZTpfM0ekGaHVyJspAMRAZ0x4MaGzhEUtSK9DzutvUSUeY6L5Q3Cni45NgQjbQS9eNwXh4eJ6CY3Mnvh",
+	"4d0pR6T9RLYodwV4F8SnWnixkbWS1rU1z/Kt+a1QZ69FobHWHW+NtsAUykfXB6hF1+YYOSgqKPGXxcwJ",
+	"ds9tF5yb5p/x+cFD2Iib5xnBnHVKGfsT4aexYV0uuslRr5/sDeCV1qLRwcSjuhCspNsCA+fADkgWxrcE",
+	"B3yL0IOXJyf915hg24s6IMzOoLN8tfj87naSX56lH7MPk5+Wt3L6y3TcV+mXbKzefbR/fD4++Xnxw8F8",
+	"8ulSvr69XN7Njy4Pe/2x7l9d3Rwcle9HH9Lq1Zver1+Or87v3h5XL8/vvqEr79M9edyc50yZ3bZ5kCPy",
+	"YOrsP9u/uKMyZ0t2Gs1Xn0myf1U+Wx+BVdXw2rfd869z4neSez7JMa466dVS2/nu/xHfnXW2c6foJExU",
+	"FXru7KhvuO7/v9fZIzkQy3yimo6zye8GDT549q6TAn6dJYFhHBtdWq9ZRZd+c6FHCRYnQXlcw+Pml3xk",
+	"O9owKhpmm3hLIQATG5iap0Rfs8291299lVhUs8InXFCXTqWe2dNGHZYu/VjEhY6ERkH0gDAzNuN86nwQ",
+	"SJJAq86ZahOl5oKjCG5+3Y0W/fuxcXuNAOpmOdRGTgcCtosfWGB3/VKIZCrsA7t1v5QsptotlEUEBi/w",
+	"TAa78z9LplV3IzQBDbYkm3owroPM2FCaApT54eBCl0j5Kk1FxXv0WSgIz4VD/eGCujvpTETMSdIZmrZd",
+	"TGdB+61mRQVnE0eqTWBknkLiqdwGondmbHtOBBzJwLb7PjbK36jN+JI9Z3EMHSWfmdynhbZ2nv93qNCI",
+	"L9mOTrBFzcDl9kqmXcFs6U975m8hgjsqEAoFp6oo9RAirNgO00sjUCPNBLpQoeAZS05FoFuAfIuFubcv",
+	"zkzF/UoIqWSGVdswHedR56aa5QtLWFW/MA8cjDj0gfd6PcQuYZ5jWVGJN4rU56FFPrGPtBlohtgwWFuV",
+	"FqpsUwTYq2vmMMZpHvZdMeBWR5ItLf29qiwE+nxkcU+M5RJ4y3iv/XQBEGM6fhBTrGPmuPV+Y+u1jqQ2",
+	"3EAUveOzBkCzH360jaLu+yPrzod4IgDucI9xj65kZ/Db/Sq679woWajibFGOnWZbXW80NHwMFh9PHPNP",
+	"XM2UsYcP9maGls6+PpGMwaCzWl2v70LLFtBC11fzo5LTchwByGqjrI3ETJWFTi3mQdu5Sh1mqumQ+lNn",
+	"SmiDaWNU9sCs6mBft3bxpfc6rWjUhcGeTEikwCcN7WnIeCrzQo7Ufsg4P89ty9jnQQsiIo4/5aRpoIXE",
+	"ViE1Oe3a0yW2wwr+CPl127PyCJlHhZyPIyAQZW4VmPV8gZlNpAk927Efm6vIWzgua4qTltIXzDyf6qUS",
+	"F1C49OLCrfnNElo2hBIwaev++0AxC3pE3abIYQnfFkFfgQKBmOvmKvxVeTB1EYMbRSW6T8t029tf5+e3",
+	"ndX16s8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,6 +36,21 @@ func (e EventEvent) Valid() bool {
 	}
 }
 
+// Defines values for EventResetCode.
+const (
+	EventResetCodeDeleted EventResetCode = "deleted"
+)
+
+// Valid indicates whether the value is a known member of the EventResetCode enum.
+func (e EventResetCode) Valid() bool {
+	switch e {
+	case EventResetCodeDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -446,6 +461,13 @@ type EventReady = map[string]interface{}
 
 // EventReset Data of a `reset` event.
 type EventReset struct {
+	// Code Why, for programs, when the reset is not only a request to
+	// reconcile: `deleted` says the repository was deleted
+	// (`deleteRepo`): reconciling it answers `404` until it is created
+	// again, so drop the local replica or stop syncing it.
+	Code *EventResetCode `json:"code,omitempty"`
+
+	// Reason Why, for humans.
 	Reason string `json:"reason"`
 
 	// Repo A repository name, one URL path segment; hierarchy by convention with dots. The server also refuses names containing `..`.
@@ -453,6 +475,12 @@ type EventReset struct {
 	// Example: user.alice.notes
 	Repo RepoName `json:"repo"`
 }
+
+// EventResetCode Why, for programs, when the reset is not only a request to
+// reconcile: `deleted` says the repository was deleted
+// (`deleteRepo`): reconciling it answers `404` until it is created
+// again, so drop the local replica or stop syncing it.
+type EventResetCode string
 
 // EventStream The event stream after parsing (see `getEvents`); on the wire it is `text/event-stream`.
 type EventStream = []Event

@@ -123,6 +123,16 @@ export class GatewayClient {
     return this.call("create repo", this.api.PUT("/v1/repos/{repo}", { params: { path: { repo } } }));
   }
 
+  /**
+   * deleteRepo deletes a repository (`DELETE /v1/repos/{repo}`, role admin):
+   * a GoatError "forbidden" for a caller who may read it without the role,
+   * "not-found" for one who may not read it or a repository that does not
+   * exist. Nothing is erased on the gateway (its log is moved aside).
+   */
+  async deleteRepo(repo: string): Promise<void> {
+    await this.call("delete repo", this.api.DELETE("/v1/repos/{repo}", { params: { path: { repo } } }));
+  }
+
   getRepo(repo: string): Promise<RepoInfo> {
     return this.call("get repo", this.api.GET("/v1/repos/{repo}", { params: { path: { repo } } }));
   }

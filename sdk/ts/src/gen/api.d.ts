@@ -160,7 +160,22 @@ export interface paths {
          */
         put: operations["createRepo"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete a repository
+         * @description Deletes the repository (DESIGN section 10). Needs role `admin`: a
+         *     caller who may read the repository without it gets `403`; one who
+         *     may not read it gets `404`, exactly as for a repository that does
+         *     not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+         *     Nothing is erased: every node moves its log aside into the
+         *     `deleted/` directory of its data directory, where an operator can
+         *     restore it (docs/operations.md). The deletion is recorded in
+         *     `sys.repos` and replicates: the other nodes delete their copies and
+         *     do not bring the repository back from a peer that still has it.
+         *     Live streams subscribed to it get a `reset` event with `code`
+         *     `deleted`; reads and writes then answer `404`. Creating the name
+         *     again (`createRepo`, or a first write) starts an empty repository.
+         */
+        delete: operations["deleteRepo"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1161,7 +1176,16 @@ export interface components {
         /** @description Data of a `reset` event. */
         EventReset: {
             repo: components["schemas"]["RepoName"];
+            /** @description Why, for humans. */
             reason: string;
+            /**
+             * @description Why, for programs, when the reset is not only a request to
+             *     reconcile: `deleted` says the repository was deleted
+             *     (`deleteRepo`): reconciling it answers `404` until it is created
+             *     again, so drop the local replica or stop syncing it.
+             * @enum {string}
+             */
+            code?: "deleted";
         };
         /** @description Data of a `ready` event (an empty object). */
         EventReady: Record<string, never>;
@@ -1990,6 +2014,36 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["RepoInfo"];
                 };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteRepo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The repository name.
+                 * @example user.alice.notes
+                 */
+                repo: components["parameters"]["Repo"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The repository was deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
