@@ -41,6 +41,7 @@ var problemKinds = []problemKind{
 	{core.ErrInvalid, http.StatusBadRequest, "invalid-request", "Invalid request"},
 	{core.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", "Authentication required"},
 	{core.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},
+	{core.ErrDeleted, http.StatusGone, "repo-deleted", "Repository deleted"}, // before ErrNotFound, which it wraps
 	{core.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
 	{core.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
 	{core.ErrClosed, http.StatusServiceUnavailable, "unavailable", "Shutting down"},

@@ -13,7 +13,9 @@ import (
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/gen/models"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
+	gsync "github.com/goat-gateway/goat-gateway/sync"
 )
 
 // deleteRules give each subject its user.<sub>.* namespace and let admins
@@ -107,12 +109,53 @@ func TestClient_DeleteRepo(t *testing.T) {
 		if _, err := alice.GetRepo(ctx, repo); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("GetRepo after the deletion: %v, want not found", err)
 		}
-		wantProblem(t, "deleting it again", admin.DeleteRepo(ctx, repo), core.ErrNotFound, http.StatusNotFound)
+		wantProblem(t, "deleting it again", admin.DeleteRepo(ctx, repo), core.ErrDeleted, http.StatusGone)
 		if _, err := alice.Events(ctx, []string{repo}, ""); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("a stream of the deleted repository: %v, want not found", err)
 		}
 		if _, err := alice.Log(ctx, repo, cursor, 10); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("a log cursor into the deleted repository: %v, want not found", err)
+		}
+	})
+	// A deleted name answers 410 repo-deleted to whoever may read it (the
+	// owner, an admin), on every route that names it and would not create
+	// it; everyone else still gets the 404 that hides it.
+	t.Run("GoneToWhoMayRead", func(t *testing.T) {
+		for _, c := range []struct {
+			who string
+			c   *client.Client
+		}{{"the owner", alice}, {"an admin who may read it", admin}} {
+			_, err := c.c.GetRepo(ctx, repo)
+			wantProblem(t, c.who+": GetRepo", err, core.ErrDeleted, http.StatusGone)
+			_, err = c.c.Events(ctx, []string{repo}, "")
+			wantProblem(t, c.who+": Events", err, core.ErrDeleted, http.StatusGone)
+			_, err = c.c.Log(ctx, repo, cursor, 10)
+			wantProblem(t, c.who+": Log", err, core.ErrDeleted, http.StatusGone)
+			if !errors.Is(err, core.ErrNotFound) {
+				t.Fatalf("%s: a 410 is not also core.ErrNotFound: %v", c.who, err)
+			}
+		}
+		_, err := alice.PutItem(ctx, repo, "note.1", models.ItemWrite{Schema: "any/1", Data: map[string]any{"v": 1}}, "")
+		wantProblem(t, "the owner: PutItem", err, core.ErrDeleted, http.StatusGone)
+		raw, err := goattest.NewSigner("alice").Commit(repo, "note.1", map[string]any{"v": 1}).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = alice.PushCommits(ctx, repo, [][]byte{raw})
+		wantProblem(t, "the owner: PushCommits", err, core.ErrDeleted, http.StatusGone)
+		_, err = alice.Sync(ctx, repo, &gsync.Request{})
+		wantProblem(t, "the owner: Sync", err, core.ErrDeleted, http.StatusGone)
+		for _, c := range []struct {
+			who string
+			c   *client.Client
+		}{{"another user", bob}, {"an anonymous caller", anon}} {
+			_, err := c.c.GetRepo(ctx, repo)
+			wantProblem(t, c.who+": GetRepo", err, core.ErrNotFound, http.StatusNotFound)
+			if errors.Is(err, core.ErrDeleted) {
+				t.Fatalf("%s learnt that %s was deleted: %v", c.who, repo, err)
+			}
+			_, err = c.c.Events(ctx, []string{repo}, "")
+			wantProblem(t, c.who+": Events", err, core.ErrNotFound, http.StatusNotFound)
 		}
 	})
 	t.Run("CreatedAgainStartsEmpty", func(t *testing.T) {

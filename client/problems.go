@@ -29,6 +29,7 @@ var problemSentinels = map[models.ProblemType]error{
 	models.ProblemTypeUnauthenticated:      core.ErrUnauthenticated,
 	models.ProblemTypeForbidden:            core.ErrForbidden,
 	models.ProblemTypeNotFound:             core.ErrNotFound,
+	models.ProblemTypeRepoDeleted:          core.ErrDeleted, // also an ErrNotFound
 	models.ProblemTypeConflict:             core.ErrConflict,
 	models.ProblemTypeMustReconcile:        core.ErrMustReconcile,
 	models.ProblemTypeTooLarge:             core.ErrTooLarge,

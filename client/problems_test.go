@@ -127,7 +127,7 @@ func TestProblemSentinels_RoundTrip(t *testing.T) {
 	sentinels := []error{
 		core.ErrNotFound, core.ErrInvalid, core.ErrTooLarge, core.ErrConflict, core.ErrCorrupt,
 		core.ErrBadSignature, core.ErrMissingParents, core.ErrSchema, core.ErrUnauthenticated,
-		core.ErrForbidden, core.ErrMustReconcile, core.ErrClosed, core.ErrRateLimited, core.ErrRetired,
+		core.ErrForbidden, core.ErrMustReconcile, core.ErrClosed, core.ErrRateLimited, core.ErrRetired, core.ErrDeleted,
 	}
 	for _, s := range problemSentinels {
 		if s != nil && !slices.Contains(sentinels, s) {

@@ -34,6 +34,10 @@ var (
 	// ErrRetired: a write at a schema version that was retired (rollback,
 	// DESIGN section 2). It is also an ErrSchema.
 	ErrRetired = fmt.Errorf("%w: schema version retired", ErrSchema)
+	// ErrDeleted: the repository was deleted (DELETE /v1/repos/{repo}) and
+	// not created again; told only to callers who may read the name. It is
+	// also an ErrNotFound.
+	ErrDeleted = fmt.Errorf("%w: repository deleted", ErrNotFound)
 	// ErrUnauthenticated: no credentials, or credentials that do not verify.
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrForbidden: the caller is known but may not do this.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/storage"
 )
 
 // Deleting a repository (DESIGN section 10: role admin; the log is moved
@@ -72,6 +73,32 @@ func genOf(data map[string]any) uint64 {
 // deletedError refuses to create a deleted repository for another node.
 func deletedError(repo string) error {
 	return fmt.Errorf("%w: repository %q was deleted", core.ErrNotFound, repo)
+}
+
+// repoFor opens repo for p, who passed Authorize: a deleted name that was
+// not created again is core.ErrDeleted (410) for a caller who may read it,
+// and stays core.ErrNotFound (404) for everyone else, which is the rules'
+// decision between 404 and 403 too: a caller who may not read a name is
+// not told whether it ever existed. Streams that missed the deletion's
+// reset (it is not in the log) learn it here on their next request.
+func (n *Node) repoFor(p auth.Principal, repo string) (*storage.Repo, func(), error) {
+	r, release, err := n.store.Repo(repo)
+	if err != nil {
+		return nil, nil, n.goneFor(p, repo, err)
+	}
+	return r, release, nil
+}
+
+// goneFor turns err, a failure to open repo, into core.ErrDeleted when
+// sys.repos records repo deleted and p may read it.
+func (n *Node) goneFor(p auth.Principal, repo string, err error) error {
+	if !errors.Is(err, core.ErrNotFound) || !n.CanRead(p, repo) {
+		return err
+	}
+	if life, ok := n.lives.get(repo); !ok || !life.deleted {
+		return err
+	}
+	return fmt.Errorf("%w: %s (DELETE /v1/repos/{repo}); createRepo starts it again, empty", core.ErrDeleted, repo)
 }
 
 // checkNotDeleted refuses to create repo for another node (or for this
@@ -152,10 +179,14 @@ func (n *Node) retireLocal(repo string) error {
 	// (publish holds it while it builds the events): a client that
 	// reconnects with it is neither replayed twice nor told it came from
 	// another event log.
-	n.hub.publish(repo, 0, func() []*Event {
+	reset := func() []*Event {
 		ev := DeletedEvent(EventID(node, n.hub.published), repo)
 		return []*Event{&ev}
-	})
+	}
+	// Both kinds of subscriber: streams of several repositories (publish)
+	// and of this one alone (publishRepo, last 0: no sequence number).
+	n.hub.publish(repo, 0, reset)
+	n.hub.publishRepo(repo, 0, reset)
 	return nil
 }
 
@@ -179,7 +210,7 @@ func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) er
 	if err := n.Authorize(p, repo, false); err != nil {
 		return err
 	}
-	_, release, err := n.store.Repo(repo)
+	_, release, err := n.repoFor(p, repo)
 	switch {
 	case err == nil:
 		release()

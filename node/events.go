@@ -116,7 +116,7 @@ func (n *Node) Subscribe(p auth.Principal, repos []string, buf int) (*Subscripti
 		if err := n.Authorize(p, name, false); err != nil {
 			return nil, err
 		}
-		_, release, err := n.store.Repo(name)
+		_, release, err := n.repoFor(p, name)
 		if err != nil {
 			return nil, err
 		}

@@ -61,7 +61,7 @@ func (n *Node) WriteItemAt(ctx context.Context, p auth.Principal, repo, key, sch
 	if err != nil {
 		return Value{}, false, err
 	}
-	r, release, err := n.store.Repo(repo)
+	r, release, err := n.repoFor(p, repo)
 	if err != nil {
 		return Value{}, false, err
 	}

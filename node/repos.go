@@ -40,7 +40,7 @@ func (n *Node) Open(p auth.Principal, repo string, write bool) (*Repo, error) {
 	if err := n.Authorize(p, repo, write); err != nil {
 		return nil, err
 	}
-	r, release, err := n.store.Repo(repo)
+	r, release, err := n.repoFor(p, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (n *Node) Push(ctx context.Context, p auth.Principal, repo string, commits 
 	if err := n.Authorize(p, repo, true); err != nil {
 		return nil, err
 	}
-	r, release, err := n.store.Repo(repo)
+	r, release, err := n.repoFor(p, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req
 	if err := n.AcceptSessions(ctx, req.Sessions); err != nil {
 		return nil, nil, err
 	}
-	r, release, err := n.store.Repo(repo)
+	r, release, err := n.repoFor(p, repo)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -893,6 +893,8 @@ type ErrorApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
+type GoneApplicationProblemPlusJSONResponse Problem
+
 type MustReconcileApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
@@ -1205,6 +1207,22 @@ func (response GetEvents404ApplicationProblemPlusJSONResponse) VisitGetEventsRes
 	return err
 }
 
+type GetEvents410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetEvents410ApplicationProblemPlusJSONResponse) VisitGetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetEvents429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -1464,6 +1482,22 @@ func (response DeleteRepo404ApplicationProblemPlusJSONResponse) VisitDeleteRepoR
 	return err
 }
 
+type DeleteRepo410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo410ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteRepo429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -1573,6 +1607,22 @@ func (response GetRepo404ApplicationProblemPlusJSONResponse) VisitGetRepoRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRepo410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetRepo410ApplicationProblemPlusJSONResponse) VisitGetRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1834,6 +1884,22 @@ func (response PushCommits404ApplicationProblemPlusJSONResponse) VisitPushCommit
 	return err
 }
 
+type PushCommits410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response PushCommits410ApplicationProblemPlusJSONResponse) VisitPushCommitsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PushCommits413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -1993,6 +2059,22 @@ func (response GetCommit404ApplicationProblemPlusJSONResponse) VisitGetCommitRes
 	return err
 }
 
+type GetCommit410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetCommit410ApplicationProblemPlusJSONResponse) VisitGetCommitResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCommit429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -2095,6 +2177,22 @@ func (response ListItems404ApplicationProblemPlusJSONResponse) VisitListItemsRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListItems410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response ListItems410ApplicationProblemPlusJSONResponse) VisitListItemsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2246,6 +2344,22 @@ func (response DeleteItem409ApplicationProblemPlusJSONResponse) VisitDeleteItemR
 	return err
 }
 
+type DeleteItem410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteItem410ApplicationProblemPlusJSONResponse) VisitDeleteItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteItem429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -2369,6 +2483,22 @@ func (response GetItem404ApplicationProblemPlusJSONResponse) VisitGetItemRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetItem410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetItem410ApplicationProblemPlusJSONResponse) VisitGetItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2518,6 +2648,22 @@ func (response PatchItem409ApplicationProblemPlusJSONResponse) VisitPatchItemRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchItem410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response PatchItem410ApplicationProblemPlusJSONResponse) VisitPatchItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2740,6 +2886,22 @@ func (response PutItem409ApplicationProblemPlusJSONResponse) VisitPutItemRespons
 	return err
 }
 
+type PutItem410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response PutItem410ApplicationProblemPlusJSONResponse) VisitPutItemResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PutItem413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -2895,6 +3057,22 @@ func (response GetItemHistory404ApplicationProblemPlusJSONResponse) VisitGetItem
 	return err
 }
 
+type GetItemHistory410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetItemHistory410ApplicationProblemPlusJSONResponse) VisitGetItemHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetItemHistory429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -3039,6 +3217,22 @@ func (response GetLog409ApplicationProblemPlusJSONResponse) VisitGetLogResponse(
 	return err
 }
 
+type GetLog410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response GetLog410ApplicationProblemPlusJSONResponse) VisitGetLogResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLog429ApplicationProblemPlusJSONResponse struct {
 	TooManyRequestsApplicationProblemPlusJSONResponse
 }
@@ -3141,6 +3335,22 @@ func (response SyncRound404ApplicationProblemPlusJSONResponse) VisitSyncRoundRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SyncRound410ApplicationProblemPlusJSONResponse struct {
+	GoneApplicationProblemPlusJSONResponse
+}
+
+func (response SyncRound410ApplicationProblemPlusJSONResponse) VisitSyncRoundResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4915,410 +5125,413 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Jd9u4sieO/ysYvTknUg8lU/vi0+f95CWJsziO7bSTtDIhREISYwpUCNKykvb87b+DKoCLRMmS7e57",
-	"7/vmnpnXsU2CQKFQqPVTPwu2P535nPFQFHo/CxNGHRbAPw+pPWGHPg8D3zuZTqOQDj0m/+AwYQfuLHR9",
-	"XujhY/JPZOQH7IYF+8SaRUPPtS35GxKwmS/c0A9cJoj8+8LnjEzpggSMOgaxZoF7Q0NmET+csGDuClYp",
-	"GAV2S6cz+b2C+rtBpvS2TMfs93q1WW+ZpmkQN56WUQjY98gNmFPohUHEjIKwJ2xK5XwZj6aF3p8FnNV9",
-	"42z1uS9GIVzM5OxEGLh8XLi7M7IEC9l0lVbn7IZ6rkNDRuZuOCHWyah86nNWfktDe2KRIZM0JAGLBNtP",
-	"UWbIbBoJRtyQTQWhASM+95CAOJAdMIfx0KWeWEM87pdtOb/tKLXy1r0LfuOPV9cbsw1wwijyPDKjYyaI",
-	"nAITIVPTt+goZIFFilTAk7Y/nbqhKBnE0jNAZgonjITUxWEI5Q78Nm9MPwr1sCmKAGPLecj/img6pcGi",
-	"0Cv0k7kVjMIN9aKtGe/OKMgJZce7TE8zNWJMTkm9f5RhjcL2W3nqw0+r2ymXFTAx87lgZBqJkHA/JEPF",
-	"sAndA83mrs+z7LgTF26e8fElHR8Cn+RPFHmIuA5xOfke+SETpEiJCAOfj4k8LOGChHRc2idUPjwLmJCL",
-	"0At8JuRfiU0DkFwhDOm4fGwQxaWWnMJLRh0ru8hBwWTV+oixerXZZg3Wcrqddo21Og3WsYdsOBp22vUh",
-	"a9faI7s9cqrM7FbN9tBsOx1qNmpOezgobCTQjIYhC+RC/++g8KdZ7tLy6MvPVuOuWC6Of7izv4bBXz9E",
-	"6JRK/z0o/O/COurJqefTTsqZZ4LIy2B7OlZIP4+OxBWEcpDt8i4ImGA8BNYwiPCJG66jMylag8IgMs26",
-	"7TrwX1aWqxoULINY5WEA/5HrtUr78J5gwQ0LCLVtNgsFYS58dOQHUzl3KWyVnJWCY0n2Lm9htTt0hrXO",
-	"sGE7bFinLTZkjS41mT1irUajRrttm5mtVrM+7Npts9uk7Xa3W6/Ras0xa47T/Ge28N2Mfo9yTmp/dX9i",
-	"+Sll0j6h3pwuBJGbQXyO8q8Yy4sSytRlopzWPv34dOl9ezv9cPvp2/n16dWH2me38ePNt+P52z4sOVni",
-	"lN6+YXwcTgq9at00lpb8v/6r/P++/Kwa1Vrnbt0Kz1kYLPpShq+u8ILZPncECX0yp26YXJ1hsHD5ODPz",
-	"2qadkOxBw0Kv4PKwXisYhanL3amUQGY8J5eHbMwCmNTV1VU/CieSsDYN10hJmjzh+pzA1xgpnj8/JK12",
-	"0yxlCXvAaACng3rT3weFsU/D8piGbE4Xg4JBWBD4we+DgstBrH4N/WvGt+cvHL1IKr+V/juPzndyawI6",
-	"ZaFS/E5GcCTyVwYSwEHR4DqkKDkKBKFF/BGxxiyUqo9Vkj/Jv92wQEgShBNXDPg8cENGmOOGokLkcPgL",
-	"F849J1MWjJlD6uU5XaBmQPkinEhhwNmcBZUB73P52XBCQ/mWvH+oFlHwRVeA9AKpQ6yG2bXwQ/IE+CNC",
-	"BzxPRq0XNSUYCSQKc6TknzPPqwz43yEuXElk1MDlhU2ncmwttQpPLD5ORlL6rdnp41hsCDIK/CmhnDAa",
-	"eC6wKRJN3ptT+TqhXMxZIIhVNxtWhVwxeo2vFq2rvUGhUqmAzKaCUMdhDhku4otCbu0s8G9dJkoglj1X",
-	"hKjiaqL/LZfrOlInN8I6WdYwu62MMCsOBr/9Vbzak6RGsfbboFAkvxnkt+Xfln4r5W/Ga7ZYfxOTa7bI",
-	"EiGk4rpc1cuY0XCSLOKaLTZKhv8dsFGhV/ivvcTw28O/ij15dOVU5JTeuGtVK48GYya1v2g6ZIE8VoyH",
-	"cHu7PL5iMjOumqaa7PeIBYtkth58JT0/h41o5IXqnVXpTG9ROlelhpsI62qusD5nM3+dHqvM0gWRU8nS",
-	"NxIsqFDPtVmFS4Unn9JyiAeTWs7sVI5zh7YAnimQvwfUOUdbRv5k+zxkHP5JZzNPXSl7s8Afemz6f74J",
-	"uaSfyeTlYtEiScQ6GSChB4We3jRQ34eM0JBMfRESSU5JA3nXiELvz9Qwm9+IPxLv5t0XSS4RUm5LMu3d",
-	"VPeA2nvLZN0De/a/4a3fmzicCGkYCXnM5PXrhrAfJ3jzaRMvOUKTMJyJ3t5e+sqsOOxGk0fsqUuzrF+9",
-	"23aDznAE3J88/oHx5O0wpZ5kU+aQYnKRGkS5UogfkKHvLEoV+e1Dn488137szupLAXhXkDobtqrtGrM7",
-	"XdptDhudRrXedFi7Qxtmpz40nRobmk67WzOrDVanNm0N23Wn26mxUaPbMEcGmU9ce5J7o2pRk2xMN9mY",
-	"eDk77Iit33nqrdADC1QdwJKIgkBquHLyDDbgWDL4I6lPOZFCJuDUQ+WM+DZ8ydknbkgmVJAhY5x4/nis",
-	"XRwxvzjErL46+ti46qSI2sxye3rs3Zgd33wS0vY5iTi7nTFbaj64zqKlP2EZpGmaJaKMCu47jAyZvM4j",
-	"Tm+o64Hbp2ilfoJX6ngOnvvB0HUcxh+7FVKaxN5EMozQJ4FqJfpPKgGz3RkI8YSH6wm5k6nsQOlR/NJT",
-	"cbFNPU9KWb2UMHtJ6ZU5Pii5QMS3kQjPpR1ku0iWRxDSjgLhB1ICgL7n+WNStU3WHLZp16mNGqzVMVC9",
-	"hq0GU1vAY+1RnXbtGqsOG06TtUbrZIWcLQni6e5AbHnzlJM3n4ziuOQh83w+BktS+ylgiZKz5a+I7zks",
-	"kEvdT6av/JZiwe1zP+KOBRty6ofP5U+P3AtQ+gao5XUHBdj3kRxX6lc5uklC7kZC7lP90i6U5n5Yxpee",
-	"gsinPhGRPUmxsQEKrRHfLwGaxtSQ//Q5Q6GdnAS5cnkaNHXf+o47cpmzVqdLuZfQOJESadnN7goiQtfz",
-	"9PUglb9U4ENas2t8iuo6Sbwqf4tx8nQ+FLknl77/Rirsj2RKfYFJXYawW5sxR5Bqq91u16otMlwssWI1",
-	"JWEvfR9thl1YMfT9Mr701HqCXAEwHCXgmJenyg2NeFGUgEYKPHfp+28pXyh9XDyShlM/kCxOOWmaejqC",
-	"zFhABLizUPaClLU9V34kRdFaSpae05DhLNlO5zugISvr956Err5PppQv4tXsowuOQOiFWODCK/cxvIOL",
-	"FEvHLfXIuomop/dSDkGYywdOo3DiB+4P9liZC041KRnY7QysubRYrSaUx09q799OxI+WXn0iETtE7yEs",
-	"ICVHqdQVGCr0NyxwRwtSFO6Y0zAKmEGoN/YDN5xMDeIKEbHAIDRyXMZtZiANFqWljbq6uiovuz437day",
-	"p1Rt2SzwbSaEjiY/Zs+ouN6r9cjIZZ4jL0y5R4OC3MXYKM83afWf1avSiHPBGSUNWh90XGm5OjSke7jz",
-	"0qhNjmItYYgL2CRy4/oezHwXjsANLifvPgVLXDHPK6NBaoDaKO9UuZIUP+goNB1TaalDFAaHJkVreVZW",
-	"CYVlzD2rjGUNqVOO/26hjv+Bi2g284OQOW+Z49JLIMujdvwQXy3LoeSGs9twb+ZRl+OuyynF3zSkqkQG",
-	"mW/IsfGKje+pZvpsxy+TqZwxgZ3c6YjHI5RhhDK8+nfcYM8EsdLksDQB8Pi7gvgzFqAmpCJiFfCJqW/J",
-	"qfRBeubrOoIJcNxrb7vcXebEvgGQNBY47DE0D//UkfusWiS+BifNk0b/TLxZvKKvb15/aNb6defFyyN0",
-	"6GkVp9UAh16s8WT0nT/75c+0/MMsd7+WpdLTatzlaDxG4cDz/elz11PXCXUcV66KemeBJEjoMlHojagn",
-	"2IrBS+BdMoKXiT9KYp+CFMduOImGFduf7g3dUJQpd8pD+bzYg//s3dRLlQE/pvaEMI9NpZ7oCmIJ6oXk",
-	"r7+I61ik2CHwI2hLBsY85Oms10hA58R1Bhz+VKoQS37EUpERIkLKHRo4ZKY86FSwVkPHWCybuV5xutdq",
-	"lKwBly+ykMz9wBEGYXI+lAzdcZlxx6WcRC4PWw2DDN2QWK4ltR/5LLFcjHzg/21ZhIYDDoq7ZAP8a63V",
-	"qlv7IC4cZvtyKh7sVuwdZLfUDr3FgFud31LTwiUvxU1+FuRcJeX7/fFx/7iP/zvo9w/eq3/L375/fyD/",
-	"dnxw2O/3fy8YhetCr2kUpoVerdkyCpKihV6hYTZZh9U79dawbVLWlLwwS225/lger2dJlk/sSpZXq9Vq",
-	"p9Gp1jIc28gGBv67lzDt/9n78rNxV/pt5Ze1u99//yv7q/rd77mhOlj58vxPYyf8hIoJGUXcln+BI7je",
-	"e16vbfadA3nXf2qoznj6A61G+gOtdtXsdNSJ3vAZ3L3lL3VIQLnjT5FtJIt6/pwFNhWMTNitQeyJLxgn",
-	"wwUcADyxzwQZRq401pf3qpWVK9n4TRw+q7bu8qMziYf/z8IU+E/N20CeSvJT/OE3hp7NJDVlBwn0jrMk",
-	"Z4fYE8rHjIQ+iHRwChSPji9OXpxKTRpOZb1UIeeRh3kTA66ucJtyeRGwWwixSWIx+xrjbpCAR2aMBb0B",
-	"H/CyPq/wCX9ELKkoWBjWhZwAsJAwNGc5zJN/dAVRdva+HMGaUWkUCwuidgKvTypsKW74GN6MuPs9knrl",
-	"dBYuMHdtBCrFNVs8EwNOyMgNwIMriYajCnec/hTxuZq8EsrSWpuF2WtHjlS00CbokUEB/jgoWCXt4J7Q",
-	"GwhgeIyKkIRzn6jJG7haXL4hx4EVy1Wx7xH15C6EE+YGcfALX4RHcMJSwAdMXuqR5Fllysm5wSWNKSrz",
-	"iS93lnKfuzb1yKuLd6cQYQ7lNzGuQt66ByuSkqqrevNlKqcPp8nnLOaxkI6l+isVYcodZFel8RxECzJ1",
-	"vWvJsa5T6D3afyFPB1ukQ5SKwIXen18MDJnlxte0fqSUevkbd1zoFUa2b49+nNZr379Fw+jHJLigPy7E",
-	"K+fg9PCwemQfdpzF58mnz14wmo0vzo6dV4ejD/4Ne/n+4Pr2/PTD6/6r80m3ffidtW8X7rvWyfvv9se+",
-	"VPPllKrtVr1jqv+t3Bc01o42qWxKh7pLEX9dPlVyoEiRDoGr51IFWD1YYHqtyBR47L75HMFDaj83P4oy",
-	"6gQs0WuMQG8VHU5t6vrMO6GUUM7IyPc8fy5v1iXhIFcJMcBdZjqltyf4Dlz/iko0COiiYBRQ1KgHwiBi",
-	"d5rrto3Hbquro+F3zkbwiju+93ltHkHO6L1LvnSnTIR0Olu5glynYOjgM0b79XYYmmfhA/FC1t9PJ05e",
-	"7lis9oKKmr16ycXLfrnWbGndE599Jsj580PSaXeay8ItTsaV8hGEqpTsWQPhCaTOejOi1ci/7tcZEIcQ",
-	"FsihCyc+pNtB1EMrxhVyEmaSF11HeYcVgeTDkJ+mowz7yrcniAj9ALOYBeMOPEXtaxJxvPmXMl/WJd9l",
-	"Fw9nYgsjqvL1//XAjqo1W/l0ONLSZgcFRh5/FHBUYJoXKBVSg7YMQjmh3GZy2ZmcLUYEnTKpDKCpqcmZ",
-	"upJJEYSfIFwqAVI1cnmpQt7NBJH2/UKqiH6gVL8ltZ8Ktot88Wfw2lZy6d0sK5Gqps5K0b9YElDLZxkm",
-	"h9/MO6VH7lilgWTp/PHduSZdvVaWSjIYqf6IUM+LBbD8MRt8WdKj9+HxHyzwMaOZcqWiJS9lebBWH43s",
-	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pP+lBPb7RXqTdNOwL",
-	"SBMuX8j7F8YwVDQPOU1KrbKyble5SV/yPmfvRuBU3MQfMLwyBe6MrZ8V2z18zgQLt32UOovtHj1WDvC7",
-	"L3dGgWka66R85K2Cof4h4CqS05D/ld+Q7IIDfMnZs/uVEpiDPIl5tx5OR6laeQcmTfDdOOOIhhRPjIVL",
-	"swh8bZUF7Hj4+0VKYWf1Y2nZ6p5X37xnyeKxaxZq0ftkxEJ7gt4jPBxjpj5irVLEdbYXmRlVbr2cfBqy",
-	"uY5YTzPN6A+kGSeW4nRFNKUtScsSaCrCgNGpNPkEw/CMDi6tUjBgVLm9l5z5k4VyAMJYjDvSVPUDMomm",
-	"FJ08aUeHWWvc58BQX1pLlVyVMFZ9YKFx4jf3HfZM4C/LoOho5UcqNZQI9j1i3GYq6XAp7b1+/b37Obyq",
-	"3R60p6eN2XmlajZqf5c2k5KCDz4jIODUZpNifFkiAUtqL9IDmuuIjJL7ERMRbJN8clguJyHnzAJ/HNCp",
-	"MND4xDwjwcIkfuAtQG/AWEPoD3ic9tIDW5WFkucFXYjlLKU5FUQ9MOBF9aw8pFapFyfPuBw04jhrvGE2",
-	"LBLx0PXkr11B7IBRGAHCU1Am5AT+TKnT0rIIGMR0IIEk9GdELLiNwyrHibqt1Fxyr6INR27XI/Y0wuq+",
-	"k3kBMiDf5kaeVFICY+8zGkB6fVEwBuIbBhFWaZ/4uO1zN2CK5BaE0vAg4yjW1sY56mF3qxL8ucs8B1ac",
-	"V6CEvkoMwHI6ZfvEcsWR5i6I4UKWmZNUfvrToQjBo+Atp96gR2vncNLXL6m40pefptGq58uPl4x64eTe",
-	"I7t0EifMvt5wKf9ckXUr312qy5D3scNmjDuM24tnAjNbSdHyry08zxOY6CLfg6TDnok+51+D0yRO0swv",
-	"tkxzqxojj01futK2W5xRzDbahVKJ/rIUc2BzKYXAP7yjuyiPJTm7DXfRUMCYzZnWFehEARO+d8N+D4NI",
-	"2rdh4uqLjWB/hEqUNIO1jmXoOgkwe8FsJUWLR55nKb+4so6h6AkThuTjw4BySKejTmlrWpzjHJ0/oAb5",
-	"7h57VO9D3u6e8JG/47bqlJJ8oeWwmecvpoyHz4RSkPQL4MZ3rJKhCjshO8pzMUgBcYAB1xHqWeD7I1K0",
-	"8Nq4wN9aJaz7ctiNSnB5JogrBtxKR++t5Uqu9B/vVUVWDqtNZ3Toem5sLGaWfBb4oW/7Hhkx8AOKdD4t",
-	"pg2IzLYuybK09EKJ9UX9t7LX+1reJL22cJJCVti93PTGVeZpwfPHJ/cac2/gIXnufIed5KZtKgo8E3AJ",
-	"QPR16DFC7cAXcAeEVNFl90yByuZUgcD3w9dsscaNrbjgmSDyOXLs1JrNalcllZNrthCkGPFMjDgKPIPU",
-	"ayqKDwcf2XAB6RNxToXUhAJHkKIlh75wx5YhhcmNf83kDwMupUXMyKhMB5gcC99Vrh93KrUgKScwJRue",
-	"FwNeTOVu6GFOHEu/ds0WJVCqwNlGOcYDiU35gKuEnkykrej4ttgTzI4CN1xUpo46WhizkwsTUlKhmhg4",
-	"Yl+9jlnUIwgBJEddVfilvX4qL2ArcXYG5FdhiJTjrXWPNanqUO/baggg66LVe5lu80WpeD75tj40RiIX",
-	"U0y4JD7iE5krihW8yC7ZLVzfTTqLGe6o9R6uNZ5dg0SzcUAl04c+Ucli1rp4FWjfOZIQolwGcDZUzaWD",
-	"wrGa56igtxsK7ZybUJFRE+XLaVVn6Pseo5BIN1HwBn9PBOwBMaLHxHwwzqM+qvxfaokw8DomyS0sVawg",
-	"j56hYvPg5IE8aLHW+RuHdNO3onJ3b2Og///QQjfNfGksp/sAzTGWGluJDzg4D9QL09WxGc8kfHjdDlzE",
-	"jLKjm1pXzoPJD3V+M2rLexL2Tn5r9eyCNbXR4LifW8FqU9I1/W7aPkmWyLcc9VQvAEMsjOex5YKE/qzs",
-	"sRvmJZm56eJ7SqxvwucWCdjYFdLKBT+UlNph2eXEonyxV7XWSISAhdrht4zLBH8gxcD3PLjN7WsyXMg7",
-	"Wf4BV4AuDKzplCY1gjGFk8CPxpO0fj5knj+HigIp3qAUTRAags8DICpGgJaT9niAUiEmcpFj6vL86Su5",
-	"uzWv47Q/qLfuiZxnr8j1iWNd/b97a68zV6HIXIOKTdcdmStJsp2TNyFaCGcDja/QR9pXsok0+nrLS4GJ",
-	"k1CAjVYzCO+5GqH6ExIhVxKsN96TO98lyxZ55lrIo+or4XM0ACVV+UKFrqTJiXn4WLq+LJN/6t+g/zb9",
-	"m4Qvf658LuHPFUn7xcg59JAnoJQLZQa73PYiqWMUXQ6u9nczq4eVpmyuNnjkBwNuCRZa++htB3AmDUoQ",
-	"EDVFxGqaRaEFAWPG+2cnpF4xVZrcgAu6IANJFRCqcgSkyqBAHDdgdugtDDIBqxSybYF+y5YjEvC2PPbL",
-	"qbMQjKjNft4VNJ7CrgEafCllJzI+8gMbkXlmy56kA99ZHEAh1tIRxtTMzeme9BaVoUcPIM5YkMIvWI+v",
-	"s24YTN4+UNTafRpSiYjRK3b//BV1Q4Uu9BB8oEyyaHpPVmi8hmZLa1iZ0zKN8s77G22c5+SipfJTKGSn",
-	"FNNJAs+wqFfqHRwDPKpULh3rkY+UMPMFMlVEEkqAKJDUIeFOziqQOZXCT539/8YfP6X3Ue0OJk6MkwyT",
-	"f8ILiWlIKXzB1b0EFMSAUVtqDpL6jDvpvKOiG0JIBgqII88r7UM2qssjXcA8p25owQ6LuRvaE7DpklhB",
-	"niKyxmOoVqWmm8eUb1kwZmf5gEN9vATgEQLPIFpWu95tlfb1rRCwqX8jlSkyZVLKL1/tkPWKkhjzSnvy",
-	"vbucubybPUAjZw5mLEEEQqowFQIO+WuXO2CZ6mTqcMIEU3MUpEj5YqAqy/F3iImHmAolSMT+i/gz8lf8",
-	"yl9K/ZXzJn8RNhoxOyR/Dfhf5XI58//lq3AHkr+IBfei/Je8zPQYv6vrEh+NuHo4+xBS1lEPUcdJxhPy",
-	"n4KFch5Y16JxnPBhfHXz89nh5V0sH79mC8tIzXpKJQ2u2SKec3HtrV5SYznMi8fKDJH9pJh5ro2TpJLh",
-	"4T2DWC6H6YbsVs4XHRZqUFvet1AMCNp78iPxRyO5PhwJinhcLlgQquHkRgO5BzymSCo1vvjh8nm52sIB",
-	"Iw5l8A4LSqlMedBnYMYDriWs8KcModCKOD+s0yEmFGLBhyHpfzoLF6XV9HEAVAKXDFxcsOsAyKnhjUSh",
-	"VxhTQSAbTcpU+P6qDkzDzQZC1Wx0mu3W5ntSTeQJxlEL+Xmfa95FQ3W1omYd8pbkJMlHRWBXxTFpwzIZ",
-	"w5+lI2qYDAXnrGBIEQOhXcmMUmeLIH2JeQVDUzgvNn2jdfVNN0Si1GcCVfHdtDLq9mmJ/kxbabmSXJcp",
-	"7uyBVCgyUrJ3G812yUAASiqIta4UNCfdSJeDrkbuaUjmkFYP4JcuVznoiM4Dpc1rA/uI67ZCM109vAJt",
-	"zB33xnUi6pEE7JaMqOtFAUvlVgQMzz67YQH1FFzOQgkSGhJKZh612dZKhSI9whgt556uahoJDtfPDfWk",
-	"MxpO5DXlEIBnKyGIG34pxjYiKw7xTrVbyyFZEmRe/eLLy8szgg+AANxcpdbMuBkaZq4EUIZ8TobBxA9C",
-	"olCZtVqkVyXH2U+iEJItMGqRMMty5ketszayttWeQf3z8knTFcYqfUHRztA8vuH0xUhWOyi6ycm5P6Ul",
-	"BeyWt5McYtdIVH80UtVewD8GMpQ8aeAvI/FQlZyY6uqHdQH+GiXxDP+u4FS7ZrVEXI71WZkK6Qckx91P",
-	"dV3EvjyzNF+RD+cn+8SCsBmduZWpY6mo11xKKMwH4FJBVGJIXx27w9kZD8CdMHbCtzJ2gg0ydgGAM3bH",
-	"fjJ2Qo4xHl6ybzwEvmGHl7QveptXMuAK21EN0SzKSWHQjtgwW/JVnDVk7IJOt6LxGIXbsjwD5RsaQKRD",
-	"HgYF+pi4RVahV9LQbTH2lpFGJcxCpKXAkNbAUxgKz+OP1J5qx6vesAPqXKR24y3S+iwm9TkN0XcDT3/I",
-	"UOkkpoEUKXEsO0eg6LqO1bwDI8k2iKurZvISWIK9LlyPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn",
-	"03XVY98W88vZ+FtnSReqZ8va6xt8MY01KSdnkZik3IAP88bs6GfJFuLsovBuynvClSBA645LCZiIvDzH",
-	"0jsOWbeRFwL80yyC4I+G1nB5fJHt5nJSU4288N5MLz21DSuOvPAB9V9+FNq+UqnkLZdZWwWyqCGEB7WA",
-	"s+RWRSNZl3trVwoWyKJaBFmhVsC+ASRlbh3CLgH/WfZG31qDM+7N1leJM3MqiJ7t7inF69RoSwdErR4E",
-	"QyQduT8nThRIISMVjwhNKWb1CPUga51cc3/O91PU68WBSEwQVttSSusj+ktSH9VjgjWLY9yfK+qmcLTy",
-	"GO2czfwHpBXafsTDTfgUKRia9fGDXGvCjqs/t3POOnGF3saibHzqLnWM101dh5UpRosB8xOzXR6wmh2T",
-	"9FSq9oOS2OFlQ21NTBe94CT1SRF4HTe8cXe+L7bxpqfLuyHYsfXtoid1zMNgsYVUlWNvWhyOs+MKH70x",
-	"62a0Ljt/CR7dAEn+4fwNWnaCjadQJTZxWUADe7JATH9+I7Uzn2NwwfF1lwfdmMUTvpI6QiFX2z4PqcsB",
-	"pbNSse6FYV+2x9cHjLIZsl8rkB9brbXztZVslvRDM+vSWd+SYOrOKxgrkfb8vIL8j2Zi81tk1yVF2NAE",
-	"I06ny88q+fuTD/DdA3/n0qu4SMRhI5cjDlXo62QZUoyTouAO1PlSUmrGfQjCSenfIUvq703dWdqRDdk1",
-	"6bnv6jlSbRnWcxv2ANOB4CR/C5BOktyYkRsSKwSFryhvN3k0EDAwWUTqexrEZoVxw1xPzGX8afTwufKD",
-	"t7qxVBaaArJPJ0xhCAWRx1YAlmoZfSg2V1U+jBHPB9hf3n+AXmioIMCUzuSZk/fTvaoS/HX9nj3gXkwB",
-	"/W2dG6myFe+75vTQ6+eb5Putr/2Kz+9qnukuqQG0/GNJzK8rg0ik2PpJBWzEwP1LLC72lFCx9jPNjECu",
-	"IgLIDSNK34ptcY9R8IUCrsLq0vaWalzb2cXVt1jc3p9VebXJ++2naXQ2LfZDInl2jHY7zPZoQGGJImQz",
-	"RLTSJDgtV6UsPjUAf8NlTozAkR/PXhPCzoSb4dxiqA0OvwokC/0XSE6I/zaH4ArmTyo0JR2QloyFIwb+",
-	"VA4Y+hAchuQB/CWMJX9dDNjMo1A9Kn8urUa11cf/giLUZDL4HCg9QZidP/4SGIf8RdQj8Zv7MfC0ggfT",
-	"NFW4bep5uS75xRkGsXPKfPnaogYr9C+AEaSMjXAPXL4s/6QxYeiAuiBUDPigILWNQWFvUADGGBRKQD60",
-	"TywdkBdk4nsI74ZD4UeMAU+NRsy9Kr59gL+0SHF1fB3bhzf+1+/ELBkDLufPQks1GpTfGTLbn0Lqh89Z",
-	"WQNsChbuA6yMlFJS61LTG3BXxGhT3CEOi+1XR05JJ0HBF8Blr8D2QHHl/oDjBuFvDYSxp0JPJvQhY6CU",
-	"LTbWNJeHUREM/nkQ3xGwKoAlwM/nxn63uGnxxMDRWLpC43D4JkGf1OXKNwJ/utML2Wi3jm8r8y8OdCsm",
-	"zl1h6O/wwdXIdO6lg1VOuyuYmYqs3FInhfIglMcKy7Qc8FYNeMTdWzJ1Pc9V4Ob7yRNGCrtQ5Y7qz+kW",
-	"MQOuHjbkaQfdqagLwbJ1jPpNVW7lYyqI3LwBT2boB6kJ+lzBHiJkEhwfrKOF1BRdeoa3GdS4ARwjKUIX",
-	"Pz7yLWLp6iSrFDui40gElKlB3jtUu2UKK/V8y4qwN1WLvHmukOAQihIQK9ehhvkjYv10HYP4c84CgwS+",
-	"x4ShnOCv2UJhlDNhyKOO+OV2JELfcal3ZxnqdkgoI8kbuGHIONYRfLg8JHEj5gFPbyEpWjXTbJXNatms",
-	"XVabPbPRM5sV0zQ/WyA84HsWlizJPRtwvdHAIfE8Uo9AoVIlXeSXkH3Ake4JvjZ0Usyn5o2vekouUXTA",
-	"FRbqOkIqtrizYg6TPCznAGRA/FA6ZWROF9DLNXlKKzYUUx0yq5gFcKkqhhxwSQFXEHfM/QD3eT7xgQED",
-	"ZjP3hmnMCGAL7C1IwokLcLtBuKjk3XSaoGsryUgRCsFipABFt/JEGgK6MDLBsSbnxxeXWCugyjMUIgJw",
-	"2zN5NifUG6VUfzn8lzwrRDHYDpVd24AgxUWb8Djw27oMDqyDwVvpmvFnUB8nLJWBAu2oHKKs/x3LmYEa",
-	"+d+1RDSMC0qxdBuoq+ej8lEV6R/w7Vk6NrZ1QWjMmDuBMSpG32kPQSBtvydKfqVUEp3pF2YQM5cFPTTC",
-	"jHtcxI3NpuvqxLchbeJLaDVyYJfwWtiBgHk+f2QdTab0diZHJvnWhhs9H6EyKXA2iMMCF1BCNOCu+uMz",
-	"kYqZ9oglvlra4pf39nLhtmZmrGqudtSt5o+WES8RrB2EtnqmWGtJTTGgdsgCsZx8WRBfW/y1f/Wj++3T",
-	"1/LC+Xr1/sr9MPn86vT4b0iAV2TbNvK6Xh+SPKzaB+RAK2QuVr37Az5kNo0Eg7ieP7IUE7shdPZPLt1S",
-	"4g0axs66UYRKBVS7qx6TdZM4dCEInTDq5F0NDxG/MLedBMRDhNHSqcg/ADiVXPaf+EF4cqTdPkvNr9e2",
-	"A+hg0gCmvkHfgoSnUyydNDYoZaJK8oFcroqpkXMYW41spkKqy8yWiQo3nejDq2/X/qe+fea8uX578416",
-	"771JndlfnQl7dSZ+fGi23kUvqrPr80+0++3TzXzW+FQz6xO3/vnzsNoIX4/f2IvOsfnH1+bnw/nz5qJ9",
-	"OF9KVswKxk5rw/HqrAERu1hw+4wG4ZE7Gu14tP5AU12QGgihuqFBTVSgv0co8ehCksj2uZAXCA9jeT/g",
-	"GEKRWqLKZyxqr0EN6+LU758JPQyzJ740LKRZb9lRKKz92HtT75GAOZGNRfyIBcUdf57Y9Y47GsEVNuBS",
-	"L4NlCujhbI3pTI61hBwPisDcLxmxWxVhbp+JAYfSTIwIxuAVyagKIQ8ih9KCUTz88d25msWAJ7IdV4k2",
-	"kSLdM6FbdkAuvu3LVS7NQKGjhvCl1Kelgp4nV/J7RZyBl08SihQhgS/u5yXpq8BqXKc8C9jIvYUuCZDH",
-	"H4YKnCx9a29Ifa/dF9dNXeHN1SvcZp4ndpAaBuSgSForvdwgU1KMXB5WW+Tg2CAmKNbc5wzbhlSbZEqD",
-	"a4guIVqL53NWQvrXpwQm0JOCPWZSQ+0vDFuvkYPjkkEUjG1KWikZlfwNIbSSP+ynR63rUae+E3k+kbd0",
-	"sQpPbjd6vVaW69EfaRDdfuUyxT3EBVeGKxeKy4UwvUiN7Cr1N+Ys7UlYcBu8CNsIWclDq7v2h6ZghfTj",
-	"pgqhijUKyXjAXKj4hCoT1p3GJ3otz0H6wEbWytEOHSX5tr2PGiYeZgUNYxCXO+w2QYDvqV9k2GI9p+D5",
-	"EqRYr+mt2oayUmKtp2xdbXcUgg8yuTDtKEw16Yn9/SiUIEQAcgnyee0o1KKUs9vwKam+DBmN1XawE7ma",
-	"g7qktooYreE1Dbul7hwQ9Uh44PmSDnAn/I62NXTVRPoIBUOYlsNKTq8FkN2okKUUIsxODx9bngtjrAeJ",
-	"lYR8dAZjfj1pQhQyZJ7LtFtEJUp4FMRRutN6WuxVDfiVqWo4bywVpnxUtmRO8ciaNKuMbORPkHO1aw7V",
-	"KO7uten5dCMwjW+WiSxD0+2cwi8/7kSjfVWY+wkdaW0aSOVr163ZVOemU1U3lKVzdr97IueA3H+o0grt",
-	"nVHQrrIcEb8MXQaaIAu1TRjDuYYTNi1pWY2uCwGe4qyTA/hcElTyukEy9CwyN5xItU9RtZTNIsJmdqpc",
-	"RzkSUYWMfdoKyMxlItPiUDu5hdJREZRFn7bE4zng6LiVe5jj9ESnDaOB5zIN9kES1+yAz10uSmTIRj5G",
-	"KOPJxBCQFdLXU8+06owR2Kb0WskEbBmk84EpsRqmaRFOp6hT7ida6IAD+fQWge+IWI1q3doBYE1HUnLS",
-	"qVcAYzZgHKqt2yd1QsU1theIbwvmkMCPuFacmAvhiZm8ZBi3fVBxMgqUQWJstAV23S7f1K2SQWr3DoxX",
-	"eTLs6kA1y1A3F+LNliqkj/FkPyBV4orkdN/TVG0nTJylTMn1N9CDMs/XXkHY/SA+jSpynnSryl7VCFXq",
-	"z3zPH0NQ4akgEDbcLbHasXK3GEqncLkkmVZ7EzPw3/wKcrnc0HsuVG09x1RAbRii2PB5ONfQlCw/oQ8q",
-	"zbbPNEtrizn7JIVLTn5B3C5gTsEGkQLcgivW2o/b6MNRJHN5sobgDZeD5U9669vqAh0A6La/f8eWLsVt",
-	"6zGy3WkUg63WZWTbeLkhVjNLO7n0JCUbRmFO+W5r3CxkYh5M9++ALV4nfjS9H+ft6mVZOuWAKaZtVTJy",
-	"ubz3Q39O5Q3G/bmBDffiJ8CdQoYL4joE3SwInCCNsJSrKnNuVtyfH9+do0qhXGWuHJd5oby5pdoG3jIC",
-	"yFNKqfETT0bSuB3g3bA5Bp3BCwOe80Zdmkpik5fpn/AJRRs+9SBXwH+2UW0URDTdxUlGqsrlgAVbseHr",
-	"cuXCwOS3POfFCv/JBSmPBqALOWILN0a+GwBWkXd4k5DHyho/cPcWfUQuzySvJHp47f826+VqDBKMuvYr",
-	"ekMvYBxEDA6YynuAEI/yB2c8+5kGi5vaxXZNs13tdmvNRrthdrvVe+14naMDWY4KmcS2mRCX/jVbA/ML",
-	"6Q2vri51xAmK1VVO136CMzlcpCGQ0EUMkrPQK8ArBV0qoz75FaK8yY7Rmavi0dibvx9h5wD86bkmwqur",
-	"y8JqBE7OT6dFBJGQE8IEAFJUyQ0x2mWCbd5bwjVXIflyWURDAhUUpFwOpB3BHDf0A6tUIYcedacCsrZ7",
-	"GM83ICvIY8IyIMAn/0MjR1kPcN3AtQ3LyLZFx47lrirlgqoOO0xKVzK46mRKXaj6YIHk4CjwNvRWX+2B",
-	"ABAS/bMTeXrSTxuEQh8QnfwBlgG0CynjAaSzmYDUp0PVf++asVm2oQiczt/i4heXid8q5BjBsDFBEJCb",
-	"Bjzu0mvoxui/4YX6G1wbUkaUIb9EaRLjgM4mgL6l0ZehO96AY+65w0IWSI4XodSyvUWFnOsZ2YCGFc3w",
-	"qrGpPWHghIYuhHTMxIBDxtYbfywtogmjGG3D1hAeAxR11XkF47nKRCqC/XMuf0CQ8QEXobTIpTz2pZGw",
-	"0ilNJYfpTiJSxrs87mco70M7CjyEEo8EizsiEMYdhFLSnXgh7ybpVMdV7pLnpfNv5GYBQrzj25HuqJ74",
-	"FaQNpzN+oJcJypfKEvQCnvYBT9U0sduZR10OWNjCD4RBPJ+Pycz3PICbklTWzYuXUUMUD8XFTqI34GUC",
-	"aBxoc6+Hskkh32jngqqEwEQ+Qqz7y+jlcSyTw6Q1fWIa4PdbjaWWnUluwj6IfbgWBCYwErKSwgjjZ0rA",
-	"kr0Blw33Q0DCzbbwMVRvRqth1tFFIkdHRA1sFiT8dMsh1KOx16NDuE/sgEFeLPX0FFBAx+ghhHIi1Sfk",
-	"Yu0yUYnqqtoJvCPw+nkCBQJ+oIARhW4gOUK4PxgpWi+OL8neTXXPhXRHueRAuagQfb20D72gUQkNAFYk",
-	"tWr0rEgeZSCRpB6JLWtomM5DeyaIP+fED9yxy0nRmtJrRoKIW1Juyx3v7e2BHJr4Iux1zI5paYT+NPMj",
-	"hgj3iYWatFCSWUPZLjWviLPDC9WKWTE18DKduYVeoV4xK3VoHRtO4Pbcw8YxP+S/xyzMg2dWy66ZpiVP",
-	"scf02ZCXIK5cAMIPQEPG+wPRtaRrjdyMuCcRdOT6gVXH8daeOIVe4QULX6oZgd0GThCYac009SWjG0Cm",
-	"Dtw3VZmdAj/TldQF/3r7ijfV8AfutRzkRbVoyXNSXlaWMrfzRo4XsafQm1JqDLbHFtrYKrxxbxhnQhSS",
-	"9t1iIUI2LXyRr+1NWRi4tli7WW/x71rTOQsAPY5FAqHu2K3uX6tkJiliBygQi3GewO9mxaw01uyO+sT9",
-	"u5MMnNmXwn+Rl8dvzuAO/6ougq/o2WHO19APqUd0vCTWzSC8mcYrlddgZcD/i1x+OjveOBYo5tK63PDQ",
-	"T+FHgc1+HxRmkZgMCnekajZqcvhkqkKwryIaSmpD2cK7GeN5N6Xtc45VZGJpgssjjGk0Zmpey3+rthPl",
-	"i+aguq2y56FSMBSLPDVnplhpGnNALo8qYVNZ0Km3llHlYdKgzLGgS4lOcDCBxgt3pAFGFNz68h+5jKmG",
-	"201s6EmmxIbWZp9CvN5l5M5K/XAKlrpSj+mQAxaeL42WCfjUe57RwdZtN+BMbH99KD0AUK1tyvH6iH0r",
-	"PWiOTVHhlmSVWo4x4KBcTyMvdMvwZtJXBkPWp/3Li9TJk29Hswp5F05YMHcFG3CradatOLEKEPukpocp",
-	"IKm2OMTzqTT/Pcpthm0GhdScQ8iJCv0ElBsv4RU2xKvt0ZdX0kOO01BdYkZBUSe50572ioO5Axc1zfoj",
-	"56t3Awqj1s47DSb1BAs4VSrq4qmPwjkUd264mW+q2EZx/d38jrO8fotptpXybUp5qhG3y0SFvFOWDBg7",
-	"4CFT/VgFVPRY1oC7To/kNlYdcHi2p2yuAXdoSHvk5wAwKwaF3mAFb2FQMAbKTzwo9H5WKpW7O/WZAf9L",
-	"ffsvIgeCWk8KOA65JZ66pfJfxEr1KwaoYgCxSZCPoMlb+iWx/Bb8InlJkND3lZc49NUIPdXAOJyw6UoD",
-	"47jEU+MmJz1ZAQx44qab4OiyzKGUU9F4EkpbHDw01hsqwjK8XD45spIOp2zJttbfg/axyffUj1CAulCh",
-	"raUxoQjU52wfrXL4rIYX/ivVgFgPepz8ImkbHHfXU4/vp2PwjDsi3WJYZ+24GusdgIzRB4K/mFBAr7Zc",
-	"x9qqDfCAL/UB3o9pAfVS8SICNmPKcHITHHMqQsW7OqIuNxUkdcBENNV1cLjXni+ScqRShQD4m5I/ihGy",
-	"FB7w4jDw50LeTY6S6nIkwbwbJkpQUifnoJojW2q7RAqhioYDLtWUqSsEc5R3WwBh1UJVAgNSGDvaxQ6A",
-	"gIXBomdBd0NDvYYdIBkPB3geilaPzFw+tkrKFVttksRniyVXQicMD7h1SO0JKx/6PAx8r0e4Xwa/kSL4",
-	"x3LftplXPohUjq98AlISEs1zwOEaVLwPnrJoBtzoCkVRVcgSaAqrJckTCU2wXQeM4wNF3WeKRS9Axbb0",
-	"0HLBCidUX7+MoItRce2ULgYcsGOGjIylYYSAwSnfq5Xn0iXFIZvTgPXwtwOua5flF+ViOMExpA0h9kkk",
-	"VOJ82YOCEhhZlDBVA9SSAU9SgIZ+OEnX903YIm7SB45mnHyRCjJmXOoGzBlw7SpDHWM283SvPX3fIAwB",
-	"Q7K4YWmfhHM/jo6EUvOQs4qTO0zT0h5KzxXwjZTo0iUWkgvRW+lrTQj9aKCUAaxaw2wkzgzFqZ6LtX3g",
-	"HdOdSFHiXjPeS7S4tHgRknVi8aKOQXzGwUeIh1RVv6s7L3VUFRdTMgqYmOjOoJJzl4RjEQ90mq20f1Hu",
-	"jGpcneLNeHM+nL8xcB7YitpRSibcKz5nqcx7+ZslZoO5pIVCKaZcnCym4CSwGRQqAEOWI2lVm+YefgxV",
-	"hxhLwUh34McOeK8u3p2WHWb7DnPWaJ5ogBZSEL4C2v0s63iJaiEvTqwk3U9L4cTzBvjI1J5kojt/5iE0",
-	"YaFLJWC2O2MQmmK3Mw9akiOQUV4cJe6AreNb+GiiBW4N1aWr1JdwsdcjQeZ3QxXhAmy+kR9MoaPRqtGV",
-	"llGI7pc53GnxJm/Lvqrig52yNDJyETsKJZEra1kSLDXNZ4tXk+EL233nvnr++fj88v3FiTjh50378KR1",
-	"cj37+Mfhq26FLV79cK5O5EOT4Qvv22f50PR59bN8aOrcfPr4Pvxce25+/uhMGPztj4Yc4O2lXXv7Yzx/",
-	"++PT/O1Ls2LXPD6cPjedj6+87SJgyY6t4ITf0zpzlT1FNGWr6ojr3EPsJSGBV68i99zlqswexHcKcDJL",
-	"5TwNurqGAik5UNjWcNHP36mWUWqoN/FQR+/hI7uQhRRBAxgulu5ZnZuSyMLSDotFwiWrzRD3Cdf7Er9z",
-	"92U7d2LacsoYoH8maGpoHmAbann2oBTzxWn5++ll2fb/8G9+XM/mn5rfbmvTVy80gNlSGxlt4k18BaKn",
-	"fEFXVOe2zzzKsSOyK8Wv0xp22Yh2KO2Yw2prZDdop9VqOrU2q7UYbQ5r1S6rjmiXOs2606TVarPZNNus",
-	"Vh82213oiQQtKbDbJrqQEFi492dh2GVVVndMs9kY1ppmd2h3Wq2WSZutbp02WKPDbLPRaFbb9tBpVetO",
-	"rV6zWbvLmq1hq2s6jcIXRD/Mx9aLu9/FKEXCHUt+5+fR2+Dk2BYnR8H348XRH6xJ674/OTkQjfLHMe3M",
-	"XOePi4V4246OWn3/jfeVVW/efvUu393wryczaj+/Mr/+0fePnjvhN1quXr+M+n3sW6ozBGot0zTNu/XT",
-	"uzMKsOfgUJhiYywgeK6xiwcH9zP1JijjW7+IVQl/Fups2Kq2a8zudGm3OWx0GtV602HtDm2YnfrQdGps",
-	"aDrtbs2sNlid2rQ1bNedbqfGRo1uwxylqL50Oa4sSmyaXD0zOY1BW9DNnvwRyQ6v8GfBebpP0hjq984G",
-	"TONNc2msmUvazCQ0JDWz1ixXq+Va7dLs9mqtXsMEII30x9Tj93zuy06y5gIlwxp/KYpMlB5QiixCadFJ",
-	"FbCi2uoybPqRMaTWfVk9vwcPq2dPffhJrnPF3MrxgjPPE4SPXX4LIbPQJ0N4OqUvZoU236wvaXge7uch",
-	"z0mqNFCwbvaHHdAYfx1eqd7/CqK0I14BvtS4/6UYvF2+UOve/8Kl77+lfKEmJx7v5PuZydX584tk70xC",
-	"0Z9f7lYidDlhn4xbkNuJU1BHE9ZGQZQXRftOjGwvciPHvWKgzWDpbuKWqsJSpRpQXI5AqyrgulTGr9+P",
-	"QX5SCCmrrepTxR6lVD6+Kw0+aRBhwLxCTn2SwumXY3DG1hsrAP/8WCd53E99JUqT6ane+7Pg+eCGxhxY",
-	"prcsrnsxYmhDowCpOeUZNKwzCkPP96d7N3V5nry4l2e262a11W63a9CLfqmdZtLNKrdNpoKrz/a+bLWr",
-	"ZqcDqBCZppbxw5lOlXUzwXtekaFSf8Nu9D34B7TxjjvP9/4sPL+u3tZeDeu8Lur20TdTvG/Qz9ed6WH7",
-	"/eL71au6d2W/b4TnzdvqsSRAEvu6iYNf20ln2O5ch73DiDwjwRR2ufKvEwWZY748rw1u/xhXOveIZ83t",
-	"bEKN1Esguzyui1XtddAHgJWWY0ZoOOAUUngq5IyKbHnaM0Eszm5DC71j0kAAlMMxC+MMWhgm7yC+cUUI",
-	"M7zPa/COewuF3axKPmkQ4xS4MUJeERwGeECJldLmrNJajOc19hVmea+zLZ8QBXrV2EotNmVwye0oYuYL",
-	"u3H9SABVY/KvX+A3P4LeH2ssafmFrS2qNNx3/pPJNu6h4NjCtrpHzCLSep7toHj/zzjhc0W3jP+yqtp/",
-	"udtl1arO4S4PsxROiT/Khs0K/6S28w9KrJQqIsLYxZtZe0paKWT6jLDa+yn/c4fCymNhTqXPEfxeS5rY",
-	"sbyMk1w1SxVyypiDUFfEos7U5VaP0AFXgm4+8WNhtzycRodxQymuhM4hBEfsxEe3e5x1mHqoYRlxHIZi",
-	"kSHNJi6q2soB+IfYrSvCCrkAwZ0hFATsROU3q5QK9ymEdVKE6ZQqA36qcBddQVhAIXMa3feQjID4shD/",
-	"8MeECheuDixgGHBLDbdnqbbiPnalk89DCDX+rUYvjNMd/QBTagMmQlVSiuWRsRAXiFUp9Uj4jMp9QO0N",
-	"8qYGHFYIi7ZU4EZBogosz8GiLbkSoTuh6trMGWRQcmfAHR82Auu5lnZxSO1rnbsOBQIpUIAJlZSpDPgb",
-	"xBOWFo1I4k2AQ4MbizExiMWinaZqcnyHWQkVrX1gBlWEgyB+EHdTIQ2MZ5BDqfHqqUoBNOBQEBxjWkmJ",
-	"YqkW15gmDoOVdJSOcmypmlpn3v2Jx+Rcu7EzQraxDiYuYX8qkiYf/6htVr//paTJ1r+7NRcLRNyNjCjI",
-	"kYTGelss0w/dgsxBFfXBRGuLFKFgWQWjkUUXfhRAnm/oD/g19+fyGMOZWviRbksgLQ8FFJSUt0JsH0Ic",
-	"RpJW9EwM+EowHYJt1PVU4jopzqQa6IZLOp+uB4CpKOBNDFbGdb8zSMdVsHlysj4vrc1kmj3eRFMFv52k",
-	"xU7htPbpx6dL79vb6YfbT9/Or0+vPtQ+u41GUq/YK9Tqo5HdbjgtWq832KjVMofNZqPmsI5tO0PHaXRp",
-	"lzl1kzar9VGzWm03qnXW6dQ7rWbVqTvtpGSslphHOY3o1yonu6gm64yb8+SoQ1HGkzuZfjl0lkXAMslz",
-	"z/+SpXOPFg3HQCrRsyhHbMBNs6ooufKCT3LhlQZy4rDpzA8hH8uqmVVL4QirpmF4NTlGOllSnnHVywsG",
-	"YQ64WjINTwccVTAsrlHJDbqAUhqUEXdYsFSZEESerk7NnvzD+IL8dfgfcfiX7vrlTZQfqeE53JmeZoqe",
-	"b6/ezj9f/uGe1o6bn49eTU9ffKi9O2zM0/Q0H/m/hJ5mQs+qbbLmsE27Tm3UYK1OLj216ft3UDR1Yn5p",
-	"T08gOvHc36c95diReynQkYeKVj8P7/QdAool+Z5pEYZWzxCqJF2RbkeSwi0ZcA3YoEZBFALIIJDG5VDj",
-	"+QQ6kwzShGDUUoUcA7qARk1N1aOATuXqMm6wt6azKGTCQITAGNJdQwApiAFQwYCbnonY137NFlDkq76h",
-	"gIWwQhS/XYJhAecAKy6TBAYjMSRVQ/ol8CM8WUaCgZzgJANaM9ABb47sHRbnNqWyxfBeckNsZL2CnLEK",
-	"lWFgbhPeZcKfYlt83UlyH7jtm3ImYB1hkiQWwCgjnDVsSYX0sRYvA55EplTl/BJLp/qqNCwqb08PyDrg",
-	"iKAUV46m8ZUqJGmvqRT+uJlmojsHbMBVu810RaPK/FK5mHlX6lkkJodxpFd9U3dG2078I3AEBCV6P9M1",
-	"GnM/KacdJSwMDYORX9DALRiFG93lLj6wf2aSJIKT5kmjfybeLF7R1zevPzRr/brz4uXRSpKEbs61a5bE",
-	"oxMZNmRJPCjHgR++iCbBx9v+K//z9/759KxhPh83PtCTIzoan18cfly8W3SO/Yv6u6ng0/kr5331Ovp0",
-	"wJvjry9qLn1nOyff6Lx9dN1v+Wfvu9Ozg7Hoz5dyHEzMcfiVj/Ifk48C15wfzCaUZ09bP+7xqxGFl+vW",
-	"YqE0odAQ5zFnjnnICUMq5GabrFofMVavNtuswVpOt9OusVanwTr2kA1Hw067PmTtWntkt0dOlZndqtke",
-	"mm2nQ81GzWkPQSzhBFS/IOQx7O2jetep+WI+ZPIgMKB6EHv/IBBtwpTgzgfea9ZGnWq7062OnGarVnM6",
-	"I1av2/bIbrZYt+FQu0aHrNWsmk271qy2W8MRqw3b5qjuUKfWtJdOeTXLe48mwoN4rz16bb48bd30q9/a",
-	"1Xaz8f14+qr/0u28Ec23ndqRc1H90Tlovv/2edES36Pa59H82jSf3wTvX11+P3t3dPT6SHy6HfW/X/CL",
-	"uT0V46Pb6+bBEu+ZMe9trS2nm63fZZFiVELrw+23dRfOO84ypTtSEUgfAG3oTKiTZv8YguvPn092F8RV",
-	"ZHHDasmyTyX/4tGTHtibBEOixxRV6/PlkmVQWhB1UmVZMx6WNhLpCY5Spt154X6ciakrhMvHZX3mkrbn",
-	"6hiSxx5B4qKEdDlZPoL70DYeu3cGoEOu6uXprYlbkj/g2Ch8xTUhxS102/9xVme1vpXV+YYGY4YvNLdZ",
-	"iIhmM2iA85Y5LtXN9P8lNq7ceY3ck6Reau1K/2ajlbv303XuNhZ5an5JRSghfudUEmCDAGpgpBguU8cJ",
-	"mBBYVpWFGPJXLIwEB2jkB9JeGvCiNaW3ZTpmv9erzbq8RAwSD2LtEwtj8mj5ZIKfEMP0OcNAK2ajWLPA",
-	"vQGzJy4ZKhlJFY3rqH6IPh8T6/iSjq010YNDna67m0vgZHTqc/YWDvrjMhcUypvSofJ0OKzEw0dSUviX",
-	"dvZLO1unnd0ZhVHkeZs4Crue0Afx1CYrmwUB5QqzXpl/B9GCTF3vOjb7noAJ127ug7ZmZPv26Mdpvfb9",
-	"WzSMfkyCC/rjQrxyDk4PD6tH9mHHWXyefPrsBaPZ+OLs2Hl1OPrg37CX7w+ub89PP7zuvzqfdNuH31n7",
-	"duG+a528/25/7I+XtsbUWwM+s+W9STvScrcE39pseGviGysmuNwDn4bZfah2h86w1hk2bIcN67TFhqzR",
-	"pSazR6zVaNRot20zs9Vq1oddu212m7Td7nbrNVqtOWbNcZobD9kTnGDaqNaadVqvd0ZN2m5W69WuaXdo",
-	"vTZ0zKHZZi3bHDVrDbveGVVps9FtmLTebjldu95qNoeNzq7nNOcgba2taTDp/IAA7utTRVZP9L0pd1Le",
-	"bve9LJ9JT7C+pdL11nfckatVu18R3OTAvmAh2JTxgV3Vzh4Wwc2t5ow7omWzN59AjrpoMYWTJDDmOhuL",
-	"N+4/BCdO4Q5u8hXlNC6UzdVKNTYUYDKqDkKZtONrtsjJOiaYdLxPZlSo8u6NWcfatZ6kHJM/8GPYNBl7",
-	"0jsJtu9c2lLKVa9hkwM8WUQwlW6Ljw04qLFgWKPLgYbakAxYiPgWS9mJtVKFHKlkPiDQgBdDfzoUoc+Z",
-	"KCE2IBuFxI9CEnHAzLRcbnuRw9R7gMQBTXzXZE9j/fA22dMwA/TRuzosg1nGM2ozUrSktLRKBknTCcI+",
-	"ilBxbwXQ4yGbMvCjMSrmw4ByeyKHj0kpTQOQwFWrF0NyCmz+q7rQABWvuT+Pmx0IEs3kh6tyA3DTp6oc",
-	"narndXsOrJ+XS4P+asv9L+Wn1+Q8K55fk9vdbqwkcy9lcrfqd8W9P6vl7pc/zXJX/qZzV/rv7XO7sRfI",
-	"Q1O74zv58enckntU28gV4CxP+IDtQGKWVVys8Q90SiTwZ3aOSnXMm2CWvwtZfDIlt7XmuYTX/w+lnMMb",
-	"6ZY0yeWw0o4GXENLeb0L+ZuKHsDQRy31y73qPllp+Z7WDZU4TVUVxx1HC1jbWIPaxk66tjFp2ZypRio7",
-	"7CZujdsrgKqUaY3bK1yPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn03XVY98W88vZ+Fsnbq6LCrnu",
-	"2lsYLq4ir3H6vXxandcORqeMN8ffP37gX93FZf1jefZ5+Pbj7fGHb9+Pv/sHbvdS+O8anxbfJrUP/dnF",
-	"qf+y6R2/OHpzFZ6yarVsvzmfvr2gfeiiJlUdaWS1q4x16dBhVdq0251Gy2xXm+36sGG2aqzKGB11mu0h",
-	"7XadUas2rNFmm1Kz2nSceqfVbSamxca+uLHqmNmtJQ2ypgNqccl30ikcL9Xl3aqWa41L0+zB/3vsbnVr",
-	"1dnN8OD75zOvfXL85nnrw1lH3NSuLu2vN+VXrPPhzev2zVfnEw3m63are/Wu3vgYHl+yP74dzM3m+8lR",
-	"rfv1/evn5+8XzqeTw9c/mged2pu+3Xrzx4fX589t+7BzeXb2x6Lx6sc38/v7H2fHP47PRifjr8fXUfsl",
-	"m7Y/vTjqp3bLtLtm065XzWGXmW1zVG016rQzdOx6szaqdTqjbrPuOLW22XUaDhvWqOm0ak6z1bDr9Xp1",
-	"2Ezt1oZQ5Ta7VV3ZrXVHqfoUm/O6OQo/nnbbR2/Gr44+9V+/C486tx++Ty/b51Nx4B2/Hy/KwxfR1/B8",
-	"7ebY3vd262P76urUfM87r/8Q4/70bfWmHo6vD2qfJv7k2x/fv32/KF98fX3QelN15tPzyPE+ucN+/dW8",
-	"/s758dr/ejX92jm+/hoK++jq9fn0x0F6c+p1p9lpO027QWvdeoNVWw3Hbg4dxmitVnWajRFrt9ttu1W3",
-	"qWk267Rp1ujIZnWnzkyznd6cDc6Eezen3e1W0XT+Yuganw0jSjVdXn1LIvlEqzUUvPnZ7KENAvVxVrai",
-	"5NPb2dvYrsbPRwfp1fyfPky/cf613UOMcnvP6JjdV3oFG1z5Zc7mFmnZKfsrHXDAnx+ckrzWENz7ec0W",
-	"G+u7rrB0hibKpTKF0VLQE4bzqypxXKF0xh4onFZlwF+6QqdaL8Q+4KUDmOEsArvIwnohkfQDGFL7ukIy",
-	"mLAqMw7hxDKKLilqFVd9sbSvqpwAoh+fUXbggOu4s67eUsVBChIQIQmTXoUQT6wQ62RUhliDnIYPrY3B",
-	"Mo5XsL7oR/75AdGNp4hswHbmuYrjLdIiCT1yvUJfXBM6lGYu2Iq+62EnD+TDlKw6pJ6nRBWUqSD/Z8ZU",
-	"oqtbbzadRrPbrrNau92tN6stp1NtDx3aYtVus1vt2rRqDp1udziqjrpmrctqHbNNh8MhdRBpKCW6aveJ",
-	"rmpHIcVsL7bWuQyX2GzJd7it1++lJMM/XIHx94eAzS1E5KHPR56L7Yb+pXVeKAJy5enaEi/5yDORFXBZ",
-	"l8ta19SAr/FNkXtdU6WKCpYOuGplIlkp8T5KmfM9koeVFDG4WtrXWJBYXwmVnCej8qnPmRJZusrfqpuN",
-	"dGcGkIuuIBHH5jWOgXkUOIB6108JuT0L0C7Uv51YvMEXBF0gtmLclxXq2pjjQi1KPxa48NlMaxDIIC4T",
-	"C8n4Oxd7N5Yq3wyTrVCeKyziXfFLDThZdk1ZN9ZKIXLNIIPChcJehAGZGBRKPZWpHcI4cSJvCGP4AfE9",
-	"8HnKywHwdyCrD5OLGThHdV2r3OhAjgGgvHL2eDW6MJomjHVjVcgVwsDesIB6RET2BPZakIBNqdwEkn0d",
-	"a20hBoUTseTj6HeUE0mHrwAnRo5QDBPfNVYiQ+Ht3I88BwFkAN9I108PmcpAKEGLFIuGvw8i06zbMQPC",
-	"j8zSjXZwdlS5K2mY6YzoCtg6nIc7ZSQM6A3zSr04Fd3QYXWdlp86YVTIm+iGqZmIdyM1FznUhmmgL9og",
-	"588PSb1e78rti7h7K6eRbmODCgxSTSVEI/3VD5oJUKkJhQXwGgT7n8FaYU1FKDBOZXli0kbo+wj6eQWv",
-	"0xDYCJZhZbQpqMIOo0DeMrn+ugEPKFSJArqqKmoXLrcZSRFVHZcJKlrrsHQepoqkEi1y8AZVtX7iV067",
-	"rTXDxw7mHBfpXnV77+/GPpfw33M2yvOSXq4wqyuW2niiKplm1Ao59XV9OexcdvKPDo6u8QyHhQdEe7Zb",
-	"8dLRKFo1s9ZSAGxV5fb6bJX0mcn2fUpTI1yiRd4469Yn3o3WufQb5n1AoE+sEP9n+hWeQLnN0WgfHg2H",
-	"7xgPUIl/hcGfIgy+ScF9YAT8nucgFvUFwm+Y970Uk4LbXBAKcNTkLVyyZ1B9BS3u2vVuq6R16DxNmxT9",
-	"QHVRYfElIuUHtt+M1VMDL3CH1MvQDAgy9fgCTXnQxYwBXzLVS0uYIDqFF+KdScZ6hVg88jxLavOI3EIJ",
-	"5NFhQSHcFoCfjjXbughupgsNAW0Xgt4peZTCjMOWf/uEYqWaenzArWX5ZaGOQB3dKBdSnFFxgZEQ8BhQ",
-	"5F17CUMecCa4r8BbYDekRM0tPtO6/SO9FQ8oWluWx8odIem/tbADJjvDedwZhU1U/zu//LTFFfddWP/2",
-	"LuSnuqriKLzi+V/OmMc4Y/7hBP7aNi+rlok6qe5fk/YPwnvjdZqH7RE7ySGlN1a6s62LkC3wAkvXQfmq",
-	"adNSc1tSpPqR8oR5TlwF7s95Mkj8EjRoLilHypWCS0u5cZQTarW6Xfckyd7C0tAFa7iXsq+hs43NBLS0",
-	"gRpsNL8DtNHR0tWf7JFBAe118GBpz8GgYC15RTi4iGIHgrrse3IG0vxWtUTayxFTkzvETdltEyoAX82R",
-	"9ATr2NAtZuO20lJM4w0KX0ypDOAaSSkNy24jOUyjpFDRpLEuEueBcg5Dh60YqgX+fM2gug161ypnAnYo",
-	"0sAtceVEhUgWgvDDgCNp2PeIelpF0roRAN7peIU2X9MRi+VISTqgpAH48tBfNqOXnUXhv1AvyAtgPEm8",
-	"Yvn+2umygjP/j9/3/x8zUFO3PnIteNuUD9QdSVW/9GhNYGd0nb+PI3Xex2M7CuwYMqs97aZlAHd+qWm/",
-	"1LSnVtOu8AZbq6bdk++wp7zkG+H2r9niWQIplEoHJ7EIEkTlyDolXX0MpZaCEX804CmkRmzAgXnz2H9M",
-	"6jMJ/FCP0Pg29+Z0AR9mYsBVR8NEERIV8nw5ex7S7vOxvge8mG2XqPKVoQGfwgwCJwV+yEqFLAImfO+G",
-	"/Q4ZFfG7BBrtYVd+QSysEbB6cQMwraBBK97YWaGWntIz1wWOihAOEgO+GhDKhlxzygAgfKnhdJN4hAor",
-	"xi3zaSiN4wVESzloRNxXUSjbd9h+7PdRkUacGOqFEIOBIXD8DYEWlfNyX8p/33FiMq6lUIqyGbf7po5p",
-	"sHs7p20vGTZpTrAMov6lS0PQdPl3D/28y+CaZpP5Xa74qaxxBOKua1ul+P9NISA8jQ8MA/1DYO+5ODW/",
-	"SiT/BSWSWcSoDUnzDykbXtmPJ2D5f7e68Prw4t2iH4YvXnkd9/pz58Tvvr/1nh+F3A/KLxrumw9fj7pf",
-	"JwfT8xdvLpxv11fOwaz+8dPzSMzPPrDW++grjY7YZ+/IPah/uwjpG8d9e7RcF15fyqB+NB23b4OON9E2",
-	"2bnqUP/Kz13ROfs8dpEhjQytiWjUvH829pan43r+eKNOm8H/yyqnuiQzcQQBjk2st0JFZKyvloyUZa6g",
-	"xnVxZ1E329a9XwB1fygYD9E/2Se/jSLP+w2ZrkgFtrKPb2hBLGigZJUU0iNmp4meAr4U4J/EPISlRtZY",
-	"4PGXgiYxyCbAE0RRoUsYJaSP0wIdL5B6l3YZ8qTluD/WiUe/hdT1fsMCStfT6ceZlttW3F17X+qf4PJc",
-	"4EeUT4w5uBxw2SIVDZVSpK5j4rAZNEr2ubIfoKGE8vpVwPU64NacuuHvpxagSSH+kGrUuzp5cCnLTVep",
-	"cqfWgKs8DxLx0PVSFkkQQJ/noifpNPM9D1qny608hK1HJ7I/o9+lwsod1QFbfS3Vs0xSV3GLZJIBpzxp",
-	"KkHUb6GthecAwuc4w6rppMGupbpAKzwqiGoSaxqJsBy3MpR2CfU8TIyUq0ya7q9R3N9A+6+NCvsV9N4I",
-	"fdgbl0eShdcoi2CQWLhiCxdnjREv3ypVSB8OBZkyygXJnpqslrkGC/vHk5SW4h7uojquaNiqyZgkysT3",
-	"dPcW5EDtDQ8Q0TXlC4dpDngsN7LsRSzTijechsTnNsPIewwgh3+E+L7wfa4KljNMCzugsgJUow5ojwDH",
-	"T09twCHpyxUkmi0VJ9ea+SSWJy3ftjKNAjYDgxLasC61jCm9dafRtNCrY3oT/mDGFpjLQzZm2+3BE+Me",
-	"5YHUQBRLCWe5N7+v479BZJq1Fgjr3+ullHC9F8/yl53wL7cTtkaWfUoHt/v3uLcfCT7Ubhy8/fHhsj4b",
-	"H0/OXl5c+McnB1/H9E11/DU4c999v7556dDy+1dXZ2b36GMguuPbm+jVj4/Nb5E3rtPW2deT+Y/DTudT",
-	"58UfV3zSPJlOwmX9PylvfcQe/D11O+7fU6aTOj5P2CJ5h209bZ6+e/ep9en5wXx+Wq6Wnx9/brz73LQb",
-	"zdc/PryqNU9fjOYnRx9ffb74eP28c/298bV/+rEsXr8Tr66j48+n326iVvPD7AX/4F49n778/seHWu1o",
-	"nltulJh1a2QlnEjqemorsUbWXRK9l7p7zxbCt7YsfLWa+Qu/+xd+9y/87i3xu+87to342EJof/ty6Df+",
-	"eBt/i7KRnioRW5ovO+RhvwOT7X9iJvY2oda3kQjP4673/7K6b39MbKnNl6PZE4KY5fqHoK31kzdf4Qxb",
-	"aAEsViC3QHK2YCHRhriLfb6Xa/GapX1C+WLAwbi3KSeCBTcM/CMwDtp7qtRPgANEGo55DfeMAfdhRtTz",
-	"FoSSA8+X1vYI+mVbuo9mXMYmVAmdIrNF3HDAh8xz2Y3y98BUAgXDnWlXjMV/6NGKzfYBxxeeCYLfjAOu",
-	"2jMAK1IQueBbszTykKVS1TRYEb7pBiplMDOfKV3AnKBTDRIGu36q5DFtHCOGuK96u0DbFyQgOlz0p59p",
-	"a7xUGfBkQmCqx01sMDSGLeIvFtxWvK/SDS+Tyblc7oVIkTUFbWzNkuYmlmq6WrQUkrlqNs9jiz/uguPP",
-	"+boNt1wup2PBXhpoziu8cMnpRqaMb2W/kHrJfhU5BARHGe+FSt/DR0pGftcgg0hbVNJaOS7VDk5J0Zr6",
-	"AVMpgXYUllTiIq5rwDV/Zhjd8/2ZdsLpJea5qy60M6vwiOy6XxriP68hfjF0g7Z6qvkaa5rUpENqjphp",
-	"dhtdOqy2h3aj2h7WW87QbtrDptlo1tqdpmmyKh2ajt1lJrNZtTrqdlrDglFAbgKsadjTQr/fHx/3j/v4",
-	"v4N+/+C9+rf87fv3B/JvxweH/X7/d0nRQq9pFKaFXq3ZMgqCyjut0DCbrMPqnXpr2DYpa8otBDYv9Jo7",
-	"ZI2lBMffkjW5hpF/RUP/naOhxi+X4C+X4C+X4C+X4P9Al+AvP9B/lB8oaUH8lO2FVzWy9/3Xh/3+wYvj",
-	"45OD/vsX/ff9/vm5+aHff/++/2bcP/7jpN/vv5e/XquROe1hp1WzO9URdWxWt4EJwE6IpYI0O+If/qGW",
-	"Wl921AXX91VKTMpnggjXiV1l6BX493Y9/c9vjoRtrzKunUDZoVpugacpTsRX+742N+kYkImW8oYh19t3",
-	"GMI7GSrX3uVjvM8i1wvLLicW5Yu9KqRaOEyVVyZg6eBTUCNWcnHZL9TcHmt/xGvUfXnkMHdGgcMh4Qv8",
-	"ONcCXs2p0KvG/Xngu5hf8HMF/X8JBkVT+mf8BxbCLsHnFKL6um/gRXN/PrhRcDCMpP7gQGu7WMOIfx+y",
-	"23DdlOKr694lLU1epf0jPQN/Kk10SRvVvShg6qdQ3ir4DUxMya4pr0USdRzwZ8b0qe0iu+C/knPWSS7J",
-	"r1xxs86kfIjk+ZehkIr4SMTHWf1m+UTv/eTibu+nIuRGINFzALgTxOJiTz2/AzobFOhqXD0jXT/9TJDz",
-	"44tLhX+lmleTi6PXglDPvWbKrygYE7q3Q047hCHz/DmBwmKhfYBaEIEPEBIRh4zxVH8JIw0kQkMCaUdS",
-	"NI4iwRyFlISUKit8P6tCTkKhW4ULAETVtUOqKmlfowRqUYfZczb1iMNGLnexIBlad5OiNYuUCLNKyhMM",
-	"C4WpJaiqGlH1HFzM0P58wC0AfMadtBREPvz0TCjgfDJkUIiUQSxDXBHGZgIdqcmsMPFRyn7mEEl8kiR2",
-	"VsgfGp0PaZFyxapEWsef8x7+FbzZ8Q4gZKEC1yMKNQ27Qkq5nwAOVg3sjA4JgrreOfA9RizqTF1uSQrE",
-	"w6s9SV5HmmZqqRNwxDwXLDL1hS5WedwN8hAB/UDhqlauH/5nZe0udaaKtGskrd43V/OU8z+u1eZ/BM4q",
-	"HgNCV0q/At/zpOAp5d4l9yTaXsbyKFHoKms7x2Q7KHHx4A5KyHKn+ovroPWySzUIJZA4794wotI5M3Ot",
-	"5U5Tn4pNc12fTdrV/0sllVZzkkq/rIEtOVMXWfZSrpCLzNIwuztO7eylryfKBzzvesqTpID16Y5GLMCE",
-	"9uQqi7jDAknAGB03oySkJbqlRJVFEIWDqjJJf5RIcUv9o1y15Fb4mEAe8ySGMWGJH9RgJYi/pW8yyN4H",
-	"JFR9O2cvy1QPmaUrb8AhfJ3gaaxB3ciMB4HUsxRdtTzT046T6HPprO/9AXdDwHSsWqVepkFWEvwW+I6h",
-	"LlPmyF/pOuZKZhYptFp1BVs3QNRY3Kb3Jh83JHU3PjBC+R9gt/zt9+eO1gkQ+e8Isv2yIf8RvSY56uqW",
-	"mVMR98uPpSToOjuDl/zawn9kC1Mbl92wf2fl9Bc+yVN1j4cdX1GIN3pUUn3s8hPtztnYFSGUQ3Fy7NSa",
-	"zWpXVTwC1BjY5XPX86BxfRYeTtf16nQthJJz4QJ3WODeMCepQJODFS3VQu/EUeqRdrgkeWpheiiF9rHS",
-	"Ys9K99izBrwYMJRPzAE8jhQqvU3BV+uOFuq3CqDE0J34hwqhP/D9UM5yn1jQ4ivGgQ/9a8Y1Gl5lpXUf",
-	"QYIOWdykVC4Eodtmge+PLCIm/lxIVT6G29NpfFBSCrQB14rLHZFOFevhkHpf5IxpGAWMFGfy/6rfI/Z2",
-	"x6zXSgYZUsFajSjwiKr+HPAZdRyXjw3i36g434fL5+UOGS5CphMDBSMjaWZ4LmeCfPNdRRpKhMvHHhtw",
-	"+RcyYswhRfPW7Ou+/NwnYUBdT+p28SM9WL1lDXi6gVq8rzfVAUcYPxo5LuO2gt7XvwX6Z38Vd1nL/lp1",
-	"c9O/hE8CtH/e8KoRqcNmnr+YYp4ebC7Rz4Gnzhqz8ISPfGvACTBdEILzC+IC6kHl2XLYDcFecVKXlq+m",
-	"lmuV9lNTSa1JzQP4SbMCziOdJahLfSWV0wMtUUINFsEuyz2L91+NXK+RgM6Bx3DDiwrC0IpHshCDODPf",
-	"DGX1jNUv1fOkuALnXsJ6yQ+Xh0Te6PIzwCXpZwxiffr06VP57dvy0dHly5e9t297FxeV6XT62SLFV/SG",
-	"XoCAegZtMyzO5uSIhqyoPl6qhP7JxbsLuNqLJZUwqvGLdD6tomL6lGspBHnEzBlwS0xordkqDjJt/uIh",
-	"rtmiRyCqTGYTn7NBoWSRIhx/OnMrU6d0P5tn/zIYcBhvMOA7NN0cDPi6rp8xxx+4PI5iAadJQ3MGpat0",
-	"9v9n7+p627a58F8hfPM6gJrXiZO0da6CoN3QdljXoAOSKagYibYZ25Qhys60wP994PmgKFtOsnZZMcz3",
-	"Fk3ykM/54DnPcYiRCcAixOOCQJ+/mKjKO8xUPC1TeLuOAJP4d3z6xUxOIH5LY+YQP3WuLt8ssbCYui1L",
-	"HjLyEOeGq48STdRUMATMT/1eqvpfaTsRUf1n4C+i0YfkWQsLrUZIZwwXgJNAY0l5tP2eyGRlYyPHSmZR",
-	"TZTpfM0ekGaHVyJspAMRAZ0x4MaGzhEUtSK9DzutvUSUeY6L5Q3Cni45NgQjbQS9eNwXh4eJ6CY3Mnvh",
-	"4d0pR6T9RLYodwV4F8SnWnixkbWS1rU1z/Kt+a1QZ69FobHWHW+NtsAUykfXB6hF1+YYOSgqKPGXxcwJ",
-	"ds9tF5yb5p/x+cFD2Iib5xnBnHVKGfsT4aexYV0uuslRr5/sDeCV1qLRwcSjuhCspNsCA+fADkgWxrcE",
-	"B3yL0IOXJyf915hg24s6IMzOoLN8tfj87naSX56lH7MPk5+Wt3L6y3TcV+mXbKzefbR/fD4++Xnxw8F8",
-	"8ulSvr69XN7Njy4Pe/2x7l9d3Rwcle9HH9Lq1Zver1+Or87v3h5XL8/vvqEr79M9edyc50yZ3bZ5kCPy",
-	"YOrsP9u/uKMyZ0t2Gs1Xn0myf1U+Wx+BVdXw2rfd869z4neSez7JMa466dVS2/nu/xHfnXW2c6foJExU",
-	"FXru7KhvuO7/v9fZIzkQy3yimo6zye8GDT549q6TAn6dJYFhHBtdWq9ZRZd+c6FHCRYnQXlcw+Pml3xk",
-	"O9owKhpmm3hLIQATG5iap0Rfs8291299lVhUs8InXFCXTqWe2dNGHZYu/VjEhY6ERkH0gDAzNuN86nwQ",
-	"SJJAq86ZahOl5oKjCG5+3Y0W/fuxcXuNAOpmOdRGTgcCtosfWGB3/VKIZCrsA7t1v5QsptotlEUEBi/w",
-	"TAa78z9LplV3IzQBDbYkm3owroPM2FCaApT54eBCl0j5Kk1FxXv0WSgIz4VD/eGCujvpTETMSdIZmrZd",
-	"TGdB+61mRQVnE0eqTWBknkLiqdwGondmbHtOBBzJwLb7PjbK36jN+JI9Z3EMHSWfmdynhbZ2nv93qNCI",
-	"L9mOTrBFzcDl9kqmXcFs6U975m8hgjsqEAoFp6oo9RAirNgO00sjUCPNBLpQoeAZS05FoFuAfIuFubcv",
-	"zkzF/UoIqWSGVdswHedR56aa5QtLWFW/MA8cjDj0gfd6PcQuYZ5jWVGJN4rU56FFPrGPtBlohtgwWFuV",
-	"FqpsUwTYq2vmMMZpHvZdMeBWR5ItLf29qiwE+nxkcU+M5RJ4y3iv/XQBEGM6fhBTrGPmuPV+Y+u1jqQ2",
-	"3EAUveOzBkCzH360jaLu+yPrzod4IgDucI9xj65kZ/Db/Sq679woWajibFGOnWZbXW80NHwMFh9PHPNP",
-	"XM2UsYcP9maGls6+PpGMwaCzWl2v70LLFtBC11fzo5LTchwByGqjrI3ETJWFTi3mQdu5Sh1mqumQ+lNn",
-	"SmiDaWNU9sCs6mBft3bxpfc6rWjUhcGeTEikwCcN7WnIeCrzQo7Ufsg4P89ty9jnQQsiIo4/5aRpoIXE",
-	"ViE1Oe3a0yW2wwr+CPl127PyCJlHhZyPIyAQZW4VmPV8gZlNpAk927Efm6vIWzgua4qTltIXzDyf6qUS",
-	"F1C49OLCrfnNElo2hBIwaev++0AxC3pE3abIYQnfFkFfgQKBmOvmKvxVeTB1EYMbRSW6T8t029tf5+e3",
-	"ndX16s8AAAD//w==",
+	"7L0Lc9u4sif+VbC6WxVplpKp98M1df+y4yTOw3FsJ04yyoYQCUmMKVAhSMtKxvvZ/4VugA+JkiXbM3PO",
+	"uTm1eye2SRBoNBr9/PXPgu1PZz5nPBSF3s/ChFGHBfDPQ2pP2KHPw8D3jqfTKKRDj8k/OEzYgTsLXZ8X",
+	"eviY/BMZ+QG7ZsE+sWbR0HNtS/6GBGzmCzf0A5cJIv++8DkjU7ogAaOOQaxZ4F7TkFnEDycsmLuCVQpG",
+	"gd3Q6Ux+r6D+bpApvSnTMfu9Xm3WW6ZpGsSNp2UUAvY9cgPmFHphEDGjIOwJm1I5X8ajaaH3RwFnddc4",
+	"W33ui1EIFzM5OxEGLh8Xbm+NLMFCNl2l1Rm7pp7r0JCRuRtOiHU8Kp/4nJXf0NCeWGTIJA1JwCLB9lOU",
+	"GTKbRoIRN2RTQWjAiM89JCAOZAfMYTx0qSfWEI/7ZVvObztKrbx154Jf++PV9cZsA5wwijyPzOiYCSKn",
+	"wETI1PQtOgpZYJEiFfCk7U+nbihKBrH0DJCZwgkjIXVxGEK5A7/NG9OPQj1siiLA2HIe8r8imk5psCj0",
+	"Cv1kbgWjcE29aGvGuzUKckLZ8S7S00yNGJNTUu9vZVijsP1Wnvjw0+p2ymUFTMx8LhiZRiIk3A/JUDFs",
+	"QvdAs7nr8yw77sSFm2d8dEHHh8An+RNFHiKuQ1xOvkd+yAQpUiLCwOdjIg9LuCAhHZf2CZUPzwIm5CL0",
+	"Ap8I+Vdi0wAkVwhDOi4fG0RxqSWn8IJRx8ouclAwWbU+YqxebbZZg7WcbqddY61Og3XsIRuOhp12fcja",
+	"tfbIbo+cKjO7VbM9NNtOh5qNmtMeDgobCTSjYcgCudD/Oyj8YZa7tDz68rPVuC2Wi+Mf7uzPYfDnDxE6",
+	"pdJ/Dwr/u7COenLq+bSTcuaJIPIy2J6OFdLPoyNxBaEcZLu8CwImGA+BNQwifOKG6+hMitagMIhMs267",
+	"DvyXleWqBgXLIFZ5GMB/5Hqt0j68J1hwzQJCbZvNQkGYCx8d+cFUzl0KWyVnpeBYkr3LW1jtDp1hrTNs",
+	"2A4b1mmLDVmjS01mj1ir0ajRbttmZqvVrA+7dtvsNmm73e3Wa7Rac8ya4zT/ni18O6Pfo5yT2l/dn1h+",
+	"Spm0T6g3pwtB5GYQn6P8K8byooQydZkoJ7VPPz5deN/eTN/ffPp2dnVy+b722W38eP3taP6mD0tOljil",
+	"N68ZH4eTQq9aN42lJf+v/yr/vy8/q0a11rldt8IzFgaLvpThqys8Z7bPHUFCn8ypGyZXZxgsXD7OzLy2",
+	"aScke9Cw0Cu4PKzXCkZh6nJ3KiWQGc/J5SEbswAmdXl52Y/CiSSsTcM1UpImT7g+J/A1Ropnzw5Jq900",
+	"S1nCHjAawOmg3vT3QWHs07A8piGb08WgYBAWBH7w+6DgchCrX0P/ivHt+QtHL5LKb6X/zqPzrdyagE5Z",
+	"qBS/4xEcifyVgQRwUDS4DilKjgJBaBF/RKwxC6XqY5XkT/Jv1ywQkgThxBUDPg/ckBHmuKGoEDkc/sKF",
+	"c8/JlAVj5pB6eU4XqBlQvggnUhhwNmdBZcD7XH42nNBQviXvH6pFFHzRFSC9QOoQq2F2LfyQPAH+iNAB",
+	"z5NR60VNCUYCicIcKfnnzPMqA/5XiAtXEhk1cHlh06kcW0utwiOLj+ORlH5rdvooFhuCjAJ/SignjAae",
+	"C2yKRJP35lS+TigXcxYIYtXNhlUhl4xe4atF63JvUKhUKiCzqSDUcZhDhov4opBbOwv8G5eJEohlzxUh",
+	"qria6H/J5bqO1MmNsE6WNcxuKyPMioPBb38WL/ckqVGs/TYoFMlvBvlt+bel30r5m/GKLdbfxOSKLbJE",
+	"CKm4Klf1MmY0nCSLuGKLjZLhfwdsVOgV/msvMfz28K9iTx5dORU5pdfuWtXKo8GYSe0vmg5ZII8V4yHc",
+	"3i6Pr5jMjKumqSb7PWLBIpmtB19Jz89hIxp5oXpnVTrTG5TOVanhJsK6miusz9jMX6fHKrN0QeRUsvSN",
+	"BAsq1HNtVuFS4cmntBzi3qSWMzuR49yiLYBnCuTvAXXO0JaRP9k+DxmHf9LZzFNXyt4s8Icem/6fb0Iu",
+	"6WcyeblYtEgSsU4GSOhBoac3DdT3ISM0JFNfhESSU9JA3jWi0PsjNczmN+KPxLt5+0WSS4SU25JMe9fV",
+	"PaD23jJZ98Ce/W946/cmDidCGkZCHjN5/boh7Mcx3nzaxEuO0CQMZ6K3t5e+MisOu9bkEXvq0izrV2+3",
+	"3aBTHAH3J49/YDx5O0ypJ9mUOaSYXKQGUa4U4gdk6DuLUkV++9DnI8+1H7qz+lIA3hWkzoatarvG7E6X",
+	"dpvDRqdRrTcd1u7QhtmpD02nxoam0+7WzGqD1alNW8N23el2amzU6DbMkUHmE9ee5N6oWtQkG9NNNiZe",
+	"zg47Yut3Hnsr9MACVQewJKIgkBqunDyDDTiSDP5A6lNOpJAJOPVQOSO+DV9y9okbkgkVZMgYJ54/HmsX",
+	"R8wvDjGrL59+bFx2UkRtZrk9PfZuzI5vPgpp+5xEnN3MmC01H1xn0dKfsAzSNM0SUUYF9x1Ghkxe5xGn",
+	"19T1wO1TtFI/wSt1PAfP/GDoOg7jD90KKU1ibyIZRuiTQLUS/SeVgNnuDIR4wsP1hNzJVHag9Ch+6bG4",
+	"2KaeJ6WsXkqYvaT0yhwflFwg4nOfswfSL/UFh3ksZE6PDFbuv0GBzKnQTxAfb3lFmDRdqyk2PlsZehcC",
+	"y4mV9XuPJyniKaXXU7TwX3LGFqqhktR2wCgo/WPq8gq58D0H/a6hr3ZLkPnEz26ZFMj70mzxOSPME4yM",
+	"WSikJSJV4z6xPVcKJDBgxILbYnmjRejPBPxJHiY3BL3Z59KaCZhgoaU8vvLAqXk7UrnmDnF8JlIzl7II",
+	"5t4jFv4GFiiFYSB1bGlTGYRNZ+EiNQHgrDeRCM+khW273kNZzI4C4QfybgFLwvPHpGqbrDls065TGzVY",
+	"q2Og4QZCBJw4Ah5rj+q0a9dYddhwmqw1WncLydmSIJ7uDlwmdZpy8uajnWVc8pB5Ph+Dj0J7wGCJUmbK",
+	"XxHfc1ggl7qfTF95xCUDnPkRdyzYkBM/fCZ/euBegDkxQPuhOygAs4zkuFJzz9F6E3I3EnKf6Jd2oTT3",
+	"wzK+9BhEPvGJiOxJim0NMJWMWHMJ0OlCDflPeRbDrIyVK5eHVlP3je+4I5c5a62FlOMSzV55PJcDOK4g",
+	"InQ9Tyse0qxIhdSOLuh4jbdaKSqJv+4vMXsfzzsn9+TC919LU/DBdxCqRlJLJuzGZswRpNpqt9u1aosM",
+	"F0usWE3d3Re+j9boLqwY+n4ZX3psDVSuABiOEgj5yFMlJbheFCVg6wDPXfj+G8oXytITD6Th1A8ki1NO",
+	"mqaejiAzFhABjlKUvSBl8QZKU7SWkqVn8uKAWe54X9OQlfV7j0JXX96sfBGvZh+duwSCesQC53C5j4FD",
+	"XKRYOm6pR9ZNRD29l3I1w1zecxqFEz9wf7CHylxw10rJwG5m4CdIi9VqQnn8pPYr70T8aOnVRxKxQ/RL",
+	"wwJScpSGiaZxzQJ3tCBF4Y45DaOAGYR6Yz9ww8nUIK4QEQsMQiPHZdxmBtJgUVraqMvLy/KyU33Tbi37",
+	"4NWWzQLfZkLoPIWH7BkVV3u1Hhm5zHPkhSn3aFCQuxi7e/KdJfrP6lVXkKkLbs6CUZj5YD0VeoU9h4Z0",
+	"D3f+9kv6KNYShjiHTSLXru/BzHfhCNzgcvLuY7DEJfO8Mro6DDBI5J0qV5LiB53fAIqntHdDoW5iUrSW",
+	"Z2WVUFjG3LPKWNaQOuX47xZaj++5iGYzPwiZ84Y5Lr0Asjxoxw/x1bIcSm44uwn3Zh51Oe66nFL8TUOq",
+	"SmSQ+YYcG6/Y+J5qps92/DKZyhkT2Mmdjng8QhlGKMOrf8UN9kQQK00OSxMAj78riD9jAWpCKtZaAW+r",
+	"+pacSh+kZ76uI5iAkJCO48jdlWaW0t1A0lgQCsKkD/inzgnJqkXia3DcPG70T8XrxUv66vrV+2atX3ee",
+	"v3iKrmKt4rQa4CqONZ6MvvNHv/yZln+Y5e7XslR6Wo3bHI3HKBx4vj995nrqOqGO48pVUe80kAQJXSYK",
+	"vRH1BFtxpRB4l4zgZeKPkqi6IMWxG06iYcX2p3tDNxRlyp3yUD4v9uA/e9f1UmXAj6g9IcxjU6knuoJY",
+	"gnoh+fNP4joWKXYI/AjakoHRNHk66zUS0DlxnQGHP5UqxJIfsVTMTRqD3KGBQ2YqNkMFazV09M6ymesV",
+	"p3utRskacPkiC8ncDxxhECbnQ8nQHZcZd1zKSeTysNUwyNANieVaUvuRzxLLxZga/t+WRWg44KC4SzbA",
+	"v9Zarbq1D+LCYdK4dYgHuxX7ndkNtUNvMeBW57fUtHDJSxG5nwU5V0n5fn981D/q4/8O+v2Dd+rf8rfv",
+	"3h3Ivx0dHPb7/d8LRuGq0GsahWmhV2u2jIKkaKFXaJhN1mH1Tr01bJuUNSUvzFJbrj+Wx+tZkuUTu5Ll",
+	"1Wq12ml0qrUMxzayIaf/7iVM+3/2vvxs3JZ+W/ll7fb33//M/qp++3tuEBhWvjz/kzi8M6FiQkYRt+Vf",
+	"4Aiuj8vUa5ujMkDe9Z8aqjOe/kCrkf5Aq101Ox11ojd8Bndv+UsdElDu+FNkG8minj9ngU0FIxN2YxB7",
+	"4gvGyXABBwBP7BNBhpErjfXlvWpl5Uo2MhgHZqut2/y4XxI7+qMwBf5T8zaQp5LMJ3/4jaHPPEl62kEC",
+	"veUsyQYj9oTyMSOhDyIdnALFp0fnx89PpCYNp7JeqpCzyMOMnAFXV7hNubwI2A0EbyWxmH2FEV1I7SQz",
+	"xoLegA94WZ9X+IQ/IpZUFCxMGIBsE7CQ0NtmOcyTf3QFUXb2vhzBmlFpFAsL4sECr08qbClu+BjejLj7",
+	"PWLaiwXeuRGoFFds8UQMOCEjN4DYgCQajirccfpTxOdq8kooS2ttFmavHTlS0UKboEcGBfjjoGCVdOhk",
+	"Qq8hNOYxKkISzn2iJm/ganH5hhwHVixXxb5H1JO7EE6YG8RhVXwRHsEJSwEfMHmpR5JnlSkn5waXNCY/",
+	"zSe+3FnKfe7a1CMvz9+eQO5CKL+JETvyxj1YkZRUXdWbL1M5fThN4HNWPBbSsVR/pSJMuYPsqjSeg2hB",
+	"pq53JTnWdQq9B/sv5Olgi3TwWxG40Pvji4HB2NzIrdaPlFIvf+OOC73CyPbt0Y+Teu37t2gY/ZgE5/TH",
+	"uXjpHJwcHlaf2ocdZ/F58umzF4xm4/PTI+fl4ei9f81evDu4ujk7ef+q//Js0m0ffmftm4X7tnX87rv9",
+	"sS/VfDmlartV75jqfyv3BY21o00qm9KhblPEX5eplxwoUqRD4Oq5VAFWDxaYXisyBR67az5P4SG1n5sf",
+	"RRl1DJboFeY2bJV3kNrU9TmdQimhnJGR73n+XN6sS8JBrhKiy7vMdEpvjvEduP4VlWgQQJADRY16IAwi",
+	"dqu5bttI/7a6Ohp+Z2wEr7jjO5/X5hFkI9+55At3ykRIp7OVK8h1CoZOa8A8Er0dhuZZ+EC8kPX307GT",
+	"l5UYq72gomavXnL+ol+uNVta98Rnnwhy9uyQdNqd5rJwi9O8pXwEoSole9ZAeASps96MaDXyr/t1BsQh",
+	"hAVy6MKJD4mcEPXQinGFHIeZtFjXUd5hRSD5MGQ+6ijDvvLtCSJCP8D8eMG4A09R+4pEHG/+pZyqdWmd",
+	"2cXDmdjCiKp8/X89sKNqzVY+HZ5qabODAiOPPwo4KjCBEJQKqUFD9ItQbjO57Ew2ICOCTplUBtDU1ORM",
+	"XcmkCMJPEC6VAKkaubxUIW9ngkj7fiFVRD9Qqt+S2k8F20W++DN4bSu59HaWlUhVU+c76V8sCajlswyT",
+	"w2/mndKn7lglGGXp/PHtmSZdvVaWSjIYqf6IUM+LBbD8MRt8WdKj9+HxHyzwMVee8pxAY5oHa/XRyG43",
+	"nBat1xts1GqZw2azUXNYx7adoeM0urTLnLpJm9X6qFmtthvVOut06p1Ws+rUnfajHtSja+1F2k3DPocE",
+	"9PK5vH9hDENF85DTpNQqK+t2lZv0Je9z9nYETsVN/AHDK1Pg1tj6WbHdw2dMsHDbR6mz2O7RI+UAv/1y",
+	"axSYprEu90DeKhjqHwKuIjkN+V/5DckuOMCXnD27WymBOciTmHfr4XSUqpV3YNIE340zntKQ4omxcGkW",
+	"ga+tsoAdD3+3SCnsrH4sLVvd8+qbdyxZPHTNQi16n4xYaE/Qe4SHY8zUR6xVirjO9iIzo8qtl5OPQzbX",
+	"Eetpphn9njTjxFKcroimtCVpWQJNRRgwOpUmn2AYntHBpVUKBowqt/eSM3+yUA5AGItxR5qqfkAm0ZSi",
+	"kyft6DBrjbscGOpLa6mSqxLGqg8sNC4p4L7Dngj8ZRkUHa38SKWGEsG+R4zbTKWzLhVU1K++dz+Hl7Wb",
+	"g/b0pDE7q1TNRu2v0mZSUvDeZwQEnNpsUowvSyRgSe1FekBzHZFRcj9gIpBitFY+OSyXk5BzZoE/DuhU",
+	"GGh8YmKTYGESP/AWoDdgrCH0BzxOe+klyUxE0MVKWlQqX2vAswlbvTh5BjOmknqEhtmwSMRD15O/doVO",
+	"6RpwCE9BAZoT+DOlTkvLImAQ04EEktCfpRKxlONE3VY6NS3vKtpw5HY9Yo8jrO46mecgA/JtbuRJJSUw",
+	"9j6jARRuFAVjIL5hEGGV9nVq4NwNmCK5BaE0PMg4irW1cY562O2qBH/mMs+BFeeVvqGvEgOwmI9nueKp",
+	"5i6I4UKWmZPUFPvToQjBo+Atp96gR2vncNLXL6m40pefptGq58uPF4x64eTOI7t0EifMvtpwKf9ckXUr",
+	"312q+JH3scNmjDuM24snAnOmSdHyryw8zxOY6CLfg6TDnok+51+B0yRO/80v401zqxojj01fuNK2W5xS",
+	"zDbahVKJ/rIUc2BzKYXAP7yjuyiPJTm7CXfRUMCYzZnWJehEARO+d81+D4NI2rdh4uqLjWB/hEqUNIO1",
+	"jmXoChwwe8FsJUWLR55nKb+4so6hnA4ThuTjw4BySKejTmlrWpzhHJ0PUN1+e4c9qvchb3eP+cjfcVt1",
+	"Skm+0HLYzPMXU8bDJ0IpSPoFcOM7VslQJcOQHeW5GKSAOMCA6wj1LPD9ESmq7Nlz/K1VwopCh12rBJcn",
+	"grhiwK109N5arhFM//FOVWTlsNp0Roeu58bGYmbJp4Ef+rbvkREDP6BI59Ni2oDIbOuSLEtLL5RYX9R/",
+	"K3u9r+VN0msLJylkhd3JTa9dZZ4WPH98fKcx9xoekufOd9hxbtqmosATAZcARF+HHiPUDnwBdwDkQVfu",
+	"lSlQ2ZwqEPh++Iot1rixFRc8EUQ+R46cWrNZ7apyBXLFFoIUI56JEUeBZ5B6TUXx4eAjGy4gfSLOqZCa",
+	"UOAIUrTk0Ofu2DKkMLn2r5j8YcCltIgZGZXpAJNj4bvK9eNOpRYk5QSmZMPzYsCLqdwNPcyxY+nXrtii",
+	"BEoVONsox3ggsSkfcJXQk4m0FR3fFnuC2VHghovK1FFHC2N2cmFCSipUEwNH7KvXMYt6BCGA5Kir2tG0",
+	"10/lBWwlzk6B/CoMkXK8te6wJlWF811bDQFkXQ59J9NtvigVzyff1ofGSORiigmXxEd8InNFsQKu2SW7",
+	"heu7SWcxwx213sO1xrNrkGg2Dqhk+tAnKlnMWhevAu07RxJClAvrIaAeMx0UjtU8RwW93VBo59yEioya",
+	"KF9OqzpD3/cYhUS6iQLO+GsiYPeIET0k5oNxHvVR5f9SS4SB1zFJbsmyYgV59AwVmwcnD+RBi7XO3zik",
+	"m74Vlbt7GwP9/0ML3TTzpbGc7j00x1hqbCU+4ODcUy9M111nPJPw4XU7cB4zyo5uao3JACY/VJDOqC3v",
+	"Sdg7+a3VswvW1EaD425uBatNSdf0u2n7JFki33LUE70ADLEwnseWCxL6s7LHrpmXZOamYR0osb4Jn1sk",
+	"YGNXSCsX/FBSaodllxOL8sVe1VojEQIWaoffMuIX/IEUA9/z4Da3r8hwIe9k+QdcAbowsFpYmtQI8xVO",
+	"Aj8aT9L6+ZB5/hxrwriDRY6C0BB8HgB+MgIcprTHA5QKMYnL2HKnr+Tu1ryO036v3rojcp69ItcnjnX1",
+	"/+6s6s9chSJzDSo2XXdkLiXJdk7ehGghnA00vkIfaV/JJtLo6y0vBSZOQgE2Ws0gvONqhLpiSIRcSbDe",
+	"eE/ufJcsW+SZayGPqi+Fz9EAlFTlCxW6kiYn5uEjKMKyTP6pf4P+2/RvEr78ufK5hD9XJO0XI+fQQ56A",
+	"Ui6UGexy24ukjlF0Obja386sHpZusrna4JEfDLglWGjto7cdYL803EVA1BQRBWwWhRYEjBnvnx6TesVU",
+	"aXIDLuiCDCRVQKjKEZAqgwJx3IDZobcwyASsUsi2BfotW45IwJvy2C+nzkIwojb7eVvQSB27BmjwpZSd",
+	"yPjID2zEfJote5IOfGdxAIVYS0cYUzM3p3vSG1SGHjyAOGVBChljPXLTumEweftAUWv3aUglIsZF2f3z",
+	"l9QNFW7VfZCnMsmi6T1ZofEami2tYWVOyzTKO++vtXGek4uWyk+hkJ1STCcJPMGiXql3cAzwqFK5dKxH",
+	"PlLCzBfIVBFJKAGiQFKHhDs5q0DmVAo/dvb/a3/8mN5HtTuYODFOMkz+Di8kpiGlkCtX9xLwNQNGbak5",
+	"SOoz7qTzjopuCCEZKCCOPK+0D9moLo90AfOcuqEFOyzmbmhPwKZLYgV5isgaj6FalZpuHlO+YcGYneZD",
+	"WfXxEoBHCDyDOGzterdV2te3QsCm/rVUpsiUSSm/fLVD1itKYswr7cn3bnPm8nZ2D42cOZixBBEIqcJU",
+	"CDjkr1zugGWqk6nDCRNMzVGQIuWLgaosx98h2iKidZQgEftP4s/In/Erfyr1V86b/EnYaMTskPw54H+W",
+	"y+XM/5evwh1I/iQW3IvyX/Iy02P8rq5LfDTi6uHsQ0hZRz1EHScZT8h/ChbKeWBdi0YIw4fx1c3PZ4eX",
+	"d7F8/IotLCM16ymVNLhii3jOxbW3ekmN5TAvHiszRPaTYua5Nk6SSoaH9wxiuRymG7IbOV90WKhBAbsB",
+	"igFBe09+JP5oJNeHI0ERj8sFC0I1nNxoIPeAxxRJpcYX3188K1dbOGDEoQzeYUEplSkP+gzMeMC1hBX+",
+	"lCHIXhHnh3U6xIRCLPgwJP1PZ+GitJo+DlBd4JKBiwt2HaBeNXCWKPQKYyoIZKNJmQrfX9WBabjZQKia",
+	"jU6z3dp8T6qJPMI4aiE/73LNu2iorlbUrMN0k5wk+agI7Ko4Jm1YJmP4s3REDZOh4JwVDCliILQrmVHq",
+	"bBGkLzGvYGgK58Wmr7WuvumGSJT6TKAqvptWRt0+LdGfaSstV5LrMsWdPZAKn0hK9m6j2S4ZCG1KBbHW",
+	"lYLmpBvpctDVyD0NyRzS6gFW1eUqBx1xn6C0eW1gHxEDV2imq4dXQLO54167TkQ9ksAokxF1vShgqdyK",
+	"gOHZZ9csoJ4CYlooQUJDQsnMozbbWqlQpEeArOXc01VNI0F4+7mhnnRGw4m8phwCwH8lhAfEL8WoWWTF",
+	"Id6pdms5JEuCzKtffHFxcUrwARCAm6vUmhk3Q8PMlQDKkM/JMJj4QUgU3rdWi/Sq5Dj7SRRCsgVGLRJm",
+	"Wc78qHXWRta22jOof14+abrCWKUvKNoZmsc3nL4YI20HRTc5OXentKQgA/N2kkPsGonqj0aq2gv4x0CG",
+	"kicN/GUkHqqSE1Nd/bAuwF+jJJ7i3xVQb9eslojLsT4rUyF9j+S4u6mui9iXZ5bmK/L+7HifWBA2ozO3",
+	"MnUsFfWaSwmF+QBcKohKDOmrY3egROMeuBPGTshpxk6wQcauoGHGLliExu5gUcZOUDPG/Wv8jfvgPezw",
+	"knZeb/NKBo1hO6oh/EU5qSTaEUxmS0aM04yMXYASV1Qko3BTloemfE0DCI3I06PwRxM/yipWSxpFMAbr",
+	"QgDapzFDpuAyswhrKSylNegWhoID+ZDaYe231dt3QJ3z1N68QcqfxoQ/oyG6fuDp9xmaHccUkRIpDoXn",
+	"yCNdFrKatmAkyQpxcdZM3iFLeOyFq1GVe0cvvk6fXzXm5sR9cXg1et+9GR5czD+cdj5dVT32bTG/mI2/",
+	"dZZUqXq2Kr6+wZXTWJOxchqJScqLeD9nzo5ummwdzy768qa0KVwJIgfvuJSAicjL80u95ZC0G3khoEfN",
+	"IogdaWQOl8f34G4eKzXVyAvvTBTTU9uw4sgL71E+5keh7SuNTF6SmbVVIAkbIoBQSjhLLmW0sXW1uPbE",
+	"YH0talWQVGoF7BtgpeaWMeySLzDLKgRbK4DGncn+Ku9mTgXRs909I3mdFm7peKrVg1gK4mjOiRMFUshI",
+	"vSVCS4xZPUI9SHonV9yf8/0U9XpxHBPzi9W2lNLqjP6SVGf1mGAM4xh3p5q6KRiuPEaTcvseWYm2H/Fw",
+	"E7xFCsVmffgh1xix4+LR7Xy7Tlzgt7GmG5+6TR3jdVPXUWmKwWYAo8Wb7R6r2THHT2V63ysHHl421NbE",
+	"dNELTjKnFIHXccNrd+f7YhtnfLo6HGIlW98uelJHPAwWW0hVOfamxeE4O67wwRuzbkbrkvuXcPsNkOTv",
+	"z16jYSjYeApFZhOXBTSwJwtsNsGvpa7mc4xNOL5uP6I7BnnCV1JHKEh12+chdTmAfFYq1p39AZbN+fXx",
+	"pmyC7dcKpNdWa+18bSWbZH3fxLx00rgkmLrzCsZKoD4/LSH/o5nQ/hbJeUkNN3RnibPx8pNS/vrcBXz3",
+	"wN+5ciuuMXHYyOUIYxX6OteGFOOcKrgDdbqVlJpxg4xwUvpXSLL6azN/lnZkQ3JOeu67Op5Uv5D13IbN",
+	"6XQcOUn/AqCUJLVm5IbECkHhK8rbTR4NxBtMFpH6nsbAWWHcMNeRcxF/Gh2Ervzgje54lkW2gOTVCVMQ",
+	"REHksRV8plpGH4qNV5VOY8TzAfaX9x+AHxoqhjClM3nm5P10p6oEf12/Z/e4F1M4gVunVqpkx7uuOT30",
+	"+vkm6YLrS8fi87uaprpLZgEt/1gS8+uqKBIptn5SARsx8B4Ti4s9JVSs/UyXLZCrCCByzYjSt2Jb3GMU",
+	"XKkAy7C6tL2lEtl2dnH1LRa390dVXm3yfvtpGp1Ni32fSJ4dg+UOsz0aUFiiCNkMAbE0CU7KVSmLTwyA",
+	"73CZEwN45IfD10TAM9FqOLcYqYPDr+LQQv8Fchviv80hNoPplwqMScezJWPhiIE/lQOGPsSWIfcAfwlj",
+	"yV8XAzbzKBSfyp9Lq0Fx9fE/oYY1mQw+B0pPEGbnj78ExiF/EvVI/OZ+jFut0MU0TRXsm3perkt+cYYx",
+	"8JwqYb62JsIK/XNgBCljI9wDly/LP2lMGDoeLwgVAz4oSG1jUNgbFIAxBoUSkA/tE0vH8wWZ+B6iw+FQ",
+	"+BFjwFOjEXOvim8f4C8tUlwdX6cGwBv/63dilowBl/NnoaU6YMrvDJntTyFzxOesrPE5BQv3AZVGSimp",
+	"danpDbgrYrAq7hCHxfarI6ekc6jgC+DxV1h9oLhyf8Bxg/C3BqLgU6EnE/qQcFDK1iprmsvDqAgG/zyI",
+	"7whYFaAa4OdzQ8db3LR4YuBoLF2hcTR9k6BPynrlG4E/3emFbLBch8eV+RfHyRUT564w9Hf44GpgO/fS",
+	"wSKp3RXMTEFXbqWUAokQymOFVV4OeKsGPOLuDZm6nucqbPT95AkjBX2oUk/153TvogFXDxvytIPuVNR1",
+	"ZNkySP2mqtbyMZNEbt6AJzP0g9QEfa5QExFxCY4PluFCZouuXMPbDErkAM2RFKG9JB/5FrF0cZNVih3R",
+	"cVwCqtwgbR6K5TJ1mXq+ZUXY66pFXj9TQHKIZAmAl+tAx/wRsX66jkH8OWeBQQLfY8JQTvBXbKEgzpkw",
+	"5FFH+HM7EqHvuNS7tQx1OySUkeQN3DBkHMsQ3l8ckrhD+ICnt5AUrZpptspmtWzWLqrNntnomc2KaZqf",
+	"LRAe8D0LK57kng243mjgkHgeqUegzqmSrhFMyD7gSPcEnhtafOZT89pXzU6XKDrgCkp1HSEVW9xaMYdJ",
+	"HpZzADIg/CidMjKnC2gynDylFRuKmRKZVcwCuFQVQw64pIAriDvmfoD7PJ/4wIABs5l7zTTkBLAFNr0k",
+	"4cQFtN4gXFTybjpN0LWFaKQIdWQx0ICiW3kiDQFdV5nAYJOzo/MLLDVQ1R0KUAG47Yk8mxPqjVKqvxz+",
+	"S54Vohhsh8KwbTCU4ppPeBz4bV0CCJbR4K10xfgTKK8TlkpggT5pDlHW/47V0ECN/O9aIhrG9ahY+Q3U",
+	"1fNR6ayK9Pf49iwdG9u6njRmzJ2wHBWj77SHIJC23xMlv1IqiU4UDDOAm8uCHjq0xi0y4o5703Vl5tuQ",
+	"NvEltBo5qE14LexAwDyfP7KOJlN6O5Mjk3xrw42eD3CZ1EcbxGGBCyAjGq9X/fGJSMVMe8QSXy1t8ct7",
+	"e7nuWzMzFkVXO+pW80fLgJmI9Q5CWz1TrLWkphhQO2SBWM7dLIivLf7Kv/zR/fbpa3nhfL18d+m+n3x+",
+	"eXL0F+TPK7JtG3ldrw9JHlbdB3KQGTIXq979AR8ym0aCQVzPH1mKid2QFDOXbinxBg1jZ90oQqUCiuVV",
+	"89O6SRy6EIROGHXyrob7iF+Y204C4j7CaOlU5B8AnEou+0/8IDx+qt0+S13Z13YT6GDSAGbOQduDhKdT",
+	"LJ30RShlokrygVyuiqmRcxhbjWymQqpJzZaJCted6P3Lb1f+p7596ry+enP9jXrvvEmd2V+dCXt5Kn68",
+	"b7beRs+rs6uzT7T77dP1fNb4VDPrE7f++fOw2ghfjV/bi86R+eFr8/Ph/Flz0T6cL+U6ZgVjp7XheHXW",
+	"YJCdL7h9SoPwqTsa7Xi0PqCpLkgNhFDd0JgoKtDfI5R4dCFJZPtcyAuEh7G8H3AMoUgtUaVDFrXXoIZl",
+	"der3T4QehtkTXxoW0qy37CgU1n7svan3SMCcyEYMAISS4o4/T+x6xx2N4AobcKmXwTIFNEm0xnQmx1oC",
+	"ngdFYO6XjNitiii5T8SAQ2UnRgRj7ItkVAWwB5FDacEoHv749kzNYsAT2Y6rRJtIke6J0B0/IJXf9uUq",
+	"l2agwFVD+FLq01JBz5Mr+a0mTsHLJwlFipD/F7cDk/RVWDeuU54FbOTeQJMFKAMIQ4Vtlr61N2TO1+6K",
+	"66au8ObqFW4zzxM7SA0DclAkrZVebpApKUYuD6stcnBkEBMUa+5zhl1Hqk0ypcEVRJcQ7MXzOSsh/etT",
+	"AhPoScEeM6mh9heGrdfIwVHJIAoFNyWtlIxK/oYIXMkf9tOj1vWoU9+JPJ/IW7pYhSe3G71eK8v16I80",
+	"iO7ecpHiHuKCK8OVC8XlQphepEZ2lfobc5b2JCy4DV6EbYSs5KHVXfugKVgh/bgnQ6hijUIyHjAXKj6h",
+	"SqR1p/GJXstzkD6wkbVytENHSb5t76OGiYdZIcsYxOUOu0kA5HvqFxm2WM8peL4EKdZrequ2oayUWOsp",
+	"W1fbHYXgg0wuTDsKUz1+Yn8/CiUIEYBcgnRgOwq1KOXsJnxMqi8jTmOxHuxEruagLqmtIkZreE2jdqk7",
+	"B0Q9Eh54vqQD3Am/o20NTTmRPkKhGKblsJLTa/FnNypkKYUIk9vDh1b3whjrMWYlIR+cwZhfjpoQhQyZ",
+	"5zLtFlGJEh4FcaS14KppmmmxVzXgV6YqAb22VJjyQdmSObUna9KsMrKRP0LO1a45VKO4Odim59N9xDQ8",
+	"WiayDN3gc+rG/LiRjfZVYe4nNLS1aSCVr123ZlOZnE5V3VDVztnd7omcA3L3oUortLdGQbvKckT8MvIZ",
+	"aIIs1DZhjAYbTti0pGU1ui4EeIqzTg7gc0lQyesGydCzyNxwItU+RdVSNosIe+Gpah/lSEQVMvZpKxw0",
+	"l4lMh0Tt5BZKR0VMF33aEo/ngKPjVu5hjtMTnTaMBp7LNFYISVyzAz53uSiRIRv5GKGMJxMjSFZIX089",
+	"0+kzBnCb0islE7DjkM4HpsRqmKZFOJ2iTrmfaKEDDuTTWwS+I2I1qnVrB3w2HUnJSadewZvZAJGotm6f",
+	"1AkVV9idIL4tmEMCP+JacWIuhCdm8pJh3PZBxckoUAaJodUW2LS7fF23Sgap3TkwXuXJsKsD1SxD3VwI",
+	"V1uqkD7Gk/2AVIkrktN9R0+2nSB1ljIl199A98o8X3sFYfOE+DSqyHnS7Cp7VSPSqT/zPX8MQYXHQlDY",
+	"cLfEasfK3WIoncLlkmRa7U3MwH/xK8jlckPvuFC19RxTAbVhiGLD5+FcQ0+z/IQ+KFTbPtMsrS3m7JMU",
+	"Ljn5BXG3gTkFG0QKcAuuWGs/7sIPR5HM5ckagjdcDpY/6a1vq3N0AKDb/u4dW7oUt63HyDa3UQy2WpeR",
+	"7QLmhlgMLe3k0qOUbBiFOeW7rXGzkIl5MN3+A7Z4nfjR9H6Yt6uXZemUA6aYtlXJyOXy3g/9OZU3GPfn",
+	"Bvbri58AdwoZLojrEHSzIO6CNMJSrqrMuVlxf358e4YqhXKVuXJc5oXy5pZqG3jLCABXKaXGTzwZSd93",
+	"QIfD3hp0Bi8MeM4bdWkqiU1epr/DJxRt+NS9XAH/3ka1URDRdBcnGakqlwMWbMWGr8uVCwOT3/KcFyv8",
+	"JxekPBoATuSILdwY+W4AWEXe4U1CHitrfM/dG/QRuTyTvJLo4bX/26yXqzHGMOraL+k1PYdxEHA4YCrv",
+	"AUI8yh+c8exn+jNu6jbbNc12tdutNRvthtntVu+043WODmQ5KmAT22ZCXPhXbA1KMKQ3vLy80BEnqHVX",
+	"OV37CUzlcJFGUEIXMUjOQq8ArxR0qYz65FeI8iY7Rmeuikdja/9+hI0H8KdnmggvLy8KqxE4OT+dFhFE",
+	"Qk4IEwBIUSU3xGCZCTR6bwkWXYXky2URDQlUUJByOZB2BHPc0A+sUoUcetSdCsja7mE834CsII8Jy4AA",
+	"n/wPjRxlPcB1A9c2LCPbVR0bnruqlAuqOuwwKV3JwLKTKXWh6oMFkoOjwNvQmn21hQIgUPRPj+XpST9t",
+	"EAptRHTyB1gG0G2kjAeQzmYCUp8OVfu+K8Zm2X4kcDp/i4tfXCZ+q5AjxNLGBEEAfhrwuMmvofuq/4YX",
+	"6m9wbUgZUYb8EqVJjAM6mwB4lwZvhuZ6A4655w4LWSA5XoRSy/YWFXKmZ2QDmFY0w6vGpvaEgRMamhjS",
+	"MRMDDhlbr/2xtIgmjGK0DTtLeAxA2FXjFoznKhOpCPbPmfwBMcoHXITSIpfy2JdGwkqjNZUcphuRSBnv",
+	"8rgdorwP7SjwEIk8EixuqEAYdxCJSTfyhbybpNEdV7lLnpfOv5GbBQDzjm9HuiF74leQNpzO+IFWKChf",
+	"KkvIDXjaBzxV08RuZh51OUBpCz8QBvF8PiYz3/MArUpSWfc+XgYdUTwUFzuJ3oCXCYB5oM29HgknBZyj",
+	"nQuqEgIT+Qix7i6ql8exTA6TzvaJaYDfbzWWOn4muQn7IPbhWhCYwEjISgojjJ8pAUv2Blw23A8BSDfb",
+	"AchQrR2thllHF4kcHQE5sNeQ8NMdi1CPxlaRDuE+sQMGebHU01NAAR2DjxDKiVSfkIu1y0QlqqtqJ/CO",
+	"wOtnCZII+IECRhTWgeQI4f5gpGg9P7oge9fVPRfSHeWSA+WiQvD20j60kkYlNABUktSq0bMieZSBRJJ6",
+	"JHa8oWE6D+2JIP6cEz9wxy4nRWtKrxgJIm5JuS13vLe3B3Jo4ouw1zE7pqUB/tPMjxAk3CcWatJCSWaN",
+	"hLvU+yLODi9UK2bF1LjNdOYWeoV6xazUofNsOIHbcw/7zvyQ/x6zMA/dWS27ZpqWPMUe02dDXoK4cgEA",
+	"QYAsGe8PRNeSpjdyM+KWRtDQ6wdWHcdbe+wUeoXnLHyhZgR2GzhBYKY109SXjO4fmTpw31Rldgo7TVdS",
+	"F/yr7SveVL8guNdygBvVoiXPSXlZWcrczhs5XsSeAn9KqTHYXVtoY6vw2r1mnAlRSLp/i4UI2bTwRb62",
+	"N2Vh4Npi7Wa9wb9rTec0APA5FglEymM3uv2tkpmkiA2kQCzGeQK/mxWz0lizO+oTd+9OMnBmXwr/RV4c",
+	"vT6FO/yrugi+omeHOV9DP6Qe0fGSWDeD8GYa7lReg5UB/y9y8en0aONYoJhL63LDQz+FHwU2+31QmEVi",
+	"MijckqrZqMnhk6kKwb6KaCipDWULb2eM592Uts85VpGJpQkujzCm0ZipeS3/rdpOlC+aAwq3yp6HSsFQ",
+	"LPLYnJlipWnMAbk8qoRNZUGn3lpGlYdJYzrHgi4lOsHBBBov3JEGGFFw68t/5DKmGm43saEnmRIbWpt9",
+	"DPF6m5E7K/XDKVTrSj2mQw7WeL40WibgY+95Rgdbt92AM7H99aH0AADFtinH6yP2rfSgtzZFhVuSVWo5",
+	"xoCDcj2NvNAtw5tJWxoMWZ/0L85TJ0++Hc0q5G04YcHcFWzAraZZt+LEKgD8k5oepoCkuuoQz6fS/Pco",
+	"txl2KRRScw4hJyr0E0xvvIRX2BCvtgdfXkkLOk5DdYkZBUWd5E573CsO5g5c1DTrD5yv3g0ojFo77zS0",
+	"1CMs4ESpqIvHPgpnUNy54Wa+rmIXxvV381vO8to1ptlWyrcp5ak+3i4TFfJWWTJg7ICHTLVzFVDRY1kD",
+	"7jo9ktuXdcDh2Z6yuQbcoSHtkZ8DwKwYFHqDFbyFQcEYKD/xoND7WalUbm/VZwb8T/XtP4kcCGo9KeA4",
+	"5JZ46o7MfxIr1e4YkI4BxCZBPoIecemXxPJb8IvkJUFC31de4tBXI/RU/+NwwqYr/Y/jEk8Nu5y0dAUs",
+	"4Ymb7qGjyzKHUk5F40kobXHw0FivqQjL8HL5+KmVNEhlS7a1/h50n02+p36EAtSFCm0tjQlFoD5n+2iV",
+	"w2c1OvGfqf7FetCj5BdJ1+G4OZ96fD8dg2fcEekOxTprx9VQ8YCDjD4Q/MWEAvi15TrWVl2EB3ypjfB+",
+	"TAuol4oXEbAZU4aTm8CgUxEq3tURdbmpIKkDJqKproPDvfZ8kZQjlSoEwN+U/FGMkKXwgBeHgT8X8m5y",
+	"lFSXIwnmXTNRgpI6OQfVW9lS2yVSCFU0HHCppkxdIZijvNsCCKsWqhIYkMLYEC92AAQsDBY9C5ojGuo1",
+	"bCDJeDjA81C0emTm8rFVUq7YapMkPlssuRI6YXjArUNqT1j50Odh4Hs9wv0y+I0UwT+W+7bNvPJBpHJ8",
+	"5ROQkpBongMO16DiffCURTPgRlcoiqpClkBTWC1Jnkjooe06YBwfKOo+USx6Diq2pYeWC1Ywo/r6ZQRd",
+	"jIprp3Qx4IAdM2RkLA0jxBtO+V6tPJcuKQ7ZnAash78dcF27LL8oF8MJjiFtCLFPIqES58seFJTAyKKE",
+	"qRqglgx4kgI09MNJur5vwhZxjz9wNOPki1SQMeNSN2DOgGtXGeoYs5mnW/Xp+wZhCBiSxQ1L+ySc+3F0",
+	"JJSah5xVnNxhmpb2UHqugG+kRJcusZBciN5KX2tC6EcDpQxg1RpmI3FmKE71XKztA++YbmSKEveK8V6i",
+	"xaXFi5CsE4sXdQziMw4+Qjykqvpd3Xmpo6q4mJJRwMRENxaVnLskHIt4oNNspf2LcmdU3+sUb8ab8/7s",
+	"tYHzwE7WjlIy4V7xOUtl3svfLDEbzCUtFEox5eJkMQUngb2kUAEYshxJq7o89/BjqDrEWApGuoE/NtB7",
+	"ef72pOww23eYs0bzRAO0kEIAFtAtaFnHS1QLeXFiJel+WgonnjeAV6b2JBPd+SMPoQkLXSoBs90Zg9AU",
+	"u5l50NEcgYzy4ihxA20d38JHEy1wa6guXaW+BKu9Hgkyv5mqCBdg8438YAoNkVaNrrSMQnS/zOFOizd5",
+	"W/ZVFR/slKWBlYvYkCiJXFnLkmCp5z5bvJwMn9vuW/fls89HZxfvzo/FMT9r2ofHreOr2ccPhy+7FbZ4",
+	"+cO5PJYPTYbPvW+f5UPTZ9XP8qGpc/3p47vwc+2Z+fmjM2Hwtw8NOcCbC7v25sd4/ubHp/mbF2bFrnl8",
+	"OH1mOh9fettFwJIdW4EZv6Pz5ip7imjKVtUR17mD2EtCAq9eRe65y1WZPYjvFOBklsp5GnR1DQVScqCw",
+	"reGin79VHafUUK/joZ6+g4/sQhZSBA1guFi6Z3VuSiILSzssFgmXrDZD3Edc7wv8zu2X7dyJacspY4D+",
+	"kaCpoXmAXazl2YNSzOcn5e8nF2Xb/+Bf/7iazT81v93Upi+fawCzpS402sSb+ApET/mCLqnObZ95lGND",
+	"ZVeKX6c17LIR7VDaMYfV1shu0E6r1XRqbVZrMdoc1qpdVh3RLnWadadJq9Vms2m2Wa0+bLa70FIJOlpg",
+	"s050ISGwcO+PwrDLqqzumGazMaw1ze7Q7rRaLZM2W906bbBGh9lmo9Gstu2h06rWnVq9ZrN2lzVbw1bX",
+	"dBqFL4h+mI+tFzfPi1GKhDuW/M7PojfB8ZEtjp8G348WTz+wJq37/uT4QDTKH8e0M3OdD+cL8aYdPW31",
+	"/dfeV1a9fvPVu3h7zb8ez6j97NL8+qHvP33mhN9ouXr1Iur3se2pzhCotUzTNG/XT+/WKMCeg0Nhin21",
+	"gOC5xi4eHNzP1JugjG/9IlYl/FGos2Gr2q4xu9Ol3eaw0WlU602HtTu0YXbqQ9OpsaHptLs1s9pgdWrT",
+	"1rBdd7qdGhs1ug1zlKL60uW4siixaXL1zOQ0Bm1B94ryRyQ7vMKfBefpPkkjqt85GzCNN82lsWYuaTOT",
+	"0JDUzFqzXK2Wa7ULs9urtXoNE4A00h9Tj9/xuS87yZpzlAxr/KUoMlF6QCmyCKVFJ1XAiurKy7BnSMaQ",
+	"Wvdl9fwePKyePfHhJ7nOFXMrxwvOPE8QPnb5DYTMQp8M4emUvpgV2nyzvqThebifhzwnqdJAwbrZH3ZA",
+	"YzR2eKV69yuI2Y54BfhS4+6XYih3+UJ1i4k9lzJaPlzr3v3whe+/oXyhViIe7hH8mUns+eOLPAuZ7KM/",
+	"vtyuhPNyYkQZHyK3Ew+iDj2sDZkol4t2tBjZvudGji/GQAPD0p3LLVWypeo6oBIdUVlVdHap5l+/HyMC",
+	"peBUVtvipypDSqnkfVdah9J6wuh6hZz4JAXxL8fgjK23bAAr+qEe9bh3+0pIJ9O/vfdHwfPBZ40Js0xv",
+	"WVwkY8Q4iEYB8njKM2iOZxSGnu9P967r8vB5cd/QbIfPaqvdbteg7/1S686kc1ZuS06FbZ/ts9lqV81O",
+	"ByAkMg0044czXTHrZgIOvSJwpbKHne978A9oGR53ue/9UXh2Vb2pvRzWeV3U7affTPGuQT9fdaaH7XeL",
+	"75cv696l/a4RnjVvqkeSAEmg7DqOlG0nymG7c737DiPyjART2OXKPycKMsd8eV4bYgQxCHXuEc/a5tns",
+	"G6nEQCp6XESrWvmgwwDLMseM0HDAKeT7VMgpFdlatieCWJzdhBa60qQ1AZCIYxbG6bYwTN5BfO2KEGZ4",
+	"l4vhLfcWCuhZ1YfSIAY1cGM4vSJ4F/CAEiul+lmltYDQa4wxTAlfZ4g+ImT0qmWWWmzKOpPbUcQ0GXbt",
+	"+pEAqsbkX7/Ab34EjULWmN3yC1ubX2ls8Pwnk23cQ8GxhSF2h5hFWPY8Q0Px/h9xduiKIhr/ZdUO+HK7",
+	"y6pVUcRtHsApnBJ/lI2xFf5O1ehvlFgpVUSEsT84s/aUtFIw9hlhtfdT/ucWhZXHwpyyIGzBoyVN7IVe",
+	"BlWumqUKOWHMQVwsYlFn6nKrR+iAK0E3n/ixsFseTkPJuKEUV0InHILXduKjjz5OUUw91LCMOGhDsSKR",
+	"ZrMcVSHmAJxJ7MYVYYWcg+DOEAqie6Lym1VKxQYVHDspwnRKlQE/USCNriAsoJBmjb5+yFxAMFoIlvhj",
+	"QoULVwdWOwy4pYbbs1QLcx874MnnId4a/1ZDHca5kX6A+bcBE6GqP8VayliICwS2lHokfEYlSqD2BklW",
+	"Aw4rhEVbKsqj8FMF1vJghZdcidBdV3Uh5wzSLbkz4I4PG4HFX0u7OKT2lU50h2qCFILAhErKVAb8NYIP",
+	"S/NHJMEpAK3BjcUAGgRu0ahTBTy+w6yEitY+MIOq2EHEPwjSqfgHBj/IodR49VSlABpwqB6OAbCkRLFU",
+	"O23MKYfBSjqkRzm2b02tM+/+xGNypn3eGSHbWIcpl7A/FUlHkL/VkKvf/VLSn+s/yvSLpSduXUZu5IhN",
+	"Y73hlmnUbkFOooonYQq3RYpQCq3C3MjPCz8KIIM49Af8ivtzeebhAC78SDc8kGaKgiBKCmchawCCJ0aS",
+	"sPREDPhKmB7CeNT1VEo8Kc6kzuiGSwqirjSAqShITwyDxhXFM0j0VYB8crI+L63NkZo93J5TpcSdpHlP",
+	"4aT26cenC+/bm+n7m0/fzq5OLt/XPruNRlIJ2SvU6qOR3W44LVqvN9io1TKHzWaj5rCObTtDx2l0aZc5",
+	"dZM2q/VRs1ptN6p11unUO61m1ak77aQYrZbYUjkd8tdqMrvoMessobNELkC5x6O7r365ih4kL5b3J1dY",
+	"LNlQd+jncGakej6LcmQM3GGrKpgrVYckJV/pNscOm878ENLCrJpZtRScsepdhpeeY6RzNqVAUC3FYBDm",
+	"gBMn07Z1wFG5wxoflWOh6zilqRpxhwVLBRJB5Oki2ayYOIyv3l+S4gGSYkmLWN5E+ZEaHtqd6Wmm6Pnm",
+	"8s3888UH96R21Pz89OX05Pn72tvDxjxNT/OB/0voaSb0rNomaw7btOvURg3W6uTSUxvVfwVFUyfmP04v",
+	"+ydEJ577u1StHAt1L4V9cl/R6ufBrr5FXLMk7TQtwtCeGkKxpivSXVFS8CkDrnEj1CgIhgCJDNJsHWpY",
+	"oUAntEG2EoxaqpAjADnQ4K2pshhQwFxdTQ6W3HQWhUwYCFQYI8trJCKFdAD6GnDTExF78a/YAmqN1TcU",
+	"vhEWquK3SzAswC1g4WeSR2EkJqpqq7+EwYQny0igmBO4ZgCNBjrgzZG9w+IUq1TSGt5LbojtuFcAPFYR",
+	"OwxMscK7TPhTbO6vG1ruA7d9U24KLGdMctUCGGWEs4YtqZA+lgRmMJzIlKrUY2LpjGOVDUbl7ekBWQcc",
+	"gZziAtY0zFOFJF0+lXUQ9/RMFO2ADbjq+pkurFQJaColNO9KPY3E5DAOOKtv6gZt24l/xK+AcEfvZ7pU",
+	"ZO4nVb2jhIWhbzHyC5rOBaNwrZvtxQf2j0yuRnDcPG70T8XrxUv66vrV+2atX3eev3i6kquhe4Ttmqzx",
+	"4HyKDcka90q14IfPo0nw8ab/0v/8vX82PW2Yz8aN9/T4KR2Nz84PPy7eLjpH/nn97VTw6fyl8656FX06",
+	"4M3x1+c1l761neNvdN5+etVv+afvutPTg7Hoz5dSLUxMtfiVFvNvkxYD15wfzCaUZ09bP241rIGNl8vn",
+	"YqE0odCX5yFnjnnICUMq5GabrFofMVavNtuswVpOt9OusVanwTr2kA1Hw067PmTtWntkt0dOlZndqtke",
+	"mm2nQ81GzWkPQSzhBFTbIuQxbDGkWuip+WJaZvIgMKB6EFsQIR5uwpQQKADea9ZGnWq7062OnGarVnM6",
+	"I1av2/bIbrZYt+FQu0aHrNWsmk271qy2W8MRqw3b5qjuUKfWtJdOeTXLew8mwr14rz16Zb44aV33q9/a",
+	"1Xaz8f1o+rL/wu28Fs03ndpT57z6o3PQfPft86Ilvke1z6P5lWk+uw7evbz4fvr26dNXT8Wnm1H/+zk/",
+	"n9tTMX56c9U8WOI9M+a9rbXldM/32yxgjcqrvb/9tu7CectZpoJIKgLpA6ANnQl10uwfI4H98fPR7oK4",
+	"mC3umy1Z9rHkXzx60op7k2BI9Jii6sC+XDkNSguCX6pkb8bD0kYiPcJRynRdL9wNdzF1hXD5uKzPXNJ9",
+	"XR1D8tAjSFyUkC4ny0dwH7rXYxPRAHTIVb08vTVxZ/R7HBsF87gmWLmFbvs/OxpQrW9lor6mwVi90Nxm",
+	"1SKazaBpzxvmuBS49p8yiCWbaLShJF1Uq2L6NxtN4r2frnO7sTBVM1cqUAphRKeSgDEEULcjZXaZOk7A",
+	"hMBSsCwskr9ijiTYRSM/kMbVgBetKb0p0zH7vV5t1uWNY5B4EGufWJgagGZSJgYLoVSfM4z3YlKMNQvc",
+	"a7CR4jKnkpFU/riO6uHo8zGxji7o2FoTlzjUKca7+Q+ORyc+Z29AKjwsgUIh0ymFK0/hw+pBfCQlsn+p",
+	"cr9UuXWq3K1RGEWet4mjsFMLvRdPbTLJWRBQrnD2la14EC3I1PWuYhvxEZhw7ebea2tGtm+PfpzUa9+/",
+	"RcPoxyQ4pz/OxUvn4OTwsPrUPuw4i8+TT5+9YDQbn58eOS8PR+/9a/bi3cHVzdnJ+1f9l2eTbvvwO2vf",
+	"LNy3reN33+2P/fHS1ph6a8DBtrw3aa9b7pbgW5utdE18Y8Vel3vg0zC7D9Xu0BnWOsOG7bBhnbbYkDW6",
+	"1GT2iLUajRrttm1mtlrN+rBrt81uk7bb3W69Rqs1x6w5TnPjIXuEE0wb1VqzTuv1zqhJ281qvdo17Q6t",
+	"14aOOTTbrGWbo2atYdc7oyptNroNk9bbLadr11vN5rDR2fWc5hykrVU7DYCdHz3AfX2smO2xvjflTsrb",
+	"7a6X5TPpCda31NDe+I47crUe+Cs2fE997jkLwVqNT/eqKne/2HBuuWrc8i2bcfoIQtdFWyycJCE319lY",
+	"nXL3iTl2Crdw7a9osnElcK4Kq8GvAHRStUjKpEpfsUVOpjTBROl9MqNC1a9vzJTWTvskTZp8wI9hV2hs",
+	"uu8k4MVzaaWpIIDGhQ7wGBLBVIowPjbgoPOCyY7ODBpqEzVgIQJ4LGVU1koV8lQlIAKBBrwY+tOhCH3O",
+	"RAnBD9koJH4UkogDKKjlctuLHKbeA6gR6FK8JuMbC6S3yfiGGaD339UBH8yMnlGbkaIlRatVMkiaThBQ",
+	"UoSKm0eA0g8ZoIEfjVGLHwaU2xM5fExKaUeAuK5avRhzVGB3Y9VmB6h4xf153M1BkGgmP1yVG4CbPlX1",
+	"9lQ9r/uPIECAXBo0kFtu8Ck/vSZPW/H8mnz0dmMlAX0p+7xVvy3u/VEtd7/8YZa78jed29J/b5+Pjs1O",
+	"7puOHl/gD09Bl9yj+mKuIIN5wgfwChKzrOJiDfCg0ziBP7NzVHpm3gSz/F3IArApua3V1KWGBH9Tmjy8",
+	"ke65k1wOK/12wOm0lIu8kL+p6AEMfdRSv9yr7pOVnvZpRVKJ01TZdNxStYDFmzUo3uykizeTntSZCqqy",
+	"w67j3r+9AuhVmd6/vcLVqMq9oxdfp8+vGnNz4r44vBq9794MDy7mH047n66qHvu2mF/Mxt86cfdg1N51",
+	"W+LCcHEZeY2T7+WT6rx2MDphvDn+/vE9/+ouLuofy7PPwzcfb47ef/t+9N0/cLsXwn/b+LT4Nqm978/O",
+	"T/wXTe/o+dPXl+EJq1bL9uuz6Ztz2oc2cVIvkhZZu8pYlw4dVqVNu91ptMx2tdmuDxtmq8aqjNFRp9ke",
+	"0m7XGbVqwxpttik1q03HqXda3WZih2xs/BvrmZndWlI3azpUF9e0J63Q8VJd3q1quda4MM0e/L+H7la3",
+	"Vp1dDw++fz712sdHr5+13p92xHXt8sL+el1+yTrvX79qX391PtFgvm63updv642P4dEF+/DtYG42302e",
+	"1rpf3716dvZu4Xw6Pnz1o3nQqb3u263XH96/Ontm24edi9PTD4vGyx/fzO/vfpwe/Tg6HR2Pvx5dRe0X",
+	"bNr+9PxpP7Vbpt01m3a9ag67zGybo2qrUaedoWPXm7VRrdMZdZt1x6m1za7TcNiwRk2nVXOarYZdr9er",
+	"w2ZqtzYEQbfZrerKbq07StXH2JxXzVH48aTbfvp6/PLpp/6rt+HTzs3779OL9tlUHHhH78aL8vB59DU8",
+	"W7s5tve93frYvrw8Md/xzqsPYtyfvqle18Px1UHt08SffPvw/dv38/L511cHrddVZz49ixzvkzvs11/O",
+	"62+dH6/8r5fTr52jq6+hsJ9evjqb/jhIb0697jQ7badpN2itW2+waqvh2M2hwxit1apOszFi7Xa7bbfq",
+	"NjXNZp02zRod2azu1JlpttObs8HzcOfmtLvdKtrZXwxdl7RhRKmmy6tvSSQfa7WGQpwgm5e0QaA+zCRX",
+	"lHx8o3wbQ9f4+eDwv5r/4ycAbJx/bffgpdzeUzpmd5WLwQZXftm+D69Cs1PGWjqUgT/fOzN6rdW49/OK",
+	"LTYWsF1ibRBNNFFlN6NZoScMh12VGrlCKZg90E6tyoC/cIXO+F6IfUCPB2jHWQRGlIUFUSLpjjCk9lWF",
+	"ZBByVYIegqtltGJS1Pqw+mJpX5VxQcMCfEYZjQOuw9+6PE1VPymARARoTDo3QlizQqzjURmiGHIaPjR6",
+	"BjM6XsH6qib553vETR4jZgLbmeeEjrdIyy/09fUKfXFF6FDaxGBY+q6HfU2QD1OC7ZB6npJrUFqD/J8Z",
+	"U8m5br3ZdBrNbrvOau12t96stpxOtT10aItVu81utWvTqjl0ut3hqDrqmrUuq3XMNh0Oh9RB3KWUnKvd",
+	"JeeqHYWbs72MW+eMXGKzJa/ktv7EF5IMf3PVyF8fiTa3EJGHPh95LjZf+vcpZEN5kSt819awyUeeiKw0",
+	"zDpz1jq9BnyN14vc6fQqVVTMdsBVFxjJd4lfUwqo75E82aSIMd7SvobRxGpTqGs9HpVPfM6UfNOYB1bd",
+	"bKSbWoAQdQWJOPb9cQzM/cAB1Lt+SiLuWYD9of7txLIQviDoAmEp45a2ULjHHBfqZ/qxdIbPZrqqQNZz",
+	"mVhIxt+52Lu2VDFrmGyF8olhSfOKx2vAybLTy7q2VsqyawYZFM4VbCUMyMSgUOqp7PIQxomTj0MYww+I",
+	"74E3Vd4kAF0EmYiYEM3A7aqrfOVGB3IMwDOWs8d71IXRNGGsa6tCLhFB95oF1CMisiew14IEbErlJpDs",
+	"61h5DKEwnIglH0ePppxIOooGqDlyhGKYeMWxLhvKkOd+5DkIpwPQULqafMhUIkQJustYNPx9EJlm3Y4Z",
+	"EH5klu5RhLOjyhFKw0xTSVfA1uE83CkjYUCvmVfqxenzho7u61KC1AmjQl5b10zNRLwdqbnIoTZMA73c",
+	"Bjl7dkjq9XpXbl/E3Rs5jXQHINR2kGoqiRvpr37QTIAaUCgsABsh2DoO1gprKkK5dSozFXNHQt9HvNRL",
+	"eJ2GwEawDCujekFNehgF8krK9QQOeEChDBaAaVWJv3C5zUiKqOq4TFArW4csdD+9JZXvkQPVqLALEo91",
+	"2iGuGT52Xec4X/eq2/uVN7YIhf+esVGe//VihVldsdQBFfXONKNWyImvq+1h57KTf3CMdo3POSzcI460",
+	"3YqXjkbRqpm1lsKuqyqH2merpM9MtmVWmhrhEi3yxlm3PvF2tC5Y0DDvwlB9ZO3539Nj8QiacI76e/+g",
+	"PHzHuIf+/Csa/7dH4zdpw/cMxN/xHITEvkAUEBPbl0JjcPULQgH2m7yBG/kUysuglWC73m2VtMKdp5aT",
+	"oh+objUsvnGksME2p7Eua+Bt75B6GZouQXYhX6CTABQ3Y8CXnAClJTgVnaMMYdckJb9CLB55niVVfwS9",
+	"oQRy/7BiEq4WwKnHonRd5TfTlZSAagyx95TwSsHtYWvFfUKxFE89PuDWsrCzUKGgjm5IDDncqOXASAgs",
+	"DWj9rr2E1Q+oG9xXuDewG1L85lbXaUPggX6Qe1TlLQtv5eiQ9N9aMgKTneI8bo3CJqr/lV9+3OqRu263",
+	"f3lP9mPda3EygOL5X26ev83N8zdXKNS2eVn1sdRZg/9MXQNI+o13bx7SSeyrh5zlWJ3P9pNCHsLbLl0V",
+	"5qtOWksdh0mR6kfKE+Y5cU28P+fJIPFL0DW7pFw0lwqWLuUgUu6t1Vp/3Sgme2VLExrs7F7Kcod2QzYT",
+	"0GcIKtLRsA/Q+kcbWn+yRwYF9ASAb0z7JAYFa8nfwsH5FLsmlGbQkzOQhr2qrNL+k5ia3CFuyiKcUAE4",
+	"do6kJ9jdhu77G/f6ljIdr1v4Ykq/AKdLSsNYdkjJYRolhT4XRgEXiVtC+aih7VkMXAN/vmJQ6wcNhZWb",
+	"AttGaRibuDSkQiQLQRRkwJE07HtEPa1PaUUKgAV12EQbxunAyXLAJh3X0kCHeVg4m1HiTqPwH1Qi8uIo",
+	"jxI2Wb7sdrrZ4Mz/7crB/zDTN6UiINeCH095V92RtAtKD1YbdsYa+us4UueqPLTNw46Ru9rjbloGfuiX",
+	"TvdLp/tHdbpLvO7W6nR35GjsKWf9xh4IV2zxJEFjSuW7k1heCaKSgJ2SLtyGwlPBiD8a8BQiJrZQwcIA",
+	"7CAnlZ8EualHaHz1e3O6gA8zMeCqJ2WiNYkKebZcHgB1BfkA7ANezDa8VAnZ0EJRwS2B+wM/ZKUiJwET",
+	"vnfNfocskPhdAq0SbRpAmayFRRBWL27hprU5aKYcu0HU0lNK6br4VRGiUmLAV+NS2chvTp0DRFE1xnES",
+	"FlHRTauU9F+eeXQBQVsO6hP3VTDM9h22H3uUVMATJ4ZKJISCYAgcf0O8R+Xp3FXT0HecmIxrKZSibMb7",
+	"v6nnHezeznnpS1ZQmhMsg6h/6doXtHP+1SNQbzP4sdlqBZcrfiprCIa4b95WNQx/USQKT+M9o1F/EwJ/",
+	"LsTPr4LRf6BgNAu2taEq4D5F1Cv78Qgs/69WJV8fnr9d9MPw+Uuv41597hz73Xc33rOnIfeD8vOG+/r9",
+	"16fdr5OD6dnz1+fOt6tL52BW//jpWSTmp+9Z6130lUZP2WfvqXtQ/3Ye0teO++bpcpV8fSlF/MF03L6R",
+	"Pd5E26Qfq0P9KwH5YQpqn8fONySoodUWjU7494YA8xRizx9vVIAzOItZTVYXqCYuJsALipVcqA+NlduS",
+	"kbL5Ff67LnUt6t7qunsP9E0YCsZD9Hz2yW+jyPN+Qw4tUkGmlKeuc0EsaIFllRSiJmbUiZ4CGBXg+cTc",
+	"iaW+5Vju8qdCdTHIJqwYBKChS/AupI/TAoUwkEqadkbypMO8P9bJUr+F1PV+w3JS19P51ZkO61bcTH1f",
+	"KqvgTF3gR5S3jTm4HHAGIxUNlQal7m7isBn0xfa5MjagJYjyJ1bAqTvg1py64e8nFqB2Ic6T6su8Onlw",
+	"VstNV+l9J9aAq9wUEvHQ9VLmSxBAW++iJ+k08z0POuXLrTyErUf3tD+j36V2yx3V8Fx9LdV1TlJXcYtk",
+	"kgGnPGkLQtRvoTGJ5wCS6jjDqulEx66lmn4r3C8IrhJrGomwHHeulEYM9TxM5pSrFAtun0mZsw7H5zU0",
+	"cNuo3V9C95TQh71xeSRZeI1mCdaLhSu2cHHWGJsYWKUK6cOhIFNGuSDZU5NVSddgjv94lEJb3MNd9MwV",
+	"dVy1iZNEmfie7r+DHKj97AEi56a87DDNAY/lRpa9iGVa8YbTkPjcZpgAEAP14R8hzUD4Plfl2xmmhR1Q",
+	"yQmq1Qr0rIDjp6c24JCo5goSzZZKtWvNfBLLk5ZviJlGAdu5QUFxWJcqyZTeuNNoWujVMSULfzBjc83l",
+	"IRuz7fbgkSGj8vB9ID6mhLPcm9/X8d8gMs1aC4T17/VSSrjeiRv6y6j4x42KrRF8H9N17v41jvMH4ja1",
+	"Gwdvfry/qM/GR5PTF+fn/tHxwdcxfV0dfw1O3bffr65fOLT87uXlqdl9+jEQ3fHNdfTyx8fmt8gb12nr",
+	"9Ovx/Mdhp/Op8/zDJZ80j6eTcNlYSIp9H7AHf01hkvvX1CGljs8jdsTeYVtPmidv335qfXp2MJ+flKvl",
+	"Z0efG28/N+1G89WP9y9rzZPno/nx048vP59/vHrWufre+No/+VgWr96Kl1fR0eeTb9dRq/l+9py/dy+f",
+	"TV98//C+Vns6z62nSmzANbISTiR1PbWVWDHsLoneC91SaQvhW1sWvlrN/IWT/gsn/RdO+pY46Xcd20Z8",
+	"bCFpYPvi8Nf+eBvnjLKRHit5XJovO+SOvwWT7T8xe3ybIO6bSIRn2lT8N6mC98fElqp/OZo9Iv5brjMJ",
+	"upg/ekcczrCvGSCKBXK/5DEQLCTaanexrftysWGztE8oXww4eAJsyolgwTUDZwqMg8ahqmUU4C2RVmZe",
+	"y0RjwH2YEfW8BaHkwPOlaT6C9uiWbpsa1+kJVSOoyGwRNxzwIfNcdq2cQzCVQGGjZ7pTY3Ujur9iG3/A",
+	"8YUnguA341CudiPAihQUMTjiLA3aZKmMOY3zhG+6gcpczMxnShcwJ2gfhITBJq8qh01b0gjs7quGO9CL",
+	"BwmI3hn96SfadC9VBjyZENj1cWchDLoVBWPEOl9wW/G+ynq8SCbncrkXIkXWFIS0NUs6zliqx27RUvDy",
+	"Fnat5LF7IG5N5M/5ug23XC6nY8FeGmj7KxB3yelGpk5xZb+Qesl+FTmEGkcZV4fKIsRHSkZ+KyeDSMNV",
+	"0lp5OdUOTknRmvoBU5mJdhSWVP4krmvANX9mGN3z/Zn22Okl5vm2zrXnq/CAJL9f6uTfr05+MXTXvHqq",
+	"Ix5rmtSkQ2qOmGl2G106rLaHdqPaHtZbztBu2sOm2WjW2p2mabIqHZqO3WUms1m1Oup2WsOCUUBuAkxv",
+	"2NNCv98fH/WP+vi/g37/4J36t/ztu3cH8m9HB4f9fv93SdFCr2kUpoVerdkyCoLKO63QMJusw+qdemvY",
+	"Nilryi0ENi/0mjskr6UEx1+SvLmGkX/FWf+V46zGL//hL//hL//hL//hf6D/8JfT6N/KaZT0hX7Mns+r",
+	"Gtm7/qvDfv/g+dHR8UH/3fP+u37/7Mx83++/e9d/Pe4ffTju9/vv5K/XamROe9hp1exOdUQdm9VtYAKw",
+	"E2KpIM2O+Ie/qc/Zlx11wfXNrhKT8okgwnVivxp6Bf6D0p7+8ztWYeOyjB8oUEarFnLglorrARSTrM16",
+	"OgKcpqX0ZUg59x2GYFeGSvl3+Rgvv8j1wrLLiUX5Yq8KSRwOUyWhCSg9OCDUiJVc/PtzNbeHGivxGnWz",
+	"JDnMrVHgcKL4Aj/O9W2g5lToVeOmSfBdzFz4udJlYQkURlP6Z/wHFsIuwecUcv26b+CtdHdaulFwMECl",
+	"/uBAc8JYHYl/H7KbcN2U4nvuziUtTV5VHyA9A38q7XlJG9VSKmDqp1BeQfgNTHnJrimvbxV1HHB+xvSp",
+	"7SLo4L+Sc9aJOcmvXHGzTui8j5j6xwBcRXwk4uOsfrN8ovd+cnG791MRciMG6xnA/QlicbGnnt8Bqw6K",
+	"ijXKoJGu+X4iyNnR+YVCA1Ptx8n501eCUM+9YsoJKRgTuodGTtuJIfP8OYFiaKEdhloQgcMQUhyHjPFU",
+	"Hw8jjZRCQwIJTVI0jiLBHIUbhZQqK7RDq0KOQ6GbvQvAktUlTKo4al9jJmpRh3l5NvWIw0Yud7GIGpqv",
+	"k6I1i5QIs0rKbQwLhaklgLQajPYM/NHQwH7ALQDWxp20VCsC+OmJUA0KyJBBPVQGvw2BUxibCfS6JrPC",
+	"lEop+5lDJPFJkjJaIR80ViHSIuW3VSm6jj/nPfwruL7jHUAARwU1SBSGHPb1lHI/gV+sGtjbHlIPdY12",
+	"4HuMWNSZutySFIiHV3uSvI40zdR/J1CRef5aZOpzXTPzsBvkPgL6nsJVrVw//PfK2l1qYxVp10havW+u",
+	"5innP65Z6s51rv/ErYHHgNCVCrTA9zwpeEq5d8kdKbwXsTxKFLrK2g492U5VXNy7UxWy3In+4jqgwexS",
+	"DUIJpOS714yoRNHMXGu509SnYtNc1+epdvX/Uumq1Zx01S9roFZO1UWWvZQr5DyzNMwbj5NGe+nrifIB",
+	"z7ue8iQpIJ+6oxELMFU+ucoi7rBAEjDGCs4oCWmJbilRZRFEDqGqWtMfJVLcUv8oVy25FT6mpsc8iTFP",
+	"WOJ7NVgJgnXpmwzqAgAXVt/O2csy1atn6cobcIh1Jxgga5BCMuNB1PU0RVctz/S04/T8XDrre3/A3RAQ",
+	"LqtWqZdpRJZEygW+Y6jLlDnyV7qcupKZRQq7V13B1jUQNRa36b3JxzpJ3Y33DGf+G9gtf/n9uaN1AkT+",
+	"KyJyv2zIv0WvSY66umXmVFoz2PIhlpKg6+wMuPJrC/+WLUxtXHbD/pWV050xVX7BpKxp6Q87vqIQb/So",
+	"pPoF5mflnbGxK0IotOLkyKk1m9WuqqUEeDSwy+eu5xHhjnkW0k6XF+vcLoS/c+ECd1jgXjMnqW2TgxUt",
+	"1arw2FHqkXa4JEltYXooBTqy0srQSvcytAa8GDCUT8wBWJAURr9NwVfrjhbqtwonxYAFoWsX+hUEvh/K",
+	"We4TC1qpxaj4oX/FuEbwq6y0SCRI0CGLm8HKhSDc3Czw/ZFFxMSfC6nKxxCBOucPilWBNuBacbkj0nll",
+	"PRxS74ucMQ2jgJHiTP5f9XtEIu+Y9VrJIEMqWKsRBR5RdaUDPqOO4/KxQfxrFRR8f/Gs3CHDRch0FqFg",
+	"ZCTNDM/lTJBvvqtIQ4lw+dhjAy7/QkaMOaRo3ph9laFIuE/CgLqe1O3iR3qwessa8HSjunhfr6sDjtCD",
+	"NHJcxm3ViED/Fuif/VXczS77a9U1T/8SPgmNDvKGVw1fHTbz/MUUk/pgc4l+Djx11piFx3zkWwNOgOmC",
+	"EJxfEBdQDyrPlsOuCfbkk7q0fDW1XKu0n5pKak1qHsBPmhVwHumUQl1ELKmcHmiJEmqwCHZZ7lm8/2rk",
+	"eo0EdA48hhteVLCLVjyShSDLmflmKKtnrH6pnifFFXD7ElZivr84JPJGl58BLkk/YxDr0//P3tU2tW0E",
+	"4b9y4y+RZ4zrYCCJ84mSpCkJkzRuOmMqJjqswz5snzw62VRl/N87ty8nyZaBJKW0Uz6DztLu3bMvt/vs",
+	"YDDYOTnZefXq17dveycnvX6/PZvNTiMRHMul7ANAPYEhIpFRV+KVzFRAP95sZ8nP/Q99MO1Bk6pLmUaJ",
+	"i29JiuVTzigERccqDk1kx3J3/yAIK+MU/RITlfcEXEGL+TgxKmw0IxHA8Zdz3Z7Fzdu3efUvYWhgvTA0",
+	"XzHcNAzNtumqfsf/qI2/xYKd5gLNOTTFyrlDjFgAFiEepwT6/MRE5T5gprZsOYSL7hZgEv8f734xkxPI",
+	"39KaCeRPXajLJ0ssLNZ5y4yXbHmIc8sVW4le1OSwBLyf+iNTxa+SOBFR/WMQL6LThxxeCwuDV8hmXCwA",
+	"J4F6k4puux0Ry9yGRo6VjFsFuaeLNTvACl4+EuWxQpAR0DEDbmhoH0G7LLIMcdDaiUSWJPixLCCccJPg",
+	"LDWyRjCZyD2xuxuJIDqX8Y6Hd2cckaoUSavcEWApiE+F8kIjCyOtC2+e9VvQbKHNXstCYxc9nhptgd2U",
+	"t65PUIvAJpg5SHMgD5DpzCm26cQF+6b6Y7x/cBNW8uZJTDBnnVHGaU34aGjYlosg2ut0o2YPbmktOh1M",
+	"lqpTwUa6LjFwBIyG5GF8T3LAj2J9+uzgoPsCq3E7rQYos9FrLJ8vPh9fTpLB4fBj/H5ysryU01+m464a",
+	"fonH6vij/fPz/sGHxU9P55NPA/nicrC8mu8Ndjvdse6enp4/3cvejd4P8+evO7992T89unqznz87uvqO",
+	"6cd3j+RROPdZX7tNeFBQcmOd7T87J7qhYudLNipDbu9Js1+rn62XwCqvRO3bzvm3BfGPmrs/zTGuOu0V",
+	"WnuM3f8nsTvbbBdO0U6YqLwcuXOgvhG6/3Ct41tqIJbJRFUDZ5Nc9Soc9hxdRyn8dxyVHOPQ6Mx6yyoC",
+	"+p++HkXYyQS9dJWIm2/ykUdpw6mouG3iDaUATGjg1TyN+5pv7qN+61vKWgWTfcTdd8Op1DP7stK0pTO/",
+	"FvG3I1VSKXtAmBmacTJ1MQgUSaBX51y1iVJzwVkE937Bepzv4gwnawRQ95YX2shpT4C4+IIFpOs/heir",
+	"yiN0t8pLyXSq3YeyisDhBbrLknSeWHKtgo3UBIwbk+zqwboOMkNDZQrQE4iLC50h86w0OXX60WNlRXiW",
+	"HZqWV2rSk85FxJokHaNrG2A5C/pvBTkrBJu4UuECI6cVUloltqR658bW10TAliz5dg/jo/yN1owP2X12",
+	"0tBW8mXMXfrQ2gn//w0T2uJD9i8v730YMwOH2xuZegOzZVrvoT+FCO5oQCgVPFRppi8gw4rDQb02Smak",
+	"WkBXNii4x6KXomRbgNaLldlsi0OT84wVQioZY4s3vI6LqBOTz5KFJawqbph7DkYc+sB9vb7AMWie6llR",
+	"Pziq1NehtXxhH1kzsAyhYbC2apiqrM4Q4DCymcMYZ3k4dsWEW5FJtvTp71RuIdHnM4tNMZZLYERjWfvX",
+	"BUAMaftBTrHImaPovWCLbx1JbXicKkbHhxWA5jh8bxv53cMj62MMcUcAfMQ9xj06ko3e79er1nXjXMlU",
+	"pYeLbOws2+psY2LjbbB4e+GYv+KqlozdvLE3K7R0/O2FZAwGjdXqbF0KNSKgD13/mrdKTrNxC0BWG2Vt",
+	"S8xUluqhxTpoO1dDh5lqekHTumMltMGyMWp7YHJ38K9rZxrTfZ1WtOrC4BwpZF3gnYb+NFQ8ZUkqR6pd",
+	"Jr6fJ7Zm7aPS2CTir3/JRdNAOInjTQra27WrSxzhVfohZO6tr8ojZB6lcj5uATUpE7HAW88XWNlEltCT",
+	"Lvu1ueW8hj2z4EOpaX3ByvOpXirRhy6nnb775tdLmBxR1oAZ1srfJ4pZ0SOakEUBS/luEewVGBDIuW5+",
+	"hT8qN5YuYnIjzUVwt0q3Znt9TIBtrM5WfwUAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

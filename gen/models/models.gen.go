@@ -113,6 +113,7 @@ const (
 	ProblemTypeMustReconcile        ProblemType = "https://goat-gateway.dev/problems/must-reconcile"
 	ProblemTypeNotFound             ProblemType = "https://goat-gateway.dev/problems/not-found"
 	ProblemTypeRateLimited          ProblemType = "https://goat-gateway.dev/problems/rate-limited"
+	ProblemTypeRepoDeleted          ProblemType = "https://goat-gateway.dev/problems/repo-deleted"
 	ProblemTypeSchemaRetired        ProblemType = "https://goat-gateway.dev/problems/schema-retired"
 	ProblemTypeSchemaViolation      ProblemType = "https://goat-gateway.dev/problems/schema-violation"
 	ProblemTypeTooLarge             ProblemType = "https://goat-gateway.dev/problems/too-large"
@@ -141,6 +142,8 @@ func (e ProblemType) Valid() bool {
 	case ProblemTypeNotFound:
 		return true
 	case ProblemTypeRateLimited:
+		return true
+	case ProblemTypeRepoDeleted:
 		return true
 	case ProblemTypeSchemaRetired:
 		return true
@@ -1206,6 +1209,9 @@ type Error = Problem
 
 // Forbidden An error (RFC 9457), sent as `application/problem+json`.
 type Forbidden = Problem
+
+// Gone An error (RFC 9457), sent as `application/problem+json`.
+type Gone = Problem
 
 // MustReconcile An error (RFC 9457), sent as `application/problem+json`.
 type MustReconcile = Problem

@@ -5,6 +5,7 @@
 /** The codes of GoatError, one per core sentinel error. */
 export type ErrorCode =
   | "not-found"
+  | "repo-deleted"
   | "invalid"
   | "too-large"
   | "conflict"
@@ -43,6 +44,7 @@ const problemCodes: Record<string, ErrorCode> = {
   unauthenticated: "unauthenticated",
   forbidden: "forbidden",
   "not-found": "not-found",
+  "repo-deleted": "repo-deleted",
   conflict: "conflict",
   "must-reconcile": "must-reconcile",
   "too-large": "too-large",

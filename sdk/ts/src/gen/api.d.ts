@@ -1362,7 +1362,7 @@ export interface components {
          * @description A problem type URI; `docs/api.md` lists what each one means.
          * @enum {string}
          */
-        ProblemType: "https://goat-gateway.dev/problems/invalid-request" | "https://goat-gateway.dev/problems/unauthenticated" | "https://goat-gateway.dev/problems/forbidden" | "https://goat-gateway.dev/problems/not-found" | "https://goat-gateway.dev/problems/conflict" | "https://goat-gateway.dev/problems/must-reconcile" | "https://goat-gateway.dev/problems/too-large" | "https://goat-gateway.dev/problems/unsupported-media-type" | "https://goat-gateway.dev/problems/schema-violation" | "https://goat-gateway.dev/problems/schema-retired" | "https://goat-gateway.dev/problems/bad-signature" | "https://goat-gateway.dev/problems/missing-parents" | "https://goat-gateway.dev/problems/rate-limited" | "https://goat-gateway.dev/problems/unavailable" | "https://goat-gateway.dev/problems/internal";
+        ProblemType: "https://goat-gateway.dev/problems/invalid-request" | "https://goat-gateway.dev/problems/unauthenticated" | "https://goat-gateway.dev/problems/forbidden" | "https://goat-gateway.dev/problems/not-found" | "https://goat-gateway.dev/problems/repo-deleted" | "https://goat-gateway.dev/problems/conflict" | "https://goat-gateway.dev/problems/must-reconcile" | "https://goat-gateway.dev/problems/too-large" | "https://goat-gateway.dev/problems/unsupported-media-type" | "https://goat-gateway.dev/problems/schema-violation" | "https://goat-gateway.dev/problems/schema-retired" | "https://goat-gateway.dev/problems/bad-signature" | "https://goat-gateway.dev/problems/missing-parents" | "https://goat-gateway.dev/problems/rate-limited" | "https://goat-gateway.dev/problems/unavailable" | "https://goat-gateway.dev/problems/internal";
         /** @description An error (RFC 9457), sent as `application/problem+json`. */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -1472,6 +1472,23 @@ export interface components {
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "detail": "item \"task-9\" not found in user.alice.notes"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The repository was deleted (`deleteRepo`) and not created again. Told only to callers who may read the name; anyone else gets `404`. A client that syncs the repository stops syncing it, as on a `reset` with code `deleted`, and does not create it again: `createRepo` starts a new, empty repository. */
+        Gone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://goat-gateway.dev/problems/repo-deleted",
+                 *       "title": "Repository deleted",
+                 *       "status": 410,
+                 *       "detail": "repository deleted: \"user.alice.notes\" was deleted on the gateway"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -1958,6 +1975,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2049,6 +2067,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2104,6 +2123,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2181,6 +2201,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2284,6 +2305,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -2351,6 +2373,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2431,6 +2454,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -2537,6 +2561,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2573,6 +2598,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2620,6 +2646,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2680,6 +2707,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["MustReconcile"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
@@ -2862,6 +2890,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2980,6 +3009,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
