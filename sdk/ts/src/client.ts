@@ -632,6 +632,12 @@ export class Goat {
           if (!this.healAgain.has(r)) break;
         } catch (e) {
           this.log("heal %s: %s", r.name, (e as Error).message);
+          if (isCode(e, "repo-deleted")) {
+            // The deletion's reset was missed (the stream was down): the
+            // gateway's 410 says the same.
+            this.forgetDeleted(r);
+            break;
+          }
           if (unreachable(e)) this.setStatus("offline");
           // The next (re)connect or the periodic timer heals again; a
           // transient failure is retried a few times here.
@@ -678,19 +684,32 @@ export class Goat {
     this.stream?.setRepos([...this.streamed]);
   }
 
-  // ensureRepo creates the repository at the gateway once per replica (PUT
-  // is idempotent); a caller that may not create it may still write to it.
+  // ensureRepo creates the repository at the gateway once per replica if
+  // it does not exist; a caller that may not create it may still write to
+  // it. It reads first: creating a deleted name would start a new
+  // repository and push the replica back into it, while the read answers
+  // 410 repo-deleted, which tells a deletion whose reset the stream
+  // missed (heal and pushes then stop syncing the repository).
   private ensureRepo(r: Replica): Promise<void> {
     let p = this.created.get(r);
     if (!p) {
-      p = this.http.createRepo(r.name).then(
-        () => {},
-        (e) => {
-          if (isCode(e, "forbidden")) return;
-          this.created.delete(r);
-          throw e;
-        },
-      );
+      p = this.http
+        .getRepo(r.name)
+        .then(
+          () => {},
+          (e) => {
+            if (!isCode(e, "not-found")) throw e;
+            return this.http.createRepo(r.name);
+          },
+        )
+        .then(
+          () => {},
+          (e) => {
+            if (isCode(e, "forbidden")) return;
+            this.created.delete(r);
+            throw e;
+          },
+        );
       this.created.set(r, p);
     }
     return p;
@@ -711,6 +730,7 @@ export class Goat {
             await this.pushNow(rep);
           } catch (e) {
             this.log("push %s: %s", rep.name, (e as Error).message);
+            if (isCode(e, "repo-deleted")) this.forgetDeleted(rep);
             if (unreachable(e)) this.setStatus("offline");
             // Left in the offline queue; the next heal pushes it.
           }

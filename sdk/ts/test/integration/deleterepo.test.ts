@@ -37,8 +37,10 @@ describe("GatewayClient.deleteRepo", () => {
     expect(await code(user.deleteRepo(repo))).toBe("forbidden");
     expect((await user.getRepo(repo)).count).toBe(1);
     await admin.deleteRepo(repo);
-    expect(await code(user.getRepo(repo))).toBe("not-found");
-    expect(await code(admin.deleteRepo(repo))).toBe("not-found");
+    // 410 repo-deleted to whoever may read the name (everyone, on this
+    // gateway's dev rules), until it is created again.
+    expect(await code(user.getRepo(repo))).toBe("repo-deleted");
+    expect(await code(admin.deleteRepo(repo))).toBe("repo-deleted");
 
     await user.createRepo(repo);
     expect((await user.getRepo(repo)).count).toBe(0);
@@ -60,8 +62,33 @@ describe("Goat and a repository deleted on the gateway", () => {
       await r.flush();
       // Ask for a heal as a reconnect would: it must not create the repository again.
       await g.synced(repo, 1500).catch(() => {});
-      expect(await code(admin.getRepo(repo))).toBe("not-found");
+      expect(await code(admin.getRepo(repo))).toBe("repo-deleted");
       expect(r.get("k1")).toBeTruthy();
+    } finally {
+      await g.close();
+    }
+  });
+
+  it("learns the deletion from the gateway's 410 when its stream missed the reset", async () => {
+    const repo = uniqueRepo("tsgone");
+    const before = await client();
+    try {
+      const r = await before.repo(repo);
+      r.put("k1", { v: 1 });
+      await before.synced(repo);
+    } finally {
+      await before.close(); // not connected when the deletion's reset is sent
+    }
+    const admin = new GatewayClient({ url: inject("gatewayURL"), token: await adminToken() });
+    await admin.deleteRepo(repo);
+    const g = await client();
+    try {
+      const r = await g.repo(repo);
+      r.put("k2", { v: 2 }); // the replica has data to push back
+      await waitFor("the client to be told", () => g.deleted(repo));
+      await g.synced(repo, 1500).catch(() => {});
+      expect(await code(admin.getRepo(repo))).toBe("repo-deleted");
+      expect(r.get("k2")).toBeTruthy();
     } finally {
       await g.close();
     }
