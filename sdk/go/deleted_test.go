@@ -9,6 +9,7 @@ import (
 	"github.com/goat-gateway/goat-gateway/client"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
+	goat "github.com/goat-gateway/goat-gateway/sdk/go"
 )
 
 // A repository deleted on the gateway while a client follows it: the
@@ -59,5 +60,58 @@ func TestClient_RepoDeletedOnTheGateway(t *testing.T) {
 	}
 	if _, err := team.Get("t1"); err != nil {
 		t.Fatalf("the local replica lost its item: %v", err)
+	}
+}
+
+// A client that was not connected when the repository was deleted (it
+// missed the reset, which is not in the log) learns the deletion from the
+// gateway's 410 repo-deleted when it starts again: it stops syncing the
+// repository and does not create it again, although its replica holds
+// commits to push (before the 410, it met a plain 404 and did both).
+func TestClient_RepoDeletedWhileAway(t *testing.T) {
+	ctx := context.Background()
+	g := goattest.StartGateway(t, goattest.Config{})
+	dir := t.TempDir()
+	withDir := func(cfg *goat.Config) { cfg.Dir = dir }
+	before := openClient(t, g, "alice", withDir)
+	team := openRepo(t, before, "team")
+	if err := team.Set("t1", "note/1", map[string]any{"title": "Buy milk"}); err != nil {
+		t.Fatal(err)
+	}
+	waitInSync(t, g, "team", team)
+	if err := before.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	tok := g.Token("root", auth.AdminRole)
+	admin, err := client.New(g.URL(), client.Options{Token: func(context.Context) (string, error) { return tok, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeleteRepo(ctx, "team"); err != nil {
+		t.Fatal(err)
+	}
+
+	c := openClient(t, g, "alice", withDir)
+	team = openRepo(t, c, "team")
+	if err := team.Set("t2", "note/1", map[string]any{"title": "Walk the dog"}); err != nil {
+		t.Fatal(err)
+	}
+	goattest.WaitFor(t, "the client to report the deletion", func() bool {
+		return errors.Is(c.Status().LastError, core.ErrDeleted)
+	})
+	if err := team.Sync(ctx); !errors.Is(err, core.ErrDeleted) {
+		t.Fatalf("Sync of the deleted repository: %v, want core.ErrDeleted", err)
+	}
+	if _, err := g.Node().State("team"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("the client brought the deleted repository back: %v", err)
+	}
+	if _, err := admin.GetRepo(ctx, "team"); !errors.Is(err, core.ErrDeleted) {
+		t.Fatalf("GetRepo after the client's start: %v, want 410 repo-deleted", err)
+	}
+	for _, key := range []string{"t1", "t2"} {
+		if _, err := team.Get(key); err != nil {
+			t.Fatalf("the local replica lost %s: %v", key, err)
+		}
 	}
 }

@@ -746,12 +746,18 @@ func (r *Repo) kickSync() {
 // the gateway deleted it (DELETE /v1/repos/{repo}). Syncing on would
 // create it again on the gateway (as after a gateway lost its data) and
 // push this replica's commits into it; the application decides instead,
-// told by Status().LastError (core.ErrNotFound).
+// told by Status().LastError (core.ErrDeleted, also a core.ErrNotFound).
+// Both ways of learning it come here: the stream's reset with code
+// "deleted", and the gateway's 410 repo-deleted (remoteErr).
 func (r *Repo) markDeleted() {
 	r.mu.Lock()
+	if r.deleted {
+		r.mu.Unlock()
+		return
+	}
 	r.deleted, r.err = true, nil
 	r.mu.Unlock()
-	r.setErr(fmt.Errorf("%w: repository %q was deleted on the gateway: this client no longer syncs it; the local replica is kept as it was", core.ErrNotFound, r.name))
+	r.setErr(fmt.Errorf("%w: %q: this client no longer syncs it; the local replica is kept as it was", core.ErrDeleted, r.name))
 	r.c.log.Warn("repository deleted on the gateway: syncing stopped", logKeyRepo, r.name)
 }
 
@@ -948,9 +954,15 @@ func (r *Repo) advanceCursor(ctx context.Context) {
 	}
 }
 
-// remoteErr notes what an error says about the gateway's state: a missing
-// repository (a gateway that lost its data) is created again next time.
+// remoteErr notes what an error says about the gateway's state: a deleted
+// repository (410 repo-deleted, the answer a stream that missed the
+// deletion's reset meets next) stops syncing as that reset does; a missing
+// one (a gateway that lost its data) is created again next time.
 func (r *Repo) remoteErr(err error) error {
+	if errors.Is(err, core.ErrDeleted) {
+		r.markDeleted()
+		return err
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		r.mu.Lock()
 		r.created = false
@@ -959,8 +971,12 @@ func (r *Repo) remoteErr(err error) error {
 	return err
 }
 
-// ensureCreated creates the repository on the gateway (idempotent) once
-// per connection, so that writes and the event stream find it.
+// ensureCreated creates the repository on the gateway once per
+// connection if it does not exist, so that writes and the event stream
+// find it. It asks first: creating a deleted name starts a new repository
+// (and this replica would be pushed into it), so a 410 repo-deleted, the
+// answer that tells a deletion whose reset the stream missed, stops the
+// repository's syncing instead.
 func (r *Repo) ensureCreated(ctx context.Context) error {
 	r.mu.Lock()
 	done := r.created
@@ -968,7 +984,13 @@ func (r *Repo) ensureCreated(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	_, _, err := r.c.api.CreateRepo(ctx, r.name)
+	_, err := r.c.api.GetRepo(ctx, r.name)
+	if errors.Is(err, core.ErrNotFound) && !errors.Is(err, core.ErrDeleted) {
+		_, _, err = r.c.api.CreateRepo(ctx, r.name)
+	}
+	if errors.Is(err, core.ErrDeleted) {
+		return r.remoteErr(err)
+	}
 	if errors.Is(err, core.ErrForbidden) {
 		// A reader may not create: the repository has to exist already,
 		// which the log and sync requests find out.

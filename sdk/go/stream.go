@@ -43,13 +43,22 @@ func (c *Client) restartStream() {
 	}
 }
 
+// errAllDeleted ends a stream attempt whose repositories all turned out
+// deleted (a 410 met while setting it up): the stream then waits for
+// another Repo, and the client's error stays the deletion.
+var errAllDeleted = errors.New("every repository was deleted")
+
 func (c *Client) streamLoop(ctx context.Context) {
 	defer c.stopPolling()
 	var backoff time.Duration
 	lastID := ""
 	retryHint := 0
 	for {
-		repos := c.openRepos()
+		// Deleted repositories are not followed (following one would
+		// create it again): with only those left, the stream waits for
+		// another Repo as it does with none, rather than retrying a
+		// stream of nothing and reporting that as the client's error.
+		repos := slices.DeleteFunc(c.openRepos(), (*Repo).isDeleted)
 		if len(repos) == 0 {
 			select {
 			case <-ctx.Done():
@@ -78,7 +87,7 @@ func (c *Client) streamLoop(ctx context.Context) {
 			c.setOnline(false, nil)
 			return
 		}
-		if restart && (err == nil || isCanceled(err)) {
+		if restart && (err == nil || isCanceled(err)) || errors.Is(err, errAllDeleted) {
 			continue
 		}
 		if errors.Is(err, errStreamBuffered) {
@@ -173,6 +182,9 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 		byName[r.name] = r
 	}
 	if len(names) == 0 {
+		if !slices.ContainsFunc(repos, func(r *Repo) bool { return !r.isDeleted() }) {
+			return false, errAllDeleted
+		}
 		return false, fmt.Errorf("%w: no repository can be followed", core.ErrForbidden)
 	}
 	// Started before the request: a proxy that buffers the whole
