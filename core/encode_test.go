@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -104,6 +105,37 @@ func TestCommit_SignJSON(t *testing.T) {
 		m := &Commit{Repo: "r", Key: "k", Author: MergeAuthor, Schema: "task/2", Data: map[string]any{}}
 		if _, err := m.SignJSON(testKey(t)); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("merge commit: %v, want ErrInvalid", err)
+		}
+	})
+}
+
+// BenchmarkCommit_SignJSON is what a gateway-signed commit costs to sign
+// and encode for storing: one encoding (SignJSON) against two (Sign, then
+// MarshalJSONAndID, as storage did).
+func BenchmarkCommit_SignJSON(b *testing.B) {
+	priv := testKey(b)
+	mk := func() *Commit {
+		return &Commit{
+			Repo: "bench", Key: "k1", Author: "s_putter", TS: 1763800000000, Schema: "any/1",
+			Data: map[string]any{"title": strings.Repeat("x", 400), "n": 1.0},
+		}
+	}
+	b.Run("once", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := mk().SignJSON(priv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("twice", func(b *testing.B) {
+		for b.Loop() {
+			c := mk()
+			if err := c.Sign(priv); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := c.MarshalJSONAndID(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
