@@ -23,14 +23,30 @@ type GraphFunc func(id core.CommitID) (*core.Commit, bool)
 // Commit calls f.
 func (f GraphFunc) Commit(id core.CommitID) (*core.Commit, bool) { return f(id) }
 
+// Ancestors is what a Graph may add so that a merge walks history without
+// decoding it: a commit's ts and parents, as cheap as an index lookup. A
+// merge reads whole commits only for its heads and its base, so with it
+// the walk of a long history costs index lookups rather than a decode of
+// every ancestor (issue 17: an item with many heads). The result is the
+// same with or without it; it must agree with Commit.
+type Ancestors interface {
+	// Parents returns the ts and parents of the commit with this id, or
+	// false if it is unknown. parents may be shared: the merge never
+	// modifies it.
+	Parents(id core.CommitID) (ts int64, parents []core.CommitID, ok bool)
+}
+
 // node is one commit reached while walking ancestors.
 type node struct {
-	c        *core.Commit
-	stamp    int   // index+1 of the last head whose walk reached it
-	count    int   // how many heads reach it
-	inner    bool  // a parent of a common ancestor
-	resolved bool  // parents[pstart:pstart+len(c.Parents)] hold its parents' indexes
-	pstart   int32 // into ancestry.parents
+	id       core.CommitID
+	ts       int64
+	ps       []core.CommitID // its parents
+	c        *core.Commit    // the whole commit, when it was read whole
+	stamp    int             // index+1 of the last head whose walk reached it
+	count    int             // how many heads reach it
+	inner    bool            // a parent of a common ancestor
+	resolved bool            // parents[pstart:pstart+len(ps)] hold its parents' indexes
+	pstart   int32           // into ancestry.parents
 }
 
 // ancestry is every ancestor (inclusive) of a set of heads, with how many
@@ -49,16 +65,16 @@ func (a *ancestry) get(id core.CommitID) *node {
 	return nil
 }
 
-func (a *ancestry) put(c *core.Commit) *node {
-	a.index[c.ID] = int32(len(a.nodes))
-	a.nodes = append(a.nodes, node{c: c})
+func (a *ancestry) put(n node) *node {
+	a.index[n.id] = int32(len(a.nodes))
+	a.nodes = append(a.nodes, n)
 	return &a.nodes[len(a.nodes)-1]
 }
 
 // walk loads heads and all their ancestors, one depth-first walk per head.
 // It fails if a head or an ancestor is missing, if a head repeats, or if a
 // head is an ancestor of another (then it is no head: a merge of it would
-// be no merge).
+// be no merge). Ancestors are read through g's Ancestors when it has it.
 func walk(g Graph, heads []core.CommitID) (*ancestry, error) {
 	if len(heads) == 0 {
 		return nil, fmt.Errorf("%w: no heads", core.ErrInvalid)
@@ -74,12 +90,13 @@ func walk(g Graph, heads []core.CommitID) (*ancestry, error) {
 		}
 		a.heads[i] = c
 	}
+	anc, _ := g.(Ancestors)
 	var stack []int32 // node indexes: pointers into nodes move when it grows
 	for i, h := range a.heads {
 		stamp := i + 1
 		n := a.get(h.ID)
 		if n == nil {
-			n = a.put(h)
+			n = a.put(node{id: h.ID, ts: h.TS, ps: h.Parents, c: h})
 		} else if n.stamp > 0 {
 			return nil, fmt.Errorf("%w: head %s is repeated or an ancestor of another head", core.ErrInvalid, h.ID)
 		}
@@ -89,12 +106,12 @@ func walk(g Graph, heads []core.CommitID) (*ancestry, error) {
 			ci := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			if !a.nodes[ci].resolved {
-				if err := a.resolve(g, ci, h.ID); err != nil {
+				if err := a.resolve(g, anc, ci, h.ID); err != nil {
 					return nil, err
 				}
 			}
 			cur := &a.nodes[ci]
-			for _, pi := range a.parents[cur.pstart : int(cur.pstart)+len(cur.c.Parents)] {
+			for _, pi := range a.parents[cur.pstart : int(cur.pstart)+len(cur.ps)] {
 				pn := &a.nodes[pi]
 				if pn.stamp == stamp {
 					continue
@@ -112,20 +129,31 @@ func walk(g Graph, heads []core.CommitID) (*ancestry, error) {
 	return a, nil
 }
 
-// resolve looks up the parents of node ci, adding the unseen ones.
-func (a *ancestry) resolve(g Graph, ci int32, head core.CommitID) error {
+// resolve looks up the parents of node ci, adding the unseen ones; anc,
+// when not nil, spares reading them whole.
+func (a *ancestry) resolve(g Graph, anc Ancestors, ci int32, head core.CommitID) error {
 	start := int32(len(a.parents))
-	for _, p := range a.nodes[ci].c.Parents {
+	for _, p := range a.nodes[ci].ps {
 		pi, ok := a.index[p]
 		if !ok {
-			pc, ok := g.Commit(p)
-			if !ok {
-				return fmt.Errorf("%w: %s, ancestor of head %s", core.ErrMissingParents, p, head)
+			var n node
+			if anc != nil {
+				ts, ps, ok := anc.Parents(p)
+				if !ok {
+					return fmt.Errorf("%w: %s, ancestor of head %s", core.ErrMissingParents, p, head)
+				}
+				n = node{id: p, ts: ts, ps: ps}
+			} else {
+				pc, ok := g.Commit(p)
+				if !ok {
+					return fmt.Errorf("%w: %s, ancestor of head %s", core.ErrMissingParents, p, head)
+				}
+				if pc.ID != p {
+					return fmt.Errorf("%w: graph returned commit %s for id %s", core.ErrInvalid, pc.ID, p)
+				}
+				n = node{id: p, ts: pc.TS, ps: pc.Parents, c: pc}
 			}
-			if pc.ID != p {
-				return fmt.Errorf("%w: graph returned commit %s for id %s", core.ErrInvalid, pc.ID, p)
-			}
-			a.put(pc)
+			a.put(n)
 			pi = int32(len(a.nodes) - 1)
 		}
 		a.parents = append(a.parents, pi)
@@ -135,27 +163,41 @@ func (a *ancestry) resolve(g Graph, ci int32, head core.CommitID) error {
 	return nil
 }
 
-// base returns the best common ancestor, or nil.
-func (a *ancestry) base() *core.Commit {
+// base returns the best common ancestor (read whole from g if the walk did
+// not), or nil.
+func (a *ancestry) base(g Graph) (*core.Commit, error) {
 	k := len(a.heads)
 	// Common ancestors are closed under taking parents, so a common
 	// ancestor is an ancestor of another exactly when it is the parent of
 	// one: no need to compare every pair.
 	for i := range a.nodes {
 		if n := &a.nodes[i]; n.count == k {
-			for _, pi := range a.parents[n.pstart : int(n.pstart)+len(n.c.Parents)] {
+			for _, pi := range a.parents[n.pstart : int(n.pstart)+len(n.ps)] {
 				a.nodes[pi].inner = true
 			}
 		}
 	}
-	var best *core.Commit
+	var best *node
 	for i := range a.nodes {
 		n := &a.nodes[i]
-		if n.count == k && !n.inner && (best == nil || compareOrder(n.c, best) > 0) {
-			best = n.c
+		if n.count == k && !n.inner && (best == nil || cmp.Or(cmp.Compare(n.ts, best.ts), n.id.Compare(best.id)) > 0) {
+			best = n
 		}
 	}
-	return best
+	switch {
+	case best == nil:
+		return nil, nil
+	case best.c != nil:
+		return best.c, nil
+	}
+	c, ok := g.Commit(best.id)
+	if !ok {
+		return nil, fmt.Errorf("%w: base %s", core.ErrMissingParents, best.id)
+	}
+	if c.ID != best.id {
+		return nil, fmt.Errorf("%w: graph returned commit %s for id %s", core.ErrInvalid, c.ID, best.id)
+	}
+	return c, nil
 }
 
 // compareOrder orders commits by (ts, id): head order.
@@ -176,10 +218,11 @@ func Base(g Graph, heads []core.CommitID) (id core.CommitID, ok bool, err error)
 	if err != nil {
 		return core.CommitID{}, false, err
 	}
-	if b := a.base(); b != nil {
-		return b.ID, true, nil
+	b, err := a.base(g)
+	if err != nil || b == nil {
+		return core.CommitID{}, false, err
 	}
-	return core.CommitID{}, false, nil
+	return b.ID, true, nil
 }
 
 // Merge builds the merge commit of heads, two or more commits of item key in
@@ -215,7 +258,10 @@ func Merge(g Graph, reg *core.Registry, repo, key string, heads []core.CommitID)
 		}
 	}
 	last := ordered[len(ordered)-1]
-	base := a.base()
+	base, err := a.base(g)
+	if err != nil {
+		return nil, err
+	}
 
 	// The item's namespace is the last head's; its version the newest of
 	// that namespace among base and heads.

@@ -349,6 +349,68 @@ func TestMerge_LongHistory(t *testing.T) {
 	}
 }
 
+// TestMerge_Ancestors: a Graph with Ancestors gets the same merges, and
+// only the heads and the base are read whole, however long the history.
+func TestMerge_Ancestors(t *testing.T) {
+	reg := testRegistry(t)
+	t.Run("LongHistory", func(t *testing.T) {
+		g, a, b := longHistory(t, 10000)
+		want, err := Merge(g, reg, testRepo, testKey, ids(a, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := 0
+		got, err := Merge(indexedGraph{g, &whole}, reg, testRepo, testKey, ids(a, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != want.ID {
+			t.Fatalf("merge with Ancestors=%s, without %s", got.ID, want.ID)
+		}
+		if whole > 3 {
+			t.Fatalf("%d commits read whole, want the 2 heads and the base", whole)
+		}
+	})
+	t.Run("CrissCross", func(t *testing.T) {
+		g := memGraph{}
+		root := g.add(t, 1, "note/1", obj{"title": "r"})
+		x := g.add(t, 2, "note/1", obj{"title": "x"}, root)
+		y := g.add(t, 3, "note/1", obj{"title": "y"}, root)
+		m1 := g.merge(t, reg, x, y)
+		a := g.add(t, 4, "note/1", obj{"title": "a"}, m1)
+		z := g.add(t, 5, "note/1", obj{"title": "z"}, x)
+		b := g.add(t, 6, "note/1", obj{"title": "b"}, z, y)
+		wantBase, _, err := Base(g, ids(a, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := 0
+		gotBase, ok, err := Base(indexedGraph{g, &whole}, ids(a, b))
+		if err != nil || !ok || gotBase != wantBase {
+			t.Fatalf("Base with Ancestors=%s, %v, %v; without %s", gotBase, ok, err, wantBase)
+		}
+		want := g.merge(t, reg, a, b)
+		got, err := Merge(indexedGraph{g, &whole}, reg, testRepo, testKey, ids(a, b))
+		if err != nil || got.ID != want.ID {
+			t.Fatalf("merge with Ancestors=%v (%v), without %s", got, err, want.ID)
+		}
+	})
+	t.Run("Missing", func(t *testing.T) {
+		g, a, b := longHistory(t, 10)
+		var mid core.CommitID
+		for id, c := range g {
+			if c.TS == 5 {
+				mid = id
+			}
+		}
+		delete(g, mid)
+		whole := 0
+		if _, err := Merge(indexedGraph{g, &whole}, reg, testRepo, testKey, ids(a, b)); !errors.Is(err, core.ErrMissingParents) {
+			t.Fatalf("merge over a missing ancestor: err=%v, want ErrMissingParents", err)
+		}
+	})
+}
+
 func longHistory(tb testing.TB, n int) (memGraph, *core.Commit, *core.Commit) {
 	tb.Helper()
 	g := memGraph{}

@@ -101,3 +101,25 @@ func testRegistry(tb testing.TB) *core.Registry {
 	}
 	return reg
 }
+
+// indexedGraph is g with Ancestors, as storage's index gives it; whole
+// counts the commits read whole.
+type indexedGraph struct {
+	g     memGraph
+	whole *int
+}
+
+var _ Ancestors = indexedGraph{}
+
+func (x indexedGraph) Commit(id core.CommitID) (*core.Commit, bool) {
+	*x.whole++
+	return x.g.Commit(id)
+}
+
+func (x indexedGraph) Parents(id core.CommitID) (int64, []core.CommitID, bool) {
+	c, ok := x.g[id]
+	if !ok {
+		return 0, nil, false
+	}
+	return c.TS, c.Parents, true
+}

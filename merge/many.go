@@ -50,12 +50,7 @@ func MergeAll(g Graph, reg *core.Registry, repo, key string, heads []core.Commit
 		return nil, err
 	}
 	made := map[core.CommitID]*core.Commit{}
-	view := GraphFunc(func(id core.CommitID) (*core.Commit, bool) {
-		if c, ok := made[id]; ok {
-			return c, true
-		}
-		return g.Commit(id)
-	})
+	view := overlay{g: g, made: made}
 	var out []*core.Commit
 	level := slices.Clone(a.heads)
 	for len(level) > GroupSize {
@@ -90,4 +85,32 @@ func MergeAll(g Graph, reg *core.Registry, repo, key string, heads []core.Commit
 		return nil, err
 	}
 	return append(out, m), nil
+}
+
+// overlay is g with the merges MergeAll made so far. It keeps g's
+// Ancestors, so the walks of the tree's merges stay cheap.
+type overlay struct {
+	g    Graph
+	made map[core.CommitID]*core.Commit
+}
+
+func (o overlay) Commit(id core.CommitID) (*core.Commit, bool) {
+	if c, ok := o.made[id]; ok {
+		return c, true
+	}
+	return o.g.Commit(id)
+}
+
+func (o overlay) Parents(id core.CommitID) (int64, []core.CommitID, bool) {
+	if c, ok := o.made[id]; ok {
+		return c.TS, c.Parents, true
+	}
+	if a, ok := o.g.(Ancestors); ok {
+		return a.Parents(id)
+	}
+	c, ok := o.g.Commit(id)
+	if !ok {
+		return 0, nil, false
+	}
+	return c.TS, c.Parents, true
 }

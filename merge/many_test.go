@@ -138,7 +138,12 @@ func TestMergeAll_Order(t *testing.T) {
 	for i := range 20 {
 		hs := ids(heads...)
 		rng.Shuffle(len(hs), func(a, b int) { hs[a], hs[b] = hs[b], hs[a] })
-		got, err := MergeAll(g, reg, testRepo, testKey, hs)
+		var graph Graph = g
+		if i%2 == 1 {
+			whole := 0
+			graph = indexedGraph{g, &whole} // with Ancestors, as storage's index
+		}
+		got, err := MergeAll(graph, reg, testRepo, testKey, hs)
 		if err != nil {
 			t.Fatal(err)
 		}

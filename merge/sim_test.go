@@ -297,6 +297,11 @@ func (r *replica) autoMerge() error {
 		if err != nil {
 			return fmt.Errorf("%s: merge %s: %w", r.name, key, err)
 		}
+		// A graph with Ancestors (storage's index) merges identically.
+		whole := 0
+		if mi, err := Merge(indexedGraph{r.g, &whole}, r.s.reg, testRepo, key, hs); err != nil || mi.ID != m.ID {
+			return fmt.Errorf("%s: merge %s with Ancestors: %v (%v), without %s", r.name, key, mi, err, m.ID)
+		}
 		if _, ok := r.g[m.ID]; ok {
 			return fmt.Errorf("%s: merge %s of its own heads already exists", r.name, m.ID)
 		}

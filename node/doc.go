@@ -41,9 +41,12 @@
 //
 //   - A write is acknowledged only once durable; a system record (session,
 //     schema) is in effect on this node when its write returns.
-//   - Live events are published in node sequence order; a subscriber that
-//     falls behind is dropped rather than waited on, and replays what it
-//     missed from the durable log when it reconnects.
+//   - Live events reach a stream in sequence order: a stream of one
+//     repository as soon as that repository's records are durable (never
+//     behind another repository's write), a stream of several in node
+//     sequence order. A subscriber that falls behind is dropped rather than
+//     waited on, and replays what it missed from the durable log when it
+//     reconnects.
 //   - Nothing here knows HTTP: errors wrap the core sentinels, and the one
 //     mapping to statuses lives in package api.
 package node

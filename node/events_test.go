@@ -1,17 +1,23 @@
 package node_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	stdsync "sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
+	"github.com/goat-gateway/goat-gateway/storage"
 )
 
 // eventCommit decodes the commit of a "commit" event and checks its repo.
@@ -516,5 +522,103 @@ func TestParseEventID(t *testing.T) {
 	node1, seq, err := node.ParseEventID(node.EventID("n1", 42))
 	if err != nil || node1 != "n1" || seq != 42 {
 		t.Fatalf("ParseEventID(EventID(n1, 42)) = %q, %d, %v", node1, seq, err)
+	}
+}
+
+// writeGate is an FS whose writes to one file wait, once armed, until the
+// test opens the gate: a repository whose write is slow (a big batch, a
+// slow disk).
+type writeGate struct {
+	storage.FS
+	path    string
+	armed   atomic.Bool
+	entered chan struct{} // closed when a held write started
+	open    chan struct{} // closed by the test to let it finish
+	once    stdsync.Once
+}
+
+func newWriteGate(path string) *writeGate {
+	return &writeGate{FS: storage.OSFS(), path: path, entered: make(chan struct{}), open: make(chan struct{})}
+}
+
+func (g *writeGate) OpenFile(name string, flag int, perm os.FileMode) (storage.File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil || name != g.path {
+		return f, err
+	}
+	return gatedFile{File: f, g: g}, nil
+}
+
+type gatedFile struct {
+	storage.File
+	g *writeGate
+}
+
+func (f gatedFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.g.armed.Load() {
+		f.g.once.Do(func() { close(f.g.entered) })
+		<-f.g.open
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// TestNode_SubscribeNotBehindOtherRepos is issue 17: a live event of
+// repository B reaches B's stream while an earlier write to repository A
+// is still under way, and its event id is still the node-wide sequence
+// number. A stream of several repositories keeps node sequence order: it
+// gets B's event after A's.
+func TestNode_SubscribeNotBehindOtherRepos(t *testing.T) {
+	dir := t.TempDir()
+	const repoA, repoB, repoC = "user.alice.a", "user.alice.b", "user.alice.c"
+	gate := newWriteGate(filepath.Join(dir, repoA+".log"))
+	e := open(t, node.Config{Dev: true, DataDir: dir, FS: gate})
+	var opened stdsync.Once
+	openGate := func() { opened.Do(func() { close(gate.open) }) }
+	t.Cleanup(openGate) // before the node closes, should the test fail
+	alice := user("alice")
+	a := e.newAuthor(t, alice)
+	for _, r := range []string{repoA, repoB, repoC} {
+		e.createRepo(t, alice, r)
+	}
+	subB, err := e.n.Subscribe(alice, []string{repoB}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subB.Close()
+	subBC, err := e.n.Subscribe(alice, []string{repoB, repoC}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subBC.Close()
+
+	gate.armed.Store(true)
+	slowA := make(chan []node.Result, 1)
+	ca := a.commit(t, t0.UnixMilli(), repoA, "k", "", map[string]any{"x": 1.0})
+	go func() {
+		res, _ := e.n.Ingest(context.Background(), repoA, []*core.Commit{ca}, node.OriginClient)
+		slowA <- res
+	}()
+	goattest.Recv(t, gate.entered, "A's write started")
+	cb := a.commit(t, t0.UnixMilli(), repoB, "k", "", map[string]any{"y": 1.0})
+	resB := e.mustAppend(t, repoB, node.OriginClient, cb)
+
+	ev := recvEvent(t, subB, "B's event while A's write is held")
+	if got, want := eventCommit(t, ev).ID, cb.ID; got != want {
+		t.Fatalf("B's stream got commit %s, want %s", got, want)
+	}
+	if got, want := ev.ID, node.EventID(e.n.ID(), resB[0].Seq); got != want {
+		t.Fatalf("event id=%s, want %s (node-wide sequence number)", got, want)
+	}
+	if ev, ok := subBC.Next(); ok {
+		t.Fatalf("the stream of B and C got %s before A's earlier write was done", ev.ID)
+	}
+
+	openGate()
+	resA := <-slowA
+	if len(resA) != 1 || resA[0].Status != node.Appended || resA[0].Seq >= resB[0].Seq {
+		t.Fatalf("A's write=%+v, want appended before B's seq %d", resA, resB[0].Seq)
+	}
+	if got, want := eventCommit(t, recvEvent(t, subBC, "B's event on the stream of B and C")).ID, cb.ID; got != want {
+		t.Fatalf("the stream of B and C got commit %s, want %s", got, want)
 	}
 }

@@ -52,15 +52,34 @@ func (e *Event) Encoded(encode func(*Event) []byte) []byte {
 // publisher wakes a subscriber at most once however many events it queues
 // before the subscriber runs (a wake-up channel of one slot), so a group
 // commit of many records costs each stream one wake-up and one write.
+//
+// Events reach subscribers on two paths (issue 17: one repository's big
+// write or slow fsync must not delay another's live events). A stream of
+// one repository is fed by publishRepo, as soon as that repository's
+// records are durable, in its own sequence order (storage's OnDurable): its
+// event ids increase on the wire because they do along one log. A stream
+// of several repositories is fed by publish, in node sequence order
+// (storage's OnAppend), which keeps its event ids increasing across its
+// repositories, so that Last-Event-ID replay neither loses nor repeats an
+// event.
 type hub struct {
 	mu     stdsync.Mutex
-	byRepo map[string]map[*subscriber]struct{}
+	byRepo map[string]map[*subscriber]struct{} // streams of several repositories
+	single map[string]map[*subscriber]struct{} // streams of one repository
 	closed bool
-	// published is the highest sequence number published so far. Read
-	// together with a subscription (under mu), it splits history exactly:
-	// events up to it are in the durable log and indexed, events after it
-	// arrive in the subscriber's queue.
+	// published is the highest sequence number publish has passed, in node
+	// sequence order: every record up to it is in the durable log and
+	// indexed. Read together with a subscription (under mu), it splits a
+	// stream of several repositories' history exactly: events up to it are
+	// replayed from the log, events after it arrive in the queue.
 	published uint64
+	// ahead is, per repository, the highest sequence number publishRepo
+	// passed, while that is above published (entries at or below it say
+	// nothing more and are deleted as publish catches up). A stream of one
+	// repository r splits at max(published, ahead[r]): r's records up to
+	// it are durable and indexed (one log is delivered in order), r's
+	// records after it have not been offered yet.
+	ahead map[string]uint64
 }
 
 type subscriber struct {
@@ -85,7 +104,9 @@ type subscriber struct {
 	dropped  bool // set under hub.mu: dropped for being slow
 }
 
-func newHub() *hub { return &hub{byRepo: map[string]map[*subscriber]struct{}{}} }
+func newHub() *hub {
+	return &hub{byRepo: map[string]map[*subscriber]struct{}{}, single: map[string]map[*subscriber]struct{}{}, ahead: map[string]uint64{}}
+}
 
 // resume starts the published watermark at seq, the last sequence number
 // of the durable log when the node opens (DESIGN section 5: event ids
@@ -98,25 +119,35 @@ func (h *hub) resume(seq uint64) {
 
 // subscribe registers interest in repos with a queue of at most buf
 // events. It returns the sequence number of the last event published
-// before the subscription: later events arrive in the queue, earlier ones
-// are replayed from the log.
+// before the subscription for those repositories: later events arrive in
+// the queue, earlier ones are replayed from the log. A subscription to
+// one repository is fed as soon as that repository's records are
+// durable (publishRepo), one to several in node sequence order (publish).
 func (h *hub) subscribe(repos []string, buf int) (*subscriber, uint64) {
 	s := &subscriber{repos: repos, limit: max(buf, 1), wake: make(chan struct{}, 1), gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	watermark := h.published
+	if len(repos) == 1 {
+		watermark = max(watermark, h.ahead[repos[0]])
+	}
 	if h.closed {
 		s.close()
-		return s, h.published
+		return s, watermark
+	}
+	subs := h.byRepo
+	if len(repos) == 1 {
+		subs = h.single
 	}
 	for _, r := range repos {
-		m := h.byRepo[r]
+		m := subs[r]
 		if m == nil {
 			m = map[*subscriber]struct{}{}
-			h.byRepo[r] = m
+			subs[r] = m
 		}
 		m[s] = struct{}{}
 	}
-	return s, h.published
+	return s, watermark
 }
 
 func (s *subscriber) close() { s.goneOnce.Do(func() { close(s.gone) }) }
@@ -170,25 +201,51 @@ func (h *hub) unsubscribe(s *subscriber) {
 }
 
 func (h *hub) removeLocked(s *subscriber) {
+	subs := h.byRepo
+	if len(s.repos) == 1 {
+		subs = h.single
+	}
 	for _, r := range s.repos {
-		if m := h.byRepo[r]; m != nil {
+		if m := subs[r]; m != nil {
 			delete(m, s)
 			if len(m) == 0 {
-				delete(h.byRepo, r)
+				delete(subs, r)
 			}
 		}
 	}
 }
 
 // publish offers the events of repo up to sequence number last to every
-// subscriber of repo; events builds them (in sequence order), and is
-// called only when repo has subscribers, so appends nobody watches cost no
-// encoding. Publishers call it in sequence order.
+// subscriber of several repositories that include repo; events builds
+// them (in sequence order), and is called only when there are such
+// subscribers, so appends nobody watches cost no encoding. Publishers call
+// it in node sequence order, after publishRepo for the same records.
 func (h *hub) publish(repo string, last uint64, events func() []*Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.published = max(h.published, last)
-	subs := h.byRepo[repo]
+	if a, ok := h.ahead[repo]; ok && a <= h.published {
+		delete(h.ahead, repo)
+	}
+	h.offerLocked(h.byRepo[repo], events)
+}
+
+// publishRepo offers the events of repo up to sequence number last to
+// every subscriber of repo alone, as publish does. Publishers call it in
+// repo's sequence order, as soon as the records are durable and indexed,
+// without waiting for other repositories' earlier records.
+func (h *hub) publishRepo(repo string, last uint64, events func() []*Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if last > h.published {
+		h.ahead[repo] = max(h.ahead[repo], last)
+	}
+	h.offerLocked(h.single[repo], events)
+}
+
+// offerLocked offers events to subs, dropping those that cannot take
+// them; h.mu is held.
+func (h *hub) offerLocked(subs map[*subscriber]struct{}, events func() []*Event) {
 	if len(subs) == 0 {
 		return
 	}
@@ -212,7 +269,11 @@ func (h *hub) subscribers() int {
 			seen[s] = struct{}{}
 		}
 	}
-	return len(seen)
+	n := len(seen)
+	for _, m := range h.single {
+		n += len(m)
+	}
+	return n
 }
 
 // close drops every subscriber; streams end, and later subscriptions are
@@ -221,10 +282,13 @@ func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for _, m := range h.byRepo {
-		for s := range m {
-			s.close()
+	for _, subs := range []map[string]map[*subscriber]struct{}{h.byRepo, h.single} {
+		for _, m := range subs {
+			for s := range m {
+				s.close()
+			}
 		}
 	}
 	h.byRepo = map[string]map[*subscriber]struct{}{}
+	h.single = map[string]map[*subscriber]struct{}{}
 }

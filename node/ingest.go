@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdsync "sync"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
@@ -16,6 +17,10 @@ import (
 // tree of them (merge.MergeAll), which collapse appends after the append
 // that made them.
 type merger struct{ reg *core.Registry }
+
+// A merge walks an item's history through storage's index
+// (merge.Ancestors), reading only the heads and the base from the log.
+var _ merge.Ancestors = (*storage.Repo)(nil)
 
 func (m merger) Merge(v storage.View, key string, heads []core.CommitID) (*core.Commit, error) {
 	if len(heads) > merge.GroupSize {
@@ -59,9 +64,60 @@ func (n *Node) collapseAppended(ctx context.Context, r *storage.Repo, commits []
 		}
 		key := commits[i].Key
 		seen[key] = true
+		n.collapseCoalesced(ctx, r, key)
+	}
+}
+
+// collapses tracks the collapses under way, by repository and item, so
+// that concurrent pushes to one item with many heads merge it once, not
+// once each (issue 17: n pushes of roots to one item re-merged all of its
+// heads n times over, on every core).
+type collapses struct {
+	mu      stdsync.Mutex
+	running map[[2]string]*collapseRun
+}
+
+// collapseRun is one item's collapse under way; again asks it for one more
+// round, because commits were appended after its round took the heads.
+type collapseRun struct{ again bool }
+
+// collapseCoalesced collapses key unless a collapse of it is under way, in
+// which case that one goes round once more (seeing the heads this append
+// left) and the caller returns at once: its commits are durable already,
+// and the merges are a function of the heads, whoever computes them. The
+// round that sees no newer append is the last. If the running caller's ctx
+// ends first, the item may keep more than GroupSize heads until its next
+// append or write (Put collapses before it writes).
+func (n *Node) collapseCoalesced(ctx context.Context, r *storage.Repo, key string) {
+	if len(r.Heads(key)) <= merge.GroupSize {
+		return
+	}
+	id := [2]string{r.Name(), key}
+	m := &n.merging
+	m.mu.Lock()
+	if run := m.running[id]; run != nil {
+		run.again = true
+		m.mu.Unlock()
+		return
+	}
+	if m.running == nil {
+		m.running = map[[2]string]*collapseRun{}
+	}
+	run := &collapseRun{}
+	m.running[id] = run
+	m.mu.Unlock()
+	for {
 		if err := n.collapse(ctx, r, key); err != nil {
 			n.log.Warn("merge of many heads failed", "repo", r.Name(), "item", key, "err", err)
 		}
+		m.mu.Lock()
+		if !run.again || ctx.Err() != nil {
+			delete(m.running, id)
+			m.mu.Unlock()
+			return
+		}
+		run.again = false
+		m.mu.Unlock()
 	}
 }
 

@@ -192,6 +192,7 @@ type Node struct {
 	quotas   *quotas
 	sysq     *sysQueue
 	ingested atomic.Uint64
+	merging  collapses
 	// sessMu serializes session registrations and revocations.
 	sessMu stdsync.Mutex
 
@@ -234,6 +235,7 @@ func Open(cfg Config) (*Node, error) {
 		MaxOpen:     cfg.MaxOpenRepos,
 		Merger:      merger{n.reg},
 		OnAppend:    n.onAppend,
+		OnDurable:   n.onDurable,
 		Logger:      n.log,
 	})
 	if err != nil {

@@ -129,8 +129,23 @@ func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map
 	return nil
 }
 
+// onDurable runs on repo's writer goroutine as soon as its records are
+// durable, in repo's sequence order but not waiting for other
+// repositories' earlier records: it fans them out to the streams of repo
+// alone (issue 17: a big write elsewhere does not delay them). It never
+// blocks.
+func (n *Node) onDurable(repo string, recs []storage.Record) {
+	node := n.store.NodeID().String()
+	var last uint64
+	for _, rec := range recs {
+		last = max(last, rec.Seq)
+	}
+	n.hub.publishRepo(repo, last, func() []*Event { return n.liveEvents(node, repo, recs) })
+}
+
 // onAppend runs on storage's writer goroutines, in node sequence order,
-// after records are durable: it fans them out to live subscribers, queues
+// after records are durable: it fans them out to live subscribers of
+// several repositories (onDurable did those of one), queues
 // changes to the system repositories, and tells the observer. It never
 // blocks.
 func (n *Node) onAppend(repo string, recs []storage.Record) {

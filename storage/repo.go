@@ -145,6 +145,15 @@ func (b batchView) Commit(id core.CommitID) (*core.Commit, bool) {
 	return b.r.Commit(id)
 }
 
+// Parents is Repo.Parents over the batch too (merge.Ancestors, so that
+// verifying a pushed merge commit walks the index, not the log).
+func (b batchView) Parents(id core.CommitID) (int64, []core.CommitID, bool) {
+	if p := b.inBatch[id]; p != nil {
+		return p.c.TS, p.c.Parents, true
+	}
+	return b.r.Parents(id)
+}
+
 // View is the read access a Merger gets to a repository. *Repo implements
 // it; its Commit method also makes it a merge.Graph.
 type View interface {
@@ -898,7 +907,8 @@ func (r *Repo) reaches(g *group, target core.CommitID, parents []core.CommitID) 
 }
 
 // writeGroup writes, syncs and indexes the group's records, then hands them
-// to the subscriber in sequence order. It returns the keys it touched.
+// to OnDurable at once and to OnAppend in node sequence order. It returns
+// the keys it touched.
 func (r *Repo) writeGroup(g *group) ([]string, error) {
 	if len(g.items) == 0 {
 		return nil, nil
@@ -956,6 +966,9 @@ func (r *Repo) writeGroup(g *group) ([]string, error) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
+	if f := r.cfg.OnDurable; f != nil {
+		f(r.name, recs) // this repository's order: the writer is serial
+	}
 	var deliver func()
 	if f := r.cfg.OnAppend; f != nil {
 		name := r.name
@@ -1278,6 +1291,24 @@ func (r *Repo) Commit(id core.CommitID) (*core.Commit, bool) {
 		return nil, false
 	}
 	return c, true
+}
+
+// Parents returns a stored commit's ts and parents from the index, without
+// reading the log (merge.Ancestors: a merge walks an item's history this
+// way and reads only its heads and base whole).
+func (r *Repo) Parents(id core.CommitID) (int64, []core.CommitID, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i := r.idx.lookup(id)
+	if i < 0 {
+		return 0, nil, false
+	}
+	e := &r.idx.ents[i]
+	ps := make([]core.CommitID, e.npar)
+	for j, o := range r.idx.edgeParent[e.par : e.par+uint32(e.npar)] {
+		ps[j] = r.idx.ents[o].id
+	}
+	return e.ts, ps, true
 }
 
 // Data returns a commit's full value: its data, or its delta applied to

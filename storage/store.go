@@ -80,6 +80,13 @@ type Config struct {
 	// in strictly increasing sequence order. It must not block (buffer and
 	// drop, as SSE subscribers do) and must not modify the records.
 	OnAppend func(repo string, recs []Record)
+	// OnDurable, if set, is called with the same records as OnAppend, as
+	// soon as they are durable and indexed, before OnAppend: in sequence
+	// order within the repository, but in no order across repositories,
+	// so that one repository's records never wait for another's write
+	// (a big batch, a slow fsync). It runs on the repository's writer
+	// goroutine; it must not block and must not modify the records.
+	OnDurable func(repo string, recs []Record)
 	// Logger receives warnings about recovery and failed writes; nil means
 	// slog.Default().
 	Logger *slog.Logger

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -504,4 +506,84 @@ func TestStore_ScanForDamage(t *testing.T) {
 			t.Fatalf("ScanForDamage with a cancelled context: %d, %v", n, err)
 		}
 	})
+}
+
+// syncGate is an FS whose File.Sync of one file waits until the test
+// opens the gate: a slow fsync of one repository.
+type syncGate struct {
+	FS
+	path    string
+	armed   atomic.Bool   // Syncs of path pass until set
+	entered chan struct{} // closed when a held Sync of path started
+	open    chan struct{} // closed by the test to let it finish
+	once    sync.Once
+}
+
+func (g *syncGate) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil || name != g.path {
+		return f, err
+	}
+	return gatedFile{File: f, g: g}, nil
+}
+
+type gatedFile struct {
+	File
+	g *syncGate
+}
+
+func (f gatedFile) Sync() error {
+	if f.g.armed.Load() {
+		f.g.once.Do(func() { close(f.g.entered) })
+		<-f.g.open
+	}
+	return f.File.Sync()
+}
+
+// TestStore_OnDurable: a repository's records reach OnDurable as soon as
+// they are durable, while an earlier write to another repository is still
+// in its fsync; OnAppend keeps node sequence order and waits for it.
+func TestStore_OnDurable(t *testing.T) {
+	fsys := NewMemFS()
+	type delivery struct {
+		repo string
+		seq  uint64
+	}
+	durable := make(chan delivery, 16)
+	appended := make(chan delivery, 16)
+	gate := &syncGate{FS: fsys, path: logPath("a"), entered: make(chan struct{}), open: make(chan struct{})}
+	s := openStore(t, gate, func(c *Config) {
+		c.OnDurable = func(repo string, recs []Record) { durable <- delivery{repo, recs[len(recs)-1].Seq} }
+		c.OnAppend = func(repo string, recs []Record) { appended <- delivery{repo, recs[len(recs)-1].Seq} }
+	})
+	a, b := repo(t, s, "a"), repo(t, s, "b")
+	slowA := make(chan []Result, 1)
+	gate.armed.Store(true)
+	go func() {
+		res, _ := a.Append(context.Background(), []*core.Commit{mkCommit(t, "a", "k", 1, map[string]any{"x": 1.0})})
+		slowA <- res
+	}()
+	<-gate.entered
+	resB := mustAppend(t, b, mkCommit(t, "b", "k", 1, map[string]any{"y": 1.0}))
+	if got := <-durable; got.repo != "b" || got.seq != resB[0].Seq {
+		t.Fatalf("OnDurable got %+v first, want b's record %d while a's fsync is held", got, resB[0].Seq)
+	}
+	select {
+	case got := <-appended:
+		t.Fatalf("OnAppend got %+v while a's earlier write is in its fsync", got)
+	default:
+	}
+	close(gate.open)
+	resA := <-slowA
+	if len(resA) != 1 || resA[0].Status != Appended || resA[0].Seq >= resB[0].Seq {
+		t.Fatalf("a's append=%+v, want appended before b's seq %d", resA, resB[0].Seq)
+	}
+	if got := <-durable; got.repo != "a" || got.seq != resA[0].Seq {
+		t.Fatalf("OnDurable got %+v, want a's record %d", got, resA[0].Seq)
+	}
+	for _, want := range []delivery{{"a", resA[0].Seq}, {"b", resB[0].Seq}} {
+		if got := <-appended; got != want {
+			t.Fatalf("OnAppend got %+v, want %+v (node sequence order)", got, want)
+		}
+	}
 }
