@@ -31,6 +31,8 @@ func TestServer_BadInput(t *testing.T) {
 		{"deep nesting", "PUT", "/v1/repos/r/items/k", `{"schema":"any/1","data":{"v":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}`, 400},
 		{"bad repo name", "PUT", "/v1/repos/Bad_Name", "", 400},
 		{"dotdot repo", "PUT", "/v1/repos/a..b", "", 400},
+		{"delete bad repo name", "DELETE", "/v1/repos/Bad_Name", "", 400},
+		{"delete without role admin", "DELETE", "/v1/repos/r", "", 403},
 		{"encoded slash", "GET", "/v1/repos/a%2Fb", "", 400},
 		{"bad key", "GET", "/v1/repos/r/items/a%20b", "", 400},
 		{"bad commit id", "GET", "/v1/repos/r/commits/XYZ", "", 400},

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,6 +32,11 @@ func TestServer_Probes(t *testing.T) {
 	r.json(t, &info)
 	if info.NodeId == "" || info.Limits.MaxCommitBytes != core.MaxCommitBytes {
 		t.Fatalf("info=%+v", info)
+	}
+	for _, c := range []string{"sync-v1", "sync-v2", "sync-v3"} {
+		if !slices.Contains(info.Capabilities, c) {
+			t.Fatalf("capabilities %v lack %q", info.Capabilities, c)
+		}
 	}
 }
 

@@ -70,9 +70,12 @@ const streamSendBuffer = 256 << 10
 
 func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	s := e.s
+	handedOff := false
 	defer func() {
-		e.sub.Close()
-		e.release()
+		if !handedOff {
+			e.sub.Close()
+			e.release()
+		}
 	}()
 
 	// A subscriber that does not read costs what its socket buffers hold:
@@ -87,6 +90,13 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	if e.mayTakeOver() {
+		// A taken-over stream ends with its connection: a client must
+		// not take the connection back for another request when the
+		// response ends cleanly (token expiry, shutdown, a slow
+		// subscriber dropped), since nobody on this side reads it.
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(http.StatusOK)
 	// Events are written straight to w: net/http already buffers a
 	// response (and chunks it at each flush), so a buffer of our own would
@@ -135,6 +145,15 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 	if err := flush(); err != nil {
 		return nil
 	}
+	// From here on a stream only waits and writes: where it can, the
+	// connection leaves net/http for the fan-out writers (takeOver), which
+	// hold no goroutine and no buffers per idle stream. Otherwise (another
+	// OS, HTTP/1.0, a ResponseWriter that cannot be hijacked) the stream
+	// stays here.
+	if e.takeOver(rc, lastSent) {
+		handedOff = true
+		return nil
+	}
 
 	heartbeat := time.NewTicker(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
@@ -152,7 +171,7 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		case <-e.sub.Gone():
 			return nil
 		case <-expiry:
-			writeEvent(w, node.EventID(id, lastSent), "expired", []byte(`{"reason":"the token expired; reconnect with a fresh one"}`))
+			writeEvent(w, node.EventID(id, lastSent), "expired", expiredData)
 			_ = flush()
 			return nil
 		case <-heartbeat.C:
@@ -165,12 +184,14 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 			// events), then flush once.
 			wrote := false
 			for ev, ok := e.sub.Next(); ok; ev, ok = e.sub.Next() {
-				if ev.Seq > lastSent {
+				// Seq 0: an event outside the log (a deleted repository's
+				// reset), never replayed, always written.
+				if ev.Seq > lastSent || ev.Seq == 0 {
 					extend()
 					if _, err := w.Write(ev.Encoded(sseFrame)); err != nil {
 						return nil
 					}
-					lastSent = ev.Seq
+					lastSent = max(lastSent, ev.Seq)
 					wrote = true
 				}
 			}
@@ -182,6 +203,10 @@ func (e *eventStream) VisitGetEventsResponse(w http.ResponseWriter) error {
 		}
 	}
 }
+
+// expiredData is the data of the event that ends a stream whose token
+// expired.
+var expiredData = []byte(`{"reason":"the token expired; reconnect with a fresh one"}`)
 
 // sseFrame is an event's SSE encoding (see writeEvent), made once per live
 // event for all its streams.

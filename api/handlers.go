@@ -92,7 +92,7 @@ func (h handlers) GetInfo(ctx context.Context, _ apiserver.GetInfoRequestObject)
 		RootKeys:     rootKeys(h.s.node.RootKeys()),
 		Version:      h.s.cfg.Version,
 		LogId:        id,
-		Capabilities: []string{"sync-v1", "sync-v2", "log-v1", "sse-v1", "merge-v1", "compression"},
+		Capabilities: []string{"sync-v1", "sync-v2", "sync-v3", "log-v1", "sse-v1", "merge-v1", "compression"},
 		Limits: models.Limits{
 			MaxBodyBytes:         h.s.cfg.BodyLimit,
 			MaxCommitBytes:       core.MaxCommitBytes,
@@ -153,6 +153,13 @@ func (h handlers) GetRepo(ctx context.Context, req apiserver.GetRepoRequestObjec
 	}
 	defer r.Release()
 	return apiserver.GetRepo200JSONResponse{Body: repoInfo(r.Info()), Headers: apiserver.GetRepo200ResponseHeaders{CacheControl: "no-cache"}}, nil
+}
+
+func (h handlers) DeleteRepo(ctx context.Context, req apiserver.DeleteRepoRequestObject) (apiserver.DeleteRepoResponseObject, error) {
+	if err := h.s.node.DeleteRepo(ctx, principalFrom(ctx), req.Repo); err != nil {
+		return nil, err
+	}
+	return apiserver.DeleteRepo204Response{}, nil
 }
 
 func (h handlers) CreateRepo(ctx context.Context, req apiserver.CreateRepoRequestObject) (apiserver.CreateRepoResponseObject, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,6 +110,8 @@ type httpTransport struct {
 	g     *gateway
 	token string
 	bytes int
+	// versions records each sync request's "v".
+	versions []int
 }
 
 func (h *httpTransport) Log(ctx context.Context, repo, cursor string, limit int) (*gsync.LogPage, error) {
@@ -135,6 +138,7 @@ func (h *httpTransport) Sync(ctx context.Context, repo string, req *gsync.Reques
 	if err != nil {
 		return nil, err
 	}
+	h.versions = append(h.versions, req.V)
 	r, err := h.g.do("POST", "/v1/repos/"+repo+"/sync", h.token, b)
 	if err != nil {
 		return nil, err
@@ -185,6 +189,7 @@ func TestServer_SyncRounds(t *testing.T) {
 		}
 		local.Add(mine...)
 		wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(theirs...)), 200)
+		tr.versions = nil
 		st, err := d.Heal(t.Context(), local, "r")
 		if err != nil {
 			t.Fatal(err)
@@ -193,6 +198,34 @@ func TestServer_SyncRounds(t *testing.T) {
 		g.call(t, "GET", "/v1/repos/r", alice.Token, nil).json(t, &info)
 		if n := local.Digest().Count; n != 260 || info.Count != 260 {
 			t.Fatalf("after heal: local %d, server %d, want 260 each (%d rounds)", n, info.Count, st.Rounds)
+		}
+		if slices.ContainsFunc(tr.versions, func(v int) bool { return v != gsync.Version3 }) {
+			t.Fatalf("request versions %v, want all 3 (sync-v3)", tr.versions)
+		}
+	})
+	t.Run("V2ClientsStillServed", func(t *testing.T) {
+		// A client of v0.1.0 speaks version 2: the gateway still answers
+		// it in the version 2 encoding.
+		var mine, theirs []*core.Commit
+		for i := range 12 {
+			mine = append(mine, alice.CommitAt(40_000+int64(i), "r", fmt.Sprintf("v2m%d", i), map[string]any{}))
+			theirs = append(theirs, alice.CommitAt(40_000+int64(i), "r", fmt.Sprintf("v2t%d", i), map[string]any{}))
+		}
+		before := local.Digest().Count
+		local.Add(mine...)
+		wantStatus(t, g.call(t, "POST", "/v1/repos/r/commits", alice.Token, goattest.PushBody(theirs...)), 200)
+		tr.versions = nil
+		st, err := (&gsync.Driver{Transport: tr, V2: true}).Heal(t.Context(), local, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct{ Count int64 }
+		g.call(t, "GET", "/v1/repos/r", alice.Token, nil).json(t, &info)
+		if want := before + 24; local.Digest().Count != want || info.Count != want || st.Rounds > 3 {
+			t.Fatalf("after heal: local %d, server %d, want %d each, in %d rounds (at most 3)", local.Digest().Count, info.Count, want, st.Rounds)
+		}
+		if len(tr.versions) == 0 || slices.ContainsFunc(tr.versions, func(v int) bool { return v != gsync.Version2 }) {
+			t.Fatalf("request versions %v, want all 2", tr.versions)
 		}
 	})
 	t.Run("V2PushesPastTheCommitsLimitInOneRequest", func(t *testing.T) {
@@ -203,6 +236,7 @@ func TestServer_SyncRounds(t *testing.T) {
 		for i := range k {
 			mine = append(mine, alice.CommitAt(30_000+int64(i), "r", fmt.Sprintf("big%d", i), map[string]any{}))
 		}
+		before := local.Digest().Count // in sync with the server
 		local.Add(mine...)
 		st, err := d.Heal(t.Context(), local, "r")
 		if err != nil {
@@ -210,7 +244,7 @@ func TestServer_SyncRounds(t *testing.T) {
 		}
 		var info struct{ Count int64 }
 		g.call(t, "GET", "/v1/repos/r", alice.Token, nil).json(t, &info)
-		if got, want := info.Count, int64(260+k); got != want {
+		if got, want := info.Count, before+k; got != want {
 			t.Fatalf("server count=%d, want %d", got, want)
 		}
 		if st.Rounds > 3 || st.Pushed != k || st.Rejected != 0 {

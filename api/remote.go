@@ -7,8 +7,18 @@ import (
 	"strings"
 )
 
-// remoteKey carries the caller's address in a request's context.
+// remoteKey carries the caller's address in a request's context, as a
+// remote.
 type remoteKey struct{}
+
+// remote is what withRemote records of a request.
+type remote struct {
+	ip string
+	// http11 is set for an HTTP/1.x request of version 1.1 or later: its
+	// response without a length is chunked, which an event stream taken
+	// over from net/http keeps writing (events_linux.go).
+	http11 bool
+}
 
 // withRemote records the caller's IP, the address anonymous callers are
 // counted under (node.AcquireStream). By default it is the connection's
@@ -27,7 +37,8 @@ func withRemote(next http.Handler, trustProxy bool) http.Handler {
 				ip = hop
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, ip)))
+		rem := &remote{ip: ip, http11: r.ProtoMajor == 1 && r.ProtoMinor >= 1}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, rem)))
 	})
 }
 
@@ -56,6 +67,8 @@ func remoteIP(addr string) string {
 
 // remoteFrom returns the caller's address recorded by withRemote.
 func remoteFrom(ctx context.Context) string {
-	s, _ := ctx.Value(remoteKey{}).(string)
-	return s
+	if r, ok := ctx.Value(remoteKey{}).(*remote); ok {
+		return r.ip
+	}
+	return ""
 }

@@ -354,6 +354,17 @@ func (c *Client) CreateRepo(ctx context.Context, repo string) (info *models.Repo
 	return info, r.status == http.StatusCreated, decode(op, r, info)
 }
 
+// DeleteRepo deletes a repository (DELETE /v1/repos/{repo}; role admin):
+// core.ErrForbidden for a caller who may read it without the role,
+// core.ErrNotFound for one who may not read it or a repository that does
+// not exist.
+func (c *Client) DeleteRepo(ctx context.Context, repo string) error {
+	_, err := c.do(ctx, fmt.Sprintf("delete repository %q", repo), func(ctx context.Context, e apiclient.RequestEditorFn) (*http.Response, error) {
+		return c.gc.DeleteRepo(ctx, repo, e)
+	})
+	return err
+}
+
 // GetRepo returns a repository's count, digest and log cursor.
 func (c *Client) GetRepo(ctx context.Context, repo string) (*models.RepoInfo, error) {
 	op := fmt.Sprintf("repository %q", repo)

@@ -236,6 +236,11 @@ func healOrder(names []string) []string {
 func (n *Cluster) healRepo(ctx context.Context, p *peer, repo string) (gsync.Stats, error) {
 	var total gsync.Stats
 	l, release, err := n.node.Local(repo, node.OriginReplica)
+	if errors.Is(err, core.ErrNotFound) {
+		// Deleted (sys.repos): a peer that still has it has not applied
+		// the deletion yet, and must not bring it back.
+		return total, nil
+	}
 	if err != nil {
 		return total, err
 	}

@@ -204,7 +204,8 @@ func (n *testNode) Token(sub string, roles ...string) string {
 	return tok
 }
 
-// subscription reads the commit ids of an SSE stream.
+// subscription reads the commit ids of an SSE stream ("reset" for a
+// reset event).
 type subscription struct {
 	ids   chan string
 	ready chan struct{}
@@ -238,6 +239,8 @@ func subscribe(tb testing.TB, n *testNode, token, repo string) *subscription {
 				switch name {
 				case "ready":
 					close(s.ready)
+				case "reset":
+					s.ids <- "reset" // in place of an id: the stream must reconcile
 				case "commit":
 					var ev struct {
 						Commit struct{ ID string }

@@ -117,7 +117,9 @@ func (n *Cluster) ingestLoop(ctx context.Context) {
 				break drain
 			}
 		}
-		for _, sys := range []string{auth.SessionsRepo, auth.SchemasRepo} {
+		// sys.repos before the repositories too: the record of a deleted
+		// repository's re-creation precedes its announcement.
+		for _, sys := range []string{auth.SessionsRepo, auth.SchemasRepo, node.ReposRepo} {
 			if cs, ok := byRepo[sys]; ok {
 				n.ingestMessage(ctx, sys, cs)
 				delete(byRepo, sys)

@@ -88,6 +88,14 @@ func (s *Subscription) Ready() <-chan struct{} { return s.sub.wake }
 // read it, never modify it. Call it from one goroutine at a time.
 func (s *Subscription) Next() (*Event, bool) { return s.sub.pop() }
 
+// Notify has f called, instead of a value on Ready, whenever events are
+// queued and when the subscription ends (Gone is then closed): for a
+// consumer that waits on many subscriptions without a goroutine each. f
+// runs on the publisher's path, under the hub's lock: it must be quick,
+// must not block and must not call back into the node. Events queued
+// before Notify are not announced again: call Next once after it.
+func (s *Subscription) Notify(f func()) { s.sub.notify.Store(&f) }
+
 // Gone is closed when the subscription ends: it fell behind by more than
 // its buffer, or the node is shutting down.
 func (s *Subscription) Gone() <-chan struct{} { return s.sub.gone }

@@ -2,6 +2,7 @@ package node
 
 import (
 	stdsync "sync"
+	"sync/atomic"
 )
 
 // Event is one live event, already encoded (DESIGN section 5): Name is
@@ -91,6 +92,12 @@ type subscriber struct {
 	// wake has a value when events were queued since the consumer last
 	// looked.
 	wake chan struct{}
+	// notify, when set, is called instead of a send on wake when events
+	// are queued and when the subscriber goes: a consumer that is not a
+	// goroutine of its own (the HTTP face's fan-out writers) is told
+	// without a channel to wait on. It runs under the hub's lock, so it
+	// must be quick and must never block.
+	notify atomic.Pointer[func()]
 
 	// taken is the consumer's side: events taken from queue, not yet
 	// returned by next. Only the consumer touches it.
@@ -150,7 +157,14 @@ func (h *hub) subscribe(repos []string, buf int) (*subscriber, uint64) {
 	return s, watermark
 }
 
-func (s *subscriber) close() { s.goneOnce.Do(func() { close(s.gone) }) }
+func (s *subscriber) close() {
+	s.goneOnce.Do(func() {
+		close(s.gone)
+		if f := s.notify.Load(); f != nil {
+			(*f)()
+		}
+	})
+}
 
 // offer queues evs (in sequence order) and wakes the consumer; it reports
 // false, queueing nothing, when they do not fit.
@@ -162,6 +176,10 @@ func (s *subscriber) offer(evs []*Event) bool {
 	}
 	s.queue = append(s.queue, evs...)
 	s.qmu.Unlock()
+	if f := s.notify.Load(); f != nil {
+		(*f)()
+		return true
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default: // already awake or due to look

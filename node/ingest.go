@@ -267,6 +267,19 @@ func (n *Node) ensure(repo string, origin Origin) (*storage.Repo, func(), bool, 
 	if !errors.Is(err, core.ErrNotFound) {
 		return nil, nil, false, err
 	}
+	// A deleted repository is created again by a client only (a new
+	// life, deleterepo.go); a peer that offers it has not applied the
+	// deletion yet.
+	if origin != OriginClient {
+		if err := n.checkNotDeleted(repo); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if gen := n.generationFor(repo); gen > 0 {
+		if err := n.store.SetGeneration(repo, gen); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	r, release, err = n.store.Create(repo)
 	switch {
 	case err == nil:

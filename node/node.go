@@ -190,6 +190,11 @@ type Node struct {
 	custody  *custody
 	streams  *streamLimiter
 	quotas   *quotas
+	lives    *repoLives // sys.repos by name: generations and deletions
+	// loading is set while Open loads the system repositories; restored
+	// collects what it finds restored (deleterepo.go).
+	loading  bool
+	restored []string
 	sysq     *sysQueue
 	ingested atomic.Uint64
 	merging  collapses
@@ -211,7 +216,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, errors.New("node: Config.DataDir is required")
 	}
 	cfg.setDefaults()
-	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), quotas: newQuotas(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
+	n := &Node{cfg: cfg, log: cfg.Logger, reg: core.NewRegistry(), hub: newHub(), sysq: newSysQueue(), quotas: newQuotas(), lives: newRepoLives(), streams: newStreamLimiter(cfg.MaxStreamsPerCaller)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.reg.Add(auth.SessionSchema()); err != nil {
 		return nil, err
@@ -246,10 +251,14 @@ func Open(cfg Config) (*Node, error) {
 	// there: a client's Last-Event-ID from before the restart is replayed,
 	// not reset, and a new client's first id is not "<node>.0".
 	n.hub.resume(n.store.LastSeq())
-	if err := n.loadSystemRepos(); err != nil {
+	n.loading = true
+	err = n.loadSystemRepos()
+	n.loading = false
+	if err != nil {
 		n.store.Close()
 		return nil, err
 	}
+	n.restoreRepos()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.sysLoop(n.ctx) }()
 	// In the background, so that a large data directory does not delay

@@ -73,6 +73,26 @@ func (q *quotas) noteRepo(repo, owner string) {
 	q.repos[owner]++
 }
 
+// ownerOf returns the recorded owner of repo.
+func (q *quotas) ownerOf(repo string) (string, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	owner, ok := q.repoOf[repo]
+	return owner, ok
+}
+
+// forgetRepo stops counting repo for its owner (it was deleted).
+func (q *quotas) forgetRepo(repo string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if owner, ok := q.repoOf[repo]; ok {
+		delete(q.repoOf, repo)
+		if q.repos[owner]--; q.repos[owner] <= 0 {
+			delete(q.repos, owner)
+		}
+	}
+}
+
 // reserveRepo takes one creation of owner's quota, counting creations
 // under way so that a burst of concurrent creations cannot overshoot it;
 // done gives the reservation back (the record, once written, counts).
@@ -178,14 +198,28 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 		return nil, nil, false, err
 	}
 	defer done()
+	rec := map[string]any{"owner": owner}
+	if gen := n.generationFor(repo); gen > 0 {
+		rec["generation"] = float64(gen)
+	}
+	// A deleted repository's new life is recorded before it exists, and
+	// held on the Barrier: the record must reach the other nodes before
+	// the repository's announcement, which they refuse while the name is
+	// deleted (deleterepo.go).
+	life, _ := n.lives.get(repo)
+	if life.deleted {
+		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, true); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	r, release, created, err := n.ensure(repo, OriginClient)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if created {
+	if created && !life.deleted {
 		// Not held on the Barrier: the caller's acknowledgement waits for
 		// the creation, and the record replicates like any other.
-		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, map[string]any{"owner": owner}, false); err != nil {
+		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
 			n.log.Warn("repository created without its owner record", "repo", repo, "err", err)
 		}
 	}

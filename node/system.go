@@ -64,9 +64,7 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 		}
 		n.noteSessionRecord(key)
 	case ReposRepo:
-		if owner, ok := data["owner"].(string); ok && !deleted {
-			n.quotas.noteRepo(key, owner)
-		}
+		n.applyRepoRecord(key, data, deleted)
 	case auth.SchemasRepo:
 		if err := applySchemaRecord(n.reg, data, deleted); err != nil {
 			n.log.Warn("schema not loaded", "schema", key, "err", err)

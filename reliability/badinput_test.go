@@ -89,15 +89,17 @@ func (s *seeded) templates(t *testing.T) map[string]template {
 		return m
 	}
 	return map[string]template{
-		"getHealthz":     {},
-		"getReadyz":      {},
-		"getMetrics":     {},
-		"getOpenAPI":     {},
-		"getInfo":        {},
-		"listSchemas":    {},
-		"listRepos":      {query: url.Values{"prefix": {"r"}, "after": {"a"}, "limit": {"10"}}},
-		"getRepo":        {path: p("repo", "r")},
-		"createRepo":     {path: p("repo", "r")},
+		"getHealthz":  {},
+		"getReadyz":   {},
+		"getMetrics":  {},
+		"getOpenAPI":  {},
+		"getInfo":     {},
+		"listSchemas": {},
+		"listRepos":   {query: url.Values{"prefix": {"r"}, "after": {"a"}, "limit": {"10"}}},
+		"getRepo":     {path: p("repo", "r")},
+		"createRepo":  {path: p("repo", "r")},
+		// alice is no admin: the template itself answers 403 and deletes nothing.
+		"deleteRepo":     {path: p("repo", "r")},
 		"listItems":      {path: p("repo", "r"), query: url.Values{"schema": {"any"}, "after": {"a"}, "includeDeleted": {"false"}, "limit": {"10"}}},
 		"getItem":        {path: p("repo", "r", "key", "k"), header: p("If-None-Match", quoted)},
 		"putItem":        {path: p("repo", "r", "key", "k"), header: p("If-Match", quoted), body: map[string]any{"schema": "any/1", "data": map[string]any{"v": float64(2)}}},

@@ -55,8 +55,12 @@
 // lacks exactly (decoded tables, else id lists): at most 3 requests
 // whenever the divergence fits one
 // response and one push, and bytes that grow with the divergence, not with
-// the set. The Driver speaks it by default and falls back to version 1.
-// Vectors: testdata/sync_v2_vectors.json.
+// the set. Version 3 ("v": 3, capability "sync-v3") is the same rounds in a
+// smaller encoding: layouts as gaps, the request's layout reduced to the
+// differing windows, 13-byte table cells. The Driver speaks version 3 by
+// default and falls back to version 2, then version 1; a Server answers
+// all three. Vectors: testdata/sync_v2_vectors.json,
+// testdata/sync_v3_vectors.json.
 //
 // Cursors: opaque base64url strings carrying the node's log identity and
 // an offset, with a checksum. See Cursor.

@@ -70,11 +70,12 @@ type Driver struct {
 	// response's results), so a refusal is reported rather than showing
 	// only as a heal that never converges.
 	OnRejected func(repo string, r PushResult)
-	// V1 makes the driver speak protocol version 1 only. Otherwise it
-	// speaks version 2 and falls back to version 1 when the peer refuses
-	// the first version 2 request as invalid (a gateway without
-	// "sync-v2").
+	// V1 makes the driver speak protocol version 1 only, V2 version 2 (and
+	// 1). Otherwise it speaks version 3 and, when the peer refuses the
+	// first request as invalid, falls back to version 2 (a gateway without
+	// "sync-v3"), then to version 1 (one without "sync-v2").
 	V1 bool
+	V2 bool
 }
 
 // Driver defaults.
@@ -198,7 +199,7 @@ func (d *Driver) Clone(ctx context.Context, local Local, repo, cursor string) (S
 // example because the peer keeps rejecting a pushed commit).
 func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, error) {
 	var st Stats
-	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: d.Limit, PushLimit: d.PushLimit, PushBytes: d.PushBytes, V1: d.V1}
+	c := &Client{Rand: d.rand(), Policy: d.Policy, Limit: d.Limit, PushLimit: d.PushLimit, PushBytes: d.PushBytes, V1: d.V1, V2: d.V2}
 	if c.Limit == 0 {
 		c.Limit = MaxStream // version 1 lowers it to MaxCommits
 	}
@@ -216,9 +217,15 @@ func (d *Driver) Heal(ctx context.Context, local Local, repo string) (Stats, err
 			return st, err
 		}
 		resp, err := d.Transport.Sync(ctx, repo, req)
-		if err != nil && st.Rounds == 0 && req.V == Version2 && errors.Is(err, core.ErrInvalid) {
-			// A peer without version 2 refuses its fields: speak version 1.
-			c.V1 = true
+		for err != nil && st.Rounds == 0 && (req.V == Version2 || req.V == Version3) && errors.Is(err, core.ErrInvalid) {
+			// A peer without this version refuses its "v": a version 2
+			// gateway (v0.1.0) refuses 3, speak 2; an older one refuses
+			// 2, speak version 1.
+			if req.V == Version3 {
+				c.V2 = true
+			} else {
+				c.V1 = true
+			}
 			req = c.Start(local)
 			resp, err = d.Transport.Sync(ctx, repo, req)
 		}

@@ -208,6 +208,31 @@ func TestDriver_Heal(t *testing.T) {
 			t.Fatalf("rounds=%d, want %d (version 1)", got, want)
 		}
 	})
+	t.Run("FallsBackToV2", func(t *testing.T) {
+		// A version 2 gateway (v0.1.0) refuses "v": 3 as an invalid
+		// protocol version: the driver speaks version 2 to it.
+		client, server := newMemSet(nil, cOwn), newMemSet(nil, sOwn)
+		mt := &memTransport{tb: t, srv: &Server{Rand: seededRand(1)}, server: server, client: client}
+		var versions []int
+		ft := &fakeTransport{sync: func(ctx context.Context, repo string, req *Request) (*Response, error) {
+			versions = append(versions, req.V)
+			if req.V == Version3 {
+				return nil, fmt.Errorf("%w: request: protocol version 3", core.ErrInvalid)
+			}
+			return mt.Sync(ctx, repo, req)
+		}}
+		st, err := (&Driver{Transport: ft, Rand: seededRand(2)}).Heal(ctx, client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkConverged(t, client, server, 0, unionOf(cOwn, sOwn))
+		if versions[0] != Version3 || slices.ContainsFunc(versions[1:], func(v int) bool { return v != Version2 }) {
+			t.Fatalf("versions %v, want 3 once then 2", versions)
+		}
+		if st.Rounds > 3 {
+			t.Fatalf("rounds=%d, want at most 3", st.Rounds)
+		}
+	})
 	t.Run("MaxRounds", func(t *testing.T) {
 		// A server that never takes the pushed commits.
 		client, server := newMemSet(nil, cOwn), newMemSet(nil, nil)

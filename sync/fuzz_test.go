@@ -95,8 +95,12 @@ func roundSeeds(tb testing.TB) (reqs, resps [][]byte) {
 		b, _ := json.Marshal(r)
 		resps = append(resps, b)
 	}
-	// Every message of the version 2 vectors.
-	if b, err := os.ReadFile(v2VectorsPath); err == nil {
+	// Every message of the version 2 and 3 vectors.
+	for _, path := range []string{v2VectorsPath, v3VectorsPath} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
 		var v v2File
 		if err := json.Unmarshal(b, &v); err != nil {
 			tb.Fatal(err)

@@ -23,6 +23,10 @@ const (
 	// Version2 is the value of a request's "v" that asks for partitioned
 	// rounds.
 	Version2 = 2
+	// Version3 is version 2's rounds with a smaller encoding: layouts as
+	// gaps between cuts, the request's layout reduced to the differing
+	// windows, and 13-byte table cells (docs/sync.md "Version 3").
+	Version3 = 3
 	// MaxWindows bounds the cuts of a layout (so windows number at most
 	// MaxWindows+1).
 	MaxWindows = 64
@@ -249,6 +253,9 @@ type PartSum struct {
 type Summary struct {
 	Layout
 	Sums []PartSum
+	// V is the wire version: 3 writes the layout as gaps (see Layout's
+	// wire form); 0 or 2 writes cuts. Decoding sets it from the form.
+	V int
 }
 
 // PartDigest is one partition's full digest, as a PartDiff carries it.
@@ -274,6 +281,10 @@ type PartDiff struct {
 	// table of short ids of that partition, or nil (wire: "cells", see
 	// Table).
 	Tables []*Table
+	// V is the wire version: 3 writes the layout as gaps and 13-byte
+	// cells (its tables must be Narrow); 0 or 2 writes cuts and 20-byte
+	// cells. Decoding sets it from the form.
+	V int
 }
 
 // PartList is the server's exact list of its ids in one partition that
@@ -302,31 +313,63 @@ func xor8(s Sum) (b [8]byte) {
 // --- wire encoding ---
 
 // layoutWire decodes bits as numbers (a []uint8 field would also take a
-// base64 string, a second spelling the wire does not have).
+// base64 string, a second spelling the wire does not have). A layout is
+// spelt with cuts (version 2) or gaps (version 3), never both: gaps[0] is
+// the first cut, gaps[i] the (positive) difference between cut i and cut
+// i-1.
 type layoutWire struct {
 	Cuts []int64 `json:"cuts"`
+	Gaps []int64 `json:"gaps"`
 	Bits []int   `json:"bits"`
 }
 
-func (w *layoutWire) layout() (Layout, error) {
+// layout returns the layout and its wire version (2: cuts, 3: gaps).
+func (w *layoutWire) layout() (Layout, int, error) {
 	l := Layout{Cuts: w.Cuts, Bits: make([]uint8, len(w.Bits))}
-	if w.Cuts == nil || w.Bits == nil {
-		return l, fmt.Errorf("%w: layout: cuts and bits are required", core.ErrInvalid)
+	v := Version2
+	if (w.Cuts == nil) == (w.Gaps == nil) || w.Bits == nil {
+		return l, v, fmt.Errorf("%w: layout: bits and either cuts or gaps are required", core.ErrInvalid)
+	}
+	if w.Gaps != nil {
+		v = Version3
+		if len(w.Gaps) > MaxWindows {
+			return l, v, fmt.Errorf("%w: layout: %d gaps, more than %d", core.ErrInvalid, len(w.Gaps), MaxWindows)
+		}
+		l.Cuts = make([]int64, len(w.Gaps))
+		for i, g := range w.Gaps {
+			if i == 0 {
+				l.Cuts[0] = g
+				continue
+			}
+			if g <= 0 || l.Cuts[i-1] > math.MaxInt64-g {
+				return l, v, fmt.Errorf("%w: layout: gap %d must be positive and keep cuts within int64", core.ErrInvalid, i)
+			}
+			l.Cuts[i] = l.Cuts[i-1] + g
+		}
 	}
 	for i, b := range w.Bits {
 		if b < 0 || b > MaxPrefixBits {
-			return l, fmt.Errorf("%w: layout: %d prefix bits, want 0..%d", core.ErrInvalid, b, MaxPrefixBits)
+			return l, v, fmt.Errorf("%w: layout: %d prefix bits, want 0..%d", core.ErrInvalid, b, MaxPrefixBits)
 		}
 		l.Bits[i] = uint8(b)
 	}
-	return l, l.Validate()
+	return l, v, l.Validate()
 }
 
-func appendLayout(b []byte, l *Layout) []byte {
-	b = append(b, `{"cuts":[`...)
+// appendLayout writes {"cuts":[...],"bits":[...] (version 2) or
+// {"gaps":[...],"bits":[...] (version 3), without the closing brace.
+func appendLayout(b []byte, l *Layout, v int) []byte {
+	if v == Version3 {
+		b = append(b, `{"gaps":[`...)
+	} else {
+		b = append(b, `{"cuts":[`...)
+	}
 	for i, c := range l.Cuts {
 		if i > 0 {
 			b = append(b, ',')
+			if v == Version3 {
+				c -= l.Cuts[i-1]
+			}
 		}
 		b = strconv.AppendInt(b, c, 10)
 	}
@@ -340,9 +383,12 @@ func appendLayout(b []byte, l *Layout) []byte {
 	return append(b, ']')
 }
 
-func layoutLen(l *Layout) int {
+func layoutLen(l *Layout, v int) int {
 	n := len(`{"cuts":[],"bits":[]`) + max(len(l.Cuts)-1, 0) + max(len(l.Bits)-1, 0)
-	for _, c := range l.Cuts {
+	for i, c := range l.Cuts {
+		if i > 0 && v == Version3 {
+			c -= l.Cuts[i-1]
+		}
 		n += len(strconv.FormatInt(c, 10))
 	}
 	for _, x := range l.Bits {
@@ -353,7 +399,7 @@ func layoutLen(l *Layout) int {
 
 // MarshalJSON writes the wire form.
 func (s Summary) MarshalJSON() ([]byte, error) {
-	b := appendLayout(nil, &s.Layout)
+	b := appendLayout(nil, &s.Layout, s.V)
 	raw := make([]byte, 12*len(s.Sums))
 	for i, x := range s.Sums {
 		binary.BigEndian.PutUint32(raw[12*i:], x.Count)
@@ -365,7 +411,7 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 }
 
 func (s *Summary) encodedLen() int {
-	return layoutLen(&s.Layout) + len(`,"sums":""}`) + base64.StdEncoding.EncodedLen(12*len(s.Sums))
+	return layoutLen(&s.Layout, s.V) + len(`,"sums":""}`) + base64.StdEncoding.EncodedLen(12*len(s.Sums))
 }
 
 // UnmarshalJSON decodes and validates the wire form.
@@ -377,7 +423,7 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 	if err := decodeStrict(b, &w, true); err != nil {
 		return fmt.Errorf("parts: %w", err)
 	}
-	l, err := w.layout()
+	l, ver, err := w.layout()
 	if err != nil {
 		return err
 	}
@@ -385,7 +431,7 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("parts: sums: %w", err)
 	}
-	v := Summary{Layout: l, Sums: make([]PartSum, l.Parts())}
+	v := Summary{Layout: l, Sums: make([]PartSum, l.Parts()), V: ver}
 	for i := range v.Sums {
 		v.Sums[i].Count = binary.BigEndian.Uint32(raw[12*i:])
 		copy(v.Sums[i].XOR8[:], raw[12*i+4:])
@@ -399,7 +445,7 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the wire form.
 func (d PartDiff) MarshalJSON() ([]byte, error) {
-	b := appendLayout(nil, &d.Layout)
+	b := appendLayout(nil, &d.Layout, d.V)
 	raw := make([]byte, 40*len(d.Diff))
 	for i, x := range d.Diff {
 		binary.BigEndian.PutUint32(raw[40*i:], uint32(x.Index))
@@ -411,16 +457,16 @@ func (d PartDiff) MarshalJSON() ([]byte, error) {
 	b = append(b, '"')
 	if d.Tables != nil {
 		b = append(b, `,"cells":"`...)
-		b = base64.StdEncoding.AppendEncode(b, appendTables(nil, d.Tables))
+		b = base64.StdEncoding.AppendEncode(b, appendTables(nil, d.Tables, d.V == Version3))
 		b = append(b, '"')
 	}
 	return append(b, '}'), nil
 }
 
 func (d *PartDiff) encodedLen() int {
-	n := layoutLen(&d.Layout) + len(`,"diff":""}`) + base64.StdEncoding.EncodedLen(40*len(d.Diff))
+	n := layoutLen(&d.Layout, d.V) + len(`,"diff":""}`) + base64.StdEncoding.EncodedLen(40*len(d.Diff))
 	if d.Tables != nil {
-		n += len(`,"cells":""`) + base64.StdEncoding.EncodedLen(tablesLen(d.Tables))
+		n += len(`,"cells":""`) + base64.StdEncoding.EncodedLen(tablesLen(d.Tables, d.V == Version3))
 	}
 	return n
 }
@@ -436,7 +482,7 @@ func (d *PartDiff) UnmarshalJSON(b []byte) error {
 	if err := decodeStrict(b, &w, true); err != nil {
 		return fmt.Errorf("parts: %w", err)
 	}
-	l, err := w.layout()
+	l, ver, err := w.layout()
 	if err != nil {
 		return err
 	}
@@ -444,7 +490,7 @@ func (d *PartDiff) UnmarshalJSON(b []byte) error {
 	if err != nil || len(raw)%40 != 0 {
 		return fmt.Errorf("%w: parts: diff: not base64 of 40-byte records", core.ErrInvalid)
 	}
-	v := PartDiff{Layout: l, Diff: make([]PartDigest, len(raw)/40)}
+	v := PartDiff{Layout: l, Diff: make([]PartDigest, len(raw)/40), V: ver}
 	for i := range v.Diff {
 		x := &v.Diff[i]
 		x.Index = int(binary.BigEndian.Uint32(raw[40*i:]))
@@ -458,11 +504,12 @@ func (d *PartDiff) UnmarshalJSON(b []byte) error {
 		}
 	}
 	if w.Cells != nil {
-		raw, err := decodeB64(*w.Cells, 2*len(v.Diff), 2*len(v.Diff)+len(v.Diff)*3*MaxCellsPerTable*cellSize)
+		narrow := ver == Version3
+		raw, err := decodeB64(*w.Cells, 2*len(v.Diff), 2*len(v.Diff)+len(v.Diff)*3*MaxCellsPerTable*cellBytes(narrow))
 		if err != nil {
 			return fmt.Errorf("parts: cells: %w", err)
 		}
-		if v.Tables, err = parseTables(raw, len(v.Diff)); err != nil {
+		if v.Tables, err = parseTables(raw, len(v.Diff), narrow); err != nil {
 			return err
 		}
 	}
@@ -570,13 +617,27 @@ func decodeB64(s string, lo, hi int) ([]byte, error) {
 // Wire ("cells" in the request's parts): standard padded base64 of, per
 // record of diff in order, m (uint16 BE, 0: no table) then 3m cells of
 // count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (uint64 BE):
-// 20 bytes per cell.
+// 20 bytes per cell. Version 3 tables are Narrow: the check is the high 32
+// bits of h2 (idx_2 uses the low ones), and a cell goes on the wire as
+// count modulo 256 (1 byte), XOR of short ids (8 bytes), XOR of checks
+// (uint32 BE): 13 bytes.
 
 // MaxCellsPerTable bounds m.
 const MaxCellsPerTable = 4096
 
-// cellSize is the wire size of one cell.
-const cellSize = 20
+// cellSize and narrowCellSize are the wire sizes of one cell in version 2
+// and version 3.
+const (
+	cellSize       = 20
+	narrowCellSize = 13
+)
+
+func cellBytes(narrow bool) int {
+	if narrow {
+		return narrowCellSize
+	}
+	return cellSize
+}
 
 // Cell is one cell of a Table.
 type Cell struct {
@@ -592,18 +653,25 @@ type Table struct {
 	// Only marks a partition the request's filter does not cover: the
 	// table alone reconciles it, both ways (wire: bit 15 of m).
 	Only bool
+	// Narrow (version 3) keeps 32-bit checks and compares counts modulo
+	// 256, as the 13-byte wire cell carries them.
+	Narrow bool
 }
 
 // tableOnlyBit marks Table.Only in the wire's m.
 const tableOnlyBit = 1 << 15
 
-// cellHash returns the three cell indexes and the check of a short id.
-func cellHash(s ShortID, m int) (idx [3]int, check uint64) {
+// cellHash returns the three cell indexes and the check of a short id
+// (the high 32 bits of h2 when narrow).
+func cellHash(s ShortID, m int, narrow bool) (idx [3]int, check uint64) {
 	h1, h2 := murmur3x64Short(s)
 	mm := uint64(m)
 	idx[0] = int(uint64(uint32(h1)) % mm)
 	idx[1] = m + int(uint64(uint32(h1>>32))%mm)
 	idx[2] = 2*m + int(uint64(uint32(h2))%mm)
+	if narrow {
+		return idx, h2 >> 32
+	}
 	return idx, h2
 }
 
@@ -612,7 +680,7 @@ func NewTable(m int) *Table { return &Table{M: m, Cells: make([]Cell, 3*m)} }
 
 // Add folds s in with sign +1 (or -1 to take it out).
 func (t *Table) Add(s ShortID, sign int64) {
-	idx, check := cellHash(s, t.M)
+	idx, check := cellHash(s, t.M, t.Narrow)
 	for _, i := range idx {
 		c := &t.Cells[i]
 		c.Count += sign
@@ -628,28 +696,35 @@ func (t *Table) Add(s ShortID, sign int64) {
 // server's), or ok false when the table does not peel to empty.
 func (t *Table) Decode() (plus, minus []ShortID, ok bool) {
 	cells := slices.Clone(t.Cells)
-	d := &Table{M: t.M, Cells: cells}
+	d := &Table{M: t.M, Cells: cells, Narrow: t.Narrow}
+	count := func(c Cell) int64 {
+		if t.Narrow {
+			return int64(int8(c.Count)) // modulo 256, as the wire carries it
+		}
+		return c.Count
+	}
 	for progress := true; progress; {
 		progress = false
 		for i := range cells {
 			c := cells[i]
-			if c.Count != 1 && c.Count != -1 {
+			n := count(c)
+			if n != 1 && n != -1 {
 				continue
 			}
-			if _, check := cellHash(c.XOR, t.M); check != c.Check {
+			if _, check := cellHash(c.XOR, t.M, t.Narrow); check != c.Check {
 				continue
 			}
-			if c.Count == 1 {
+			if n == 1 {
 				plus = append(plus, c.XOR)
 			} else {
 				minus = append(minus, c.XOR)
 			}
-			d.Add(c.XOR, -c.Count)
+			d.Add(c.XOR, -n)
 			progress = true
 		}
 	}
 	for _, c := range cells {
-		if c != (Cell{}) {
+		if count(c) != 0 || c.XOR != (ShortID{}) || c.Check != 0 {
 			return nil, nil, false
 		}
 	}
@@ -676,15 +751,23 @@ func tableSize(c, s int64, only bool) int {
 	return int(min(m, MaxCellsPerTable))
 }
 
-// tableOnly reports whether a table alone is cheaper than covering the
-// partition's c client ids with the filter (about 10 bits each) plus a
-// small table: when the counts show a divergence that is small against
-// the partition.
-func tableOnly(c, s int64) bool {
-	return int64(3*tableSize(c, s, true)*cellSize) < c*10/8
+// tableOnly reports whether a table alone (of cells of the given wire
+// size) is cheaper than covering the partition's c client ids with the
+// filter (about 10 bits each): when the counts show a divergence that is
+// small against the partition. Version 3 (narrow) also counts the table
+// that goes beside the filter, which is as large as the table alone when
+// the client holds more (both must find the client's extras), so that a
+// client ahead in a partition sends no filter over it.
+func tableOnly(c, s int64, narrow bool) bool {
+	cell := int64(cellBytes(narrow))
+	alone := 3 * int64(tableSize(c, s, true)) * cell
+	if narrow {
+		return alone < c*10/8+3*int64(tableSize(c, s, false))*cell
+	}
+	return alone < c*10/8
 }
 
-func appendTables(raw []byte, ts []*Table) []byte {
+func appendTables(raw []byte, ts []*Table, narrow bool) []byte {
 	for _, t := range ts {
 		if t == nil {
 			raw = binary.BigEndian.AppendUint16(raw, 0)
@@ -696,6 +779,12 @@ func appendTables(raw []byte, ts []*Table) []byte {
 		}
 		raw = binary.BigEndian.AppendUint16(raw, m)
 		for _, c := range t.Cells {
+			if narrow {
+				raw = append(raw, byte(c.Count))
+				raw = append(raw, c.XOR[:]...)
+				raw = binary.BigEndian.AppendUint32(raw, uint32(c.Check))
+				continue
+			}
 			raw = binary.BigEndian.AppendUint32(raw, uint32(c.Count))
 			raw = append(raw, c.XOR[:]...)
 			raw = binary.BigEndian.AppendUint64(raw, c.Check)
@@ -704,18 +793,19 @@ func appendTables(raw []byte, ts []*Table) []byte {
 	return raw
 }
 
-func tablesLen(ts []*Table) int {
+func tablesLen(ts []*Table, narrow bool) int {
 	n := 0
 	for _, t := range ts {
 		n += 2
 		if t != nil {
-			n += cellSize * len(t.Cells)
+			n += cellBytes(narrow) * len(t.Cells)
 		}
 	}
 	return n
 }
 
-func parseTables(raw []byte, n int) ([]*Table, error) {
+func parseTables(raw []byte, n int, narrow bool) ([]*Table, error) {
+	size := cellBytes(narrow)
 	out := make([]*Table, n)
 	for i := range out {
 		if len(raw) < 2 {
@@ -731,17 +821,23 @@ func parseTables(raw []byte, n int) ([]*Table, error) {
 			}
 			continue
 		}
-		if m > MaxCellsPerTable || len(raw) < 3*m*cellSize {
+		if m > MaxCellsPerTable || len(raw) < 3*m*size {
 			return nil, fmt.Errorf("%w: parts: cells: table of %d cells", core.ErrInvalid, 3*m)
 		}
 		t := NewTable(m)
-		t.Only = only
+		t.Only, t.Narrow = only, narrow
 		for j := range t.Cells {
 			c := &t.Cells[j]
-			c.Count = int64(binary.BigEndian.Uint32(raw))
-			copy(c.XOR[:], raw[4:12])
-			c.Check = binary.BigEndian.Uint64(raw[12:20])
-			raw = raw[cellSize:]
+			if narrow {
+				c.Count = int64(raw[0])
+				copy(c.XOR[:], raw[1:9])
+				c.Check = uint64(binary.BigEndian.Uint32(raw[9:13]))
+			} else {
+				c.Count = int64(binary.BigEndian.Uint32(raw))
+				copy(c.XOR[:], raw[4:12])
+				c.Check = binary.BigEndian.Uint64(raw[12:20])
+			}
+			raw = raw[size:]
 		}
 		out[i] = t
 	}

@@ -154,7 +154,7 @@ func (r *Request) Validate() error {
 		if r.Parts != nil || r.Need != nil {
 			return fmt.Errorf("%w: parts and need need \"v\": 2", core.ErrInvalid)
 		}
-	case Version2:
+	case Version2, Version3:
 		maxLimit = MaxStream
 		if len(r.Need) > MaxStream {
 			return fmt.Errorf("%w: %d needed ids, more than %d", core.ErrTooLarge, len(r.Need), MaxStream)
@@ -165,6 +165,14 @@ func (r *Request) Validate() error {
 			}
 			if r.Parts.Tables != nil && len(r.Parts.Tables) != len(r.Parts.Diff) {
 				return fmt.Errorf("%w: parts: %d tables for %d differing partitions", core.ErrInvalid, len(r.Parts.Tables), len(r.Parts.Diff))
+			}
+			if pv := max(r.Parts.V, Version2); pv != r.V {
+				return fmt.Errorf("%w: parts in the version %d form (cuts: 2, gaps: 3) in a version %d request", core.ErrInvalid, pv, r.V)
+			}
+			for _, t := range r.Parts.Tables {
+				if t != nil && t.Narrow != (r.V == Version3) {
+					return fmt.Errorf("%w: parts: a version %d request's tables must be narrow exactly in version 3", core.ErrInvalid, r.V)
+				}
 			}
 		}
 	default:
@@ -453,7 +461,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 		v.Limit = *w.Limit
 	}
 	if w.V != nil {
-		if *w.V != 1 && *w.V != Version2 {
+		if *w.V != 1 && *w.V != Version2 && *w.V != Version3 {
 			return fmt.Errorf("%w: request: protocol version %d", core.ErrInvalid, *w.V)
 		}
 		v.V = *w.V
@@ -564,7 +572,7 @@ func (s *Server) Answer(set Set, req *Request) (*Response, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if req.V == Version2 {
+	if req.V == Version2 || req.V == Version3 {
 		return s.answer2(set, req)
 	}
 	sd, cd := set.Digest(), req.digest()
@@ -673,8 +681,11 @@ type Client struct {
 	// means DefaultMaxBytes.
 	PushBytes int
 	// V1 makes the client speak protocol version 1 (whole-set filters), for
-	// servers that do not advertise "sync-v2". Version 2 is the default.
+	// servers that do not advertise "sync-v2". V2 makes it speak version 2
+	// (partitioned rounds in their first encoding), for servers that
+	// advertise "sync-v2" and not "sync-v3". Version 3 is the default.
 	V1 bool
+	V2 bool
 
 	pending []core.CommitID
 	v2      client2
@@ -687,9 +698,17 @@ func (c *Client) Start(local Set) *Request {
 	d := local.Digest()
 	if !c.V1 {
 		c.v2 = client2{count: d.Count}
-		return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit(), V: Version2}
+		return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit(), V: c.version()}
 	}
 	return &Request{Count: d.Count, Digest: d.XOR, Limit: c.limit()}
+}
+
+// version returns the partitioned version the client speaks (2 or 3).
+func (c *Client) version() int {
+	if c.V2 {
+		return Version2
+	}
+	return Version3
 }
 
 func (c *Client) limit() int {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -60,6 +61,9 @@ func (s *Server) answer2(set Set, req *Request) (*Response, error) {
 		return resp, fill(set, ids, resp, limit, maxBytes)
 	default:
 		sum, err := s.summary(set)
+		if sum != nil {
+			sum.V = req.V
+		}
 		resp.Parts = sum
 		return resp, err
 	}
@@ -109,7 +113,7 @@ func (s *Server) answerParts(set Set, req *Request, resp *Response, limit, maxBy
 	for k := range parts {
 		if req.Parts.Tables != nil && req.Parts.Tables[k] != nil {
 			t := req.Parts.Tables[k]
-			parts[k].table = &Table{M: t.M, Cells: slices.Clone(t.Cells), Only: t.Only}
+			parts[k].table = &Table{M: t.M, Cells: slices.Clone(t.Cells), Only: t.Only, Narrow: t.Narrow}
 		}
 	}
 	var send []walked // in walk order
@@ -256,7 +260,7 @@ func (c *Client) next2(local Set, resp *Response) (*Request, bool, error) {
 		c.v2 = client2{}
 		return nil, true, nil
 	}
-	req := &Request{Count: ld.Count, Digest: ld.XOR, Limit: c.limit(), V: Version2}
+	req := &Request{Count: ld.Count, Digest: ld.XOR, Limit: c.limit(), V: c.version()}
 	st := &c.v2
 	sent := st.count
 	st.count = ld.Count
@@ -410,8 +414,8 @@ func (c *Client) listed(local Set, lists []PartList, want []ShortID, pending []c
 func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, error) {
 	st := &c.v2
 	l := &Layout{Cuts: sum.Cuts, Bits: sum.Bits}
-	st.layout = l
 	mine := partSums(local, l)
+	narrow := c.version() == Version3
 	inDiff := make([]bool, len(mine))
 	var (
 		diff   []PartDigest
@@ -430,7 +434,7 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 		diff = append(diff, PartDigest{Index: i, Digest: m})
 		var t *Table
 		switch sc := int64(s.Count); {
-		case sc > 0 && m.Count > 0 && tableOnly(m.Count, sc):
+		case sc > 0 && m.Count > 0 && tableOnly(m.Count, sc, narrow):
 			// A small divergence in a large partition: a table alone.
 			t = NewTable(tableSize(m.Count, sc, true))
 			t.Only = true
@@ -446,6 +450,7 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 			n += m.Count // pushed, and covered by the filter like any other
 		}
 		if t != nil {
+			t.Narrow = narrow
 			tabOf[i] = t
 			anyTab = true
 		}
@@ -488,7 +493,12 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 			return true
 		})
 	}
-	req.Parts = &PartDiff{Layout: Layout{Cuts: sum.Cuts, Bits: sum.Bits}, Diff: diff}
+	echo := Layout{Cuts: sum.Cuts, Bits: sum.Bits}
+	if narrow {
+		echo = reduceLayout(l, inDiff, diff)
+	}
+	st.layout = &echo
+	req.Parts = &PartDiff{Layout: echo, Diff: diff, V: c.version()}
 	if anyTab {
 		req.Parts.Tables = tables
 	}
@@ -501,6 +511,48 @@ func (c *Client) partsRequest(local Set, sum *Summary, req *Request) (bool, erro
 		req.Filter = f
 	}
 	return true, c.push(local, req)
+}
+
+// reduceLayout returns the layout a version 3 client echoes: l with every
+// run of windows holding no differing partition merged into one window of
+// 0 prefix bits, so that only the cuts bounding a differing window remain
+// (cut i, between windows i and i+1, stays exactly when window i or i+1
+// holds a differing partition). It renumbers diff's indexes (ascending, of
+// l) into the reduced layout in place. The server needs nothing else: it
+// reconciles the partitions named in diff, which keep their ids.
+func reduceLayout(l *Layout, inDiff []bool, diff []PartDigest) Layout {
+	l.init()
+	windows := len(l.Bits)
+	differs := make([]bool, windows)
+	for w := range windows {
+		differs[w] = slices.Contains(inDiff[l.offs[w]:l.offs[w+1]], true)
+	}
+	out := Layout{Cuts: []int64{}}
+	shift := make([]int, windows) // reduced index of window w's first partition minus l's
+	next := 0                     // reduced index of the next window's first partition
+	for w := range windows {
+		if w > 0 {
+			if differs[w-1] || differs[w] {
+				out.Cuts = append(out.Cuts, l.Cuts[w-1])
+			} else {
+				shift[w] = next - 1 - l.offs[w] // merged into the window before
+				continue
+			}
+		}
+		b := uint8(0)
+		if differs[w] {
+			b = l.Bits[w]
+		}
+		out.Bits = append(out.Bits, b)
+		shift[w] = next - l.offs[w]
+		next += 1 << b
+	}
+	for k := range diff {
+		i := diff[k].Index
+		w := sort.Search(windows, func(w int) bool { return l.offs[w+1] > i })
+		diff[k].Index = i + shift[w]
+	}
+	return out
 }
 
 // push moves pending commits into req, up to the push caps.

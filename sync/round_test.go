@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -230,6 +231,13 @@ func TestDecodeRequest(t *testing.T) {
 	one := "01" + strings.Repeat("0", 62)
 	f, _ := NewFilter(64, 1, [SaltSize]byte{})
 	fj, _ := f.MarshalJSON()
+	// Version 2 and 3 parts: one diff record (partition 1, empty), and a
+	// table of m = 1 whose cells are 13 (version 3) or 20 bytes wide.
+	v3 := `{"count":0,"digest":"` + zero + `","v":3,`
+	diff := base64.StdEncoding.EncodeToString([]byte{0, 0, 0, 1, 39: 0})
+	cells := func(size int) string {
+		return base64.StdEncoding.EncodeToString(append([]byte{0, 1}, make([]byte, 3*size)...))
+	}
 	tests := []struct {
 		name string
 		in   string
@@ -253,6 +261,18 @@ func TestDecodeRequest(t *testing.T) {
 		{"UnknownField", `{"count":0,"digest":"` + zero + `","since":1}`, false},
 		{"Trailing", `{"count":0,"digest":"` + zero + `"} {}`, false},
 		{"NotObject", `[]`, false},
+		{"V3Gaps", v3 + `"parts":{"gaps":[1763800000000,3],"bits":[0,1,0],"diff":"` + diff + `"}}`, true},
+		{"V3NegativeFirstGap", v3 + `"parts":{"gaps":[-5,3],"bits":[0,1,0],"diff":"` + diff + `"}}`, true},
+		{"V3ZeroGap", v3 + `"parts":{"gaps":[5,0],"bits":[0,1,0],"diff":"` + diff + `"}}`, false},
+		{"V3GapOverflow", v3 + `"parts":{"gaps":[9223372036854775000,1000],"bits":[0,1,0],"diff":"` + diff + `"}}`, false},
+		{"V3Cuts", v3 + `"parts":{"cuts":[5,8],"bits":[0,1,0],"diff":"` + diff + `"}}`, false},
+		{"V3CutsAndGaps", v3 + `"parts":{"cuts":[5,8],"gaps":[5,3],"bits":[0,1,0],"diff":"` + diff + `"}}`, false},
+		{"V2Gaps", strings.Replace(v3, `"v":3`, `"v":2`, 1) + `"parts":{"gaps":[5,3],"bits":[0,1,0],"diff":"` + diff + `"}}`, false},
+		{"V2Cuts", strings.Replace(v3, `"v":3`, `"v":2`, 1) + `"parts":{"cuts":[5,8],"bits":[0,1,0],"diff":"` + diff + `"}}`, true},
+		{"V3NarrowCells", v3 + `"parts":{"gaps":[5,3],"bits":[0,1,0],"diff":"` + diff + `","cells":"` + cells(13) + `"}}`, true},
+		{"V3WideCells", v3 + `"parts":{"gaps":[5,3],"bits":[0,1,0],"diff":"` + diff + `","cells":"` + cells(20) + `"}}`, false},
+		{"V2WideCells", strings.Replace(v3, `"v":3`, `"v":2`, 1) + `"parts":{"cuts":[5,8],"bits":[0,1,0],"diff":"` + diff + `","cells":"` + cells(20) + `"}}`, true},
+		{"V4", `{"count":0,"digest":"` + zero + `","v":4}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,8 @@ var (
 	simMisses = flag.Float64("sim.misses", 0, "FilterPolicy.Misses for the simulation (default: DefaultMisses)")
 	simSizes  = flag.String("sim.sizes", "", "comma-separated shared set sizes, overriding the defaults")
 	simDivs   = flag.String("sim.divs", "", "comma-separated divergences, overriding the defaults")
-	simV1     = flag.Bool("sim.v1", false, "simulate protocol version 1 (whole-set filters) instead of version 2")
+	simV1     = flag.Bool("sim.v1", false, "simulate protocol version 1 (whole-set filters) instead of version 3")
+	simV2     = flag.Bool("sim.v2", false, "simulate protocol version 2 (version 3's rounds in their first encoding) instead of version 3")
 )
 
 type simCase struct {
@@ -139,10 +140,16 @@ func TestSimulation_Reconcile(t *testing.T) {
 // and returns round trips, total bytes and the commits' share of them.
 func simulate(tb testing.TB, ghosts []core.CommitID, cOwn, sOwn []*core.Commit, seed uint64) (rounds int, bytes, commitBytes int64) {
 	tb.Helper()
+	return simulateV(tb, ghosts, cOwn, sOwn, seed, *simV2)
+}
+
+// simulateV is simulate, speaking version 2 instead of 3 when v2 is set.
+func simulateV(tb testing.TB, ghosts []core.CommitID, cOwn, sOwn []*core.Commit, seed uint64, v2 bool) (rounds int, bytes, commitBytes int64) {
+	tb.Helper()
 	client, server := newMemSet(ghosts, cOwn), newMemSet(ghosts, sOwn)
 	policy := FilterPolicy{Misses: *simMisses, Prior: *simPrior}
 	mt := &memTransport{tb: tb, srv: &Server{Rand: seededRand(seed << 1), Limit: *simLimit, StreamLimit: *simLimit, Policy: policy}, server: server, client: client}
-	d := &Driver{Transport: mt, Rand: seededRand(seed<<1 | 1), Limit: *simLimit, PushLimit: *simLimit, Policy: policy, V1: *simV1}
+	d := &Driver{Transport: mt, Rand: seededRand(seed<<1 | 1), Limit: *simLimit, PushLimit: *simLimit, Policy: policy, V1: *simV1, V2: v2}
 	st, err := d.Heal(context.Background(), client, "sim.repo")
 	if err != nil {
 		tb.Fatalf("heal shared=%d client=%d server=%d: %v", len(ghosts), len(cOwn), len(sOwn), err)
@@ -252,12 +259,14 @@ func human(b int64) string {
 // not (its fixture is pushed by two concurrent writers, so the last 10
 // commits of the log are about 1,000 back in ts), and the cost of a heal
 // follows the size of the window its divergence falls in. It checks that
-// every heal converges in at most 3 requests and reports bytes by depth.
+// every heal converges in at most 3 requests, in version 3 and in version
+// 2, that version 3 never costs more than version 2, and reports bytes by
+// depth.
 func TestSimulation_Depth(t *testing.T) {
 	ghosts := randomIDs(rand.New(rand.NewPCG(31, 32)), 100_000)
 	recent := makeCommits(t, "r", 0, 3000, 3000)
 	var report strings.Builder
-	fmt.Fprintf(&report, "\n| depth | missing on | round trips | bytes | overhead |\n|---:|---|---:|---:|---:|\n")
+	fmt.Fprintf(&report, "\n| depth | missing on | round trips (v2 / v3) | bytes, version 3 | overhead, version 2 | overhead, version 3 |\n|---:|---|---:|---:|---:|---:|\n")
 	seed := uint64(1000)
 	for _, depth := range []int{0, 100, 500, 1000, 1500, 2000} {
 		for _, side := range []string{"client", "server"} {
@@ -270,11 +279,15 @@ func TestSimulation_Depth(t *testing.T) {
 				cOwn, sOwn = recent, most
 			}
 			seed++
-			r, b, cb := simulate(t, ghosts, cOwn, sOwn, seed)
-			if r > 3 {
-				t.Fatalf("10 missing on the %s at depth %d took %d requests, want at most 3", side, depth, r)
+			r2, b2, cb2 := simulateV(t, ghosts, cOwn, sOwn, seed, true)
+			r, b, cb := simulateV(t, ghosts, cOwn, sOwn, seed, false)
+			if r > 3 || r2 > 3 {
+				t.Fatalf("10 missing on the %s at depth %d took %d requests (version 2: %d), want at most 3", side, depth, r, r2)
 			}
-			fmt.Fprintf(&report, "| %d | %s | %d | %s | %s |\n", depth, side, r, human(b), human(b-cb))
+			if b-cb > b2-cb2 {
+				t.Errorf("10 missing on the %s at depth %d: version 3 overhead %d B, more than version 2's %d B", side, depth, b-cb, b2-cb2)
+			}
+			fmt.Fprintf(&report, "| %d | %s | %d / %d | %s | %s | %s |\n", depth, side, r2, r, human(b), human(b2-cb2), human(b-cb))
 		}
 	}
 	t.Log(report.String())

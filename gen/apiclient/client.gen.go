@@ -181,6 +181,24 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/repos (the `ListRepos` operationId).
 	ListRepos(ctx context.Context, params *ListReposParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteRepo Delete a repository
+	//
+	// Deletes the repository (DESIGN section 10). Needs role `admin`: a
+	// caller who may read the repository without it gets `403`; one who
+	// may not read it gets `404`, exactly as for a repository that does
+	// not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+	// Nothing is erased: every node moves its log aside into the
+	// `deleted/` directory of its data directory, where an operator can
+	// restore it (docs/operations.md). The deletion is recorded in
+	// `sys.repos` and replicates: the other nodes delete their copies and
+	// do not bring the repository back from a peer that still has it.
+	// Live streams subscribed to it get a `reset` event with `code`
+	// `deleted`; reads and writes then answer `404`. Creating the name
+	// again (`createRepo`, or a first write) starts an empty repository.
+	//
+	// Corresponds with DELETE /v1/repos/{repo} (the `DeleteRepo` operationId).
+	DeleteRepo(ctx context.Context, repo Repo, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetRepo Repository state
 	//
 	// The repository's `count` and `digest` (compare them with your own to
@@ -819,6 +837,34 @@ func (c *Client) GetInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /v1/repos (the `ListRepos` operationId).
 func (c *Client) ListRepos(ctx context.Context, params *ListReposParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListReposRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteRepo Delete a repository
+//
+// Deletes the repository (DESIGN section 10). Needs role `admin`: a
+// caller who may read the repository without it gets `403`; one who
+// may not read it gets `404`, exactly as for a repository that does
+// not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+// Nothing is erased: every node moves its log aside into the
+// `deleted/` directory of its data directory, where an operator can
+// restore it (docs/operations.md). The deletion is recorded in
+// `sys.repos` and replicates: the other nodes delete their copies and
+// do not bring the repository back from a peer that still has it.
+// Live streams subscribed to it get a `reset` event with `code`
+// `deleted`; reads and writes then answer `404`. Creating the name
+// again (`createRepo`, or a first write) starts an empty repository.
+//
+// Corresponds with DELETE /v1/repos/{repo} (the `DeleteRepo` operationId).
+func (c *Client) DeleteRepo(ctx context.Context, repo Repo, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteRepoRequest(c.Server, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -1848,6 +1894,40 @@ func NewListReposRequest(server string, params *ListReposParams) (*http.Request,
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteRepoRequest constructs an http.Request for the DeleteRepo method
+func NewDeleteRepoRequest(server string, repo Repo) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "repo", repo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/repos/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -3062,6 +3142,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/repos (the `ListRepos` operationId).
 	ListReposWithResponse(ctx context.Context, params *ListReposParams, reqEditors ...RequestEditorFn) (*ListReposResponse, error)
 
+	// DeleteRepoWithResponse Delete a repository
+	//
+	// Deletes the repository (DESIGN section 10). Needs role `admin`: a
+	// caller who may read the repository without it gets `403`; one who
+	// may not read it gets `404`, exactly as for a repository that does
+	// not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+	// Nothing is erased: every node moves its log aside into the
+	// `deleted/` directory of its data directory, where an operator can
+	// restore it (docs/operations.md). The deletion is recorded in
+	// `sys.repos` and replicates: the other nodes delete their copies and
+	// do not bring the repository back from a peer that still has it.
+	// Live streams subscribed to it get a `reset` event with `code`
+	// `deleted`; reads and writes then answer `404`. Creating the name
+	// again (`createRepo`, or a first write) starts an empty repository.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/repos/{repo} (the `DeleteRepo` operationId).
+	DeleteRepoWithResponse(ctx context.Context, repo Repo, reqEditors ...RequestEditorFn) (*DeleteRepoResponse, error)
+
 	// GetRepoWithResponse Repository state
 	//
 	// The repository's `count` and `digest` (compare them with your own to
@@ -3958,6 +4058,96 @@ func (r ListReposResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListReposResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteRepoResponse401Headers the declared response headers of an HTTP 401 response for DeleteRepo
+type DeleteRepoResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteRepoResponse429Headers the declared response headers of an HTTP 429 response for DeleteRepo
+type DeleteRepoResponse429Headers struct {
+	RetryAfter int32
+}
+
+type DeleteRepoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteRepoResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteRepoResponse429Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteRepoResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteRepoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteRepoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteRepoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteRepoResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6019,6 +6209,32 @@ func (c *ClientWithResponses) ListReposWithResponse(ctx context.Context, params 
 	return ParseListReposResponse(rsp)
 }
 
+// DeleteRepoWithResponse Delete a repository
+//
+// Deletes the repository (DESIGN section 10). Needs role `admin`: a
+// caller who may read the repository without it gets `403`; one who
+// may not read it gets `404`, exactly as for a repository that does
+// not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+// Nothing is erased: every node moves its log aside into the
+// `deleted/` directory of its data directory, where an operator can
+// restore it (docs/operations.md). The deletion is recorded in
+// `sys.repos` and replicates: the other nodes delete their copies and
+// do not bring the repository back from a peer that still has it.
+// Live streams subscribed to it get a `reset` event with `code`
+// `deleted`; reads and writes then answer `404`. Creating the name
+// again (`createRepo`, or a first write) starts an empty repository.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/repos/{repo} (the `DeleteRepo` operationId).
+func (c *ClientWithResponses) DeleteRepoWithResponse(ctx context.Context, repo Repo, reqEditors ...RequestEditorFn) (*DeleteRepoResponse, error) {
+	rsp, err := c.DeleteRepo(ctx, repo, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteRepoResponse(rsp)
+}
+
 // GetRepoWithResponse Repository state
 //
 // The repository's `count` and `digest` (compare them with your own to
@@ -7000,6 +7216,93 @@ func ParseListReposResponse(rsp *http.Response) (*ListReposResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers ListReposResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteRepoResponse parses an HTTP response from a DeleteRepoWithResponse call
+func ParseDeleteRepoResponse(rsp *http.Response) (*DeleteRepoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteRepoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteRepoResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteRepoResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {

@@ -45,6 +45,9 @@ type ServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx *echo.Context, params ListReposParams) error
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx *echo.Context, repo Repo) error
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx *echo.Context, repo Repo) error
@@ -229,6 +232,22 @@ func (w *ServerInterfaceWrapper) ListRepos(ctx *echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListRepos(ctx, params)
+	return err
+}
+
+// DeleteRepo converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteRepo(ctx *echo.Context) error {
+	var err error
+	// ------------- Path parameter "repo" -------------
+	var repo Repo
+
+	err = runtime.BindStyledParameterWithOptions("simple", "repo", ctx.Param("repo"), &repo, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter repo: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteRepo(ctx, repo)
 	return err
 }
 
@@ -843,6 +862,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI, options.OperationMiddlewares["getOpenAPI"]...)
 	router.GET(options.BaseURL+"/v1/info", wrapper.GetInfo, options.OperationMiddlewares["getInfo"]...)
 	router.GET(options.BaseURL+"/v1/repos", wrapper.ListRepos, options.OperationMiddlewares["listRepos"]...)
+	router.DELETE(options.BaseURL+"/v1/repos/:repo", wrapper.DeleteRepo, options.OperationMiddlewares["deleteRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo", wrapper.GetRepo, options.OperationMiddlewares["getRepo"]...)
 	router.PUT(options.BaseURL+"/v1/repos/:repo", wrapper.CreateRepo, options.OperationMiddlewares["createRepo"]...)
 	router.GET(options.BaseURL+"/v1/repos/:repo/items", wrapper.ListItems, options.OperationMiddlewares["listItems"]...)
@@ -1352,6 +1372,121 @@ type ListReposdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListReposdefaultApplicationProblemPlusJSONResponse) VisitListReposResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepoRequestObject struct {
+	Repo Repo `json:"repo"`
+}
+
+type DeleteRepoResponseObject interface {
+	VisitDeleteRepoResponse(w http.ResponseWriter) error
+}
+
+type DeleteRepo204Response struct {
+}
+
+func (response DeleteRepo204Response) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteRepo400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo400ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo401ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo403ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo404ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepo429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRepo429ApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRepodefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteRepodefaultApplicationProblemPlusJSONResponse) VisitDeleteRepoResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3887,6 +4022,9 @@ type StrictServerInterface interface {
 	// ListRepos List readable repositories
 	// (GET /v1/repos)
 	ListRepos(ctx context.Context, request ListReposRequestObject) (ListReposResponseObject, error)
+	// DeleteRepo Delete a repository
+	// (DELETE /v1/repos/{repo})
+	DeleteRepo(ctx context.Context, request DeleteRepoRequestObject) (DeleteRepoResponseObject, error)
 	// GetRepo Repository state
 	// (GET /v1/repos/{repo})
 	GetRepo(ctx context.Context, request GetRepoRequestObject) (GetRepoResponseObject, error)
@@ -4114,6 +4252,31 @@ func (sh *strictHandler) ListRepos(ctx *echo.Context, params ListReposParams) er
 		return err
 	} else if validResponse, ok := response.(ListReposResponseObject); ok {
 		return validResponse.VisitListReposResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteRepo operation middleware
+func (sh *strictHandler) DeleteRepo(ctx *echo.Context, repo Repo) error {
+	var request DeleteRepoRequestObject
+
+	request.Repo = repo
+
+	handler := func(ctx *echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteRepo(ctx.Request().Context(), request.(DeleteRepoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteRepo")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteRepoResponseObject); ok {
+		return validResponse.VisitDeleteRepoResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4752,75 +4915,75 @@ func (sh *strictHandler) GetSession(ctx *echo.Context, id SessionId) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Jd9u4sieO/yv46s05kXoomdoXnz7vJy9JnMVxvHSWViaESEhiTIEKQVpW0p6//XdQBXCRKFmy3X3v",
-	"fZN7Zl7HNgkChUKh1k/9LNj+dOZzxkNR6P0sTBh1WAD/PKT2hB36PAx872Q6jUI69Jj8g8OEHbiz0PV5",
-	"oYePyT+RkR+wGxbsE2sWDT3XtuRvSMBmvnBDP3CZIPLvC58zMqULEjDqGMSaBe4NDZlF/HDCgrkrWKVg",
-	"FNgtnc7k9wrq7waZ0tsyHbPf69VmvWWapkHceFpGIWDfIzdgTqEXBhEzCsKesCmV82U8mhZ6fxZwVveN",
-	"s9XnvhiFcDGTsxNh4PJx4e7OyBIsZNNVWp2zG+q5Dg0ZmbvhhFgno/Kpz1n5LQ3tiUWGTNKQBCwSbD9F",
-	"mSGzaSQYcUM2FYQGjPjcQwLiQHbAHMZDl3piDfG4X7bl/Laj1Mpb9y74jT9eXW/MNsAJo8jzyIyOmSBy",
-	"CkyETE3foqOQBRYpUgFP2v506oaiZBBLzwCZKZwwElIXhyGUO/DbvDH9KNTDpigCjC3nIf8roumUBotC",
-	"r9BP5lYwCjfUi7ZmvDujICeUHe8yPc3UiDE5JfX+UYY1Cttv5akPP61up1xWwMTM54KRaSRCwv2QDBXD",
-	"JnQPNJu7Ps+y405cuHnGx5d0fAh8kj9R5CHiOsTl5Hvkh0yQIiUiDHw+JvKwhAsS0nFpn1D58CxgQi5C",
-	"L/CZkH8lNg1AcoUwpOPysUEUl1pyCi8ZdazsIgcFk1XrI8bq1WabNVjL6XbaNdbqNFjHHrLhaNhp14es",
-	"XWuP7PbIqTKzWzXbQ7PtdKjZqDnt4aCwkUAzGoYskAv9P4PCn2a5S8ujLz9bjbtiuTj+4c7+GgZ//RCh",
-	"Uyr996DwvwrrqCennk87KWeeCSIvg+3pWCH9PDoSVxDKQbbLuyBggvEQWMMgwiduuI7OpGgNCoPINOu2",
-	"68B/WVmualCwDGKVhwH8R67XKu3De4IFNywg1LbZLBSEufDRkR9M5dylsFVyVgqOJdm7vIXV7tAZ1jrD",
-	"hu2wYZ222JA1utRk9oi1Go0a7bZtZrZazfqwa7fNbpO2291uvUarNcesOU7zn9nCdzP6Pco5qf3V/Ynl",
-	"p5RJ+4R6c7oQRG4G8TnKv2IsL0ooU5eJclr79OPTpfft7fTq9tO38+vTD1e1z27jx5tvx/O3fVhyssQp",
-	"vX3D+DicFHrVumksLfn/+6/y//3ys2pUa527dSs8Z2Gw6EsZvrrCC2b73BEk9MmcumFydYbBwuXjzMxr",
-	"m3ZCsgcNC72Cy8N6rWAUpi53p1ICmfGcXB6yMQtgUh8+fOhH4UQS1qbhGilJkydcnxP4GiPF8+eHpNVu",
-	"mqUsYQ8YDeB0UG/6+6Aw9mlYHtOQzeliUDAICwI/+H1QcDmI1a+hf8349vyFoxdJ5bfSf+fR+U5uTUCn",
-	"LFSK38kIjkT+ykACOCgaXIcUJUeBILSIPyLWmIVS9bFK8if5txsWCEmCcOKKAZ8HbsgIc9xQVIgcDn/h",
-	"wrnnZMqCMXNIvTynC9QMKF+EEykMOJuzoDLgfS4/G05oKN+S9w/VIgq+6AqQXiB1iNUwuxZ+SJ4Af0To",
-	"gOfJqPWipgQjgURhjpT8c+Z5lQH/O8SFK4mMGri8sOlUjq2lVuGJxcfJSEq/NTt9HIsNQUaBPyWUE0YD",
-	"zwU2RaLJe3MqXyeUizkLBLHqZsOqkA+MXuOrRevD3qBQqVRAZlNBqOMwhwwX8UUht3YW+LcuEyUQy54r",
-	"QlRxNdH/lst1HamTG2GdLGuY3VZGmBUHg9/+Kn7Yk6RGsfbboFAkvxnkt+Xfln4r5W/Ga7ZYfxOTa7bI",
-	"EiGk4rpc1cuY0XCSLOKaLTZKhv8VsFGhV/ivvcTw28O/ij15dOVU5JTeuGtVK48GYya1v2g6ZIE8VoyH",
+	"7P2Jd9u4sieO/ysYvTknUg8lU/vi0+f95CWJsziO7bSTtDIhREISYwpUCNKykvb87b+DKoCLRMmS7e57",
+	"7/vmnpnXsU2CQKFQqPVTPwu2P535nPFQFHo/CxNGHRbAPw+pPWGHPg8D3zuZTqOQDj0m/+AwYQfuLHR9",
+	"XujhY/JPZOQH7IYF+8SaRUPPtS35GxKwmS/c0A9cJoj8+8LnjEzpggSMOgaxZoF7Q0NmET+csGDuClYp",
+	"GAV2S6cz+b2C+rtBpvS2TMfs93q1WW+ZpmkQN56WUQjY98gNmFPohUHEjIKwJ2xK5XwZj6aF3p8FnNV9",
+	"42z1uS9GIVzM5OxEGLh8XLi7M7IEC9l0lVbn7IZ6rkNDRuZuOCHWyah86nNWfktDe2KRIZM0JAGLBNtP",
+	"UWbIbBoJRtyQTQWhASM+95CAOJAdMIfx0KWeWEM87pdtOb/tKLXy1r0LfuOPV9cbsw1wwijyPDKjYyaI",
+	"nAITIVPTt+goZIFFilTAk7Y/nbqhKBnE0jNAZgonjITUxWEI5Q78Nm9MPwr1sCmKAGPLecj/img6pcGi",
+	"0Cv0k7kVjMIN9aKtGe/OKMgJZce7TE8zNWJMTkm9f5RhjcL2W3nqw0+r2ymXFTAx87lgZBqJkHA/JEPF",
+	"sAndA83mrs+z7LgTF26e8fElHR8Cn+RPFHmIuA5xOfke+SETpEiJCAOfj4k8LOGChHRc2idUPjwLmJCL",
+	"0At8JuRfiU0DkFwhDOm4fGwQxaWWnMJLRh0ru8hBwWTV+oixerXZZg3Wcrqddo21Og3WsYdsOBp22vUh",
+	"a9faI7s9cqrM7FbN9tBsOx1qNmpOezgobCTQjIYhC+RC/++g8KdZ7tLy6MvPVuOuWC6Of7izv4bBXz9E",
+	"6JRK/z0o/O/COurJqefTTsqZZ4LIy2B7OlZIP4+OxBWEcpDt8i4ImGA8BNYwiPCJG66jMylag8IgMs26",
+	"7TrwX1aWqxoULINY5WEA/5HrtUr78J5gwQ0LCLVtNgsFYS58dOQHUzl3KWyVnJWCY0n2Lm9htTt0hrXO",
+	"sGE7bFinLTZkjS41mT1irUajRrttm5mtVrM+7Npts9uk7Xa3W6/Ras0xa47T/Ge28N2Mfo9yTmp/dX9i",
+	"+Sll0j6h3pwuBJGbQXyO8q8Yy4sSytRlopzWPv34dOl9ezv9cPvp2/n16dWH2me38ePNt+P52z4sOVni",
+	"lN6+YXwcTgq9at00lpb8v/6r/P++/Kwa1Vrnbt0Kz1kYLPpShq+u8ILZPncECX0yp26YXJ1hsHD5ODPz",
+	"2qadkOxBw0Kv4PKwXisYhanL3amUQGY8J5eHbMwCmNTV1VU/CieSsDYN10hJmjzh+pzA1xgpnj8/JK12",
+	"0yxlCXvAaACng3rT3weFsU/D8piGbE4Xg4JBWBD4we+DgstBrH4N/WvGt+cvHL1IKr+V/juPzndyawI6",
+	"ZaFS/E5GcCTyVwYSwEHR4DqkKDkKBKFF/BGxxiyUqo9Vkj/Jv92wQEgShBNXDPg8cENGmOOGokLkcPgL",
+	"F849J1MWjJlD6uU5XaBmQPkinEhhwNmcBZUB73P52XBCQ/mWvH+oFlHwRVeA9AKpQ6yG2bXwQ/IE+CNC",
+	"BzxPRq0XNSUYCSQKc6TknzPPqwz43yEuXElk1MDlhU2ncmwttQpPLD5ORlL6rdnp41hsCDIK/CmhnDAa",
+	"eC6wKRJN3ptT+TqhXMxZIIhVNxtWhVwxeo2vFq2rvUGhUqmAzKaCUMdhDhku4otCbu0s8G9dJkoglj1X",
+	"hKjiaqL/LZfrOlInN8I6WdYwu62MMCsOBr/9Vbzak6RGsfbboFAkvxnkt+Xfln4r5W/Ga7ZYfxOTa7bI",
+	"EiGk4rpc1cuY0XCSLOKaLTZKhv8dsFGhV/ivvcTw28O/ij15dOVU5JTeuGtVK48GYya1v2g6ZIE8VoyH",
 	"cHu7PL5iMjOumqaa7PeIBYtkth58JT0/h41o5IXqnVXpTG9ROlelhpsI62qusD5nM3+dHqvM0gWRU8nS",
-	"NxIsqFDPtVmFS4Unn9JyiAeTWs7sVI5zh7YAnimQvwfUOUdbRv5k+zxkHP5JZzNPXSl7s8Afemz6v78J",
+	"NxIsqFDPtVmFS4Unn9JyiAeTWs7sVI5zh7YAnimQvwfUOUdbRv5k+zxkHP5JZzNPXSl7s8Afemz6f74J",
 	"uaSfyeTlYtEiScQ6GSChB4We3jRQ34eM0JBMfRESSU5JA3nXiELvz9Qwm9+IPxLv5t0XSS4RUm5LMu3d",
 	"VPeA2nvLZN0De/a/4a3fmzicCGkYCXnM5PXrhrAfJ3jzaRMvOUKTMJyJ3t5e+sqsOOxGk0fsqUuzrF+9",
 	"23aDznAE3J88/oHx5O0wpZ5kU+aQYnKRGkS5UogfkKHvLEoV+e1Dn488137szupLAXhXkDobtqrtGrM7",
 	"XdptDhudRrXedFi7Qxtmpz40nRobmk67WzOrDVanNm0N23Wn26mxUaPbMEcGmU9ce5J7o2pRk2xMN9mY",
 	"eDk77Iit33nqrdADC1QdwJKIgkBquHLyDDbgWDL4I6lPOZFCJuDUQ+WM+DZ8ydknbkgmVJAhY5x4/nis",
-	"XRwxvzjErL46+tj40EkRtZnl9vTYuzE7vvkkpO1zEnF2O2O21HxwnUVLf8IySNM0S0QZFdx3GBkyeZ1H",
-	"nN5Q1wO3T9FK/QSv1PEcPPeDoes4jD92K6Q0ib2JZBihTwLVSvSfVAJmuzMQ4gkP1xNyJ1PZgdKj+KWn",
-	"4mKbep6UsnopYfaS0itzfFBygYhvIxGeSzvIdpEsjyCkHQXCD6QEAH3P88ekapusOWzTrlMbNVirY6B6",
-	"DVsNpraAx9qjOu3aNVYdNpwma43WyQo5WxLE092B2PLmKSdvPhnFcclD5vl8DJak9lPAEiVny18R33NY",
-	"IJe6n0xf+S3FgtvnfsQdCzbk1A+fy58euReg9A1Qy+sOCrDvIzmu1K9ydJOE3I2E3Kf6pV0ozf2wjC89",
-	"BZFPfSIie5JiYwMUWiO+XwI0jakh/+lzhkI7OQly5fI0aOq+9R135DJnrU6Xci+hcSIl0rKb3RVEhK7n",
-	"6etBKn+pwIe0Ztf4FNV1knhV/hbj5Ol8KHJPLn3/jVTYH8mU+gKTugxhtzZjjiDVVrvdrlVbZLhYYsVq",
-	"SsJe+j7aDLuwYuj7ZXzpqfUEuQJgOErAMS9PlRsa8aIoAY0UeO7S999SvlD6uHgkDad+IFmcctI09XQE",
-	"mbGACHBnoewFKWt7rvxIiqK1lCw9pyHDWbKdzndAQ1bW7z0JXX2fTClfxKvZRxccgdALscCFV+5jeAcX",
-	"KZaOW+qRdRNRT++lHIIwlytOo3DiB+4P9liZC041KRnY7QysubRYrSaUx09q799OxI+WXn0iETtE7yEs",
-	"ICVHqdQVGCr0NyxwRwtSFO6Y0zAKmEGoN/YDN5xMDeIKEbHAIDRyXMZtZiANFqWljfrw4UN52fW5abeW",
-	"PaVqy2aBbzMhdDT5MXtGxfVerUdGLvMceWHKPRoU5C7GRnm+Sav/rF6VRpwLzihp0Pqg40rL1aEh3cOd",
-	"l0ZtchRrCUNcwCaRG9f3YOa7cARucDl59ylY4gPzvDIapAaojfJOlStJ8YOOQtMxlZY6RGFwaFK0lmdl",
-	"lVBYxtyzyljWkDrl+O8W6vhXXESzmR+EzHnLHJdeAlketeOH+GpZDiU3nN2GezOPuhx3XU4p/qYhVSUy",
-	"yHxDjo1XbHxPNdNnO36ZTOWMCezkTkc8HqEMI5Th1b/jBnsmiJUmh6UJgMffFcSfsQA1IRURq4BPTH1L",
-	"TqUP0jNf1xFMgONee9vl7jIn9g2ApLHAYY+hefinjtxn1SLxNThpnjT6Z+LN4hV9ffP6qlnr150XL4/Q",
-	"oadVnFYDHHqxxpPRd/7slz/T8g+z3P1alkpPq3GXo/EYhQPP96fPXU9dJ9RxXLkq6p0FkiChy0ShN6Ke",
-	"YCsGL4F3yQheJv4oiX0KUhy74SQaVmx/ujd0Q1Gm3CkP5fNiD/6zd1MvVQb8mNoTwjw2lXqiK4glqBeS",
-	"v/4irmORYofAj6AtGRjzkKezXiMBnRPXGXD4U6lCLPkRS0VGiAgpd2jgkJnyoFPBWg0dY7Fs5nrF6V6r",
-	"UbIGXL7IQjL3A0cYhMn5UDJ0x2XGHZdyErk8bDUMMnRDYrmW1H7ks8RyMfKB/7dlERoOOCjukg3wr7VW",
-	"q27tg7hwmO3LqXiwW7F3kN1SO/QWA251fktNC5e8FDf5WZBzlZTv98fH/eM+/u+g3z94r/4tf/v+/YH8",
-	"2/HBYb/f/71gFK4LvaZRmBZ6tWbLKEiKFnqFhtlkHVbv1FvDtklZU/LCLLXl+mN5vJ4lWT6xK1lerVar",
-	"nUanWstwbCMbGPjvXsK0/3vvy8/GXem3lV/W7n7//a/sr+p3v+eG6mDly/M/jZ3wEyomZBRxW/4FjuB6",
-	"73m9ttl3DuRd/6mhOuPpD7Qa6Q+02lWz01EnesNncPeWv9QhAeWOP0W2kSzq+XMW2FQwMmG3BrEnvmCc",
-	"DBdwAPDEPhNkGLnSWF/eq1ZWrmTjN3H4rNq6y4/OJB7+PwtT4D81bwN5KslP8YffGHo2k9SUHSTQO86S",
-	"nB1iTygfMxL6INLBKVA8Or44eXEqNWk4lfVShZxHHuZNDLi6wm3K5UXAbiHEJonF7GuMu0ECHpkxFvQG",
-	"fMDL+rzCJ/wRsaSiYGFYF3ICwELC0JzlME/+0RVE2dn7cgRrRqVRLCyI2gm8PqmwpbjhY3gz4u73SOqV",
-	"01m4wNy1EagU12zxTAw4ISM3AA+uJBqOKtxx+lPE52rySihLa20WZq8dOVLRQpugRwYF+OOgYJW0g3tC",
-	"byCA4TEqQhLOfaImb+BqcfmGHAdWLFfFvkfUk7sQTpgbxMEvfBEewQlLAR8wealHkmeVKSfnBpc0pqjM",
-	"J77cWcp97trUI68u3p1ChDmU38S4CnnrHqxISqqu6s2XqZw+nCafs5jHQjqW6q9UhCl3kF2VxnMQLcjU",
-	"9a4lx7pOofdo/4U8HWyRDlEqAhd6f34xMGSWG1/T+pFS6uVv3HGhVxjZvj36cVqvff8WDaMfk+CC/rgQ",
-	"r5yD08PD6pF92HEWnyefPnvBaDa+ODt2Xh2Orvwb9vL9wfXt+enV6/6r80m3ffidtW8X7rvWyfvv9se+",
+	"XRwxvzjErL46+ti46qSI2sxye3rs3Zgd33wS0vY5iTi7nTFbaj64zqKlP2EZpGmaJaKMCu47jAyZvM4j",
+	"Tm+o64Hbp2ilfoJX6ngOnvvB0HUcxh+7FVKaxN5EMozQJ4FqJfpPKgGz3RkI8YSH6wm5k6nsQOlR/NJT",
+	"cbFNPU9KWb2UMHtJ6ZU5Pii5QMS3kQjPpR1ku0iWRxDSjgLhB1ICgL7n+WNStU3WHLZp16mNGqzVMVC9",
+	"hq0GU1vAY+1RnXbtGqsOG06TtUbrZIWcLQni6e5AbHnzlJM3n4ziuOQh83w+BktS+ylgiZKz5a+I7zks",
+	"kEvdT6av/JZiwe1zP+KOBRty6ofP5U+P3AtQ+gao5XUHBdj3kRxX6lc5uklC7kZC7lP90i6U5n5Yxpee",
+	"gsinPhGRPUmxsQEKrRHfLwGaxtSQ//Q5Q6GdnAS5cnkaNHXf+o47cpmzVqdLuZfQOJESadnN7goiQtfz",
+	"9PUglb9U4ENas2t8iuo6Sbwqf4tx8nQ+FLknl77/Rirsj2RKfYFJXYawW5sxR5Bqq91u16otMlwssWI1",
+	"JWEvfR9thl1YMfT9Mr701HqCXAEwHCXgmJenyg2NeFGUgEYKPHfp+28pXyh9XDyShlM/kCxOOWmaejqC",
+	"zFhABLizUPaClLU9V34kRdFaSpae05DhLNlO5zugISvr956Err5PppQv4tXsowuOQOiFWODCK/cxvIOL",
+	"FEvHLfXIuomop/dSDkGYywdOo3DiB+4P9liZC041KRnY7QysubRYrSaUx09q799OxI+WXn0iETtE7yEs",
+	"ICVHqdQVGCr0NyxwRwtSFO6Y0zAKmEGoN/YDN5xMDeIKEbHAIDRyXMZtZiANFqWljbq6uiovuz437day",
+	"p1Rt2SzwbSaEjiY/Zs+ouN6r9cjIZZ4jL0y5R4OC3MXYKM83afWf1avSiHPBGSUNWh90XGm5OjSke7jz",
+	"0qhNjmItYYgL2CRy4/oezHwXjsANLifvPgVLXDHPK6NBaoDaKO9UuZIUP+goNB1TaalDFAaHJkVreVZW",
+	"CYVlzD2rjGUNqVOO/26hjv+Bi2g284OQOW+Z49JLIMujdvwQXy3LoeSGs9twb+ZRl+OuyynF3zSkqkQG",
+	"mW/IsfGKje+pZvpsxy+TqZwxgZ3c6YjHI5RhhDK8+nfcYM8EsdLksDQB8Pi7gvgzFqAmpCJiFfCJqW/J",
+	"qfRBeubrOoIJcNxrb7vcXebEvgGQNBY47DE0D//UkfusWiS+BifNk0b/TLxZvKKvb15/aNb6defFyyN0",
+	"6GkVp9UAh16s8WT0nT/75c+0/MMsd7+WpdLTatzlaDxG4cDz/elz11PXCXUcV66KemeBJEjoMlHojagn",
+	"2IrBS+BdMoKXiT9KYp+CFMduOImGFduf7g3dUJQpd8pD+bzYg//s3dRLlQE/pvaEMI9NpZ7oCmIJ6oXk",
+	"r7+I61ik2CHwI2hLBsY85Oms10hA58R1Bhz+VKoQS37EUpERIkLKHRo4ZKY86FSwVkPHWCybuV5xutdq",
+	"lKwBly+ykMz9wBEGYXI+lAzdcZlxx6WcRC4PWw2DDN2QWK4ltR/5LLFcjHzg/21ZhIYDDoq7ZAP8a63V",
+	"qlv7IC4cZvtyKh7sVuwdZLfUDr3FgFud31LTwiUvxU1+FuRcJeX7/fFx/7iP/zvo9w/eq3/L375/fyD/",
+	"dnxw2O/3fy8YhetCr2kUpoVerdkyCpKihV6hYTZZh9U79dawbVLWlLwwS225/lger2dJlk/sSpZXq9Vq",
+	"p9Gp1jIc28gGBv67lzDt/9n78rNxV/pt5Ze1u99//yv7q/rd77mhOlj58vxPYyf8hIoJGUXcln+BI7je",
+	"e16vbfadA3nXf2qoznj6A61G+gOtdtXsdNSJ3vAZ3L3lL3VIQLnjT5FtJIt6/pwFNhWMTNitQeyJLxgn",
+	"wwUcADyxzwQZRq401pf3qpWVK9n4TRw+q7bu8qMziYf/z8IU+E/N20CeSvJT/OE3hp7NJDVlBwn0jrMk",
+	"Z4fYE8rHjIQ+iHRwChSPji9OXpxKTRpOZb1UIeeRh3kTA66ucJtyeRGwWwixSWIx+xrjbpCAR2aMBb0B",
+	"H/CyPq/wCX9ELKkoWBjWhZwAsJAwNGc5zJN/dAVRdva+HMGaUWkUCwuidgKvTypsKW74GN6MuPs9knrl",
+	"dBYuMHdtBCrFNVs8EwNOyMgNwIMriYajCnec/hTxuZq8EsrSWpuF2WtHjlS00CbokUEB/jgoWCXt4J7Q",
+	"GwhgeIyKkIRzn6jJG7haXL4hx4EVy1Wx7xH15C6EE+YGcfALX4RHcMJSwAdMXuqR5Fllysm5wSWNKSrz",
+	"iS93lnKfuzb1yKuLd6cQYQ7lNzGuQt66ByuSkqqrevNlKqcPp8nnLOaxkI6l+isVYcodZFel8RxECzJ1",
+	"vWvJsa5T6D3afyFPB1ukQ5SKwIXen18MDJnlxte0fqSUevkbd1zoFUa2b49+nNZr379Fw+jHJLigPy7E",
+	"K+fg9PCwemQfdpzF58mnz14wmo0vzo6dV4ejD/4Ne/n+4Pr2/PTD6/6r80m3ffidtW8X7rvWyfvv9se+",
 	"VPPllKrtVr1jqv+t3Bc01o42qWxKh7pLEX9dPlVyoEiRDoGr51IFWD1YYHqtyBR47L75HMFDaj83P4oy",
 	"6gQs0WuMQG8VHU5t6vrMO6GUUM7IyPc8fy5v1iXhIFcJMcBdZjqltyf4Dlz/iko0COiiYBRQ1KgHwiBi",
 	"d5rrto3Hbquro+F3zkbwiju+93ltHkHO6L1LvnSnTIR0Olu5glynYOjgM0b79XYYmmfhA/FC1t9PJ05e",
 	"7lis9oKKmr16ycXLfrnWbGndE599Jsj580PSaXeay8ItTsaV8hGEqpTsWQPhCaTOejOi1ci/7tcZEIcQ",
 	"FsihCyc+pNtB1EMrxhVyEmaSF11HeYcVgeTDkJ+mowz7yrcniAj9ALOYBeMOPEXtaxJxvPmXMl/WJd9l",
-	"Fw9nYgsjqvL1//bAjqo1W/l0ONLSZgcFRh5/FHBUYJoXKBVSg7YMQjmh3GZy2ZmcLUYEnTKpDKCpqcmZ",
+	"Fw9nYgsjqvL1//XAjqo1W/l0ONLSZgcFRh5/FHBUYJoXKBVSg7YMQjmh3GZy2ZmcLUYEnTKpDKCpqcmZ",
 	"upJJEYSfIFwqAVI1cnmpQt7NBJH2/UKqiH6gVL8ltZ8Ktot88Wfw2lZy6d0sK5Gqps5K0b9YElDLZxkm",
 	"h9/MO6VH7lilgWTp/PHduSZdvVaWSjIYqf6IUM+LBbD8MRt8WdKj9+HxHyzwMaOZcqWiJS9lebBWH43s",
 	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pP+lBPb7RXqTdNOwL",
@@ -4828,320 +4991,334 @@ var swaggerSpec = []string{
 	"L3dGgWka66R85K2Cof4h4CqS05D/ld+Q7IIDfMnZs/uVEpiDPIl5tx5OR6laeQcmTfDdOOOIhhRPjIVL",
 	"swh8bZUF7Hj4+0VKYWf1Y2nZ6p5X37xnyeKxaxZq0ftkxEJ7gt4jPBxjpj5irVLEdbYXmRlVbr2cfBqy",
 	"uY5YTzPN6A+kGSeW4nRFNKUtScsSaCrCgNGpNPkEw/CMDi6tUjBgVLm9l5z5k4VyAMJYjDvSVPUDMomm",
-	"FJ08aUeHWWvc58BQX1pLlVyVMFZ9YKFx4jf3HfZM4C/LoOho5UcqNZQI9j1i3GYq6XAp7b1+/b37OfxQ",
-	"uz1oT08bs/NK1WzU/i5tJiUFH3xGQMCpzSbF+LJEApbUXqQHNNcRGSX3IyYi2Hr5lPDSfazxNIfsPo66",
-	"AN7NtxWRloq7MWY8owGkhRcFYyB2YBBhlfaJj+7yuRtImxrc6xACQgbEUaytjUrUH+5WJc9zl3kOrDiv",
-	"sAZ9bBg45HTK9onliiPmsVBKAog9QnaUk1Qs+tOhCMES9pZTRtATs3MY5OuXVDzky0/TaNXz+f4lo144",
-	"uZfVlm64CbOvN1wmP1fO6Mp3l+oJ5D3isBnjDuP24pnAjExStPxrC50gE5joIt/zocN1iR7iX4OxHycX",
-	"5hcJprlVjZHHpi9daZMszihmyexCqeTeXfKVszkTIfo1d3Rz5LEkZ7fhLjcrGGE50/oAd3nAhO/dsN/D",
-	"IJJ2WZi4qGLjzR/h5S/NN60bGDq/H8w1MLdI0eKR51nKn6usOijWwUQX+fgwoBzSwKhT2poW5zhH5w+o",
-	"nb27x47S+5C3uyd85O+4rToVIl9oOWzm+Ysp4+EzoS52/QK4nx2rZKiCRMjq8Vx0roP/esB1ZHUW+P6I",
-	"FC07YDRkF/hbq4T1Sg67UYkZzwRxxYBb6aiztVyBlP7jvVfoymG16YwOXc+NjZzMks8CP/Rt3yMjBv4r",
-	"kc4DxXC3yGzrkixLSy+UWF/Ufyt7va/lTdJrC+ceZDPdy01vXGVWFTx/fHKvEfIGHpLnznfYSW66oaLA",
-	"MwGXAEQNhx4j1A58AXdASBVddo9wVzaHuAPfD1+zxRr3q+KCZ4LI58ixU2s2q12VDE2u2UKQYsQzsc0o",
-	"8AxSr6noMxx8ZMMFhP3jXICA2X7gCFK05NAX7tgypDC58a+Z/GHApbSIGRmVwACTOuG7ymXhTmeea0s5",
-	"ganE8LwY8GIq50APc+JY+rVrtihBzTA4iSjHOBaxKR9wlYiSiRAVHd8We4LZUeCGi8rUUUcLY01yYUJK",
-	"qgFXy9pXr2P27whc18lRV5VpaW+VimdvJc7OgPzKfZ5yGLXusYJU/eR9Ww2BT11seS/Tbb4oFc8n39aH",
-	"xkjkYooJl8RHfCJzRbGCxdglK4Pru0ln38Idtd4zs8YjaZBoNg6oZPrQJyrJyVoXZ5HKXJ4khOiMAZwN",
-	"1V7pYGas5jkqWOuGQjuVJlRk1ET5clrVGfq+xygkgE1UWf7fE7l5QGzjMbEKjE+ojyq/jVoiDLyOSXIL",
-	"IhUryKNnqJgyOCcgf1esdVrGocj0rajctNsYlv8/tCxNM18ay+k+QHOMpcZW4gMOzgP1wnRVZ8ajBh9e",
-	"twMXMaPs6F7VFd9gqkJ92oza8p6EvZPfWj27YE1tNDju51aw2pR0Tb+btk+SJfItRz3VC8DQAON5bLkg",
-	"oT8re+yGeUlGabponBLrm/C5RQI2doW0csF/IqV2WHY5sShf7FWtNRIhYKF2VC3jCcEfSDHwPQ9uc/ua",
-	"DBfyTpZ/wBVYpR6o3iwQRJrUCCIUTgI/Gk/S+vmQef4cMuGleIMSKkFoKC1tCtAKI0B5iXjoesr8BqVC",
-	"TOQix9Tl+dNXcndrXsdpX6m37on4Zq/I9QlPXf2/e2uGM1ehyFyDik3XHZkPkmQ7Jx1ClAvOBhpfoY+0",
-	"r2QTQPT1lpe6ESdPAButZr7dczVC1SIk8K0kBm+8J3e+S5Yt8sy1kEfVV8LnaABKqvKFCrlIkxPzx7Hk",
-	"elkm/9S/Qb9j+jcJX/5c+VzCnyuS9ouRc+ghvq2UC2UGu9z2IqljFF0OLuJ3M6uHFZJsrjZ45AcDbgkW",
-	"WvvoJQZQIV1MHxA1RcQYmkWhBYFOxvtnJ6ReMVV614ALuiADSRUQqnIEpMqgQBw3YHboLQwyAasUskSB",
-	"fsuWIxLwtjz2y6mzEIyozX7eFTQOwK6BBXwpZScyPvIDGxFlZsuepAPfWRxAAdHSEcaUws1pivQWlaFH",
-	"DyDOWJCqu1+PC7NuGEw6PlDU2n0aUomIURd2//wH6oYKFechuDaZJMf0nqzQeA3NltawMqdlGuWd9zfa",
-	"OM/JoUrlVVDIqiimg9vPsBhV6h0cAxOqxCsdo5CPlDBjAzIsBLoe4zQNqUPCnZxVIHMqXJ86a/2NP35K",
-	"76PaHQz4j5PMiH/CC4npMylcvNW9BPS+gFFbag6S+ow76XyZohuSOcVyBnk9lvYhi9LlkS68nVM3tGCH",
-	"xdwN7QnYdEmsIE8RWeMxVKtS081jyrcsGLOzfKCcPl4C8AiBZxDlqV3vtkr7+lYI2NS/kcoUmTIp5Zev",
-	"dsjWREmM+ZA9+d5dzlzezR6gkTMHM20gAiFVmAoBh/y1yx2wTHUScDhhgqk5ClKkfDFQFdH4O8RyQyyA",
-	"EiQQ/0X8GfkrfuUvpf7KeZO/CBuNmB2Svwb8r3K5nPn/8lW4A8lfxIJ7Uf5LXmZ6jN/VdYmPRlw9nH0I",
-	"Keuoh6jjJOMJ+U/BQjkPrMfQ+EP4ML66+fns8PIulo9fs4VlpGY9pZIG12wRz7m49lYvqbEc5sVjZYbI",
-	"flLMPNfGSVLJ8PCeQSyXw3RDdivniw4LNagt71soYgPtPfmR+KORXB+OBMUnLhcsCNVwcqOB3AMeUySV",
-	"0l28unxerrZwwIhD+bbDglIqwxv0GZjxgGsJK/wpQwivIs4P60uICQVE8GFIVp/OwkVpNe0ZgIDAJQMX",
-	"F+w6AElqWB5R6BXGVBDIopIyFb6/qgPTcLOBUDUbnWa7tfmeVBN5gnHUQn7e55p30VBdrQRZhxglOUny",
-	"URHYVXFM2rBMxvBn6YgaJvHAOSsYUsRAaFcyo9TZIki7YV7B0BTOS++50br6phsiUeozgar4bloZdft0",
-	"On+mrbRcSa7L63b2QCr0EynZu41mu2QgcCIVxFpXwpiTJqPLGFeTPGhI5pAODqCNLle504gqAyW5a3M+",
-	"EI9shWa66nUFkpc77o3rRNQjCUgrGVHXiwImjFghChiefXbDAuopmJeFEiQ0JJTMPGqzrZUKRXqE31nO",
-	"mVzVNBL8qJ8b6iBnNJzIa8ohACtWQvAx/FKMyUNWHOKdareWQ7IkyLz6xZeXl2cEHwABuLm6qplxMzTM",
-	"XAmgDPmcDIOJH4REoQlrtUivSo6zn0QhJFtg1CJhluWkoFpnbWRtqz2Dut3lk6YrY1X6gqKdoXl8w+mL",
-	"EZh2UHSTk3N/SksKkCxvJznErpGo/mikqpSAfwxkKHnSwF9G4qEqOTHV1Q/rwvE1SuIZ/l3BgHbNaom4",
-	"HOuKMpW9D0jqup/quvh6eWZpviJX5yf7xIKwGZ25laljqajXXEoozAfgUkFUYkhfHbvDsBkPwEswdsJl",
-	"MnaCuzF2AS4zdscsMnZCPDEeXmpuPAR2YIeXtC96m1cyoADbUQ1RGMpJQcuOmCZb8lWcNWTsgqq2ovEY",
-	"hduyPAPlGxpApEMeBgVWmLhFViFD0pBjMWaUkUbTy0J7pUB81sAqGAqH4o/UnmrHq96wA+pcpHbjLdL6",
-	"LCb1OQ3RdwNPX2WodBLTQIqUOJadI1B0PcJq3oGRZBvEVUEzeQkswTUXrkdV7h2//Dp9cd2YmxP35eH1",
-	"6Kp7Ozy4nP9x1vl0XfXYt8X8cjb+1lnSherZcuz6Bl9MY03KyVkkJik34MO8MTv6WbIFJLsovJvynnAl",
-	"CCy641ICJiIvz7H0jkMLgMgLAbZoFkHwR0NCuDy+yHZzOampRl54b6aXntqGFUde+IC6JT8KbV+pVPKW",
-	"y6ytAtm/EMKDGrZZcquikazLlLUrBQs7US2CrFArYN8ASjE3f36XgP8se6NvrcEZ92aZq8SZORVEz3bX",
-	"bPP1arSlA6JWD4Ihko7cnxMnCqSQkYpHhKYUs3qEepBtTa65P+f7Ker14kAkJgirbSml9RH9JamP6jHB",
-	"msUx7s8VdVP4T3mMds5m/gPSCm0/4uEmXIUUfMr6+EGuNWHHVYvbOWeduLJsYzExPnWXOsbrpq7DyhSj",
-	"xYBVidkuD1jNjkl6KlX7QUns8LKhtiami15wkvqkCLyOG964O98X23jT02XJEOzY+nbRkzrmYbDYQqrK",
-	"sTctDsfZcYWP3ph1M1qXnb8E622AJL86f4OWnWDjKVQ3TVwW0MCeLBCLnt9I7cznGFxwfN2dQDcU8YSv",
-	"pI5QiMu2z0PqckCXrFSse+HDl+3x9QGjbIbs1wrkx1Zr7XxtJZsl/dDMunTWtySYuvMKxkqkPT+vIP+j",
-	"mdj8Ftl1SfEwNG+I0+nys0r+/uQDfPfA37lkKC4ScdjI5YifFPo6WYYU46QouAN1vpSUmjF+fjgp/Ttk",
-	"Sf29qTtLO7IhuyY99109R6qdwHpuw95VOhCc5G8BQkeSGzNyQ2KFoPAV5e0mjwYC3SWLSH1Pg6+sMG6Y",
-	"64m5jD+NHj5XfvBWN0TKQipA9umEKeybIPLYCjBQLaMPxeaqyocx4vkA+8v7D1D3DBUEmNKZPHPyfrpX",
-	"VYK/rt+zB9yLKYC6rXMjVbbifdecHnr9fJN8v/W1X/H5Xc0z3SU1gJZ/LIn5dWUQiRRbP6mAjRi4f4nF",
-	"xZ4SKtZ+pgkPyFVErrhhROlbsS3uMQq+UMADWF3a3lJtZju7uPoWi9v7syqvNnm//TSNzqbFXiWSZ8do",
-	"t8NsjwYUlihCNkMkJk2C03JVyuJTA3AjXObEyBH58ew1IexMuBnOLYba4PCrQLLQf4HkhPhvcwiuYP6k",
-	"QgHSAWnJWDhi4E/lgKEPwWFIHsBfwljy18WAzTxqgwYS+lZpNaqtPv4XcQJ/lkwGnwOlJwiz88dfAuOQ",
-	"v4h6JH5zPwZMVrBWmqYKb0w9L9clvzjDIHZO+TxfW9Rghf4FMIKUsRHugcuX5Z80JgwdUBeEigEfFKS2",
-	"MSjsDQrAGINCCciH9omlA/KCTHwPYclwKPyIMeCp0Yi5V8W3D/CXFimujq9j+/DG//c7MUvGgMv5s9BS",
-	"DfLkd4bM9qeQ+uFzVtbAkIKF+wCHIqWU1LrU9AbcFTFKEneIw2L71ZFT0klQ8AVw2SuQOFBcuT/guEH4",
-	"WwPh16nQkwl9yBjQYXZ1O2iay8OoCAb/PIjvCFgVlNPj53Njv1vctHhi4GgsXaFxOHyToE/qcuUbgT/d",
-	"6YVstFvHt5X5Fwe6FRPnrjD0d/jgamQ699LBKqfdFcxMRVZuqZNCJxDKY4VlWg54qwY84u4tmbqe5ypQ",
-	"7v3kCSOFuadyR/XndGuTAVcPG/K0g+5U1IVg2TpG/aYqt/IxFURu3oAnM/SD1AR9ruD6EOoHjg/W0UJq",
-	"ii49w9sMatwARpAUofscH/kWsXR1klWKHdFxJALK1CDvHardMoWVer5lRdibqkXePFcIZgihCEiL69Cu",
-	"/BGxfrqOQfw5Z4FBAt9jwlBO8NdsobC1mTDkUUfcbTsSoe+41LuzDHU7JJSR5A3cMGQc6wiuLg9J3EB4",
-	"wNNbSIpWzTRbZbNaNmuX1WbPbPTMZsU0zc8WCA/4noUlS3LPBlxvNHBIPI/UI1CoVEkX+SVkH3Cke4IL",
-	"DR0A86l546teiEsUHXCF4bmOkIot7qyYwyQPyzkAGRD3kk4ZmdMF9CBNntKKDcVUh8wqZgFcqoohB1xS",
-	"wBXEHXM/wH2eT3xgwIDZzL1RmrhiC+yJR8KJCzCxQbio5N10mqBrK8lIEQrBYqQARbfyRBoCujAywV8m",
-	"58cXl1groMozFCICcNszeTYn1BulVH85/Jc8K0Qx2A6VXduA98RFm/A48Nu6DA6sg8Fb6ZrxZ1AfJyyV",
-	"gQJtlByirP8dy5mBGvnftUQ0jAtKsXQbqKvno/JRFekf8O1ZOja2dUFozJg7gQgqRt9pD0Egbb8nSn6l",
-	"VBKd6RdmkB6XBT00cIx7M8QNuabr6sS3IW3iS2g1cuCC8FrYgYB5Pn9kHU2m9HYmRyb51oYbPR9ZMSlw",
-	"NojDAhdQQjRQrPrjM5GKmfaIJb5a2uKX9/Zy4bZmZqxqrnbUreaPlpEaEWQchLZ6plhrSU0xoHbIArGc",
-	"fFkQX1v8tf/hR/fbp6/lhfP1w/sP7tXk86vT478hAV6RbdvI63p9SPKwgr3PgVbIXKx69wdcN9i3AJPB",
-	"UkzshtCRPrl0S4k3aBg760YRKhVQ7a56I9ZN4tCFIHTCqJN3NTxE/MLcdhIQDxFGS6ci/wDgVHLZf+IH",
-	"4cmRdvssNW1eC2PfwaQBTH0DvP2Ep1MsnQDylzJRJflALlfF1Mg5jK1GNlMh1R1ly0SFm0509erbtf+p",
-	"b585b67f3nyj3ntvUmf2V2fCXp2JH1fN1rvoRXV2ff6Jdr99upnPGp9qZn3i1j9/HlYb4evxG3vROTb/",
-	"+Nr8fDh/3ly0D+dLyYpZwdhpbThenTXgVxcLbp/RIDxyR6Mdj9YfysavGRrNREX4ewrtbCGpo2E8IV4i",
-	"VUJMXjQGnNkTX5oJ2meJ2KcaDBmjbTEwhNSkYGJCoaZBVG7A/UAzyMd358RxRyMWpOQmfgztDTU7+QFs",
-	"4xCComv7N9JUz8xAIWaG8KXUp6Xym3dm8/sHnIEHjTv+nBQhOS7u8WRHoVBAMK5TngVs5N4Ccj7kyIeh",
-	"vGfdLDjQhrTy2n0x09T12Fy9Hm3meWKHE2lAfocktdJ5DTIlxcjlYbVFDo4NYoLSyn3OSlhLUJ8S+Aie",
-	"00gqtxEsgxwclwyiIEtTJ1yd6+RvCDuV/KG3tF9gmbtDjxHEWoGos0gN6SptLt5MbRgvuA1G8TYyQ25b",
-	"jriIAe1DFS8TcoNhE5H1Q5XN6UpbBBhCrN1bCIFv3MIcDcdRp3dbmdow8cwoeBODuNxhtwn6dk/9IrNN",
-	"63cO+ViQYr2m9mcLci6nK0WQaTbEwitYUO4louTVVsGDtfIqI5EgLwfnD/xS0rHOhFfQzILGgChihEKk",
-	"y8otECtrMTA33s2puxETlcPHVmrCGOtxLiUhH53Mll9amBCFDJnnMm0hq5i5R+Eop5tFy+OpXcZVA35l",
-	"qnK+G0tFrB6VOJdTR7Am4+YyvaP8CdJvdk2nGcUNijY9n+5lpKGuMkFG6BucUwPkx800tNsC0wChqaZN",
-	"g2Cx+9ZsbsVu3lehzNn9lmrOAbn/UKV1mzujoL0mOZJyGcWKCqgZ1eYBoVzMlZYwLWmRh1asAKdh1t4F",
-	"PpcElbxuZPqikyJzwwkLBjrUUcomlGA/LlW5oXxKqPHE7k2FaeUykenSpv2dQmlUiM+hT1vi/Bpw9OHJ",
-	"Pczxf6H9zmjguUzjPpDESzfgc5eLEhmykY/BqngyMRpghfT11DPdBmMwrim9VjIBu57o1FBKrIZpWoTT",
-	"KapA+4nSNOBAPr1F4EYgVqNat3bA2tJO9ZzM2hXskA1wd2rr9kmNUHGNCOnxbcEcEvgReF3TKoZBYjCs",
-	"BbYHLt/UpOHZx0ifH5CqND3jw7b5ZNV2QitZymFbfyE8KCd47Y2AeOrx4VAxzaT/TfbmRBBJf+Z7/hjc",
-	"vU9VnL5B1MdawIqoN9QV73JJMq3MJUbEv/mN4HK5offcb9r0iqmAOh7EF+HzcMygzVF+qhXUAG2fA5RW",
-	"3nL2SZ71nMhvDEA+p6BZS3lqwY1n7ceNueHIkblU0Ybgp5SD5U9668vjAs1HdKjev2NLd9S2mfLZfheK",
-	"wVYz5rONgdwQ60zBynqSZHqjMKd8tzVuFjIxD6Y7AsAWrxM/mt4P1Ot7WV5O2e3FtOlFRi6HrrhzKi8S",
-	"7s+NAYfqqvgJsMLJcEFch6B1jrXsUOcWj5s+LwO+4pH6+O58k6/gn7Dsow2fepChKaLpLq4CUlUGIZaE",
-	"xPaUy5WBiek1eablCjnl3ip7E/BLHPFYIxMWk8eLiW91ZalX3L1FQ97lmSh5ouXV/k+zXq7GaKSoyb2i",
-	"N/QCxkFo0rghPfiSVWlIxoWY6UC2qZ9i1zTb1W631my0G2a3W73XStTJAJBOpSAQbJsJcelfszV4ohBH",
-	"ffXhUru2oSpWJY/sJ4B2w0UaawX9ZSAICr0CvFLQOfnqk18hnJRsHJ25KvCFzav7EUKU40/PNRFefbgs",
-	"rLr65fx0/DWIhJwQRhpJUUVRY1i9BES5twSgrGJ/5bKIhgRStUm5HEgtlTlu6AdSZTv0qDsVkB7aw8Ch",
-	"AekHHhOWAZEE+R8aOUo3BekJtxAsI9s3GFv6uqpmBNLH7TDJkc8AOJMpdSG9nAWSg6PA29B8eBVsHWrV",
-	"+2cn8hClnzYIJVIj1VFmUGg936ZeGc8hnc0E5FgcqgZV14zN8AnJyp5rY4r4b3GWvcvEbxVyjKi7mIkE",
-	"EDEDHrexNHTn4N/wfvhNMheVoqIMgWx1MY4DOpsAzI+GeYX2UQOOSa4OC1kgOV6EUmn0FhVyrmdkA+xO",
-	"NENjx6b2hIF7ENp00TETAw6pIW/8sVUyAGgeHwUMeo8BXDOWWroYONKaPSjw5/IHRDMecBFKe8+9YcSX",
-	"Ou9KKyGVhaJbFkirz+Vxwy95u9hR4CFmcSRYDL1OGHcQs0W3qoQAf9LKiaskCc9LB/rlZgEUtePbkW45",
-	"nFit0gjRqQXQNAHlS2WpxhtP+4CniifYLbTVBtBd4QfCIJ7Px2Tmex7g2kgq6+6ey/AEiofiqgrRG/Ay",
-	"gbJ/tOjWY2akIDa06apSrjFjiBDr/npdeRzL5DDp3Zxouvj9VmOpp10SBN0HsQ/XgsBMKUJWcqVg/Eyt",
-	"SbI34BDgfgiQm7FHwWqYDctQzcushllHA1yOjqX7RNCFkLdJnIeu1UJshuYQ7hM7YJCARz09BRTQMUwB",
-	"oTzV9Tvu0o4ZsaqsAmxveP08wRwAL0PAiCqjlhwh3B+MFK0Xx5dk76a650JelVxyoBwgCPNc2odmqdgW",
-	"NQD8gtSq0W6XPMpAIrmCqN4YNEwnvDwTxJ9z4gfu2OWkaE3pNSNBxC0pt+WO9/b2QA5NfBH2OmbHtDQU",
-	"eJr5EayA+8RC/VAoyawxM5dQ8uM01EK1YlZMjfBKZ26hV6hXzEodeiuGE7g997BDxQ/57zEL83Bg1bJr",
-	"pmnJU+wxfTbkJYgrFwAlAhh08f5A3CNpjyE3I25+Ai1rfmB5Y7y1J06hV3jBwpdqRmCGgE0PM62Z5oY+",
-	"+zn99XXJZsG/3r60RnUWWdOqXi9a8pyUl5WlFNG8keNF7CmYmJQag/1jhbYdCm/cG8aZEIWkv61YiJBN",
-	"C1/ka3tTFgauLdZu1lv8u9Z0zgKAqWKRQEwtdht3PkeZSYrYagbE4r723/xuVsxKY83uqE/cvzvJwJl9",
-	"KfwXeXn85gzu8K/qIviKjgrmfA39kHpEe+Nj3QxiUGlgRHkNVgb8v8jlp7PjjWOBfs6CAd/w0E/hR4HN",
-	"fh8UZpGYDAp3pGo2anL4ZKpCsK8iGkpqQ370uxnjeTel7XPOVLPy7ASXRxjTaMzUvJb/Vm0nyhfNgY9a",
-	"Zc9DpWAoFnlqzkyx0jTmgFweVcKmsqBTby2jysOk0V9jQZcSneAvAY0X7kgDbCm49eU/chlTDbeb2NCT",
-	"TIkNrc0+hXi9y8idlULFFP5tpR7TIQeVOF8aLRPwqfc8o4Ot224oaN/++lB6AMDn2pTj9aHVAtGD7rEU",
-	"FW5JVqnlGAMOyvU08kK3DG8mDSwwIHrav7xInTz5djSrkHfhhAVzV7ABt5pm3Yoz9gAaTGp6GJxP9d8g",
-	"nk8dMqQe5TYL5HRmQmrOIeTThn6C/ouX8Aob4tX26MsraVbFaaguMaOgqJPcaU97xcHcgYuaZv2R89W7",
-	"ARUYa+edRq15ggWcKhV18dRH4RyqyDbczDdV7Ne2/m5+x1leY7c020r5NqU81anWZaJC3ilLBowd8OOp",
-	"hoUCSgcsa8Bdp0dyOw8OODzbUzbXgDs0pD3ycwDF8YNCb7BS2D0oGAPl9hwUej8rlcrdnfrMgP+lvv0X",
-	"kQNBURmFgvHcWjLdc/QvYqUaegImKqBlJBAr0E0q/ZJYfgt+kbwkSOj7qKCT0Fcj9FSHz3DCpisdPuNa",
-	"Mg3QmjQtBNTRiZvutqHrv4ZSTkXjSShtcfDQWG+oCMvwcvnkCKA7FKTRkm2tvwf9FZPvqR+h0m2hIjVL",
-	"Y0K1mc/ZPlrl8FmNY/pXqkOnHvQ4+UXSVzNu46Ue309HeBl3RLoHp84JcTWoNCCmog8EfzGhAJMLHc+3",
-	"6ZM54EuNMvdjWkBhRryIgM2YMpzcBDCZilDxro7Xyk0FSR0wEU11wQ3uteeLpO6hVCGAMqXkj2KELIUH",
-	"vDgM/LmQd5OjpLocSTDvhokS1O7IOajuoZbaLpGCwqHhgEs1ZeoKwRyFPSuAsGqhKjyOFMbWWbEDIGBh",
-	"sOhZ0EbNUK9hqznGwwGeh6LVIzOXj62ScsVWmyTx2WJtB8ZVoGzGOqT2hJUPfR4Gvtcj3C+D30gR/GO5",
-	"b9vMKx9EoxHkw8snIOCdaJ4DrnqVA++DpyyaATe6QlFUZcwHmsJqSfJEQpdY1wHj+EBR95li0QtQsS09",
-	"NPSGR0BCff0ygi5GxbVTuhhwAKkYMjKWhhEik6Z8r1aeS5cUh2xOA9bD3w64LpKUX5SL4QTHkDaE2CeR",
-	"UBm6ZQ8y12FkUcJEAFBLBjxJMBn64SRdSDRhi7gbGDiacfJFKsiYcakbMGfAtasMdQxo7Y4bqu8brHdm",
-	"umV+aZ+Ec18lbAE/4Kzi1AHTtLSH0nMFfCMlunQut+RC9Fb6WhNCPxooZYDf1DAbiTNDcarnYhEReMd0",
-	"y0OUuNeM9xItLi1ehGSdWLyoYxCfcfAR4iFVZbbqzksdVcXFlIwCJia6BaHk3CXhWMQDnWYr7V+UO4Ot",
-	"z9K8GW/O1fkbA+cB/V+4o5RMuFd8zuLHB1z+ZonZYC5poVCKKRenIqm6dew6gwrAkOVIWtUPtocfQ9Uh",
-	"Lto20i2qc/q352ueaIAWUlihAvqKLOt4iWohL04sWdtPS+HE8wZArNSeZKI7f+ZBwWBGfSVgtjtjEJpi",
-	"tzPPd2KMlbw4StxqV4e58NFEC9waE0iXwy4B8K6HnMtvuyjCBdh8Iz+YQuuUVaMrLaMQRixzuNPiTd6W",
-	"fVUuBDtlaQjWIrYuSSJX1rIkWOoqzRavJsMXtvvOffX88/H55fuLE3HCz5v24Unr5Hr28Y/DV90KW7z6",
-	"4Xw4kQ9Nhi+8b5/lQ9Pn1c/yoalz8+nj+/Bz7bn5+aMzYfC3PxpygLeXdu3tj/H87Y9P87cvzYpd8/hw",
-	"+tx0Pr7ytouAJTu2Akh8T4++VfYU0ZStqiOucw+xl4QEXr2K3HOXq3peEN8pZLv7e3dX11AgJQcK2xou",
-	"+vk71ZtGDfUmHuroPXxkF7KQImgAw8XSPatTLRJZWNphsUi4ZLUZ4j7hel/id+6+bOdOTFtOGQP0zwS2",
-	"Cc0D7Hcrzx7UfL04LX8/vSzb/h/+zY/r2fxT89ttbfrqhUZKWupXoU28ia/QupQv6APVmdMzj3JsvepK",
-	"8eu0hl02oh1KO+aw2hrZDdpptZpOrc1qLUabw1q1y6oj2qVOs+40abXabDbNNqvVh812F5qvAPY9tvVD",
-	"FxIimPb+LAy7rMrqjmk2G8Na0+wO7U6r1TJps9Wt0wZrdJhtNhrNatseOq1q3anVazZrd1mzNWx1TadR",
-	"+KJboudJ7rjNVgyHItyx5Hd+Hr0NTo5tcXIUfD9eHP3BmrTu+5OTA9EofxzTzsx1/rhYiLft6KjV9994",
-	"X1n15u1X7/LdDf96MqP28w/m1z/6/tFzJ/xGy9Xrl1G/jw0SdYZArWWapnm3fnp3RgH2HBwKU+zAAwTP",
-	"b7MPBwf3M/UmKONbv4g5738W6mzYqrZrzO50abc5bHQa1XrTYe0ObZid+tB0amxoOu1uzaw2WJ3atDVs",
-	"151up8ZGjW7DHKWovnQ5rixKbJpcPTM5DXZZ0F1l/BHJDq+ALsF5uk/SYM33zgZM401zaayZS9rMJDQk",
-	"NbPWLFer5Vrt0uz2aq1ew4SK/fTH1OP3fO7LTrJGNeVf4y9Nt+WHmkcRSotOqoAV1b+TYXeBjCG17svq",
-	"+T14WD176sNPcp0r5laOFxwqi/jY5bcQMgt9MoSnU/piVmjzzfqSxgHhfh7ElaRKAwXrZn/YAY2BnuGV",
-	"6v2vIBw0FkbjS437X4pRouULte79L1z6/lvKF2py4vFOvp+ZXJ0/v0j2ziQU/fnlbiVClxP2ybgFuZ04",
-	"BXU0YW0URHlRtO/EyDY9NnLcKwbaDJZuW2ypGp90A3ZEdFQB16V6Yf1+jCaSgmJY7YmdKiUopfLAXWnw",
-	"UWgDD6nE5NQnKUBwOQZnbL2xAjizj3WSJw3tl6M02d7vfxY8H9zQmNLJ9JbFVRVGjKFmFCA1pzyDzlhG",
-	"Yej5/nTvpi7PU9KUPdver9pqt9s1aHq91LcvaZuT249P4WJnm+y12lWz04Hy80z3vPjhTEu8upkAy67I",
-	"0ELS6h3+Af2Ckz7rfxaeX1dva6+GdV4XdfvomyneN+jn6870sP1+8f3Dq7r3wX7fCM+bt9VjSYAk9nUT",
-	"B7+2k86w3bkOe4cReUaCKexy5V8nCjLHfHleG9z+MYBt7hHPmtvZhBqpl0CydFy8qPp4oA8A6/jGjNBw",
-	"wCmk8FTIGRXZ4qdnglic3YYWesekgQBwamMWqg6dtyEMk3cQ37gihBne5zV4x72FAolVBYU0CLW3xI2h",
-	"uIrgMMADSqyUNmeV1oLJrrGvMHd5nW35hHCzq8ZWarEpg0tuRxEzX9iN60cCqBqTf/0Cv/kRNBlYY0nL",
-	"L2xtUaVxhfOfTLZxDwXHFrbVPWIWIZ3zbAfF+3/GCZ8rumX8l1XV/svdLqtWaft3eeCIcEr8UTZsVvgn",
-	"tZ1/UGKlVBERxi7ezNpT0kpBYGeE1d5P+Z+7jWpJpgepBUk0ygGKOYcWKcqJKte3CrYt/CiAlLfQH/Br",
-	"7s/JfMKgxGXhRxoKWF7CCkAgKVyCMBd4+4wkwv5MDPhKXAn8ztT1VA4nKc6kRHTDJfGnU2NhKgrsCv32",
-	"cUXXDDLTFFSNnKzPS2uD+rPHayuqlKuTwNoXTmuffny69L69nV7dfvp2fn364ar22W00kkqUXqFWH43s",
-	"dsNp0Xq9wUatljlsNhs1h3Vs2xk6TqNLu8ypm7RZrY+a1Wq7Ua2zTqfeaTWrTt1pJwU2tURTyGn+uvac",
-	"7nJK193z50lwAvKTn9ze+mXbLIuHZZLnCIWVS/+eCwWOgbxPZlGO2DgEM0NrJ/HH3ZE8nXFaKLt1RVgh",
-	"Jw6bzvwQUhOsmlm1FHafatSBJotjpPOG5BlX/TNgEOaA1ZFpMjbgp4w5QuWZqzif6kYGulXEHRYsJekG",
-	"kQfp3SsnH1f06/A/8vBn75OVTZQfqeE53JmeZoqebz+8nX++/MM9rR03Px+9mp6+uKq9O2zM0/Q0H/m/",
-	"hJ5mQs+qbbLmsE27Tm3UYK1OLj21Fvh3UDR1Yv5ZtQezxDa/lLQF+48RnXjuMwnH26lUe6ly8oeKVj8P",
-	"Y+wdIrckqU9pEYaxriEUDLkiDQGeqkgfcF2Kq0bBMlMIpkljdKiBEwKdVAERcxi1hK21B1wjlaVSs0Gn",
-	"cnVhIziOprMoZMJAGKMYRlVjLQx4nC+C3PRMxG4naPHrBxpHXCE4YLEUfrsEww64nnoqlocfhLQ01QR2",
-	"CWUCT5aR4A4m2ISAkAh0wJsje4fFYf5U4gTeS26IzSNXaqJXi6ANDPPjXSb8Kbai1d2b9oHbvqlEQCyp",
-	"SfIlAhhlhLOGLamQPpalZFAqyJSq9Ddi6aw3lZFA5e3pAVkHHKEq4iKqNJBFhSQtrZTCHzewSnTngA24",
-	"anGVLu5RSRAqLSnvSj2LxOQwDnqob+puJNuJfyxF1p3rU+nKcz+pLBslLAxN+pBfsDS3kGrpHB/YPzPx",
-	"wuCkedLon4k3i1f09c3rq2atX3devDxaiRfqhhi7BgwfHdPbEDB8ULiPH76IJsHH2/4r//P3/vn0rGE+",
-	"Hzeu6MkRHY3PLw4/Lt4tOsf+Rf3dVPDp/JXzvnodfTrgzfHXFzWXvrOdk2903j667rf8s/fd6dnBWPTn",
-	"S+E+E8N9v0Kz/zGhWbjm/GA2oTx72vpxXz2NNLhcwhELpQkFEPrHnDnmIScMqZCbbbJqfcRYvdpsswZr",
-	"Od1Ou8ZanQbr2EM2HA077fqQtWvtkd0eOVVmdqtme2i2nQ41GzWnPQSxhBPQvfeBx3S3fZaSEZgalDwI",
-	"DKgeRLx93e1dMyV4toD3mrVRp9rudKsjp9mq1ZzOiNXrtj2ymy3WbTjUrtEhazWrZtOuNavt1nDEasO2",
-	"Oao71Kk17aVTXs3y3qOJ8CDea49emy9PWzf96rd2td1sfD+evuq/dDtvRPNtp3bkXFR/dA6a7799XrTE",
-	"96j2eTS/Ns3nN8H7V5ffz94dHb0+Ep9uR/3vF/xibk/F+Oj2unmwxHtmzHtba8vpBqd3WewEldv1cPtt",
-	"3YXzjrNMFrtUBNIHQBs6E+qk2T8GV/nz55PdBXFBRdwkUrLsU8m/ePSk7+QmwZDoMUXVbnS5eg+UFoT3",
-	"UgmHjIeljUR6gqOUaTH6oL7NccaDEnePPYLERQnpcrJ8BPehVSt2zApAh1zVy9NbE7cBfcCxUchZa7zr",
-	"W+i2/+Oszmp9K6sTu1fDC81tFpLT4/pfZePKndcgFkkWktau4g7Mm6zcvZ+uc7ex3knziy6agKY9fsCc",
-	"SlLjG0A6uBTDZeo4ARMCKwyyaBv+ioWRQGKM/EDaSwNetKb0tkzH7Pd6tVmXl4hB4kGsfWJheAotn3TA",
-	"BLPxfc4w1R8Ds9YscG/A7Imz50tGklDuOqoHkc/HxDq+pGNrTfTgUGeu7eYSOBmd+py9hYP+uCCewj1S",
-	"OlSeDodFKfhISgr/0s5+aWfrtLM7ozCKPG8TRyEaOn0QT22yslkQUK7AgZX5dxAtyNT1rmOz7wmYcO3m",
-	"PmhrRrZvj36c1mvfv0XD6MckuKA/LsQr5+D08LB6ZB92nMXnyafPXjCajS/Ojp1Xh6Mr/4a9fH9wfXt+",
-	"evW6/+p80m0ffmft24X7rnXy/rv9sT9e2hpTbw34zJb3Ju1Iy90SfGuz4a2Jb6yY4HIPfBpm96HaHTrD",
-	"WmfYsB02rNMWG7JGl5rMHrFWo1Gj3bbNzFarWR927bbZbdJ2u9ut12i15pg1x2luPGRPcIJpo1pr1mm9",
-	"3hk1abtZrVe7pt2h9drQMYdmm7Vsc9SsNex6Z1SlzUa3YdJ6u+V07Xqr2Rw2Orue05yDtLW2pmFC8wMC",
-	"SX/jp4isnuh7U+6kvN3ue1k+k55gfUul663vuCNXq3a/IrjJgX3BwlTj6lzt7GER3NzCprgLSTaR6Qnk",
-	"qIsWUzhJAmOuszGP+f5DcOIU7uAmX1FO45qxXK1Uw6QAPJnqeJDJwLtmi5wEPIL5d/tkRoWqdNyYgKdd",
-	"60n2HfkDP4aNCrEPrBOHptlc2lLKVa9hlAM8WUQwlXmGjw246rkN0Rem4LKFwucKsdR7tXMyOcIW5Zhm",
-	"M+DFuBW5KCFMFhuFxI9CEnGAj7NcbnuRw9R7UJQOjfPWJBJiKd02iYQwA/TRu2Kl/zApWlJaWiWDpOkE",
-	"YR9FqBjEGvR46pBwEvjRGBXzYUC5PZHDx6SUpgFI4KrVi9HpBDbcU3D/QMVr7s9jGGtBopn8cFVuAG76",
-	"VFVmUvW8xkHHUlK5NOi7stxzSvVQzkv/ixu256Y5thtb9B8uLjcgLv339mmOCLr+0CzH+E5+fGaj5B7V",
-	"qmkFQ8YTPpQ5J93zFRfrUmBHsyg0HszMUamOeRPM8nchC9WzueH5P5R9iZ3DU9j/yeWwgvsPriHITU57",
-	"2sRCVPQAhj5qqV/uVffJSpvVtG6oxGmqwC7u8lXAMp8alPl00mU+SZvETGJ+2WE3cTu6XgFUpUw7ul7h",
-	"elTl3vHLr9MX1425OXFfHl6Prrq3w4PL+R9nnU/XVY99W8wvZ+NvnbihHSrkulNeYbj4EHmN0+/l0+q8",
-	"djA6Zbw5/v7xin91F5f1j+XZ5+Hbj7fHV9++H3/3D9zupfDfNT4tvk1qV/3Zxan/sukdvzh68yE8ZdVq",
-	"2X5zPn17QfvQREeqOtLIalcZ69Khw6q0abc7jZbZrjbb9WHDbNVYlTE66jTbQ9rtOqNWbVijzTalZrXp",
-	"OPVOq9tMTIuNvehi1TGzW0saZE0H1OLqx6Q7J16qy7tVLdcal6bZg//32N3q1qqzm+HB989nXvvk+M3z",
-	"1tVZR9zUPlzaX2/Kr1jn6s3r9s1X5xMN5ut2q/vhXb3xMTy+ZH98O5ibzfeTo1r36/vXz8/fL5xPJ4ev",
-	"fzQPOrU3fbv15o+r1+fPbfuwc3l29sei8erHN/P7+x9nxz+Oz0Yn46/H11H7JZu2P7046qd2y7S7ZtOu",
-	"V81hl5ltc1RtNeq0M3TserM2qnU6o26z7ji1ttl1Gg4b1qjptGpOs9Ww6/V6ddhM7daGUOU2u1Vd2a11",
-	"R6n6FJvzujkKP55220dvxq+OPvVfvwuPOrdX36eX7fOpOPCO348X5eGL6Gt4vnZzbO97u/Wx/eHDqfme",
-	"d17/Icb96dvqTT0cXx/UPk38ybc/vn/7flG++Pr6oPWm6syn55HjfXKH/fqref2d8+O1//XD9Gvn+Ppr",
-	"KOyjD6/Ppz8O0ptTrzvNTttp2g1a69YbrNpqOHZz6DBGa7Wq02yMWLvdbtutuk1Ns1mnTbNGRzarO3Vm",
-	"mu305mxwJty7Oe1ut4qm8xdDp7tvGFGq6fLqWxLJJ1qtoeDNz2YPbRCoj7OyFSWf3s7exnY1fj46SK/m",
-	"//Rh+o3zr+0eYpTbe0bH7L4qBNjgyi9zNrdewU7ZX+mAA/784JTktYbg3s9rtrhT/m8W5vTo+IA9p2mi",
-	"XCpTWDXqUxPGXv+obrpC6Yw9UDityoC/dIVOtV6IfYAOBlyvWQR2kYWdPUQCjT2k9nWFZOARVWYcIutk",
-	"FF1S1Cqu+mJpn8AvEK0an1F24IDruLN6RXfV1m3qAZ0raQoF8cQKsU5GZYg1yGn4wTVYRy5PVpBn9iEZ",
-	"5J8fEN14isgGbGeeqzjeIi2S0CPXK/TFNaFDaeaCrei7HoLaIx+mZNUh9TwlqqBMBfk/M6YSXd16s+k0",
-	"mt12ndXa7W69WW05nWp76NAWq3ab3WrXplVz6HS7w1F11DVrXVbrmG06HA6pg6AbKdFVu090VTsKNGF7",
-	"sbXOZbjEZku+w229fi8lGf7hCoy/PwRsbiEiD30+8lzsvPEvkanI5FoE5MrTtSVe8pFnIivgsi6Xta6p",
-	"AV/jmyL3uqZKFRUsHXCF6i9ZKfE+SpnzPfKhkzcGV0v7GhYNhCZx+YBLaXXqc6ZEli54tepmIw1SDnLR",
-	"FSTi2MfBMTCPAgdQ7/opIbdnQeG3+rcTizf4gqALhBmLG+BBXRtzXKhF6ccCFz6bQcmHDOIysZCMv3Ox",
-	"d2OB5yq5EZ4J7bka+UGeX2rAybJryrqxSHHZ1WeQQeFCwZDBgEwMCqWeytQOYZw4kTeEMfyA+B74POXl",
-	"AFAUkNWHycUMnKO6PYnc6ECOAfiUcvZ4NbowmiaMdWNVyAdERLxhAfWIiOwJ7LUgAZtSuQkk+3o4YW6A",
-	"QSqciCUfR7+jnEg6fAWQCXKEYtKyX2HqQZOauR95DmIpYHtz1cBgyFQGQgm6BVg0/H0QmWbdjhkQfmSW",
-	"7jmBs6PKXUnDTM8rV8DW4TzcKSNhQG+YV+rFqeiGDqvrtPzUCaNC3kQ3TM1EvBupucihNkwDfdEGOX9+",
-	"SOr1elduX8TdWzmNdEcHVGCQaiohGumvftBMgEpNKCyoNCfYCgjWCmsqyq1IZ3li0kbo+4h/9wFepyGw",
-	"ESzDymhTAKsaRoG8ZXL9dQMeUKgSBaBB1VVCuNxmJEVUdVwmqGitg5V4mCqSSrTIgd6izpJfOe221gwf",
-	"O5hzXKR71e29vxs7mMF/z9koz0t6ucKsrlhq0IaqZJpRK+TUV8F63Lns5B8dHF3jGQ4LD4j2bLfipaNR",
-	"tGpmraWwiKrK7fXZKukzk22BkqZGuESLvHHWrU+8G61z6TfM+zDxnlgh/s/0KzyBcpuj0T48Gg7fMR6g",
-	"Ev8Kgz9FGHyTgvvACPg9z0Es6guE3zDveykmBbe5IBSQWclbuGTPoPoKuj21691WSevQeZo2KfqBaijA",
-	"4ktEyg/sRBerpwZe4A6pl6EvBmTq8QWa8qCLGQO+ZKpjPFKZ/SpWHXkhxjuTjPUKsXjkeZbU5qf+DawG",
-	"8uiwoBBuC4ASxpptXQQ304WGADwJQe+UPErBJ2H3q31CsVJNPT7g1rL8slBHoKASxSnOqLjASIj9CYDK",
-	"rr0Epww4E9zHJE3cDSlRc4vPtG7/SG/FA4rWluWxckdI+m8t7IDJznAed0ZhE9X/zi8/bXHFfRfWv70L",
-	"+amuqjgKr3j+lzPmMc6YfziBv7bNy6p7mE6q+9ek/YPw3nid5mF7xE5ySOmNle5sFw9kC7zA0nVQvupf",
-	"stTnkRSpfqQ8YZ4TV4H7c54MEr8EvUpLypEibU4/ClP3pHZWrVa3a3j+7C0sDV2whnsp+xqaPNhMQHcH",
-	"qMFG8ztAGx0tXf3JHhkU0F4HD5b2HAwK1pJXhIOLKHYgqMu+J2cgzW9VS6S9HDE1uUPclN02oYLIW9qR",
-	"9ATr2NDdFuMOq1JM4w0KX0ypDOAaSSkNy24jOUyjpDo7SGNdJM4D5RyGZjMxVAv8+ZpBdRu0cVTOBGzW",
-	"oYFb4sqJCpEsBOGHAUfSQG92rSJp3QhA+HW8Qpuv6YjFcqQkHVCqkPXoL5lq/pyy9PBfqBfkBTCeJF6x",
-	"fH/tdFnBmf/H7/v/xwzU1K2PXAveNuUDdUdS1S89WhPYGV3n7+NInffxWHDtHUNmtafdtAzgzi817Zea",
-	"9tRq2ge8wdaqaffkO+wpL/lGiMdrtniWQAql0sFJLIIEUTmyTklXH0OppWDEHw14CqkRsegxbx5b8Uh9",
-	"JoEf6hEa3+benC7gw0wMuGrulShCokKeL2fPQ9p9PuztgBezncNUvjL0olKYQeCkwA9ZqZBFwITv3bDf",
-	"IaMifpdAzylsUC2IhTUCVi/uhaMVNOhKGTsr1NJTeua6wFERwkFiwFcDQtmQa04ZAIQv8akBT+IRKqwY",
-	"d4+moTSOFxAt5aARcV9FoWzfYfux30dFGnFiqBdCDAaGwPE3BFpUzst9Kf99x4nJuJZCKcpm3O6bmgfB",
-	"7u2ctr1k2KQ5wTKI+pcuDVEd6v/NQz/vMrim2WR+lyt+KmscgbgB0VYp/n9TCAhP4wPDQP8Q7nEuTs2v",
-	"Esl/QYlkFjFqQ9L8Q8qGV/bjCVj+360uvD68eLfoh+GLV17Hvf7cOfG772+950ch94Pyi4b75urrUffr",
-	"5GB6/uLNhfPt+oNzMKt//PQ8EvOzK9Z6H32l0RH77B25B/VvFyF947hvj5brwutLGdSPpuP2HYHxJtom",
-	"O1cd6l/5uSs6Z5/HLjKkkaE1EY2a98/G3vJ0XM8fb9RpM/h/WeVUl2QmjiDAsYn1VqiIjPXVkpGyzBXU",
-	"uC7uLOq+s7oNwoRxQoeC8RD9k33y2yjyvN+Q6YpUYFfn+IYWxIJeIlZJIT1idproKeBLAf5JzENY6umK",
-	"BR5/KWgSg2wCPEEUFbqEUUL6OC3Q8QKpd2mXIU+67/pjnXj0W0hd7zcsoHQ9nX6c6T5rxY1m96X+CS7P",
-	"BX5E+cSYg8sBly1S0VApReo6Jg6bQc9Qnyv7ARq9K69fBVyvA27NqRv+fmoBmhTiD6melauTB5ey3HSV",
-	"KndqDbjK8yARD10vZZEEAbQ8LXqSTjPf86CLsNzKQ9h6dCL7M/pdKqzcUc1g1ddS7XskdRW3SCYZcMox",
-	"LgmrUb+Vdh2k2+kGXjGrppMGu5ZqiKrwqCCqSaxpJMJy3NVL2iXU8zAxUq4y6T+9RnF/A51wNirsH6DV",
-	"dOjD3rg8kiy8RlkEg8TCFVuqPfYY8fKtUoX04VBAj3BBsqcmq2WuwcL+8SSlpbiHu6iOKxq26rcjiTLx",
-	"PUcJEuRA7Q0PENE15QuHaQ54LDey7EUs04o3nIbE5zbDyHsMIId/hPi+8H2uCpYzTAs7oLICCJvOwgW2",
-	"R4Djp6c24JD05QoSzZaKk2vNfBLLk5ZvW5lGAfviQAltWJdaxpTeutNoWujVMb0JfzBjC8zlIRuz7fbg",
-	"iXGP8kBqIIqlhLPcm9/X8d8gMs1aC4T17/VSSrjei2f5y074l9sJWyPLPqWD2/173NuPBB9qNw7e/ri6",
-	"rM/Gx5OzlxcX/vHJwdcxfVMdfw3O3Hffr29eOrT8/tWHM7N79DEQ3fHtTfTqx8fmt8gb12nr7OvJ/Mdh",
-	"p/Op8+KPD3zSPJlOwmX9PylvfcQe/D11O+7fU6aTOj5P2C10h209bZ6+e/ep9en5wXx+Wq6Wnx9/brz7",
-	"3LQbzdc/rl7VmqcvRvOTo4+vPl98vH7euf7e+No//VgWr9+JV9fR8efTbzdRq3k1e8Gv3A/Ppy+//3FV",
-	"qx3Nc8uNErNujayEE0ldT20l1si6S6L3Unfv2UL41paFr1Yzf+F3/8Lv/oXfvSV+933HthEfWwjtb18O",
-	"/cYfb+NvUTbSUyViS/Nlhzzsd2Cy/U/MxN4m1Po2EuF53AD6X1b37Y+JLbX5cjR7QhCzXP8QdHh98uYr",
-	"nGELLYDFCuQWSM4WLIzba7vY8na5Fq9Z2ieULwYcjHubciJYcMPAPwLjoL2nSv0EOECk4ZjXcM8YcB9m",
-	"RD1vQSg58HxpbY+gdayFwAMiqaMUqoROkdkibjjgQ+a57Eb5e2AqgYLhznTuxOI/9GjFZvuA4wvPBMFv",
-	"xgFX7RmAFSmIXPCtWRp5yFKpahqsCN90A5UymJnPlC5gTtCpBgkTMBH6gUoe08YxYoj7qrcLtH1BAqLD",
-	"RX/6mbbGS5UBTyYEpnrcxAZDY9gt+WLBbcX7Kt3wMpmcy+VeiBRZU9DG1ixpbmJB+4MBL1oKyVz1Xeax",
-	"xR93wfHnfN2GWy6X07FgLw005xVeuOR0I1PGt7JfSL1kv4ocAoKjjPdCpe/hIyUjv2uQQaQtKmmtHJdq",
-	"B6ekaE39gKmUQDsKSypxEdc14Jo/M4zu+f5MO+H0EvPcVRfamVV4RHbdLw3xn9cQvxi6QVs91XyNNU1q",
-	"0iE1R8w0u40uHVbbQ7tRbQ/rLWdoN+1h02w0a+1O0zRZlQ5Nx+4yk9msWh11O61hwSggNwHWNOxpod/v",
-	"j4/7x33830G/f/Be/Vv+9v37A/m344PDfr//u6Roodc0CtNCr9ZsGQVB5Z1WaJhN1mH1Tr01bJuUNeUW",
-	"eth0u7lD1lhKcPwtWZNrGPlXNPTfORpq/HIJ/nIJ/nIJ/nIJ/g90Cf7yA/1H+YGSFsRP2V54VSN73399",
-	"2O8fvDg+Pjnov3/Rf9/vn5+bV/3++/f9N+P+8R8n/X7/vfz1Wo3MaQ87rZrdqY6oY7O6DUwAdkIsFaTZ",
-	"Ef/wD7XU+rKjLri+r1JiUj4TRLhO7CpDr8C/t+vpf35zJGx7lXHtBMoO1XILPE1xIr7a97W5SceATLSU",
-	"Nwy53r7DEN7JULn2Lh/jfRa5Xlh2ObEoX+xVIdXCYaq8MgFLB5+CGrGSi8t+oeb2WPsjXqPuyyOHuTMK",
-	"HA4JX+DHuRbwak6FXjXuzwPfxfyCnyvo/0swKJrSP+M/sBB2CT6nENXXfQMvmvvzwY2Cg2Ek9QcHWtvF",
-	"Gkb8+5DdhuumFF9d9y5pafIq7R/pGfhTaaJL2qjuRQFTP4XyVsFvYGJKdk15LZKo44A/M6ZPbRfZBf+V",
-	"nLNOckl+5YqbdSblQyTPvwyFVMRHIj7O6jfLJ3rvJxd3ez8VITcCiZ4DwJ0gFhd76vkd0NmgQFfj6hnp",
-	"+ulngpwfX1wq/CvVvJpcHL0WhHruNVN+RcGY0L0dctohDJnnzwkUFgvtA9SCCHyAkIg4ZIyn+ksYaSAR",
-	"GhJIO5KicRQJ5iikJKRUWeH7WRVyEgrdKlwAIKquHVJVSfsaJVCLOsyes6lHHDZyuYsFydC6mxStWaRE",
-	"mFVSnmBYKEwtQVXViKrn4GKG9ucDbgHgM+6kpSDy4adnQgHnkyGDQqQMYhniijA2E+hITWaFiY9S9jOH",
-	"SOKTJLGzQv7Q6HxIi5QrViXSOv6c9/Cv4M2OdwAhCxW4HlGoadgVUsr9BHCwamBndEgQ1PXOge8xYlFn",
-	"6nJLUiAeXu1J8jrSNFNLnYAj5rlgkakvdLHK426QhwjoBwpXtXL98D8ra3epM1WkXSNp9b65mqec/3Gt",
-	"Nv8jcFbxGBC6UvoV+J4nBU8p9y65J9H2MpZHiUJXWds5JttBiYsHd1BCljvVX1wHrZddqkEogcR594YR",
-	"lc6ZmWstd5r6VGya6/ps0q7+XyqptJqTVPplDWzJmbrIspdyhVxklobZ3XFqZy99PVE+4HnXU54kBaxP",
-	"dzRiASa0J1dZxB0WSALG6LgZJSEt0S0lqiyCKBxUlUn6o0SKW+of5aolt8LHBPKYJzGMCUu8UoOVIP6W",
-	"vskgex+QUPXtnL0sUz1klq68AYfwdYKnsQZ1IzMeBFLPUnTV8kxPO06iz6WzvvcH3A0B07FqlXqZBllJ",
-	"8FvgO4a6TJkjf6XrmCuZWaTQatUVbN0AUWNxm96bfNyQ1N34wAjlf4Dd8rffnztaJ0DkvyPI9suG/Ef0",
-	"muSoq1tmTkXcLz+WkqDr7Axe8msL/5EtTG1cdsP+nZXTX/gkT9U9HnZ8RSHe6FFJ9bHLT7Q7Z2NXhFAO",
-	"xcmxU2s2q11V8QhQY2CXz13Pg8b1WXg4Xder07UQSs6FC9xhgXvDnKQCTQ5WtFQLvRNHqUfa4ZLkqYXp",
-	"oRTax0qLPSvdY88a8GLAUD4xB/A4Uqj0NgVfrTtaqN8qgBJDd+IfKoT+wPdDOct9YkGLrxgHPvSvGddo",
-	"eJWV1n0ECTpkcZNSuRCEbpsFvj+yiJj4cyFV+RhuT6fxQUkp0AZcKy53RDpVrIdD6n2RM6ZhFDBSnMn/",
-	"q36P2Nsds14rGWRIBWs1osAjqvpzwGfUcVw+Noh/o+J8V5fPyx0yXIRMJwYKRkbSzPBczgT55ruKNJQI",
-	"l489NuDyL2TEmEOK5q3Z1335uU/CgLqe1O3iR3qwessa8HQDtXhfb6oDjjB+NHJcxm0Fva9/C/TP/iru",
-	"spb9termpn8JnwRo/7zhVSNSh808fzHFPD3YXKKfA0+dNWbhCR/51oATYLogBOcXxAXUg8qz5bAbgr3i",
-	"pC4tX00t1yrtp6aSWpOaB/CTZgWcRzpLUJf6SiqnB1qihBosgl2Wexbvvxq5XiMBnQOP4YYXFYShFY9k",
-	"IQZxZr4ZyuoZq1+q50lxBc69hPWSV5eHRN7o8jPAJelnDGJ9+vTpU/nt2/LR0eXLl723b3sXF5XpdPrZ",
-	"IsVX9IZegIB6Bm0zLM7m5IiGrKg+XqqE/snFuwu42osllTCq8Yt0Pq2iYvqUaykEecTMGXBLTGit2SoO",
-	"Mm3+4iGu2aJHIKpMZhOfs0GhZJEiHH86cytTp3Q/m2f/MhhwGG8w4Ds03RwM+LqunzHHH7g8jmIBp0lD",
-	"cwalq3QmJYZDQBahPA6U0NdvXLNFbDCr4mlqQ+zaAJmkn9PcT6b0Gvy3akwf/KfS1NUni0QCU7dpqIc0",
-	"YhEnh0tYSU2UL2AImB+7DVnyVUVOlKjxa2AvotKH4FmRgFYj6s4YRSAnAcZS5dHWTeLQhRhwOmHUMRKg",
-	"TGlrmgCanT4S6UY64BFwHS1wB1zxERS1IryPNlpNi4S+j4vVBMKeLj42BFO3EfTikW/UahYpWkPqlGPx",
-	"Li9HhP1EtCh5BDQVyHmyeQNOk0vaTbR5vb8JvhXe2UteaKx1x1PjCkAK1awbO6hJUfjoOQgWUOJPg6nc",
-	"2JIkF/BN9mOaf5AJM35z31FiTshLGfsT4asDru9yUrQaZt0q9SBKK1Dp0MCjbkD0JZ3nGDgEdEClYTzG",
-	"ORC3CK22W616FxNsTaMAm1noFW460dWrb9f+p7595ry5fnvzjXrvvUmd2V+dCXt1Jn5cNVvvohfV2fX5",
-	"J9r99ulmPmt8qpn1iVv//HlYbYSvx2/sRefY/ONr8/Ph/Hlz0T6cP6Ir7/aWPBLn70yZXUc8yBHZmDr7",
-	"z/YvLjBH6pKFTPPVv2lnd92ftUFgtshY7evO+cOM+F879/ftnJarcveSXftlu/8/YrvrO1uaU4oTrtki",
-	"bblrQ33FdN/76Tr35EDc+Ncsazhzf97L4MFr69oK4GnHSinGA+6GIr5ZSVE9c+GOLSxOgvK4jMWtI/mI",
-	"drSiVGTUNvJcuQD4gMPUYkj0Jd08tvpFXCVmJKjwli6osz3qTsV+pg7LDeOxFBY6AhqlvAdKZg74xPek",
-	"DQJJEqjVSVXtmrEZ0V4EOb/iSov+yoBLWqMAlbMcuZx6PQLk0gEWoG68FAUyle4Du5ZejAaeKxeqtwgU",
-	"XsCZTFHnmVCqVXHFNQENtqhW9WBcKTIHXKUpQJkfDk7cECFfKV+o4j31WnojYiwc1R8uVXdHpYqIOUmu",
-	"g6ptEdNZUH9LUFHB2MSREhUYkacQeMr//7N3Latuw1DwV4xXDbjZtKt7V6YUCl1m2QTqOie2IJGNZAdM",
-	"8L8XnYesOMqD0hIK+YHEes1IR6MZGwy928bGNRE4JYO93XP2KH+RzWSR/cvHMTyVvDL5Ezc0mjz/f1Bo",
-	"JovsZScYoRlc3J5k4gRzJZ8296uQwJ0IhEvBJZhO7bDCSnGYfjQCGjkX0IWEQnPs53sScAuab8lgLpZJ",
-	"rgfJK2GkKrb0ahs/x52oGz0cmt4yVk03zG8ORhz64H292lFKmPdYBn7iTUPqdWiZF/YxmyEzrLWAtYXS",
-	"QBcjAsrqOjiMccwjZ1cquE2VZMtN/w6DxUKfrywukro4om+Z9LX/XATENU8/rClONXPqet+xU1urQmkJ",
-	"EKXTcX4G0HIO/3zNou75yPo6QzwIgC/cE9zjJZm+/TiN2Sn9BYUBk/dd7Zht3FwEGt6DxfvCMX/FdS4Z",
-	"uz2xLxVaavvnQjIBg3QcN/NeiHQBN3Temm9Q7Ls6Q5BVGqzNkgN0RpWWdNC2hdJhJux3nE+9hURpko3x",
-	"swdxVcf9dTTFl+/rFPCv9poymchIQWYa7adR8dQ1pqhgGTrOt42N/PaXIIKIjePfRTSNtpAUFTKZ086u",
-	"LikOK/gj8teNq/IYmStTtHWGBqLirYJf3fakbGIm9G7H/rflFXnE43KyOIk8fSHl+V4dIVnhw6WPK9fm",
-	"r0eMbAhHQJfR/veFYhnoitOm+MAS3i0iXyGBYM31shV+qdyULlJxwwzJh8eUbovl3J/fpuNm/B0AAP//",
+	"FJ08aUeHWWvc58BQX1pLlVyVMFZ9YKFx4jf3HfZM4C/LoOho5UcqNZQI9j1i3GYq6XAp7b1+/b37Obyq",
+	"3R60p6eN2XmlajZqf5c2k5KCDz4jIODUZpNifFkiAUtqL9IDmuuIjJL7ERMRbJN8clguJyHnzAJ/HNCp",
+	"MND4xDwjwcIkfuAtQG/AWEPoD3ic9tIDW5WFkucFXYjlLKU5FUQ9MOBF9aw8pFapFyfPuBw04jhrvGE2",
+	"LBLx0PXkr11B7IBRGAHCU1Am5AT+TKnT0rIIGMR0IIEk9GdELLiNwyrHibqt1Fxyr6INR27XI/Y0wuq+",
+	"k3kBMiDf5kaeVFICY+8zGkB6fVEwBuIbBhFWaZ/4uO1zN2CK5BaE0vAg4yjW1sY56mF3qxL8ucs8B1ac",
+	"V6CEvkoMwHI6ZfvEcsWR5i6I4UKWmZNUfvrToQjBo+Atp96gR2vncNLXL6m40pefptGq58uPl4x64eTe",
+	"I7t0EifMvt5wKf9ckXUr312qy5D3scNmjDuM24tnAjNbSdHyry08zxOY6CLfg6TDnok+51+D0yRO0swv",
+	"tkxzqxojj01futK2W5xRzDbahVKJ/rIUc2BzKYXAP7yjuyiPJTm7DXfRUMCYzZnWFehEARO+d8N+D4NI",
+	"2rdh4uqLjWB/hEqUNIO1jmXoOgkwe8FsJUWLR55nKb+4so6h6AkThuTjw4BySKejTmlrWpzjHJ0/oAb5",
+	"7h57VO9D3u6e8JG/47bqlJJ8oeWwmecvpoyHz4RSkPQL4MZ3rJKhCjshO8pzMUgBcYAB1xHqWeD7I1K0",
+	"8Nq4wN9aJaz7ctiNSnB5JogrBtxKR++t5Uqu9B/vVUVWDqtNZ3Toem5sLGaWfBb4oW/7Hhkx8AOKdD4t",
+	"pg2IzLYuybK09EKJ9UX9t7LX+1reJL22cJJCVti93PTGVeZpwfPHJ/cac2/gIXnufIed5KZtKgo8E3AJ",
+	"QPR16DFC7cAXcAeEVNFl90yByuZUgcD3w9dsscaNrbjgmSDyOXLs1JrNalcllZNrthCkGPFMjDgKPIPU",
+	"ayqKDwcf2XAB6RNxToXUhAJHkKIlh75wx5YhhcmNf83kDwMupUXMyKhMB5gcC99Vrh93KrUgKScwJRue",
+	"FwNeTOVu6GFOHEu/ds0WJVCqwNlGOcYDiU35gKuEnkykrej4ttgTzI4CN1xUpo46WhizkwsTUlKhmhg4",
+	"Yl+9jlnUIwgBJEddVfilvX4qL2ArcXYG5FdhiJTjrXWPNanqUO/baggg66LVe5lu80WpeD75tj40RiIX",
+	"U0y4JD7iE5krihW8yC7ZLVzfTTqLGe6o9R6uNZ5dg0SzcUAl04c+Ucli1rp4FWjfOZIQolwGcDZUzaWD",
+	"wrGa56igtxsK7ZybUJFRE+XLaVVn6Pseo5BIN1HwBn9PBOwBMaLHxHwwzqM+qvxfaokw8DomyS0sVawg",
+	"j56hYvPg5IE8aLHW+RuHdNO3onJ3b2Og///QQjfNfGksp/sAzTGWGluJDzg4D9QL09WxGc8kfHjdDlzE",
+	"jLKjm1pXzoPJD3V+M2rLexL2Tn5r9eyCNbXR4LifW8FqU9I1/W7aPkmWyLcc9VQvAEMsjOex5YKE/qzs",
+	"sRvmJZm56eJ7SqxvwucWCdjYFdLKBT+UlNph2eXEonyxV7XWSISAhdrht4zLBH8gxcD3PLjN7WsyXMg7",
+	"Wf4BV4AuDKzplCY1gjGFk8CPxpO0fj5knj+HigIp3qAUTRAags8DICpGgJaT9niAUiEmcpFj6vL86Su5",
+	"uzWv47Q/qLfuiZxnr8j1iWNd/b97a68zV6HIXIOKTdcdmStJsp2TNyFaCGcDja/QR9pXsok0+nrLS4GJ",
+	"k1CAjVYzCO+5GqH6ExIhVxKsN96TO98lyxZ55lrIo+or4XM0ACVV+UKFrqTJiXn4WLq+LJN/6t+g/zb9",
+	"m4Qvf658LuHPFUn7xcg59JAnoJQLZQa73PYiqWMUXQ6u9nczq4eVpmyuNnjkBwNuCRZa++htB3AmDUoQ",
+	"EDVFxGqaRaEFAWPG+2cnpF4xVZrcgAu6IANJFRCqcgSkyqBAHDdgdugtDDIBqxSybYF+y5YjEvC2PPbL",
+	"qbMQjKjNft4VNJ7CrgEafCllJzI+8gMbkXlmy56kA99ZHEAh1tIRxtTMzeme9BaVoUcPIM5YkMIvWI+v",
+	"s24YTN4+UNTafRpSiYjRK3b//BV1Q4Uu9BB8oEyyaHpPVmi8hmZLa1iZ0zKN8s77G22c5+SipfJTKGSn",
+	"FNNJAs+wqFfqHRwDPKpULh3rkY+UMPMFMlVEEkqAKJDUIeFOziqQOZXCT539/8YfP6X3Ue0OJk6MkwyT",
+	"f8ILiWlIKXzB1b0EFMSAUVtqDpL6jDvpvKOiG0JIBgqII88r7UM2qssjXcA8p25owQ6LuRvaE7DpklhB",
+	"niKyxmOoVqWmm8eUb1kwZmf5gEN9vATgEQLPIFpWu95tlfb1rRCwqX8jlSkyZVLKL1/tkPWKkhjzSnvy",
+	"vbucubybPUAjZw5mLEEEQqowFQIO+WuXO2CZ6mTqcMIEU3MUpEj5YqAqy/F3iImHmAolSMT+i/gz8lf8",
+	"yl9K/ZXzJn8RNhoxOyR/Dfhf5XI58//lq3AHkr+IBfei/Je8zPQYv6vrEh+NuHo4+xBS1lEPUcdJxhPy",
+	"n4KFch5Y16JxnPBhfHXz89nh5V0sH79mC8tIzXpKJQ2u2SKec3HtrV5SYznMi8fKDJH9pJh5ro2TpJLh",
+	"4T2DWC6H6YbsVs4XHRZqUFvet1AMCNp78iPxRyO5PhwJinhcLlgQquHkRgO5BzymSCo1vvjh8nm52sIB",
+	"Iw5l8A4LSqlMedBnYMYDriWs8KcModCKOD+s0yEmFGLBhyHpfzoLF6XV9HEAVAKXDFxcsOsAyKnhjUSh",
+	"VxhTQSAbTcpU+P6qDkzDzQZC1Wx0mu3W5ntSTeQJxlEL+Xmfa95FQ3W1omYd8pbkJMlHRWBXxTFpwzIZ",
+	"w5+lI2qYDAXnrGBIEQOhXcmMUmeLIH2JeQVDUzgvNn2jdfVNN0Si1GcCVfHdtDLq9mmJ/kxbabmSXJcp",
+	"7uyBVCgyUrJ3G812yUAASiqIta4UNCfdSJeDrkbuaUjmkFYP4JcuVznoiM4Dpc1rA/uI67ZCM109vAJt",
+	"zB33xnUi6pEE7JaMqOtFAUvlVgQMzz67YQH1FFzOQgkSGhJKZh612dZKhSI9whgt556uahoJDtfPDfWk",
+	"MxpO5DXlEIBnKyGIG34pxjYiKw7xTrVbyyFZEmRe/eLLy8szgg+AANxcpdbMuBkaZq4EUIZ8TobBxA9C",
+	"olCZtVqkVyXH2U+iEJItMGqRMMty5ketszayttWeQf3z8knTFcYqfUHRztA8vuH0xUhWOyi6ycm5P6Ul",
+	"BeyWt5McYtdIVH80UtVewD8GMpQ8aeAvI/FQlZyY6uqHdQH+GiXxDP+u4FS7ZrVEXI71WZkK6Qckx91P",
+	"dV3EvjyzNF+RD+cn+8SCsBmduZWpY6mo11xKKMwH4FJBVGJIXx27w9kZD8CdMHbCtzJ2gg0ydgGAM3bH",
+	"fjJ2Qo4xHl6ybzwEvmGHl7QveptXMuAK21EN0SzKSWHQjtgwW/JVnDVk7IJOt6LxGIXbsjwD5RsaQKRD",
+	"HgYF+pi4RVahV9LQbTH2lpFGJcxCpKXAkNbAUxgKz+OP1J5qx6vesAPqXKR24y3S+iwm9TkN0XcDT3/I",
+	"UOkkpoEUKXEsO0eg6LqO1bwDI8k2iKurZvISWIK9LlyPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn",
+	"03XVY98W88vZ+FtnSReqZ8va6xt8MY01KSdnkZik3IAP88bs6GfJFuLsovBuynvClSBA645LCZiIvDzH",
+	"0jsOWbeRFwL80yyC4I+G1nB5fJHt5nJSU4288N5MLz21DSuOvPAB9V9+FNq+UqnkLZdZWwWyqCGEB7WA",
+	"s+RWRSNZl3trVwoWyKJaBFmhVsC+ASRlbh3CLgH/WfZG31qDM+7N1leJM3MqiJ7t7inF69RoSwdErR4E",
+	"QyQduT8nThRIISMVjwhNKWb1CPUga51cc3/O91PU68WBSEwQVttSSusj+ktSH9VjgjWLY9yfK+qmcLTy",
+	"GO2czfwHpBXafsTDTfgUKRia9fGDXGvCjqs/t3POOnGF3saibHzqLnWM101dh5UpRosB8xOzXR6wmh2T",
+	"9FSq9oOS2OFlQ21NTBe94CT1SRF4HTe8cXe+L7bxpqfLuyHYsfXtoid1zMNgsYVUlWNvWhyOs+MKH70x",
+	"62a0Ljt/CR7dAEn+4fwNWnaCjadQJTZxWUADe7JATH9+I7Uzn2NwwfF1lwfdmMUTvpI6QiFX2z4PqcsB",
+	"pbNSse6FYV+2x9cHjLIZsl8rkB9brbXztZVslvRDM+vSWd+SYOrOKxgrkfb8vIL8j2Zi81tk1yVF2NAE",
+	"I06ny88q+fuTD/DdA3/n0qu4SMRhI5cjDlXo62QZUoyTouAO1PlSUmrGfQjCSenfIUvq703dWdqRDdk1",
+	"6bnv6jlSbRnWcxv2ANOB4CR/C5BOktyYkRsSKwSFryhvN3k0EDAwWUTqexrEZoVxw1xPzGX8afTwufKD",
+	"t7qxVBaaArJPJ0xhCAWRx1YAlmoZfSg2V1U+jBHPB9hf3n+AXmioIMCUzuSZk/fTvaoS/HX9nj3gXkwB",
+	"/W2dG6myFe+75vTQ6+eb5Putr/2Kz+9qnukuqQG0/GNJzK8rg0ik2PpJBWzEwP1LLC72lFCx9jPNjECu",
+	"IgLIDSNK34ptcY9R8IUCrsLq0vaWalzb2cXVt1jc3p9VebXJ++2naXQ2LfZDInl2jHY7zPZoQGGJImQz",
+	"RLTSJDgtV6UsPjUAf8NlTozAkR/PXhPCzoSb4dxiqA0OvwokC/0XSE6I/zaH4ArmTyo0JR2QloyFIwb+",
+	"VA4Y+hAchuQB/CWMJX9dDNjMo1A9Kn8urUa11cf/giLUZDL4HCg9QZidP/4SGIf8RdQj8Zv7MfC0ggfT",
+	"NFW4bep5uS75xRkGsXPKfPnaogYr9C+AEaSMjXAPXL4s/6QxYeiAuiBUDPigILWNQWFvUADGGBRKQD60",
+	"TywdkBdk4nsI74ZD4UeMAU+NRsy9Kr59gL+0SHF1fB3bhzf+1+/ELBkDLufPQks1GpTfGTLbn0Lqh89Z",
+	"WQNsChbuA6yMlFJS61LTG3BXxGhT3CEOi+1XR05JJ0HBF8Blr8D2QHHl/oDjBuFvDYSxp0JPJvQhY6CU",
+	"LTbWNJeHUREM/nkQ3xGwKoAlwM/nxn63uGnxxMDRWLpC43D4JkGf1OXKNwJ/utML2Wi3jm8r8y8OdCsm",
+	"zl1h6O/wwdXIdO6lg1VOuyuYmYqs3FInhfIglMcKy7Qc8FYNeMTdWzJ1Pc9V4Ob7yRNGCrtQ5Y7qz+kW",
+	"MQOuHjbkaQfdqagLwbJ1jPpNVW7lYyqI3LwBT2boB6kJ+lzBHiJkEhwfrKOF1BRdeoa3GdS4ARwjKUIX",
+	"Pz7yLWLp6iSrFDui40gElKlB3jtUu2UKK/V8y4qwN1WLvHmukOAQihIQK9ehhvkjYv10HYP4c84CgwS+",
+	"x4ShnOCv2UJhlDNhyKOO+OV2JELfcal3ZxnqdkgoI8kbuGHIONYRfLg8JHEj5gFPbyEpWjXTbJXNatms",
+	"XVabPbPRM5sV0zQ/WyA84HsWlizJPRtwvdHAIfE8Uo9AoVIlXeSXkH3Ake4JvjZ0Usyn5o2vekouUXTA",
+	"FRbqOkIqtrizYg6TPCznAGRA/FA6ZWROF9DLNXlKKzYUUx0yq5gFcKkqhhxwSQFXEHfM/QD3eT7xgQED",
+	"ZjP3hmnMCGAL7C1IwokLcLtBuKjk3XSaoGsryUgRCsFipABFt/JEGgK6MDLBsSbnxxeXWCugyjMUIgJw",
+	"2zN5NifUG6VUfzn8lzwrRDHYDpVd24AgxUWb8Djw27oMDqyDwVvpmvFnUB8nLJWBAu2oHKKs/x3LmYEa",
+	"+d+1RDSMC0qxdBuoq+ej8lEV6R/w7Vk6NrZ1QWjMmDuBMSpG32kPQSBtvydKfqVUEp3pF2YQM5cFPTTC",
+	"jHtcxI3NpuvqxLchbeJLaDVyYJfwWtiBgHk+f2QdTab0diZHJvnWhhs9H6EyKXA2iMMCF1BCNOCu+uMz",
+	"kYqZ9oglvlra4pf39nLhtmZmrGqudtSt5o+WES8RrB2EtnqmWGtJTTGgdsgCsZx8WRBfW/y1f/Wj++3T",
+	"1/LC+Xr1/sr9MPn86vT4b0iAV2TbNvK6Xh+SPKzaB+RAK2QuVr37Az5kNo0Eg7ieP7IUE7shdPZPLt1S",
+	"4g0axs66UYRKBVS7qx6TdZM4dCEInTDq5F0NDxG/MLedBMRDhNHSqcg/ADiVXPaf+EF4cqTdPkvNr9e2",
+	"A+hg0gCmvkHfgoSnUyydNDYoZaJK8oFcroqpkXMYW41spkKqy8yWiQo3nejDq2/X/qe+fea8uX578416",
+	"771JndlfnQl7dSZ+fGi23kUvqrPr80+0++3TzXzW+FQz6xO3/vnzsNoIX4/f2IvOsfnH1+bnw/nz5qJ9",
+	"OF9KVswKxk5rw/HqrAERu1hw+4wG4ZE7Gu14tP5AU12QGgihuqFBTVSgv0co8ehCksj2uZAXCA9jeT/g",
+	"GEKRWqLKZyxqr0EN6+LU758JPQyzJ740LKRZb9lRKKz92HtT75GAOZGNRfyIBcUdf57Y9Y47GsEVNuBS",
+	"L4NlCujhbI3pTI61hBwPisDcLxmxWxVhbp+JAYfSTIwIxuAVyagKIQ8ih9KCUTz88d25msWAJ7IdV4k2",
+	"kSLdM6FbdkAuvu3LVS7NQKGjhvCl1Kelgp4nV/J7RZyBl08SihQhgS/u5yXpq8BqXKc8C9jIvYUuCZDH",
+	"H4YKnCx9a29Ifa/dF9dNXeHN1SvcZp4ndpAaBuSgSForvdwgU1KMXB5WW+Tg2CAmKNbc5wzbhlSbZEqD",
+	"a4guIVqL53NWQvrXpwQm0JOCPWZSQ+0vDFuvkYPjkkEUjG1KWikZlfwNIbSSP+ynR63rUae+E3k+kbd0",
+	"sQpPbjd6vVaW69EfaRDdfuUyxT3EBVeGKxeKy4UwvUiN7Cr1N+Ys7UlYcBu8CNsIWclDq7v2h6ZghfTj",
+	"pgqhijUKyXjAXKj4hCoT1p3GJ3otz0H6wEbWytEOHSX5tr2PGiYeZgUNYxCXO+w2QYDvqV9k2GI9p+D5",
+	"EqRYr+mt2oayUmKtp2xdbXcUgg8yuTDtKEw16Yn9/SiUIEQAcgnyee0o1KKUs9vwKam+DBmN1XawE7ma",
+	"g7qktooYreE1Dbul7hwQ9Uh44PmSDnAn/I62NXTVRPoIBUOYlsNKTq8FkN2okKUUIsxODx9bngtjrAeJ",
+	"lYR8dAZjfj1pQhQyZJ7LtFtEJUp4FMRRutN6WuxVDfiVqWo4bywVpnxUtmRO8ciaNKuMbORPkHO1aw7V",
+	"KO7uten5dCMwjW+WiSxD0+2cwi8/7kSjfVWY+wkdaW0aSOVr163ZVOemU1U3lKVzdr97IueA3H+o0grt",
+	"nVHQrrIcEb8MXQaaIAu1TRjDuYYTNi1pWY2uCwGe4qyTA/hcElTyukEy9CwyN5xItU9RtZTNIsJmdqpc",
+	"RzkSUYWMfdoKyMxlItPiUDu5hdJREZRFn7bE4zng6LiVe5jj9ESnDaOB5zIN9kES1+yAz10uSmTIRj5G",
+	"KOPJxBCQFdLXU8+06owR2Kb0WskEbBmk84EpsRqmaRFOp6hT7ida6IAD+fQWge+IWI1q3doBYE1HUnLS",
+	"qVcAYzZgHKqt2yd1QsU1theIbwvmkMCPuFacmAvhiZm8ZBi3fVBxMgqUQWJstAV23S7f1K2SQWr3DoxX",
+	"eTLs6kA1y1A3F+LNliqkj/FkPyBV4orkdN/TVG0nTJylTMn1N9CDMs/XXkHY/SA+jSpynnSryl7VCFXq",
+	"z3zPH0NQ4akgEDbcLbHasXK3GEqncLkkmVZ7EzPw3/wKcrnc0HsuVG09x1RAbRii2PB5ONfQlCw/oQ8q",
+	"zbbPNEtrizn7JIVLTn5B3C5gTsEGkQLcgivW2o/b6MNRJHN5sobgDZeD5U9669vqAh0A6La/f8eWLsVt",
+	"6zGy3WkUg63WZWTbeLkhVjNLO7n0JCUbRmFO+W5r3CxkYh5M9++ALV4nfjS9H+ft6mVZOuWAKaZtVTJy",
+	"ubz3Q39O5Q3G/bmBDffiJ8CdQoYL4joE3SwInCCNsJSrKnNuVtyfH9+do0qhXGWuHJd5oby5pdoG3jIC",
+	"yFNKqfETT0bSuB3g3bA5Bp3BCwOe80Zdmkpik5fpn/AJRRs+9SBXwH+2UW0URDTdxUlGqsrlgAVbseHr",
+	"cuXCwOS3POfFCv/JBSmPBqALOWILN0a+GwBWkXd4k5DHyho/cPcWfUQuzySvJHp47f826+VqDBKMuvYr",
+	"ekMvYBxEDA6YynuAEI/yB2c8+5kGi5vaxXZNs13tdmvNRrthdrvVe+14naMDWY4KmcS2mRCX/jVbA/ML",
+	"6Q2vri51xAmK1VVO136CMzlcpCGQ0EUMkrPQK8ArBV0qoz75FaK8yY7Rmavi0dibvx9h5wD86bkmwqur",
+	"y8JqBE7OT6dFBJGQE8IEAFJUyQ0x2mWCbd5bwjVXIflyWURDAhUUpFwOpB3BHDf0A6tUIYcedacCsrZ7",
+	"GM83ICvIY8IyIMAn/0MjR1kPcN3AtQ3LyLZFx47lrirlgqoOO0xKVzK46mRKXaj6YIHk4CjwNvRWX+2B",
+	"ABAS/bMTeXrSTxuEQh8QnfwBlgG0CynjAaSzmYDUp0PVf++asVm2oQiczt/i4heXid8q5BjBsDFBEJCb",
+	"Bjzu0mvoxui/4YX6G1wbUkaUIb9EaRLjgM4mgL6l0ZehO96AY+65w0IWSI4XodSyvUWFnOsZ2YCGFc3w",
+	"qrGpPWHghIYuhHTMxIBDxtYbfywtogmjGG3D1hAeAxR11XkF47nKRCqC/XMuf0CQ8QEXobTIpTz2pZGw",
+	"0ilNJYfpTiJSxrs87mco70M7CjyEEo8EizsiEMYdhFLSnXgh7ybpVMdV7pLnpfNv5GYBQrzj25HuqJ74",
+	"FaQNpzN+oJcJypfKEvQCnvYBT9U0sduZR10OWNjCD4RBPJ+Pycz3PICbklTWzYuXUUMUD8XFTqI34GUC",
+	"aBxoc6+Hskkh32jngqqEwEQ+Qqz7y+jlcSyTw6Q1fWIa4PdbjaWWnUluwj6IfbgWBCYwErKSwgjjZ0rA",
+	"kr0Blw33Q0DCzbbwMVRvRqth1tFFIkdHRA1sFiT8dMsh1KOx16NDuE/sgEFeLPX0FFBAx+ghhHIi1Sfk",
+	"Yu0yUYnqqtoJvCPw+nkCBQJ+oIARhW4gOUK4PxgpWi+OL8neTXXPhXRHueRAuagQfb20D72gUQkNAFYk",
+	"tWr0rEgeZSCRpB6JLWtomM5DeyaIP+fED9yxy0nRmtJrRoKIW1Juyx3v7e2BHJr4Iux1zI5paYT+NPMj",
+	"hgj3iYWatFCSWUPZLjWviLPDC9WKWTE18DKduYVeoV4xK3VoHRtO4Pbcw8YxP+S/xyzMg2dWy66ZpiVP",
+	"scf02ZCXIK5cAMIPQEPG+wPRtaRrjdyMuCcRdOT6gVXH8daeOIVe4QULX6oZgd0GThCYac009SWjG0Cm",
+	"Dtw3VZmdAj/TldQF/3r7ijfV8AfutRzkRbVoyXNSXlaWMrfzRo4XsafQm1JqDLbHFtrYKrxxbxhnQhSS",
+	"9t1iIUI2LXyRr+1NWRi4tli7WW/x71rTOQsAPY5FAqHu2K3uX6tkJiliBygQi3GewO9mxaw01uyO+sT9",
+	"u5MMnNmXwn+Rl8dvzuAO/6ougq/o2WHO19APqUd0vCTWzSC8mcYrlddgZcD/i1x+OjveOBYo5tK63PDQ",
+	"T+FHgc1+HxRmkZgMCnekajZqcvhkqkKwryIaSmpD2cK7GeN5N6Xtc45VZGJpgssjjGk0Zmpey3+rthPl",
+	"i+aguq2y56FSMBSLPDVnplhpGnNALo8qYVNZ0Km3llHlYdKgzLGgS4lOcDCBxgt3pAFGFNz68h+5jKmG",
+	"201s6EmmxIbWZp9CvN5l5M5K/XAKlrpSj+mQAxaeL42WCfjUe57RwdZtN+BMbH99KD0AUK1tyvH6iH0r",
+	"PWiOTVHhlmSVWo4x4KBcTyMvdMvwZtJXBkPWp/3Li9TJk29Hswp5F05YMHcFG3CradatOLEKEPukpocp",
+	"IKm2OMTzqTT/Pcpthm0GhdScQ8iJCv0ElBsv4RU2xKvt0ZdX0kOO01BdYkZBUSe50572ioO5Axc1zfoj",
+	"56t3Awqj1s47DSb1BAs4VSrq4qmPwjkUd264mW+q2EZx/d38jrO8fotptpXybUp5qhG3y0SFvFOWDBg7",
+	"4CFT/VgFVPRY1oC7To/kNlYdcHi2p2yuAXdoSHvk5wAwKwaF3mAFb2FQMAbKTzwo9H5WKpW7O/WZAf9L",
+	"ffsvIgeCWk8KOA65JZ66pfJfxEr1KwaoYgCxSZCPoMlb+iWx/Bb8InlJkND3lZc49NUIPdXAOJyw6UoD",
+	"47jEU+MmJz1ZAQx44qab4OiyzKGUU9F4EkpbHDw01hsqwjK8XD45spIOp2zJttbfg/axyffUj1CAulCh",
+	"raUxoQjU52wfrXL4rIYX/ivVgFgPepz8ImkbHHfXU4/vp2PwjDsi3WJYZ+24GusdgIzRB4K/mFBAr7Zc",
+	"x9qqDfCAL/UB3o9pAfVS8SICNmPKcHITHHMqQsW7OqIuNxUkdcBENNV1cLjXni+ScqRShQD4m5I/ihGy",
+	"FB7w4jDw50LeTY6S6nIkwbwbJkpQUifnoJojW2q7RAqhioYDLtWUqSsEc5R3WwBh1UJVAgNSGDvaxQ6A",
+	"gIXBomdBd0NDvYYdIBkPB3geilaPzFw+tkrKFVttksRniyVXQicMD7h1SO0JKx/6PAx8r0e4Xwa/kSL4",
+	"x3LftplXPohUjq98AlISEs1zwOEaVLwPnrJoBtzoCkVRVcgSaAqrJckTCU2wXQeM4wNF3WeKRS9Axbb0",
+	"0HLBCidUX7+MoItRce2ULgYcsGOGjIylYYSAwSnfq5Xn0iXFIZvTgPXwtwOua5flF+ViOMExpA0h9kkk",
+	"VOJ82YOCEhhZlDBVA9SSAU9SgIZ+OEnX903YIm7SB45mnHyRCjJmXOoGzBlw7SpDHWM283SvPX3fIAwB",
+	"Q7K4YWmfhHM/jo6EUvOQs4qTO0zT0h5KzxXwjZTo0iUWkgvRW+lrTQj9aKCUAaxaw2wkzgzFqZ6LtX3g",
+	"HdOdSFHiXjPeS7S4tHgRknVi8aKOQXzGwUeIh1RVv6s7L3VUFRdTMgqYmOjOoJJzl4RjEQ90mq20f1Hu",
+	"jGpcneLNeHM+nL8xcB7YitpRSibcKz5nqcx7+ZslZoO5pIVCKaZcnCym4CSwGRQqAEOWI2lVm+YefgxV",
+	"hxhLwUh34McOeK8u3p2WHWb7DnPWaJ5ogBZSEL4C2v0s63iJaiEvTqwk3U9L4cTzBvjI1J5kojt/5iE0",
+	"YaFLJWC2O2MQmmK3Mw9akiOQUV4cJe6AreNb+GiiBW4N1aWr1JdwsdcjQeZ3QxXhAmy+kR9MoaPRqtGV",
+	"llGI7pc53GnxJm/Lvqrig52yNDJyETsKJZEra1kSLDXNZ4tXk+EL233nvnr++fj88v3FiTjh50378KR1",
+	"cj37+Mfhq26FLV79cK5O5EOT4Qvv22f50PR59bN8aOrcfPr4Pvxce25+/uhMGPztj4Yc4O2lXXv7Yzx/",
+	"++PT/O1Ls2LXPD6cPjedj6+87SJgyY6t4ITf0zpzlT1FNGWr6ojr3EPsJSGBV68i99zlqswexHcKcDJL",
+	"5TwNurqGAik5UNjWcNHP36mWUWqoN/FQR+/hI7uQhRRBAxgulu5ZnZuSyMLSDotFwiWrzRD3Cdf7Er9z",
+	"92U7d2LacsoYoH8maGpoHmAbann2oBTzxWn5++ll2fb/8G9+XM/mn5rfbmvTVy80gNlSGxlt4k18BaKn",
+	"fEFXVOe2zzzKsSOyK8Wv0xp22Yh2KO2Yw2prZDdop9VqOrU2q7UYbQ5r1S6rjmiXOs2606TVarPZNNus",
+	"Vh82213oiQQtKbDbJrqQEFi492dh2GVVVndMs9kY1ppmd2h3Wq2WSZutbp02WKPDbLPRaFbb9tBpVetO",
+	"rV6zWbvLmq1hq2s6jcIXRD/Mx9aLu9/FKEXCHUt+5+fR2+Dk2BYnR8H348XRH6xJ674/OTkQjfLHMe3M",
+	"XOePi4V4246OWn3/jfeVVW/efvUu393wryczaj+/Mr/+0fePnjvhN1quXr+M+n3sW6ozBGot0zTNu/XT",
+	"uzMKsOfgUJhiYywgeK6xiwcH9zP1JijjW7+IVQl/Fups2Kq2a8zudGm3OWx0GtV602HtDm2YnfrQdGps",
+	"aDrtbs2sNlid2rQ1bNedbqfGRo1uwxylqL50Oa4sSmyaXD0zOY1BW9DNnvwRyQ6v8GfBebpP0hjq984G",
+	"TONNc2msmUvazCQ0JDWz1ixXq+Va7dLs9mqtXsMEII30x9Tj93zuy06y5gIlwxp/KYpMlB5QiixCadFJ",
+	"FbCi2uoybPqRMaTWfVk9vwcPq2dPffhJrnPF3MrxgjPPE4SPXX4LIbPQJ0N4OqUvZoU236wvaXge7uch",
+	"z0mqNFCwbvaHHdAYfx1eqd7/CqK0I14BvtS4/6UYvF2+UOve/8Kl77+lfKEmJx7v5PuZydX584tk70xC",
+	"0Z9f7lYidDlhn4xbkNuJU1BHE9ZGQZQXRftOjGwvciPHvWKgzWDpbuKWqsJSpRpQXI5AqyrgulTGr9+P",
+	"QX5SCCmrrepTxR6lVD6+Kw0+aRBhwLxCTn2SwumXY3DG1hsrAP/8WCd53E99JUqT6ane+7Pg+eCGxhxY",
+	"prcsrnsxYmhDowCpOeUZNKwzCkPP96d7N3V5nry4l2e262a11W63a9CLfqmdZtLNKrdNpoKrz/a+bLWr",
+	"ZqcDqBCZppbxw5lOlXUzwXtekaFSf8Nu9D34B7TxjjvP9/4sPL+u3tZeDeu8Lur20TdTvG/Qz9ed6WH7",
+	"/eL71au6d2W/b4TnzdvqsSRAEvu6iYNf20ln2O5ch73DiDwjwRR2ufKvEwWZY748rw1u/xhXOveIZ83t",
+	"bEKN1Esguzyui1XtddAHgJWWY0ZoOOAUUngq5IyKbHnaM0Eszm5DC71j0kAAlMMxC+MMWhgm7yC+cUUI",
+	"M7zPa/COewuF3axKPmkQ4xS4MUJeERwGeECJldLmrNJajOc19hVmea+zLZ8QBXrV2EotNmVwye0oYuYL",
+	"u3H9SABVY/KvX+A3P4LeH2ssafmFrS2qNNx3/pPJNu6h4NjCtrpHzCLSep7toHj/zzjhc0W3jP+yqtp/",
+	"udtl1arO4S4PsxROiT/Khs0K/6S28w9KrJQqIsLYxZtZe0paKWT6jLDa+yn/c4fCymNhTqXPEfxeS5rY",
+	"sbyMk1w1SxVyypiDUFfEos7U5VaP0AFXgm4+8WNhtzycRodxQymuhM4hBEfsxEe3e5x1mHqoYRlxHIZi",
+	"kSHNJi6q2soB+IfYrSvCCrkAwZ0hFATsROU3q5QK9ymEdVKE6ZQqA36qcBddQVhAIXMa3feQjID4shD/",
+	"8MeECheuDixgGHBLDbdnqbbiPnalk89DCDX+rUYvjNMd/QBTagMmQlVSiuWRsRAXiFUp9Uj4jMp9QO0N",
+	"8qYGHFYIi7ZU4EZBogosz8GiLbkSoTuh6trMGWRQcmfAHR82Auu5lnZxSO1rnbsOBQIpUIAJlZSpDPgb",
+	"xBOWFo1I4k2AQ4MbizExiMWinaZqcnyHWQkVrX1gBlWEgyB+EHdTIQ2MZ5BDqfHqqUoBNOBQEBxjWkmJ",
+	"YqkW15gmDoOVdJSOcmypmlpn3v2Jx+Rcu7EzQraxDiYuYX8qkiYf/6htVr//paTJ1r+7NRcLRNyNjCjI",
+	"kYTGelss0w/dgsxBFfXBRGuLFKFgWQWjkUUXfhRAnm/oD/g19+fyGMOZWviRbksgLQ8FFJSUt0JsH0Ic",
+	"RpJW9EwM+EowHYJt1PVU4jopzqQa6IZLOp+uB4CpKOBNDFbGdb8zSMdVsHlysj4vrc1kmj3eRFMFv52k",
+	"xU7htPbpx6dL79vb6YfbT9/Or0+vPtQ+u41GUq/YK9Tqo5HdbjgtWq832KjVMofNZqPmsI5tO0PHaXRp",
+	"lzl1kzar9VGzWm03qnXW6dQ7rWbVqTvtpGSslphHOY3o1yonu6gm64yb8+SoQ1HGkzuZfjl0lkXAMslz",
+	"z/+SpXOPFg3HQCrRsyhHbMBNs6ooufKCT3LhlQZy4rDpzA8hH8uqmVVL4QirpmF4NTlGOllSnnHVywsG",
+	"YQ64WjINTwccVTAsrlHJDbqAUhqUEXdYsFSZEESerk7NnvzD+IL8dfgfcfiX7vrlTZQfqeE53JmeZoqe",
+	"b6/ezj9f/uGe1o6bn49eTU9ffKi9O2zM0/Q0H/m/hJ5mQs+qbbLmsE27Tm3UYK1OLj216ft3UDR1Yn5p",
+	"T08gOvHc36c95diReynQkYeKVj8P7/QdAool+Z5pEYZWzxCqJF2RbkeSwi0ZcA3YoEZBFALIIJDG5VDj",
+	"+QQ6kwzShGDUUoUcA7qARk1N1aOATuXqMm6wt6azKGTCQITAGNJdQwApiAFQwYCbnonY137NFlDkq76h",
+	"gIWwQhS/XYJhAecAKy6TBAYjMSRVQ/ol8CM8WUaCgZzgJANaM9ABb47sHRbnNqWyxfBeckNsZL2CnLEK",
+	"lWFgbhPeZcKfYlt83UlyH7jtm3ImYB1hkiQWwCgjnDVsSYX0sRYvA55EplTl/BJLp/qqNCwqb08PyDrg",
+	"iKAUV46m8ZUqJGmvqRT+uJlmojsHbMBVu810RaPK/FK5mHlX6lkkJodxpFd9U3dG2078I3AEBCV6P9M1",
+	"GnM/KacdJSwMDYORX9DALRiFG93lLj6wf2aSJIKT5kmjfybeLF7R1zevPzRr/brz4uXRSpKEbs61a5bE",
+	"oxMZNmRJPCjHgR++iCbBx9v+K//z9/759KxhPh83PtCTIzoan18cfly8W3SO/Yv6u6ng0/kr5331Ovp0",
+	"wJvjry9qLn1nOyff6Lx9dN1v+Wfvu9Ozg7Hoz5dyHEzMcfiVj/Ifk48C15wfzCaUZ09bP+7xqxGFl+vW",
+	"YqE0odAQ5zFnjnnICUMq5GabrFofMVavNtuswVpOt9OusVanwTr2kA1Hw067PmTtWntkt0dOlZndqtke",
+	"mm2nQ81GzWkPQSzhBFS/IOQx7O2jetep+WI+ZPIgMKB6EHv/IBBtwpTgzgfea9ZGnWq7062OnGarVnM6",
+	"I1av2/bIbrZYt+FQu0aHrNWsmk271qy2W8MRqw3b5qjuUKfWtJdOeTXLe48mwoN4rz16bb48bd30q9/a",
+	"1Xaz8f14+qr/0u28Ec23ndqRc1H90Tlovv/2edES36Pa59H82jSf3wTvX11+P3t3dPT6SHy6HfW/X/CL",
+	"uT0V46Pb6+bBEu+ZMe9trS2nm63fZZFiVELrw+23dRfOO84ypTtSEUgfAG3oTKiTZv8YguvPn092F8RV",
+	"ZHHDasmyTyX/4tGTHtibBEOixxRV6/PlkmVQWhB1UmVZMx6WNhLpCY5Spt154X6ciakrhMvHZX3mkrbn",
+	"6hiSxx5B4qKEdDlZPoL70DYeu3cGoEOu6uXprYlbkj/g2Ch8xTUhxS102/9xVme1vpXV+YYGY4YvNLdZ",
+	"iIhmM2iA85Y5LtXN9P8lNq7ceY3ck6Reau1K/2ajlbv303XuNhZ5an5JRSghfudUEmCDAGpgpBguU8cJ",
+	"mBBYVpWFGPJXLIwEB2jkB9JeGvCiNaW3ZTpmv9erzbq8RAwSD2LtEwtj8mj5ZIKfEMP0OcNAK2ajWLPA",
+	"vQGzJy4ZKhlJFY3rqH6IPh8T6/iSjq010YNDna67m0vgZHTqc/YWDvrjMhcUypvSofJ0OKzEw0dSUviX",
+	"dvZLO1unnd0ZhVHkeZs4Crue0Afx1CYrmwUB5QqzXpl/B9GCTF3vOjb7noAJ127ug7ZmZPv26Mdpvfb9",
+	"WzSMfkyCC/rjQrxyDk4PD6tH9mHHWXyefPrsBaPZ+OLs2Hl1OPrg37CX7w+ub89PP7zuvzqfdNuH31n7",
+	"duG+a528/25/7I+XtsbUWwM+s+W9STvScrcE39pseGviGysmuNwDn4bZfah2h86w1hk2bIcN67TFhqzR",
+	"pSazR6zVaNRot20zs9Vq1oddu212m7Td7nbrNVqtOWbNcZobD9kTnGDaqNaadVqvd0ZN2m5W69WuaXdo",
+	"vTZ0zKHZZi3bHDVrDbveGVVps9FtmLTebjldu95qNoeNzq7nNOcgba2taTDp/IAA7utTRVZP9L0pd1Le",
+	"bve9LJ9JT7C+pdL11nfckatVu18R3OTAvmAh2JTxgV3Vzh4Wwc2t5ow7omWzN59AjrpoMYWTJDDmOhuL",
+	"N+4/BCdO4Q5u8hXlNC6UzdVKNTYUYDKqDkKZtONrtsjJOiaYdLxPZlSo8u6NWcfatZ6kHJM/8GPYNBl7",
+	"0jsJtu9c2lLKVa9hkwM8WUQwlW6Ljw04qLFgWKPLgYbakAxYiPgWS9mJtVKFHKlkPiDQgBdDfzoUoc+Z",
+	"KCE2IBuFxI9CEnHAzLRcbnuRw9R7gMQBTXzXZE9j/fA22dMwA/TRuzosg1nGM2ozUrSktLRKBknTCcI+",
+	"ilBxbwXQ4yGbMvCjMSrmw4ByeyKHj0kpTQOQwFWrF0NyCmz+q7rQABWvuT+Pmx0IEs3kh6tyA3DTp6oc",
+	"narndXsOrJ+XS4P+asv9L+Wn1+Q8K55fk9vdbqwkcy9lcrfqd8W9P6vl7pc/zXJX/qZzV/rv7XO7sRfI",
+	"Q1O74zv58enckntU28gV4CxP+IDtQGKWVVys8Q90SiTwZ3aOSnXMm2CWvwtZfDIlt7XmuYTX/w+lnMMb",
+	"6ZY0yeWw0o4GXENLeb0L+ZuKHsDQRy31y73qPllp+Z7WDZU4TVUVxx1HC1jbWIPaxk66tjFp2ZypRio7",
+	"7CZujdsrgKqUaY3bK1yPqtw7fvl1+uK6MTcn7svD69GH7u3w4HL+x1nn03XVY98W88vZ+Fsnbq6LCrnu",
+	"2lsYLq4ir3H6vXxandcORqeMN8ffP37gX93FZf1jefZ5+Pbj7fGHb9+Pv/sHbvdS+O8anxbfJrUP/dnF",
+	"qf+y6R2/OHpzFZ6yarVsvzmfvr2gfeiiJlUdaWS1q4x16dBhVdq0251Gy2xXm+36sGG2aqzKGB11mu0h",
+	"7XadUas2rNFmm1Kz2nSceqfVbSamxca+uLHqmNmtJQ2ypgNqccl30ikcL9Xl3aqWa41L0+zB/3vsbnVr",
+	"1dnN8OD75zOvfXL85nnrw1lH3NSuLu2vN+VXrPPhzev2zVfnEw3m63are/Wu3vgYHl+yP74dzM3m+8lR",
+	"rfv1/evn5+8XzqeTw9c/mged2pu+3Xrzx4fX589t+7BzeXb2x6Lx6sc38/v7H2fHP47PRifjr8fXUfsl",
+	"m7Y/vTjqp3bLtLtm065XzWGXmW1zVG016rQzdOx6szaqdTqjbrPuOLW22XUaDhvWqOm0ak6z1bDr9Xp1",
+	"2Ezt1oZQ5Ta7VV3ZrXVHqfoUm/O6OQo/nnbbR2/Gr44+9V+/C486tx++Ty/b51Nx4B2/Hy/KwxfR1/B8",
+	"7ebY3vd262P76urUfM87r/8Q4/70bfWmHo6vD2qfJv7k2x/fv32/KF98fX3QelN15tPzyPE+ucN+/dW8",
+	"/s758dr/ejX92jm+/hoK++jq9fn0x0F6c+p1p9lpO027QWvdeoNVWw3Hbg4dxmitVnWajRFrt9ttu1W3",
+	"qWk267Rp1ujIZnWnzkyznd6cDc6Eezen3e1W0XT+Yuganw0jSjVdXn1LIvlEqzUUvPnZ7KENAvVxVrai",
+	"5NPb2dvYrsbPRwfp1fyfPky/cf613UOMcnvP6JjdV3oFG1z5Zc7mFmnZKfsrHXDAnx+ckrzWENz7ec0W",
+	"G+u7rrB0hibKpTKF0VLQE4bzqypxXKF0xh4onFZlwF+6QqdaL8Q+4KUDmOEsArvIwnohkfQDGFL7ukIy",
+	"mLAqMw7hxDKKLilqFVd9sbSvqpwAoh+fUXbggOu4s67eUsVBChIQIQmTXoUQT6wQ62RUhliDnIYPrY3B",
+	"Mo5XsL7oR/75AdGNp4hswHbmuYrjLdIiCT1yvUJfXBM6lGYu2Iq+62EnD+TDlKw6pJ6nRBWUqSD/Z8ZU",
+	"oqtbbzadRrPbrrNau92tN6stp1NtDx3aYtVus1vt2rRqDp1udziqjrpmrctqHbNNh8MhdRBpKCW6aveJ",
+	"rmpHIcVsL7bWuQyX2GzJd7it1++lJMM/XIHx94eAzS1E5KHPR56L7Yb+pXVeKAJy5enaEi/5yDORFXBZ",
+	"l8ta19SAr/FNkXtdU6WKCpYOuGplIlkp8T5KmfM9koeVFDG4WtrXWJBYXwmVnCej8qnPmRJZusrfqpuN",
+	"dGcGkIuuIBHH5jWOgXkUOIB6108JuT0L0C7Uv51YvMEXBF0gtmLclxXq2pjjQi1KPxa48NlMaxDIIC4T",
+	"C8n4Oxd7N5Yq3wyTrVCeKyziXfFLDThZdk1ZN9ZKIXLNIIPChcJehAGZGBRKPZWpHcI4cSJvCGP4AfE9",
+	"8HnKywHwdyCrD5OLGThHdV2r3OhAjgGgvHL2eDW6MJomjHVjVcgVwsDesIB6RET2BPZakIBNqdwEkn0d",
+	"a20hBoUTseTj6HeUE0mHrwAnRo5QDBPfNVYiQ+Ht3I88BwFkAN9I108PmcpAKEGLFIuGvw8i06zbMQPC",
+	"j8zSjXZwdlS5K2mY6YzoCtg6nIc7ZSQM6A3zSr04Fd3QYXWdlp86YVTIm+iGqZmIdyM1FznUhmmgL9og",
+	"588PSb1e78rti7h7K6eRbmODCgxSTSVEI/3VD5oJUKkJhQXwGgT7n8FaYU1FKDBOZXli0kbo+wj6eQWv",
+	"0xDYCJZhZbQpqMIOo0DeMrn+ugEPKFSJArqqKmoXLrcZSRFVHZcJKlrrsHQepoqkEi1y8AZVtX7iV067",
+	"rTXDxw7mHBfpXnV77+/GPpfw33M2yvOSXq4wqyuW2niiKplm1Ao59XV9OexcdvKPDo6u8QyHhQdEe7Zb",
+	"8dLRKFo1s9ZSAGxV5fb6bJX0mcn2fUpTI1yiRd4469Yn3o3WufQb5n1AoE+sEP9n+hWeQLnN0WgfHg2H",
+	"7xgPUIl/hcGfIgy+ScF9YAT8nucgFvUFwm+Y970Uk4LbXBAKcNTkLVyyZ1B9BS3u2vVuq6R16DxNmxT9",
+	"QHVRYfElIuUHtt+M1VMDL3CH1MvQDAgy9fgCTXnQxYwBXzLVS0uYIDqFF+KdScZ6hVg88jxLavOI3EIJ",
+	"5NFhQSHcFoCfjjXbughupgsNAW0Xgt4peZTCjMOWf/uEYqWaenzArWX5ZaGOQB3dKBdSnFFxgZEQ8BhQ",
+	"5F17CUMecCa4r8BbYDekRM0tPtO6/SO9FQ8oWluWx8odIem/tbADJjvDedwZhU1U/zu//LTFFfddWP/2",
+	"LuSnuqriKLzi+V/OmMc4Y/7hBP7aNi+rlok6qe5fk/YPwnvjdZqH7RE7ySGlN1a6s62LkC3wAkvXQfmq",
+	"adNSc1tSpPqR8oR5TlwF7s95Mkj8EjRoLilHypWCS0u5cZQTarW6Xfckyd7C0tAFa7iXsq+hs43NBLS0",
+	"gRpsNL8DtNHR0tWf7JFBAe118GBpz8GgYC15RTi4iGIHgrrse3IG0vxWtUTayxFTkzvETdltEyoAX82R",
+	"9ATr2NAtZuO20lJM4w0KX0ypDOAaSSkNy24jOUyjpFDRpLEuEueBcg5Dh60YqgX+fM2gug161ypnAnYo",
+	"0sAtceVEhUgWgvDDgCNp2PeIelpF0roRAN7peIU2X9MRi+VISTqgpAH48tBfNqOXnUXhv1AvyAtgPEm8",
+	"Yvn+2umygjP/j9/3/x8zUFO3PnIteNuUD9QdSVW/9GhNYGd0nb+PI3Xex2M7CuwYMqs97aZlAHd+qWm/",
+	"1LSnVtOu8AZbq6bdk++wp7zkG+H2r9niWQIplEoHJ7EIEkTlyDolXX0MpZaCEX804CmkRmzAgXnz2H9M",
+	"6jMJ/FCP0Pg29+Z0AR9mYsBVR8NEERIV8nw5ex7S7vOxvge8mG2XqPKVoQGfwgwCJwV+yEqFLAImfO+G",
+	"/Q4ZFfG7BBrtYVd+QSysEbB6cQMwraBBK97YWaGWntIz1wWOihAOEgO+GhDKhlxzygAgfKnhdJN4hAor",
+	"xi3zaSiN4wVESzloRNxXUSjbd9h+7PdRkUacGOqFEIOBIXD8DYEWlfNyX8p/33FiMq6lUIqyGbf7po5p",
+	"sHs7p20vGTZpTrAMov6lS0PQdPl3D/28y+CaZpP5Xa74qaxxBOKua1ul+P9NISA8jQ8MA/1DYO+5ODW/",
+	"SiT/BSWSWcSoDUnzDykbXtmPJ2D5f7e68Prw4t2iH4YvXnkd9/pz58Tvvr/1nh+F3A/KLxrumw9fj7pf",
+	"JwfT8xdvLpxv11fOwaz+8dPzSMzPPrDW++grjY7YZ+/IPah/uwjpG8d9e7RcF15fyqB+NB23b4OON9E2",
+	"2bnqUP/Kz13ROfs8dpEhjQytiWjUvH829pan43r+eKNOm8H/yyqnuiQzcQQBjk2st0JFZKyvloyUZa6g",
+	"xnVxZ1E329a9XwB1fygYD9E/2Se/jSLP+w2ZrkgFtrKPb2hBLGigZJUU0iNmp4meAr4U4J/EPISlRtZY",
+	"4PGXgiYxyCbAE0RRoUsYJaSP0wIdL5B6l3YZ8qTluD/WiUe/hdT1fsMCStfT6ceZlttW3F17X+qf4PJc",
+	"4EeUT4w5uBxw2SIVDZVSpK5j4rAZNEr2ubIfoKGE8vpVwPU64NacuuHvpxagSSH+kGrUuzp5cCnLTVep",
+	"cqfWgKs8DxLx0PVSFkkQQJ/noifpNPM9D1qny608hK1HJ7I/o9+lwsod1QFbfS3Vs0xSV3GLZJIBpzxp",
+	"KkHUb6GthecAwuc4w6rppMGupbpAKzwqiGoSaxqJsBy3MpR2CfU8TIyUq0ya7q9R3N9A+6+NCvsV9N4I",
+	"fdgbl0eShdcoi2CQWLhiCxdnjREv3ypVSB8OBZkyygXJnpqslrkGC/vHk5SW4h7uojquaNiqyZgkysT3",
+	"dPcW5EDtDQ8Q0TXlC4dpDngsN7LsRSzTijechsTnNsPIewwgh3+E+L7wfa4KljNMCzugsgJUow5ojwDH",
+	"T09twCHpyxUkmi0VJ9ea+SSWJy3ftjKNAjYDgxLasC61jCm9dafRtNCrY3oT/mDGFpjLQzZm2+3BE+Me",
+	"5YHUQBRLCWe5N7+v479BZJq1Fgjr3+ullHC9F8/yl53wL7cTtkaWfUoHt/v3uLcfCT7Ubhy8/fHhsj4b",
+	"H0/OXl5c+McnB1/H9E11/DU4c999v7556dDy+1dXZ2b36GMguuPbm+jVj4/Nb5E3rtPW2deT+Y/DTudT",
+	"58UfV3zSPJlOwmX9PylvfcQe/D11O+7fU6aTOj5P2CJ5h209bZ6+e/ep9en5wXx+Wq6Wnx9/brz73LQb",
+	"zdc/PryqNU9fjOYnRx9ffb74eP28c/298bV/+rEsXr8Tr66j48+n326iVvPD7AX/4F49n778/seHWu1o",
+	"nltulJh1a2QlnEjqemorsUbWXRK9l7p7zxbCt7YsfLWa+Qu/+xd+9y/87i3xu+87to342EJof/ty6Df+",
+	"eBt/i7KRnioRW5ovO+RhvwOT7X9iJvY2oda3kQjP4673/7K6b39MbKnNl6PZE4KY5fqHoK31kzdf4Qxb",
+	"aAEsViC3QHK2YCHRhriLfb6Xa/GapX1C+WLAwbi3KSeCBTcM/CMwDtp7qtRPgANEGo55DfeMAfdhRtTz",
+	"FoSSA8+X1vYI+mVbuo9mXMYmVAmdIrNF3HDAh8xz2Y3y98BUAgXDnWlXjMV/6NGKzfYBxxeeCYLfjAOu",
+	"2jMAK1IQueBbszTykKVS1TRYEb7pBiplMDOfKV3AnKBTDRIGu36q5DFtHCOGuK96u0DbFyQgOlz0p59p",
+	"a7xUGfBkQmCqx01sMDSGLeIvFtxWvK/SDS+Tyblc7oVIkTUFbWzNkuYmlmq6WrQUkrlqNs9jiz/uguPP",
+	"+boNt1wup2PBXhpoziu8cMnpRqaMb2W/kHrJfhU5BARHGe+FSt/DR0pGftcgg0hbVNJaOS7VDk5J0Zr6",
+	"AVMpgXYUllTiIq5rwDV/Zhjd8/2ZdsLpJea5qy60M6vwiOy6XxriP68hfjF0g7Z6qvkaa5rUpENqjphp",
+	"dhtdOqy2h3aj2h7WW87QbtrDptlo1tqdpmmyKh2ajt1lJrNZtTrqdlrDglFAbgKsadjTQr/fHx/3j/v4",
+	"v4N+/+C9+rf87fv3B/JvxweH/X7/d0nRQq9pFKaFXq3ZMgqCyjut0DCbrMPqnXpr2DYpa8otBDYv9Jo7",
+	"ZI2lBMffkjW5hpF/RUP/naOhxi+X4C+X4C+X4C+X4P9Al+AvP9B/lB8oaUH8lO2FVzWy9/3Xh/3+wYvj",
+	"45OD/vsX/ff9/vm5+aHff/++/2bcP/7jpN/vv5e/XquROe1hp1WzO9URdWxWt4EJwE6IpYI0O+If/qGW",
+	"Wl921AXX91VKTMpnggjXiV1l6BX493Y9/c9vjoRtrzKunUDZoVpugacpTsRX+742N+kYkImW8oYh19t3",
+	"GMI7GSrX3uVjvM8i1wvLLicW5Yu9KqRaOEyVVyZg6eBTUCNWcnHZL9TcHmt/xGvUfXnkMHdGgcMh4Qv8",
+	"ONcCXs2p0KvG/Xngu5hf8HMF/X8JBkVT+mf8BxbCLsHnFKL6um/gRXN/PrhRcDCMpP7gQGu7WMOIfx+y",
+	"23DdlOKr694lLU1epf0jPQN/Kk10SRvVvShg6qdQ3ir4DUxMya4pr0USdRzwZ8b0qe0iu+C/knPWSS7J",
+	"r1xxs86kfIjk+ZehkIr4SMTHWf1m+UTv/eTibu+nIuRGINFzALgTxOJiTz2/AzobFOhqXD0jXT/9TJDz",
+	"44tLhX+lmleTi6PXglDPvWbKrygYE7q3Q047hCHz/DmBwmKhfYBaEIEPEBIRh4zxVH8JIw0kQkMCaUdS",
+	"NI4iwRyFlISUKit8P6tCTkKhW4ULAETVtUOqKmlfowRqUYfZczb1iMNGLnexIBlad5OiNYuUCLNKyhMM",
+	"C4WpJaiqGlH1HFzM0P58wC0AfMadtBREPvz0TCjgfDJkUIiUQSxDXBHGZgIdqcmsMPFRyn7mEEl8kiR2",
+	"VsgfGp0PaZFyxapEWsef8x7+FbzZ8Q4gZKEC1yMKNQ27Qkq5nwAOVg3sjA4JgrreOfA9RizqTF1uSQrE",
+	"w6s9SV5HmmZqqRNwxDwXLDL1hS5WedwN8hAB/UDhqlauH/5nZe0udaaKtGskrd43V/OU8z+u1eZ/BM4q",
+	"HgNCV0q/At/zpOAp5d4l9yTaXsbyKFHoKms7x2Q7KHHx4A5KyHKn+ovroPWySzUIJZA4794wotI5M3Ot",
+	"5U5Tn4pNc12fTdrV/0sllVZzkkq/rIEtOVMXWfZSrpCLzNIwuztO7eylryfKBzzvesqTpID16Y5GLMCE",
+	"9uQqi7jDAknAGB03oySkJbqlRJVFEIWDqjJJf5RIcUv9o1y15Fb4mEAe8ySGMWGJH9RgJYi/pW8yyN4H",
+	"JFR9O2cvy1QPmaUrb8AhfJ3gaaxB3ciMB4HUsxRdtTzT046T6HPprO/9AXdDwHSsWqVepkFWEvwW+I6h",
+	"LlPmyF/pOuZKZhYptFp1BVs3QNRY3Kb3Jh83JHU3PjBC+R9gt/zt9+eO1gkQ+e8Isv2yIf8RvSY56uqW",
+	"mVMR98uPpSToOjuDl/zawn9kC1Mbl92wf2fl9Bc+yVN1j4cdX1GIN3pUUn3s8hPtztnYFSGUQ3Fy7NSa",
+	"zWpXVTwC1BjY5XPX86BxfRYeTtf16nQthJJz4QJ3WODeMCepQJODFS3VQu/EUeqRdrgkeWpheiiF9rHS",
+	"Ys9K99izBrwYMJRPzAE8jhQqvU3BV+uOFuq3CqDE0J34hwqhP/D9UM5yn1jQ4ivGgQ/9a8Y1Gl5lpXUf",
+	"QYIOWdykVC4Eodtmge+PLCIm/lxIVT6G29NpfFBSCrQB14rLHZFOFevhkHpf5IxpGAWMFGfy/6rfI/Z2",
+	"x6zXSgYZUsFajSjwiKr+HPAZdRyXjw3i36g434fL5+UOGS5CphMDBSMjaWZ4LmeCfPNdRRpKhMvHHhtw",
+	"+RcyYswhRfPW7Ou+/NwnYUBdT+p28SM9WL1lDXi6gVq8rzfVAUcYPxo5LuO2gt7XvwX6Z38Vd1nL/lp1",
+	"c9O/hE8CtH/e8KoRqcNmnr+YYp4ebC7Rz4Gnzhqz8ISPfGvACTBdEILzC+IC6kHl2XLYDcFecVKXlq+m",
+	"lmuV9lNTSa1JzQP4SbMCziOdJahLfSWV0wMtUUINFsEuyz2L91+NXK+RgM6Bx3DDiwrC0IpHshCDODPf",
+	"DGX1jNUv1fOkuALnXsJ6yQ+Xh0Te6PIzwCXpZwxiffr06VP57dvy0dHly5e9t297FxeV6XT62SLFV/SG",
+	"XoCAegZtMyzO5uSIhqyoPl6qhP7JxbsLuNqLJZUwqvGLdD6tomL6lGspBHnEzBlwS0xordkqDjJt/uIh",
+	"rtmiRyCqTGYTn7NBoWSRIhx/OnMrU6d0P5tn/zIYcBhvMOA7NN0cDPi6rp8xxx+4PI5iAadJQ3MGpat0",
+	"9v9n7+p627a58F8hfPM6gJrXiZO0da6CoN3QdljXoAOSKagYibYZ25Qhys60wP994PmgKFtOsnZZMcz3",
+	"Fk3ykM/54DnPcYiRCcAixOOCQJ+/mKjKO8xUPC1TeLuOAJP4d3z6xUxOIH5LY+YQP3WuLt8ssbCYui1L",
+	"HjLyEOeGq48STdRUMATMT/1eqvpfaTsRUf1n4C+i0YfkWQsLrUZIZwwXgJNAY0l5tP2eyGRlYyPHSmZR",
+	"TZTpfM0ekGaHVyJspAMRAZ0x4MaGzhEUtSK9DzutvUSUeY6L5Q3Cni45NgQjbQS9eNwXh4eJ6CY3Mnvh",
+	"4d0pR6T9RLYodwV4F8SnWnixkbWS1rU1z/Kt+a1QZ69FobHWHW+NtsAUykfXB6hF1+YYOSgqKPGXxcwJ",
+	"ds9tF5yb5p/x+cFD2Iib5xnBnHVKGfsT4aexYV0uuslRr5/sDeCV1qLRwcSjuhCspNsCA+fADkgWxrcE",
+	"B3yL0IOXJyf915hg24s6IMzOoLN8tfj87naSX56lH7MPk5+Wt3L6y3TcV+mXbKzefbR/fD4++Xnxw8F8",
+	"8ulSvr69XN7Njy4Pe/2x7l9d3Rwcle9HH9Lq1Zver1+Or87v3h5XL8/vvqEr79M9edyc50yZ3bZ5kCPy",
+	"YOrsP9u/uKMyZ0t2Gs1Xn0myf1U+Wx+BVdXw2rfd869z4neSez7JMa466dVS2/nu/xHfnXW2c6foJExU",
+	"FXru7KhvuO7/v9fZIzkQy3yimo6zye8GDT549q6TAn6dJYFhHBtdWq9ZRZd+c6FHCRYnQXlcw+Pml3xk",
+	"O9owKhpmm3hLIQATG5iap0Rfs8291299lVhUs8InXFCXTqWe2dNGHZYu/VjEhY6ERkH0gDAzNuN86nwQ",
+	"SJJAq86ZahOl5oKjCG5+3Y0W/fuxcXuNAOpmOdRGTgcCtosfWGB3/VKIZCrsA7t1v5QsptotlEUEBi/w",
+	"TAa78z9LplV3IzQBDbYkm3owroPM2FCaApT54eBCl0j5Kk1FxXv0WSgIz4VD/eGCujvpTETMSdIZmrZd",
+	"TGdB+61mRQVnE0eqTWBknkLiqdwGondmbHtOBBzJwLb7PjbK36jN+JI9Z3EMHSWfmdynhbZ2nv93qNCI",
+	"L9mOTrBFzcDl9kqmXcFs6U975m8hgjsqEAoFp6oo9RAirNgO00sjUCPNBLpQoeAZS05FoFuAfIuFubcv",
+	"zkzF/UoIqWSGVdswHedR56aa5QtLWFW/MA8cjDj0gfd6PcQuYZ5jWVGJN4rU56FFPrGPtBlohtgwWFuV",
+	"FqpsUwTYq2vmMMZpHvZdMeBWR5ItLf29qiwE+nxkcU+M5RJ4y3iv/XQBEGM6fhBTrGPmuPV+Y+u1jqQ2",
+	"3EAUveOzBkCzH360jaLu+yPrzod4IgDucI9xj65kZ/Db/Sq679woWajibFGOnWZbXW80NHwMFh9PHPNP",
+	"XM2UsYcP9maGls6+PpGMwaCzWl2v70LLFtBC11fzo5LTchwByGqjrI3ETJWFTi3mQdu5Sh1mqumQ+lNn",
+	"SmiDaWNU9sCs6mBft3bxpfc6rWjUhcGeTEikwCcN7WnIeCrzQo7Ufsg4P89ty9jnQQsiIo4/5aRpoIXE",
+	"ViE1Oe3a0yW2wwr+CPl127PyCJlHhZyPIyAQZW4VmPV8gZlNpAk927Efm6vIWzgua4qTltIXzDyf6qUS",
+	"F1C49OLCrfnNElo2hBIwaev++0AxC3pE3abIYQnfFkFfgQKBmOvmKvxVeTB1EYMbRSW6T8t029tf5+e3",
+	"ndX16s8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,6 +36,21 @@ func (e EventEvent) Valid() bool {
 	}
 }
 
+// Defines values for EventResetCode.
+const (
+	EventResetCodeDeleted EventResetCode = "deleted"
+)
+
+// Valid indicates whether the value is a known member of the EventResetCode enum.
+func (e EventResetCode) Valid() bool {
+	switch e {
+	case EventResetCodeDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -446,6 +461,13 @@ type EventReady = map[string]interface{}
 
 // EventReset Data of a `reset` event.
 type EventReset struct {
+	// Code Why, for programs, when the reset is not only a request to
+	// reconcile: `deleted` says the repository was deleted
+	// (`deleteRepo`): reconciling it answers `404` until it is created
+	// again, so drop the local replica or stop syncing it.
+	Code *EventResetCode `json:"code,omitempty"`
+
+	// Reason Why, for humans.
 	Reason string `json:"reason"`
 
 	// Repo A repository name, one URL path segment; hierarchy by convention with dots. The server also refuses names containing `..`.
@@ -453,6 +475,12 @@ type EventReset struct {
 	// Example: user.alice.notes
 	Repo RepoName `json:"repo"`
 }
+
+// EventResetCode Why, for programs, when the reset is not only a request to
+// reconcile: `deleted` says the repository was deleted
+// (`deleteRepo`): reconciling it answers `404` until it is created
+// again, so drop the local replica or stop syncing it.
+type EventResetCode string
 
 // EventStream The event stream after parsing (see `getEvents`); on the wire it is `text/event-stream`.
 type EventStream = []Event
@@ -995,22 +1023,28 @@ type ShortIDList = []byte
 // Example: v8uUJjkoYAcPdLkMvjalQlh3ec_dheJPszU56OuG1pkRYa9jYvwp4Y203hi3ZZb14tKgLcy8E0V_5ZCwF5y7Cw
 type Signature = string
 
-// SyncPartDiff Version 2, second request: the layout of the server's summary,
-// echoed, and the client's full digests of the partitions whose count
-// or 8-byte XOR differ from the summary. The request's filter then
-// covers the client's ids of those partitions only.
+// SyncPartDiff Versions 2 and 3, second request: a layout consistent with the
+// server's summary (version 2: the summary's layout echoed, as
+// `cuts`; version 3: reduced to the windows holding differing
+// partitions, as `gaps`; exactly one of the two), and the client's
+// full digests of the partitions whose count or 8-byte XOR differ
+// from the summary. The request's filter then covers the client's
+// ids of those partitions only.
 type SyncPartDiff struct {
 	// Bits Per window (one more than cuts), the id-prefix bits splitting it.
 	Bits []int32 `json:"bits"`
 
-	// Cells Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+	// Cells Standard padded base64 of, per diff record, m (uint16 BE, 0 for none, bit 15 marks a table alone) then 3m cells: in version 2, count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes); in version 3, count modulo 256 (1 byte), XOR of short ids (8 bytes), XOR of 32-bit checks (4 bytes). The client's invertible table of its short ids in that partition (docs/sync.md).
 	Cells *[]byte `json:"cells,omitempty"`
 
-	// Cuts Ascending ts values cutting the set into time windows.
-	Cuts []int64 `json:"cuts"`
+	// Cuts Version 2. Ascending ts values cutting the set into time windows.
+	Cuts *[]int64 `json:"cuts,omitempty"`
 
 	// Diff Standard padded base64 of 40-byte records, index ascending: index (uint32 BE), count (uint32 BE), XOR of the ids (32 bytes).
 	Diff []byte `json:"diff"`
+
+	// Gaps Version 3. The cuts as the first cut, then the positive difference from each cut to the next.
+	Gaps *[]int64 `json:"gaps,omitempty"`
 }
 
 // SyncPartList Version 2, the server's exact ids (short) of one partition that still differs after the client's filter.
@@ -1050,10 +1084,13 @@ type SyncRequest struct {
 	// Need Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
 	Need *ShortIDList `json:"need,omitempty"`
 
-	// Parts Version 2, second request: the layout of the server's summary,
-	// echoed, and the client's full digests of the partitions whose count
-	// or 8-byte XOR differ from the summary. The request's filter then
-	// covers the client's ids of those partitions only.
+	// Parts Versions 2 and 3, second request: a layout consistent with the
+	// server's summary (version 2: the summary's layout echoed, as
+	// `cuts`; version 3: reduced to the windows holding differing
+	// partitions, as `gaps`; exactly one of the two), and the client's
+	// full digests of the partitions whose count or 8-byte XOR differ
+	// from the summary. The request's filter then covers the client's
+	// ids of those partitions only.
 	Parts *SyncPartDiff `json:"parts,omitempty"`
 
 	// Sessions Session records (as `getSession` answers them) of the authors
@@ -1066,7 +1103,7 @@ type SyncRequest struct {
 	// 1000 records are a `413`.
 	Sessions *[]Session `json:"sessions,omitempty"`
 
-	// V Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
+	// V Protocol version; 3 asks for partitioned rounds in their compact encoding (docs/sync.md, capability `sync-v3`), 2 for partitioned rounds in their first encoding (capability `sync-v2`, still served). Absent or 1 is version 1.
 	V *int32 `json:"v,omitempty"`
 }
 
@@ -1101,9 +1138,11 @@ type SyncResponse struct {
 	// More `commits` was cut at `limit`; another round will bring more.
 	More bool `json:"more"`
 
-	// Parts Version 2: the server's partitions (time windows finer towards now,
-	// large windows split by id prefix) and each partition's count and
-	// first 8 bytes of XOR.
+	// Parts Versions 2 and 3: the server's partitions (time windows finer
+	// towards now, large windows split by id prefix) and each
+	// partition's count and first 8 bytes of XOR. The layout is spelt
+	// with `cuts` in answers to version 2 requests and with `gaps` in
+	// answers to version 3 ones.
 	Parts *SyncSummary `json:"parts,omitempty"`
 
 	// Rest Standard padded base64 of 8-byte short ids (the first 8 bytes of commit ids).
@@ -1116,12 +1155,17 @@ type SyncResponse struct {
 	Want *ShortIDList `json:"want,omitempty"`
 }
 
-// SyncSummary Version 2: the server's partitions (time windows finer towards now,
-// large windows split by id prefix) and each partition's count and
-// first 8 bytes of XOR.
+// SyncSummary Versions 2 and 3: the server's partitions (time windows finer
+// towards now, large windows split by id prefix) and each
+// partition's count and first 8 bytes of XOR. The layout is spelt
+// with `cuts` in answers to version 2 requests and with `gaps` in
+// answers to version 3 ones.
 type SyncSummary struct {
-	Bits []int32 `json:"bits"`
-	Cuts []int64 `json:"cuts"`
+	Bits []int32  `json:"bits"`
+	Cuts *[]int64 `json:"cuts,omitempty"`
+
+	// Gaps Version 3. The cuts as the first cut, then the positive difference from each cut to the next.
+	Gaps *[]int64 `json:"gaps,omitempty"`
 
 	// Sums Standard padded base64 of 12 bytes per partition in index order: count (uint32 BE), first 8 bytes of the XOR of its ids.
 	Sums []byte `json:"sums"`

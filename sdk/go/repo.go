@@ -70,6 +70,7 @@ type Repo struct {
 	cursor   string
 	cloned   bool // the initial clone ran in this process
 	created  bool // the repository exists on the gateway (since the last connection loss)
+	deleted  bool // the gateway deleted it (a reset with code "deleted"): no more syncing
 	needHeal bool
 	syncing  bool
 	err      error
@@ -726,7 +727,11 @@ func (r *Repo) Sync(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.needHeal = true
+	deleted, err := r.deleted, r.err
 	r.mu.Unlock()
+	if deleted {
+		return err // syncing would create it again on the gateway
+	}
 	return r.syncOnce(ctx)
 }
 
@@ -735,6 +740,25 @@ func (r *Repo) kickSync() {
 	case r.kick <- struct{}{}:
 	default:
 	}
+}
+
+// markDeleted stops the repository's syncing for good in this process:
+// the gateway deleted it (DELETE /v1/repos/{repo}). Syncing on would
+// create it again on the gateway (as after a gateway lost its data) and
+// push this replica's commits into it; the application decides instead,
+// told by Status().LastError (core.ErrNotFound).
+func (r *Repo) markDeleted() {
+	r.mu.Lock()
+	r.deleted, r.err = true, nil
+	r.mu.Unlock()
+	r.setErr(fmt.Errorf("%w: repository %q was deleted on the gateway: this client no longer syncs it; the local replica is kept as it was", core.ErrNotFound, r.name))
+	r.c.log.Warn("repository deleted on the gateway: syncing stopped", logKeyRepo, r.name)
+}
+
+func (r *Repo) isDeleted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.deleted
 }
 
 // requestHeal schedules a heal (digest check, then reconciliation).
@@ -747,6 +771,12 @@ func (r *Repo) requestHeal() {
 
 func (r *Repo) setErr(err error) {
 	r.mu.Lock()
+	if r.deleted && r.err != nil {
+		// The deletion stands: a sync that was running when it was
+		// learned must not clear or replace it.
+		r.mu.Unlock()
+		return
+	}
 	r.err = err
 	if err != nil {
 		r.errAt = time.Now()
@@ -782,6 +812,9 @@ func (r *Repo) syncLoop(ctx context.Context) {
 			periodic.Reset(r.c.cfg.HealInterval)
 		case <-retry:
 			retry = nil
+		}
+		if r.isDeleted() {
+			return
 		}
 		err := r.syncOnce(ctx)
 		switch {

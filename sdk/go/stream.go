@@ -157,6 +157,9 @@ func (c *Client) runStream(ctx context.Context, cancel context.CancelFunc, repos
 	var names []string
 	byName := map[string]*Repo{}
 	for _, r := range repos {
+		if r.isDeleted() {
+			continue // following it would create it again
+		}
 		if err := r.ensureCreated(ctx); err != nil {
 			if isOffline(err) || isCanceled(err) {
 				return false, err
@@ -377,9 +380,14 @@ func (c *Client) handleEvents(ctx context.Context, repos map[string]*Repo, batch
 		case "reset":
 			var d struct {
 				Repo string `json:"repo"`
+				Code string `json:"code"`
 			}
 			if json.Unmarshal([]byte(ev.Data), &d) == nil && repos[d.Repo] != nil {
-				repos[d.Repo].requestHeal()
+				if d.Code == "deleted" {
+					repos[d.Repo].markDeleted()
+				} else {
+					repos[d.Repo].requestHeal()
+				}
 			}
 		}
 	}

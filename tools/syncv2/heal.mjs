@@ -1,18 +1,20 @@
-// An independent client of reconciliation version 2, written from
-// docs/sync.md ("Version 2" and "Wire formats") alone: it shares no code with
-// the Go package or the TypeScript SDK (its own MurmurHash3, Bloom filter,
-// partitions and rounds, with BigInt). Two modes:
+// An independent client of reconciliation versions 2 and 3, written from
+// docs/sync.md ("Version 2", "Version 3" and "Wire formats") alone: it
+// shares no code with the Go package or the TypeScript SDK (its own
+// MurmurHash3, Bloom filter, partitions and rounds, with BigInt). Two
+// modes:
 //
 //   node tools/syncv2/heal.mjs
 //       checks the Bloom vectors (sync/testdata/bloom_vectors.json) and
-//       replays every heal of sync/testdata/sync_v2_vectors.json, producing
-//       each recorded request byte for byte;
+//       replays every heal of sync/testdata/sync_v2_vectors.json (version
+//       2) and sync_v3_vectors.json (version 3), producing each recorded
+//       request byte for byte;
 //
-//   node tools/syncv2/heal.mjs --url http://127.0.0.1:8080 --token T --repo R [--drop N] [--keep-every K]
+//   node tools/syncv2/heal.mjs --url http://127.0.0.1:8080 --token T --repo R [--drop N] [--keep-every K] [--v 2]
 //       copies the repository's log, forgets the newest N commits (and,
 //       with K, every K-th older one too), heals against the gateway with
-//       version 2 and checks that the digests end equal; prints requests and
-//       JSON bytes both ways.
+//       version 3 (or 2) and checks that the digests end equal; prints
+//       requests and JSON bytes both ways.
 import { readFileSync } from "node:fs";
 
 const M64 = (1n << 64n) - 1n;
@@ -129,10 +131,11 @@ function params(n, p) {
 // A partition's table of short ids (docs/sync.md "Tables"): 3 subtables of
 // m cells; h1, h2 = MurmurHash3 x64-128 of the 8-byte short id; cells
 // lo32(h1) mod m, m + hi32(h1) mod m, 2m + lo32(h2) mod m; a cell is a
-// count, the XOR of short ids and the XOR of h2.
+// count, the XOR of short ids and the XOR of h2 (version 3: of hi32(h2)).
 class Table {
-  constructor(m) {
+  constructor(m, narrow) {
     this.m = m;
+    this.narrow = narrow;
     this.cells = Array.from({ length: 3 * m }, () => ({ count: 0, xor: 0n, check: 0n }));
   }
   add(short) {
@@ -144,7 +147,7 @@ class Table {
       const c = this.cells[i];
       c.count++;
       c.xor ^= v;
-      c.check ^= h2;
+      c.check ^= this.narrow ? h2 >> 32n : h2;
     }
   }
   // Beside the filter a table finds the client's extras (c-s of them at
@@ -156,9 +159,17 @@ class Table {
     while (m * m * m < 50 * d * d && m < 4096) m++;
     return Math.min(m, 4096);
   }
+  // Alone when cheaper than the filter (about 10 bits an id); version 3
+  // also counts the table that would go beside the filter.
+  static alone(c, s, version) {
+    const cell = version === 3 ? 13 : 20;
+    const a = 3 * Table.size(c, s, true) * cell;
+    if (version === 3) return a < Math.floor((c * 10) / 8) + 3 * Table.size(c, s, false) * cell;
+    return a < Math.floor((c * 10) / 8);
+  }
 }
 
-function encodeTables(tables) {
+function encodeTables(tables, version) {
   const parts = [];
   for (const t of tables) {
     const head = Buffer.alloc(2);
@@ -166,6 +177,15 @@ function encodeTables(tables) {
     parts.push(head);
     if (!t) continue;
     for (const c of t.cells) {
+      if (version === 3) {
+        // count modulo 256, XOR of short ids, XOR of 32-bit checks: 13 bytes
+        const b = Buffer.alloc(13);
+        b.writeUInt8(c.count % 256, 0);
+        b.writeBigUInt64BE(c.xor, 1);
+        b.writeUInt32BE(Number(c.check), 9);
+        parts.push(b);
+        continue;
+      }
       const b = Buffer.alloc(20);
       b.writeUInt32BE(c.count, 0);
       b.writeBigUInt64BE(c.xor, 4);
@@ -197,6 +217,34 @@ function partition(cuts, bits, id, ts) {
 }
 
 const nparts = (bits) => bits.reduce((a, b) => a + 2 ** b, 0);
+
+// Version 3 spells cuts as gaps: the first cut, then each cut minus the one before.
+const fromGaps = (gaps) => gaps.reduce((out, g, i) => (out.push(i ? out[i - 1] + g : g), out), []);
+const toGaps = (cuts) => cuts.map((c, i) => (i ? c - cuts[i - 1] : c));
+
+// The echo of version 3 (docs/sync.md "Version 3", 2): cut i stays when
+// window i or i+1 holds a differing partition; differing windows keep their
+// bits, runs of others merge into one window of 0 bits. Returns the reduced
+// layout and a map from a differing partition's index to its new one.
+function reduce(cuts, bits, inD) {
+  const offs = [0];
+  for (const b of bits) offs.push(offs[offs.length - 1] + 2 ** b);
+  const differs = bits.map((_, w) => [...inD].some((p) => p >= offs[w] && p < offs[w + 1]));
+  const out = { cuts: [], bits: [] };
+  const renum = new Map();
+  let next = 0;
+  for (let w = 0; w < bits.length; w++) {
+    if (w > 0) {
+      if (!differs[w - 1] && !differs[w]) continue; // merged into the window before
+      out.cuts.push(cuts[w - 1]);
+    }
+    const b = differs[w] ? bits[w] : 0;
+    out.bits.push(b);
+    if (differs[w]) for (let p = offs[w]; p < offs[w + 1]; p++) renum.set(p, next + p - offs[w]);
+    next += 2 ** b;
+  }
+  return { layout: out, renum };
+}
 const short = (id) => id.slice(0, 16);
 const ids64 = (list) => b64(Buffer.concat(list.map((s) => Buffer.from(s, "hex"))));
 const unids64 = (s) => {
@@ -227,8 +275,8 @@ class Replica {
 
 // The client of docs/sync.md "A heal, request by request".
 class Client {
-  constructor({ limit = 0, pushLimit = 0, misses = 0.1, salt }) {
-    Object.assign(this, { limit, pushLimit: pushLimit || 10000, misses, salt });
+  constructor({ limit = 0, pushLimit = 0, misses = 0.1, salt, version = 3 }) {
+    Object.assign(this, { limit, pushLimit: pushLimit || 10000, misses, salt, version });
     this.pending = [];
     this.need = [];
   }
@@ -237,7 +285,7 @@ class Client {
     if (x.filter) o.filter = x.filter;
     if (x.commits?.length) o.commits = x.commits;
     if (this.limit) o.limit = this.limit;
-    o.v = 2;
+    o.v = this.version;
     if (x.parts) o.parts = x.parts;
     if (x.need?.length) o.need = ids64(x.need);
     return o;
@@ -267,8 +315,8 @@ class Client {
     if (resp.commits.length > got) for (const c of resp.commits) if (!r.ids.has(c.id)) this.need.push(short(c.id));
     const rest = resp.rest ? unids64(resp.rest) : [];
     if (resp.parts && !this.pending.length && !this.need.length && !rest.length) {
-      const { cuts, bits, sums } = resp.parts;
-      this.layout = { cuts, bits };
+      const { bits, sums } = resp.parts;
+      const cuts = resp.parts.gaps ? fromGaps(resp.parts.gaps) : resp.parts.cuts;
       const raw = Buffer.from(sums, "base64");
       const mine = Array.from({ length: nparts(bits) }, () => new Sum());
       for (const [id, ts] of r.order) mine[partition(cuts, bits, id, ts)].add(id);
@@ -284,11 +332,11 @@ class Client {
         Buffer.from(s.xor).copy(rec, 8);
         diff.push(rec);
         let t;
-        if (count > 0 && s.count > 0 && 3 * Table.size(s.count, count, true) * 20 < Math.floor((s.count * 10) / 8)) {
-          t = new Table(Table.size(s.count, count, true));
+        if (count > 0 && s.count > 0 && Table.alone(s.count, count, this.version)) {
+          t = new Table(Table.size(s.count, count, true), this.version === 3);
           t.only = true;
         } else if (count > 0 && s.count > 0) {
-          t = new Table(Table.size(s.count, count, false));
+          t = new Table(Table.size(s.count, count, false), this.version === 3);
           n += s.count;
           d += Math.max(count - s.count, 1);
         } else if (count > 0) d += count;
@@ -324,8 +372,17 @@ class Client {
         }
         filter = f.json();
       }
-      const parts = { cuts, bits, diff: b64(Buffer.concat(diff)) };
-      if (tabOf.size) parts.cells = encodeTables(tables);
+      let parts;
+      if (this.version === 3) {
+        const { layout, renum } = reduce(cuts, bits, inD);
+        for (const rec of diff) rec.writeUInt32BE(renum.get(rec.readUInt32BE(0)), 0);
+        this.layout = layout;
+        parts = { gaps: toGaps(layout.cuts), bits: layout.bits, diff: b64(Buffer.concat(diff)) };
+      } else {
+        this.layout = { cuts, bits };
+        parts = { cuts, bits, diff: b64(Buffer.concat(diff)) };
+      }
+      if (tabOf.size) parts.cells = encodeTables(tables, this.version);
       return this.req(r, { filter, commits: this.push(r), parts });
     }
     const seen = new Set(), need = [];
@@ -371,9 +428,10 @@ function checkBloomVectors() {
   console.log(`bloom vectors: ${doc.vectors.length} ok`);
 }
 
-function replayVectors() {
-  const doc = JSON.parse(readFileSync(new URL("../../sync/testdata/sync_v2_vectors.json", import.meta.url)));
+function replayVectors(file, version) {
+  const doc = JSON.parse(readFileSync(new URL(`../../sync/testdata/${file}`, import.meta.url)));
   for (const l of doc.layouts) {
+    if (version === 3 && JSON.stringify(fromGaps(l.gaps)) !== JSON.stringify(l.cuts)) throw new Error(`layout ${l.name}: gaps`);
     const sums = Array.from({ length: nparts(l.bits) }, () => new Sum());
     for (const e of l.entries) {
       if (partition(l.cuts, l.bits, e.id, e.ts) !== e.part) throw new Error(`layout ${l.name}: ${e.id} ${e.ts}`);
@@ -391,7 +449,7 @@ function replayVectors() {
     for (const g of doc.ghosts) r.addID(g.id, g.ts);
     for (const c of h.client.commits) r.addID(c.id, c.ts, c);
     let salt;
-    const c = new Client({ limit: h.limit, pushLimit: h.pushLimit, misses: h.misses || 0.1, salt: () => salt });
+    const c = new Client({ limit: h.limit, pushLimit: h.pushLimit, misses: h.misses || 0.1, salt: () => salt, version });
     let req = c.start(r);
     h.rounds.forEach((round, i) => {
       if (JSON.stringify(req) !== JSON.stringify(round.request)) throw new Error(`heal ${h.name}: request ${i + 1} differs:\n${JSON.stringify(req).slice(0, 400)}\n${JSON.stringify(round.request).slice(0, 400)}`);
@@ -400,15 +458,15 @@ function replayVectors() {
       req = c.next(r, round.response);
       if ((req === null) !== (i + 1 === h.rounds.length)) throw new Error(`heal ${h.name}: done after ${i + 1} of ${h.rounds.length}`);
     });
-    console.log(`heal ${h.name}: ${h.rounds.length} requests reproduced`);
+    console.log(`${file}: heal ${h.name}: ${h.rounds.length} requests reproduced`);
   }
-  console.log(`layouts: ${doc.layouts.length} ok`);
+  console.log(`${file}: layouts: ${doc.layouts.length} ok`);
 }
 
-async function healGateway(url, token, repo, drop, keepEvery) {
+async function healGateway(url, token, repo, drop, keepEvery, version) {
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const info = await (await fetch(`${url}/v1/info`)).json();
-  if (!info.capabilities.includes("sync-v2")) throw new Error("the gateway does not advertise sync-v2");
+  if (!info.capabilities.includes(`sync-v${version}`)) throw new Error(`the gateway does not advertise sync-v${version}`);
   const log = [];
   for (let after = ""; ; ) {
     const q = new URLSearchParams({ limit: "1000", ...(after && { after }) });
@@ -426,7 +484,7 @@ async function healGateway(url, token, repo, drop, keepEvery) {
     else r.addID(c.id, c.ts, c);
   });
   const missing = log.length - r.order.length;
-  const c = new Client({ limit: 10000, salt: () => crypto.getRandomValues(new Uint8Array(8)) });
+  const c = new Client({ limit: 10000, salt: () => crypto.getRandomValues(new Uint8Array(8)), version });
   let req = c.start(r), requests = 0, bytes = 0;
   while (req) {
     const body = JSON.stringify(req);
@@ -449,8 +507,9 @@ const opt = (name, d) => {
   return i >= 0 ? args[i + 1] : d;
 };
 if (opt("url")) {
-  await healGateway(opt("url"), opt("token"), opt("repo"), Number(opt("drop", "10")), Number(opt("keep-every", "0")));
+  await healGateway(opt("url"), opt("token"), opt("repo"), Number(opt("drop", "10")), Number(opt("keep-every", "0")), Number(opt("v", "3")));
 } else {
   checkBloomVectors();
-  replayVectors();
+  replayVectors("sync_v2_vectors.json", 2);
+  replayVectors("sync_v3_vectors.json", 3);
 }

@@ -80,6 +80,8 @@ export class Goat {
   private healing = new Map<Replica, Promise<void>>();
   private healAgain = new Set<Replica>();
   private created = new Map<Replica, Promise<void>>();
+  /** Repositories an admin deleted on the gateway (a reset with code "deleted"): no longer synced. */
+  private deletedRepos = new Set<string>();
   private streamed = new Set<string>();
   /** While long polling: the event stream tried again, and the delay before the next try. */
   private probe?: EventStream;
@@ -435,7 +437,8 @@ export class Goat {
         if (r && d.ids) void this.fetchCommits(r, d.ids);
         break;
       case "reset":
-        if (r) this.heal(r);
+        if (r && (data as { code?: string }).code === "deleted") this.forgetDeleted(r);
+        else if (r) this.heal(r);
         break;
     }
   }
@@ -597,7 +600,7 @@ export class Goat {
    * replica at a time; a request during one runs another after it.
    */
   private heal(r: Replica): Promise<void> {
-    if (this.follower) return Promise.resolve();
+    if (this.follower || this.deletedRepos.has(r.name)) return Promise.resolve();
     const running = this.healing.get(r);
     if (running) {
       this.healAgain.add(r);
@@ -670,7 +673,7 @@ export class Goat {
   // it: the stream answers 404 as a whole if any repository is missing or
   // unreadable, so one bad name must not keep the others from going live.
   private joinStream(r: Replica): void {
-    if (this.streamed.has(r.name)) return;
+    if (this.streamed.has(r.name) || this.deletedRepos.has(r.name)) return;
     this.streamed.add(r.name);
     this.stream?.setRepos([...this.streamed]);
   }
@@ -719,7 +722,26 @@ export class Goat {
     });
   }
 
+  /**
+   * forgetDeleted stops syncing a repository that an admin deleted on the
+   * gateway: healing or pushing on would create it again there and push
+   * the replica back into it. The local replica stays as it is; the stream
+   * follows the other repositories (it answers 404 as a whole for one that
+   * is gone).
+   */
+  private forgetDeleted(r: Replica): void {
+    this.deletedRepos.add(r.name);
+    this.log("repository %s was deleted on the gateway: no longer synced", r.name);
+    if (this.streamed.delete(r.name)) this.stream?.setRepos([...this.streamed]);
+  }
+
+  /** deleted reports whether the gateway told this client that repo was deleted (it is then no longer synced). */
+  deleted(repo: string): boolean {
+    return this.deletedRepos.has(repo);
+  }
+
   private async pushNow(r: Replica): Promise<void> {
+    if (this.deletedRepos.has(r.name)) return;
     const cs = r.unpushedCommits();
     if (cs.length === 0) return;
     await this.ensureRegistered();

@@ -28,10 +28,10 @@ export interface SyncRequest {
   filter?: FilterJSON;
   commits?: Commit[];
   limit?: number;
-  /** Version 2 (docs/sync.md): 2. */
+  /** Versions 2 and 3 (docs/sync.md): 2 or 3. */
   v?: number;
-  /** Version 2, second request: the layout echoed and the client's differing partitions. */
-  parts?: { cuts: number[]; bits: number[]; diff: string; cells?: string };
+  /** Versions 2 and 3, second request: the layout echoed (version 2: cuts; version 3: reduced, as gaps) and the client's differing partitions. */
+  parts?: { cuts?: number[]; gaps?: number[]; bits: number[]; diff: string; cells?: string };
   /** Version 2: base64 short ids of commits the client lacks. */
   need?: string;
   /** Session records of the authors of `commits` (either version; docs/sync.md). */
@@ -47,8 +47,8 @@ export interface SyncResponse {
   more: boolean;
   filter?: FilterJSON;
   results?: PushResult[];
-  /** Version 2: the server's summary (layout and per-partition sums). */
-  parts?: { cuts: number[]; bits: number[]; sums: string };
+  /** Versions 2 and 3: the server's summary (layout as cuts or, version 3, gaps, and per-partition sums). */
+  parts?: { cuts?: number[]; gaps?: number[]; bits: number[]; sums: string };
   /** Version 2: base64 short ids of commits a limit cut. */
   rest?: string;
   /** Version 2: base64 short ids of commits the server lacks, decoded from the client's tables. */
@@ -121,6 +121,16 @@ export class GatewayClient {
 
   createRepo(repo: string): Promise<unknown> {
     return this.call("create repo", this.api.PUT("/v1/repos/{repo}", { params: { path: { repo } } }));
+  }
+
+  /**
+   * deleteRepo deletes a repository (`DELETE /v1/repos/{repo}`, role admin):
+   * a GoatError "forbidden" for a caller who may read it without the role,
+   * "not-found" for one who may not read it or a repository that does not
+   * exist. Nothing is erased on the gateway (its log is moved aside).
+   */
+  async deleteRepo(repo: string): Promise<void> {
+    await this.call("delete repo", this.api.DELETE("/v1/repos/{repo}", { params: { path: { repo } } }));
   }
 
   getRepo(repo: string): Promise<RepoInfo> {

@@ -134,14 +134,18 @@ export async function reconcile(t: Transport, local: Local, repo: string, opts: 
 }
 
 /**
- * reconcileV2 runs version 2 rounds (syncv2.ts): at most 3 requests when
- * the divergence fits one response and one push. It returns false to fall
- * back to version 1: the gateway refused the first request as invalid (no
- * "sync-v2"), or the sets kept changing under the heal.
+ * reconcileV2 runs partitioned rounds (syncv2.ts), version 3 ("sync-v3"),
+ * or version 2 when the gateway refuses the first version 3 request as
+ * invalid (a v0.1.0 gateway): at most 3 requests when the divergence fits
+ * one response and one push. It returns false to fall back to version 1:
+ * the gateway refused the first version 2 request too (no "sync-v2"), or
+ * the sets kept changing under the heal.
  */
 async function reconcileV2(t: Transport, local: Local, repo: string, opts: DriverOptions, st: Stats): Promise<boolean> {
   const maxRounds = opts.maxRounds ?? DefaultMaxRounds;
-  const c = new ClientV2({ limit: Math.min(opts.limit ?? MaxStream, MaxStream), pushLimit: opts.pushLimit, pushBytes: opts.pushBytes });
+  const client = (version: 2 | 3) => new ClientV2({ limit: Math.min(opts.limit ?? MaxStream, MaxStream), pushLimit: opts.pushLimit, pushBytes: opts.pushBytes, version });
+  let version: 2 | 3 = 3;
+  let c = client(version);
   let req = c.start(local);
   for (;;) {
     if (st.rounds === maxRounds) throw new GoatError("conflict", `heal ${repo}: not in sync after ${st.rounds} rounds`);
@@ -149,6 +153,12 @@ async function reconcileV2(t: Transport, local: Local, repo: string, opts: Drive
     try {
       resp = await t.sync(repo, req);
     } catch (e) {
+      if (st.rounds === 0 && isCode(e, "invalid") && version === 3) {
+        version = 2;
+        c = client(version);
+        req = c.start(local);
+        continue;
+      }
       if (st.rounds === 0 && isCode(e, "invalid")) return false;
       throw e;
     }

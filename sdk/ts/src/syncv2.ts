@@ -1,8 +1,11 @@
-// Protocol version 2 of reconciliation (docs/sync.md "Version 2"; the Go
-// side is sync/parts.go and sync/round2.go): per-partition digests first,
-// a Bloom filter over the partitions that differ only, exact id lists for
-// what a filter could hide, so a heal is at most 3 requests. The requests
-// are byte-identical to the Go client's (sync/testdata/sync_v2_vectors.json).
+// Protocol versions 2 and 3 of reconciliation (docs/sync.md "Version 2"
+// and "Version 3"; the Go side is sync/parts.go and sync/round2.go):
+// per-partition digests first, a Bloom filter over the partitions that
+// differ only, exact id lists for what a filter could hide, so a heal is at
+// most 3 requests. Version 3 is the same rounds in a smaller encoding
+// (layouts as gaps, the echoed layout reduced to the differing windows,
+// 13-byte table cells). The requests are byte-identical to the Go client's
+// (sync/testdata/sync_v2_vectors.json, sync_v3_vectors.json).
 
 import { buildFilter, DefaultMisses, murmur3x64, rate } from "./bloom.js";
 import { fromBase64, fromHex, toBase64, toHex } from "./bytes.js";
@@ -13,6 +16,7 @@ import type { SyncRequest, SyncResponse } from "./http.js";
 
 /** Limits of version 2 (sync.MaxStream and friends). */
 export const Version2 = 2;
+export const Version3 = 3;
 export const MaxStream = 10000;
 export const StreamPushBytes = 8 << 20;
 export const MaxRequestBytes = 16 << 20;
@@ -22,9 +26,11 @@ export const MaxParts = 1 << 14;
 const DefaultLimit = 500;
 const MaxRestarts = 2;
 
-/** The layout of a summary: ts cuts and per-window id-prefix bits. */
+/** The layout of a summary: ts cuts (version 2) or gaps (version 3) and per-window id-prefix bits. */
 export interface LayoutJSON {
-  cuts: number[];
+  cuts?: number[];
+  /** gaps[0] is the first cut, gaps[i] the positive difference between cut i and cut i-1. */
+  gaps?: number[];
   bits: number[];
 }
 
@@ -44,7 +50,9 @@ export interface PartDiffJSON extends LayoutJSON {
  * (sync.Table): 3 subtables of m cells; short id s goes to cell idx_i(s)
  * of subtable i, with h1, h2 = MurmurHash3 x64-128 of its 8 bytes:
  * idx_0 = lo32(h1) mod m, idx_1 = hi32(h1) mod m, idx_2 = lo32(h2) mod m;
- * a cell holds a count, the XOR of the short ids and the XOR of h2.
+ * a cell holds a count, the XOR of the short ids and the XOR of h2
+ * (version 3, narrow: of hi32(h2), and the count goes on the wire modulo
+ * 256).
  */
 export class Table {
   readonly counts: number[];
@@ -54,7 +62,10 @@ export class Table {
   /** only: the partition is outside the filter; the table alone reconciles it (bit 15 of m on the wire). */
   only = false;
 
-  constructor(readonly m: number) {
+  constructor(
+    readonly m: number,
+    readonly narrow = false,
+  ) {
     this.counts = new Array<number>(3 * m).fill(0);
     this.xor = new Uint8Array(8 * 3 * m);
     this.check = new Uint8Array(8 * 3 * m);
@@ -65,8 +76,11 @@ export class Table {
     const s = fromHex(short, 8);
     const [h1h, h1l, h2h, h2l] = murmur3x64(s);
     const c = new Uint8Array(8);
-    new DataView(c.buffer).setUint32(0, h2h);
-    new DataView(c.buffer).setUint32(4, h2l);
+    if (this.narrow) new DataView(c.buffer).setUint32(4, h2h);
+    else {
+      new DataView(c.buffer).setUint32(0, h2h);
+      new DataView(c.buffer).setUint32(4, h2l);
+    }
     for (const i of [h1l % this.m, this.m + (h1h % this.m), 2 * this.m + (h2l % this.m)]) {
       this.counts[i]++;
       for (let j = 0; j < 8; j++) {
@@ -84,16 +98,29 @@ export class Table {
     return Math.min(m, 4096);
   }
 
-  /** aloneCheaper reports whether a table alone costs less than filtering c ids (sync.tableOnly). */
-  static aloneCheaper(c: number, s: number): boolean {
-    return 3 * Table.size(c, s, true) * 20 < Math.floor((c * 10) / 8);
+  /**
+   * aloneCheaper reports whether a table alone costs less than filtering c
+   * ids (sync.tableOnly); in version 3 (narrow) the table that would go
+   * beside the filter counts too.
+   */
+  static aloneCheaper(c: number, s: number, narrow = false): boolean {
+    const cell = narrow ? 13 : 20;
+    const alone = 3 * Table.size(c, s, true) * cell;
+    if (narrow) return alone < Math.floor((c * 10) / 8) + 3 * Table.size(c, s, false) * cell;
+    return alone < Math.floor((c * 10) / 8);
   }
 }
 
-/** encodeTables is the "cells" of a request: per diff record, m (uint16 BE, 0: none) then 3m cells of count (uint32 BE), XOR (8), check (8). */
-export function encodeTables(tables: (Table | undefined)[]): string {
+/**
+ * encodeTables is the "cells" of a request: per diff record, m (uint16 BE,
+ * 0: none; bit 15: alone) then 3m cells: version 2, count (uint32 BE), XOR
+ * (8), check (8); version 3 (narrow), count modulo 256 (1), XOR (8),
+ * check (uint32 BE).
+ */
+export function encodeTables(tables: (Table | undefined)[], narrow = false): string {
+  const cell = narrow ? 13 : 20;
   let n = 0;
-  for (const t of tables) n += 2 + (t ? 20 * 3 * t.m : 0);
+  for (const t of tables) n += 2 + (t ? cell * 3 * t.m : 0);
   const raw = new Uint8Array(n);
   const dv = new DataView(raw.buffer);
   let o = 0;
@@ -102,10 +129,16 @@ export function encodeTables(tables: (Table | undefined)[]): string {
     o += 2;
     if (!t) continue;
     for (let i = 0; i < 3 * t.m; i++) {
-      dv.setUint32(o, t.counts[i]);
-      raw.set(t.xor.subarray(8 * i, 8 * i + 8), o + 4);
-      raw.set(t.check.subarray(8 * i, 8 * i + 8), o + 12);
-      o += 20;
+      if (narrow) {
+        raw[o] = t.counts[i] & 0xff;
+        raw.set(t.xor.subarray(8 * i, 8 * i + 8), o + 1);
+        raw.set(t.check.subarray(8 * i + 4, 8 * i + 8), o + 9);
+      } else {
+        dv.setUint32(o, t.counts[i]);
+        raw.set(t.xor.subarray(8 * i, 8 * i + 8), o + 4);
+        raw.set(t.check.subarray(8 * i, 8 * i + 8), o + 12);
+      }
+      o += cell;
     }
   }
   return toBase64(raw);
@@ -151,8 +184,65 @@ export class Layout {
     return this.offs[lo] + (parseInt(id.slice(0, 8), 16) >>> (32 - b));
   }
 
-  toJSON(): LayoutJSON {
+  /** fromJSON reads a layout spelt with cuts (version 2) or gaps (version 3). */
+  static fromJSON(x: LayoutJSON): Layout {
+    if ((x.cuts === undefined) === (x.gaps === undefined)) throw new GoatError("invalid", "layout: either cuts or gaps is required");
+    if (x.cuts) return new Layout(x.cuts, x.bits);
+    const g = x.gaps!;
+    if (!Array.isArray(g) || g.length > MaxWindows) throw new GoatError("invalid", "layout: gaps");
+    const cuts: number[] = [];
+    for (let i = 0; i < g.length; i++) {
+      if (!Number.isSafeInteger(g[i]) || (i > 0 && g[i] <= 0)) throw new GoatError("invalid", `layout: gap ${i} must be a positive integer`);
+      cuts.push(i === 0 ? g[0] : cuts[i - 1] + g[i]);
+      if (!Number.isSafeInteger(cuts[i])) throw new GoatError("invalid", "layout: cut out of range");
+    }
+    return new Layout(cuts, x.bits);
+  }
+
+  /** toJSON writes cuts (version 2) or gaps (version 3). */
+  toJSON(version = Version2): LayoutJSON {
+    if (version === Version3) return { gaps: this.cuts.map((c, i) => (i === 0 ? c : c - this.cuts[i - 1])), bits: this.bits };
     return { cuts: this.cuts, bits: this.bits };
+  }
+
+  /** offset returns the index of window w's first partition. */
+  offset(w: number): number {
+    return this.offs[w];
+  }
+
+  /**
+   * reduce returns the layout a version 3 client echoes (sync's
+   * reduceLayout): every run of windows without a differing partition
+   * merged into one window of 0 bits, so that cut i stays exactly when
+   * window i or i+1 holds a differing partition; and renumber, mapping a
+   * differing partition's index to its index in the reduced layout.
+   */
+  reduce(inDiff: boolean[]): { layout: Layout; renumber: (i: number) => number } {
+    const windows = this.bits.length;
+    const differs = this.bits.map((_, w) => inDiff.slice(this.offs[w], this.offs[w + 1]).includes(true));
+    const cuts: number[] = [];
+    const bits: number[] = [];
+    const shift = new Array<number>(windows).fill(0);
+    let next = 0;
+    for (let w = 0; w < windows; w++) {
+      if (w > 0) {
+        if (differs[w - 1] || differs[w]) cuts.push(this.cuts[w - 1]);
+        else {
+          shift[w] = next - 1 - this.offs[w];
+          continue;
+        }
+      }
+      const b = differs[w] ? this.bits[w] : 0;
+      bits.push(b);
+      shift[w] = next - this.offs[w];
+      next += 2 ** b;
+    }
+    const renumber = (i: number): number => {
+      let w = 0;
+      while (this.offs[w + 1] <= i) w++;
+      return i + shift[w];
+    };
+    return { layout: new Layout(cuts, bits), renumber };
   }
 }
 
@@ -249,6 +339,8 @@ export interface ClientV2Options {
   misses?: number;
   /** salt supplies filter salts (default: crypto random). */
   salt?: () => Uint8Array<ArrayBufferLike>;
+  /** version: 3 (capability "sync-v3": layouts as gaps, a reduced echo, 13-byte cells) or 2 (default, "sync-v2"). */
+  version?: 2 | 3;
 }
 
 /** The outcome of ClientV2.next: the next request, done, or a fall back to version 1. */
@@ -269,6 +361,10 @@ export class ClientV2 {
   private layout?: Layout;
 
   constructor(private readonly opts: ClientV2Options = {}) {}
+
+  private get version(): 2 | 3 {
+    return this.opts.version ?? Version2;
+  }
 
   private get limit(): number {
     return Math.min(Math.max(this.opts.limit ?? 0, 0), MaxStream);
@@ -296,7 +392,7 @@ export class ClientV2 {
     if (x.filter) r.filter = x.filter;
     if (x.commits && x.commits.length > 0) r.commits = x.commits;
     if (this.limit !== 0) r.limit = this.limit;
-    r.v = Version2;
+    r.v = this.version;
     if (x.parts) r.parts = x.parts;
     if (x.need && x.need.length > 0) r.need = encodeIDs(x.need);
     return r;
@@ -380,8 +476,8 @@ export class ClientV2 {
   }
 
   private partsRequest(local: LocalV2, ld: Digest, sum: SummaryJSON): SyncRequest | undefined {
-    const l = new Layout(sum.cuts, sum.bits);
-    this.layout = l;
+    const l = Layout.fromJSON(sum);
+    const narrow = this.version === Version3;
     const theirs = decodeSums(sum.sums, l);
     const mine = partSums(local, l);
     const inDiff = new Array<boolean>(mine.length).fill(false);
@@ -395,11 +491,11 @@ export class ClientV2 {
       inDiff[i] = true;
       diff.push({ index: i, digest: m });
       let t: Table | undefined;
-      if (s.count > 0 && m.count > 0 && Table.aloneCheaper(m.count, s.count)) {
-        t = new Table(Table.size(m.count, s.count, true));
+      if (s.count > 0 && m.count > 0 && Table.aloneCheaper(m.count, s.count, narrow)) {
+        t = new Table(Table.size(m.count, s.count, true), narrow);
         t.only = true;
       } else if (s.count > 0 && m.count > 0) {
-        t = new Table(Table.size(m.count, s.count, false));
+        t = new Table(Table.size(m.count, s.count, false), narrow);
         n += m.count;
         d += Math.max(s.count - m.count, 1);
       } else if (s.count > 0) {
@@ -442,8 +538,17 @@ export class ClientV2 {
         } else tabOf.get(p)?.add(shortOf(id));
       }
     }
-    const parts: PartDiffJSON = { cuts: sum.cuts, bits: sum.bits, diff: encodeDiff(diff) };
-    if (tabOf.size > 0) parts.cells = encodeTables(tables);
+    // Version 3 echoes the layout reduced to the differing windows; lists
+    // in the answer then name partitions of the echoed layout.
+    let echo = l;
+    if (narrow) {
+      const r = l.reduce(inDiff);
+      echo = r.layout;
+      for (const x of diff) x.index = r.renumber(x.index);
+    }
+    this.layout = echo;
+    const parts: PartDiffJSON = { ...echo.toJSON(this.version), diff: encodeDiff(diff) };
+    if (tabOf.size > 0) parts.cells = encodeTables(tables, narrow);
     let filter: SyncRequest["filter"];
     if (n > 0) {
       const window = this.limit || DefaultLimit;

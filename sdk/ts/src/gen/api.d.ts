@@ -160,7 +160,22 @@ export interface paths {
          */
         put: operations["createRepo"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete a repository
+         * @description Deletes the repository (DESIGN section 10). Needs role `admin`: a
+         *     caller who may read the repository without it gets `403`; one who
+         *     may not read it gets `404`, exactly as for a repository that does
+         *     not exist. System repositories (`sys.*`) cannot be deleted (`403`).
+         *     Nothing is erased: every node moves its log aside into the
+         *     `deleted/` directory of its data directory, where an operator can
+         *     restore it (docs/operations.md). The deletion is recorded in
+         *     `sys.repos` and replicates: the other nodes delete their copies and
+         *     do not bring the repository back from a peer that still has it.
+         *     Live streams subscribed to it get a `reset` event with `code`
+         *     `deleted`; reads and writes then answer `404`. Creating the name
+         *     again (`createRepo`, or a first write) starts an empty repository.
+         */
+        delete: operations["deleteRepo"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1045,7 +1060,7 @@ export interface components {
             limit: number;
             /**
              * Format: int32
-             * @description Protocol version; 2 asks for partitioned rounds (docs/sync.md, capability `sync-v2`). Absent or 1 is version 1.
+             * @description Protocol version; 3 asks for partitioned rounds in their compact encoding (docs/sync.md, capability `sync-v3`), 2 for partitioned rounds in their first encoding (capability `sync-v2`, still served). Absent or 1 is version 1.
              */
             v?: number;
             parts?: components["schemas"]["SyncPartDiff"];
@@ -1063,14 +1078,19 @@ export interface components {
             sessions?: components["schemas"]["Session"][];
         };
         /**
-         * @description Version 2, second request: the layout of the server's summary,
-         *     echoed, and the client's full digests of the partitions whose count
-         *     or 8-byte XOR differ from the summary. The request's filter then
-         *     covers the client's ids of those partitions only.
+         * @description Versions 2 and 3, second request: a layout consistent with the
+         *     server's summary (version 2: the summary's layout echoed, as
+         *     `cuts`; version 3: reduced to the windows holding differing
+         *     partitions, as `gaps`; exactly one of the two), and the client's
+         *     full digests of the partitions whose count or 8-byte XOR differ
+         *     from the summary. The request's filter then covers the client's
+         *     ids of those partitions only.
          */
         SyncPartDiff: {
-            /** @description Ascending ts values cutting the set into time windows. */
-            cuts: number[];
+            /** @description Version 2. Ascending ts values cutting the set into time windows. */
+            cuts?: number[];
+            /** @description Version 3. The cuts as the first cut, then the positive difference from each cut to the next. */
+            gaps?: number[];
             /** @description Per window (one more than cuts), the id-prefix bits splitting it. */
             bits: number[];
             /**
@@ -1080,17 +1100,21 @@ export interface components {
             diff: string;
             /**
              * Format: byte
-             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none) then 3m cells of count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes): the client's invertible table of its short ids in that partition (docs/sync.md).
+             * @description Standard padded base64 of, per diff record, m (uint16 BE, 0 for none, bit 15 marks a table alone) then 3m cells: in version 2, count (uint32 BE), XOR of short ids (8 bytes), XOR of checks (8 bytes); in version 3, count modulo 256 (1 byte), XOR of short ids (8 bytes), XOR of 32-bit checks (4 bytes). The client's invertible table of its short ids in that partition (docs/sync.md).
              */
             cells?: string;
         };
         /**
-         * @description Version 2: the server's partitions (time windows finer towards now,
-         *     large windows split by id prefix) and each partition's count and
-         *     first 8 bytes of XOR.
+         * @description Versions 2 and 3: the server's partitions (time windows finer
+         *     towards now, large windows split by id prefix) and each
+         *     partition's count and first 8 bytes of XOR. The layout is spelt
+         *     with `cuts` in answers to version 2 requests and with `gaps` in
+         *     answers to version 3 ones.
          */
         SyncSummary: {
-            cuts: number[];
+            cuts?: number[];
+            /** @description Version 3. The cuts as the first cut, then the positive difference from each cut to the next. */
+            gaps?: number[];
             bits: number[];
             /**
              * Format: byte
@@ -1152,7 +1176,16 @@ export interface components {
         /** @description Data of a `reset` event. */
         EventReset: {
             repo: components["schemas"]["RepoName"];
+            /** @description Why, for humans. */
             reason: string;
+            /**
+             * @description Why, for programs, when the reset is not only a request to
+             *     reconcile: `deleted` says the repository was deleted
+             *     (`deleteRepo`): reconciling it answers `404` until it is created
+             *     again, so drop the local replica or stop syncing it.
+             * @enum {string}
+             */
+            code?: "deleted";
         };
         /** @description Data of a `ready` event (an empty object). */
         EventReady: Record<string, never>;
@@ -1981,6 +2014,36 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["RepoInfo"];
                 };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            default: components["responses"]["Error"];
+        };
+    };
+    deleteRepo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The repository name.
+                 * @example user.alice.notes
+                 */
+                repo: components["parameters"]["Repo"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The repository was deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];

@@ -1,0 +1,470 @@
+//go:build linux
+
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	stdsync "sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/node"
+)
+
+// A live stream that has sent its `ready` event only waits and writes, and
+// most of the time it waits. Served by net/http it would hold, while it
+// waits, a handler goroutine, net/http's background reader goroutine, the
+// connection's bufio.Reader and Writer, the response's chunking buffer and
+// the middleware's frames: about 40 KiB per stream, most of the memory of
+// 20,000 subscribers. So the connection is taken over (hijacked) once the
+// stream is ready, and the fan-out writers below serve every taken-over
+// stream:
+//
+//   - one writer goroutine per core; a stream belongs to one of them. A
+//     publish marks the stream runnable (Subscription.Notify, no channel
+//     and no goroutine per stream) and the writer writes everything
+//     queued for it in one non-blocking write(2): the event frames,
+//     chunked by hand (the response was chunked before the takeover and
+//     stays so, which nginx and the SDKs' readers already parse).
+//   - a stream whose socket buffer is full gets a goroutine of its own
+//     for the rest of that write, under the write deadline, and returns
+//     to its writer when it is written: a client that does not read never
+//     delays the others, and its queue fills until the hub drops it.
+//   - the client's going away is seen by one epoll set for all streams
+//     (EPOLLRDHUP), where net/http's background reader saw it per stream.
+//   - heartbeats and token expiry are timers (time.AfterFunc): no
+//     goroutine waits for them.
+
+// streamer is the process's fan-out writers and the epoll set watching the
+// taken-over streams' connections.
+type streamer struct {
+	writers []*fanWriter
+	next    atomic.Uint32 // round robin over writers
+	epfd    int
+
+	mu       stdsync.Mutex
+	streams  map[uint32]*liveStream // by epoll tag
+	tag      uint32
+	watching bool // the watch goroutine runs
+}
+
+// theStreamer is made by the first takeover and serves every server of
+// the process. Its goroutines run only while there is work: a writer's
+// while streams are on its run queue, the epoll watcher's while there are
+// streams; an idle process holds none.
+var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	st := &streamer{epfd: epfd, streams: map[uint32]*liveStream{}}
+	for range runtime.GOMAXPROCS(0) {
+		st.writers = append(st.writers, &fanWriter{})
+	}
+	return st, nil
+})
+
+// watch marks the streams whose client hung up (or whose connection
+// failed) and hands them to their writer to close. It returns once there
+// are no streams (add starts it again).
+func (st *streamer) watch() {
+	evs := make([]syscall.EpollEvent, 256)
+	for {
+		n, err := syscall.EpollWait(st.epfd, evs, 1000)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			slog.Error("event streams: epoll_wait failed; hang-ups are seen at the next write", "err", err)
+			time.Sleep(time.Second) // not a hot loop if it keeps failing
+		}
+		st.mu.Lock()
+		if len(st.streams) == 0 {
+			st.watching = false
+			st.mu.Unlock()
+			return
+		}
+		for _, ev := range evs[:max(n, 0)] {
+			if ls := st.streams[uint32(ev.Fd)]; ls != nil {
+				ls.hangup.Store(true)
+				ls.schedule()
+			}
+		}
+		st.mu.Unlock()
+	}
+}
+
+// epollHangup is what the epoll set waits for: the client closed (or shut
+// down its side of) the connection; EPOLLHUP and EPOLLERR come always.
+// Edge-triggered, so bytes a client sends do not wake it again and again.
+const epollHangup = syscall.EPOLLRDHUP | 1<<31 // EPOLLET
+
+// add registers ls with the epoll set and a writer.
+func (st *streamer) add(ls *liveStream) error {
+	st.mu.Lock()
+	st.tag++
+	for st.streams[st.tag] != nil || st.tag == 0 {
+		st.tag++
+	}
+	ls.tag = st.tag
+	st.streams[ls.tag] = ls
+	if !st.watching {
+		st.watching = true
+		go st.watch()
+	}
+	st.mu.Unlock()
+	var cerr error
+	err := ls.raw.Control(func(fd uintptr) {
+		cerr = syscall.EpollCtl(st.epfd, syscall.EPOLL_CTL_ADD, int(fd), &syscall.EpollEvent{Events: epollHangup, Fd: int32(ls.tag)})
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		st.remove(ls)
+	}
+	return err
+}
+
+// remove forgets ls; closing its socket takes it out of the epoll set.
+func (st *streamer) remove(ls *liveStream) {
+	st.mu.Lock()
+	delete(st.streams, ls.tag)
+	st.mu.Unlock()
+}
+
+// fanWriter writes the streams made runnable on it, one at a time, on a
+// goroutine that runs while its run queue is not empty.
+type fanWriter struct {
+	mu      stdsync.Mutex
+	runq    []*liveStream
+	spare   []*liveStream // the run queue's other slice, reused
+	running bool          // the run goroutine runs
+
+	buf []byte // the frames of the stream being written; run only
+}
+
+func (w *fanWriter) push(ls *liveStream) {
+	w.mu.Lock()
+	w.runq = append(w.runq, ls)
+	start := !w.running
+	w.running = true
+	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
+}
+
+func (w *fanWriter) run() {
+	w.mu.Lock()
+	for len(w.runq) > 0 {
+		batch := w.runq
+		w.runq = w.spare[:0]
+		w.mu.Unlock()
+		for i, ls := range batch {
+			ls.run(w)
+			batch[i] = nil
+		}
+		if cap(batch) > 4096 {
+			batch = nil // a burst is over: do not keep its room
+		}
+		w.mu.Lock()
+		w.spare = batch
+	}
+	w.running = false
+	w.mu.Unlock()
+}
+
+// liveStream is a taken-over event stream.
+type liveStream struct {
+	e      *eventStream
+	st     *streamer
+	conn   net.Conn
+	raw    syscall.RawConn
+	writer *fanWriter
+	tag    uint32
+	nodeID string
+
+	scheduled atomic.Bool // on its writer's run queue
+	hangup    atomic.Bool // the client went
+	ping      atomic.Bool // a heartbeat is due
+	expire    atomic.Bool // the token expired
+
+	heartbeat *time.Timer
+	expiry    *time.Timer
+
+	mu       stdsync.Mutex
+	closed   bool
+	fallback bool   // a goroutine of its own is writing out; the writer keeps off
+	out      []byte // what the fallback goroutine writes
+	lastSent uint64 // sequence number of the last event written
+}
+
+// mayTakeOver reports whether takeOver will try: an HTTP/1.1 request
+// (HTTP/1.0 responses are not chunked) on a TCP connection.
+func (e *eventStream) mayTakeOver() bool {
+	r, ok := e.ctx.Value(remoteKey{}).(*remote)
+	if !ok || !r.http11 {
+		return false
+	}
+	_, ok = e.ctx.Value(connKey{}).(*net.TCPConn)
+	return ok
+}
+
+// takeOver hands the stream to the fan-out writers, which write from
+// lastSent on; it reports false, having changed nothing, when the
+// connection cannot be taken over (the caller keeps serving it).
+func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) bool {
+	if !e.mayTakeOver() {
+		return false
+	}
+	st, err := theStreamer()
+	if err != nil {
+		return false
+	}
+	conn, rw, err := rc.Hijack()
+	if err != nil {
+		return false // HTTP/2, or a writer that cannot
+	}
+	// Bytes the client sent after its request (nothing, for an SSE
+	// client) are dropped with net/http's buffers.
+	_ = rw
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
+	_ = conn.SetDeadline(time.Time{})
+	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
+	// The stream is whole before anything can schedule it (its timers,
+	// the epoll set, the hub). Timers re-arm under ls.mu, so none does
+	// after closeLocked stopped it.
+	ls.mu.Lock()
+	hb := e.s.cfg.Heartbeat
+	ls.heartbeat = time.AfterFunc(hb, func() {
+		ls.ping.Store(true)
+		ls.schedule()
+		ls.mu.Lock()
+		if !ls.closed {
+			ls.heartbeat.Reset(hb)
+		}
+		ls.mu.Unlock()
+	})
+	if !e.principal.Expires.IsZero() {
+		ls.expiry = time.AfterFunc(time.Until(e.principal.Expires), func() {
+			ls.expire.Store(true)
+			ls.schedule()
+		})
+	}
+	ls.mu.Unlock()
+	if err := st.add(ls); err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		ls.mu.Lock()
+		ls.closeLocked()
+		ls.mu.Unlock()
+		return true
+	}
+	// The request's context holds its route, its middleware's values and
+	// its connection's: nothing the writers need.
+	e.ctx = nil
+	e.sub.Notify(ls.schedule)
+	ls.schedule() // events queued before Notify
+	return true
+}
+
+// schedule puts ls on its writer's run queue unless it is there already.
+// It never blocks: it runs on the publisher's path.
+func (ls *liveStream) schedule() {
+	if ls.scheduled.CompareAndSwap(false, true) {
+		ls.writer.push(ls)
+	}
+}
+
+// run writes what is due on ls without blocking. Writer only.
+func (ls *liveStream) run(w *fanWriter) {
+	ls.scheduled.Store(false)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		return
+	}
+	if ls.fallback {
+		// Its goroutine schedules ls again when the write is done; a
+		// stream that is to end meanwhile ends it now (the write fails).
+		select {
+		case <-ls.e.sub.Gone():
+			ls.conn.Close()
+		default:
+			if ls.hangup.Load() {
+				ls.conn.Close()
+			}
+		}
+		return
+	}
+	if ls.hangup.Load() {
+		ls.closeLocked()
+		return
+	}
+	select {
+	case <-ls.e.sub.Gone():
+		// Dropped for being slow, or the node shuts down: end the
+		// response (if the socket takes it) and close.
+		w.buf = append(w.buf[:0], lastChunk...)
+		_, _ = ls.tryWrite(w.buf)
+		ls.closeLocked()
+		return
+	default:
+	}
+	buf := w.buf[:0]
+	// At most about writeBatch bytes of frames per turn: what does not
+	// fit in the socket is copied for the fallback goroutine, and a
+	// stream that lags behind a burst must not copy its whole backlog
+	// (the queue holds it as pointers to events shared by all). The rest
+	// waits for the stream's next turn.
+	more := false
+	for len(buf) < writeBatch {
+		ev, ok := ls.e.sub.Next()
+		if !ok {
+			break
+		}
+		if ev.Seq == 0 || ev.Seq > ls.lastSent {
+			buf = appendChunk(buf, ev.Encoded(sseFrame))
+			ls.lastSent = max(ls.lastSent, ev.Seq)
+		}
+		more = len(buf) >= writeBatch
+	}
+	if ls.ping.Swap(false) {
+		buf = appendChunk(buf, []byte(": ping\n\n"))
+	}
+	end := ls.expire.Load()
+	if end {
+		buf = appendChunk(buf, sseFrame(&node.Event{ID: node.EventID(ls.nodeID, ls.lastSent), Name: "expired", Data: expiredData}))
+		buf = append(buf, lastChunk...)
+	}
+	if cap(buf) <= 1<<20 {
+		w.buf = buf[:0] // keep the room for the next stream, unless a burst grew it
+	} else {
+		w.buf = nil
+	}
+	if len(buf) == 0 {
+		return
+	}
+	n, err := ls.tryWrite(buf)
+	if err != nil {
+		ls.closeLocked()
+		return
+	}
+	if n < len(buf) {
+		// The socket is full: the rest is written by a goroutine of its
+		// own, under the write deadline, so that this writer goes on.
+		ls.out = append([]byte(nil), buf[n:]...)
+		ls.fallback = true
+		go ls.writeOut(end)
+		return
+	}
+	if end {
+		ls.closeLocked()
+		return
+	}
+	if more {
+		ls.schedule()
+	}
+}
+
+// writeBatch bounds the bytes of events a stream is given per turn of its
+// writer (one event at least), so that a stream in fallback holds at most
+// about that much besides its queue: 20,000 streams whose clients all
+// stopped reading hold about 320 MiB of it at worst, against the 10 GiB
+// their sockets' send buffers may hold in the kernel.
+const writeBatch = 16 << 10
+
+// tryWrite writes b without waiting for room in the socket; it returns how
+// much was written. Under ls.mu, not in fallback.
+func (ls *liveStream) tryWrite(b []byte) (int, error) {
+	n := 0
+	var werr error
+	err := ls.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true
+			case err != nil:
+				werr = err
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+// writeOut is a stream's fallback goroutine: it writes ls.out under the
+// write deadline, then gives the stream back to its writer (or closes it,
+// at the end of the stream or when the write fails).
+func (ls *liveStream) writeOut(end bool) {
+	_ = ls.conn.SetWriteDeadline(time.Now().Add(ls.e.s.cfg.WriteTimeout))
+	_, err := ls.conn.Write(ls.out)
+	_ = ls.conn.SetWriteDeadline(time.Time{})
+	ls.mu.Lock()
+	ls.out, ls.fallback = nil, false
+	if err != nil || end {
+		ls.closeLocked()
+		ls.mu.Unlock()
+		return
+	}
+	ls.mu.Unlock()
+	ls.schedule()
+}
+
+// closeLocked ends the stream: the connection, the subscription, the
+// stream's slot and its timers. Under ls.mu.
+func (ls *liveStream) closeLocked() {
+	if ls.closed {
+		return
+	}
+	ls.closed = true
+	ls.heartbeat.Stop()
+	if ls.expiry != nil {
+		ls.expiry.Stop()
+	}
+	ls.st.remove(ls)
+	ls.conn.Close()
+	ls.e.sub.Close()
+	ls.e.release()
+}
+
+// lastChunk ends a chunked response.
+var lastChunk = []byte("0\r\n\r\n")
+
+// appendChunk appends p to b as one HTTP/1.1 chunk.
+func appendChunk(b, p []byte) []byte {
+	b = strconv.AppendUint(b, uint64(len(p)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, p...)
+	return append(b, "\r\n"...)
+}

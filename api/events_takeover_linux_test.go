@@ -1,0 +1,225 @@
+//go:build linux
+
+package api_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goat-gateway/goat-gateway/core"
+	"github.com/goat-gateway/goat-gateway/internal/goattest"
+	"github.com/goat-gateway/goat-gateway/node"
+)
+
+// rawStream is an event stream read without a goroutine of its own: the
+// test reads it when it wants to, through net/http's chunked reader.
+type rawStream struct {
+	conn net.Conn
+	body *bufio.Reader
+}
+
+// openRawStream opens a stream; rcvbuf, if not 0, is the client's socket
+// receive buffer.
+func openRawStream(tb testing.TB, g *gateway, token, query string, rcvbuf int) *rawStream {
+	tb.Helper()
+	d := net.Dialer{}
+	if rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
+		}
+	}
+	conn, err := d.Dial("tcp", g.Addr())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /v1/events?"+query+" HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "+token+"\r\n\r\n"); err != nil {
+		tb.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /v1/events: %v %v", resp, err)
+	}
+	if te := resp.TransferEncoding; len(te) != 1 || te[0] != "chunked" {
+		tb.Fatalf("Transfer-Encoding %v, want chunked", te)
+	}
+	return &rawStream{conn: conn, body: bufio.NewReaderSize(resp.Body, 512)}
+}
+
+// next reads up to the next event named name, returning its id; comments
+// (heartbeats) and other events are skipped.
+func (s *rawStream) next(tb testing.TB, name string) string {
+	tb.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+	var id, ev string
+	for {
+		line, err := s.body.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("reading the stream for %q: %v", name, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev == name {
+				return id
+			}
+			id, ev = "", ""
+		case strings.HasPrefix(line, "id: "):
+			id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev = line[7:]
+		}
+	}
+}
+
+// Idle streams hold no goroutine: once ready, a stream leaves net/http for
+// the fan-out writers (one per core, running only while they have work),
+// so 1,000 streams add a handful of goroutines where each used to hold
+// two. Every one of them still gets the next commit.
+func TestEvents_IdleStreamsHoldNoGoroutines(t *testing.T) {
+	const streams = 1000
+	g := startGateway(t, goattest.Config{MaxStreamsPerCaller: streams + 10})
+	alice := setupRepo(t, g)
+	// A first stream starts the epoll watcher, which runs while there are
+	// streams: it is not what is counted.
+	openRawStream(t, g, alice.Token, "repo=r", 0).next(t, "ready")
+	before := runtime.NumGoroutine()
+	subs := make([]*rawStream, streams)
+	for i := range subs {
+		subs[i] = openRawStream(t, g, alice.Token, "repo=r", 0)
+		subs[i].next(t, "ready")
+	}
+	goattest.WaitFor(t, "1,000 idle streams to hold fewer than 100 goroutines", func() bool {
+		return runtime.NumGoroutine()-before < 100
+	})
+	c := alice.CommitAt(1, "r", "k", map[string]any{"v": "x"})
+	alice.Push(t, c)
+	for i, s := range subs {
+		if id := s.next(t, "commit"); id == "" {
+			t.Fatalf("stream %d: commit event without an id", i)
+		}
+	}
+	// Clients that hang up are seen (no write needed), and nothing stays.
+	for _, s := range subs {
+		s.conn.Close()
+	}
+	goattest.WaitFor(t, "the hung-up streams to end", func() bool { return g.Node().Subscribers() == 1 })
+	goattest.WaitFor(t, "the goroutines to go back", func() bool { return runtime.NumGoroutine() <= before+5 })
+}
+
+// A stream taken over by the fan-out writers delivers every event once, in
+// order, with increasing ids, heartbeats in between, and a subscriber that
+// does not read holds none of it back.
+func TestEvents_TakenOverStreamsKeepOrder(t *testing.T) {
+	// A write deadline past the test's patience: a writer that waited on
+	// a stalled socket would hold the healthy stream past it.
+	g := startGateway(t, goattest.Config{Heartbeat: 50 * time.Millisecond, WriteTimeout: 2 * goattest.Patience})
+	alice := setupRepo(t, g)
+	sub := g.subscribe(t, alice.Token, "repo=r")
+	sub.waitReady(t)
+	// Never read: their sockets fill, and their writes go to goroutines
+	// of their own while the others go on. One more than there are
+	// writers, so one shares the healthy stream's writer.
+	stalled := runtime.GOMAXPROCS(0) + 1
+	for range stalled {
+		openRawStream(t, g, alice.Token, "repo=r", 4096).next(t, "ready")
+	}
+	goattest.Recv(t, sub.pings, "a heartbeat from the fan-out writers")
+
+	// A commit of 20 KiB is more than a writer gives a stream per turn
+	// (16 KiB): a push of several goes out over several turns.
+	big := strings.Repeat("x", 20<<10)
+	var want []string
+	for i := 0; i < 30; i++ {
+		// Pushes of 1 to 5 commits: one publish may queue many events.
+		var batch []*core.Commit
+		for j := 0; j < i%5+1; j++ {
+			c := alice.CommitAt(int64(i*10+j), "r", fmt.Sprintf("k%d-%d", i, j), map[string]any{"pad": big})
+			batch = append(batch, c)
+			want = append(want, c.ID.String())
+		}
+		alice.Push(t, batch...)
+	}
+	last := ""
+	for i, id := range want {
+		ev, got := sub.nextCommit(t)
+		if got != id {
+			t.Fatalf("commit %d: got %s, want %s", i, got, id)
+		}
+		if last != "" && seqOf(t, ev.ID) <= seqOf(t, last) {
+			t.Fatalf("event id %s after %s", ev.ID, last)
+		}
+		last = ev.ID
+	}
+	goattest.Recv(t, sub.pings, "a heartbeat after the events")
+	if n := g.Node().Subscribers(); n != stalled+1 {
+		t.Fatalf("%d subscribers, want %d (the stalled ones wait on their write deadline)", n, stalled+1)
+	}
+
+	// Reconnecting with the last id replays nothing and goes live.
+	again := g.subscribe(t, alice.Token, "repo=r", "Last-Event-ID", last)
+	again.waitReady(t)
+	c := alice.CommitAt(1000, "r", "after", map[string]any{"v": "y"})
+	alice.Push(t, c)
+	if _, id := again.nextCommit(t); id != c.ID.String() {
+		t.Fatalf("after reconnecting: %s, want %s", id, c.ID)
+	}
+}
+
+// seqOf is the sequence number of an event id.
+func seqOf(tb testing.TB, id string) uint64 {
+	tb.Helper()
+	_, seq, err := node.ParseEventID(id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seq
+}
+
+// A taken-over stream that ends cleanly (here: its token expired) ends its
+// connection too, and says so: a client that pools connections must not
+// send its next request on it, where nobody reads any more.
+func TestEvents_EndedStreamIsNotReused(t *testing.T) {
+	g := startGateway(t, goattest.Config{})
+	setupRepo(t, g)
+	tok, err := g.Mint("alice", nil, 2*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr}
+	req, _ := http.NewRequest("GET", g.URL()+"/v1/events?repo=r", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Close {
+		t.Fatal("the stream's response does not say Connection: close")
+	}
+	body, err := io.ReadAll(resp.Body) // to the stream's end, after `expired`
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(body), "event: expired\n") {
+		t.Fatalf("stream: %v\n%s", err, body)
+	}
+	req, _ = http.NewRequest("GET", g.URL()+"/v1/repos/r", nil)
+	req.Header.Set("Authorization", "Bearer "+g.Token("alice"))
+	resp, err = cl.Do(req)
+	if err != nil {
+		t.Fatalf("the request after the stream: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the request after the stream: status %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	stdsync "sync"
+
+	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/core"
+)
+
+// Deleting a repository (DESIGN section 10: role admin; the log is moved
+// aside, not erased).
+//
+// The deletion is a record in sys.repos, so that it survives restarts and
+// replicates: the repository's item there becomes a tombstone
+// ({"isDeleted": true, "generation": g, ...}). Every node that applies it
+// (this one at once, peers when the record reaches them, any node at its
+// next start) retires its own log of the repository into the data
+// directory's deleted/ directory (storage.Store.Retire), tells the live
+// streams subscribed to it (a reset event with code "deleted"), and from
+// then on refuses to create the name for another node (replication,
+// announcements, reconciliation), so that a peer that still had the
+// repository cannot bring it back.
+//
+// A client may create the name again (createRepo or a first write, as for
+// any new repository): that starts generation g+1, recorded in sys.repos
+// as the creation's record ({"owner", "generation": g+1}), and empty. Each
+// node records the generation of its own log next to it
+// (storage.Store.SetGeneration), so that a node that missed both the
+// deletion and the re-creation (it was down) finds its log older than the
+// name's generation and retires it rather than merging the old life into
+// the new one. docs/decisions.md has the reasoning.
+
+// repoLife is what sys.repos says of one repository name.
+type repoLife struct {
+	gen     uint64
+	deleted bool
+}
+
+// repoLives indexes sys.repos by name.
+type repoLives struct {
+	mu stdsync.Mutex
+	m  map[string]repoLife
+}
+
+func newRepoLives() *repoLives { return &repoLives{m: map[string]repoLife{}} }
+
+func (l *repoLives) get(name string) (repoLife, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.m[name]
+	return v, ok
+}
+
+func (l *repoLives) set(name string, v repoLife) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[name] = v
+}
+
+// genOf reads a record's generation (JSON numbers decode as float64).
+func genOf(data map[string]any) uint64 {
+	if f, ok := data["generation"].(float64); ok && f > 0 && f < 1<<53 {
+		return uint64(f)
+	}
+	return 0
+}
+
+// deletedError refuses to create a deleted repository for another node.
+func deletedError(repo string) error {
+	return fmt.Errorf("%w: repository %q was deleted", core.ErrNotFound, repo)
+}
+
+// checkNotDeleted refuses to create repo for another node (or for this
+// node's own bookkeeping) when sys.repos records it deleted: the peer that
+// offers it has not applied the deletion yet.
+func (n *Node) checkNotDeleted(repo string) error {
+	if life, ok := n.lives.get(repo); !ok || !life.deleted {
+		return nil
+	}
+	// The record may have changed since it was applied (sysLoop runs
+	// behind the appends): a re-creation's record precedes its
+	// announcement, so the stored value is the one to go by.
+	r, release, err := n.store.Repo(ReposRepo)
+	if err != nil {
+		return err
+	}
+	v, err := r.Value(repo)
+	release()
+	if err != nil || v.Deleted {
+		return deletedError(repo)
+	}
+	n.applyRepoRecord(repo, v.Data, v.Deleted)
+	return nil
+}
+
+// generationFor returns the generation a log of repo created now belongs
+// to: the recorded one, or the next one for a deleted name (a client's
+// creation starts a new life; other origins were refused before).
+func (n *Node) generationFor(repo string) uint64 {
+	life, _ := n.lives.get(repo)
+	if life.deleted {
+		return life.gen + 1
+	}
+	return life.gen
+}
+
+// applyRepoRecord puts a sys.repos record in effect: the quota counts, and
+// this node's log of the name, retired if the record says it was deleted
+// or belongs to an older life.
+func (n *Node) applyRepoRecord(repo string, data map[string]any, deleted bool) {
+	gen := genOf(data)
+	n.lives.set(repo, repoLife{gen: gen, deleted: deleted})
+	if deleted {
+		n.quotas.forgetRepo(repo)
+	} else if owner, ok := data["owner"].(string); ok {
+		n.quotas.noteRepo(repo, owner)
+	}
+	local, err := n.store.Generation(repo)
+	if err != nil {
+		n.log.Warn("repository generation unreadable", "repo", repo, "err", err)
+		return
+	}
+	if local > gen || (local == gen && !deleted) {
+		return
+	}
+	if deleted && local == gen && n.loading && n.store.Exists(repo) {
+		// At start, a log under its own tombstone was moved back by an
+		// operator (or a crash came between the record and the move,
+		// before the deletion was acknowledged): restore it.
+		n.restored = append(n.restored, repo)
+		return
+	}
+	if err := n.retireLocal(repo); err != nil && !errors.Is(err, core.ErrNotFound) {
+		n.log.Warn("retire deleted repository", "repo", repo, "err", err)
+	}
+}
+
+// retireLocal moves this node's log of repo aside and resets the live
+// streams subscribed to it.
+func (n *Node) retireLocal(repo string) error {
+	dir, err := n.store.Retire(repo, n.now())
+	if err != nil {
+		return err
+	}
+	n.log.Info("repository deleted: log moved aside", "repo", repo, "dir", dir)
+	node := n.ID()
+	// The reset's id is the hub's watermark, read under the hub's lock
+	// (publish holds it while it builds the events): a client that
+	// reconnects with it is neither replayed twice nor told it came from
+	// another event log.
+	n.hub.publish(repo, 0, func() []*Event {
+		ev := DeletedEvent(EventID(node, n.hub.published), repo)
+		return []*Event{&ev}
+	})
+	return nil
+}
+
+// DeletedReason is the reason of the reset event that tells a live stream
+// its repository was deleted.
+const DeletedReason = "the repository was deleted"
+
+// DeletedEvent is the reset event telling a subscriber that repo was
+// deleted: healing it answers 404 until it is created again.
+func DeletedEvent(id, repo string) Event {
+	ev := ResetEvent(id, repo, DeletedReason)
+	ev.Data = []byte(`{"code":"deleted",` + string(ev.Data[1:]))
+	return ev
+}
+
+// DeleteRepo deletes repo for p, who needs role admin (DESIGN section 10):
+// see the comment at the top of this file. A repository p may not read,
+// or that does not exist, is core.ErrNotFound; one p may read without
+// role admin is core.ErrForbidden, and so is a system repository.
+func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) error {
+	if err := n.Authorize(p, repo, false); err != nil {
+		return err
+	}
+	_, release, err := n.store.Repo(repo)
+	switch {
+	case err == nil:
+		release()
+	case errors.Is(err, core.ErrCorrupt): // damaged: deleting it is an operator's way out
+	default:
+		return err
+	}
+	if repo == "sys" || strings.HasPrefix(repo, "sys.") {
+		return fmt.Errorf("%w: %s is a system repository and cannot be deleted", core.ErrForbidden, repo)
+	}
+	if !p.Node && !p.HasRole(auth.AdminRole) {
+		return fmt.Errorf("%w: deleting a repository needs role %s", core.ErrForbidden, auth.AdminRole)
+	}
+	gen, err := n.store.Generation(repo)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{
+		core.DeletedField: true,
+		"generation":      float64(gen),
+		"deletedAt":       float64(n.now().UnixMilli()),
+	}
+	if p.Sub != "" {
+		data["deletedBy"] = p.Sub
+	}
+	if owner, ok := n.quotas.ownerOf(repo); ok {
+		data["owner"] = owner
+	}
+	// The record first: a crash after it leaves a log that the next start
+	// retires (applyRepoRecord at load); a crash before it, the repository
+	// as it was. Writing it applies it here, which retires the log.
+	if err := n.writeSystem(ctx, ReposRepo, repo, core.AnySchema, data); err != nil {
+		return err
+	}
+	if err := n.retireLocal(repo); err != nil && !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// restoreRepos gives the repositories found at start under their own
+// tombstone (restored by an operator) a new generation and a live record,
+// so that this node serves them and the others take them again.
+func (n *Node) restoreRepos() {
+	for _, repo := range n.restored {
+		life, _ := n.lives.get(repo)
+		rec := map[string]any{"generation": float64(life.gen + 1), "restoredAt": float64(n.now().UnixMilli())}
+		if r, release, err := n.store.Repo(ReposRepo); err == nil {
+			if v, err := r.Value(repo); err == nil {
+				if owner, ok := v.Data["owner"].(string); ok {
+					rec["owner"] = owner
+				}
+			}
+			release()
+		}
+		if err := n.store.SetGeneration(repo, life.gen+1); err != nil {
+			n.log.Warn("restore a deleted repository", "repo", repo, "err", err)
+			continue
+		}
+		if err := n.putSystem(n.ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
+			n.log.Warn("restore a deleted repository", "repo", repo, "err", err)
+			continue
+		}
+		n.log.Info("deleted repository restored: its log was moved back", "repo", repo, "generation", life.gen+1)
+	}
+	n.restored = nil
+}
