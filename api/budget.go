@@ -161,11 +161,13 @@ type rateBucket struct {
 	at     time.Time
 }
 
-// defaultBodyRate is the default rate of body bytes per caller: about 4
-// times what the heaviest measured client (the ingest benchmark, one
-// client pushing 100 commits a request back to back: 6,860 commits/s) and
-// far above a sync round's filter and push (at most one body limit, which
-// the burst covers).
+// defaultBodyRate is the default rate of body bytes per caller: far above
+// the heaviest measured client (the ingest benchmark, one subject pushing
+// 100 commits a request back to back: 6,860 commits of a few hundred bytes
+// a second, a few MB/s) and the soak's honest writers (KB/s); one sync
+// round, filter and push, is at most one body limit, which the burst
+// covers, and a client pushing a large repository round after round is
+// held to 32 MiB/s. Peer nodes healing are not limited.
 const defaultBodyRate = 32 << 20
 
 // defaultRateBuckets is how many callers' buckets are kept at most.
