@@ -148,13 +148,9 @@ func (n *Node) retireLocal(repo string) error {
 	}
 	n.log.Info("repository deleted: log moved aside", "repo", repo, "dir", dir)
 	node := n.ID()
-	// The reset's id is the hub's watermark, read under the hub's lock
-	// (publish holds it while it builds the events): a client that
-	// reconnects with it is neither replayed twice nor told it came from
-	// another event log.
-	n.hub.publish(repo, 0, func() []*Event {
-		ev := DeletedEvent(EventID(node, n.hub.published), repo)
-		return []*Event{&ev}
+	n.hub.publishOutside(repo, func(watermark uint64) *Event {
+		ev := DeletedEvent(EventID(node, watermark), repo)
+		return &ev
 	})
 	return nil
 }
