@@ -119,6 +119,9 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 		c.Response().Header().Set("Connection", "close")
 		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
 	}
+	if ra := (*retryAfterError)(nil); errors.As(err, &ra) {
+		c.Response().Header().Set("Retry-After", strconv.FormatInt(ra.seconds(), 10))
+	}
 	writeProblem(c.Response(), p)
 }
 
@@ -175,7 +178,7 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	h.Del("ETag")
-	if p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable {
+	if (p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable) && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "5")
 	}
 	if p.Status == http.StatusUnauthorized {

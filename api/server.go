@@ -46,6 +46,11 @@ type Config struct {
 	// BodyBudget bounds the bytes of all request bodies held at once;
 	// a body that does not fit is a 429 with Retry-After; default 256 MiB.
 	BodyBudget int64
+	// BodyRate bounds the bytes of request bodies one caller (a token's
+	// subject, or an anonymous caller's address) sends a second, with a
+	// burst of BodyLimit; a body over it is a 429 with Retry-After before
+	// it is read. Default 32 MiB/s; negative: no limit.
+	BodyRate int64
 	// Version is reported by /v1/info.
 	Version string
 	// Heartbeat is the SSE comment interval; default 15 s.
@@ -82,6 +87,9 @@ func (c *Config) setDefaults() {
 	if c.BodyBudget == 0 {
 		c.BodyBudget = 256 << 20
 	}
+	if c.BodyRate == 0 {
+		c.BodyRate = defaultBodyRate
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -111,6 +119,7 @@ type Server struct {
 	metrics  *metrics
 	router   routers.Router
 	budget   *byteBudget
+	rate     *bodyRate // nil: no per-caller rate
 	echo     *echo.Echo
 	handler  http.Handler
 }
@@ -133,6 +142,9 @@ func New(n *node.Node, cfg Config) (*Server, error) {
 	}
 	s.router = newRouter()
 	s.budget = &byteBudget{max: cfg.BodyBudget}
+	if cfg.BodyRate > 0 {
+		s.rate = newBodyRate(cfg.BodyRate, cfg.BodyLimit, defaultRateBuckets)
+	}
 	s.echo = s.newEcho()
 	var h http.Handler = s.echo
 	if cfg.StaticDir != "" {

@@ -175,18 +175,10 @@ func (n *Node) retireLocal(repo string) error {
 	}
 	n.log.Info("repository deleted: log moved aside", "repo", repo, "dir", dir)
 	node := n.ID()
-	// The reset's id is the hub's watermark, read under the hub's lock
-	// (publish holds it while it builds the events): a client that
-	// reconnects with it is neither replayed twice nor told it came from
-	// another event log.
-	reset := func() []*Event {
-		ev := DeletedEvent(EventID(node, n.hub.published), repo)
-		return []*Event{&ev}
-	}
-	// Both kinds of subscriber: streams of several repositories (publish)
-	// and of this one alone (publishRepo, last 0: no sequence number).
-	n.hub.publish(repo, 0, reset)
-	n.hub.publishRepo(repo, 0, reset)
+	n.hub.publishOutside(repo, func(watermark uint64) *Event {
+		ev := DeletedEvent(EventID(node, watermark), repo)
+		return &ev
+	})
 	return nil
 }
 
@@ -195,7 +187,8 @@ func (n *Node) retireLocal(repo string) error {
 const DeletedReason = "the repository was deleted"
 
 // DeletedEvent is the reset event telling a subscriber that repo was
-// deleted: healing it answers 404 until it is created again.
+// deleted: healing it answers 410 repo-deleted (404 to who may not read
+// it) until it is created again.
 func DeletedEvent(id, repo string) Event {
 	ev := ResetEvent(id, repo, DeletedReason)
 	ev.Data = []byte(`{"code":"deleted",` + string(ev.Data[1:]))

@@ -261,6 +261,19 @@ func (h *hub) publishRepo(repo string, last uint64, events func() []*Event) {
 	h.offerLocked(h.single[repo], events)
 }
 
+// publishOutside offers an event outside the log (a deleted repository's
+// reset, Seq 0) to every subscriber of repo, of it alone or of several.
+// build gets the watermark each kind of subscriber is at (its event id:
+// a client that reconnects with it is neither replayed twice nor told it
+// came from another event log).
+func (h *hub) publishOutside(repo string, build func(watermark uint64) *Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.offerLocked(h.byRepo[repo], func() []*Event { return []*Event{build(h.published)} })
+	single := max(h.published, h.ahead[repo])
+	h.offerLocked(h.single[repo], func() []*Event { return []*Event{build(single)} })
+}
+
 // offerLocked offers events to subs, dropping those that cannot take
 // them; h.mu is held.
 func (h *hub) offerLocked(subs map[*subscriber]struct{}, events func() []*Event) {

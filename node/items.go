@@ -139,10 +139,7 @@ func (n *Node) WriteItemAt(ctx context.Context, p auth.Principal, repo, key, sch
 			}
 		}
 	}
-	if err := c.Sign(priv); err != nil {
-		return Value{}, false, err
-	}
-	res, err := n.ingestInto(ctx, r, []*core.Commit{c}, OriginGateway)
+	res, err := n.ingestSigned(ctx, r, c, priv)
 	if err != nil {
 		return Value{}, false, err
 	}
@@ -171,6 +168,24 @@ func (n *Node) WriteItemAt(ctx context.Context, p auth.Principal, repo, key, sch
 		return Value{}, false, err
 	}
 	return n.readable(v), created, nil
+}
+
+// ingestSigned signs c with priv and ingests it as ingestInto does a
+// commit of OriginGateway (nothing to verify: built from validated values
+// and signed here), from one encoding: the one its id hashes is the record
+// stored (core.Commit.SignJSON, storage.Repo.AppendEncoded).
+func (n *Node) ingestSigned(ctx context.Context, r *storage.Repo, c *core.Commit, priv ed25519.PrivateKey) ([]Result, error) {
+	js, err := c.SignJSON(priv)
+	if err != nil {
+		return nil, err
+	}
+	commits := []*core.Commit{c}
+	res, err := r.AppendEncoded(ctx, commits, [][]byte{js}, nil, uint8(OriginGateway))
+	if err != nil {
+		return nil, err
+	}
+	n.collapseAppended(ctx, r, commits, res)
+	return res, nil
 }
 
 // writable checks that schema may be written (published, not retired) and

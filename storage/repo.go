@@ -471,8 +471,23 @@ func (r *Repo) AppendVerified(ctx context.Context, commits []*core.Commit, verif
 // AppendFrom is AppendVerified whose records carry origin (Record.Origin)
 // when Config.OnAppend sees them.
 func (r *Repo) AppendFrom(ctx context.Context, commits []*core.Commit, verify VerifyFunc, origin uint8) ([]Result, error) {
+	return r.appendFrom(ctx, commits, nil, verify, origin)
+}
+
+// AppendEncoded is AppendFrom for commits whose JSON the caller has:
+// jsons[i] is exactly what commits[i].MarshalJSON returns (a commit the
+// caller signed: core.Commit.SignJSON gives both from one encoding). It is
+// stored as given, without encoding the commit again to check its id.
+func (r *Repo) AppendEncoded(ctx context.Context, commits []*core.Commit, jsons [][]byte, verify VerifyFunc, origin uint8) ([]Result, error) {
+	if len(jsons) != len(commits) {
+		return nil, fmt.Errorf("%w: %d commits, %d encodings", core.ErrInvalid, len(commits), len(jsons))
+	}
+	return r.appendFrom(ctx, commits, jsons, verify, origin)
+}
+
+func (r *Repo) appendFrom(ctx context.Context, commits []*core.Commit, jsons [][]byte, verify VerifyFunc, origin uint8) ([]Result, error) {
 	results := make([]Result, len(commits))
-	items := r.prepare(commits, verify)
+	items := r.prepare(commits, jsons, verify)
 	var send []*pending
 	size := 0
 	for _, p := range items {
@@ -523,7 +538,7 @@ func reject(p *pending, err error) {
 // the caller's goroutine so that it runs in parallel: the duplicate check,
 // id recomputation, the Verify hook, encoding, delta validation, and a
 // topological order of the batch.
-func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
+func (r *Repo) prepare(commits []*core.Commit, jsons [][]byte, verify VerifyFunc) []*pending {
 	items := make([]*pending, len(commits))
 	inBatch := make(map[core.CommitID]*pending, len(commits))
 	for i, c := range commits {
@@ -548,17 +563,21 @@ func (r *Repo) prepare(commits []*core.Commit, verify VerifyFunc) []*pending {
 			reject(p, fmt.Errorf("%w: commit %s: unsigned", core.ErrInvalid, c.ID))
 			continue
 		}
-		// One encoding gives both the record's JSON and the id check.
-		json, id, err := c.MarshalJSONAndID()
-		if err != nil {
-			reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
-			continue
+		if jsons != nil {
+			p.json = jsons[i] // the caller's encoding (AppendEncoded)
+		} else {
+			// One encoding gives both the record's JSON and the id check.
+			json, id, err := c.MarshalJSONAndID()
+			if err != nil {
+				reject(p, fmt.Errorf("commit %s: %w", c.ID, err))
+				continue
+			}
+			if id != c.ID {
+				reject(p, fmt.Errorf("%w: commit %s: id does not match the content (computed %s)", core.ErrInvalid, c.ID, id))
+				continue
+			}
+			p.json = json
 		}
-		if id != c.ID {
-			reject(p, fmt.Errorf("%w: commit %s: id does not match the content (computed %s)", core.ErrInvalid, c.ID, id))
-			continue
-		}
-		p.json = json
 		if _, dup := inBatch[c.ID]; !dup {
 			inBatch[c.ID] = p
 		}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -710,4 +711,47 @@ func TestRepo_AppendVerifiedSeesBatchAndResolvedData(t *testing.T) {
 	if res[0].Status != Rejected || !errors.Is(res[0].Err, errNope) || r.Has(late.ID) {
 		t.Fatalf("refused commit: %+v, present=%v", res[0], r.Has(late.ID))
 	}
+}
+
+func TestRepo_AppendEncoded(t *testing.T) {
+	s := openStore(t, NewMemFS(), nil)
+	r := repo(t, s, "r")
+	ctx := context.Background()
+	t.Run("StoresTheGivenEncoding", func(t *testing.T) {
+		c := mkCommit(t, "r", "a", 1, map[string]any{"v": "x"})
+		js, err := c.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.AppendEncoded(ctx, []*core.Commit{c}, [][]byte{js}, nil, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Status != Appended {
+			t.Fatalf("status %v (%v), want Appended", res[0].Status, res[0].Err)
+		}
+		rec, err := r.GetRecord(c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rec.JSON, js) {
+			t.Fatalf("stored %s, want %s", rec.JSON, js)
+		}
+		got, err := r.Get(c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != c.ID || got.Key != "a" {
+			t.Fatalf("read back %s %q, want %s %q", got.ID, got.Key, c.ID, "a")
+		}
+	})
+	t.Run("LengthsDiffer", func(t *testing.T) {
+		c := mkCommit(t, "r", "b", 1, map[string]any{"v": "y"})
+		if _, err := r.AppendEncoded(ctx, []*core.Commit{c}, nil, nil, 0); !errors.Is(err, core.ErrInvalid) {
+			t.Fatalf("err %v, want ErrInvalid", err)
+		}
+		if r.Has(c.ID) {
+			t.Fatal("stored a commit whose encoding was missing")
+		}
+	})
 }

@@ -46,6 +46,9 @@ type serveConfig struct {
 	// arrive and the bytes of all bodies held at once (api.Config).
 	BodyReadTimeout time.Duration
 	BodyBudget      int64
+	// BodyRate bounds the body bytes one caller sends a second; 0: no
+	// limit (api.Config.BodyRate).
+	BodyRate int64
 
 	NATSURL       string
 	Peers         []string
@@ -133,6 +136,9 @@ var settings = []setting{
 	{flag: "body-budget", key: "bodyBudget", def: "268435456", arg: "BYTES",
 		help: "most bytes of request bodies held at once, all requests together; past it a request is a 429 with Retry-After",
 		set:  store(parseBodyLimit, func(c *serveConfig) *int64 { return &c.BodyBudget })},
+	{flag: "body-rate", key: "bodyRate", def: "33554432", arg: "BYTES",
+		help: "most bytes of request bodies one caller sends a second (a token's subject; an anonymous caller by its address, as --trust-proxy-headers says), with a burst of one --body-limit; a body over it is a 429 with Retry-After before it is read; 0: no limit",
+		set:  store(parseBodyRate, func(c *serveConfig) *int64 { return &c.BodyRate })},
 	{flag: "log-level", key: "logLevel", def: "info", arg: "LEVEL",
 		help: "debug, info, warn or error",
 		set:  store(parseLogLevel, func(c *serveConfig) *slog.Level { return &c.LogLevel })},
@@ -236,6 +242,14 @@ func parseBodyLimit(v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
 		return 0, errors.New("want a positive number of bytes such as 16777216 (16 MiB)")
+	}
+	return n, nil
+}
+
+func parseBodyRate(v string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a number of bytes a second such as 33554432 (32 MiB/s), or 0 for no limit")
 	}
 	return n, nil
 }

@@ -330,7 +330,7 @@ func importCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 			return fmt.Errorf("import: %w", err)
 		}
 		push = func(raws [][]byte) error {
-			res, err := cl.PushCommits(ctx, *repoName, raws)
+			res, err := pushPaced(ctx, cl, *repoName, raws)
 			if err != nil {
 				return err
 			}
@@ -391,4 +391,26 @@ func importCmd(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	}
 	fmt.Fprintf(stdout, "%s: %d commits loaded\n", *repoName, total)
 	return nil
+}
+
+// pushPaced pushes raws, waiting and trying again while the gateway says
+// 429 (its --body-rate or --body-budget: an import of large documents
+// sends faster than one caller's rate). A push is idempotent (commits are
+// content-addressed), so a retry never doubles anything.
+func pushPaced(ctx context.Context, cl *client.Client, repo string, raws [][]byte) ([]gsync.PushResult, error) {
+	wait := 250 * time.Millisecond
+	for {
+		res, err := cl.PushCommits(ctx, repo, raws)
+		if !errors.Is(err, core.ErrRateLimited) {
+			return res, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }

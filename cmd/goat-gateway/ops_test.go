@@ -17,7 +17,9 @@ import (
 // the same repository (count and digest), and into a running gateway
 // through the API, where commits already present are skipped.
 func TestExportImport_RunningGateway(t *testing.T) {
-	a := goattest.StartGateway(t, goattest.Config{})
+	// A small body limit and rate: the imports below outrun them.
+	const bodyLimit, bodyRate = 4 << 10, 1 << 10
+	a := goattest.StartGateway(t, goattest.Config{BodyLimit: bodyLimit, BodyRate: bodyRate})
 	tok := a.Token("alice")
 	do := func(method, path, body string) {
 		t.Helper()
@@ -77,6 +79,24 @@ func TestExportImport_RunningGateway(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "6 commits loaded") {
 			t.Fatalf("import printed %q", out.String())
+		}
+	})
+	t.Run("PacedByTheBodyRate", func(t *testing.T) {
+		// alice's body bucket (bodyLimit, refilled at bodyRate a second)
+		// holds one push of this history: importing it twice more meets
+		// 429 and must wait for the bucket to refill, not fail.
+		if history.Len() > bodyLimit*3/4 {
+			t.Fatalf("the history is %d bytes: raise the test's body limit", history.Len())
+		}
+		args := []string{"--url", a.URL(), "--token", tok, "--repo", "user.alice.notes"}
+		for i := range 2 {
+			var out bytes.Buffer
+			if err := importCmd(t.Context(), args, bytes.NewReader(history.Bytes()), &out); err != nil {
+				t.Fatalf("import %d: %v", i+1, err)
+			}
+			if !strings.Contains(out.String(), "6 commits loaded") {
+				t.Fatalf("import %d printed %q", i+1, out.String())
+			}
 		}
 	})
 	t.Run("Mistakes", func(t *testing.T) {

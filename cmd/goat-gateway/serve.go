@@ -118,6 +118,7 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		BodyLimit:         c.BodyLimit,
 		BodyReadTimeout:   c.BodyReadTimeout,
 		BodyBudget:        c.BodyBudget,
+		BodyRate:          c.BodyRate,
 		TokenCache:        c.TokenCache,
 		StaticDir:         c.StaticDir,
 		CORSOrigins:       c.CORSOrigins,
@@ -126,6 +127,9 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 	}
 	if c.TokenCache == 0 {
 		cfg.TokenCache = -1 // 0 turns the cache off; api's zero is its default
+	}
+	if c.BodyRate == 0 {
+		cfg.BodyRate = -1 // 0 is no limit; api's zero is its default
 	}
 	ccfg := cluster.Config{
 		NATSURL:         c.NATSURL,

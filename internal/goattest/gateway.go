@@ -48,6 +48,7 @@ type Config struct {
 	BodyLimit           int64
 	BodyReadTimeout     time.Duration
 	BodyBudget          int64
+	BodyRate            int64
 	Heartbeat           time.Duration
 	SubscriberBuffer    int
 	InlineLimit         int
@@ -111,6 +112,7 @@ func open(cfg Config) (*gatewayNode, error) {
 		BodyLimit:        cfg.BodyLimit,
 		BodyReadTimeout:  cfg.BodyReadTimeout,
 		BodyBudget:       cfg.BodyBudget,
+		BodyRate:         cfg.BodyRate,
 		Heartbeat:        cfg.Heartbeat,
 		SubscriberBuffer: cfg.SubscriberBuffer,
 		WriteTimeout:     cfg.WriteTimeout,
