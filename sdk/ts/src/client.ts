@@ -408,6 +408,11 @@ export class Goat {
         },
         onDown: (e) => {
           if (this.stream !== s || this.closedFlag || this.statusValue === "polling") return;
+          // A repository of the stream was deleted while it was down (the
+          // reset was missed): the heals find which one (410) and drop it
+          // from the stream, which otherwise fails as a whole until the
+          // periodic heal.
+          if (isCode(e, "repo-deleted")) this.healAll();
           const offline = unreachable(e) || globalThis.navigator?.onLine === false;
           this.setStatus(offline ? "offline" : "connecting");
         },

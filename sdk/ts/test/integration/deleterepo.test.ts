@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it, inject } from "vitest";
 import { GatewayClient, GoatError } from "../../src/index.js";
-import { client, uniqueRepo, waitFor } from "./helpers.js";
+import { client, switchableFetch, uniqueRepo, waitFor } from "./helpers.js";
 
 async function adminToken(): Promise<string> {
   const { stdout } = await promisify(execFile)(inject("gatewayBin"), ["token", "--data-dir", inject("gatewayDataDir"), "--sub", "ops", "--role", "admin"]);
@@ -89,6 +89,27 @@ describe("Goat and a repository deleted on the gateway", () => {
       await g.synced(repo, 1500).catch(() => {});
       expect(await code(admin.getRepo(repo))).toBe("repo-deleted");
       expect(r.get("k2")).toBeTruthy();
+    } finally {
+      await g.close();
+    }
+  });
+
+  it("learns the deletion when its stream was down at that moment", async () => {
+    const repo = uniqueRepo("tsgonelive");
+    const net = switchableFetch();
+    const g = await client({ fetch: net.fetch });
+    try {
+      const r = await g.repo(repo);
+      r.put("k1", { v: 1 });
+      await g.synced(repo);
+      await waitFor("the stream to be live", () => g.status === "live");
+      net.state.offline = true;
+      (g as unknown as { stream?: { drop(): void } }).stream?.drop(); // the connection breaks
+      const admin = new GatewayClient({ url: inject("gatewayURL"), token: await adminToken() });
+      await admin.deleteRepo(repo);
+      net.state.offline = false; // the stream reconnects and meets 410
+      await waitFor("the client to be told", () => g.deleted(repo));
+      expect(await code(admin.getRepo(repo))).toBe("repo-deleted");
     } finally {
       await g.close();
     }
