@@ -72,7 +72,8 @@ func (e *env) healBigSetup(ctx context.Context, n int) (*cloneFixture, error) {
 	return &cloneFixture{g: g, repo: coldRepo, signer: s, master: master}, nil
 }
 
-// copyDir copies the regular files of src into dst, keeping the tree.
+// copyDir copies the regular files of src into dst, keeping the tree and
+// the permissions.
 func copyDir(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -80,8 +81,12 @@ func copyDir(src, dst string) error {
 		}
 		rel, _ := filepath.Rel(src, path)
 		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
 		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
+			return os.MkdirAll(to, info.Mode().Perm())
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -91,7 +96,9 @@ func copyDir(src, dst string) error {
 			return err
 		}
 		defer in.Close()
-		out, err := os.Create(to)
+		// The file's own permissions: the gateway refuses a key that
+		// group or others may read.
+		out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
 		if err != nil {
 			return err
 		}
