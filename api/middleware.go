@@ -112,18 +112,27 @@ func (s *Server) errorHandler(c *echo.Context, err error) {
 	}
 	if bodyUnread(c.Request()) {
 		// The body of a request refused before it was read, or cut while
-		// it arrived, is never read: net/http would otherwise read up to
-		// 256 KiB of it with no deadline, before answering and again when
-		// closing, so a client that stalls a small body would hold its
-		// connection forever. The answer goes out and the connection closes.
+		// it arrived, is not read before the answer, and the connection
+		// closes after it. net/http reads up to 256 KiB of what is left
+		// when it closes the body; without a deadline a client that
+		// stalls a small body would hold its connection forever, and
+		// with none of it read a client still sending would meet a reset
+		// that drops the answer it has not read yet. So it gets a short
+		// grace: a small body still arriving is drained and the answer
+		// read; a stalled one is cut when the grace ends.
 		c.Response().Header().Set("Connection", "close")
-		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now())
+		_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(min(s.cfg.BodyReadTimeout, drainGrace)))
 	}
 	if ra := (*retryAfterError)(nil); errors.As(err, &ra) {
 		c.Response().Header().Set("Retry-After", strconv.FormatInt(ra.seconds(), 10))
 	}
 	writeProblem(c.Response(), p)
 }
+
+// drainGrace bounds how long the rest of a refused body is read after the
+// answer (net/http reads at most 256 KiB of it), so that a client still
+// sending it reads the answer instead of a connection reset.
+const drainGrace = time.Second
 
 // bodyUnread reports whether r has a body that bodyMiddleware did not read
 // whole.
