@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/goat-gateway/goat-gateway/gen/models"
@@ -22,17 +23,30 @@ type itemResponse struct {
 }
 
 func (r itemResponse) VisitPutItemResponse(w http.ResponseWriter) error {
-	b, err := appendItemJSON(make([]byte, 0, 256), r.it)
+	bp := itemBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledItemBuf {
+			itemBufs.Put(bp)
+		}
+	}()
+	b, err := appendItemJSON((*bp)[:0], r.it)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n') // json.Encoder.Encode ends each value with one
+	*bp = b
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", etag(r.it))
 	w.WriteHeader(r.status)
-	_, err = w.Write(b)
+	_, err = w.Write(b) // copies: the buffer is reused once Write returns
 	return err
 }
+
+// itemBufs are the response buffers, reused as json.Encoder reuses its
+// own; one grown past maxPooledItemBuf (a big item) is left to the GC.
+var itemBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledItemBuf = 64 << 10
 
 // appendItemJSON appends it as json.Marshal would (fields in struct
 // order, deleted omitted when nil, HTML-escaped strings).
