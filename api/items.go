@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/goat-gateway/goat-gateway/core"
@@ -65,10 +66,12 @@ func (h handlers) PutItem(ctx context.Context, req apiserver.PutItemRequestObjec
 	if err != nil {
 		return nil, err
 	}
+	// The bytes of PutItem201JSONResponse/PutItem200JSONResponse, without
+	// encoding/json's reflection (itemjson.go).
 	if created {
-		return apiserver.PutItem201JSONResponse{Body: it, Headers: apiserver.PutItem201ResponseHeaders{ETag: etag(it)}}, nil
+		return itemResponse{status: http.StatusCreated, it: it}, nil
 	}
-	return apiserver.PutItem200JSONResponse{Body: it, Headers: apiserver.PutItem200ResponseHeaders{ETag: etag(it)}}, nil
+	return itemResponse{status: http.StatusOK, it: it}, nil
 }
 
 // applyMergePatch implements RFC 7396.

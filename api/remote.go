@@ -18,6 +18,8 @@ type remote struct {
 	// response without a length is chunked, which an event stream taken
 	// over from net/http keeps writing (events_linux.go).
 	http11 bool
+	// req is what the middleware chain learns of the request after this.
+	req reqState
 }
 
 // withRemote records the caller's IP, the address anonymous callers are
