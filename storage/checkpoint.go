@@ -341,10 +341,6 @@ func loadCheckpoint(fsys FS, path string, log io.ReaderAt, logSize int64, logID 
 		return nil, ckptStart{}, fmt.Errorf("file is %d bytes, header says %d", st.Size(), ckptHeaderSize+h.bodyLen)
 	}
 	from := max(int64(headerSize), h.end-ckptTailBytes)
-	// Cold, the open waits on the disk: have the kernel stream the body and
-	// the log from the checksummed end on while the decoding goes.
-	readAhead(f, ckptHeaderSize, h.bodyLen)
-	readAhead(log, from, logSize-from)
 	tail := make([]byte, h.end-from)
 	if _, err := log.ReadAt(tail, from); err != nil {
 		return nil, ckptStart{}, fmt.Errorf("read the log's covered end: %w", err)
