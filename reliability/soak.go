@@ -688,16 +688,13 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 func (s *soak) metricsSize(ctx context.Context) int {
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.gw.url+"/metrics", nil)
-	resp, err := s.httpc.Do(req)
+	n, _, _, status, err := scrape(ctx, s.httpc, s.gw.url)
 	if err != nil {
 		s.failf("GET /metrics: %v", err)
 		return 0
 	}
-	defer resp.Body.Close()
-	n, _ := io.Copy(io.Discard, resp.Body)
-	s.count("metrics", resp.StatusCode, "GET /metrics")
-	return int(n)
+	s.count("metrics", status, "GET /metrics")
+	return n
 }
 
 // ack records acknowledged commit ids of repo and a latency sample.
@@ -993,7 +990,7 @@ func (s *soak) attack(ctx context.Context, wg *sync.WaitGroup) {
 			defer wg.Done()
 			src := fmt.Sprintf("127.0.1.%d", 1+i%250)
 			for ctx.Err() == nil {
-				st := s.slowBody(ctx, src)
+				st := trickle(ctx, s.gw.url, src, 4096, 0, 3*time.Second)
 				if ctx.Err() != nil && st == 0 {
 					return
 				}
@@ -1059,45 +1056,6 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
-}
-
-// slowBody sends a sync round whose 4 KiB body trickles one byte every
-// 3 s, and returns the status the gateway answers (0: no answer before
-// ctx ended).
-func (s *soak) slowBody(ctx context.Context, src string) int {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(s.gw.url, "http://"))
-	if err != nil {
-		return 0
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	fmt.Fprintf(conn, "POST /v1/repos/public.big/sync HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n")
-	answered := make(chan int, 1)
-	go func() {
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
-	t := time.NewTicker(3 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case st := <-answered:
-			return st
-		case <-ctx.Done():
-			return 0
-		case <-t.C:
-			if _, err := conn.Write([]byte{' '}); err != nil {
-				return <-answered
-			}
-		}
-	}
 }
 
 // stalledReplay opens the public repository's events from the start of
