@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +46,17 @@ func gatewayBinary(tb testing.TB) string {
 	return builtBin
 }
 
-// TestMain removes the binary gatewayBinary built.
+// TestMain removes the binary gatewayBinary built. Started as
+// `reliability.test --attacker`, the test binary is a soak's attacker
+// process instead (TestSoak_AttackMix).
 func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == "--attacker" {
+		if err := RunSoakAttacker(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
