@@ -174,6 +174,10 @@ func tail(s string, n int) string {
 // main), and returns still locked, which makes the runtime end the
 // thread instead of reusing it (raising a priority back needs privileges).
 func startNiced(cmd *exec.Cmd, nice int) error {
+	if runtime.GOOS != "linux" {
+		// Elsewhere niceness may be the whole process's: ours would drop.
+		return errors.New("a niced attacker process needs Linux (per-thread niceness); run the attackers in-process")
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
