@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,17 +45,32 @@ func gatewayBinary(tb testing.TB) string {
 	return builtBin
 }
 
-// TestMain removes the binary gatewayBinary built. Started as
-// `reliability.test --attacker`, the test binary is a soak's attacker
-// process instead (TestSoak_AttackMix).
-func TestMain(m *testing.M) {
-	if len(os.Args) == 2 && os.Args[1] == "--attacker" {
-		if err := RunSoakAttacker(context.Background(), os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+var (
+	soakOnce     sync.Once
+	soakBin      string
+	soakBuildErr error
+	soakBuildOut []byte
+)
+
+// soakBinary builds cmd/goat-soak once per test process, beside
+// gatewayBinary's binary (so TestMain removes it too): the attacker
+// process as goat-soak runs it, without the race detector's cost.
+func soakBinary(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Dir(gatewayBinary(tb))
+	soakOnce.Do(func() {
+		soakBin = filepath.Join(dir, "goat-soak")
+		cmd := exec.Command("go", "build", "-o", soakBin, "github.com/goat-gateway/goat-gateway/cmd/goat-soak")
+		soakBuildOut, soakBuildErr = cmd.CombinedOutput()
+	})
+	if soakBuildErr != nil {
+		tb.Fatalf("go build ./cmd/goat-soak: %v\n%s", soakBuildErr, soakBuildOut)
 	}
+	return soakBin
+}
+
+// TestMain removes the binaries gatewayBinary and soakBinary built.
+func TestMain(m *testing.M) {
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))

@@ -38,6 +38,7 @@ type soakOrders struct {
 	Replays    int           `json:"replays"`
 	ManyHeads  int           `json:"manyHeads"`
 	Attacks    []string      `json:"attacks"`
+	Nice       int           `json:"nice"`
 }
 
 // soakSpoils is what the attacker process answers on stdout when its
@@ -54,7 +55,8 @@ type soakSpoils struct {
 }
 
 // RunSoakAttacker is the attacker process of a soak (SoakConfig.Attacker):
-// it reads its orders from in, runs every ordered attack until in reaches
+// it reads its orders from in, lowers the priority of all its threads to
+// the ordered niceness, runs every ordered attack until in reaches
 // its end (the soak closes it when the attack phase ends; the phase's
 // length plus a minute at most), waits for its attackers to stop, and
 // writes what they got to out.
@@ -66,6 +68,9 @@ func RunSoakAttacker(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if len(o.IssuerSeed) != ed25519.SeedSize || o.URL == "" {
 		return errors.New("soak attacker: orders without a gateway or an issuer key")
+	}
+	if err := reniceSelf(o.Nice); err != nil {
+		return fmt.Errorf("soak attacker: %w", err)
 	}
 	cfg := SoakConfig{Attack: o.Attack, SlowBodies: o.SlowBodies, Replays: o.Replays, ManyHeads: o.ManyHeads, Attacks: o.Attacks}
 	cfg.setDefaults()
@@ -97,8 +102,9 @@ type attackerProc struct {
 	stderr bytes.Buffer
 }
 
-// startAttacker starts the attacker process at niceness cfg.AttackerNice
-// and sends it its orders; the attack runs until finish.
+// startAttacker starts the attacker process and sends it its orders (it
+// lowers its own priority to cfg.AttackerNice before it attacks); the
+// attack runs until finish.
 func (s *soak) startAttacker() (*attackerProc, error) {
 	a := &attackerProc{cmd: exec.Command(s.cfg.Attacker[0], s.cfg.Attacker[1:]...)}
 	a.cmd.Stdout, a.cmd.Stderr = &a.stdout, &a.stderr
@@ -107,11 +113,12 @@ func (s *soak) startAttacker() (*attackerProc, error) {
 		return nil, err
 	}
 	a.stdin = stdin
-	if err := startNiced(a.cmd, s.cfg.AttackerNice); err != nil {
+	if err := a.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the attacker process %q: %w", s.cfg.Attacker, err)
 	}
 	o := soakOrders{URL: s.gw.url, NodeID: s.nodeID, IssuerSeed: s.issuer.Seed(), Attack: s.cfg.Attack,
-		SlowBodies: s.cfg.SlowBodies, Replays: s.cfg.Replays, ManyHeads: s.cfg.ManyHeads, Attacks: s.cfg.Attacks}
+		SlowBodies: s.cfg.SlowBodies, Replays: s.cfg.Replays, ManyHeads: s.cfg.ManyHeads, Attacks: s.cfg.Attacks,
+		Nice: s.cfg.AttackerNice}
 	if err := json.NewEncoder(stdin).Encode(o); err != nil {
 		_ = a.cmd.Process.Kill()
 		_ = a.cmd.Wait()
@@ -166,29 +173,39 @@ func tail(s string, n int) string {
 	return s
 }
 
-// startNiced starts cmd at niceness nice without changing this process's
-// own. On Linux niceness belongs to a thread, and a child starts with the
-// niceness of the thread that forked it: so a goroutine locked to its
-// thread lowers that thread's priority, starts the child there (every
-// thread of the child inherits it, even those its runtime starts before
-// main), and returns still locked, which makes the runtime end the
-// thread instead of reusing it (raising a priority back needs privileges).
-func startNiced(cmd *exec.Cmd, nice int) error {
+// reniceSelf gives every thread of this process niceness nice (raising
+// niceness needs no privilege). On Linux niceness belongs to a thread and
+// a new thread takes its creator's, so once every thread has it, every
+// later one does too; a thread started during a pass is caught by the
+// next, until a pass finds them all at nice. (Lowering one thread's
+// priority in the soak and starting the child from it was tried: the Go
+// runtime may keep that thread, the main one, parked forever at the lower
+// priority instead of ending it.)
+func reniceSelf(nice int) error {
 	if runtime.GOOS != "linux" {
-		// Elsewhere niceness may be the whole process's: ours would drop.
+		// Elsewhere niceness may be the process's, and no /proc.
 		return errors.New("a niced attacker process needs Linux (per-thread niceness); run the attackers in-process")
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// who 0 is the calling thread on Linux (setpriority(2), NOTES).
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
-			errc <- fmt.Errorf("setpriority %d: %w", nice, err)
-			return
+	for range 100 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
 		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			// A thread that ended since the listing is no error.
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("setpriority %d on thread %d: %w", nice, tid, err)
+			}
+		}
+		if lo, hi, ok := niceness(os.Getpid()); ok && lo == nice && hi == nice {
+			return nil
+		}
+	}
+	return fmt.Errorf("threads kept starting at another niceness than %d", nice)
 }
 
 // niceness returns the lowest and highest niceness of pid's threads

@@ -15,17 +15,13 @@ import (
 // this test's: it keeps the harness honest.
 func TestSoak_AttackMix(t *testing.T) {
 	bin := gatewayBinary(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name     string
-		attacker []string // TestMain runs the attacker for --attacker
+		attacker []string
 		mode     string
 	}{
 		{"in-process", nil, "in-process"},
-		{"attacker-process", []string{self, "--attacker"}, "process, nice 10"},
+		{"attacker-process", []string{soakBinary(t), "--attacker"}, "process, nice 10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := SoakConfig{
