@@ -54,7 +54,13 @@ func (e *env) runIngest(ctx context.Context, r *Result) (any, error) {
 	}
 	data := IngestData{Batch: B}
 	c := newHTTPClient(256, nil)
-	for _, mode := range []string{"batched", "put"} {
+	modes := []string{"batched", "put"}
+	if e.cfg.IngestPutSecs == 0 {
+		// --ingest-put-secs 0: the batched mode alone, for A/B runs of
+		// the push path (the PUT target is then reported as missed).
+		modes = modes[:1]
+	}
+	for _, mode := range modes {
 		for _, n := range e.cfg.IngestClients {
 			p := IngestPoint{Mode: mode, Clients: n}
 			var lat []float64
