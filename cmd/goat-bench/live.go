@@ -468,6 +468,10 @@ type FanoutStep struct {
 	ToolRSS   int64   `json:"toolRSS"`
 	Commits   int     `json:"commits"`
 	TimedOuts int     `json:"timedOut"`
+	// CPU time per timed commit (ms) of the gateway and of goat-bench
+	// (whose subscribers read and parse every event), as in LivePoint.
+	GatewayCPUms float64 `json:"gatewayCpuMsPerCommit"`
+	ToolCPUms    float64 `json:"toolCpuMsPerCommit"`
 }
 
 func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
@@ -553,6 +557,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		}
 		times := make([]sampleTimes, len(samples))
 		var idx []int
+		gcpu0, tcpu0 := procCPU(strconv.Itoa(g.PID()), false), procCPU("self", false)
 		for j := 1; j <= k; j++ {
 			i := si*(k+1) + j
 			st, err := f.send(ctx, w.api, i, samples[i], 60*time.Second)
@@ -565,6 +570,8 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 			times[i] = st
 			idx = append(idx, i)
 		}
+		step.GatewayCPUms = (procCPU(strconv.Itoa(g.PID()), false) - gcpu0) / float64(k) * 1000
+		step.ToolCPUms = (procCPU("self", false) - tcpu0) / float64(k) * 1000
 		lat, _, allMs, lost := f.latencies(idx, times)
 		step.DeliverAll, step.Latency, step.Lost = Summarize(allMs), Summarize(lat), lost
 		step.Dropped = int(f.dropped.Load())
@@ -573,7 +580,8 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		xs, ys = append(xs, float64(held)), append(ys, float64(step.RSS))
 		e.log.Info("fanout", "subscribers", held, "server_subscribers", step.ServerSubscribers, "rss_mib", step.RSS>>20,
 			"per_sub_kib", fmt.Sprintf("%.1f", step.PerSubscriber/1024), "deliver_all_p50_ms", step.DeliverAll.P50,
-			"connect_s", fmt.Sprintf("%.1f", step.ConnectSeconds), "failed", failed)
+			"connect_s", fmt.Sprintf("%.1f", step.ConnectSeconds), "failed", failed,
+			"gateway_cpu_ms_per_commit", fmt.Sprintf("%.1f", step.GatewayCPUms), "tool_cpu_ms_per_commit", fmt.Sprintf("%.1f", step.ToolCPUms))
 		if failed > 0 {
 			break // the node (or this machine) holds no more
 		}
