@@ -382,6 +382,7 @@ func (ls *liveStream) run(w *fanWriter) {
 		// own, under the write deadline, so that this writer goes on.
 		ls.out = append([]byte(nil), buf[n:]...)
 		ls.fallback = true
+		ls.e.s.metrics.sseSlowWrites.Inc()
 		go ls.writeOut(end)
 		return
 	}
