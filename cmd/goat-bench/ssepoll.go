@@ -79,12 +79,14 @@ func (pl *ssePoller) add(s *sseStream, on func(ev sseEvent, at time.Time), ended
 	}
 	fd := -1
 	var derr error
+	handoverSlots <- struct{}{}
 	if err := raw.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		derr = err
 	}
 	// Closing the connection takes the socket out of the runtime's epoll
 	// set; the duplicate keeps it open, without a FIN.
 	s.Close()
+	<-handoverSlots
 	if derr != nil {
 		return fmt.Errorf("dup: %w", derr)
 	}
@@ -112,6 +114,11 @@ func (pl *ssePoller) add(s *sseStream, on func(ev sseEvent, at time.Time), ended
 	}
 	return nil
 }
+
+// handoverSlots bounds the handovers under way, each of which holds a
+// second descriptor for a moment: the fan-out ramp opens streams up to the
+// open-files limit less fanoutSpareFDs, with many dials at once.
+var handoverSlots = make(chan struct{}, 4)
 
 // errClosed ends the streams of a poller that is closed.
 var errClosed = errors.New("event stream: poller closed")
