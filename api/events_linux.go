@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/goat-gateway/goat-gateway/node"
 )
@@ -184,6 +185,7 @@ type liveStream struct {
 	st     *streamer
 	conn   net.Conn
 	raw    syscall.RawConn
+	fd     int // conn's descriptor, for tryWrite
 	writer *fanWriter
 	tag    uint32
 	nodeID string
@@ -249,6 +251,13 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 	}
 	_ = conn.SetDeadline(time.Time{})
 	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	if err := raw.Control(func(fd uintptr) { ls.fd = int(fd) }); err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
 	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
 	// The stream is whole before anything can schedule it (its timers,
 	// the epoll set, the hub). Timers re-arm under ls.mu, so none does
@@ -373,6 +382,7 @@ func (ls *liveStream) run(w *fanWriter) {
 		// own, under the write deadline, so that this writer goes on.
 		ls.out = append([]byte(nil), buf[n:]...)
 		ls.fallback = true
+		ls.e.s.metrics.sseSlowWrites.Inc()
 		go ls.writeOut(end)
 		return
 	}
@@ -393,34 +403,32 @@ func (ls *liveStream) run(w *fanWriter) {
 const writeBatch = 16 << 10
 
 // tryWrite writes b without waiting for room in the socket; it returns how
-// much was written. Under ls.mu, not in fallback.
+// much was written. Under ls.mu, not in fallback and not closed: then the
+// connection is open (it is closed under ls.mu, and only in fallback or
+// by closeLocked), so ls.fd is its descriptor.
+//
+// It is a raw write(2), not one through the runtime (RawConn.Write, or
+// syscall.Write): the socket is non-blocking, so the call never blocks,
+// and one writer makes a thousand of them per commit at a thousand
+// streams, where the descriptor's lock and poll reset and the runtime's
+// syscall bookkeeping were a measurable part of the writer's time.
 func (ls *liveStream) tryWrite(b []byte) (int, error) {
 	n := 0
-	var werr error
-	err := ls.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			case m <= 0:
-				return true
-			}
+	for n < len(b) {
+		m, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(ls.fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return n, nil
+		case errno != 0:
+			return n, errno
+		case m == 0:
+			return n, nil
 		}
-		return true
-	})
-	if err == nil {
-		err = werr
+		n += int(m)
 	}
-	return n, err
+	return n, nil
 }
 
 // writeOut is a stream's fallback goroutine: it writes ls.out under the
