@@ -200,6 +200,7 @@ type liveStream struct {
 
 	mu       stdsync.Mutex
 	closed   bool
+	cut      bool   // conn is closed (ls.fd may already name another file)
 	fallback bool   // a goroutine of its own is writing out; the writer keeps off
 	out      []byte // what the fallback goroutine writes
 	lastSent uint64 // sequence number of the last event written
@@ -316,10 +317,10 @@ func (ls *liveStream) run(w *fanWriter) {
 		// stream that is to end meanwhile ends it now (the write fails).
 		select {
 		case <-ls.e.sub.Gone():
-			ls.conn.Close()
+			ls.cutLocked()
 		default:
 			if ls.hangup.Load() {
-				ls.conn.Close()
+				ls.cutLocked()
 			}
 		}
 		return
@@ -403,9 +404,12 @@ func (ls *liveStream) run(w *fanWriter) {
 const writeBatch = 16 << 10
 
 // tryWrite writes b without waiting for room in the socket; it returns how
-// much was written. Under ls.mu, not in fallback and not closed: then the
-// connection is open (it is closed under ls.mu, and only in fallback or
-// by closeLocked), so ls.fd is its descriptor.
+// much was written. Under ls.mu, not in fallback. The connection is only
+// ever closed under ls.mu, and ls.cut records it, so while ls.cut is false
+// ls.fd is still its descriptor (a fallback stream cut by run stays open
+// for its goroutine's failing write, and is then closed by it; that
+// goroutine giving the stream back after its write succeeded must not
+// lead here to a write on a reused number).
 //
 // It is a raw write(2), not one through the runtime (RawConn.Write, or
 // syscall.Write): the socket is non-blocking, so the call never blocks,
@@ -413,6 +417,11 @@ const writeBatch = 16 << 10
 // streams, where the descriptor's lock and poll reset and the runtime's
 // syscall bookkeeping were a measurable part of the writer's time.
 func (ls *liveStream) tryWrite(b []byte) (int, error) {
+	if ls.cut {
+		// Never write to the number of a closed descriptor: the kernel
+		// may have handed it to another connection or file.
+		return 0, net.ErrClosed
+	}
 	n := 0
 	for n < len(b) {
 		m, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(ls.fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
@@ -440,13 +449,21 @@ func (ls *liveStream) writeOut(end bool) {
 	_ = ls.conn.SetWriteDeadline(time.Time{})
 	ls.mu.Lock()
 	ls.out, ls.fallback = nil, false
-	if err != nil || end {
+	if err != nil || end || ls.cut {
 		ls.closeLocked()
 		ls.mu.Unlock()
 		return
 	}
 	ls.mu.Unlock()
 	ls.schedule()
+}
+
+// cutLocked closes the connection under a fallback write, which then
+// fails and ends the stream. Until then the stream is not closed, but
+// tryWrite must not use ls.fd again. Under ls.mu.
+func (ls *liveStream) cutLocked() {
+	ls.cut = true
+	ls.conn.Close()
 }
 
 // closeLocked ends the stream: the connection, the subscription, the
@@ -461,6 +478,7 @@ func (ls *liveStream) closeLocked() {
 		ls.expiry.Stop()
 	}
 	ls.st.remove(ls)
+	ls.cut = true
 	ls.conn.Close()
 	ls.e.sub.Close()
 	ls.e.release()
