@@ -552,6 +552,18 @@ func claimedID(v any) string {
 }
 
 func (h handlers) PushCommits(ctx context.Context, req apiserver.PushCommitsRequestObject) (apiserver.PushCommitsResponseObject, error) {
+	if p, ok := bodyValue(ctx).(*canonicalPush); ok {
+		// Every commit decoded (decodeCanonicalPush), with its bytes.
+		d := decodedCommits{batch: p.commits, at: make([]int, len(p.commits)), results: make([]gsync.PushResult, len(p.commits))}
+		for i := range d.at {
+			d.at[i] = i
+		}
+		res, err := h.s.node.PushEncoded(ctx, principalFrom(ctx), req.Repo, p.commits, p.encoded)
+		if err != nil {
+			return nil, err
+		}
+		return pushResponse{d.verdicts(res)}, nil
+	}
 	body, err := bodyObject(ctx)
 	if err != nil {
 		return nil, err

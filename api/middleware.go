@@ -515,11 +515,20 @@ func validateBody(r *http.Request, rb *openapi3.RequestBody, op string) (any, er
 	if protocolBodies[op] {
 		return nil, nil
 	}
+	sr := rb.Content.Get(mt).Schema
+	if op == "pushCommits" && sr != nil {
+		// A push in canonical form is decoded once, and valid as the
+		// validator would find it: see decodeCanonicalPush. Anything
+		// else, errors included, goes the general way below.
+		if p, ok := decodeCanonicalPush(raw, pushMaxItems(sr.Value)); ok {
+			return p, nil
+		}
+	}
 	v, err := core.ParseJSON(raw)
 	if err != nil {
 		return nil, fmt.Errorf("request body: %w", err)
 	}
-	if sr := rb.Content.Get(mt).Schema; sr != nil && sr.Value != nil {
+	if sr != nil && sr.Value != nil {
 		if err := sr.Value.VisitJSON(v, openapi3.DisableSchemaErrorDetails()); err != nil {
 			return nil, fmt.Errorf("%w: request body: %s", core.ErrInvalid, shortMessage(err.Error()))
 		}

@@ -57,13 +57,23 @@ func (cs *CheckedSigs) Len() int {
 // is crypto/ed25519's, the same as VerifyCommit's, so a commit passes here
 // exactly when its signature check would pass there.
 func CheckSigs(commits []*core.Commit, sessions SessionLookup, skip func(*core.Commit) bool) *CheckedSigs {
+	return CheckSigsIDsChecked(commits, nil, sessions, skip)
+}
+
+// CheckSigsIDsChecked is CheckSigs for a batch some of whose ids the
+// caller has already checked against their content: idChecked[i] true
+// says commits[i].ID is the SHA-256 of its content (as
+// core.DecodeCanonicalCommitAt checks it, over the bytes received), and
+// only its signature is verified. A nil idChecked checks every id.
+func CheckSigsIDsChecked(commits []*core.Commit, idChecked []bool, sessions SessionLookup, skip func(*core.Commit) bool) *CheckedSigs {
 	type job struct {
-		c   *core.Commit
-		pub ed25519.PublicKey
-		ok  bool
+		c      *core.Commit
+		pub    ed25519.PublicKey
+		idDone bool
+		ok     bool
 	}
 	jobs := make([]job, 0, len(commits))
-	for _, c := range commits {
+	for i, c := range commits {
 		if c == nil || c.IsMerge() || len(c.Sig) != ed25519.SignatureSize || (skip != nil && skip(c)) {
 			continue
 		}
@@ -71,9 +81,15 @@ func CheckSigs(commits []*core.Commit, sessions SessionLookup, skip func(*core.C
 		if err != nil || len(s.PublicKey) != ed25519.PublicKeySize {
 			continue
 		}
-		jobs = append(jobs, job{c: c, pub: s.PublicKey})
+		jobs = append(jobs, job{c: c, pub: s.PublicKey, idDone: i < len(idChecked) && idChecked[i]})
 	}
-	check := func(j *job) { j.ok = j.c.VerifySig(j.pub) == nil }
+	check := func(j *job) {
+		if j.idDone {
+			j.ok = j.c.VerifySigOfID(j.pub) == nil
+		} else {
+			j.ok = j.c.VerifySig(j.pub) == nil
+		}
+	}
 	workers := 1
 	if len(jobs) >= parallelSigsMin {
 		workers = runtime.GOMAXPROCS(0)

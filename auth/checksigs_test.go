@@ -163,6 +163,32 @@ func TestCheckSigs(t *testing.T) {
 		}
 	})
 
+	t.Run("IDsChecked", func(t *testing.T) {
+		// The caller vouches for the ids that recompute (as a canonical
+		// decode checked them); the rest are checked whole. The record
+		// must be CheckSigs's.
+		idChecked := make([]bool, len(commits))
+		vouched := 0
+		for i, c := range commits {
+			if id, err := c.ComputeID(); err == nil && id == c.ID {
+				idChecked[i] = true
+				vouched++
+			}
+		}
+		if vouched == 0 || vouched == len(commits) {
+			t.Fatalf("%d of %d ids vouched for: the case needs both kinds", vouched, len(commits))
+		}
+		got := CheckSigsIDsChecked(commits, idChecked, lookup, nil)
+		if got.Len() != valid {
+			t.Fatalf("recorded %d commits, want %d", got.Len(), valid)
+		}
+		for i, v := range variants {
+			if !v.c.IsMerge() && got.has(v.c, lookup[v.c.Author]) != wantSig[i] {
+				t.Fatalf("%s: recorded=%v, single signature check says %v", v.name, !wantSig[i], wantSig[i])
+			}
+		}
+	})
+
 	t.Run("SkipIsNotRecorded", func(t *testing.T) {
 		checked := CheckSigs(commits, lookup, func(*core.Commit) bool { return true })
 		if got := checked.Len(); got != 0 {

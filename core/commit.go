@@ -113,6 +113,14 @@ func (c *Commit) VerifySig(pub ed25519.PublicKey) error {
 	if id != c.ID {
 		return fmt.Errorf("%w: id: does not match the content (computed %s)", ErrInvalid, id)
 	}
+	return c.VerifySigOfID(pub)
+}
+
+// VerifySigOfID checks that sig is pub's signature over c.ID, without
+// recomputing the id: for a caller that has checked the id against c's
+// content already (DecodeCanonicalCommitAt did, over the bytes it
+// decoded), since the recomputation is an encoding and a hash per commit.
+func (c *Commit) VerifySigOfID(pub ed25519.PublicKey) error {
 	if len(pub) != ed25519.PublicKeySize || len(c.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, c.ID[:], c.Sig) {
 		return fmt.Errorf("%w: commit %s", ErrBadSignature, c.ID)
 	}

@@ -212,6 +212,24 @@ func sameAsGeneral(tb testing.TB, label string, b []byte) (took bool) {
 		(fast.Data == nil) != (slow.Data == nil) || (fast.Delta == nil) != (slow.Delta == nil) || !EqualJSON(fast.Data, slow.Data) {
 		tb.Fatalf("%s: canonical decoder %s (%v), general path %s", label, fj, ferr, sj)
 	}
+	// What it takes is the commit's MarshalJSON byte for byte: callers
+	// store the bytes as they were received (storage.Repo.AppendEncoded).
+	if string(fj) != string(b) {
+		tb.Fatalf("%s: canonical decoder took bytes that are not the commit's MarshalJSON:\n%s\n%s", label, b, fj)
+	}
+	// In a push body's array it decodes the same and ends where the
+	// commit does, unless the body as a whole is too deep or the commit
+	// too large (which the general path refuses too).
+	body := append(append([]byte(`{"commits":[`), b...), `]}`...)
+	at, end, ok := DecodeCanonicalCommitAt(body, len(`{"commits":[`), 2)
+	switch {
+	case ok && (at.ID != fast.ID || end != len(body)-len(`]}`)):
+		tb.Fatalf("%s: DecodeCanonicalCommitAt in a body: id %s end %d, want %s %d", label, at.ID, end, fast.ID, len(body)-2)
+	case !ok:
+		if _, err := ParseJSON(body); err == nil && len(b) <= MaxCommitBytes {
+			tb.Fatalf("%s: DecodeCanonicalCommitAt refused in a body a commit the parser takes there", label)
+		}
+	}
 	return true
 }
 

@@ -185,7 +185,7 @@ func (n *Node) Ingest(ctx context.Context, repo string, commits []*core.Commit, 
 		return nil, err
 	}
 	defer release()
-	res, err := n.ingestInto(ctx, r, commits, origin)
+	res, err := n.ingestInto(ctx, r, commits, nil, origin)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,9 @@ func checkOrigin(origin Origin) error {
 }
 
 // ingestInto appends to an open repository. Barriers are the caller's.
-func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, origin Origin) ([]Result, error) {
+// encoded is nil, or holds for each commit nil or its canonical JSON with
+// its id checked over it (PushEncoded).
+func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, encoded [][]byte, origin Origin) ([]Result, error) {
 	var verify storage.VerifyFunc
 	switch origin {
 	case OriginClient, OriginReplica:
@@ -218,7 +220,14 @@ func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.
 		// storage's prepare then does the rest (session validity, rules,
 		// schema, merges) in order. Commits already stored are skipped:
 		// storage settles them as duplicates without verifying.
-		checked := auth.CheckSigs(commits, n.sessions, func(c *core.Commit) bool { return r.Has(c.ID) })
+		var idChecked []bool
+		if encoded != nil {
+			idChecked = make([]bool, len(commits))
+			for i, js := range encoded {
+				idChecked[i] = js != nil
+			}
+		}
+		checked := auth.CheckSigsIDsChecked(commits, idChecked, n.sessions, func(c *core.Commit) bool { return r.Has(c.ID) })
 		if origin == OriginClient {
 			verify = func(v storage.View, c *core.Commit, data map[string]any) error {
 				return n.verifyFromClient(v, c, data, checked)
@@ -233,7 +242,13 @@ func (n *Node) ingestInto(ctx context.Context, r *storage.Repo, commits []*core.
 	default:
 		return nil, fmt.Errorf("%w: unknown origin %d", core.ErrInvalid, origin)
 	}
-	res, err := r.AppendFrom(ctx, commits, verify, uint8(origin))
+	var res []Result
+	var err error
+	if encoded != nil {
+		res, err = r.AppendEncoded(ctx, commits, encoded, verify, uint8(origin))
+	} else {
+		res, err = r.AppendFrom(ctx, commits, verify, uint8(origin))
+	}
 	if err != nil {
 		return nil, err
 	}

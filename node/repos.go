@@ -213,6 +213,20 @@ const MaxCommitsPerRequest = gsync.MaxCommits
 // Push ingests the commits p sends to repo, verified as OriginOf(p)
 // requires, and returns a Result per commit in the order given.
 func (n *Node) Push(ctx context.Context, p auth.Principal, repo string, commits []*core.Commit) ([]Result, error) {
+	return n.PushEncoded(ctx, p, repo, commits, nil)
+}
+
+// PushEncoded is Push for commits whose canonical JSON the caller holds
+// (a push received in canonical form): encoded[i], when not nil, is
+// exactly commits[i].MarshalJSON() and commits[i].ID is the SHA-256 of its
+// content, as core.DecodeCanonicalCommitAt returns them. Those commits are
+// stored as they are given, and their ids are not recomputed (an encoding
+// and a hash less, twice, per commit); the others are treated as Push
+// treats them.
+func (n *Node) PushEncoded(ctx context.Context, p auth.Principal, repo string, commits []*core.Commit, encoded [][]byte) ([]Result, error) {
+	if encoded != nil && len(encoded) != len(commits) {
+		return nil, fmt.Errorf("%w: %d commits, %d encodings", core.ErrInvalid, len(commits), len(encoded))
+	}
 	if err := n.Authorize(p, repo, true); err != nil {
 		return nil, err
 	}
@@ -221,17 +235,17 @@ func (n *Node) Push(ctx context.Context, p auth.Principal, repo string, commits 
 		return nil, err
 	}
 	defer release()
-	return n.pushInto(ctx, r, commits, OriginOf(p))
+	return n.pushInto(ctx, r, commits, encoded, OriginOf(p))
 }
 
-func (n *Node) pushInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, origin Origin) ([]Result, error) {
+func (n *Node) pushInto(ctx context.Context, r *storage.Repo, commits []*core.Commit, encoded [][]byte, origin Origin) ([]Result, error) {
 	if len(commits) > MaxCommitsPerRequest {
 		return nil, fmt.Errorf("%w: %d commits in one request, more than %d", core.ErrTooLarge, len(commits), MaxCommitsPerRequest)
 	}
 	if len(commits) == 0 {
 		return nil, nil
 	}
-	res, err := n.ingestInto(ctx, r, commits, origin)
+	res, err := n.ingestInto(ctx, r, commits, encoded, origin)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +278,7 @@ func (n *Node) SyncRound(ctx context.Context, p auth.Principal, repo string, req
 	// in order, so parents land before their children.
 	var results []Result
 	for i := 0; i < len(commits); i += MaxCommitsPerRequest {
-		res, err := n.pushInto(ctx, r, commits[i:min(i+MaxCommitsPerRequest, len(commits))], OriginOf(p))
+		res, err := n.pushInto(ctx, r, commits[i:min(i+MaxCommitsPerRequest, len(commits))], nil, OriginOf(p))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -294,7 +308,7 @@ func (n *Node) Local(repo string, origin Origin) (*gsync.LogSet, func(), error) 
 		return nil, nil, err
 	}
 	ingest := func(ctx context.Context, commits []*core.Commit) error {
-		res, err := n.ingestInto(ctx, r, commits, origin)
+		res, err := n.ingestInto(ctx, r, commits, nil, origin)
 		if err != nil {
 			return err
 		}

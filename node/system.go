@@ -109,7 +109,7 @@ func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map
 	if err := c.Sign(n.root); err != nil {
 		return err
 	}
-	res, err := n.ingestInto(ctx, r, []*core.Commit{c}, OriginGateway)
+	res, err := n.ingestInto(ctx, r, []*core.Commit{c}, nil, OriginGateway)
 	if err != nil {
 		return err
 	}

@@ -478,9 +478,12 @@ func (r *Repo) AppendFrom(ctx context.Context, commits []*core.Commit, verify Ve
 }
 
 // AppendEncoded is AppendFrom for commits whose JSON the caller has:
-// jsons[i] is exactly what commits[i].MarshalJSON returns (a commit the
-// caller signed: core.Commit.SignJSON gives both from one encoding). It is
-// stored as given, without encoding the commit again to check its id.
+// jsons[i] is exactly what commits[i].MarshalJSON returns and commits[i].ID
+// the hash of its content (a commit the caller signed: core.Commit.SignJSON
+// gives both from one encoding; or one received in canonical form:
+// core.DecodeCanonicalCommitAt checks both). It is stored as given,
+// without encoding the commit again to check its id. A nil jsons[i] is
+// encoded and checked as AppendFrom does.
 func (r *Repo) AppendEncoded(ctx context.Context, commits []*core.Commit, jsons [][]byte, verify VerifyFunc, origin uint8) ([]Result, error) {
 	if len(jsons) != len(commits) {
 		return nil, fmt.Errorf("%w: %d commits, %d encodings", core.ErrInvalid, len(commits), len(jsons))
@@ -566,7 +569,7 @@ func (r *Repo) prepare(commits []*core.Commit, jsons [][]byte, verify VerifyFunc
 			reject(p, fmt.Errorf("%w: commit %s: unsigned", core.ErrInvalid, c.ID))
 			continue
 		}
-		if jsons != nil {
+		if jsons != nil && jsons[i] != nil {
 			p.json = jsons[i] // the caller's encoding (AppendEncoded)
 		} else {
 			// One encoding gives both the record's JSON and the id check.

@@ -33,6 +33,10 @@ type IngestPoint struct {
 	Errors  int     `json:"errors"`
 	// GatewayCPUMicros is the gateway's CPU time per commit, µs.
 	GatewayCPUMicros float64 `json:"gatewayCpuMicrosPerCommit"`
+	// ToolCPUMicros is goat-bench's own CPU time per commit over the
+	// same timed phase (its clients: sending, reading the answers), µs:
+	// it shares the machine's cores with the gateway.
+	ToolCPUMicros float64 `json:"toolCpuMicrosPerCommit"`
 }
 
 func (e *env) runIngest(ctx context.Context, r *Result) (any, error) {
@@ -54,22 +58,28 @@ func (e *env) runIngest(ctx context.Context, r *Result) (any, error) {
 	}
 	data := IngestData{Batch: B}
 	c := newHTTPClient(256, nil)
-	for _, mode := range []string{"batched", "put"} {
+	modes := []string{"batched", "put"}
+	if e.cfg.IngestPutSecs == 0 {
+		// --ingest-put-secs 0: the batched mode alone, for A/B runs of
+		// the push path (the PUT target is then reported as missed).
+		modes = modes[:1]
+	}
+	for _, mode := range modes {
 		for _, n := range e.cfg.IngestClients {
 			p := IngestPoint{Mode: mode, Clients: n}
 			var lat []float64
-			var cpu, commits float64
+			var cpu, tcpu, commits float64
 			for rep := range e.cfg.IngestReps {
 				repo := fmt.Sprintf("ingest-%s-%d-%d", mode, n, rep)
 				var rate float64
 				var l []float64
 				var nc, errs int
-				var gcpu float64
+				var gcpu, tc float64
 				if mode == "batched" {
 					total := max(e.cfg.IngestCommits, n*B*minBatches)
-					rate, l, nc, errs, gcpu, err = e.ingestBatched(ctx, g, c, repo, n, total, B)
+					rate, l, nc, errs, gcpu, tc, err = e.ingestBatched(ctx, g, c, repo, n, total, B)
 				} else {
-					rate, l, nc, errs, gcpu, err = e.ingestPut(ctx, g, c, repo, n, time.Duration(e.cfg.IngestPutSecs*float64(time.Second)))
+					rate, l, nc, errs, gcpu, tc, err = e.ingestPut(ctx, g, c, repo, n, time.Duration(e.cfg.IngestPutSecs*float64(time.Second)))
 				}
 				if err != nil {
 					return data, fmt.Errorf("%s, %d clients: %w", mode, n, err)
@@ -78,16 +88,18 @@ func (e *env) runIngest(ctx context.Context, r *Result) (any, error) {
 				lat = append(lat, l...)
 				p.Commits, p.Errors = nc, p.Errors+errs
 				cpu += gcpu
+				tcpu += tc
 				commits += float64(nc)
 			}
 			p.CommitsPerSec = Median(p.Runs)
 			p.Latency = Summarize(lat)
 			if commits > 0 {
 				p.GatewayCPUMicros = cpu / commits * 1e6
+				p.ToolCPUMicros = tcpu / commits * 1e6
 			}
 			data.Points = append(data.Points, p)
 			e.log.Info("ingest", "mode", mode, "clients", n, "commits_per_s", int(p.CommitsPerSec), "runs", fmtRuns(p.Runs),
-				"latency_p50_ms", p.Latency.P50, "latency_p99_ms", p.Latency.P99, "gateway_cpu_us_per_commit", int(p.GatewayCPUMicros))
+				"latency_p50_ms", p.Latency.P50, "latency_p99_ms", p.Latency.P99, "gateway_cpu_us_per_commit", int(p.GatewayCPUMicros), "tool_cpu_us_per_commit", int(p.ToolCPUMicros))
 		}
 	}
 	for _, t := range []struct {
@@ -101,7 +113,7 @@ func (e *env) runIngest(ctx context.Context, r *Result) (any, error) {
 			}
 		}
 		r.Targets = append(r.Targets, atLeast(t.name, best.CommitsPerSec, t.goal, "commits/s",
-			fmt.Sprintf("%s commits/s at %d clients (median of %d; runs %s); gateway CPU %.0f µs per commit", commas(int64(best.CommitsPerSec)), best.Clients, len(best.Runs), fmtRuns(best.Runs), best.GatewayCPUMicros)))
+			fmt.Sprintf("%s commits/s at %d clients (median of %d; runs %s); gateway CPU %.0f µs per commit, goat-bench's %.0f µs", commas(int64(best.CommitsPerSec)), best.Clients, len(best.Runs), fmtRuns(best.Runs), best.GatewayCPUMicros, best.ToolCPUMicros)))
 	}
 	return data, nil
 }
@@ -119,7 +131,7 @@ func fmtRuns(runs []float64) string {
 
 // ingestBatched pushes total commits from n clients in batches of b and
 // returns acknowledged commits per second.
-func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, repo string, n, total, b int) (rate float64, lat []float64, commits, errs int, gatewayCPU float64, err error) {
+func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, repo string, n, total, b int) (rate float64, lat []float64, commits, errs int, gatewayCPU, toolCPU float64, err error) {
 	per := (total + n - 1) / n
 	signers := make([]*signer, n)
 	work := make([][]signed, n)
@@ -153,12 +165,12 @@ func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, rep
 			}
 		}()
 	}
-	cpu0 := procCPU(strconv.Itoa(g.PID()), false)
+	cpu0, tool0 := procCPU(strconv.Itoa(g.PID()), false), procCPU("self", false)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	elapsed := time.Since(t0)
-	gatewayCPU = procCPU(strconv.Itoa(g.PID()), false) - cpu0
+	gatewayCPU, toolCPU = procCPU(strconv.Itoa(g.PID()), false)-cpu0, procCPU("self", false)-tool0
 	close(errc)
 	if err = <-errc; err != nil {
 		return
@@ -174,12 +186,12 @@ func (e *env) ingestBatched(ctx context.Context, g *gateway, c *http.Client, rep
 		err = fmt.Errorf("repository holds %d commits after pushing %d", count, per*n)
 		return
 	}
-	return float64(per*n) / elapsed.Seconds(), lat, per * n, 0, gatewayCPU, nil
+	return float64(per*n) / elapsed.Seconds(), lat, per * n, 0, gatewayCPU, toolCPU, nil
 }
 
 // ingestPut writes single items from n clients for d and returns
 // acknowledged writes per second.
-func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo string, n int, d time.Duration) (rate float64, lat []float64, commits, errs int, gatewayCPU float64, err error) {
+func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo string, n int, d time.Duration) (rate float64, lat []float64, commits, errs int, gatewayCPU, toolCPU float64, err error) {
 	bodies := make([]models.ItemWrite, 256)
 	for i := range bodies {
 		bodies[i] = models.ItemWrite{Schema: core.AnySchema, Data: doc(i)}
@@ -224,13 +236,13 @@ func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo st
 			}
 		}()
 	}
-	cpu0 := procCPU(strconv.Itoa(g.PID()), false)
+	cpu0, tool0 := procCPU(strconv.Itoa(g.PID()), false), procCPU("self", false)
 	t0 := time.Now()
 	deadline = t0.Add(d)
 	close(start)
 	wg.Wait()
 	elapsed := time.Since(t0)
-	gatewayCPU = procCPU(strconv.Itoa(g.PID()), false) - cpu0
+	gatewayCPU, toolCPU = procCPU(strconv.Itoa(g.PID()), false)-cpu0, procCPU("self", false)-tool0
 	for j := range n {
 		commits += counts[j]
 		errs += fails[j]
@@ -240,5 +252,5 @@ func (e *env) ingestPut(ctx context.Context, g *gateway, c *http.Client, repo st
 		err = fmt.Errorf("no PUT succeeded (%d failed)", errs)
 		return
 	}
-	return float64(commits) / elapsed.Seconds(), lat, commits, errs, gatewayCPU, nil
+	return float64(commits) / elapsed.Seconds(), lat, commits, errs, gatewayCPU, toolCPU, nil
 }

@@ -175,6 +175,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	coldN := fs.Int("cold-n", 0, "commits of the cold-open repository")
 	centrifugoBin := fs.String("centrifugo", "", "Centrifugo binary of the centrifugo scenario (default REPO/bench/.bin/centrifugo, which bench/run.sh installs)")
 	peerSubs := fs.String("peer-subs", "", "subscriber counts of the peer's changes-feed latency")
+	ingestClients := fs.String("ingest-clients", "", "client counts of the ingest scenario, e.g. 16")
+	ingestReps := fs.Int("ingest-reps", 0, "repetitions per ingest point (0 keeps the preset)")
+	ingestPutSecs := fs.Float64("ingest-put-secs", -1, "seconds per single-item PUT run of the ingest scenario (0 skips the PUT mode; -1 keeps the preset)")
 	microTime := fs.String("micro-benchtime", "", "-benchtime of the Go micro-benchmarks ('' keeps the preset; 'skip' skips them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -220,12 +223,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, p := range []struct {
 		s   string
 		dst *[]int
-	}{{*liveSubs, &cfg.LiveSubs}, {*fanout, &cfg.FanoutSteps}, {*peerSubs, &cfg.PeerSubs}} {
+	}{{*liveSubs, &cfg.LiveSubs}, {*fanout, &cfg.FanoutSteps}, {*peerSubs, &cfg.PeerSubs}, {*ingestClients, &cfg.IngestClients}} {
 		if p.s != "" {
 			if *p.dst, err = intList(p.s); err != nil {
 				return err
 			}
 		}
+	}
+	if *ingestReps > 0 {
+		cfg.IngestReps = *ingestReps
+	}
+	if *ingestPutSecs >= 0 {
+		cfg.IngestPutSecs = *ingestPutSecs
 	}
 	if *healBigN >= 0 {
 		cfg.HealBigN = *healBigN

@@ -296,9 +296,9 @@ func reportIngest(b *strings.Builder, r *Result) {
 		if p.Mode == "put" {
 			mode = "single-item PUT"
 		}
-		rows = append(rows, []string{mode, fmt.Sprint(p.Clients), commas(int64(p.CommitsPerSec)), fmtRuns(p.Runs), f2(p.Latency.P50), f2(p.Latency.P99), fmt.Sprintf("%.0f", p.GatewayCPUMicros), fmt.Sprint(p.Errors)})
+		rows = append(rows, []string{mode, fmt.Sprint(p.Clients), commas(int64(p.CommitsPerSec)), fmtRuns(p.Runs), f2(p.Latency.P50), f2(p.Latency.P99), fmt.Sprintf("%.0f", p.GatewayCPUMicros), fmt.Sprintf("%.0f", p.ToolCPUMicros), fmt.Sprint(p.Errors)})
 	}
-	mdTable(b, []string{"mode", "clients", "commits/s (median)", "runs", "request p50 (ms)", "request p99 (ms)", "gateway CPU µs/commit", "errors"}, rows)
+	mdTable(b, []string{"mode", "clients", "commits/s (median)", "runs", "request p50 (ms)", "request p99 (ms)", "gateway CPU µs/commit", "goat-bench CPU µs/commit", "errors"}, rows)
 }
 
 func reportClone(b *strings.Builder, r *Result, peerR *Result) {
