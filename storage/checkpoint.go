@@ -499,9 +499,7 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (_ *index, err error) 
 				return nil, fmt.Errorf("record %d: delta base not a full-data commit of the item", i)
 			}
 		}
-		for j := range x.digest {
-			x.digest[j] ^= e.id[j]
-		}
+		xorID(&x.digest, &e.id)
 		prevSeq, prevTS, prevEnd = e.seq, e.ts, e.pos+int64(e.size)
 	}
 	ids.add(handed, h.records)
