@@ -53,7 +53,7 @@ crash-test: build ## SIGKILL the real binary TRIALS times under writes (TRIALS=2
 	$(GO) run ./cmd/goat-crashtest --bin bin/goat-gateway --trials $(TRIALS)
 
 .PHONY: soak
-soak: build ## attack-mix soak of bin/goat-gateway on loopback (under 3 min; SOAK_FLAGS="--baseline 5m --attack 30m" for longer); results in bench/results/soak.{json,txt}
+soak: build ## attack-mix soak of bin/goat-gateway on loopback, attackers in their own niced process (under 3 min; SOAK_FLAGS="--baseline 5m --attack 30m" for longer); results in bench/results/soak.{json,txt}
 	$(GO) run ./cmd/goat-soak --bin bin/goat-gateway --out bench/results/soak $(SOAK_FLAGS)
 
 .PHONY: fuzz

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/goat-gateway/goat-gateway/node"
 )
@@ -184,6 +185,7 @@ type liveStream struct {
 	st     *streamer
 	conn   net.Conn
 	raw    syscall.RawConn
+	fd     int // conn's descriptor, for tryWrite
 	writer *fanWriter
 	tag    uint32
 	nodeID string
@@ -198,6 +200,7 @@ type liveStream struct {
 
 	mu       stdsync.Mutex
 	closed   bool
+	cut      bool   // conn is closed (ls.fd may already name another file)
 	fallback bool   // a goroutine of its own is writing out; the writer keeps off
 	out      []byte // what the fallback goroutine writes
 	lastSent uint64 // sequence number of the last event written
@@ -249,6 +252,13 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 	}
 	_ = conn.SetDeadline(time.Time{})
 	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	if err := raw.Control(func(fd uintptr) { ls.fd = int(fd) }); err != nil {
+		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
+		conn.Close()
+		e.sub.Close()
+		e.release()
+		return true
+	}
 	ls.writer = st.writers[int(st.next.Add(1))%len(st.writers)]
 	// The stream is whole before anything can schedule it (its timers,
 	// the epoll set, the hub). Timers re-arm under ls.mu, so none does
@@ -307,10 +317,10 @@ func (ls *liveStream) run(w *fanWriter) {
 		// stream that is to end meanwhile ends it now (the write fails).
 		select {
 		case <-ls.e.sub.Gone():
-			ls.conn.Close()
+			ls.cutLocked()
 		default:
 			if ls.hangup.Load() {
-				ls.conn.Close()
+				ls.cutLocked()
 			}
 		}
 		return
@@ -373,6 +383,7 @@ func (ls *liveStream) run(w *fanWriter) {
 		// own, under the write deadline, so that this writer goes on.
 		ls.out = append([]byte(nil), buf[n:]...)
 		ls.fallback = true
+		ls.e.s.metrics.sseSlowWrites.Inc()
 		go ls.writeOut(end)
 		return
 	}
@@ -393,34 +404,40 @@ func (ls *liveStream) run(w *fanWriter) {
 const writeBatch = 16 << 10
 
 // tryWrite writes b without waiting for room in the socket; it returns how
-// much was written. Under ls.mu, not in fallback.
+// much was written. Under ls.mu, not in fallback. The connection is only
+// ever closed under ls.mu, and ls.cut records it, so while ls.cut is false
+// ls.fd is still its descriptor (a fallback stream cut by run stays open
+// for its goroutine's failing write, and is then closed by it; that
+// goroutine giving the stream back after its write succeeded must not
+// lead here to a write on a reused number).
+//
+// It is a raw write(2), not one through the runtime (RawConn.Write, or
+// syscall.Write): the socket is non-blocking, so the call never blocks,
+// and one writer makes a thousand of them per commit at a thousand
+// streams, where the descriptor's lock and poll reset and the runtime's
+// syscall bookkeeping were a measurable part of the writer's time.
 func (ls *liveStream) tryWrite(b []byte) (int, error) {
-	n := 0
-	var werr error
-	err := ls.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return true
-			case err != nil:
-				werr = err
-				return true
-			case m <= 0:
-				return true
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = werr
+	if ls.cut {
+		// Never write to the number of a closed descriptor: the kernel
+		// may have handed it to another connection or file.
+		return 0, net.ErrClosed
 	}
-	return n, err
+	n := 0
+	for n < len(b) {
+		m, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(ls.fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return n, nil
+		case errno != 0:
+			return n, errno
+		case m == 0:
+			return n, nil
+		}
+		n += int(m)
+	}
+	return n, nil
 }
 
 // writeOut is a stream's fallback goroutine: it writes ls.out under the
@@ -432,13 +449,21 @@ func (ls *liveStream) writeOut(end bool) {
 	_ = ls.conn.SetWriteDeadline(time.Time{})
 	ls.mu.Lock()
 	ls.out, ls.fallback = nil, false
-	if err != nil || end {
+	if err != nil || end || ls.cut {
 		ls.closeLocked()
 		ls.mu.Unlock()
 		return
 	}
 	ls.mu.Unlock()
 	ls.schedule()
+}
+
+// cutLocked closes the connection under a fallback write, which then
+// fails and ends the stream. Until then the stream is not closed, but
+// tryWrite must not use ls.fd again. Under ls.mu.
+func (ls *liveStream) cutLocked() {
+	ls.cut = true
+	ls.conn.Close()
 }
 
 // closeLocked ends the stream: the connection, the subscription, the
@@ -453,6 +478,7 @@ func (ls *liveStream) closeLocked() {
 		ls.expiry.Stop()
 	}
 	ls.st.remove(ls)
+	ls.cut = true
 	ls.conn.Close()
 	ls.e.sub.Close()
 	ls.e.release()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,6 +108,11 @@ func TestEvents_IdleStreamsHoldNoGoroutines(t *testing.T) {
 		if id := s.next(t, "commit"); id == "" {
 			t.Fatalf("stream %d: commit event without an id", i)
 		}
+	}
+	// A small event into an empty socket is written by the writer's own
+	// non-blocking write, never by a goroutine of the stream's.
+	if got := metricValue(t, g.URL(), "goat_sse_slow_writes_total"); got != 0 {
+		t.Fatalf("goat_sse_slow_writes_total=%v after one small commit to idle streams, want 0", got)
 	}
 	// Clients that hang up are seen (no write needed), and nothing stays.
 	for _, s := range subs {
@@ -222,4 +228,30 @@ func TestEvents_EndedStreamIsNotReused(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the request after the stream: status %d", resp.StatusCode)
 	}
+}
+
+// metricValue returns the value of an unlabelled series of base's
+// /metrics.
+func metricValue(tb testing.TB, base, name string) float64 {
+	tb.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	tb.Fatalf("no %s in /metrics", name)
+	return 0
 }

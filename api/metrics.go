@@ -22,7 +22,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	rounds   *prometheus.CounterVec
-	handler  http.Handler
+	// sseSlowWrites counts the writes to taken-over event streams that
+	// found the client's socket full, so that a goroutine of its own
+	// finished them (api/events_linux.go).
+	sseSlowWrites prometheus.Counter
+	handler       http.Handler
 
 	// routes are the route templates registered with echo, read once at
 	// the first request (the router is complete by then).
@@ -93,7 +97,10 @@ func newMetrics(n *node.Node, extra []prometheus.Collector) (*metrics, error) {
 	m.rounds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "goat_sync_rounds_total", Help: "Reconciliation rounds served, by outcome.",
 	}, []string{"in_sync"})
-	m.reg.MustRegister(m.requests, m.latency, commitsIngested, m.rounds,
+	m.sseSlowWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "goat_sse_slow_writes_total", Help: "Writes to event streams that found the client's socket full and were finished by a goroutine of their own.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, commitsIngested, m.rounds, m.sseSlowWrites,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "goat_sse_subscribers", Help: "Open SSE streams.",
 		}, func() float64 { return float64(n.Subscribers()) }),

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,6 +118,15 @@ func TestNode_SessionQuota(t *testing.T) {
 		if !strings.Contains(err.Error(), "2 live sessions") {
 			t.Fatalf("detail %q does not say how many sessions the caller holds", err)
 		}
+		// At the quota a registration is refused before its proof is
+		// checked: a forged proof costs no signature verification.
+		forged, err := auth.NewSessionRequest(newKey(t), e.n.Audience(), alice.Sub, e.clock.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged.Proof = base64.RawURLEncoding.EncodeToString(make([]byte, ed25519.SignatureSize))
+		_, _, err = e.n.RegisterSession(ctx, alice, forged)
+		wantErr(t, "a forged proof at the quota", err, core.ErrRateLimited)
 		// Registering a held key again is not a new session.
 		if _, created := e.register(t, alice, first.key); created {
 			t.Fatalf("registering a held key again created a session")

@@ -45,7 +45,31 @@ func gatewayBinary(tb testing.TB) string {
 	return builtBin
 }
 
-// TestMain removes the binary gatewayBinary built.
+var (
+	soakOnce     sync.Once
+	soakBin      string
+	soakBuildErr error
+	soakBuildOut []byte
+)
+
+// soakBinary builds cmd/goat-soak once per test process, beside
+// gatewayBinary's binary (so TestMain removes it too): the attacker
+// process as goat-soak runs it, without the race detector's cost.
+func soakBinary(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Dir(gatewayBinary(tb))
+	soakOnce.Do(func() {
+		soakBin = filepath.Join(dir, "goat-soak")
+		cmd := exec.Command("go", "build", "-o", soakBin, "github.com/goat-gateway/goat-gateway/cmd/goat-soak")
+		soakBuildOut, soakBuildErr = cmd.CombinedOutput()
+	})
+	if soakBuildErr != nil {
+		tb.Fatalf("go build ./cmd/goat-soak: %v\n%s", soakBuildErr, soakBuildOut)
+	}
+	return soakBin
+}
+
+// TestMain removes the binaries gatewayBinary and soakBinary built.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if builtBin != "" {

@@ -32,7 +32,9 @@
 //     replays, repository and session floods, invented methods, many-head
 //     pushes); it reports peak memory above idle, honest p99 latency under
 //     attack against without, acknowledged writes lost after a restart, and
-//     5xx answers. RunMeasure measures issue 17's items 2, 5 and 6 the
+//     5xx answers. Its attackers can run in a process of their own at a
+//     lower CPU priority (SoakConfig.Attacker, RunSoakAttacker), as other
+//     machines' would, out of the honest clients' and the gateway's way. RunMeasure measures issue 17's items 2, 5 and 6 the
 //     issue's way.
 //
 // Guarantee of the helpers themselves: a check never passes vacuously. Each

@@ -87,6 +87,15 @@ type SoakConfig struct {
 	// Attacks names the attacks to run in phase 2 (SoakAttacks); empty
 	// means all of them. Running one alone shows what it costs.
 	Attacks []string
+	// Attacker, when set, is the command line of a process that runs the
+	// attackers (RunSoakAttacker, reading its orders from stdin) at
+	// niceness AttackerNice, as goat-soak's hidden --attacker mode does;
+	// empty runs them as goroutines of this process, at its priority.
+	// The honest clients always run here, at this process's priority.
+	Attacker []string
+	// AttackerNice is the attacker process's niceness (0 to 19; goat-soak
+	// uses 10). Only with Attacker.
+	AttackerNice int
 	// Progress receives progress lines; nil means silence.
 	Progress io.Writer
 }
@@ -144,6 +153,9 @@ type SoakReport struct {
 		Replays           int      `json:"replays"`
 		ManyHeads         int      `json:"manyHeads"`
 		Attacks           []string `json:"attacks"`
+		// Attackers is where the attackers ran: "in-process", or
+		// "process, nice N".
+		Attackers string `json:"attackers"`
 	} `json:"config"`
 
 	// Memory of the gateway process (/proc/PID/status, sampled every
@@ -156,13 +168,20 @@ type SoakReport struct {
 	VmHWM            int64 `json:"vmHWM"`
 	PeakFDs          int   `json:"peakFDs"`
 
-	// CPU seconds (user and system) used in each phase by the gateway and
-	// by this process (the honest clients and the attackers): on a small
-	// machine the attackers' own work competes with the gateway's.
+	// CPU seconds (user and system) used in each phase by the gateway, by
+	// this process (the honest clients, and the attackers when they run
+	// in-process) and by the attacker process: on a small machine the
+	// attackers' own work competes with the gateway's.
 	GatewayCPUBaseline float64 `json:"gatewayCPUBaseline"`
 	GatewayCPUAttack   float64 `json:"gatewayCPUAttack"`
 	SoakCPUBaseline    float64 `json:"soakCPUBaseline"`
 	SoakCPUAttack      float64 `json:"soakCPUAttack"`
+	AttackerCPUAttack  float64 `json:"attackerCPUAttack,omitempty"`
+	AttackerNiceSeen   string  `json:"attackerNiceSeen,omitempty"` // its threads' niceness, lowest-highest
+	AttackSeconds      float64 `json:"attackSeconds"`
+	// AttackRates is each attacker's answers (and cut attempts) a second
+	// over the attack phase, so a reader can see how hard it pushed.
+	AttackRates map[string]float64 `json:"attackRatesPerSecond"`
 
 	Baseline SoakPhase `json:"baseline"`
 	Attack   SoakPhase `json:"attack"`
@@ -249,13 +268,18 @@ func (r SoakReport) Text() string {
 	fmt.Fprintf(&b, "goat-soak %s: %s (started %s, %s)\n", verdict, r.Elapsed, r.Started, "load "+r.LoadAvgStart+" -> "+r.LoadAvgEnd)
 	fmt.Fprintf(&b, "phases: baseline %s, attack %s; %d honest writers every %s, each subscribed to its own repository\n",
 		r.Config.Baseline, r.Config.Attack, r.Config.Writers, r.Config.WriteEvery)
-	fmt.Fprintf(&b, "attacks run: %s\n", strings.Join(r.Config.Attacks, ", "))
+	fmt.Fprintf(&b, "attacks run: %s; attackers ran %s\n", strings.Join(r.Config.Attacks, ", "), r.Config.Attackers)
 	fmt.Fprintf(&b, "attack mix: anonymous 8 MB and oversized bodies, %d slow bodies (1 byte / 3 s), %d never-reading replays of a %d x %d B public repository, repository and session floods by one user, invented-method floods, %d concurrent root commits on one item per round\n",
 		r.Config.SlowBodies, r.Config.Replays, r.Config.PublicRecords, r.Config.PublicRecordBytes, r.Config.ManyHeads)
 	fmt.Fprintf(&b, "memory: idle %s, peak %s (baseline peak %s), peak above idle %s (target < %s); VmHWM %s; peak descriptors %d\n",
 		mib(r.IdleRSS), mib(r.PeakRSS), mib(r.BaselinePeakRSS), mib(r.PeakRSSAboveIdle), mib(SoakMaxRSSAboveIdle), mib(r.VmHWM), r.PeakFDs)
-	fmt.Fprintf(&b, "CPU seconds: gateway %.1f in the baseline, %.1f under attack; this process (clients and attackers) %.1f and %.1f\n",
-		r.GatewayCPUBaseline, r.GatewayCPUAttack, r.SoakCPUBaseline, r.SoakCPUAttack)
+	if r.Config.Attackers == "in-process" {
+		fmt.Fprintf(&b, "CPU seconds: gateway %.1f in the baseline, %.1f under attack; soak process (honest clients and attackers) %.1f and %.1f\n",
+			r.GatewayCPUBaseline, r.GatewayCPUAttack, r.SoakCPUBaseline, r.SoakCPUAttack)
+	} else {
+		fmt.Fprintf(&b, "CPU seconds: gateway %.1f in the baseline, %.1f under attack; honest clients' process %.1f and %.1f; attacker process %.1f under attack (threads' niceness %s)\n",
+			r.GatewayCPUBaseline, r.GatewayCPUAttack, r.SoakCPUBaseline, r.SoakCPUAttack, r.AttackerCPUAttack, r.AttackerNiceSeen)
+	}
 	line := func(name string, a, z LatencySummary, ratio float64) {
 		fmt.Fprintf(&b, "honest %s latency ms: baseline p50 %.1f p99 %.1f (n=%d); attack p50 %.1f p99 %.1f max %.1f (n=%d); p99 ratio %.2f (target < %.0f)\n",
 			name, a.P50, a.P99, a.N, z.P50, z.P99, z.Max, z.N, ratio, SoakMaxP99Ratio)
@@ -266,10 +290,14 @@ func (r SoakReport) Text() string {
 		r.Baseline.Retries, r.Attack.Retries, r.Baseline.Reconnects, r.Attack.Reconnects)
 	fmt.Fprintf(&b, "acknowledged writes checked after a restart: %d, lost %d\n", r.Acknowledged, r.Lost)
 	fmt.Fprintf(&b, "5xx answers: %d\n", r.FiveXX)
+	fmt.Fprintf(&b, "answers by actor and status (0: none, the connection cut), and attackers' answers a second over the %.1f s attack:\n", r.AttackSeconds)
 	for _, actor := range slices.Sorted(maps.Keys(r.Statuses)) {
 		fmt.Fprintf(&b, "  %-16s", actor)
 		for _, st := range slices.Sorted(maps.Keys(r.Statuses[actor])) {
 			fmt.Fprintf(&b, " %d:%d", st, r.Statuses[actor][st])
+		}
+		if rate, ok := r.AttackRates[actor]; ok {
+			fmt.Fprintf(&b, "  (%.1f/s)", rate)
 		}
 		b.WriteByte('\n')
 	}
@@ -344,8 +372,12 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (rep SoakReport, err error) {
 	if err != nil {
 		return rep, err
 	}
+	rep.Config.Attackers = "in-process"
+	if len(cfg.Attacker) > 0 {
+		rep.Config.Attackers = fmt.Sprintf("process, nice %d", cfg.AttackerNice)
+	}
 	s := &soak{cfg: cfg, rep: &rep, dir: dir, acked: map[string][]string{}, status: map[string]map[int]int{},
-		httpc: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+		httpc: newSoakHTTPClient()}
 	defer func() {
 		if s.gw != nil {
 			s.gw.kill()
@@ -372,6 +404,10 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (rep SoakReport, err error) {
 	}
 	s.judge()
 	return rep, nil
+}
+
+func newSoakHTTPClient() *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 }
 
 func loadAvg() string {
@@ -628,18 +664,54 @@ func (s *soak) run(ctx context.Context) error {
 
 	s.progressf("phase 2: honest load under attack for %s", s.cfg.Attack)
 	s.phase.Store(2)
+	attackStart := time.Now()
 	attackCtx, stopAttack := context.WithTimeout(ctx, s.cfg.Attack)
 	var attackers sync.WaitGroup
-	s.attack(attackCtx, &attackers)
+	var child *attackerProc
+	if len(s.cfg.Attacker) > 0 {
+		var err error
+		if child, err = s.startAttacker(); err != nil {
+			stopAttack()
+			stopHonest()
+			stopSampling()
+			return err
+		}
+	} else {
+		s.attack(attackCtx, &attackers)
+	}
 	<-attackCtx.Done()
 	gw2, me2 := cpuSeconds(pid), cpuSeconds(os.Getpid())
+	s.rep.AttackSeconds = time.Since(attackStart).Seconds()
 	s.rep.GatewayCPUAttack, s.rep.SoakCPUAttack = gw2-gw1, me2-me1
+	if child != nil {
+		// The child started with the phase, so all its CPU is the attack's.
+		s.rep.AttackerCPUAttack = cpuSeconds(child.cmd.Process.Pid)
+		if lo, hi, ok := niceness(child.cmd.Process.Pid); ok {
+			s.rep.AttackerNiceSeen = fmt.Sprintf("%d-%d", lo, hi)
+		}
+	}
 	s.phase.Store(0) // writes from here are not measured
 	stopHonest()
 	honest.Wait()
 	s.progressf("phase 2 over; waiting for the attackers to stop")
+	if child != nil {
+		if err := s.finish(child); err != nil {
+			s.failf("%v", err)
+		}
+	}
 	attackers.Wait()
 	stopAttack()
+	s.rep.AttackRates = map[string]float64{}
+	for actor, byStatus := range s.status {
+		if actor == "honest" || actor == "metrics" {
+			continue
+		}
+		n := 0
+		for _, c := range byStatus {
+			n += c
+		}
+		s.rep.AttackRates[actor] = math.Round(float64(n)/s.rep.AttackSeconds*10) / 10
+	}
 	s.rep.MetricsBytesAttack = s.metricsSize(ctx)
 	stopSampling()
 	sampler.Wait()

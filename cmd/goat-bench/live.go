@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,13 +43,13 @@ type fleet struct {
 	mu      sync.Mutex
 	subs    []*subscriber
 	apis    map[int]*client.Client // by subject
+	pollers []*ssePoller           // read the live streams, one per core
+	added   int                    // streams given to the pollers
 	closing atomic.Bool
 	dropped atomic.Int64
-	wg      sync.WaitGroup
 }
 
 type subscriber struct {
-	s *sseStream
 	// recv is per sample: nanoseconds since fleet.base, 0 when not seen.
 	// Atomic because a late event may land while a timed-out sample is
 	// being read.
@@ -137,8 +138,7 @@ func (f *fleet) connect(ctx context.Context, i int) error {
 		if err != nil {
 			return err
 		}
-		f.add(s)
-		return nil
+		return f.add(s)
 	}
 	src := net.IPv4(127, 0, 0, byte(1+i%loopbackSources))
 	api, err := f.api(i)
@@ -165,47 +165,60 @@ func (f *fleet) connect(ctx context.Context, i int) error {
 		}
 	}
 	_ = s.conn.SetReadDeadline(time.Time{})
-	f.add(s)
-	return nil
+	return f.add(s)
 }
 
-// add makes a live stream one of the fleet's subscribers.
-func (f *fleet) add(s *sseStream) {
-	sub := &subscriber{s: s, recv: make([]atomic.Int64, len(f.done))}
+// add makes a live stream one of the fleet's subscribers: one of the
+// fleet's pollers reads it from now on.
+func (f *fleet) add(s *sseStream) error {
+	sub := &subscriber{recv: make([]atomic.Int64, len(f.done))}
+	f.mu.Lock()
+	if f.pollers == nil {
+		for range runtime.GOMAXPROCS(0) {
+			pl, err := newSSEPoller()
+			if err != nil {
+				f.mu.Unlock()
+				s.Close()
+				return err
+			}
+			f.pollers = append(f.pollers, pl)
+		}
+	}
+	f.added++
+	pl := f.pollers[f.added%len(f.pollers)]
+	f.mu.Unlock()
+	err := pl.add(s, func(ev sseEvent, at time.Time) { f.deliver(sub, ev, at) }, func(error) {
+		if !f.closing.Load() {
+			f.dropped.Add(1)
+		}
+	})
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	f.subs = append(f.subs, sub)
 	f.mu.Unlock()
-	f.wg.Add(1)
-	go f.read(sub)
+	return nil
 }
 
 var idField = []byte(`"id":"`)
 
-// read times every commit event of one stream. The commit id is found
-// textually: the event is canonical JSON {"commit":{...,"id":"<hex>",...},
-// "repo":...}, and the benchmark's data objects have no "id" field.
-func (f *fleet) read(sub *subscriber) {
-	defer f.wg.Done()
-	for {
-		ev, err := sub.s.Next()
-		if err != nil {
-			if !f.closing.Load() {
-				f.dropped.Add(1)
-			}
-			return
-		}
-		now := int64(time.Since(f.base))
-		match := f.match
-		if match == nil {
-			match = f.commitSample
-		}
-		i, ok := match(ev)
-		if !ok || i < 0 || i >= len(sub.recv) || !sub.recv[i].CompareAndSwap(0, now) {
-			continue
-		}
-		if f.delivered[i].Add(1) == f.expect[i].Load() {
-			close(f.done[i])
-		}
+// deliver times ev, an event that one subscriber's stream read at at. The
+// commit id is found textually: the event is canonical JSON
+// {"commit":{...,"id":"<hex>",...},"repo":...}, and the benchmark's data
+// objects have no "id" field.
+func (f *fleet) deliver(sub *subscriber, ev sseEvent, at time.Time) {
+	now := int64(at.Sub(f.base))
+	match := f.match
+	if match == nil {
+		match = f.commitSample
+	}
+	i, ok := match(ev)
+	if !ok || i < 0 || i >= len(sub.recv) || !sub.recv[i].CompareAndSwap(0, now) {
+		return
+	}
+	if f.delivered[i].Add(1) == f.expect[i].Load() {
+		close(f.done[i])
 	}
 }
 
@@ -236,11 +249,12 @@ func (f *fleet) size() int {
 func (f *fleet) close() {
 	f.closing.Store(true)
 	f.mu.Lock()
-	for _, s := range f.subs {
-		s.s.Close()
-	}
+	pollers := f.pollers
+	f.pollers = nil
 	f.mu.Unlock()
-	f.wg.Wait()
+	for _, pl := range pollers {
+		pl.close()
+	}
 }
 
 // sampleTimes is what the writer saw of one timed commit.
@@ -454,6 +468,10 @@ type FanoutStep struct {
 	ToolRSS   int64   `json:"toolRSS"`
 	Commits   int     `json:"commits"`
 	TimedOuts int     `json:"timedOut"`
+	// CPU time per timed commit (ms) of the gateway and of goat-bench
+	// (whose subscribers read and parse every event), as in LivePoint.
+	GatewayCPUms float64 `json:"gatewayCpuMsPerCommit"`
+	ToolCPUms    float64 `json:"toolCpuMsPerCommit"`
 }
 
 func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
@@ -539,6 +557,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		}
 		times := make([]sampleTimes, len(samples))
 		var idx []int
+		gcpu0, tcpu0 := procCPU(strconv.Itoa(g.PID()), false), procCPU("self", false)
 		for j := 1; j <= k; j++ {
 			i := si*(k+1) + j
 			st, err := f.send(ctx, w.api, i, samples[i], 60*time.Second)
@@ -551,6 +570,8 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 			times[i] = st
 			idx = append(idx, i)
 		}
+		step.GatewayCPUms = (procCPU(strconv.Itoa(g.PID()), false) - gcpu0) / float64(k) * 1000
+		step.ToolCPUms = (procCPU("self", false) - tcpu0) / float64(k) * 1000
 		lat, _, allMs, lost := f.latencies(idx, times)
 		step.DeliverAll, step.Latency, step.Lost = Summarize(allMs), Summarize(lat), lost
 		step.Dropped = int(f.dropped.Load())
@@ -559,7 +580,8 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		xs, ys = append(xs, float64(held)), append(ys, float64(step.RSS))
 		e.log.Info("fanout", "subscribers", held, "server_subscribers", step.ServerSubscribers, "rss_mib", step.RSS>>20,
 			"per_sub_kib", fmt.Sprintf("%.1f", step.PerSubscriber/1024), "deliver_all_p50_ms", step.DeliverAll.P50,
-			"connect_s", fmt.Sprintf("%.1f", step.ConnectSeconds), "failed", failed)
+			"connect_s", fmt.Sprintf("%.1f", step.ConnectSeconds), "failed", failed,
+			"gateway_cpu_ms_per_commit", fmt.Sprintf("%.1f", step.GatewayCPUms), "tool_cpu_ms_per_commit", fmt.Sprintf("%.1f", step.ToolCPUms))
 		if failed > 0 {
 			break // the node (or this machine) holds no more
 		}

@@ -4,7 +4,7 @@
 // writes what it measured to bench/results/:
 // one <scenario>.json per scenario, report.md, and PNG plots.
 //
-//	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...]
+//	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...] [--cpuprofile FILE]
 //	goat-bench report [--out bench/results]   rebuild report.md and plots from the JSON
 //
 // It builds ./cmd/goat-gateway into a temporary directory (or takes
@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,6 +180,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	ingestReps := fs.Int("ingest-reps", 0, "repetitions per ingest point (0 keeps the preset)")
 	ingestPutSecs := fs.Float64("ingest-put-secs", -1, "seconds per single-item PUT run of the ingest scenario (0 skips the PUT mode; -1 keeps the preset)")
 	microTime := fs.String("micro-benchtime", "", "-benchtime of the Go micro-benchmarks ('' keeps the preset; 'skip' skips them)")
+	cpuProfile := fs.String("cpuprofile", "", "write goat-bench's own CPU profile (its subscribers, writers and clients; not the gateway's) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -260,6 +262,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			cfg.Only[s] = true
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return runAll(ctx, cfg, log)
 }

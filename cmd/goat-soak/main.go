@@ -9,6 +9,13 @@
 //	go run ./cmd/goat-soak --bin bin/goat-gateway --out bench/results/soak
 //
 // It writes OUT.json and OUT.txt and exits 1 when a target is missed.
+//
+// The attackers run in a process of their own, this same program started
+// again with --attacker at niceness --attacker-nice (10), because in a
+// deployment the attackers' CPU is other machines', not the gateway's; the
+// honest clients stay in this process at its priority. --attackers
+// in-process runs them as goroutines here instead, as the 4-second soak
+// of `go test ./reliability` also does.
 package main
 
 import (
@@ -37,6 +44,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// The attacker process: orders on stdin, what it got on stdout
+	// (reliability.RunSoakAttacker). Not in the usage: only the soak
+	// starts it.
+	if len(args) == 1 && args[0] == "--attacker" {
+		return reliability.RunSoakAttacker(ctx, os.Stdin, stdout)
+	}
 	fs := flag.NewFlagSet("goat-soak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg reliability.SoakConfig
@@ -48,7 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.SlowBodies, "slow-bodies", 200, "connections trickling a body one byte every 3 s")
 	fs.IntVar(&cfg.Replays, "replays", 32, "never-reading replays of the public repository")
 	fs.IntVar(&cfg.ManyHeads, "many-heads", 1000, "concurrent root commits on one item per round")
-	attacks := fs.String("attacks", "", "comma-separated attacks to run in phase 2 (default all: "+strings.Join(reliability.SoakAttacks, ",")+")")
+	attackList := fs.String("attacks", "", "comma-separated attacks to run in phase 2 (default all: "+strings.Join(reliability.SoakAttacks, ",")+")")
+	attackers := fs.String("attackers", "process", "where the attackers run: process (their own, at --attacker-nice) or in-process (goroutines of the soak, competing with the honest clients for CPU)")
+	fs.IntVar(&cfg.AttackerNice, "attacker-nice", 10, "niceness of the attacker process (0 to 19)")
 	out := fs.String("out", "", "write the report to OUT.json and OUT.txt")
 	quiet := fs.Bool("q", false, "print only the report")
 	measure := fs.Bool("measure", false, "instead of the soak, measure issue 17's items 2, 5 and 6 the issue's way (about two minutes)")
@@ -62,8 +77,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !*quiet {
 		cfg.Progress = stdout
 	}
-	if *attacks != "" {
-		cfg.Attacks = strings.Split(*attacks, ",")
+	if *attackList != "" {
+		cfg.Attacks = strings.Split(*attackList, ",")
+	}
+	switch *attackers {
+	case "in-process":
+	case "process":
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--attackers process: finding this program to start again: %w", err)
+		}
+		cfg.Attacker = []string{self, "--attacker"}
+	default:
+		return fmt.Errorf("--attackers %q: want process or in-process", *attackers)
+	}
+	if cfg.AttackerNice < 0 || cfg.AttackerNice > 19 {
+		return fmt.Errorf("--attacker-nice %d: want 0 to 19 (a lower niceness than ours needs privileges)", cfg.AttackerNice)
 	}
 	if *measure {
 		rep, err := reliability.RunMeasure(ctx, cfg.Bin, cfg.Progress)

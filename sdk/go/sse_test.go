@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -101,4 +102,36 @@ func FuzzSSEReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkSSEReader_Next is the reader's cost per event of the size the
+// gateway sends for a small commit, with the idle watchdog's hook set as
+// the stream sets it.
+func BenchmarkSSEReader_Next(b *testing.B) {
+	data := `{"commit":{"author":"s_4kq","data":{"n":1,"title":"` + strings.Repeat("x", 200) + `"},"id":"` + strings.Repeat("9f", 32) +
+		`","key":"live-1","parents":[],"repo":"live","schema":"any/1","sig":"` + strings.Repeat("A", 86) + `","ts":1763800000000},"repo":"live"}`
+	const perStream = 1000
+	var sb strings.Builder
+	for i := range perStream {
+		sb.WriteString("id: n1.")
+		sb.WriteString(strings.Repeat("7", 1+i%6))
+		sb.WriteString("\nevent: commit\ndata: ")
+		sb.WriteString(data)
+		sb.WriteString("\n\n")
+	}
+	stream := sb.String()
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	idle := time.AfterFunc(time.Hour, func() {})
+	defer idle.Stop()
+	for b.Loop() {
+		rd := newSSEReader(strings.NewReader(stream), 1<<20)
+		rd.onLine = func() { idle.Reset(time.Hour) }
+		for range perStream {
+			if _, err := rd.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perStream), "ns/event")
 }
