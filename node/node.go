@@ -262,7 +262,8 @@ func Open(cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.sysLoop(n.ctx) }()
 	// In the background, so that a large data directory does not delay
-	// serving; /readyz names what it finds (Damaged).
+	// serving; /readyz names what it finds (Damaged). It gives way to
+	// repository opens (storage.Store.ScanForDamage).
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -360,16 +360,21 @@ func loadCheckpoint(fsys FS, path string, log io.ReaderAt, logSize int64, logID 
 // have (topological order, parents and bases of the same item, frames
 // inside the covered prefix, increasing sequence numbers). logSize is used
 // to leave room in the index for the log's tail.
-func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
+func decodeCkptBody(f File, h *ckptHeader, logSize int64) (_ *index, err error) {
 	r := &ckptReader{f: f, off: ckptHeaderSize, end: ckptHeaderSize + h.bodyLen, buf: make([]byte, 0, ckptBufSize)}
 	x := &index{}
+	defer func() {
+		if err != nil { // the index is dropped; a good one is finished by finishBulk
+			x.huge.withdraw()
+		}
+	}()
 	// Room for the tail, estimated from the covered part's average record.
 	want := h.records
 	if h.records > 0 && logSize > h.end {
 		want += int(float64(logSize-h.end) / float64(h.end-headerSize) * float64(h.records) * 1.05)
 	}
 	x.keys = make([]keyState, h.keys, h.keys+h.keys/16)
-	x.keyIdx = make(map[string]uint32, h.keys)
+	adviseHuge(&x.huge, x.keys)
 	for k := range h.keys {
 		if !r.need(1) || !r.need(1+int(r.buf[r.at])) {
 			return nil, errors.New("truncated key table")
@@ -380,12 +385,11 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 		if n == 0 {
 			return nil, errors.New("empty key")
 		}
-		if _, dup := x.keyIdx[name]; dup {
-			return nil, fmt.Errorf("key %q twice", name)
-		}
 		x.keys[k] = keyState{name: name, last: -1}
-		x.keyIdx[name] = uint32(k)
 	}
+	// No map from names yet (index.keyMap builds it on first use): a name
+	// that is there twice is caught below, as two equal neighbours in the
+	// sorted order.
 	x.sortedKeys = make([]uint32, h.keys, cap(x.keys))
 	seen := make([]bool, h.keys)
 	for i := range h.keys {
@@ -397,7 +401,7 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 		seen[k] = true
 		x.sortedKeys[i] = uint32(k)
 		if i > 0 && compareKeys(x.keys[x.sortedKeys[i-1]].name, x.keys[k].name) >= 0 {
-			return nil, errors.New("sorted keys: out of order")
+			return nil, errors.New("sorted keys: out of order or repeated")
 		}
 	}
 	x.ents = make([]entry, h.records, want)
@@ -405,10 +409,14 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 	x.edgeParent = make([]int32, 0, h.edges+(want-h.records))
 	x.edgeChild = make([]int32, 0, cap(x.edgeParent))
 	x.edgeNext = make([]int32, 0, cap(x.edgeParent))
+	for _, s := range [][]int32{x.childHead, x.edgeParent, x.edgeChild, x.edgeNext} {
+		adviseHuge(&x.huge, s)
+	}
+	adviseHuge(&x.huge, x.ents)
 	var prevSeq uint64
 	var prevTS int64
 	prevEnd := int64(headerSize)
-	x.ids = newIDTable(want)
+	x.ids = newIDTable(want, &x.huge)
 	ids := buildIDs(x)
 	defer func() {
 		if ids.ranges != nil {
@@ -491,9 +499,7 @@ func decodeCkptBody(f File, h *ckptHeader, logSize int64) (*index, error) {
 				return nil, fmt.Errorf("record %d: delta base not a full-data commit of the item", i)
 			}
 		}
-		for j := range x.digest {
-			x.digest[j] ^= e.id[j]
-		}
+		xorID(&x.digest, &e.id)
 		prevSeq, prevTS, prevEnd = e.seq, e.ts, e.pos+int64(e.size)
 	}
 	ids.add(handed, h.records)

@@ -202,14 +202,14 @@ func sameIndex(a, b *index) error {
 		return errors.New("sorted keys differ")
 	case a.digest != b.digest:
 		return errors.New("digests differ")
-	case len(a.keys) != len(b.keys) || len(a.keyIdx) != len(b.keyIdx):
+	case len(a.keys) != len(b.keys) || len(a.keyMap()) != len(b.keyMap()):
 		return fmt.Errorf("%d keys, want %d", len(b.keys), len(a.keys))
 	case a.ids.n != b.ids.n:
 		return fmt.Errorf("id table holds %d, want %d", b.ids.n, a.ids.n)
 	}
 	for k := range a.keys {
 		ka, kb := &a.keys[k], &b.keys[k]
-		if ka.name != kb.name || ka.last != kb.last || !slices.Equal(ka.heads, kb.heads) || b.keyIdx[ka.name] != uint32(k) {
+		if ka.name != kb.name || ka.last != kb.last || !slices.Equal(ka.heads, kb.heads) || b.keyOf(ka.name) != k {
 			return fmt.Errorf("key %d: %+v, want %+v", k, *kb, *ka)
 		}
 	}
@@ -294,6 +294,66 @@ func TestIndex_CheckpointWritten(t *testing.T) {
 			t.Fatal("a checkpoint was written with checkpoints off")
 		}
 	})
+}
+
+// TestIndex_KeysOnDemand: an index loaded from a checkpoint has no map
+// from item keys yet (opening does not pay for it); the first readers
+// build it, concurrently, and find every item, and appends after that add
+// keys to it.
+func TestIndex_KeysOnDemand(t *testing.T) {
+	fsys := NewMemFS()
+	mod := func(c *Config) { c.CheckpointEvery = 10 }
+	s := openStoreNoCleanup(t, fsys, mod)
+	r, release, _ := s.Ensure("a")
+	var keys []string
+	for i := range 20 {
+		key := fmt.Sprintf("k%02d", i)
+		keys = append(keys, key)
+		mustAppend(t, r, mkCommit(t, "a", key, int64(1000+i), map[string]any{"n": float64(i)}))
+	}
+	release()
+	s.Close()
+	s = openStoreNoCleanup(t, fsys, mod)
+	defer s.Close()
+	r, release, err := s.Repo("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got := r.ckptRecords.Load(); got != 20 {
+		t.Fatalf("opened with a checkpoint of %d records, want 20", got)
+	}
+	r.mu.RLock()
+	built := r.idx.keyIdx != nil
+	r.mu.RUnlock()
+	if built {
+		t.Fatal("opening from the checkpoint built the map from item keys")
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, key := range keys {
+				if hs := r.Heads(key); len(hs) != 1 {
+					t.Errorf("Heads(%s)=%v, want one head", key, hs)
+				}
+			}
+			if hs := r.Heads("absent"); len(hs) != 0 {
+				t.Errorf("Heads(absent)=%v, want none", hs)
+			}
+		})
+	}
+	wg.Wait()
+	head := r.Heads("k03")[0]
+	mustAppend(t, r, mkCommit(t, "a", "new", 2000, map[string]any{"n": 1.0}), mkCommit(t, "a", "k03", 2001, map[string]any{"n": 2.0}, head))
+	if got, want := r.ItemCount(), 21; got != want {
+		t.Fatalf("ItemCount()=%d, want %d", got, want)
+	}
+	if hs := r.Heads("k03"); len(hs) != 1 || hs[0] == head {
+		t.Fatalf("Heads(k03)=%v after an edit of %s, want the edit alone", hs, head)
+	}
+	if hs := r.Heads("new"); len(hs) != 1 {
+		t.Fatalf("Heads(new)=%v, want one head", hs)
+	}
 }
 
 // TestIndex_CheckpointHeader checks the header's round trip and that each

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"sync"
 
 	"github.com/goat-gateway/goat-gateway/core"
 )
@@ -46,14 +48,37 @@ type index struct {
 	edgeNext   []int32 // the next child edge of the same parent + 1; 0 ends the list
 	ids        idTable
 	keys       []keyState
+	// keyIdx maps item keys to indices of keys. An index loaded from a
+	// checkpoint builds it on first use (keyMap): a sync round, a log
+	// page or a repository's state need none, and 100,000 inserts are a
+	// good part of what opening a big repository costs.
 	keyIdx     map[string]uint32
-	sortedKeys []uint32 // key indices by name; built once after a bulk load, then kept sorted
-	bulk       bool     // loading a log: sortedKeys is appended to, sorted by finishBulk
+	keyIdxOnce sync.Once
+	sortedKeys []uint32   // key indices by name; built once after a bulk load, then kept sorted
+	bulk       bool       // loading a log: sortedKeys is appended to, sorted by finishBulk
+	huge       hugeAdvice // huge pages asked for the arrays a bulk load fills; finishBulk withdraws it
 	digest     [32]byte
 }
 
 func newIndex() *index {
-	return &index{keyIdx: map[string]uint32{}, ids: newIDTable(16)}
+	return &index{keyIdx: map[string]uint32{}, ids: newIDTable(16, nil)}
+}
+
+// keyMap returns keyIdx, building it first if the index was loaded
+// without it. Readers call it under the repository's read lock, so the
+// build is guarded by its own once.
+func (x *index) keyMap() map[string]uint32 {
+	x.keyIdxOnce.Do(func() {
+		if x.keyIdx != nil {
+			return
+		}
+		m := make(map[string]uint32, cap(x.keys))
+		for k := range x.keys {
+			m[x.keys[k].name] = uint32(k)
+		}
+		x.keyIdx = m
+	})
+	return x.keyIdx
 }
 
 // lookup returns the ordinal of id, or -1.
@@ -61,7 +86,7 @@ func (x *index) lookup(id core.CommitID) int32 { return x.ids.find(x.ents, id) }
 
 // keyOf returns the index of the named key, or -1.
 func (x *index) keyOf(name string) int {
-	k, ok := x.keyIdx[name]
+	k, ok := x.keyMap()[name]
 	if !ok {
 		return -1
 	}
@@ -73,12 +98,13 @@ func (x *index) keyOf(name string) int {
 // fields are filled in here.
 func (x *index) add(e entry, key []byte, parents []int32) int32 {
 	i := int32(len(x.ents))
-	k, ok := x.keyIdx[string(key)]
+	keyIdx := x.keyMap()
+	k, ok := keyIdx[string(key)]
 	if !ok {
 		k = uint32(len(x.keys))
 		name := string(key)
 		x.keys = append(x.keys, keyState{name: name, last: -1})
-		x.keyIdx[name] = k
+		keyIdx[name] = k
 		if x.bulk {
 			x.sortedKeys = append(x.sortedKeys, k)
 		} else {
@@ -105,10 +131,16 @@ func (x *index) add(e entry, key []byte, parents []int32) int32 {
 	ks.heads = slices.Insert(ks.heads, at, i)
 	ks.last = i
 	x.ids.insert(x.ents, i)
-	for j := range x.digest {
-		x.digest[j] ^= e.id[j]
-	}
+	xorID(&x.digest, &e.id)
 	return i
+}
+
+// xorID adds id to digest d (XOR), eight bytes at a time: a million
+// commits are a million of these when an index loads.
+func xorID(d *[32]byte, id *core.CommitID) {
+	for j := 0; j < 32; j += 8 {
+		binary.LittleEndian.PutUint64(d[j:], binary.LittleEndian.Uint64(d[j:])^binary.LittleEndian.Uint64(id[j:]))
+	}
 }
 
 // reserve makes room for n commits in all, so that a bulk load of a big
@@ -119,17 +151,22 @@ func (x *index) reserve(n int) {
 	}
 	x.ents = slices.Grow(x.ents, n-len(x.ents))
 	x.childHead = slices.Grow(x.childHead, n-len(x.childHead))
+	adviseHuge(&x.huge, x.ents)
+	adviseHuge(&x.huge, x.childHead)
 	if e := n - len(x.edgeParent); e > 0 {
 		x.edgeParent = slices.Grow(x.edgeParent, e)
 		x.edgeChild = slices.Grow(x.edgeChild, e)
 		x.edgeNext = slices.Grow(x.edgeNext, e)
+		for _, s := range [][]int32{x.edgeParent, x.edgeChild, x.edgeNext} {
+			adviseHuge(&x.huge, s)
+		}
 	}
 	if 2*n > len(x.ids.slots) {
 		size := len(x.ids.slots)
 		for size < 2*n {
 			size *= 2
 		}
-		x.ids.resize(x.ents, size)
+		x.ids.resize(x.ents, size, &x.huge)
 	}
 }
 
@@ -137,6 +174,7 @@ func (x *index) reserve(n int) {
 // slack of an overestimated reserve.
 func (x *index) finishBulk() {
 	x.bulk = false
+	x.huge.withdraw()
 	byName := func(a, b uint32) int { return compareKeys(x.keys[a].name, x.keys[b].name) }
 	if !slices.IsSortedFunc(x.sortedKeys, byName) { // sorted already when a checkpoint had every key
 		slices.SortFunc(x.sortedKeys, byName)
@@ -206,12 +244,16 @@ type idTable struct {
 	seed  maphash.Seed
 }
 
-func newIDTable(capacity int) idTable {
+// newIDTable returns a table for capacity ids. Its slots are filled
+// while h is in force (nil: small, or filled later by inserts).
+func newIDTable(capacity int, h *hugeAdvice) idTable {
 	size := 16
 	for size < 2*capacity {
 		size *= 2
 	}
-	return idTable{slots: make([]int32, size), seed: maphash.MakeSeed()}
+	slots := make([]int32, size)
+	adviseHuge(h, slots)
+	return idTable{slots: slots, seed: maphash.MakeSeed()}
 }
 
 func (t *idTable) home(id *core.CommitID) int {
@@ -234,7 +276,7 @@ func (t *idTable) find(ents []entry, id core.CommitID) int32 {
 // insert adds ordinal i (whose id is ents[i].id and not yet present).
 func (t *idTable) insert(ents []entry, i int32) {
 	if 2*(t.n+1) > len(t.slots) {
-		t.resize(ents, 2*len(t.slots))
+		t.resize(ents, 2*len(t.slots), nil)
 	}
 	t.place(&ents[i].id, i)
 	t.n++
@@ -265,10 +307,17 @@ func (t *idTable) placeNew(ents []entry, i int32) bool {
 	return true
 }
 
-// resize rebuilds the table with size slots (a power of two).
-func (t *idTable) resize(ents []entry, size int) {
+// resize rebuilds the table with size slots (a power of two). A bulk
+// load passes its hugeAdvice, which it withdraws once it has filled the
+// table; nil means that the table is filled here.
+func (t *idTable) resize(ents []entry, size int, h *hugeAdvice) {
 	old := t.slots
 	t.slots = make([]int32, size)
+	if h == nil { // filled here and now
+		h = &hugeAdvice{}
+		defer h.withdraw()
+	}
+	adviseHuge(h, t.slots)
 	for _, s := range old {
 		if s != 0 {
 			t.place(&ents[s-1].id, s-1)

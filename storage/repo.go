@@ -298,6 +298,9 @@ func openRepo(name, path string, cfg *Config, seq *sequencer, logger *slog.Logge
 		f.Close()
 	}
 	l, res, err := openLog(cfg.FS, path, cfg.NoSync, logger, resume, visit)
+	if err != nil {
+		idx.huge.withdraw()
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, fmt.Errorf("repository %s: %w", name, err)
 	}

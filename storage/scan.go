@@ -109,14 +109,18 @@ func scanLog(r io.ReaderAt, size int64, visit scanVisit) (scanResult, error) {
 // on from there exactly as they would have.
 func scanLogFrom(r io.ReaderAt, size int64, resume func(id LogID) *ckptStart, visit scanVisit) (scanResult, error) {
 	res := scanResult{size: size}
-	w := &window{r: r, size: size}
-	hb, err := w.at(0, headerSize)
+	// The header alone: an open that resumes after a checkpoint reads
+	// nothing more before the checkpoint's end, so a window here would
+	// read (and fault in a buffer for) megabytes it never looks at.
+	hw := &window{r: r, size: min(size, headerSize)}
+	hb, err := hw.at(0, headerSize)
 	if err != nil && size >= headerSize {
 		return res, err
 	}
 	if res.id, err = decodeHeader(hb); err != nil {
 		return res, err
 	}
+	w := &window{r: r, size: size}
 	pos := int64(headerSize)
 	if resume != nil {
 		if st := resume(res.id); st != nil {

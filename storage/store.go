@@ -140,7 +140,10 @@ type Store struct {
 	busy  map[string]chan struct{} // a repository being opened or closed
 	// opening counts the repositories being opened: with repos, what the
 	// open-files budget is held to.
-	opening    int
+	opening int
+	// openIdle is closed when the last open in flight ends (nil while
+	// none is): the damage scan waits on it (yieldToOpens).
+	openIdle   chan struct{}
 	overBudget bool                // every open repository was in use when one more had to open
 	damaged    map[string]struct{} // repositories whose log failed to open as corrupt
 	closed     bool
@@ -296,7 +299,9 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 	s.busy[name] = ch
 	s.opens.Add(1)
 	evicted := s.makeRoomLocked()
-	s.opening++
+	if s.opening++; s.opening == 1 {
+		s.openIdle = make(chan struct{})
+	}
 	s.mu.Unlock()
 
 	s.closeEvicted(evicted)
@@ -304,7 +309,10 @@ func (s *Store) acquire(name string, mode openMode) (*Repo, func(), error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.opening--
+	if s.opening--; s.opening == 0 {
+		close(s.openIdle)
+		s.openIdle = nil
+	}
 	delete(s.busy, name)
 	close(ch)
 	s.opens.Done()
@@ -487,6 +495,12 @@ func (s *Store) closeIdle() int {
 // opened until the node restarts (after goat-gateway fsck --repair); one
 // already open keeps serving what it indexed. It returns how many logs it
 // read, and stops when ctx is done.
+//
+// The scan gives way to opens: before each read it waits while a
+// repository is being opened, at most scanYieldMax per read, so that the
+// first request for a big repository at start does not share the disk,
+// the page cache and the cores with it, and a stream of opens slows the
+// scan without stopping it.
 func (s *Store) ScanForDamage(ctx context.Context) (int, error) {
 	names, err := s.List()
 	if err != nil {
@@ -506,7 +520,7 @@ func (s *Store) ScanForDamage(ctx context.Context) (int, error) {
 			f.Close()
 			continue
 		}
-		res, err := scanLog(ctxReaderAt{ctx, f}, st.Size(), nil)
+		res, err := scanLog(scanReader{ctx, f, s}, st.Size(), nil)
 		f.Close()
 		scanned++
 		if errors.Is(err, core.ErrCorrupt) || (err == nil && res.state == tailCorrupt) {
@@ -523,17 +537,45 @@ func (s *Store) ScanForDamage(ctx context.Context) (int, error) {
 	return scanned, nil
 }
 
-// ctxReaderAt stops a long read when ctx is done.
-type ctxReaderAt struct {
+// scanReader is the damage scan's reader: it stops a long read when ctx
+// is done, and gives way to opens before each read.
+type scanReader struct {
 	ctx context.Context
 	r   io.ReaderAt
+	s   *Store
 }
 
-func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if err := c.ctx.Err(); err != nil {
+func (c scanReader) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.s.yieldToOpens(c.ctx); err != nil {
 		return 0, err
 	}
 	return c.r.ReadAt(p, off)
+}
+
+// scanYieldMax bounds how long the damage scan waits for opens in flight
+// before each of its reads (a window of windowSize bytes). It is longer
+// than a cold open of a million-commit repository from its checkpoint, so
+// that such an open has the machine to itself, and short enough that
+// opens one after another leave the scan at least a few MB/s.
+const scanYieldMax = time.Second
+
+// yieldToOpens waits until no repository is being opened, or scanYieldMax
+// has passed, or ctx is done (its error).
+func (s *Store) yieldToOpens(ctx context.Context) error {
+	s.mu.Lock()
+	idle := s.openIdle
+	s.mu.Unlock()
+	if idle == nil {
+		return ctx.Err()
+	}
+	t := time.NewTimer(scanYieldMax)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return ctx.Err()
 }
 
 // damagedError is the error of a request for damaged repository name: it

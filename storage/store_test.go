@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
@@ -506,6 +507,106 @@ func TestStore_ScanForDamage(t *testing.T) {
 			t.Fatalf("ScanForDamage with a cancelled context: %d, %v", n, err)
 		}
 	})
+	// The scan gives way to an open in flight (the first request for a
+	// big repository at start), then completes and still names the
+	// damage. In a synctest bubble: "the scan waits" is the moment every
+	// goroutine is blocked, and the bubble's clock shows what it waited
+	// for.
+	t.Run("YieldsToAnOpen", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s, gate := scanWithOpenInFlight(t, img, damaged)
+			start := time.Now()
+			scanned := make(chan error, 1)
+			go func() { _, err := s.ScanForDamage(context.Background()); scanned <- err }()
+			synctest.Wait()
+			select {
+			case err := <-scanned:
+				t.Fatalf("the scan finished (%v) while an open was in flight", err)
+			default:
+			}
+			if got := s.Damaged(); len(got) != 0 {
+				t.Fatalf("Damaged()=%v while the scan waits, want none yet", got)
+			}
+			gate.release()
+			if err := <-scanned; err != nil {
+				t.Fatalf("ScanForDamage: %v", err)
+			}
+			if d := time.Since(start); d != 0 {
+				t.Fatalf("the scan resumed after %v, want at once when the open ended", d)
+			}
+			if got, want := s.Damaged(), []string{"bad"}; !slices.Equal(got, want) {
+				t.Fatalf("Damaged()=%v after the deferred scan, want %v", got, want)
+			}
+		})
+	})
+	// An open that never ends delays each of the scan's reads by
+	// scanYieldMax at most: the scan completes and names the damage.
+	t.Run("WaitsBoundedly", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s, gate := scanWithOpenInFlight(t, img, damaged)
+			defer gate.release()
+			start := time.Now()
+			if n, err := s.ScanForDamage(context.Background()); err != nil || n != 2 {
+				t.Fatalf("ScanForDamage: %d logs, %v; want 2, nil", n, err)
+			}
+			if d := time.Since(start); d < scanYieldMax {
+				t.Fatalf("the scan took %v with an open in flight, want at least %v (it waits)", d, scanYieldMax)
+			}
+			if got, want := s.Damaged(), []string{"bad"}; !slices.Equal(got, want) {
+				t.Fatalf("Damaged()=%v, want %v", got, want)
+			}
+		})
+	})
+}
+
+// scanWithOpenInFlight returns a store holding log img as repository r and
+// damaged as repository bad, with an open of r in flight (held in
+// OpenFile until gate.release is called; at the latest at cleanup).
+func scanWithOpenInFlight(t *testing.T, img, damaged []byte) (*Store, *openGate) {
+	t.Helper()
+	fsys := fsWithLog(t, img)
+	if err := fsys.WriteFile("/data/bad.log", damaged); err != nil {
+		t.Fatal(err)
+	}
+	gate := &openGate{FS: fsys, path: logPath("r"), entered: make(chan struct{}), open: make(chan struct{})}
+	gate.release = sync.OnceFunc(func() { close(gate.open) })
+	s := openStore(t, gate, nil)
+	opened := make(chan error, 1)
+	go func() {
+		_, release, err := s.Repo("r")
+		if err == nil {
+			release()
+		}
+		opened <- err
+	}()
+	<-gate.entered
+	t.Cleanup(func() {
+		gate.release()
+		if err := <-opened; err != nil {
+			t.Errorf("Repo(r): %v", err)
+		}
+	})
+	return s, gate
+}
+
+// openGate is an FS whose opening of one log for writing (what opening a
+// repository does, and the damage scan does not) waits until the test
+// opens the gate.
+type openGate struct {
+	FS
+	path    string
+	entered chan struct{} // closed when a held open started
+	open    chan struct{} // closed by release
+	release func()
+	once    sync.Once
+}
+
+func (g *openGate) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if name == g.path && flag&os.O_RDWR != 0 {
+		g.once.Do(func() { close(g.entered) })
+		<-g.open
+	}
+	return g.FS.OpenFile(name, flag, perm)
 }
 
 // syncGate is an FS whose File.Sync of one file waits until the test

@@ -206,6 +206,10 @@ type ColdData struct {
 	// OpenSeconds: first request for the repository until its answer: the
 	// log read, checked and indexed.
 	OpenSeconds Summary `json:"openSeconds"`
+	// OpenCPUSeconds: the gateway's CPU time (user + system, all its
+	// threads) during the open: unlike the wall time, it hardly moves
+	// with other users' load, so builds can be compared on a busy machine.
+	OpenCPUSeconds Summary `json:"openCpuSeconds"`
 	// StartSeconds: process start until /readyz answers (repositories
 	// load lazily, so this excludes the open).
 	StartSeconds Summary `json:"startSeconds"`
@@ -229,10 +233,12 @@ type ColdData struct {
 type ColdRun struct {
 	StartSeconds float64 `json:"startSeconds"`
 	OpenSeconds  float64 `json:"openSeconds"`
-	RSSBefore    int64   `json:"rssBefore"`
-	RSSAfter     int64   `json:"rssAfter"`
-	PeakRSS      int64   `json:"peakRss"`
-	CacheDropped bool    `json:"cacheDropped"`
+	// OpenCPUSeconds is the gateway's CPU time during the open.
+	OpenCPUSeconds float64 `json:"openCpuSeconds"`
+	RSSBefore      int64   `json:"rssBefore"`
+	RSSAfter       int64   `json:"rssAfter"`
+	PeakRSS        int64   `json:"peakRss"`
+	CacheDropped   bool    `json:"cacheDropped"`
 }
 
 func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
@@ -261,7 +267,7 @@ func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
 	} else {
 		r.Notes = append(r.Notes, "the repository is too small for an index checkpoint (storage writes one on close from 4,096 records): every open reads the whole log")
 	}
-	var opens, starts, after, growth, peaks []float64
+	var opens, cpus, starts, after, growth, peaks []float64
 	for rep := range e.cfg.ColdReps + extra {
 		full := rep == e.cfg.ColdReps // the last start: without the checkpoint
 		if full {
@@ -285,9 +291,12 @@ func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
 		run.StartSeconds = time.Since(g.Started).Seconds()
 		run.RSSBefore, _, _ = g.Memory()
 		tok := g.Token("cold")
+		pid := fmt.Sprint(g.PID())
+		cpu0 := procCPU(pid, false)
 		t0 := time.Now()
 		count, digest, err := serverDigest(ctx, e.http, g.URL, coldRepo, tok)
 		run.OpenSeconds = time.Since(t0).Seconds()
+		run.OpenCPUSeconds = procCPU(pid, false) - cpu0
 		// (Stopping, a gateway that read the whole log saves a checkpoint
 		// of it, which replaces this one: the same log, the same index.)
 		err = errors.Join(err, restore())
@@ -317,14 +326,15 @@ func (e *env) runCold(ctx context.Context, r *Result) (any, error) {
 		}
 		data.Runs = append(data.Runs, run)
 		opens = append(opens, run.OpenSeconds)
+		cpus = append(cpus, run.OpenCPUSeconds)
 		starts = append(starts, run.StartSeconds)
 		after = append(after, float64(run.RSSAfter)/(1<<20))
 		growth = append(growth, float64(run.RSSAfter-run.RSSBefore)/(1<<20))
 		peaks = append(peaks, float64(run.PeakRSS)/(1<<20))
-		e.log.Info("cold", "commits", n, "open_s", fmt.Sprintf("%.3f", run.OpenSeconds), "start_s", fmt.Sprintf("%.3f", run.StartSeconds),
+		e.log.Info("cold", "commits", n, "open_s", fmt.Sprintf("%.3f", run.OpenSeconds), "open_cpu_s", fmt.Sprintf("%.2f", run.OpenCPUSeconds), "start_s", fmt.Sprintf("%.3f", run.StartSeconds),
 			"rss_mib", run.RSSAfter>>20, "peak_mib", run.PeakRSS>>20, "cache_dropped", run.CacheDropped)
 	}
-	data.OpenSeconds, data.StartSeconds = Summarize(opens), Summarize(starts)
+	data.OpenSeconds, data.OpenCPUSeconds, data.StartSeconds = Summarize(opens), Summarize(cpus), Summarize(starts)
 	data.RSSAfter, data.RSSGrowth, data.PeakRSS = Summarize(after), Summarize(growth), Summarize(peaks)
 	if n >= 1_000_000 {
 		r.Targets = append(r.Targets, below(targetCold, data.OpenSeconds.P50, 0.4, "s",

@@ -108,7 +108,7 @@ func TestRunAll_ToyScenarios(t *testing.T) {
 		if !decodeData(results["cold"], &d) || len(d.Runs) != 1 {
 			t.Fatalf("cold data: %+v", d)
 		}
-		if d.Runs[0].OpenSeconds <= 0 || d.InSyncBytes >= 300 || d.FileBytes == 0 {
+		if d.Runs[0].OpenSeconds <= 0 || d.Runs[0].OpenCPUSeconds < 0 || d.InSyncBytes >= 300 || d.FileBytes == 0 {
 			t.Errorf("cold data: %+v", d)
 		}
 	})
@@ -117,7 +117,7 @@ func TestRunAll_ToyScenarios(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"## Targets", "## Runs and machine load", scenarioTitles["live"], scenarioTitles["cold"], "](live.png)", "](clone.png)"} {
+		for _, want := range []string{"## Targets", "## Runs and machine load", scenarioTitles["live"], scenarioTitles["cold"], "gateway CPU during the open", "](live.png)", "](clone.png)"} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("report.md lacks %q", want)
 			}
