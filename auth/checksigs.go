@@ -54,8 +54,9 @@ func (cs *CheckedSigs) Len() int {
 // passes is recorded; a merge commit, a commit skip returns true for (one
 // already stored, say), one whose session is unknown and one that fails
 // are left for the full check, which then reports why. The verification
-// is crypto/ed25519's, the same as VerifyCommit's, so a commit passes here
-// exactly when its signature check would pass there.
+// is crypto/ed25519's check (core.VerifyingKey, over the key the session
+// directory decoded once), the same as VerifyCommit's, so a commit passes
+// here exactly when its signature check would pass there.
 func CheckSigs(commits []*core.Commit, sessions SessionLookup, skip func(*core.Commit) bool) *CheckedSigs {
 	return CheckSigsIDsChecked(commits, nil, sessions, skip)
 }
@@ -69,6 +70,7 @@ func CheckSigsIDsChecked(commits []*core.Commit, idChecked []bool, sessions Sess
 	type job struct {
 		c      *core.Commit
 		pub    ed25519.PublicKey
+		key    *core.VerifyingKey
 		idDone bool
 		ok     bool
 	}
@@ -81,14 +83,20 @@ func CheckSigsIDsChecked(commits []*core.Commit, idChecked []bool, sessions Sess
 		if err != nil || len(s.PublicKey) != ed25519.PublicKeySize {
 			continue
 		}
-		jobs = append(jobs, job{c: c, pub: s.PublicKey, idDone: i < len(idChecked) && idChecked[i]})
+		k := s.verifyingKey()
+		if k == nil {
+			continue // no signature verifies: the full check says why
+		}
+		jobs = append(jobs, job{c: c, pub: s.PublicKey, key: k, idDone: i < len(idChecked) && idChecked[i]})
 	}
 	check := func(j *job) {
-		if j.idDone {
-			j.ok = j.c.VerifySigOfID(j.pub) == nil
-		} else {
-			j.ok = j.c.VerifySig(j.pub) == nil
+		if !j.idDone {
+			id, err := j.c.ComputeID()
+			if err != nil || id != j.c.ID {
+				return
+			}
 		}
+		j.ok = j.c.VerifySigOfIDKey(j.key) == nil
 	}
 	workers := 1
 	if len(jobs) >= parallelSigsMin {

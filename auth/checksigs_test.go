@@ -206,3 +206,72 @@ func TestCheckSigs(t *testing.T) {
 		}
 	})
 }
+
+func TestSession_verifyingKey(t *testing.T) {
+	root := newEd25519(t)
+	rootPub := root.Public().(ed25519.PublicKey)
+	d := NewSessions(rootPub)
+	alice := newEd25519(t)
+	s := Session{
+		ID: SessionID(alice.Public().(ed25519.PublicKey)), Owner: "alice",
+		PublicKey: alice.Public().(ed25519.PublicKey), Expires: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if err := s.SignRecord(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(s); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("DirectoryDecodesOnce", func(t *testing.T) {
+		for _, id := range []string{s.ID, NodeSessionID(rootPub)} {
+			a, err := d.Session(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := d.Session(id)
+			if a.key == nil || a.verifyingKey() != b.verifyingKey() {
+				t.Fatalf("session %s: its key is decoded per lookup (key %p, %p), want once when stored", id, a.verifyingKey(), b.verifyingKey())
+			}
+			if !a.key.Is(a.PublicKey) {
+				t.Fatalf("session %s: the stored key is not its public key", id)
+			}
+		}
+	})
+	t.Run("AnEditedKeyIsDecodedAgain", func(t *testing.T) {
+		got, _ := d.Session(s.ID)
+		other := newEd25519(t)
+		got.PublicKey = other.Public().(ed25519.PublicKey)
+		k := got.verifyingKey()
+		if !k.Is(got.PublicKey) {
+			t.Fatal("verifyingKey kept the stored key after PublicKey changed")
+		}
+		msg := []byte("m")
+		if !k.Verify(msg, ed25519.Sign(other, msg)) || k.Verify(msg, ed25519.Sign(alice, msg)) {
+			t.Fatal("the key verifies the old key's signatures, or not the new one's")
+		}
+	})
+	t.Run("CheckSigsThroughTheDirectory", func(t *testing.T) {
+		var commits []*core.Commit
+		for i := range 2 * parallelSigsMin {
+			c := &core.Commit{Repo: "r", Key: fmt.Sprint("k", i), Author: s.ID, TS: int64(i), Schema: "any/1", Data: map[string]any{}}
+			if err := c.Sign(alice); err != nil {
+				t.Fatal(err)
+			}
+			commits = append(commits, c)
+		}
+		commits[3].Sig = malleate(commits[3].Sig)
+		commits[7].Sig[0] ^= 1
+		commits[9].TS++
+		checked := CheckSigs(commits, d, nil)
+		if got, want := checked.Len(), len(commits)-3; got != want {
+			t.Fatalf("recorded %d commits, want %d", got, want)
+		}
+		for i, c := range commits {
+			want := c.VerifySig(s.PublicKey) == nil
+			if got := checked.has(c, s.PublicKey); got != want {
+				t.Fatalf("commit %d: recorded=%v, crypto/ed25519 says %v", i, got, want)
+			}
+		}
+	})
+}

@@ -66,6 +66,28 @@ type Session struct {
 	// Node marks the implicit session of a trusted root key (NewSessions);
 	// it is never encoded.
 	Node bool
+
+	// key is PublicKey decoded, set by the Sessions directory when it
+	// stores the record, so that the directory's sessions (the live ones)
+	// decode their key once, not once per commit (verifyingKey).
+	key *core.VerifyingKey
+}
+
+// verifyingKey returns s's public key decoded for verification: the one
+// the directory stored with s when it still matches PublicKey, else
+// decoded now. Nil if PublicKey is not a valid key.
+func (s Session) verifyingKey() *core.VerifyingKey {
+	if s.key.Is(s.PublicKey) {
+		return s.key
+	}
+	k, _ := core.NewVerifyingKey(s.PublicKey)
+	return k
+}
+
+// withKey returns s with its decoded key attached (verifyingKey).
+func (s Session) withKey() Session {
+	s.key = s.verifyingKey()
+	return s
 }
 
 // SessionID derives a session id from its public key (core.SessionID, which

@@ -36,7 +36,7 @@ func NewSessions(roots ...ed25519.PublicKey) *Sessions {
 	d := &Sessions{roots: slices.Clone(roots), byID: map[string]Session{}}
 	for _, r := range roots {
 		id := SessionID(r)
-		d.byID[id] = Session{ID: id, Owner: "node:" + id, PublicKey: slices.Clone(r), Node: true, Roles: []string{}}
+		d.byID[id] = Session{ID: id, Owner: "node:" + id, PublicKey: slices.Clone(r), Node: true, Roles: []string{}}.withKey()
 	}
 	return d
 }
@@ -97,6 +97,7 @@ func (d *Sessions) put(s Session) (Session, bool, error) {
 			return old, false, nil
 		}
 	}
+	s = s.withKey()
 	d.byID[s.ID] = s
 	return s, true, nil
 }

@@ -127,6 +127,15 @@ func (c *Commit) VerifySigOfID(pub ed25519.PublicKey) error {
 	return nil
 }
 
+// VerifySigOfIDKey is VerifySigOfID with the author's key decoded once
+// (NewVerifyingKey), for a caller that verifies many commits of one key.
+func (c *Commit) VerifySigOfIDKey(k *VerifyingKey) error {
+	if k == nil || !k.Verify(c.ID[:], c.Sig) {
+		return fmt.Errorf("%w: commit %s", ErrBadSignature, c.ID)
+	}
+	return nil
+}
+
 // MarshalJSON writes the canonical JSON of c including id and sig.
 func (c *Commit) MarshalJSON() ([]byte, error) { return c.appendJSON(nil, true) }
 
