@@ -513,7 +513,9 @@ func (c *Client) PushCommits(ctx context.Context, repo string, commits [][]byte)
 	var resp struct {
 		Results []gsync.PushResult `json:"results"`
 	}
-	if err := decode(op, r, &resp); err != nil {
+	if results, ok := splitPushResults(r.body, len(commits)); ok {
+		resp.Results = results
+	} else if err := decode(op, r, &resp); err != nil {
 		return nil, err
 	}
 	if len(resp.Results) != len(commits) {

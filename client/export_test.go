@@ -9,3 +9,7 @@ var SplitLogPage = splitLogPage
 func DecodeLogPage(b []byte) (*gsync.LogPage, error) {
 	return decodeLogPage("log", reply{status: 200, body: b})
 }
+
+// SplitPushResults is splitPushResults, for tests holding it to
+// encoding/json.
+var SplitPushResults = splitPushResults
