@@ -19,61 +19,53 @@ var (
 	crashSeed   = flag.Uint64("crash.seed", 1, "seed of TestCrash")
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildOut  []byte
-)
+// binDir holds the binaries built for this test process; TestMain
+// removes it.
+var binDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "goat-reliability-bin-") })
 
-// gatewayBinary builds cmd/goat-gateway once per test process.
-func gatewayBinary(tb testing.TB) string {
+// builtCmd is one command of this module, built once per test process.
+type builtCmd struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+var builtCmds = map[string]*builtCmd{"goat-gateway": {}, "goat-soak": {}}
+
+// buildCmd builds cmd/NAME once per test process (without the race
+// detector: the binaries stand for what users run) and returns its path.
+func buildCmd(tb testing.TB, name string) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "goat-reliability-bin-")
+	b := builtCmds[name]
+	b.once.Do(func() {
+		dir, err := binDir()
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		builtBin = filepath.Join(dir, "goat-gateway")
-		cmd := exec.Command("go", "build", "-o", builtBin, "github.com/goat-gateway/goat-gateway/cmd/goat-gateway")
-		buildOut, buildErr = cmd.CombinedOutput()
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.path, "github.com/goat-gateway/goat-gateway/cmd/"+name)
+		b.out, b.err = cmd.CombinedOutput()
 	})
-	if buildErr != nil {
-		tb.Fatalf("go build ./cmd/goat-gateway: %v\n%s", buildErr, buildOut)
+	if b.err != nil {
+		tb.Fatalf("go build ./cmd/%s: %v\n%s", name, b.err, b.out)
 	}
-	return builtBin
+	return b.path
 }
 
-var (
-	soakOnce     sync.Once
-	soakBin      string
-	soakBuildErr error
-	soakBuildOut []byte
-)
+// gatewayBinary builds cmd/goat-gateway once per test process.
+func gatewayBinary(tb testing.TB) string { return buildCmd(tb, "goat-gateway") }
 
-// soakBinary builds cmd/goat-soak once per test process, beside
-// gatewayBinary's binary (so TestMain removes it too): the attacker
+// soakBinary builds cmd/goat-soak once per test process: the attacker
 // process as goat-soak runs it, without the race detector's cost.
-func soakBinary(tb testing.TB) string {
-	tb.Helper()
-	dir := filepath.Dir(gatewayBinary(tb))
-	soakOnce.Do(func() {
-		soakBin = filepath.Join(dir, "goat-soak")
-		cmd := exec.Command("go", "build", "-o", soakBin, "github.com/goat-gateway/goat-gateway/cmd/goat-soak")
-		soakBuildOut, soakBuildErr = cmd.CombinedOutput()
-	})
-	if soakBuildErr != nil {
-		tb.Fatalf("go build ./cmd/goat-soak: %v\n%s", soakBuildErr, soakBuildOut)
-	}
-	return soakBin
-}
+func soakBinary(tb testing.TB) string { return buildCmd(tb, "goat-soak") }
 
-// TestMain removes the binaries gatewayBinary and soakBinary built.
+// TestMain removes the binaries buildCmd built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
+	if dir, err := binDir(); err == nil {
+		os.RemoveAll(dir)
 	}
 	os.Exit(code)
 }
