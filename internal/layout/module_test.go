@@ -87,7 +87,9 @@ func main() { _ = goat.Config{} }
 	run("mod", "init", "example.com/app")
 	run("get", module+"/sdk/go@"+sdkVersion)
 	run("mod", "tidy")
-	run("build", "-o", filepath.Join(app, "app"), ".")
+	// -trimpath: the module cache is a new directory each run, and
+	// without it every package of the app would miss the build cache.
+	run("build", "-trimpath", "-o", filepath.Join(app, "app"), ".")
 
 	appMod := readModFile(t, filepath.Join(app, "go.mod"))
 	server := []string{
