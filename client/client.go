@@ -236,6 +236,15 @@ func (c *Client) Ready(ctx context.Context) error {
 	return err
 }
 
+// Metrics returns the node's metrics in the Prometheus text format (GET
+// /metrics), as they were read: for operators' scripts and benchmarks.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	r, err := c.do(ctx, "metrics", func(ctx context.Context, e apiclient.RequestEditorFn) (*http.Response, error) {
+		return c.gc.GetMetrics(ctx, e)
+	})
+	return r.body, err
+}
+
 // SessionBody builds the body of POST /v1/sessions for priv's public key:
 // the proof (core.NewSessionRequest) that owner, the sub of the token that
 // sends it, holds the key, for the deployment named audience (Info's

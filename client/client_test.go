@@ -72,6 +72,10 @@ func TestClient_Operations(t *testing.T) {
 		if err := c.Ready(ctx); err != nil {
 			t.Fatalf("Ready: %v", err)
 		}
+		m, err := c.Metrics(ctx)
+		if err != nil || !bytes.Contains(m, []byte("\ngoat_")) {
+			t.Fatalf("Metrics: %d bytes, err=%v; want the node's goat_ series", len(m), err)
+		}
 	})
 
 	t.Run("Sessions", func(t *testing.T) {

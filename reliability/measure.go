@@ -127,7 +127,7 @@ func RunMeasure(ctx context.Context, bin string, progress io.Writer) (rep Measur
 	// collector's pace after item 2's bodies.
 	me := &rep.Methods
 	me.Requests, me.Statuses = 20000, map[int]int{}
-	me.MetricsBefore, me.SeriesLinesBefore, me.ScrapeMSBefore, _, _ = scrape(ctx, s.httpc, s.gw.url)
+	me.MetricsBefore, me.SeriesLinesBefore, me.ScrapeMSBefore, _, _ = scrape(ctx, s.apiFor(""))
 	me.RSSBefore, _, _ = procStatus(pid)
 	s.progressf("item 5: %d invented methods", me.Requests)
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
@@ -157,7 +157,7 @@ func RunMeasure(ctx context.Context, bin string, progress io.Writer) (rep Measur
 	close(next)
 	wg.Wait()
 	tr.CloseIdleConnections()
-	me.MetricsAfter, me.SeriesLinesAfter, me.ScrapeMSAfter, _, _ = scrape(ctx, s.httpc, s.gw.url)
+	me.MetricsAfter, me.SeriesLinesAfter, me.ScrapeMSAfter, _, _ = scrape(ctx, s.apiFor(""))
 	me.RSSAfter, _, _ = procStatus(pid)
 
 	// Item 6: one anonymous address takes its whole stream quota; another
@@ -309,27 +309,22 @@ func trickle(ctx context.Context, url, src string, length, first int, pace time.
 	}
 }
 
-// scrape reads /metrics and returns its size, its sample lines, how long
-// it took and the status it answered.
-func scrape(ctx context.Context, hc *http.Client, url string) (size, lines int, ms float64, status int, err error) {
+// scrape reads /metrics through api and returns its size, its sample
+// lines, how long it took and the status it answered; err only when
+// nothing was answered.
+func scrape(ctx context.Context, api *client.Client) (size, lines int, ms float64, status int, err error) {
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, "GET", url+"/metrics", nil)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := api.Metrics(ctx)
 	ms = float64(time.Since(start)) / float64(time.Millisecond)
+	if status, _ = statusOf(err, ""); status == 0 {
+		return 0, 0, 0, 0, err
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if l != "" && !strings.HasPrefix(l, "#") {
 			lines++
 		}
 	}
-	return len(b), lines, ms, resp.StatusCode, nil
+	return len(b), lines, ms, status, nil
 }
 
 // openEvents opens the public feed anonymously from src and returns the

@@ -760,7 +760,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 func (s *soak) metricsSize(ctx context.Context) int {
-	n, _, _, status, err := scrape(ctx, s.httpc, s.gw.url)
+	n, _, _, status, err := scrape(ctx, s.apiFor(""))
 	if err != nil {
 		s.failf("GET /metrics: %v", err)
 		return 0

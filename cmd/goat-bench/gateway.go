@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/auth"
+	"github.com/goat-gateway/goat-gateway/client"
 )
 
 // gateway is a goat-gateway process that the benchmark started.
@@ -29,6 +29,7 @@ type gateway struct {
 	Addr    string // 127.0.0.1:port
 	DataDir string
 	issuer  *auth.DevIssuer
+	api     *client.Client // anonymous: /readyz and /metrics
 	stderr  *tailBuffer
 	exited  chan struct{}
 	waitErr error
@@ -89,6 +90,10 @@ func startGateway(ctx context.Context, bin, dataDir string, meter *cpuMeter, log
 			return nil, err
 		}
 		g.Addr = pu.Host
+		if g.api, err = client.New(u, client.Options{}); err != nil {
+			g.Stop()
+			return nil, err
+		}
 	case <-g.exited:
 		return nil, fmt.Errorf("gateway exited at start: %v\n%s", g.waitErr, g.stderr.String())
 	case <-time.After(2 * time.Minute):
@@ -114,12 +119,9 @@ func startGateway(ctx context.Context, bin, dataDir string, meter *cpuMeter, log
 func (g *gateway) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		resp, err := http.Get(g.URL + "/readyz")
+		err := g.api.Ready(ctx)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("gateway not ready within 2 minutes: %v", err)
@@ -203,12 +205,11 @@ func procMemory(pid int) (rss, peak int64, err error) {
 // Metrics fetches /metrics and returns the samples without labels, by
 // name (go_goroutines, goat_sse_subscribers, ...).
 func (g *gateway) Metrics() (map[string]float64, error) {
-	resp, err := http.Get(g.URL + "/metrics")
+	b, err := g.api.Metrics(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
+	return parseMetrics(bytes.NewReader(b))
 }
 
 // parseMetrics reads the Prometheus text format and keeps unlabelled
