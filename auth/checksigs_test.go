@@ -229,11 +229,14 @@ func TestSession_verifyingKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if a.key == nil || a.key.k != nil {
+				t.Fatalf("session %s: key %+v; want one attached, not decoded before its first use", id, a.key)
+			}
 			b, _ := d.Session(id)
 			if a.key == nil || a.verifyingKey() != b.verifyingKey() {
 				t.Fatalf("session %s: its key is decoded per lookup (key %p, %p), want once when stored", id, a.verifyingKey(), b.verifyingKey())
 			}
-			if !a.key.Is(a.PublicKey) {
+			if !a.verifyingKey().Is(a.PublicKey) {
 				t.Fatalf("session %s: the stored key is not its public key", id)
 			}
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goat-gateway/goat-gateway/core"
@@ -67,26 +69,45 @@ type Session struct {
 	// it is never encoded.
 	Node bool
 
-	// key is PublicKey decoded, set by the Sessions directory when it
-	// stores the record, so that the directory's sessions (the live ones)
-	// decode their key once, not once per commit (verifyingKey).
-	key *core.VerifyingKey
+	// key decodes PublicKey for verification once, at the first commit
+	// it verifies: the Sessions directory attaches one to each record it
+	// stores (the live sessions), so that their keys are decoded once,
+	// not once per commit, and not all at start (verifyingKey).
+	key *lazyKey
+}
+
+// lazyKey is a public key decoded on first use.
+type lazyKey struct {
+	raw  [ed25519.PublicKeySize]byte
+	once sync.Once
+	k    *core.VerifyingKey
+}
+
+// get returns the decoded key, nil if raw is not a valid key.
+func (l *lazyKey) get() *core.VerifyingKey {
+	l.once.Do(func() { l.k, _ = core.NewVerifyingKey(l.raw[:]) })
+	return l.k
 }
 
 // verifyingKey returns s's public key decoded for verification: the one
-// the directory stored with s when it still matches PublicKey, else
+// the directory attached to s when it still matches PublicKey, else
 // decoded now. Nil if PublicKey is not a valid key.
 func (s Session) verifyingKey() *core.VerifyingKey {
-	if s.key.Is(s.PublicKey) {
-		return s.key
+	if s.key != nil && bytes.Equal(s.key.raw[:], s.PublicKey) {
+		return s.key.get()
 	}
 	k, _ := core.NewVerifyingKey(s.PublicKey)
 	return k
 }
 
-// withKey returns s with its decoded key attached (verifyingKey).
+// withKey returns s with a key of its own to decode on first use
+// (verifyingKey); a record whose PublicKey is not a key gets none.
 func (s Session) withKey() Session {
-	s.key = s.verifyingKey()
+	s.key = nil
+	if len(s.PublicKey) == ed25519.PublicKeySize {
+		s.key = &lazyKey{}
+		copy(s.key.raw[:], s.PublicKey)
+	}
 	return s
 }
 
