@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha512"
 	"errors"
+	"sync"
+	"sync/atomic"
 
 	"filippo.io/edwards25519"
 )
@@ -24,10 +26,86 @@ import (
 // it to that. It is not batch verification (docs/decisions.md, "No
 // Ed25519 batch verification").
 //
-// A VerifyingKey is immutable once made, so it is safe for concurrent use.
+// From its tableAfter-th verification on, a key computes the same sum
+// from fixed-base tables instead (verifytable.go; docs/decisions.md,
+// "Fixed-base tables for a session key's verifications"): at most
+// maxTabledKeys keys hold one at a time, the least recently used losing
+// it to a new one.
+//
+// A VerifyingKey is safe for concurrent use: its key is immutable, its
+// table is built once by one goroutine and published complete.
 type VerifyingKey struct {
 	raw  [ed25519.PublicKeySize]byte
 	negA edwards25519.Point // -A, as verifyWithDom computes it per call
+
+	uses     atomic.Uint32 // verifications begun since the key last lost its table, up to tableAfter
+	building atomic.Bool   // one goroutine builds the table
+	recent   atomic.Bool   // verified with its table since the clock hand last passed
+	table    atomic.Pointer[keyTable]
+}
+
+const (
+	// tableAfter is the verification that builds a key's table. A
+	// table costs about two verifications to build and saves more than
+	// half of each one after, so a key that verifies once or twice (a
+	// session that pushes one commit) does not get one.
+	tableAfter = 3
+	// maxTabledKeys bounds the keys holding a 30 KiB table at once:
+	// 15 MiB. The session directory keeps every session's key for the
+	// life of the process, so the bound is kept by taking tables away
+	// from keys that stopped verifying, not by collecting keys.
+	maxTabledKeys = 512
+)
+
+// keyTables is the process's set of keys holding a table.
+var keyTables = newTableSet(maxTabledKeys)
+
+// tableSet holds at most max keys with tables and takes a table away
+// with the clock algorithm (second chance, an approximation of least
+// recently used): a key that verified since the hand last passed keeps
+// its table for one more round. Verifications only read and set a key's
+// recent flag; the lock is taken when a key gets a table.
+type tableSet struct {
+	mu   sync.Mutex
+	max  int
+	keys []*VerifyingKey
+	hand int
+}
+
+func newTableSet(maxKeys int) *tableSet { return &tableSet{max: maxKeys} }
+
+// admit publishes t as k's table, taking one away from another key if
+// the set is full.
+func (s *tableSet) admit(k *VerifyingKey, t *keyTable) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.keys) < s.max {
+		s.keys = append(s.keys, k)
+	} else {
+		for {
+			v := s.keys[s.hand]
+			if !v.recent.Swap(false) {
+				// v's next verifications use the untabled path until
+				// it counts to tableAfter again and gets a new table.
+				v.table.Store(nil)
+				v.uses.Store(0)
+				v.building.Store(false)
+				s.keys[s.hand] = k
+				s.hand = (s.hand + 1) % len(s.keys)
+				break
+			}
+			s.hand = (s.hand + 1) % len(s.keys)
+		}
+	}
+	k.recent.Store(true)
+	k.table.Store(t)
+}
+
+// len returns the number of keys holding a table.
+func (s *tableSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
 }
 
 // errBadPublicKey is what NewVerifyingKey answers for bytes that are not
@@ -60,6 +138,12 @@ func (k *VerifyingKey) Is(pub []byte) bool {
 // Verify reports whether sig is a valid Ed25519 signature of msg by k,
 // exactly as crypto/ed25519.Verify(pub, msg, sig) does.
 func (k *VerifyingKey) Verify(msg, sig []byte) bool {
+	return k.verify(keyTables, msg, sig)
+}
+
+// verify is Verify with the set that tables are admitted to; a nil set
+// never gives k a table.
+func (k *VerifyingKey) verify(set *tableSet, msg, sig []byte) bool {
 	if len(sig) != ed25519.SignatureSize || sig[63]&224 != 0 {
 		return false
 	}
@@ -79,7 +163,36 @@ func (k *VerifyingKey) Verify(msg, sig []byte) bool {
 		return false
 	}
 	// [S]B = R + [k]A  <=>  [k](-A) + [S]B = R, compared as bytes.
+	if t := k.tableFor(set); t != nil {
+		acc := mulAdd(t, kScalar, s)
+		r, err := acc.point()
+		return err == nil && bytes.Equal(sig[:32], r.Bytes())
+	}
 	var r edwards25519.Point
 	r.VarTimeDoubleScalarBaseMult(kScalar, &k.negA, s)
 	return bytes.Equal(sig[:32], r.Bytes())
+}
+
+// tableFor returns k's table, building it at the tableAfter-th
+// verification, or nil while k has none.
+func (k *VerifyingKey) tableFor(set *tableSet) *keyTable {
+	if set == nil {
+		return nil
+	}
+	if t := k.table.Load(); t != nil {
+		if !k.recent.Load() {
+			k.recent.Store(true)
+		}
+		return t
+	}
+	if k.uses.Load() < tableAfter-1 {
+		k.uses.Add(1)
+		return nil
+	}
+	if !k.building.CompareAndSwap(false, true) {
+		return nil // another goroutine builds it; this one does not wait
+	}
+	t := newKeyTable(&k.negA)
+	set.admit(k, t)
+	return t
 }
