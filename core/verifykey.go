@@ -26,11 +26,15 @@ import (
 // it to that. It is not batch verification (docs/decisions.md, "No
 // Ed25519 batch verification").
 //
-// From its tableAfter-th verification on, a key computes the same sum
-// from fixed-base tables instead (verifytable.go; docs/decisions.md,
-// "Fixed-base tables for a session key's verifications"): at most
-// maxTabledKeys keys hold one at a time, the least recently used losing
-// it to a new one.
+// From its tableAfter-th verification on, a key computes the sum R' =
+// [k](-A) + [S]B from fixed-base tables instead of the library's
+// VarTimeDoubleScalarBaseMult (verifytable.go; docs/decisions.md,
+// "Fixed-base tables for a session key's verifications"): the same
+// group element by complete formulas, encoded by the library's
+// Point.Bytes and compared as bytes, so the answer does not change
+// (the tests ask every case of both paths). At most maxTabledKeys keys
+// hold a table at a time, one that stopped verifying losing it to a
+// new one.
 //
 // A VerifyingKey is safe for concurrent use: its key is immutable, its
 // table is built once by one goroutine and published complete.
