@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"filippo.io/edwards25519"
 )
@@ -50,14 +51,15 @@ type VerifyingKey struct {
 
 const (
 	// tableAfter is the verification that builds a key's table. A
-	// table costs about two verifications to build and saves more than
-	// half of each one after, so a key that verifies once or twice (a
-	// session that pushes one commit) does not get one.
+	// table costs about three verifications to build and saves about
+	// 60% of each one after, so a key that verifies once or twice (a
+	// session that pushes one commit) does not get one, and a push of
+	// 100 commits pays for its key's table in that push.
 	tableAfter = 3
 	// maxTabledKeys bounds the keys holding a 30 KiB table at once:
 	// 15 MiB. The session directory keeps every session's key for the
 	// life of the process, so the bound is kept by taking tables away
-	// from keys that stopped verifying, not by collecting keys.
+	// from keys that stopped verifying, not only by collecting keys.
 	maxTabledKeys = 512
 )
 
@@ -68,15 +70,17 @@ var keyTables = newTableSet(maxTabledKeys)
 // with the clock algorithm (second chance, an approximation of least
 // recently used): a key that verified since the hand last passed keeps
 // its table for one more round. Verifications only read and set a key's
-// recent flag; the lock is taken when a key gets a table.
+// recent flag; the lock is taken when a key gets a table. The set holds
+// its keys weakly: a key nobody else holds is collected with its table,
+// and its slot is the next one given out.
 type tableSet struct {
 	mu   sync.Mutex
 	max  int
-	keys []*VerifyingKey
+	keys []weak.Pointer[VerifyingKey]
 	hand int
 }
 
-func newTableSet(maxKeys int) *tableSet { return &tableSet{max: maxKeys} }
+func newTableSet(maxKeys int) *tableSet { return &tableSet{max: max(maxKeys, 1)} }
 
 // admit publishes t as k's table, taking one away from another key if
 // the set is full.
@@ -84,32 +88,42 @@ func (s *tableSet) admit(k *VerifyingKey, t *keyTable) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.keys) < s.max {
-		s.keys = append(s.keys, k)
+		s.keys = append(s.keys, weak.Make(k))
 	} else {
+		// One round clears every flag, so this ends within two.
 		for {
-			v := s.keys[s.hand]
-			if !v.recent.Swap(false) {
-				// v's next verifications use the untabled path until
-				// it counts to tableAfter again and gets a new table.
+			v := s.keys[s.hand].Value()
+			if v != nil && v.recent.Swap(false) {
+				s.hand = (s.hand + 1) % len(s.keys)
+				continue
+			}
+			if v != nil {
+				// v's next verifications use the untabled path
+				// until it counts to tableAfter again.
 				v.table.Store(nil)
 				v.uses.Store(0)
 				v.building.Store(false)
-				s.keys[s.hand] = k
-				s.hand = (s.hand + 1) % len(s.keys)
-				break
 			}
+			s.keys[s.hand] = weak.Make(k)
 			s.hand = (s.hand + 1) % len(s.keys)
+			break
 		}
 	}
 	k.recent.Store(true)
 	k.table.Store(t)
 }
 
-// len returns the number of keys holding a table.
-func (s *tableSet) len() int {
+// held returns the number of keys holding a table and not collected.
+func (s *tableSet) held() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.keys)
+	n := 0
+	for _, p := range s.keys {
+		if p.Value() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // errBadPublicKey is what NewVerifyingKey answers for bytes that are not

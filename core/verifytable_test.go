@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -216,8 +217,8 @@ func TestVerifyingKey_Table(t *testing.T) {
 		if k.verify(set, msgs[0], bad[0]) {
 			t.Fatal("the verification that builds the table accepts a forgery")
 		}
-		if k.table.Load() == nil || set.len() != 1 {
-			t.Fatalf("no table after %d verifications (set holds %d)", tableAfter, set.len())
+		if k.table.Load() == nil || set.held() != 1 {
+			t.Fatalf("no table after %d verifications (set holds %d)", tableAfter, set.held())
 		}
 		verifyBoth(t, set, k, 0)
 		if !k.verify(set, msgs[0], good[0]) || k.verify(set, msgs[1], good[0]) || k.verify(set, msgs[0], good[1]) {
@@ -253,9 +254,59 @@ func TestVerifyingKey_Table(t *testing.T) {
 			for err := range errs {
 				t.Fatal(err)
 			}
-			if k.table.Load() == nil || set.len() != 1 {
-				t.Fatalf("round %d: 640 verifications and no table (set holds %d)", round, set.len())
+			if k.table.Load() == nil || set.held() != 1 {
+				t.Fatalf("round %d: 640 verifications and no table (set holds %d)", round, set.held())
 			}
+		}
+	})
+	t.Run("Collected", func(t *testing.T) {
+		// Keys nobody holds any more are collected with their tables
+		// and free their slots: new keys get tables without taking the
+		// one of a key still verifying.
+		const budget = 4
+		set := newTableSet(budget)
+		keep := mustKey(t, pubs[0])
+		for range tableAfter {
+			verifyBoth(t, set, keep, 0)
+		}
+		func() {
+			for i := 1; i < budget; i++ {
+				k := mustKey(t, pubs[i])
+				for range tableAfter {
+					verifyBoth(t, set, k, i)
+				}
+				if k.table.Load() == nil {
+					t.Fatalf("key %d: no table with a free slot", i)
+				}
+			}
+		}()
+		if got := set.held(); got != budget {
+			t.Fatalf("%d keys hold tables, want %d", got, budget)
+		}
+		for n := 0; set.held() > 1; n++ {
+			if n == 10 {
+				t.Fatalf("%d keys nobody holds still hold tables after %d collections", set.held()-1, n)
+			}
+			runtime.GC()
+		}
+		fresh := make([]*VerifyingKey, 0, budget-1)
+		for i := budget; i < 2*budget-1; i++ {
+			k := mustKey(t, pubs[i])
+			for range tableAfter {
+				verifyBoth(t, set, k, i)
+			}
+			fresh = append(fresh, k)
+		}
+		if keep.table.Load() == nil {
+			t.Fatal("a key still verifying lost its table while collected keys' slots were free")
+		}
+		for i, k := range fresh {
+			if k.table.Load() == nil {
+				t.Fatalf("new key %d has no table", i)
+			}
+		}
+		if got := set.held(); got != budget {
+			t.Fatalf("%d keys hold tables, want %d", got, budget)
 		}
 	})
 	t.Run("Budget", func(t *testing.T) {
@@ -280,8 +331,8 @@ func TestVerifyingKey_Table(t *testing.T) {
 				verifyBoth(t, set, keys[i], i)
 			}
 		}
-		if got, want := tabled(), budget; got != want || set.len() != budget {
-			t.Fatalf("%d keys with tables (set holds %d), want %d", got, set.len(), want)
+		if got, want := tabled(), budget; got != want || set.held() != budget {
+			t.Fatalf("%d keys with tables (set holds %d), want %d", got, set.held(), want)
 		}
 		if keys[0].table.Load() != nil || keys[4].table.Load() == nil {
 			t.Fatal("key 4 did not take key 0's table")
@@ -300,8 +351,8 @@ func TestVerifyingKey_Table(t *testing.T) {
 		for range 3 {
 			for i, k := range keys {
 				verifyBoth(t, set, k, i)
-				if got := tabled(); got > budget || set.len() != budget {
-					t.Fatalf("%d keys with tables (set holds %d), budget %d", got, set.len(), budget)
+				if got := tabled(); got > budget || set.held() != budget {
+					t.Fatalf("%d keys with tables (set holds %d), budget %d", got, set.held(), budget)
 				}
 			}
 		}
