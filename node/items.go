@@ -170,7 +170,7 @@ func (n *Node) WriteItemAt(ctx context.Context, p auth.Principal, repo, key, sch
 	return n.readable(v), created, nil
 }
 
-// ingestSigned signs c with priv and ingests it as ingestInto does a
+// ingestSigned signs c with priv and ingests it through ingestInto as a
 // commit of OriginGateway (nothing to verify: built from validated values
 // and signed here), from one encoding: the one its id hashes is the record
 // stored (core.Commit.SignJSON, storage.Repo.AppendEncoded).
@@ -179,13 +179,7 @@ func (n *Node) ingestSigned(ctx context.Context, r *storage.Repo, c *core.Commit
 	if err != nil {
 		return nil, err
 	}
-	commits := []*core.Commit{c}
-	res, err := r.AppendEncoded(ctx, commits, [][]byte{js}, nil, uint8(OriginGateway))
-	if err != nil {
-		return nil, err
-	}
-	n.collapseAppended(ctx, r, commits, res)
-	return res, nil
+	return n.ingestInto(ctx, r, []*core.Commit{c}, [][]byte{js}, OriginGateway)
 }
 
 // writable checks that schema may be written (published, not retired) and
