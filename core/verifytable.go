@@ -217,9 +217,10 @@ func signedDigits(s []byte, w uint, out []int32) {
 }
 
 // The table of B: baseW-bit signed digits, baseDigits positions of
-// baseHalf points each. w = 8 measured fastest (BenchmarkVerifyingKey,
-// docs/decisions.md): 32 additions for [S]B against 64 at w = 4, for a
-// table of 480 KiB built once per process (about a millisecond).
+// baseHalf points each. w = 8 measured fastest
+// (BenchmarkVerifyingKey_Verify, docs/decisions.md): 32 additions for
+// [S]B against 64 at w = 4, for a table of 480 KiB built once per
+// process (about 2 ms).
 const (
 	baseW      = 8
 	baseDigits = (254 + baseW - 1) / baseW
