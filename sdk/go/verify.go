@@ -55,6 +55,10 @@ type trust struct {
 	// record does not verify, so each is asked once per process.
 	missing map[string]error
 	dirty   bool
+	// keys holds each author key decoded once (core.VerifyingKey), for
+	// all the signatures it verifies: as many as the roots and records
+	// held, which bound it.
+	keys map[string]*core.VerifyingKey
 
 	// trustAll is set by in-package tests of other contracts (the
 	// gsync.Local conformance suite) that feed commits of signers no
@@ -265,18 +269,39 @@ func (t *trust) relay(raw []json.RawMessage) []json.RawMessage {
 // that could not be checked yet (the gateway unreachable).
 var errUntrusted = fmt.Errorf("%w: untrusted", core.ErrBadSignature)
 
+// verifyingKey returns pub decoded, once per key; nil for bytes that are
+// no key (every signature by them is refused, as crypto/ed25519 refuses
+// them).
+func (t *trust) verifyingKey(pub ed25519.PublicKey) *core.VerifyingKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k, ok := t.keys[string(pub)]; ok {
+		return k
+	}
+	k, err := core.NewVerifyingKey(pub)
+	if err != nil {
+		k = nil
+	}
+	if t.keys == nil {
+		t.keys = map[string]*core.VerifyingKey{}
+	}
+	t.keys[string(pub)] = k
+	return k
+}
+
 // verifyJob is one signature to check.
 type verifyJob struct {
-	pub ed25519.PublicKey
+	key *core.VerifyingKey // nil: the author's key does not decode
 	c   *core.Commit
 	err error
 }
 
 // verifySignatures checks jobs' signatures (over the 32 id bytes; storage
-// recomputes each id), on every core for a large batch.
+// recomputes each id), on every core for a large batch. The check is
+// crypto/ed25519's (core.VerifyingKey), over each key decoded once.
 func verifySignatures(jobs []verifyJob) {
 	check := func(j *verifyJob) {
-		if len(j.c.Sig) != ed25519.SignatureSize || !ed25519.Verify(j.pub, j.c.ID[:], j.c.Sig) {
+		if j.key == nil || !j.key.Verify(j.c.ID[:], j.c.Sig) {
 			j.err = fmt.Errorf("%w: commit %s: the signature is not its author session's", core.ErrBadSignature, j.c.ID)
 		}
 	}
@@ -427,7 +452,7 @@ func (r *Repo) verifyReceived(ctx context.Context, cs []*core.Commit) ([]*core.C
 				continue
 			}
 		}
-		jobs = append(jobs, verifyJob{pub: pub, c: c})
+		jobs = append(jobs, verifyJob{key: t.verifyingKey(pub), c: c})
 		keep = append(keep, c)
 	}
 	if len(jobs) == 0 {
