@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"filippo.io/edwards25519"
@@ -130,7 +132,43 @@ func checkAgrees(tb testing.TB, c verifyCase) bool {
 	if got := k.Verify(c.msg, c.sig); got != want {
 		tb.Fatalf("%s: Verify(pub %x, msg %x, sig %x) = %v, crypto/ed25519 says %v", c.name, c.pub, c.msg, c.sig, got, want)
 	}
+	if k.table.Load() != nil {
+		tb.Fatalf("%s: a key has a table after its first verification", c.name)
+	}
+	// The same key past the threshold: with its fixed-base table.
+	kt := tabledKey(tb, c.pub)
+	if got := kt.Verify(c.msg, c.sig); got != want {
+		tb.Fatalf("%s: with its table, Verify(pub %x, msg %x, sig %x) = %v, crypto/ed25519 says %v", c.name, c.pub, c.msg, c.sig, got, want)
+	}
 	return want
+}
+
+// keyTableCache holds the tables tabledKey built, by key bytes: many
+// cases share a key, and a table costs about two verifications.
+var (
+	keyTableCache  sync.Map
+	keyTableCached atomic.Int64
+)
+
+// tabledKey returns a key for pub (which must decode) that verifies
+// with its fixed-base table, as a key does from its tableAfter-th
+// verification on; it is in no table set, so it keeps the table.
+func tabledKey(tb testing.TB, pub []byte) *VerifyingKey {
+	tb.Helper()
+	k, err := NewVerifyingKey(pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t, ok := keyTableCache.Load(string(pub))
+	if !ok {
+		t = newKeyTable(&k.negA)
+		if keyTableCached.Add(1) <= 4096 { // 120 MiB at most (fuzzing tries many keys)
+			keyTableCache.Store(string(pub), t)
+		}
+	}
+	k.building.Store(true)
+	k.table.Store(t.(*keyTable))
+	return k
 }
 
 func TestVerifyingKey_Verify(t *testing.T) {
@@ -342,30 +380,5 @@ func FuzzVerifyingKey(f *testing.F) {
 			pub, sig = priv.Public().(ed25519.PublicKey), good
 		}
 		checkAgrees(t, verifyCase{"fuzz", pub, msg, sig})
-	})
-}
-
-func BenchmarkVerifyingKey(b *testing.B) {
-	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
-	pub := priv.Public().(ed25519.PublicKey)
-	msg := make([]byte, 32)
-	sig := ed25519.Sign(priv, msg)
-	b.Run("crypto-ed25519", func(b *testing.B) {
-		for b.Loop() {
-			if !ed25519.Verify(pub, msg, sig) {
-				b.Fatal("invalid")
-			}
-		}
-	})
-	b.Run("cached-key", func(b *testing.B) {
-		k, err := NewVerifyingKey(pub)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			if !k.Verify(msg, sig) {
-				b.Fatal("invalid")
-			}
-		}
 	})
 }
