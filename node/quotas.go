@@ -53,16 +53,35 @@ type quotas struct {
 	repos    map[string]int                 // owner -> repositories recorded
 	pending  map[string]int                 // owner -> creations under way
 	sessions map[string]map[string]struct{} // owner -> session ids
+	// reserved holds, by repository, the creations of it under way. A
+	// reservation counts in pending until the sys.repos record of the
+	// repository is noted (noteRepo ends every reservation of the name
+	// under the same lock: the record counts in their place) or the
+	// creation gives it back without having written one, so the count
+	// neither drops nor doubles while sysLoop notes a record.
+	reserved map[string]map[*repoReservation]struct{}
+}
+
+// repoReservation is one creation of an owner's quota under way.
+type repoReservation struct {
+	owner, repo string
+	recorded    bool // its record is written: only noteRepo ends it
+	done        bool
 }
 
 func newQuotas() *quotas {
-	return &quotas{repoOf: map[string]string{}, repos: map[string]int{}, pending: map[string]int{}, sessions: map[string]map[string]struct{}{}}
+	return &quotas{repoOf: map[string]string{}, repos: map[string]int{}, pending: map[string]int{}, sessions: map[string]map[string]struct{}{}, reserved: map[string]map[*repoReservation]struct{}{}}
 }
 
-// noteRepo records that owner created repo (from sys.repos).
+// noteRepo records that owner created repo (from sys.repos). The
+// creations of repo under way end here, under the same lock: the
+// repository exists, and its record counts in their place.
 func (q *quotas) noteRepo(repo, owner string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for res := range q.reserved[repo] {
+		q.releaseLocked(res)
+	}
 	if old, ok := q.repoOf[repo]; ok {
 		if old == owner {
 			return
@@ -93,23 +112,57 @@ func (q *quotas) forgetRepo(repo string) {
 	}
 }
 
-// reserveRepo takes one creation of owner's quota, counting creations
-// under way so that a burst of concurrent creations cannot overshoot it;
-// done gives the reservation back (the record, once written, counts).
-func (q *quotas) reserveRepo(owner string, max int) (done func(), err error) {
+// reserveRepo takes one creation of repo from owner's quota, counting
+// creations under way so that a burst of concurrent creations cannot
+// overshoot it. The caller ends the reservation with releaseRepo, which
+// gives it back unless recordedRepo said its record was written.
+func (q *quotas) reserveRepo(owner, repo string, max int) (*repoReservation, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if max > 0 && q.repos[owner]+q.pending[owner] >= max {
 		return nil, fmt.Errorf("%w: this caller has created %d repositories, the most allowed per owner; reuse one of them (the quota is the gateway's max-repos-per-owner setting)", core.ErrRateLimited, q.repos[owner])
 	}
 	q.pending[owner]++
-	return stdsync.OnceFunc(func() {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		if q.pending[owner]--; q.pending[owner] <= 0 {
-			delete(q.pending, owner)
+	res := &repoReservation{owner: owner, repo: repo}
+	if q.reserved[repo] == nil {
+		q.reserved[repo] = map[*repoReservation]struct{}{}
+	}
+	q.reserved[repo][res] = struct{}{}
+	return res, nil
+}
+
+// recordedRepo says res's creation wrote its sys.repos record: res
+// counts until noteRepo notes the record (if it already has, res has
+// ended).
+func (q *quotas) recordedRepo(res *repoReservation) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	res.recorded = true
+}
+
+// releaseRepo gives res back if its creation wrote no record; it does
+// nothing once noteRepo ended res.
+func (q *quotas) releaseRepo(res *repoReservation) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !res.recorded {
+		q.releaseLocked(res)
+	}
+}
+
+func (q *quotas) releaseLocked(res *repoReservation) {
+	if res.done {
+		return
+	}
+	res.done = true
+	if q.pending[res.owner]--; q.pending[res.owner] <= 0 {
+		delete(q.pending, res.owner)
+	}
+	if set := q.reserved[res.repo]; set != nil {
+		if delete(set, res); len(set) == 0 {
+			delete(q.reserved, res.repo)
 		}
-	}), nil
+	}
 }
 
 // reposOf returns how many repositories owner created.
@@ -193,11 +246,13 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 		return r, release, false, err
 	}
 	owner := quotaOwner(p)
-	done, err := n.quotas.reserveRepo(owner, n.cfg.MaxReposPerOwner)
+	res, err := n.quotas.reserveRepo(owner, repo, n.cfg.MaxReposPerOwner)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	defer done()
+	// Given back unless a record was written (recordedRepo), which then
+	// counts in its place.
+	defer n.quotas.releaseRepo(res)
 	rec := map[string]any{"owner": owner}
 	if gen := n.generationFor(repo); gen > 0 {
 		rec["generation"] = float64(gen)
@@ -211,6 +266,7 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, true); err != nil {
 			return nil, nil, false, err
 		}
+		n.quotas.recordedRepo(res)
 	}
 	r, release, created, err := n.ensure(repo, OriginClient)
 	if err != nil {
@@ -221,6 +277,8 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 		// the creation, and the record replicates like any other.
 		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
 			n.log.Warn("repository created without its owner record", "repo", repo, "err", err)
+		} else {
+			n.quotas.recordedRepo(res)
 		}
 	}
 	return r, release, created, nil
