@@ -88,15 +88,26 @@ func (h *harness) testClientRestoresWipedCluster(t *testing.T) {
 		h.startGateway(t, n)
 	}
 
-	_, ra = open("alice", dirA)
+	a, ra = open("alice", dirA)
+	// What the last try saw, for the log if the restore never completes.
+	var lastSync error
+	lastStates := make([]string, len(h.nodes))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("restore: want %+v on every node; alice's last sync: %v; alice: %+v; nodes: %q", before, lastSync, a.Status(), lastStates)
+		}
+	})
 	goattest.WaitFor(t, "alice to restore every node", func() bool {
-		_ = ra.Sync(ctx)
-		for _, n := range h.nodes {
-			if s, err := h.stateErr(n.url, repo); err != nil || s != before {
-				return false
+		lastSync = ra.Sync(ctx)
+		done := true
+		for i, n := range h.nodes {
+			s, err := h.stateErr(n.url, repo)
+			lastStates[i] = fmt.Sprintf("%+v %v", s, err)
+			if err != nil || s != before {
+				done = false
 			}
 		}
-		return true
+		return done
 	})
 	b, rb = open("bob", dirB)
 	goattest.WaitFor(t, "bob's sync after the restore", func() bool { return rb.Sync(ctx) == nil })
