@@ -16,7 +16,8 @@ const subtle = (): SubtleCrypto => {
 // Node's own hash (the OpenSSL its WebCrypto runs on) where the runtime
 // offers it: WebCrypto's digest is a job on Node's thread pool, which costs
 // Node 20 about 40 µs of CPU per call against 3 (scripts/live-bench.mjs),
-// and every received commit's id is one. Browsers keep WebCrypto.
+// and every received commit's id is one. Browsers (and Node before 20.16,
+// which lacks getBuiltinModule) keep WebCrypto.
 interface NodeHash {
   createHash(alg: "sha256"): { update(b: Uint8Array): { digest(): Uint8Array } };
 }
