@@ -696,7 +696,7 @@ func toGenSession(s auth.Session) models.Session {
 }
 
 func (h handlers) GetSession(ctx context.Context, req apiserver.GetSessionRequestObject) (apiserver.GetSessionResponseObject, error) {
-	sess, err := h.s.node.Session(principalFrom(ctx), req.Id)
+	sess, err := h.s.node.Session(ctx, principalFrom(ctx), req.Id)
 	if err != nil {
 		return nil, err
 	}

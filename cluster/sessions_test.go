@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"testing"
 
+	"github.com/goat-gateway/goat-gateway/client"
+	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 )
 
@@ -36,5 +40,45 @@ func TestCluster_LookupSessionOnPeers(t *testing.T) {
 	res, err := stranger.TryPush(t.Context(), stranger.Commit("notes", "x", map[string]any{}))
 	if err == nil || res[0].Status != "rejected" {
 		t.Fatalf("commit by an unknown session: %v %v, want rejected", res, err)
+	}
+}
+
+// A client asking a node for a session record the node has not received
+// yet (through a load balancer, right after the commit it signed reached
+// the client from another node) gets it from the node's peers, not a 404:
+// the Go SDK quarantined such a commit for the life of its process, which
+// made a restore from that client miss it (tests/cluster
+// ClientRestoresWipedCluster timed out 2 runs in 7).
+func TestCluster_SessionRecordFromPeers(t *testing.T) {
+	// No NATS and hourly reconciliation: the record does not replicate
+	// during the test.
+	nodes := startCluster(t, 2, clusterOpts{peers: true})
+	w := goattest.NewAuthor(t, nodes[0], "alice") // registered on node 0 only
+	tok := nodes[1].Token("bob")
+	reader, err := client.New(nodes[1].URL(), client.Options{Token: func(context.Context) (string, error) { return tok, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := nodes[1].cl.Stats().SessionLookups
+	rec, _, err := reader.SessionRecord(t.Context(), w.ID)
+	if err != nil {
+		t.Fatalf("node 1 asked for a session registered on node 0: %v, want its record", err)
+	}
+	if rec.ID != w.ID {
+		t.Fatalf("record %s, want %s", rec.ID, w.ID)
+	}
+	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
+		t.Fatalf("node 1 looked up %d sessions on peers, want 1", got)
+	}
+	// Kept: asked again, node 1 answers from its own directory.
+	if _, _, err := reader.SessionRecord(t.Context(), w.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
+		t.Fatalf("node 1 looked up %d sessions on peers after the first, want 1", got)
+	}
+	// A session no node knows is still a 404.
+	if _, _, err := reader.SessionRecord(t.Context(), goattest.NewSigner("mallory").ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("a session no node knows: %v, want not found", err)
 	}
 }

@@ -250,7 +250,7 @@ func TestNode_WriteItem(t *testing.T) {
 		if got := e.commitAuthor(t, "notes", v2.Head); got != id {
 			t.Fatalf("second write signed by %s, want the same custodial session %s", got, id)
 		}
-		sess, err := e.n.Session(alice, id)
+		sess, err := e.n.Session(ctx, alice, id)
 		if err != nil {
 			t.Fatalf("Session(%s): %v", id, err)
 		}
@@ -324,7 +324,7 @@ func TestNode_WriteItem(t *testing.T) {
 			}
 			a.ingest(t, auth.SessionsRepo, node.OriginReplica, c)
 		}
-		if got, err := a.n.Session(alice, id); err != nil || got.Revoked.IsZero() {
+		if got, err := a.n.Session(ctx, alice, id); err != nil || got.Revoked.IsZero() {
 			t.Fatalf("session on a after the replicated revocation: %+v, %v; want it revoked", got, err)
 		}
 		a.clock.Add(time.Second)

@@ -653,7 +653,7 @@ func TestOpen_LoadsSystemRepositories(t *testing.T) {
 	}
 
 	e2 := open(t, node.Config{DataDir: dir, Dev: true})
-	sess, err := e2.n.Session(alice, a.id)
+	sess, err := e2.n.Session(context.Background(), alice, a.id)
 	if err != nil {
 		t.Fatalf("session after reopening: %v", err)
 	}
@@ -709,11 +709,11 @@ func TestOpen_LoadsOnlyLiveSessions(t *testing.T) {
 		t.Fatalf("LiveSessions(alice)=%d, want %d", got, want)
 	}
 	for _, a := range []*author{expired[0], expired[19], revoked} {
-		if _, err := e2.n.Session(alice, a.id); err != nil {
+		if _, err := e2.n.Session(ctx, alice, a.id); err != nil {
 			t.Fatalf("session %s, left on disk: %v", a.id, err)
 		}
 	}
-	if s, _ := e2.n.Session(alice, revoked.id); s.Revoked.IsZero() {
+	if s, _ := e2.n.Session(ctx, alice, revoked.id); s.Revoked.IsZero() {
 		t.Fatalf("the revoked session read from disk is not revoked")
 	}
 	// A commit the expired session signed while valid replicates; a new one

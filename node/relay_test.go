@@ -53,7 +53,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 	t.Run("RestoresAnAuthorTheNodeLacks", func(t *testing.T) {
 		a, b := twins(t)
 		au := a.newAuthor(t, alice)
-		sess, err := a.n.Session(alice, au.id)
+		sess, err := a.n.Session(context.Background(), alice, au.id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 		if res[0].Status != node.Appended {
 			t.Fatalf("status=%v (%v), want appended", res[0].Status, res[0].Err)
 		}
-		got, err := b.n.Session(auth.Anonymous(), au.id)
+		got, err := b.n.Session(context.Background(), auth.Anonymous(), au.id)
 		if err != nil || got.Owner != "alice" {
 			t.Fatalf("b's record of alice's session: %+v, %v", got, err)
 		}
@@ -83,13 +83,13 @@ func TestNode_AcceptSessions(t *testing.T) {
 		_, b := twins(t)
 		other := openDev(t) // its own keys: another deployment
 		au := other.newAuthor(t, alice)
-		sess, _ := other.n.Session(alice, au.id)
+		sess, _ := other.n.Session(context.Background(), alice, au.id)
 		b.createRepo(t, bob, repo)
 		_, err := syncPush(b, bob, repo, []json.RawMessage{recordJSON(t, sess)})
 		if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), au.id) || !strings.Contains(err.Error(), "sessions[0]") {
 			t.Fatalf("err=%v, want ErrInvalid naming sessions[0] (%s)", err, au.id)
 		}
-		if _, err := b.n.Session(alice, au.id); !errors.Is(err, core.ErrNotFound) {
+		if _, err := b.n.Session(context.Background(), alice, au.id); !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("a refused record was kept: %v", err)
 		}
 	})
@@ -97,7 +97,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 	t.Run("RefusesATamperedRecord", func(t *testing.T) {
 		a, b := twins(t)
 		au := a.newAuthor(t, alice)
-		sess, _ := a.n.Session(alice, au.id)
+		sess, _ := a.n.Session(context.Background(), alice, au.id)
 		sess.Roles = []string{"admin"}
 		b.createRepo(t, bob, repo)
 		_, err := syncPush(b, bob, repo, []json.RawMessage{recordJSON(t, sess)})
@@ -118,7 +118,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 	t.Run("RevocationNeedsItsSignature", func(t *testing.T) {
 		a, b := twins(t)
 		au := a.newAuthor(t, alice)
-		sess, _ := a.n.Session(alice, au.id)
+		sess, _ := a.n.Session(context.Background(), alice, au.id)
 		b.createRepo(t, bob, repo)
 		// A relayed revocation without revokeSig: anyone could have
 		// added it, so it is ignored and the session stays valid.
@@ -126,7 +126,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 		if _, err := syncPush(b, bob, repo, []json.RawMessage{recordJSON(t, forged)}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := b.n.Session(alice, au.id); !got.Revoked.IsZero() {
+		if got, _ := b.n.Session(context.Background(), alice, au.id); !got.Revoked.IsZero() {
 			t.Fatalf("an unsigned revocation was taken: %v", got.Revoked)
 		}
 		// The real one, signed by a, is taken, and then refuses commits
@@ -142,7 +142,7 @@ func TestNode_AcceptSessions(t *testing.T) {
 		if _, err := syncPush(b, bob, repo, []json.RawMessage{recordJSON(t, revoked)}); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := b.n.Session(alice, au.id)
+		got, _ := b.n.Session(context.Background(), alice, au.id)
 		if !got.Revoked.Equal(revoked.Revoked) {
 			t.Fatalf("b's revoked=%v, want %v", got.Revoked, revoked.Revoked)
 		}

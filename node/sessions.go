@@ -73,8 +73,16 @@ func (n *Node) refuseAtSessionQuota(p auth.Principal, req auth.SessionRequest) e
 // callers included: records are public certificates that whoever verifies
 // a commit needs (docs/security.md). The implicit sessions of root keys
 // are not records.
-func (n *Node) Session(_ auth.Principal, id string) (auth.Session, error) {
+func (n *Node) Session(ctx context.Context, p auth.Principal, id string) (auth.Session, error) {
 	sess, err := n.sessions.Session(id)
+	if err != nil && !p.Node {
+		// A session registered on another node may not have replicated
+		// here yet: a client that asks through a load balancer is
+		// answered as the node that served it the session's commits
+		// would answer (peers ask each other as nodes, so this asks
+		// once, never around the cluster).
+		sess, err = n.resolveSession(ctx, id)
+	}
 	if err != nil || sess.Node {
 		return auth.Session{}, fmt.Errorf("%w: session %q", core.ErrNotFound, id)
 	}
@@ -179,6 +187,28 @@ type SessionSource interface {
 // cost a request to every peer per commit.
 const maxLookupsPerCall = 16
 
+// resolveSession asks the SessionSource for the record of a session this
+// node does not know, and keeps it as a relayed record.
+func (n *Node) resolveSession(ctx context.Context, id string) (auth.Session, error) {
+	src := n.cfg.SessionSource
+	if src == nil {
+		return auth.Session{}, fmt.Errorf("%w: session %q", core.ErrNotFound, id)
+	}
+	rec, err := src.LookupSession(ctx, id)
+	if err != nil {
+		return auth.Session{}, err
+	}
+	s, err := auth.SessionFromRecord(rec)
+	if err == nil {
+		_, _, err = n.sessions.PutRelayed(s)
+	}
+	if err != nil {
+		n.log.Warn("session record from a peer refused", "session", id, "err", err)
+		return auth.Session{}, fmt.Errorf("%w: session %q", core.ErrNotFound, id)
+	}
+	return n.sessions.Session(id)
+}
+
 // resolveAuthors asks the SessionSource for the records of the authors of
 // commits that this node does not know, so that verification finds them;
 // what it cannot find is left for verification to reject.
@@ -202,17 +232,8 @@ func (n *Node) resolveAuthors(ctx context.Context, commits []*core.Commit) {
 			return
 		}
 		asked[c.Author] = true
-		rec, err := src.LookupSession(ctx, c.Author)
-		if err != nil {
+		if _, err := n.resolveSession(ctx, c.Author); err != nil {
 			n.log.Debug("session not found on peers", "session", c.Author, "err", err)
-			continue
-		}
-		s, err := auth.SessionFromRecord(rec)
-		if err == nil {
-			_, _, err = n.sessions.PutRelayed(s)
-		}
-		if err != nil {
-			n.log.Warn("session record from a peer refused", "session", c.Author, "err", err)
 		}
 	}
 }

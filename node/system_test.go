@@ -25,7 +25,7 @@ func TestNode_RegisterSession(t *testing.T) {
 		if !created {
 			t.Fatal("created=false for a new key")
 		}
-		got, err := e.n.Session(alice, a.id)
+		got, err := e.n.Session(ctx, alice, a.id)
 		if err != nil {
 			t.Fatalf("Session right after RegisterSession: %v", err)
 		}
@@ -104,7 +104,7 @@ func TestNode_RegisterSession(t *testing.T) {
 				wantErr(t, c.name, err, c.want)
 			})
 		}
-		if _, err := e.n.Session(alice, auth.SessionID(key.Public().(ed25519.PublicKey))); err == nil {
+		if _, err := e.n.Session(ctx, alice, auth.SessionID(key.Public().(ed25519.PublicKey))); err == nil {
 			t.Fatal("a refused registration left a session")
 		}
 	})
@@ -114,21 +114,21 @@ func TestNode_Session(t *testing.T) {
 	e := openDev(t)
 	alice := user("alice")
 	a := e.newAuthor(t, alice)
-	if _, err := e.n.Session(user("bob"), a.id); err != nil {
+	if _, err := e.n.Session(context.Background(), user("bob"), a.id); err != nil {
 		t.Fatalf("another authenticated caller reads alice's session: %v", err)
 	}
 	// Records are public certificates (issue 18): anonymous callers read
 	// them, and they verify against the published root keys.
-	rec, err := e.n.Session(auth.Anonymous(), a.id)
+	rec, err := e.n.Session(context.Background(), auth.Anonymous(), a.id)
 	if err != nil {
 		t.Fatalf("anonymous read of a session record: %v", err)
 	}
 	if err := rec.Record().VerifyRoot(e.n.RootKeys()); err != nil {
 		t.Fatalf("record does not verify against RootKeys: %v", err)
 	}
-	_, err = e.n.Session(alice, "s_unknownunknownunknown123")
+	_, err = e.n.Session(context.Background(), alice, "s_unknownunknownunknown123")
 	wantErr(t, "unknown id", err, core.ErrNotFound)
-	_, err = e.n.Session(alice, auth.NodeSessionID(e.n.RootPublicKey()))
+	_, err = e.n.Session(context.Background(), alice, auth.NodeSessionID(e.n.RootPublicKey()))
 	wantErr(t, "the root key's implicit session", err, core.ErrNotFound)
 }
 
@@ -151,7 +151,7 @@ func TestNode_RevokeSession(t *testing.T) {
 		if got := sess.Revoked; !got.Equal(revokedAt) {
 			t.Fatalf("revoked=%v, want %v", got, revokedAt)
 		}
-		if got, err := e.n.Session(alice, a.id); err != nil || !got.Revoked.Equal(revokedAt) {
+		if got, err := e.n.Session(ctx, alice, a.id); err != nil || !got.Revoked.Equal(revokedAt) {
 			t.Fatalf("Session after RevokeSession = %+v, %v; want revoked at %v", got, err, revokedAt)
 		}
 		e.clock.Add(time.Millisecond)
@@ -200,7 +200,7 @@ func TestNode_RevokeSession(t *testing.T) {
 		wantErr(t, "anonymous revokes", err, core.ErrUnauthenticated)
 		_, err = e.n.RevokeSession(ctx, alice, auth.NodeSessionID(e.n.RootPublicKey()))
 		wantErr(t, "revoking the root key's session", err, core.ErrNotFound)
-		if got, err := e.n.Session(alice, a.id); err != nil || !got.Revoked.IsZero() {
+		if got, err := e.n.Session(ctx, alice, a.id); err != nil || !got.Revoked.IsZero() {
 			t.Fatalf("session after refused revocations: %+v, %v; want it unrevoked", got, err)
 		}
 		if _, err := e.n.RevokeSession(ctx, user("carol", auth.AdminRole), a.id); err != nil {

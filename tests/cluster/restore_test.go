@@ -75,6 +75,11 @@ func (h *harness) testClientRestoresWipedCluster(t *testing.T) {
 		return an == s.Count && ad == s.Digest && bn == s.Count && bd == s.Digest
 	})
 	before := h.state(t, h.nodes[0].url, repo)
+	// Held means stored: a quarantined commit counts as held for sync
+	// but is never stored, so a restore could not bring it back.
+	if qa, qb := a.Status().Quarantined, b.Status().Quarantined; qa != 0 || qb != 0 {
+		t.Fatalf("before the wipe: alice quarantined %d %v, bob %d %v; want none", qa, a.Quarantined(), qb, b.Quarantined())
+	}
 	a.Close()
 	b.Close()
 
