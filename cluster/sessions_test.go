@@ -77,6 +77,18 @@ func TestCluster_SessionRecordFromPeers(t *testing.T) {
 	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
 		t.Fatalf("node 1 looked up %d sessions on peers after the first, want 1", got)
 	}
+	// An anonymous caller is answered from the node alone.
+	w2 := goattest.NewAuthor(t, nodes[0], "carol") // registered on node 0 only
+	anon, err := client.New(nodes[1].URL(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := anon.SessionRecord(t.Context(), w2.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("an anonymous caller asked node 1 for a session on node 0 only: %v, want not found", err)
+	}
+	if got := nodes[1].cl.Stats().SessionLookups - before; got != 1 {
+		t.Fatalf("node 1 looked up %d sessions on peers for an anonymous caller, want none more than the 1 before", got)
+	}
 	// A session no node knows is still a 404.
 	if _, _, err := reader.SessionRecord(t.Context(), goattest.NewSigner("mallory").ID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("a session no node knows: %v, want not found", err)

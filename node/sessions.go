@@ -75,12 +75,15 @@ func (n *Node) refuseAtSessionQuota(p auth.Principal, req auth.SessionRequest) e
 // are not records.
 func (n *Node) Session(ctx context.Context, p auth.Principal, id string) (auth.Session, error) {
 	sess, err := n.sessions.Session(id)
-	if err != nil && !p.Node {
+	if err != nil && p.Authenticated() && !p.Node {
 		// A session registered on another node may not have replicated
 		// here yet: a client that asks through a load balancer is
 		// answered as the node that served it the session's commits
-		// would answer (peers ask each other as nodes, so this asks
-		// once, never around the cluster).
+		// would answer. Peers ask each other as nodes, so this asks once,
+		// never around the cluster; anonymous callers are answered from
+		// this node alone, so that a flood of made-up ids by nobody in
+		// particular does not become requests to every peer (a miss is
+		// not asked again for a while either: Cluster.LookupSession).
 		sess, err = n.resolveSession(ctx, id)
 	}
 	if err != nil || sess.Node {
