@@ -96,6 +96,8 @@ export class Goat {
   private sessionShared?: () => void;
   private rejectListeners = new Set<(repo: string, ids: string[], reason: string) => void>();
   private polling = new Map<string, AbortController>();
+  /** Commits of commit events not ingested yet, by replica (arrive). */
+  private arrived = new Map<Replica, unknown[]>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private schemaFetch?: Promise<void>;
   private readonly log: (msg: string, ...args: unknown[]) => void;
@@ -436,7 +438,7 @@ export class Goat {
     const r = d.repo ? this.opened.get(d.repo) : undefined;
     switch (name) {
       case "commit":
-        if (r) void r.ingest([d.commit]).catch((e) => this.log("ingest: %s", (e as Error).message));
+        if (r) this.arrive(r, d.commit);
         break;
       case "commits":
         if (r && d.ids) void this.fetchCommits(r, d.ids);
@@ -446,6 +448,29 @@ export class Goat {
         else if (r) this.heal(r);
         break;
     }
+  }
+
+  /**
+   * arrive queues a commit event's commit for its replica. The events of one
+   * read of the stream are dispatched together (the parser calls onEvent
+   * for each before the read loop goes on), and their commits are ingested
+   * as one batch right after, in order: every commit is checked as before,
+   * but the batch shares one pass of ingest's setup, its signatures are
+   * verified at once, and the store and the queries hear of it once.
+   */
+  private arrive(r: Replica, commit: unknown): void {
+    let batch = this.arrived.get(r);
+    if (!batch) {
+      this.arrived.set(r, (batch = []));
+      if (this.arrived.size === 1) queueMicrotask(() => this.ingestArrived());
+    }
+    batch.push(commit);
+  }
+
+  private ingestArrived(): void {
+    const arrived = this.arrived;
+    this.arrived = new Map();
+    for (const [r, commits] of arrived) void r.ingest(commits).catch((e) => this.log("ingest: %s", (e as Error).message));
   }
 
   private async fetchCommits(r: Replica, ids: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 // Hashing and signatures through WebCrypto (crypto.subtle), which has SHA-256
 // and Ed25519 in Node 20 and in current Chromium, Firefox and Safari, so the
-// SDK ships no cryptography of its own. Ed25519 is deterministic (RFC 8032):
+// SDK ships no cryptography of its own (in Node, SHA-256 is Node's own hash:
+// see sha256). Ed25519 is deterministic (RFC 8032):
 // the same key signs the same id to the same bytes in Go and here, which the
 // commit vectors check.
 
@@ -12,9 +13,33 @@ const subtle = (): SubtleCrypto => {
   return s;
 };
 
+// Node's own hash (the OpenSSL its WebCrypto runs on) where the runtime
+// offers it: WebCrypto's digest is a job on Node's thread pool, which costs
+// Node 20 about 40 µs of CPU per call against 3 (scripts/live-bench.mjs),
+// and every received commit's id is one. Browsers (and Node before 20.16,
+// which lacks getBuiltinModule) keep WebCrypto.
+interface NodeHash {
+  createHash(alg: "sha256"): { update(b: Uint8Array): { digest(): Uint8Array } };
+}
+const nodeCrypto: NodeHash | undefined = (() => {
+  try {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const m = p?.getBuiltinModule?.("node:crypto") as NodeHash | undefined;
+    return typeof m?.createHash === "function" ? m : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** sha256 returns the SHA-256 of b. */
 export async function sha256(b: Uint8Array | string): Promise<Uint8Array> {
   const data = typeof b === "string" ? utf8(b) : b;
+  if (nodeCrypto) return Uint8Array.from(nodeCrypto.createHash("sha256").update(data).digest());
+  return sha256WebCrypto(data);
+}
+
+/** @internal sha256WebCrypto is sha256 through WebCrypto alone (what browsers run). */
+export async function sha256WebCrypto(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle().digest("SHA-256", data as BufferSource));
 }
 

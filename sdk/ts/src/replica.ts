@@ -424,7 +424,10 @@ export class Replica implements Source {
   }
 
   private persist(commits: Commit[]): void {
-    const meta: RepoMeta = { ...this.meta, unpushed: this.order.filter((id) => this.unpushed.has(id)) };
+    // The offline queue in log order: a replica that only receives has
+    // none, and must not walk its whole log for every commit to say so.
+    const unpushed = this.unpushed.size === 0 ? [] : this.order.filter((id) => this.unpushed.has(id));
+    const meta: RepoMeta = { ...this.meta, unpushed };
     this.meta = meta;
     const p = this.ctx.persistence;
     this.persistQueue = this.persistQueue
@@ -565,6 +568,8 @@ export class Replica implements Source {
     for (const r of raw) if (isObject(r) && typeof r.schema === "string") refs.add(r.schema);
     if (refs.size) await this.ctx.ensureSchemas([...refs]).catch(() => {});
     const decoded: Commit[] = [];
+    // A batch may hold a commit twice (commit events of one read of the stream are ingested together).
+    const seen = new Set<string>();
     for (const r of raw) {
       let c: Commit;
       try {
@@ -573,7 +578,8 @@ export class Replica implements Source {
         this.ctx.log("%s: refused a commit: %s", this.name, (e as Error).message);
         continue;
       }
-      if (c.repo !== this.name || this.commits.has(c.id) || this.quarantine.has(c.id)) continue;
+      if (c.repo !== this.name || this.commits.has(c.id) || this.quarantine.has(c.id) || seen.has(c.id)) continue;
+      seen.add(c.id);
       decoded.push(c);
     }
     // Signatures of the whole batch at once; throws (nothing stored) when

@@ -156,12 +156,21 @@ export class EventStream {
           this.retryMs = Math.min(Math.max(ms, 250), 30_000);
         },
       });
-      const reader = resp.body!.pipeThrough(new TextDecoderStream()).getReader();
+      // A TextDecoder over the body's own reader, rather than a
+      // TextDecoderStream piped from it: the same decoding (a character
+      // split across reads is held for the next), without a second stream
+      // and its promises for every read.
+      const reader = resp.body!.getReader();
+      const text = new TextDecoder();
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) {
+          const rest = text.decode();
+          if (rest) parser.feed(rest);
+          break;
+        }
         bump();
-        parser.feed(value);
+        parser.feed(text.decode(value, { stream: true }));
       }
     } finally {
       clearTimeout(idle);

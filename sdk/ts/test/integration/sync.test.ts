@@ -307,6 +307,55 @@ describe("Goat against a real gateway", () => {
     await waitFor("the commit by SSE", () => ra.get("y")?.from === "b");
   });
 
+  it("ingests the commit events of one read of the stream as one batch", async () => {
+    const repo = uniqueRepo();
+    // A proxy that holds the stream's bytes, then hands them on in one chunk.
+    const held: Uint8Array[] = [];
+    let hold = false;
+    let release = () => {};
+    const coalescing: typeof fetch = async (input, init) => {
+      const resp = await fetch(input, init);
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (!url.includes("/v1/events") || !resp.body) return resp;
+      let out!: TransformStreamDefaultController<Uint8Array>;
+      const body = resp.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          start: (c) => void (out = c),
+          transform: (chunk, c) => {
+            if (hold) held.push(chunk);
+            else c.enqueue(chunk);
+          },
+        }),
+      );
+      release = () => {
+        hold = false;
+        const all = new Uint8Array(held.reduce((n, b) => n + b.length, 0));
+        held.reduce((o, b) => (all.set(b, o), o + b.length), 0);
+        held.length = 0;
+        out.enqueue(all);
+      };
+      return new Response(body, { status: resp.status, headers: resp.headers });
+    };
+    const a = await track(client({ fetch: coalescing }));
+    const ra = await a.repo(repo);
+    await waitFor("live", () => a.status === "live");
+    await a.synced(repo);
+    const b = await track(client());
+    const rb = await b.repo(repo);
+    await b.synced(repo);
+    hold = true;
+    for (let i = 0; i < 10; i++) rb.put(`k${i}`, { i });
+    await b.synced(repo);
+    const events = () => new TextDecoder().decode(new Uint8Array(held.flatMap((c) => [...c]))).split("event: commit\n").length - 1;
+    await waitFor("ten commit events held", () => events() === 10);
+    const batches: string[][] = [];
+    ra.subscribe((keys) => batches.push([...keys].sort()));
+    release();
+    await waitFor("the ten commits", () => ra.keys().length === 10);
+    expect(batches).toEqual([Array.from({ length: 10 }, (_, i) => `k${i}`).sort()]);
+    expect(ra.digest().hex()).toBe(rb.digest().hex());
+  });
+
   it("heals after missing events: a replica that was closed catches up from its cursor", async () => {
     const repo = uniqueRepo();
     const dir = tempDir("goat-file-");

@@ -186,6 +186,17 @@ describe("Replica", () => {
     expect([...r.ids()]).toEqual([a.id]);
   });
 
+  it("ingests a commit that a batch holds twice only once", async () => {
+    const { r } = await setup();
+    const write = await otherWriter(r.name);
+    const a = await write("k", [], { title: "a" }, 1);
+    const b = await write("k", [a.id], { title: "b" }, 2);
+    expect(await r.ingest([a, structuredClone(a), b, b])).toEqual({ added: 2, missing: 0 });
+    expect(r.digest().count).toBe(2);
+    expect([...r.ids()]).toEqual([a.id, b.id]);
+    expect(r.item("k")?.heads).toEqual([b.id]);
+  });
+
   it("loads commits stored in any order (IndexedDB returns them by id)", async () => {
     const store = new MemoryStore();
     const { r } = await setup(store);
