@@ -64,6 +64,15 @@ func TestNode_DeleteRepo(t *testing.T) {
 		}
 		// A client may create the name again: it starts empty everywhere.
 		w.At(a.URL()).CreateRepo(t, "notes")
+		t.Cleanup(func() {
+			if t.Failed() {
+				for i, n := range nodes {
+					count, digest := n.state("notes")
+					_, err := n.nd.State("notes")
+					t.Logf("node %d: notes %d commits, digest %.8x, the old commit %v (%v)", i, count, digest, n.has("notes", c.ID), err)
+				}
+			}
+		})
 		goattest.WaitFor(t, "the new notes everywhere", func() bool { return inSync(nodes, "notes") })
 		if count, _ := nodes[2].state("notes"); count != 0 || nodes[2].has("notes", c.ID) {
 			t.Fatalf("the re-created repository has %d commits on node 2", count)

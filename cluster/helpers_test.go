@@ -137,7 +137,7 @@ func startNode(tb testing.TB, keysDir string, ln net.Listener, natsURL string, p
 	if err != nil {
 		tb.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := testLogger() // CLUSTER_TEST_LOG=1: the node's and the API's logs too
 	nd, err := node.Open(node.Config{DataDir: tb.TempDir(), KeysDir: keysDir, Dev: true, NoSync: true, Logger: log, Observer: cl, Barrier: cl, SessionSource: cl})
 	if err != nil {
 		tb.Fatal(err)
