@@ -6,6 +6,7 @@ import (
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/client"
+	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
 	"github.com/goat-gateway/goat-gateway/node"
 )
@@ -70,6 +71,7 @@ func TestNode_DeleteRepo(t *testing.T) {
 					count, digest := n.state("notes")
 					_, err := n.nd.State("notes")
 					t.Logf("node %d: notes %d commits, digest %.8x, the old commit %v (%v)", i, count, digest, n.has("notes", c.ID), err)
+					logRecordHistory(t, n, node.ReposRepo, "notes")
 				}
 			}
 		})
@@ -122,4 +124,22 @@ func TestNode_DeleteRepo(t *testing.T) {
 			t.Fatal("a replica may create the deleted repository")
 		}
 	})
+}
+
+// logRecordHistory logs the commits of key in repo on n, newest first.
+func logRecordHistory(t *testing.T, n *testNode, repo, key string) {
+	r, err := n.nd.Peek(repo)
+	if err != nil {
+		t.Logf("  %s: %v", repo, err)
+		return
+	}
+	defer r.Release()
+	recs, err := r.History(key, core.CommitID{}, 100)
+	if err != nil {
+		t.Logf("  %s/%s: %v", repo, key, err)
+		return
+	}
+	for _, rec := range recs {
+		t.Logf("  %s/%s seq %d: %s", repo, key, rec.Seq, rec.JSON)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	stdsync "sync"
 
@@ -41,13 +42,31 @@ type repoLife struct {
 	deleted bool
 }
 
-// repoLives indexes sys.repos by name.
+// repoLives indexes sys.repos by name, and serialises per name what
+// compares this node's log of a name with its record: applying a record
+// (which retires a log older than the record) and creating a log (which
+// records the log's generation first, from the record). Without that,
+// sysLoop could read the generation of a log not created yet (0), a
+// replica's creation then create the new life's log, and sysLoop retire it
+// as older than the record it was applying: the re-created repository
+// gone from one node for good (TestNode_LifeOfANameIsSerialised). The
+// locks are striped: creations and records are rare, and two names that
+// share a stripe only wait for each other's few file operations.
 type repoLives struct {
-	mu stdsync.Mutex
-	m  map[string]repoLife
+	mu    stdsync.Mutex
+	m     map[string]repoLife
+	seed  maphash.Seed
+	names [64]stdsync.Mutex
 }
 
-func newRepoLives() *repoLives { return &repoLives{m: map[string]repoLife{}} }
+func newRepoLives() *repoLives { return &repoLives{m: map[string]repoLife{}, seed: maphash.MakeSeed()} }
+
+// lock takes the lock of name's life and returns its unlock.
+func (l *repoLives) lock(name string) func() {
+	mu := &l.names[maphash.String(l.seed, name)%uint64(len(l.names))]
+	mu.Lock()
+	return mu.Unlock
+}
 
 func (l *repoLives) get(name string) (repoLife, bool) {
 	l.mu.Lock()
@@ -103,7 +122,8 @@ func (n *Node) goneFor(p auth.Principal, repo string, err error) error {
 
 // checkNotDeleted refuses to create repo for another node (or for this
 // node's own bookkeeping) when sys.repos records it deleted: the peer that
-// offers it has not applied the deletion yet.
+// offers it has not applied the deletion yet. The caller holds the lock
+// of repo's life.
 func (n *Node) checkNotDeleted(repo string) error {
 	if life, ok := n.lives.get(repo); !ok || !life.deleted {
 		return nil
@@ -120,7 +140,7 @@ func (n *Node) checkNotDeleted(repo string) error {
 	if err != nil || v.Deleted {
 		return deletedError(repo)
 	}
-	n.applyRepoRecord(repo, v.Data, v.Deleted)
+	n.applyRepoValue(repo, v.Data, v.Deleted)
 	return nil
 }
 
@@ -135,10 +155,25 @@ func (n *Node) generationFor(repo string) uint64 {
 	return life.gen
 }
 
-// applyRepoRecord puts a sys.repos record in effect: the quota counts, and
+// applyRepoRecord puts repo's record in sys.repos (r) in effect as it is
+// stored now: read under the lock of repo's life, so that a record read
+// before a newer one arrived is never applied after it.
+func (n *Node) applyRepoRecord(r *storage.Repo, repo string) {
+	unlock := n.lives.lock(repo)
+	defer unlock()
+	v, err := r.Value(repo)
+	if err != nil {
+		n.log.Warn("repository record unreadable", "repo", repo, "err", err)
+		return
+	}
+	n.applyRepoValue(repo, v.Data, v.Deleted)
+}
+
+// applyRepoValue puts a sys.repos record in effect: the quota counts, and
 // this node's log of the name, retired if the record says it was deleted
-// or belongs to an older life.
-func (n *Node) applyRepoRecord(repo string, data map[string]any, deleted bool) {
+// or belongs to an older life. The caller holds the lock of repo's life
+// (or is Open, loading).
+func (n *Node) applyRepoValue(repo string, data map[string]any, deleted bool) {
 	gen := genOf(data)
 	n.lives.set(repo, repoLife{gen: gen, deleted: deleted})
 	if deleted {
@@ -236,6 +271,13 @@ func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) er
 	// retires (applyRepoRecord at load); a crash before it, the repository
 	// as it was. Writing it applies it here, which retires the log.
 	if err := n.writeSystem(ctx, ReposRepo, repo, core.AnySchema, data); err != nil {
+		return err
+	}
+	// Applying the record retired the log; this reports a retirement that
+	// failed, unless a client created the name again meanwhile.
+	unlock := n.lives.lock(repo)
+	defer unlock()
+	if local, err := n.store.Generation(repo); err != nil || local > gen {
 		return err
 	}
 	if err := n.retireLocal(repo); err != nil && !errors.Is(err, core.ErrNotFound) {

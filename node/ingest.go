@@ -282,20 +282,7 @@ func (n *Node) ensure(repo string, origin Origin) (*storage.Repo, func(), bool, 
 	if !errors.Is(err, core.ErrNotFound) {
 		return nil, nil, false, err
 	}
-	// A deleted repository is created again by a client only (a new
-	// life, deleterepo.go); a peer that offers it has not applied the
-	// deletion yet.
-	if origin != OriginClient {
-		if err := n.checkNotDeleted(repo); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	if gen := n.generationFor(repo); gen > 0 {
-		if err := n.store.SetGeneration(repo, gen); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	r, release, err = n.store.Create(repo)
+	r, release, err = n.createLog(repo, origin)
 	switch {
 	case err == nil:
 		if o := n.cfg.Observer; o != nil {
@@ -307,6 +294,27 @@ func (n *Node) ensure(repo string, origin Origin) (*storage.Repo, func(), bool, 
 		return r, release, false, err
 	}
 	return nil, nil, false, err
+}
+
+// createLog creates this node's log of repo in the life sys.repos records,
+// under the lock of the name's life (deleterepo.go).
+func (n *Node) createLog(repo string, origin Origin) (*storage.Repo, func(), error) {
+	unlock := n.lives.lock(repo)
+	defer unlock()
+	// A deleted repository is created again by a client only (a new
+	// life, deleterepo.go); a peer that offers it has not applied the
+	// deletion yet.
+	if origin != OriginClient {
+		if err := n.checkNotDeleted(repo); err != nil {
+			return nil, nil, err
+		}
+	}
+	if gen := n.generationFor(repo); gen > 0 {
+		if err := n.store.SetGeneration(repo, gen); err != nil {
+			return nil, nil, err
+		}
+	}
+	return n.store.Create(repo)
 }
 
 // Ensure creates repo if it does not exist (for replicas: a repository

@@ -274,7 +274,12 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 	}
 	if created && !life.deleted {
 		// Not held on the Barrier: the caller's acknowledgement waits for
-		// the creation, and the record replicates like any other.
+		// the creation, and the record replicates like any other. It
+		// names the life the log was created in (a deletion applied
+		// since lives was read above starts the next one).
+		if gen, err := n.store.Generation(repo); err == nil && gen > 0 {
+			rec["generation"] = float64(gen)
+		}
 		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, false); err != nil {
 			n.log.Warn("repository created without its owner record", "repo", repo, "err", err)
 		} else {

@@ -64,7 +64,9 @@ func (n *Node) applySystemValue(repo, key string, data map[string]any, deleted b
 		}
 		n.noteSessionRecord(key)
 	case ReposRepo:
-		n.applyRepoRecord(key, data, deleted)
+		unlock := n.lives.lock(key)
+		n.applyRepoValue(key, data, deleted)
+		unlock()
 	case auth.SchemasRepo:
 		if err := applySchemaRecord(n.reg, data, deleted); err != nil {
 			n.log.Warn("schema not loaded", "schema", key, "err", err)
@@ -118,6 +120,16 @@ func (n *Node) putSystem(ctx context.Context, repo, key, schema string, data map
 	}
 	if wait {
 		n.barrier(ctx, repo, res, false)
+	}
+	return n.applyStored(r, repo, key)
+}
+
+// applyStored puts the stored value of a system repository's item in
+// effect (r is the repository).
+func (n *Node) applyStored(r *storage.Repo, repo, key string) error {
+	if repo == ReposRepo {
+		n.applyRepoRecord(r, key)
+		return nil
 	}
 	v, err := r.Value(key)
 	if err != nil {
@@ -233,9 +245,7 @@ func (n *Node) sysLoop(ctx context.Context) {
 				continue
 			}
 			for _, key := range u.keys {
-				if v, err := r.Value(key); err == nil {
-					n.applySystemValue(u.repo, key, v.Data, v.Deleted)
-				}
+				_ = n.applyStored(r, u.repo, key) // a key with no value yet: nothing to apply
 			}
 			release()
 		}
