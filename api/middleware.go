@@ -18,13 +18,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v5"
 	"github.com/labstack/echo/v5/middleware"
 
 	"github.com/goat-gateway/goat-gateway/auth"
 	"github.com/goat-gateway/goat-gateway/core"
-	"github.com/goat-gateway/goat-gateway/gen"
 	"github.com/goat-gateway/goat-gateway/gen/apiserver"
 )
 
@@ -386,21 +384,6 @@ func (s *Server) authMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 // decoder (gsync.DecodeRequest) reads strictly and completely (unknown
 // fields, types, sizes): they are not parsed a second time here.
 var protocolBodies = map[string]bool{"syncRound": true}
-
-// newRouter routes requests to the operations of the embedded
-// openapi.yaml.
-func newRouter() routers.Router {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(gen.Spec)
-	if err != nil {
-		panic(fmt.Sprintf("embedded openapi.yaml does not load: %v", err))
-	}
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		panic(fmt.Sprintf("embedded openapi.yaml does not route: %v", err))
-	}
-	return router
-}
 
 // validationMiddleware checks every request against openapi.yaml before a
 // handler sees it: parameters and headers, the content type, and the body,
