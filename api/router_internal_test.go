@@ -22,18 +22,7 @@ import (
 // less, empty segments, trailing slashes, escaped literals), and on random
 // paths built from the spec's own segments.
 func TestRouteTable_AgreesWithGorillamux(t *testing.T) {
-	doc, err := openapi3.NewLoader().LoadFromData(gen.Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oracle, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := newRouteTable(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc, table, oracle := bothRouters(t)
 	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "BREW"}
 	values := []string{"x", "notes", "user.alice.notes", "a%20b", "%2F", "a%2Fb", "%C3%A9", "items", "history", "{repo}", "..", ".", "a:b", "-", "~", "%00"}
 
@@ -92,6 +81,25 @@ func TestRouteTable_AgreesWithGorillamux(t *testing.T) {
 	t.Logf("%d paths, %d methods each", checked, len(methods))
 }
 
+// bothRouters returns the embedded spec, its route table and gorillamux's
+// router of it.
+func bothRouters(tb testing.TB) (*openapi3.T, *routeTable, routers.Router) {
+	tb.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(gen.Spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	table, err := newRouteTable(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	oracle, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return doc, table, oracle
+}
+
 // fill puts v in the place of every parameter of a path's segments.
 func fill(segs []string, v string) []string {
 	out := make([]string, len(segs))
@@ -127,18 +135,7 @@ func describe(r *routers.Route) string {
 // BenchmarkFindRoute routes a PUT of an item, the table against
 // gorillamux.
 func BenchmarkFindRoute(b *testing.B) {
-	doc, err := openapi3.NewLoader().LoadFromData(gen.Spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	oracle, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	table, err := newRouteTable(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, table, oracle := bothRouters(b)
 	req := &http.Request{Method: "PUT", URL: &url.URL{Path: "/v1/repos/bench/items/k123"}, Header: http.Header{}}
 	for _, r := range []struct {
 		name string
