@@ -268,7 +268,7 @@ func (n *Node) DeleteRepo(ctx context.Context, p auth.Principal, repo string) er
 		data["owner"] = owner
 	}
 	// The record first: a crash after it leaves a log that the next start
-	// retires (applyRepoRecord at load); a crash before it, the repository
+	// retires (its record applied at load); a crash before it, the repository
 	// as it was. Writing it applies it here, which retires the log.
 	if err := n.writeSystem(ctx, ReposRepo, repo, core.AnySchema, data); err != nil {
 		return err
