@@ -104,7 +104,7 @@ lint: $(REDOCLY) ## gofmt, go vet, staticcheck, OpenAPI lint
 	$(GO) tool staticcheck -tags cluster ./tests/cluster/
 
 .PHONY: bench
-bench: ## Go micro-benchmarks + the load scenarios + PouchDB and Centrifugo side by side; results in bench/results/ (about 10 min, 20 on a busy machine)
+bench: ## Go micro-benchmarks + the load scenarios + PouchDB and Centrifugo side by side; results in bench/results/ (about 13 min, 25 on a busy machine)
 	bench/run.sh
 
 .PHONY: bench-quick

@@ -121,7 +121,7 @@ func fullConfig() config {
 		Mode: "full", Parallel: 64,
 		LiveSubs: []int{1, 100, 1000}, LiveSamples: 300,
 		FanoutSteps: []int{1000, 2500, 5000, 10000, 20000}, FanoutCommits: 10,
-		IngestClients: []int{1, 4, 16, 64}, IngestBatch: 100, IngestCommits: 20_000, IngestPutSecs: 5, IngestReps: 5,
+		IngestClients: []int{1, 4, 16, 64, 256}, IngestBatch: 100, IngestCommits: 20_000, IngestPutSecs: 5, IngestReps: 5,
 		CloneN: 100_000, CloneReps: 5,
 		HealMissing: []int{0, 10, 100, 1000}, HealReps: 5, HealBigN: 1_000_000,
 		ColdN: 1_000_000, ColdReps: 3,
