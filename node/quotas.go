@@ -254,15 +254,13 @@ func (n *Node) ensureForClient(ctx context.Context, p auth.Principal, repo strin
 	// counts in its place.
 	defer n.quotas.releaseRepo(res)
 	rec := map[string]any{"owner": owner}
-	if gen := n.generationFor(repo); gen > 0 {
-		rec["generation"] = float64(gen)
-	}
 	// A deleted repository's new life is recorded before it exists, and
 	// held on the Barrier: the record must reach the other nodes before
 	// the repository's announcement, which they refuse while the name is
 	// deleted (deleterepo.go).
 	life, _ := n.lives.get(repo)
 	if life.deleted {
+		rec["generation"] = float64(n.generationFor(repo))
 		if err := n.putSystem(ctx, ReposRepo, repo, core.AnySchema, rec, true); err != nil {
 			return nil, nil, false, err
 		}
