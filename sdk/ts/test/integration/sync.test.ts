@@ -277,6 +277,54 @@ describe("Goat against a real gateway", () => {
     await waitFor("the commit by long poll", () => ra.get("x")?.from === "b");
   });
 
+  it("long polling misses no commit that lands between its heal and its first log read", async () => {
+    // The poll used to take the log's end after its heal: a commit that
+    // reached the gateway in between was skipped (until the next heal).
+    // Here the gateway's answer to a read of the repository that follows
+    // the heal's own (no sync round between: the poll's, not a heal's)
+    // is held until b's commit is in, which puts the commit exactly there.
+    // b writes when that read is held, or when the poll's first log read
+    // arrives (a poll that reads no such end).
+    const repo = uniqueRepo();
+    let lastRepoCall = "";
+    let wrote: () => void = () => {};
+    const written = new Promise<void>((res) => (wrote = res));
+    let reached: () => void = () => {};
+    const atTheGap = new Promise<void>((res) => (reached = res));
+    let polling = false;
+    const proxy: typeof fetch = async (input, init) => {
+      const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+      const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+      if (url.pathname === "/v1/events") {
+        return new Response(new ReadableStream({ start() {} }), { headers: { "Content-Type": "text/event-stream" } });
+      }
+      if (polling && url.pathname === `/v1/repos/${repo}` && method === "GET") {
+        const second = lastRepoCall === "read";
+        lastRepoCall = "read";
+        if (second) {
+          reached();
+          await written;
+        }
+      } else if (polling && url.pathname === `/v1/repos/${repo}/sync`) {
+        lastRepoCall = "sync";
+      } else if (polling && url.pathname === `/v1/repos/${repo}/log` && url.searchParams.has("wait")) {
+        reached();
+      }
+      return fetch(input, init);
+    };
+    const a = await track(client({ fetch: proxy, readyTimeout: 1000 }));
+    const ra = await a.repo(repo);
+    polling = true;
+    await waitFor("polling", () => a.status === "polling");
+    const b = await track(client());
+    const rb = await b.repo(repo);
+    await atTheGap;
+    rb.put("x", { from: "b" });
+    await waitFor("b's commit at the gateway", () => rb.pendingCount === 0);
+    wrote();
+    await waitFor("the commit by long poll", () => ra.get("x")?.from === "b");
+  });
+
   it("returns to SSE from long polling when the stream works again", async () => {
     const repo = uniqueRepo();
     // A proxy that buffers the event stream until it is fixed.
