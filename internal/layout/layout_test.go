@@ -45,7 +45,7 @@ func TestLayout_ImportsPointDown(t *testing.T) {
 		"auth":    {"core"},
 		"storage": {"core", "merge"},
 		"node":    {"core", "merge", "sync", "storage", "auth"},
-		"api":     {"core", "sync", "auth", "node", "gen", "gen/models", "gen/apiserver"},
+		"api":     {"core", "sync", "auth", "node", "gen", "gen/models", "gen/apiserver", "internal/uring"},
 		"cluster": {"core", "sync", "auth", "node", "client"},
 		"client":  {"core", "sync", "gen/models", "gen/apiclient"},
 		"sdk/go":  {"core", "merge", "sync", "storage", "client", "gen/models"},
