@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/goat-gateway/goat-gateway/internal/uring"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -30,9 +31,13 @@ import (
 //   - one writer goroutine per core; a stream belongs to one of them. A
 //     publish marks the stream runnable (Subscription.Notify, no channel
 //     and no goroutine per stream) and the writer writes everything
-//     queued for it in one non-blocking write(2): the event frames,
-//     chunked by hand (the response was chunked before the takeover and
-//     stays so, which nginx and the SDKs' readers already parse).
+//     queued for it in one non-blocking send: the event frames, chunked
+//     by hand (the response was chunked before the takeover and stays
+//     so, which nginx and the SDKs' readers already parse). The sends of
+//     all the streams runnable at once go to the kernel together, on the
+//     writer's io_uring (one system call for a commit's fan-out, where a
+//     system call costs about as much as the send itself), or one
+//     write(2) each where the kernel offers no io_uring.
 //   - a stream whose socket buffer is full gets a goroutine of its own
 //     for the rest of that write, under the write deadline, and returns
 //     to its writer when it is written: a client that does not read never
@@ -66,10 +71,25 @@ var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 	}
 	st := &streamer{epfd: epfd, streams: map[uint32]*liveStream{}}
 	for range runtime.GOMAXPROCS(0) {
-		st.writers = append(st.writers, &fanWriter{})
+		w := &fanWriter{}
+		if r, err := uring.New(ringSends, 0, 0); err == nil {
+			w.ring.Store(r)
+		} else if len(st.writers) == 0 {
+			slog.Info("event streams: no io_uring; writing with one write(2) per stream", "err", err)
+		}
+		st.writers = append(st.writers, w)
 	}
 	return st, nil
 })
+
+// ringSends is how many streams' sends a writer hands the kernel at once.
+const ringSends = 512
+
+// fanOutRing lets tests write without the rings, as where the kernel has
+// none.
+var fanOutRing atomic.Bool
+
+func init() { fanOutRing.Store(true) }
 
 // watch marks the streams whose client hung up (or whose connection
 // failed) and hands them to their writer to close. It returns once there
@@ -145,7 +165,21 @@ type fanWriter struct {
 	spare   []*liveStream // the run queue's other slice, reused
 	running bool          // the run goroutine runs
 
-	buf []byte // the frames of the stream being written; run only
+	// run only:
+	buf   []byte        // the frames of the stream(s) being written
+	sends []pendingSend // the streams whose frames are in buf, for the ring
+
+	ring atomic.Pointer[uring.Ring] // nil where the kernel has none, or after it failed; set by run only
+}
+
+// pendingSend is a stream prepared for a send on the ring: its frames are
+// buf[start:end], and it stays locked until the send's result is in.
+type pendingSend struct {
+	ls         *liveStream
+	start, end int
+	turn       turn
+	n          int   // bytes sent
+	err        error // the send failed; or errNoResult
 }
 
 func (w *fanWriter) push(ls *liveStream) {
@@ -165,10 +199,14 @@ func (w *fanWriter) run() {
 		batch := w.runq
 		w.runq = w.spare[:0]
 		w.mu.Unlock()
-		for i, ls := range batch {
-			ls.run(w)
-			batch[i] = nil
+		if r := w.ring.Load(); r != nil && fanOutRing.Load() {
+			w.sendAll(r, batch)
+		} else {
+			for _, ls := range batch {
+				ls.run(w)
+			}
 		}
+		clear(batch)
 		if cap(batch) > 4096 {
 			batch = nil // a burst is over: do not keep its room
 		}
@@ -304,13 +342,109 @@ func (ls *liveStream) schedule() {
 	}
 }
 
-// run writes what is due on ls without blocking. Writer only.
+// run writes what is due on ls without blocking, with one write(2).
+// Writer only.
 func (ls *liveStream) run(w *fanWriter) {
+	buf, t, ok := ls.prepare(w.buf[:0])
+	if !ok {
+		return
+	}
+	n, err := ls.tryWrite(buf)
+	ls.finish(buf, n, err, t)
+	if cap(buf) <= 1<<20 {
+		w.buf = buf[:0] // keep the room for the next stream, unless a burst grew it
+	} else {
+		w.buf = nil
+	}
+}
+
+// sendAll writes what is due on each stream of batch without blocking:
+// their frames are laid end to end in one buffer and sent on the ring,
+// ringSends streams (or about a MiB of frames) per system call. Writer
+// only.
+func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
+	for len(batch) > 0 {
+		buf := w.buf[:0]
+		sends := w.sends[:0]
+		for len(batch) > 0 && len(sends) < ringSends && len(buf) < 1<<20 {
+			ls := batch[0]
+			batch = batch[1:]
+			start := len(buf)
+			var t turn
+			var ok bool
+			buf, t, ok = ls.prepare(buf)
+			if ok {
+				sends = append(sends, pendingSend{ls: ls, start: start, end: len(buf), turn: t, err: errNoResult})
+			}
+		}
+		// buf no longer grows: its frames can be handed to the kernel.
+		for i, p := range sends {
+			if !p.ls.cut {
+				r.Send(p.ls.fd, buf[p.start:p.end], uint64(i))
+			} else {
+				sends[i].err = net.ErrClosed
+			}
+		}
+		err := r.Submit()
+		r.Completions(func(i uint64, res int32) {
+			p := &sends[i]
+			switch {
+			case res >= 0:
+				p.n, p.err = int(res), nil
+			case res == -int32(syscall.EAGAIN):
+				p.n, p.err = 0, nil // full: the fallback goroutine writes it
+			default:
+				p.err = syscall.Errno(-res)
+			}
+		})
+		if err != nil {
+			// Sends without a result may or may not have gone out: their
+			// streams end (their clients resume from their last event id),
+			// and this writer writes with write(2) from now on.
+			slog.Error("event streams: io_uring failed; writing with write(2) from now on", "err", err)
+			w.ring.Store(nil)
+			r.Close()
+		}
+		for i := range sends {
+			p := &sends[i]
+			p.ls.finish(buf[p.start:p.end], p.n, p.err, p.turn)
+			sends[i] = pendingSend{}
+		}
+		if cap(buf) <= 4<<20 {
+			w.buf = buf[:0]
+		} else {
+			w.buf = nil
+		}
+		w.sends = sends[:0]
+		if err != nil {
+			for _, ls := range batch {
+				ls.run(w)
+			}
+			return
+		}
+	}
+}
+
+// errNoResult is a send on the ring whose result never came.
+var errNoResult = errors.New("event stream: the send's result is unknown")
+
+// turn is what a stream's frames of one turn of its writer mean.
+type turn struct {
+	more    bool // events are left for the next turn
+	last    bool // the frames end the stream
+	dropped bool // the stream was dropped: its last chunk is written if it fits, and it closes
+}
+
+// prepare appends to buf the frames due on ls. When it reports ok, ls.mu
+// is held and the frames (buf[len(buf) on entry:]) must be written and
+// handed to finish, which unlocks it; otherwise there is nothing to write
+// and ls.mu is not held. Writer only.
+func (ls *liveStream) prepare(buf []byte) (_ []byte, t turn, ok bool) {
 	ls.scheduled.Store(false)
 	ls.mu.Lock()
-	defer ls.mu.Unlock()
 	if ls.closed {
-		return
+		ls.mu.Unlock()
+		return buf, turn{}, false
 	}
 	if ls.fallback {
 		// Its goroutine schedules ls again when the write is done; a
@@ -323,30 +457,28 @@ func (ls *liveStream) run(w *fanWriter) {
 				ls.cutLocked()
 			}
 		}
-		return
+		ls.mu.Unlock()
+		return buf, turn{}, false
 	}
 	if ls.hangup.Load() {
 		ls.closeLocked()
-		return
+		ls.mu.Unlock()
+		return buf, turn{}, false
 	}
+	start := len(buf)
 	select {
 	case <-ls.e.sub.Gone():
 		// Dropped for being slow, or the node shuts down: end the
 		// response (if the socket takes it) and close.
-		w.buf = append(w.buf[:0], lastChunk...)
-		_, _ = ls.tryWrite(w.buf)
-		ls.closeLocked()
-		return
+		return append(buf, lastChunk...), turn{last: true, dropped: true}, true
 	default:
 	}
-	buf := w.buf[:0]
 	// At most about writeBatch bytes of frames per turn: what does not
 	// fit in the socket is copied for the fallback goroutine, and a
 	// stream that lags behind a burst must not copy its whole backlog
 	// (the queue holds it as pointers to events shared by all). The rest
 	// waits for the stream's next turn.
-	more := false
-	for len(buf) < writeBatch {
+	for len(buf)-start < writeBatch {
 		ev, ok := ls.e.sub.Next()
 		if !ok {
 			break
@@ -355,43 +487,42 @@ func (ls *liveStream) run(w *fanWriter) {
 			buf = appendChunk(buf, ev.Encoded(sseFrame))
 			ls.lastSent = max(ls.lastSent, ev.Seq)
 		}
-		more = len(buf) >= writeBatch
+		t.more = len(buf)-start >= writeBatch
 	}
 	if ls.ping.Swap(false) {
 		buf = appendChunk(buf, []byte(": ping\n\n"))
 	}
-	end := ls.expire.Load()
-	if end {
+	if ls.expire.Load() {
 		buf = appendChunk(buf, sseFrame(&node.Event{ID: node.EventID(ls.nodeID, ls.lastSent), Name: "expired", Data: expiredData}))
 		buf = append(buf, lastChunk...)
+		t.last = true
 	}
-	if cap(buf) <= 1<<20 {
-		w.buf = buf[:0] // keep the room for the next stream, unless a burst grew it
-	} else {
-		w.buf = nil
+	if len(buf) == start {
+		ls.mu.Unlock()
+		return buf, turn{}, false
 	}
-	if len(buf) == 0 {
-		return
-	}
-	n, err := ls.tryWrite(buf)
-	if err != nil {
+	return buf, t, true
+}
+
+// finish takes the result of writing b, the frames prepare gave for ls
+// (n bytes of it written, or err), and unlocks ls: the rest goes to a
+// goroutine of its own; a failed write or the stream's last frames close
+// it; a turn that left events schedules the next. Writer only.
+func (ls *liveStream) finish(b []byte, n int, err error, t turn) {
+	defer ls.mu.Unlock()
+	switch {
+	case t.dropped, err != nil:
 		ls.closeLocked()
-		return
-	}
-	if n < len(buf) {
+	case n < len(b):
 		// The socket is full: the rest is written by a goroutine of its
 		// own, under the write deadline, so that this writer goes on.
-		ls.out = append([]byte(nil), buf[n:]...)
+		ls.out = append([]byte(nil), b[n:]...)
 		ls.fallback = true
 		ls.e.s.metrics.sseSlowWrites.Inc()
-		go ls.writeOut(end)
-		return
-	}
-	if end {
+		go ls.writeOut(t.last)
+	case t.last:
 		ls.closeLocked()
-		return
-	}
-	if more {
+	case t.more:
 		ls.schedule()
 	}
 }

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goat-gateway/goat-gateway/api"
 	"github.com/goat-gateway/goat-gateway/core"
 	"github.com/goat-gateway/goat-gateway/internal/goattest"
+	"github.com/goat-gateway/goat-gateway/internal/uring"
 	"github.com/goat-gateway/goat-gateway/node"
 )
 
@@ -254,4 +256,53 @@ func metricValue(tb testing.TB, base, name string) float64 {
 	}
 	tb.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// The fan-out writers send on an io_uring where the kernel offers one, and
+// with one write(2) per stream where it does not: the same tests hold for
+// both.
+func TestEvents_FanOutWithoutRing(t *testing.T) {
+	restore := api.SetFanOutRing(false)
+	defer restore()
+	for _, c := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"LiveAndReplay", TestEvents_LiveAndReplay},
+		{"HeartbeatAndShutdown", TestEvents_HeartbeatAndShutdown},
+		{"StalledSubscribersDoNotDelayOthers", TestEvents_StalledSubscribersDoNotDelayOthers},
+		{"TakenOverStreamsKeepOrder", TestEvents_TakenOverStreamsKeepOrder},
+		{"EndedStreamIsNotReused", TestEvents_EndedStreamIsNotReused},
+		{"IdleStreamsHoldNoGoroutines", TestEvents_IdleStreamsHoldNoGoroutines},
+	} {
+		t.Run(c.name, c.test)
+	}
+}
+
+// Where the kernel offers io_uring, every fan-out writer sends on one, and
+// delivering events leaves them all working.
+func TestEvents_FanOutUsesTheRing(t *testing.T) {
+	r, err := uring.New(8, 0, 0)
+	if err != nil {
+		t.Skipf("this kernel offers no io_uring: %v", err)
+	}
+	r.Close()
+	g := startGateway(t, goattest.Config{})
+	alice := setupRepo(t, g)
+	var streams []*rawStream
+	for range 2 * runtime.GOMAXPROCS(0) {
+		s := openRawStream(t, g, alice.Token, "repo=r", 0)
+		s.next(t, "ready")
+		streams = append(streams, s)
+	}
+	c := alice.CommitAt(1, "r", "k", map[string]any{"v": "x"})
+	alice.Push(t, c)
+	for i, s := range streams {
+		if id := s.next(t, "commit"); seqOf(t, id) == 0 {
+			t.Fatalf("stream %d: event id %s", i, id)
+		}
+	}
+	if got, want := api.FanOutRings(), runtime.GOMAXPROCS(0); got != want {
+		t.Fatalf("%d fan-out writers send on io_uring, want %d", got, want)
+	}
 }
