@@ -466,12 +466,10 @@ func (ls *liveStream) prepare(buf []byte) (_ []byte, t turn, ok bool) {
 		return buf, turn{}, false
 	}
 	start := len(buf)
-	select {
-	case <-ls.e.sub.Gone():
+	if ls.e.sub.Ended() {
 		// Dropped for being slow, or the node shuts down: end the
 		// response (if the socket takes it) and close.
 		return append(buf, lastChunk...), turn{last: true, dropped: true}, true
-	default:
 	}
 	// At most about writeBatch bytes of frames per turn: what does not
 	// fit in the socket is copied for the fallback goroutine, and a

@@ -100,6 +100,11 @@ func (s *Subscription) Notify(f func()) { s.sub.notify.Store(&f) }
 // its buffer, or the node is shutting down.
 func (s *Subscription) Gone() <-chan struct{} { return s.sub.gone }
 
+// Ended reports whether Gone is closed, for a consumer that looks at many
+// subscriptions in turn (a look at a channel of each costs a cache miss
+// more).
+func (s *Subscription) Ended() bool { return s.sub.over.Load() }
+
 // Close ends the subscription; it is safe to call more than once.
 func (s *Subscription) Close() { s.h.unsubscribe(s.sub) }
 

@@ -247,9 +247,15 @@ func TestNode_Subscribe(t *testing.T) {
 					t.Fatal("dropped with room left in its buffer")
 				default:
 				}
+				if slow.Ended() {
+					t.Fatal("Ended with Gone open")
+				}
 			}
 		}
 		goattest.Recv(t, slow.Gone(), "the slow subscriber to be dropped")
+		if !slow.Ended() {
+			t.Fatal("Gone closed, Ended false")
+		}
 		select {
 		case <-reader.Gone():
 			t.Fatal("a subscriber that reads was dropped with the slow one")
@@ -270,6 +276,9 @@ func TestNode_Subscribe(t *testing.T) {
 		sub.Close()
 		sub.Close()
 		goattest.Recv(t, sub.Gone(), "Gone to close")
+		if !sub.Ended() {
+			t.Fatal("Gone closed after Close, Ended false")
+		}
 		if got := e.n.Subscribers(); got != 0 {
 			t.Fatalf("Subscribers()=%d after Close, want 0", got)
 		}

@@ -108,7 +108,8 @@ type subscriber struct {
 	// closed); the stream handler then ends the response.
 	gone     chan struct{}
 	goneOnce stdsync.Once
-	dropped  bool // set under hub.mu: dropped for being slow
+	over     atomic.Bool // gone is closed: a look without touching the channel
+	dropped  bool        // set under hub.mu: dropped for being slow
 }
 
 func newHub() *hub {
@@ -159,6 +160,7 @@ func (h *hub) subscribe(repos []string, buf int) (*subscriber, uint64) {
 
 func (s *subscriber) close() {
 	s.goneOnce.Do(func() {
+		s.over.Store(true)
 		close(s.gone)
 		if f := s.notify.Load(); f != nil {
 			(*f)()
