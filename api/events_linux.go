@@ -82,8 +82,10 @@ var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 	return st, nil
 })
 
-// ringSends is how many streams' sends a writer hands the kernel at once.
-const ringSends = 512
+// ringSends is how many streams' sends a writer hands the kernel at once:
+// enough that the system call is a small part of them, few enough that
+// the first streams' sends do not wait long for the others' frames.
+const ringSends = 128
 
 // fanOutRing lets tests write without the rings, as where the kernel has
 // none.
