@@ -566,6 +566,9 @@ func (e *env) centrifugoPoint(ctx context.Context, bin string, n, per int, data 
 		{name: "goat-gateway", pid: g.PID, f: newFleet(g, repo, samples)},
 		{name: "centrifugo", pid: c.PID, f: newPeerFleet(per, c.openStream, centrifugoSample)},
 	}
+	for _, s := range sides {
+		s.f.poller = e.cfg.Poller
+	}
 	sides[0].publish = func(ctx context.Context, i int) error { return push(ctx, w.api, repo, samples[i:i+1]) }
 	sides[1].publish = func(ctx context.Context, i int) error { return c.Publish(ctx, hc, bodies[i]) }
 	defer func() {

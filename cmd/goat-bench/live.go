@@ -43,7 +43,8 @@ type fleet struct {
 	mu      sync.Mutex
 	subs    []*subscriber
 	apis    map[int]*client.Client // by subject
-	pollers []*ssePoller           // read the live streams, one per core
+	pollers []ssePoller            // read the live streams, one per core
+	poller  pollerKind             // which kind of pollers
 	added   int                    // streams given to the pollers
 	closing atomic.Bool
 	dropped atomic.Int64
@@ -175,7 +176,7 @@ func (f *fleet) add(s *sseStream) error {
 	f.mu.Lock()
 	if f.pollers == nil {
 		for range runtime.GOMAXPROCS(0) {
-			pl, err := newSSEPoller()
+			pl, err := newSSEPoller(f.poller)
 			if err != nil {
 				f.mu.Unlock()
 				s.Close()
@@ -384,11 +385,13 @@ func (e *env) runLive(ctx context.Context, r *Result) (any, error) {
 		fmt.Sprintf("subscribers: %v, each a separate HTTP/1.1 connection to GET /v1/events?repo=%s, all open and past their `ready` event before the first commit", e.cfg.LiveSubs, repo),
 		fmt.Sprintf("writer: %d single-commit pushes (POST /v1/repos/%s/commits) per subscriber count, one at a time, the next sent once every subscriber had the previous (or after 2 s); the first %d are warm-up and not counted", per, repo, liveWarmup),
 		"latency = time from the writer sending a commit to a subscriber having parsed its event (it includes the fsync of the write); also reported from the writer receiving the acknowledgement",
+		e.cfg.Poller.setup(),
 	}
 	var data LiveData
 	for k, n := range e.cfg.LiveSubs {
 		samples := all[k*per : (k+1)*per]
 		f := newFleet(g, repo, samples)
+		f.poller = e.cfg.Poller
 		failed, ferr := f.grow(ctx, n, e.cfg.Parallel)
 		if failed > 0 {
 			f.close()
@@ -517,6 +520,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		fmt.Sprintf("ramp: %v subscribers; at each step, once every stream has its `ready` event: the gateway's VmRSS (/proc/PID/status), heap and goroutines (/metrics), then %d single commits, each timed until every subscriber had it (timeout 60 s)", steps, k),
 		"memory per subscriber = (RSS at the step - RSS before any stream) / subscribers; the slope of a least-squares fit over the steps is reported as well",
 		fmt.Sprintf("open-files limit of both processes: %d", data.OpenFilesLimit),
+		e.cfg.Poller.setup(),
 	}
 	// Let the gateway settle and take its baseline.
 	if err := push(ctx, w.api, repo, samples[len(samples)-1:]); err != nil {
@@ -526,6 +530,7 @@ func (e *env) runFanout(ctx context.Context, r *Result) (any, error) {
 		return nil, err
 	}
 	f := newFleet(g, repo, samples)
+	f.poller = e.cfg.Poller
 	defer f.close()
 	var xs, ys []float64
 	for si, n := range steps {

@@ -4,7 +4,7 @@
 // writes what it measured to bench/results/:
 // one <scenario>.json per scenario, report.md, and PNG plots.
 //
-//	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...] [--cpuprofile FILE]
+//	goat-bench [--quick] [--out bench/results] [--bin path/to/goat-gateway] [--only live,clone,...] [--poller auto|uring|epoll] [--cpuprofile FILE]
 //	goat-bench report [--out bench/results]   rebuild report.md and plots from the JSON
 //
 // It builds ./cmd/goat-gateway into a temporary directory (or takes
@@ -80,6 +80,9 @@ type config struct {
 	Only       map[string]bool
 	Keep       bool
 	Parallel   int // dial concurrency for SSE streams
+	// Poller is how goat-bench reads its live streams: uring or epoll
+	// (auto is resolved to one of them before the scenarios run).
+	Poller pollerKind
 
 	LiveSubs      []int
 	LiveSamples   int
@@ -180,6 +183,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	ingestReps := fs.Int("ingest-reps", 0, "repetitions per ingest point (0 keeps the preset)")
 	ingestPutSecs := fs.Float64("ingest-put-secs", -1, "seconds per single-item PUT run of the ingest scenario (0 skips the PUT mode; -1 keeps the preset)")
 	microTime := fs.String("micro-benchtime", "", "-benchtime of the Go micro-benchmarks ('' keeps the preset; 'skip' skips them)")
+	poller := fs.String("poller", "auto", "how goat-bench reads its live event streams: uring (a receive queued per stream on an io_uring, one system call for many streams' events), epoll (epoll_wait, then one read(2) per ready stream), or auto (uring where the kernel offers it, else epoll); for comparing the tool's own CPU per event")
 	cpuProfile := fs.String("cpuprofile", "", "write goat-bench's own CPU profile (its subscribers, writers and clients; not the gateway's) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -254,6 +258,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	default:
 		cfg.MicroTime = *microTime
 	}
+	if cfg.Poller, err = resolvePoller(pollerKind(*poller)); err != nil {
+		return fmt.Errorf("--poller %s: %w", *poller, err)
+	}
+	log.Info("event stream poller", "poller", cfg.Poller, "asked", *poller)
 	cfg.Only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -7,27 +7,99 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goat-gateway/goat-gateway/internal/uring"
 )
 
 // A subscriber that blocks in Read on a goroutine of its own pays, per
 // event, a goroutine wake-up and two read(2)s (the one that gets the event
 // and the one that finds the socket empty and parks), and that CPU is
 // taken from the gateway it measures, on the same cores. An ssePoller
-// instead reads many live streams on one goroutine with an epoll set of
-// its own: one epoll_wait for every stream that has bytes, then one
-// read(2) per such stream into one buffer (level-triggered: what does not
-// fit is reported again), parsed in place. Every event of every stream is
-// still read, parsed and handed on, with the time its bytes were read.
+// instead reads many live streams on one goroutine, parsing in place.
+// Every event of every stream is still read, parsed and handed on, with
+// the time its bytes were read.
+//
+// Two implementations: uringPoller keeps a receive queued on an io_uring
+// for every stream, so that one system call reaps the events of many
+// streams (where a system call costs microseconds, as on VMs with
+// page-table isolation, that is most of the tool's CPU per event);
+// epollPoller is the fallback where io_uring is unavailable, and the
+// comparison: one epoll_wait, then one read(2) per ready stream.
 
 // ssePoller is one goroutine reading the streams added to it.
-type ssePoller struct {
-	epfd int
-	wake int // an eventfd that wakes the goroutine to close
+type ssePoller interface {
+	// add takes s over: its socket leaves the Go runtime's poller for the
+	// poller's, and the events s had parsed but not returned are handed
+	// to on first, with the time they were read. From then on the poller
+	// calls on with every event of the stream, on its goroutine, and
+	// ended once, when the stream ends (errEOF when the server ended it,
+	// errClosed when the poller was closed); on and ended must not
+	// block. s is closed whatever add returns.
+	add(s *sseStream, on func(ev sseEvent, at time.Time), ended func(err error)) error
+	// close ends every stream (their ended sees errClosed) and waits for
+	// the poller's goroutine. Closing twice is harmless.
+	close()
+	// size returns how many streams the poller reads.
+	size() int
+}
 
-	mu      sync.Mutex
-	streams map[int32]*polledStream // by descriptor
-	closing bool
-	done    chan struct{}
+var (
+	_ ssePoller = (*epollPoller)(nil)
+	_ ssePoller = (*uringPoller)(nil)
+)
+
+// pollerKind chooses an ssePoller implementation (goat-bench --poller).
+type pollerKind string
+
+const (
+	pollerAuto  pollerKind = "auto" // io_uring where the kernel offers it, else epoll
+	pollerEpoll pollerKind = "epoll"
+	pollerUring pollerKind = "uring"
+)
+
+// setup says, for a scenario's setup, how goat-bench read its streams.
+func (k pollerKind) setup() string {
+	how := map[pollerKind]string{
+		pollerUring: "io_uring: a receive queued per stream, one io_uring_enter for the events of many streams",
+		pollerEpoll: "epoll: epoll_wait, then one read(2) per stream with bytes",
+	}[k]
+	return fmt.Sprintf("goat-bench reads the streams on one goroutine per core with %s (--poller %s)", how, k)
+}
+
+// newSSEPoller starts a poller of the given kind.
+func newSSEPoller(kind pollerKind) (ssePoller, error) {
+	switch kind {
+	case pollerEpoll:
+		pl, err := newEpollPoller()
+		if err != nil {
+			return nil, err
+		}
+		return pl, nil
+	case pollerUring, pollerAuto, "":
+		pl, err := newUringPoller(ringQueue, ringStreams)
+		if err == nil {
+			return pl, nil
+		}
+		if kind == pollerUring || !errors.Is(err, uring.ErrUnavailable) {
+			return nil, err
+		}
+		return newSSEPoller(pollerEpoll)
+	}
+	return nil, fmt.Errorf("unknown poller %q (have auto, epoll, uring)", kind)
+}
+
+// resolvePoller returns the kind of poller newSSEPoller(kind) starts
+// here, auto made uring or epoll by starting one.
+func resolvePoller(kind pollerKind) (pollerKind, error) {
+	pl, err := newSSEPoller(kind)
+	if err != nil {
+		return "", err
+	}
+	defer pl.close()
+	if _, ok := pl.(*uringPoller); ok {
+		return pollerUring, nil
+	}
+	return pollerEpoll, nil
 }
 
 // polledStream is a stream that a poller reads.
@@ -45,7 +117,67 @@ func (s *polledStream) emit(ev sseEvent) error {
 	return nil
 }
 
-func newSSEPoller() (*ssePoller, error) {
+// takeOver is the first half of add, the same for every poller: it
+// returns s's socket as a non-blocking descriptor of its own and s's
+// parser, once the events s had queued are handed to on.
+func takeOver(s *sseStream, on func(ev sseEvent, at time.Time), ended func(err error)) (*polledStream, error) {
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	fd := -1
+	var derr error
+	handoverSlots <- struct{}{}
+	if err := raw.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		derr = err
+	}
+	// Closing the connection takes the socket out of the runtime's epoll
+	// set; the duplicate keeps it open, without a FIN.
+	s.Close()
+	<-handoverSlots
+	if derr != nil {
+		return nil, fmt.Errorf("dup: %w", derr)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	p, queued, at := s.take()
+	ps := &polledStream{fd: fd, p: p, on: on, ended: ended}
+	ps.emitter = ps.emit
+	for _, ev := range queued {
+		on(ev, at)
+	}
+	return ps, nil
+}
+
+// handoverSlots bounds the handovers under way, each of which holds a
+// second descriptor for a moment: the fan-out ramp opens streams up to the
+// open-files limit less fanoutSpareFDs, with many dials at once.
+var handoverSlots = make(chan struct{}, 4)
+
+// errClosed ends the streams of a poller that is closed.
+var errClosed = errors.New("event stream: poller closed")
+
+// errEOF is a stream that the server ended.
+var errEOF = errors.New("event stream: ended by the server")
+
+// epollPoller reads its streams with an epoll set of its own: one
+// epoll_wait for every stream that has bytes, then one read(2) per such
+// stream into one buffer (level-triggered: what does not fit is reported
+// again).
+type epollPoller struct {
+	epfd int
+	wake int // an eventfd that wakes the goroutine to close
+
+	mu      sync.Mutex
+	streams map[int32]*polledStream // by descriptor
+	closing bool
+	done    chan struct{}
+}
+
+func newEpollPoller() (*epollPoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -60,46 +192,17 @@ func newSSEPoller() (*ssePoller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	pl := &ssePoller{epfd: epfd, wake: wake, streams: map[int32]*polledStream{}, done: make(chan struct{})}
+	pl := &epollPoller{epfd: epfd, wake: wake, streams: map[int32]*polledStream{}, done: make(chan struct{})}
 	go pl.run()
 	return pl, nil
 }
 
-// add takes s over: its socket leaves the Go runtime's poller for pl's,
-// and the events s had parsed but not returned are handed to on first,
-// with the time they were read. From then on pl calls on with every event
-// of the stream, on its goroutine, and ended once, when the stream ends
-// (errEOF when the server ended it, errClosed when pl was closed); on and
-// ended must not block. s is closed whatever add returns.
-func (pl *ssePoller) add(s *sseStream, on func(ev sseEvent, at time.Time), ended func(err error)) error {
-	raw, err := s.conn.SyscallConn()
+func (pl *epollPoller) add(s *sseStream, on func(ev sseEvent, at time.Time), ended func(err error)) error {
+	ps, err := takeOver(s, on, ended)
 	if err != nil {
-		s.Close()
 		return err
 	}
-	fd := -1
-	var derr error
-	handoverSlots <- struct{}{}
-	if err := raw.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		derr = err
-	}
-	// Closing the connection takes the socket out of the runtime's epoll
-	// set; the duplicate keeps it open, without a FIN.
-	s.Close()
-	<-handoverSlots
-	if derr != nil {
-		return fmt.Errorf("dup: %w", derr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return err
-	}
-	p, queued, at := s.take()
-	ps := &polledStream{fd: fd, p: p, on: on, ended: ended}
-	ps.emitter = ps.emit
-	for _, ev := range queued {
-		on(ev, at)
-	}
+	fd := ps.fd
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.closing || pl.streams == nil {
@@ -115,20 +218,12 @@ func (pl *ssePoller) add(s *sseStream, on func(ev sseEvent, at time.Time), ended
 	return nil
 }
 
-// handoverSlots bounds the handovers under way, each of which holds a
-// second descriptor for a moment: the fan-out ramp opens streams up to the
-// open-files limit less fanoutSpareFDs, with many dials at once.
-var handoverSlots = make(chan struct{}, 4)
-
-// errClosed ends the streams of a poller that is closed.
-var errClosed = errors.New("event stream: poller closed")
-
 // pollBuffer is what one read(2) may take from a stream: more than the
 // kernel's socket buffer usually holds for one stream, so that one read
 // empties it.
 const pollBuffer = 256 << 10
 
-func (pl *ssePoller) run() {
+func (pl *epollPoller) run() {
 	defer close(pl.done)
 	evs := make([]unix.EpollEvent, 512)
 	batch := make([]*polledStream, 0, len(evs))
@@ -184,11 +279,8 @@ func (pl *ssePoller) run() {
 	}
 }
 
-// errEOF is a stream that the server ended.
-var errEOF = errors.New("event stream: ended by the server")
-
 // closeAll ends every stream of pl. Its goroutine only.
-func (pl *ssePoller) closeAll(why error) {
+func (pl *epollPoller) closeAll(why error) {
 	pl.mu.Lock()
 	pl.closing = true
 	streams := pl.streams
@@ -203,9 +295,7 @@ func (pl *ssePoller) closeAll(why error) {
 	}
 }
 
-// close ends every stream of pl (their ended sees errClosed) and waits
-// for its goroutine.
-func (pl *ssePoller) close() {
+func (pl *epollPoller) close() {
 	pl.mu.Lock()
 	pl.closing = true
 	if pl.streams != nil {
@@ -216,8 +306,7 @@ func (pl *ssePoller) close() {
 	<-pl.done
 }
 
-// size returns how many streams pl reads.
-func (pl *ssePoller) size() int {
+func (pl *epollPoller) size() int {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	return len(pl.streams)
