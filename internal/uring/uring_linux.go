@@ -25,6 +25,8 @@ const (
 
 	enterGetEvents = 1 // IORING_ENTER_GETEVENTS
 
+	recvPollFirst = 1 << 0 // IORING_RECVSEND_POLL_FIRST, in a receive's ioprio
+
 	featSingleMmap = 1 << 0 // IORING_FEAT_SINGLE_MMAP
 	featNoDrop     = 1 << 1 // IORING_FEAT_NODROP
 
@@ -191,9 +193,16 @@ func (r *Ring) Send(fd int, b []byte, user uint64) bool {
 
 // Recv queues a receive into b on the socket fd: it completes when the
 // socket has bytes (their count), at the end of the stream (0) or on an
-// error (minus its errno). b belongs to the kernel until then.
+// error (minus its errno). b belongs to the kernel until then. The kernel
+// waits for the socket to be readable before it tries (POLL_FIRST): a
+// receive is queued again right after the last one emptied the socket,
+// when a first try would find nothing.
 func (r *Ring) Recv(fd int, b []byte, user uint64) bool {
-	return r.queue(opRecv, fd, b, user, 0)
+	if !r.queue(opRecv, fd, b, user, 0) {
+		return false
+	}
+	r.sqes[(r.tail-1)&*r.sqMask].ioprio = recvPollFirst
+	return true
 }
 
 // Read queues a read(2) of fd into b, for descriptors that are not

@@ -17,7 +17,7 @@ const SingleIssuer Flags = 0
 var ErrUnavailable = errors.New("io_uring unavailable")
 
 // New reports ErrUnavailable: there is no io_uring here.
-func New(entries uint32, flags Flags) (*Ring, error) { return nil, ErrUnavailable }
+func New(sq, cq uint32, flags Flags) (*Ring, error) { return nil, ErrUnavailable }
 
 func (r *Ring) Close() error                                   { return nil }
 func (r *Ring) Send(fd int, b []byte, user uint64) bool        { return false }
