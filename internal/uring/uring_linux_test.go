@@ -42,7 +42,7 @@ func newRing(t *testing.T, sq, cq uint32, flags Flags) *Ring {
 
 // tcpPair returns the two ends of a loopback TCP connection as
 // non-blocking descriptors of their own.
-func tcpPair(t *testing.T) (a, b int) {
+func tcpPair(t testing.TB) (a, b int) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
