@@ -4,6 +4,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -170,6 +171,7 @@ type fanWriter struct {
 	// run only:
 	buf   []byte        // the frames of the stream(s) being written
 	sends []pendingSend // the streams whose frames are in buf, for the ring
+	chunk uint32        // tags the sends of one system call
 
 	ring atomic.Pointer[uring.Ring] // nil where the kernel has none, or after it failed; set by run only
 }
@@ -380,16 +382,26 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 			}
 		}
 		// buf no longer grows: its frames can be handed to the kernel.
+		// Each send's user value is its index under this chunk's tag, so
+		// that a result could never be taken for another chunk's.
+		w.chunk++
+		tag := uint64(w.chunk) << 32
+		queued, reaped := 0, 0
 		for i, p := range sends {
-			if !p.ls.cut {
-				r.Send(p.ls.fd, buf[p.start:p.end], uint64(i))
-			} else {
+			if !p.ls.cut && r.Send(p.ls.fd, buf[p.start:p.end], tag|uint64(i)) {
+				queued++
+			} else if p.ls.cut {
 				sends[i].err = net.ErrClosed
 			}
 		}
+		frames := buf
 		err := r.Submit()
-		r.Completions(func(i uint64, res int32) {
-			p := &sends[i]
+		r.Completions(func(user uint64, res int32) {
+			if user&^0xffffffff != tag {
+				return
+			}
+			reaped++
+			p := &sends[uint32(user)]
 			switch {
 			case res >= 0:
 				p.n, p.err = int(res), nil
@@ -399,6 +411,12 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 				p.err = syscall.Errno(-res)
 			}
 		})
+		if err == nil && reaped != queued {
+			// Non-blocking sends complete inside Submit; one that did not
+			// may still read buf, which is not to be reused.
+			err = fmt.Errorf("%d of %d sends without a result after io_uring_enter", queued-reaped, queued)
+			buf = nil
+		}
 		if err != nil {
 			// Sends without a result may or may not have gone out: their
 			// streams end (their clients resume from their last event id),
@@ -409,14 +427,14 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 		}
 		for i := range sends {
 			p := &sends[i]
-			p.ls.finish(buf[p.start:p.end], p.n, p.err, p.turn)
-			sends[i] = pendingSend{}
+			p.ls.finish(frames[p.start:p.end], p.n, p.err, p.turn)
 		}
 		if cap(buf) <= 4<<20 {
 			w.buf = buf[:0]
 		} else {
 			w.buf = nil
 		}
+		clear(sends)
 		w.sends = sends[:0]
 		if err != nil {
 			for _, ls := range batch {
