@@ -72,16 +72,23 @@ var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 	}
 	st := &streamer{epfd: epfd, streams: map[uint32]*liveStream{}}
 	for range runtime.GOMAXPROCS(0) {
-		w := &fanWriter{}
-		if r, err := uring.New(ringSends, 0, 0); err == nil {
-			w.ring.Store(r)
-		} else if len(st.writers) == 0 {
-			slog.Info("event streams: no io_uring; writing with one write(2) per stream", "err", err)
-		}
-		st.writers = append(st.writers, w)
+		st.writers = append(st.writers, &fanWriter{})
 	}
 	return st, nil
 })
+
+// newRing sets up a writer's ring; nil where the kernel has none (said
+// once).
+func newRing() *uring.Ring {
+	r, err := uring.New(ringSends, 0, 0)
+	if err != nil {
+		noRing.Do(func() { slog.Info("event streams: no io_uring; writing with one write(2) per stream", "err", err) })
+		return nil
+	}
+	return r
+}
+
+var noRing stdsync.Once
 
 // ringSends is how many streams' sends a writer hands the kernel at once:
 // enough that the system call is a small part of them, few enough that
@@ -89,7 +96,7 @@ var theStreamer = stdsync.OnceValues(func() (*streamer, error) {
 const ringSends = 128
 
 // fanOutRing lets tests write without the rings, as where the kernel has
-// none.
+// none (Config.NoIOURing is per server: liveStream.noRing).
 var fanOutRing atomic.Bool
 
 func init() { fanOutRing.Store(true) }
@@ -173,7 +180,49 @@ type fanWriter struct {
 	sends []pendingSend // the streams whose frames are in buf, for the ring
 	chunk uint32        // tags the sends of one system call
 
-	ring atomic.Pointer[uring.Ring] // nil where the kernel has none, or after it failed; set by run only
+	ring      atomic.Pointer[uring.Ring] // nil until a stream may use it, where the kernel has none, or after it failed; set by run only
+	ringTried bool                       // run only
+	deferred  []*liveStream              // run only: streams of a batch that are not to use the ring
+	counts    []sendCount                // run only: sends of a batch, by server
+}
+
+// sendCount is how many sends a writer made for one server's streams in
+// one batch, counted once per batch rather than once per send.
+type sendCount struct {
+	m           *metrics
+	ring, write int
+}
+
+// count counts a send to ls. Writer only.
+func (w *fanWriter) count(ls *liveStream, ring bool) {
+	m := ls.e.s.metrics
+	i := len(w.counts) - 1
+	for i >= 0 && w.counts[i].m != m {
+		i--
+	}
+	if i < 0 {
+		w.counts = append(w.counts, sendCount{m: m})
+		i = len(w.counts) - 1
+	}
+	if ring {
+		w.counts[i].ring++
+	} else {
+		w.counts[i].write++
+	}
+}
+
+// flushCounts adds a batch's counts to the metrics. Writer only.
+func (w *fanWriter) flushCounts() {
+	for i, c := range w.counts {
+		if c.ring > 0 {
+			c.m.sseSendsRing.Add(float64(c.ring))
+		}
+		if c.write > 0 {
+			c.m.sseSendsWrite.Add(float64(c.write))
+		}
+		w.counts[i] = sendCount{}
+	}
+	w.counts = w.counts[:0]
 }
 
 // pendingSend is a stream prepared for a send on the ring: its frames are
@@ -203,13 +252,14 @@ func (w *fanWriter) run() {
 		batch := w.runq
 		w.runq = w.spare[:0]
 		w.mu.Unlock()
-		if r := w.ring.Load(); r != nil && fanOutRing.Load() {
+		if r := w.ringFor(batch); r != nil {
 			w.sendAll(r, batch)
 		} else {
 			for _, ls := range batch {
 				ls.run(w)
 			}
 		}
+		w.flushCounts()
 		clear(batch)
 		if cap(batch) > 4096 {
 			batch = nil // a burst is over: do not keep its room
@@ -231,6 +281,7 @@ type liveStream struct {
 	writer *fanWriter
 	tag    uint32
 	nodeID string
+	noRing bool // its server's Config.NoIOURing
 
 	scheduled atomic.Bool // on its writer's run queue
 	hangup    atomic.Bool // the client went
@@ -293,7 +344,7 @@ func (e *eventStream) takeOver(rc *http.ResponseController, lastSent uint64) boo
 		return true
 	}
 	_ = conn.SetDeadline(time.Time{})
-	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent}
+	ls := &liveStream{e: e, st: st, conn: conn, raw: raw, nodeID: e.s.node.ID(), lastSent: lastSent, noRing: e.s.cfg.NoIOURing}
 	if err := raw.Control(func(fd uintptr) { ls.fd = int(fd) }); err != nil {
 		e.s.log.Warn("event stream: taking over the connection failed", "err", err)
 		conn.Close()
@@ -346,6 +397,27 @@ func (ls *liveStream) schedule() {
 	}
 }
 
+// ringFor returns the writer's ring for writing batch, setting it up the
+// first time a stream that may use one is written; nil: write(2). Writer
+// only.
+func (w *fanWriter) ringFor(batch []*liveStream) *uring.Ring {
+	if !fanOutRing.Load() {
+		return nil
+	}
+	if r := w.ring.Load(); r != nil || w.ringTried {
+		return r
+	}
+	for _, ls := range batch {
+		if !ls.noRing {
+			w.ringTried = true
+			r := newRing()
+			w.ring.Store(r)
+			return r
+		}
+	}
+	return nil
+}
+
 // run writes what is due on ls without blocking, with one write(2).
 // Writer only.
 func (ls *liveStream) run(w *fanWriter) {
@@ -354,6 +426,7 @@ func (ls *liveStream) run(w *fanWriter) {
 		return
 	}
 	n, err := ls.tryWrite(buf)
+	w.count(ls, false)
 	ls.finish(buf, n, err, t)
 	if cap(buf) <= 1<<20 {
 		w.buf = buf[:0] // keep the room for the next stream, unless a burst grew it
@@ -373,6 +446,10 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 		for len(batch) > 0 && len(sends) < ringSends && len(buf) < 1<<20 {
 			ls := batch[0]
 			batch = batch[1:]
+			if ls.noRing {
+				w.deferred = append(w.deferred, ls)
+				continue
+			}
 			start := len(buf)
 			var t turn
 			var ok bool
@@ -380,6 +457,9 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 			if ok {
 				sends = append(sends, pendingSend{ls: ls, start: start, end: len(buf), turn: t, err: errNoResult})
 			}
+		}
+		if len(sends) == 0 {
+			continue
 		}
 		// buf no longer grows: its frames can be handed to the kernel.
 		// Each send's user value is its index under this chunk's tag, so
@@ -390,6 +470,7 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 		for i, p := range sends {
 			if !p.ls.cut && r.Send(p.ls.fd, buf[p.start:p.end], tag|uint64(i)) {
 				queued++
+				w.count(p.ls, true)
 			} else if p.ls.cut {
 				sends[i].err = net.ErrClosed
 			}
@@ -440,9 +521,14 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 			for _, ls := range batch {
 				ls.run(w)
 			}
-			return
+			break
 		}
 	}
+	for i, ls := range w.deferred {
+		ls.run(w)
+		w.deferred[i] = nil
+	}
+	w.deferred = w.deferred[:0]
 }
 
 // errNoResult is a send on the ring whose result never came.

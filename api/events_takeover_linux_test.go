@@ -305,4 +305,52 @@ func TestEvents_FanOutUsesTheRing(t *testing.T) {
 	if got, want := api.FanOutRings(), runtime.GOMAXPROCS(0); got != want {
 		t.Fatalf("%d fan-out writers send on io_uring, want %d", got, want)
 	}
+	// The writers count a batch's sends once it is written.
+	goattest.WaitFor(t, "the sends on io_uring to be counted", func() bool {
+		return metricValue(t, g.URL(), `goat_sse_sends_total{via="io_uring"}`) >= float64(len(streams))
+	})
+	if got := metricValue(t, g.URL(), `goat_sse_sends_total{via="write"}`); got != 0 {
+		t.Fatalf("%v sends with write(2) where io_uring works", got)
+	}
+}
+
+// A gateway told not to use io_uring (serve --io-uring=false) writes its
+// streams with write(2), even in a process where another gateway's
+// streams go on the rings.
+func TestEvents_NoIOURing(t *testing.T) {
+	ringed := startGateway(t, goattest.Config{})
+	plain := startGateway(t, goattest.Config{NoIOURing: true})
+	var streams []*rawStream
+	var authors []*goattest.Author
+	for _, g := range []*gateway{ringed, plain} {
+		a := setupRepo(t, g)
+		authors = append(authors, a)
+		for range 2 * runtime.GOMAXPROCS(0) {
+			s := openRawStream(t, g, a.Token, "repo=r", 0)
+			s.next(t, "ready")
+			streams = append(streams, s)
+		}
+	}
+	for i, a := range authors {
+		a.Push(t, a.CommitAt(1, "r", "k", map[string]any{"v": i}))
+	}
+	for i, s := range streams {
+		if id := s.next(t, "commit"); seqOf(t, id) == 0 {
+			t.Fatalf("stream %d: event id %s", i, id)
+		}
+	}
+	// The writers count a batch's sends once it is written.
+	n := float64(2 * runtime.GOMAXPROCS(0))
+	goattest.WaitFor(t, "the sends with write(2) to be counted", func() bool {
+		return metricValue(t, plain.URL(), `goat_sse_sends_total{via="write"}`) >= n
+	})
+	if got := metricValue(t, plain.URL(), `goat_sse_sends_total{via="io_uring"}`); got != 0 {
+		t.Errorf("--io-uring=false: %v sends on io_uring", got)
+	}
+	if r, err := uring.New(8, 0, 0); err == nil {
+		r.Close()
+		goattest.WaitFor(t, "the other gateway's sends on io_uring to be counted", func() bool {
+			return metricValue(t, ringed.URL(), `goat_sse_sends_total{via="io_uring"}`) >= n
+		})
+	}
 }

@@ -26,7 +26,10 @@ type metrics struct {
 	// found the client's socket full, so that a goroutine of its own
 	// finished them (api/events_linux.go).
 	sseSlowWrites prometheus.Counter
-	handler       http.Handler
+	// sseSends counts the sends to taken-over event streams by the way
+	// they went to the kernel: on io_uring, or one write(2) each.
+	sseSendsRing, sseSendsWrite prometheus.Counter
+	handler                     http.Handler
 
 	// routes are the route templates registered with echo, read once at
 	// the first request (the router is complete by then).
@@ -100,7 +103,11 @@ func newMetrics(n *node.Node, extra []prometheus.Collector) (*metrics, error) {
 	m.sseSlowWrites = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "goat_sse_slow_writes_total", Help: "Writes to event streams that found the client's socket full and were finished by a goroutine of their own.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, commitsIngested, m.rounds, m.sseSlowWrites,
+	sends := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "goat_sse_sends_total", Help: "Sends of frames to taken-over event streams, by how they went to the kernel: io_uring (many streams a system call) or write (one write(2) each).",
+	}, []string{"via"})
+	m.sseSendsRing, m.sseSendsWrite = sends.WithLabelValues("io_uring"), sends.WithLabelValues("write")
+	m.reg.MustRegister(m.requests, m.latency, commitsIngested, m.rounds, m.sseSlowWrites, sends,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "goat_sse_subscribers", Help: "Open SSE streams.",
 		}, func() float64 { return float64(n.Subscribers()) }),

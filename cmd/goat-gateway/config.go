@@ -69,6 +69,10 @@ type serveConfig struct {
 	// (api.Config.TokenCache).
 	TokenCache int
 
+	// IOURing lets the fan-out writers send on io_uring where the kernel
+	// offers it (api.Config.NoIOURing).
+	IOURing bool
+
 	// StaticDir is served outside /v1 (the app's own files) and
 	// CORSOrigins may call the API from their pages (api.Config).
 	StaticDir   string
@@ -198,6 +202,9 @@ var settings = []setting{
 	{flag: "token-cache", key: "tokenCache", def: "10000", arg: "N",
 		help: "most verified bearer tokens remembered, so a token sent again is not verified again (never past its exp, never after its issuer's keys changed); 0: verify every request",
 		set:  store(parseCount, func(c *serveConfig) *int { return &c.TokenCache })},
+	{flag: "io-uring", key: "ioUring", def: "true", arg: "BOOL",
+		help: "send live events to their streams on io_uring where the kernel offers it (Linux 5.19 or later), the sends of many streams in one system call; false: one write(2) per stream, for a security policy that forbids io_uring (where the kernel refuses it, write(2) is used anyway)",
+		set:  store(parseBool, func(c *serveConfig) *bool { return &c.IOURing })},
 
 	{flag: "static", key: "static", arg: "DIR",
 		help: "serve the application's files from DIR on every path outside /v1 and the operational paths (HTML no-cache, fingerprinted assets immutable, unknown pages fall back to index.html)",

@@ -169,6 +169,9 @@ var precedences = map[string]precedence{
 	"token-cache": {flag: "0", env: "2", file: "3",
 		wantFlag: 0, wantEnv: 2, wantFile: 3, wantDefault: 10000,
 		get: func(c serveConfig) any { return c.TokenCache }},
+	"io-uring": {flag: "false", env: "true", file: "false",
+		wantFlag: false, wantEnv: true, wantFile: false, wantDefault: true,
+		get: func(c serveConfig) any { return c.IOURing }},
 }
 
 func TestLoadConfig_Precedence(t *testing.T) {

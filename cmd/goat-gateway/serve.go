@@ -120,6 +120,7 @@ func (c serveConfig) build(logger *slog.Logger) (configs, error) {
 		BodyBudget:        c.BodyBudget,
 		BodyRate:          c.BodyRate,
 		TokenCache:        c.TokenCache,
+		NoIOURing:         !c.IOURing,
 		StaticDir:         c.StaticDir,
 		CORSOrigins:       c.CORSOrigins,
 		Version:           versionString(),

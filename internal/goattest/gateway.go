@@ -57,10 +57,11 @@ type Config struct {
 	IdleTimeout         time.Duration
 	Now                 func() time.Time
 
-	// StaticDir and CORSOrigins are passed through to the HTTP face
-	// (serve --static, --cors-origin).
+	// StaticDir, CORSOrigins and NoIOURing are passed through to the
+	// HTTP face (serve --static, --cors-origin, --io-uring=false).
 	StaticDir   string
 	CORSOrigins []string
+	NoIOURing   bool
 
 	// Observer and Barrier are passed through to the node (scale-out's
 	// hooks).
@@ -119,6 +120,7 @@ func open(cfg Config) (*gatewayNode, error) {
 		Now:              cfg.Now,
 		StaticDir:        cfg.StaticDir,
 		CORSOrigins:      cfg.CORSOrigins,
+		NoIOURing:        cfg.NoIOURing,
 	})
 	if err != nil {
 		nd.Close()
