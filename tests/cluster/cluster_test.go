@@ -162,7 +162,18 @@ func (h *harness) testRoamingClient(t *testing.T) {
 
 	want := h.state(t, h.nodes[0].url, repo)
 	if got := replica.Digest(); got.Count != want.Count || got.XOR.String() != want.Digest {
-		t.Fatalf("replica %d commits %s, cluster %d commits %s", got.Count, got.XOR, want.Count, want.Digest)
+		// Seen once (CI, 2026-12-05 23:58, replica 77, cluster 78), not
+		// reproduced since: say what differs, and where, for the next time.
+		for _, n := range h.nodes {
+			s, err := h.stateErr(n.url, repo)
+			t.Logf("%s now: %+v %v", n.url, s, err)
+			for id := range h.logIDs(t, n.url, repo) {
+				if _, ok := replica.Get(id); !ok {
+					t.Logf("the replica lacks %s, which %s has", id, n.url)
+				}
+			}
+		}
+		t.Fatalf("replica %d commits %s, cluster %d commits %s; requests by node %v", got.Count, got.XOR, want.Count, want.Digest, counter.upstreams)
 	}
 	for _, id := range append(mine, theirs...) {
 		if _, ok := replica.Get(id); !ok {
