@@ -238,31 +238,14 @@ func testReceives(t *testing.T, flags Flags) {
 	if _, err := syscall.Write(a, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SubmitAndWait(1); err != nil {
-		t.Fatal(err)
-	}
-	var got []completion
-	for len(got) == 0 { // a signal may end a wait early
-		got = reap(r)
-		if len(got) == 0 {
-			if err := r.SubmitAndWait(1); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	got := waitSome(t, r)
 	if got[0] != (completion{7, 5}) || string(buf[:5]) != "hello" {
 		t.Fatalf("completion %+v, buffer %q; want {7 5} and hello", got[0], buf[:5])
 	}
 	// The end of the stream completes a receive with 0.
 	r.Recv(b, buf, 8)
 	syscall.Shutdown(a, syscall.SHUT_WR)
-	got = nil
-	for len(got) == 0 {
-		if err := r.SubmitAndWait(1); err != nil {
-			t.Fatal(err)
-		}
-		got = reap(r)
-	}
+	got = waitSome(t, r)
 	if got[0] != (completion{8, 0}) {
 		t.Fatalf("completion at the end of the stream %+v, want {8 0}", got[0])
 	}
@@ -278,15 +261,23 @@ func testReceives(t *testing.T, flags Flags) {
 	if _, err := syscall.Write(efd, one[:]); err != nil {
 		t.Fatal(err)
 	}
-	got = nil
-	for len(got) == 0 {
+	got = waitSome(t, r)
+	if got[0] != (completion{9, 8}) {
+		t.Fatalf("eventfd read %+v, want {9 8}", got[0])
+	}
+}
+
+// waitSome submits and waits until at least one completion is reaped (a
+// signal may end a wait early).
+func waitSome(t *testing.T, r *Ring) []completion {
+	t.Helper()
+	for {
 		if err := r.SubmitAndWait(1); err != nil {
 			t.Fatal(err)
 		}
-		got = reap(r)
-	}
-	if got[0] != (completion{9, 8}) {
-		t.Fatalf("eventfd read %+v, want {9 8}", got[0])
+		if got := reap(r); len(got) > 0 {
+			return got
+		}
 	}
 }
 
