@@ -493,10 +493,9 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 			}
 		})
 		if err == nil && reaped != queued {
-			// Non-blocking sends complete inside Submit; one that did not
-			// may still read buf, which is not to be reused.
+			// Non-blocking sends complete inside Submit; one that did
+			// not may still read buf.
 			err = fmt.Errorf("%d of %d sends without a result after io_uring_enter", queued-reaped, queued)
-			buf = nil
 		}
 		if err != nil {
 			// Sends without a result may or may not have gone out: their
@@ -505,6 +504,7 @@ func (w *fanWriter) sendAll(r *uring.Ring, batch []*liveStream) {
 			slog.Error("event streams: io_uring failed; writing with write(2) from now on", "err", err)
 			w.ring.Store(nil)
 			r.Close()
+			buf = nil // whatever the kernel may still read is not reused
 		}
 		for i := range sends {
 			p := &sends[i]

@@ -354,3 +354,97 @@ func TestEvents_NoIOURing(t *testing.T) {
 		})
 	}
 }
+
+// nextOrEnd reads up to the next event named name and returns its id, or
+// reports that the stream ended first.
+func (s *rawStream) nextOrEnd(tb testing.TB, name string) (id string, ended bool) {
+	tb.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(goattest.Patience))
+	var ev string
+	for {
+		line, err := s.body.ReadString('\n')
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				tb.Fatalf("the stream neither ended nor had %q", name)
+			}
+			return "", true
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev == name {
+				return id, false
+			}
+			id, ev = "", ""
+		case strings.HasPrefix(line, "id: "):
+			id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev = line[7:]
+		}
+	}
+}
+
+// When the kernel stops serving a writer's ring, the streams whose sends
+// it left without a result end (never a send twice, never a gap: their
+// clients resume from their last event id), and the writers go on with
+// write(2).
+func TestEvents_RingFailureEndsItsStreams(t *testing.T) {
+	if r, err := uring.New(8, 0, 0); err != nil {
+		t.Skipf("this kernel offers no io_uring: %v", err)
+	} else {
+		r.Close()
+	}
+	g := startGateway(t, goattest.Config{})
+	alice := setupRepo(t, g)
+	var streams []*rawStream
+	for range 2 * runtime.GOMAXPROCS(0) {
+		s := openRawStream(t, g, alice.Token, "repo=r", 0)
+		s.next(t, "ready")
+		streams = append(streams, s)
+	}
+	alice.Push(t, alice.CommitAt(1, "r", "k1", map[string]any{"v": 1}))
+	var last string
+	for _, s := range streams {
+		last = s.next(t, "commit")
+	}
+
+	if err := api.BreakFanOutRings(); err != nil {
+		t.Fatal(err)
+	}
+	defer api.RestoreFanOutRings()
+	second := alice.CommitAt(2, "r", "k2", map[string]any{"v": 2})
+	alice.Push(t, second)
+	// The streams written on the failed ring end; those a writer took up
+	// after it (on the same publish, in a later batch) get the commit
+	// with write(2).
+	ended := 0
+	for i, s := range streams {
+		id, end := s.nextOrEnd(t, "commit")
+		switch {
+		case end:
+			ended++
+		case seqOf(t, id) != seqOf(t, last)+1:
+			t.Fatalf("stream %d had %s after %s", i, id, last)
+		}
+	}
+	if ended == 0 {
+		t.Fatal("no stream ended when its writer's ring failed")
+	}
+	if got := api.FanOutRings(); got != 0 {
+		t.Fatalf("%d writers still on a ring after it failed", got)
+	}
+
+	// Resuming from its last event id, a client gets the commit it
+	// missed, then the next one live, now with write(2).
+	again := openRawStream(t, g, alice.Token, "repo=r&lastEventId="+last, 0)
+	if id := again.next(t, "commit"); seqOf(t, id) != seqOf(t, last)+1 {
+		t.Fatalf("resumed after %s with %s; want the commit after it", last, id)
+	}
+	before := metricValue(t, g.URL(), `goat_sse_sends_total{via="write"}`)
+	third := alice.CommitAt(3, "r", "k3", map[string]any{"v": 3})
+	alice.Push(t, third)
+	again.next(t, "commit")
+	goattest.WaitFor(t, "the send with write(2) to be counted", func() bool {
+		return metricValue(t, g.URL(), `goat_sse_sends_total{via="write"}`) > before
+	})
+}

@@ -166,6 +166,9 @@ func (r *Ring) Close() error {
 	return syscall.Close(r.fd)
 }
 
+// Fd returns the ring's descriptor.
+func (r *Ring) Fd() int { return r.fd }
+
 // Free returns how many requests can be queued before Submit.
 func (r *Ring) Free() int {
 	return int(r.sqEntries - (r.tail - atomic.LoadUint32(r.sqHead)))

@@ -27,3 +27,4 @@ func (r *Ring) Submit() error                                  { return ErrUnava
 func (r *Ring) SubmitAndWait(n uint32) error                   { return ErrUnavailable }
 func (r *Ring) Completions(f func(user uint64, res int32)) int { return 0 }
 func (r *Ring) Free() int                                      { return 0 }
+func (r *Ring) Fd() int                                        { return -1 }
