@@ -158,12 +158,29 @@ func (h *harness) testRoamingClient(t *testing.T) {
 		}
 	}
 	h.waitInSync(t, repo)
-	heal()
-
-	want := h.state(t, h.nodes[0].url, repo)
-	if got := replica.Digest(); got.Count != want.Count || got.XOR.String() != want.Digest {
-		// Seen once (CI, 2026-12-05 23:58, replica 77, cluster 78), not
-		// reproduced since: say what differs, and where, for the next time.
+	// The nodes merge the shared item's concurrent heads themselves: a
+	// node appends a commit that leaves two heads, then the merge commit
+	// in a group of its own (storage Repo.merge), and a read between the
+	// two sees the commit without its merge: a heal that lands in that
+	// window can end one commit short of the cluster, which healing again
+	// mends. (The likely cause of the one failure seen, CI 2026-12-05
+	// 23:58: replica 77 commits, cluster 78 after one heal; not
+	// reproduced in 34 runs since.) A replica that never converges still
+	// fails here, after Patience.
+	var want repoState
+	converged := goattest.Eventually(goattest.Patience, func() bool {
+		heal()
+		want = h.state(t, h.nodes[0].url, repo)
+		for _, n := range h.nodes[1:] {
+			if h.state(t, n.url, repo) != want {
+				return false
+			}
+		}
+		got := replica.Digest()
+		return got.Count == want.Count && got.XOR.String() == want.Digest
+	})
+	if got := replica.Digest(); !converged {
+		// Say what differs, and where.
 		for _, n := range h.nodes {
 			s, err := h.stateErr(n.url, repo)
 			t.Logf("%s now: %+v %v", n.url, s, err)
