@@ -108,7 +108,7 @@ func forEachPoller(t *testing.T, test func(t *testing.T, newPoller func(tb testi
 				tb.Helper()
 				pl, err := impl.new()
 				if errors.Is(err, uring.ErrUnavailable) {
-					tb.Skipf("no io_uring here: %v", err)
+					goattest.NoIOURing(tb, err)
 				}
 				if err != nil {
 					tb.Fatal(err)
@@ -348,7 +348,7 @@ func TestUringPoller_Full(t *testing.T) {
 	srv := newSSEServer(t) // closed after the poller: it waits for the streams to hang up
 	pl, err := newUringPoller(2, 3)
 	if errors.Is(err, uring.ErrUnavailable) {
-		t.Skipf("no io_uring here: %v", err)
+		goattest.NoIOURing(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)

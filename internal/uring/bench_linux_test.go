@@ -55,6 +55,9 @@ func benchFanOut(b *testing.B, n int, sendRing, recvRing bool) {
 	if sendRing {
 		var err error
 		if r, err = New(128, 0, 0); err != nil {
+			if Required() {
+				b.Fatal(err)
+			}
 			b.Skipf("no io_uring: %v", err)
 		}
 		defer r.Close()
