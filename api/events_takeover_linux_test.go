@@ -62,26 +62,11 @@ func openRawStream(tb testing.TB, g *gateway, token, query string, rcvbuf int) *
 // (heartbeats) and other events are skipped.
 func (s *rawStream) next(tb testing.TB, name string) string {
 	tb.Helper()
-	_ = s.conn.SetReadDeadline(time.Now().Add(goattest.Patience))
-	var id, ev string
-	for {
-		line, err := s.body.ReadString('\n')
-		if err != nil {
-			tb.Fatalf("reading the stream for %q: %v", name, err)
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if ev == name {
-				return id
-			}
-			id, ev = "", ""
-		case strings.HasPrefix(line, "id: "):
-			id = line[4:]
-		case strings.HasPrefix(line, "event: "):
-			ev = line[7:]
-		}
+	id, err := s.nextOrEnd(tb, name)
+	if err != nil {
+		tb.Fatalf("reading the stream for %q: %v", name, err)
 	}
+	return id
 }
 
 // Idle streams hold no goroutine: once ready, a stream leaves net/http for
@@ -359,8 +344,8 @@ func TestEvents_NoIOURing(t *testing.T) {
 }
 
 // nextOrEnd reads up to the next event named name and returns its id, or
-// reports that the stream ended first.
-func (s *rawStream) nextOrEnd(tb testing.TB, name string) (id string, ended bool) {
+// the error that ended the stream first (never a timeout: that fails tb).
+func (s *rawStream) nextOrEnd(tb testing.TB, name string) (id string, err error) {
 	tb.Helper()
 	_ = s.conn.SetReadDeadline(time.Now().Add(goattest.Patience))
 	var ev string
@@ -370,13 +355,13 @@ func (s *rawStream) nextOrEnd(tb testing.TB, name string) (id string, ended bool
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				tb.Fatalf("the stream neither ended nor had %q", name)
 			}
-			return "", true
+			return "", err
 		}
 		line = strings.TrimSuffix(line, "\n")
 		switch {
 		case line == "":
 			if ev == name {
-				return id, false
+				return id, nil
 			}
 			id, ev = "", ""
 		case strings.HasPrefix(line, "id: "):
@@ -418,9 +403,9 @@ func TestEvents_RingFailureEndsItsStreams(t *testing.T) {
 	// with write(2).
 	ended := 0
 	for i, s := range streams {
-		id, end := s.nextOrEnd(t, "commit")
+		id, err := s.nextOrEnd(t, "commit")
 		switch {
-		case end:
+		case err != nil:
 			ended++
 		case seqOf(t, id) != seqOf(t, last)+1:
 			t.Fatalf("stream %d had %s after %s", i, id, last)
