@@ -555,13 +555,8 @@ func (ls *liveStream) prepare(buf []byte) (_ []byte, t turn, ok bool) {
 	if ls.fallback {
 		// Its goroutine schedules ls again when the write is done; a
 		// stream that is to end meanwhile ends it now (the write fails).
-		select {
-		case <-ls.e.sub.Gone():
+		if ls.e.sub.Ended() || ls.hangup.Load() {
 			ls.cutLocked()
-		default:
-			if ls.hangup.Load() {
-				ls.cutLocked()
-			}
 		}
 		ls.mu.Unlock()
 		return buf, turn{}, false

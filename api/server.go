@@ -55,10 +55,10 @@ type Config struct {
 	Version string
 	// Heartbeat is the SSE comment interval; default 15 s.
 	Heartbeat time.Duration
-	// NoIOURing makes the fan-out writers send with one write(2) per
-	// stream instead of on io_uring (which they use where the kernel
-	// offers it): for a security policy that forbids io_uring. It holds
-	// for the whole process.
+	// NoIOURing makes the fan-out writers send this server's streams with
+	// one write(2) each instead of on io_uring (which they use where the
+	// kernel offers it): for a security policy that forbids io_uring. A
+	// process whose servers all set it never sets a ring up.
 	NoIOURing bool
 	// TokenCache is how many verified bearer tokens are remembered so that
 	// a token sent again is not verified again (auth.VerifierConfig
