@@ -56,13 +56,15 @@ func (e *Event) Encoded(encode func(*Event) []byte) []byte {
 //
 // Events reach subscribers on two paths (issue 17: one repository's big
 // write or slow fsync must not delay another's live events). A stream of
-// one repository is fed by publishRepo, as soon as that repository's
-// records are durable, in its own sequence order (storage's OnDurable): its
-// event ids increase on the wire because they do along one log. A stream
-// of several repositories is fed by publish, in node sequence order
-// (storage's OnAppend), which keeps its event ids increasing across its
-// repositories, so that Last-Event-ID replay neither loses nor repeats an
-// event.
+// one repository is fed as soon as that repository's records are durable,
+// in its own sequence order: markRepo moves its split point before the
+// writers are answered (storage's OnIndexed), publishRepo offers the events
+// after (storage's OnDurable), so that a writer's answer does not wait for
+// the fan-out to thousands of streams. Its event ids increase on the wire
+// because they do along one log. A stream of several repositories is fed
+// by publish, in node sequence order (storage's OnAppend), which keeps its
+// event ids increasing across its repositories, so that Last-Event-ID
+// replay neither loses nor repeats an event.
 type hub struct {
 	mu     stdsync.Mutex
 	byRepo map[string]map[*subscriber]struct{} // streams of several repositories
@@ -74,18 +76,21 @@ type hub struct {
 	// stream of several repositories' history exactly: events up to it are
 	// replayed from the log, events after it arrive in the queue.
 	published uint64
-	// ahead is, per repository, the highest sequence number publishRepo
+	// ahead is, per repository, the highest sequence number markRepo
 	// passed, while that is above published (entries at or below it say
 	// nothing more and are deleted as publish catches up). A stream of one
 	// repository r splits at max(published, ahead[r]): r's records up to
-	// it are durable and indexed (one log is delivered in order), r's
-	// records after it have not been offered yet.
+	// it are durable and indexed (one log is delivered in order) and are
+	// replayed; r's records after it have not been offered yet. Between
+	// markRepo and publishRepo a new stream's split is past records not yet
+	// offered: publishRepo leaves them out of its queue (subscriber.from).
 	ahead map[string]uint64
 }
 
 type subscriber struct {
 	repos []string
-	limit int // most events queued before the subscriber is dropped
+	limit int    // most events queued before the subscriber is dropped
+	from  uint64 // the split: events up to it are the consumer's to replay, never queued
 
 	qmu   stdsync.Mutex
 	queue []*Event // published, not yet taken; under qmu
@@ -139,6 +144,7 @@ func (h *hub) subscribe(repos []string, buf int) (*subscriber, uint64) {
 	if len(repos) == 1 {
 		watermark = max(watermark, h.ahead[repos[0]])
 	}
+	s.from = watermark
 	if h.closed {
 		s.close()
 		return s, watermark
@@ -239,7 +245,7 @@ func (h *hub) removeLocked(s *subscriber) {
 // subscriber of several repositories that include repo; events builds
 // them (in sequence order), and is called only when there are such
 // subscribers, so appends nobody watches cost no encoding. Publishers call
-// it in node sequence order, after publishRepo for the same records.
+// it in node sequence order, after markRepo for the same records.
 func (h *hub) publish(repo string, last uint64, events func() []*Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -250,16 +256,25 @@ func (h *hub) publish(repo string, last uint64, events func() []*Event) {
 	h.offerLocked(h.byRepo[repo], events)
 }
 
-// publishRepo offers the events of repo up to sequence number last to
-// every subscriber of repo alone, as publish does. Publishers call it in
-// repo's sequence order, as soon as the records are durable and indexed,
-// without waiting for other repositories' earlier records.
-func (h *hub) publishRepo(repo string, last uint64, events func() []*Event) {
+// markRepo moves the split of new streams of repo alone past its records
+// up to sequence number last, which are durable and indexed. Publishers
+// call it in repo's sequence order, without waiting for other
+// repositories' earlier records, and then publishRepo for the same records.
+func (h *hub) markRepo(repo string, last uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if last > h.published {
 		h.ahead[repo] = max(h.ahead[repo], last)
 	}
+}
+
+// publishRepo offers events (of repo, built by events in sequence order)
+// to every subscriber of repo alone, as publish does. Publishers call it
+// after markRepo for the same records (a stream that began between the
+// two replays them instead), in repo's sequence order.
+func (h *hub) publishRepo(repo string, events func() []*Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.offerLocked(h.single[repo], events)
 }
 
@@ -277,13 +292,21 @@ func (h *hub) publishOutside(repo string, build func(watermark uint64) *Event) {
 }
 
 // offerLocked offers events to subs, dropping those that cannot take
-// them; h.mu is held.
+// them; h.mu is held. A subscriber is offered only the events after its
+// split (the log's events up to it are its to replay).
 func (h *hub) offerLocked(subs map[*subscriber]struct{}, events func() []*Event) {
 	if len(subs) == 0 {
 		return
 	}
 	evs := events()
 	for s := range subs {
+		evs := evs
+		for len(evs) > 0 && evs[0].Seq != 0 && evs[0].Seq <= s.from {
+			evs = evs[1:]
+		}
+		if len(evs) == 0 {
+			continue
+		}
 		if !s.offer(evs) {
 			s.dropped = true
 			h.removeLocked(s)

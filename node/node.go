@@ -241,6 +241,7 @@ func Open(cfg Config) (*Node, error) {
 		Merger:      merger{n.reg},
 		OnAppend:    n.onAppend,
 		OnDurable:   n.onDurable,
+		OnIndexed:   n.onIndexed,
 		Logger:      n.log,
 	})
 	if err != nil {

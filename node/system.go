@@ -139,18 +139,26 @@ func (n *Node) applyStored(r *storage.Repo, repo, key string) error {
 	return nil
 }
 
-// onDurable runs on repo's writer goroutine as soon as its records are
-// durable, in repo's sequence order but not waiting for other
-// repositories' earlier records: it fans them out to the streams of repo
-// alone (issue 17: a big write elsewhere does not delay them). It never
-// blocks.
-func (n *Node) onDurable(repo string, recs []storage.Record) {
-	node := n.store.NodeID().String()
+// onIndexed runs on repo's writer goroutine as soon as its records are
+// durable and indexed, before their writers are answered, in repo's
+// sequence order but not waiting for other repositories' earlier records
+// (issue 17: a big write elsewhere does not delay them): a stream of repo
+// alone that begins from now on replays them. It never blocks.
+func (n *Node) onIndexed(repo string, recs []storage.Record) {
 	var last uint64
 	for _, rec := range recs {
 		last = max(last, rec.Seq)
 	}
-	n.hub.publishRepo(repo, last, func() []*Event { return n.liveEvents(node, repo, recs) })
+	n.hub.markRepo(repo, last)
+}
+
+// onDurable runs on repo's writer goroutine after onIndexed, once the
+// records' writers are answered: it fans them out to the streams of repo
+// alone that began before, so that no writer's answer waits for thousands
+// of streams. It never blocks.
+func (n *Node) onDurable(repo string, recs []storage.Record) {
+	node := n.store.NodeID().String()
+	n.hub.publishRepo(repo, func() []*Event { return n.liveEvents(node, repo, recs) })
 }
 
 // onAppend runs on storage's writer goroutines, in node sequence order,

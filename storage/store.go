@@ -80,12 +80,20 @@ type Config struct {
 	// in strictly increasing sequence order. It must not block (buffer and
 	// drop, as SSE subscribers do) and must not modify the records.
 	OnAppend func(repo string, recs []Record)
-	// OnDurable, if set, is called with the same records as OnAppend, as
-	// soon as they are durable and indexed, before OnAppend: in sequence
-	// order within the repository, but in no order across repositories,
-	// so that one repository's records never wait for another's write
-	// (a big batch, a slow fsync). It runs on the repository's writer
-	// goroutine; it must not block and must not modify the records.
+	// OnIndexed, if set, is called with the same records as OnAppend, as
+	// soon as they are durable and indexed, before OnAppend and before
+	// their appenders are answered: in sequence order within the
+	// repository, but in no order across repositories, so that one
+	// repository's records never wait for another's write (a big batch, a
+	// slow fsync). It runs on the repository's writer goroutine, and every
+	// write of the repository waits for it: it must be quick, must not
+	// block and must not modify the records.
+	OnIndexed func(repo string, recs []Record)
+	// OnDurable, if set, is called with the same records, on the
+	// repository's writer goroutine in its sequence order like OnIndexed,
+	// but once their appenders are answered: for fan-out that an
+	// appender's answer should not wait for. It must not block and must
+	// not modify the records.
 	OnDurable func(repo string, recs []Record)
 	// Logger receives warnings about recovery and failed writes; nil means
 	// slog.Default().

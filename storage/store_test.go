@@ -641,19 +641,22 @@ func (f gatedFile) Sync() error {
 	return f.File.Sync()
 }
 
-// TestStore_OnDurable: a repository's records reach OnDurable as soon as
-// they are durable, while an earlier write to another repository is still
-// in its fsync; OnAppend keeps node sequence order and waits for it.
+// TestStore_OnDurable: a repository's records reach OnIndexed and
+// OnDurable as soon as they are durable, while an earlier write to another
+// repository is still in its fsync; OnAppend keeps node sequence order and
+// waits for it.
 func TestStore_OnDurable(t *testing.T) {
 	fsys := NewMemFS()
 	type delivery struct {
 		repo string
 		seq  uint64
 	}
+	indexed := make(chan delivery, 16)
 	durable := make(chan delivery, 16)
 	appended := make(chan delivery, 16)
 	gate := &syncGate{FS: fsys, path: logPath("a"), entered: make(chan struct{}), open: make(chan struct{})}
 	s := openStore(t, gate, func(c *Config) {
+		c.OnIndexed = func(repo string, recs []Record) { indexed <- delivery{repo, recs[len(recs)-1].Seq} }
 		c.OnDurable = func(repo string, recs []Record) { durable <- delivery{repo, recs[len(recs)-1].Seq} }
 		c.OnAppend = func(repo string, recs []Record) { appended <- delivery{repo, recs[len(recs)-1].Seq} }
 	})
@@ -666,6 +669,9 @@ func TestStore_OnDurable(t *testing.T) {
 	}()
 	<-gate.entered
 	resB := mustAppend(t, b, mkCommit(t, "b", "k", 1, map[string]any{"y": 1.0}))
+	if got := <-indexed; got.repo != "b" || got.seq != resB[0].Seq {
+		t.Fatalf("OnIndexed got %+v first, want b's record %d while a's fsync is held", got, resB[0].Seq)
+	}
 	if got := <-durable; got.repo != "b" || got.seq != resB[0].Seq {
 		t.Fatalf("OnDurable got %+v first, want b's record %d while a's fsync is held", got, resB[0].Seq)
 	}
@@ -679,6 +685,9 @@ func TestStore_OnDurable(t *testing.T) {
 	if len(resA) != 1 || resA[0].Status != Appended || resA[0].Seq >= resB[0].Seq {
 		t.Fatalf("a's append=%+v, want appended before b's seq %d", resA, resB[0].Seq)
 	}
+	if got := <-indexed; got.repo != "a" || got.seq != resA[0].Seq {
+		t.Fatalf("OnIndexed got %+v, want a's record %d", got, resA[0].Seq)
+	}
 	if got := <-durable; got.repo != "a" || got.seq != resA[0].Seq {
 		t.Fatalf("OnDurable got %+v, want a's record %d", got, resA[0].Seq)
 	}
@@ -687,4 +696,62 @@ func TestStore_OnDurable(t *testing.T) {
 			t.Fatalf("OnAppend got %+v, want %+v (node sequence order)", got, want)
 		}
 	}
+}
+
+// TestStore_OnDurableAfterTheAnswer: an append is answered after OnIndexed
+// and OnAppend and before OnDurable. When the write leaves an item with two
+// heads, the answer also waits for the merge the writer appends, and the
+// write's own records reach OnDurable before that merge is written (their
+// subscribers do not wait for it), the merge's after the answer.
+//
+// OnDurable waits for the test to have its answer; were the answer to wait
+// for OnDurable instead, every goroutine of the synctest bubble would be
+// blocked, which synctest reports as a deadlock.
+func TestStore_OnDurableAfterTheAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var got []string
+		note := func(what string, recs []Record) {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s %d", what, len(recs)))
+			mu.Unlock()
+		}
+		answers := []chan struct{}{make(chan struct{}), make(chan struct{})}
+		waits := 0 // writer goroutine only
+		s := openStore(t, NewMemFS(), func(c *Config) {
+			c.Merger = &maxMerger{tb: t}
+			c.OnIndexed = func(_ string, recs []Record) { note("indexed", recs) }
+			c.OnAppend = func(_ string, recs []Record) { note("appended", recs) }
+			c.OnDurable = func(_ string, recs []Record) {
+				if len(recs) == 1 { // the first append's, the merge's: after an answer
+					<-answers[waits]
+					waits++
+				}
+				note("durable", recs)
+			}
+		})
+		r := repo(t, s, "r")
+		root := mkCommit(t, "r", "a", 1, map[string]any{"v": 0.0})
+		answer := func(cs ...*core.Commit) {
+			t.Helper()
+			mustAppend(t, r, cs...)
+			mu.Lock()
+			got = append(got, "answered")
+			mu.Unlock()
+		}
+		answer(root)
+		close(answers[0])
+		answer(mkCommit(t, "r", "a", 2, map[string]any{"v": 1.0}, root.ID), mkCommit(t, "r", "a", 3, map[string]any{"v": 2.0}, root.ID))
+		close(answers[1])
+		synctest.Wait()
+		want := []string{
+			"indexed 1", "appended 1", "answered", "durable 1",
+			"indexed 2", "appended 2", "durable 2", "indexed 1", "appended 1", "answered", "durable 1",
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Fatalf("deliveries and answers\n%q\nwant\n%q", got, want)
+		}
+	})
 }
