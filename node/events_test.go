@@ -123,18 +123,33 @@ func TestNode_Subscribe(t *testing.T) {
 			e.mustAppend(t, "notes", node.OriginClient, c)
 			want = append(want, c.ID)
 		}
-		// Three appends while nobody read: one wake-up, three events.
+		// An append is answered before its events are offered: they are
+		// all queued once the second subscription has the last of them
+		// and the hub's lock has been taken since (one append's events
+		// reach every subscription under it).
+		var evs [2][]*node.Event
+		for len(evs[1]) < len(want) {
+			if ev, ok := subs[1].Next(); ok {
+				evs[1] = append(evs[1], ev)
+				continue
+			}
+			goattest.Recv(t, subs[1].Ready(), "the events, on the second subscription")
+		}
+		if sub, err := e.n.Subscribe(alice, []string{"notes"}, 8); err != nil {
+			t.Fatal(err)
+		} else {
+			sub.Close()
+		}
+		// Three appends while nobody read the first: one wake-up, three
+		// events.
 		goattest.Recv(t, subs[0].Ready(), "the wake-up")
 		select {
 		case <-subs[0].Ready():
 			t.Fatal("a second wake-up for events queued before the first was taken")
 		default:
 		}
-		var evs [2][]*node.Event
-		for i, sub := range subs {
-			for ev, ok := sub.Next(); ok; ev, ok = sub.Next() {
-				evs[i] = append(evs[i], ev)
-			}
+		for ev, ok := subs[0].Next(); ok; ev, ok = subs[0].Next() {
+			evs[0] = append(evs[0], ev)
 		}
 		if got := len(evs[0]); got != len(want) {
 			t.Fatalf("took %d events, want %d", got, len(want))
