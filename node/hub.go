@@ -62,15 +62,16 @@ func (e *Event) Encoded(encode func(*Event) []byte) []byte {
 // after (storage's OnDurable), so that a writer's answer does not wait for
 // the fan-out to thousands of streams. Its event ids increase on the wire
 // because they do along one log. A stream of several repositories is fed
-// by publish, in node sequence order (storage's OnAppend), which keeps its
-// event ids increasing across its repositories, so that Last-Event-ID
-// replay neither loses nor repeats an event.
+// in node sequence order, which keeps its event ids increasing across its
+// repositories, so that Last-Event-ID replay neither loses nor repeats an
+// event: advance moves its split before the writers are answered
+// (storage's OnAppend), publish offers the events after (AfterAppend).
 type hub struct {
 	mu     stdsync.Mutex
 	byRepo map[string]map[*subscriber]struct{} // streams of several repositories
 	single map[string]map[*subscriber]struct{} // streams of one repository
 	closed bool
-	// published is the highest sequence number publish has passed, in node
+	// published is the highest sequence number advance has passed, in node
 	// sequence order: every record up to it is in the durable log and
 	// indexed. Read together with a subscription (under mu), it splits a
 	// stream of several repositories' history exactly: events up to it are
@@ -241,18 +242,28 @@ func (h *hub) removeLocked(s *subscriber) {
 	}
 }
 
-// publish offers the events of repo up to sequence number last to every
-// subscriber of several repositories that include repo; events builds
-// them (in sequence order), and is called only when there are such
-// subscribers, so appends nobody watches cost no encoding. Publishers call
-// it in node sequence order, after markRepo for the same records.
-func (h *hub) publish(repo string, last uint64, events func() []*Event) {
+// advance moves the split of new streams of several repositories past
+// the records of repo up to sequence number last, which are durable and
+// indexed. Publishers call it in node sequence order, after markRepo for
+// the same records, and then publish.
+func (h *hub) advance(repo string, last uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.published = max(h.published, last)
 	if a, ok := h.ahead[repo]; ok && a <= h.published {
 		delete(h.ahead, repo)
 	}
+}
+
+// publish offers events (of repo) to every subscriber of several
+// repositories that include repo; events builds them (in sequence order),
+// and is called only when there are such subscribers, so appends nobody
+// watches cost no encoding. Publishers call it in node sequence order,
+// after advance for the same records (a stream that began between the two
+// replays them instead).
+func (h *hub) publish(repo string, events func() []*Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.offerLocked(h.byRepo[repo], events)
 }
 

@@ -5,12 +5,12 @@ import (
 	"testing"
 )
 
-// A stream of one repository that begins after markRepo and before
-// publishRepo (the records are durable and their writers answered, their
-// events not offered yet) replays them from the log: its split is past
-// them, and publishRepo leaves them out of its queue. Streams that began
-// before get them queued, exactly once; so does a stream of several
-// repositories, from publish.
+// A stream that begins after the split moved past records (markRepo for
+// a stream of one repository, advance for one of several: before the
+// writers are answered) and before their events are offered (publishRepo,
+// publish: after the answer) replays them from the log: its split is past
+// them, and the offer leaves them out of its queue. Streams that began
+// before get them queued, exactly once.
 func TestHub_StreamBetweenMarkAndOffer(t *testing.T) {
 	h := newHub()
 	events := func(seqs ...uint64) func() []*Event {
@@ -33,25 +33,34 @@ func TestHub_StreamBetweenMarkAndOffer(t *testing.T) {
 		s, from := h.subscribe(repos, 16)
 		return &stream{name: name, s: s, from: from}
 	}
-	before := subscribe("before the mark", "r")
-	several := subscribe("of several repositories", "r", "s")
-	h.markRepo("r", 5) // records 4 and 5 of r
-	between := subscribe("between mark and offer", "r")
-	h.publish("r", 5, events(4, 5))
-	afterPublish := subscribe("after publish, before publishRepo", "r")
+	// One group (records 4 and 5 of r) as storage delivers it, then one
+	// more (6), then a reset outside the log.
+	before := subscribe("of r, before the group", "r")
+	several := subscribe("of r and s, before the group", "r", "s")
+	h.markRepo("r", 5)
+	between := subscribe("of r, after markRepo", "r")
+	h.advance("r", 5)
+	afterAdvance := subscribe("of r, after advance", "r")
+	severalBetween := subscribe("of r and s, after advance", "r", "s")
 	h.publishRepo("r", events(4, 5))
-	after := subscribe("after publishRepo", "r")
+	afterPublishRepo := subscribe("of r, after publishRepo", "r")
+	severalAfterPublishRepo := subscribe("of r and s, after publishRepo", "r", "s")
+	h.publish("r", events(4, 5))
+	after := subscribe("of r, after the group", "r")
+	severalAfter := subscribe("of r and s, after the group", "r", "s")
 	h.markRepo("r", 6)
-	h.publish("r", 6, events(6))
+	h.advance("r", 6)
 	h.publishRepo("r", events(6))
+	h.publish("r", events(6))
 	h.publishOutside("r", func(uint64) *Event { return &Event{Repo: "r", Name: "reset"} })
 
 	before.want = []uint64{4, 5, 6, 0}
 	several.want = []uint64{4, 5, 6, 0}
-	for _, st := range []*stream{between, afterPublish, after} {
+	streams := []*stream{between, afterAdvance, severalBetween, afterPublishRepo, severalAfterPublishRepo, after, severalAfter}
+	for _, st := range streams {
 		st.wantFrom, st.want = 5, []uint64{6, 0}
 	}
-	for _, st := range []*stream{before, several, between, afterPublish, after} {
+	for _, st := range append(streams, before, several) {
 		var got []uint64
 		for {
 			ev, ok := st.s.pop()

@@ -240,6 +240,7 @@ func Open(cfg Config) (*Node, error) {
 		MaxOpen:     cfg.MaxOpenRepos,
 		Merger:      merger{n.reg},
 		OnAppend:    n.onAppend,
+		AfterAppend: n.afterAppend,
 		OnDurable:   n.onDurable,
 		OnIndexed:   n.onIndexed,
 		Logger:      n.log,

@@ -162,18 +162,17 @@ func (n *Node) onDurable(repo string, recs []storage.Record) {
 }
 
 // onAppend runs on storage's writer goroutines, in node sequence order,
-// after records are durable: it fans them out to live subscribers of
-// several repositories (onDurable did those of one), queues
+// after records are durable, before their writers are answered: a stream
+// of several repositories that begins from now on replays them; it queues
 // changes to the system repositories, and tells the observer. It never
 // blocks.
 func (n *Node) onAppend(repo string, recs []storage.Record) {
 	n.ingested.Add(uint64(len(recs)))
-	node := n.store.NodeID().String()
 	var last uint64
 	for _, rec := range recs {
 		last = max(last, rec.Seq)
 	}
-	n.hub.publish(repo, last, func() []*Event { return n.liveEvents(node, repo, recs) })
+	n.hub.advance(repo, last)
 	if strings.HasPrefix(repo, "sys.") {
 		n.sysq.push(repo, recs)
 		if repo == auth.SessionsRepo {
@@ -183,6 +182,15 @@ func (n *Node) onAppend(repo string, recs []storage.Record) {
 	if o := n.cfg.Observer; o != nil {
 		o.Appended(repo, recs)
 	}
+}
+
+// afterAppend runs in node sequence order after onAppend, once the
+// records' writers are answered: it fans them out to the streams of
+// several repositories that began before (onDurable did those of one). It
+// never blocks.
+func (n *Node) afterAppend(repo string, recs []storage.Record) {
+	node := n.store.NodeID().String()
+	n.hub.publish(repo, func() []*Event { return n.liveEvents(node, repo, recs) })
 }
 
 // applySessionsNow loads session records that arrive whole (full data, as

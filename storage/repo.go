@@ -923,9 +923,9 @@ func (r *Repo) reaches(g *group, target core.CommitID, parents []core.CommitID) 
 
 // writeGroup writes, syncs and indexes the group's records, hands them to
 // OnIndexed at once and to OnAppend in node sequence order. It returns the
-// keys it touched and deliver, which hands them to OnDurable: the caller
-// runs it once it has answered the group's appenders (nil: nothing to
-// run).
+// keys it touched and deliver, which hands them to OnDurable at once and
+// to AfterAppend in node sequence order: the caller runs it once it has
+// answered the group's appenders, whatever happens (nil: nothing to run).
 func (r *Repo) writeGroup(g *group) (touched []string, deliver func(), err error) {
 	if len(g.items) == 0 {
 		return nil, nil, nil
@@ -947,7 +947,7 @@ func (r *Repo) writeGroup(g *group) (touched []string, deliver func(), err error
 		g.buf = appendFrame(g.buf, payloadHeader{seq: p.res.Seq, group: start, kind: kindCommit}, p.body)
 	}
 	if err := r.log.append(g.buf); err != nil {
-		r.seq.complete(t, nil)
+		r.seq.complete(t, nil, nil)
 		r.failGroup(g, err)
 		r.logger.Error("log write failed", logKeyRepo, r.name, logKeyErr, err)
 		return nil, nil, err
@@ -986,13 +986,26 @@ func (r *Repo) writeGroup(g *group) (touched []string, deliver func(), err error
 	if f := r.cfg.OnIndexed; f != nil {
 		f(name, recs) // this repository's order: the writer is serial
 	}
-	var appended func()
+	var appended, after func()
 	if f := r.cfg.OnAppend; f != nil {
 		appended = func() { f(name, recs) }
 	}
-	r.seq.complete(t, appended)
-	if f := r.cfg.OnDurable; f != nil {
-		deliver = func() { f(name, recs) } // as OnIndexed
+	if f := r.cfg.AfterAppend; f != nil {
+		after = func() { f(name, recs) }
+	}
+	r.seq.complete(t, appended, after)
+	durable := r.cfg.OnDurable
+	if durable != nil || after != nil {
+		// The caller must run it: until the ticket is answered, no
+		// later AfterAppend of the node runs.
+		deliver = func() {
+			if durable != nil {
+				durable(name, recs) // as OnIndexed
+			}
+			if after != nil {
+				r.seq.answer(t)
+			}
+		}
 	}
 	return touched, deliver, nil
 }

@@ -65,6 +65,9 @@ type sequencer struct {
 	next   uint64 // the next number to hand out
 	leased uint64 // every number <= leased is covered by the durable lease
 	queue  []*ticket
+	// answers holds the tickets delivered, in order, whose after has not
+	// run: it runs once the ticket is answered and those before it ran.
+	answers []*ticket
 
 	deliverMu sync.Mutex // held while running deliveries, so they run in order
 }
@@ -73,6 +76,8 @@ type ticket struct {
 	first, n uint64
 	done     bool
 	deliver  func()
+	answered bool
+	after    func()
 }
 
 // openSequencer reads (or creates) DIR/NODE.
@@ -159,29 +164,59 @@ func (s *sequencer) observe(seq uint64) {
 
 // complete marks t done; deliver (may be nil) runs after the deliveries of
 // all earlier tickets, in ticket order, on whichever goroutine completes
-// the last of them.
-func (s *sequencer) complete(t *ticket, deliver func()) {
+// the last of them. after (may be nil) runs in ticket order too, after
+// deliver, and not before answer(t): deliveries in two phases, one before
+// the ticket's appenders are answered and one after. Without an after, t
+// needs no answer.
+func (s *sequencer) complete(t *ticket, deliver, after func()) {
 	s.mu.Lock()
-	t.done, t.deliver = true, deliver
+	t.done, t.deliver, t.after = true, deliver, after
+	if after == nil {
+		t.answered = true
+	}
 	s.mu.Unlock()
+	s.run()
+}
 
+// answer marks t's appenders answered, letting its after run in turn.
+func (s *sequencer) answer(t *ticket) {
+	s.mu.Lock()
+	t.answered = true
+	s.mu.Unlock()
+	s.run()
+}
+
+// run runs what is due of both phases, in ticket order.
+func (s *sequencer) run() {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 	for {
 		s.mu.Lock()
-		var ready []*ticket
+		var ready, answered []*ticket
 		for len(s.queue) > 0 && s.queue[0].done {
 			ready = append(ready, s.queue[0])
+			s.answers = append(s.answers, s.queue[0])
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
 		}
+		for len(s.answers) > 0 && s.answers[0].answered {
+			answered = append(answered, s.answers[0])
+			s.answers[0] = nil
+			s.answers = s.answers[1:]
+		}
 		s.mu.Unlock()
-		if len(ready) == 0 {
+		if len(ready) == 0 && len(answered) == 0 {
 			return
 		}
+		// A ticket in both lists is delivered before its after runs.
 		for _, r := range ready {
 			if r.deliver != nil {
 				r.deliver()
+			}
+		}
+		for _, r := range answered {
+			if r.after != nil {
+				r.after()
 			}
 		}
 	}

@@ -77,9 +77,17 @@ type Config struct {
 	Merger Merger
 	// OnAppend, if set, is called after records are durable and indexed,
 	// with the records of one write, across all repositories of the store
-	// in strictly increasing sequence order. It must not block (buffer and
-	// drop, as SSE subscribers do) and must not modify the records.
+	// in strictly increasing sequence order: before the write's appenders
+	// are answered, unless an earlier write (of another repository) is
+	// still in progress, whose completion then runs it. It must not block
+	// (buffer and drop, as SSE subscribers do) and must not modify the
+	// records.
 	OnAppend func(repo string, recs []Record)
+	// AfterAppend, if set, is called with the same records as OnAppend,
+	// in the same node sequence order, after OnAppend and once their
+	// appenders are answered: for fan-out that an appender's answer should
+	// not wait for, where node order matters. Same rules as OnAppend.
+	AfterAppend func(repo string, recs []Record)
 	// OnIndexed, if set, is called with the same records as OnAppend, as
 	// soon as they are durable and indexed, before OnAppend and before
 	// their appenders are answered: in sequence order within the

@@ -327,6 +327,50 @@ func TestStore_OnAppendOrder(t *testing.T) {
 	}
 }
 
+// TestSequencer_AfterTheAnswer: a ticket's after runs in ticket order, after
+// its deliver, and not before the ticket is answered; a ticket without an
+// after needs no answer. Tickets are completed and answered out of order.
+func TestSequencer_AfterTheAnswer(t *testing.T) {
+	fsys := NewMemFS()
+	fsys.MkdirAll("/d", 0o755)
+	s, err := openSequencer(fsys, "/d", 10, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	var ts []*ticket
+	for range 4 {
+		tk, err := s.reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tk)
+	}
+	complete := func(i int, withAfter bool) {
+		tk := ts[i]
+		var after func()
+		if withAfter {
+			after = func() { got = append(got, fmt.Sprintf("after %d", i)) }
+		}
+		s.complete(tk, func() { got = append(got, fmt.Sprintf("deliver %d", i)) }, after)
+	}
+	step := func(what string, do func(), want ...string) {
+		t.Helper()
+		got = got[:0]
+		do()
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: ran %q, want %q", what, got, want)
+		}
+	}
+	step("complete 1", func() { complete(1, true) })
+	step("complete 0", func() { complete(0, true) }, "deliver 0", "deliver 1")
+	step("answer 1", func() { s.answer(ts[1]) })
+	step("complete 2, no after", func() { complete(2, false) }, "deliver 2")
+	step("answer 0", func() { s.answer(ts[0]) }, "after 0", "after 1")
+	step("complete 3", func() { complete(3, true) }, "deliver 3")
+	step("answer 3", func() { s.answer(ts[3]) }, "after 3")
+}
+
 func TestSequencer_DeliveryOrder(t *testing.T) {
 	fsys := NewMemFS()
 	fsys.MkdirAll("/d", 0o755)
@@ -346,7 +390,7 @@ func TestSequencer_DeliveryOrder(t *testing.T) {
 	// Complete in the order 3, 1, 0, 4, 2: nothing runs before 0.
 	for _, i := range []int{3, 1, 0, 4, 2} {
 		tk := ts[i]
-		s.complete(tk, func() { order = append(order, tk.first) })
+		s.complete(tk, func() { order = append(order, tk.first) }, nil)
 		if i == 3 || i == 1 {
 			if len(order) != 0 {
 				t.Fatalf("delivered %v before the first ticket completed", order)
@@ -643,8 +687,8 @@ func (f gatedFile) Sync() error {
 
 // TestStore_OnDurable: a repository's records reach OnIndexed and
 // OnDurable as soon as they are durable, while an earlier write to another
-// repository is still in its fsync; OnAppend keeps node sequence order and
-// waits for it.
+// repository is still in its fsync; OnAppend and AfterAppend keep node
+// sequence order and wait for it.
 func TestStore_OnDurable(t *testing.T) {
 	fsys := NewMemFS()
 	type delivery struct {
@@ -654,11 +698,13 @@ func TestStore_OnDurable(t *testing.T) {
 	indexed := make(chan delivery, 16)
 	durable := make(chan delivery, 16)
 	appended := make(chan delivery, 16)
+	after := make(chan delivery, 16)
 	gate := &syncGate{FS: fsys, path: logPath("a"), entered: make(chan struct{}), open: make(chan struct{})}
 	s := openStore(t, gate, func(c *Config) {
 		c.OnIndexed = func(repo string, recs []Record) { indexed <- delivery{repo, recs[len(recs)-1].Seq} }
 		c.OnDurable = func(repo string, recs []Record) { durable <- delivery{repo, recs[len(recs)-1].Seq} }
 		c.OnAppend = func(repo string, recs []Record) { appended <- delivery{repo, recs[len(recs)-1].Seq} }
+		c.AfterAppend = func(repo string, recs []Record) { after <- delivery{repo, recs[len(recs)-1].Seq} }
 	})
 	a, b := repo(t, s, "a"), repo(t, s, "b")
 	slowA := make(chan []Result, 1)
@@ -678,6 +724,8 @@ func TestStore_OnDurable(t *testing.T) {
 	select {
 	case got := <-appended:
 		t.Fatalf("OnAppend got %+v while a's earlier write is in its fsync", got)
+	case got := <-after:
+		t.Fatalf("AfterAppend got %+v while a's earlier write is in its fsync", got)
 	default:
 	}
 	close(gate.open)
@@ -696,13 +744,19 @@ func TestStore_OnDurable(t *testing.T) {
 			t.Fatalf("OnAppend got %+v, want %+v (node sequence order)", got, want)
 		}
 	}
+	for _, want := range []delivery{{"a", resA[0].Seq}, {"b", resB[0].Seq}} {
+		if got := <-after; got != want {
+			t.Fatalf("AfterAppend got %+v, want %+v (node sequence order)", got, want)
+		}
+	}
 }
 
 // TestStore_OnDurableAfterTheAnswer: an append is answered after OnIndexed
-// and OnAppend and before OnDurable. When the write leaves an item with two
-// heads, the answer also waits for the merge the writer appends, and the
-// write's own records reach OnDurable before that merge is written (their
-// subscribers do not wait for it), the merge's after the answer.
+// and OnAppend and before OnDurable and AfterAppend. When the write leaves
+// an item with two heads, the answer also waits for the merge the writer
+// appends, and the write's own records reach OnDurable and AfterAppend
+// before that merge is written (their subscribers do not wait for it), the
+// merge's after the answer.
 //
 // OnDurable waits for the test to have its answer; were the answer to wait
 // for OnDurable instead, every goroutine of the synctest bubble would be
@@ -722,6 +776,7 @@ func TestStore_OnDurableAfterTheAnswer(t *testing.T) {
 			c.Merger = &maxMerger{tb: t}
 			c.OnIndexed = func(_ string, recs []Record) { note("indexed", recs) }
 			c.OnAppend = func(_ string, recs []Record) { note("appended", recs) }
+			c.AfterAppend = func(_ string, recs []Record) { note("after", recs) }
 			c.OnDurable = func(_ string, recs []Record) {
 				if len(recs) == 1 { // the first append's, the merge's: after an answer
 					<-answers[waits]
@@ -745,8 +800,8 @@ func TestStore_OnDurableAfterTheAnswer(t *testing.T) {
 		close(answers[1])
 		synctest.Wait()
 		want := []string{
-			"indexed 1", "appended 1", "answered", "durable 1",
-			"indexed 2", "appended 2", "durable 2", "indexed 1", "appended 1", "answered", "durable 1",
+			"indexed 1", "appended 1", "answered", "durable 1", "after 1",
+			"indexed 2", "appended 2", "durable 2", "after 2", "indexed 1", "appended 1", "answered", "durable 1", "after 1",
 		}
 		mu.Lock()
 		defer mu.Unlock()
