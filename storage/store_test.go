@@ -331,21 +331,8 @@ func TestStore_OnAppendOrder(t *testing.T) {
 // its deliver, and not before the ticket is answered; a ticket without an
 // after needs no answer. Tickets are completed and answered out of order.
 func TestSequencer_AfterTheAnswer(t *testing.T) {
-	fsys := NewMemFS()
-	fsys.MkdirAll("/d", 0o755)
-	s, err := openSequencer(fsys, "/d", 10, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ts := openTickets(t, NewMemFS(), 4, 1)
 	var got []string
-	var ts []*ticket
-	for range 4 {
-		tk, err := s.reserve(1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, tk)
-	}
 	complete := func(i int, withAfter bool) {
 		tk := ts[i]
 		var after func()
@@ -371,22 +358,30 @@ func TestSequencer_AfterTheAnswer(t *testing.T) {
 	step("answer 3", func() { s.answer(ts[3]) }, "after 3")
 }
 
-func TestSequencer_DeliveryOrder(t *testing.T) {
-	fsys := NewMemFS()
+// openTickets opens a sequencer in /d of fsys (leases of 10) and reserves
+// n tickets of size numbers each.
+func openTickets(t *testing.T, fsys *MemFS, n, size int) (*sequencer, []*ticket) {
+	t.Helper()
 	fsys.MkdirAll("/d", 0o755)
 	s, err := openSequencer(fsys, "/d", 10, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var order []uint64
 	var ts []*ticket
-	for range 5 {
-		tk, err := s.reserve(2)
+	for range n {
+		tk, err := s.reserve(size)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ts = append(ts, tk)
 	}
+	return s, ts
+}
+
+func TestSequencer_DeliveryOrder(t *testing.T) {
+	fsys := NewMemFS()
+	s, ts := openTickets(t, fsys, 5, 2)
+	var order []uint64
 	// Complete in the order 3, 1, 0, 4, 2: nothing runs before 0.
 	for _, i := range []int{3, 1, 0, 4, 2} {
 		tk := ts[i]
