@@ -784,8 +784,8 @@ func (r *Repo) commit(g *group, batch []*appendReq) {
 	if err == nil && r.cfg.Merger != nil && len(touched) > 0 {
 		deliver = r.merge(g, touched, deliver)
 	}
-	// The appenders are answered before OnDurable: a writer's
-	// acknowledgement does not wait for the fan-out to the repository's
+	// The appenders are answered before OnDurable and AfterAppend: a
+	// writer's acknowledgement does not wait for the fan-out to the
 	// streams (at 1,000 of them it waited about half a millisecond at the
 	// median for it, and for the fan-out writers it set going).
 	for _, req := range batch {
