@@ -58,6 +58,18 @@ func openRawStream(tb testing.TB, g *gateway, token, query string, rcvbuf int) *
 	return &rawStream{conn: conn, body: bufio.NewReaderSize(resp.Body, 512)}
 }
 
+// openReadyStreams opens n event streams of repository r with token, each
+// past its ready event.
+func openReadyStreams(tb testing.TB, g *gateway, token string, n int) []*rawStream {
+	tb.Helper()
+	streams := make([]*rawStream, n)
+	for i := range streams {
+		streams[i] = openRawStream(tb, g, token, "repo=r", 0)
+		streams[i].next(tb, "ready")
+	}
+	return streams
+}
+
 // next reads up to the next event named name, returning its id; comments
 // (heartbeats) and other events are skipped.
 func (s *rawStream) next(tb testing.TB, name string) string {
@@ -270,12 +282,7 @@ func TestEvents_FanOutUsesTheRing(t *testing.T) {
 	goattest.NeedIOURing(t)
 	g := startGateway(t, goattest.Config{})
 	alice := setupRepo(t, g)
-	var streams []*rawStream
-	for range 2 * runtime.GOMAXPROCS(0) {
-		s := openRawStream(t, g, alice.Token, "repo=r", 0)
-		s.next(t, "ready")
-		streams = append(streams, s)
-	}
+	streams := openReadyStreams(t, g, alice.Token, 2*runtime.GOMAXPROCS(0))
 	c := alice.CommitAt(1, "r", "k", map[string]any{"v": "x"})
 	alice.Push(t, c)
 	for i, s := range streams {
@@ -306,11 +313,7 @@ func TestEvents_NoIOURing(t *testing.T) {
 	for _, g := range []*gateway{ringed, plain} {
 		a := setupRepo(t, g)
 		authors = append(authors, a)
-		for range 2 * runtime.GOMAXPROCS(0) {
-			s := openRawStream(t, g, a.Token, "repo=r", 0)
-			s.next(t, "ready")
-			streams = append(streams, s)
-		}
+		streams = append(streams, openReadyStreams(t, g, a.Token, 2*runtime.GOMAXPROCS(0))...)
 	}
 	for i, a := range authors {
 		a.Push(t, a.CommitAt(1, "r", "k", map[string]any{"v": i}))
@@ -380,12 +383,7 @@ func TestEvents_RingFailureEndsItsStreams(t *testing.T) {
 	goattest.NeedIOURing(t)
 	g := startGateway(t, goattest.Config{})
 	alice := setupRepo(t, g)
-	var streams []*rawStream
-	for range 2 * runtime.GOMAXPROCS(0) {
-		s := openRawStream(t, g, alice.Token, "repo=r", 0)
-		s.next(t, "ready")
-		streams = append(streams, s)
-	}
+	streams := openReadyStreams(t, g, alice.Token, 2*runtime.GOMAXPROCS(0))
 	alice.Push(t, alice.CommitAt(1, "r", "k1", map[string]any{"v": 1}))
 	var last string
 	for _, s := range streams {
