@@ -145,11 +145,7 @@ func (n *Node) applyStored(r *storage.Repo, repo, key string) error {
 // (issue 17: a big write elsewhere does not delay them): a stream of repo
 // alone that begins from now on replays them. It never blocks.
 func (n *Node) onIndexed(repo string, recs []storage.Record) {
-	var last uint64
-	for _, rec := range recs {
-		last = max(last, rec.Seq)
-	}
-	n.hub.markRepo(repo, last)
+	n.hub.markRepo(repo, lastSeq(recs))
 }
 
 // onDurable runs on repo's writer goroutine after onIndexed, once the
@@ -168,11 +164,7 @@ func (n *Node) onDurable(repo string, recs []storage.Record) {
 // blocks.
 func (n *Node) onAppend(repo string, recs []storage.Record) {
 	n.ingested.Add(uint64(len(recs)))
-	var last uint64
-	for _, rec := range recs {
-		last = max(last, rec.Seq)
-	}
-	n.hub.advance(repo, last)
+	n.hub.advance(repo, lastSeq(recs))
 	if strings.HasPrefix(repo, "sys.") {
 		n.sysq.push(repo, recs)
 		if repo == auth.SessionsRepo {
@@ -182,6 +174,15 @@ func (n *Node) onAppend(repo string, recs []storage.Record) {
 	if o := n.cfg.Observer; o != nil {
 		o.Appended(repo, recs)
 	}
+}
+
+// lastSeq is the highest sequence number of recs.
+func lastSeq(recs []storage.Record) uint64 {
+	var last uint64
+	for _, rec := range recs {
+		last = max(last, rec.Seq)
+	}
+	return last
 }
 
 // afterAppend runs in node sequence order after onAppend, once the
